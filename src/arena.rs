@@ -1,0 +1,213 @@
+//! Flat, 64-byte-aligned memory arenas carved into named views (the original's `buffer.asm`).
+//!
+//! The original kept every tensor as a static `.bss` buffer. We size the same buffers at start-up
+//! from the hyperparameters: an [`ArenaLayout`] hands out [`View`]s (offset + length, each start
+//! rounded up to 16 floats = one cache line), then one zeroed allocation backs them all. Nothing
+//! is allocated after that.
+
+use std::alloc::{alloc_zeroed, dealloc, Layout};
+use std::ptr::NonNull;
+
+/// Floats per 64-byte cache line; every view starts on one.
+pub const LINE: usize = 16;
+
+/// A named range of an arena, in floats (or bytes, for a byte arena).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct View {
+    pub off: usize,
+    pub len: usize,
+}
+
+impl View {
+    /// The end offset (exclusive).
+    pub fn end(&self) -> usize {
+        self.off + self.len
+    }
+    /// The `i`-th of `count` equal consecutive sub-views of `len` elements each, starting here.
+    pub fn slot(&self, i: usize, len: usize) -> View {
+        debug_assert!((i + 1) * len <= self.len);
+        View {
+            off: self.off + i * len,
+            len,
+        }
+    }
+}
+
+/// Hands out aligned views; `total()` is the arena size to allocate.
+#[derive(Default, Debug)]
+pub struct ArenaLayout {
+    len: usize,
+}
+
+impl ArenaLayout {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Reserves `len` elements starting on a cache line.
+    pub fn take(&mut self, len: usize) -> View {
+        let off = self.len.div_ceil(LINE) * LINE;
+        self.len = off + len;
+        View { off, len }
+    }
+    /// Reserves `len` elements packed right after the previous view (no alignment gap), so that
+    /// consecutive views form one contiguous run (the parameter file order needs this).
+    pub fn take_packed(&mut self, len: usize) -> View {
+        let off = self.len;
+        self.len = off + len;
+        View { off, len }
+    }
+    /// Elements needed, rounded up to a whole cache line.
+    pub fn total(&self) -> usize {
+        self.len.div_ceil(LINE) * LINE
+    }
+}
+
+/// One zeroed, 64-byte-aligned allocation of `T` (f32 or u8).
+pub struct Arena<T: Copy> {
+    ptr: NonNull<T>,
+    len: usize,
+}
+
+// SAFETY: the arena owns its memory like a Box<[T]>; sharing rules are enforced by the borrow
+// checker on the safe API and by the callers of the unsafe raw-pointer API.
+unsafe impl<T: Copy + Send> Send for Arena<T> {}
+unsafe impl<T: Copy + Sync> Sync for Arena<T> {}
+
+impl<T: Copy> Arena<T> {
+    /// Allocates `len` zeroed elements (at least one cache line), or returns an error that says
+    /// how much memory was asked for.
+    pub fn zeroed(len: usize) -> Result<Self, String> {
+        let bytes = len
+            .max(LINE)
+            .checked_mul(std::mem::size_of::<T>())
+            .ok_or("arena size overflows")?;
+        let layout = Layout::from_size_align(bytes, 64).map_err(|e| e.to_string())?;
+        // SAFETY: layout has non-zero size; all-zero bits are a valid f32 / u8.
+        let raw = unsafe { alloc_zeroed(layout) } as *mut T;
+        let ptr = NonNull::new(raw).ok_or_else(|| {
+            format!(
+                "could not allocate {:.1} MiB",
+                bytes as f64 / (1 << 20) as f64
+            )
+        })?;
+        Ok(Self { ptr, len })
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn bytes(&self) -> usize {
+        self.len * std::mem::size_of::<T>()
+    }
+    pub fn all(&self) -> &[T] {
+        // SAFETY: ptr is valid for len initialised elements.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+    pub fn all_mut(&mut self) -> &mut [T] {
+        // SAFETY: as above, and &mut self gives exclusive access.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+    pub fn get(&self, v: View) -> &[T] {
+        &self.all()[v.off..v.end()]
+    }
+    pub fn get_mut(&mut self, v: View) -> &mut [T] {
+        &mut self.all_mut()[v.off..v.end()]
+    }
+    /// A shared handle that lets several threads write disjoint views at once.
+    pub fn shared(&mut self) -> Shared<'_, T> {
+        Shared {
+            ptr: self.ptr,
+            len: self.len,
+            _borrow: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T: Copy> Drop for Arena<T> {
+    fn drop(&mut self) {
+        let bytes = self.len.max(LINE) * std::mem::size_of::<T>();
+        // SAFETY: same layout as in `zeroed`.
+        unsafe {
+            dealloc(
+                self.ptr.as_ptr() as *mut u8,
+                Layout::from_size_align_unchecked(bytes, 64),
+            )
+        }
+    }
+}
+
+/// An arena borrowed for a parallel region: each thread takes views of it. Views are
+/// bounds-checked; *disjointness* of views written by different threads at the same time is
+/// the caller's promise (the training loop's phases are separated by barriers).
+#[derive(Clone, Copy)]
+pub struct Shared<'a, T: Copy> {
+    ptr: NonNull<T>,
+    len: usize,
+    _borrow: std::marker::PhantomData<&'a mut [T]>,
+}
+
+unsafe impl<T: Copy + Send> Send for Shared<'_, T> {}
+unsafe impl<T: Copy + Sync> Sync for Shared<'_, T> {}
+
+impl<'a, T: Copy> Shared<'a, T> {
+    /// Read access to `v`.
+    ///
+    /// # Safety
+    /// No thread may write any part of `v` while the returned slice lives.
+    pub unsafe fn get(&self, v: View) -> &'a [T] {
+        assert!(
+            v.end() <= self.len,
+            "view {v:?} outside arena of {}",
+            self.len
+        );
+        std::slice::from_raw_parts(self.ptr.as_ptr().add(v.off), v.len)
+    }
+    /// Write access to `v`.
+    ///
+    /// # Safety
+    /// No other thread may read or write any part of `v` while the returned slice lives.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn get_mut(&self, v: View) -> &'a mut [T] {
+        assert!(
+            v.end() <= self.len,
+            "view {v:?} outside arena of {}",
+            self.len
+        );
+        std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(v.off), v.len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn views_are_aligned_and_disjoint() {
+        let mut l = ArenaLayout::new();
+        let a = l.take(3);
+        let b = l.take(17);
+        let c = l.take(1);
+        assert_eq!(a.off, 0);
+        assert_eq!(b.off, 16);
+        assert_eq!(c.off, 48);
+        assert_eq!(l.total(), 64);
+        let mut arena = Arena::<f32>::zeroed(l.total()).unwrap();
+        assert_eq!(arena.all().as_ptr() as usize % 64, 0);
+        assert!(arena.all().iter().all(|&x| x == 0.0));
+        arena.get_mut(b).fill(1.0);
+        assert_eq!(arena.get(a), &[0.0; 3]);
+        assert_eq!(arena.get(c), &[0.0]);
+        assert_eq!(arena.all()[16..33].iter().sum::<f32>(), 17.0);
+    }
+
+    #[test]
+    fn packed_views_are_contiguous() {
+        let mut l = ArenaLayout::new();
+        let a = l.take_packed(5);
+        let b = l.take_packed(7);
+        assert_eq!(b.off, a.end());
+    }
+}

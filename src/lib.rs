@@ -1,0 +1,21 @@
+//! catdog: a cat-vs-dog CNN trainer, ported from an x86-64 AVX-512 assembly original.
+//!
+//! Module map (original file -> module): `buffer.asm` -> [`arena`], `loader.asm` -> [`loader`],
+//! `convolution.asm` -> [`convolution`], `maxpool.asm` -> [`maxpool`], `dense.asm` /
+//! `dot_product.asm` / `matrix_ops.asm` -> [`dense`], `activation_functions.asm` ->
+//! [`activations`], `loss.asm` -> [`loss`], `update_weights.asm` -> [`update`].
+//! The `asm!` kernels are in [`kernels`], their scalar twins in [`reference`].
+
+pub mod activations;
+pub mod arena;
+pub mod blob;
+pub mod config;
+pub mod convolution;
+pub mod cpu;
+pub mod dense;
+pub mod kernels;
+pub mod loader;
+pub mod loss;
+pub mod maxpool;
+pub mod reference;
+pub mod update;
