@@ -8,14 +8,22 @@
 
 pub mod activations;
 pub mod arena;
+pub mod backward;
 pub mod blob;
 pub mod config;
 pub mod convolution;
 pub mod cpu;
+pub mod dataset;
 pub mod dense;
+pub mod forward;
 pub mod kernels;
 pub mod loader;
 pub mod loss;
 pub mod maxpool;
+pub mod model;
+pub mod parameters;
 pub mod reference;
+pub mod rng;
+pub mod team;
+pub mod train;
 pub mod update;

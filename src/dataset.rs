@@ -1,0 +1,96 @@
+//! What the training loop reads samples from: a memory-mapped blob made by `tools/pack`, or
+//! synthetic images for benchmarks and tests.
+
+use crate::blob::Blob;
+use crate::rng::Rng;
+use std::path::Path;
+
+/// Images (HWC u8, all the same size) and one label per image (0 cat, 1 dog, 255 unlabeled).
+pub trait Dataset: Sync {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn image(&self, i: usize) -> &[u8];
+    fn labels(&self) -> &[u8];
+}
+
+impl Dataset for Blob {
+    fn len(&self) -> usize {
+        Blob::len(self)
+    }
+    fn image(&self, i: usize) -> &[u8] {
+        Blob::image(self, i)
+    }
+    fn labels(&self) -> &[u8] {
+        Blob::labels(self)
+    }
+}
+
+/// Random images with a learnable signal: dogs are brighter in the red channel.
+pub struct Synthetic {
+    pixels: Vec<u8>,
+    labels: Vec<u8>,
+    image_bytes: usize,
+}
+
+impl Synthetic {
+    pub fn new(n: usize, size: usize, seed: u64) -> Self {
+        let image_bytes = size * size * 3;
+        let mut rng = Rng::new(seed);
+        let mut pixels = vec![0u8; n * image_bytes];
+        let mut labels = vec![0u8; n];
+        for (i, img) in pixels.chunks_exact_mut(image_bytes).enumerate() {
+            let dog = rng.next_u64() & 1;
+            labels[i] = dog as u8;
+            for (j, p) in img.iter_mut().enumerate() {
+                let noise = (rng.next_u64() >> 57) as u8; // 0..127
+                *p = noise + if j % 3 == 0 && dog == 1 { 100 } else { 40 };
+            }
+        }
+        Self { pixels, labels, image_bytes }
+    }
+}
+
+impl Dataset for Synthetic {
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+    fn image(&self, i: usize) -> &[u8] {
+        &self.pixels[i * self.image_bytes..(i + 1) * self.image_bytes]
+    }
+    fn labels(&self) -> &[u8] {
+        &self.labels
+    }
+}
+
+/// Opens a blob for training or evaluation at `image` x `image` (None: whatever the blob has),
+/// with errors that tell the user what to do.
+pub fn open_blob(path: &Path, what: &str, need_labels: bool) -> Result<Blob, String> {
+    if !path.exists() {
+        return Err(format!(
+            "{}: {what} data not found. Make it from a folder of photos with:\n  tools/pack PHOTO_DIR -o {}   \
+             (see README.md, \"Getting the data\")",
+            path.display(),
+            path.parent().map(|p| p.display().to_string()).filter(|s| !s.is_empty()).unwrap_or_else(|| ".".into())
+        ));
+    }
+    let blob = Blob::open(path).map_err(|e| e.to_string())?;
+    if blob.is_empty() {
+        return Err(format!("{}: the {what} blob holds no samples", path.display()));
+    }
+    let (h, w, c) = blob.dims();
+    if c != 3 || h != w {
+        return Err(format!("{}: images are {h}x{w}x{c}; the network takes square RGB images", path.display()));
+    }
+    if need_labels {
+        if let Some(i) = blob.labels().iter().position(|&l| l > 1) {
+            return Err(format!(
+                "{}: sample {i} ({}) is unlabeled; {what} needs labeled data (cat/dog)",
+                path.display(),
+                blob.source(i)
+            ));
+        }
+    }
+    Ok(blob)
+}

@@ -1,0 +1,95 @@
+//! The forward pass (the original's `forward.asm`): for each sample, load, then conv + ReLU +
+//! pool three times; then fc1 (+ReLU) and fc2 over the whole batch at once.
+//!
+//! Shapes for the default hyperparameters (S = 128):
+//! image u8 128x128x3 -> x_pad[0] 130x130x3 -> conv1 128x128x32 -> pool1 -> x_pad[1] 66x66x32
+//! -> conv2 64x64x64 -> pool2 -> x_pad[2] 34x34x64 -> conv3 32x32x128 -> pool3 -> fc_in row
+//! 16x16x128 = 32768 -> fc1 128 -> fc2 1 -> sigmoid.
+
+use crate::dense;
+use crate::loader;
+use crate::maxpool::{self, OutPlace};
+use crate::model::Ctx;
+use crate::{convolution, loss};
+
+/// The conv blocks of one sample: `image` into batch slot `slot`, using thread `t`'s scratch.
+/// Writes the slot's padded conv inputs, argmax codes and its row of `fc_in`.
+pub fn conv_blocks(c: &Ctx, slot: usize, t: usize, image: &[u8], flip: bool) {
+    let sv = &c.samples[slot];
+    let tv = &c.threads[t];
+    let s = c.shapes;
+    // SAFETY (all unsafe blocks here): slot views belong to this slot only and thread views to
+    // this thread only; the parameter and packed views are read-only during this phase.
+    unsafe {
+        let d0 = s.conv[0];
+        loader::load_image(c.path, d0.h, d0.w, image, c.acts.get_mut(sv.x_pad[0]), flip);
+        for l in 0..3 {
+            let d = s.conv[l];
+            let y = c.acts.get_mut(tv.y);
+            let y = &mut y[..d.out_len()];
+            convolution::forward(
+                c.path,
+                &d,
+                c.acts.get(sv.x_pad[l]),
+                c.params.get(c.pv.conv_w[l]),
+                c.packed.get(c.packed_fwd[l]),
+                c.params.get(c.pv.conv_b[l]),
+                y,
+            );
+            let p = d.pool();
+            let (out, place) = if l < 2 {
+                (c.acts.get_mut(sv.x_pad[l + 1]), OutPlace::padded(&p))
+            } else {
+                (c.acts.get_mut(c.batch.fc_in.slot(slot, s.flat)), OutPlace::flat(&p))
+            };
+            maxpool::forward(c.path, &p, y, out, place, c.masks.get_mut(sv.argmax[l]));
+        }
+    }
+}
+
+/// fc1 over `rows` samples for thread `t`'s share of the neurons: `h1 = relu(fc_in W1^T + b1)`.
+pub fn fc1(c: &Ctx, rows: usize, cols: std::ops::Range<usize>) {
+    if cols.is_empty() {
+        return;
+    }
+    let s = c.shapes;
+    // SAFETY: reads fc_in and parameters (not written in this phase); each thread writes only
+    // its own columns of h1.
+    unsafe {
+        let h1 = c.acts.get_mut(c.batch.h1);
+        dense::forward(
+            c.path,
+            rows,
+            s.flat,
+            s.fc1,
+            &c.acts.get(c.batch.fc_in)[..rows * s.flat],
+            c.params.get(c.pv.fc1_w),
+            c.params.get(c.pv.fc1_b),
+            true,
+            h1.as_mut_ptr(),
+            cols,
+        );
+    }
+}
+
+/// fc2 and the sigmoid over `rows` samples (one thread): fills `logits` and `probs`.
+pub fn head(c: &Ctx, rows: usize) {
+    let s = c.shapes;
+    // SAFETY: single thread in this phase.
+    unsafe {
+        let logits = c.acts.get_mut(c.batch.logits);
+        dense::forward(
+            c.path,
+            rows,
+            s.fc1,
+            1,
+            &c.acts.get(c.batch.h1)[..rows * s.fc1],
+            c.params.get(c.pv.fc2_w),
+            c.params.get(c.pv.fc2_b),
+            false,
+            logits.as_mut_ptr(),
+            0..1,
+        );
+        loss::sigmoid(c.path, &logits[..rows], &mut c.acts.get_mut(c.batch.probs)[..rows]);
+    }
+}

@@ -1,0 +1,363 @@
+//! The network's memory: every tensor in one of a few flat arenas, carved into named views once
+//! from the hyperparameters (the original's `buffer.asm`, sized at start-up instead of at
+//! assembly time). Shapes of every view are written next to it.
+
+use crate::arena::{Arena, ArenaLayout, Shared, View};
+use crate::config::{Hyper, Shapes};
+use crate::convolution;
+use crate::cpu::Path;
+
+/// The ten parameter tensors, contiguous and in `parameters.raw` order.
+#[derive(Clone, Debug)]
+pub struct ParamViews {
+    /// `[cout][3][3][cin]` each.
+    pub conv_w: [View; 3],
+    /// `[cout]` each.
+    pub conv_b: [View; 3],
+    /// `[fc1][flat]`.
+    pub fc1_w: View,
+    /// `[fc1]`.
+    pub fc1_b: View,
+    /// `[fc1]` (one neuron).
+    pub fc2_w: View,
+    /// `[1]`.
+    pub fc2_b: View,
+    /// All of them, in order.
+    pub all: View,
+}
+
+impl ParamViews {
+    fn new(s: &Shapes) -> Self {
+        let mut l = ArenaLayout::new();
+        let lens = s.param_lens();
+        let v: Vec<View> = lens.iter().map(|&n| l.take_packed(n)).collect();
+        Self {
+            conv_w: [v[0], v[1], v[2]],
+            conv_b: [v[3], v[4], v[5]],
+            fc1_w: v[6],
+            fc1_b: v[7],
+            fc2_w: v[8],
+            fc2_b: v[9],
+            all: View { off: 0, len: s.param_count() },
+        }
+    }
+}
+
+/// Per-sample conv weight/bias gradients, `[dw1 | dw2 | dw3 | db1 | db2 | db3]`, weights in KC
+/// layout `[3][3][cin][cout]`. One such block per sample of a batch, summed in sample order.
+#[derive(Clone, Debug)]
+pub struct ConvGradViews {
+    pub dw_kc: [View; 3],
+    pub db: [View; 3],
+    /// Floats of one block (a multiple of 16 so that every block is cache-line aligned).
+    pub len: usize,
+}
+
+impl ConvGradViews {
+    fn new(s: &Shapes) -> Self {
+        let mut l = ArenaLayout::new();
+        let dw = s.conv.map(|c| l.take_packed(c.weight_len()));
+        let db = s.conv.map(|c| l.take_packed(c.cout));
+        Self { dw_kc: dw, db, len: l.total() }
+    }
+    /// The same views shifted into block `i` of a run of blocks starting at `base`.
+    pub fn at(&self, base: usize, i: usize) -> ConvGradViews {
+        let sh = |v: View| View { off: base + i * self.len + v.off, len: v.len };
+        ConvGradViews { dw_kc: self.dw_kc.map(sh), db: self.db.map(sh), len: self.len }
+    }
+}
+
+/// What one sample of a batch keeps from forward to backward.
+#[derive(Clone, Debug)]
+pub struct SampleViews {
+    /// Padded conv inputs: `x_pad[0]` the image `(S+2)^2 x 3`, `x_pad[1]` pool1's output
+    /// `(S/2+2)^2 x w1`, `x_pad[2]` pool2's output `(S/4+2)^2 x w2`; zero borders.
+    pub x_pad: [View; 3],
+    /// Argmax codes of pool1..3 (byte arena), `(h/2) x (w/2) x c` each.
+    pub argmax: [View; 3],
+    /// This sample's conv gradients.
+    pub grads: ConvGradViews,
+}
+
+/// One thread's scratch, reused sample after sample.
+#[derive(Clone, Debug)]
+pub struct ThreadViews {
+    /// A conv's output before pooling, `h x w x cout` (the largest of the three).
+    pub y: View,
+    /// Padded gradients of conv1..3 outputs, `(h+2) x (w+2) x cout`, zero borders.
+    pub dy_pad: [View; 3],
+    /// Input gradients of conv2 and conv3 (`dx[1]`: `S/2 x S/2 x w1`, `dx[2]`: `S/4 x S/4 x w2`;
+    /// `dx[0]` is unused: conv1's input gradient is never needed).
+    pub dx: [View; 3],
+}
+
+/// Batch-level tensors: the fc layers run over the whole batch at once.
+#[derive(Clone, Debug)]
+pub struct BatchViews {
+    /// fc1 input, `[batch][flat]` (pool3 outputs, HWC order).
+    pub fc_in: View,
+    /// fc1 output after ReLU, `[batch][fc1]`.
+    pub h1: View,
+    /// fc2 output (logit), probability, and the logit's gradient, `[batch]` each.
+    pub logits: View,
+    pub probs: View,
+    pub dlogits: View,
+    /// Gradient of fc1's output, `[batch][fc1]`.
+    pub dh1: View,
+    /// Gradient of fc1's input, `[batch][flat]`.
+    pub dflat: View,
+    /// Sum over the batch of the per-sample conv gradients (one [`ConvGradViews`] block).
+    pub conv_grad_sum: ConvGradViews,
+    /// Dropout masks on fc1's input and fc2's input (`[batch][flat]`, `[batch][fc1]`; 0 or
+    /// 1/keep), unused without dropout.
+    pub drop_in: View,
+    pub drop_h1: View,
+    /// Labels of the batch's samples (byte arena), `[batch]`.
+    pub labels: View,
+}
+
+/// Every arena of the network and the views into them.
+pub struct Net {
+    pub hyper: Hyper,
+    pub shapes: Shapes,
+    pub path: Path,
+    /// Parameters and their gradients (same layout); the optimizer's velocity when momentum is on.
+    pub params: Arena<f32>,
+    pub grads: Arena<f32>,
+    pub velocity: Arena<f32>,
+    pub pv: ParamViews,
+    /// Conv weights repacked for the kernels: forward and backward-data forms, per layer.
+    pub packed: Arena<f32>,
+    pub packed_fwd: [View; 3],
+    pub packed_bwd: [View; 3],
+    /// Activations and gradients (samples, threads, batch).
+    pub acts: Arena<f32>,
+    pub masks: Arena<u8>,
+    pub samples: Vec<SampleViews>,
+    pub threads: Vec<ThreadViews>,
+    pub batch: BatchViews,
+}
+
+/// Sizes of every arena, for `--dry-run` and for refusing what the machine cannot hold.
+#[derive(Clone, Debug)]
+pub struct MemoryPlan {
+    pub params_bytes: usize,
+    pub grads_bytes: usize,
+    pub velocity_bytes: usize,
+    pub packed_bytes: usize,
+    pub acts_bytes: usize,
+    pub masks_bytes: usize,
+    acts_len: usize,
+    masks_len: usize,
+    packed_len: usize,
+}
+
+impl MemoryPlan {
+    pub fn total(&self) -> usize {
+        self.params_bytes + self.grads_bytes + self.velocity_bytes + self.packed_bytes + self.acts_bytes + self.masks_bytes
+    }
+    /// Lines for the user.
+    pub fn report(&self) -> String {
+        let mib = |b: usize| b as f64 / (1u64 << 20) as f64;
+        format!(
+            "memory: parameters {:.1} MiB, gradients {:.1} MiB, velocity {:.1} MiB, packed weights {:.1} MiB, \
+             activations {:.1} MiB, argmax masks {:.1} MiB; total {:.1} MiB",
+            mib(self.params_bytes),
+            mib(self.grads_bytes),
+            mib(self.velocity_bytes),
+            mib(self.packed_bytes),
+            mib(self.acts_bytes),
+            mib(self.masks_bytes),
+            mib(self.total())
+        )
+    }
+}
+
+struct Carving {
+    samples: Vec<SampleViews>,
+    threads: Vec<ThreadViews>,
+    batch: BatchViews,
+    packed_fwd: [View; 3],
+    packed_bwd: [View; 3],
+    plan: MemoryPlan,
+}
+
+fn carve(h: &Hyper, s: &Shapes, momentum: bool) -> Carving {
+    let cg = ConvGradViews::new(s);
+    let mut a = ArenaLayout::new();
+    let mut m = ArenaLayout::new();
+    let samples = (0..h.batch)
+        .map(|_| SampleViews {
+            x_pad: s.conv.map(|c| a.take(c.in_pad_len())),
+            argmax: s.conv.map(|c| m.take(c.pool().out_len())),
+            grads: cg.at(a.take(cg.len).off, 0),
+        })
+        .collect();
+    let y_len = s.conv.iter().map(|c| c.out_len()).max().unwrap_or(0);
+    let threads = (0..h.threads)
+        .map(|_| ThreadViews {
+            y: a.take(y_len),
+            dy_pad: s.conv.map(|c| a.take(c.out_pad_len())),
+            dx: [View::default(), a.take(s.conv[1].h * s.conv[1].w * s.conv[1].cin), a.take(s.conv[2].h * s.conv[2].w * s.conv[2].cin)],
+        })
+        .collect();
+    let b = h.batch;
+    let batch = BatchViews {
+        fc_in: a.take(b * s.flat),
+        h1: a.take(b * s.fc1),
+        logits: a.take(b),
+        probs: a.take(b),
+        dlogits: a.take(b),
+        dh1: a.take(b * s.fc1),
+        dflat: a.take(b * s.flat),
+        conv_grad_sum: cg.at(a.take(cg.len).off, 0),
+        drop_in: a.take(b * s.flat),
+        drop_h1: a.take(b * s.fc1),
+        labels: m.take(b),
+    };
+    let mut p = ArenaLayout::new();
+    let packed_fwd = s.conv.map(|c| p.take(convolution::packed_len(&c)));
+    let packed_bwd = s.conv.map(|c| p.take(convolution::packed_len(&c)));
+    let n = s.param_count().div_ceil(16) * 16;
+    let plan = MemoryPlan {
+        params_bytes: n * 4,
+        grads_bytes: n * 4,
+        velocity_bytes: if momentum { n * 4 } else { 0 },
+        packed_bytes: p.total() * 4,
+        acts_bytes: a.total() * 4,
+        masks_bytes: m.total(),
+        acts_len: a.total(),
+        masks_len: m.total(),
+        packed_len: p.total(),
+    };
+    Carving { samples, threads, batch, packed_fwd, packed_bwd, plan }
+}
+
+/// Physical memory of this machine in bytes, if known.
+pub fn physical_memory() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+impl Net {
+    /// The memory a configuration needs, without allocating it.
+    pub fn plan(h: &Hyper, momentum: bool) -> Result<MemoryPlan, String> {
+        let s = h.shapes()?;
+        Ok(carve(h, &s, momentum).plan)
+    }
+
+    /// Sizes and allocates every arena (zeroed: padded borders stay zero forever after).
+    /// Refuses, before allocating, a configuration larger than the machine's memory.
+    pub fn new(h: &Hyper, path: Path, momentum: bool) -> Result<Net, String> {
+        let shapes = h.shapes()?;
+        let c = carve(h, &shapes, momentum);
+        if let Some(phys) = physical_memory() {
+            if c.plan.total() > phys / 10 * 9 {
+                return Err(format!(
+                    "this configuration needs {:.1} GiB but the machine has {:.1} GiB: use a smaller batch, image or widths",
+                    c.plan.total() as f64 / (1u64 << 30) as f64,
+                    phys as f64 / (1u64 << 30) as f64
+                ));
+            }
+        }
+        let np = shapes.param_count().div_ceil(16) * 16;
+        Ok(Net {
+            hyper: h.clone(),
+            pv: ParamViews::new(&shapes),
+            params: Arena::zeroed(np)?,
+            grads: Arena::zeroed(np)?,
+            velocity: Arena::zeroed(if momentum { np } else { 0 })?,
+            packed: Arena::zeroed(c.plan.packed_len)?,
+            packed_fwd: c.packed_fwd,
+            packed_bwd: c.packed_bwd,
+            acts: Arena::zeroed(c.plan.acts_len)?,
+            masks: Arena::zeroed(c.plan.masks_len)?,
+            samples: c.samples,
+            threads: c.threads,
+            batch: c.batch,
+            shapes,
+            path,
+        })
+    }
+
+    /// The parameters, in `parameters.raw` order.
+    pub fn params(&self) -> &[f32] {
+        self.params.get(self.pv.all)
+    }
+    pub fn params_mut(&mut self) -> &mut [f32] {
+        let v = self.pv.all;
+        self.params.get_mut(v)
+    }
+
+    /// Refreshes the kernels' packed copies of the conv weights (after every update).
+    pub fn repack(&mut self) {
+        for l in 0..3 {
+            let d = self.shapes.conv[l];
+            let w = self.params.get(self.pv.conv_w[l]);
+            convolution::pack_forward(&d, w, self.packed.get_mut(self.packed_fwd[l]));
+            if l > 0 {
+                convolution::pack_backward(&d, w, self.packed.get_mut(self.packed_bwd[l]));
+            }
+        }
+    }
+}
+
+/// Everything a thread of the team needs during a batch: shared handles on the arenas and the
+/// views into them. Which thread may touch which view when is the training loop's discipline
+/// (see `train.rs`: phases separated by barriers).
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub path: Path,
+    pub shapes: &'a Shapes,
+    pub pv: &'a ParamViews,
+    pub params: Shared<'a, f32>,
+    pub grads: Shared<'a, f32>,
+    pub velocity: Shared<'a, f32>,
+    pub packed: Shared<'a, f32>,
+    pub packed_fwd: &'a [View; 3],
+    pub packed_bwd: &'a [View; 3],
+    pub acts: Shared<'a, f32>,
+    pub masks: Shared<'a, u8>,
+    pub samples: &'a [SampleViews],
+    pub threads: &'a [ThreadViews],
+    pub batch: &'a BatchViews,
+}
+
+impl Net {
+    /// Shared handles for a parallel region.
+    pub fn ctx(&mut self) -> Ctx<'_> {
+        Ctx {
+            path: self.path,
+            shapes: &self.shapes,
+            pv: &self.pv,
+            params: self.params.shared(),
+            grads: self.grads.shared(),
+            velocity: self.velocity.shared(),
+            packed: self.packed.shared(),
+            packed_fwd: &self.packed_fwd,
+            packed_bwd: &self.packed_bwd,
+            acts: self.acts.shared(),
+            masks: self.masks.shared(),
+            samples: &self.samples,
+            threads: &self.threads,
+            batch: &self.batch,
+        }
+    }
+}
+
+impl Ctx<'_> {
+    /// Repacks conv layer `l`'s weights for the kernels.
+    ///
+    /// # Safety
+    /// No other thread reads layer `l`'s packed weights or writes its parameters meanwhile.
+    pub unsafe fn repack_layer(&self, l: usize) {
+        let d = self.shapes.conv[l];
+        let w = self.params.get(self.pv.conv_w[l]);
+        convolution::pack_forward(&d, w, self.packed.get_mut(self.packed_fwd[l]));
+        if l > 0 {
+            convolution::pack_backward(&d, w, self.packed.get_mut(self.packed_bwd[l]));
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Parameters: the original's `parameters.raw` format, and He-normal initialisation
+//! (the original's `parameters.asm` only read the file).
+//!
+//! `parameters.raw` is little-endian f32, no header, in this order: conv1_w, conv2_w, conv3_w,
+//! conv1_b, conv2_b, conv3_b, fc1_w, fc1_b, fc2_w, fc2_b, each in the original's layout. Our
+//! parameter arena uses exactly this order and layout, so reading and writing are one copy.
+
+use crate::config::Shapes;
+use crate::rng::Rng;
+use std::io::Write;
+use std::path::Path;
+
+/// Names of the parameter tensors, in file order.
+pub const NAMES: [&str; 10] =
+    ["conv1_w", "conv2_w", "conv3_w", "conv1_b", "conv2_b", "conv3_b", "fc1_w", "fc1_b", "fc2_w", "fc2_b"];
+
+/// Fills `params` (all tensors, file order) with He-normal weights (std = sqrt(2 / fan_in)) and
+/// zero biases.
+pub fn he_init(shapes: &Shapes, params: &mut [f32], seed: u64) {
+    let lens = shapes.param_lens();
+    let fan_in = [
+        9 * shapes.conv[0].cin,
+        9 * shapes.conv[1].cin,
+        9 * shapes.conv[2].cin,
+        0,
+        0,
+        0,
+        shapes.flat,
+        0,
+        shapes.fc1,
+        0,
+    ];
+    let mut rng = Rng::new(seed);
+    let mut off = 0;
+    for (len, fan) in lens.iter().zip(fan_in) {
+        let t = &mut params[off..off + len];
+        if fan == 0 {
+            t.fill(0.0);
+        } else {
+            let std = (2.0 / fan as f64).sqrt();
+            t.iter_mut().for_each(|v| *v = (rng.normal() * std) as f32);
+        }
+        off += len;
+    }
+}
+
+/// Reads `parameters.raw` into `params`, refusing a file of the wrong size with a message that
+/// says what was expected.
+pub fn read_raw(path: &Path, shapes: &Shapes, params: &mut [f32]) -> Result<(), String> {
+    let want = shapes.param_count() * 4;
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: cannot read parameter file: {e}", path.display()))?;
+    if meta.is_dir() {
+        return Err(format!("{}: is a directory, expected a parameter file", path.display()));
+    }
+    if meta.len() != want as u64 {
+        return Err(format!(
+            "{}: parameter file has {} bytes, expected {} ({} float32 values for image {}, widths {}/{}/{}, fc1 {})",
+            path.display(),
+            meta.len(),
+            want,
+            shapes.param_count(),
+            shapes.conv[0].h,
+            shapes.conv[0].cout,
+            shapes.conv[1].cout,
+            shapes.conv[2].cout,
+            shapes.fc1
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read parameter file: {e}", path.display()))?;
+    if bytes.len() != want {
+        return Err(format!("{}: file changed size while being read", path.display()));
+    }
+    for (p, b) in params[..shapes.param_count()].iter_mut().zip(bytes.chunks_exact(4)) {
+        *p = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    }
+    if let Some(i) = params[..shapes.param_count()].iter().position(|v| !v.is_finite()) {
+        return Err(format!("{}: value {} (in {}) is not a finite number", path.display(), i, tensor_of(shapes, i)));
+    }
+    Ok(())
+}
+
+/// Which tensor holds parameter number `i` (for messages).
+pub fn tensor_of(shapes: &Shapes, mut i: usize) -> &'static str {
+    for (name, len) in NAMES.iter().zip(shapes.param_lens()) {
+        if i < len {
+            return name;
+        }
+        i -= len;
+    }
+    "past the end"
+}
+
+/// Writes `params` in the `parameters.raw` format, atomically (temporary file, fsync, rename).
+pub fn write_raw(path: &Path, shapes: &Shapes, params: &[f32]) -> Result<(), String> {
+    let mut bytes = Vec::with_capacity(shapes.param_count() * 4);
+    for v in &params[..shapes.param_count()] {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    write_atomic(path, &bytes)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so that
+/// a crash never leaves a half-written file under `path`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if path.is_dir() {
+        return Err(format!("{}: is a directory, expected a file name", path.display()));
+    }
+    let name = path.file_name().ok_or_else(|| format!("{}: not a file name", path.display()))?;
+    let tmp = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("{}: cannot write: {e}", path.display())
+    })
+}

@@ -1,0 +1,167 @@
+//! The whole network: gradients against finite differences, the asm path against the reference
+//! path, thread-count independence, learning on synthetic data, and the parameter file.
+
+use catdog::config::Hyper;
+use catdog::cpu::{self, Path};
+use catdog::dataset::{Dataset, Synthetic};
+use catdog::model::Net;
+use catdog::parameters;
+use catdog::train::{self, EpochOptions};
+
+fn small(image: usize, batch: usize, threads: usize) -> Hyper {
+    Hyper { image, widths: [16, 32, 16], fc1: 16, batch, threads, epochs: 1, lr: 0.05, seed: 3 }
+}
+
+fn net(h: &Hyper, path: Path, seed: u64) -> Net {
+    let mut n = Net::new(h, path, false).unwrap();
+    let s = n.shapes.clone();
+    parameters::he_init(&s, n.params_mut(), seed);
+    n.repack();
+    n
+}
+
+fn paths() -> Vec<Path> {
+    if cpu::has_avx512() {
+        vec![Path::Reference, Path::Asm]
+    } else {
+        eprintln!("note: no AVX-512 here: only the reference path is checked");
+        vec![Path::Reference]
+    }
+}
+
+/// Central differences of the batch loss against the analytic gradient, for a spread of
+/// parameters of every tensor. ReLU and max-pool kinks can spoil a few differences, so each
+/// tensor must agree on at least 80% of its checked entries (a wrong gradient agrees on none).
+#[test]
+fn whole_network_gradients_match_finite_differences() {
+    for path in paths() {
+        let h = small(8, 3, 1);
+        let mut n = net(&h, path, 11);
+        let data = Synthetic::new(3, 8, 5);
+        let idx = [0u32, 1, 2];
+        train::loss_and_gradients(&mut n, &data, &idx);
+        let grads = n.grads.all()[..n.shapes.param_count()].to_vec();
+        let lens = n.shapes.param_lens();
+        let mut off = 0;
+        for (t, &len) in lens.iter().enumerate() {
+            let picks: Vec<usize> = (0..len.min(12)).map(|k| off + k * len / len.min(12)).collect();
+            let mut good = 0;
+            for &i in &picks {
+                let eps = 1e-2f32;
+                let orig = n.params()[i];
+                n.params_mut()[i] = orig + eps;
+                n.repack();
+                let lp = train::loss_and_gradients(&mut n, &data, &idx) as f64;
+                n.params_mut()[i] = orig - eps;
+                n.repack();
+                let lm = train::loss_and_gradients(&mut n, &data, &idx) as f64;
+                n.params_mut()[i] = orig;
+                n.repack();
+                let fd = (lp - lm) / (2.0 * eps as f64);
+                // The loss is the batch mean; the gradient arena holds the batch sum.
+                let g = grads[i] as f64 / 3.0;
+                if (fd - g).abs() <= 2e-3 + 0.05 * g.abs() {
+                    good += 1;
+                } else {
+                    eprintln!("{path:?} {}[{}]: fd {fd:.6} vs grad {g:.6}", parameters::NAMES[t], i - off);
+                }
+            }
+            assert!(good * 5 >= picks.len() * 4, "{path:?} {}: only {good}/{} agree", parameters::NAMES[t], picks.len());
+            off += len;
+        }
+    }
+}
+
+/// The faithful mode's promise in small: from the same parameters, in file order, the asm path
+/// follows the reference path's per-batch losses to float rounding.
+#[test]
+fn asm_path_follows_reference_losses() {
+    if !cpu::has_avx512() {
+        eprintln!("note: no AVX-512 here: asm path not checked");
+        return;
+    }
+    let h = small(16, 4, 1);
+    let data = Synthetic::new(32, 16, 9);
+    let order: Vec<u32> = (0..32).collect();
+    let opts = EpochOptions { log_every: 0, flips: false };
+    let mut losses = Vec::new();
+    let mut finals = Vec::new();
+    for path in [Path::Reference, Path::Asm] {
+        let mut n = net(&h, path, 21);
+        let mut l = Vec::new();
+        for e in 1..=3 {
+            l.extend(train::run_epoch(&mut n, &data, &order, e, &opts).unwrap().losses);
+        }
+        losses.push(l);
+        finals.push(n.params().to_vec());
+    }
+    assert_eq!(losses[0].len(), 24);
+    for (s, (a, b)) in losses[0].iter().zip(&losses[1]).enumerate() {
+        assert!((a - b).abs() <= 1e-4 * a.abs().max(1.0), "step {s}: reference {a} vs asm {b}");
+    }
+    let worst = finals[0].iter().zip(&finals[1]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 1e-4, "parameters drifted apart by {worst}");
+}
+
+/// Gradients are summed in sample order whatever the thread count: bitwise equal parameters.
+#[test]
+fn any_thread_count_gives_the_same_bits() {
+    let data = Synthetic::new(40, 16, 4);
+    let order = train::epoch_order(40, true, 5, 1);
+    let opts = EpochOptions { log_every: 0, flips: true };
+    let mut results = Vec::new();
+    for threads in [1, 2, 7] {
+        let h = small(16, 5, threads);
+        let mut n = net(&h, cpu::detect(), 8);
+        for e in 1..=2 {
+            train::run_epoch(&mut n, &data, &order, e, &opts).unwrap();
+        }
+        results.push(n.params().to_vec());
+    }
+    assert!(results[0] == results[1], "1 vs 2 threads differ");
+    assert!(results[0] == results[2], "1 vs 7 threads differ");
+}
+
+/// The network learns a simple signal (dogs are redder) well above chance.
+#[test]
+fn learns_synthetic_signal() {
+    let h = Hyper { lr: 0.02, ..small(16, 8, 2) };
+    let train_set = Synthetic::new(256, 16, 1);
+    let test_set = Synthetic::new(128, 16, 2);
+    let mut n = net(&h, cpu::detect(), 4);
+    let before = train::accuracy(&train::predict(&mut n, &test_set), test_set.labels());
+    let opts = EpochOptions { log_every: 0, flips: false };
+    for e in 1..=4 {
+        let order = train::epoch_order(256, true, 1, e);
+        train::run_epoch(&mut n, &train_set, &order, e, &opts).unwrap();
+    }
+    let after = train::accuracy(&train::predict(&mut n, &test_set), test_set.labels());
+    eprintln!("synthetic accuracy: {before:.3} -> {after:.3}");
+    assert!(after >= 0.9, "accuracy {after} after 4 epochs");
+}
+
+#[test]
+fn parameter_file_round_trip_and_refusals() {
+    let h = Hyper::default();
+    let s = h.shapes().unwrap();
+    let mut a = vec![0.0f32; s.param_count()];
+    parameters::he_init(&s, &mut a, 1);
+    let dir = std::env::temp_dir().join(format!("catdog-params-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("parameters.raw");
+    parameters::write_raw(&f, &s, &a).unwrap();
+    assert_eq!(std::fs::metadata(&f).unwrap().len(), 4 * 4_287_809);
+    let mut b = vec![1.0f32; s.param_count()];
+    parameters::read_raw(&f, &s, &mut b).unwrap();
+    assert!(a == b);
+    // The file is the original's order: conv1_w first, fc2_b last (zero after init).
+    let bytes = std::fs::read(&f).unwrap();
+    assert_eq!(f32::from_le_bytes(bytes[0..4].try_into().unwrap()), a[0]);
+    // Wrong size: refused, saying what was expected.
+    std::fs::write(&f, &bytes[..bytes.len() - 4]).unwrap();
+    let err = parameters::read_raw(&f, &s, &mut b).unwrap_err();
+    assert!(err.contains("expected 17151236"), "{err}");
+    let err = parameters::read_raw(&dir, &s, &mut b).unwrap_err();
+    assert!(err.contains("directory"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
