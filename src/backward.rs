@@ -36,7 +36,16 @@ pub fn head(c: &Ctx, rows: usize, labels: &[u8]) -> f32 {
             0..1,
         );
         let dh1 = &mut c.acts.get_mut(c.batch.dh1)[..rows * s.fc1];
-        dense::backward_data(c.path, rows, s.fc1, 1, dlogits, c.params.get(c.pv.fc2_w), dh1.as_mut_ptr(), 0..s.fc1);
+        dense::backward_data(
+            c.path,
+            rows,
+            s.fc1,
+            1,
+            dlogits,
+            c.params.get(c.pv.fc2_w),
+            dh1.as_mut_ptr(),
+            0..s.fc1,
+        );
         activations::relu_backward(c.path, h1, dh1);
         sum
     }
@@ -68,7 +77,16 @@ pub fn fc1(c: &Ctx, rows: usize, cols: Range<usize>, ks: Range<usize>) {
         }
         if !ks.is_empty() {
             let dflat = c.acts.get_mut(c.batch.dflat);
-            dense::backward_data(c.path, rows, s.flat, s.fc1, dh1, c.params.get(c.pv.fc1_w), dflat.as_mut_ptr(), ks);
+            dense::backward_data(
+                c.path,
+                rows,
+                s.flat,
+                s.fc1,
+                dh1,
+                c.params.get(c.pv.fc1_w),
+                dflat.as_mut_ptr(),
+                ks,
+            );
         }
     }
 }
@@ -85,7 +103,11 @@ pub fn conv_blocks(c: &Ctx, slot: usize, t: usize) {
         for l in (0..3).rev() {
             let d = s.conv[l];
             let p = d.pool();
-            let dout: &[f32] = if l == 2 { c.acts.get(c.batch.dflat.slot(slot, s.flat)) } else { c.acts.get(tv.dx[l + 1]) };
+            let dout: &[f32] = if l == 2 {
+                c.acts.get(c.batch.dflat.slot(slot, s.flat))
+            } else {
+                c.acts.get(tv.dx[l + 1])
+            };
             let dy_pad = c.acts.get_mut(tv.dy_pad[l]);
             maxpool::backward(c.path, &p, dout, c.masks.get(sv.argmax[l]), dy_pad);
             convolution::backward_weights(
@@ -118,10 +140,20 @@ pub fn reduce_conv_grads(c: &Ctx, rows: usize, range: Range<usize>) {
     }
     let first = &c.samples[0].grads;
     let base = first.dw_kc[0].off;
-    let stride = if c.samples.len() > 1 { c.samples[1].grads.dw_kc[0].off - base } else { first.len };
-    let src = crate::arena::View { off: base + range.start, len: (rows - 1) * stride + range.len() };
+    let stride = if c.samples.len() > 1 {
+        c.samples[1].grads.dw_kc[0].off - base
+    } else {
+        first.len
+    };
+    let src = crate::arena::View {
+        off: base + range.start,
+        len: (rows - 1) * stride + range.len(),
+    };
     let sum = &c.batch.conv_grad_sum;
-    let dst = crate::arena::View { off: sum.dw_kc[0].off + range.start, len: range.len() };
+    let dst = crate::arena::View {
+        off: sum.dw_kc[0].off + range.start,
+        len: range.len(),
+    };
     // SAFETY: slots are read-only now; threads write disjoint ranges of the sum.
     unsafe { update::sum_slots(c.path, c.acts.get(src), rows, stride, c.acts.get_mut(dst)) }
 }
@@ -133,8 +165,14 @@ pub fn store_conv_grads(c: &Ctx) {
     unsafe {
         for l in 0..3 {
             let d = c.shapes.conv[l];
-            convolution::unpack_wgrad(&d, c.acts.get(sum.dw_kc[l]), c.grads.get_mut(c.pv.conv_w[l]));
-            c.grads.get_mut(c.pv.conv_b[l]).copy_from_slice(c.acts.get(sum.db[l]));
+            convolution::unpack_wgrad(
+                &d,
+                c.acts.get(sum.dw_kc[l]),
+                c.grads.get_mut(c.pv.conv_w[l]),
+            );
+            c.grads
+                .get_mut(c.pv.conv_b[l])
+                .copy_from_slice(c.acts.get(sum.db[l]));
         }
     }
 }

@@ -93,6 +93,56 @@ impl PoolDims {
     }
 }
 
+/// How the learning rate evolves over the epochs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Schedule {
+    /// The same rate every epoch (the original).
+    Constant,
+    /// Cosine decay from `lr` at the first epoch to `lr * 0.01` at the last.
+    Cosine,
+}
+
+/// The training recipe beyond the network: the original's (default) or an improved one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recipe {
+    /// Visit samples in a fresh seeded order every epoch (the original: file order).
+    pub shuffle: bool,
+    /// Mirror each sample left-right with probability 1/2, decided per (epoch, sample).
+    pub flips: bool,
+    /// SGD momentum (0 = plain SGD, the original).
+    pub momentum: f32,
+    /// L2 weight decay added to the gradient (0 = none).
+    pub weight_decay: f32,
+    /// Dropout probability on the inputs of fc1 and fc2 (0 = none).
+    pub dropout: f32,
+    pub schedule: Schedule,
+}
+
+impl Recipe {
+    /// The original's recipe: plain SGD, constant rate, no augmentation or regularisation.
+    pub fn faithful(shuffle: bool) -> Self {
+        Self {
+            shuffle,
+            flips: false,
+            momentum: 0.0,
+            weight_decay: 0.0,
+            dropout: 0.0,
+            schedule: Schedule::Constant,
+        }
+    }
+    /// Our improved recipe.
+    pub fn improved() -> Self {
+        Self {
+            shuffle: true,
+            flips: true,
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            dropout: 0.5,
+            schedule: Schedule::Cosine,
+        }
+    }
+}
+
 /// All shapes of the network, derived from [`Hyper`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Shapes {

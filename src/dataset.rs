@@ -48,7 +48,11 @@ impl Synthetic {
                 *p = noise + if j % 3 == 0 && dog == 1 { 100 } else { 40 };
             }
         }
-        Self { pixels, labels, image_bytes }
+        Self {
+            pixels,
+            labels,
+            image_bytes,
+        }
     }
 }
 
@@ -77,11 +81,17 @@ pub fn open_blob(path: &Path, what: &str, need_labels: bool) -> Result<Blob, Str
     }
     let blob = Blob::open(path).map_err(|e| e.to_string())?;
     if blob.is_empty() {
-        return Err(format!("{}: the {what} blob holds no samples", path.display()));
+        return Err(format!(
+            "{}: the {what} blob holds no samples",
+            path.display()
+        ));
     }
     let (h, w, c) = blob.dims();
     if c != 3 || h != w {
-        return Err(format!("{}: images are {h}x{w}x{c}; the network takes square RGB images", path.display()));
+        return Err(format!(
+            "{}: images are {h}x{w}x{c}; the network takes square RGB images",
+            path.display()
+        ));
     }
     if need_labels {
         if let Some(i) = blob.labels().iter().position(|&l| l > 1) {

@@ -40,7 +40,10 @@ pub fn conv_blocks(c: &Ctx, slot: usize, t: usize, image: &[u8], flip: bool) {
             let (out, place) = if l < 2 {
                 (c.acts.get_mut(sv.x_pad[l + 1]), OutPlace::padded(&p))
             } else {
-                (c.acts.get_mut(c.batch.fc_in.slot(slot, s.flat)), OutPlace::flat(&p))
+                (
+                    c.acts.get_mut(c.batch.fc_in.slot(slot, s.flat)),
+                    OutPlace::flat(&p),
+                )
             };
             maxpool::forward(c.path, &p, y, out, place, c.masks.get_mut(sv.argmax[l]));
         }
@@ -90,6 +93,10 @@ pub fn head(c: &Ctx, rows: usize) {
             logits.as_mut_ptr(),
             0..1,
         );
-        loss::sigmoid(c.path, &logits[..rows], &mut c.acts.get_mut(c.batch.probs)[..rows]);
+        loss::sigmoid(
+            c.path,
+            &logits[..rows],
+            &mut c.acts.get_mut(c.batch.probs)[..rows],
+        );
     }
 }

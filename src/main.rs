@@ -12,7 +12,11 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 #[derive(Parser)]
-#[command(name = "model", version, about = "Train and run a cat-vs-dog CNN on the CPU (asm! AVX-512 kernels)")]
+#[command(
+    name = "model",
+    version,
+    about = "Train and run a cat-vs-dog CNN on the CPU (asm! AVX-512 kernels)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -109,7 +113,9 @@ struct BenchArgs {
 }
 
 fn default_threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 fn hyper(arch: &ArchArgs, image: usize, batch: usize) -> Hyper {
@@ -167,9 +173,15 @@ fn train_cmd(a: TrainArgs) -> Result<(), String> {
     net.repack();
     let n = a.limit.unwrap_or(usize::MAX).min(train_blob.len());
     if n < h.batch {
-        return Err(format!("{n} training samples are fewer than one batch of {}", h.batch));
+        return Err(format!(
+            "{n} training samples are fewer than one batch of {}",
+            h.batch
+        ));
     }
-    let opts = EpochOptions { log_every: a.log_every, flips: false };
+    let opts = EpochOptions {
+        log_every: a.log_every,
+        flips: false,
+    };
     let started = Instant::now();
     for epoch in 1..=h.epochs {
         let order = train::epoch_order(n, !a.no_shuffle, h.seed, epoch);
@@ -187,7 +199,10 @@ fn train_cmd(a: TrainArgs) -> Result<(), String> {
         eprintln!("saved parameters to {}", p.display());
     }
     let probs = train::predict(&mut net, &test_blob);
-    println!("Accuracy is: {:.6}", train::accuracy(&probs, test_blob.labels()));
+    println!(
+        "Accuracy is: {:.6}",
+        train::accuracy(&probs, test_blob.labels())
+    );
     Ok(())
 }
 
@@ -212,7 +227,10 @@ fn bench_cmd(a: BenchArgs) -> Result<(), String> {
     net.repack();
     let n = (a.batches + 1) * h.batch;
     let data = Synthetic::new(n, a.image, 7);
-    let opts = EpochOptions { log_every: 0, flips: false };
+    let opts = EpochOptions {
+        log_every: 0,
+        flips: false,
+    };
     let order: Vec<u32> = (0..n as u32).collect();
     // Warm-up: one batch (page faults, caches, frequency).
     train::run_epoch(&mut net, &data, &order[..h.batch], 1, &opts)?;

@@ -38,7 +38,10 @@ impl ParamViews {
             fc1_b: v[7],
             fc2_w: v[8],
             fc2_b: v[9],
-            all: View { off: 0, len: s.param_count() },
+            all: View {
+                off: 0,
+                len: s.param_count(),
+            },
         }
     }
 }
@@ -58,12 +61,23 @@ impl ConvGradViews {
         let mut l = ArenaLayout::new();
         let dw = s.conv.map(|c| l.take_packed(c.weight_len()));
         let db = s.conv.map(|c| l.take_packed(c.cout));
-        Self { dw_kc: dw, db, len: l.total() }
+        Self {
+            dw_kc: dw,
+            db,
+            len: l.total(),
+        }
     }
     /// The same views shifted into block `i` of a run of blocks starting at `base`.
     pub fn at(&self, base: usize, i: usize) -> ConvGradViews {
-        let sh = |v: View| View { off: base + i * self.len + v.off, len: v.len };
-        ConvGradViews { dw_kc: self.dw_kc.map(sh), db: self.db.map(sh), len: self.len }
+        let sh = |v: View| View {
+            off: base + i * self.len + v.off,
+            len: v.len,
+        };
+        ConvGradViews {
+            dw_kc: self.dw_kc.map(sh),
+            db: self.db.map(sh),
+            len: self.len,
+        }
     }
 }
 
@@ -154,7 +168,12 @@ pub struct MemoryPlan {
 
 impl MemoryPlan {
     pub fn total(&self) -> usize {
-        self.params_bytes + self.grads_bytes + self.velocity_bytes + self.packed_bytes + self.acts_bytes + self.masks_bytes
+        self.params_bytes
+            + self.grads_bytes
+            + self.velocity_bytes
+            + self.packed_bytes
+            + self.acts_bytes
+            + self.masks_bytes
     }
     /// Lines for the user.
     pub fn report(&self) -> String {
@@ -198,7 +217,11 @@ fn carve(h: &Hyper, s: &Shapes, momentum: bool) -> Carving {
         .map(|_| ThreadViews {
             y: a.take(y_len),
             dy_pad: s.conv.map(|c| a.take(c.out_pad_len())),
-            dx: [View::default(), a.take(s.conv[1].h * s.conv[1].w * s.conv[1].cin), a.take(s.conv[2].h * s.conv[2].w * s.conv[2].cin)],
+            dx: [
+                View::default(),
+                a.take(s.conv[1].h * s.conv[1].w * s.conv[1].cin),
+                a.take(s.conv[2].h * s.conv[2].w * s.conv[2].cin),
+            ],
         })
         .collect();
     let b = h.batch;
@@ -230,7 +253,14 @@ fn carve(h: &Hyper, s: &Shapes, momentum: bool) -> Carving {
         masks_len: m.total(),
         packed_len: p.total(),
     };
-    Carving { samples, threads, batch, packed_fwd, packed_bwd, plan }
+    Carving {
+        samples,
+        threads,
+        batch,
+        packed_fwd,
+        packed_bwd,
+        plan,
+    }
 }
 
 /// Physical memory of this machine in bytes, if known.

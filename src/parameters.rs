@@ -11,8 +11,10 @@ use std::io::Write;
 use std::path::Path;
 
 /// Names of the parameter tensors, in file order.
-pub const NAMES: [&str; 10] =
-    ["conv1_w", "conv2_w", "conv3_w", "conv1_b", "conv2_b", "conv3_b", "fc1_w", "fc1_b", "fc2_w", "fc2_b"];
+pub const NAMES: [&str; 10] = [
+    "conv1_w", "conv2_w", "conv3_w", "conv1_b", "conv2_b", "conv3_b", "fc1_w", "fc1_b", "fc2_w",
+    "fc2_b",
+];
 
 /// Fills `params` (all tensors, file order) with He-normal weights (std = sqrt(2 / fan_in)) and
 /// zero biases.
@@ -48,9 +50,13 @@ pub fn he_init(shapes: &Shapes, params: &mut [f32], seed: u64) {
 /// says what was expected.
 pub fn read_raw(path: &Path, shapes: &Shapes, params: &mut [f32]) -> Result<(), String> {
     let want = shapes.param_count() * 4;
-    let meta = std::fs::metadata(path).map_err(|e| format!("{}: cannot read parameter file: {e}", path.display()))?;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| format!("{}: cannot read parameter file: {e}", path.display()))?;
     if meta.is_dir() {
-        return Err(format!("{}: is a directory, expected a parameter file", path.display()));
+        return Err(format!(
+            "{}: is a directory, expected a parameter file",
+            path.display()
+        ));
     }
     if meta.len() != want as u64 {
         return Err(format!(
@@ -66,15 +72,30 @@ pub fn read_raw(path: &Path, shapes: &Shapes, params: &mut [f32]) -> Result<(), 
             shapes.fc1
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read parameter file: {e}", path.display()))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| format!("{}: cannot read parameter file: {e}", path.display()))?;
     if bytes.len() != want {
-        return Err(format!("{}: file changed size while being read", path.display()));
+        return Err(format!(
+            "{}: file changed size while being read",
+            path.display()
+        ));
     }
-    for (p, b) in params[..shapes.param_count()].iter_mut().zip(bytes.chunks_exact(4)) {
+    for (p, b) in params[..shapes.param_count()]
+        .iter_mut()
+        .zip(bytes.chunks_exact(4))
+    {
         *p = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     }
-    if let Some(i) = params[..shapes.param_count()].iter().position(|v| !v.is_finite()) {
-        return Err(format!("{}: value {} (in {}) is not a finite number", path.display(), i, tensor_of(shapes, i)));
+    if let Some(i) = params[..shapes.param_count()]
+        .iter()
+        .position(|v| !v.is_finite())
+    {
+        return Err(format!(
+            "{}: value {} (in {}) is not a finite number",
+            path.display(),
+            i,
+            tensor_of(shapes, i)
+        ));
     }
     Ok(())
 }
@@ -102,12 +123,24 @@ pub fn write_raw(path: &Path, shapes: &Shapes, params: &[f32]) -> Result<(), Str
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so that
 /// a crash never leaves a half-written file under `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     if path.is_dir() {
-        return Err(format!("{}: is a directory, expected a file name", path.display()));
+        return Err(format!(
+            "{}: is a directory, expected a file name",
+            path.display()
+        ));
     }
-    let name = path.file_name().ok_or_else(|| format!("{}: not a file name", path.display()))?;
-    let tmp = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
+    let name = path
+        .file_name()
+        .ok_or_else(|| format!("{}: not a file name", path.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;

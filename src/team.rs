@@ -14,7 +14,10 @@ impl Team {
     /// Runs `body(team, thread_index)` on `size` threads (the caller's thread is index 0) and
     /// returns when all have finished.
     pub fn run<F: Fn(&Team, usize) + Sync>(size: usize, body: F) {
-        let team = Team { size, barrier: Barrier::new(size) };
+        let team = Team {
+            size,
+            barrier: Barrier::new(size),
+        };
         std::thread::scope(|s| {
             for t in 1..size {
                 let (team, body) = (&team, &body);
@@ -48,7 +51,10 @@ mod tests {
     #[test]
     fn parts_cover_the_range_once_and_aligned() {
         for size in 1..9 {
-            let team = Team { size, barrier: Barrier::new(1) };
+            let team = Team {
+                size,
+                barrier: Barrier::new(1),
+            };
             for len in [0, 1, 15, 16, 17, 128, 32768, 1000] {
                 let mut next = 0;
                 for t in 0..size {

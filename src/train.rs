@@ -44,7 +44,14 @@ pub struct EpochStats {
 /// Phases 1-7 up to the summed gradients for the batch `idx`, run by thread `t` of `team`.
 /// Thread 0 returns the batch's mean loss (other threads `None`). Gradients end up in the
 /// gradient arena, in the parameter file's layout.
-fn forward_backward(c: &Ctx, team: &Team, t: usize, data: &dyn Dataset, idx: &[u32], flips: Option<usize>) -> Option<f32> {
+fn forward_backward(
+    c: &Ctx,
+    team: &Team,
+    t: usize,
+    data: &dyn Dataset,
+    idx: &[u32],
+    flips: Option<usize>,
+) -> Option<f32> {
     let b = idx.len();
     // 1. conv blocks forward.
     for slot in (t..b).step_by(team.size) {
@@ -69,7 +76,12 @@ fn forward_backward(c: &Ctx, team: &Team, t: usize, data: &dyn Dataset, idx: &[u
     }
     team.sync();
     // 4. fc1 backward.
-    backward::fc1(c, b, team.part(c.shapes.fc1, t, 4), team.part(c.shapes.flat, t, 16));
+    backward::fc1(
+        c,
+        b,
+        team.part(c.shapes.fc1, t, 4),
+        team.part(c.shapes.flat, t, 16),
+    );
     team.sync();
     // 5. conv blocks backward.
     for slot in (t..b).step_by(team.size) {
@@ -103,7 +115,13 @@ pub fn loss_and_gradients(net: &mut Net, data: &dyn Dataset, idx: &[u32]) -> f32
 
 /// Runs one epoch over `order` (indices into `data`, whole batches only; a tail shorter than a
 /// batch is skipped, as the original rounded down). `epoch` is 1-based, for the log lines.
-pub fn run_epoch(net: &mut Net, data: &dyn Dataset, order: &[u32], epoch: usize, opts: &EpochOptions) -> Result<EpochStats, String> {
+pub fn run_epoch(
+    net: &mut Net,
+    data: &dyn Dataset,
+    order: &[u32],
+    epoch: usize,
+    opts: &EpochOptions,
+) -> Result<EpochStats, String> {
     let b = net.hyper.batch;
     let steps = order.len() / b;
     let scale = net.hyper.lr / b as f32;
@@ -120,7 +138,10 @@ pub fn run_epoch(net: &mut Net, data: &dyn Dataset, order: &[u32], epoch: usize,
             let idx = &order[step * b..(step + 1) * b];
             if let Some(loss) = forward_backward(&c, team, t, data, idx, flips) {
                 if !loss.is_finite() {
-                    *failure.lock().unwrap() = Some(format!("the loss became {loss} at epoch {epoch}, step {}", step + 1));
+                    *failure.lock().unwrap() = Some(format!(
+                        "the loss became {loss} at epoch {epoch}, step {}",
+                        step + 1
+                    ));
                     stop.store(true, Ordering::SeqCst);
                 } else {
                     losses.lock().unwrap().push(loss);
@@ -137,8 +158,14 @@ pub fn run_epoch(net: &mut Net, data: &dyn Dataset, order: &[u32], epoch: usize,
             let r = team.part(nparams, t, 16);
             // SAFETY: disjoint parameter ranges per thread; nothing else reads them now.
             unsafe {
-                let p = c.params.get_mut(crate::arena::View { off: r.start, len: r.len() });
-                let g = c.grads.get(crate::arena::View { off: r.start, len: r.len() });
+                let p = c.params.get_mut(crate::arena::View {
+                    off: r.start,
+                    len: r.len(),
+                });
+                let g = c.grads.get(crate::arena::View {
+                    off: r.start,
+                    len: r.len(),
+                });
                 update::sgd(c.path, p, g, scale);
             }
             team.sync();
@@ -155,7 +182,13 @@ pub fn run_epoch(net: &mut Net, data: &dyn Dataset, order: &[u32], epoch: usize,
     let seconds = start.elapsed().as_secs_f64();
     let losses = losses.into_inner().unwrap();
     let mean_loss = losses.iter().map(|&l| l as f64).sum::<f64>() / steps.max(1) as f64;
-    Ok(EpochStats { steps, samples: steps * b, mean_loss, seconds, losses })
+    Ok(EpochStats {
+        steps,
+        samples: steps * b,
+        mean_loss,
+        seconds,
+        losses,
+    })
 }
 
 /// Whether sample `i` is mirrored in `epoch` (a hash, so it needs no state to resume).
@@ -216,7 +249,8 @@ pub fn accuracy(probs: &[f32], labels: &[u8]) -> f64 {
 pub fn epoch_order(n: usize, shuffle: bool, seed: u64, epoch: usize) -> Vec<u32> {
     let mut order: Vec<u32> = (0..n as u32).collect();
     if shuffle {
-        crate::rng::Rng::new(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ epoch as u64).shuffle(&mut order);
+        crate::rng::Rng::new(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ epoch as u64)
+            .shuffle(&mut order);
     }
     order
 }

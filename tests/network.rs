@@ -9,7 +9,16 @@ use catdog::parameters;
 use catdog::train::{self, EpochOptions};
 
 fn small(image: usize, batch: usize, threads: usize) -> Hyper {
-    Hyper { image, widths: [16, 32, 16], fc1: 16, batch, threads, epochs: 1, lr: 0.05, seed: 3 }
+    Hyper {
+        image,
+        widths: [16, 32, 16],
+        fc1: 16,
+        batch,
+        threads,
+        epochs: 1,
+        lr: 0.05,
+        seed: 3,
+    }
 }
 
 fn net(h: &Hyper, path: Path, seed: u64) -> Net {
@@ -44,7 +53,9 @@ fn whole_network_gradients_match_finite_differences() {
         let lens = n.shapes.param_lens();
         let mut off = 0;
         for (t, &len) in lens.iter().enumerate() {
-            let picks: Vec<usize> = (0..len.min(12)).map(|k| off + k * len / len.min(12)).collect();
+            let picks: Vec<usize> = (0..len.min(12))
+                .map(|k| off + k * len / len.min(12))
+                .collect();
             let mut good = 0;
             for &i in &picks {
                 let eps = 1e-2f32;
@@ -63,10 +74,19 @@ fn whole_network_gradients_match_finite_differences() {
                 if (fd - g).abs() <= 2e-3 + 0.05 * g.abs() {
                     good += 1;
                 } else {
-                    eprintln!("{path:?} {}[{}]: fd {fd:.6} vs grad {g:.6}", parameters::NAMES[t], i - off);
+                    eprintln!(
+                        "{path:?} {}[{}]: fd {fd:.6} vs grad {g:.6}",
+                        parameters::NAMES[t],
+                        i - off
+                    );
                 }
             }
-            assert!(good * 5 >= picks.len() * 4, "{path:?} {}: only {good}/{} agree", parameters::NAMES[t], picks.len());
+            assert!(
+                good * 5 >= picks.len() * 4,
+                "{path:?} {}: only {good}/{} agree",
+                parameters::NAMES[t],
+                picks.len()
+            );
             off += len;
         }
     }
@@ -83,23 +103,37 @@ fn asm_path_follows_reference_losses() {
     let h = small(16, 4, 1);
     let data = Synthetic::new(32, 16, 9);
     let order: Vec<u32> = (0..32).collect();
-    let opts = EpochOptions { log_every: 0, flips: false };
+    let opts = EpochOptions {
+        log_every: 0,
+        flips: false,
+    };
     let mut losses = Vec::new();
     let mut finals = Vec::new();
     for path in [Path::Reference, Path::Asm] {
         let mut n = net(&h, path, 21);
         let mut l = Vec::new();
         for e in 1..=3 {
-            l.extend(train::run_epoch(&mut n, &data, &order, e, &opts).unwrap().losses);
+            l.extend(
+                train::run_epoch(&mut n, &data, &order, e, &opts)
+                    .unwrap()
+                    .losses,
+            );
         }
         losses.push(l);
         finals.push(n.params().to_vec());
     }
     assert_eq!(losses[0].len(), 24);
     for (s, (a, b)) in losses[0].iter().zip(&losses[1]).enumerate() {
-        assert!((a - b).abs() <= 1e-4 * a.abs().max(1.0), "step {s}: reference {a} vs asm {b}");
+        assert!(
+            (a - b).abs() <= 1e-4 * a.abs().max(1.0),
+            "step {s}: reference {a} vs asm {b}"
+        );
     }
-    let worst = finals[0].iter().zip(&finals[1]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let worst = finals[0]
+        .iter()
+        .zip(&finals[1])
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
     assert!(worst < 1e-4, "parameters drifted apart by {worst}");
 }
 
@@ -108,7 +142,10 @@ fn asm_path_follows_reference_losses() {
 fn any_thread_count_gives_the_same_bits() {
     let data = Synthetic::new(40, 16, 4);
     let order = train::epoch_order(40, true, 5, 1);
-    let opts = EpochOptions { log_every: 0, flips: true };
+    let opts = EpochOptions {
+        log_every: 0,
+        flips: true,
+    };
     let mut results = Vec::new();
     for threads in [1, 2, 7] {
         let h = small(16, 5, threads);
@@ -125,12 +162,18 @@ fn any_thread_count_gives_the_same_bits() {
 /// The network learns a simple signal (dogs are redder) well above chance.
 #[test]
 fn learns_synthetic_signal() {
-    let h = Hyper { lr: 0.02, ..small(16, 8, 2) };
+    let h = Hyper {
+        lr: 0.02,
+        ..small(16, 8, 2)
+    };
     let train_set = Synthetic::new(256, 16, 1);
     let test_set = Synthetic::new(128, 16, 2);
     let mut n = net(&h, cpu::detect(), 4);
     let before = train::accuracy(&train::predict(&mut n, &test_set), test_set.labels());
-    let opts = EpochOptions { log_every: 0, flips: false };
+    let opts = EpochOptions {
+        log_every: 0,
+        flips: false,
+    };
     for e in 1..=4 {
         let order = train::epoch_order(256, true, 1, e);
         train::run_epoch(&mut n, &train_set, &order, e, &opts).unwrap();
