@@ -1,1 +1,547 @@
-//! (to be written)
+//! `asm!` micro-kernels of the 3x3 convolution (forward and backward-data), the inner part of the
+//! original's `conv2d` rewritten as a register-blocked direct convolution.
+//!
+//! # The micro-kernel contract (every `tile_PxNV` below)
+//!
+//! One call computes a tile of **P consecutive output pixels of one output row** times
+//! **NV x 16 consecutive output channels**, and writes it:
+//!
+//! ```text
+//! out[p][c] = act( bias[c] + sum_{ky<3} sum_{j<k} in[ky*row + p*s + j] * wp[(ky*k + j)*NV*16 + c] )
+//! ```
+//!
+//! - `inp` points at the padded input pixel above-left of the tile's first output pixel, channel 0
+//!   (HWC, so for kernel row `ky` the `k = 3*cin` floats `kx*cin + ic` are contiguous: the
+//!   three input pixels of that kernel row follow each other);
+//! - `s` = `cin*4`: bytes between neighbouring input pixels (one output pixel to the next);
+//! - `wp` points at the packed weight block: `3*k` steps of `NV*16` floats, step `ky*k + j`
+//!   holding the `NV*16` output channels' weights for input element `j` of kernel row `ky`
+//!   (see `crate::convolution::pack_forward`);
+//! - `args.k` = steps per kernel row; `args.row_skip` = bytes from the end of one kernel row's
+//!   input run to the start of the next (`(w+2)*cin*4 - k*4`);
+//! - `args.out` points at output pixel 0, channel 0 of the tile; `args.out_stride` = bytes between
+//!   output pixels (`cout*4`);
+//! - `args.bias`: `NV*16` floats; when non-null the epilogue adds it and applies ReLU
+//!   (`vmaxps` with zero, forward pass), when null it stores the plain sums (backward-data pass).
+//!
+//! No alignment is required (all vector loads and stores are `vmovups`). Registers:
+//!
+//! | register | holds |
+//! |---|---|
+//! | `zmm0 .. zmm(P*NV-1)` | accumulators: pixel `p`, channel vector `v` in `zmm(p*NV+v)`, live over the whole K loop |
+//! | next `NV` zmm | the current step's `NV` weight vectors (then the bias in the epilogue) |
+//! | remaining zmm (up to 4) | `vbroadcastss` of one input float per pixel, used round-robin; the first is the zero of ReLU |
+//! | `b0, b1, ..` (GPR) | `b_i` = address of pixel `3i` of the tile (input, then output in the epilogue); pixel `3i+m` is `[b_i + s*m]` |
+//! | `s` (GPR) | input pixel stride in bytes (output pixel stride in the epilogue) |
+//! | `wp` (GPR) | current weight step; advances `NV*64` bytes per step |
+//! | `cnt`, `ky` (GPR) | step counter within a kernel row; kernel rows left (3..1) |
+//! | `prm` (GPR) | `&TileArgs` |
+//!
+//! One K step is: `NV` weight loads, then per pixel one `vbroadcastss` and `NV` `vfmadd231ps`
+//! (`P*NV` FMAs per step, no horizontal sums anywhere).
+
+use std::arch::asm;
+
+/// The per-call arguments a micro-kernel reads from memory (`#[repr(C)]`: the asm uses the byte
+/// offsets 0, 8, 16, 24, 32).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct TileArgs {
+    /// Steps per kernel row (`3*cin`, `cin` = channels of the input the kernel reads).
+    pub k: usize,
+    /// Bytes added to every input base after a kernel row: `(w+2)*cin*4 - k*4`.
+    pub row_skip: isize,
+    /// Output pixel 0, channel 0 of the tile.
+    pub out: *mut f32,
+    /// Bytes between output pixels (`cout*4`).
+    pub out_stride: usize,
+    /// `NV*16` bias values, or null for "no bias, no ReLU".
+    pub bias: *const f32,
+}
+
+/// Signature shared by every micro-kernel.
+pub type TileFn = unsafe fn(inp: *const f32, s: usize, wp: *const f32, args: &TileArgs);
+
+/// Emits one micro-kernel from its register table (see the module docs for the contract).
+/// `pix` lists, per output pixel: the broadcast register, the input/output address (in terms of
+/// the base registers and `s`), and the (accumulator, weight register, byte offset of the
+/// channel vector) triples of that pixel.
+macro_rules! conv_microkernel {
+    (
+        name: $name:ident, pixels: $p:literal, vectors: $nv:literal, wstep: $wstep:literal,
+        more_bases: [$($b:ident),*],
+        chain: [$(($bprev:ident, $bnext:ident)),*],
+        acc: [$($acc:ident),*],
+        wload: [$(($wr:ident, $woff:literal)),*],
+        zero: $zero:ident,
+        pix: [$(($bc:ident, $addr:literal, [$(($pacc:ident, $pw:ident, $poff:literal)),*])),* $(,)?]
+    ) => {
+        #[doc = concat!("Micro-kernel: ", $p, " output pixels x ", $nv, "x16 output channels ",
+            "(contract and register table in the module docs).")]
+        ///
+        /// # Safety
+        /// AVX-512F must be available; every address the contract implies must be valid.
+        #[target_feature(enable = "avx512f")]
+        pub unsafe fn $name(inp: *const f32, s: usize, wp: *const f32, args: &TileArgs) {
+            asm!(
+                concat!(
+                    // Bases of pixel 3, 6, .. : b_i = b_(i-1) + 3*s.
+                    "lea {cnt}, [{s} + {s}*2]\n",
+                    $( "lea {", stringify!($bnext), "}, [{", stringify!($bprev), "} + {cnt}]\n", )*
+                    $( "vpxord ", stringify!($acc), ", ", stringify!($acc), ", ", stringify!($acc), "\n", )*
+                    "mov {ky}, 3\n",
+                    "3:\n",
+                    "mov {cnt}, qword ptr [{prm}]\n",
+                    "2:\n",
+                    $( "vmovups ", stringify!($wr), ", zmmword ptr [{wp} + ", $woff, "]\n", )*
+                    $(
+                        "vbroadcastss ", stringify!($bc), ", dword ptr [", $addr, "]\n",
+                        $( "vfmadd231ps ", stringify!($pacc), ", ", stringify!($pw), ", ", stringify!($bc), "\n", )*
+                    )*
+                    "add {wp}, ", $wstep, "\n",
+                    "add {b0}, 4\n",
+                    $( "add {", stringify!($b), "}, 4\n", )*
+                    "dec {cnt}\n",
+                    "jnz 2b\n",
+                    "mov {cnt}, qword ptr [{prm} + 8]\n",
+                    "add {b0}, {cnt}\n",
+                    $( "add {", stringify!($b), "}, {cnt}\n", )*
+                    "dec {ky}\n",
+                    "jnz 3b\n",
+                    // Epilogue: the same base scheme over the output pixels.
+                    "mov {b0}, qword ptr [{prm} + 16]\n",
+                    "mov {s}, qword ptr [{prm} + 24]\n",
+                    "lea {cnt}, [{s} + {s}*2]\n",
+                    $( "lea {", stringify!($bnext), "}, [{", stringify!($bprev), "} + {cnt}]\n", )*
+                    "mov {wp}, qword ptr [{prm} + 32]\n",
+                    "test {wp}, {wp}\n",
+                    "jz 4f\n",
+                    $( "vmovups ", stringify!($wr), ", zmmword ptr [{wp} + ", $woff, "]\n", )*
+                    "vpxord ", stringify!($zero), ", ", stringify!($zero), ", ", stringify!($zero), "\n",
+                    $( $(
+                        "vaddps ", stringify!($pacc), ", ", stringify!($pacc), ", ", stringify!($pw), "\n",
+                        "vmaxps ", stringify!($pacc), ", ", stringify!($pacc), ", ", stringify!($zero), "\n",
+                        "vmovups zmmword ptr [", $addr, " + ", $poff, "], ", stringify!($pacc), "\n",
+                    )* )*
+                    "jmp 5f\n",
+                    "4:\n",
+                    $( $(
+                        "vmovups zmmword ptr [", $addr, " + ", $poff, "], ", stringify!($pacc), "\n",
+                    )* )*
+                    "5:\n",
+                ),
+                b0 = inout(reg) inp => _,
+                $( $b = out(reg) _, )*
+                s = inout(reg) s => _,
+                wp = inout(reg) wp => _,
+                cnt = out(reg) _,
+                ky = out(reg) _,
+                prm = in(reg) args as *const TileArgs,
+                out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _,
+                out("zmm4") _, out("zmm5") _, out("zmm6") _, out("zmm7") _,
+                out("zmm8") _, out("zmm9") _, out("zmm10") _, out("zmm11") _,
+                out("zmm12") _, out("zmm13") _, out("zmm14") _, out("zmm15") _,
+                out("zmm16") _, out("zmm17") _, out("zmm18") _, out("zmm19") _,
+                out("zmm20") _, out("zmm21") _, out("zmm22") _, out("zmm23") _,
+                out("zmm24") _, out("zmm25") _, out("zmm26") _, out("zmm27") _,
+                out("zmm28") _, out("zmm29") _, out("zmm30") _, out("zmm31") _,
+                options(nostack),
+            );
+        }
+    };
+}
+
+conv_microkernel! {
+    name: tile_6x4, pixels: 6, vectors: 4, wstep: "256",
+    more_bases: [b1],
+    chain: [(b0, b1)],
+    acc: [zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7, zmm8, zmm9, zmm10, zmm11, zmm12, zmm13, zmm14, zmm15, zmm16, zmm17, zmm18, zmm19, zmm20, zmm21, zmm22, zmm23],
+    wload: [(zmm24, "0"), (zmm25, "64"), (zmm26, "128"), (zmm27, "192")],
+    zero: zmm28,
+    pix: [
+        (zmm28, "{b0}", [(zmm0, zmm24, "0"), (zmm1, zmm25, "64"), (zmm2, zmm26, "128"), (zmm3, zmm27, "192")]),
+        (zmm29, "{b0} + {s}", [(zmm4, zmm24, "0"), (zmm5, zmm25, "64"), (zmm6, zmm26, "128"), (zmm7, zmm27, "192")]),
+        (zmm30, "{b0} + {s}*2", [(zmm8, zmm24, "0"), (zmm9, zmm25, "64"), (zmm10, zmm26, "128"), (zmm11, zmm27, "192")]),
+        (zmm31, "{b1}", [(zmm12, zmm24, "0"), (zmm13, zmm25, "64"), (zmm14, zmm26, "128"), (zmm15, zmm27, "192")]),
+        (zmm28, "{b1} + {s}", [(zmm16, zmm24, "0"), (zmm17, zmm25, "64"), (zmm18, zmm26, "128"), (zmm19, zmm27, "192")]),
+        (zmm29, "{b1} + {s}*2", [(zmm20, zmm24, "0"), (zmm21, zmm25, "64"), (zmm22, zmm26, "128"), (zmm23, zmm27, "192")]),
+    ]
+}
+
+conv_microkernel! {
+    name: tile_5x4, pixels: 5, vectors: 4, wstep: "256",
+    more_bases: [b1],
+    chain: [(b0, b1)],
+    acc: [zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7, zmm8, zmm9, zmm10, zmm11, zmm12, zmm13, zmm14, zmm15, zmm16, zmm17, zmm18, zmm19],
+    wload: [(zmm20, "0"), (zmm21, "64"), (zmm22, "128"), (zmm23, "192")],
+    zero: zmm24,
+    pix: [
+        (zmm24, "{b0}", [(zmm0, zmm20, "0"), (zmm1, zmm21, "64"), (zmm2, zmm22, "128"), (zmm3, zmm23, "192")]),
+        (zmm25, "{b0} + {s}", [(zmm4, zmm20, "0"), (zmm5, zmm21, "64"), (zmm6, zmm22, "128"), (zmm7, zmm23, "192")]),
+        (zmm26, "{b0} + {s}*2", [(zmm8, zmm20, "0"), (zmm9, zmm21, "64"), (zmm10, zmm22, "128"), (zmm11, zmm23, "192")]),
+        (zmm27, "{b1}", [(zmm12, zmm20, "0"), (zmm13, zmm21, "64"), (zmm14, zmm22, "128"), (zmm15, zmm23, "192")]),
+        (zmm24, "{b1} + {s}", [(zmm16, zmm20, "0"), (zmm17, zmm21, "64"), (zmm18, zmm22, "128"), (zmm19, zmm23, "192")]),
+    ]
+}
+
+conv_microkernel! {
+    name: tile_4x4, pixels: 4, vectors: 4, wstep: "256",
+    more_bases: [b1],
+    chain: [(b0, b1)],
+    acc: [zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7, zmm8, zmm9, zmm10, zmm11, zmm12, zmm13, zmm14, zmm15],
+    wload: [(zmm16, "0"), (zmm17, "64"), (zmm18, "128"), (zmm19, "192")],
+    zero: zmm20,
+    pix: [
+        (zmm20, "{b0}", [(zmm0, zmm16, "0"), (zmm1, zmm17, "64"), (zmm2, zmm18, "128"), (zmm3, zmm19, "192")]),
+        (zmm21, "{b0} + {s}", [(zmm4, zmm16, "0"), (zmm5, zmm17, "64"), (zmm6, zmm18, "128"), (zmm7, zmm19, "192")]),
+        (zmm22, "{b0} + {s}*2", [(zmm8, zmm16, "0"), (zmm9, zmm17, "64"), (zmm10, zmm18, "128"), (zmm11, zmm19, "192")]),
+        (zmm23, "{b1}", [(zmm12, zmm16, "0"), (zmm13, zmm17, "64"), (zmm14, zmm18, "128"), (zmm15, zmm19, "192")]),
+    ]
+}
+
+conv_microkernel! {
+    name: tile_3x4, pixels: 3, vectors: 4, wstep: "256",
+    more_bases: [],
+    chain: [],
+    acc: [zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7, zmm8, zmm9, zmm10, zmm11],
+    wload: [(zmm12, "0"), (zmm13, "64"), (zmm14, "128"), (zmm15, "192")],
+    zero: zmm16,
+    pix: [
+        (zmm16, "{b0}", [(zmm0, zmm12, "0"), (zmm1, zmm13, "64"), (zmm2, zmm14, "128"), (zmm3, zmm15, "192")]),
+        (zmm17, "{b0} + {s}", [(zmm4, zmm12, "0"), (zmm5, zmm13, "64"), (zmm6, zmm14, "128"), (zmm7, zmm15, "192")]),
+        (zmm18, "{b0} + {s}*2", [(zmm8, zmm12, "0"), (zmm9, zmm13, "64"), (zmm10, zmm14, "128"), (zmm11, zmm15, "192")]),
+    ]
+}
+
+conv_microkernel! {
+    name: tile_2x4, pixels: 2, vectors: 4, wstep: "256",
+    more_bases: [],
+    chain: [],
+    acc: [zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7],
+    wload: [(zmm8, "0"), (zmm9, "64"), (zmm10, "128"), (zmm11, "192")],
+    zero: zmm12,
+    pix: [
+        (zmm12, "{b0}", [(zmm0, zmm8, "0"), (zmm1, zmm9, "64"), (zmm2, zmm10, "128"), (zmm3, zmm11, "192")]),
+        (zmm13, "{b0} + {s}", [(zmm4, zmm8, "0"), (zmm5, zmm9, "64"), (zmm6, zmm10, "128"), (zmm7, zmm11, "192")]),
+    ]
+}
+
+conv_microkernel! {
+    name: tile_1x4, pixels: 1, vectors: 4, wstep: "256",
+    more_bases: [],
+    chain: [],
+    acc: [zmm0, zmm1, zmm2, zmm3],
+    wload: [(zmm4, "0"), (zmm5, "64"), (zmm6, "128"), (zmm7, "192")],
+    zero: zmm8,
+    pix: [
+        (zmm8, "{b0}", [(zmm0, zmm4, "0"), (zmm1, zmm5, "64"), (zmm2, zmm6, "128"), (zmm3, zmm7, "192")]),
+    ]
+}
+
+conv_microkernel! {
+    name: tile_14x2, pixels: 14, vectors: 2, wstep: "128",
+    more_bases: [b1, b2, b3, b4],
+    chain: [(b0, b1), (b1, b2), (b2, b3), (b3, b4)],
+    acc: [zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7, zmm8, zmm9, zmm10, zmm11, zmm12, zmm13, zmm14, zmm15, zmm16, zmm17, zmm18, zmm19, zmm20, zmm21, zmm22, zmm23, zmm24, zmm25, zmm26, zmm27],
+    wload: [(zmm28, "0"), (zmm29, "64")],
+    zero: zmm30,
+    pix: [
+        (zmm30, "{b0}", [(zmm0, zmm28, "0"), (zmm1, zmm29, "64")]),
+        (zmm31, "{b0} + {s}", [(zmm2, zmm28, "0"), (zmm3, zmm29, "64")]),
+        (zmm30, "{b0} + {s}*2", [(zmm4, zmm28, "0"), (zmm5, zmm29, "64")]),
+        (zmm31, "{b1}", [(zmm6, zmm28, "0"), (zmm7, zmm29, "64")]),
+        (zmm30, "{b1} + {s}", [(zmm8, zmm28, "0"), (zmm9, zmm29, "64")]),
+        (zmm31, "{b1} + {s}*2", [(zmm10, zmm28, "0"), (zmm11, zmm29, "64")]),
+        (zmm30, "{b2}", [(zmm12, zmm28, "0"), (zmm13, zmm29, "64")]),
+        (zmm31, "{b2} + {s}", [(zmm14, zmm28, "0"), (zmm15, zmm29, "64")]),
+        (zmm30, "{b2} + {s}*2", [(zmm16, zmm28, "0"), (zmm17, zmm29, "64")]),
+        (zmm31, "{b3}", [(zmm18, zmm28, "0"), (zmm19, zmm29, "64")]),
+        (zmm30, "{b3} + {s}", [(zmm20, zmm28, "0"), (zmm21, zmm29, "64")]),
+        (zmm31, "{b3} + {s}*2", [(zmm22, zmm28, "0"), (zmm23, zmm29, "64")]),
+        (zmm30, "{b4}", [(zmm24, zmm28, "0"), (zmm25, zmm29, "64")]),
+        (zmm31, "{b4} + {s}", [(zmm26, zmm28, "0"), (zmm27, zmm29, "64")]),
+    ]
+}
+
+conv_microkernel! {
+    name: tile_12x2, pixels: 12, vectors: 2, wstep: "128",
+    more_bases: [b1, b2, b3],
+    chain: [(b0, b1), (b1, b2), (b2, b3)],
+    acc: [zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7, zmm8, zmm9, zmm10, zmm11, zmm12, zmm13, zmm14, zmm15, zmm16, zmm17, zmm18, zmm19, zmm20, zmm21, zmm22, zmm23],
+    wload: [(zmm24, "0"), (zmm25, "64")],
+    zero: zmm26,
+    pix: [
+        (zmm26, "{b0}", [(zmm0, zmm24, "0"), (zmm1, zmm25, "64")]),
+        (zmm27, "{b0} + {s}", [(zmm2, zmm24, "0"), (zmm3, zmm25, "64")]),
+        (zmm28, "{b0} + {s}*2", [(zmm4, zmm24, "0"), (zmm5, zmm25, "64")]),
+        (zmm29, "{b1}", [(zmm6, zmm24, "0"), (zmm7, zmm25, "64")]),
+        (zmm26, "{b1} + {s}", [(zmm8, zmm24, "0"), (zmm9, zmm25, "64")]),
+        (zmm27, "{b1} + {s}*2", [(zmm10, zmm24, "0"), (zmm11, zmm25, "64")]),
+        (zmm28, "{b2}", [(zmm12, zmm24, "0"), (zmm13, zmm25, "64")]),
+        (zmm29, "{b2} + {s}", [(zmm14, zmm24, "0"), (zmm15, zmm25, "64")]),
+        (zmm26, "{b2} + {s}*2", [(zmm16, zmm24, "0"), (zmm17, zmm25, "64")]),
+        (zmm27, "{b3}", [(zmm18, zmm24, "0"), (zmm19, zmm25, "64")]),
+        (zmm28, "{b3} + {s}", [(zmm20, zmm24, "0"), (zmm21, zmm25, "64")]),
+        (zmm29, "{b3} + {s}*2", [(zmm22, zmm24, "0"), (zmm23, zmm25, "64")]),
+    ]
+}
+
+conv_microkernel! {
+    name: tile_10x2, pixels: 10, vectors: 2, wstep: "128",
+    more_bases: [b1, b2, b3],
+    chain: [(b0, b1), (b1, b2), (b2, b3)],
+    acc: [zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7, zmm8, zmm9, zmm10, zmm11, zmm12, zmm13, zmm14, zmm15, zmm16, zmm17, zmm18, zmm19],
+    wload: [(zmm20, "0"), (zmm21, "64")],
+    zero: zmm22,
+    pix: [
+        (zmm22, "{b0}", [(zmm0, zmm20, "0"), (zmm1, zmm21, "64")]),
+        (zmm23, "{b0} + {s}", [(zmm2, zmm20, "0"), (zmm3, zmm21, "64")]),
+        (zmm24, "{b0} + {s}*2", [(zmm4, zmm20, "0"), (zmm5, zmm21, "64")]),
+        (zmm25, "{b1}", [(zmm6, zmm20, "0"), (zmm7, zmm21, "64")]),
+        (zmm22, "{b1} + {s}", [(zmm8, zmm20, "0"), (zmm9, zmm21, "64")]),
+        (zmm23, "{b1} + {s}*2", [(zmm10, zmm20, "0"), (zmm11, zmm21, "64")]),
+        (zmm24, "{b2}", [(zmm12, zmm20, "0"), (zmm13, zmm21, "64")]),
+        (zmm25, "{b2} + {s}", [(zmm14, zmm20, "0"), (zmm15, zmm21, "64")]),
+        (zmm22, "{b2} + {s}*2", [(zmm16, zmm20, "0"), (zmm17, zmm21, "64")]),
+        (zmm23, "{b3}", [(zmm18, zmm20, "0"), (zmm19, zmm21, "64")]),
+    ]
+}
+
+conv_microkernel! {
+    name: tile_8x2, pixels: 8, vectors: 2, wstep: "128",
+    more_bases: [b1, b2],
+    chain: [(b0, b1), (b1, b2)],
+    acc: [zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7, zmm8, zmm9, zmm10, zmm11, zmm12, zmm13, zmm14, zmm15],
+    wload: [(zmm16, "0"), (zmm17, "64")],
+    zero: zmm18,
+    pix: [
+        (zmm18, "{b0}", [(zmm0, zmm16, "0"), (zmm1, zmm17, "64")]),
+        (zmm19, "{b0} + {s}", [(zmm2, zmm16, "0"), (zmm3, zmm17, "64")]),
+        (zmm20, "{b0} + {s}*2", [(zmm4, zmm16, "0"), (zmm5, zmm17, "64")]),
+        (zmm21, "{b1}", [(zmm6, zmm16, "0"), (zmm7, zmm17, "64")]),
+        (zmm18, "{b1} + {s}", [(zmm8, zmm16, "0"), (zmm9, zmm17, "64")]),
+        (zmm19, "{b1} + {s}*2", [(zmm10, zmm16, "0"), (zmm11, zmm17, "64")]),
+        (zmm20, "{b2}", [(zmm12, zmm16, "0"), (zmm13, zmm17, "64")]),
+        (zmm21, "{b2} + {s}", [(zmm14, zmm16, "0"), (zmm15, zmm17, "64")]),
+    ]
+}
+
+conv_microkernel! {
+    name: tile_6x2, pixels: 6, vectors: 2, wstep: "128",
+    more_bases: [b1],
+    chain: [(b0, b1)],
+    acc: [zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7, zmm8, zmm9, zmm10, zmm11],
+    wload: [(zmm12, "0"), (zmm13, "64")],
+    zero: zmm14,
+    pix: [
+        (zmm14, "{b0}", [(zmm0, zmm12, "0"), (zmm1, zmm13, "64")]),
+        (zmm15, "{b0} + {s}", [(zmm2, zmm12, "0"), (zmm3, zmm13, "64")]),
+        (zmm16, "{b0} + {s}*2", [(zmm4, zmm12, "0"), (zmm5, zmm13, "64")]),
+        (zmm17, "{b1}", [(zmm6, zmm12, "0"), (zmm7, zmm13, "64")]),
+        (zmm14, "{b1} + {s}", [(zmm8, zmm12, "0"), (zmm9, zmm13, "64")]),
+        (zmm15, "{b1} + {s}*2", [(zmm10, zmm12, "0"), (zmm11, zmm13, "64")]),
+    ]
+}
+
+conv_microkernel! {
+    name: tile_4x2, pixels: 4, vectors: 2, wstep: "128",
+    more_bases: [b1],
+    chain: [(b0, b1)],
+    acc: [zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7],
+    wload: [(zmm8, "0"), (zmm9, "64")],
+    zero: zmm10,
+    pix: [
+        (zmm10, "{b0}", [(zmm0, zmm8, "0"), (zmm1, zmm9, "64")]),
+        (zmm11, "{b0} + {s}", [(zmm2, zmm8, "0"), (zmm3, zmm9, "64")]),
+        (zmm12, "{b0} + {s}*2", [(zmm4, zmm8, "0"), (zmm5, zmm9, "64")]),
+        (zmm13, "{b1}", [(zmm6, zmm8, "0"), (zmm7, zmm9, "64")]),
+    ]
+}
+
+conv_microkernel! {
+    name: tile_2x2, pixels: 2, vectors: 2, wstep: "128",
+    more_bases: [],
+    chain: [],
+    acc: [zmm0, zmm1, zmm2, zmm3],
+    wload: [(zmm4, "0"), (zmm5, "64")],
+    zero: zmm6,
+    pix: [
+        (zmm6, "{b0}", [(zmm0, zmm4, "0"), (zmm1, zmm5, "64")]),
+        (zmm7, "{b0} + {s}", [(zmm2, zmm4, "0"), (zmm3, zmm5, "64")]),
+    ]
+}
+
+conv_microkernel! {
+    name: tile_1x2, pixels: 1, vectors: 2, wstep: "128",
+    more_bases: [],
+    chain: [],
+    acc: [zmm0, zmm1],
+    wload: [(zmm2, "0"), (zmm3, "64")],
+    zero: zmm4,
+    pix: [
+        (zmm4, "{b0}", [(zmm0, zmm2, "0"), (zmm1, zmm3, "64")]),
+    ]
+}
+
+conv_microkernel! {
+    name: tile_24x1, pixels: 24, vectors: 1, wstep: "64",
+    more_bases: [b1, b2, b3, b4, b5, b6, b7],
+    chain: [(b0, b1), (b1, b2), (b2, b3), (b3, b4), (b4, b5), (b5, b6), (b6, b7)],
+    acc: [zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7, zmm8, zmm9, zmm10, zmm11, zmm12, zmm13, zmm14, zmm15, zmm16, zmm17, zmm18, zmm19, zmm20, zmm21, zmm22, zmm23],
+    wload: [(zmm24, "0")],
+    zero: zmm25,
+    pix: [
+        (zmm25, "{b0}", [(zmm0, zmm24, "0")]),
+        (zmm26, "{b0} + {s}", [(zmm1, zmm24, "0")]),
+        (zmm27, "{b0} + {s}*2", [(zmm2, zmm24, "0")]),
+        (zmm28, "{b1}", [(zmm3, zmm24, "0")]),
+        (zmm25, "{b1} + {s}", [(zmm4, zmm24, "0")]),
+        (zmm26, "{b1} + {s}*2", [(zmm5, zmm24, "0")]),
+        (zmm27, "{b2}", [(zmm6, zmm24, "0")]),
+        (zmm28, "{b2} + {s}", [(zmm7, zmm24, "0")]),
+        (zmm25, "{b2} + {s}*2", [(zmm8, zmm24, "0")]),
+        (zmm26, "{b3}", [(zmm9, zmm24, "0")]),
+        (zmm27, "{b3} + {s}", [(zmm10, zmm24, "0")]),
+        (zmm28, "{b3} + {s}*2", [(zmm11, zmm24, "0")]),
+        (zmm25, "{b4}", [(zmm12, zmm24, "0")]),
+        (zmm26, "{b4} + {s}", [(zmm13, zmm24, "0")]),
+        (zmm27, "{b4} + {s}*2", [(zmm14, zmm24, "0")]),
+        (zmm28, "{b5}", [(zmm15, zmm24, "0")]),
+        (zmm25, "{b5} + {s}", [(zmm16, zmm24, "0")]),
+        (zmm26, "{b5} + {s}*2", [(zmm17, zmm24, "0")]),
+        (zmm27, "{b6}", [(zmm18, zmm24, "0")]),
+        (zmm28, "{b6} + {s}", [(zmm19, zmm24, "0")]),
+        (zmm25, "{b6} + {s}*2", [(zmm20, zmm24, "0")]),
+        (zmm26, "{b7}", [(zmm21, zmm24, "0")]),
+        (zmm27, "{b7} + {s}", [(zmm22, zmm24, "0")]),
+        (zmm28, "{b7} + {s}*2", [(zmm23, zmm24, "0")]),
+    ]
+}
+
+conv_microkernel! {
+    name: tile_16x1, pixels: 16, vectors: 1, wstep: "64",
+    more_bases: [b1, b2, b3, b4, b5],
+    chain: [(b0, b1), (b1, b2), (b2, b3), (b3, b4), (b4, b5)],
+    acc: [zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7, zmm8, zmm9, zmm10, zmm11, zmm12, zmm13, zmm14, zmm15],
+    wload: [(zmm16, "0")],
+    zero: zmm17,
+    pix: [
+        (zmm17, "{b0}", [(zmm0, zmm16, "0")]),
+        (zmm18, "{b0} + {s}", [(zmm1, zmm16, "0")]),
+        (zmm19, "{b0} + {s}*2", [(zmm2, zmm16, "0")]),
+        (zmm20, "{b1}", [(zmm3, zmm16, "0")]),
+        (zmm17, "{b1} + {s}", [(zmm4, zmm16, "0")]),
+        (zmm18, "{b1} + {s}*2", [(zmm5, zmm16, "0")]),
+        (zmm19, "{b2}", [(zmm6, zmm16, "0")]),
+        (zmm20, "{b2} + {s}", [(zmm7, zmm16, "0")]),
+        (zmm17, "{b2} + {s}*2", [(zmm8, zmm16, "0")]),
+        (zmm18, "{b3}", [(zmm9, zmm16, "0")]),
+        (zmm19, "{b3} + {s}", [(zmm10, zmm16, "0")]),
+        (zmm20, "{b3} + {s}*2", [(zmm11, zmm16, "0")]),
+        (zmm17, "{b4}", [(zmm12, zmm16, "0")]),
+        (zmm18, "{b4} + {s}", [(zmm13, zmm16, "0")]),
+        (zmm19, "{b4} + {s}*2", [(zmm14, zmm16, "0")]),
+        (zmm20, "{b5}", [(zmm15, zmm16, "0")]),
+    ]
+}
+
+conv_microkernel! {
+    name: tile_8x1, pixels: 8, vectors: 1, wstep: "64",
+    more_bases: [b1, b2],
+    chain: [(b0, b1), (b1, b2)],
+    acc: [zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7],
+    wload: [(zmm8, "0")],
+    zero: zmm9,
+    pix: [
+        (zmm9, "{b0}", [(zmm0, zmm8, "0")]),
+        (zmm10, "{b0} + {s}", [(zmm1, zmm8, "0")]),
+        (zmm11, "{b0} + {s}*2", [(zmm2, zmm8, "0")]),
+        (zmm12, "{b1}", [(zmm3, zmm8, "0")]),
+        (zmm9, "{b1} + {s}", [(zmm4, zmm8, "0")]),
+        (zmm10, "{b1} + {s}*2", [(zmm5, zmm8, "0")]),
+        (zmm11, "{b2}", [(zmm6, zmm8, "0")]),
+        (zmm12, "{b2} + {s}", [(zmm7, zmm8, "0")]),
+    ]
+}
+
+conv_microkernel! {
+    name: tile_4x1, pixels: 4, vectors: 1, wstep: "64",
+    more_bases: [b1],
+    chain: [(b0, b1)],
+    acc: [zmm0, zmm1, zmm2, zmm3],
+    wload: [(zmm4, "0")],
+    zero: zmm5,
+    pix: [
+        (zmm5, "{b0}", [(zmm0, zmm4, "0")]),
+        (zmm6, "{b0} + {s}", [(zmm1, zmm4, "0")]),
+        (zmm7, "{b0} + {s}*2", [(zmm2, zmm4, "0")]),
+        (zmm8, "{b1}", [(zmm3, zmm4, "0")]),
+    ]
+}
+
+conv_microkernel! {
+    name: tile_2x1, pixels: 2, vectors: 1, wstep: "64",
+    more_bases: [],
+    chain: [],
+    acc: [zmm0, zmm1],
+    wload: [(zmm2, "0")],
+    zero: zmm3,
+    pix: [
+        (zmm3, "{b0}", [(zmm0, zmm2, "0")]),
+        (zmm4, "{b0} + {s}", [(zmm1, zmm2, "0")]),
+    ]
+}
+
+conv_microkernel! {
+    name: tile_1x1, pixels: 1, vectors: 1, wstep: "64",
+    more_bases: [],
+    chain: [],
+    acc: [zmm0],
+    wload: [(zmm1, "0")],
+    zero: zmm2,
+    pix: [
+        (zmm2, "{b0}", [(zmm0, zmm1, "0")]),
+    ]
+}
+
+/// Tile widths (output pixels per call) available for `NV = 4`, largest first.
+pub const TILES_NV4: &[(usize, TileFn)] = &[
+    (6, tile_6x4),
+    (5, tile_5x4),
+    (4, tile_4x4),
+    (3, tile_3x4),
+    (2, tile_2x4),
+    (1, tile_1x4),
+];
+
+/// Tile widths available for `NV = 2`, largest first.
+pub const TILES_NV2: &[(usize, TileFn)] = &[
+    (14, tile_14x2),
+    (12, tile_12x2),
+    (10, tile_10x2),
+    (8, tile_8x2),
+    (6, tile_6x2),
+    (4, tile_4x2),
+    (2, tile_2x2),
+    (1, tile_1x2),
+];
+
+/// Tile widths available for `NV = 1`, largest first.
+pub const TILES_NV1: &[(usize, TileFn)] = &[
+    (24, tile_24x1),
+    (16, tile_16x1),
+    (8, tile_8x1),
+    (4, tile_4x1),
+    (2, tile_2x1),
+    (1, tile_1x1),
+];
+
+/// The kernels for `nv` channel vectors (1, 2 or 4).
+pub fn tiles(nv: usize) -> &'static [(usize, TileFn)] {
+    match nv {
+        4 => TILES_NV4,
+        2 => TILES_NV2,
+        1 => TILES_NV1,
+        _ => panic!("no conv micro-kernels for NV = {nv}"),
+    }
+}
