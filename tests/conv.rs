@@ -5,7 +5,7 @@
 use approx::{assert_relative_eq, relative_eq};
 use catdog::config::ConvDims;
 use catdog::convolution::{
-    backward_data, channel_blocks, forward, pack_backward, pack_forward, packed_len,
+    backward_data, channel_blocks, chunks, forward, pack_backward, pack_forward, packed_len,
 };
 use catdog::cpu::{has_avx512, Path};
 use catdog::reference::conv as reference;
@@ -293,7 +293,7 @@ fn asm_matches_reference_wide_channel_mixes() {
     if skip_without_avx512("asm_matches_reference_wide_channel_mixes") {
         return;
     }
-    // Channel counts whose blocks mix NV = 4, 2 and 1 (112 = 64 + 32 + 16), and many tile plans.
+    // Channel counts whose blocks mix NV = 2 and 1 (112 = 3*32 + 16), and many tile plans.
     for (i, &(h, w, cin, cout)) in [
         (3, 6, 112, 80),
         (2, 12, 80, 112),
@@ -320,18 +320,51 @@ fn asm_matches_reference_network_sizes() {
 }
 
 #[test]
+fn asm_matches_reference_with_split_reductions() {
+    if skip_without_avx512("asm_matches_reference_with_split_reductions") {
+        return;
+    }
+    // 256 input channels: one chunk per kernel row; 1024: kernel row x 512 channels. Forward
+    // splits over cin, backward-data over cout.
+    assert_eq!(chunks(256, 32).len(), 3);
+    assert_eq!(chunks(1024, 32).len(), 6);
+    compare(2, 5, 256, 32, 1, 201);
+    compare(3, 2, 1024, 48, 0, 202);
+    compare(2, 3, 32, 256, 0, 203);
+    compare(1, 4, 16, 1024, 1, 204);
+}
+
+#[test]
+fn reduction_chunks_cover_the_window_once() {
+    for n_in in [3, 16, 32, 48, 64, 128, 256, 512, 768, 1024] {
+        for nb in [16, 32] {
+            let mut seen = vec![0u32; 3 * n_in];
+            for c in chunks(n_in, nb) {
+                for ky in c.ky0..c.ky0 + c.nky {
+                    for i in c.c0..c.c0 + c.kc {
+                        seen[ky * n_in + i] += 1;
+                    }
+                }
+            }
+            assert!(seen.iter().all(|&n| n == 1), "n_in {n_in} nb {nb}");
+        }
+    }
+    assert_eq!(chunks(64, 32).len(), 1);
+}
+
+#[test]
 fn channel_blocks_cover_every_channel_once() {
     for n in (16..=1024).step_by(16) {
         let b = channel_blocks(n);
         let mut next = 0;
         for &(o0, nv) in &b {
             assert_eq!(o0, next);
-            assert!(matches!(nv, 1 | 2 | 4));
+            assert!(matches!(nv, 1 | 2));
             next += nv * 16;
         }
         assert_eq!(next, n);
     }
-    assert_eq!(channel_blocks(112), vec![(0, 4), (64, 2), (96, 1)]);
+    assert_eq!(channel_blocks(112), vec![(0, 2), (32, 2), (64, 2), (96, 1)]);
 }
 
 #[test]

@@ -19,7 +19,10 @@ mod weight_grad;
 pub use weight_grad::{backward_weights, unpack_wgrad};
 
 /// Output-channel blocks of the packed layout and of the micro-kernels: `(first channel, NV)`,
-/// each block `NV x 16` channels wide. Greedy: blocks of 64 while they fit, then 32, then 16.
+/// each block `NV x 16` channels wide: blocks of 32 channels (`NV = 2`, the 14-pixel tiles),
+/// and a last block of 16 (`NV = 1`) when `n` is an odd multiple of 16. (A `6 x 64` tile,
+/// `NV = 4`, was measured slower than `14 x 32`: 4 weight loads per 24 FMAs instead of 2 per
+/// 28.)
 /// `n` must be a multiple of 16.
 pub fn channel_blocks(n: usize) -> Vec<(usize, usize)> {
     assert!(
@@ -29,11 +32,7 @@ pub fn channel_blocks(n: usize) -> Vec<(usize, usize)> {
     let mut v = Vec::new();
     let mut c = 0;
     while c < n {
-        let nv = match n - c {
-            r if r >= 64 => 4,
-            r if r >= 32 => 2,
-            _ => 1,
-        };
+        let nv = if n - c >= 32 { 2 } else { 1 };
         v.push((c, nv));
         c += nv * 16;
     }
@@ -46,22 +45,75 @@ pub fn packed_len(d: &ConvDims) -> usize {
     d.weight_len()
 }
 
+/// Bytes of packed weights one reduction chunk may use. Measured on the development machine
+/// (48 KiB L1d, 2 MiB L2 per core): splitting the network's layers so that a chunk's weights
+/// fit L1 (24 or 48 KiB) was no faster than streaming a block's weights (36 to 147 KiB) from L2
+/// with 14-pixel tiles (each weight load feeds 14 FMAs), so we only split much wider layers,
+/// to keep a chunk's weights well inside L2.
+const CHUNK_WEIGHT_BYTES: usize = 256 * 1024;
+
+/// One chunk of the reduction: kernel rows `ky0 .. ky0+nky`, input channels `c0 .. c0+kc`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    pub ky0: usize,
+    pub nky: usize,
+    pub c0: usize,
+    pub kc: usize,
+}
+
+/// How the reduction over `3 x 3 x n_in` is split for an output block `nb` channels wide: the
+/// whole window if its packed weights fit [`L1_WEIGHT_BYTES`], else one kernel row per chunk,
+/// else one kernel row and a channel range (a multiple of 16 dividing `n_in`) per chunk.
+pub fn chunks(n_in: usize, nb: usize) -> Vec<Chunk> {
+    let fits = |steps: usize| steps * nb * 4 <= CHUNK_WEIGHT_BYTES;
+    if fits(9 * n_in) || !n_in.is_multiple_of(16) {
+        return vec![Chunk {
+            ky0: 0,
+            nky: 3,
+            c0: 0,
+            kc: n_in,
+        }];
+    }
+    let kc = if fits(3 * n_in) {
+        n_in
+    } else {
+        (16..n_in)
+            .step_by(16)
+            .rev()
+            .find(|&kc| n_in.is_multiple_of(kc) && fits(3 * kc))
+            .unwrap_or(16)
+    };
+    (0..3)
+        .flat_map(|ky0| {
+            (0..n_in).step_by(kc).map(move |c0| Chunk {
+                ky0,
+                nky: 1,
+                c0,
+                kc,
+            })
+        })
+        .collect()
+}
+
 /// The packed layout shared by both passes, for a convolution reading `n_in` channels and
 /// writing `n_out` (a multiple of 16). For each output-channel block `(o0, NV)` of
-/// [`channel_blocks`], starting at float `o0 * 9 * n_in`: `3 * 3*n_in` steps (`ky`, then
-/// `j = kx*n_in + i`), each step `NV*16` consecutive floats = the weights of that block's output
-/// channels for input element `(ky, kx, i)`. `f(o, ky, kx, i)` gives a weight.
+/// [`channel_blocks`], starting at float `o0 * 9 * n_in`, its [`chunks`] one after the other;
+/// in a chunk, for each `(ky, kx, i)` of the chunk in that order, one *step*: `NV*16`
+/// consecutive floats = the weights of that block's output channels for input element
+/// `(ky, kx, i)`. `f(o, ky, kx, i)` gives a weight.
 fn pack(n_in: usize, n_out: usize, f: impl Fn(usize, usize, usize, usize) -> f32, out: &mut [f32]) {
     assert!(out.len() >= 9 * n_in * n_out, "packed buffer too short");
     for (o0, nv) in channel_blocks(n_out) {
         let nb = nv * 16;
-        let block = &mut out[o0 * 9 * n_in..(o0 + nb) * 9 * n_in];
-        for ky in 0..3 {
-            for kx in 0..3 {
-                for i in 0..n_in {
-                    let step = (ky * 3 + kx) * n_in + i;
-                    for c in 0..nb {
-                        block[step * nb + c] = f(o0 + c, ky, kx, i);
+        let mut at = o0 * 9 * n_in;
+        for ch in chunks(n_in, nb) {
+            for ky in ch.ky0..ch.ky0 + ch.nky {
+                for kx in 0..3 {
+                    for i in ch.c0..ch.c0 + ch.kc {
+                        for c in 0..nb {
+                            out[at + c] = f(o0 + c, ky, kx, i);
+                        }
+                        at += nb;
                     }
                 }
             }
@@ -86,12 +138,12 @@ pub fn pack_forward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
 /// Repacks original-layout weights into the backward-data kernel's layout (flipped 3x3,
 /// in/out channels swapped): the forward layout of the weights `wb[ic][ky][kx][oc] =
 /// w[oc][2-ky][2-kx][ic]`, so that the input gradient is a forward-style convolution of `dy_pad`
-/// (`cout` channels in) producing `cin` channels. Needs `cin % 16 == 0`.
+/// (`cout` channels in) producing `cin` channels. Needs `cin.is_multiple_of(16)`.
 pub fn pack_backward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
     let cin = d.cin;
     assert!(
         cin.is_multiple_of(16),
-        "backward_data needs cin % 16 == 0 (got {cin})"
+        "backward_data needs cin.is_multiple_of(16) (got {cin})"
     );
     assert!(w.len() >= d.weight_len(), "weights too short");
     pack(
@@ -102,48 +154,42 @@ pub fn pack_backward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
     );
 }
 
-/// How one output row of width `w` is covered by tiles: `(first pixel, kernel)` pairs.
-/// Full tiles of the widest kernel; the rest by the exact-width kernel if there is one, else by
-/// the narrowest kernel at least as wide, placed to end at the row's end (it overlaps the previous
-/// tile and recomputes identical values), else (narrow rows) greedily by narrower kernels.
-fn row_plan(w: usize, tiles: &[(usize, TileFn)]) -> Vec<(usize, TileFn)> {
-    let (pmax, fmax) = tiles[0];
-    let mut plan = Vec::new();
-    let mut x = 0;
-    while w - x >= pmax {
-        plan.push((x, fmax));
-        x += pmax;
-    }
-    let r = w - x;
-    if r == 0 {
-        return plan;
-    }
-    if let Some(&(_, f)) = tiles.iter().find(|t| t.0 == r) {
-        plan.push((x, f));
-        return plan;
-    }
-    if let Some(&(p, f)) = tiles.iter().rev().find(|t| t.0 > r && t.0 <= w) {
-        plan.push((w - p, f));
-        return plan;
-    }
-    while x < w {
-        let &(p, f) = tiles
-            .iter()
-            .find(|t| t.0 <= w - x)
-            .expect("a 1-pixel kernel exists");
-        plan.push((x, f));
-        x += p;
-    }
-    plan
+/// How one output row of width `w` is covered by tiles, as `(first pixel, kernel)` pairs, exactly
+/// (no pixel twice: a later chunk adds to the output). A run of equal tiles of a main width, the
+/// rest greedily by the widest kernels that fit; the main width is the one whose plan has the
+/// lowest estimated cost (a step of a `P x NV` tile costs about `max(P*NV, 8)/2 + 1` cycles:
+/// two FMAs per cycle, at least 8 independent accumulators to hide the FMA latency, and
+/// loop overhead).
+fn row_plan(w: usize, nv: usize, tiles: &[(usize, TileFn)]) -> Vec<(usize, TileFn)> {
+    let plan_for = |main: usize| {
+        let mut plan = Vec::new();
+        let mut x = 0;
+        while x < w {
+            let &(p, f) = tiles
+                .iter()
+                .find(|t| t.0 <= main && t.0 <= w - x)
+                .expect("a 1-pixel kernel exists");
+            plan.push((x, f, p));
+            x += p;
+        }
+        plan
+    };
+    let cost = |plan: &Vec<(usize, TileFn, usize)>| -> usize {
+        plan.iter().map(|t| (t.2 * nv).max(8) + 2).sum()
+    };
+    let best = tiles
+        .iter()
+        .map(|t| plan_for(t.0))
+        .min_by_key(cost)
+        .expect("tiles exist");
+    best.into_iter().map(|(x, f, _)| (x, f)).collect()
 }
 
-/// The tiles of one output-channel block: first channel, and the row plan of its kernels.
-type BlockPlan = (usize, Vec<(usize, TileFn)>);
-
-/// Runs the micro-kernels over a whole layer as the kernels see it: `k.cin` channels read,
-/// `k.cout` written (for backward-data: the layer's `cout` and `cin`). `inp` is
-/// `(h+2) x (w+2) x k.cin` (zero border), `out` is `h x w x k.cout`, `wpack` in the [`pack`]
+/// Runs the micro-kernels over a whole layer as the kernels see it: `kd.cin` channels read,
+/// `kd.cout` written (for backward-data: the layer's `cout` and `cin`). `inp` is
+/// `(h+2) x (w+2) x kd.cin` (zero border), `out` is `h x w x kd.cout`, `wpack` in the [`pack`]
 /// layout, `bias` (forward) or `None` (backward-data: no bias, no ReLU).
+/// Loop order: output-channel block, reduction chunk (its weights stay in L1), output row, tile.
 fn run_tiles(kd: &ConvDims, inp: &[f32], wpack: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
     let (h, w, n_in, n_out) = (kd.h, kd.w, kd.cin, kd.cout);
     assert!(
@@ -156,39 +202,91 @@ fn run_tiles(kd: &ConvDims, inp: &[f32], wpack: &[f32], bias: Option<&[f32]>, ou
         assert!(b.len() >= n_out, "bias too short");
     }
     crate::cpu::assert_asm_ok();
-    let blocks: Vec<BlockPlan> = channel_blocks(n_out)
-        .into_iter()
-        .map(|(o0, nv)| (o0, row_plan(w, conv::tiles(nv))))
-        .collect();
-    let k = 3 * n_in;
-    let s = n_in * 4;
-    let row_skip = (((w + 2) * n_in - k) * 4) as isize;
-    let (ip, wpp, op) = (inp.as_ptr(), wpack.as_ptr(), out.as_mut_ptr());
-    for y in 0..h {
-        for (o0, plan) in &blocks {
-            for &(x0, f) in plan {
-                // SAFETY: the asserts above bound every address of the tile: input pixels
-                // (y+ky)*(w+2) + x0 + p + kx <= (h+2)*(w+2) - 1, output pixels y*w + x0 + p < h*w,
-                // weight block o0*9*n_in + 9*n_in*NV*16 <= 9*n_in*n_out; AVX-512 is checked
-                // by the caller (Path::Asm).
-                unsafe {
-                    let args = TileArgs {
-                        k,
-                        row_skip,
-                        out: op.add((y * w + x0) * n_out + o0),
-                        out_stride: n_out * 4,
-                        bias: bias.map_or(std::ptr::null(), |b| b.as_ptr().add(*o0)),
-                    };
-                    f(
-                        ip.add((y * (w + 2) + x0) * n_in),
-                        s,
-                        wpp.add(o0 * 9 * n_in),
-                        &args,
-                    );
-                }
-            }
+    let row = (w + 2) * n_in;
+    // One pass per (output-channel block, reduction chunk), in accumulation order.
+    let mut passes = Vec::new();
+    for (o0, nv) in channel_blocks(n_out) {
+        let nb = nv * 16;
+        let plan = row_plan(w, nv, conv::tiles(nv));
+        let chunks = chunks(n_in, nb);
+        let mut wat = o0 * 9 * n_in;
+        for (ci, ch) in chunks.iter().enumerate() {
+            // Segments of this chunk: (start in floats from the tile's input pixel 0, length).
+            let segs: Vec<(usize, usize)> = if ch.kc == n_in {
+                (ch.ky0..ch.ky0 + ch.nky)
+                    .map(|ky| (ky * row, 3 * n_in))
+                    .collect()
+            } else {
+                (ch.ky0..ch.ky0 + ch.nky)
+                    .flat_map(|ky| (0..3).map(move |kx| (ky * row + kx * n_in + ch.c0, ch.kc)))
+                    .collect()
+            };
+            let k = segs[0].1;
+            let skips: Vec<isize> = (0..segs.len())
+                .map(|i| match segs.get(i + 1) {
+                    Some(next) => (next.0 as isize - (segs[i].0 + k) as isize) * 4,
+                    None => 0,
+                })
+                .collect();
+            passes.push(Pass {
+                o0,
+                plan: plan.clone(),
+                first_seg: segs[0].0,
+                k,
+                skips,
+                wat,
+                accumulate: ci > 0,
+                last: ci + 1 == chunks.len(),
+            });
+            wat += segs.len() * k * nb;
         }
     }
+    let (ip, wpp, op) = (inp.as_ptr(), wpack.as_ptr(), out.as_mut_ptr());
+    let run_row = |y: usize, ps: &Pass| {
+        for &(x0, f) in &ps.plan {
+            // SAFETY: the asserts above bound every address of the tile: input floats
+            // up to ((y+2)*(w+2) + x0+P-1 + 2) * n_in + n_in - 1 < (h+2)*(w+2)*n_in,
+            // output pixels y*w + x0 + p < h*w, weights of this chunk inside the block
+            // o0*9*n_in .. (o0+nb)*9*n_in <= 9*n_in*n_out; AVX-512 is checked by the
+            // caller (Path::Asm).
+            unsafe {
+                let args = TileArgs {
+                    inp: ip.add((y * (w + 2) + x0) * n_in + ps.first_seg),
+                    in_stride: n_in * 4,
+                    k: ps.k,
+                    nseg: ps.skips.len(),
+                    skips: ps.skips.as_ptr(),
+                    out: op.add((y * w + x0) * n_out + ps.o0),
+                    out_stride: n_out * 4,
+                    bias: match bias {
+                        Some(b) if ps.last => b.as_ptr().add(ps.o0),
+                        _ => std::ptr::null(),
+                    },
+                    accumulate: ps.accumulate as usize,
+                };
+                f(&args, wpp.add(ps.wat));
+            }
+        }
+    };
+    for ps in &passes {
+        for y in 0..h {
+            run_row(y, ps);
+        }
+    }
+}
+
+/// One sweep of the micro-kernels over the layer: an output-channel block and a reduction chunk.
+struct Pass {
+    o0: usize,
+    plan: Vec<(usize, TileFn)>,
+    /// Float offset of the chunk's first segment from a tile's input pixel 0.
+    first_seg: usize,
+    k: usize,
+    skips: Vec<isize>,
+    /// Float offset of the chunk's packed weights.
+    wat: usize,
+    accumulate: bool,
+    last: bool,
 }
 
 /// `y = relu(conv(x_pad, w) + bias)`. `w` is the original layout (used by the reference path),
@@ -210,7 +308,7 @@ pub fn forward(
 
 /// Input gradient `dx` (`h x w x cin`, unpadded) from `dy_pad`: a full convolution with the
 /// flipped, transposed weights. `wpack_bwd` is the [`pack_backward`] form of `w`.
-/// Needs `cin % 16 == 0` (conv1's input gradient, `cin = 3`, is never needed).
+/// Needs `cin.is_multiple_of(16)` (conv1's input gradient, `cin = 3`, is never needed).
 pub fn backward_data(
     path: Path,
     d: &ConvDims,

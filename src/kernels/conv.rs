@@ -4,63 +4,75 @@
 //! # The micro-kernel contract (every `tile_PxNV` below)
 //!
 //! One call computes a tile of **P consecutive output pixels of one output row** times
-//! **NV x 16 consecutive output channels**, and writes it:
+//! **NB = NV x 16 consecutive output channels** over one *chunk* of the reduction, and writes it:
 //!
 //! ```text
-//! out[p][c] = act( bias[c] + sum_{ky<3} sum_{j<k} in[ky*row + p*s + j] * wp[(ky*k + j)*NV*16 + c] )
+//! acc[p][c]  = (accumulate ? out[p][c] : 0)
+//!            + sum_{seg < nseg} sum_{j < k} in(seg)[p*s + j] * wp[(seg*k + j)*NB + c]
+//! out[p][c]  = bias ? max(acc[p][c] + bias[c], 0) : acc[p][c]
 //! ```
 //!
-//! - `inp` points at the padded input pixel above-left of the tile's first output pixel, channel 0
-//!   (HWC, so for kernel row `ky` the `k = 3*cin` floats `kx*cin + ic` are contiguous: the
-//!   three input pixels of that kernel row follow each other);
-//! - `s` = `cin*4`: bytes between neighbouring input pixels (one output pixel to the next);
-//! - `wp` points at the packed weight block: `3*k` steps of `NV*16` floats, step `ky*k + j`
-//!   holding the `NV*16` output channels' weights for input element `j` of kernel row `ky`
-//!   (see `crate::convolution::pack_forward`);
-//! - `args.k` = steps per kernel row; `args.row_skip` = bytes from the end of one kernel row's
-//!   input run to the start of the next (`(w+2)*cin*4 - k*4`);
-//! - `args.out` points at output pixel 0, channel 0 of the tile; `args.out_stride` = bytes between
-//!   output pixels (`cout*4`);
-//! - `args.bias`: `NV*16` floats; when non-null the epilogue adds it and applies ReLU
-//!   (`vmaxps` with zero, forward pass), when null it stores the plain sums (backward-data pass).
+//! The input side is `nseg` *segments* of `k` contiguous floats per pixel: with HWC data, one
+//! kernel row `ky` of a pixel's 3x3 window is `3*cin` contiguous floats (`kx*cin + ic`), so a
+//! whole-reduction call has 3 segments of `k = 3*cin`; a call over a channel range `kc` of one
+//! kernel row has 3 segments (`kx`) of `k = kc`. All fields are in [`TileArgs`]:
+//!
+//! - `inp`: input address of pixel 0's first segment; `in_stride` = bytes between neighbouring
+//!   pixels (`cin*4`); `skips[seg]` = bytes from the end of segment `seg` (its start + `k*4`) to
+//!   the start of the next (`nseg` entries, the last unused);
+//! - `wp` (the second argument): the packed weight chunk, `nseg*k` steps of `NB` floats
+//!   (output channels innermost, see `crate::convolution::pack_forward`);
+//! - `out`: output pixel 0, channel 0 of the tile; `out_stride` = bytes between output pixels
+//!   (`cout*4`); `accumulate != 0`: start from the values in `out` (a later chunk), else from 0;
+//! - `bias`: `NB` floats; when non-null the epilogue adds it and applies ReLU (`vmaxps` with
+//!   zero: the forward pass's last chunk); when null it stores the plain sums.
 //!
 //! No alignment is required (all vector loads and stores are `vmovups`). Registers:
 //!
 //! | register | holds |
 //! |---|---|
-//! | `zmm0 .. zmm(P*NV-1)` | accumulators: pixel `p`, channel vector `v` in `zmm(p*NV+v)`, live over the whole K loop |
-//! | next `NV` zmm | the current step's `NV` weight vectors (then the bias in the epilogue) |
-//! | remaining zmm (up to 4) | `vbroadcastss` of one input float per pixel, used round-robin; the first is the zero of ReLU |
-//! | `b0, b1, ..` (GPR) | `b_i` = address of pixel `3i` of the tile (input, then output in the epilogue); pixel `3i+m` is `[b_i + s*m]` |
-//! | `s` (GPR) | input pixel stride in bytes (output pixel stride in the epilogue) |
+//! | `zmm0 .. zmm(P*NV-1)` | accumulators: pixel `p`, channel vector `v` in `zmm(p*NV+v)`, live over the whole call |
+//! | next `NV` zmm | the current step's `NV` weight vectors (the bias in the epilogue) |
+//! | remaining zmm (up to 4) | `vbroadcastss` of one input float per pixel, used round-robin; the first is ReLU's zero |
+//! | `b0, b1, ..` (GPR) | `b_i` = address of pixel `3i` of the tile (input; output in the prologue/epilogue); pixel `3i+m` is `[b_i + s*m]` |
+//! | `s` (GPR) | input pixel stride in bytes (output pixel stride in the prologue/epilogue) |
 //! | `wp` (GPR) | current weight step; advances `NV*64` bytes per step |
-//! | `cnt`, `ky` (GPR) | step counter within a kernel row; kernel rows left (3..1) |
+//! | `cnt` (GPR) | steps left in the segment (also `3*s` while the bases are set up) |
+//! | `seg`, `skp` (GPR) | segments left; pointer into `skips` |
 //! | `prm` (GPR) | `&TileArgs` |
 //!
-//! One K step is: `NV` weight loads, then per pixel one `vbroadcastss` and `NV` `vfmadd231ps`
+//! One step is: `NV` weight loads, then per pixel one `vbroadcastss` and `NV` `vfmadd231ps`
 //! (`P*NV` FMAs per step, no horizontal sums anywhere).
 
 use std::arch::asm;
 
-/// The per-call arguments a micro-kernel reads from memory (`#[repr(C)]`: the asm uses the byte
-/// offsets 0, 8, 16, 24, 32).
+/// Everything a micro-kernel call reads besides the weights (`#[repr(C)]`: the asm uses the byte
+/// offsets in the comments).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct TileArgs {
-    /// Steps per kernel row (`3*cin`, `cin` = channels of the input the kernel reads).
+    /// 0: input address of pixel 0's first segment.
+    pub inp: *const f32,
+    /// 8: bytes between neighbouring input pixels (`cin*4`).
+    pub in_stride: usize,
+    /// 16: steps (floats) per segment.
     pub k: usize,
-    /// Bytes added to every input base after a kernel row: `(w+2)*cin*4 - k*4`.
-    pub row_skip: isize,
-    /// Output pixel 0, channel 0 of the tile.
+    /// 24: segments (at least 1).
+    pub nseg: usize,
+    /// 32: `nseg` byte distances from the end of a segment to the start of the next.
+    pub skips: *const isize,
+    /// 40: output pixel 0, channel 0 of the tile.
     pub out: *mut f32,
-    /// Bytes between output pixels (`cout*4`).
+    /// 48: bytes between output pixels (`cout*4`).
     pub out_stride: usize,
-    /// `NV*16` bias values, or null for "no bias, no ReLU".
+    /// 56: `NB` bias values (then ReLU), or null for plain sums.
     pub bias: *const f32,
+    /// 64: nonzero: add to the values already in `out` (a later reduction chunk).
+    pub accumulate: usize,
 }
 
 /// Signature shared by every micro-kernel.
-pub type TileFn = unsafe fn(inp: *const f32, s: usize, wp: *const f32, args: &TileArgs);
+pub type TileFn = unsafe fn(args: &TileArgs, wp: *const f32);
 
 /// Emits one micro-kernel from its register table (see the module docs for the contract).
 /// `pix` lists, per output pixel: the broadcast register, the input/output address (in terms of
@@ -82,17 +94,54 @@ macro_rules! conv_microkernel {
         /// # Safety
         /// AVX-512F must be available; every address the contract implies must be valid.
         #[target_feature(enable = "avx512f")]
-        pub unsafe fn $name(inp: *const f32, s: usize, wp: *const f32, args: &TileArgs) {
+        pub unsafe fn $name(args: &TileArgs, wp: *const f32) {
             asm!(
                 concat!(
-                    // Bases of pixel 3, 6, .. : b_i = b_(i-1) + 3*s.
+                    // Prologue: accumulators from `out` (accumulate) or zero.
+                    "cmp qword ptr [{prm} + 64], 0\n",
+                    "je 6f\n",
+                    "mov {b0}, qword ptr [{prm} + 40]\n",
+                    "mov {s}, qword ptr [{prm} + 48]\n",
                     "lea {cnt}, [{s} + {s}*2]\n",
                     $( "lea {", stringify!($bnext), "}, [{", stringify!($bprev), "} + {cnt}]\n", )*
+                    $( $(
+                        "vmovups ", stringify!($pacc), ", zmmword ptr [", $addr, " + ", $poff, "]\n",
+                    )* )*
+                    "jmp 7f\n",
+                    "6:\n",
                     $( "vpxord ", stringify!($acc), ", ", stringify!($acc), ", ", stringify!($acc), "\n", )*
-                    "mov {ky}, 3\n",
+                    "7:\n",
+                    // Input bases: b_i = b_(i-1) + 3*s.
+                    "mov {b0}, qword ptr [{prm}]\n",
+                    "mov {s}, qword ptr [{prm} + 8]\n",
+                    "lea {cnt}, [{s} + {s}*2]\n",
+                    $( "lea {", stringify!($bnext), "}, [{", stringify!($bprev), "} + {cnt}]\n", )*
+                    "mov {skp}, qword ptr [{prm} + 32]\n",
+                    "mov {seg}, qword ptr [{prm} + 24]\n",
                     "3:\n",
-                    "mov {cnt}, qword ptr [{prm}]\n",
+                    // Main loop: 4 steps per iteration (`.irp` repeats the step with the
+                    // displacements of step u = 0..3), then the k % 4 leftover steps one by one.
+                    "mov {cnt}, qword ptr [{prm} + 16]\n",
+                    "shr {cnt}, 2\n",
+                    "jz 8f\n",
                     "2:\n",
+                    ".irp u, 0, 1, 2, 3\n",
+                    $( "vmovups ", stringify!($wr), ", zmmword ptr [{wp} + \\u*", $wstep, " + ", $woff, "]\n", )*
+                    $(
+                        "vbroadcastss ", stringify!($bc), ", dword ptr [", $addr, " + 4*\\u]\n",
+                        $( "vfmadd231ps ", stringify!($pacc), ", ", stringify!($pw), ", ", stringify!($bc), "\n", )*
+                    )*
+                    ".endr\n",
+                    "add {wp}, 4*", $wstep, "\n",
+                    "add {b0}, 16\n",
+                    $( "add {", stringify!($b), "}, 16\n", )*
+                    "dec {cnt}\n",
+                    "jnz 2b\n",
+                    "8:\n",
+                    "mov {cnt}, qword ptr [{prm} + 16]\n",
+                    "and {cnt}, 3\n",
+                    "jz 9f\n",
+                    "12:\n",
                     $( "vmovups ", stringify!($wr), ", zmmword ptr [{wp} + ", $woff, "]\n", )*
                     $(
                         "vbroadcastss ", stringify!($bc), ", dword ptr [", $addr, "]\n",
@@ -102,18 +151,20 @@ macro_rules! conv_microkernel {
                     "add {b0}, 4\n",
                     $( "add {", stringify!($b), "}, 4\n", )*
                     "dec {cnt}\n",
-                    "jnz 2b\n",
-                    "mov {cnt}, qword ptr [{prm} + 8]\n",
+                    "jnz 12b\n",
+                    "9:\n",
+                    "mov {cnt}, qword ptr [{skp}]\n",
+                    "add {skp}, 8\n",
                     "add {b0}, {cnt}\n",
                     $( "add {", stringify!($b), "}, {cnt}\n", )*
-                    "dec {ky}\n",
+                    "dec {seg}\n",
                     "jnz 3b\n",
                     // Epilogue: the same base scheme over the output pixels.
-                    "mov {b0}, qword ptr [{prm} + 16]\n",
-                    "mov {s}, qword ptr [{prm} + 24]\n",
+                    "mov {b0}, qword ptr [{prm} + 40]\n",
+                    "mov {s}, qword ptr [{prm} + 48]\n",
                     "lea {cnt}, [{s} + {s}*2]\n",
                     $( "lea {", stringify!($bnext), "}, [{", stringify!($bprev), "} + {cnt}]\n", )*
-                    "mov {wp}, qword ptr [{prm} + 32]\n",
+                    "mov {wp}, qword ptr [{prm} + 56]\n",
                     "test {wp}, {wp}\n",
                     "jz 4f\n",
                     $( "vmovups ", stringify!($wr), ", zmmword ptr [{wp} + ", $woff, "]\n", )*
@@ -130,12 +181,13 @@ macro_rules! conv_microkernel {
                     )* )*
                     "5:\n",
                 ),
-                b0 = inout(reg) inp => _,
+                b0 = out(reg) _,
                 $( $b = out(reg) _, )*
-                s = inout(reg) s => _,
+                s = out(reg) _,
                 wp = inout(reg) wp => _,
                 cnt = out(reg) _,
-                ky = out(reg) _,
+                seg = out(reg) _,
+                skp = out(reg) _,
                 prm = in(reg) args as *const TileArgs,
                 out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _,
                 out("zmm4") _, out("zmm5") _, out("zmm6") _, out("zmm7") _,
@@ -149,93 +201,6 @@ macro_rules! conv_microkernel {
             );
         }
     };
-}
-
-conv_microkernel! {
-    name: tile_6x4, pixels: 6, vectors: 4, wstep: "256",
-    more_bases: [b1],
-    chain: [(b0, b1)],
-    acc: [zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7, zmm8, zmm9, zmm10, zmm11, zmm12, zmm13, zmm14, zmm15, zmm16, zmm17, zmm18, zmm19, zmm20, zmm21, zmm22, zmm23],
-    wload: [(zmm24, "0"), (zmm25, "64"), (zmm26, "128"), (zmm27, "192")],
-    zero: zmm28,
-    pix: [
-        (zmm28, "{b0}", [(zmm0, zmm24, "0"), (zmm1, zmm25, "64"), (zmm2, zmm26, "128"), (zmm3, zmm27, "192")]),
-        (zmm29, "{b0} + {s}", [(zmm4, zmm24, "0"), (zmm5, zmm25, "64"), (zmm6, zmm26, "128"), (zmm7, zmm27, "192")]),
-        (zmm30, "{b0} + {s}*2", [(zmm8, zmm24, "0"), (zmm9, zmm25, "64"), (zmm10, zmm26, "128"), (zmm11, zmm27, "192")]),
-        (zmm31, "{b1}", [(zmm12, zmm24, "0"), (zmm13, zmm25, "64"), (zmm14, zmm26, "128"), (zmm15, zmm27, "192")]),
-        (zmm28, "{b1} + {s}", [(zmm16, zmm24, "0"), (zmm17, zmm25, "64"), (zmm18, zmm26, "128"), (zmm19, zmm27, "192")]),
-        (zmm29, "{b1} + {s}*2", [(zmm20, zmm24, "0"), (zmm21, zmm25, "64"), (zmm22, zmm26, "128"), (zmm23, zmm27, "192")]),
-    ]
-}
-
-conv_microkernel! {
-    name: tile_5x4, pixels: 5, vectors: 4, wstep: "256",
-    more_bases: [b1],
-    chain: [(b0, b1)],
-    acc: [zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7, zmm8, zmm9, zmm10, zmm11, zmm12, zmm13, zmm14, zmm15, zmm16, zmm17, zmm18, zmm19],
-    wload: [(zmm20, "0"), (zmm21, "64"), (zmm22, "128"), (zmm23, "192")],
-    zero: zmm24,
-    pix: [
-        (zmm24, "{b0}", [(zmm0, zmm20, "0"), (zmm1, zmm21, "64"), (zmm2, zmm22, "128"), (zmm3, zmm23, "192")]),
-        (zmm25, "{b0} + {s}", [(zmm4, zmm20, "0"), (zmm5, zmm21, "64"), (zmm6, zmm22, "128"), (zmm7, zmm23, "192")]),
-        (zmm26, "{b0} + {s}*2", [(zmm8, zmm20, "0"), (zmm9, zmm21, "64"), (zmm10, zmm22, "128"), (zmm11, zmm23, "192")]),
-        (zmm27, "{b1}", [(zmm12, zmm20, "0"), (zmm13, zmm21, "64"), (zmm14, zmm22, "128"), (zmm15, zmm23, "192")]),
-        (zmm24, "{b1} + {s}", [(zmm16, zmm20, "0"), (zmm17, zmm21, "64"), (zmm18, zmm22, "128"), (zmm19, zmm23, "192")]),
-    ]
-}
-
-conv_microkernel! {
-    name: tile_4x4, pixels: 4, vectors: 4, wstep: "256",
-    more_bases: [b1],
-    chain: [(b0, b1)],
-    acc: [zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7, zmm8, zmm9, zmm10, zmm11, zmm12, zmm13, zmm14, zmm15],
-    wload: [(zmm16, "0"), (zmm17, "64"), (zmm18, "128"), (zmm19, "192")],
-    zero: zmm20,
-    pix: [
-        (zmm20, "{b0}", [(zmm0, zmm16, "0"), (zmm1, zmm17, "64"), (zmm2, zmm18, "128"), (zmm3, zmm19, "192")]),
-        (zmm21, "{b0} + {s}", [(zmm4, zmm16, "0"), (zmm5, zmm17, "64"), (zmm6, zmm18, "128"), (zmm7, zmm19, "192")]),
-        (zmm22, "{b0} + {s}*2", [(zmm8, zmm16, "0"), (zmm9, zmm17, "64"), (zmm10, zmm18, "128"), (zmm11, zmm19, "192")]),
-        (zmm23, "{b1}", [(zmm12, zmm16, "0"), (zmm13, zmm17, "64"), (zmm14, zmm18, "128"), (zmm15, zmm19, "192")]),
-    ]
-}
-
-conv_microkernel! {
-    name: tile_3x4, pixels: 3, vectors: 4, wstep: "256",
-    more_bases: [],
-    chain: [],
-    acc: [zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7, zmm8, zmm9, zmm10, zmm11],
-    wload: [(zmm12, "0"), (zmm13, "64"), (zmm14, "128"), (zmm15, "192")],
-    zero: zmm16,
-    pix: [
-        (zmm16, "{b0}", [(zmm0, zmm12, "0"), (zmm1, zmm13, "64"), (zmm2, zmm14, "128"), (zmm3, zmm15, "192")]),
-        (zmm17, "{b0} + {s}", [(zmm4, zmm12, "0"), (zmm5, zmm13, "64"), (zmm6, zmm14, "128"), (zmm7, zmm15, "192")]),
-        (zmm18, "{b0} + {s}*2", [(zmm8, zmm12, "0"), (zmm9, zmm13, "64"), (zmm10, zmm14, "128"), (zmm11, zmm15, "192")]),
-    ]
-}
-
-conv_microkernel! {
-    name: tile_2x4, pixels: 2, vectors: 4, wstep: "256",
-    more_bases: [],
-    chain: [],
-    acc: [zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7],
-    wload: [(zmm8, "0"), (zmm9, "64"), (zmm10, "128"), (zmm11, "192")],
-    zero: zmm12,
-    pix: [
-        (zmm12, "{b0}", [(zmm0, zmm8, "0"), (zmm1, zmm9, "64"), (zmm2, zmm10, "128"), (zmm3, zmm11, "192")]),
-        (zmm13, "{b0} + {s}", [(zmm4, zmm8, "0"), (zmm5, zmm9, "64"), (zmm6, zmm10, "128"), (zmm7, zmm11, "192")]),
-    ]
-}
-
-conv_microkernel! {
-    name: tile_1x4, pixels: 1, vectors: 4, wstep: "256",
-    more_bases: [],
-    chain: [],
-    acc: [zmm0, zmm1, zmm2, zmm3],
-    wload: [(zmm4, "0"), (zmm5, "64"), (zmm6, "128"), (zmm7, "192")],
-    zero: zmm8,
-    pix: [
-        (zmm8, "{b0}", [(zmm0, zmm4, "0"), (zmm1, zmm5, "64"), (zmm2, zmm6, "128"), (zmm3, zmm7, "192")]),
-    ]
 }
 
 conv_microkernel! {
@@ -384,41 +349,6 @@ conv_microkernel! {
 }
 
 conv_microkernel! {
-    name: tile_24x1, pixels: 24, vectors: 1, wstep: "64",
-    more_bases: [b1, b2, b3, b4, b5, b6, b7],
-    chain: [(b0, b1), (b1, b2), (b2, b3), (b3, b4), (b4, b5), (b5, b6), (b6, b7)],
-    acc: [zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7, zmm8, zmm9, zmm10, zmm11, zmm12, zmm13, zmm14, zmm15, zmm16, zmm17, zmm18, zmm19, zmm20, zmm21, zmm22, zmm23],
-    wload: [(zmm24, "0")],
-    zero: zmm25,
-    pix: [
-        (zmm25, "{b0}", [(zmm0, zmm24, "0")]),
-        (zmm26, "{b0} + {s}", [(zmm1, zmm24, "0")]),
-        (zmm27, "{b0} + {s}*2", [(zmm2, zmm24, "0")]),
-        (zmm28, "{b1}", [(zmm3, zmm24, "0")]),
-        (zmm25, "{b1} + {s}", [(zmm4, zmm24, "0")]),
-        (zmm26, "{b1} + {s}*2", [(zmm5, zmm24, "0")]),
-        (zmm27, "{b2}", [(zmm6, zmm24, "0")]),
-        (zmm28, "{b2} + {s}", [(zmm7, zmm24, "0")]),
-        (zmm25, "{b2} + {s}*2", [(zmm8, zmm24, "0")]),
-        (zmm26, "{b3}", [(zmm9, zmm24, "0")]),
-        (zmm27, "{b3} + {s}", [(zmm10, zmm24, "0")]),
-        (zmm28, "{b3} + {s}*2", [(zmm11, zmm24, "0")]),
-        (zmm25, "{b4}", [(zmm12, zmm24, "0")]),
-        (zmm26, "{b4} + {s}", [(zmm13, zmm24, "0")]),
-        (zmm27, "{b4} + {s}*2", [(zmm14, zmm24, "0")]),
-        (zmm28, "{b5}", [(zmm15, zmm24, "0")]),
-        (zmm25, "{b5} + {s}", [(zmm16, zmm24, "0")]),
-        (zmm26, "{b5} + {s}*2", [(zmm17, zmm24, "0")]),
-        (zmm27, "{b6}", [(zmm18, zmm24, "0")]),
-        (zmm28, "{b6} + {s}", [(zmm19, zmm24, "0")]),
-        (zmm25, "{b6} + {s}*2", [(zmm20, zmm24, "0")]),
-        (zmm26, "{b7}", [(zmm21, zmm24, "0")]),
-        (zmm27, "{b7} + {s}", [(zmm22, zmm24, "0")]),
-        (zmm28, "{b7} + {s}*2", [(zmm23, zmm24, "0")]),
-    ]
-}
-
-conv_microkernel! {
     name: tile_16x1, pixels: 16, vectors: 1, wstep: "64",
     more_bases: [b1, b2, b3, b4, b5],
     chain: [(b0, b1), (b1, b2), (b2, b3), (b3, b4), (b4, b5)],
@@ -504,16 +434,6 @@ conv_microkernel! {
     ]
 }
 
-/// Tile widths (output pixels per call) available for `NV = 4`, largest first.
-pub const TILES_NV4: &[(usize, TileFn)] = &[
-    (6, tile_6x4),
-    (5, tile_5x4),
-    (4, tile_4x4),
-    (3, tile_3x4),
-    (2, tile_2x4),
-    (1, tile_1x4),
-];
-
 /// Tile widths available for `NV = 2`, largest first.
 pub const TILES_NV2: &[(usize, TileFn)] = &[
     (14, tile_14x2),
@@ -528,7 +448,6 @@ pub const TILES_NV2: &[(usize, TileFn)] = &[
 
 /// Tile widths available for `NV = 1`, largest first.
 pub const TILES_NV1: &[(usize, TileFn)] = &[
-    (24, tile_24x1),
     (16, tile_16x1),
     (8, tile_8x1),
     (4, tile_4x1),
@@ -536,10 +455,9 @@ pub const TILES_NV1: &[(usize, TileFn)] = &[
     (1, tile_1x1),
 ];
 
-/// The kernels for `nv` channel vectors (1, 2 or 4).
+/// The kernels for `nv` channel vectors (1 or 2).
 pub fn tiles(nv: usize) -> &'static [(usize, TileFn)] {
     match nv {
-        4 => TILES_NV4,
         2 => TILES_NV2,
         1 => TILES_NV1,
         _ => panic!("no conv micro-kernels for NV = {nv}"),
