@@ -229,6 +229,30 @@ conv_microkernel! {
 }
 
 conv_microkernel! {
+    name: tile_13x2, pixels: 13, vectors: 2, wstep: "128",
+    more_bases: [b1, b2, b3, b4],
+    chain: [(b0, b1), (b1, b2), (b2, b3), (b3, b4)],
+    acc: [zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7, zmm8, zmm9, zmm10, zmm11, zmm12, zmm13, zmm14, zmm15, zmm16, zmm17, zmm18, zmm19, zmm20, zmm21, zmm22, zmm23, zmm24, zmm25],
+    wload: [(zmm26, "0"), (zmm27, "64")],
+    zero: zmm28,
+    pix: [
+        (zmm28, "{b0}", [(zmm0, zmm26, "0"), (zmm1, zmm27, "64")]),
+        (zmm29, "{b0} + {s}", [(zmm2, zmm26, "0"), (zmm3, zmm27, "64")]),
+        (zmm30, "{b0} + {s}*2", [(zmm4, zmm26, "0"), (zmm5, zmm27, "64")]),
+        (zmm31, "{b1}", [(zmm6, zmm26, "0"), (zmm7, zmm27, "64")]),
+        (zmm28, "{b1} + {s}", [(zmm8, zmm26, "0"), (zmm9, zmm27, "64")]),
+        (zmm29, "{b1} + {s}*2", [(zmm10, zmm26, "0"), (zmm11, zmm27, "64")]),
+        (zmm30, "{b2}", [(zmm12, zmm26, "0"), (zmm13, zmm27, "64")]),
+        (zmm31, "{b2} + {s}", [(zmm14, zmm26, "0"), (zmm15, zmm27, "64")]),
+        (zmm28, "{b2} + {s}*2", [(zmm16, zmm26, "0"), (zmm17, zmm27, "64")]),
+        (zmm29, "{b3}", [(zmm18, zmm26, "0"), (zmm19, zmm27, "64")]),
+        (zmm30, "{b3} + {s}", [(zmm20, zmm26, "0"), (zmm21, zmm27, "64")]),
+        (zmm31, "{b3} + {s}*2", [(zmm22, zmm26, "0"), (zmm23, zmm27, "64")]),
+        (zmm28, "{b4}", [(zmm24, zmm26, "0"), (zmm25, zmm27, "64")]),
+    ]
+}
+
+conv_microkernel! {
     name: tile_12x2, pixels: 12, vectors: 2, wstep: "128",
     more_bases: [b1, b2, b3],
     chain: [(b0, b1), (b1, b2), (b2, b3)],
@@ -248,6 +272,28 @@ conv_microkernel! {
         (zmm27, "{b3}", [(zmm18, zmm24, "0"), (zmm19, zmm25, "64")]),
         (zmm28, "{b3} + {s}", [(zmm20, zmm24, "0"), (zmm21, zmm25, "64")]),
         (zmm29, "{b3} + {s}*2", [(zmm22, zmm24, "0"), (zmm23, zmm25, "64")]),
+    ]
+}
+
+conv_microkernel! {
+    name: tile_11x2, pixels: 11, vectors: 2, wstep: "128",
+    more_bases: [b1, b2, b3],
+    chain: [(b0, b1), (b1, b2), (b2, b3)],
+    acc: [zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7, zmm8, zmm9, zmm10, zmm11, zmm12, zmm13, zmm14, zmm15, zmm16, zmm17, zmm18, zmm19, zmm20, zmm21],
+    wload: [(zmm22, "0"), (zmm23, "64")],
+    zero: zmm24,
+    pix: [
+        (zmm24, "{b0}", [(zmm0, zmm22, "0"), (zmm1, zmm23, "64")]),
+        (zmm25, "{b0} + {s}", [(zmm2, zmm22, "0"), (zmm3, zmm23, "64")]),
+        (zmm26, "{b0} + {s}*2", [(zmm4, zmm22, "0"), (zmm5, zmm23, "64")]),
+        (zmm27, "{b1}", [(zmm6, zmm22, "0"), (zmm7, zmm23, "64")]),
+        (zmm24, "{b1} + {s}", [(zmm8, zmm22, "0"), (zmm9, zmm23, "64")]),
+        (zmm25, "{b1} + {s}*2", [(zmm10, zmm22, "0"), (zmm11, zmm23, "64")]),
+        (zmm26, "{b2}", [(zmm12, zmm22, "0"), (zmm13, zmm23, "64")]),
+        (zmm27, "{b2} + {s}", [(zmm14, zmm22, "0"), (zmm15, zmm23, "64")]),
+        (zmm24, "{b2} + {s}*2", [(zmm16, zmm22, "0"), (zmm17, zmm23, "64")]),
+        (zmm25, "{b3}", [(zmm18, zmm22, "0"), (zmm19, zmm23, "64")]),
+        (zmm26, "{b3} + {s}", [(zmm20, zmm22, "0"), (zmm21, zmm23, "64")]),
     ]
 }
 
@@ -273,6 +319,26 @@ conv_microkernel! {
 }
 
 conv_microkernel! {
+    name: tile_9x2, pixels: 9, vectors: 2, wstep: "128",
+    more_bases: [b1, b2],
+    chain: [(b0, b1), (b1, b2)],
+    acc: [zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7, zmm8, zmm9, zmm10, zmm11, zmm12, zmm13, zmm14, zmm15, zmm16, zmm17],
+    wload: [(zmm18, "0"), (zmm19, "64")],
+    zero: zmm20,
+    pix: [
+        (zmm20, "{b0}", [(zmm0, zmm18, "0"), (zmm1, zmm19, "64")]),
+        (zmm21, "{b0} + {s}", [(zmm2, zmm18, "0"), (zmm3, zmm19, "64")]),
+        (zmm22, "{b0} + {s}*2", [(zmm4, zmm18, "0"), (zmm5, zmm19, "64")]),
+        (zmm23, "{b1}", [(zmm6, zmm18, "0"), (zmm7, zmm19, "64")]),
+        (zmm20, "{b1} + {s}", [(zmm8, zmm18, "0"), (zmm9, zmm19, "64")]),
+        (zmm21, "{b1} + {s}*2", [(zmm10, zmm18, "0"), (zmm11, zmm19, "64")]),
+        (zmm22, "{b2}", [(zmm12, zmm18, "0"), (zmm13, zmm19, "64")]),
+        (zmm23, "{b2} + {s}", [(zmm14, zmm18, "0"), (zmm15, zmm19, "64")]),
+        (zmm20, "{b2} + {s}*2", [(zmm16, zmm18, "0"), (zmm17, zmm19, "64")]),
+    ]
+}
+
+conv_microkernel! {
     name: tile_8x2, pixels: 8, vectors: 2, wstep: "128",
     more_bases: [b1, b2],
     chain: [(b0, b1), (b1, b2)],
@@ -288,6 +354,24 @@ conv_microkernel! {
         (zmm19, "{b1} + {s}*2", [(zmm10, zmm16, "0"), (zmm11, zmm17, "64")]),
         (zmm20, "{b2}", [(zmm12, zmm16, "0"), (zmm13, zmm17, "64")]),
         (zmm21, "{b2} + {s}", [(zmm14, zmm16, "0"), (zmm15, zmm17, "64")]),
+    ]
+}
+
+conv_microkernel! {
+    name: tile_7x2, pixels: 7, vectors: 2, wstep: "128",
+    more_bases: [b1, b2],
+    chain: [(b0, b1), (b1, b2)],
+    acc: [zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7, zmm8, zmm9, zmm10, zmm11, zmm12, zmm13],
+    wload: [(zmm14, "0"), (zmm15, "64")],
+    zero: zmm16,
+    pix: [
+        (zmm16, "{b0}", [(zmm0, zmm14, "0"), (zmm1, zmm15, "64")]),
+        (zmm17, "{b0} + {s}", [(zmm2, zmm14, "0"), (zmm3, zmm15, "64")]),
+        (zmm18, "{b0} + {s}*2", [(zmm4, zmm14, "0"), (zmm5, zmm15, "64")]),
+        (zmm19, "{b1}", [(zmm6, zmm14, "0"), (zmm7, zmm15, "64")]),
+        (zmm16, "{b1} + {s}", [(zmm8, zmm14, "0"), (zmm9, zmm15, "64")]),
+        (zmm17, "{b1} + {s}*2", [(zmm10, zmm14, "0"), (zmm11, zmm15, "64")]),
+        (zmm18, "{b2}", [(zmm12, zmm14, "0"), (zmm13, zmm15, "64")]),
     ]
 }
 
@@ -309,6 +393,22 @@ conv_microkernel! {
 }
 
 conv_microkernel! {
+    name: tile_5x2, pixels: 5, vectors: 2, wstep: "128",
+    more_bases: [b1],
+    chain: [(b0, b1)],
+    acc: [zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6, zmm7, zmm8, zmm9],
+    wload: [(zmm10, "0"), (zmm11, "64")],
+    zero: zmm12,
+    pix: [
+        (zmm12, "{b0}", [(zmm0, zmm10, "0"), (zmm1, zmm11, "64")]),
+        (zmm13, "{b0} + {s}", [(zmm2, zmm10, "0"), (zmm3, zmm11, "64")]),
+        (zmm14, "{b0} + {s}*2", [(zmm4, zmm10, "0"), (zmm5, zmm11, "64")]),
+        (zmm15, "{b1}", [(zmm6, zmm10, "0"), (zmm7, zmm11, "64")]),
+        (zmm12, "{b1} + {s}", [(zmm8, zmm10, "0"), (zmm9, zmm11, "64")]),
+    ]
+}
+
+conv_microkernel! {
     name: tile_4x2, pixels: 4, vectors: 2, wstep: "128",
     more_bases: [b1],
     chain: [(b0, b1)],
@@ -320,6 +420,20 @@ conv_microkernel! {
         (zmm11, "{b0} + {s}", [(zmm2, zmm8, "0"), (zmm3, zmm9, "64")]),
         (zmm12, "{b0} + {s}*2", [(zmm4, zmm8, "0"), (zmm5, zmm9, "64")]),
         (zmm13, "{b1}", [(zmm6, zmm8, "0"), (zmm7, zmm9, "64")]),
+    ]
+}
+
+conv_microkernel! {
+    name: tile_3x2, pixels: 3, vectors: 2, wstep: "128",
+    more_bases: [],
+    chain: [],
+    acc: [zmm0, zmm1, zmm2, zmm3, zmm4, zmm5],
+    wload: [(zmm6, "0"), (zmm7, "64")],
+    zero: zmm8,
+    pix: [
+        (zmm8, "{b0}", [(zmm0, zmm6, "0"), (zmm1, zmm7, "64")]),
+        (zmm9, "{b0} + {s}", [(zmm2, zmm6, "0"), (zmm3, zmm7, "64")]),
+        (zmm10, "{b0} + {s}*2", [(zmm4, zmm6, "0"), (zmm5, zmm7, "64")]),
     ]
 }
 
@@ -434,29 +548,49 @@ conv_microkernel! {
     ]
 }
 
-/// Tile widths available for `NV = 2`, largest first.
-pub const TILES_NV2: &[(usize, TileFn)] = &[
-    (14, tile_14x2),
-    (12, tile_12x2),
-    (10, tile_10x2),
-    (8, tile_8x2),
-    (6, tile_6x2),
-    (4, tile_4x2),
-    (2, tile_2x2),
-    (1, tile_1x2),
+/// One micro-kernel and what the row planner needs to know about it.
+#[derive(Clone, Copy, Debug)]
+pub struct Tile {
+    /// Output pixels per call (P).
+    pub pixels: usize,
+    pub kernel: TileFn,
+    /// Measured throughput relative to the best tile, in percent (the row planner's cost model:
+    /// a tile of P pixels costs `P * 100 / rate`). Narrow tiles are slower: fewer independent
+    /// accumulators to hide the FMA latency, more loads per FMA.
+    pub rate: u32,
+}
+
+/// Tiles for `NV = 2` (32 output channels), widest first.
+#[rustfmt::skip]
+pub const TILES_NV2: &[Tile] = &[
+    Tile { pixels: 14, kernel: tile_14x2, rate: 100 },
+    Tile { pixels: 13, kernel: tile_13x2, rate: 98 },
+    Tile { pixels: 12, kernel: tile_12x2, rate: 97 },
+    Tile { pixels: 11, kernel: tile_11x2, rate: 95 },
+    Tile { pixels: 10, kernel: tile_10x2, rate: 93 },
+    Tile { pixels: 9, kernel: tile_9x2, rate: 91 },
+    Tile { pixels: 8, kernel: tile_8x2, rate: 90 },
+    Tile { pixels: 7, kernel: tile_7x2, rate: 88 },
+    Tile { pixels: 6, kernel: tile_6x2, rate: 83 },
+    Tile { pixels: 5, kernel: tile_5x2, rate: 74 },
+    Tile { pixels: 4, kernel: tile_4x2, rate: 66 },
+    Tile { pixels: 3, kernel: tile_3x2, rate: 57 },
+    Tile { pixels: 2, kernel: tile_2x2, rate: 44 },
+    Tile { pixels: 1, kernel: tile_1x2, rate: 22 },
 ];
 
-/// Tile widths available for `NV = 1`, largest first.
-pub const TILES_NV1: &[(usize, TileFn)] = &[
-    (16, tile_16x1),
-    (8, tile_8x1),
-    (4, tile_4x1),
-    (2, tile_2x1),
-    (1, tile_1x1),
+/// Tiles for `NV = 1` (16 output channels), widest first.
+#[rustfmt::skip]
+pub const TILES_NV1: &[Tile] = &[
+    Tile { pixels: 16, kernel: tile_16x1, rate: 78 },
+    Tile { pixels: 8, kernel: tile_8x1, rate: 72 },
+    Tile { pixels: 4, kernel: tile_4x1, rate: 57 },
+    Tile { pixels: 2, kernel: tile_2x1, rate: 30 },
+    Tile { pixels: 1, kernel: tile_1x1, rate: 15 },
 ];
 
-/// The kernels for `nv` channel vectors (1 or 2).
-pub fn tiles(nv: usize) -> &'static [(usize, TileFn)] {
+/// The tiles for `nv` channel vectors (1 or 2).
+pub fn tiles(nv: usize) -> &'static [Tile] {
     match nv {
         2 => TILES_NV2,
         1 => TILES_NV1,
