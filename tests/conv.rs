@@ -6,6 +6,7 @@ use approx::{assert_relative_eq, relative_eq};
 use catdog::config::ConvDims;
 use catdog::convolution::{
     backward_data, channel_blocks, chunks, forward, pack_backward, pack_forward, packed_len,
+    row_tile_widths,
 };
 use catdog::cpu::{has_avx512, Path};
 use catdog::reference::conv as reference;
@@ -350,6 +351,34 @@ fn reduction_chunks_cover_the_window_once() {
         }
     }
     assert_eq!(chunks(64, 32).len(), 1);
+}
+
+#[test]
+fn row_plans_cover_every_pixel_once() {
+    for nv in [1, 2] {
+        let tiles = catdog::kernels::conv::tiles(nv);
+        for w in 1..=300 {
+            let widths = row_tile_widths(w, tiles);
+            assert_eq!(widths.iter().sum::<usize>(), w, "w {w} nv {nv}");
+            assert!(widths.iter().all(|p| tiles.iter().any(|t| t.pixels == *p)));
+        }
+    }
+    // Wide rows are mostly full 14-pixel tiles; no 1..4-pixel tiles where wider ones fit.
+    let t2 = catdog::kernels::conv::tiles(2);
+    assert!(
+        row_tile_widths(128, t2)
+            .iter()
+            .filter(|&&p| p == 14)
+            .count()
+            >= 7
+    );
+    assert!(row_tile_widths(32, t2).iter().all(|&p| p >= 5));
+    println!(
+        "w 32: {:?}, w 64: {:?}, w 128: {:?}",
+        row_tile_widths(32, t2),
+        row_tile_widths(64, t2),
+        row_tile_widths(128, t2)
+    );
 }
 
 #[test]

@@ -160,6 +160,21 @@ pub fn pack_backward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
 /// E.g. `w = 32` becomes 11 + 11 + 10 rather than 14 + 14 + 4 (the 4-pixel tile runs at about
 /// 70% of the 14-pixel one).
 fn row_plan(w: usize, tiles: &[Tile]) -> Vec<(usize, TileFn)> {
+    let mut plan = Vec::new();
+    let mut x0 = 0;
+    for p in row_tile_widths(w, tiles) {
+        let t = tiles
+            .iter()
+            .find(|t| t.pixels == p)
+            .expect("width from the table");
+        plan.push((x0, t.kernel));
+        x0 += p;
+    }
+    plan
+}
+
+/// The tile widths [`row_plan`] uses for a row of `w` pixels, widest first (they sum to `w`).
+pub fn row_tile_widths(w: usize, tiles: &[Tile]) -> Vec<usize> {
     // best[x] = (cost of covering x pixels, width of the last tile).
     let mut best = vec![(0u64, 0usize); w + 1];
     for x in 1..=w {
@@ -181,17 +196,7 @@ fn row_plan(w: usize, tiles: &[Tile]) -> Vec<(usize, TileFn)> {
     }
     // Widest tiles first (the order does not matter for the result).
     widths.sort_unstable_by(|a, b| b.cmp(a));
-    let mut plan = Vec::new();
-    let mut x0 = 0;
-    for p in widths {
-        let t = tiles
-            .iter()
-            .find(|t| t.pixels == p)
-            .expect("width from the table");
-        plan.push((x0, t.kernel));
-        x0 += p;
-    }
-    plan
+    widths
 }
 
 /// Runs the micro-kernels over a whole layer as the kernels see it: `kd.cin` channels read,

@@ -37,12 +37,17 @@
 //! | `b0, b1, ..` (GPR) | `b_i` = address of pixel `3i` of the tile (input; output in the prologue/epilogue); pixel `3i+m` is `[b_i + s*m]` |
 //! | `s` (GPR) | input pixel stride in bytes (output pixel stride in the prologue/epilogue) |
 //! | `wp` (GPR) | current weight step; advances `NV*64` bytes per step |
-//! | `cnt` (GPR) | steps left in the segment (also `3*s` while the bases are set up) |
+//! | `cnt` (GPR) | 4-step iterations left in the segment, then leftover steps (`k % 4`); `3*s` while the bases are set up |
 //! | `seg`, `skp` (GPR) | segments left; pointer into `skips` |
 //! | `prm` (GPR) | `&TileArgs` |
 //!
 //! One step is: `NV` weight loads, then per pixel one `vbroadcastss` and `NV` `vfmadd231ps`
-//! (`P*NV` FMAs per step, no horizontal sums anywhere).
+//! (`P*NV` FMAs per step, no horizontal sums anywhere). The segment loop runs 4 steps per
+//! iteration (written once, repeated by the assembler's `.irp` with displacements `4*u` on the
+//! inputs and `u*NV*64` on the weights), so the `P/3 + 1` pointer increments and the loop branch
+//! are paid once per 4 steps; `k % 4` leftover steps (conv1: `k = 9`) run one at a time.
+//! For the 14 x 2 tile one iteration is 8 weight loads, 56 broadcasts, 112 FMAs, 8 scalar
+//! instructions: 56 cycles at two FMAs per cycle.
 
 use std::arch::asm;
 
