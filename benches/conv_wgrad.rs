@@ -226,6 +226,7 @@ fn kernel_ceiling() {
                 x_row: (cols + 2) * cin,
                 dy_row: (cols + 2) * cout,
                 accumulate: true,
+                db: std::ptr::null_mut(),
             };
             // SAFETY: AVX-512 checked in main; every pixel of the block and the tile are
             // inside x, dy and c.

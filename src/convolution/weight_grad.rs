@@ -5,23 +5,26 @@
 //! (`j = kx*cin + ic`) driven tile by tile over the micro-kernels of
 //! [`crate::kernels::conv_wgrad`]. Loop order, outermost first:
 //!
-//! 1. pixel blocks (`rows x cols` rectangles of about [`BLOCK_PIXELS`] pixels): the output
+//! 1. pixel blocks (`rows x cols` rectangles whose output gradient slab is about [`BLOCK_BYTES`]): the output
 //!    gradient of a block, restricted to one channel slab, stays in L1 while every tile uses it;
 //! 2. channel slabs of `NV*16` output channels (64, or a 16/32/48 tail);
-//! 3. the bias gradient of the slab ([`bias_16`] per 16 channels), then
+//! 3. the bias gradient of the slab ([`bias_16`] per 16 channels; for conv1 it is fused into
+//!    the kernel of the first tile instead), then
 //! 4. kernel rows `ky` and tiles of `R` consecutive `j`: one micro-kernel call each, which
 //!    overwrites its `R x NV*16` piece of `dw_kc` in the first block and adds to it after.
 
 use crate::config::ConvDims;
 use crate::cpu::{self, Path};
 use crate::kernels::conv_wgrad::{
-    bias_16, wgrad_12x2, wgrad_24x1, wgrad_6x4, wgrad_8x3, wgrad_9x1, wgrad_9x2, BiasCol, Tile,
+    bias_16, wgrad_12x2, wgrad_24x1, wgrad_6x4, wgrad_8x3, wgrad_9x1, wgrad_9x1_bias, wgrad_9x2,
+    wgrad_9x2_bias, BiasCol, Tile,
 };
 use crate::reference::conv_wgrad as reference;
 
-/// Target number of pixels per block: 128 pixels x 64 channels x 4 bytes = 32 KiB of output
-/// gradient, which stays in the 48 KiB L1 while all `9*cin/R` tiles of a slab stream over it.
-pub const BLOCK_PIXELS: usize = 128;
+/// Target bytes of output gradient per block and channel slab: e.g. 128 pixels x 64 channels x
+/// 4 bytes = 32 KiB, which stays in the 48 KiB L1 while all `9*cin/R` tiles of the slab stream
+/// over it.
+pub const BLOCK_BYTES: usize = 32 << 10;
 
 /// Weight and bias gradients of one sample, *overwritten* (not accumulated):
 /// `dw_kc[ky][kx][ic][oc] = sum_{y,x} x_pad[y+ky][x+kx][ic] * dy[y][x][oc]`, `db[oc] = sum dy`.
@@ -41,7 +44,10 @@ pub fn backward_weights(
     match path {
         Path::Asm if asm_shape => {
             assert!(cpu::has_avx512(), "asm path on a CPU without AVX-512");
-            backward_weights_asm(d, x_pad, dy_pad, dw_kc, db, BLOCK_PIXELS);
+            // Pixels per block: the widest slab (64 channels, 32 for cin = 3) fills BLOCK_BYTES.
+            let slab = d.cout.min(if d.cin == 3 { 32 } else { 64 });
+            let block_pixels = BLOCK_BYTES / (slab * core::mem::size_of::<f32>());
+            backward_weights_asm(d, x_pad, dy_pad, dw_kc, db, block_pixels);
         }
         // Reference, or a shape the kernels do not cover (never produced by `Hyper::shapes`).
         _ => reference::backward_weights(d, x_pad, dy_pad, dw_kc, db),
@@ -49,25 +55,33 @@ pub fn backward_weights(
 }
 
 /// A micro-kernel and the tile it covers: `r` rows of `j` by `nv` ZMM vectors of channels.
+/// `with_bias`: the variant that also sums the bias gradient (conv1), if there is one.
 #[derive(Clone, Copy)]
 struct Kernel {
     r: usize,
     nv: usize,
     run: unsafe fn(&Tile),
+    with_bias: Option<unsafe fn(&Tile)>,
 }
 
 /// The kernel for a slab of `nv` vectors (1..=4) of output channels.
 fn kernel_for(cin: usize, nv: usize) -> Kernel {
-    let (r, run): (usize, unsafe fn(&Tile)) = match (cin == 3, nv) {
-        (false, 4) => (6, wgrad_6x4),
-        (false, 3) => (8, wgrad_8x3),
-        (false, 2) => (12, wgrad_12x2),
-        (false, 1) => (24, wgrad_24x1),
-        (true, 2) => (9, wgrad_9x2),
-        (true, 1) => (9, wgrad_9x1),
+    type K = unsafe fn(&Tile);
+    let (r, run, with_bias): (usize, K, Option<K>) = match (cin == 3, nv) {
+        (false, 4) => (6, wgrad_6x4, None),
+        (false, 3) => (8, wgrad_8x3, None),
+        (false, 2) => (12, wgrad_12x2, None),
+        (false, 1) => (24, wgrad_24x1, None),
+        (true, 2) => (9, wgrad_9x2, Some(wgrad_9x2_bias)),
+        (true, 1) => (9, wgrad_9x1, Some(wgrad_9x1_bias)),
         _ => unreachable!("no kernel for cin {cin}, {nv} vectors"),
     };
-    Kernel { r, nv, run }
+    Kernel {
+        r,
+        nv,
+        run,
+        with_bias,
+    }
 }
 
 /// The channel slab starting at `oc0`: 64 channels (32 for conv1's cin = 3, whose 9-row tile
@@ -113,7 +127,8 @@ fn backward_weights_asm(
                 debug_assert!(jn % k.r == 0 && oc0 + k.nv * 16 <= cout);
                 // Pixel (y0, x0) of dy, channel oc0: dy_pad[y0+1][x0+1][oc0].
                 let dy_off = ((y0 + 1) * wp + x0 + 1) * cout + oc0;
-                for v in 0..k.nv {
+                // Separate bias pass, unless the kernel of tile (ky 0, j0 0) fuses it.
+                for v in 0..k.nv * usize::from(k.with_bias.is_none()) {
                     let a = BiasCol {
                         // SAFETY (pointer arithmetic): in bounds of dy_pad, checked above.
                         dy: unsafe { dyp.add(dy_off + 16 * v) },
@@ -145,13 +160,19 @@ fn backward_weights_asm(
                             x_row: wp * cin,
                             dy_row: wp * cout,
                             accumulate,
+                            db: unsafe { dbp.add(oc0) },
+                        };
+                        let run = match k.with_bias {
+                            Some(fused) if ky == 0 && j0 == 0 => fused,
+                            _ => k.run,
                         };
                         // SAFETY: the kernel reads x_pad[y+ky][x][j0..j0+r] for pixels of the
                         // block, i.e. floats up to ((y0+rows-1+ky)*wp + x0+cols-1)*cin + 3*cin
                         // <= ((h+1)*wp + w+2)*cin = in_pad_len (x0+cols <= w, ky <= 2);
                         // dy as for the bias; C rows ky*jn+j0 .. +r (< 9*cin) x channels
-                        // oc0 .. oc0+16*nv (<= cout) of dw_kc. AVX-512 checked by the caller.
-                        unsafe { (k.run)(&t) };
+                        // oc0 .. oc0+16*nv (<= cout) of dw_kc, and for the fused kernel
+                        // db[oc0 .. oc0+16*nv]. AVX-512 checked by the caller.
+                        unsafe { run(&t) };
                     }
                 }
                 oc0 += k.nv * 16;

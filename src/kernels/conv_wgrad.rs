@@ -42,8 +42,14 @@
 //! | [`wgrad_9x2`] | 9 | 2 | zmm0..17, row r = zmm(2r, 2r+1) | zmm24..25 | cin == 3 (conv1), 32 channels |
 //! | [`wgrad_9x1`] | 9 | 1 | zmm0..8, row r = zmm(r) | zmm24 | cin == 3, 16-channel tail |
 //!
+//! | [`wgrad_9x2_bias`] | 9 | 2 | as `wgrad_9x2`, + bias sums in zmm18, zmm19 | zmm24..25 | cin == 3, kernel row 0 |
+//! | [`wgrad_9x1_bias`] | 9 | 1 | as `wgrad_9x1`, + bias sum in zmm9 | zmm24 | cin == 3, kernel row 0, tail |
+//!
 //! `R` divides the `3*cin` values of a kernel row in every case (`3*cin` is 9, or a multiple of
-//! 48), so there are no `j` tails. The bias gradient is [`bias_16`], a column sum.
+//! 48), so there are no `j` tails. The bias gradient is a column sum of `dy`: for conv1 it is
+//! fused into the tile of kernel row 0 (the `_bias` kernels: `NV` extra `vaddps` per pixel on
+//! the `dy` vectors already loaded); for the others it is [`bias_16`], a separate pass that
+//! costs `cout/16` adds per pixel against `9*cin*cout/16` FMAs.
 //!
 //! All loads and stores are unaligned forms (`vmovups`, `vbroadcastss`, `vaddps` from memory
 //! with AVX-512 needs no alignment), so any `f32` slice works.
@@ -76,6 +82,9 @@ pub struct Tile {
     pub dy_row: usize,
     /// `false`: C = this block's sum (overwrite). `true`: C += this block's sum.
     pub accumulate: bool,
+    /// `db + oc0`, the bias gradient of the tile's channels: used only by the kernels that fuse
+    /// the bias gradient ([`wgrad_9x2_bias`], [`wgrad_9x1_bias`]); the others ignore it.
+    pub db: *mut f32,
 }
 
 /// `vfmadd231ps acc, dy, bcast` for each (accumulator, dy register) pair, in lockstep.
@@ -110,6 +119,27 @@ macro_rules! zero_row {
 macro_rules! load_dy {
     ([$($d:literal),*]; [$($o:literal),*]) => {
         concat!($("vmovups zmm", $d, ", zmmword ptr [{dy} + ", $o, "]\n",)*)
+    };
+}
+
+/// `vaddps b, b, dy` for each (bias accumulator, dy register) pair: the bias gradient.
+macro_rules! add_row {
+    ([$($b:literal),*]; [$($d:literal),*]) => {
+        concat!($("vaddps zmm", $b, ", zmm", $b, ", zmm", $d, "\n",)*)
+    };
+}
+
+/// `vmovups b, [{db} + off]`: load the bias accumulators.
+macro_rules! load_bias {
+    ([$($b:literal),*]; [$($o:literal),*]) => {
+        concat!($("vmovups zmm", $b, ", zmmword ptr [{db} + ", $o, "]\n",)*)
+    };
+}
+
+/// `vmovups [{db} + off], b`: store the bias accumulators.
+macro_rules! store_bias {
+    ([$($b:literal),*]; [$($o:literal),*]) => {
+        concat!($("vmovups zmmword ptr [{db} + ", $o, "], zmm", $b, "\n",)*)
     };
 }
 
@@ -173,6 +203,89 @@ macro_rules! wgrad_kernel {
                 t = inout(reg) a.accumulate as usize => _,
                 n = out(reg) _,
                 c = in(reg) a.c,
+                ldc = in(reg) a.ldc * f,
+                cols = in(reg) a.cols,
+                x_px = in(reg) a.x_px * f,
+                dy_px = in(reg) a.dy_px * f,
+                x_skip = in(reg) (a.x_row - a.cols * a.x_px) * f,
+                dy_skip = in(reg) (a.dy_row - a.cols * a.dy_px) * f,
+                out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _,
+                out("zmm4") _, out("zmm5") _, out("zmm6") _, out("zmm7") _,
+                out("zmm8") _, out("zmm9") _, out("zmm10") _, out("zmm11") _,
+                out("zmm12") _, out("zmm13") _, out("zmm14") _, out("zmm15") _,
+                out("zmm16") _, out("zmm17") _, out("zmm18") _, out("zmm19") _,
+                out("zmm20") _, out("zmm21") _, out("zmm22") _, out("zmm23") _,
+                out("zmm24") _, out("zmm25") _, out("zmm26") _, out("zmm27") _,
+                out("zmm30") _, out("zmm31") _,
+                options(nostack),
+            );
+        }
+    };
+}
+
+/// As [`wgrad_kernel!`], plus `bias: [NV registers]` that sum the output gradient of the tile's
+/// channels over the block (`db`), sharing the `dy` loads of the tile.
+macro_rules! wgrad_kernel_bias {
+    (
+        $(#[$doc:meta])*
+        fn $name:ident;
+        dy: $dy:tt;
+        col: $col:tt;
+        bias: $bias:tt;
+        rows: [$(($r:literal, $t:literal) => $acc:tt),* $(,)?];
+    ) => {
+        $(#[$doc])*
+        ///
+        /// # Safety
+        /// As the kernels without bias, and `db + [0, NV*16)` is writable (and readable when
+        /// `accumulate`).
+        pub unsafe fn $name(a: &Tile) {
+            debug_assert!(a.rows >= 1 && a.cols >= 1);
+            crate::cpu::assert_asm_ok();
+            let f = core::mem::size_of::<f32>();
+            asm!(
+                // -- prologue: C tile and db -> accumulators, or zeros ------------------------
+                "test {t}, {t}",
+                "jz 2f",
+                "mov {t}, {c}",
+                $(load_row!($acc; $col), "add {t}, {ldc}",)*
+                load_bias!($bias; $col),
+                "jmp 3f",
+                "2:",
+                $(zero_row!($acc),)*
+                zero_row!($bias),
+                "3:",
+                // -- row loop -------------------------------------------------------------------
+                "4:",
+                "mov {n}, {cols}",
+                // -- pixel loop: NV loads, NV bias adds, R broadcasts, R*NV FMAs -----------------
+                ".p2align 5",
+                "5:",
+                load_dy!($dy; $col),
+                add_row!($bias; $dy),
+                $(
+                    concat!("vbroadcastss zmm", $t, ", dword ptr [{x} + 4*", $r, "]\n"),
+                    fma_row!($t; $acc; $dy),
+                )*
+                "add {x}, {x_px}",
+                "add {dy}, {dy_px}",
+                "dec {n}",
+                "jnz 5b",
+                "add {x}, {x_skip}",
+                "add {dy}, {dy_skip}",
+                "dec {rows}",
+                "jnz 4b",
+                // -- epilogue: accumulators -> C tile and db -------------------------------------
+                "mov {t}, {c}",
+                $(store_row!($acc; $col), "add {t}, {ldc}",)*
+                store_bias!($bias; $col),
+                x = inout(reg) a.x => _,
+                dy = inout(reg) a.dy => _,
+                rows = inout(reg) a.rows => _,
+                t = inout(reg) a.accumulate as usize => _,
+                n = out(reg) _,
+                c = in(reg) a.c,
+                db = in(reg) a.db,
                 ldc = in(reg) a.ldc * f,
                 cols = in(reg) a.cols,
                 x_px = in(reg) a.x_px * f,
@@ -342,6 +455,60 @@ wgrad_kernel! {
     fn wgrad_9x1;
     dy: [24];
     col: [0];
+    rows: [
+        (0, 30) => [0],
+        (1, 31) => [1],
+        (2, 30) => [2],
+        (3, 31) => [3],
+        (4, 30) => [4],
+        (5, 31) => [5],
+        (6, 30) => [6],
+        (7, 31) => [7],
+        (8, 30) => [8],
+    ];
+}
+
+wgrad_kernel_bias! {
+    /// [`wgrad_9x2`] plus the bias gradient of its 32 channels (conv1's first kernel row).
+    ///
+    /// | register | holds |
+    /// |---|---|
+    /// | zmm(2r), zmm(2r+1) | C row j = r (r = 0..8), channels 0-15, 16-31 |
+    /// | zmm18, zmm19 | bias gradient, channels 0-15, 16-31 |
+    /// | zmm24, zmm25 | dy of the current pixel |
+    /// | zmm30, zmm31 | broadcast x value (even / odd rows) |
+    ///
+    /// Per pixel: 2 loads + 2 adds + 9 broadcasts + 18 FMAs.
+    fn wgrad_9x2_bias;
+    dy: [24, 25];
+    col: [0, 64];
+    bias: [18, 19];
+    rows: [
+        (0, 30) => [0, 1],
+        (1, 31) => [2, 3],
+        (2, 30) => [4, 5],
+        (3, 31) => [6, 7],
+        (4, 30) => [8, 9],
+        (5, 31) => [10, 11],
+        (6, 30) => [12, 13],
+        (7, 31) => [14, 15],
+        (8, 30) => [16, 17],
+    ];
+}
+
+wgrad_kernel_bias! {
+    /// [`wgrad_9x1`] plus the bias gradient of its 16 channels.
+    ///
+    /// | register | holds |
+    /// |---|---|
+    /// | zmm(r) | C row j = r (r = 0..8), channels 0-15 |
+    /// | zmm9 | bias gradient, channels 0-15 |
+    /// | zmm24 | dy of the current pixel |
+    /// | zmm30, zmm31 | broadcast x value (even / odd rows) |
+    fn wgrad_9x1_bias;
+    dy: [24];
+    col: [0];
+    bias: [9];
     rows: [
         (0, 30) => [0],
         (1, 31) => [1],
