@@ -43,7 +43,7 @@ pub unsafe fn forward(
     y: *mut f32,
     cols: Range<usize>,
 ) {
-    assert!(k % 16 == 0 && rows >= 1 && n >= 1 && cols.end <= n);
+    assert!(k.is_multiple_of(16) && rows >= 1 && n >= 1 && cols.end <= n);
     assert!(x.len() >= rows * k && w.len() >= n * k && bias.len() >= n);
     if cols.is_empty() {
         return;
@@ -68,10 +68,23 @@ pub unsafe fn forward(
                     for c in 0..ct {
                         let j0 = cols.start + 4 * c;
                         let wp = [0, 1, 2, 3].map(|t| wrow(j0 + t).add(k0));
+                        // the weight rows of the next tile (next neurons, or the next chunk)
+                        let (nj0, nk0) = if c + 1 < ct {
+                            (j0 + 4, k0)
+                        } else {
+                            (cols.start, k0 + KC)
+                        };
                         for r in 0..rt {
                             let xp = [0, 1, 2, 3].map(|t| xrow(4 * r + t).add(k0));
                             let tile = accp.add((c * rt + r) * 256);
-                            kd::fwd_tile4x4(xp, wp, steps, tile, k0 == 0);
+                            // run r prefetches next-tile row r (wrapping_add: never dereferenced
+                            // by Rust; a prefetch past the data is harmless)
+                            let pf = if r < 4 && nj0 + r < cols.end && nk0 < k {
+                                w.as_ptr().wrapping_add((nj0 + r) * k + nk0)
+                            } else {
+                                wp[0]
+                            };
+                            kd::fwd_tile4x4(xp, wp, steps, tile, k0 == 0, pf);
                         }
                     }
                     k0 += KC;
@@ -115,7 +128,9 @@ pub unsafe fn backward_data(
     dx: *mut f32,
     ks: Range<usize>,
 ) {
-    assert!(k % 16 == 0 && rows >= 1 && n >= 1 && ks.end <= k && ks.start % 16 == 0);
+    assert!(
+        k.is_multiple_of(16) && rows >= 1 && n >= 1 && ks.end <= k && ks.start.is_multiple_of(16)
+    );
     assert!(dy.len() >= rows * n && w.len() >= n * k);
     if ks.is_empty() {
         return;
@@ -170,7 +185,7 @@ pub fn backward_weights(
     db_rows: &mut [f32],
     cols: Range<usize>,
 ) {
-    assert!(k % 16 == 0 && rows >= 1 && n >= 1 && cols.end <= n);
+    assert!(k.is_multiple_of(16) && rows >= 1 && n >= 1 && cols.end <= n);
     assert!(x.len() >= rows * k && dy.len() >= rows * n);
     assert!(dw_rows.len() >= cols.len() * k && db_rows.len() >= cols.len());
     if cols.is_empty() {

@@ -39,7 +39,12 @@ impl OutPlace {
 
 fn check(d: &PoolDims) {
     assert!(
-        d.h >= 2 && d.w >= 2 && d.h % 2 == 0 && d.w % 2 == 0 && d.c >= 16 && d.c % 16 == 0,
+        d.h >= 2
+            && d.w >= 2
+            && d.h.is_multiple_of(2)
+            && d.w.is_multiple_of(2)
+            && d.c >= 16
+            && d.c.is_multiple_of(16),
         "pool dims {d:?}: h, w must be even and c a multiple of 16"
     );
 }

@@ -218,6 +218,7 @@ fn maxpool_ties_first_wins_and_code_4() {
         let dout = vec![1.0f32; 16];
         let mut g = vec![0.0f32; 16 * 16];
         maxpool::backward(path, &d, &dout, &a, &mut g);
+        #[allow(clippy::needless_range_loop)]
         for ch in 0..6 {
             for t in 0..4 {
                 let at = ((t / 2 + 1) * 4 + t % 2 + 1) * 16 + ch;
@@ -274,6 +275,7 @@ fn maxpool_backward_is_gradient_of_forward() {
 
 // ---------------------------------------------------------------- dense
 
+#[allow(clippy::too_many_arguments)]
 fn fwd(
     path: Path,
     rows: usize,

@@ -16,6 +16,9 @@ use crate::kernels::update::asm_zmm;
 /// `acc` is 16 vectors (1 KiB, any alignment): zeroed first when `init`, else loaded; stored back
 /// at the end (no horizontal sum here: that happens once, in [`fwd_reduce_row`]).
 ///
+/// `pf` is one weight row of the *next* tile the caller will run: one `prefetcht1` per step
+/// pulls it towards L2 while this tile computes (prefetches never fault).
+///
 /// Registers: zmm0-15 accumulators (row-major 4x4), zmm16-19 the four weight vectors,
 /// zmm20-23 the four input vectors of a step.
 ///
@@ -28,6 +31,7 @@ pub unsafe fn fwd_tile4x4(
     steps: usize,
     acc: *mut f32,
     init: bool,
+    pf: *const f32,
 ) {
     debug_assert!(steps >= 1);
     asm_zmm!(
@@ -57,6 +61,7 @@ pub unsafe fn fwd_tile4x4(
         "vmovups zmm17, [{w1} + {off}]",
         "vmovups zmm18, [{w2} + {off}]",
         "vmovups zmm19, [{w3} + {off}]",
+        "prefetcht1 [{pf} + {off}]",
         "vmovups zmm20, [{x0} + {off}]",
         "vfmadd231ps zmm0, zmm20, zmm16",
         "vfmadd231ps zmm1, zmm20, zmm17",
@@ -93,6 +98,7 @@ pub unsafe fn fwd_tile4x4(
         acc = in(reg) acc,
         x0 = in(reg) x[0], x1 = in(reg) x[1], x2 = in(reg) x[2], x3 = in(reg) x[3],
         w0 = in(reg) w[0], w1 = in(reg) w[1], w2 = in(reg) w[2], w3 = in(reg) w[3],
+        pf = in(reg) pf,
     );
 }
 

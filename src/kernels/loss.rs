@@ -53,7 +53,7 @@ static C: Consts = Consts {
     e2: 8.333_452e-3,
     e3: 4.166_579_6e-2,
     e4: 1.666_666_5e-1,
-    e5: 5.000_000_1e-1,
+    e5: 0.5,
     one: 1.0,
     half: 0.5,
     sqrt_half: std::f32::consts::FRAC_1_SQRT_2,
@@ -65,7 +65,7 @@ static C: Consts = Consts {
     l5: -1.666_805_8e-1,
     l6: 2.000_071_4e-1,
     l7: -2.499_999_4e-1,
-    l8: 3.333_333_1e-1,
+    l8: 3.333_333e-1,
     eps: 1e-7,
     abs_mask: 0x7fff_ffff,
 };
@@ -191,7 +191,7 @@ pub unsafe fn sigmoid_bce(
     len: usize,
 ) -> f32 {
     let steps = len.div_ceil(16);
-    let tail = if len % 16 == 0 {
+    let tail = if len.is_multiple_of(16) {
         0xffff
     } else {
         (1u32 << (len % 16)) - 1
@@ -264,7 +264,7 @@ pub unsafe fn sigmoid_bce(
 #[target_feature(enable = "avx512f,avx512vl,avx512dq")]
 pub unsafe fn sigmoid(z: *const f32, p: *mut f32, len: usize) {
     let steps = len.div_ceil(16);
-    let tail = if len % 16 == 0 {
+    let tail = if len.is_multiple_of(16) {
         0xffff
     } else {
         (1u32 << (len % 16)) - 1
