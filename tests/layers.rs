@@ -365,12 +365,16 @@ fn dense_backward_asm_matches_reference() {
         let x = rng.vec(rows * k);
         let w = rng.vec(n * k);
         let dy = rng.vec(rows * n);
+        // ks.start is always a multiple of 16, ks.end need not be (masked tail)
         for ks in [
             0..k,
             16..k,
             0..k - 16 * (k / 32),
             0..16,
             (k / 16 / 2) * 16..k,
+            0..k - 5,
+            0..3,
+            16..k - 9,
         ] {
             let mut da = vec![42.0f32; rows * k];
             let mut dr = vec![42.0f32; rows * k];
