@@ -1,1 +1,212 @@
-fn main() {}
+//! Criterion benchmarks of the 3x3 convolution's asm path at the network's default sizes
+//! (image 128): conv1/conv2/conv3 forward, conv2/conv3 backward-data, one sample, one thread.
+//!
+//! Before criterion runs, a short manual timing prints one line per case:
+//! `conv2 forward: X GFLOP/s (Y% of 279; Z% of the P GFLOP/s FMA peak measured alongside)`,
+//! FLOPs = 2*h*w*cin*cout*9, 279 GFLOP/s being the measured one-core FP32 FMA peak of the
+//! development machine, P a register-only FMA loop timed in alternation with the case (the
+//! machine is shared, and its clock and load vary). `CONV_BENCH_MANUAL_ONLY=1` skips
+//! criterion (quick tuning runs).
+
+use catdog::config::ConvDims;
+use catdog::convolution::{backward_data, forward, pack_backward, pack_forward, packed_len};
+use catdog::cpu::{has_avx512, Path};
+use criterion::{criterion_group, Criterion, Throughput};
+use std::hint::black_box;
+use std::time::Instant;
+
+const PEAK_GFLOPS: f64 = 279.0;
+
+/// The network's three convolutions at image 128.
+const LAYERS: [(&str, ConvDims); 3] = [
+    (
+        "conv1",
+        ConvDims {
+            h: 128,
+            w: 128,
+            cin: 3,
+            cout: 32,
+        },
+    ),
+    (
+        "conv2",
+        ConvDims {
+            h: 64,
+            w: 64,
+            cin: 32,
+            cout: 64,
+        },
+    ),
+    (
+        "conv3",
+        ConvDims {
+            h: 32,
+            w: 32,
+            cin: 64,
+            cout: 128,
+        },
+    ),
+];
+
+/// Deterministic pseudo-random buffers (xorshift), values in [-1, 1).
+fn data(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// Everything one layer's passes need.
+struct Case {
+    d: ConvDims,
+    x_pad: Vec<f32>,
+    w: Vec<f32>,
+    wp: Vec<f32>,
+    wb: Vec<f32>,
+    bias: Vec<f32>,
+    y: Vec<f32>,
+    dy_pad: Vec<f32>,
+    dx: Vec<f32>,
+}
+
+impl Case {
+    fn new(d: ConvDims) -> Self {
+        let w = data(d.weight_len(), 3);
+        let mut wp = vec![0.0; packed_len(&d)];
+        pack_forward(&d, &w, &mut wp);
+        let mut wb = vec![0.0; packed_len(&d)];
+        if d.cin.is_multiple_of(16) {
+            pack_backward(&d, &w, &mut wb);
+        }
+        Self {
+            d,
+            x_pad: data(d.in_pad_len(), 1),
+            w,
+            wp,
+            wb,
+            bias: data(d.cout, 4),
+            y: vec![0.0; d.out_len()],
+            dy_pad: data(d.out_pad_len(), 5),
+            dx: vec![0.0; d.h * d.w * d.cin],
+        }
+    }
+    fn forward(&mut self) {
+        forward(
+            Path::Asm,
+            &self.d,
+            black_box(&self.x_pad),
+            &self.w,
+            &self.wp,
+            &self.bias,
+            &mut self.y,
+        );
+    }
+    fn backward_data(&mut self) {
+        backward_data(
+            Path::Asm,
+            &self.d,
+            black_box(&self.dy_pad),
+            &self.w,
+            &self.wb,
+            &mut self.dx,
+        );
+    }
+    fn flops(&self) -> u64 {
+        2 * self.d.macs() as u64
+    }
+}
+
+/// A register-only loop of 24 independent `vfmadd231ps zmm` per iteration: the FP32 FMA peak of
+/// this core at this moment (the machine is shared, so we measure it next to every case).
+#[target_feature(enable = "avx512f")]
+unsafe fn fma_peak_loop(iters: usize) {
+    std::arch::asm!(
+        "2:",
+        ".irp r, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23",
+        "vfmadd231ps zmm\\r, zmm30, zmm31",
+        ".endr",
+        "dec {n}",
+        "jnz 2b",
+        n = inout(reg) iters => _,
+        out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _, out("zmm4") _,
+        out("zmm5") _, out("zmm6") _, out("zmm7") _, out("zmm8") _, out("zmm9") _,
+        out("zmm10") _, out("zmm11") _, out("zmm12") _, out("zmm13") _, out("zmm14") _,
+        out("zmm15") _, out("zmm16") _, out("zmm17") _, out("zmm18") _, out("zmm19") _,
+        out("zmm20") _, out("zmm21") _, out("zmm22") _, out("zmm23") _,
+        options(nostack),
+    );
+}
+
+/// Best GFLOP/s of `f` (doing `flops` per call) and of the FMA peak loop, over 40 alternating
+/// short rounds (the best round is the least disturbed by other processes).
+fn measure(flops: f64, mut f: impl FnMut()) -> (f64, f64) {
+    f();
+    let t = Instant::now();
+    f();
+    let reps = ((0.004 / t.elapsed().as_secs_f64()) as u32).max(1);
+    let (mut best, mut peak) = (0.0f64, 0.0f64);
+    for _ in 0..40 {
+        let t = Instant::now();
+        // SAFETY: main checked AVX-512; the loop touches only registers.
+        unsafe { fma_peak_loop(100_000) };
+        peak = peak.max(100_000.0 * 24.0 * 32.0 / t.elapsed().as_secs_f64() / 1e9);
+        let t = Instant::now();
+        for _ in 0..reps {
+            f();
+        }
+        best = best.max(flops * reps as f64 / t.elapsed().as_secs_f64() / 1e9);
+    }
+    (best, peak)
+}
+
+fn manual_report() {
+    for (name, d) in LAYERS {
+        let mut c = Case::new(d);
+        let fl = c.flops() as f64;
+        let report = |pass: &str, (g, peak): (f64, f64)| {
+            println!(
+                "{name} {pass}: {g:.1} GFLOP/s ({:.0}% of {PEAK_GFLOPS}; {:.0}% of the {peak:.0} \
+                 GFLOP/s FMA peak measured alongside), {:.1} us",
+                100.0 * g / PEAK_GFLOPS,
+                100.0 * g / peak,
+                fl / g / 1e3
+            );
+        };
+        report("forward", measure(fl, || c.forward()));
+        if name != "conv1" {
+            report("backward_data", measure(fl, || c.backward_data()));
+        }
+    }
+}
+
+fn bench_conv(cr: &mut Criterion) {
+    for (name, d) in LAYERS {
+        let mut c = Case::new(d);
+        let mut g = cr.benchmark_group(name);
+        g.throughput(Throughput::Elements(c.flops()));
+        g.bench_function("forward", |b| b.iter(|| c.forward()));
+        if name != "conv1" {
+            g.bench_function("backward_data", |b| b.iter(|| c.backward_data()));
+        }
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench_conv);
+
+fn main() {
+    if !has_avx512() {
+        println!("note: this CPU lacks AVX-512: the asm convolution benchmarks are skipped");
+        return;
+    }
+    manual_report();
+    if std::env::var_os("CONV_BENCH_MANUAL_ONLY").is_none() {
+        benches();
+        Criterion::default().configure_from_args().final_summary();
+    }
+}

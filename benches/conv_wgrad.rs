@@ -1,1 +1,261 @@
-fn main() {}
+//! Weight + bias gradient of the three convolutions at the default network sizes, one sample,
+//! one thread, asm path. Throughput is reported in FLOP (2 per multiply-add, bias excluded), so
+//! criterion's "elem/s" reads as FLOP/s; a summary line per layer compares the best timing
+//! with the machine's measured single-core FP32 FMA peak.
+//!
+//! `cargo bench --bench conv_wgrad` (`CONV_WGRAD_QUICK=1` skips criterion, prints the summary)
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use catdog::arena::Arena;
+use catdog::config::{ConvDims, Hyper};
+use catdog::convolution::backward_weights;
+use catdog::cpu::{self, Path};
+use criterion::{criterion_group, Criterion, Throughput};
+
+/// Measured FP32 FMA peak of one core of the development machine, GFLOP/s.
+const PEAK_GFLOPS: f64 = 279.0;
+
+/// Buffers of one layer, 64-byte aligned like the trainer's arenas, with deterministic data.
+struct Layer {
+    name: &'static str,
+    d: ConvDims,
+    x: Arena<f32>,
+    dy: Arena<f32>,
+    dw: Arena<f32>,
+    db: Arena<f32>,
+}
+
+impl Layer {
+    fn new(name: &'static str, d: ConvDims) -> Self {
+        let mut x = Arena::zeroed(d.in_pad_len()).unwrap();
+        let mut dy = Arena::zeroed(d.out_pad_len()).unwrap();
+        let mut s = 0x2545_F491_4F6C_DD1Du64;
+        let mut fill = |buf: &mut [f32], c: usize| {
+            for y in 1..=d.h {
+                for xx in 1..=d.w {
+                    for v in &mut buf[(y * (d.w + 2) + xx) * c..][..c] {
+                        s ^= s << 13;
+                        s ^= s >> 7;
+                        s ^= s << 17;
+                        *v = (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+                    }
+                }
+            }
+        };
+        fill(x.all_mut(), d.cin);
+        fill(dy.all_mut(), d.cout);
+        Self {
+            name,
+            d,
+            x,
+            dy,
+            dw: Arena::zeroed(9 * d.cin * d.cout).unwrap(),
+            db: Arena::zeroed(d.cout).unwrap(),
+        }
+    }
+    fn flops(&self) -> u64 {
+        2 * self.d.macs() as u64
+    }
+    fn run(&mut self, path: Path) {
+        backward_weights(
+            path,
+            &self.d,
+            black_box(self.x.all()),
+            black_box(self.dy.all()),
+            self.dw.all_mut(),
+            self.db.all_mut(),
+        );
+        black_box(self.dw.all());
+    }
+}
+
+/// This thread's CPU time (`clock_gettime(CLOCK_THREAD_CPUTIME_ID)`, made as a raw Linux
+/// system call since the crate has no libc binding): time spent descheduled by the other
+/// processes on the shared machine does not count. Zero if the call fails.
+fn cpu_time() -> Duration {
+    let mut ts = [0i64; 2]; // struct timespec { tv_sec, tv_nsec }
+    let ret: i64;
+    // SAFETY: syscall 228 = clock_gettime(clockid 3 = CLOCK_THREAD_CPUTIME_ID, &mut ts); the
+    // kernel writes 16 bytes into ts and clobbers rcx, r11.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            inout("rax") 228i64 => ret,
+            in("rdi") 3i64,
+            in("rsi") ts.as_mut_ptr(),
+            out("rcx") _,
+            out("r11") _,
+            options(nostack),
+        );
+    }
+    if ret != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts[0] as u64, ts[1] as u32)
+}
+
+/// Best (wall, CPU) time of one `f()` over `batches` batches of calls lasting about `batch`.
+fn best_of(batches: usize, batch: Duration, mut f: impl FnMut()) -> (Duration, Duration) {
+    f();
+    let (mut wall, mut cpu) = (Duration::MAX, Duration::MAX);
+    for _ in 0..batches {
+        let (start, cpu0) = (Instant::now(), cpu_time());
+        let mut n = 0u32;
+        while start.elapsed() < batch {
+            f();
+            n += 1;
+        }
+        wall = wall.min(start.elapsed() / n);
+        cpu = cpu.min((cpu_time() - cpu0) / n);
+    }
+    (wall, cpu)
+}
+
+/// FP32 FMA throughput of this core right now: 24 independent `vfmadd231ps zmm` chains.
+fn fma_peak_gflops() -> (f64, f64) {
+    let iters = 100_000usize;
+    let (wall, cpu) = best_of(20, Duration::from_millis(20), || {
+        // SAFETY: AVX-512F checked in main; registers only.
+        unsafe {
+            std::arch::asm!(
+                "vpxord zmm24, zmm24, zmm24",
+                "2:",
+                "vfmadd231ps zmm0, zmm24, zmm24", "vfmadd231ps zmm1, zmm24, zmm24",
+                "vfmadd231ps zmm2, zmm24, zmm24", "vfmadd231ps zmm3, zmm24, zmm24",
+                "vfmadd231ps zmm4, zmm24, zmm24", "vfmadd231ps zmm5, zmm24, zmm24",
+                "vfmadd231ps zmm6, zmm24, zmm24", "vfmadd231ps zmm7, zmm24, zmm24",
+                "vfmadd231ps zmm8, zmm24, zmm24", "vfmadd231ps zmm9, zmm24, zmm24",
+                "vfmadd231ps zmm10, zmm24, zmm24", "vfmadd231ps zmm11, zmm24, zmm24",
+                "vfmadd231ps zmm12, zmm24, zmm24", "vfmadd231ps zmm13, zmm24, zmm24",
+                "vfmadd231ps zmm14, zmm24, zmm24", "vfmadd231ps zmm15, zmm24, zmm24",
+                "vfmadd231ps zmm16, zmm24, zmm24", "vfmadd231ps zmm17, zmm24, zmm24",
+                "vfmadd231ps zmm18, zmm24, zmm24", "vfmadd231ps zmm19, zmm24, zmm24",
+                "vfmadd231ps zmm20, zmm24, zmm24", "vfmadd231ps zmm21, zmm24, zmm24",
+                "vfmadd231ps zmm22, zmm24, zmm24", "vfmadd231ps zmm23, zmm24, zmm24",
+                "dec {n}",
+                "jnz 2b",
+                n = inout(reg) iters => _,
+                out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _,
+                out("zmm4") _, out("zmm5") _, out("zmm6") _, out("zmm7") _,
+                out("zmm8") _, out("zmm9") _, out("zmm10") _, out("zmm11") _,
+                out("zmm12") _, out("zmm13") _, out("zmm14") _, out("zmm15") _,
+                out("zmm16") _, out("zmm17") _, out("zmm18") _, out("zmm19") _,
+                out("zmm20") _, out("zmm21") _, out("zmm22") _, out("zmm23") _,
+                out("zmm24") _,
+                options(nostack, nomem),
+            )
+        }
+    });
+    let flops = (iters * 24 * 32) as f64;
+    (
+        flops / wall.as_secs_f64() / 1e9,
+        flops / cpu.as_secs_f64() / 1e9,
+    )
+}
+
+fn layers() -> Vec<Layer> {
+    let s = Hyper::default().shapes().unwrap();
+    vec![
+        Layer::new("conv1", s.conv[0]),
+        Layer::new("conv2", s.conv[1]),
+        Layer::new("conv3", s.conv[2]),
+    ]
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("conv_wgrad");
+    for mut l in layers() {
+        g.throughput(Throughput::Elements(l.flops()));
+        g.bench_function(format!("{} weight grad", l.name), |b| {
+            b.iter(|| l.run(Path::Asm))
+        });
+    }
+    g.finish();
+}
+
+/// One line per layer: GFLOP/s from the best wall-clock time and from the best CPU time (the
+/// machine is shared: CPU time leaves out time spent descheduled), against the nominal peak
+/// and against an FMA-only loop measured in the same run.
+fn summary() {
+    let (peak_wall, peak_cpu) = fma_peak_gflops();
+    println!(
+        "FMA-only loop now: {peak_wall:.1} GFLOP/s wall, {peak_cpu:.1} GFLOP/s by CPU time \
+         (nominal peak {PEAK_GFLOPS})"
+    );
+    for mut l in layers() {
+        let (wall, cpu) = best_of(25, Duration::from_millis(20), || l.run(Path::Asm));
+        let g_wall = l.flops() as f64 / wall.as_secs_f64() / 1e9;
+        let g_cpu = l.flops() as f64 / cpu.as_secs_f64() / 1e9;
+        println!(
+            "{} weight grad: {g_wall:.1} GFLOP/s ({:.0}% of {PEAK_GFLOPS}); by CPU time \
+             {g_cpu:.1} GFLOP/s ({:.0}% of {PEAK_GFLOPS}, {:.0}% of the FMA-only loop) \
+             [{wall:?} per sample, {:?}]",
+            l.name,
+            100.0 * g_wall / PEAK_GFLOPS,
+            100.0 * g_cpu / PEAK_GFLOPS,
+            100.0 * g_cpu / peak_cpu,
+            l.d
+        );
+    }
+}
+
+/// The 6x4 and 9x2 micro-kernels alone on an L1-resident block (accumulating into one tile
+/// over and over): the ceiling the drivers can reach.
+fn kernel_ceiling() {
+    use catdog::kernels::conv_wgrad::{wgrad_6x4, wgrad_9x2, Tile};
+    let (cin, cout, maxr, maxc) = (32usize, 64usize, 8usize, 128usize);
+    let x = vec![0.5f32; (maxr + 2) * (maxc + 2) * cin];
+    let dy = vec![0.25f32; (maxr + 2) * (maxc + 2) * cout];
+    let mut c = vec![0.0f32; 24 * cout];
+    for (name, r, nv, kernel) in [
+        ("6x4", 6, 4, wgrad_6x4 as unsafe fn(&Tile)),
+        ("9x2", 9, 2, wgrad_9x2 as unsafe fn(&Tile)),
+    ] {
+        for (rows, cols) in [(1, 128), (2, 64), (4, 64), (8, 64), (1, 32)] {
+            let t = Tile {
+                x: x.as_ptr(),
+                dy: dy.as_ptr(),
+                c: c.as_mut_ptr(),
+                ldc: cout,
+                rows,
+                cols,
+                x_px: cin,
+                dy_px: cout,
+                x_row: (cols + 2) * cin,
+                dy_row: (cols + 2) * cout,
+                accumulate: true,
+                db: std::ptr::null_mut(),
+            };
+            // SAFETY: AVX-512 checked in main; every pixel of the block and the tile are
+            // inside x, dy and c.
+            let (_, cpu) = best_of(20, Duration::from_millis(10), || unsafe {
+                kernel(black_box(&t))
+            });
+            let flops = (2 * r * nv * 16 * rows * cols) as f64;
+            let gflops = flops / cpu.as_secs_f64() / 1e9;
+            println!(
+                "micro-kernel {name} alone, {rows}x{cols} pixels per call: {gflops:.1} GFLOP/s \
+                 by CPU time ({:.0}% of {PEAK_GFLOPS})",
+                100.0 * gflops / PEAK_GFLOPS
+            );
+        }
+    }
+}
+
+criterion_group!(benches, bench);
+
+fn main() {
+    if !cpu::has_avx512() {
+        println!("conv_wgrad bench: this CPU lacks AVX-512, nothing to measure");
+        return;
+    }
+    // CONV_WGRAD_QUICK=1: only the summary lines (for quick A/B runs while tuning).
+    if std::env::var_os("CONV_WGRAD_QUICK").is_none() {
+        benches();
+        Criterion::default().configure_from_args().final_summary();
+    }
+    summary();
+    kernel_ceiling();
+}

@@ -1,1 +1,258 @@
-fn main() {}
+//! Criterion benches of the non-conv kernels at the network's sizes (asm path), plus one
+//! summary line per kernel with GFLOP/s or GB/s from a plain timing loop.
+//!
+//! `cargo bench --bench layers`
+
+use catdog::arena::Arena;
+use catdog::config::PoolDims;
+use catdog::cpu::{has_avx512, Path};
+use catdog::{dense, loader, maxpool, update};
+use criterion::{black_box, criterion_group, Criterion, Throughput};
+use std::time::Instant;
+
+const ROWS: usize = 16;
+const K: usize = 32768;
+const N: usize = 128;
+
+/// Pseudo-random floats in a 64-byte-aligned buffer (as the trainer's arenas: unaligned
+/// `Vec`s would make every ZMM load straddle two cache lines and halve the load bandwidth).
+fn data(n: usize, seed: u32) -> Buf {
+    let mut a = Arena::<f32>::zeroed(n).unwrap();
+    let mut s = seed.wrapping_mul(2654435761) | 1;
+    for v in a.all_mut() {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        *v = (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5;
+    }
+    Buf(a)
+}
+
+fn zeros(n: usize) -> Buf {
+    Buf(Arena::<f32>::zeroed(n).unwrap())
+}
+
+/// An aligned float buffer that derefs to a slice.
+struct Buf(Arena<f32>);
+impl std::ops::Deref for Buf {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        self.0.all()
+    }
+}
+impl std::ops::DerefMut for Buf {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        self.0.all_mut()
+    }
+}
+
+struct Fc1 {
+    x: Buf,
+    w: Buf,
+    b: Buf,
+    y: Buf,
+    dy: Buf,
+    dx: Buf,
+    dw: Buf,
+    db: Buf,
+}
+
+impl Fc1 {
+    fn new() -> Self {
+        Self {
+            x: data(ROWS * K, 1),
+            w: data(N * K, 2),
+            b: data(N, 3),
+            y: zeros(ROWS * N),
+            dy: data(ROWS * N, 4),
+            dx: zeros(ROWS * K),
+            dw: zeros(N * K),
+            db: zeros(N),
+        }
+    }
+    fn forward(&mut self) {
+        unsafe {
+            dense::forward(
+                Path::Asm,
+                ROWS,
+                K,
+                N,
+                &self.x,
+                &self.w,
+                &self.b,
+                true,
+                self.y.as_mut_ptr(),
+                0..N,
+            )
+        }
+    }
+    fn backward_data(&mut self) {
+        unsafe {
+            dense::backward_data(
+                Path::Asm,
+                ROWS,
+                K,
+                N,
+                &self.dy,
+                &self.w,
+                self.dx.as_mut_ptr(),
+                0..K,
+            )
+        }
+    }
+    fn backward_weights(&mut self) {
+        dense::backward_weights(
+            Path::Asm,
+            ROWS,
+            K,
+            N,
+            &self.x,
+            &self.dy,
+            &mut self.dw,
+            &mut self.db,
+            0..N,
+        )
+    }
+}
+
+/// Median seconds of `f` over `reps` runs (after one warm-up).
+fn time(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut t: Vec<f64> = (0..reps)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    t[reps / 2]
+}
+
+fn summary() {
+    let mut fc = Fc1::new();
+    let flops = 2.0 * (ROWS * K * N) as f64;
+    let wbytes = (N * K * 4) as f64;
+    for (name, which) in [
+        ("forward", 0),
+        ("backward_data", 1),
+        ("backward_weights", 2),
+    ] {
+        let s = time(30, || match which {
+            0 => fc.forward(),
+            1 => fc.backward_data(),
+            _ => fc.backward_weights(),
+        });
+        println!(
+            "fc1 {name:<17} rows={ROWS} k={K} n={N}: {:8.3} ms  {:6.1} GFLOP/s  {:6.1} GB/s of weights",
+            s * 1e3,
+            flops / s / 1e9,
+            wbytes / s / 1e9
+        );
+    }
+    // streaming reference point: SGD over fc1-sized buffers (reads p, g; writes p)
+    let mut p = data(N * K, 7);
+    let s = time(30, || update::sgd(Path::Asm, &mut p, &fc.dw, 1e-3));
+    println!(
+        "sgd over {} floats: {:8.3} ms  {:6.1} GB/s (p, g read + p written)",
+        N * K,
+        s * 1e3,
+        (3 * N * K * 4) as f64 / s / 1e9
+    );
+    let d = PoolDims {
+        h: 128,
+        w: 128,
+        c: 32,
+    };
+    let y = data(d.h * d.w * d.c, 5);
+    let mut out = zeros((66 * 66) * 32);
+    let mut am = vec![0u8; d.out_len()];
+    let place = maxpool::OutPlace::padded(&d);
+    let s = time(200, || {
+        maxpool::forward(Path::Asm, &d, &y, &mut out, place, &mut am)
+    });
+    let bytes = (y.len() * 4 + d.out_len() * 5) as f64;
+    println!(
+        "maxpool forward  128x128x32: {:8.1} us  {:6.1} GB/s",
+        s * 1e6,
+        bytes / s / 1e9
+    );
+    let dout = data(d.out_len(), 6);
+    let mut dyp = zeros(130 * 130 * 32);
+    let s = time(200, || {
+        maxpool::backward(Path::Asm, &d, &dout, &am, &mut dyp)
+    });
+    println!(
+        "maxpool backward 128x128x32: {:8.1} us  {:6.1} GB/s",
+        s * 1e6,
+        bytes / s / 1e9
+    );
+    let img: Vec<u8> = (0..128 * 128 * 3).map(|i| (i * 7) as u8).collect();
+    let mut pad = zeros(130 * 130 * 3);
+    for flip in [false, true] {
+        let s = time(500, || {
+            loader::load_image(Path::Asm, 128, 128, &img, &mut pad, flip)
+        });
+        let bytes = (img.len() * 5) as f64;
+        println!(
+            "load_image 128x128 flip={flip:<5}: {:8.1} us  {:6.1} GB/s (u8 in + f32 out)",
+            s * 1e6,
+            bytes / s / 1e9
+        );
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let mut fc = Fc1::new();
+    let mut g = c.benchmark_group("fc1_rows16");
+    g.sample_size(20);
+    g.throughput(Throughput::Elements((2 * ROWS * K * N) as u64)); // flops
+    g.bench_function("forward", |b| b.iter(|| fc.forward()));
+    g.bench_function("backward_data", |b| b.iter(|| fc.backward_data()));
+    g.bench_function("backward_weights", |b| b.iter(|| fc.backward_weights()));
+    g.finish();
+
+    let d = PoolDims {
+        h: 128,
+        w: 128,
+        c: 32,
+    };
+    let y = data(d.h * d.w * d.c, 5);
+    let mut out = zeros(66 * 66 * 32);
+    let mut am = vec![0u8; d.out_len()];
+    let place = maxpool::OutPlace::padded(&d);
+    let dout = data(d.out_len(), 6);
+    let mut dyp = zeros(130 * 130 * 32);
+    let mut g = c.benchmark_group("maxpool_128x128x32");
+    g.throughput(Throughput::Bytes((y.len() * 4 + d.out_len() * 5) as u64));
+    g.bench_function("forward", |b| {
+        b.iter(|| maxpool::forward(Path::Asm, &d, black_box(&y), &mut out, place, &mut am))
+    });
+    g.bench_function("backward", |b| {
+        b.iter(|| maxpool::backward(Path::Asm, &d, black_box(&dout), &am, &mut dyp))
+    });
+    g.finish();
+
+    let img: Vec<u8> = (0..128 * 128 * 3).map(|i| (i * 7) as u8).collect();
+    let mut pad = zeros(130 * 130 * 3);
+    let mut g = c.benchmark_group("load_image_128x128");
+    g.throughput(Throughput::Bytes((img.len() * 5) as u64));
+    for flip in [false, true] {
+        g.bench_function(if flip { "flip" } else { "plain" }, |b| {
+            b.iter(|| loader::load_image(Path::Asm, 128, 128, black_box(&img), &mut pad, flip))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(layer_benches, benches);
+
+fn main() {
+    if !has_avx512() {
+        println!("note: no AVX-512 on this CPU: the asm kernels cannot be benchmarked here");
+        return;
+    }
+    summary();
+    layer_benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -6,9 +6,24 @@
 //! Threads split the work by ranges of the output; the functions that write strided outputs
 //! take raw pointers and write *only* inside their range, so that several threads may call them
 //! on disjoint ranges of one buffer at the same time.
+//!
+//! The asm path tiles the work into 4x4 register blocks (see [`crate::kernels::dense`]); edge
+//! tiles repeat a valid row/neuron pointer and send the extra results to a dummy buffer.
 
 use crate::cpu::Path;
+use crate::kernels::dense as kd;
+use crate::reference::dense as rd;
+use std::cell::RefCell;
 use std::ops::Range;
+
+/// Forward k-chunk: 2048 floats = 8 KiB per row, so the 4 weight rows of a tile (32 KiB) stay
+/// in L1 while the row tiles reuse them, and all inputs of a chunk (16 rows: 128 KiB) in L2.
+const KC: usize = 2048;
+
+thread_local! {
+    /// Per-thread vector accumulators of the forward tiles (kept across k-chunks).
+    static FWD_ACC: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
 
 /// `y[r][j] = act(sum_k x[r][k] * w[j][k] + bias[j])` for every row `r` and `j` in `cols`;
 /// `act` is ReLU when `relu`, identity otherwise.
@@ -28,8 +43,73 @@ pub unsafe fn forward(
     y: *mut f32,
     cols: Range<usize>,
 ) {
-    let _ = (path, rows, k, n, x, w, bias, relu, y, cols);
-    todo!()
+    assert!(k.is_multiple_of(16) && rows >= 1 && n >= 1 && cols.end <= n);
+    assert!(x.len() >= rows * k && w.len() >= n * k && bias.len() >= n);
+    if cols.is_empty() {
+        return;
+    }
+    match path {
+        Path::Reference => rd::forward(rows, k, n, x, w, bias, relu, y, cols),
+        Path::Asm => {
+            crate::cpu::assert_asm_ok();
+            let rt = rows.div_ceil(4);
+            let ct = cols.len().div_ceil(4);
+            FWD_ACC.with(|acc| {
+                let mut acc = acc.borrow_mut();
+                if acc.len() < rt * ct * 256 {
+                    acc.resize(rt * ct * 256, 0.0);
+                }
+                let accp = acc.as_mut_ptr();
+                let xrow = |r: usize| x.as_ptr().add(r.min(rows - 1) * k);
+                let wrow = |j: usize| w.as_ptr().add(j.min(cols.end - 1) * k);
+                let mut k0 = 0;
+                while k0 < k {
+                    let steps = KC.min(k - k0) / 16;
+                    for c in 0..ct {
+                        let j0 = cols.start + 4 * c;
+                        let wp = [0, 1, 2, 3].map(|t| wrow(j0 + t).add(k0));
+                        // the weight rows of the next tile (next neurons, or the next chunk)
+                        let (nj0, nk0) = if c + 1 < ct {
+                            (j0 + 4, k0)
+                        } else {
+                            (cols.start, k0 + KC)
+                        };
+                        for r in 0..rt {
+                            let xp = [0, 1, 2, 3].map(|t| xrow(4 * r + t).add(k0));
+                            let tile = accp.add((c * rt + r) * 256);
+                            // run r prefetches next-tile row r (wrapping_add: never dereferenced
+                            // by Rust; a prefetch past the data is harmless)
+                            let pf = if r < 4 && nj0 + r < cols.end && nk0 < k {
+                                w.as_ptr().wrapping_add((nj0 + r) * k + nk0)
+                            } else {
+                                wp[0]
+                            };
+                            kd::fwd_tile4x4(xp, wp, steps, tile, k0 == 0, pf);
+                        }
+                    }
+                    k0 += KC;
+                }
+                for c in 0..ct {
+                    let j0 = cols.start + 4 * c;
+                    let nj = (cols.end - j0).min(4);
+                    let mask = (1u32 << nj) - 1;
+                    for r in 0..rt {
+                        let tile = accp.add((c * rt + r) * 256);
+                        for t in 0..(rows - 4 * r).min(4) {
+                            let row = 4 * r + t;
+                            kd::fwd_reduce_row(
+                                tile.add(64 * t),
+                                bias.as_ptr().add(j0),
+                                relu,
+                                y.add(row * n + j0),
+                                mask,
+                            );
+                        }
+                    }
+                }
+            });
+        }
+    }
 }
 
 /// Input gradient: `dx[r][i] = sum_j dy[r][j] * w[j][i]` for every row and `i` in `ks`
@@ -48,8 +128,46 @@ pub unsafe fn backward_data(
     dx: *mut f32,
     ks: Range<usize>,
 ) {
-    let _ = (path, rows, k, n, dy, w, dx, ks);
-    todo!()
+    assert!(
+        k.is_multiple_of(16) && rows >= 1 && n >= 1 && ks.end <= k && ks.start.is_multiple_of(16)
+    );
+    assert!(dy.len() >= rows * n && w.len() >= n * k);
+    if ks.is_empty() {
+        return;
+    }
+    match path {
+        Path::Reference => rd::backward_data(rows, k, n, dy, w, dx, ks),
+        Path::Asm => {
+            crate::cpu::assert_asm_ok();
+            let mut dummy = [0.0f32; 64];
+            let dummy = dummy.as_mut_ptr();
+            let rt = rows.div_ceil(4);
+            let ldw = 4 * k;
+            let mut i = ks.start;
+            // i-block outer, row tiles inner: the n x 64 weight block stays in L1 across them.
+            while i < ks.end {
+                let left = ks.end - i;
+                let width = if left >= 64 { 64 } else { left.min(16) };
+                for r in 0..rt {
+                    let dyp = [0, 1, 2, 3].map(|t| dy.as_ptr().add((4 * r + t).min(rows - 1) * n));
+                    let dxp = [0, 1, 2, 3].map(|t| {
+                        if 4 * r + t < rows {
+                            dx.add((4 * r + t) * k + i)
+                        } else {
+                            dummy
+                        }
+                    });
+                    if width == 64 {
+                        kd::bwd_data_tile4x4(w.as_ptr().add(i), ldw, dyp, n, &dxp);
+                    } else {
+                        let mask = ((1u32 << width) - 1) & 0xffff;
+                        kd::bwd_data_tile4x1(w.as_ptr().add(i), ldw, dyp, n, &dxp, mask);
+                    }
+                }
+                i += width;
+            }
+        }
+    }
 }
 
 /// Weight and bias gradients for neurons `cols`, *overwritten* and summed over the rows in
@@ -67,6 +185,68 @@ pub fn backward_weights(
     db_rows: &mut [f32],
     cols: Range<usize>,
 ) {
-    let _ = (path, rows, k, n, x, dy, dw_rows, db_rows, cols);
-    todo!()
+    assert!(k.is_multiple_of(16) && rows >= 1 && n >= 1 && cols.end <= n);
+    assert!(x.len() >= rows * k && dy.len() >= rows * n);
+    assert!(dw_rows.len() >= cols.len() * k && db_rows.len() >= cols.len());
+    if cols.is_empty() {
+        return;
+    }
+    match path {
+        Path::Reference => rd::backward_weights(rows, k, n, x, dy, dw_rows, db_rows, cols),
+        Path::Asm => unsafe {
+            crate::cpu::assert_asm_ok();
+            let mut dummy = [0.0f32; 64];
+            let dummy = dummy.as_mut_ptr();
+            let ct = cols.len().div_ceil(4);
+            let dwp = dw_rows.as_mut_ptr();
+            let mut i = 0;
+            // i-block outer, neuron tiles inner: the rows x 64 input block stays in L1.
+            while i < k {
+                let width = if k - i >= 64 { 64 } else { 16 };
+                for c in 0..ct {
+                    let jj0 = 4 * c;
+                    let colb =
+                        [0, 1, 2, 3].map(|t| 4 * (cols.start + (jj0 + t).min(cols.len() - 1)));
+                    let dst = [0, 1, 2, 3].map(|t| {
+                        if jj0 + t < cols.len() {
+                            dwp.add((jj0 + t) * k + i)
+                        } else {
+                            dummy
+                        }
+                    });
+                    if width == 64 {
+                        kd::bwd_weights_tile4x4(
+                            x.as_ptr().add(i),
+                            4 * k,
+                            dy.as_ptr(),
+                            4 * n,
+                            colb,
+                            rows,
+                            &dst,
+                        );
+                    } else {
+                        kd::bwd_weights_tile4x1(
+                            x.as_ptr().add(i),
+                            4 * k,
+                            dy.as_ptr(),
+                            4 * n,
+                            colb,
+                            rows,
+                            &dst,
+                            0xffff,
+                        );
+                    }
+                }
+                i += width;
+            }
+            // db: column sums of dy over the rows, in row order (the strided-sum kernel).
+            crate::kernels::update::sum_slots(
+                dy.as_ptr().add(cols.start),
+                rows,
+                n,
+                db_rows.as_mut_ptr(),
+                cols.len(),
+            );
+        },
+    }
 }

@@ -14,12 +14,37 @@ pub fn sigmoid_bce(
     probs: &mut [f32],
     dlogits: &mut [f32],
 ) -> f32 {
-    let _ = (path, logits, labels, probs, dlogits);
-    todo!()
+    let n = logits.len();
+    assert!(labels.len() == n && probs.len() == n && dlogits.len() == n);
+    match path {
+        Path::Reference => crate::reference::loss::sigmoid_bce(logits, labels, probs, dlogits),
+        Path::Asm => {
+            crate::cpu::assert_asm_ok();
+            // SAFETY: equal lengths checked above.
+            unsafe {
+                crate::kernels::loss::sigmoid_bce(
+                    logits.as_ptr(),
+                    labels.as_ptr(),
+                    probs.as_mut_ptr(),
+                    dlogits.as_mut_ptr(),
+                    n,
+                )
+            }
+        }
+    }
 }
 
 /// `probs[i] = sigmoid(logits[i])` only (inference).
 pub fn sigmoid(path: Path, logits: &[f32], probs: &mut [f32]) {
-    let _ = (path, logits, probs);
-    todo!()
+    assert_eq!(logits.len(), probs.len());
+    match path {
+        Path::Reference => crate::reference::loss::sigmoid(logits, probs),
+        Path::Asm => {
+            crate::cpu::assert_asm_ok();
+            // SAFETY: equal lengths checked above.
+            unsafe {
+                crate::kernels::loss::sigmoid(logits.as_ptr(), probs.as_mut_ptr(), logits.len())
+            }
+        }
+    }
 }

@@ -9,6 +9,8 @@
 
 use crate::config::PoolDims;
 use crate::cpu::Path;
+use crate::kernels::pool as kp;
+use crate::reference::pool as rp;
 
 /// Where pooled values go inside a larger buffer.
 #[derive(Clone, Copy, Debug)]
@@ -35,6 +37,18 @@ impl OutPlace {
     }
 }
 
+fn check(d: &PoolDims) {
+    assert!(
+        d.h >= 2
+            && d.w >= 2
+            && d.h.is_multiple_of(2)
+            && d.w.is_multiple_of(2)
+            && d.c >= 16
+            && d.c.is_multiple_of(16),
+        "pool dims {d:?}: h, w must be even and c a multiple of 16"
+    );
+}
+
 pub fn forward(
     path: Path,
     d: &PoolDims,
@@ -43,14 +57,59 @@ pub fn forward(
     place: OutPlace,
     argmax: &mut [u8],
 ) {
-    let _ = (path, d, y, out, place, argmax);
-    todo!()
+    check(d);
+    let (ho, wo) = (d.h / 2, d.w / 2);
+    assert!(y.len() >= d.h * d.w * d.c && argmax.len() >= d.out_len());
+    assert!(place.row_stride >= wo * d.c);
+    assert!(out.len() >= place.off + (ho - 1) * place.row_stride + wo * d.c);
+    match path {
+        Path::Reference => rp::forward(d, y, out, place.off, place.row_stride, argmax),
+        Path::Asm => {
+            crate::cpu::assert_asm_ok();
+            let row = d.w * d.c;
+            for i in 0..ho {
+                // SAFETY: bounds checked above; one output row of wo*c values per call.
+                unsafe {
+                    kp::forward_row(
+                        y.as_ptr().add(2 * i * row),
+                        4 * row,
+                        d.c / 16,
+                        wo,
+                        out.as_mut_ptr().add(place.off + i * place.row_stride),
+                        argmax.as_mut_ptr().add(i * wo * d.c),
+                    )
+                }
+            }
+        }
+    }
 }
 
 /// Routes each pooled gradient `dout` (contiguous `h/2 x w/2 x c`) to its argmax position in the
 /// interior of `dy_pad` (`(h+2) x (w+2) x c`), zero at the other three positions and where
 /// argmax is 4. Writes every interior element; never touches the border.
 pub fn backward(path: Path, d: &PoolDims, dout: &[f32], argmax: &[u8], dy_pad: &mut [f32]) {
-    let _ = (path, d, dout, argmax, dy_pad);
-    todo!()
+    check(d);
+    let (ho, wo) = (d.h / 2, d.w / 2);
+    assert!(dout.len() >= d.out_len() && argmax.len() >= d.out_len());
+    assert!(dy_pad.len() >= (d.h + 2) * (d.w + 2) * d.c);
+    match path {
+        Path::Reference => rp::backward(d, dout, argmax, dy_pad),
+        Path::Asm => {
+            crate::cpu::assert_asm_ok();
+            let prow = (d.w + 2) * d.c;
+            for i in 0..ho {
+                // SAFETY: bounds checked above; writes rows 2i+1, 2i+2, columns 1..=w.
+                unsafe {
+                    kp::backward_row(
+                        dout.as_ptr().add(i * wo * d.c),
+                        argmax.as_ptr().add(i * wo * d.c),
+                        d.c / 16,
+                        wo,
+                        dy_pad.as_mut_ptr().add((2 * i + 1) * prow + d.c),
+                        4 * prow,
+                    )
+                }
+            }
+        }
+    }
 }

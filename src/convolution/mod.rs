@@ -12,25 +12,295 @@
 
 use crate::config::ConvDims;
 use crate::cpu::Path;
+use crate::kernels::conv::{self, Tile, TileArgs, TileFn};
+use crate::reference::conv as reference;
 
 mod weight_grad;
 pub use weight_grad::{backward_weights, unpack_wgrad};
 
-/// Floats of a packed weight buffer (forward or backward-data packing).
-pub fn packed_len(d: &ConvDims) -> usize {
-    todo!("contract: {d:?}")
+/// Output-channel blocks of the packed layout and of the micro-kernels: `(first channel, NV)`,
+/// each block `NV x 16` channels wide: blocks of 32 channels (`NV = 2`, the 14-pixel tiles),
+/// and a last block of 16 (`NV = 1`) when `n` is an odd multiple of 16. (A `6 x 64` tile,
+/// `NV = 4`, was measured slower than `14 x 32`: 4 weight loads per 24 FMAs instead of 2 per
+/// 28.)
+/// `n` must be a multiple of 16.
+pub fn channel_blocks(n: usize) -> Vec<(usize, usize)> {
+    assert!(
+        n.is_multiple_of(16),
+        "{n} output channels: must be a multiple of 16"
+    );
+    let mut v = Vec::new();
+    let mut c = 0;
+    while c < n {
+        let nv = if n - c >= 32 { 2 } else { 1 };
+        v.push((c, nv));
+        c += nv * 16;
+    }
+    v
 }
 
-/// Repacks original-layout weights `w` into the forward kernel's layout. Called once per batch
+/// Floats of a packed weight buffer (forward or backward-data packing): both hold the
+/// `9*cin*cout` weights once, only reordered.
+pub fn packed_len(d: &ConvDims) -> usize {
+    d.weight_len()
+}
+
+/// Bytes of packed weights one reduction chunk may use. Measured on the development machine
+/// (48 KiB L1d, 2 MiB L2 per core): splitting the network's layers so that a chunk's weights
+/// fit L1 (24 or 48 KiB) was no faster than streaming a block's weights (36 to 147 KiB) from L2
+/// with 14-pixel tiles (each weight load feeds 14 FMAs), so we only split much wider layers,
+/// to keep a chunk's weights well inside L2.
+const CHUNK_WEIGHT_BYTES: usize = 256 * 1024;
+
+/// One chunk of the reduction: kernel rows `ky0 .. ky0+nky`, input channels `c0 .. c0+kc`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    pub ky0: usize,
+    pub nky: usize,
+    pub c0: usize,
+    pub kc: usize,
+}
+
+/// How the reduction over `3 x 3 x n_in` is split for an output block `nb` channels wide: the
+/// whole window if its packed weights fit [`L1_WEIGHT_BYTES`], else one kernel row per chunk,
+/// else one kernel row and a channel range (a multiple of 16 dividing `n_in`) per chunk.
+pub fn chunks(n_in: usize, nb: usize) -> Vec<Chunk> {
+    let fits = |steps: usize| steps * nb * 4 <= CHUNK_WEIGHT_BYTES;
+    if fits(9 * n_in) || !n_in.is_multiple_of(16) {
+        return vec![Chunk {
+            ky0: 0,
+            nky: 3,
+            c0: 0,
+            kc: n_in,
+        }];
+    }
+    let kc = if fits(3 * n_in) {
+        n_in
+    } else {
+        (16..n_in)
+            .step_by(16)
+            .rev()
+            .find(|&kc| n_in.is_multiple_of(kc) && fits(3 * kc))
+            .unwrap_or(16)
+    };
+    (0..3)
+        .flat_map(|ky0| {
+            (0..n_in).step_by(kc).map(move |c0| Chunk {
+                ky0,
+                nky: 1,
+                c0,
+                kc,
+            })
+        })
+        .collect()
+}
+
+/// The packed layout shared by both passes, for a convolution reading `n_in` channels and
+/// writing `n_out` (a multiple of 16). For each output-channel block `(o0, NV)` of
+/// [`channel_blocks`], starting at float `o0 * 9 * n_in`, its [`chunks`] one after the other;
+/// in a chunk, for each `(ky, kx, i)` of the chunk in that order, one *step*: `NV*16`
+/// consecutive floats = the weights of that block's output channels for input element
+/// `(ky, kx, i)`. `f(o, ky, kx, i)` gives a weight.
+fn pack(n_in: usize, n_out: usize, f: impl Fn(usize, usize, usize, usize) -> f32, out: &mut [f32]) {
+    assert!(out.len() >= 9 * n_in * n_out, "packed buffer too short");
+    for (o0, nv) in channel_blocks(n_out) {
+        let nb = nv * 16;
+        let mut at = o0 * 9 * n_in;
+        for ch in chunks(n_in, nb) {
+            for ky in ch.ky0..ch.ky0 + ch.nky {
+                for kx in 0..3 {
+                    for i in ch.c0..ch.c0 + ch.kc {
+                        for c in 0..nb {
+                            out[at + c] = f(o0 + c, ky, kx, i);
+                        }
+                        at += nb;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Repacks original-layout weights `w` into the forward kernel's layout (see [`pack`]: output
+/// channels of a block innermost, so one step is `NV` full ZMM loads). Called once per batch
 /// after the update (cheap), never inside a sample loop.
 pub fn pack_forward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
-    todo!("contract: {d:?} {} {}", w.len(), out.len())
+    let cin = d.cin;
+    assert!(w.len() >= d.weight_len(), "weights too short");
+    pack(
+        cin,
+        d.cout,
+        |oc, ky, kx, ic| w[((oc * 3 + ky) * 3 + kx) * cin + ic],
+        out,
+    );
 }
 
 /// Repacks original-layout weights into the backward-data kernel's layout (flipped 3x3,
-/// in/out channels swapped).
+/// in/out channels swapped): the forward layout of the weights `wb[ic][ky][kx][oc] =
+/// w[oc][2-ky][2-kx][ic]`, so that the input gradient is a forward-style convolution of `dy_pad`
+/// (`cout` channels in) producing `cin` channels. Needs `cin.is_multiple_of(16)`.
 pub fn pack_backward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
-    todo!("contract: {d:?} {} {}", w.len(), out.len())
+    let cin = d.cin;
+    assert!(
+        cin.is_multiple_of(16),
+        "backward_data needs cin.is_multiple_of(16) (got {cin})"
+    );
+    assert!(w.len() >= d.weight_len(), "weights too short");
+    pack(
+        d.cout,
+        cin,
+        |ic, ky, kx, oc| w[((oc * 3 + (2 - ky)) * 3 + (2 - kx)) * cin + ic],
+        out,
+    );
+}
+
+/// How one output row of width `w` is covered by tiles, as `(first pixel, kernel)` pairs, exactly
+/// (no pixel twice: a later reduction chunk adds to the output): the cheapest split of `w` into
+/// tile widths under the tiles' measured rates (a small dynamic programme over `0..=w`).
+/// E.g. `w = 32` becomes 11 + 11 + 10 rather than 14 + 14 + 4 (the 4-pixel tile runs at about
+/// 70% of the 14-pixel one).
+fn row_plan(w: usize, tiles: &[Tile]) -> Vec<(usize, TileFn)> {
+    let mut plan = Vec::new();
+    let mut x0 = 0;
+    for p in row_tile_widths(w, tiles) {
+        let t = tiles
+            .iter()
+            .find(|t| t.pixels == p)
+            .expect("width from the table");
+        plan.push((x0, t.kernel));
+        x0 += p;
+    }
+    plan
+}
+
+/// The tile widths [`row_plan`] uses for a row of `w` pixels, widest first (they sum to `w`).
+pub fn row_tile_widths(w: usize, tiles: &[Tile]) -> Vec<usize> {
+    // best[x] = (cost of covering x pixels, width of the last tile).
+    let mut best = vec![(0u64, 0usize); w + 1];
+    for x in 1..=w {
+        best[x] = tiles
+            .iter()
+            .filter(|t| t.pixels <= x)
+            .map(|t| {
+                let c = best[x - t.pixels].0 + (t.pixels as u64 * 10_000) / t.rate as u64;
+                (c, t.pixels)
+            })
+            .min()
+            .expect("a 1-pixel tile exists");
+    }
+    let mut widths = Vec::new();
+    let mut x = w;
+    while x > 0 {
+        widths.push(best[x].1);
+        x -= best[x].1;
+    }
+    // Widest tiles first (the order does not matter for the result).
+    widths.sort_unstable_by(|a, b| b.cmp(a));
+    widths
+}
+
+/// Runs the micro-kernels over a whole layer as the kernels see it: `kd.cin` channels read,
+/// `kd.cout` written (for backward-data: the layer's `cout` and `cin`). `inp` is
+/// `(h+2) x (w+2) x kd.cin` (zero border), `out` is `h x w x kd.cout`, `wpack` in the [`pack`]
+/// layout, `bias` (forward) or `None` (backward-data: no bias, no ReLU).
+/// Loop order: output-channel block, reduction chunk (its weights stay in L1), output row, tile.
+fn run_tiles(kd: &ConvDims, inp: &[f32], wpack: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
+    let (h, w, n_in, n_out) = (kd.h, kd.w, kd.cin, kd.cout);
+    assert!(
+        inp.len() >= (h + 2) * (w + 2) * n_in,
+        "padded input too short"
+    );
+    assert!(wpack.len() >= 9 * n_in * n_out, "packed weights too short");
+    assert!(out.len() >= h * w * n_out, "output too short");
+    if let Some(b) = bias {
+        assert!(b.len() >= n_out, "bias too short");
+    }
+    crate::cpu::assert_asm_ok();
+    let row = (w + 2) * n_in;
+    // One pass per (output-channel block, reduction chunk), in accumulation order.
+    let mut passes = Vec::new();
+    for (o0, nv) in channel_blocks(n_out) {
+        let nb = nv * 16;
+        let plan = row_plan(w, conv::tiles(nv));
+        let chunks = chunks(n_in, nb);
+        let mut wat = o0 * 9 * n_in;
+        for (ci, ch) in chunks.iter().enumerate() {
+            // Segments of this chunk: (start in floats from the tile's input pixel 0, length).
+            let segs: Vec<(usize, usize)> = if ch.kc == n_in {
+                (ch.ky0..ch.ky0 + ch.nky)
+                    .map(|ky| (ky * row, 3 * n_in))
+                    .collect()
+            } else {
+                (ch.ky0..ch.ky0 + ch.nky)
+                    .flat_map(|ky| (0..3).map(move |kx| (ky * row + kx * n_in + ch.c0, ch.kc)))
+                    .collect()
+            };
+            let k = segs[0].1;
+            let skips: Vec<isize> = (0..segs.len())
+                .map(|i| match segs.get(i + 1) {
+                    Some(next) => (next.0 as isize - (segs[i].0 + k) as isize) * 4,
+                    None => 0,
+                })
+                .collect();
+            passes.push(Pass {
+                o0,
+                plan: plan.clone(),
+                first_seg: segs[0].0,
+                k,
+                skips,
+                wat,
+                accumulate: ci > 0,
+                last: ci + 1 == chunks.len(),
+            });
+            wat += segs.len() * k * nb;
+        }
+    }
+    let (ip, wpp, op) = (inp.as_ptr(), wpack.as_ptr(), out.as_mut_ptr());
+    let run_row = |y: usize, ps: &Pass| {
+        for &(x0, f) in &ps.plan {
+            // SAFETY: the asserts above bound every address of the tile: input floats
+            // up to ((y+2)*(w+2) + x0+P-1 + 2) * n_in + n_in - 1 < (h+2)*(w+2)*n_in,
+            // output pixels y*w + x0 + p < h*w, weights of this chunk inside the block
+            // o0*9*n_in .. (o0+nb)*9*n_in <= 9*n_in*n_out; AVX-512 is checked by the
+            // caller (Path::Asm).
+            unsafe {
+                let args = TileArgs {
+                    inp: ip.add((y * (w + 2) + x0) * n_in + ps.first_seg),
+                    in_stride: n_in * 4,
+                    k: ps.k,
+                    nseg: ps.skips.len(),
+                    skips: ps.skips.as_ptr(),
+                    out: op.add((y * w + x0) * n_out + ps.o0),
+                    out_stride: n_out * 4,
+                    bias: match bias {
+                        Some(b) if ps.last => b.as_ptr().add(ps.o0),
+                        _ => std::ptr::null(),
+                    },
+                    accumulate: ps.accumulate as usize,
+                };
+                f(&args, wpp.add(ps.wat));
+            }
+        }
+    };
+    for ps in &passes {
+        for y in 0..h {
+            run_row(y, ps);
+        }
+    }
+}
+
+/// One sweep of the micro-kernels over the layer: an output-channel block and a reduction chunk.
+struct Pass {
+    o0: usize,
+    plan: Vec<(usize, TileFn)>,
+    /// Float offset of the chunk's first segment from a tile's input pixel 0.
+    first_seg: usize,
+    k: usize,
+    skips: Vec<isize>,
+    /// Float offset of the chunk's packed weights.
+    wat: usize,
+    accumulate: bool,
+    last: bool,
 }
 
 /// `y = relu(conv(x_pad, w) + bias)`. `w` is the original layout (used by the reference path),
@@ -44,12 +314,15 @@ pub fn forward(
     bias: &[f32],
     y: &mut [f32],
 ) {
-    let _ = (path, d, x_pad, w, wpack, bias, y);
-    todo!()
+    match path {
+        Path::Reference => reference::forward(d, x_pad, w, bias, y),
+        Path::Asm => run_tiles(d, x_pad, wpack, Some(bias), y),
+    }
 }
 
 /// Input gradient `dx` (`h x w x cin`, unpadded) from `dy_pad`: a full convolution with the
 /// flipped, transposed weights. `wpack_bwd` is the [`pack_backward`] form of `w`.
+/// Needs `cin.is_multiple_of(16)` (conv1's input gradient, `cin = 3`, is never needed).
 pub fn backward_data(
     path: Path,
     d: &ConvDims,
@@ -58,6 +331,20 @@ pub fn backward_data(
     wpack_bwd: &[f32],
     dx: &mut [f32],
 ) {
-    let _ = (path, d, dy_pad, w, wpack_bwd, dx);
-    todo!()
+    assert!(
+        d.cin.is_multiple_of(16),
+        "backward_data needs cin % 16 == 0 (got {})",
+        d.cin
+    );
+    match path {
+        Path::Reference => reference::backward_data(d, dy_pad, w, dx),
+        Path::Asm => {
+            let kd = ConvDims {
+                cin: d.cout,
+                cout: d.cin,
+                ..*d
+            };
+            run_tiles(&kd, dy_pad, wpack_bwd, None, dx)
+        }
+    }
 }

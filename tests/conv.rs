@@ -1,0 +1,417 @@
+//! The 3x3 convolution: scalar reference against hand-computed numbers and finite differences,
+//! and the `asm!` kernels against the reference on many shapes (odd widths, cin = 3, unaligned
+//! buffers). `cargo test --release --test conv`.
+
+use approx::{assert_relative_eq, relative_eq};
+use catdog::config::ConvDims;
+use catdog::convolution::{
+    backward_data, channel_blocks, chunks, forward, pack_backward, pack_forward, packed_len,
+    row_tile_widths,
+};
+use catdog::cpu::{has_avx512, Path};
+use catdog::reference::conv as reference;
+
+/// xorshift64*: a small deterministic generator, uniform floats in [-1, 1).
+struct Rng(u64);
+impl Rng {
+    fn next_f32(&mut self) -> f32 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let r = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        ((r >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+    fn fill(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.next_f32()).collect()
+    }
+}
+
+/// A `(h+2) x (w+2) x c` buffer with random interior and zero border, starting `shift` floats
+/// into the returned vector (so the slice may be misaligned).
+fn padded(rng: &mut Rng, h: usize, w: usize, c: usize, shift: usize) -> Vec<f32> {
+    let mut v = vec![0.0; shift + (h + 2) * (w + 2) * c];
+    for y in 1..=h {
+        for x in 1..=w {
+            for i in 0..c {
+                v[shift + (y * (w + 2) + x) * c + i] = rng.next_f32();
+            }
+        }
+    }
+    v
+}
+
+fn skip_without_avx512(name: &str) -> bool {
+    if has_avx512() {
+        return false;
+    }
+    println!("note: {name}: this CPU lacks AVX-512, asm kernels not tested");
+    true
+}
+
+/// Every element of `got` equals `want` up to float rounding of sums of `want`'s magnitude.
+fn assert_close(got: &[f32], want: &[f32], what: &str) {
+    assert_eq!(got.len(), want.len());
+    let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    for (i, (&g, &r)) in got.iter().zip(want).enumerate() {
+        assert!(
+            relative_eq!(g, r, epsilon = 1e-5 * scale, max_relative = 1e-4),
+            "{what}: element {i}: asm {g} vs reference {r} (scale {scale})"
+        );
+    }
+}
+
+#[test]
+fn reference_matches_hand_computed_numbers() {
+    // One input channel, one filter, a 1x2 image: x = [1, 2], filter rows 1 2 3 / 4 5 6 / 7 8 9.
+    let d = ConvDims {
+        h: 1,
+        w: 2,
+        cin: 1,
+        cout: 1,
+    };
+    let x_pad = [0., 0., 0., 0., 0., 1., 2., 0., 0., 0., 0., 0.];
+    let w = [1., 2., 3., 4., 5., 6., 7., 8., 9.];
+    let mut y = [0.0; 2];
+    // Only the middle filter row meets the image: y0 = 5*1 + 6*2, y1 = 4*1 + 5*2.
+    reference::forward(&d, &x_pad, &w, &[0.5], &mut y);
+    assert_eq!(y, [17.5, 14.5]);
+    // ReLU: a bias of -15 leaves 17 - 15 = 2 and clamps 14 - 15 = -1 to 0.
+    reference::forward(&d, &x_pad, &w, &[-15.0], &mut y);
+    assert_eq!(y, [2.0, 0.0]);
+    // dx0 = dy0*5 + dy1*4, dx1 = dy0*6 + dy1*5 for dy = [1, 10].
+    let dy_pad = [0., 0., 0., 0., 0., 1., 10., 0., 0., 0., 0., 0.];
+    let mut dx = [0.0; 2];
+    reference::backward_data(&d, &dy_pad, &w, &mut dx);
+    assert_eq!(dx, [45.0, 56.0]);
+}
+
+#[test]
+fn reference_matches_naive_formula_with_channels() {
+    // 2 input channels, 2 filters, 2x2 image, every weight distinct: compare against the
+    // definition written out with explicit bounds checks instead of a padded buffer.
+    let d = ConvDims {
+        h: 2,
+        w: 2,
+        cin: 2,
+        cout: 2,
+    };
+    let x = |y: i32, xx: i32, c: usize| -> f32 {
+        if (0..2).contains(&y) && (0..2).contains(&xx) {
+            (y * 4 + xx * 2) as f32 + c as f32 + 1.0
+        } else {
+            0.0
+        }
+    };
+    let mut x_pad = vec![0.0; d.in_pad_len()];
+    for y in 0..2 {
+        for xx in 0..2 {
+            for c in 0..2 {
+                x_pad[((y + 1) * 4 + xx + 1) * 2 + c] = x(y as i32, xx as i32, c);
+            }
+        }
+    }
+    let w: Vec<f32> = (0..36).map(|i| (i as f32 - 17.0) * 0.25).collect();
+    let bias = [3.0, -2.0];
+    let mut y = vec![0.0; d.out_len()];
+    reference::forward(&d, &x_pad, &w, &bias, &mut y);
+    for oy in 0..2i32 {
+        for ox in 0..2i32 {
+            for oc in 0..2 {
+                let mut s = bias[oc];
+                for ky in 0..3i32 {
+                    for kx in 0..3i32 {
+                        for ic in 0..2 {
+                            let wi = ((oc * 3 + ky as usize) * 3 + kx as usize) * 2 + ic;
+                            s += x(oy + ky - 1, ox + kx - 1, ic) * w[wi];
+                        }
+                    }
+                }
+                assert_eq!(y[((oy * 2 + ox) * 2) as usize + oc], s.max(0.0));
+            }
+        }
+    }
+    assert!(y.contains(&0.0) && y.iter().any(|&v| v > 0.0));
+}
+
+/// `dL/dx` for `L = sum(y * r)` with a bias large enough that no pre-activation is near zero
+/// (so ReLU is the identity and `dL/dpre = r`), by central differences, against `backward_data`.
+fn gradient_check(path: Path) {
+    let d = ConvDims {
+        h: 3,
+        w: 5,
+        cin: 16,
+        cout: 32,
+    };
+    let mut rng = Rng(7);
+    let mut x_pad = padded(&mut rng, d.h, d.w, d.cin, 0);
+    let w: Vec<f32> = rng.fill(d.weight_len()).iter().map(|v| v * 0.2).collect();
+    let bias = vec![40.0; d.cout];
+    let r_pad = padded(&mut rng, d.h, d.w, d.cout, 0);
+    let mut wp = vec![0.0; packed_len(&d)];
+    let mut wb = vec![0.0; packed_len(&d)];
+    pack_forward(&d, &w, &mut wp);
+    pack_backward(&d, &w, &mut wb);
+    let mut dx = vec![0.0; d.h * d.w * d.cin];
+    backward_data(path, &d, &r_pad, &w, &wb, &mut dx);
+    let mut y = vec![0.0; d.out_len()];
+    let mut loss = |x_pad: &[f32]| -> f64 {
+        forward(path, &d, x_pad, &w, &wp, &bias, &mut y);
+        assert!(y.iter().all(|&v| v > 10.0), "a pre-activation came near 0");
+        let mut l = 0.0f64;
+        for oy in 0..d.h {
+            for ox in 0..d.w {
+                for oc in 0..d.cout {
+                    let r = r_pad[((oy + 1) * (d.w + 2) + ox + 1) * d.cout + oc];
+                    l += y[(oy * d.w + ox) * d.cout + oc] as f64 * r as f64;
+                }
+            }
+        }
+        l
+    };
+    let eps = 0.25f32;
+    for oy in 0..d.h {
+        for ox in 0..d.w {
+            for ic in 0..d.cin {
+                let i = ((oy + 1) * (d.w + 2) + ox + 1) * d.cin + ic;
+                let x0 = x_pad[i];
+                x_pad[i] = x0 + eps;
+                let lp = loss(&x_pad);
+                x_pad[i] = x0 - eps;
+                let lm = loss(&x_pad);
+                x_pad[i] = x0;
+                let fd = ((lp - lm) / (2.0 * eps as f64)) as f32;
+                assert_relative_eq!(
+                    dx[(oy * d.w + ox) * d.cin + ic],
+                    fd,
+                    epsilon = 2e-3,
+                    max_relative = 1e-3
+                );
+            }
+        }
+    }
+    assert!(
+        dx.iter().any(|v| v.abs() > 0.5),
+        "gradient is trivially small"
+    );
+}
+
+#[test]
+fn reference_backward_data_matches_finite_differences() {
+    gradient_check(Path::Reference);
+}
+
+#[test]
+fn asm_backward_data_matches_finite_differences() {
+    if skip_without_avx512("asm_backward_data_matches_finite_differences") {
+        return;
+    }
+    gradient_check(Path::Asm);
+}
+
+/// Forward and (where `cin % 16 == 0`) backward-data, asm against reference, on one shape;
+/// `shift` misaligns every buffer by that many floats.
+fn compare(h: usize, w: usize, cin: usize, cout: usize, shift: usize, seed: u64) {
+    let d = ConvDims { h, w, cin, cout };
+    let what = format!("{d:?} shift {shift}");
+    let mut rng = Rng(seed);
+    let x_pad = padded(&mut rng, h, w, cin, shift);
+    let mut wts = vec![0.0; shift];
+    wts.extend(rng.fill(d.weight_len()));
+    let mut bias = vec![0.0; shift];
+    bias.extend(rng.fill(cout).iter().map(|v| v * 0.5));
+    let (x_pad, wts, bias) = (&x_pad[shift..], &wts[shift..], &bias[shift..]);
+
+    let mut wp = vec![0.0; shift + packed_len(&d)];
+    pack_forward(&d, wts, &mut wp[shift..]);
+    let mut y_ref = vec![0.0; d.out_len()];
+    let mut y_asm = vec![f32::NAN; shift + d.out_len()];
+    forward(Path::Reference, &d, x_pad, wts, &[], bias, &mut y_ref);
+    forward(
+        Path::Asm,
+        &d,
+        x_pad,
+        wts,
+        &wp[shift..],
+        bias,
+        &mut y_asm[shift..],
+    );
+    assert_close(&y_asm[shift..], &y_ref, &format!("forward {what}"));
+    // Both signs of pre-activation occur, so the ReLU was exercised.
+    assert!(y_ref.contains(&0.0) && y_ref.iter().any(|&v| v > 0.0));
+
+    if cin.is_multiple_of(16) {
+        let dy_pad = padded(&mut rng, h, w, cout, shift);
+        let mut wb = vec![0.0; shift + packed_len(&d)];
+        pack_backward(&d, wts, &mut wb[shift..]);
+        let mut dx_ref = vec![0.0; h * w * cin];
+        let mut dx_asm = vec![f32::NAN; shift + h * w * cin];
+        backward_data(Path::Reference, &d, &dy_pad[shift..], wts, &[], &mut dx_ref);
+        backward_data(
+            Path::Asm,
+            &d,
+            &dy_pad[shift..],
+            wts,
+            &wb[shift..],
+            &mut dx_asm[shift..],
+        );
+        assert_close(&dx_asm[shift..], &dx_ref, &format!("backward_data {what}"));
+    }
+}
+
+#[test]
+fn asm_matches_reference_small_and_odd_shapes() {
+    if skip_without_avx512("asm_matches_reference_small_and_odd_shapes") {
+        return;
+    }
+    let mut seed = 1;
+    for &(h, w) in &[
+        (1, 1),
+        (1, 2),
+        (2, 3),
+        (5, 7),
+        (13, 9),
+        (3, 17),
+        (4, 29),
+        (2, 31),
+    ] {
+        for &(cin, cout) in &[
+            (3, 16),
+            (3, 32),
+            (16, 16),
+            (16, 48),
+            (32, 64),
+            (48, 32),
+            (64, 16),
+        ] {
+            seed += 1;
+            compare(h, w, cin, cout, (seed % 3) as usize, seed);
+        }
+    }
+}
+
+#[test]
+fn asm_matches_reference_wide_channel_mixes() {
+    if skip_without_avx512("asm_matches_reference_wide_channel_mixes") {
+        return;
+    }
+    // Channel counts whose blocks mix NV = 2 and 1 (112 = 3*32 + 16), and many tile plans.
+    for (i, &(h, w, cin, cout)) in [
+        (3, 6, 112, 80),
+        (2, 12, 80, 112),
+        (2, 14, 16, 128),
+        (3, 15, 128, 16),
+        (2, 25, 32, 16),
+        (2, 40, 16, 32),
+    ]
+    .iter()
+    .enumerate()
+    {
+        compare(h, w, cin, cout, i % 2, 100 + i as u64);
+    }
+}
+
+#[test]
+fn asm_matches_reference_network_sizes() {
+    if skip_without_avx512("asm_matches_reference_network_sizes") {
+        return;
+    }
+    compare(128, 128, 3, 32, 0, 11);
+    compare(64, 64, 32, 64, 0, 12);
+    compare(32, 32, 64, 128, 1, 13);
+}
+
+#[test]
+fn asm_matches_reference_with_split_reductions() {
+    if skip_without_avx512("asm_matches_reference_with_split_reductions") {
+        return;
+    }
+    // 256 input channels: one chunk per kernel row; 1024: kernel row x 512 channels. Forward
+    // splits over cin, backward-data over cout.
+    assert_eq!(chunks(256, 32).len(), 3);
+    assert_eq!(chunks(1024, 32).len(), 6);
+    compare(2, 5, 256, 32, 1, 201);
+    compare(3, 2, 1024, 48, 0, 202);
+    compare(2, 3, 32, 256, 0, 203);
+    compare(1, 4, 16, 1024, 1, 204);
+}
+
+#[test]
+fn reduction_chunks_cover_the_window_once() {
+    for n_in in [3, 16, 32, 48, 64, 128, 256, 512, 768, 1024] {
+        for nb in [16, 32] {
+            let mut seen = vec![0u32; 3 * n_in];
+            for c in chunks(n_in, nb) {
+                for ky in c.ky0..c.ky0 + c.nky {
+                    for i in c.c0..c.c0 + c.kc {
+                        seen[ky * n_in + i] += 1;
+                    }
+                }
+            }
+            assert!(seen.iter().all(|&n| n == 1), "n_in {n_in} nb {nb}");
+        }
+    }
+    assert_eq!(chunks(64, 32).len(), 1);
+}
+
+#[test]
+fn row_plans_cover_every_pixel_once() {
+    for nv in [1, 2] {
+        let tiles = catdog::kernels::conv::tiles(nv);
+        for w in 1..=300 {
+            let widths = row_tile_widths(w, tiles);
+            assert_eq!(widths.iter().sum::<usize>(), w, "w {w} nv {nv}");
+            assert!(widths.iter().all(|p| tiles.iter().any(|t| t.pixels == *p)));
+        }
+    }
+    // Wide rows are mostly full 14-pixel tiles; no 1..4-pixel tiles where wider ones fit.
+    let t2 = catdog::kernels::conv::tiles(2);
+    assert!(
+        row_tile_widths(128, t2)
+            .iter()
+            .filter(|&&p| p == 14)
+            .count()
+            >= 7
+    );
+    assert!(row_tile_widths(32, t2).iter().all(|&p| p >= 5));
+    println!(
+        "w 32: {:?}, w 64: {:?}, w 128: {:?}",
+        row_tile_widths(32, t2),
+        row_tile_widths(64, t2),
+        row_tile_widths(128, t2)
+    );
+}
+
+#[test]
+fn channel_blocks_cover_every_channel_once() {
+    for n in (16..=1024).step_by(16) {
+        let b = channel_blocks(n);
+        let mut next = 0;
+        for &(o0, nv) in &b {
+            assert_eq!(o0, next);
+            assert!(matches!(nv, 1 | 2));
+            next += nv * 16;
+        }
+        assert_eq!(next, n);
+    }
+    assert_eq!(channel_blocks(112), vec![(0, 2), (32, 2), (64, 2), (96, 1)]);
+}
+
+#[test]
+#[should_panic(expected = "cin % 16")]
+fn backward_data_refuses_cin_3() {
+    let d = ConvDims {
+        h: 2,
+        w: 2,
+        cin: 3,
+        cout: 16,
+    };
+    let mut dx = vec![0.0; 12];
+    backward_data(
+        Path::Reference,
+        &d,
+        &vec![0.0; d.out_pad_len()],
+        &vec![0.0; d.weight_len()],
+        &[],
+        &mut dx,
+    );
+}

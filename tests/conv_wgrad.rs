@@ -1,0 +1,375 @@
+//! Weight and bias gradients of the 3x3 convolution: asm against the scalar reference, the
+//! reference against hand-computed values and against central differences of a loss built on a
+//! naive forward convolution written here, and the KC -> original layout unpacking.
+//!
+//! Run with `cargo test --release --test conv_wgrad`.
+
+use approx::{assert_relative_eq, relative_eq};
+use catdog::config::ConvDims;
+use catdog::convolution::{backward_weights, unpack_wgrad};
+use catdog::cpu::{has_avx512, Path};
+use catdog::reference::conv_wgrad as reference;
+
+/// splitmix64: a small deterministic generator, so that failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [-1, 1).
+    fn f32(&mut self) -> f32 {
+        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+}
+
+fn dims(h: usize, w: usize, cin: usize, cout: usize) -> ConvDims {
+    ConvDims { h, w, cin, cout }
+}
+
+/// A padded `(h+2) x (w+2) x c` HWC tensor: random interior, zero border.
+fn padded(rng: &mut Rng, h: usize, w: usize, c: usize) -> Vec<f32> {
+    let mut t = vec![0.0; (h + 2) * (w + 2) * c];
+    for y in 1..=h {
+        for x in 1..=w {
+            for v in &mut t[(y * (w + 2) + x) * c..][..c] {
+                *v = rng.f32();
+            }
+        }
+    }
+    t
+}
+
+/// A copy of `v` starting one float into a fresh allocation: an unaligned slice.
+fn unaligned(v: &[f32]) -> Vec<f32> {
+    let mut s = vec![0.0; v.len() + 1];
+    s[1..].copy_from_slice(v);
+    s
+}
+
+fn skip_without_avx512(test: &str) -> bool {
+    if has_avx512() {
+        false
+    } else {
+        println!("note: {test}: this CPU lacks AVX-512, the asm path is not tested");
+        true
+    }
+}
+
+/// Runs `backward_weights` on `path` with unaligned input slices, output slices that sit one
+/// float into a sentinel-filled buffer, and garbage in the outputs beforehand. Checks that
+/// nothing outside the outputs was written, and returns `(dw_kc, db)`.
+fn run(path: Path, d: &ConvDims, x_pad: &[f32], dy_pad: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    const SENTINEL: f32 = -12345.0;
+    let nw = 9 * d.cin * d.cout;
+    let xs = unaligned(x_pad);
+    let dys = unaligned(dy_pad);
+    let mut dw = vec![SENTINEL; nw + 2];
+    let mut db = vec![SENTINEL; d.cout + 2];
+    // Garbage that must be overwritten, not accumulated into.
+    dw[1..=nw].fill(f32::NAN);
+    db[1..=d.cout].fill(1e6);
+    backward_weights(
+        path,
+        d,
+        &xs[1..],
+        &dys[1..],
+        &mut dw[1..=nw],
+        &mut db[1..=d.cout],
+    );
+    assert_eq!(dw[0], SENTINEL, "{d:?}: wrote before dw_kc");
+    assert_eq!(dw[nw + 1], SENTINEL, "{d:?}: wrote after dw_kc");
+    assert_eq!(db[0], SENTINEL, "{d:?}: wrote before db");
+    assert_eq!(db[d.cout + 1], SENTINEL, "{d:?}: wrote after db");
+    (dw[1..=nw].to_vec(), db[1..=d.cout].to_vec())
+}
+
+/// `|a - b| <= 1e-5 * mag` per element (or relative 1e-5), where `mag` is the same sum taken
+/// over absolute values: the size of the rounding error a float sum of those terms can have.
+fn assert_close(what: &str, d: &ConvDims, got: &[f32], want: &[f32], mag: &[f32]) {
+    assert_eq!(got.len(), want.len());
+    for (i, ((&g, &r), &m)) in got.iter().zip(want).zip(mag).enumerate() {
+        assert!(
+            g.is_finite() && relative_eq!(g, r, epsilon = 1e-5 * m + 1e-30, max_relative = 1e-5),
+            "{what} {d:?}: element {i}: asm {g} vs reference {r} (magnitude {m})"
+        );
+    }
+}
+
+/// Shapes: conv1's cin = 3 and multiples of 16; odd sizes; channel tails of every width (16,
+/// 32, 48 beyond a 64 multiple); blocks of whole rows (several blocks when h*w > 128) and of
+/// parts of a row (w > 128).
+const SHAPES: &[(usize, usize, usize, usize)] = &[
+    (1, 1, 3, 16),
+    (1, 1, 16, 16),
+    (3, 5, 3, 32),
+    (3, 5, 3, 48),
+    (7, 9, 3, 16),
+    (7, 9, 16, 16),
+    (7, 9, 16, 32),
+    (7, 9, 32, 48),
+    (13, 11, 32, 64),
+    (13, 11, 16, 80),
+    (13, 11, 48, 112),
+    (5, 7, 64, 96),
+    (32, 32, 3, 32),
+    (32, 32, 32, 64),
+    (32, 32, 64, 128),
+    (17, 9, 16, 1024),
+    (2, 150, 3, 32),
+    (3, 300, 16, 16),
+    (64, 1, 16, 16),
+];
+
+#[test]
+fn asm_matches_reference() {
+    if skip_without_avx512("asm_matches_reference") {
+        return;
+    }
+    let mut rng = Rng(1);
+    for &(h, w, cin, cout) in SHAPES {
+        let d = dims(h, w, cin, cout);
+        let x = padded(&mut rng, h, w, cin);
+        let dy = padded(&mut rng, h, w, cout);
+        let (dw_asm, db_asm) = run(Path::Asm, &d, &x, &dy);
+        let (dw_ref, db_ref) = run(Path::Reference, &d, &x, &dy);
+        let xa: Vec<f32> = x.iter().map(|v| v.abs()).collect();
+        let dya: Vec<f32> = dy.iter().map(|v| v.abs()).collect();
+        let (dw_mag, db_mag) = run(Path::Reference, &d, &xa, &dya);
+        assert_close("dw", &d, &dw_asm, &dw_ref, &dw_mag);
+        assert_close("db", &d, &db_asm, &db_ref, &db_mag);
+        // The gradient is not trivially zero: the interior weights see every pixel.
+        assert!(dw_ref.iter().any(|&v| v != 0.0) && db_ref.iter().any(|&v| v != 0.0));
+    }
+}
+
+#[test]
+fn asm_overwrites_and_is_deterministic() {
+    if skip_without_avx512("asm_overwrites_and_is_deterministic") {
+        return;
+    }
+    let mut rng = Rng(2);
+    let d = dims(13, 11, 16, 48);
+    let x = padded(&mut rng, 13, 11, 16);
+    let dy = padded(&mut rng, 13, 11, 48);
+    let mut dw = vec![0.0; 9 * 16 * 48];
+    let mut db = vec![0.0; 48];
+    backward_weights(Path::Asm, &d, &x, &dy, &mut dw, &mut db);
+    let (first_dw, first_db) = (dw.clone(), db.clone());
+    backward_weights(Path::Asm, &d, &x, &dy, &mut dw, &mut db);
+    assert_eq!(dw, first_dw, "a second call must overwrite, bit for bit");
+    assert_eq!(db, first_db);
+}
+
+/// The asm path ignores the zero border of `dy_pad` and reads only its interior: garbage there
+/// must not change the result.
+#[test]
+fn asm_reads_only_the_interior_of_dy() {
+    if skip_without_avx512("asm_reads_only_the_interior_of_dy") {
+        return;
+    }
+    let mut rng = Rng(3);
+    let (h, w, cin, cout) = (5, 6, 16, 32);
+    let d = dims(h, w, cin, cout);
+    let x = padded(&mut rng, h, w, cin);
+    let dy = padded(&mut rng, h, w, cout);
+    let mut dy_dirty = dy.clone();
+    for y in 0..h + 2 {
+        for x in 0..w + 2 {
+            if y == 0 || x == 0 || y == h + 1 || x == w + 1 {
+                dy_dirty[(y * (w + 2) + x) * cout..][..cout].fill(1e9);
+            }
+        }
+    }
+    let clean = run(Path::Asm, &d, &x, &dy);
+    let dirty = run(Path::Asm, &d, &x, &dy_dirty);
+    assert_eq!(clean, dirty);
+}
+
+/// Shapes the kernels do not cover (never produced by the network config) still give the
+/// reference's answer on the asm path.
+#[test]
+fn unsupported_shapes_fall_back_to_the_reference() {
+    let mut rng = Rng(4);
+    let d = dims(4, 3, 5, 16);
+    let x = padded(&mut rng, 4, 3, 5);
+    let dy = padded(&mut rng, 4, 3, 16);
+    let (dw_asm, db_asm) = run(Path::Asm, &d, &x, &dy);
+    let (dw_ref, db_ref) = run(Path::Reference, &d, &x, &dy);
+    assert_eq!(dw_asm, dw_ref);
+    assert_eq!(db_asm, db_ref);
+}
+
+/// A case small enough to do by hand. h = 1, w = 2, one channel in and out: the padded input
+/// row 1 is [0, 2, 3, 0] (rows 0 and 2 are zero), dy = [5, 7]. Only ky = 1 sees data:
+/// kx = 0: 0*5 + 2*7 = 14; kx = 1: 2*5 + 3*7 = 31; kx = 2: 3*5 + 0*7 = 15. db = 5 + 7 = 12.
+#[test]
+fn reference_matches_a_hand_computed_case() {
+    let d = dims(1, 2, 1, 1);
+    #[rustfmt::skip]
+    let x_pad = [
+        0.0, 0.0, 0.0, 0.0,
+        0.0, 2.0, 3.0, 0.0,
+        0.0, 0.0, 0.0, 0.0,
+    ];
+    #[rustfmt::skip]
+    let dy_pad = [
+        0.0, 0.0, 0.0, 0.0,
+        0.0, 5.0, 7.0, 0.0,
+        0.0, 0.0, 0.0, 0.0,
+    ];
+    let mut dw = [f32::NAN; 9];
+    let mut db = [f32::NAN; 1];
+    reference::backward_weights(&d, &x_pad, &dy_pad, &mut dw, &mut db);
+    assert_eq!(dw, [0.0, 0.0, 0.0, 14.0, 31.0, 15.0, 0.0, 0.0, 0.0]);
+    assert_eq!(db, [12.0]);
+
+    // Channel order: one pixel, x = [2, 3] (cin 2), dy = [5, 7] (cout 2). Only the centre tap
+    // (ky, kx) = (1, 1) sees data: KC [ic][oc] = x[ic] * dy[oc] = [[10, 14], [15, 21]];
+    // the original layout [oc][ky][kx][ic] has at (oc, 1, 1, ic): oc 0 -> [10, 15], oc 1 ->
+    // [14, 21].
+    let d = dims(1, 1, 2, 2);
+    let mut x_pad = [0.0; 18];
+    let mut dy_pad = [0.0; 18];
+    x_pad[8..10].copy_from_slice(&[2.0, 3.0]); // pixel (1, 1) of the 3x3 padded grid
+    dy_pad[8..10].copy_from_slice(&[5.0, 7.0]);
+    let mut dw = [f32::NAN; 36];
+    let mut db = [f32::NAN; 2];
+    reference::backward_weights(&d, &x_pad, &dy_pad, &mut dw, &mut db);
+    let mut want = [0.0; 36];
+    want[16..20].copy_from_slice(&[10.0, 14.0, 15.0, 21.0]); // (ky*3+kx = 4) * cin * cout = 16
+    assert_eq!(dw, want);
+    assert_eq!(db, [5.0, 7.0]);
+    let mut w = [f32::NAN; 36];
+    unpack_wgrad(&d, &dw, &mut w);
+    let mut want_w = [0.0; 36];
+    want_w[8..10].copy_from_slice(&[10.0, 15.0]); // oc 0, tap 4: (0*9 + 4) * cin = 8
+    want_w[26..28].copy_from_slice(&[14.0, 21.0]); // oc 1, tap 4: (1*9 + 4) * cin = 26
+    assert_eq!(w, want_w);
+}
+
+/// KC layout `[3][3][cin][cout]` from the original layout `[cout][3][3][cin]`, written
+/// independently of `unpack_wgrad`.
+fn pack_kc(d: &ConvDims, w: &[f32]) -> Vec<f32> {
+    let mut kc = vec![0.0; w.len()];
+    for oc in 0..d.cout {
+        for ky in 0..3 {
+            for kx in 0..3 {
+                for ic in 0..d.cin {
+                    kc[((ky * 3 + kx) * d.cin + ic) * d.cout + oc] =
+                        w[((oc * 3 + ky) * 3 + kx) * d.cin + ic];
+                }
+            }
+        }
+    }
+    kc
+}
+
+#[test]
+fn unpack_wgrad_round_trips() {
+    let mut rng = Rng(5);
+    for &(cin, cout) in &[(3, 16), (16, 32), (5, 7)] {
+        let d = dims(1, 1, cin, cout);
+        let w: Vec<f32> = (0..9 * cin * cout).map(|_| rng.f32()).collect();
+        let kc = pack_kc(&d, &w);
+        assert_ne!(kc, w, "the two layouts differ for cin {cin}, cout {cout}");
+        let mut back = vec![f32::NAN; w.len()];
+        unpack_wgrad(&d, &kc, &mut back);
+        assert_eq!(back, w);
+    }
+    // One element by its indices: KC (ky 2, kx 1, ic 4, oc 9) -> original (oc 9, 2, 1, ic 4).
+    let d = dims(1, 1, 16, 32);
+    let mut kc = vec![0.0; 9 * 16 * 32];
+    kc[((2 * 3 + 1) * 16 + 4) * 32 + 9] = 1.0;
+    let mut w = vec![0.0; kc.len()];
+    unpack_wgrad(&d, &kc, &mut w);
+    assert_eq!(w[((9 * 3 + 2) * 3 + 1) * 16 + 4], 1.0);
+    assert_eq!(w.iter().sum::<f32>(), 1.0);
+}
+
+/// Naive pre-activation forward convolution in f64: `out[y][x][oc] = b[oc] + sum over the
+/// window of x_pad[y+ky][x+kx][ic] * w[oc][ky][kx][ic]` (original weight layout).
+fn forward_f64(d: &ConvDims, x_pad: &[f32], w: &[f64], b: &[f64]) -> Vec<f64> {
+    let wp = d.w + 2;
+    let mut out = vec![0.0; d.h * d.w * d.cout];
+    for y in 0..d.h {
+        for x in 0..d.w {
+            for oc in 0..d.cout {
+                let mut s = b[oc];
+                for ky in 0..3 {
+                    for kx in 0..3 {
+                        for ic in 0..d.cin {
+                            s += x_pad[((y + ky) * wp + x + kx) * d.cin + ic] as f64
+                                * w[((oc * 3 + ky) * 3 + kx) * d.cin + ic];
+                        }
+                    }
+                }
+                out[(y * d.w + x) * d.cout + oc] = s;
+            }
+        }
+    }
+    out
+}
+
+/// `L = sum conv(x, w, b) * r` elementwise; its gradient with respect to the conv output is
+/// `r`, so `backward_weights(dy = r)` must equal central differences of `L` in `w` and `b`.
+#[test]
+fn gradients_match_central_differences() {
+    let mut rng = Rng(6);
+    for &(h, w, cin, cout) in &[(3, 4, 3, 16), (4, 5, 16, 16), (2, 3, 16, 32)] {
+        let d = dims(h, w, cin, cout);
+        let x_pad = padded(&mut rng, h, w, cin);
+        let r_pad = padded(&mut rng, h, w, cout);
+        let r = |y: usize, x: usize, oc: usize| r_pad[((y + 1) * (w + 2) + x + 1) * cout + oc];
+        let wts: Vec<f64> = (0..d.weight_len()).map(|_| rng.f32() as f64).collect();
+        let bias: Vec<f64> = (0..cout).map(|_| rng.f32() as f64).collect();
+        let loss = |wts: &[f64], bias: &[f64]| -> f64 {
+            let out = forward_f64(&d, &x_pad, wts, bias);
+            let mut l = 0.0;
+            for y in 0..h {
+                for x in 0..w {
+                    for oc in 0..cout {
+                        l += out[(y * w + x) * cout + oc] * r(y, x, oc) as f64;
+                    }
+                }
+            }
+            l
+        };
+        let eps = 1e-2;
+        let mut paths = vec![Path::Reference];
+        if has_avx512() {
+            paths.push(Path::Asm);
+        } else {
+            println!("note: this CPU lacks AVX-512: central differences check the reference only");
+        }
+        for path in paths {
+            let (dw_kc, db) = run(path, &d, &x_pad, &r_pad);
+            let mut dw = vec![0.0; dw_kc.len()];
+            unpack_wgrad(&d, &dw_kc, &mut dw);
+            let mut wp = wts.clone();
+            for i in 0..wts.len() {
+                wp[i] = wts[i] + eps;
+                let up = loss(&wp, &bias);
+                wp[i] = wts[i] - eps;
+                let down = loss(&wp, &bias);
+                wp[i] = wts[i];
+                let fd = (up - down) / (2.0 * eps);
+                assert_relative_eq!(dw[i] as f64, fd, epsilon = 1e-4, max_relative = 1e-4);
+            }
+            let mut bp = bias.clone();
+            for oc in 0..cout {
+                bp[oc] = bias[oc] + eps;
+                let up = loss(&wts, &bp);
+                bp[oc] = bias[oc] - eps;
+                let down = loss(&wts, &bp);
+                bp[oc] = bias[oc];
+                let fd = (up - down) / (2.0 * eps);
+                assert_relative_eq!(db[oc] as f64, fd, epsilon = 1e-4, max_relative = 1e-4);
+            }
+        }
+    }
+}

@@ -1,0 +1,768 @@
+//! Every non-conv kernel: asm vs scalar reference on awkward sizes, finite-difference gradient
+//! checks, and hand-computed values. Asm tests print a note and skip without AVX-512.
+
+use approx::assert_relative_eq;
+use catdog::config::PoolDims;
+use catdog::cpu::{has_avx512, Path};
+use catdog::{activations, dense, loader, loss, maxpool, update};
+
+/// xorshift64*: a deterministic PRNG for test data.
+struct Rng(u64);
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform in [-1, 1).
+    fn f(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+    fn vec(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.f()).collect()
+    }
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| (self.next() >> 56) as u8).collect()
+    }
+}
+
+fn asm_ok(name: &str) -> bool {
+    if !has_avx512() {
+        println!("note: {name}: no AVX-512 on this CPU, asm path skipped");
+    }
+    has_avx512()
+}
+
+fn close(a: &[f32], b: &[f32], eps: f32) {
+    assert_eq!(a.len(), b.len());
+    for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= eps * (1.0 + y.abs()),
+            "index {i}: {x} vs {y} (eps {eps})"
+        );
+    }
+}
+
+// ---------------------------------------------------------------- loader
+
+#[test]
+fn load_image_asm_matches_reference() {
+    if !asm_ok("load_image") {
+        return;
+    }
+    let mut rng = Rng::new(1);
+    for &(h, w) in &[
+        (1, 1),
+        (2, 5),
+        (3, 16),
+        (4, 17),
+        (5, 31),
+        (3, 32),
+        (7, 33),
+        (128, 128),
+        (6, 100),
+    ] {
+        let src = rng.bytes(h * w * 3);
+        for flip in [false, true] {
+            let len = (h + 2) * (w + 2) * 3;
+            let mut a = vec![-7.0f32; len];
+            let mut r = vec![-7.0f32; len];
+            loader::load_image(Path::Asm, h, w, &src, &mut a, flip);
+            loader::load_image(Path::Reference, h, w, &src, &mut r, flip);
+            assert_eq!(a, r, "h={h} w={w} flip={flip}");
+            // border untouched
+            assert!(a[..(w + 2) * 3].iter().all(|&v| v == -7.0));
+            assert_eq!(a[(w + 2) * 3], -7.0);
+        }
+    }
+}
+
+#[test]
+fn load_image_reference_values_and_flip() {
+    let (h, w) = (2, 3);
+    let src: Vec<u8> = (0..18).map(|i| (i * 15) as u8).collect();
+    let mut d = vec![0.0f32; 4 * 5 * 3];
+    loader::load_image(Path::Reference, h, w, &src, &mut d, false);
+    let at = |d: &[f32], y: usize, x: usize, c: usize| d[((y + 1) * 5 + x + 1) * 3 + c];
+    assert_eq!(at(&d, 0, 0, 0), 0.0);
+    assert_eq!(at(&d, 1, 2, 2), 255.0 / 255.0);
+    assert_eq!(at(&d, 0, 1, 1), 60.0 * (1.0 / 255.0));
+    let mut f = vec![0.0f32; 4 * 5 * 3];
+    loader::load_image(Path::Reference, h, w, &src, &mut f, true);
+    for y in 0..2 {
+        for x in 0..3 {
+            for c in 0..3 {
+                assert_eq!(at(&f, y, x, c), at(&d, y, 2 - x, c));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- maxpool
+
+fn pool_case(rng: &mut Rng, d: PoolDims, ties: bool) -> Vec<f32> {
+    (0..d.h * d.w * d.c)
+        .map(|_| {
+            if ties {
+                // few distinct values: many ties and many windows that are all <= 0
+                ((rng.next() >> 62) as f32 - 1.0).max(0.0) * 0.5
+            } else {
+                rng.f().max(0.0)
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn maxpool_asm_matches_reference() {
+    if !asm_ok("maxpool") {
+        return;
+    }
+    let mut rng = Rng::new(2);
+    for &(h, w, c) in &[
+        (2, 2, 16),
+        (4, 6, 32),
+        (6, 2, 48),
+        (10, 14, 16),
+        (128, 128, 32),
+    ] {
+        let d = PoolDims { h, w, c };
+        for ties in [false, true] {
+            let y = pool_case(&mut rng, d, ties);
+            for padded in [false, true] {
+                let place = if padded {
+                    maxpool::OutPlace::padded(&d)
+                } else {
+                    maxpool::OutPlace::flat(&d)
+                };
+                let olen = (h / 2 + 2) * (w / 2 + 2) * c;
+                let (mut oa, mut or) = (vec![9.0f32; olen], vec![9.0f32; olen]);
+                let (mut aa, mut ar) = (vec![99u8; d.out_len()], vec![99u8; d.out_len()]);
+                maxpool::forward(Path::Asm, &d, &y, &mut oa, place, &mut aa);
+                maxpool::forward(Path::Reference, &d, &y, &mut or, place, &mut ar);
+                assert_eq!(oa, or, "{d:?} ties={ties}");
+                assert_eq!(aa, ar, "{d:?} ties={ties}");
+                assert!(aa.iter().all(|&a| a <= 4));
+                if ties && d.out_len() >= 256 {
+                    assert!(aa.contains(&4) && aa.contains(&0) && aa.contains(&3));
+                }
+            }
+            let argmax = {
+                let mut o = vec![0.0f32; d.out_len()];
+                let mut a = vec![0u8; d.out_len()];
+                maxpool::forward(
+                    Path::Reference,
+                    &d,
+                    &y,
+                    &mut o,
+                    maxpool::OutPlace::flat(&d),
+                    &mut a,
+                );
+                a
+            };
+            let dout = rng.vec(d.out_len());
+            let plen = (h + 2) * (w + 2) * c;
+            let (mut ga, mut gr) = (vec![5.0f32; plen], vec![5.0f32; plen]);
+            maxpool::backward(Path::Asm, &d, &dout, &argmax, &mut ga);
+            maxpool::backward(Path::Reference, &d, &dout, &argmax, &mut gr);
+            assert_eq!(ga, gr, "{d:?} backward");
+            // border untouched, interior fully written
+            for yy in 0..h + 2 {
+                for xx in 0..w + 2 {
+                    let border = yy == 0 || xx == 0 || yy == h + 1 || xx == w + 1;
+                    for ch in 0..c {
+                        let v = ga[(yy * (w + 2) + xx) * c + ch];
+                        assert_eq!(v == 5.0, border, "({yy},{xx},{ch})");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn maxpool_ties_first_wins_and_code_4() {
+    let d = PoolDims { h: 2, w: 2, c: 16 };
+    // window positions tl, tr, bl, br; channel ch gets a pattern
+    let pats: [[f32; 4]; 6] = [
+        [1.0, 1.0, 1.0, 1.0],     // tie everywhere -> 0
+        [0.5, 2.0, 2.0, 1.0],     // tie tr/bl -> 1
+        [0.0, 0.0, 0.0, 0.0],     // all zero -> 4
+        [0.1, 0.2, 0.3, 0.3],     // tie bl/br -> 2
+        [-1.0, -2.0, -0.5, -3.0], // negative -> 4
+        [0.0, 0.0, 0.0, 0.25],    // -> 3
+    ];
+    let want = [0u8, 1, 4, 2, 4, 3];
+    let mut y = vec![0.0f32; 4 * 16];
+    for (ch, p) in pats.iter().enumerate() {
+        for t in 0..4 {
+            y[t * 16 + ch] = p[t];
+        }
+    }
+    let paths: &[Path] = if has_avx512() {
+        &[Path::Reference, Path::Asm]
+    } else {
+        &[Path::Reference]
+    };
+    for &path in paths {
+        let mut o = vec![0.0f32; 16];
+        let mut a = vec![0u8; 16];
+        maxpool::forward(path, &d, &y, &mut o, maxpool::OutPlace::flat(&d), &mut a);
+        assert_eq!(&a[..6], &want, "{path:?}");
+        assert_eq!(&o[..6], &[1.0, 2.0, 0.0, 0.3, -0.5, 0.25], "{path:?}");
+        // backward: gradient 1 to the chosen position only
+        let dout = vec![1.0f32; 16];
+        let mut g = vec![0.0f32; 16 * 16];
+        maxpool::backward(path, &d, &dout, &a, &mut g);
+        #[allow(clippy::needless_range_loop)]
+        for ch in 0..6 {
+            for t in 0..4 {
+                let at = ((t / 2 + 1) * 4 + t % 2 + 1) * 16 + ch;
+                let expect = if want[ch] as usize == t { 1.0 } else { 0.0 };
+                assert_eq!(g[at], expect, "{path:?} ch {ch} pos {t}");
+            }
+        }
+    }
+}
+
+#[test]
+fn maxpool_backward_is_gradient_of_forward() {
+    // distinct positive values (no ties): L = sum(dout * pool(y)); dL/dy by finite differences
+    let d = PoolDims { h: 4, w: 6, c: 16 };
+    let mut rng = Rng::new(3);
+    let n = d.h * d.w * d.c;
+    let y: Vec<f32> = (0..n)
+        .map(|i| 0.1 + ((i * 7919) % n) as f32 / n as f32)
+        .collect();
+    let dout = rng.vec(d.out_len());
+    let paths: &[Path] = if has_avx512() {
+        &[Path::Reference, Path::Asm]
+    } else {
+        &[Path::Reference]
+    };
+    for &path in paths {
+        let lossf = |y: &[f32]| -> f64 {
+            let mut o = vec![0.0f32; d.out_len()];
+            let mut a = vec![0u8; d.out_len()];
+            maxpool::forward(path, &d, y, &mut o, maxpool::OutPlace::flat(&d), &mut a);
+            o.iter()
+                .zip(&dout)
+                .map(|(&o, &g)| o as f64 * g as f64)
+                .sum()
+        };
+        let mut o = vec![0.0f32; d.out_len()];
+        let mut a = vec![0u8; d.out_len()];
+        maxpool::forward(path, &d, &y, &mut o, maxpool::OutPlace::flat(&d), &mut a);
+        let mut g = vec![0.0f32; (d.h + 2) * (d.w + 2) * d.c];
+        maxpool::backward(path, &d, &dout, &a, &mut g);
+        let h = 1e-3f32;
+        for i in (0..n).step_by(7) {
+            let (yy, xx, ch) = (i / (d.w * d.c), (i / d.c) % d.w, i % d.c);
+            let mut yp = y.clone();
+            yp[i] += h;
+            let mut ym = y.clone();
+            ym[i] -= h;
+            let fd = (lossf(&yp) - lossf(&ym)) / (2.0 * h as f64);
+            let an = g[((yy + 1) * (d.w + 2) + xx + 1) * d.c + ch] as f64;
+            assert!((fd - an).abs() < 1e-2, "{path:?} i={i}: fd {fd} vs {an}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------- dense
+
+#[allow(clippy::too_many_arguments)]
+fn fwd(
+    path: Path,
+    rows: usize,
+    k: usize,
+    n: usize,
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    relu: bool,
+    cols: std::ops::Range<usize>,
+    y: &mut [f32],
+) {
+    unsafe { dense::forward(path, rows, k, n, x, w, b, relu, y.as_mut_ptr(), cols) }
+}
+
+const DENSE_SIZES: &[(usize, usize, usize)] = &[
+    (1, 16, 1),
+    (3, 32, 5),
+    (5, 48, 7),
+    (4, 64, 4),
+    (7, 80, 13),
+    (16, 128, 1),
+    (16, 4096 + 64, 18),
+    (9, 2048 * 2 + 48, 3),
+];
+
+#[test]
+fn dense_forward_asm_matches_reference() {
+    if !asm_ok("dense forward") {
+        return;
+    }
+    let mut rng = Rng::new(4);
+    for &(rows, k, n) in DENSE_SIZES {
+        let x = rng.vec(rows * k);
+        let w = rng.vec(n * k);
+        let b = rng.vec(n);
+        for relu in [false, true] {
+            for cols in [0..n, n / 3..n, 0..n.div_ceil(2), n / 2..n / 2 + 1] {
+                let mut ya = vec![42.0f32; rows * n];
+                let mut yr = vec![42.0f32; rows * n];
+                fwd(
+                    Path::Asm,
+                    rows,
+                    k,
+                    n,
+                    &x,
+                    &w,
+                    &b,
+                    relu,
+                    cols.clone(),
+                    &mut ya,
+                );
+                fwd(
+                    Path::Reference,
+                    rows,
+                    k,
+                    n,
+                    &x,
+                    &w,
+                    &b,
+                    relu,
+                    cols.clone(),
+                    &mut yr,
+                );
+                close(&ya, &yr, 1e-4 * (k as f32).sqrt());
+                for r in 0..rows {
+                    for j in 0..n {
+                        if !cols.contains(&j) {
+                            assert_eq!(ya[r * n + j], 42.0, "wrote outside cols");
+                        } else if relu {
+                            assert!(ya[r * n + j] >= 0.0);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn dense_backward_asm_matches_reference() {
+    if !asm_ok("dense backward") {
+        return;
+    }
+    let mut rng = Rng::new(5);
+    for &(rows, k, n) in DENSE_SIZES {
+        let x = rng.vec(rows * k);
+        let w = rng.vec(n * k);
+        let dy = rng.vec(rows * n);
+        // ks.start is always a multiple of 16, ks.end need not be (masked tail)
+        for ks in [
+            0..k,
+            16..k,
+            0..k - 16 * (k / 32),
+            0..16,
+            (k / 16 / 2) * 16..k,
+            0..k - 5,
+            0..3,
+            16..k - 9,
+        ] {
+            let mut da = vec![42.0f32; rows * k];
+            let mut dr = vec![42.0f32; rows * k];
+            unsafe {
+                dense::backward_data(Path::Asm, rows, k, n, &dy, &w, da.as_mut_ptr(), ks.clone());
+                dense::backward_data(
+                    Path::Reference,
+                    rows,
+                    k,
+                    n,
+                    &dy,
+                    &w,
+                    dr.as_mut_ptr(),
+                    ks.clone(),
+                );
+            }
+            close(&da, &dr, 1e-4 * (n as f32).sqrt());
+            for r in 0..rows {
+                for i in 0..k {
+                    if !ks.contains(&i) {
+                        assert_eq!(da[r * k + i], 42.0, "dx written outside ks");
+                    }
+                }
+            }
+        }
+        for cols in [0..n, n / 3..n, 0..n.div_ceil(2), n / 2..n / 2 + 1] {
+            let m = cols.len();
+            let mut wa = vec![42.0f32; m * k + 5];
+            let mut wr = vec![42.0f32; m * k + 5];
+            let mut ba = vec![42.0f32; m + 3];
+            let mut br = vec![42.0f32; m + 3];
+            dense::backward_weights(
+                Path::Asm,
+                rows,
+                k,
+                n,
+                &x,
+                &dy,
+                &mut wa,
+                &mut ba,
+                cols.clone(),
+            );
+            dense::backward_weights(
+                Path::Reference,
+                rows,
+                k,
+                n,
+                &x,
+                &dy,
+                &mut wr,
+                &mut br,
+                cols.clone(),
+            );
+            close(&wa, &wr, 1e-5 * rows as f32);
+            close(&ba, &br, 1e-5 * rows as f32);
+            assert!(wa[m * k..].iter().all(|&v| v == 42.0));
+            assert!(ba[m..].iter().all(|&v| v == 42.0));
+        }
+    }
+}
+
+#[test]
+fn dense_gradients_match_finite_differences() {
+    // linear layer, L = sum_r,j g[r][j] * y[r][j]; dL/dx = backward_data(g), dL/dw = backward_weights
+    let (rows, k, n) = (3, 32, 5);
+    let mut rng = Rng::new(6);
+    let x = rng.vec(rows * k);
+    let w = rng.vec(n * k);
+    let b = rng.vec(n);
+    let g = rng.vec(rows * n);
+    let paths: &[Path] = if has_avx512() {
+        &[Path::Reference, Path::Asm]
+    } else {
+        &[Path::Reference]
+    };
+    for &path in paths {
+        let lossf = |x: &[f32], w: &[f32], b: &[f32]| -> f64 {
+            let mut y = vec![0.0f32; rows * n];
+            fwd(path, rows, k, n, x, w, b, false, 0..n, &mut y);
+            y.iter().zip(&g).map(|(&y, &g)| y as f64 * g as f64).sum()
+        };
+        let mut dx = vec![0.0f32; rows * k];
+        unsafe { dense::backward_data(path, rows, k, n, &g, &w, dx.as_mut_ptr(), 0..k) };
+        let mut dw = vec![0.0f32; n * k];
+        let mut db = vec![0.0f32; n];
+        dense::backward_weights(path, rows, k, n, &x, &g, &mut dw, &mut db, 0..n);
+        let h = 1e-2f32;
+        let fd = |f: &dyn Fn(f32) -> f64| (f(h) - f(-h)) / (2.0 * h as f64);
+        for i in (0..rows * k).step_by(5) {
+            let d = fd(&|e| {
+                let mut xp = x.clone();
+                xp[i] += e;
+                lossf(&xp, &w, &b)
+            });
+            assert!(
+                (d - dx[i] as f64).abs() < 2e-3,
+                "{path:?} dx[{i}] fd {d} vs {}",
+                dx[i]
+            );
+        }
+        for i in (0..n * k).step_by(7) {
+            let d = fd(&|e| {
+                let mut wp = w.clone();
+                wp[i] += e;
+                lossf(&x, &wp, &b)
+            });
+            assert!(
+                (d - dw[i] as f64).abs() < 2e-3,
+                "{path:?} dw[{i}] fd {d} vs {}",
+                dw[i]
+            );
+        }
+        for j in 0..n {
+            let d = fd(&|e| {
+                let mut bp = b.clone();
+                bp[j] += e;
+                lossf(&x, &w, &bp)
+            });
+            assert!(
+                (d - db[j] as f64).abs() < 2e-3,
+                "{path:?} db[{j}] fd {d} vs {}",
+                db[j]
+            );
+        }
+    }
+}
+
+#[test]
+fn dense_forward_hand_computed() {
+    // x = [1, 2, 0, ...], w0 = [1, 1, ...] (16), w1 = [-1, ...]; bias [0.5, 0]
+    let k = 16;
+    let mut x = vec![0.0f32; k];
+    x[0] = 1.0;
+    x[1] = 2.0;
+    let mut w = vec![1.0f32; k];
+    w.extend(vec![-1.0f32; k]);
+    let b = [0.5f32, 0.0];
+    let paths: &[Path] = if has_avx512() {
+        &[Path::Reference, Path::Asm]
+    } else {
+        &[Path::Reference]
+    };
+    for &path in paths {
+        let mut y = [0.0f32; 2];
+        fwd(path, 1, k, 2, &x, &w, &b, false, 0..2, &mut y);
+        assert_eq!(y, [3.5, -3.0]);
+        fwd(path, 1, k, 2, &x, &w, &b, true, 0..2, &mut y);
+        assert_eq!(y, [3.5, 0.0]);
+    }
+}
+
+// ---------------------------------------------------------------- activations, loss
+
+#[test]
+fn relu_backward_asm_matches_reference() {
+    if !asm_ok("relu_backward") {
+        return;
+    }
+    let mut rng = Rng::new(7);
+    for n in [1, 15, 16, 17, 33, 100, 4096] {
+        let y: Vec<f32> = rng
+            .vec(n)
+            .into_iter()
+            .map(|v| if v < -0.5 { 0.0 } else { v })
+            .collect();
+        let dy = rng.vec(n);
+        let (mut a, mut r) = (dy.clone(), dy.clone());
+        activations::relu_backward(Path::Asm, &y, &mut a);
+        activations::relu_backward(Path::Reference, &y, &mut r);
+        assert_eq!(a, r);
+        for i in 0..n {
+            assert_eq!(a[i], if y[i] > 0.0 { dy[i] } else { 0.0 });
+        }
+    }
+}
+
+#[test]
+fn sigmoid_bce_reference_hand_computed() {
+    let mut p = [0.0f32; 3];
+    let mut dz = [0.0f32; 3];
+    let l = loss::sigmoid_bce(
+        Path::Reference,
+        &[0.0, 0.0, 2.0],
+        &[0, 1, 1],
+        &mut p,
+        &mut dz,
+    );
+    assert_eq!(p[0], 0.5);
+    assert_eq!(dz, [0.5, -0.5, 1.0 / (1.0 + (-2.0f32).exp()) - 1.0]);
+    let want = 2.0 * std::f64::consts::LN_2 + (1.0 + (-2.0f64).exp()).ln();
+    assert_relative_eq!(l as f64, want, max_relative = 1e-5);
+    // extremes stay finite: loss saturates at -ln(1e-7)
+    let l = loss::sigmoid_bce(
+        Path::Reference,
+        &[-100.0, 100.0],
+        &[1, 0],
+        &mut p[..2],
+        &mut dz[..2],
+    );
+    assert_relative_eq!(l, 2.0 * 16.118_095, max_relative = 1e-4);
+    let mut q = [0.0f32; 2];
+    loss::sigmoid(Path::Reference, &[-100.0, 100.0], &mut q);
+    assert!(q[0] >= 0.0 && q[0] < 1e-40 && q[1] == 1.0);
+}
+
+#[test]
+fn sigmoid_bce_asm_matches_reference() {
+    if !asm_ok("sigmoid_bce") {
+        return;
+    }
+    let mut rng = Rng::new(8);
+    for n in [1, 2, 15, 16, 17, 31, 64, 100, 1000] {
+        let z: Vec<f32> = (0..n)
+            .map(|i| {
+                if i % 10 == 3 {
+                    rng.f() * 100.0
+                } else {
+                    rng.f() * 12.0
+                }
+            })
+            .collect();
+        let y: Vec<u8> = (0..n).map(|_| (rng.next() >> 63) as u8).collect();
+        let (mut pa, mut pr) = (vec![0.0f32; n], vec![0.0f32; n]);
+        let (mut da, mut dr) = (vec![0.0f32; n], vec![0.0f32; n]);
+        let la = loss::sigmoid_bce(Path::Asm, &z, &y, &mut pa, &mut da);
+        let lr = loss::sigmoid_bce(Path::Reference, &z, &y, &mut pr, &mut dr);
+        for i in 0..n {
+            assert!(
+                (pa[i] - pr[i]).abs() <= 2.5e-7 * pr[i].abs().max(1e-30) + 1e-37,
+                "p z={} {} vs {}",
+                z[i],
+                pa[i],
+                pr[i]
+            );
+            assert!((da[i] - dr[i]).abs() <= 1e-6, "dz");
+        }
+        assert_relative_eq!(la, lr, max_relative = 1e-5);
+        let mut ps = vec![0.0f32; n];
+        loss::sigmoid(Path::Asm, &z, &mut ps);
+        assert_eq!(ps, pa);
+    }
+}
+
+#[test]
+fn vector_exp_log_accuracy_over_a_sweep() {
+    // sigmoid over a dense sweep of z and the loss of p near 0 and 1 stress exp and log
+    if !asm_ok("exp/log sweep") {
+        return;
+    }
+    let n = 20001;
+    let z: Vec<f32> = (0..n)
+        .map(|i| -40.0 + 80.0 * i as f32 / (n - 1) as f32)
+        .collect();
+    let mut pa = vec![0.0f32; n];
+    loss::sigmoid(Path::Asm, &z, &mut pa);
+    let mut worst = 0.0f64;
+    for i in 0..n {
+        let exact = 1.0 / (1.0 + (-(z[i] as f64)).exp());
+        worst = worst.max((pa[i] as f64 - exact).abs() / exact);
+    }
+    assert!(worst < 4e-7, "sigmoid worst relative error {worst}");
+    for y in [0u8, 1] {
+        let labels = vec![y; n];
+        let (mut p, mut d) = (vec![0.0f32; n], vec![0.0f32; n]);
+        for i in 0..n {
+            let mut one_p = [0.0f32];
+            let mut one_d = [0.0f32];
+            let la = loss::sigmoid_bce(
+                Path::Asm,
+                &z[i..i + 1],
+                &labels[..1],
+                &mut one_p,
+                &mut one_d,
+            ) as f64;
+            let pp = one_p[0] as f64;
+            let exact = if y == 1 {
+                -(pp + 1e-7).ln()
+            } else {
+                -(1.0 - pp + 1e-7).ln()
+            };
+            assert!(
+                (la - exact).abs() <= 1e-6 * exact.abs() + 1e-6,
+                "z={} loss {la} vs {exact}",
+                z[i]
+            );
+        }
+        let _ = loss::sigmoid_bce(Path::Asm, &z, &labels, &mut p, &mut d);
+    }
+}
+
+#[test]
+fn sigmoid_bce_dz_is_gradient_of_loss() {
+    let z = [-3.0f32, -0.4, 0.0, 0.7, 2.5];
+    let y = [1u8, 0, 1, 0, 1];
+    let paths: &[Path] = if has_avx512() {
+        &[Path::Reference, Path::Asm]
+    } else {
+        &[Path::Reference]
+    };
+    for &path in paths {
+        let mut p = [0.0f32; 5];
+        let mut dz = [0.0f32; 5];
+        loss::sigmoid_bce(path, &z, &y, &mut p, &mut dz);
+        for i in 0..5 {
+            let f = |e: f32| {
+                let mut p1 = [0.0f32];
+                let mut d1 = [0.0f32];
+                loss::sigmoid_bce(path, &[z[i] + e], &y[i..i + 1], &mut p1, &mut d1) as f64
+            };
+            let h = 1e-2;
+            let fd = (f(h) - f(-h)) / (2.0 * h as f64);
+            assert!(
+                (fd - dz[i] as f64).abs() < 2e-3,
+                "{path:?} z={}: fd {fd} vs dz {}",
+                z[i],
+                dz[i]
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------- update
+
+#[test]
+fn update_asm_matches_reference() {
+    if !asm_ok("update") {
+        return;
+    }
+    let mut rng = Rng::new(9);
+    for len in [1, 7, 16, 17, 100, 1000] {
+        for slots in [1, 2, 3, 5] {
+            let stride = len + 3;
+            let src = rng.vec((slots - 1) * stride + len);
+            let (mut a, mut r) = (vec![0.0f32; len + 1], vec![0.0f32; len + 1]);
+            a[len] = 7.0;
+            r[len] = 7.0;
+            update::sum_slots(Path::Asm, &src, slots, stride, &mut a[..len]);
+            update::sum_slots(Path::Reference, &src, slots, stride, &mut r[..len]);
+            assert_eq!(a, r, "sum_slots len {len} slots {slots}");
+            assert_eq!(a[len], 7.0);
+        }
+        let p0 = rng.vec(len);
+        let g = rng.vec(len);
+        let (mut pa, mut pr) = (p0.clone(), p0.clone());
+        update::sgd(Path::Asm, &mut pa, &g, 0.01 / 16.0);
+        update::sgd(Path::Reference, &mut pr, &g, 0.01 / 16.0);
+        close(&pa, &pr, 1e-7);
+        let v0 = rng.vec(len);
+        let (mut pa, mut pr) = (p0.clone(), p0.clone());
+        let (mut va, mut vr) = (v0.clone(), v0.clone());
+        update::sgd_momentum(Path::Asm, &mut pa, &g, &mut va, 0.05, 1.0 / 16.0, 0.9, 1e-3);
+        update::sgd_momentum(
+            Path::Reference,
+            &mut pr,
+            &g,
+            &mut vr,
+            0.05,
+            1.0 / 16.0,
+            0.9,
+            1e-3,
+        );
+        close(&va, &vr, 1e-6);
+        close(&pa, &pr, 1e-6);
+    }
+}
+
+#[test]
+fn update_hand_computed() {
+    let paths: &[Path] = if has_avx512() {
+        &[Path::Reference, Path::Asm]
+    } else {
+        &[Path::Reference]
+    };
+    for &path in paths {
+        let mut p = [1.0f32, -2.0, 0.5];
+        update::sgd(path, &mut p, &[16.0, 32.0, -8.0], 0.01 / 16.0);
+        assert_relative_eq!(p[0], 0.99, max_relative = 1e-6);
+        assert_relative_eq!(p[1], -2.02, max_relative = 1e-6);
+        assert_relative_eq!(p[2], 0.505, max_relative = 1e-6);
+        // v = 0.9*1 + (0.5*2 + 0.1*1) = 2.0; p = 1 - 0.1*2 = 0.8
+        let mut p = [1.0f32];
+        let mut v = [1.0f32];
+        update::sgd_momentum(path, &mut p, &[2.0], &mut v, 0.1, 0.5, 0.9, 0.1);
+        assert_relative_eq!(v[0], 2.0, max_relative = 1e-6);
+        assert_relative_eq!(p[0], 0.8, max_relative = 1e-6);
+        let src = [1.0f32, 2.0, 10.0, 20.0, 100.0, 200.0];
+        let mut d = [0.0f32; 2];
+        update::sum_slots(path, &src, 3, 2, &mut d);
+        assert_eq!(d, [111.0, 222.0]);
+    }
+}
