@@ -27,6 +27,7 @@ pub mod model;
 pub mod parameters;
 pub mod plot;
 pub mod reference;
+pub mod report;
 pub mod rng;
 pub mod team;
 pub mod train;

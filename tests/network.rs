@@ -58,7 +58,7 @@ fn whole_network_gradients_match_finite_differences() {
                 .collect();
             let mut good = 0;
             for &i in &picks {
-                let eps = 1e-2f32;
+                let eps = 1e-3f32;
                 let orig = n.params()[i];
                 n.params_mut()[i] = orig + eps;
                 n.repack();
