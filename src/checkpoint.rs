@@ -99,13 +99,10 @@ fn schedule_from(code: u8) -> Option<Schedule> {
 }
 
 /// Checks what both [`save`] and [`load`] require of the contents; `Err` says what is wrong.
-fn validate(
-    hyper: &Hyper,
-    recipe: &Recipe,
-    params: usize,
-    velocity: usize,
-) -> Result<(), String> {
-    let shapes = hyper.shapes().map_err(|e| format!("hyperparameters: {e}"))?;
+fn validate(hyper: &Hyper, recipe: &Recipe, params: usize, velocity: usize) -> Result<(), String> {
+    let shapes = hyper
+        .shapes()
+        .map_err(|e| format!("hyperparameters: {e}"))?;
     let want = shapes.param_count();
     if params != want {
         return Err(format!(
@@ -244,7 +241,9 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn take<const N: usize>(&mut self) -> [u8; N] {
-        let a: [u8; N] = self.b[self.at..self.at + N].try_into().expect("length checked");
+        let a: [u8; N] = self.b[self.at..self.at + N]
+            .try_into()
+            .expect("length checked");
         self.at += N;
         a
     }
@@ -356,7 +355,7 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
     let v = r.size("velocity count")?;
     let h = r.size("history count")?;
     r.at = HEADER_LEN; // reserved word and header CRC (checked above)
-    // Sizes before anything is allocated from a stored count.
+                       // Sizes before anything is allocated from a stored count.
     let expected = (|| {
         let arrays = p.checked_add(v)?.checked_mul(4)?;
         let hist = h.checked_mul(RECORD_LEN)?;
@@ -390,7 +389,10 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
     let body = bytes.len() - 4;
     let stored = u32::from_le_bytes(bytes[body..].try_into().unwrap());
     if crc32fast::hash(&bytes[..body]) != stored {
-        return Err("damaged checkpoint: checksum mismatch (the file was altered or only partly written)".into());
+        return Err(
+            "damaged checkpoint: checksum mismatch (the file was altered or only partly written)"
+                .into(),
+        );
     }
     validate(&hyper, &recipe, p, v)?;
     let mut history = Vec::with_capacity(h);
@@ -458,7 +460,10 @@ pub fn check_compatible(ck: &Checkpoint, hyper: &Hyper) -> Result<(), String> {
         ));
     }
     if c.fc1 != hyper.fc1 {
-        diffs.push(format!("fc1: checkpoint {}, requested {}", c.fc1, hyper.fc1));
+        diffs.push(format!(
+            "fc1: checkpoint {}, requested {}",
+            c.fc1, hyper.fc1
+        ));
     }
     if c.batch != hyper.batch {
         diffs.push(format!(
@@ -495,7 +500,10 @@ mod tests {
         assert_eq!(u64::from_le_bytes(b[16..24].try_into().unwrap()), 8);
         assert_eq!(b[98], 1); // cosine
         assert_eq!(u64::from_le_bytes(b[112..120].try_into().unwrap()), 3);
-        assert_eq!(u64::from_le_bytes(b[128..136].try_into().unwrap()), n as u64);
+        assert_eq!(
+            u64::from_le_bytes(b[128..136].try_into().unwrap()),
+            n as u64
+        );
         assert_eq!(decode(&b).unwrap().epochs_done, 3);
     }
 }

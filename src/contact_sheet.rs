@@ -187,13 +187,7 @@ pub fn write_contact_sheet(
                     shown.push(ELLIPSIS);
                 }
             }
-            c.text(
-                tx as i64,
-                (ty + k * LINE_H + 1) as i64,
-                &shown,
-                CAPTION,
-                1,
-            );
+            c.text(tx as i64, (ty + k * LINE_H + 1) as i64, &shown, CAPTION, 1);
         }
     }
     let bytes = c.encode_png().map_err(err)?;
@@ -217,7 +211,10 @@ mod tests {
         let p = "data/train/a/very/long/directory/cat.1234.jpg";
         let f = fit_caption(p, 20);
         assert_eq!(f.chars().count(), 20);
-        assert!(f.starts_with(ELLIPSIS) && f.ends_with("cat.1234.jpg"), "{f}");
+        assert!(
+            f.starts_with(ELLIPSIS) && f.ends_with("cat.1234.jpg"),
+            "{f}"
+        );
         let t = fit_caption("P(dog)=0.93 true: cat, wrong", 20);
         assert!(t.starts_with("P(dog)=0.93") && t.ends_with(ELLIPSIS), "{t}");
         assert_eq!(fit_caption("short", 20), "short");

@@ -133,12 +133,10 @@ pub fn parse_csv(text: &str) -> Result<Vec<EpochRecord>, String> {
                 clip(cells[0].trim())
             )
         })?;
-        let lr = cells[6].trim().parse::<f32>().map_err(|_| {
-            format!(
-                "line {n}: lr \"{}\" is not a number",
-                clip(cells[6].trim())
-            )
-        })?;
+        let lr = cells[6]
+            .trim()
+            .parse::<f32>()
+            .map_err(|_| format!("line {n}: lr \"{}\" is not a number", clip(cells[6].trim())))?;
         out.push(EpochRecord {
             epoch,
             train_loss: f(1, "train_loss")?,

@@ -141,7 +141,10 @@ fn tick_label(v: f64, step: f64, biggest: f64) -> String {
     let decimals = (-step.log10().floor()).clamp(0.0, 6.0) as usize;
     let s = format!("{v:.decimals$}");
     // No "-0.00".
-    if s.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') {
+    if s.trim_start_matches('-')
+        .chars()
+        .all(|c| c == '0' || c == '.')
+    {
         s.trim_start_matches('-').to_string()
     } else {
         s
@@ -288,16 +291,14 @@ fn panel(
                     piece.push((ax.px(x), ax.py(v)));
                     any = true;
                 }
-                Some(_) => {
-                    if !piece.is_empty() {
-                        out.push(Item::Curve {
-                            id: s.id,
-                            points: std::mem::take(&mut piece),
-                            color: s.color,
-                        });
-                    }
+                Some(_) if !piece.is_empty() => {
+                    out.push(Item::Curve {
+                        id: s.id,
+                        points: std::mem::take(&mut piece),
+                        color: s.color,
+                    });
                 }
-                None => {}
+                _ => {}
             }
         }
         if !piece.is_empty() {
@@ -375,12 +376,9 @@ fn layout(history: &[EpochRecord], title: &str) -> Vec<Item> {
     } else {
         "no test accuracy recorded"
     };
-    let mut loss = vec![series(
-        "train loss",
-        "train_loss",
-        TRAIN_LOSS_COLOR,
-        &|r| Some(r.train_loss),
-    )];
+    let mut loss = vec![series("train loss", "train_loss", TRAIN_LOSS_COLOR, &|r| {
+        Some(r.train_loss)
+    })];
     if recs.iter().any(|r| r.test_loss.is_some()) {
         loss.push(series("test loss", "test_loss", TEST_LOSS_COLOR, &|r| {
             r.test_loss
@@ -391,7 +389,15 @@ fn layout(history: &[EpochRecord], title: &str) -> Vec<Item> {
     } else {
         "no finite loss recorded"
     };
-    panel(&mut out, LOSS_AREA, xr, "loss", &loss, loss_note, (0.0, 1.0));
+    panel(
+        &mut out,
+        LOSS_AREA,
+        xr,
+        "loss",
+        &loss,
+        loss_note,
+        (0.0, 1.0),
+    );
     let acc = [series(
         "test accuracy",
         "test_accuracy",

@@ -166,7 +166,10 @@ fn save_refuses_counts_that_do_not_fit_the_network() {
     let p = d.path("x.ck");
     let r = Recipe::faithful(true);
     let e = checkpoint::save(&p, &h, &r, 0, 0, &vec![0.0; n - 1], &[], &[]).unwrap_err();
-    assert!(e.contains(&format!("{}", n - 1)) && e.contains(&format!("{n}")), "{e}");
+    assert!(
+        e.contains(&format!("{}", n - 1)) && e.contains(&format!("{n}")),
+        "{e}"
+    );
     let e = checkpoint::save(&p, &h, &r, 0, 0, &vec![0.0; n], &[1.0; 3], &[]).unwrap_err();
     assert!(e.contains("momentum"), "{e}");
     let bad = Hyper {
@@ -228,7 +231,10 @@ fn truncation_at_any_offset_is_a_clean_error() {
 fn foreign_empty_and_directory_paths_are_refused() {
     let d = TempDir::new("foreign");
     let f = d.path("f.ck");
-    let e = load_err(&f, b"\x89PNG\r\n\x1a\n and then some more bytes of an image file....");
+    let e = load_err(
+        &f,
+        b"\x89PNG\r\n\x1a\n and then some more bytes of an image file....",
+    );
     assert!(e.contains("not a catdog checkpoint"), "{e}");
     let e = load_err(&f, &[0u8; 4096]);
     assert!(e.contains("not a catdog checkpoint"), "{e}");
@@ -382,7 +388,10 @@ fn check_compatible_names_every_differing_field() {
         },
     )
     .unwrap_err();
-    assert!(e.contains("widths: checkpoint 16/32/16, requested 16/16/16"), "{e}");
+    assert!(
+        e.contains("widths: checkpoint 16/32/16, requested 16/16/16"),
+        "{e}"
+    );
     assert!(e.contains("fc1: checkpoint 32, requested 64"), "{e}");
     assert!(e.contains("batch: checkpoint 5, requested 16"), "{e}");
     assert!(!e.contains("image"), "{e}");

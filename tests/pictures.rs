@@ -103,7 +103,7 @@ fn straight_history() -> Vec<EpochRecord> {
 
 /// True when colour `c` is within one pixel of `(x, y)`.
 fn near(img: &Image, c: [u8; 3], x: u32, y: u32) -> bool {
-    img.find(c, (x - 1, y - 1, x + 1, y + 1)).len() > 0
+    !img.find(c, (x - 1, y - 1, x + 1, y + 1)).is_empty()
 }
 
 #[test]
@@ -124,9 +124,14 @@ fn png_plot_has_the_size_and_draws_curves_where_the_axes_say() {
     let pts = img.find(TRAIN_LOSS_COLOR, (l - 3, t - 3, r + 3, b + 3));
     let xmin = pts.iter().map(|p| p.0).min().unwrap();
     let xmax = pts.iter().map(|p| p.0).max().unwrap();
-    assert!(xmin.abs_diff(l) <= 2 && xmax.abs_diff(r) <= 2, "{xmin}..{xmax}");
+    assert!(
+        xmin.abs_diff(l) <= 2 && xmax.abs_diff(r) <= 2,
+        "{xmin}..{xmax}"
+    );
     // Away from the line there is no curve colour (a point well above the diagonal).
-    assert!(img.find(TRAIN_LOSS_COLOR, (r - 60, t + 5, r - 5, t + 60)).is_empty());
+    assert!(img
+        .find(TRAIN_LOSS_COLOR, (r - 60, t + 5, r - 5, t + 60))
+        .is_empty());
     // The test loss is drawn too, and the accuracy rises from bottom-left to top-right.
     assert!(!img.find(TEST_LOSS_COLOR, LOSS_AREA).is_empty());
     let (l, t, r, b) = ACCURACY_AREA;
@@ -136,9 +141,14 @@ fn png_plot_has_the_size_and_draws_curves_where_the_axes_say() {
     // The frame is black, the background white, the title drawn in black above the panels.
     assert_eq!(img.at(l, (t + b) / 2), [0, 0, 0]);
     assert_eq!(img.at(2, 2), [255, 255, 255]);
-    assert!(!img.find([0, 0, 0], (200, 5, 600, 35)).is_empty(), "no title");
+    assert!(
+        !img.find([0, 0, 0], (200, 5, 600, 35)).is_empty(),
+        "no title"
+    );
     // Tick labels left of the loss area (black text pixels).
-    assert!(!img.find([0, 0, 0], (10, LOSS_AREA.1, LOSS_AREA.0 - 8, LOSS_AREA.3)).is_empty());
+    assert!(!img
+        .find([0, 0, 0], (10, LOSS_AREA.1, LOSS_AREA.0 - 8, LOSS_AREA.3))
+        .is_empty());
 }
 
 #[test]
@@ -155,13 +165,22 @@ fn svg_plot_has_one_polyline_point_per_epoch() {
     let s = std::fs::read_to_string(&p).unwrap();
     assert!(s.starts_with("<?xml"));
     assert!(s.contains("<svg") && s.trim_end().ends_with("</svg>"));
-    assert!(s.contains(&format!(r#"width="{}" height="{}""#, PLOT_SIZE.0, PLOT_SIZE.1)));
+    assert!(s.contains(&format!(
+        r#"width="{}" height="{}""#,
+        PLOT_SIZE.0, PLOT_SIZE.1
+    )));
     assert!(s.contains("loss &amp; accuracy &lt;run 1&gt;"));
     let points = |class: &str| -> Vec<usize> {
         s.lines()
             .filter(|l| l.starts_with(&format!(r#"<polyline class="{class}""#)))
             .map(|l| {
-                let pts = l.split("points=\"").nth(1).unwrap().split('"').next().unwrap();
+                let pts = l
+                    .split("points=\"")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap();
                 for xy in pts.split(' ') {
                     let (x, y) = xy.split_once(',').unwrap();
                     let (x, y): (f64, f64) = (x.parse().unwrap(), y.parse().unwrap());
@@ -227,7 +246,10 @@ fn other_extensions_are_refused() {
     for name in ["c.jpg", "c", "c.png.txt"] {
         let p = d.path(name);
         let e = plot::write_curves(&p, &straight_history(), "t").unwrap_err();
-        assert!(e.contains(".png") && e.contains(".svg") && e.contains(name), "{e}");
+        assert!(
+            e.contains(".png") && e.contains(".svg") && e.contains(name),
+            "{e}"
+        );
         assert!(!p.exists());
     }
     let e = plot::write_curves(&d.0, &straight_history(), "t").unwrap_err();
@@ -318,16 +340,31 @@ fn contact_sheet_has_the_size_and_the_source_pixels() {
             }
         }
         // Caption text (black) under the image, within the cell.
-        let below = (x0.saturating_sub(40), y0 + 32 * s + 2, x0 + 32 * s + 40, y0 + 32 * s + 30);
-        assert!(!img.find([0, 0, 0], below).is_empty(), "no caption under tile {k}");
+        let below = (
+            x0.saturating_sub(40),
+            y0 + 32 * s + 2,
+            x0 + 32 * s + 40,
+            y0 + 32 * s + 30,
+        );
+        assert!(
+            !img.find([0, 0, 0], below).is_empty(),
+            "no caption under tile {k}"
+        );
     }
     // Tiles are laid out left to right, then top to bottom.
-    let (a, b, c) = (tile_origin(0, 5, 3, 32, 32), tile_origin(2, 5, 3, 32, 32), tile_origin(3, 5, 3, 32, 32));
+    let (a, b, c) = (
+        tile_origin(0, 5, 3, 32, 32),
+        tile_origin(2, 5, 3, 32, 32),
+        tile_origin(3, 5, 3, 32, 32),
+    );
     assert!(a.1 == b.1 && b.0 > a.0 && c.0 == a.0 && c.1 > a.1);
     // A dark title bar with light title text.
     let bar = img.at(1, 1);
     assert!(bar.iter().all(|&v| v < 100), "{bar:?}");
-    assert!(!img.find([255, 255, 255], (0, 0, img.w - 1, 30)).is_empty(), "no title text");
+    assert!(
+        !img.find([255, 255, 255], (0, 0, img.w - 1, 30)).is_empty(),
+        "no title text"
+    );
     // The empty sixth cell is background.
     let (x5, y5) = (img.w - w1 + 30, tile_origin(3, 5, 3, 32, 32).1 + 30);
     assert_eq!(img.at(x5, y5), [255, 255, 255]);
