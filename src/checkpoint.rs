@@ -5,8 +5,8 @@
 //! random generator, the parameters, the momentum buffer and the metrics history.
 //!
 //! [`save`] writes through a temporary file in the same directory, fsyncs it and renames it over
-//! the target ([`crate::parameters::write_atomic`]): a kill at any moment leaves either the old
-//! checkpoint or the new one under the name, never a mix. [`load`] checks everything before it
+//! the target ([`crate::parameters::write_atomic`]), then fsyncs the directory: a kill at any
+//! moment leaves either the old checkpoint or the new one under the name, never a mix. [`load`] checks everything before it
 //! trusts anything: sizes against the file length before allocating, checksums, then values.
 //!
 //! # Format (version 1)
@@ -215,7 +215,16 @@ pub fn save(
         history,
     )
     .map_err(|e| format!("{}: will not write checkpoint: {e}", path.display()))?;
-    write_atomic(path, &bytes)
+    write_atomic(path, &bytes)?;
+    // Make the rename itself durable (best effort: not every platform can fsync a directory).
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 /// Reads and checks a checkpoint. Every problem is an `Err` naming the file and what is wrong.
@@ -225,6 +234,13 @@ pub fn load(path: &Path) -> Result<Checkpoint, String> {
     if meta.is_dir() {
         return Err(format!(
             "{}: is a directory, expected a checkpoint file",
+            path.display()
+        ));
+    }
+    if !meta.is_file() {
+        // A device or a pipe could be endless.
+        return Err(format!(
+            "{}: is not a regular file, expected a checkpoint file",
             path.display()
         ));
     }

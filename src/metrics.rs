@@ -74,6 +74,12 @@ pub fn read_csv(path: &Path) -> Result<Vec<EpochRecord>, String> {
             path.display()
         ));
     }
+    if path.exists() && !path.is_file() {
+        return Err(format!(
+            "{}: is not a regular file, expected a metrics CSV file",
+            path.display()
+        ));
+    }
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("{}: cannot read metrics file: {e}", path.display()))?;
     parse_csv(&text).map_err(|e| format!("{}: {e}", path.display()))
@@ -207,6 +213,31 @@ mod tests {
         let e = parse_csv(&format!("{CSV_HEADER}\n-1,2,,,1,1,0.1\n")).unwrap_err();
         assert!(e.contains("epoch"), "{e}");
         assert!(parse_csv("").unwrap_err().contains("line 1"));
+    }
+
+    #[test]
+    fn files_round_trip_and_errors_name_the_file() {
+        let dir = std::env::temp_dir().join(format!("catdog-metrics-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("metrics.csv");
+        let rs = vec![rec(1, Some(0.5)), rec(2, None)];
+        write_csv(&p, &rs).unwrap();
+        assert_eq!(read_csv(&p).unwrap(), rs);
+        write_csv(&p, &[]).unwrap();
+        assert_eq!(read_csv(&p).unwrap(), vec![]);
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "temp file left"
+        );
+        std::fs::write(&p, format!("{CSV_HEADER}\n1,x,,,1,1,0.1\n")).unwrap();
+        let e = read_csv(&p).unwrap_err();
+        assert!(e.contains("metrics.csv") && e.contains("line 2"), "{e}");
+        assert!(read_csv(&dir).unwrap_err().contains("directory"));
+        assert!(read_csv(&dir.join("none.csv"))
+            .unwrap_err()
+            .contains("none.csv"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -242,6 +242,10 @@ fn foreign_empty_and_directory_paths_are_refused() {
     assert!(e.contains("empty"), "{e}");
     let e = checkpoint::load(&d.0).unwrap_err();
     assert!(e.contains("directory"), "{e}");
+    if Path::new("/dev/zero").exists() {
+        let e = checkpoint::load(Path::new("/dev/zero")).unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
+    }
     let e = checkpoint::load(&d.path("missing.ck")).unwrap_err();
     assert!(e.contains("missing.ck") && e.contains("cannot read"), "{e}");
 }
