@@ -55,7 +55,8 @@ pub fn write_curves(path: &Path, history: &[EpochRecord], title: &str) -> Result
             for item in &scene {
                 draw_png(&mut c, item);
             }
-            c.encode_png()?
+            c.encode_png()
+                .map_err(|e| format!("{}: {e}", path.display()))?
         }
         "svg" => to_svg(&scene, title).into_bytes(),
         _ => {
