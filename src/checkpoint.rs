@@ -1,1 +1,525 @@
-//! (to be written)
+//! Resumable training checkpoints.
+//!
+//! A checkpoint holds everything needed to continue a run exactly where it stopped: the
+//! hyperparameters and recipe it was started with, how many epochs are done, the state of the
+//! random generator, the parameters, the momentum buffer and the metrics history.
+//!
+//! [`save`] writes through a temporary file in the same directory, fsyncs it and renames it over
+//! the target ([`crate::parameters::write_atomic`]), then fsyncs the directory: a kill at any
+//! moment leaves either the old checkpoint or the new one under the name, never a mix. [`load`] checks everything before it
+//! trusts anything: sizes against the file length before allocating, checksums, then values.
+//!
+//! # Format (version 1)
+//!
+//! All integers and floats little-endian; `u64` for every count and size.
+//!
+//! | offset | bytes | field |
+//! |---|---|---|
+//! | 0 | 8 | magic `b"CATDOGCK"` |
+//! | 8 | 4 | format version, `u32` = 1 |
+//! | 12 | 4 | header length in bytes, `u32` = 160 (everything up to and including the header CRC) |
+//! | 16 | 8 | `hyper.image` |
+//! | 24 | 24 | `hyper.widths[0..3]` |
+//! | 48 | 8 | `hyper.fc1` |
+//! | 56 | 8 | `hyper.epochs` |
+//! | 64 | 8 | `hyper.batch` |
+//! | 72 | 4 | `hyper.lr`, `f32` |
+//! | 76 | 4 | reserved, 0 |
+//! | 80 | 8 | `hyper.seed` |
+//! | 88 | 8 | `hyper.threads` |
+//! | 96 | 1 | `recipe.shuffle` (0/1) |
+//! | 97 | 1 | `recipe.flips` (0/1) |
+//! | 98 | 1 | `recipe.schedule`: 0 = Constant, 1 = Cosine |
+//! | 99 | 1 | reserved, 0 |
+//! | 100 | 4 | `recipe.momentum`, `f32` |
+//! | 104 | 4 | `recipe.weight_decay`, `f32` |
+//! | 108 | 4 | `recipe.dropout`, `f32` |
+//! | 112 | 8 | epochs done |
+//! | 120 | 8 | rng state |
+//! | 128 | 8 | P = parameter count (must equal `hyper.shapes()?.param_count()`) |
+//! | 136 | 8 | V = velocity count (0, or P when training with momentum) |
+//! | 144 | 8 | H = history record count |
+//! | 152 | 4 | reserved, 0 |
+//! | 156 | 4 | CRC-32 of bytes 0..156 (so a damaged count is reported as damage, not as a size) |
+//! | 160 | 56 H | history records, 56 bytes each (below) |
+//! | . | 4 P | parameters, `f32`, in `parameters.raw` order |
+//! | . | 4 V | velocity, `f32`, same order |
+//! | . | 4 | CRC-32 (IEEE, as `crc32fast`) of every byte before it |
+//!
+//! A history record: `epoch` u64, `train_loss` f64, `test_accuracy` f64, `test_loss` f64,
+//! `samples_per_s` f64, `elapsed_s` f64, `lr` f32, then a `u32` of flags: bit 0 = test accuracy
+//! present, bit 1 = test loss present (an absent value is stored as 0.0).
+//!
+//! The file size is therefore exactly `160 + 56 H + 4 (P + V) + 4`; anything else is refused.
+
+use crate::config::{Hyper, Recipe, Schedule};
+use crate::metrics::EpochRecord;
+use crate::parameters::write_atomic;
+use std::path::Path;
+
+/// The first 8 bytes of every checkpoint.
+pub const MAGIC: [u8; 8] = *b"CATDOGCK";
+/// The format version this code writes and reads.
+pub const VERSION: u32 = 1;
+/// Bytes of the fixed header, its CRC included.
+pub const HEADER_LEN: usize = 160;
+/// Bytes of one history record.
+pub const RECORD_LEN: usize = 56;
+
+/// A loaded checkpoint.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checkpoint {
+    pub hyper: Hyper,
+    pub recipe: Recipe,
+    /// Epochs finished; training resumes at this (0-based) epoch.
+    pub epochs_done: usize,
+    /// State of the training random generator after `epochs_done` epochs.
+    pub rng_state: u64,
+    /// All parameters, in `parameters.raw` order.
+    pub params: Vec<f32>,
+    /// Momentum buffer, same layout as `params`; empty when training without momentum.
+    pub velocity: Vec<f32>,
+    /// One record per finished epoch (as the trainer keeps them).
+    pub history: Vec<EpochRecord>,
+}
+
+fn schedule_code(s: Schedule) -> u8 {
+    match s {
+        Schedule::Constant => 0,
+        Schedule::Cosine => 1,
+    }
+}
+
+fn schedule_from(code: u8) -> Option<Schedule> {
+    match code {
+        0 => Some(Schedule::Constant),
+        1 => Some(Schedule::Cosine),
+        _ => None,
+    }
+}
+
+/// Checks what both [`save`] and [`load`] require of the contents; `Err` says what is wrong.
+fn validate(hyper: &Hyper, recipe: &Recipe, params: usize, velocity: usize) -> Result<(), String> {
+    let shapes = hyper
+        .shapes()
+        .map_err(|e| format!("hyperparameters: {e}"))?;
+    let want = shapes.param_count();
+    if params != want {
+        return Err(format!(
+            "holds {params} parameters, but image {}, widths {}/{}/{}, fc1 {} need {want}",
+            hyper.image, hyper.widths[0], hyper.widths[1], hyper.widths[2], hyper.fc1
+        ));
+    }
+    if velocity != 0 && velocity != params {
+        return Err(format!(
+            "holds {velocity} momentum values, expected 0 or {params} (one per parameter)"
+        ));
+    }
+    for (name, v) in [
+        ("momentum", recipe.momentum),
+        ("weight decay", recipe.weight_decay),
+        ("dropout", recipe.dropout),
+    ] {
+        if !v.is_finite() {
+            return Err(format!("recipe {name} {v} is not a finite number"));
+        }
+    }
+    Ok(())
+}
+
+/// The bytes of a checkpoint (see the module docs); `save` writes exactly these.
+#[allow(clippy::too_many_arguments)]
+pub fn encode(
+    hyper: &Hyper,
+    recipe: &Recipe,
+    epochs_done: usize,
+    rng_state: u64,
+    params: &[f32],
+    velocity: &[f32],
+    history: &[EpochRecord],
+) -> Result<Vec<u8>, String> {
+    validate(hyper, recipe, params.len(), velocity.len())?;
+    let total = HEADER_LEN + RECORD_LEN * history.len() + 4 * (params.len() + velocity.len()) + 4;
+    let mut b = Vec::with_capacity(total);
+    let u64s = |b: &mut Vec<u8>, v: u64| b.extend_from_slice(&v.to_le_bytes());
+    b.extend_from_slice(&MAGIC);
+    b.extend_from_slice(&VERSION.to_le_bytes());
+    b.extend_from_slice(&(HEADER_LEN as u32).to_le_bytes());
+    u64s(&mut b, hyper.image as u64);
+    for w in hyper.widths {
+        u64s(&mut b, w as u64);
+    }
+    u64s(&mut b, hyper.fc1 as u64);
+    u64s(&mut b, hyper.epochs as u64);
+    u64s(&mut b, hyper.batch as u64);
+    b.extend_from_slice(&hyper.lr.to_le_bytes());
+    b.extend_from_slice(&0u32.to_le_bytes());
+    u64s(&mut b, hyper.seed);
+    u64s(&mut b, hyper.threads as u64);
+    b.push(recipe.shuffle as u8);
+    b.push(recipe.flips as u8);
+    b.push(schedule_code(recipe.schedule));
+    b.push(0);
+    b.extend_from_slice(&recipe.momentum.to_le_bytes());
+    b.extend_from_slice(&recipe.weight_decay.to_le_bytes());
+    b.extend_from_slice(&recipe.dropout.to_le_bytes());
+    u64s(&mut b, epochs_done as u64);
+    u64s(&mut b, rng_state);
+    u64s(&mut b, params.len() as u64);
+    u64s(&mut b, velocity.len() as u64);
+    u64s(&mut b, history.len() as u64);
+    b.extend_from_slice(&0u32.to_le_bytes());
+    debug_assert_eq!(b.len(), HEADER_LEN - 4);
+    let hcrc = crc32fast::hash(&b);
+    b.extend_from_slice(&hcrc.to_le_bytes());
+    for r in history {
+        u64s(&mut b, r.epoch as u64);
+        b.extend_from_slice(&r.train_loss.to_le_bytes());
+        b.extend_from_slice(&r.test_accuracy.unwrap_or(0.0).to_le_bytes());
+        b.extend_from_slice(&r.test_loss.unwrap_or(0.0).to_le_bytes());
+        b.extend_from_slice(&r.samples_per_s.to_le_bytes());
+        b.extend_from_slice(&r.elapsed_s.to_le_bytes());
+        b.extend_from_slice(&r.lr.to_le_bytes());
+        let flags = r.test_accuracy.is_some() as u32 | (r.test_loss.is_some() as u32) << 1;
+        b.extend_from_slice(&flags.to_le_bytes());
+    }
+    for v in params.iter().chain(velocity) {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    let crc = crc32fast::hash(&b);
+    b.extend_from_slice(&crc.to_le_bytes());
+    debug_assert_eq!(b.len(), total);
+    Ok(b)
+}
+
+/// Writes a checkpoint to `path` atomically (temporary file in the same directory, fsync,
+/// rename). Refuses contents that [`load`] would refuse (counts that do not fit `hyper`).
+#[allow(clippy::too_many_arguments)]
+pub fn save(
+    path: &Path,
+    hyper: &Hyper,
+    recipe: &Recipe,
+    epochs_done: usize,
+    rng_state: u64,
+    params: &[f32],
+    velocity: &[f32],
+    history: &[EpochRecord],
+) -> Result<(), String> {
+    let bytes = encode(
+        hyper,
+        recipe,
+        epochs_done,
+        rng_state,
+        params,
+        velocity,
+        history,
+    )
+    .map_err(|e| format!("{}: will not write checkpoint: {e}", path.display()))?;
+    write_atomic(path, &bytes)?;
+    // Make the rename itself durable (best effort: not every platform can fsync a directory).
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Reads and checks a checkpoint. Every problem is an `Err` naming the file and what is wrong.
+pub fn load(path: &Path) -> Result<Checkpoint, String> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| format!("{}: cannot read checkpoint: {e}", path.display()))?;
+    if meta.is_dir() {
+        return Err(format!(
+            "{}: is a directory, expected a checkpoint file",
+            path.display()
+        ));
+    }
+    if !meta.is_file() {
+        // A device or a pipe could be endless.
+        return Err(format!(
+            "{}: is not a regular file, expected a checkpoint file",
+            path.display()
+        ));
+    }
+    let bytes = std::fs::read(path)
+        .map_err(|e| format!("{}: cannot read checkpoint: {e}", path.display()))?;
+    decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// A bounds-checked little-endian reader over a slice whose length was checked beforehand.
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> [u8; N] {
+        let a: [u8; N] = self.b[self.at..self.at + N]
+            .try_into()
+            .expect("length checked");
+        self.at += N;
+        a
+    }
+    fn u8(&mut self) -> u8 {
+        self.take::<1>()[0]
+    }
+    fn u32(&mut self) -> u32 {
+        u32::from_le_bytes(self.take())
+    }
+    fn u64(&mut self) -> u64 {
+        u64::from_le_bytes(self.take())
+    }
+    fn f32(&mut self) -> f32 {
+        f32::from_le_bytes(self.take())
+    }
+    fn f64(&mut self) -> f64 {
+        f64::from_le_bytes(self.take())
+    }
+    /// A stored count or size as `usize`, refusing values this machine cannot hold.
+    fn size(&mut self, what: &str) -> Result<usize, String> {
+        let v = self.u64();
+        usize::try_from(v).map_err(|_| format!("{what} {v} is out of range"))
+    }
+}
+
+/// Parses checkpoint bytes (see the module docs). Errors say what is wrong, without the file.
+pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
+    if bytes.is_empty() {
+        return Err("empty file, not a catdog checkpoint".into());
+    }
+    let n = bytes.len().min(MAGIC.len());
+    if bytes[..n] != MAGIC[..n] {
+        return Err("not a catdog checkpoint (wrong magic bytes)".into());
+    }
+    if bytes.len() < 12 {
+        return Err(format!(
+            "truncated checkpoint: {} bytes, too short to hold the format version",
+            bytes.len()
+        ));
+    }
+    let mut r = Reader { b: bytes, at: 8 };
+    let version = r.u32();
+    if version != VERSION {
+        return Err(format!(
+            "unsupported checkpoint format version {version} (this build reads version {VERSION})"
+        ));
+    }
+    if bytes.len() < HEADER_LEN {
+        return Err(format!(
+            "truncated checkpoint: expected at least {HEADER_LEN} bytes of header, found {} bytes",
+            bytes.len()
+        ));
+    }
+    let stored_hcrc = u32::from_le_bytes(bytes[HEADER_LEN - 4..HEADER_LEN].try_into().unwrap());
+    if crc32fast::hash(&bytes[..HEADER_LEN - 4]) != stored_hcrc {
+        return Err("damaged checkpoint: header checksum mismatch".into());
+    }
+    let header_len = r.u32();
+    if header_len as usize != HEADER_LEN {
+        return Err(format!(
+            "damaged checkpoint: header length {header_len}, expected {HEADER_LEN}"
+        ));
+    }
+    let image = r.size("image size")?;
+    let widths = [
+        r.size("conv1 width")?,
+        r.size("conv2 width")?,
+        r.size("conv3 width")?,
+    ];
+    let fc1 = r.size("fc1 width")?;
+    let epochs = r.size("epochs")?;
+    let batch = r.size("batch size")?;
+    let lr = r.f32();
+    let _ = r.u32();
+    let seed = r.u64();
+    let threads = r.size("threads")?;
+    let hyper = Hyper {
+        image,
+        widths,
+        fc1,
+        epochs,
+        batch,
+        lr,
+        seed,
+        threads,
+    };
+    let shuffle = r.u8();
+    let flips = r.u8();
+    let sched = r.u8();
+    let _ = r.u8();
+    if shuffle > 1 || flips > 1 {
+        return Err(format!(
+            "damaged checkpoint: shuffle/flips flags are {shuffle}/{flips}, expected 0 or 1"
+        ));
+    }
+    let schedule = schedule_from(sched)
+        .ok_or_else(|| format!("unknown learning-rate schedule code {sched}"))?;
+    let recipe = Recipe {
+        shuffle: shuffle == 1,
+        flips: flips == 1,
+        momentum: r.f32(),
+        weight_decay: r.f32(),
+        dropout: r.f32(),
+        schedule,
+    };
+    let epochs_done = r.size("epochs done")?;
+    let rng_state = r.u64();
+    let p = r.size("parameter count")?;
+    let v = r.size("velocity count")?;
+    let h = r.size("history count")?;
+    r.at = HEADER_LEN; // reserved word and header CRC (checked above)
+                       // Sizes before anything is allocated from a stored count.
+    let expected = (|| {
+        let arrays = p.checked_add(v)?.checked_mul(4)?;
+        let hist = h.checked_mul(RECORD_LEN)?;
+        HEADER_LEN
+            .checked_add(hist)?
+            .checked_add(arrays)?
+            .checked_add(4)
+    })();
+    match expected {
+        Some(e) if e == bytes.len() => {}
+        Some(e) if e > bytes.len() => {
+            return Err(format!(
+                "truncated checkpoint: expected {e} bytes ({p} parameters, {v} momentum values, \
+                 {h} history records), found {} bytes",
+                bytes.len()
+            ))
+        }
+        Some(e) => {
+            return Err(format!(
+                "damaged checkpoint: expected {e} bytes ({p} parameters, {v} momentum values, \
+                 {h} history records), found {} bytes (extra data at the end)",
+                bytes.len()
+            ))
+        }
+        None => {
+            return Err(format!(
+                "damaged checkpoint: counts {p}/{v}/{h} do not fit in a file"
+            ))
+        }
+    }
+    let body = bytes.len() - 4;
+    let stored = u32::from_le_bytes(bytes[body..].try_into().unwrap());
+    if crc32fast::hash(&bytes[..body]) != stored {
+        return Err(
+            "damaged checkpoint: checksum mismatch (the file was altered or only partly written)"
+                .into(),
+        );
+    }
+    validate(&hyper, &recipe, p, v)?;
+    let mut history = Vec::with_capacity(h);
+    for _ in 0..h {
+        let epoch = r.size("history epoch")?;
+        let train_loss = r.f64();
+        let acc = r.f64();
+        let loss = r.f64();
+        let samples_per_s = r.f64();
+        let elapsed_s = r.f64();
+        let lr = r.f32();
+        let flags = r.u32();
+        if flags > 3 {
+            return Err(format!("history record flags {flags} are not valid"));
+        }
+        history.push(EpochRecord {
+            epoch,
+            train_loss,
+            test_accuracy: (flags & 1 != 0).then_some(acc),
+            test_loss: (flags & 2 != 0).then_some(loss),
+            samples_per_s,
+            elapsed_s,
+            lr,
+        });
+    }
+    let floats = |r: &mut Reader, n: usize| -> Vec<f32> {
+        let s = &r.b[r.at..r.at + 4 * n];
+        r.at += 4 * n;
+        s.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    };
+    let params = floats(&mut r, p);
+    let velocity = floats(&mut r, v);
+    debug_assert_eq!(r.at, body);
+    Ok(Checkpoint {
+        hyper,
+        recipe,
+        epochs_done,
+        rng_state,
+        params,
+        velocity,
+        history,
+    })
+}
+
+/// Checks that a run with `hyper` can continue from `ck`: the network (image, widths, fc1) and
+/// the batch size must match. `Err` names every field that differs, with both values. Other
+/// fields (epochs, lr, seed, threads) may change on resume.
+pub fn check_compatible(ck: &Checkpoint, hyper: &Hyper) -> Result<(), String> {
+    let c = &ck.hyper;
+    let mut diffs = Vec::new();
+    if c.image != hyper.image {
+        diffs.push(format!(
+            "image: checkpoint {}, requested {}",
+            c.image, hyper.image
+        ));
+    }
+    if c.widths != hyper.widths {
+        let f = |w: [usize; 3]| format!("{}/{}/{}", w[0], w[1], w[2]);
+        diffs.push(format!(
+            "widths: checkpoint {}, requested {}",
+            f(c.widths),
+            f(hyper.widths)
+        ));
+    }
+    if c.fc1 != hyper.fc1 {
+        diffs.push(format!(
+            "fc1: checkpoint {}, requested {}",
+            c.fc1, hyper.fc1
+        ));
+    }
+    if c.batch != hyper.batch {
+        diffs.push(format!(
+            "batch: checkpoint {}, requested {}",
+            c.batch, hyper.batch
+        ));
+    }
+    if diffs.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "cannot resume: the checkpoint was made with different settings ({})",
+            diffs.join("; ")
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_layout_matches_the_docs() {
+        let h = Hyper {
+            image: 8,
+            widths: [16, 16, 16],
+            fc1: 16,
+            ..Hyper::default()
+        };
+        let n = h.shapes().unwrap().param_count();
+        let b = encode(&h, &Recipe::improved(), 3, 7, &vec![0.5; n], &[], &[]).unwrap();
+        assert_eq!(b.len(), HEADER_LEN + 4 * n + 4);
+        assert_eq!(&b[..8], b"CATDOGCK");
+        assert_eq!(u64::from_le_bytes(b[16..24].try_into().unwrap()), 8);
+        assert_eq!(b[98], 1); // cosine
+        assert_eq!(u64::from_le_bytes(b[112..120].try_into().unwrap()), 3);
+        assert_eq!(
+            u64::from_le_bytes(b[128..136].try_into().unwrap()),
+            n as u64
+        );
+        assert_eq!(decode(&b).unwrap().epochs_done, 3);
+    }
+}
