@@ -197,7 +197,7 @@ impl Hyper {
     /// Checks every value and derives the shapes, or says what is wrong in one sentence.
     pub fn shapes(&self) -> Result<Shapes, String> {
         let s = self.image;
-        if s < 8 || s % 8 != 0 {
+        if s < 8 || !s.is_multiple_of(8) {
             return Err(format!(
                 "image size {s} is not usable: the three 2x2 pools need a positive multiple of 8 (e.g. 128)"
             ));
@@ -206,7 +206,7 @@ impl Hyper {
             return Err(format!("image size {s} is too large (at most 1024)"));
         }
         for (i, &w) in self.widths.iter().enumerate() {
-            if w == 0 || w % 16 != 0 || w > 1024 {
+            if w == 0 || !w.is_multiple_of(16) || w > 1024 {
                 return Err(format!(
                     "conv{} width {w} is not usable: the kernels hold 16 channels per ZMM register, \
                      so widths must be multiples of 16 between 16 and 1024",
@@ -214,7 +214,7 @@ impl Hyper {
                 ));
             }
         }
-        if self.fc1 == 0 || self.fc1 % 16 != 0 || self.fc1 > 4096 {
+        if self.fc1 == 0 || !self.fc1.is_multiple_of(16) || self.fc1 > 4096 {
             return Err(format!(
                 "fc1 width {} is not usable: it must be a multiple of 16 between 16 and 4096",
                 self.fc1
