@@ -60,7 +60,7 @@ mod tests {
                 for t in 0..size {
                     let r = team.part(len, t, 16);
                     assert_eq!(r.start, next);
-                    assert!(r.start % 16 == 0 || r.start == len);
+                    assert!(r.start.is_multiple_of(16) || r.start == len);
                     next = r.end;
                 }
                 assert_eq!(next, len);
