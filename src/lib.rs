@@ -17,6 +17,7 @@ pub mod convolution;
 pub mod cpu;
 pub mod dataset;
 pub mod dense;
+pub mod dropout;
 pub mod forward;
 pub mod kernels;
 pub mod loader;

@@ -7,6 +7,7 @@ pub mod activations;
 pub mod conv;
 pub mod conv_wgrad;
 pub mod dense;
+pub mod dropout;
 pub mod load;
 pub mod loss;
 pub mod pool;
