@@ -9,6 +9,13 @@
 //! - padded output gradient `dy_pad`: `(h+2) x (w+2) x cout`, zero border (the interior is the
 //!   gradient with respect to the conv's pre-activation output, ReLU mask already applied);
 //! - weight gradient in "KC" layout `[3][3][cin][cout]` (see [`unpack_wgrad`]).
+//!
+//! The asm path is a register-blocked direct convolution (see `asm_notes/convolution.md`): a
+//! micro-kernel computes 1..14 consecutive output pixels of a row x 32 output channels with the
+//! accumulators in ZMM registers over the whole 3x3xC reduction; this module packs the weights
+//! ([`pack_forward`], [`pack_backward`]), covers each row with tiles ([`row_tile_widths`]) and
+//! drives the kernels. The input gradient is the same kernel run over `dy_pad` with the flipped,
+//! channel-transposed weights. The drivers allocate only a few small plan vectors per call.
 
 use crate::config::ConvDims;
 use crate::cpu::Path;
@@ -62,7 +69,7 @@ pub struct Chunk {
 }
 
 /// How the reduction over `3 x 3 x n_in` is split for an output block `nb` channels wide: the
-/// whole window if its packed weights fit [`L1_WEIGHT_BYTES`], else one kernel row per chunk,
+/// whole window if its packed weights fit `CHUNK_WEIGHT_BYTES` (256 KiB), else one kernel row per chunk,
 /// else one kernel row and a channel range (a multiple of 16 dividing `n_in`) per chunk.
 pub fn chunks(n_in: usize, nb: usize) -> Vec<Chunk> {
     let fits = |steps: usize| steps * nb * 4 <= CHUNK_WEIGHT_BYTES;
@@ -121,9 +128,11 @@ fn pack(n_in: usize, n_out: usize, f: impl Fn(usize, usize, usize, usize) -> f32
     }
 }
 
-/// Repacks original-layout weights `w` into the forward kernel's layout (see [`pack`]: output
-/// channels of a block innermost, so one step is `NV` full ZMM loads). Called once per batch
-/// after the update (cheap), never inside a sample loop.
+/// Repacks original-layout weights `w` into the forward kernel's layout: for each output block
+/// of [`channel_blocks`] (`o0`, `NB = NV*16` channels, starting at float `o0*9*cin`), `9*cin`
+/// steps in `(ky, kx, ic)` order of `NB` floats, the block's output channels innermost, so one
+/// step is `NV` full ZMM loads (very wide layers: the steps grouped by reduction chunk, see
+/// [`chunks`]). Called once per batch after the update (cheap), never inside a sample loop.
 pub fn pack_forward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
     let cin = d.cin;
     assert!(w.len() >= d.weight_len(), "weights too short");
@@ -173,7 +182,7 @@ fn row_plan(w: usize, tiles: &[Tile]) -> Vec<(usize, TileFn)> {
     plan
 }
 
-/// The tile widths [`row_plan`] uses for a row of `w` pixels, widest first (they sum to `w`).
+/// The tile widths the drivers use for a row of `w` pixels, widest first (they sum to `w`).
 pub fn row_tile_widths(w: usize, tiles: &[Tile]) -> Vec<usize> {
     // best[x] = (cost of covering x pixels, width of the last tile).
     let mut best = vec![(0u64, 0usize); w + 1];
