@@ -14,7 +14,9 @@ pub fn mask_bytes(len: usize) -> usize {
 /// Fills `bits` for `bits.len() * 8` elements: bit set = keep, with probability `keep` rounded
 /// to 1/65536.
 pub fn draw_mask(bits: &mut [u8], keep: f32, key: [u64; 5]) {
-    let mut rng = Rng::new(key.iter().fold(0x5EED_D409u64, |h, &k| (h ^ k).wrapping_mul(0x100_0000_01B3).rotate_left(29)));
+    let mut rng = Rng::new(key.iter().fold(0x5EED_D409u64, |h, &k| {
+        (h ^ k).wrapping_mul(0x100_0000_01B3).rotate_left(29)
+    }));
     let threshold = (keep as f64 * 65536.0).round() as u64;
     for byte in bits.iter_mut() {
         let mut b = 0u8;
@@ -29,14 +31,26 @@ pub fn draw_mask(bits: &mut [u8], keep: f32, key: [u64; 5]) {
 
 /// `x[i] *= bit(i) / keep` (zero where the bit is clear). `x.len()` must be a multiple of 16.
 pub fn apply(path: Path, x: &mut [f32], bits: &[u8], keep: f32) {
-    assert!(x.len().is_multiple_of(16) && bits.len() * 8 >= x.len(), "dropout: {} values, {} mask bytes", x.len(), bits.len());
+    assert!(
+        x.len().is_multiple_of(16) && bits.len() * 8 >= x.len(),
+        "dropout: {} values, {} mask bytes",
+        x.len(),
+        bits.len()
+    );
     let scale = 1.0 / keep;
     match path {
         Path::Reference => crate::reference::dropout::apply_mask(x, bits, scale),
         Path::Asm => {
             crate::cpu::assert_asm_ok();
             // SAFETY: lengths checked above.
-            unsafe { crate::kernels::dropout::apply_mask(x.as_mut_ptr(), bits.as_ptr(), x.len() / 16, scale) }
+            unsafe {
+                crate::kernels::dropout::apply_mask(
+                    x.as_mut_ptr(),
+                    bits.as_ptr(),
+                    x.len() / 16,
+                    scale,
+                )
+            }
         }
     }
 }

@@ -41,13 +41,28 @@ impl Confusion {
     /// A small table for the terminal.
     pub fn render(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "confusion matrix ({} labeled samples; rows: true class, columns: predicted)", self.total());
+        let _ = writeln!(
+            s,
+            "confusion matrix ({} labeled samples; rows: true class, columns: predicted)",
+            self.total()
+        );
         let _ = writeln!(s, "{:>10} {:>8} {:>8}", "", "cat", "dog");
         for (i, name) in ["cat", "dog"].iter().enumerate() {
-            let _ = writeln!(s, "{:>10} {:>8} {:>8}", format!("true {name}"), self.m[i][0], self.m[i][1]);
+            let _ = writeln!(
+                s,
+                "{:>10} {:>8} {:>8}",
+                format!("true {name}"),
+                self.m[i][0],
+                self.m[i][1]
+            );
         }
         for (i, name) in ["cat", "dog"].iter().enumerate() {
-            let _ = writeln!(s, "{name}: precision {:.4}, recall {:.4}", self.precision(i), self.recall(i));
+            let _ = writeln!(
+                s,
+                "{name}: precision {:.4}, recall {:.4}",
+                self.precision(i),
+                self.recall(i)
+            );
         }
         if self.unlabeled > 0 {
             let _ = writeln!(s, "({} unlabeled samples not counted)", self.unlabeled);

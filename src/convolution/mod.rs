@@ -225,6 +225,58 @@ fn run_tiles(kd: &ConvDims, inp: &[f32], wpack: &[f32], bias: Option<&[f32]>, ou
         assert!(b.len() >= n_out, "bias too short");
     }
     crate::cpu::assert_asm_ok();
+    // The plan depends only on the shape: built on a thread's first call for that shape, then
+    // reused, so the training loop allocates nothing here.
+    thread_local! {
+        static PLANS: std::cell::RefCell<Vec<(ConvDims, std::rc::Rc<[Pass]>)>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let passes = PLANS.with(|cell| {
+        let mut cache = cell.borrow_mut();
+        if let Some((_, p)) = cache.iter().find(|(d, _)| d == kd) {
+            return p.clone();
+        }
+        let p: std::rc::Rc<[Pass]> = plan_passes(kd).into();
+        cache.push((*kd, p.clone()));
+        p
+    });
+    let (ip, wpp, op) = (inp.as_ptr(), wpack.as_ptr(), out.as_mut_ptr());
+    let run_row = |y: usize, ps: &Pass| {
+        for &(x0, f) in &ps.plan {
+            // SAFETY: the asserts above bound every address of the tile: input floats
+            // up to ((y+2)*(w+2) + x0+P-1 + 2) * n_in + n_in - 1 < (h+2)*(w+2)*n_in,
+            // output pixels y*w + x0 + p < h*w, weights of this chunk inside the block
+            // o0*9*n_in .. (o0+nb)*9*n_in <= 9*n_in*n_out; AVX-512 is checked by the
+            // caller (Path::Asm).
+            unsafe {
+                let args = TileArgs {
+                    inp: ip.add((y * (w + 2) + x0) * n_in + ps.first_seg),
+                    in_stride: n_in * 4,
+                    k: ps.k,
+                    nseg: ps.skips.len(),
+                    skips: ps.skips.as_ptr(),
+                    out: op.add((y * w + x0) * n_out + ps.o0),
+                    out_stride: n_out * 4,
+                    bias: match bias {
+                        Some(b) if ps.last => b.as_ptr().add(ps.o0),
+                        _ => std::ptr::null(),
+                    },
+                    accumulate: ps.accumulate as usize,
+                };
+                f(&args, wpp.add(ps.wat));
+            }
+        }
+    };
+    for ps in passes.iter() {
+        for y in 0..h {
+            run_row(y, ps);
+        }
+    }
+}
+
+/// The passes of [`run_tiles`] for one shape (as the kernels see it): which tiles cover a row,
+/// and how the reduction is chunked.
+fn plan_passes(kd: &ConvDims) -> Vec<Pass> {
+    let (w, n_in, n_out) = (kd.w, kd.cin, kd.cout);
     let row = (w + 2) * n_in;
     // One pass per (output-channel block, reduction chunk), in accumulation order.
     let mut passes = Vec::new();
@@ -264,38 +316,7 @@ fn run_tiles(kd: &ConvDims, inp: &[f32], wpack: &[f32], bias: Option<&[f32]>, ou
             wat += segs.len() * k * nb;
         }
     }
-    let (ip, wpp, op) = (inp.as_ptr(), wpack.as_ptr(), out.as_mut_ptr());
-    let run_row = |y: usize, ps: &Pass| {
-        for &(x0, f) in &ps.plan {
-            // SAFETY: the asserts above bound every address of the tile: input floats
-            // up to ((y+2)*(w+2) + x0+P-1 + 2) * n_in + n_in - 1 < (h+2)*(w+2)*n_in,
-            // output pixels y*w + x0 + p < h*w, weights of this chunk inside the block
-            // o0*9*n_in .. (o0+nb)*9*n_in <= 9*n_in*n_out; AVX-512 is checked by the
-            // caller (Path::Asm).
-            unsafe {
-                let args = TileArgs {
-                    inp: ip.add((y * (w + 2) + x0) * n_in + ps.first_seg),
-                    in_stride: n_in * 4,
-                    k: ps.k,
-                    nseg: ps.skips.len(),
-                    skips: ps.skips.as_ptr(),
-                    out: op.add((y * w + x0) * n_out + ps.o0),
-                    out_stride: n_out * 4,
-                    bias: match bias {
-                        Some(b) if ps.last => b.as_ptr().add(ps.o0),
-                        _ => std::ptr::null(),
-                    },
-                    accumulate: ps.accumulate as usize,
-                };
-                f(&args, wpp.add(ps.wat));
-            }
-        }
-    };
-    for ps in &passes {
-        for y in 0..h {
-            run_row(y, ps);
-        }
-    }
+    passes
 }
 
 /// One sweep of the micro-kernels over the layer: an output-channel block and a reduction chunk.
