@@ -15,7 +15,8 @@ use std::ops::Range;
 /// Loss and fc2 backward over `rows` samples (one thread). Returns the summed loss.
 /// Needs `logits` and `h1` from the forward pass; writes `probs`, `dlogits`, fc2's gradients,
 /// and `dh1` (with fc1's ReLU mask applied).
-pub fn head(c: &Ctx, rows: usize, labels: &[u8]) -> f32 {
+/// With dropout on fc2's input (`keep = Some(k)`), fc1's output gradient also passes the mask.
+pub fn head(c: &Ctx, rows: usize, labels: &[u8], keep: Option<f32>) -> f32 {
     let s = c.shapes;
     // SAFETY: single thread in this phase.
     unsafe {
@@ -46,6 +47,10 @@ pub fn head(c: &Ctx, rows: usize, labels: &[u8]) -> f32 {
             dh1.as_mut_ptr(),
             0..s.fc1,
         );
+        if let Some(k) = keep {
+            let bits = &c.masks.get(c.batch.drop_h1)[..rows * s.fc1 / 8];
+            crate::dropout::apply(c.path, dh1, bits, k);
+        }
         activations::relu_backward(c.path, h1, dh1);
         sum
     }

@@ -1,13 +1,18 @@
-//! `model`: train, evaluate and benchmark the cat-vs-dog CNN. See README.md for every flag.
+//! `model`: train, evaluate, predict and benchmark the cat-vs-dog CNN. See README.md for every
+//! flag. Bad input ends with one `error: ...` line and exit code 2.
 
-use catdog::config::Hyper;
+use catdog::checkpoint;
+use catdog::config::{Hyper, Recipe, Schedule};
+use catdog::contact_sheet::{self, Tile};
 use catdog::cpu;
 use catdog::dataset::{open_blob, Synthetic};
 use catdog::model::Net;
 use catdog::parameters;
-use catdog::train::{self, EpochOptions};
-use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
+use catdog::report::Confusion;
+use catdog::train::{self, EpochOptions, FitConfig};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -26,8 +31,10 @@ struct Cli {
 enum Command {
     /// Train on a packed blob, then report test accuracy (the default command).
     Train(TrainArgs),
-    /// Accuracy of a parameter file on a packed blob.
+    /// Accuracy, confusion matrix, precision and recall of a model on a packed blob.
     Eval(EvalArgs),
+    /// P(dog) for every sample of a packed blob: `path<TAB>P(dog)<TAB>cat|dog`.
+    Predict(PredictArgs),
     /// Training and inference throughput on synthetic data.
     Bench(BenchArgs),
 }
@@ -36,7 +43,7 @@ enum Command {
 #[derive(Args, Clone)]
 struct ArchArgs {
     /// Output channels of conv1,conv2,conv3 (multiples of 16).
-    #[arg(long, value_delimiter = ',', num_args = 3, default_values_t = [32, 64, 128])]
+    #[arg(long, value_delimiter = ',', num_args = 1.., default_values_t = [32, 64, 128])]
     widths: Vec<usize>,
     /// Neurons of fc1 (a multiple of 16).
     #[arg(long, default_value_t = 128)]
@@ -44,6 +51,20 @@ struct ArchArgs {
     /// Worker threads (default: all cores). Results are bitwise the same for any count.
     #[arg(long)]
     threads: Option<usize>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RecipeName {
+    /// The original: plain SGD, constant learning rate, no augmentation.
+    Faithful,
+    /// Flips, momentum 0.9, weight decay 5e-4, dropout 0.5, cosine schedule.
+    Improved,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ScheduleName {
+    Constant,
+    Cosine,
 }
 
 #[derive(Args, Clone)]
@@ -60,7 +81,7 @@ struct TrainArgs {
     batch_size: usize,
     #[arg(long, default_value_t = 0.01)]
     lr: f32,
-    /// Seed for initialisation and shuffling.
+    /// Seed for initialisation, shuffling, flips and dropout.
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Start from this parameters.raw file (the original's format) instead of He-normal init.
@@ -75,9 +96,43 @@ struct TrainArgs {
     /// Use only the first N training samples.
     #[arg(long)]
     limit: Option<usize>,
-    /// Print the per-batch line every N steps (0: never).
-    #[arg(long, default_value_t = 1)]
-    log_every: usize,
+    /// Print the per-batch `Epoch: E, Step: S, Loss: L` line every N steps (0: never). Default:
+    /// every step when stdout is not a terminal; on a terminal a progress bar instead.
+    #[arg(long)]
+    log_every: Option<usize>,
+    /// Training recipe; the flags below override single parts of it.
+    #[arg(long, value_enum, default_value = "faithful")]
+    recipe: RecipeName,
+    /// Mirror samples left-right at random (per epoch and sample).
+    #[arg(long)]
+    flip: bool,
+    /// SGD momentum (0: plain SGD).
+    #[arg(long)]
+    momentum: Option<f32>,
+    /// L2 weight decay.
+    #[arg(long)]
+    weight_decay: Option<f32>,
+    /// Dropout probability on the inputs of fc1 and fc2.
+    #[arg(long)]
+    dropout: Option<f32>,
+    /// Learning-rate schedule over the epochs.
+    #[arg(long, value_enum)]
+    schedule: Option<ScheduleName>,
+    /// Checkpoint written after every epoch (parameters, optimizer state, progress).
+    #[arg(long, default_value = "data/checkpoint.ckpt")]
+    checkpoint: PathBuf,
+    /// Do not write checkpoints.
+    #[arg(long)]
+    no_checkpoint: bool,
+    /// Continue the run saved in this checkpoint, up to --epochs epochs in all.
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Per-epoch loss and accuracy as CSV.
+    #[arg(long)]
+    metrics: Option<PathBuf>,
+    /// Training curves as PNG or SVG (by extension), redrawn after every epoch.
+    #[arg(long)]
+    plot: Option<PathBuf>,
     /// Print the memory plan and exit without training.
     #[arg(long)]
     dry_run: bool,
@@ -87,12 +142,31 @@ struct TrainArgs {
 
 #[derive(Args)]
 struct EvalArgs {
-    /// Parameter file (parameters.raw format).
+    /// Model: a parameters.raw file or a checkpoint.
     #[arg(long)]
     params: PathBuf,
     /// Packed blob to evaluate on.
     #[arg(long, default_value = "data/test.bin")]
     data: PathBuf,
+    /// Write a contact sheet of the worst misclassified images (PNG).
+    #[arg(long)]
+    errors: Option<PathBuf>,
+    /// How many images the contact sheet shows.
+    #[arg(long, default_value_t = 24)]
+    errors_count: usize,
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    #[command(flatten)]
+    arch: ArchArgs,
+}
+
+#[derive(Args)]
+struct PredictArgs {
+    /// Model: a parameters.raw file or a checkpoint.
+    #[arg(long)]
+    params: PathBuf,
+    /// Packed blob (labeled or not).
+    blob: PathBuf,
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
     #[command(flatten)]
@@ -118,38 +192,116 @@ fn default_threads() -> usize {
         .unwrap_or(1)
 }
 
-fn hyper(arch: &ArchArgs, image: usize, batch: usize) -> Hyper {
-    Hyper {
+fn hyper(arch: &ArchArgs, image: usize, batch: usize) -> Result<Hyper, String> {
+    if arch.widths.len() != 3 {
+        return Err(format!(
+            "--widths takes three numbers (conv1,conv2,conv3), got {}",
+            arch.widths.len()
+        ));
+    }
+    Ok(Hyper {
         image,
         widths: [arch.widths[0], arch.widths[1], arch.widths[2]],
         fc1: arch.fc1,
         batch,
         threads: arch.threads.unwrap_or_else(default_threads),
         ..Hyper::default()
-    }
+    })
 }
 
-fn make_net(h: &Hyper) -> Result<Net, String> {
+fn make_net(h: &Hyper, momentum: bool) -> Result<Net, String> {
     let path = cpu::detect();
     if let Some(line) = cpu::notice(path) {
         eprintln!("{line}");
     }
-    Net::new(h, path, false)
+    Net::new(h, path, momentum)
+}
+
+fn recipe(a: &TrainArgs) -> Result<Recipe, String> {
+    let mut r = match a.recipe {
+        RecipeName::Faithful => Recipe::faithful(!a.no_shuffle),
+        RecipeName::Improved => Recipe::improved(),
+    };
+    if a.no_shuffle {
+        r.shuffle = false;
+    }
+    r.flips |= a.flip;
+    if let Some(m) = a.momentum {
+        r.momentum = m;
+    }
+    if let Some(w) = a.weight_decay {
+        r.weight_decay = w;
+    }
+    if let Some(d) = a.dropout {
+        r.dropout = d;
+    }
+    if let Some(s) = a.schedule {
+        r.schedule = match s {
+            ScheduleName::Constant => Schedule::Constant,
+            ScheduleName::Cosine => Schedule::Cosine,
+        };
+    }
+    if !(0.0..1.0).contains(&r.momentum) {
+        return Err(format!(
+            "--momentum {} is not usable: it must be in [0, 1)",
+            r.momentum
+        ));
+    }
+    if !(r.weight_decay >= 0.0 && r.weight_decay.is_finite()) {
+        return Err(format!(
+            "--weight-decay {} is not usable: it must be a finite number >= 0",
+            r.weight_decay
+        ));
+    }
+    if !(0.0..0.99).contains(&r.dropout) {
+        return Err(format!(
+            "--dropout {} is not usable: it must be in [0, 0.99)",
+            r.dropout
+        ));
+    }
+    Ok(r)
 }
 
 fn train_cmd(a: TrainArgs) -> Result<(), String> {
-    let mut h = hyper(&a.arch, 128, a.batch_size);
+    let mut h = hyper(&a.arch, 128, a.batch_size)?;
     h.epochs = a.epochs;
     h.lr = a.lr;
     h.seed = a.seed;
+    let mut r = recipe(&a)?;
+    let resumed = match &a.resume {
+        Some(p) => Some(checkpoint::load(p)?),
+        None => None,
+    };
+    if let Some(ck) = &resumed {
+        // The run continues as it was configured; only its length and thread count may change.
+        let (epochs, threads) = (h.epochs, h.threads);
+        h = Hyper {
+            epochs,
+            threads,
+            ..ck.hyper.clone()
+        };
+        r = ck.recipe.clone();
+    }
+    let momentum = r.momentum != 0.0 || r.weight_decay != 0.0;
     if a.dry_run {
         h.shapes()?;
-        println!("{}", Net::plan(&h, false)?.report());
+        println!("{}", Net::plan(&h, momentum)?.report());
         return Ok(());
     }
     let train_blob = open_blob(&a.train, "training", true)?;
     let test_blob = open_blob(&a.test, "test", true)?;
-    h.image = train_blob.dims().0;
+    if resumed.is_none() {
+        h.image = train_blob.dims().0;
+    } else if h.image != train_blob.dims().0 {
+        return Err(format!(
+            "{}: images are {}x{} but the checkpoint's network takes {}x{}",
+            a.train.display(),
+            train_blob.dims().0,
+            train_blob.dims().1,
+            h.image,
+            h.image
+        ));
+    }
     if test_blob.dims() != train_blob.dims() {
         return Err(format!(
             "{} has {:?} images but {} has {:?}: pack both with the same --size",
@@ -159,16 +311,24 @@ fn train_cmd(a: TrainArgs) -> Result<(), String> {
             test_blob.dims()
         ));
     }
-    let mut net = make_net(&h)?;
-    match &a.init {
-        Some(p) => {
-            let shapes = net.shapes.clone();
-            parameters::read_raw(p, &shapes, net.params_mut())?
+    let mut net = make_net(&h, momentum)?;
+    let shapes = net.shapes.clone();
+    let mut history = Vec::new();
+    let mut first_epoch = 1;
+    match (&resumed, &a.init) {
+        (Some(_), Some(_)) => return Err("--resume and --init cannot be used together".into()),
+        (Some(ck), None) => {
+            checkpoint::check_compatible(ck, &h)?;
+            net.params_mut().copy_from_slice(&ck.params);
+            if !ck.velocity.is_empty() {
+                net.velocity_values_mut().copy_from_slice(&ck.velocity);
+            }
+            history = ck.history.clone();
+            first_epoch = ck.epochs_done + 1;
+            eprintln!("resuming after epoch {} of {}", ck.epochs_done, h.epochs);
         }
-        None => {
-            let (shapes, seed) = (net.shapes.clone(), h.seed);
-            parameters::he_init(&shapes, net.params_mut(), seed)
-        }
+        (None, Some(p)) => parameters::read_raw(p, &shapes, net.params_mut())?,
+        (None, None) => parameters::he_init(&shapes, net.params_mut(), h.seed),
     }
     net.repack();
     let n = a.limit.unwrap_or(usize::MAX).min(train_blob.len());
@@ -178,63 +338,162 @@ fn train_cmd(a: TrainArgs) -> Result<(), String> {
             h.batch
         ));
     }
-    let opts = EpochOptions {
-        log_every: a.log_every,
-        flips: false,
+    let terminal = std::io::stdout().is_terminal();
+    let cfg = FitConfig {
+        recipe: r,
+        log_every: a.log_every.unwrap_or(if terminal { 0 } else { 1 }),
+        n_train: n,
+        checkpoint: (!a.no_checkpoint).then(|| a.checkpoint.clone()),
+        metrics: a.metrics.clone(),
+        plot: a.plot.clone(),
+        progress: terminal && std::io::stderr().is_terminal(),
     };
-    let started = Instant::now();
-    for epoch in 1..=h.epochs {
-        let order = train::epoch_order(n, !a.no_shuffle, h.seed, epoch);
-        let st = train::run_epoch(&mut net, &train_blob, &order, epoch, &opts)?;
-        eprintln!(
-            "epoch {epoch}/{}: train loss {:.4}, {:.1} samples/s, {:.1} s elapsed",
-            h.epochs,
-            st.mean_loss,
-            st.samples as f64 / st.seconds,
-            started.elapsed().as_secs_f64()
-        );
-    }
+    train::fit(
+        &mut net,
+        &train_blob,
+        &test_blob,
+        &cfg,
+        first_epoch,
+        &mut history,
+    )?;
     if let Some(p) = &a.save {
         parameters::write_raw(p, &net.shapes, net.params())?;
         eprintln!("saved parameters to {}", p.display());
     }
-    let probs = train::predict(&mut net, &test_blob);
-    println!(
-        "Accuracy is: {:.6}",
-        train::accuracy(&probs, test_blob.labels())
-    );
+    let acc = match history.last() {
+        Some(rec) if rec.epoch == h.epochs && first_epoch <= h.epochs => {
+            rec.test_accuracy.unwrap_or(0.0)
+        }
+        _ => train::accuracy(&train::predict(&mut net, &test_blob), test_blob.labels()),
+    };
+    println!("Accuracy is: {acc:.6}");
     Ok(())
+}
+
+/// A network with the parameters of `file`: a checkpoint (its own shapes) or a parameters.raw
+/// file (shapes from the flags).
+fn load_model(file: &Path, arch: &ArchArgs, image: usize, batch: usize) -> Result<Net, String> {
+    let mut magic = [0u8; 8];
+    let is_ck = std::fs::File::open(file)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .map(|_| magic == checkpoint::MAGIC)
+        .unwrap_or(false);
+    if is_ck {
+        let ck = checkpoint::load(file)?;
+        let h = Hyper {
+            batch,
+            threads: arch.threads.unwrap_or_else(default_threads),
+            ..ck.hyper.clone()
+        };
+        if h.image != image {
+            return Err(format!(
+                "{}: the model takes {}x{} images but the data has {image}x{image}",
+                file.display(),
+                h.image,
+                h.image
+            ));
+        }
+        let mut net = make_net(&h, false)?;
+        net.params_mut().copy_from_slice(&ck.params);
+        net.repack();
+        Ok(net)
+    } else {
+        let h = hyper(arch, image, batch)?;
+        let mut net = make_net(&h, false)?;
+        let shapes = net.shapes.clone();
+        parameters::read_raw(file, &shapes, net.params_mut())?;
+        net.repack();
+        Ok(net)
+    }
 }
 
 fn eval_cmd(a: EvalArgs) -> Result<(), String> {
     let blob = open_blob(&a.data, "evaluation", true)?;
-    let h = hyper(&a.arch, blob.dims().0, a.batch_size);
-    let mut net = make_net(&h)?;
-    let shapes = net.shapes.clone();
-    parameters::read_raw(&a.params, &shapes, net.params_mut())?;
-    net.repack();
+    let mut net = load_model(&a.params, &a.arch, blob.dims().0, a.batch_size)?;
     let probs = train::predict(&mut net, &blob);
-    println!("Accuracy is: {:.6}", train::accuracy(&probs, blob.labels()));
+    let c = Confusion::new(&probs, blob.labels());
+    print!("{}", c.render());
+    if let Some(out) = &a.errors {
+        // The worst mistakes: wrong side of 0.5, farthest from the true label first.
+        let mut wrong: Vec<usize> = (0..blob.len())
+            .filter(|&i| (probs[i] > 0.5) != (blob.labels()[i] == 1))
+            .collect();
+        wrong.sort_by(|&i, &j| {
+            let e = |k: usize| (probs[k] - blob.labels()[k] as f32).abs();
+            e(j).total_cmp(&e(i)).then(i.cmp(&j))
+        });
+        wrong.truncate(a.errors_count);
+        if wrong.is_empty() {
+            eprintln!("no misclassified images: {} not written", out.display());
+        } else {
+            let (hh, ww, _) = blob.dims();
+            let names = blob.class_names();
+            let tiles: Vec<Tile> = wrong
+                .iter()
+                .map(|&i| Tile {
+                    pixels: blob.image(i),
+                    h: hh,
+                    w: ww,
+                    caption: vec![
+                        blob.source(i).to_string(),
+                        format!(
+                            "P(dog)={:.3} true: {}",
+                            probs[i],
+                            names
+                                .get(blob.labels()[i] as usize)
+                                .map(String::as_str)
+                                .unwrap_or("?")
+                        ),
+                    ],
+                })
+                .collect();
+            let title = format!(
+                "{} worst misclassified of {} ({})",
+                tiles.len(),
+                blob.len(),
+                a.data.display()
+            );
+            contact_sheet::write_contact_sheet(out, &tiles, 6, &title)?;
+            eprintln!("wrote {}", out.display());
+        }
+    }
+    println!("Accuracy is: {:.6}", c.accuracy());
+    Ok(())
+}
+
+fn predict_cmd(a: PredictArgs) -> Result<(), String> {
+    let blob = open_blob(&a.blob, "prediction", false)?;
+    let mut net = load_model(&a.params, &a.arch, blob.dims().0, a.batch_size)?;
+    let probs = train::predict(&mut net, &blob);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for (i, p) in probs.iter().enumerate() {
+        let class = if *p > 0.5 { "dog" } else { "cat" };
+        if std::io::Write::write_fmt(
+            &mut out,
+            format_args!("{}\t{p:.6}\t{class}\n", blob.source(i)),
+        )
+        .is_err()
+        {
+            break; // a closed pipe (e.g. `| head`) is not an error
+        }
+    }
     Ok(())
 }
 
 fn bench_cmd(a: BenchArgs) -> Result<(), String> {
-    let mut h = hyper(&a.arch, a.image, a.batch_size);
+    let mut h = hyper(&a.arch, a.image, a.batch_size)?;
     let shapes = h.shapes()?;
     h.epochs = 1;
-    let mut net = make_net(&h)?;
+    let mut net = make_net(&h, false)?;
     parameters::he_init(&shapes, net.params_mut(), 1);
     net.repack();
     let n = (a.batches + 1) * h.batch;
     let data = Synthetic::new(n, a.image, 7);
-    let opts = EpochOptions {
-        log_every: 0,
-        flips: false,
-    };
+    let opts = EpochOptions::plain(0.01);
     let order: Vec<u32> = (0..n as u32).collect();
     // Warm-up: one batch (page faults, caches, frequency).
-    train::run_epoch(&mut net, &data, &order[..h.batch], 1, &opts)?;
-    let st = train::run_epoch(&mut net, &data, &order[h.batch..], 1, &opts)?;
+    train::run_epoch(&mut net, &data, &order[..h.batch], 1, &opts, None)?;
+    let st = train::run_epoch(&mut net, &data, &order[h.batch..], 1, &opts, None)?;
     let train_rate = st.samples as f64 / st.seconds;
     let _ = train::predict(&mut net, &data);
     let t = Instant::now();
@@ -260,6 +519,7 @@ fn main() -> ExitCode {
         },
         Some(Command::Train(a)) => train_cmd(a),
         Some(Command::Eval(a)) => eval_cmd(a),
+        Some(Command::Predict(a)) => predict_cmd(a),
         Some(Command::Bench(a)) => bench_cmd(a),
     };
     match result {

@@ -122,8 +122,8 @@ pub struct BatchViews {
     pub dflat: View,
     /// Sum over the batch of the per-sample conv gradients (one [`ConvGradViews`] block).
     pub conv_grad_sum: ConvGradViews,
-    /// Dropout masks on fc1's input and fc2's input (`[batch][flat]`, `[batch][fc1]`; 0 or
-    /// 1/keep), unused without dropout.
+    /// Dropout bit masks (byte arena, one bit per element) on fc1's input `[batch][flat]` and
+    /// fc2's input `[batch][fc1]`; unused without dropout.
     pub drop_in: View,
     pub drop_h1: View,
     /// Labels of the batch's samples (byte arena), `[batch]`.
@@ -234,8 +234,8 @@ fn carve(h: &Hyper, s: &Shapes, momentum: bool) -> Carving {
         dh1: a.take(b * s.fc1),
         dflat: a.take(b * s.flat),
         conv_grad_sum: cg.at(a.take(cg.len).off, 0),
-        drop_in: a.take(b * s.flat),
-        drop_h1: a.take(b * s.fc1),
+        drop_in: m.take(b * s.flat / 8),
+        drop_h1: m.take(b * s.fc1 / 8),
         labels: m.take(b),
     };
     let mut p = ArenaLayout::new();
@@ -319,6 +319,23 @@ impl Net {
     pub fn params_mut(&mut self) -> &mut [f32] {
         let v = self.pv.all;
         self.params.get_mut(v)
+    }
+
+    /// The optimizer's velocity (empty without momentum).
+    pub fn velocity_values(&self) -> &[f32] {
+        if self.velocity.is_empty() {
+            &[]
+        } else {
+            &self.velocity.all()[..self.shapes.param_count()]
+        }
+    }
+    pub fn velocity_values_mut(&mut self) -> &mut [f32] {
+        let n = self.shapes.param_count();
+        if self.velocity.is_empty() {
+            &mut []
+        } else {
+            &mut self.velocity.all_mut()[..n]
+        }
     }
 
     /// Refreshes the kernels' packed copies of the conv weights (after every update).

@@ -16,7 +16,7 @@
 use crate::dataset::Dataset;
 use crate::model::{Ctx, Net};
 use crate::team::Team;
-use crate::{backward, forward, update};
+use crate::{backward, dropout, forward, update};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -26,8 +26,31 @@ use std::time::Instant;
 pub struct EpochOptions {
     /// Print the original's `Epoch: E, Step: S, Loss: L` line every this many steps (0 = never).
     pub log_every: usize,
-    /// Flip each sample left-right when its bit in this per-epoch mask stream says so.
+    /// Mirror each sample left-right when [`flip_bit`] says so for this epoch.
     pub flips: bool,
+    /// This epoch's learning rate.
+    pub lr: f32,
+    /// SGD momentum and L2 weight decay (0 and 0: the original's plain SGD).
+    pub momentum: f32,
+    pub weight_decay: f32,
+    /// Dropout probability on the inputs of fc1 and fc2 (0: none), and the seed of its masks.
+    pub dropout: f32,
+    pub seed: u64,
+}
+
+impl EpochOptions {
+    /// The original's recipe at learning rate `lr`.
+    pub fn plain(lr: f32) -> Self {
+        Self {
+            log_every: 0,
+            flips: false,
+            lr,
+            momentum: 0.0,
+            weight_decay: 0.0,
+            dropout: 0.0,
+            seed: 0,
+        }
+    }
 }
 
 /// What an epoch measured.
@@ -50,14 +73,25 @@ fn forward_backward(
     t: usize,
     data: &dyn Dataset,
     idx: &[u32],
-    flips: Option<usize>,
+    aug: &Augment,
 ) -> Option<f32> {
     let b = idx.len();
-    // 1. conv blocks forward.
+    // 1. conv blocks forward (and dropout on the sample's fc1 input).
     for slot in (t..b).step_by(team.size) {
         let i = idx[slot] as usize;
-        let flip = flips.is_some_and(|epoch| flip_bit(epoch, i));
+        let flip = aug.flips.is_some_and(|epoch| flip_bit(epoch, i));
         forward::conv_blocks(c, slot, t, data.image(i), flip);
+        if let Some(key) = aug.dropout_key(slot, 0) {
+            // SAFETY: the slot's row of fc_in and of the mask belong to this thread now.
+            unsafe {
+                let (row, bits) = (
+                    c.batch.fc_in.slot(slot, c.shapes.flat),
+                    c.batch.drop_in.slot(slot, c.shapes.flat / 8),
+                );
+                dropout::draw_mask(c.masks.get_mut(bits), aug.keep, key);
+                dropout::apply(c.path, c.acts.get_mut(row), c.masks.get(bits), aug.keep);
+            }
+        }
     }
     team.sync();
     // 2. fc1 forward.
@@ -71,8 +105,17 @@ fn forward_backward(
         for (l, &i) in labels.iter_mut().zip(idx) {
             *l = data.labels()[i as usize];
         }
+        if let Some(key) = aug.dropout_key(0, 1) {
+            // SAFETY: only thread 0 runs in this phase.
+            unsafe {
+                let n = b * c.shapes.fc1;
+                let bits = &mut c.masks.get_mut(c.batch.drop_h1)[..n / 8];
+                dropout::draw_mask(bits, aug.keep, key);
+                dropout::apply(c.path, &mut c.acts.get_mut(c.batch.h1)[..n], bits, aug.keep);
+            }
+        }
         forward::head(c, b);
-        loss = Some(backward::head(c, b, labels) / b as f32);
+        loss = Some(backward::head(c, b, labels, aug.dropout.then_some(aug.keep)) / b as f32);
     }
     team.sync();
     // 4. fc1 backward.
@@ -83,8 +126,18 @@ fn forward_backward(
         team.part(c.shapes.flat, t, 16),
     );
     team.sync();
-    // 5. conv blocks backward.
+    // 5. conv blocks backward (after undoing dropout on the fc1 input gradient).
     for slot in (t..b).step_by(team.size) {
+        if aug.dropout {
+            // SAFETY: the slot's row of dflat belongs to this thread now.
+            unsafe {
+                let (row, bits) = (
+                    c.batch.dflat.slot(slot, c.shapes.flat),
+                    c.batch.drop_in.slot(slot, c.shapes.flat / 8),
+                );
+                dropout::apply(c.path, c.acts.get_mut(row), c.masks.get(bits), aug.keep);
+            }
+        }
         backward::conv_blocks(c, slot, t);
     }
     team.sync();
@@ -106,7 +159,7 @@ pub fn loss_and_gradients(net: &mut Net, data: &dyn Dataset, idx: &[u32]) -> f32
     let threads = net.hyper.threads;
     let c: Ctx = net.ctx();
     Team::run(threads, |team, t| {
-        if let Some(l) = forward_backward(&c, team, t, data, idx, None) {
+        if let Some(l) = forward_backward(&c, team, t, data, idx, &Augment::none()) {
             *out.lock().unwrap() = l;
         }
     });
@@ -115,28 +168,39 @@ pub fn loss_and_gradients(net: &mut Net, data: &dyn Dataset, idx: &[u32]) -> f32
 
 /// Runs one epoch over `order` (indices into `data`, whole batches only; a tail shorter than a
 /// batch is skipped, as the original rounded down). `epoch` is 1-based, for the log lines.
+/// `on_step(step, loss)` is called by thread 0 after every batch (for a progress bar).
 pub fn run_epoch(
     net: &mut Net,
     data: &dyn Dataset,
     order: &[u32],
     epoch: usize,
     opts: &EpochOptions,
+    on_step: Option<&(dyn Fn(usize, f32) + Sync)>,
 ) -> Result<EpochStats, String> {
+    if (opts.momentum != 0.0 || opts.weight_decay != 0.0) && net.velocity.is_empty() {
+        return Err("momentum or weight decay needs a network built with a velocity buffer".into());
+    }
     let b = net.hyper.batch;
     let steps = order.len() / b;
-    let scale = net.hyper.lr / b as f32;
+    let scale = 1.0 / b as f32;
     let threads = net.hyper.threads;
     let nparams = net.shapes.param_count();
     let failure: Mutex<Option<String>> = Mutex::new(None);
     let stop = AtomicBool::new(false);
     let losses = Mutex::new(Vec::with_capacity(steps));
     let start = Instant::now();
-    let flips = opts.flips.then_some(epoch);
+    let momentum = !net.velocity.is_empty();
     let c: Ctx = net.ctx();
     Team::run(threads, |team, t| {
         for step in 0..steps {
             let idx = &order[step * b..(step + 1) * b];
-            if let Some(loss) = forward_backward(&c, team, t, data, idx, flips) {
+            let aug = Augment {
+                flips: opts.flips.then_some(epoch),
+                dropout: opts.dropout > 0.0,
+                keep: 1.0 - opts.dropout,
+                key: [opts.seed, epoch as u64, step as u64],
+            };
+            if let Some(loss) = forward_backward(&c, team, t, data, idx, &aug) {
                 if !loss.is_finite() {
                     *failure.lock().unwrap() = Some(format!(
                         "the loss became {loss} at epoch {epoch}, step {}",
@@ -147,6 +211,9 @@ pub fn run_epoch(
                     losses.lock().unwrap().push(loss);
                     if opts.log_every > 0 && (step + 1) % opts.log_every == 0 {
                         println!("Epoch: {epoch}, Step: {}, Loss: {loss:.6}", step + 1);
+                    }
+                    if let Some(f) = on_step {
+                        f(step + 1, loss);
                     }
                 }
             }
@@ -166,7 +233,24 @@ pub fn run_epoch(
                     off: r.start,
                     len: r.len(),
                 });
-                update::sgd(c.path, p, g, scale);
+                if momentum {
+                    let v = c.velocity.get_mut(crate::arena::View {
+                        off: r.start,
+                        len: r.len(),
+                    });
+                    update::sgd_momentum(
+                        c.path,
+                        p,
+                        g,
+                        v,
+                        opts.lr,
+                        scale,
+                        opts.momentum,
+                        opts.weight_decay,
+                    );
+                } else {
+                    update::sgd(c.path, p, g, opts.lr * scale);
+                }
             }
             team.sync();
             for l in (t..3).step_by(team.size) {
@@ -189,6 +273,31 @@ pub fn run_epoch(
         seconds,
         losses,
     })
+}
+
+/// Per-batch augmentation and regularisation switches.
+struct Augment {
+    /// `Some(epoch)` when flips are on.
+    flips: Option<usize>,
+    dropout: bool,
+    keep: f32,
+    /// (seed, epoch, step): with the slot and layer, the key of a dropout mask.
+    key: [u64; 3],
+}
+
+impl Augment {
+    fn none() -> Self {
+        Self {
+            flips: None,
+            dropout: false,
+            keep: 1.0,
+            key: [0; 3],
+        }
+    }
+    fn dropout_key(&self, slot: usize, layer: u64) -> Option<[u64; 5]> {
+        self.dropout
+            .then_some([self.key[0], self.key[1], self.key[2], slot as u64, layer])
+    }
 }
 
 /// Whether sample `i` is mirrored in `epoch` (a hash, so it needs no state to resume).
@@ -253,4 +362,158 @@ pub fn epoch_order(n: usize, shuffle: bool, seed: u64, epoch: usize) -> Vec<u32>
             .shuffle(&mut order);
     }
     order
+}
+
+/// Everything [`fit`] needs besides the network and the data.
+pub struct FitConfig {
+    pub recipe: crate::config::Recipe,
+    pub log_every: usize,
+    /// Samples of the training set to use (the first `n_train`).
+    pub n_train: usize,
+    /// Written after every epoch (atomically), for `--resume`.
+    pub checkpoint: Option<std::path::PathBuf>,
+    pub metrics: Option<std::path::PathBuf>,
+    pub plot: Option<std::path::PathBuf>,
+    /// Draw a progress bar (on a terminal).
+    pub progress: bool,
+}
+
+/// The learning rate of `epoch` (1-based) of `epochs`.
+pub fn epoch_lr(lr: f32, schedule: crate::config::Schedule, epoch: usize, epochs: usize) -> f32 {
+    match schedule {
+        crate::config::Schedule::Constant => lr,
+        crate::config::Schedule::Cosine => {
+            let t = if epochs > 1 {
+                (epoch - 1) as f64 / (epochs - 1) as f64
+            } else {
+                0.0
+            };
+            let min = lr as f64 * 0.01;
+            (min + (lr as f64 - min) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())) as f32
+        }
+    }
+}
+
+/// Mean binary cross-entropy of predictions against labels (labeled samples only), as the
+/// training loss is defined.
+pub fn mean_bce(probs: &[f32], labels: &[u8]) -> f64 {
+    let (mut sum, mut n) = (0.0f64, 0usize);
+    for (&p, &l) in probs.iter().zip(labels) {
+        if l <= 1 {
+            let (p, y) = (p as f64, l as f64);
+            sum -= y * (p + 1e-7).ln() + (1.0 - y) * (1.0 - p + 1e-7).ln();
+            n += 1;
+        }
+    }
+    sum / n.max(1) as f64
+}
+
+/// Trains epochs `first_epoch..=net.hyper.epochs`, evaluating on `test` after each, appending to
+/// `history`, and writing the checkpoint, metrics and plot after each epoch.
+pub fn fit(
+    net: &mut Net,
+    train: &dyn Dataset,
+    test: &dyn Dataset,
+    cfg: &FitConfig,
+    first_epoch: usize,
+    history: &mut Vec<crate::metrics::EpochRecord>,
+) -> Result<(), String> {
+    let h = net.hyper.clone();
+    let r = &cfg.recipe;
+    let started = Instant::now();
+    let elapsed_before = history.last().map(|e| e.elapsed_s).unwrap_or(0.0);
+    for epoch in first_epoch..=h.epochs {
+        let lr = epoch_lr(h.lr, r.schedule, epoch, h.epochs);
+        let opts = EpochOptions {
+            log_every: cfg.log_every,
+            flips: r.flips,
+            lr,
+            momentum: r.momentum,
+            weight_decay: r.weight_decay,
+            dropout: r.dropout,
+            seed: h.seed,
+        };
+        let order = epoch_order(cfg.n_train, r.shuffle, h.seed, epoch);
+        let bar = cfg.progress.then(|| {
+            let bar = indicatif::ProgressBar::new((cfg.n_train / h.batch) as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "epoch {prefix} [{bar:30}] {pos}/{len} batches, {msg}, {per_sec}, ETA {eta}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(format!("{epoch}/{}", h.epochs));
+            bar
+        });
+        let on_step = |_step: usize, loss: f32| {
+            if let Some(b) = &bar {
+                b.set_message(format!("loss {loss:.4}"));
+                b.inc(1);
+            }
+        };
+        let st = run_epoch(net, train, &order, epoch, &opts, Some(&on_step));
+        if let Some(b) = &bar {
+            b.finish_and_clear();
+        }
+        let st = st.map_err(|e| stop_message(e, cfg, history))?;
+        if let Some(i) = net.params().iter().position(|v| !v.is_finite()) {
+            let name = crate::parameters::tensor_of(&net.shapes, i);
+            return Err(stop_message(
+                format!("parameter {i} ({name}) became non-finite in epoch {epoch}"),
+                cfg,
+                history,
+            ));
+        }
+        let probs = predict(net, test);
+        let rec = crate::metrics::EpochRecord {
+            epoch,
+            train_loss: st.mean_loss,
+            test_accuracy: Some(accuracy(&probs, test.labels())),
+            test_loss: Some(mean_bce(&probs, test.labels())),
+            samples_per_s: st.samples as f64 / st.seconds,
+            elapsed_s: elapsed_before + started.elapsed().as_secs_f64(),
+            lr,
+        };
+        eprintln!(
+            "epoch {epoch}/{}: train loss {:.4}, test loss {:.4}, test accuracy {:.4}, {:.1} samples/s, {:.1} s elapsed",
+            h.epochs,
+            rec.train_loss,
+            rec.test_loss.unwrap_or(f64::NAN),
+            rec.test_accuracy.unwrap_or(f64::NAN),
+            rec.samples_per_s,
+            rec.elapsed_s
+        );
+        history.push(rec);
+        if let Some(p) = &cfg.checkpoint {
+            crate::checkpoint::save(
+                p,
+                &h,
+                r,
+                epoch,
+                h.seed,
+                net.params(),
+                net.velocity_values(),
+                history,
+            )?;
+        }
+        if let Some(p) = &cfg.metrics {
+            crate::metrics::write_csv(p, history)?;
+        }
+        if let Some(p) = &cfg.plot {
+            crate::plot::write_curves(p, history, "catdog training")?;
+        }
+    }
+    Ok(())
+}
+
+fn stop_message(e: String, cfg: &FitConfig, history: &[crate::metrics::EpochRecord]) -> String {
+    match (&cfg.checkpoint, history.last()) {
+        (Some(p), Some(last)) => format!(
+            "{e}; training stopped. The last good checkpoint, {} (after epoch {}), is intact: lower --lr and resume from it",
+            p.display(),
+            last.epoch
+        ),
+        _ => format!("{e}; training stopped (no checkpoint was written yet): lower --lr and start again"),
+    }
 }

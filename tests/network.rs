@@ -22,7 +22,11 @@ fn small(image: usize, batch: usize, threads: usize) -> Hyper {
 }
 
 fn net(h: &Hyper, path: Path, seed: u64) -> Net {
-    let mut n = Net::new(h, path, false).unwrap();
+    net_with(h, path, seed, false)
+}
+
+fn net_with(h: &Hyper, path: Path, seed: u64, momentum: bool) -> Net {
+    let mut n = Net::new(h, path, momentum).unwrap();
     let s = n.shapes.clone();
     parameters::he_init(&s, n.params_mut(), seed);
     n.repack();
@@ -103,10 +107,7 @@ fn asm_path_follows_reference_losses() {
     let h = small(16, 4, 1);
     let data = Synthetic::new(32, 16, 9);
     let order: Vec<u32> = (0..32).collect();
-    let opts = EpochOptions {
-        log_every: 0,
-        flips: false,
-    };
+    let opts = EpochOptions::plain(0.05);
     let mut losses = Vec::new();
     let mut finals = Vec::new();
     for path in [Path::Reference, Path::Asm] {
@@ -114,7 +115,7 @@ fn asm_path_follows_reference_losses() {
         let mut l = Vec::new();
         for e in 1..=3 {
             l.extend(
-                train::run_epoch(&mut n, &data, &order, e, &opts)
+                train::run_epoch(&mut n, &data, &order, e, &opts, None)
                     .unwrap()
                     .losses,
             );
@@ -137,21 +138,26 @@ fn asm_path_follows_reference_losses() {
     assert!(worst < 1e-4, "parameters drifted apart by {worst}");
 }
 
-/// Gradients are summed in sample order whatever the thread count: bitwise equal parameters.
+/// Gradients are summed in sample order whatever the thread count: bitwise equal parameters,
+/// with every part of the improved recipe on (flips, dropout, momentum, weight decay).
 #[test]
 fn any_thread_count_gives_the_same_bits() {
     let data = Synthetic::new(40, 16, 4);
     let order = train::epoch_order(40, true, 5, 1);
     let opts = EpochOptions {
-        log_every: 0,
         flips: true,
+        momentum: 0.9,
+        weight_decay: 1e-3,
+        dropout: 0.3,
+        seed: 5,
+        ..EpochOptions::plain(0.02)
     };
     let mut results = Vec::new();
     for threads in [1, 2, 7] {
         let h = small(16, 5, threads);
-        let mut n = net(&h, cpu::detect(), 8);
+        let mut n = net_with(&h, cpu::detect(), 8, true);
         for e in 1..=2 {
-            train::run_epoch(&mut n, &data, &order, e, &opts).unwrap();
+            train::run_epoch(&mut n, &data, &order, e, &opts, None).unwrap();
         }
         results.push(n.params().to_vec());
     }
@@ -170,13 +176,10 @@ fn learns_synthetic_signal() {
     let test_set = Synthetic::new(128, 16, 2);
     let mut n = net(&h, cpu::detect(), 4);
     let before = train::accuracy(&train::predict(&mut n, &test_set), test_set.labels());
-    let opts = EpochOptions {
-        log_every: 0,
-        flips: false,
-    };
+    let opts = EpochOptions::plain(0.02);
     for e in 1..=4 {
         let order = train::epoch_order(256, true, 1, e);
-        train::run_epoch(&mut n, &train_set, &order, e, &opts).unwrap();
+        train::run_epoch(&mut n, &train_set, &order, e, &opts, None).unwrap();
     }
     let after = train::accuracy(&train::predict(&mut n, &test_set), test_set.labels());
     eprintln!("synthetic accuracy: {before:.3} -> {after:.3}");
