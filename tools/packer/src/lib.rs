@@ -224,7 +224,7 @@ pub fn scan(root: &Path, force_unlabeled: bool) -> Result<Listing, String> {
             if is_dir(e) {
                 skipped.push(Skip {
                     path: p,
-                    label: None,
+                    label: label.filter(|&l| l != UNLABELED),
                     reason: "subfolder (a flat folder's subfolders are not searched)".into(),
                 });
             } else if let Some(reason) = extension_problem(&p) {
@@ -325,7 +325,10 @@ fn decode_jpeg(bytes: &[u8], max_pixels: u64) -> Result<Rgb, String> {
         .unwrap_or(image::metadata::Orientation::NoTransforms);
     let pixels = d.decode().map_err(|e| {
         let e = e.to_string();
-        if e.contains("Premature end") || e.contains("No more bytes") || e.contains("EOF") {
+        if ["Premature end", "No more bytes", "EOF", "Exhausted data"]
+            .iter()
+            .any(|k| e.contains(k))
+        {
             format!("truncated JPEG: {e}")
         } else {
             format!("corrupt JPEG: {e}")
