@@ -578,7 +578,11 @@ impl BlobWriter {
         ));
         let file = File::create(&tmp).map_err(|e| io_err(&tmp, "create", e))?;
         let mut w = BlobWriter {
-            out: Some(BufWriter::with_capacity(1 << 20, file)),
+            out: Some(
+                // Small buffer: the metadata is buffered, image-sized writes (>= 16 KiB) go straight
+                // to the file without an extra copy.
+                BufWriter::with_capacity(16 << 10, file),
+            ),
             tmp,
             dest: path.to_path_buf(),
             image_len: (meta.height * meta.width * meta.channels) as usize,

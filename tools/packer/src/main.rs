@@ -221,7 +221,20 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
     let mut skipped: Vec<Skip> = listing.skipped.clone();
     // Decoded images go to a staging map backed by an already-unlinked file in the output
     // folder: memory stays bounded by the page cache, and nothing is left behind if killed.
-    let mut staging = if n > 0 {
+    let mut staging = if n == 0 {
+        None
+    } else if ((n * il) as u64) < mem_available() / 2 {
+        // Fits in memory: anonymous, prefaulted in one go (cheaper than a fault per page).
+        Some(
+            memmap2::MmapOptions::new()
+                .len(n * il)
+                .populate()
+                .map_anon()
+                .map_err(|e| format!("cannot allocate {} bytes of staging memory: {e}", n * il))?,
+        )
+    } else {
+        // Bigger than memory: a file in the output folder, unlinked at once, so memory stays
+        // bounded by the page cache and nothing is left behind if the run is killed.
         let p = out_dir.join(format!(".pack-staging.{}.tmp", std::process::id()));
         let f = fs::OpenOptions::new()
             .read(true)
@@ -237,9 +250,14 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
             unsafe { memmap2::MmapMut::map_mut(&f) }
                 .map_err(|e| format!("cannot map staging file: {e}"))?,
         )
-    } else {
-        None
     };
+    // Fail now, not after minutes of decoding, if the output folder is not writable.
+    if n > 0 {
+        let probe = out_dir.join(format!(".pack-probe.{}.tmp", std::process::id()));
+        fs::File::create(&probe)
+            .map_err(|e| format!("cannot write in output folder {}: {e}", out_dir.display()))?;
+        let _ = fs::remove_file(&probe);
+    }
     let jobs = a
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -378,6 +396,18 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
         jobs
     );
     Ok(())
+}
+
+/// MemAvailable from /proc/meminfo, in bytes (0 if unknown: then staging goes to a file).
+fn mem_available() -> u64 {
+    fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemAvailable:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
 }
 
 fn print_summary(listing: &Listing, good: &[usize], skipped: &[Skip], labels: &[u8]) {
