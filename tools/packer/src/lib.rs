@@ -1,0 +1,705 @@
+//! The packer behind `tools/pack`: find the images in a folder, decode and resize them in
+//! parallel, split them, and write dataset blobs ([`catdog::blob`]).
+//!
+//! Every step that can meet bad input returns a reason instead of failing the run: a file that
+//! cannot be packed becomes one [`Skip`] line, and the run goes on.
+
+use catdog::blob::{BlobMeta, BlobWriter, CLASS_NAMES, UNLABELED};
+use fast_image_resize as fir;
+use std::collections::HashSet;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// File extensions (lower case) taken as images; anything else is skipped with a reason.
+pub const IMAGE_EXTENSIONS: &[&str] = &[
+    "jpg", "jpeg", "jpe", "jfif", "png", "bmp", "dib", "gif", "webp",
+];
+
+/// Default decompression-bomb guard: images with more pixels than this are skipped.
+pub const DEFAULT_MAX_PIXELS: u64 = 64_000_000;
+
+/// Files bigger than this are not read at all (no real photo is; a bomb may be).
+pub const MAX_FILE_BYTES: u64 = 512 << 20;
+
+/// How the input folder is laid out (what gives a file its label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// `ROOT/cat.N.jpg`, `ROOT/dog.N.jpg`: the label is the name's prefix.
+    Kaggle,
+    /// `ROOT/Cat/...`, `ROOT/Dog/...` (any case, also `cats`/`dogs`): the label is the folder.
+    ClassFolders,
+    /// Every image in ROOT, no labels.
+    Unlabeled,
+}
+
+impl std::fmt::Display for Layout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Layout::Kaggle => "kaggle (cat.N.jpg / dog.N.jpg)",
+            Layout::ClassFolders => "class folders (Cat/, Dog/)",
+            Layout::Unlabeled => "unlabeled",
+        })
+    }
+}
+
+/// One file to decode.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    pub path: PathBuf,
+    /// 0 = cat, 1 = dog, or [`UNLABELED`].
+    pub label: u8,
+}
+
+/// Something that was not packed, and why.
+#[derive(Clone, Debug)]
+pub struct Skip {
+    pub path: PathBuf,
+    /// The label the file would have had (for per-class counts), if any.
+    pub label: Option<u8>,
+    pub reason: String,
+}
+
+/// What [`scan`] found.
+#[derive(Debug)]
+pub struct Listing {
+    pub layout: Layout,
+    /// Sorted: by label, then by path bytes. Deterministic for a given folder.
+    pub candidates: Vec<Candidate>,
+    pub skipped: Vec<Skip>,
+}
+
+fn class_of_name(name: &str) -> Option<u8> {
+    let l = name.to_ascii_lowercase();
+    if l.starts_with("cat.") {
+        Some(0)
+    } else if l.starts_with("dog.") {
+        Some(1)
+    } else {
+        None
+    }
+}
+
+fn class_of_folder(name: &str) -> Option<u8> {
+    match name.to_ascii_lowercase().as_str() {
+        "cat" | "cats" => Some(0),
+        "dog" | "dogs" => Some(1),
+        _ => None,
+    }
+}
+
+/// Why a file name is not taken as an image, or `None` if it is.
+fn extension_problem(path: &Path) -> Option<String> {
+    match path.extension() {
+        None => Some("no file extension (not an image name)".into()),
+        Some(e) => {
+            let e = e.to_string_lossy().to_ascii_lowercase();
+            if IMAGE_EXTENSIONS.contains(&e.as_str()) {
+                None
+            } else {
+                Some(format!(
+                    "unknown extension .{e} (not an image type this tool reads)"
+                ))
+            }
+        }
+    }
+}
+
+/// Sorted directory entries (by file-name bytes), with a reason for each unreadable entry.
+fn sorted_entries(dir: &Path, skipped: &mut Vec<Skip>, label: Option<u8>) -> Vec<fs::DirEntry> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) => {
+            skipped.push(Skip {
+                path: dir.to_path_buf(),
+                label,
+                reason: format!("cannot list folder: {e}"),
+            });
+            return Vec::new();
+        }
+    };
+    let mut v = Vec::new();
+    for e in rd {
+        match e {
+            Ok(e) => v.push(e),
+            Err(e) => skipped.push(Skip {
+                path: dir.to_path_buf(),
+                label,
+                reason: format!("error while listing folder: {e}"),
+            }),
+        }
+    }
+    v.sort_by_key(|e| e.file_name());
+    v
+}
+
+/// Is this entry a directory (following symlinks)? Broken links count as files (they fail later
+/// with a reason).
+fn is_dir(e: &fs::DirEntry) -> bool {
+    fs::metadata(e.path()).map(|m| m.is_dir()).unwrap_or(false)
+}
+
+fn walk_class_folder(
+    dir: &Path,
+    label: u8,
+    seen: &mut HashSet<PathBuf>,
+    out: &mut Vec<Candidate>,
+    skipped: &mut Vec<Skip>,
+) {
+    if let Ok(c) = fs::canonicalize(dir) {
+        if !seen.insert(c) {
+            skipped.push(Skip {
+                path: dir.to_path_buf(),
+                label: Some(label),
+                reason: "folder already visited (symbolic link loop?)".into(),
+            });
+            return;
+        }
+    }
+    for e in sorted_entries(dir, skipped, Some(label)) {
+        let p = e.path();
+        if is_dir(&e) {
+            walk_class_folder(&p, label, seen, out, skipped);
+        } else if let Some(reason) = extension_problem(&p) {
+            skipped.push(Skip {
+                path: p,
+                label: Some(label),
+                reason,
+            });
+        } else {
+            out.push(Candidate { path: p, label });
+        }
+    }
+}
+
+/// Lists the images under `root` and decides the layout. `force_unlabeled` packs every image of
+/// a flat folder as unlabeled, whatever its name.
+pub fn scan(root: &Path, force_unlabeled: bool) -> Result<Listing, String> {
+    let meta = fs::metadata(root).map_err(|e| format!("{}: {e}", root.display()))?;
+    if !meta.is_dir() {
+        return Err(format!("{}: not a folder", root.display()));
+    }
+    let mut skipped = Vec::new();
+    let entries = sorted_entries(root, &mut skipped, None);
+    let class_dirs: Vec<(u8, &fs::DirEntry)> = entries
+        .iter()
+        .filter(|e| is_dir(e))
+        .filter_map(|e| class_of_folder(&e.file_name().to_string_lossy()).map(|c| (c, e)))
+        .collect();
+    let mut candidates = Vec::new();
+    let layout;
+    if !class_dirs.is_empty() && !force_unlabeled {
+        layout = Layout::ClassFolders;
+        let mut seen = HashSet::new();
+        for e in &entries {
+            let p = e.path();
+            match class_dirs.iter().find(|(_, d)| d.path() == p) {
+                Some(&(c, _)) => walk_class_folder(&p, c, &mut seen, &mut candidates, &mut skipped),
+                None => skipped.push(Skip {
+                    reason: if is_dir(e) {
+                        "folder is not a class folder (expected Cat/ or Dog/); not searched".into()
+                    } else {
+                        "file is outside the Cat/ and Dog/ folders".into()
+                    },
+                    path: p,
+                    label: None,
+                }),
+            }
+        }
+    } else {
+        let any_named = entries
+            .iter()
+            .any(|e| !is_dir(e) && class_of_name(&e.file_name().to_string_lossy()).is_some());
+        layout = if any_named && !force_unlabeled {
+            Layout::Kaggle
+        } else {
+            Layout::Unlabeled
+        };
+        for e in &entries {
+            let p = e.path();
+            let label = match layout {
+                Layout::Kaggle => class_of_name(&e.file_name().to_string_lossy()),
+                _ => Some(UNLABELED),
+            };
+            if is_dir(e) {
+                skipped.push(Skip {
+                    path: p,
+                    label: label.filter(|&l| l != UNLABELED),
+                    reason: "subfolder (a flat folder's subfolders are not searched)".into(),
+                });
+            } else if let Some(reason) = extension_problem(&p) {
+                skipped.push(Skip {
+                    path: p,
+                    label: label.filter(|&l| l != UNLABELED),
+                    reason,
+                });
+            } else if let Some(label) = label {
+                candidates.push(Candidate { path: p, label });
+            } else {
+                skipped.push(Skip {
+                    path: p,
+                    label: None,
+                    reason: "name does not start with cat. or dog. (use --unlabeled to pack a \
+                             folder without labels)"
+                        .into(),
+                });
+            }
+        }
+    }
+    candidates.sort_by(|a, b| {
+        (a.label, a.path.as_os_str().as_encoded_bytes())
+            .cmp(&(b.label, b.path.as_os_str().as_encoded_bytes()))
+    });
+    Ok(Listing {
+        layout,
+        candidates,
+        skipped,
+    })
+}
+
+/// Resize settings.
+#[derive(Clone, Copy, Debug)]
+pub struct Resize {
+    pub width: u32,
+    pub height: u32,
+    /// Centre-crop to the target aspect ratio first (else squash: aspect not kept).
+    pub crop: bool,
+    pub filter: fir::FilterType,
+}
+
+/// A decoded 8-bit RGB image.
+pub struct Rgb {
+    pub width: u32,
+    pub height: u32,
+    pub pixels: Vec<u8>,
+}
+
+fn orient(img: Rgb, o: image::metadata::Orientation) -> Rgb {
+    use image::metadata::Orientation as O;
+    if o == O::NoTransforms {
+        return img;
+    }
+    let buf = image::RgbImage::from_raw(img.width, img.height, img.pixels).expect("buffer size");
+    let mut d = image::DynamicImage::ImageRgb8(buf);
+    d.apply_orientation(o);
+    let b = d.into_rgb8();
+    Rgb {
+        width: b.width(),
+        height: b.height(),
+        pixels: b.into_raw(),
+    }
+}
+
+fn check_pixels(w: u32, h: u32, max_pixels: u64) -> Result<(), String> {
+    let px = w as u64 * h as u64;
+    if w == 0 || h == 0 {
+        return Err(format!("image has no pixels ({w}x{h})"));
+    }
+    if px > max_pixels {
+        return Err(format!(
+            "absurd dimensions {w}x{h} ({px} pixels, limit --max-pixels {max_pixels}): \
+             possible decompression bomb"
+        ));
+    }
+    Ok(())
+}
+
+fn decode_jpeg(bytes: &[u8], max_pixels: u64) -> Result<Rgb, String> {
+    use zune_jpeg::zune_core::bytestream::ZCursor;
+    use zune_jpeg::zune_core::colorspace::ColorSpace;
+    use zune_jpeg::zune_core::options::DecoderOptions;
+    let opts = DecoderOptions::default()
+        .set_strict_mode(true)
+        .set_max_width(u16::MAX as usize)
+        .set_max_height(u16::MAX as usize)
+        .jpeg_set_out_colorspace(ColorSpace::RGB);
+    let mut d = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), opts);
+    d.decode_headers()
+        .map_err(|e| format!("corrupt JPEG header: {e}"))?;
+    let info = d.info().ok_or("corrupt JPEG: no frame header")?;
+    let (w, h) = (info.width as u32, info.height as u32);
+    check_pixels(w, h, max_pixels)?;
+    let orientation = d
+        .exif()
+        .and_then(|x| image::metadata::Orientation::from_exif_chunk(x))
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let pixels = d.decode().map_err(|e| {
+        let e = e.to_string();
+        if ["Premature end", "No more bytes", "EOF", "Exhausted data"]
+            .iter()
+            .any(|k| e.contains(k))
+        {
+            format!("truncated JPEG: {e}")
+        } else {
+            format!("corrupt JPEG: {e}")
+        }
+    })?;
+    let (ow, oh) = d
+        .dimensions()
+        .map(|(a, b)| (a as u32, b as u32))
+        .unwrap_or((w, h));
+    if d.output_colorspace() != Some(ColorSpace::RGB)
+        || pixels.len() != ow as usize * oh as usize * 3
+    {
+        return Err(format!(
+            "JPEG decoded to an unexpected colour layout ({:?}, {} bytes for {ow}x{oh})",
+            d.output_colorspace(),
+            pixels.len()
+        ));
+    }
+    Ok(orient(
+        Rgb {
+            width: ow,
+            height: oh,
+            pixels,
+        },
+        orientation,
+    ))
+}
+
+/// Alpha composited over white; any depth, grey, palette: 8-bit RGB.
+fn to_rgb8(img: image::DynamicImage) -> Rgb {
+    let (w, h) = (img.width(), img.height());
+    let pixels = if img.color().has_alpha() {
+        let rgba = img.into_rgba8();
+        let mut out = Vec::with_capacity(w as usize * h as usize * 3);
+        for p in rgba.pixels() {
+            let a = p[3] as u32;
+            for c in 0..3 {
+                out.push(((p[c] as u32 * a + 255 * (255 - a) + 127) / 255) as u8);
+            }
+        }
+        out
+    } else {
+        img.into_rgb8().into_raw()
+    };
+    Rgb {
+        width: w,
+        height: h,
+        pixels,
+    }
+}
+
+fn decode_other(bytes: &[u8], max_pixels: u64) -> Result<Rgb, String> {
+    use image::ImageDecoder;
+    let format = image::guess_format(bytes).map_err(|_| {
+        let head = &bytes[..bytes.len().min(64)];
+        if !head.is_empty()
+            && head
+                .iter()
+                .all(|&b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+        {
+            "not an image: the file is text".to_string()
+        } else {
+            format!(
+                "not an image: unrecognised content (starts with {:02x?})",
+                &bytes[..bytes.len().min(8)]
+            )
+        }
+    })?;
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(max_pixels.saturating_mul(8).max(64 << 20));
+    reader.limits(limits);
+    let fmt = format!("{format:?}").to_uppercase();
+    let mut dec = reader
+        .into_decoder()
+        .map_err(|e| format!("corrupt {fmt}: {e}"))?;
+    let (w, h) = dec.dimensions();
+    check_pixels(w, h, max_pixels)?;
+    let orientation = dec
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let img = image::DynamicImage::from_decoder(dec).map_err(|e| match e {
+        image::ImageError::IoError(ref io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            format!("truncated {fmt}: {e}")
+        }
+        _ => format!("corrupt {fmt}: {e}"),
+    })?;
+    Ok(orient(to_rgb8(img), orientation))
+}
+
+/// Decodes any supported image file's bytes to 8-bit RGB, EXIF orientation applied.
+pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<Rgb, String> {
+    if bytes.is_empty() {
+        return Err("empty file (0 bytes)".into());
+    }
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        decode_jpeg(bytes, max_pixels)
+    } else {
+        decode_other(bytes, max_pixels)
+    }
+}
+
+/// Resizes `img` into `out` (`height * width * 3` bytes, HWC).
+pub fn resize_into(
+    resizer: &mut fir::Resizer,
+    img: Rgb,
+    r: &Resize,
+    out: &mut [u8],
+) -> Result<(), String> {
+    let src =
+        fir::images::Image::from_vec_u8(img.width, img.height, img.pixels, fir::PixelType::U8x3)
+            .map_err(|e| format!("resize: {e}"))?;
+    let mut dst = fir::images::Image::from_slice_u8(r.width, r.height, out, fir::PixelType::U8x3)
+        .map_err(|e| format!("resize: {e}"))?;
+    let mut opts = fir::ResizeOptions::new().resize_alg(fir::ResizeAlg::Convolution(r.filter));
+    if r.crop {
+        opts = opts.fit_into_destination(Some((0.5, 0.5)));
+    }
+    resizer
+        .resize(&src, &mut dst, &opts)
+        .map_err(|e| format!("resize: {e}"))
+}
+
+/// Reads one file with the checks a real download needs: it must (still) exist, be a regular
+/// file, and be of a sane size.
+pub fn read_file(path: &Path) -> Result<Vec<u8>, String> {
+    let m = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(
+                if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+                    "broken symbolic link (its target does not exist)".into()
+                } else {
+                    "vanished: the file was deleted after the folder was listed".into()
+                },
+            )
+        }
+        Err(e) => return Err(format!("cannot stat: {e}")),
+    };
+    if !m.is_file() {
+        return Err(if m.is_dir() {
+            "is a folder, not a file".into()
+        } else {
+            "not a regular file (device, pipe or socket)".into()
+        });
+    }
+    if m.len() > MAX_FILE_BYTES {
+        return Err(format!(
+            "file is {} bytes, more than the {MAX_FILE_BYTES}-byte limit",
+            m.len()
+        ));
+    }
+    let mut f = fs::File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            "vanished: the file was deleted after the folder was listed".to_string()
+        }
+        std::io::ErrorKind::PermissionDenied => format!("unreadable: {e}"),
+        _ => format!("cannot open: {e}"),
+    })?;
+    let mut buf = Vec::with_capacity(m.len() as usize);
+    f.by_ref()
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("unreadable: {e}"))?;
+    Ok(buf)
+}
+
+/// Reads, decodes and resizes one file into `out`.
+pub fn load(
+    resizer: &mut fir::Resizer,
+    path: &Path,
+    r: &Resize,
+    max_pixels: u64,
+    out: &mut [u8],
+) -> Result<(), String> {
+    let bytes = read_file(path)?;
+    let img = decode(&bytes, max_pixels)?;
+    drop(bytes);
+    resize_into(resizer, img, r, out)
+}
+
+/// SplitMix64: a small, fully specified PRNG, so a seed means the same split on every platform
+/// and every version of every crate.
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `0..n` (n > 0), by rejection: no modulo bias.
+    pub fn below(&mut self, n: u64) -> u64 {
+        let zone = u64::MAX - (u64::MAX % n);
+        loop {
+            let x = self.next_u64();
+            if x < zone {
+                return x % n;
+            }
+        }
+    }
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = self.below(i as u64 + 1) as usize;
+            v.swap(i, j);
+        }
+    }
+}
+
+/// How many test samples to take.
+#[derive(Clone, Copy, Debug)]
+pub enum TestSize {
+    Count(usize),
+    Fraction(f64),
+}
+
+/// Splits `items` (label of each, in listing order) into (train, test) index lists, stratified by
+/// label: every class gives its share of the test set (largest remainder), picked at random with
+/// `seed`; both lists are then shuffled with the same generator. Deterministic.
+pub fn split(
+    labels: &[u8],
+    test: Option<TestSize>,
+    seed: u64,
+    shuffle: bool,
+) -> Result<(Vec<usize>, Vec<usize>), String> {
+    let n = labels.len();
+    let n_test = match test {
+        None => 0,
+        Some(TestSize::Count(k)) => k,
+        Some(TestSize::Fraction(f)) => (f * n as f64).round() as usize,
+    };
+    if n_test > n {
+        return Err(format!(
+            "--test {n_test} asks for more samples than the {n} packed"
+        ));
+    }
+    let mut rng = SplitMix64(seed);
+    let mut classes: Vec<u8> = labels.to_vec();
+    classes.sort_unstable();
+    classes.dedup();
+    let mut by_class: Vec<Vec<usize>> = classes
+        .iter()
+        .map(|&c| (0..n).filter(|&i| labels[i] == c).collect())
+        .collect();
+    // Largest-remainder allocation of n_test over the classes.
+    let mut take: Vec<usize> = by_class
+        .iter()
+        .map(|v| v.len() * n_test / n.max(1))
+        .collect();
+    let mut rem: Vec<(usize, usize)> = by_class
+        .iter()
+        .enumerate()
+        .map(|(c, v)| (v.len() * n_test % n.max(1), c))
+        .collect();
+    rem.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut short = n_test - take.iter().sum::<usize>();
+    for &(_, c) in &rem {
+        if short == 0 {
+            break;
+        }
+        if take[c] < by_class[c].len() {
+            take[c] += 1;
+            short -= 1;
+        }
+    }
+    let (mut train, mut test) = (Vec::new(), Vec::new());
+    for (c, v) in by_class.iter_mut().enumerate() {
+        rng.shuffle(v);
+        test.extend_from_slice(&v[..take[c]]);
+        train.extend_from_slice(&v[take[c]..]);
+    }
+    train.sort_unstable();
+    test.sort_unstable();
+    if shuffle {
+        rng.shuffle(&mut train);
+        rng.shuffle(&mut test);
+    }
+    Ok((train, test))
+}
+
+/// Writes one blob from slots of a staging buffer.
+pub fn write_set(
+    path: &Path,
+    staging: &[u8],
+    image_len: usize,
+    r: &Resize,
+    sources: &[String],
+    labels: &[u8],
+    order: &[usize],
+    note: String,
+) -> Result<(), String> {
+    let meta = BlobMeta {
+        height: r.height,
+        width: r.width,
+        channels: 3,
+        class_names: CLASS_NAMES.iter().map(|s| s.to_string()).collect(),
+        labels: order.iter().map(|&i| labels[i]).collect(),
+        sources: order.iter().map(|&i| sources[i].clone()).collect(),
+        note,
+    };
+    let mut w = BlobWriter::create(path, &meta)?;
+    for &i in order {
+        w.push(&staging[i * image_len..(i + 1) * image_len])?;
+    }
+    w.finish()
+}
+
+/// Parses `128`, `128x128` or `96x128` (height x width... written WxH like every image tool).
+pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("bad size {s:?}: expected N or WxH, e.g. 128 or 128x128");
+    let (w, h) = match s.split_once(['x', 'X']) {
+        Some((w, h)) => (
+            w.trim().parse().map_err(|_| bad())?,
+            h.trim().parse().map_err(|_| bad())?,
+        ),
+        None => {
+            let n = s.trim().parse().map_err(|_| bad())?;
+            (n, n)
+        }
+    };
+    if w == 0 || h == 0 || w > 8192 || h > 8192 {
+        return Err(format!("bad size {s:?}: each side must be 1 to 8192"));
+    }
+    Ok((w, h))
+}
+
+/// `--filter` names.
+pub fn parse_filter(s: &str) -> Result<fir::FilterType, String> {
+    Ok(match s.to_ascii_lowercase().as_str() {
+        "box" => fir::FilterType::Box,
+        "bilinear" | "triangle" => fir::FilterType::Bilinear,
+        "hamming" => fir::FilterType::Hamming,
+        "catmull-rom" | "catmullrom" | "bicubic" => fir::FilterType::CatmullRom,
+        "mitchell" => fir::FilterType::Mitchell,
+        "lanczos3" | "lanczos" => fir::FilterType::Lanczos3,
+        _ => {
+            return Err(format!(
+                "unknown filter {s:?}: box, bilinear, hamming, catmull-rom, mitchell, lanczos3"
+            ))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_is_stratified_and_exact() {
+        let labels: Vec<u8> = (0..103).map(|i| (i % 3 == 0) as u8).collect();
+        let (tr, te) = split(&labels, Some(TestSize::Count(10)), 7, true).unwrap();
+        assert_eq!(te.len(), 10);
+        assert_eq!(tr.len() + te.len(), 103);
+        let dogs = te.iter().filter(|&&i| labels[i] == 1).count();
+        assert_eq!(dogs, 3); // 35 dogs of 103: 3.4 -> 3
+        let mut all: Vec<usize> = tr.iter().chain(&te).copied().collect();
+        all.sort();
+        assert_eq!(all, (0..103).collect::<Vec<_>>());
+        assert_eq!(
+            split(&labels, Some(TestSize::Count(10)), 7, true).unwrap(),
+            (tr, te)
+        );
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("128").unwrap(), (128, 128));
+        assert_eq!(parse_size("64x32").unwrap(), (64, 32));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("12x").is_err());
+    }
+}
