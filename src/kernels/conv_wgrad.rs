@@ -41,7 +41,6 @@
 //! | [`wgrad_24x1`] | 24 | 1 | zmm0..23, row r = zmm(r) | zmm24 | cin % 16 == 0, 16-channel tail |
 //! | [`wgrad_9x2`] | 9 | 2 | zmm0..17, row r = zmm(2r, 2r+1) | zmm24..25 | cin == 3 (conv1), 32 channels |
 //! | [`wgrad_9x1`] | 9 | 1 | zmm0..8, row r = zmm(r) | zmm24 | cin == 3, 16-channel tail |
-//!
 //! | [`wgrad_9x2_bias`] | 9 | 2 | as `wgrad_9x2`, + bias sums in zmm18, zmm19 | zmm24..25 | cin == 3, kernel row 0 |
 //! | [`wgrad_9x1_bias`] | 9 | 1 | as `wgrad_9x1`, + bias sum in zmm9 | zmm24 | cin == 3, kernel row 0, tail |
 //!
