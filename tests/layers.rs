@@ -300,6 +300,7 @@ const DENSE_SIZES: &[(usize, usize, usize)] = &[
     (16, 128, 1),
     (16, 4096 + 64, 18),
     (9, 2048 * 2 + 48, 3),
+    (70, 32, 133), // more than one forward block of 64 rows x 128 neurons
 ];
 
 #[test]
