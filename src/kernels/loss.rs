@@ -182,7 +182,7 @@ macro_rules! consts_operands {
 ///
 /// # Safety
 /// AVX-512 present; every pointer valid for `len` elements.
-#[target_feature(enable = "avx512f,avx512vl,avx512dq")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
 pub unsafe fn sigmoid_bce(
     z: *const f32,
     y: *const u8,
@@ -208,7 +208,9 @@ pub unsafe fn sigmoid_bce(
         "kmovw k1, {m:e}", // last step: tail mask
         "3:",
         "vmovups zmm0 {{k1}}{{z}}, [{z}]",
-        "vpmovzxbd zmm7 {{k1}}{{z}}, xmmword ptr [{y}]",
+        // labels: masked byte load (fault-suppressing: never reads past the last label)
+        "vmovdqu8 xmm7 {{k1}}{{z}}, xmmword ptr [{y}]",
+        "vpmovzxbd zmm7, xmm7",
         "vcvtdq2ps zmm7, zmm7",
         sigmoid_zmm0!(),
         "vmovups [{p}] {{k1}}, zmm5",
