@@ -300,6 +300,7 @@ const DENSE_SIZES: &[(usize, usize, usize)] = &[
     (16, 128, 1),
     (16, 4096 + 64, 18),
     (9, 2048 * 2 + 48, 3),
+    (70, 32, 133), // more than one forward block of 64 rows x 128 neurons
 ];
 
 #[test]
@@ -764,5 +765,48 @@ fn update_hand_computed() {
         let mut d = [0.0f32; 2];
         update::sum_slots(path, &src, 3, 2, &mut d);
         assert_eq!(d, [111.0, 222.0]);
+    }
+}
+
+#[test]
+fn dense_split_across_threads_matches_one_call() {
+    // the trainer splits fc work by cols / ks ranges; two threads write one buffer at once
+    if !asm_ok("dense threads") {
+        return;
+    }
+    #[derive(Clone, Copy)]
+    struct P(*mut f32);
+    unsafe impl Send for P {}
+    unsafe impl Sync for P {}
+    let (rows, k, n) = (16, 4096, 130);
+    let mut rng = Rng::new(10);
+    let x = rng.vec(rows * k);
+    let w = rng.vec(n * k);
+    let b = rng.vec(n);
+    let dy = rng.vec(rows * n);
+    let mut y1 = vec![0.0f32; rows * n];
+    fwd(Path::Asm, rows, k, n, &x, &w, &b, true, 0..n, &mut y1);
+    let mut dx1 = vec![0.0f32; rows * k];
+    unsafe { dense::backward_data(Path::Asm, rows, k, n, &dy, &w, dx1.as_mut_ptr(), 0..k) };
+    for parts in [2usize, 3, 5] {
+        let mut y2 = vec![0.0f32; rows * n];
+        let mut dx2 = vec![0.0f32; rows * k];
+        let (py, pdx) = (P(y2.as_mut_ptr()), P(dx2.as_mut_ptr()));
+        std::thread::scope(|s| {
+            for t in 0..parts {
+                let (x, w, b, dy) = (&x, &w, &b, &dy);
+                s.spawn(move || {
+                    let (py, pdx) = (py, pdx);
+                    let cols = n * t / parts..n * (t + 1) / parts;
+                    let ks = (k / 16 * t / parts) * 16..(k / 16 * (t + 1) / parts) * 16;
+                    unsafe {
+                        dense::forward(Path::Asm, rows, k, n, x, w, b, true, py.0, cols);
+                        dense::backward_data(Path::Asm, rows, k, n, dy, w, pdx.0, ks);
+                    }
+                });
+            }
+        });
+        assert_eq!(y1, y2, "forward split in {parts}");
+        assert_eq!(dx1, dx2, "backward_data split in {parts}");
     }
 }

@@ -2,11 +2,11 @@
 //! sigmoid of `activation_functions.asm`, which called libc `expf`/`logf` one sample at a time).
 //!
 //! `exp` and `log` are written out here as vector code (Cephes-style, about 1 ulp):
-//! - exp(x): n = round(x * log2 e), r = x - n*ln2 (ln2 split in a high and a low part), e^r by a
-//!   degree-7 polynomial, then `vscalefps` multiplies by 2^n (it underflows cleanly to 0).
+//! - exp(x): n = round(x * log2 e), r = x - n*ln2 (ln2 split in a high and a low part), e^r = 1 + r +
+//!   r^2 P(r) with P of degree 5, then `vscalefps` multiplies by 2^n (it underflows cleanly to 0).
 //! - log(x): `vgetexpps`/`vgetmantps` split x = m * 2^e with m in [1/2, 1); if m < sqrt(1/2)
-//!   then m *= 2, e -= 1, so f = m - 1 is in [-0.29, 0.41]; log(1+f) by a degree-9 polynomial,
-//!   plus e * ln2 (again split in two parts).
+//!   then m *= 2, e -= 1, so f = m - 1 is in [-0.29, 0.41]; log(1+f) = f - f^2/2 + f^3 P(f) with
+//!   P of degree 8, plus e * ln2 (again split in two parts).
 //!
 //! Stable sigmoid for both signs: t = exp(-|z|) (argument <= 0, never overflows),
 //! p = 1/(1+t) for z >= 0 and t/(1+t) for z < 0.
@@ -182,7 +182,7 @@ macro_rules! consts_operands {
 ///
 /// # Safety
 /// AVX-512 present; every pointer valid for `len` elements.
-#[target_feature(enable = "avx512f,avx512vl,avx512dq")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
 pub unsafe fn sigmoid_bce(
     z: *const f32,
     y: *const u8,
@@ -208,7 +208,9 @@ pub unsafe fn sigmoid_bce(
         "kmovw k1, {m:e}", // last step: tail mask
         "3:",
         "vmovups zmm0 {{k1}}{{z}}, [{z}]",
-        "vpmovzxbd zmm7 {{k1}}{{z}}, xmmword ptr [{y}]",
+        // labels: masked byte load (fault-suppressing: never reads past the last label)
+        "vmovdqu8 xmm7 {{k1}}{{z}}, xmmword ptr [{y}]",
+        "vpmovzxbd zmm7, xmm7",
         "vcvtdq2ps zmm7, zmm7",
         sigmoid_zmm0!(),
         "vmovups [{p}] {{k1}}, zmm5",
