@@ -201,49 +201,6 @@ fn summary() {
     }
 }
 
-/// The 6x4 and 9x2 micro-kernels alone on an L1-resident block (accumulating into one tile
-/// over and over): the ceiling the drivers can reach.
-fn kernel_ceiling() {
-    use catdog::kernels::conv_wgrad::{wgrad_6x4, wgrad_9x2, Tile};
-    let (cin, cout, maxr, maxc) = (32usize, 64usize, 8usize, 128usize);
-    let x = vec![0.5f32; (maxr + 2) * (maxc + 2) * cin];
-    let dy = vec![0.25f32; (maxr + 2) * (maxc + 2) * cout];
-    let mut c = vec![0.0f32; 24 * cout];
-    for (name, r, nv, kernel) in [
-        ("6x4", 6, 4, wgrad_6x4 as unsafe fn(&Tile)),
-        ("9x2", 9, 2, wgrad_9x2 as unsafe fn(&Tile)),
-    ] {
-        for (rows, cols) in [(1, 128), (2, 64), (4, 64), (8, 64), (1, 32)] {
-            let t = Tile {
-                x: x.as_ptr(),
-                dy: dy.as_ptr(),
-                c: c.as_mut_ptr(),
-                ldc: cout,
-                rows,
-                cols,
-                x_px: cin,
-                dy_px: cout,
-                x_row: (cols + 2) * cin,
-                dy_row: (cols + 2) * cout,
-                accumulate: true,
-                db: std::ptr::null_mut(),
-            };
-            // SAFETY: AVX-512 checked in main; every pixel of the block and the tile are
-            // inside x, dy and c.
-            let (_, cpu) = best_of(20, Duration::from_millis(10), || unsafe {
-                kernel(black_box(&t))
-            });
-            let flops = (2 * r * nv * 16 * rows * cols) as f64;
-            let gflops = flops / cpu.as_secs_f64() / 1e9;
-            println!(
-                "micro-kernel {name} alone, {rows}x{cols} pixels per call: {gflops:.1} GFLOP/s \
-                 by CPU time ({:.0}% of {PEAK_GFLOPS})",
-                100.0 * gflops / PEAK_GFLOPS
-            );
-        }
-    }
-}
-
 criterion_group!(benches, bench);
 
 fn main() {
@@ -257,5 +214,4 @@ fn main() {
         Criterion::default().configure_from_args().final_summary();
     }
     summary();
-    kernel_ceiling();
 }

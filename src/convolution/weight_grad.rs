@@ -5,8 +5,8 @@
 //! (`j = kx*cin + ic`) driven tile by tile over the micro-kernels of
 //! [`crate::kernels::conv_wgrad`]. Loop order, outermost first:
 //!
-//! 1. pixel blocks (`rows x cols` rectangles whose output gradient slab is about [`BLOCK_BYTES`]): the output
-//!    gradient of a block, restricted to one channel slab, stays in L1 while every tile uses it;
+//! 1. pixel blocks (`rows x cols` rectangles sized so that their output gradient, restricted to
+//!    one channel slab, is about [`BLOCK_BYTES`]): it stays in L1 while every tile uses it;
 //! 2. channel slabs of `NV*16` output channels (64, or a 16/32/48 tail);
 //! 3. the bias gradient of the slab ([`bias_16`] per 16 channels; for conv1 it is fused into
 //!    the kernel of the first tile instead), then

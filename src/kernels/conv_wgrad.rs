@@ -326,7 +326,7 @@ wgrad_kernel! {
     ///
     /// | register | holds |
     /// |---|---|
-    /// | zmm0..3 / 4..7 / 8..11 / 12..15 / 16..19 / 20..23 | C rows j0+0 .. j0+5, channels 0-15, 16-31, 32-47, 48-63 |
+    /// | zmm(4r) .. zmm(4r+3) | C row j0+r (r = 0..5), channels 0-15, 16-31, 32-47, 48-63 |
     /// | zmm24..27 | dy of the current pixel, channels 0-15 .. 48-63 |
     /// | zmm30, zmm31 | broadcast x value (even / odd rows) |
     ///
