@@ -9,6 +9,7 @@ use crate::dense;
 use crate::loss;
 use crate::maxpool;
 use crate::model::Ctx;
+use crate::profile::{time, Section};
 use crate::update;
 use std::ops::Range;
 
@@ -114,24 +115,30 @@ pub fn conv_blocks(c: &Ctx, slot: usize, t: usize) {
                 c.acts.get(tv.dx[l + 1])
             };
             let dy_pad = c.acts.get_mut(tv.dy_pad[l]);
-            maxpool::backward(c.path, &p, dout, c.masks.get(sv.argmax[l]), dy_pad);
-            convolution::backward_weights(
-                c.path,
-                &d,
-                c.acts.get(sv.x_pad[l]),
-                dy_pad,
-                c.acts.get_mut(sv.grads.dw_kc[l]),
-                c.acts.get_mut(sv.grads.db[l]),
-            );
-            if l > 0 {
-                convolution::backward_data(
+            time(Section::PoolBackward(l), || {
+                maxpool::backward(c.path, &p, dout, c.masks.get(sv.argmax[l]), dy_pad)
+            });
+            time(Section::ConvWeightGrad(l), || {
+                convolution::backward_weights(
                     c.path,
                     &d,
+                    c.acts.get(sv.x_pad[l]),
                     dy_pad,
-                    c.params.get(c.pv.conv_w[l]),
-                    c.packed.get(c.packed_bwd[l]),
-                    c.acts.get_mut(tv.dx[l]),
-                );
+                    c.acts.get_mut(sv.grads.dw_kc[l]),
+                    c.acts.get_mut(sv.grads.db[l]),
+                )
+            });
+            if l > 0 {
+                time(Section::ConvDataGrad(l), || {
+                    convolution::backward_data(
+                        c.path,
+                        &d,
+                        dy_pad,
+                        c.params.get(c.pv.conv_w[l]),
+                        c.packed.get(c.packed_bwd[l]),
+                        c.acts.get_mut(tv.dx[l]),
+                    )
+                });
             }
         }
     }

@@ -10,6 +10,7 @@ use crate::dense;
 use crate::loader;
 use crate::maxpool::{self, OutPlace};
 use crate::model::Ctx;
+use crate::profile::{time, Section};
 use crate::{convolution, loss};
 
 /// The conv blocks of one sample: `image` into batch slot `slot`, using thread `t`'s scratch.
@@ -22,20 +23,24 @@ pub fn conv_blocks(c: &Ctx, slot: usize, t: usize, image: &[u8], flip: bool) {
     // this thread only; the parameter and packed views are read-only during this phase.
     unsafe {
         let d0 = s.conv[0];
-        loader::load_image(c.path, d0.h, d0.w, image, c.acts.get_mut(sv.x_pad[0]), flip);
+        time(Section::Load, || {
+            loader::load_image(c.path, d0.h, d0.w, image, c.acts.get_mut(sv.x_pad[0]), flip)
+        });
         for l in 0..3 {
             let d = s.conv[l];
             let y = c.acts.get_mut(tv.y);
             let y = &mut y[..d.out_len()];
-            convolution::forward(
-                c.path,
-                &d,
-                c.acts.get(sv.x_pad[l]),
-                c.params.get(c.pv.conv_w[l]),
-                c.packed.get(c.packed_fwd[l]),
-                c.params.get(c.pv.conv_b[l]),
-                y,
-            );
+            time(Section::ConvForward(l), || {
+                convolution::forward(
+                    c.path,
+                    &d,
+                    c.acts.get(sv.x_pad[l]),
+                    c.params.get(c.pv.conv_w[l]),
+                    c.packed.get(c.packed_fwd[l]),
+                    c.params.get(c.pv.conv_b[l]),
+                    y,
+                )
+            });
             let p = d.pool();
             let (out, place) = if l < 2 {
                 (c.acts.get_mut(sv.x_pad[l + 1]), OutPlace::padded(&p))
@@ -45,7 +50,9 @@ pub fn conv_blocks(c: &Ctx, slot: usize, t: usize, image: &[u8], flip: bool) {
                     OutPlace::flat(&p),
                 )
             };
-            maxpool::forward(c.path, &p, y, out, place, c.masks.get_mut(sv.argmax[l]));
+            time(Section::PoolForward(l), || {
+                maxpool::forward(c.path, &p, y, out, place, c.masks.get_mut(sv.argmax[l]))
+            });
         }
     }
 }

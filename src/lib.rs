@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod model;
 pub mod parameters;
 pub mod plot;
+pub mod profile;
 pub mod reference;
 pub mod report;
 pub mod rng;

@@ -182,6 +182,9 @@ struct BenchArgs {
     image: usize,
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
+    /// Also print a per-layer time breakdown of a training step.
+    #[arg(long)]
+    profile: bool,
     #[command(flatten)]
     arch: ArchArgs,
 }
@@ -495,6 +498,12 @@ fn bench_cmd(a: BenchArgs) -> Result<(), String> {
     train::run_epoch(&mut net, &data, &order[..h.batch], 1, &opts, None)?;
     let st = train::run_epoch(&mut net, &data, &order[h.batch..], 1, &opts, None)?;
     let train_rate = st.samples as f64 / st.seconds;
+    if a.profile {
+        catdog::profile::enable(true);
+        let st = train::run_epoch(&mut net, &data, &order[h.batch..], 1, &opts, None)?;
+        print!("{}", catdog::profile::report(st.steps));
+        catdog::profile::enable(false);
+    }
     let _ = train::predict(&mut net, &data);
     let t = Instant::now();
     let probs = train::predict(&mut net, &data);

@@ -29,7 +29,7 @@ impl Team {
 
     /// Waits until every thread of the team has reached this point.
     pub fn sync(&self) {
-        self.barrier.wait();
+        crate::profile::time(crate::profile::Section::Barrier, || self.barrier.wait());
     }
 
     /// Thread `t`'s share of `0..len`, in consecutive parts whose boundaries are multiples of

@@ -15,6 +15,7 @@
 
 use crate::dataset::Dataset;
 use crate::model::{Ctx, Net};
+use crate::profile::{time, Section};
 use crate::team::Team;
 use crate::{backward, dropout, forward, update};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -95,7 +96,9 @@ fn forward_backward(
     }
     team.sync();
     // 2. fc1 forward.
-    forward::fc1(c, b, team.part(c.shapes.fc1, t, 4));
+    time(Section::Fc1Forward, || {
+        forward::fc1(c, b, team.part(c.shapes.fc1, t, 4))
+    });
     team.sync();
     // 3. head (thread 0).
     let mut loss = None;
@@ -114,17 +117,21 @@ fn forward_backward(
                 dropout::apply(c.path, &mut c.acts.get_mut(c.batch.h1)[..n], bits, aug.keep);
             }
         }
-        forward::head(c, b);
-        loss = Some(backward::head(c, b, labels, aug.dropout.then_some(aug.keep)) / b as f32);
+        loss = Some(time(Section::Head, || {
+            forward::head(c, b);
+            backward::head(c, b, labels, aug.dropout.then_some(aug.keep)) / b as f32
+        }));
     }
     team.sync();
     // 4. fc1 backward.
-    backward::fc1(
-        c,
-        b,
-        team.part(c.shapes.fc1, t, 4),
-        team.part(c.shapes.flat, t, 16),
-    );
+    time(Section::Fc1Backward, || {
+        backward::fc1(
+            c,
+            b,
+            team.part(c.shapes.fc1, t, 4),
+            team.part(c.shapes.flat, t, 16),
+        )
+    });
     team.sync();
     // 5. conv blocks backward (after undoing dropout on the fc1 input gradient).
     for slot in (t..b).step_by(team.size) {
@@ -142,10 +149,12 @@ fn forward_backward(
     }
     team.sync();
     // 6. sum the per-sample conv gradients, and move them into the gradient arena.
-    backward::reduce_conv_grads(c, b, team.part(c.samples[0].grads.len, t, 16));
+    time(Section::Reduce, || {
+        backward::reduce_conv_grads(c, b, team.part(c.samples[0].grads.len, t, 16))
+    });
     team.sync();
     if t == 0 {
-        backward::store_conv_grads(c);
+        time(Section::Reduce, || backward::store_conv_grads(c));
     }
     team.sync();
     loss
@@ -224,7 +233,7 @@ pub fn run_epoch(
             // 7. update and repack.
             let r = team.part(nparams, t, 16);
             // SAFETY: disjoint parameter ranges per thread; nothing else reads them now.
-            unsafe {
+            time(Section::Update, || unsafe {
                 let p = c.params.get_mut(crate::arena::View {
                     off: r.start,
                     len: r.len(),
@@ -251,11 +260,11 @@ pub fn run_epoch(
                 } else {
                     update::sgd(c.path, p, g, opts.lr * scale);
                 }
-            }
+            });
             team.sync();
             for l in (t..3).step_by(team.size) {
                 // SAFETY: layer l is repacked by one thread; nobody reads packed weights now.
-                unsafe { c.repack_layer(l) };
+                time(Section::Repack, || unsafe { c.repack_layer(l) });
             }
             team.sync();
         }

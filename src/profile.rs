@@ -1,0 +1,115 @@
+//! An optional per-layer time breakdown (`model bench --profile`): each section's time summed
+//! over threads, plus the time threads spend waiting at barriers. Off by default; when off, a
+//! section costs one relaxed atomic load.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Section {
+    Load,
+    ConvForward(usize),
+    PoolForward(usize),
+    Fc1Forward,
+    Head,
+    Fc1Backward,
+    PoolBackward(usize),
+    ConvWeightGrad(usize),
+    ConvDataGrad(usize),
+    Reduce,
+    Update,
+    Repack,
+    Barrier,
+}
+
+const N: usize = 23;
+
+impl Section {
+    fn index(self) -> usize {
+        match self {
+            Section::Load => 0,
+            Section::ConvForward(l) => 1 + l,
+            Section::PoolForward(l) => 4 + l,
+            Section::Fc1Forward => 7,
+            Section::Head => 8,
+            Section::Fc1Backward => 9,
+            Section::PoolBackward(l) => 10 + l,
+            Section::ConvWeightGrad(l) => 13 + l,
+            Section::ConvDataGrad(l) => 16 + l,
+            Section::Reduce => 19,
+            Section::Update => 20,
+            Section::Repack => 21,
+            Section::Barrier => 22,
+        }
+    }
+    fn all() -> Vec<(Section, String)> {
+        let mut v = vec![(Section::Load, "load image".to_string())];
+        for l in 0..3 {
+            v.push((Section::ConvForward(l), format!("conv{} forward", l + 1)));
+            v.push((Section::PoolForward(l), format!("pool{} forward", l + 1)));
+        }
+        v.push((Section::Fc1Forward, "fc1 forward".into()));
+        v.push((Section::Head, "fc2 + loss + fc2 backward".into()));
+        v.push((Section::Fc1Backward, "fc1 backward".into()));
+        for l in (0..3).rev() {
+            v.push((Section::PoolBackward(l), format!("pool{} backward", l + 1)));
+            v.push((
+                Section::ConvWeightGrad(l),
+                format!("conv{} weight grad", l + 1),
+            ));
+            if l > 0 {
+                v.push((
+                    Section::ConvDataGrad(l),
+                    format!("conv{} input grad", l + 1),
+                ));
+            }
+        }
+        v.push((Section::Reduce, "sum per-sample conv grads".into()));
+        v.push((Section::Update, "SGD update".into()));
+        v.push((Section::Repack, "repack conv weights".into()));
+        v.push((Section::Barrier, "waiting at barriers".into()));
+        v
+    }
+}
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+static NANOS: [AtomicU64; N] = [const { AtomicU64::new(0) }; N];
+
+pub fn enable(on: bool) {
+    ENABLED.store(on, Ordering::Relaxed);
+    for n in &NANOS {
+        n.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Runs `f`, adding its wall time to `s` when profiling is on.
+#[inline]
+pub fn time<R>(s: Section, f: impl FnOnce() -> R) -> R {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return f();
+    }
+    let t = Instant::now();
+    let r = f();
+    NANOS[s.index()].fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    r
+}
+
+/// The breakdown per training step (`steps` batches were profiled), in milliseconds of thread
+/// time per step and percent of the total.
+pub fn report(steps: usize) -> String {
+    let rows = Section::all();
+    let total: u64 = rows
+        .iter()
+        .map(|(s, _)| NANOS[s.index()].load(Ordering::Relaxed))
+        .sum();
+    let mut out = format!("per-step thread time ({steps} steps profiled):\n");
+    for (s, name) in rows {
+        let ns = NANOS[s.index()].load(Ordering::Relaxed);
+        out += &format!(
+            "  {name:<28} {:>8.2} ms {:>5.1}%\n",
+            ns as f64 / 1e6 / steps.max(1) as f64,
+            100.0 * ns as f64 / total.max(1) as f64
+        );
+    }
+    out
+}
