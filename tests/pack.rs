@@ -765,7 +765,7 @@ fn real_photos_when_present() {
         let r = pack(&[&pets, &"-o", &t.p("pets.bin"), &"-q"]);
         assert_eq!(r.code, 0);
         let b = Blob::open(&t.p("pets.bin")).unwrap();
-        assert!(b.len() > 0);
+        assert!(!b.is_empty());
         assert!(b.labels().contains(&0) && b.labels().contains(&1));
         println!("packed {} real PetImages photos", b.len());
     }

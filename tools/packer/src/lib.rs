@@ -611,20 +611,20 @@ pub fn split(
     Ok((train, test))
 }
 
-/// Writes one blob from slots of a staging buffer.
+/// Writes one blob of RGB images from slots of a staging buffer (slot i = candidate i).
 pub fn write_set(
     path: &Path,
     staging: &[u8],
-    image_len: usize,
-    r: &Resize,
+    (width, height): (u32, u32),
     sources: &[String],
     labels: &[u8],
     order: &[usize],
     note: String,
 ) -> Result<(), String> {
+    let image_len = width as usize * height as usize * 3;
     let meta = BlobMeta {
-        height: r.height,
-        width: r.width,
+        height,
+        width,
         channels: 3,
         class_names: CLASS_NAMES.iter().map(|s| s.to_string()).collect(),
         labels: order.iter().map(|&i| labels[i]).collect(),
@@ -638,7 +638,6 @@ pub fn write_set(
     w.finish()
 }
 
-/// Parses `128`, `128x128` or `96x128` (height x width... written WxH like every image tool).
 pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
     let bad = || format!("bad size {s:?}: expected N or WxH, e.g. 128 or 128x128");
     let (w, h) = match s.split_once(['x', 'X']) {

@@ -371,8 +371,7 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
         write_set(
             path,
             map,
-            il,
-            &resize,
+            (w, h),
             &sources,
             &labels,
             order,
