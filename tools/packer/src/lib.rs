@@ -136,7 +136,11 @@ fn sorted_entries(dir: &Path, skipped: &mut Vec<Skip>, label: Option<u8>) -> Vec
 /// Is this entry a directory (following symlinks)? Broken links count as files (they fail later
 /// with a reason).
 fn is_dir(e: &fs::DirEntry) -> bool {
-    fs::metadata(e.path()).map(|m| m.is_dir()).unwrap_or(false)
+    match e.file_type() {
+        // The type comes with the listing on most file systems: no stat needed.
+        Ok(t) if !t.is_symlink() => t.is_dir(),
+        _ => fs::metadata(e.path()).map(|m| m.is_dir()).unwrap_or(false),
+    }
 }
 
 fn walk_class_folder(
