@@ -717,8 +717,8 @@ mod tests {
         assert_eq!(b.labels(), &meta.labels[..]);
         assert_eq!(b.class_names(), vec!["cat", "dog"]);
         assert_eq!(b.note(), "test");
-        for i in 0..7 {
-            assert_eq!(b.image(i), &imgs[i][..]);
+        for (i, img) in imgs.iter().enumerate() {
+            assert_eq!(b.image(i), &img[..]);
             assert_eq!(b.source(i), meta.sources[i]);
         }
         assert_eq!(b.header().payload_offset % 64, 0);
