@@ -25,7 +25,7 @@ pub const MAX_FILE_BYTES: u64 = 512 << 20;
 /// How the input folder is laid out (what gives a file its label).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Layout {
-    /// `ROOT/cat.N.jpg`, `ROOT/dog.N.jpg`: the label is the name's prefix.
+    /// `ROOT/cat.N.jpg`, `ROOT/dog.N.jpg` (also `cat_N`, `dog-N`): the label is the name's prefix.
     Kaggle,
     /// `ROOT/Cat/...`, `ROOT/Dog/...` (any case, also `cats`/`dogs`): the label is the folder.
     ClassFolders,
@@ -69,14 +69,18 @@ pub struct Listing {
     pub skipped: Vec<Skip>,
 }
 
+/// The class a Kaggle-style name gives: `cat` or `dog` (any case) followed by `.`, `_`, `-` or a
+/// space: `cat.12.jpg`, `Dog_7.png`. (`category.jpg` is not a cat.)
 fn class_of_name(name: &str) -> Option<u8> {
-    let l = name.to_ascii_lowercase();
-    if l.starts_with("cat.") {
-        Some(0)
-    } else if l.starts_with("dog.") {
-        Some(1)
-    } else {
-        None
+    let l = name.as_bytes();
+    let sep = |b: Option<&u8>| matches!(b, Some(b'.' | b'_' | b'-' | b' '));
+    if l.len() < 4 || !sep(l.get(3)) {
+        return None;
+    }
+    match l[..3].to_ascii_lowercase().as_slice() {
+        b"cat" => Some(0),
+        b"dog" => Some(1),
+        _ => None,
     }
 }
 
@@ -243,8 +247,8 @@ pub fn scan(root: &Path, force_unlabeled: bool) -> Result<Listing, String> {
                 skipped.push(Skip {
                     path: p,
                     label: None,
-                    reason: "name does not start with cat. or dog. (use --unlabeled to pack a \
-                             folder without labels)"
+                    reason: "name does not start with cat. or dog. (nor cat_, cat-, dog_, dog-); \
+                             use --unlabeled to pack a folder without labels"
                         .into(),
                 });
             }
@@ -696,6 +700,17 @@ mod tests {
             split(&labels, Some(TestSize::Count(10)), 7, true).unwrap(),
             (tr, te)
         );
+    }
+
+    #[test]
+    fn kaggle_names() {
+        assert_eq!(class_of_name("cat.1.jpg"), Some(0));
+        assert_eq!(class_of_name("DOG_7.png"), Some(1));
+        assert_eq!(class_of_name("dog-x.gif"), Some(1));
+        assert_eq!(class_of_name("category.jpg"), None);
+        assert_eq!(class_of_name("cat"), None);
+        assert_eq!(class_of_name("hotdog.jpg"), None);
+        assert_eq!(class_of_name("çat.jpg"), None);
     }
 
     #[test]
