@@ -717,8 +717,8 @@ mod tests {
         assert_eq!(b.labels(), &meta.labels[..]);
         assert_eq!(b.class_names(), vec!["cat", "dog"]);
         assert_eq!(b.note(), "test");
-        for i in 0..7 {
-            assert_eq!(b.image(i), &imgs[i][..]);
+        for (i, img) in imgs.iter().enumerate() {
+            assert_eq!(b.image(i), &img[..]);
             assert_eq!(b.source(i), meta.sources[i]);
         }
         assert_eq!(b.header().payload_offset % 64, 0);
@@ -758,6 +758,64 @@ mod tests {
         w.push(&imgs[0]).unwrap();
         drop(w);
         assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// Recomputes both CRCs, so a test can reach the checks behind them.
+    fn reseal(b: &mut [u8]) {
+        let po = u64_at(b, 48) as usize;
+        let pc = crc32fast::hash(&b[po.min(b.len())..]);
+        b[56..60].copy_from_slice(&pc.to_le_bytes());
+        let hc = crc32fast::hash(&b[16..po.min(b.len())]);
+        b[12..16].copy_from_slice(&hc.to_le_bytes());
+    }
+
+    #[test]
+    fn inconsistent_fields_behind_valid_checksums_are_refused() {
+        let d = tmpdir("fields");
+        let p = d.join("a.bin");
+        let (meta, imgs) = sample(3);
+        write_blob(&p, &meta, imgs.iter().map(|v| v.as_slice())).unwrap();
+        let good = std::fs::read(&p).unwrap();
+        let b = Blob::open(&p).unwrap();
+        let (labels_at, offsets_at, strings_at) = (b.labels_at, b.offsets_at, b.strings_at);
+        drop(b);
+        let q = d.join("b.bin");
+        let case = |f: &dyn Fn(&mut Vec<u8>), want: &str| {
+            let mut x = good.clone();
+            f(&mut x);
+            reseal(&mut x);
+            std::fs::write(&q, &x).unwrap();
+            let e = Blob::open(&q).unwrap_err();
+            assert!(e.contains(want), "expected {want:?} in {e:?}");
+        };
+        let put64 =
+            |x: &mut Vec<u8>, at: usize, v: u64| x[at..at + 8].copy_from_slice(&v.to_le_bytes());
+        let put32 =
+            |x: &mut Vec<u8>, at: usize, v: u32| x[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        case(&|x| x[labels_at + 1] = 7, "label 7");
+        case(
+            &|x| put64(x, offsets_at + 8, 1000),
+            "source path table is damaged",
+        );
+        case(
+            &|x| put64(x, offsets_at + 16, 1),
+            "source path table is damaged",
+        );
+        case(&|x| x[strings_at] = 0xFF, "not UTF-8");
+        case(
+            &|x| put64(x, 40, u64::MAX - 10),
+            "runs past the payload offset",
+        );
+        case(&|x| put64(x, 16, u64::MAX), "overflow");
+        case(&|x| put64(x, 16, 4), "truncated");
+        case(&|x| put64(x, 16, 2), "more than its header accounts for");
+        case(&|x| put32(x, 24, u32::MAX), "");
+        case(&|x| put32(x, 32, 0), "channels");
+        case(&|x| put32(x, 36, 255), "classes");
+        case(&|x| put32(x, 36, 1), "");
+        case(&|x| put64(x, 48, 65), "not a multiple of 64");
+        case(&|x| put32(x, 64, 1 << 30), "cut short");
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

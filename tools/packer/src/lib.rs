@@ -25,7 +25,7 @@ pub const MAX_FILE_BYTES: u64 = 512 << 20;
 /// How the input folder is laid out (what gives a file its label).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Layout {
-    /// `ROOT/cat.N.jpg`, `ROOT/dog.N.jpg`: the label is the name's prefix.
+    /// `ROOT/cat.N.jpg`, `ROOT/dog.N.jpg` (also `cat_N`, `dog-N`): the label is the name's prefix.
     Kaggle,
     /// `ROOT/Cat/...`, `ROOT/Dog/...` (any case, also `cats`/`dogs`): the label is the folder.
     ClassFolders,
@@ -69,14 +69,18 @@ pub struct Listing {
     pub skipped: Vec<Skip>,
 }
 
+/// The class a Kaggle-style name gives: `cat` or `dog` (any case) followed by `.`, `_`, `-` or a
+/// space: `cat.12.jpg`, `Dog_7.png`. (`category.jpg` is not a cat.)
 fn class_of_name(name: &str) -> Option<u8> {
-    let l = name.to_ascii_lowercase();
-    if l.starts_with("cat.") {
-        Some(0)
-    } else if l.starts_with("dog.") {
-        Some(1)
-    } else {
-        None
+    let l = name.as_bytes();
+    let sep = |b: Option<&u8>| matches!(b, Some(b'.' | b'_' | b'-' | b' '));
+    if l.len() < 4 || !sep(l.get(3)) {
+        return None;
+    }
+    match l[..3].to_ascii_lowercase().as_slice() {
+        b"cat" => Some(0),
+        b"dog" => Some(1),
+        _ => None,
     }
 }
 
@@ -136,7 +140,11 @@ fn sorted_entries(dir: &Path, skipped: &mut Vec<Skip>, label: Option<u8>) -> Vec
 /// Is this entry a directory (following symlinks)? Broken links count as files (they fail later
 /// with a reason).
 fn is_dir(e: &fs::DirEntry) -> bool {
-    fs::metadata(e.path()).map(|m| m.is_dir()).unwrap_or(false)
+    match e.file_type() {
+        // The type comes with the listing on most file systems: no stat needed.
+        Ok(t) if !t.is_symlink() => t.is_dir(),
+        _ => fs::metadata(e.path()).map(|m| m.is_dir()).unwrap_or(false),
+    }
 }
 
 fn walk_class_folder(
@@ -239,8 +247,8 @@ pub fn scan(root: &Path, force_unlabeled: bool) -> Result<Listing, String> {
                 skipped.push(Skip {
                     path: p,
                     label: None,
-                    reason: "name does not start with cat. or dog. (use --unlabeled to pack a \
-                             folder without labels)"
+                    reason: "name does not start with cat. or dog. (nor cat_, cat-, dog_, dog-); \
+                             use --unlabeled to pack a folder without labels"
                         .into(),
                 });
             }
@@ -611,20 +619,20 @@ pub fn split(
     Ok((train, test))
 }
 
-/// Writes one blob from slots of a staging buffer.
+/// Writes one blob of RGB images from slots of a staging buffer (slot i = candidate i).
 pub fn write_set(
     path: &Path,
     staging: &[u8],
-    image_len: usize,
-    r: &Resize,
+    (width, height): (u32, u32),
     sources: &[String],
     labels: &[u8],
     order: &[usize],
     note: String,
 ) -> Result<(), String> {
+    let image_len = width as usize * height as usize * 3;
     let meta = BlobMeta {
-        height: r.height,
-        width: r.width,
+        height,
+        width,
         channels: 3,
         class_names: CLASS_NAMES.iter().map(|s| s.to_string()).collect(),
         labels: order.iter().map(|&i| labels[i]).collect(),
@@ -638,7 +646,6 @@ pub fn write_set(
     w.finish()
 }
 
-/// Parses `128`, `128x128` or `96x128` (height x width... written WxH like every image tool).
 pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
     let bad = || format!("bad size {s:?}: expected N or WxH, e.g. 128 or 128x128");
     let (w, h) = match s.split_once(['x', 'X']) {
@@ -693,6 +700,17 @@ mod tests {
             split(&labels, Some(TestSize::Count(10)), 7, true).unwrap(),
             (tr, te)
         );
+    }
+
+    #[test]
+    fn kaggle_names() {
+        assert_eq!(class_of_name("cat.1.jpg"), Some(0));
+        assert_eq!(class_of_name("DOG_7.png"), Some(1));
+        assert_eq!(class_of_name("dog-x.gif"), Some(1));
+        assert_eq!(class_of_name("category.jpg"), None);
+        assert_eq!(class_of_name("cat"), None);
+        assert_eq!(class_of_name("hotdog.jpg"), None);
+        assert_eq!(class_of_name("çat.jpg"), None);
     }
 
     #[test]

@@ -188,6 +188,7 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
         a.out.clone()
     };
     ensure_dir(&out_dir)?;
+    clean_stale(&out_dir);
     let main_out = if file_target {
         a.out.clone()
     } else if unlabeled {
@@ -270,9 +271,15 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
     } else {
         ProgressBar::new(n as u64).with_style(
             ProgressStyle::with_template(
-                "{spinner} {elapsed_precise} [{wide_bar}] {pos}/{len} {per_sec} ETA {eta}",
+                "{spinner} {elapsed_precise} [{wide_bar}] {pos}/{len} {rate} ETA {eta}",
             )
             .unwrap()
+            .with_key(
+                "rate",
+                |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0} images/s", s.per_sec());
+                },
+            )
             .progress_chars("=> "),
         )
     };
@@ -371,8 +378,7 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
         write_set(
             path,
             map,
-            il,
-            &resize,
+            (w, h),
             &sources,
             &labels,
             order,
@@ -396,6 +402,35 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
         jobs
     );
     Ok(())
+}
+
+/// Removes temporary files that an interrupted earlier run (a process no longer alive) left in
+/// `dir`: `.NAME.bin.PID.tmp` (a blob being written), `.pack-staging.PID.tmp`, `.pack-probe.PID.tmp`.
+fn clean_stale(dir: &Path) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(stem) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
+            continue;
+        };
+        let Some((what, pid)) = stem.rsplit_once('.') else {
+            continue;
+        };
+        let ours = what.ends_with(".bin") || what == "pack-staging" || what == "pack-probe";
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if ours
+            && pid != std::process::id()
+            && !Path::new(&format!("/proc/{pid}")).exists()
+            && fs::remove_file(e.path()).is_ok()
+        {
+            eprintln!(
+                "pack: removed {}, left by an interrupted run",
+                e.path().display()
+            );
+        }
+    }
 }
 
 /// MemAvailable from /proc/meminfo, in bytes (0 if unknown: then staging goes to a file).
@@ -498,6 +533,11 @@ fn from_raw(a: &PackArgs, data: &Path, labels_path: &Path) -> Result<(), String>
             .map_or("raw".into(), |s| s.to_string_lossy());
         a.out.join(format!("{stem}.bin"))
     };
+    clean_stale(
+        out.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    );
     let dname = data.to_string_lossy();
     let meta = BlobMeta {
         height: h,
