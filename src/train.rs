@@ -80,7 +80,9 @@ fn forward_backward(
     // 1. conv blocks forward (and dropout on the sample's fc1 input).
     for slot in (t..b).step_by(team.size) {
         let i = idx[slot] as usize;
-        let flip = aug.flips.is_some_and(|epoch| flip_bit(epoch, i));
+        let flip = aug
+            .flips
+            .is_some_and(|epoch| flip_bit(aug.key[0], epoch, i));
         forward::conv_blocks(c, slot, t, data.image(i), flip);
         if let Some(key) = aug.dropout_key(slot, 0) {
             // SAFETY: the slot's row of fc_in and of the mask belong to this thread now.
@@ -161,22 +163,30 @@ fn forward_backward(
 }
 
 /// The mean loss of the batch `idx` and its summed gradients (left in `net.grads`), without
-/// updating anything. For gradient checks.
-pub fn loss_and_gradients(net: &mut Net, data: &dyn Dataset, idx: &[u32]) -> f32 {
+/// updating anything. For gradient checks. `aug` switches on the flips and dropout masks that
+/// step `step` of epoch `epoch` would use (`None`: neither).
+pub fn loss_and_gradients(
+    net: &mut Net,
+    data: &dyn Dataset,
+    idx: &[u32],
+    aug: Option<(&EpochOptions, usize, usize)>,
+) -> f32 {
     assert!(idx.len() <= net.hyper.batch && !idx.is_empty());
+    let aug = match aug {
+        None => Augment::none(),
+        Some((opts, epoch, step)) => Augment::new(opts, epoch, step),
+    };
     let out = Mutex::new(0.0f32);
     let threads = net.hyper.threads;
     let c: Ctx = net.ctx();
     Team::run(threads, |team, t| {
-        if let Some(l) = forward_backward(&c, team, t, data, idx, &Augment::none()) {
+        if let Some(l) = forward_backward(&c, team, t, data, idx, &aug) {
             *out.lock().unwrap() = l;
         }
     });
     out.into_inner().unwrap()
 }
 
-/// Runs one epoch over `order` (indices into `data`, whole batches only; a tail shorter than a
-/// batch is skipped, as the original rounded down). `epoch` is 1-based, for the log lines.
 /// `on_step(step, loss)` is called by thread 0 after every batch (for a progress bar).
 pub fn run_epoch(
     net: &mut Net,
@@ -203,12 +213,7 @@ pub fn run_epoch(
     Team::run(threads, |team, t| {
         for step in 0..steps {
             let idx = &order[step * b..(step + 1) * b];
-            let aug = Augment {
-                flips: opts.flips.then_some(epoch),
-                dropout: opts.dropout > 0.0,
-                keep: 1.0 - opts.dropout,
-                key: [opts.seed, epoch as u64, step as u64],
-            };
+            let aug = Augment::new(opts, epoch, step);
             if let Some(loss) = forward_backward(&c, team, t, data, idx, &aug) {
                 if !loss.is_finite() {
                     *failure.lock().unwrap() = Some(format!(
@@ -303,15 +308,26 @@ impl Augment {
             key: [0; 3],
         }
     }
+    fn new(opts: &EpochOptions, epoch: usize, step: usize) -> Self {
+        Self {
+            flips: opts.flips.then_some(epoch),
+            dropout: opts.dropout > 0.0,
+            keep: 1.0 - opts.dropout,
+            key: [opts.seed, epoch as u64, step as u64],
+        }
+    }
     fn dropout_key(&self, slot: usize, layer: u64) -> Option<[u64; 5]> {
         self.dropout
             .then_some([self.key[0], self.key[1], self.key[2], slot as u64, layer])
     }
 }
 
-/// Whether sample `i` is mirrored in `epoch` (a hash, so it needs no state to resume).
-pub fn flip_bit(epoch: usize, i: usize) -> bool {
-    let mut r = crate::rng::Rng::new(((epoch as u64) << 32) ^ i as u64 ^ 0xF11F);
+/// Whether sample `i` is mirrored in `epoch` of a run seeded `seed` (a hash, so it needs no
+/// state to resume).
+pub fn flip_bit(seed: u64, epoch: usize, i: usize) -> bool {
+    let mut r = crate::rng::Rng::new(
+        seed.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ ((epoch as u64) << 32) ^ i as u64 ^ 0xF11F,
+    );
     r.next_u64() & 1 == 1
 }
 
@@ -505,6 +521,14 @@ pub fn fit(
                 net.velocity_values(),
                 history,
             )?;
+        }
+        // Test hook: die like a crash right after this epoch's checkpoint (resume tests).
+        if std::env::var("CATDOG_TEST_ABORT_AFTER_EPOCH")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            == Some(epoch)
+        {
+            std::process::abort();
         }
         if let Some(p) = &cfg.metrics {
             crate::metrics::write_csv(p, history)?;

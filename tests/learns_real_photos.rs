@@ -18,7 +18,10 @@ fn repo() -> PathBuf {
 fn training_on_real_photos_beats_chance_clearly() {
     let src = repo().join("../shared/data/dogs-vs-cats/train");
     if !src.is_dir() {
-        eprintln!("note: {} is absent: real-photo training test skipped", src.display());
+        eprintln!(
+            "note: {} is absent: real-photo training test skipped",
+            src.display()
+        );
         return;
     }
     let out = std::env::temp_dir().join(format!("catdog-real-{}", std::process::id()));
@@ -34,8 +37,15 @@ fn training_on_real_photos_beats_chance_clearly() {
     assert_eq!((train_blob.len(), test_blob.len()), (4000, 1000));
 
     // The original network and recipe (plain SGD, lr 0.01, batch 16), shuffled, 4 epochs.
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let h = Hyper { image: train_blob.dims().0, threads, seed: 1, ..Hyper::default() };
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let h = Hyper {
+        image: train_blob.dims().0,
+        threads,
+        seed: 1,
+        ..Hyper::default()
+    };
     let mut net = Net::new(&h, cpu::detect(), false).unwrap();
     let shapes = net.shapes.clone();
     parameters::he_init(&shapes, net.params_mut(), h.seed);
@@ -46,7 +56,11 @@ fn training_on_real_photos_beats_chance_clearly() {
     for epoch in 1..=4 {
         let order = train::epoch_order(train_blob.len(), true, h.seed, epoch);
         let st = train::run_epoch(&mut net, &train_blob, &order, epoch, &opts, None).unwrap();
-        eprintln!("epoch {epoch}: mean train loss {:.4}, {:.1} samples/s", st.mean_loss, st.samples as f64 / st.seconds);
+        eprintln!(
+            "epoch {epoch}: mean train loss {:.4}, {:.1} samples/s",
+            st.mean_loss,
+            st.samples as f64 / st.seconds
+        );
         losses.push(st.mean_loss);
         let acc = train::accuracy(&train::predict(&mut net, &test_blob), test_blob.labels());
         eprintln!("epoch {epoch}: held-out accuracy {acc:.3}");
@@ -54,6 +68,12 @@ fn training_on_real_photos_beats_chance_clearly() {
     let after = train::accuracy(&train::predict(&mut net, &test_blob), test_blob.labels());
     eprintln!("held-out accuracy on 1000 real photos: {before:.3} before training, {after:.3} after 4 epochs");
     std::fs::remove_dir_all(&out).ok();
-    assert!(losses[3] < losses[0] - 0.03, "the training loss did not fall: {losses:?}");
-    assert!(after >= 0.62, "held-out accuracy {after:.3} after 4 epochs on 4000 photos (chance: 0.5)");
+    assert!(
+        losses[3] < losses[0] - 0.03,
+        "the training loss did not fall: {losses:?}"
+    );
+    assert!(
+        after >= 0.62,
+        "held-out accuracy {after:.3} after 4 epochs on 4000 photos (chance: 0.5)"
+    );
 }

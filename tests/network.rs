@@ -52,7 +52,7 @@ fn whole_network_gradients_match_finite_differences() {
         let mut n = net(&h, path, 11);
         let data = Synthetic::new(3, 8, 5);
         let idx = [0u32, 1, 2];
-        train::loss_and_gradients(&mut n, &data, &idx);
+        train::loss_and_gradients(&mut n, &data, &idx, None);
         let grads = n.grads.all()[..n.shapes.param_count()].to_vec();
         let lens = n.shapes.param_lens();
         let mut off = 0;
@@ -66,10 +66,10 @@ fn whole_network_gradients_match_finite_differences() {
                 let orig = n.params()[i];
                 n.params_mut()[i] = orig + eps;
                 n.repack();
-                let lp = train::loss_and_gradients(&mut n, &data, &idx) as f64;
+                let lp = train::loss_and_gradients(&mut n, &data, &idx, None) as f64;
                 n.params_mut()[i] = orig - eps;
                 n.repack();
-                let lm = train::loss_and_gradients(&mut n, &data, &idx) as f64;
+                let lm = train::loss_and_gradients(&mut n, &data, &idx, None) as f64;
                 n.params_mut()[i] = orig;
                 n.repack();
                 let fd = (lp - lm) / (2.0 * eps as f64);
