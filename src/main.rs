@@ -286,10 +286,33 @@ fn train_cmd(a: TrainArgs) -> Result<(), String> {
         r = ck.recipe.clone();
     }
     let momentum = r.momentum != 0.0 || r.weight_decay != 0.0;
+    h.shapes()?; // every hyperparameter is checked before any file is touched
     if a.dry_run {
-        h.shapes()?;
         println!("{}", Net::plan(&h, momentum)?.report());
         return Ok(());
+    }
+    // Every file this run will write is checked now, not after hours of training.
+    let outputs = [
+        (!a.no_checkpoint).then_some((&a.checkpoint, "--checkpoint")),
+        a.save.as_ref().map(|p| (p, "--save")),
+        a.metrics.as_ref().map(|p| (p, "--metrics")),
+        a.plot.as_ref().map(|p| (p, "--plot")),
+    ];
+    for (p, flag) in outputs.into_iter().flatten() {
+        check_writable(p, flag)?;
+    }
+    if let Some(p) = &a.plot {
+        let ext = p
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if ext != "png" && ext != "svg" {
+            return Err(format!(
+                "--plot {}: the file name must end in .png or .svg",
+                p.display()
+            ));
+        }
     }
     let train_blob = open_blob(&a.train, "training", true)?;
     let test_blob = open_blob(&a.test, "test", true)?;
@@ -370,6 +393,37 @@ fn train_cmd(a: TrainArgs) -> Result<(), String> {
         _ => train::accuracy(&train::predict(&mut net, &test_blob), test_blob.labels()),
     };
     println!("Accuracy is: {acc:.6}");
+    Ok(())
+}
+
+/// Refuses an output path that is a directory or whose folder is missing or not writable.
+fn check_writable(p: &Path, flag: &str) -> Result<(), String> {
+    if p.is_dir() {
+        return Err(format!(
+            "{flag} {}: is a directory, expected a file name",
+            p.display()
+        ));
+    }
+    let dir = p
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        return Err(format!(
+            "{flag} {}: the folder {} does not exist",
+            p.display(),
+            dir.display()
+        ));
+    }
+    let probe = dir.join(format!(".catdog-write-probe.{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(|e| {
+        format!(
+            "{flag} {}: cannot write in {}: {e}",
+            p.display(),
+            dir.display()
+        )
+    })?;
+    let _ = std::fs::remove_file(&probe);
     Ok(())
 }
 
@@ -520,6 +574,20 @@ fn bench_cmd(a: BenchArgs) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    // A bug must not greet the user with a backtrace: one line, and where to report it.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("error: internal error{at}: {msg} (this is a bug in catdog; please report it)");
+    }));
     let cli = Cli::parse();
     let result = match cli.command {
         None => match Cli::parse_from(["model", "train"]).command {

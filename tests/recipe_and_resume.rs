@@ -405,3 +405,100 @@ fn flips_are_a_pure_input_transform() {
     let lc = train::loss_and_gradients(&mut c, &data, &idx, None);
     assert_ne!(la, lc);
 }
+
+/// SIGKILL at several moments of a run, then resume (or start again when no checkpoint was
+/// written yet): the final parameters equal an uninterrupted run's, and no half-written file is
+/// ever left under an output name.
+#[test]
+fn sigkill_at_any_moment_then_resume_gives_the_same_result() {
+    let dir = tmp("sigkill");
+    synthetic_blob(&dir.join("train.bin"), 1200, 32, 7);
+    synthetic_blob(&dir.join("test.bin"), 32, 32, 8);
+    let mut args = small_run(&dir);
+    let e = args.iter().position(|a| a == "--epochs").unwrap();
+    args[e + 1] = "6".into();
+    let metrics = dir.join("m.csv");
+    let full = model()
+        .args(&args)
+        .arg("--checkpoint")
+        .arg(dir.join("full.ckpt"))
+        .arg("--save")
+        .arg(dir.join("full.raw"))
+        .output()
+        .unwrap();
+    assert!(
+        full.status.success(),
+        "{}",
+        String::from_utf8_lossy(&full.stderr)
+    );
+    let want = std::fs::read(dir.join("full.raw")).unwrap();
+    let started = std::time::Instant::now();
+    let _ = model().args(&args).arg("--no-checkpoint").output().unwrap();
+    let run_ms = started.elapsed().as_millis() as u64;
+    for (round, frac) in [0.15, 0.4, 0.65, 0.9].iter().enumerate() {
+        let ck = dir.join(format!("k{round}.ckpt"));
+        let out = dir.join(format!("k{round}.raw"));
+        let mut child = model()
+            .args(&args)
+            .arg("--checkpoint")
+            .arg(&ck)
+            .arg("--metrics")
+            .arg(&metrics)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(
+            (run_ms as f64 * frac) as u64,
+        ));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        // Whatever exists under an output name is whole.
+        if ck.exists() {
+            catdog::checkpoint::load(&ck).expect("a checkpoint left by a killed run loads");
+        }
+        if metrics.exists() {
+            catdog::metrics::read_csv(&metrics).expect("a metrics file left by a killed run reads");
+        }
+        eprintln!(
+            "killed at {:.0}% of a {run_ms} ms run: checkpoint {}",
+            frac * 100.0,
+            if ck.exists() {
+                "present, resuming"
+            } else {
+                "absent, starting again"
+            }
+        );
+        let mut again = model();
+        again
+            .args(&args)
+            .arg("--checkpoint")
+            .arg(&ck)
+            .arg("--save")
+            .arg(&out);
+        if ck.exists() {
+            again.arg("--resume").arg(&ck);
+        }
+        let res = again.output().unwrap();
+        assert!(
+            res.status.success(),
+            "{}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        assert!(
+            std::fs::read(&out).unwrap() == want,
+            "kill at {frac} of the run: parameters differ"
+        );
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    // A kill can land between writing a temporary file and renaming it; such a file never sits
+    // under a real output name, and the next successful write of the same output replaces its
+    // own temporary name.
+    eprintln!("temporary files left by kills: {leftovers:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
