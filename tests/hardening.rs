@@ -1,0 +1,198 @@
+//! Bad files are refused cleanly, and the forced reference path gives the asm path's losses.
+
+use catdog::blob::{write_blob, BlobMeta};
+use catdog::config::Hyper;
+use catdog::dataset::{Dataset, Synthetic};
+use catdog::parameters;
+use catdog::rng::Rng;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn tmp(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("catdog-hard-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn synthetic_blob(path: &Path, n: usize, size: usize, seed: u64) {
+    let s = Synthetic::new(n, size, seed);
+    let meta = BlobMeta {
+        height: size as u32,
+        width: size as u32,
+        channels: 3,
+        class_names: vec!["cat".into(), "dog".into()],
+        labels: s.labels().to_vec(),
+        sources: (0..n).map(|i| format!("synthetic/{i}.png")).collect(),
+        note: String::new(),
+    };
+    write_blob(path, &meta, (0..n).map(|i| s.image(i))).unwrap();
+}
+
+/// The parameter file has no header or checksum (it is the original's format), so a flipped bit
+/// may give another valid float; what must never happen is a crash, a non-finite value slipping
+/// through, or a truncated file being read.
+#[test]
+fn parameter_file_truncations_and_bit_flips_are_refused_or_read_cleanly() {
+    let h = Hyper {
+        image: 8,
+        widths: [16, 16, 16],
+        fc1: 16,
+        ..Hyper::default()
+    };
+    let s = h.shapes().unwrap();
+    let dir = tmp("params");
+    let f = dir.join("p.raw");
+    let mut p = vec![0.0f32; s.param_count()];
+    parameters::he_init(&s, &mut p, 2);
+    parameters::write_raw(&f, &s, &p).unwrap();
+    let good = std::fs::read(&f).unwrap();
+    let mut rng = Rng::new(5);
+    let mut out = vec![0.0f32; s.param_count()];
+    for _ in 0..200 {
+        let cut = rng.below(good.len());
+        std::fs::write(&f, &good[..cut]).unwrap();
+        let e = parameters::read_raw(&f, &s, &mut out).unwrap_err();
+        assert!(e.contains("expected") && e.contains("p.raw"), "{e}");
+    }
+    let (mut refused, mut read) = (0, 0);
+    for _ in 0..300 {
+        let mut bad = good.clone();
+        let i = rng.below(bad.len());
+        // Flip one of the exponent bits of a float now and then, to make non-finite values.
+        let bit = if rng.below(3) == 0 { 6 } else { rng.below(8) };
+        bad[i - i % 4 + 3] |= if bit == 6 { 0x7F } else { 0 };
+        bad[i] ^= 1 << bit;
+        std::fs::write(&f, &bad).unwrap();
+        match parameters::read_raw(&f, &s, &mut out) {
+            Ok(()) => {
+                read += 1;
+                assert!(out.iter().all(|v| v.is_finite()));
+            }
+            Err(e) => {
+                refused += 1;
+                assert!(e.contains("not a finite number"), "{e}");
+            }
+        }
+    }
+    assert!(refused > 0 && read > 0, "refused {refused}, read {read}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A blob's every truncation and random bit flips are refused with a message, by the trainer's
+/// command line (exit code 2, one line, no panic).
+#[test]
+fn the_trainer_refuses_damaged_blobs_with_one_line() {
+    let dir = tmp("blob");
+    synthetic_blob(&dir.join("train.bin"), 20, 8, 1);
+    synthetic_blob(&dir.join("test.bin"), 8, 8, 2);
+    let good = std::fs::read(dir.join("train.bin")).unwrap();
+    let mut rng = Rng::new(9);
+    for round in 0..12 {
+        let mut bad = good.clone();
+        if round % 2 == 0 {
+            bad.truncate(rng.below(good.len()));
+        } else {
+            let i = rng.below(bad.len());
+            bad[i] ^= 1 << rng.below(8);
+        }
+        std::fs::write(dir.join("bad.bin"), &bad).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_model"))
+            .args([
+                "train",
+                "--widths",
+                "16,16,16",
+                "--fc1",
+                "16",
+                "--batch-size",
+                "4",
+                "--epochs",
+                "1",
+                "--no-checkpoint",
+            ])
+            .arg("--train")
+            .arg(dir.join("bad.bin"))
+            .arg("--test")
+            .arg(dir.join("test.bin"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "round {round}: {err}");
+        assert_eq!(err.lines().count(), 1, "round {round}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains("bad.bin"),
+            "round {round}: {err}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn losses(stdout: &[u8]) -> Vec<f64> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|l| l.split("Loss: ").nth(1))
+        .map(|v| v.trim().parse().unwrap())
+        .collect()
+}
+
+/// `CATDOG_REFERENCE=1` forces the scalar path with a one-line notice, and its per-batch losses
+/// follow the asm path's to float rounding (faithful mode: file order, one thread, same init).
+#[test]
+fn forced_reference_path_prints_a_notice_and_the_same_losses() {
+    let dir = tmp("refpath");
+    synthetic_blob(&dir.join("train.bin"), 48, 16, 3);
+    synthetic_blob(&dir.join("test.bin"), 16, 16, 4);
+    let run = |reference: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_model"));
+        c.args([
+            "train",
+            "--widths",
+            "16,32,16",
+            "--fc1",
+            "16",
+            "--batch-size",
+            "8",
+            "--epochs",
+            "2",
+        ])
+        .args([
+            "--no-shuffle",
+            "--threads",
+            "1",
+            "--no-checkpoint",
+            "--log-every",
+            "1",
+        ])
+        .arg("--train")
+        .arg(dir.join("train.bin"))
+        .arg("--test")
+        .arg(dir.join("test.bin"));
+        if reference {
+            c.env("CATDOG_REFERENCE", "1");
+        } else {
+            c.env_remove("CATDOG_REFERENCE");
+        }
+        c.output().unwrap()
+    };
+    let r = run(true);
+    let a = run(false);
+    assert!(r.status.success() && a.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.lines()
+            .next()
+            .unwrap_or("")
+            .contains("scalar reference"),
+        "{err}"
+    );
+    let (lr, la) = (losses(&r.stdout), losses(&a.stdout));
+    assert_eq!(lr.len(), 12);
+    assert_eq!(lr.len(), la.len());
+    for (s, (x, y)) in lr.iter().zip(&la).enumerate() {
+        assert!(
+            (x - y).abs() <= 2e-5 + 1e-4 * x.abs(),
+            "step {s}: reference {x} vs asm {y}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
