@@ -11,6 +11,7 @@ pub mod arena;
 pub mod backward;
 pub mod blob;
 pub mod checkpoint;
+pub mod cli;
 pub mod config;
 pub mod contact_sheet;
 pub mod convolution;

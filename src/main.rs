@@ -2,7 +2,8 @@
 //! flag. Bad input ends with one `error: ...` line and exit code 2.
 
 use catdog::checkpoint;
-use catdog::config::{Hyper, Recipe, Schedule};
+use catdog::cli::*;
+use catdog::config::Hyper;
 use catdog::contact_sheet::{self, Tile};
 use catdog::cpu;
 use catdog::dataset::{open_blob, Synthetic};
@@ -10,207 +11,11 @@ use catdog::model::Net;
 use catdog::parameters;
 use catdog::report::Confusion;
 use catdog::train::{self, EpochOptions, FitConfig};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::Parser;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
-
-#[derive(Parser)]
-#[command(
-    name = "model",
-    version,
-    about = "Train and run a cat-vs-dog CNN on the CPU (asm! AVX-512 kernels)"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Train on a packed blob, then report test accuracy (the default command).
-    Train(TrainArgs),
-    /// Accuracy, confusion matrix, precision and recall of a model on a packed blob.
-    Eval(EvalArgs),
-    /// P(dog) for every sample of a packed blob: `path<TAB>P(dog)<TAB>cat|dog`.
-    Predict(PredictArgs),
-    /// Training and inference throughput on synthetic data.
-    Bench(BenchArgs),
-}
-
-/// Network shape flags (the image size comes from the data).
-#[derive(Args, Clone)]
-struct ArchArgs {
-    /// Output channels of conv1,conv2,conv3 (multiples of 16).
-    #[arg(long, value_delimiter = ',', num_args = 1.., default_values_t = [32, 64, 128])]
-    widths: Vec<usize>,
-    /// Neurons of fc1 (a multiple of 16).
-    #[arg(long, default_value_t = 128)]
-    fc1: usize,
-    /// Worker threads (default: all cores). Results are bitwise the same for any count.
-    #[arg(long)]
-    threads: Option<usize>,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum RecipeName {
-    /// The original: plain SGD, constant learning rate, no augmentation.
-    Faithful,
-    /// Flips, momentum 0.9, weight decay 5e-4, dropout 0.5, cosine schedule.
-    Improved,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ScheduleName {
-    Constant,
-    Cosine,
-}
-
-#[derive(Args, Clone)]
-struct TrainArgs {
-    /// Training blob made by tools/pack.
-    #[arg(long, default_value = "data/train.bin")]
-    train: PathBuf,
-    /// Test blob made by tools/pack.
-    #[arg(long, default_value = "data/test.bin")]
-    test: PathBuf,
-    #[arg(long, default_value_t = 10)]
-    epochs: usize,
-    #[arg(long, default_value_t = 16)]
-    batch_size: usize,
-    #[arg(long, default_value_t = 0.01)]
-    lr: f32,
-    /// Seed for initialisation, shuffling, flips and dropout.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// Start from this parameters.raw file (the original's format) instead of He-normal init.
-    #[arg(long)]
-    init: Option<PathBuf>,
-    /// Write the trained parameters here, in the original's parameters.raw format.
-    #[arg(long)]
-    save: Option<PathBuf>,
-    /// Visit samples in file order every epoch, as the original does.
-    #[arg(long)]
-    no_shuffle: bool,
-    /// Use only the first N training samples.
-    #[arg(long)]
-    limit: Option<usize>,
-    /// Print the per-batch `Epoch: E, Step: S, Loss: L` line every N steps (0: never). Default:
-    /// every step when stdout is not a terminal; on a terminal a progress bar instead.
-    #[arg(long)]
-    log_every: Option<usize>,
-    /// Training recipe; the flags below override single parts of it.
-    #[arg(long, value_enum, default_value = "faithful")]
-    recipe: RecipeName,
-    /// Mirror samples left-right at random (per epoch and sample).
-    #[arg(long)]
-    flip: bool,
-    /// SGD momentum (0: plain SGD).
-    #[arg(long)]
-    momentum: Option<f32>,
-    /// L2 weight decay.
-    #[arg(long)]
-    weight_decay: Option<f32>,
-    /// Dropout probability on the inputs of fc1 and fc2.
-    #[arg(long)]
-    dropout: Option<f32>,
-    /// Learning-rate schedule over the epochs.
-    #[arg(long, value_enum)]
-    schedule: Option<ScheduleName>,
-    /// Checkpoint written after every epoch (parameters, optimizer state, progress).
-    #[arg(long, default_value = "data/checkpoint.ckpt")]
-    checkpoint: PathBuf,
-    /// Do not write checkpoints.
-    #[arg(long)]
-    no_checkpoint: bool,
-    /// Continue the run saved in this checkpoint, up to --epochs epochs in all.
-    #[arg(long)]
-    resume: Option<PathBuf>,
-    /// Per-epoch loss and accuracy as CSV.
-    #[arg(long)]
-    metrics: Option<PathBuf>,
-    /// Training curves as PNG or SVG (by extension), redrawn after every epoch.
-    #[arg(long)]
-    plot: Option<PathBuf>,
-    /// Print the memory plan and exit without training.
-    #[arg(long)]
-    dry_run: bool,
-    #[command(flatten)]
-    arch: ArchArgs,
-}
-
-#[derive(Args)]
-struct EvalArgs {
-    /// Model: a parameters.raw file or a checkpoint.
-    #[arg(long)]
-    params: PathBuf,
-    /// Packed blob to evaluate on.
-    #[arg(long, default_value = "data/test.bin")]
-    data: PathBuf,
-    /// Write a contact sheet of the worst misclassified images (PNG).
-    #[arg(long)]
-    errors: Option<PathBuf>,
-    /// How many images the contact sheet shows.
-    #[arg(long, default_value_t = 24)]
-    errors_count: usize,
-    #[arg(long, default_value_t = 16)]
-    batch_size: usize,
-    #[command(flatten)]
-    arch: ArchArgs,
-}
-
-#[derive(Args)]
-struct PredictArgs {
-    /// Model: a parameters.raw file or a checkpoint.
-    #[arg(long)]
-    params: PathBuf,
-    /// Packed blob (labeled or not).
-    blob: PathBuf,
-    #[arg(long, default_value_t = 16)]
-    batch_size: usize,
-    #[command(flatten)]
-    arch: ArchArgs,
-}
-
-#[derive(Args)]
-struct BenchArgs {
-    /// Training batches to time (after one warm-up batch).
-    #[arg(long, default_value_t = 12)]
-    batches: usize,
-    #[arg(long, default_value_t = 128)]
-    image: usize,
-    #[arg(long, default_value_t = 16)]
-    batch_size: usize,
-    /// Also print a per-layer time breakdown of a training step.
-    #[arg(long)]
-    profile: bool,
-    #[command(flatten)]
-    arch: ArchArgs,
-}
-
-fn default_threads() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-}
-
-fn hyper(arch: &ArchArgs, image: usize, batch: usize) -> Result<Hyper, String> {
-    if arch.widths.len() != 3 {
-        return Err(format!(
-            "--widths takes three numbers (conv1,conv2,conv3), got {}",
-            arch.widths.len()
-        ));
-    }
-    Ok(Hyper {
-        image,
-        widths: [arch.widths[0], arch.widths[1], arch.widths[2]],
-        fc1: arch.fc1,
-        batch,
-        threads: arch.threads.unwrap_or_else(default_threads),
-        ..Hyper::default()
-    })
-}
 
 fn make_net(h: &Hyper, momentum: bool) -> Result<Net, String> {
     let path = cpu::detect();
@@ -218,51 +23,6 @@ fn make_net(h: &Hyper, momentum: bool) -> Result<Net, String> {
         eprintln!("{line}");
     }
     Net::new(h, path, momentum)
-}
-
-fn recipe(a: &TrainArgs) -> Result<Recipe, String> {
-    let mut r = match a.recipe {
-        RecipeName::Faithful => Recipe::faithful(!a.no_shuffle),
-        RecipeName::Improved => Recipe::improved(),
-    };
-    if a.no_shuffle {
-        r.shuffle = false;
-    }
-    r.flips |= a.flip;
-    if let Some(m) = a.momentum {
-        r.momentum = m;
-    }
-    if let Some(w) = a.weight_decay {
-        r.weight_decay = w;
-    }
-    if let Some(d) = a.dropout {
-        r.dropout = d;
-    }
-    if let Some(s) = a.schedule {
-        r.schedule = match s {
-            ScheduleName::Constant => Schedule::Constant,
-            ScheduleName::Cosine => Schedule::Cosine,
-        };
-    }
-    if !(0.0..1.0).contains(&r.momentum) {
-        return Err(format!(
-            "--momentum {} is not usable: it must be in [0, 1)",
-            r.momentum
-        ));
-    }
-    if !(r.weight_decay >= 0.0 && r.weight_decay.is_finite()) {
-        return Err(format!(
-            "--weight-decay {} is not usable: it must be a finite number >= 0",
-            r.weight_decay
-        ));
-    }
-    if !(0.0..0.99).contains(&r.dropout) {
-        return Err(format!(
-            "--dropout {} is not usable: it must be in [0, 0.99)",
-            r.dropout
-        ));
-    }
-    Ok(r)
 }
 
 fn train_cmd(a: TrainArgs) -> Result<(), String> {

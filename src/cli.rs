@@ -1,0 +1,247 @@
+//! The command line of `model` (clap), kept in the library so that tests and fuzz targets can
+//! parse and check arguments exactly as the binary does. `main.rs` only dispatches.
+
+use crate::config::{Hyper, Recipe, Schedule};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "model",
+    version,
+    about = "Train and run a cat-vs-dog CNN on the CPU (asm! AVX-512 kernels)"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Train on a packed blob, then report test accuracy (the default command).
+    Train(TrainArgs),
+    /// Accuracy, confusion matrix, precision and recall of a model on a packed blob.
+    Eval(EvalArgs),
+    /// P(dog) for every sample of a packed blob: `path<TAB>P(dog)<TAB>cat|dog`.
+    Predict(PredictArgs),
+    /// Training and inference throughput on synthetic data.
+    Bench(BenchArgs),
+}
+
+/// Network shape flags (the image size comes from the data).
+#[derive(Args, Clone)]
+pub struct ArchArgs {
+    /// Output channels of conv1,conv2,conv3 (multiples of 16).
+    #[arg(long, value_delimiter = ',', num_args = 1.., default_values_t = [32, 64, 128])]
+    pub widths: Vec<usize>,
+    /// Neurons of fc1 (a multiple of 16).
+    #[arg(long, default_value_t = 128)]
+    pub fc1: usize,
+    /// Worker threads (default: all cores). Results are bitwise the same for any count.
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum RecipeName {
+    /// The original: plain SGD, constant learning rate, no augmentation.
+    Faithful,
+    /// Flips, momentum 0.9, weight decay 5e-4, dropout 0.5, cosine schedule.
+    Improved,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ScheduleName {
+    Constant,
+    Cosine,
+}
+
+#[derive(Args, Clone)]
+pub struct TrainArgs {
+    /// Training blob made by tools/pack.
+    #[arg(long, default_value = "data/train.bin")]
+    pub train: PathBuf,
+    /// Test blob made by tools/pack.
+    #[arg(long, default_value = "data/test.bin")]
+    pub test: PathBuf,
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 0.01)]
+    pub lr: f32,
+    /// Seed for initialisation, shuffling, flips and dropout.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Start from this parameters.raw file (the original's format) instead of He-normal init.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// Write the trained parameters here, in the original's parameters.raw format.
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+    /// Visit samples in file order every epoch, as the original does.
+    #[arg(long)]
+    pub no_shuffle: bool,
+    /// Use only the first N training samples.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Print the per-batch `Epoch: E, Step: S, Loss: L` line every N steps (0: never). Default:
+    /// every step when stdout is not a terminal; on a terminal a progress bar instead.
+    #[arg(long)]
+    pub log_every: Option<usize>,
+    /// Training recipe; the flags below override single parts of it.
+    #[arg(long, value_enum, default_value = "faithful")]
+    pub recipe: RecipeName,
+    /// Mirror samples left-right at random (per epoch and sample).
+    #[arg(long)]
+    pub flip: bool,
+    /// SGD momentum (0: plain SGD).
+    #[arg(long)]
+    pub momentum: Option<f32>,
+    /// L2 weight decay.
+    #[arg(long)]
+    pub weight_decay: Option<f32>,
+    /// Dropout probability on the inputs of fc1 and fc2.
+    #[arg(long)]
+    pub dropout: Option<f32>,
+    /// Learning-rate schedule over the epochs.
+    #[arg(long, value_enum)]
+    pub schedule: Option<ScheduleName>,
+    /// Checkpoint written after every epoch (parameters, optimizer state, progress).
+    #[arg(long, default_value = "data/checkpoint.ckpt")]
+    pub checkpoint: PathBuf,
+    /// Do not write checkpoints.
+    #[arg(long)]
+    pub no_checkpoint: bool,
+    /// Continue the run saved in this checkpoint, up to --epochs epochs in all.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Per-epoch loss and accuracy as CSV.
+    #[arg(long)]
+    pub metrics: Option<PathBuf>,
+    /// Training curves as PNG or SVG (by extension), redrawn after every epoch.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Print the memory plan and exit without training.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub arch: ArchArgs,
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Model: a parameters.raw file or a checkpoint.
+    #[arg(long)]
+    pub params: PathBuf,
+    /// Packed blob to evaluate on.
+    #[arg(long, default_value = "data/test.bin")]
+    pub data: PathBuf,
+    /// Write a contact sheet of the worst misclassified images (PNG).
+    #[arg(long)]
+    pub errors: Option<PathBuf>,
+    /// How many images the contact sheet shows.
+    #[arg(long, default_value_t = 24)]
+    pub errors_count: usize,
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    #[command(flatten)]
+    pub arch: ArchArgs,
+}
+
+#[derive(Args)]
+pub struct PredictArgs {
+    /// Model: a parameters.raw file or a checkpoint.
+    #[arg(long)]
+    pub params: PathBuf,
+    /// Packed blob (labeled or not).
+    pub blob: PathBuf,
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    #[command(flatten)]
+    pub arch: ArchArgs,
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Training batches to time (after one warm-up batch).
+    #[arg(long, default_value_t = 12)]
+    pub batches: usize,
+    #[arg(long, default_value_t = 128)]
+    pub image: usize,
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// Also print a per-layer time breakdown of a training step.
+    #[arg(long)]
+    pub profile: bool,
+    #[command(flatten)]
+    pub arch: ArchArgs,
+}
+
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+pub fn hyper(arch: &ArchArgs, image: usize, batch: usize) -> Result<Hyper, String> {
+    if arch.widths.len() != 3 {
+        return Err(format!(
+            "--widths takes three numbers (conv1,conv2,conv3), got {}",
+            arch.widths.len()
+        ));
+    }
+    Ok(Hyper {
+        image,
+        widths: [arch.widths[0], arch.widths[1], arch.widths[2]],
+        fc1: arch.fc1,
+        batch,
+        threads: arch.threads.unwrap_or_else(default_threads),
+        ..Hyper::default()
+    })
+}
+
+pub fn recipe(a: &TrainArgs) -> Result<Recipe, String> {
+    let mut r = match a.recipe {
+        RecipeName::Faithful => Recipe::faithful(!a.no_shuffle),
+        RecipeName::Improved => Recipe::improved(),
+    };
+    if a.no_shuffle {
+        r.shuffle = false;
+    }
+    r.flips |= a.flip;
+    if let Some(m) = a.momentum {
+        r.momentum = m;
+    }
+    if let Some(w) = a.weight_decay {
+        r.weight_decay = w;
+    }
+    if let Some(d) = a.dropout {
+        r.dropout = d;
+    }
+    if let Some(s) = a.schedule {
+        r.schedule = match s {
+            ScheduleName::Constant => Schedule::Constant,
+            ScheduleName::Cosine => Schedule::Cosine,
+        };
+    }
+    if !(0.0..1.0).contains(&r.momentum) {
+        return Err(format!(
+            "--momentum {} is not usable: it must be in [0, 1)",
+            r.momentum
+        ));
+    }
+    if !(r.weight_decay >= 0.0 && r.weight_decay.is_finite()) {
+        return Err(format!(
+            "--weight-decay {} is not usable: it must be a finite number >= 0",
+            r.weight_decay
+        ));
+    }
+    if !(0.0..0.99).contains(&r.dropout) {
+        return Err(format!(
+            "--dropout {} is not usable: it must be in [0, 0.99)",
+            r.dropout
+        ));
+    }
+    Ok(r)
+}
