@@ -97,6 +97,47 @@ pub fn fc1(c: &Ctx, rows: usize, cols: Range<usize>, ks: Range<usize>) {
     }
 }
 
+/// fc1 backward fused with fc1's plain SGD weight step (asm path, `flat % 64 == 0`, no
+/// momentum or weight decay), for this thread's share: bias gradients of neurons `cols` (into
+/// the gradient arena, updated later with the other parameters), and for inputs `ks` (multiples
+/// of 64) the input gradient, then the weight gradient applied at once as
+/// `w -= scale * g` ([`dense::backward_fused_sgd`]). fc1's weight gradient is not stored, and
+/// the update step must skip fc1's weights.
+pub fn fc1_fused_sgd(c: &Ctx, rows: usize, cols: Range<usize>, ks: Range<usize>, scale: f32) {
+    let s = c.shapes;
+    // SAFETY: reads fc_in and dh1; each thread writes disjoint entries of fc1_b's gradient and
+    // disjoint input columns of dflat and of fc1_w (nobody else reads fc1_w in this phase).
+    unsafe {
+        let fc_in = &c.acts.get(c.batch.fc_in)[..rows * s.flat];
+        let dh1 = &c.acts.get(c.batch.dh1)[..rows * s.fc1];
+        if !cols.is_empty() {
+            let db = c.grads.get_mut(c.pv.fc1_b);
+            update::sum_slots(
+                c.path,
+                &dh1[cols.start..],
+                rows,
+                s.fc1,
+                &mut db[cols.clone()],
+            );
+        }
+        if !ks.is_empty() {
+            let w = c.params.get_mut(c.pv.fc1_w);
+            assert!(w.len() >= s.fc1 * s.flat);
+            dense::backward_fused_sgd(
+                rows,
+                s.flat,
+                s.fc1,
+                fc_in,
+                dh1,
+                w.as_mut_ptr(),
+                scale,
+                c.acts.get_mut(c.batch.dflat).as_mut_ptr(),
+                ks,
+            );
+        }
+    }
+}
+
 /// The conv blocks of the sample in batch slot `slot`, backwards, with thread `t`'s scratch:
 /// fills the slot's conv gradient block.
 pub fn conv_blocks(c: &Ctx, slot: usize, t: usize) {

@@ -284,3 +284,73 @@ pub fn backward_weights(
         },
     }
 }
+
+/// fc backward fused with the plain SGD step of the weights, for this thread's inputs `ks`
+/// (`ks.start` and `ks.end` multiples of 64, `k` a multiple of 64; asm path only):
+/// for each block of 64 inputs, first the input gradient `dx[r][i] = sum_j dy[r][j] * w[j][i]`
+/// (as [`backward_data`], from the weights as they were), then for every neuron the weight
+/// gradient of those inputs (as [`backward_weights`]) and at once `w[j][i] -= scale * g[j][i]`
+/// (as [`crate::update::sgd`]). Same bits as running the three separately; the weight gradient
+/// is never stored, and each block of weights is read from memory once (the separate passes
+/// read the 16 MiB of fc1 weights twice, wrote and re-read the 16 MiB gradient).
+///
+/// # Safety
+/// `w` is valid for `n * k` floats and `dx` for `rows * k`; during the call no other thread
+/// touches `w[j][i]` or `dx[r][i]` for `i` in `ks` (other threads may run this call on
+/// disjoint `ks` at the same time).
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn backward_fused_sgd(
+    rows: usize,
+    k: usize,
+    n: usize,
+    x: &[f32],
+    dy: &[f32],
+    w: *mut f32,
+    scale: f32,
+    dx: *mut f32,
+    ks: Range<usize>,
+) {
+    assert!(k.is_multiple_of(64) && ks.start.is_multiple_of(64) && ks.end.is_multiple_of(64));
+    assert!(rows >= 1 && n >= 1 && ks.end <= k);
+    assert!(x.len() >= rows * k && dy.len() >= rows * n);
+    crate::cpu::assert_asm_ok();
+    let mut dummy = [0.0f32; 64];
+    let dummy = dummy.as_mut_ptr();
+    let rt = rows.div_ceil(4);
+    let ct = n.div_ceil(4);
+    for i in ks.step_by(64) {
+        // Input gradient of the block, from the old weights.
+        for r in 0..rt {
+            let dyp = [0, 1, 2, 3].map(|t| dy.as_ptr().add((4 * r + t).min(rows - 1) * n));
+            let dxp = [0, 1, 2, 3].map(|t| {
+                if 4 * r + t < rows {
+                    dx.add((4 * r + t) * k + i)
+                } else {
+                    dummy
+                }
+            });
+            kd::bwd_data_tile4x4(w.add(i), 4 * k, dyp, n, &dxp);
+        }
+        // Weight gradient of the block and the SGD step, 4 neurons at a time.
+        for c in 0..ct {
+            let colb = [0, 1, 2, 3].map(|t| 4 * (4 * c + t).min(n - 1));
+            let wp = [0, 1, 2, 3].map(|t| {
+                if 4 * c + t < n {
+                    w.add((4 * c + t) * k + i)
+                } else {
+                    dummy
+                }
+            });
+            kd::bwd_weights_sgd_tile4x4(
+                x.as_ptr().add(i),
+                4 * k,
+                dy.as_ptr(),
+                4 * n,
+                colb,
+                rows,
+                &wp,
+                scale,
+            );
+        }
+    }
+}

@@ -6,12 +6,21 @@
 //! -> conv2 64x64x64 -> pool2 -> x_pad[2] 34x34x64 -> conv3 32x32x128 -> pool3 -> fc_in row
 //! 16x16x128 = 32768 -> fc1 128 -> fc2 1 -> sigmoid.
 
+use crate::cpu::Path;
 use crate::dense;
 use crate::loader;
 use crate::maxpool::{self, OutPlace};
 use crate::model::Ctx;
 use crate::profile::{time, Section};
 use crate::{convolution, loss};
+
+/// Conv output rows per band of the fused conv + pool forward (even: whole pooling windows).
+const BAND: usize = 2;
+
+/// Layers whose conv output is at least this large run conv + pool in bands (conv1 and conv2 of
+/// the default network, 2 and 1 MiB). conv3 (0.5 MiB, 4 output-channel blocks whose weights
+/// would be re-streamed for every band) runs whole, then pools.
+const BAND_MIN_BYTES: usize = 1 << 20;
 
 /// The conv blocks of one sample: `image` into batch slot `slot`, using thread `t`'s scratch.
 /// Writes the slot's padded conv inputs, argmax codes and its row of `fc_in`.
@@ -30,6 +39,38 @@ pub fn conv_blocks(c: &Ctx, slot: usize, t: usize, image: &[u8], flip: bool) {
             let d = s.conv[l];
             let y = c.acts.get_mut(tv.y);
             let y = &mut y[..d.out_len()];
+            let p = d.pool();
+            let (out, place) = if l < 2 {
+                (c.acts.get_mut(sv.x_pad[l + 1]), OutPlace::padded(&p))
+            } else {
+                (
+                    c.acts.get_mut(c.batch.fc_in.slot(slot, s.flat)),
+                    OutPlace::flat(&p),
+                )
+            };
+            let argmax = c.masks.get_mut(sv.argmax[l]);
+            if c.path == Path::Asm && d.out_len() * 4 >= BAND_MIN_BYTES {
+                // Conv and pool band by band (BAND conv rows, BAND/2 pooled rows) through the
+                // first rows of `y`: a band of conv output (2 rows: 32 KiB for conv1 and conv2
+                // of the default network) is pooled while it is still in L1, instead of the
+                // whole 1-2 MiB output being written out and read back.
+                let (x_pad, wpack, bias) = (
+                    c.acts.get(sv.x_pad[l]),
+                    c.packed.get(c.packed_fwd[l]),
+                    c.params.get(c.pv.conv_b[l]),
+                );
+                let y_band = &mut y[..BAND.min(d.h) * d.w * d.cout];
+                for y0 in (0..d.h).step_by(BAND) {
+                    let y1 = (y0 + BAND).min(d.h);
+                    time(Section::ConvForward(l), || {
+                        convolution::forward_rows_asm(&d, x_pad, wpack, bias, y_band, y0..y1)
+                    });
+                    time(Section::PoolForward(l), || {
+                        maxpool::forward_rows_asm(&p, y_band, out, place, argmax, y0 / 2..y1 / 2)
+                    });
+                }
+                continue;
+            }
             time(Section::ConvForward(l), || {
                 convolution::forward(
                     c.path,
@@ -41,17 +82,8 @@ pub fn conv_blocks(c: &Ctx, slot: usize, t: usize, image: &[u8], flip: bool) {
                     y,
                 )
             });
-            let p = d.pool();
-            let (out, place) = if l < 2 {
-                (c.acts.get_mut(sv.x_pad[l + 1]), OutPlace::padded(&p))
-            } else {
-                (
-                    c.acts.get_mut(c.batch.fc_in.slot(slot, s.flat)),
-                    OutPlace::flat(&p),
-                )
-            };
             time(Section::PoolForward(l), || {
-                maxpool::forward(c.path, &p, y, out, place, c.masks.get_mut(sv.argmax[l]))
+                maxpool::forward(c.path, &p, y, out, place, argmax)
             });
         }
     }

@@ -64,22 +64,40 @@ pub fn forward(
     assert!(out.len() >= place.off + (ho - 1) * place.row_stride + wo * d.c);
     match path {
         Path::Reference => rp::forward(d, y, out, place.off, place.row_stride, argmax),
-        Path::Asm => {
-            crate::cpu::assert_asm_ok();
-            let row = d.w * d.c;
-            for i in 0..ho {
-                // SAFETY: bounds checked above; one output row of wo*c values per call.
-                unsafe {
-                    kp::forward_row(
-                        y.as_ptr().add(2 * i * row),
-                        4 * row,
-                        d.c / 16,
-                        wo,
-                        out.as_mut_ptr().add(place.off + i * place.row_stride),
-                        argmax.as_mut_ptr().add(i * wo * d.c),
-                    )
-                }
-            }
+        Path::Asm => forward_rows_asm(d, y, out, place, argmax, 0..ho),
+    }
+}
+
+/// Pooled rows `rows` of [`forward`] on the asm path, for running the pool band by band right
+/// after the conv that produced the band: `y_band` holds just conv rows `2*rows.start ..
+/// 2*rows.end` (`2*rows.len() x w x c`); writes only those pooled rows and their argmax codes.
+pub fn forward_rows_asm(
+    d: &PoolDims,
+    y_band: &[f32],
+    out: &mut [f32],
+    place: OutPlace,
+    argmax: &mut [u8],
+    rows: std::ops::Range<usize>,
+) {
+    check(d);
+    let (ho, wo) = (d.h / 2, d.w / 2);
+    assert!(rows.end <= ho, "pooled rows {rows:?} past {ho}");
+    assert!(y_band.len() >= 2 * rows.len() * d.w * d.c && argmax.len() >= d.out_len());
+    assert!(place.row_stride >= wo * d.c);
+    assert!(out.len() >= place.off + (ho - 1) * place.row_stride + wo * d.c);
+    crate::cpu::assert_asm_ok();
+    let row = d.w * d.c;
+    for i in rows.clone() {
+        // SAFETY: bounds checked above; one output row of wo*c values per call.
+        unsafe {
+            kp::forward_row(
+                y_band.as_ptr().add(2 * (i - rows.start) * row),
+                4 * row,
+                d.c / 16,
+                wo,
+                out.as_mut_ptr().add(place.off + i * place.row_stride),
+                argmax.as_mut_ptr().add(i * wo * d.c),
+            )
         }
     }
 }

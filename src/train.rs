@@ -5,10 +5,13 @@
 //! 1. conv blocks forward, samples dealt round-robin to threads (each sample has its own slot);
 //! 2. fc1 forward, neurons split among threads;
 //! 3. fc2, loss, fc2 backward (thread 0; tiny);
-//! 4. fc1 backward: neurons split for the weight gradient, inputs split for the input gradient;
+//! 4. fc1 backward: neurons split for the weight gradient, inputs split for the input gradient
+//!    (with plain SGD on the asm path: inputs split for both, and fc1's weights take their SGD
+//!    step right there, see `dense::backward_fused_sgd`);
 //! 5. conv blocks backward per sample, each into the sample's own gradient block;
 //! 6. per-sample conv gradients summed in sample order (threads split the block);
-//! 7. the SGD step over all parameters (threads split them), then weights are repacked.
+//! 7. the SGD step over all parameters (all but fc1's weights when phase 4 did theirs; threads
+//!    split them), then weights are repacked.
 //!
 //! No phase's arithmetic depends on the number of threads, so any `--threads` gives the same
 //! bits.
@@ -67,7 +70,10 @@ pub struct EpochStats {
 
 /// Phases 1-7 up to the summed gradients for the batch `idx`, run by thread `t` of `team`.
 /// Thread 0 returns the batch's mean loss (other threads `None`). Gradients end up in the
-/// gradient arena, in the parameter file's layout.
+/// gradient arena, in the parameter file's layout, except with `fc1_sgd = Some(lr / batch)`:
+/// then fc1's weights take their plain SGD step in phase 4 instead (unless the loss is not
+/// finite; thread 0 tells the others through `loss_ok`) and their gradient is not stored.
+#[allow(clippy::too_many_arguments)]
 fn forward_backward(
     c: &Ctx,
     team: &Team,
@@ -75,6 +81,8 @@ fn forward_backward(
     data: &dyn Dataset,
     idx: &[u32],
     aug: &Augment,
+    fc1_sgd: Option<f32>,
+    loss_ok: &AtomicBool,
 ) -> Option<f32> {
     let b = idx.len();
     // 1. conv blocks forward (and dropout on the sample's fc1 input).
@@ -119,20 +127,31 @@ fn forward_backward(
                 dropout::apply(c.path, &mut c.acts.get_mut(c.batch.h1)[..n], bits, aug.keep);
             }
         }
-        loss = Some(time(Section::Head, || {
+        let l = time(Section::Head, || {
             forward::head(c, b);
             backward::head(c, b, labels, aug.dropout.then_some(aug.keep)) / b as f32
-        }));
+        });
+        loss_ok.store(l.is_finite(), Ordering::SeqCst);
+        loss = Some(l);
     }
     team.sync();
-    // 4. fc1 backward.
-    time(Section::Fc1Backward, || {
-        backward::fc1(
+    // A non-finite loss stops training before any parameter changes: no fused step then.
+    let fc1_sgd = fc1_sgd.filter(|_| loss_ok.load(Ordering::SeqCst));
+    // 4. fc1 backward (with `fc1_sgd = Some(lr / batch)`: fused with fc1's weight step).
+    time(Section::Fc1Backward, || match fc1_sgd {
+        Some(scale) => backward::fc1_fused_sgd(
+            c,
+            b,
+            team.part(c.shapes.fc1, t, 4),
+            team.part(c.shapes.flat, t, 64),
+            scale,
+        ),
+        None => backward::fc1(
             c,
             b,
             team.part(c.shapes.fc1, t, 4),
             team.part(c.shapes.flat, t, 16),
-        )
+        ),
     });
     team.sync();
     // 5. conv blocks backward (after undoing dropout on the fc1 input gradient).
@@ -179,8 +198,9 @@ pub fn loss_and_gradients(
     let out = Mutex::new(0.0f32);
     let threads = net.hyper.threads;
     let c: Ctx = net.ctx();
+    let ok = AtomicBool::new(true);
     Team::run(threads, |team, t| {
-        if let Some(l) = forward_backward(&c, team, t, data, idx, &aug) {
+        if let Some(l) = forward_backward(&c, team, t, data, idx, &aug, None, &ok) {
             *out.lock().unwrap() = l;
         }
     });
@@ -206,15 +226,26 @@ pub fn run_epoch(
     let nparams = net.shapes.param_count();
     let failure: Mutex<Option<String>> = Mutex::new(None);
     let stop = AtomicBool::new(false);
+    let loss_ok = AtomicBool::new(true);
     let losses = Mutex::new(Vec::with_capacity(steps));
     let start = Instant::now();
     let momentum = !net.velocity.is_empty();
     let c: Ctx = net.ctx();
+    // Plain SGD on the asm path: fc1's weights are updated inside fc1 backward (phase 4, see
+    // `dense::backward_fused_sgd`), and phase 7 skips them.
+    let fc1_sgd =
+        (!momentum && c.path == crate::cpu::Path::Asm && c.shapes.flat.is_multiple_of(64))
+            .then_some(opts.lr * scale);
+    let fc1_w = c.pv.fc1_w;
+    let update_ranges = match fc1_sgd {
+        Some(_) => [0..fc1_w.off, fc1_w.off + fc1_w.len..nparams],
+        None => [0..nparams, nparams..nparams],
+    };
     Team::run(threads, |team, t| {
         for step in 0..steps {
             let idx = &order[step * b..(step + 1) * b];
             let aug = Augment::new(opts, epoch, step);
-            if let Some(loss) = forward_backward(&c, team, t, data, idx, &aug) {
+            if let Some(loss) = forward_backward(&c, team, t, data, idx, &aug, fc1_sgd, &loss_ok) {
                 if !loss.is_finite() {
                     *failure.lock().unwrap() = Some(format!(
                         "the loss became {loss} at epoch {epoch}, step {}",
@@ -235,37 +266,40 @@ pub fn run_epoch(
             if stop.load(Ordering::SeqCst) {
                 return;
             }
-            // 7. update and repack.
-            let r = team.part(nparams, t, 16);
-            // SAFETY: disjoint parameter ranges per thread; nothing else reads them now.
-            time(Section::Update, || unsafe {
-                let p = c.params.get_mut(crate::arena::View {
-                    off: r.start,
-                    len: r.len(),
-                });
-                let g = c.grads.get(crate::arena::View {
-                    off: r.start,
-                    len: r.len(),
-                });
-                if momentum {
-                    let v = c.velocity.get_mut(crate::arena::View {
+            // 7. update (all parameters, or all but fc1's weights) and repack.
+            for range in update_ranges.iter() {
+                let part = team.part(range.len(), t, 16);
+                let r = range.start + part.start..range.start + part.end;
+                // SAFETY: disjoint parameter ranges per thread; nothing else reads them now.
+                time(Section::Update, || unsafe {
+                    let p = c.params.get_mut(crate::arena::View {
                         off: r.start,
                         len: r.len(),
                     });
-                    update::sgd_momentum(
-                        c.path,
-                        p,
-                        g,
-                        v,
-                        opts.lr,
-                        scale,
-                        opts.momentum,
-                        opts.weight_decay,
-                    );
-                } else {
-                    update::sgd(c.path, p, g, opts.lr * scale);
-                }
-            });
+                    let g = c.grads.get(crate::arena::View {
+                        off: r.start,
+                        len: r.len(),
+                    });
+                    if momentum {
+                        let v = c.velocity.get_mut(crate::arena::View {
+                            off: r.start,
+                            len: r.len(),
+                        });
+                        update::sgd_momentum(
+                            c.path,
+                            p,
+                            g,
+                            v,
+                            opts.lr,
+                            scale,
+                            opts.momentum,
+                            opts.weight_decay,
+                        );
+                    } else {
+                        update::sgd(c.path, p, g, opts.lr * scale);
+                    }
+                });
+            }
             team.sync();
             for l in (t..3).step_by(team.size) {
                 // SAFETY: layer l is repacked by one thread; nobody reads packed weights now.

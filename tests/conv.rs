@@ -415,3 +415,54 @@ fn backward_data_refuses_cin_3() {
         &mut dx,
     );
 }
+
+/// Conv + pool run band by band (`forward_rows_asm` into a small band buffer, then
+/// `maxpool::forward_rows_asm`), as the trainer runs conv1 and conv2, gives exactly the bits of
+/// the whole-layer `forward` followed by `maxpool::forward`: output and argmax codes.
+#[test]
+fn banded_conv_and_pool_give_the_bits_of_whole_layers() {
+    use catdog::config::PoolDims;
+    use catdog::convolution::forward_rows_asm;
+    use catdog::maxpool::{self, OutPlace};
+    if skip_without_avx512("banded conv + pool") {
+        return;
+    }
+    let mut rng = Rng(0x5eed_ba5d);
+    for &(h, w, cin, cout, band) in &[
+        (8, 8, 3, 32, 2),
+        (6, 10, 16, 48, 2),
+        (10, 6, 32, 64, 4),
+        (12, 30, 3, 16, 6),
+    ] {
+        let d = ConvDims { h, w, cin, cout };
+        let x = padded(&mut rng, h, w, cin, 0);
+        let wts = rng.fill(d.weight_len());
+        let bias = rng.fill(cout);
+        let mut wp = vec![0.0; packed_len(&d)];
+        pack_forward(&d, &wts, &mut wp);
+        let p = PoolDims { h, w, c: cout };
+        let place = OutPlace::padded(&p);
+        let out_len = (h / 2 + 2) * (w / 2 + 2) * cout;
+        // Whole layer, then pool.
+        let mut y = vec![0.0; d.out_len()];
+        forward(Path::Asm, &d, &x, &wts, &wp, &bias, &mut y);
+        let (mut out_a, mut am_a) = (vec![0.0; out_len], vec![9u8; p.out_len()]);
+        maxpool::forward(Path::Asm, &p, &y, &mut out_a, place, &mut am_a);
+        // Bands through one small buffer.
+        let mut yb = vec![f32::NAN; band * w * cout];
+        let (mut out_b, mut am_b) = (vec![0.0; out_len], vec![9u8; p.out_len()]);
+        for y0 in (0..h).step_by(band) {
+            let y1 = (y0 + band).min(h);
+            forward_rows_asm(&d, &x, &wp, &bias, &mut yb, y0..y1);
+            maxpool::forward_rows_asm(&p, &yb, &mut out_b, place, &mut am_b, y0 / 2..y1 / 2);
+        }
+        assert!(
+            out_a
+                .iter()
+                .zip(&out_b)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "pooled output differs ({d:?}, band {band})"
+        );
+        assert_eq!(am_a, am_b, "argmax codes differ ({d:?}, band {band})");
+    }
+}

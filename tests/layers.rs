@@ -357,6 +357,66 @@ fn dense_forward_asm_matches_reference() {
 }
 
 #[test]
+fn dense_fused_sgd_gives_the_bits_of_the_separate_passes() {
+    if !asm_ok("dense fused backward + sgd") {
+        return;
+    }
+    let mut rng = Rng::new(11);
+    // k a multiple of 64; rows and n also off the 4x4 tile grid.
+    for &(rows, k, n) in &[
+        (16, 256, 8),
+        (5, 128, 7),
+        (1, 64, 1),
+        (9, 192, 13),
+        (16, 2048, 130),
+    ] {
+        let x = rng.vec(rows * k);
+        let w = rng.vec(n * k);
+        let dy = rng.vec(rows * n);
+        let scale = 0.01f32 / 16.0;
+        // Separate passes, as the unfused trainer runs them.
+        let mut dx_ref = vec![42.0f32; rows * k];
+        let mut dw = vec![0.0f32; n * k];
+        let mut db = vec![0.0f32; n];
+        let mut w_ref = w.clone();
+        unsafe { dense::backward_data(Path::Asm, rows, k, n, &dy, &w, dx_ref.as_mut_ptr(), 0..k) };
+        dense::backward_weights(Path::Asm, rows, k, n, &x, &dy, &mut dw, &mut db, 0..n);
+        update::sgd(Path::Asm, &mut w_ref, &dw, scale);
+        // Fused, in two disjoint input ranges (as two threads would).
+        let mut dx = vec![42.0f32; rows * k];
+        let mut w_f = w.clone();
+        let mid = (k / 64 / 2) * 64;
+        for ks in [0..mid, mid..k] {
+            unsafe {
+                dense::backward_fused_sgd(
+                    rows,
+                    k,
+                    n,
+                    &x,
+                    &dy,
+                    w_f.as_mut_ptr(),
+                    scale,
+                    dx.as_mut_ptr(),
+                    ks,
+                )
+            };
+        }
+        assert!(
+            dx.iter()
+                .zip(&dx_ref)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "input gradient differs ({rows}x{k}x{n})"
+        );
+        assert!(
+            w_f.iter()
+                .zip(&w_ref)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "updated weights differ ({rows}x{k}x{n})"
+        );
+    }
+}
+
+#[test]
 fn dense_backward_asm_matches_reference() {
     if !asm_ok("dense backward") {
         return;

@@ -208,19 +208,28 @@ pub fn row_tile_widths(w: usize, tiles: &[Tile]) -> Vec<usize> {
     widths
 }
 
-/// Runs the micro-kernels over a whole layer as the kernels see it: `kd.cin` channels read,
-/// `kd.cout` written (for backward-data: the layer's `cout` and `cin`). `inp` is
-/// `(h+2) x (w+2) x kd.cin` (zero border), `out` is `h x w x kd.cout`, `wpack` in the [`pack`]
-/// layout, `bias` (forward) or `None` (backward-data: no bias, no ReLU).
+/// Runs the micro-kernels over output rows `rows` of a layer as the kernels see it: `kd.cin`
+/// channels read, `kd.cout` written (for backward-data: the layer's `cout` and `cin`). `inp` is
+/// `(h+2) x (w+2) x kd.cin` (zero border), `out` holds just the rows computed (`rows.len() x w x
+/// kd.cout`, output row `y` at row `y - rows.start`; `0..h`: the whole `h x w x kd.cout`),
+/// `wpack` in the [`pack`] layout, `bias` (forward) or `None` (backward-data: no bias, no ReLU).
 /// Loop order: output-channel block, reduction chunk (its weights stay in L1), output row, tile.
-fn run_tiles(kd: &ConvDims, inp: &[f32], wpack: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
+fn run_tiles(
+    kd: &ConvDims,
+    inp: &[f32],
+    wpack: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    rows: std::ops::Range<usize>,
+) {
     let (h, w, n_in, n_out) = (kd.h, kd.w, kd.cin, kd.cout);
+    assert!(rows.end <= h, "rows {rows:?} past the output height {h}");
     assert!(
         inp.len() >= (h + 2) * (w + 2) * n_in,
         "padded input too short"
     );
     assert!(wpack.len() >= 9 * n_in * n_out, "packed weights too short");
-    assert!(out.len() >= h * w * n_out, "output too short");
+    assert!(out.len() >= rows.len() * w * n_out, "output too short");
     if let Some(b) = bias {
         assert!(b.len() >= n_out, "bias too short");
     }
@@ -254,7 +263,7 @@ fn run_tiles(kd: &ConvDims, inp: &[f32], wpack: &[f32], bias: Option<&[f32]>, ou
                     k: ps.k,
                     nseg: ps.skips.len(),
                     skips: ps.skips.as_ptr(),
-                    out: op.add((y * w + x0) * n_out + ps.o0),
+                    out: op.add(((y - rows.start) * w + x0) * n_out + ps.o0),
                     out_stride: n_out * 4,
                     bias: match bias {
                         Some(b) if ps.last => b.as_ptr().add(ps.o0),
@@ -267,7 +276,7 @@ fn run_tiles(kd: &ConvDims, inp: &[f32], wpack: &[f32], bias: Option<&[f32]>, ou
         }
     };
     for ps in passes.iter() {
-        for y in 0..h {
+        for y in rows.clone() {
             run_row(y, ps);
         }
     }
@@ -346,8 +355,22 @@ pub fn forward(
 ) {
     match path {
         Path::Reference => reference::forward(d, x_pad, w, bias, y),
-        Path::Asm => run_tiles(d, x_pad, wpack, Some(bias), y),
+        Path::Asm => run_tiles(d, x_pad, wpack, Some(bias), y, 0..d.h),
     }
+}
+
+/// Output rows `rows` of [`forward`] on the asm path, into `y_band` (`rows.len() x w x cout`:
+/// output row `y` at band row `y - rows.start`): the trainer runs a layer in bands of rows
+/// into one small buffer and max-pools each band right after it, while it is still in L1.
+pub fn forward_rows_asm(
+    d: &ConvDims,
+    x_pad: &[f32],
+    wpack: &[f32],
+    bias: &[f32],
+    y_band: &mut [f32],
+    rows: std::ops::Range<usize>,
+) {
+    run_tiles(d, x_pad, wpack, Some(bias), y_band, rows)
 }
 
 /// Input gradient `dx` (`h x w x cin`, unpadded) from `dy_pad`: a full convolution with the
@@ -374,7 +397,7 @@ pub fn backward_data(
                 cout: d.cin,
                 ..*d
             };
-            run_tiles(&kd, dy_pad, wpack_bwd, None, dx)
+            run_tiles(&kd, dy_pad, wpack_bwd, None, dx, 0..d.h)
         }
     }
 }

@@ -7,6 +7,7 @@
 //!
 //! 1. pixel blocks (`rows x cols` rectangles sized so that their output gradient, restricted to
 //!    one channel slab, is about [`BLOCK_BYTES`]): it stays in L1 while every tile uses it;
+//!    each row block first prefetches ([`prefetch_l2`]) the input rows only the next one reads;
 //! 2. channel slabs of `NV*16` output channels (64, or a 16/32/48 tail);
 //! 3. the bias gradient of the slab ([`bias_16`] per 16 channels; for conv1 it is fused into
 //!    the kernel of the first tile instead), then
@@ -16,8 +17,8 @@
 use crate::config::ConvDims;
 use crate::cpu::{self, Path};
 use crate::kernels::conv_wgrad::{
-    bias_16, wgrad_12x2, wgrad_24x1, wgrad_6x4, wgrad_8x3, wgrad_9x1, wgrad_9x1_bias, wgrad_9x2,
-    wgrad_9x2_bias, BiasCol, Tile,
+    bias_16, prefetch_l2, wgrad_12x2, wgrad_24x1, wgrad_6x4, wgrad_8x3, wgrad_9x1, wgrad_9x1_bias,
+    wgrad_9x2, wgrad_9x2_bias, BiasCol, Tile,
 };
 use crate::reference::conv_wgrad as reference;
 
@@ -118,6 +119,11 @@ fn backward_weights_asm(
     let dbp = db.as_mut_ptr();
     for y0 in (0..h).step_by(rb) {
         let rows = rb.min(h - y0);
+        // Pull the padded input rows only the next row block reads (y0+rb+2 .. y0+2rb+2, all
+        // columns) towards L2 while this block computes.
+        let (p0, p1) = ((y0 + rb + 2).min(h + 2), (y0 + 2 * rb + 2).min(h + 2));
+        // SAFETY: rows p0..p1 <= h+2 lie inside x_pad (checked above); prefetches never fault.
+        unsafe { prefetch_l2(xp.add(p0 * wp * cin), ((p1 - p0) * wp * cin).div_ceil(16)) };
         for x0 in (0..w).step_by(cb) {
             let cols = cb.min(w - x0);
             let accumulate = y0 > 0 || x0 > 0;

@@ -629,3 +629,29 @@ pub unsafe fn bias_16(a: &BiasCol) {
         options(nostack),
     );
 }
+
+/// Software prefetch of `lines` consecutive 64-byte cache lines from `p` towards L2
+/// (`prefetcht1`, one per line): the weight-gradient driver pulls the input rows of the next
+/// pixel block while the current block computes (a sample's padded input was written in the
+/// forward pass, long enough before to have left L2).
+///
+/// Registers: `p` the current line, `n` lines left. No vector registers.
+///
+/// # Safety
+/// None needed beyond a valid `p` to form addresses: prefetches never fault, and nothing is
+/// read or written architecturally.
+pub unsafe fn prefetch_l2(p: *const f32, lines: usize) {
+    if lines == 0 {
+        return;
+    }
+    asm!(
+        "2:",
+        "prefetcht1 [{p}]",
+        "add {p}, 64",
+        "dec {n}",
+        "jnz 2b",
+        p = inout(reg) p => _,
+        n = inout(reg) lines => _,
+        options(nostack),
+    );
+}

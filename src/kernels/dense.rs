@@ -188,6 +188,8 @@ pub unsafe fn bwd_data_tile4x4(
         "vmovups zmm17, [{w} + 64]",
         "vmovups zmm18, [{w} + 128]",
         "vmovups zmm19, [{w} + 192]",
+        "prefetcht1 [{w} + 512]", "prefetcht1 [{w} + 576]",
+        "prefetcht1 [{w} + 640]", "prefetcht1 [{w} + 704]",
         "vbroadcastss zmm20, dword ptr [{d0} + 4*{j}]",
         "vbroadcastss zmm21, dword ptr [{d1} + 4*{j}]",
         "vbroadcastss zmm22, dword ptr [{d2} + 4*{j}]",
@@ -330,15 +332,23 @@ pub unsafe fn bwd_weights_tile4x4(
         "dec {r}",
         "jnz 2b",
         "mov {t}, [{dw}]",
+        "prefetchw [{t} + 256]", "prefetchw [{t} + 320]",
+        "prefetchw [{t} + 384]", "prefetchw [{t} + 448]",
         "vmovups [{t}], zmm0", "vmovups [{t} + 64], zmm1",
         "vmovups [{t} + 128], zmm2", "vmovups [{t} + 192], zmm3",
         "mov {t}, [{dw} + 8]",
+        "prefetchw [{t} + 256]", "prefetchw [{t} + 320]",
+        "prefetchw [{t} + 384]", "prefetchw [{t} + 448]",
         "vmovups [{t}], zmm4", "vmovups [{t} + 64], zmm5",
         "vmovups [{t} + 128], zmm6", "vmovups [{t} + 192], zmm7",
         "mov {t}, [{dw} + 16]",
+        "prefetchw [{t} + 256]", "prefetchw [{t} + 320]",
+        "prefetchw [{t} + 384]", "prefetchw [{t} + 448]",
         "vmovups [{t}], zmm8", "vmovups [{t} + 64], zmm9",
         "vmovups [{t} + 128], zmm10", "vmovups [{t} + 192], zmm11",
         "mov {t}, [{dw} + 24]",
+        "prefetchw [{t} + 256]", "prefetchw [{t} + 320]",
+        "prefetchw [{t} + 384]", "prefetchw [{t} + 448]",
         "vmovups [{t}], zmm12", "vmovups [{t} + 64], zmm13",
         "vmovups [{t} + 128], zmm14", "vmovups [{t} + 192], zmm15",
         x = inout(reg) x => _,
@@ -349,6 +359,105 @@ pub unsafe fn bwd_weights_tile4x4(
         c2 = in(reg) col_bytes[2], c3 = in(reg) col_bytes[3],
         r = inout(reg) rows => _,
         dw = in(reg) dw.as_ptr(),
+        t = out(reg) _,
+    );
+}
+
+/// Weight gradient fused with the plain SGD step, one tile of 4 neurons x 64 inputs over all
+/// `rows`: the gradient `g_j[0..64] = sum_r dy[r][j] * x_r[0..64]` is formed exactly as in
+/// [`bwd_weights_tile4x4`] (rows added in order 0, 1, 2, ... from zero), then instead of being
+/// stored it updates the weights in place, `w_j[0..64] = w_j - scale * g_j` with one
+/// `vfnmadd231ps` per vector: bit for bit what storing `g` and running
+/// [`crate::kernels::update::sgd`] over it gives. The gradient never goes to memory.
+///
+/// Arguments as [`bwd_weights_tile4x4`], with `w[j]` = the 64 weights of tile neuron j at the
+/// tile's inputs (a dummy for missing neurons) and `scale` = `lr / batch`.
+///
+/// Registers: zmm0-15 accumulators (neuron j, vector v -> zmm(4j+v)), zmm16-19 the input
+/// vectors of a row, zmm20-23 broadcast dy; in the epilogue zmm24 = broadcast `scale` and
+/// zmm16-19 the weights being updated.
+///
+/// # Safety
+/// AVX-512 present; `rows >= 1`; pointers valid as described; nobody else reads or writes the
+/// four 64-float weight runs during the call.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx512vl")]
+pub unsafe fn bwd_weights_sgd_tile4x4(
+    x: *const f32,
+    ldx_bytes: usize,
+    dy: *const f32,
+    ldy_bytes: usize,
+    col_bytes: [usize; 4],
+    rows: usize,
+    w: &[*mut f32; 4],
+    scale: f32,
+) {
+    debug_assert!(rows >= 1);
+    asm_zmm!(
+        "vpxord zmm0, zmm0, zmm0",
+        "vmovaps zmm1, zmm0", "vmovaps zmm2, zmm0", "vmovaps zmm3, zmm0",
+        "vmovaps zmm4, zmm0", "vmovaps zmm5, zmm0", "vmovaps zmm6, zmm0", "vmovaps zmm7, zmm0",
+        "vmovaps zmm8, zmm0", "vmovaps zmm9, zmm0", "vmovaps zmm10, zmm0", "vmovaps zmm11, zmm0",
+        "vmovaps zmm12, zmm0", "vmovaps zmm13, zmm0", "vmovaps zmm14, zmm0", "vmovaps zmm15, zmm0",
+        "2:",
+        "vmovups zmm16, [{x}]",
+        "vmovups zmm17, [{x} + 64]",
+        "vmovups zmm18, [{x} + 128]",
+        "vmovups zmm19, [{x} + 192]",
+        "vbroadcastss zmm20, dword ptr [{dy} + {c0}]",
+        "vbroadcastss zmm21, dword ptr [{dy} + {c1}]",
+        "vbroadcastss zmm22, dword ptr [{dy} + {c2}]",
+        "vbroadcastss zmm23, dword ptr [{dy} + {c3}]",
+        "vfmadd231ps zmm0, zmm20, zmm16", "vfmadd231ps zmm1, zmm20, zmm17",
+        "vfmadd231ps zmm2, zmm20, zmm18", "vfmadd231ps zmm3, zmm20, zmm19",
+        "vfmadd231ps zmm4, zmm21, zmm16", "vfmadd231ps zmm5, zmm21, zmm17",
+        "vfmadd231ps zmm6, zmm21, zmm18", "vfmadd231ps zmm7, zmm21, zmm19",
+        "vfmadd231ps zmm8, zmm22, zmm16", "vfmadd231ps zmm9, zmm22, zmm17",
+        "vfmadd231ps zmm10, zmm22, zmm18", "vfmadd231ps zmm11, zmm22, zmm19",
+        "vfmadd231ps zmm12, zmm23, zmm16", "vfmadd231ps zmm13, zmm23, zmm17",
+        "vfmadd231ps zmm14, zmm23, zmm18", "vfmadd231ps zmm15, zmm23, zmm19",
+        "add {x}, {ldx}",
+        "add {dy}, {ldy}",
+        "dec {r}",
+        "jnz 2b",
+        "vbroadcastss zmm24, dword ptr [{sc}]",
+        "mov {t}, [{w} + 0]",
+        "vmovups zmm16, [{t}]", "vmovups zmm17, [{t} + 64]",
+        "vmovups zmm18, [{t} + 128]", "vmovups zmm19, [{t} + 192]",
+        "vfnmadd231ps zmm16, zmm24, zmm0", "vfnmadd231ps zmm17, zmm24, zmm1",
+        "vfnmadd231ps zmm18, zmm24, zmm2", "vfnmadd231ps zmm19, zmm24, zmm3",
+        "vmovups [{t}], zmm16", "vmovups [{t} + 64], zmm17",
+        "vmovups [{t} + 128], zmm18", "vmovups [{t} + 192], zmm19",
+        "mov {t}, [{w} + 8]",
+        "vmovups zmm16, [{t}]", "vmovups zmm17, [{t} + 64]",
+        "vmovups zmm18, [{t} + 128]", "vmovups zmm19, [{t} + 192]",
+        "vfnmadd231ps zmm16, zmm24, zmm4", "vfnmadd231ps zmm17, zmm24, zmm5",
+        "vfnmadd231ps zmm18, zmm24, zmm6", "vfnmadd231ps zmm19, zmm24, zmm7",
+        "vmovups [{t}], zmm16", "vmovups [{t} + 64], zmm17",
+        "vmovups [{t} + 128], zmm18", "vmovups [{t} + 192], zmm19",
+        "mov {t}, [{w} + 16]",
+        "vmovups zmm16, [{t}]", "vmovups zmm17, [{t} + 64]",
+        "vmovups zmm18, [{t} + 128]", "vmovups zmm19, [{t} + 192]",
+        "vfnmadd231ps zmm16, zmm24, zmm8", "vfnmadd231ps zmm17, zmm24, zmm9",
+        "vfnmadd231ps zmm18, zmm24, zmm10", "vfnmadd231ps zmm19, zmm24, zmm11",
+        "vmovups [{t}], zmm16", "vmovups [{t} + 64], zmm17",
+        "vmovups [{t} + 128], zmm18", "vmovups [{t} + 192], zmm19",
+        "mov {t}, [{w} + 24]",
+        "vmovups zmm16, [{t}]", "vmovups zmm17, [{t} + 64]",
+        "vmovups zmm18, [{t} + 128]", "vmovups zmm19, [{t} + 192]",
+        "vfnmadd231ps zmm16, zmm24, zmm12", "vfnmadd231ps zmm17, zmm24, zmm13",
+        "vfnmadd231ps zmm18, zmm24, zmm14", "vfnmadd231ps zmm19, zmm24, zmm15",
+        "vmovups [{t}], zmm16", "vmovups [{t} + 64], zmm17",
+        "vmovups [{t} + 128], zmm18", "vmovups [{t} + 192], zmm19",
+        x = inout(reg) x => _,
+        ldx = in(reg) ldx_bytes,
+        dy = inout(reg) dy => _,
+        ldy = in(reg) ldy_bytes,
+        c0 = in(reg) col_bytes[0], c1 = in(reg) col_bytes[1],
+        c2 = in(reg) col_bytes[2], c3 = in(reg) col_bytes[3],
+        r = inout(reg) rows => _,
+        w = in(reg) w.as_ptr(),
+        sc = in(reg) &scale as *const f32,
         t = out(reg) _,
     );
 }
