@@ -281,6 +281,10 @@ impl Net {
     /// Sizes and allocates every arena (zeroed: padded borders stay zero forever after).
     /// Refuses, before allocating, a configuration larger than the machine's memory.
     pub fn new(h: &Hyper, path: Path, momentum: bool) -> Result<Net, String> {
+        if path == Path::Asm && !crate::cpu::has_avx512() {
+            // The kernels' own checks are debug-only; this is the one gate in release builds.
+            return Err("the asm kernels need AVX-512 F/BW/DQ/VL, which this CPU lacks".into());
+        }
         let shapes = h.shapes()?;
         let c = carve(h, &shapes, momentum);
         if let Some(phys) = physical_memory() {
