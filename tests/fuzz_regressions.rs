@@ -1,15 +1,15 @@
 //! The fuzz corpora (`tests/fuzz/corpus/<target>/`, see `tests/fuzz/README.md`) replayed through
-//! the same checks as the fuzz targets, on every `cargo test`; any input a fuzzer ever crashed
+//! the fuzz targets' own checks (`tests/fuzz/checks.rs`), on every `cargo test`; any input a fuzzer ever crashed
 //! on is kept in a corpus (named `crash-*`) or below as a case of its own. Also: the in-memory
 //! entry points the targets use (`Blob::from_bytes`, `parameters::parse_raw`) agree with the
 //! file readers.
 
+#[path = "fuzz/checks.rs"]
+mod checks;
+
 use catdog::blob::{write_blob, Blob, BlobMeta, Verify};
-use catdog::checkpoint::{check_compatible, decode};
-use catdog::cli::{hyper, recipe, Cli, Command};
-use catdog::config::{Hyper, Shapes};
 use catdog::parameters::{parse_raw, read_raw};
-use clap::Parser;
+use checks::small_shapes;
 use std::path::{Path, PathBuf};
 
 fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
@@ -36,96 +36,34 @@ fn tmp(tag: &str) -> PathBuf {
     d
 }
 
-/// What the blob target checks of one input.
-fn blob_case(data: &[u8]) -> bool {
-    let mut ok = false;
-    for verify in [Verify::All, Verify::MetadataOnly] {
-        let Ok(b) = Blob::from_bytes(data, Path::new("fuzz.bin"), verify) else {
-            continue;
-        };
-        ok = true;
-        assert_eq!(b.labels().len(), b.len());
-        assert_eq!(b.payload().len(), b.len() * b.image_len());
-        for i in 0..b.len() {
-            assert_eq!(b.image(i).len(), b.image_len());
-            let _ = b.source(i);
-        }
-        let counts = b.label_counts();
-        assert_eq!(counts.len(), b.class_names().len() + 1);
-        assert_eq!(counts.iter().sum::<usize>(), b.len());
-    }
-    ok
-}
-
-fn small_shapes() -> Shapes {
-    Hyper {
-        image: 8,
-        widths: [16, 16, 16],
-        fc1: 16,
-        ..Hyper::default()
-    }
-    .shapes()
-    .unwrap()
-}
-
 #[test]
 fn blob_corpus_is_refused_or_read_in_bounds() {
-    let c = corpus("blob");
-    let accepted = c.iter().filter(|(_, b)| blob_case(b)).count();
+    let accepted: usize = corpus("blob").iter().map(|(_, b)| checks::blob(b)).sum();
     assert!(accepted > 0, "no valid blob left in the corpus");
 }
 
 #[test]
 fn checkpoint_corpus_is_refused_or_consistent() {
-    let mut accepted = 0;
-    for (p, data) in corpus("checkpoint") {
-        if let Ok(ck) = decode(&data) {
-            accepted += 1;
-            let shapes = ck.hyper.shapes().unwrap_or_else(|e| panic!("{p:?}: {e}"));
-            assert_eq!(ck.params.len(), shapes.param_count(), "{p:?}");
-            assert!(ck.velocity.is_empty() || ck.velocity.len() == ck.params.len());
-            let _ = check_compatible(&ck, &Hyper::default());
-        }
-    }
+    let accepted: usize = corpus("checkpoint")
+        .iter()
+        .map(|(_, b)| checks::checkpoint(b))
+        .sum();
     assert!(accepted > 0, "no valid checkpoint left in the corpus");
 }
 
 #[test]
 fn parameter_corpus_is_refused_or_finite() {
-    let shapes = small_shapes();
-    let n = shapes.param_count();
-    let mut accepted = 0;
-    for (_, data) in corpus("parameters") {
-        let mut params = vec![0.0f32; n];
-        if parse_raw(&data, &shapes, &mut params).is_ok() {
-            accepted += 1;
-            assert!(params.iter().all(|v| v.is_finite()));
-        }
-        assert!(parse_raw(&data, &shapes, &mut vec![0.0; n - 1]).is_err());
-    }
+    let accepted: usize = corpus("parameters")
+        .iter()
+        .map(|(_, b)| checks::parameters(b))
+        .sum();
     assert!(accepted > 0, "no valid parameter file left in the corpus");
 }
 
 #[test]
 fn cli_corpus_parses_or_errs() {
-    for (_, data) in corpus("cli") {
-        let args = std::iter::once("model".to_string()).chain(
-            data.split(|b| *b == 0 || b.is_ascii_whitespace())
-                .filter(|a| !a.is_empty())
-                .map(|a| String::from_utf8_lossy(a).into_owned()),
-        );
-        if let Ok(Cli {
-            command: Some(Command::Train(a)),
-        }) = Cli::try_parse_from(args)
-        {
-            if let Ok(mut h) = hyper(&a.arch, 128, a.batch_size) {
-                h.epochs = a.epochs;
-                h.lr = a.lr;
-                let _ = h.shapes();
-            }
-            let _ = recipe(&a);
-        }
-    }
+    let accepted = corpus("cli").iter().filter(|(_, b)| checks::cli(b)).count();
+    assert!(accepted > 0, "no accepted command line left in the corpus");
 }
 
 /// `Blob::from_bytes` is `Blob::open` without the file: same verdicts and messages, for a
