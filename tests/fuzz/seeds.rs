@@ -64,6 +64,14 @@ fn main() {
     let tiny = checks::tiny_shapes();
     let v: Vec<f32> = (0..tiny.param_count()).map(|i| i as f32 / 8.0).collect();
     write_raw(&dir("parameters").join("seed-tiny"), &tiny, &v).unwrap();
+    // A non-finite value in each tensor, for every branch of the error message.
+    let mut at = 0;
+    for (name, len) in catdog::parameters::NAMES.iter().zip(tiny.param_lens()) {
+        let mut b: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        b[4 * at..4 * at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+        std::fs::write(dir("parameters").join(format!("seed-tiny-nan-{name}")), b).unwrap();
+        at += len;
+    }
 
     let rec = |epoch| EpochRecord {
         epoch,
