@@ -150,9 +150,26 @@ pub enum Verify {
     MetadataOnly,
 }
 
+/// The bytes behind a [`Blob`]: a read-only file mapping, or an owned copy
+/// ([`Blob::from_bytes`], for tests and fuzzing).
+enum Bytes {
+    Map(Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Map(m) => m,
+            Bytes::Owned(v) => v,
+        }
+    }
+}
+
 /// A validated, memory-mapped dataset blob.
 pub struct Blob {
-    map: Mmap,
+    map: Bytes,
     path: PathBuf,
     header: Header,
     note: String,
@@ -219,6 +236,7 @@ impl Blob {
         }
         let size = meta.len();
         if size < HEADER_LEN as u64 {
+            // Also checked by `validate`; here so that an empty file is never mapped.
             return Err(format!(
                 "{name}: too short to be a dataset blob: {size} bytes, the header alone is {HEADER_LEN}"
             ));
@@ -229,11 +247,24 @@ impl Blob {
         if map.len() as u64 != size {
             return Err(format!("{name}: the file changed size while being opened"));
         }
-        Self::validate(map, path, verify).map_err(|e| format!("{name}: {e}"))
+        Self::validate(Bytes::Map(map), path, verify).map_err(|e| format!("{name}: {e}"))
     }
 
-    fn validate(map: Mmap, path: &Path, verify: Verify) -> Result<Blob, String> {
+    /// Validates an in-memory blob exactly as [`Blob::open`] validates a file (the same checks,
+    /// the same code); the bytes are copied, and [`Blob::path`] is `path`, used only in
+    /// messages. Unlike a mapping, the copy's payload need not be 64-byte aligned.
+    pub fn from_bytes(bytes: &[u8], path: &Path, verify: Verify) -> Result<Blob, String> {
+        Self::validate(Bytes::Owned(bytes.to_vec()), path, verify)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    fn validate(map: Bytes, path: &Path, verify: Verify) -> Result<Blob, String> {
         let size = map.len() as u64;
+        if size < HEADER_LEN as u64 {
+            return Err(format!(
+                "too short to be a dataset blob: {size} bytes, the header alone is {HEADER_LEN}"
+            ));
+        }
         let h = Header::parse(&map[..HEADER_LEN])?;
         if h.height == 0 || h.width == 0 {
             return Err(format!("bad header: image size {}x{}", h.height, h.width));
@@ -415,7 +446,7 @@ impl Blob {
         let at = self.header.payload_offset as usize + i * self.image_len;
         &self.map[at..at + self.image_len]
     }
-    /// All images, back to back (`len() * image_len()` bytes, 64-byte aligned).
+    /// All images, back to back (`len() * image_len()` bytes, 64-byte aligned in a file mapping).
     pub fn payload(&self) -> &[u8] {
         &self.map[self.header.payload_offset as usize..]
     }

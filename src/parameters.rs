@@ -80,19 +80,39 @@ pub fn read_raw(path: &Path, shapes: &Shapes, params: &mut [f32]) -> Result<(), 
             path.display()
         ));
     }
-    for (p, b) in params[..shapes.param_count()]
-        .iter_mut()
-        .zip(bytes.chunks_exact(4))
-    {
+    parse_raw(&bytes, shapes, params).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Parses the bytes of a `parameters.raw` file into `params` (the checks of [`read_raw`]: the
+/// exact size for `shapes`, every value finite). `params` must hold at least
+/// `shapes.param_count()` values; `Err` if it does not.
+pub fn parse_raw(bytes: &[u8], shapes: &Shapes, params: &mut [f32]) -> Result<(), String> {
+    let n = shapes.param_count();
+    if bytes.len() != n * 4 {
+        return Err(format!(
+            "parameter file has {} bytes, expected {} ({} float32 values for image {}, widths {}/{}/{}, fc1 {})",
+            bytes.len(),
+            n * 4,
+            n,
+            shapes.conv[0].h,
+            shapes.conv[0].cout,
+            shapes.conv[1].cout,
+            shapes.conv[2].cout,
+            shapes.fc1
+        ));
+    }
+    let Some(params) = params.get_mut(..n) else {
+        return Err(format!(
+            "room for {} parameters, the network needs {n}",
+            params.len()
+        ));
+    };
+    for (p, b) in params.iter_mut().zip(bytes.chunks_exact(4)) {
         *p = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     }
-    if let Some(i) = params[..shapes.param_count()]
-        .iter()
-        .position(|v| !v.is_finite())
-    {
+    if let Some(i) = params.iter().position(|v| !v.is_finite()) {
         return Err(format!(
-            "{}: value {} (in {}) is not a finite number",
-            path.display(),
+            "value {} (in {}) is not a finite number",
             i,
             tensor_of(shapes, i)
         ));
