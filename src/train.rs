@@ -127,10 +127,18 @@ fn forward_backward(
                 dropout::apply(c.path, &mut c.acts.get_mut(c.batch.h1)[..n], bits, aug.keep);
             }
         }
-        let l = time(Section::Head, || {
+        let mut l = time(Section::Head, || {
             forward::head(c, b);
             backward::head(c, b, labels, aug.dropout.then_some(aug.keep)) / b as f32
         });
+        // The clamped log in the loss can hide diverged parameters; the logits cannot.
+        // SAFETY: only thread 0 runs in this phase.
+        if unsafe { c.acts.get(c.batch.logits) }[..b]
+            .iter()
+            .any(|z| !z.is_finite())
+        {
+            l = f32::NAN;
+        }
         loss_ok.store(l.is_finite(), Ordering::SeqCst);
         loss = Some(l);
     }
@@ -580,6 +588,10 @@ fn stop_message(e: String, cfg: &FitConfig, history: &[crate::metrics::EpochReco
             "{e}; training stopped. The last good checkpoint, {} (after epoch {}), is intact: lower --lr and resume from it",
             p.display(),
             last.epoch
+        ),
+        (Some(p), None) if p.exists() => format!(
+            "{e}; training stopped before this run's first checkpoint. {} (from an earlier run) was not touched",
+            p.display()
         ),
         _ => format!("{e}; training stopped (no checkpoint was written yet): lower --lr and start again"),
     }

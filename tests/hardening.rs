@@ -196,3 +196,114 @@ fn forced_reference_path_prints_a_notice_and_the_same_losses() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+fn model_out(args: &[&str], extra: &[&Path]) -> std::process::Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_model"));
+    c.args(args);
+    for p in extra {
+        c.arg(p);
+    }
+    c.output().unwrap()
+}
+
+/// A run that blows up stops with a message naming the epoch and step, and leaves the checkpoint
+/// already on disk unchanged.
+#[test]
+fn a_diverging_run_stops_and_points_to_the_last_good_checkpoint() {
+    let dir = tmp("diverge");
+    synthetic_blob(&dir.join("train.bin"), 32, 8, 1);
+    synthetic_blob(&dir.join("test.bin"), 8, 8, 2);
+    let ck = dir.join("c.ckpt");
+    let base = [
+        "train",
+        "--widths",
+        "16,16,16",
+        "--fc1",
+        "16",
+        "--batch-size",
+        "4",
+        "--log-every",
+        "0",
+    ];
+    let (train, test) = (dir.join("train.bin"), dir.join("test.bin"));
+    let ok = model_out(
+        &[&base[..], &["--epochs", "1", "--train"]].concat(),
+        &[&train],
+    );
+    let _ = ok;
+    // One good epoch with a checkpoint, then resume it with an absurd learning rate.
+    let mut c = Command::new(env!("CARGO_BIN_EXE_model"));
+    let good = c
+        .args(base)
+        .args(["--epochs", "1", "--train"])
+        .arg(&train)
+        .arg("--test")
+        .arg(&test)
+        .arg("--checkpoint")
+        .arg(&ck)
+        .output()
+        .unwrap();
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    let before = std::fs::read(&ck).unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_model"));
+    let bad = c
+        .args(base)
+        .args(["--epochs", "3", "--lr", "1e30", "--train"])
+        .arg(&train)
+        .arg("--test")
+        .arg(&test)
+        .arg("--checkpoint")
+        .arg(&ck)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("epoch 1") && err.contains("step") && err.contains("c.ckpt"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&ck).unwrap(),
+        before,
+        "the good checkpoint was touched"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A configuration larger than the machine is refused before allocating; `--dry-run` says what
+/// a configuration needs; a directory given as data is refused by name.
+#[test]
+fn oversized_configurations_and_directories_are_refused() {
+    let dir = tmp("sizes");
+    let out = model_out(&["train", "--dry-run"], &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("activations") && text.contains("total"),
+        "{text}"
+    );
+    synthetic_blob(&dir.join("big.bin"), 4, 1024, 1);
+    let out = model_out(
+        &[
+            "eval",
+            "--batch-size",
+            "4096",
+            "--params",
+            "/nonexistent.raw",
+            "--data",
+        ],
+        &[&dir.join("big.bin")],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("needs") && err.contains("GiB"), "{err}");
+    let out = model_out(&["train", "--train"], &[&dir]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(&dir.display().to_string()), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
