@@ -1,33 +1,12 @@
 //! Bad files are refused cleanly, and the forced reference path gives the asm path's losses.
 
-use catdog::blob::{write_blob, BlobMeta};
+mod common;
 use catdog::config::Hyper;
-use catdog::dataset::{Dataset, Synthetic};
 use catdog::parameters;
 use catdog::rng::Rng;
-use std::path::{Path, PathBuf};
+use common::{synthetic_blob, tmp};
+use std::path::Path;
 use std::process::Command;
-
-fn tmp(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("catdog-hard-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn synthetic_blob(path: &Path, n: usize, size: usize, seed: u64) {
-    let s = Synthetic::new(n, size, seed);
-    let meta = BlobMeta {
-        height: size as u32,
-        width: size as u32,
-        channels: 3,
-        class_names: vec!["cat".into(), "dog".into()],
-        labels: s.labels().to_vec(),
-        sources: (0..n).map(|i| format!("synthetic/{i}.png")).collect(),
-        note: String::new(),
-    };
-    write_blob(path, &meta, (0..n).map(|i| s.image(i))).unwrap();
-}
 
 /// The parameter file has no header or checksum (it is the original's format), so a flipped bit
 /// may give another valid float; what must never happen is a crash, a non-finite value slipping

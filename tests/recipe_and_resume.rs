@@ -2,7 +2,7 @@
 //! a killed run resumes to the same bits, a damaged checkpoint is refused, predict agrees with
 //! eval.
 
-use catdog::blob::{write_blob, BlobMeta};
+mod common;
 use catdog::config::Hyper;
 use catdog::cpu::{self, Path as KPath};
 use catdog::dataset::{Dataset, Synthetic};
@@ -10,30 +10,9 @@ use catdog::dropout;
 use catdog::model::Net;
 use catdog::parameters;
 use catdog::train::{self, EpochOptions};
-use std::path::{Path, PathBuf};
+use common::{synthetic_blob, tmp};
+use std::path::Path;
 use std::process::Command;
-
-fn tmp(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("catdog-recipe-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// A labeled blob of `n` synthetic `size` x `size` images (dogs redder), as `tools/pack` writes.
-fn synthetic_blob(path: &Path, n: usize, size: usize, seed: u64) {
-    let s = Synthetic::new(n, size, seed);
-    let meta = BlobMeta {
-        height: size as u32,
-        width: size as u32,
-        channels: 3,
-        class_names: vec!["cat".into(), "dog".into()],
-        labels: s.labels().to_vec(),
-        sources: (0..n).map(|i| format!("synthetic/{i}.png")).collect(),
-        note: "synthetic".into(),
-    };
-    write_blob(path, &meta, (0..n).map(|i| s.image(i))).unwrap();
-}
 
 fn model() -> Command {
     Command::new(env!("CARGO_BIN_EXE_model"))
