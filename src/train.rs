@@ -502,10 +502,10 @@ pub fn fit(
         };
         let order = epoch_order(cfg.n_train, r.shuffle, h.seed, epoch);
         let bar = cfg.progress.then(|| {
-            let bar = indicatif::ProgressBar::new((cfg.n_train / h.batch) as u64);
+            let bar = indicatif::ProgressBar::new((cfg.n_train / h.batch * h.batch) as u64);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(
-                    "epoch {prefix} [{bar:30}] {pos}/{len} batches, {msg}, {per_sec}, ETA {eta}",
+                    "epoch {prefix} [{bar:30}] {pos}/{len} samples, {msg}, {per_sec}, ETA {eta}",
                 )
                 .expect("valid template")
                 .progress_chars("=> "),
@@ -516,7 +516,7 @@ pub fn fit(
         let on_step = |_step: usize, loss: f32| {
             if let Some(b) = &bar {
                 b.set_message(format!("loss {loss:.4}"));
-                b.inc(1);
+                b.inc(h.batch as u64);
             }
         };
         let st = run_epoch(net, train, &order, epoch, &opts, Some(&on_step));
