@@ -344,13 +344,10 @@ impl Net {
 
     /// Refreshes the kernels' packed copies of the conv weights (after every update).
     pub fn repack(&mut self) {
+        let c = self.ctx();
         for l in 0..3 {
-            let d = self.shapes.conv[l];
-            let w = self.params.get(self.pv.conv_w[l]);
-            convolution::pack_forward(&d, w, self.packed.get_mut(self.packed_fwd[l]));
-            if l > 0 {
-                convolution::pack_backward(&d, w, self.packed.get_mut(self.packed_bwd[l]));
-            }
+            // SAFETY: `&mut self` excludes every other user of the arenas.
+            unsafe { c.repack_layer(l) };
         }
     }
 }

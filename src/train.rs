@@ -404,20 +404,7 @@ pub fn predict(net: &mut Net, data: &dyn Dataset) -> Vec<f32> {
 
 /// Fraction of labeled samples whose prediction `p > 0.5` matches the label.
 pub fn accuracy(probs: &[f32], labels: &[u8]) -> f64 {
-    let mut right = 0usize;
-    let mut total = 0usize;
-    for (&p, &l) in probs.iter().zip(labels) {
-        if l > 1 {
-            continue;
-        }
-        total += 1;
-        right += ((p > 0.5) == (l == 1)) as usize;
-    }
-    if total == 0 {
-        0.0
-    } else {
-        right as f64 / total as f64
-    }
+    crate::report::Confusion::new(probs, labels).accuracy()
 }
 
 /// The visiting order of an epoch: file order, or a shuffle seeded by (seed, epoch) so that a
