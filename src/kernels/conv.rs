@@ -185,6 +185,9 @@ macro_rules! conv_microkernel {
                         "vmovups zmmword ptr [", $addr, " + ", $poff, "], ", stringify!($pacc), "\n",
                     )* )*
                     "5:\n",
+                    // Clean upper vector state: the caller's SSE code (an SSE store right after
+                    // a dirty-upper ZMM kernel) otherwise pays a penalty on every call.
+                    "vzeroupper\n",
                 ),
                 b0 = out(reg) _,
                 $( $b = out(reg) _, )*

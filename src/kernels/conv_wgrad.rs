@@ -210,6 +210,8 @@ macro_rules! wgrad_kernel {
                 // -- tile epilogue: accumulators -> C -------------------------------------------
                 "mov {t}, {c}",
                 $(store_row!($acc; $col), "add {t}, {ldc}",)*
+                // Leave the upper vector state clean for the caller's SSE code.
+                "vzeroupper",
                 x = inout(reg) a.x => _,
                 dy = inout(reg) a.dy => _,
                 rows = inout(reg) a.rows => _,
@@ -293,6 +295,8 @@ macro_rules! wgrad_kernel_bias {
                 "mov {t}, {c}",
                 $(store_row!($acc; $col), "add {t}, {ldc}",)*
                 store_bias!($bias; $col),
+                // Leave the upper vector state clean for the caller's SSE code.
+                "vzeroupper",
                 x = inout(reg) a.x => _,
                 dy = inout(reg) a.dy => _,
                 rows = inout(reg) a.rows => _,
@@ -615,6 +619,8 @@ pub unsafe fn bias_16(a: &BiasCol) {
         "vaddps zmm2, zmm2, zmm3",
         "vaddps zmm0, zmm0, zmm2",
         "vmovups zmmword ptr [{db}], zmm0",
+        // Leave the upper vector state clean for the caller's SSE code.
+        "vzeroupper",
         dy = inout(reg) a.dy => _,
         rows = inout(reg) a.rows => _,
         t = inout(reg) a.accumulate as usize => _,
@@ -650,6 +656,8 @@ pub unsafe fn prefetch_l2(p: *const f32, lines: usize) {
         "add {p}, 64",
         "dec {n}",
         "jnz 2b",
+        // Leave the upper vector state clean for the caller's SSE code.
+        "vzeroupper",
         p = inout(reg) p => _,
         n = inout(reg) lines => _,
         options(nostack),

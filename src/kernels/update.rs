@@ -6,9 +6,10 @@
 
 /// `asm!` with every vector and mask register declared clobbered (zmm0-31, k1-7) and
 /// `nostack`: the kernels name their ZMM registers explicitly in the template text, so that a
-/// reader sees exactly which register holds what.
+/// reader sees exactly which register holds what. A `vzeroupper` follows, so the caller's SSE
+/// code does not pay for a dirty upper vector state.
 macro_rules! asm_zmm {
-    ($($t:tt)*) => {
+    ($($t:tt)*) => {{
         ::std::arch::asm!(
             $($t)*
             out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _,
@@ -22,8 +23,9 @@ macro_rules! asm_zmm {
             out("k1") _, out("k2") _, out("k3") _, out("k4") _,
             out("k5") _, out("k6") _, out("k7") _,
             options(nostack),
-        )
-    };
+        );
+        ::std::arch::asm!("vzeroupper", options(nomem, nostack, preserves_flags));
+    }};
 }
 pub(crate) use asm_zmm;
 
