@@ -1,16 +1,22 @@
 //! Criterion benchmarks of the 3x3 convolution's asm path at the network's default sizes
-//! (image 128): conv1/conv2/conv3 forward, conv2/conv3 backward-data, one sample, one thread.
+//! (image 128): conv1/conv2/conv3 forward, conv2/conv3 backward-data, one sample, one thread,
+//! with the direct algorithm and (conv2, conv3) Winograd F(2x2, 3x3), which the trainer uses.
 //!
 //! Before criterion runs, a short manual timing prints one line per case:
-//! `conv2 forward: X GFLOP/s (Y% of 279; Z% of the P GFLOP/s FMA peak measured alongside)`,
-//! FLOPs = 2*h*w*cin*cout*9, 279 GFLOP/s being the measured one-core FP32 FMA peak of the
-//! development machine, P a register-only FMA loop timed in alternation with the case (the
-//! machine is shared, and its clock and load vary). `CONV_BENCH_MANUAL_ONLY=1` skips
-//! criterion (quick tuning runs).
+//! `conv2 forward Direct: X GFLOP/s (Y% of 279; Z% of the P GFLOP/s FMA peak measured
+//! alongside)`, FLOPs = 2*h*w*cin*cout*9 (the direct convolution's count for both algorithms,
+//! so Winograd's figure is an *effective* rate and can pass the peak), 279 GFLOP/s being the
+//! measured one-core FP32 FMA peak of the development machine, P a register-only FMA loop timed
+//! in alternation with the case (the machine is shared, and its clock and load vary).
+//! `CONV_BENCH_MANUAL_ONLY=1` skips criterion (quick tuning runs); `CONV_BENCH_ONLY=S` keeps
+//! only the manual cases whose "layer algorithm" name contains `S` (e.g. `conv2 Winograd`).
 
 use catdog::config::ConvDims;
-use catdog::convolution::{backward_data, forward, pack_backward, pack_forward, packed_len};
-use catdog::cpu::{has_avx512, Path};
+use catdog::convolution::{
+    backward_data_with, forward_rows_with, pack_backward_with, pack_forward_with, packed_len_with,
+    scratch_len, winograd, Algo,
+};
+use catdog::cpu::has_avx512;
 use criterion::{criterion_group, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::Instant;
@@ -63,57 +69,60 @@ fn data(n: usize, seed: u64) -> Vec<f32> {
 
 /// Everything one layer's passes need.
 struct Case {
+    a: Algo,
     d: ConvDims,
     x_pad: Vec<f32>,
-    w: Vec<f32>,
     wp: Vec<f32>,
     wb: Vec<f32>,
     bias: Vec<f32>,
     y: Vec<f32>,
     dy_pad: Vec<f32>,
     dx: Vec<f32>,
+    scratch: Vec<f32>,
 }
 
 impl Case {
-    fn new(d: ConvDims) -> Self {
+    fn new(a: Algo, d: ConvDims) -> Self {
         let w = data(d.weight_len(), 3);
-        let mut wp = vec![0.0; packed_len(&d)];
-        pack_forward(&d, &w, &mut wp);
-        let mut wb = vec![0.0; packed_len(&d)];
+        let mut wp = vec![0.0; packed_len_with(a, &d)];
+        pack_forward_with(a, &d, &w, &mut wp);
+        let mut wb = vec![0.0; packed_len_with(a, &d)];
         if d.cin.is_multiple_of(16) {
-            pack_backward(&d, &w, &mut wb);
+            pack_backward_with(a, &d, &w, &mut wb);
         }
         Self {
+            a,
             d,
             x_pad: data(d.in_pad_len(), 1),
-            w,
             wp,
             wb,
             bias: data(d.cout, 4),
             y: vec![0.0; d.out_len()],
             dy_pad: data(d.out_pad_len(), 5),
             dx: vec![0.0; d.h * d.w * d.cin],
+            scratch: vec![0.0; scratch_len(&d)],
         }
     }
     fn forward(&mut self) {
-        forward(
-            Path::Asm,
+        forward_rows_with(
+            self.a,
             &self.d,
             black_box(&self.x_pad),
-            &self.w,
             &self.wp,
             &self.bias,
             &mut self.y,
+            0..self.d.h,
+            &mut self.scratch,
         );
     }
     fn backward_data(&mut self) {
-        backward_data(
-            Path::Asm,
+        backward_data_with(
+            self.a,
             &self.d,
             black_box(&self.dy_pad),
-            &self.w,
             &self.wb,
             &mut self.dx,
+            &mut self.scratch,
         );
     }
     fn flops(&self) -> u64 {
@@ -164,13 +173,30 @@ fn measure(flops: f64, mut f: impl FnMut()) -> (f64, f64) {
     (best, peak)
 }
 
-fn manual_report() {
+/// The (layer name, algorithm, shape) cases: every layer direct, and Winograd where it applies.
+fn cases() -> Vec<(&'static str, Algo, ConvDims)> {
+    let mut v = Vec::new();
     for (name, d) in LAYERS {
-        let mut c = Case::new(d);
+        v.push((name, Algo::Direct, d));
+        if winograd::applies(&d) {
+            v.push((name, Algo::Winograd, d));
+        }
+    }
+    v
+}
+
+fn manual_report() {
+    // `CONV_BENCH_ONLY=conv2` (a substring of "conv2 Winograd") limits the report, for profiling.
+    let only = std::env::var("CONV_BENCH_ONLY").unwrap_or_default();
+    for (name, a, d) in cases() {
+        if !format!("{name} {a:?}").contains(&only) {
+            continue;
+        }
+        let mut c = Case::new(a, d);
         let fl = c.flops() as f64;
         let report = |pass: &str, (g, peak): (f64, f64)| {
             println!(
-                "{name} {pass}: {g:.1} GFLOP/s ({:.0}% of {PEAK_GFLOPS}; {:.0}% of the {peak:.0} \
+                "{name} {pass} {a:?}: {g:.1} GFLOP/s ({:.0}% of {PEAK_GFLOPS}; {:.0}% of the {peak:.0} \
                  GFLOP/s FMA peak measured alongside), {:.1} us",
                 100.0 * g / PEAK_GFLOPS,
                 100.0 * g / peak,
@@ -185,9 +211,9 @@ fn manual_report() {
 }
 
 fn bench_conv(cr: &mut Criterion) {
-    for (name, d) in LAYERS {
-        let mut c = Case::new(d);
-        let mut g = cr.benchmark_group(name);
+    for (name, a, d) in cases() {
+        let mut c = Case::new(a, d);
+        let mut g = cr.benchmark_group(format!("{name}/{a:?}"));
         g.throughput(Throughput::Elements(c.flops()));
         g.bench_function("forward", |b| b.iter(|| c.forward()));
         if name != "conv1" {

@@ -178,6 +178,7 @@ pub fn conv_blocks(c: &Ctx, slot: usize, t: usize) {
                         c.params.get(c.pv.conv_w[l]),
                         c.packed.get(c.packed_bwd[l]),
                         c.acts.get_mut(tv.dx[l]),
+                        c.acts.get_mut(tv.wino),
                     )
                 });
             }

@@ -60,10 +60,19 @@ pub fn conv_blocks(c: &Ctx, slot: usize, t: usize, image: &[u8], flip: bool) {
                     c.params.get(c.pv.conv_b[l]),
                 );
                 let y_band = &mut y[..BAND.min(d.h) * d.w * d.cout];
+                let scratch = c.acts.get_mut(tv.wino);
                 for y0 in (0..d.h).step_by(BAND) {
                     let y1 = (y0 + BAND).min(d.h);
                     time(Section::ConvForward(l), || {
-                        convolution::forward_rows_asm(&d, x_pad, wpack, bias, y_band, y0..y1)
+                        convolution::forward_rows_asm(
+                            &d,
+                            x_pad,
+                            wpack,
+                            bias,
+                            y_band,
+                            y0..y1,
+                            scratch,
+                        )
                     });
                     time(Section::PoolForward(l), || {
                         maxpool::forward_rows_asm(&p, y_band, out, place, argmax, y0 / 2..y1 / 2)
@@ -80,6 +89,7 @@ pub fn conv_blocks(c: &Ctx, slot: usize, t: usize, image: &[u8], flip: bool) {
                     c.packed.get(c.packed_fwd[l]),
                     c.params.get(c.pv.conv_b[l]),
                     y,
+                    c.acts.get_mut(tv.wino),
                 )
             });
             time(Section::PoolForward(l), || {

@@ -103,6 +103,9 @@ pub struct ThreadViews {
     /// Input gradients of conv2 and conv3 (`dx[1]`: `S/2 x S/2 x w1`, `dx[2]`: `S/4 x S/4 x w2`;
     /// `dx[0]` is unused: conv1's input gradient is never needed).
     pub dx: [View; 3],
+    /// Winograd scratch (transformed input and product tiles of one band), the largest any conv
+    /// pass needs (`convolution::scratch_len`; empty when no layer runs Winograd).
+    pub wino: View,
 }
 
 /// Batch-level tensors: the fc layers run over the whole batch at once.
@@ -213,6 +216,12 @@ fn carve(h: &Hyper, s: &Shapes, momentum: bool) -> Carving {
         })
         .collect();
     let y_len = s.conv.iter().map(|c| c.out_len()).max().unwrap_or(0);
+    let wino_len = s
+        .conv
+        .iter()
+        .map(convolution::scratch_len)
+        .max()
+        .unwrap_or(0);
     let threads = (0..h.threads)
         .map(|_| ThreadViews {
             y: a.take(y_len),
@@ -222,6 +231,7 @@ fn carve(h: &Hyper, s: &Shapes, momentum: bool) -> Carving {
                 a.take(s.conv[1].h * s.conv[1].w * s.conv[1].cin),
                 a.take(s.conv[2].h * s.conv[2].w * s.conv[2].cin),
             ],
+            wino: a.take(wino_len),
         })
         .collect();
     let b = h.batch;

@@ -1,12 +1,14 @@
 //! The 3x3 convolution: scalar reference against hand-computed numbers and finite differences,
 //! and the `asm!` kernels against the reference on many shapes (odd widths, cin = 3, unaligned
-//! buffers). `cargo test --release --test conv`.
+//! buffers), both algorithms (direct everywhere, Winograd wherever it applies).
+//! `cargo test --release --test conv`.
 
 use approx::{assert_relative_eq, relative_eq};
 use catdog::config::ConvDims;
 use catdog::convolution::{
-    backward_data, channel_blocks, chunks, forward, pack_backward, pack_forward, packed_len,
-    row_tile_widths,
+    backward_data, backward_data_with, channel_blocks, chunks, forward, forward_rows_with,
+    pack_backward, pack_backward_with, pack_forward, pack_forward_with, packed_len,
+    packed_len_with, row_tile_widths, scratch_len, winograd, Algo,
 };
 use catdog::cpu::{has_avx512, Path};
 use catdog::reference::conv as reference;
@@ -135,13 +137,7 @@ fn reference_matches_naive_formula_with_channels() {
 
 /// `dL/dx` for `L = sum(y * r)` with a bias large enough that no pre-activation is near zero
 /// (so ReLU is the identity and `dL/dpre = r`), by central differences, against `backward_data`.
-fn gradient_check(path: Path) {
-    let d = ConvDims {
-        h: 3,
-        w: 5,
-        cin: 16,
-        cout: 32,
-    };
+fn gradient_check(path: Path, d: ConvDims) {
     let mut rng = Rng(7);
     let mut x_pad = padded(&mut rng, d.h, d.w, d.cin, 0);
     let w: Vec<f32> = rng.fill(d.weight_len()).iter().map(|v| v * 0.2).collect();
@@ -152,10 +148,11 @@ fn gradient_check(path: Path) {
     pack_forward(&d, &w, &mut wp);
     pack_backward(&d, &w, &mut wb);
     let mut dx = vec![0.0; d.h * d.w * d.cin];
-    backward_data(path, &d, &r_pad, &w, &wb, &mut dx);
+    let mut scratch = vec![0.0; scratch_len(&d)];
+    backward_data(path, &d, &r_pad, &w, &wb, &mut dx, &mut scratch);
     let mut y = vec![0.0; d.out_len()];
     let mut loss = |x_pad: &[f32]| -> f64 {
-        forward(path, &d, x_pad, &w, &wp, &bias, &mut y);
+        forward(path, &d, x_pad, &w, &wp, &bias, &mut y, &mut scratch);
         assert!(y.iter().all(|&v| v > 10.0), "a pre-activation came near 0");
         let mut l = 0.0f64;
         for oy in 0..d.h {
@@ -197,22 +194,39 @@ fn gradient_check(path: Path) {
 
 #[test]
 fn reference_backward_data_matches_finite_differences() {
-    gradient_check(Path::Reference);
+    gradient_check(Path::Reference, ODD);
 }
+
+/// Shapes of the finite-difference checks: odd sides (the direct path) and even (Winograd).
+const ODD: ConvDims = ConvDims {
+    h: 3,
+    w: 5,
+    cin: 16,
+    cout: 32,
+};
+const EVEN: ConvDims = ConvDims {
+    h: 4,
+    w: 6,
+    cin: 16,
+    cout: 32,
+};
 
 #[test]
 fn asm_backward_data_matches_finite_differences() {
     if skip_without_avx512("asm_backward_data_matches_finite_differences") {
         return;
     }
-    gradient_check(Path::Asm);
+    assert_eq!(catdog::convolution::algo(&ODD), Algo::Direct);
+    gradient_check(Path::Asm, ODD);
+    assert_eq!(catdog::convolution::algo(&EVEN), Algo::Winograd);
+    gradient_check(Path::Asm, EVEN);
 }
 
-/// Forward and (where `cin % 16 == 0`) backward-data, asm against reference, on one shape;
-/// `shift` misaligns every buffer by that many floats.
+/// Forward and (where `cin % 16 == 0`) backward-data, asm against reference, on one shape, with
+/// the direct algorithm and (where it applies) Winograd; `shift` misaligns every buffer by that
+/// many floats.
 fn compare(h: usize, w: usize, cin: usize, cout: usize, shift: usize, seed: u64) {
     let d = ConvDims { h, w, cin, cout };
-    let what = format!("{d:?} shift {shift}");
     let mut rng = Rng(seed);
     let x_pad = padded(&mut rng, h, w, cin, shift);
     let mut wts = vec![0.0; shift];
@@ -220,41 +234,36 @@ fn compare(h: usize, w: usize, cin: usize, cout: usize, shift: usize, seed: u64)
     let mut bias = vec![0.0; shift];
     bias.extend(rng.fill(cout).iter().map(|v| v * 0.5));
     let (x_pad, wts, bias) = (&x_pad[shift..], &wts[shift..], &bias[shift..]);
-
-    let mut wp = vec![0.0; shift + packed_len(&d)];
-    pack_forward(&d, wts, &mut wp[shift..]);
+    let dy_pad = padded(&mut rng, h, w, cout, shift);
     let mut y_ref = vec![0.0; d.out_len()];
-    let mut y_asm = vec![f32::NAN; shift + d.out_len()];
-    forward(Path::Reference, &d, x_pad, wts, &[], bias, &mut y_ref);
-    forward(
-        Path::Asm,
-        &d,
-        x_pad,
-        wts,
-        &wp[shift..],
-        bias,
-        &mut y_asm[shift..],
-    );
-    assert_close(&y_asm[shift..], &y_ref, &format!("forward {what}"));
+    forward(Path::Reference, &d, x_pad, wts, &[], bias, &mut y_ref, &mut []);
     // Both signs of pre-activation occur, so the ReLU was exercised.
     assert!(y_ref.contains(&0.0) && y_ref.iter().any(|&v| v > 0.0));
-
+    let mut dx_ref = vec![0.0; h * w * cin];
     if cin.is_multiple_of(16) {
-        let dy_pad = padded(&mut rng, h, w, cout, shift);
-        let mut wb = vec![0.0; shift + packed_len(&d)];
-        pack_backward(&d, wts, &mut wb[shift..]);
-        let mut dx_ref = vec![0.0; h * w * cin];
-        let mut dx_asm = vec![f32::NAN; shift + h * w * cin];
-        backward_data(Path::Reference, &d, &dy_pad[shift..], wts, &[], &mut dx_ref);
-        backward_data(
-            Path::Asm,
-            &d,
-            &dy_pad[shift..],
-            wts,
-            &wb[shift..],
-            &mut dx_asm[shift..],
-        );
-        assert_close(&dx_asm[shift..], &dx_ref, &format!("backward_data {what}"));
+        backward_data(Path::Reference, &d, &dy_pad[shift..], wts, &[], &mut dx_ref, &mut []);
+    }
+    let mut algos = vec![Algo::Direct];
+    if winograd::applies(&d) {
+        algos.push(Algo::Winograd);
+    }
+    for a in algos {
+        let what = format!("{a:?} {d:?} shift {shift}");
+        let mut scratch = vec![f32::NAN; shift + scratch_len(&d)];
+        let scratch = &mut scratch[shift..];
+        let mut wp = vec![0.0; shift + packed_len_with(a, &d)];
+        pack_forward_with(a, &d, wts, &mut wp[shift..]);
+        let mut y_asm = vec![f32::NAN; shift + d.out_len()];
+        forward_rows_with(a, &d, x_pad, &wp[shift..], bias, &mut y_asm[shift..], 0..h, scratch);
+        assert_close(&y_asm[shift..], &y_ref, &format!("forward {what}"));
+
+        if cin.is_multiple_of(16) {
+            let mut wb = vec![0.0; shift + packed_len_with(a, &d)];
+            pack_backward_with(a, &d, wts, &mut wb[shift..]);
+            let mut dx_asm = vec![f32::NAN; shift + h * w * cin];
+            backward_data_with(a, &d, &dy_pad[shift..], &wb[shift..], &mut dx_asm[shift..], scratch);
+            assert_close(&dx_asm[shift..], &dx_ref, &format!("backward_data {what}"));
+        }
     }
 }
 
@@ -273,6 +282,12 @@ fn asm_matches_reference_small_and_odd_shapes() {
         (3, 17),
         (4, 29),
         (2, 31),
+        // Even sides: Winograd too (one tile, one tile row, tall, several bands).
+        (2, 2),
+        (2, 8),
+        (6, 2),
+        (4, 10),
+        (12, 6),
     ] {
         for &(cin, cout) in &[
             (3, 16),
@@ -413,6 +428,7 @@ fn backward_data_refuses_cin_3() {
         &vec![0.0; d.weight_len()],
         &[],
         &mut dx,
+        &mut [],
     );
 }
 
@@ -445,7 +461,8 @@ fn banded_conv_and_pool_give_the_bits_of_whole_layers() {
         let out_len = (h / 2 + 2) * (w / 2 + 2) * cout;
         // Whole layer, then pool.
         let mut y = vec![0.0; d.out_len()];
-        forward(Path::Asm, &d, &x, &wts, &wp, &bias, &mut y);
+        let mut scratch = vec![0.0; scratch_len(&d)];
+        forward(Path::Asm, &d, &x, &wts, &wp, &bias, &mut y, &mut scratch);
         let (mut out_a, mut am_a) = (vec![0.0; out_len], vec![9u8; p.out_len()]);
         maxpool::forward(Path::Asm, &p, &y, &mut out_a, place, &mut am_a);
         // Bands through one small buffer.
@@ -453,7 +470,7 @@ fn banded_conv_and_pool_give_the_bits_of_whole_layers() {
         let (mut out_b, mut am_b) = (vec![0.0; out_len], vec![9u8; p.out_len()]);
         for y0 in (0..h).step_by(band) {
             let y1 = (y0 + band).min(h);
-            forward_rows_asm(&d, &x, &wp, &bias, &mut yb, y0..y1);
+            forward_rows_asm(&d, &x, &wp, &bias, &mut yb, y0..y1, &mut scratch);
             maxpool::forward_rows_asm(&p, &yb, &mut out_b, place, &mut am_b, y0 / 2..y1 / 2);
         }
         assert!(

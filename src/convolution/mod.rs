@@ -23,7 +23,38 @@ use crate::kernels::conv::{self, Tile, TileArgs, TileFn};
 use crate::reference::conv as reference;
 
 mod weight_grad;
+pub mod winograd;
 pub use weight_grad::{backward_weights, unpack_wgrad};
+
+/// How the asm path computes a layer's forward and input-gradient convolutions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algo {
+    /// Register-blocked direct convolution (any shape).
+    Direct,
+    /// Winograd F(2x2, 3x3) (even output sides, channels in 16s): 16/36 of the multiplies.
+    Winograd,
+}
+
+/// The algorithm the asm path uses for a layer: Winograd wherever it applies (both passes of a
+/// layer agree: the input gradient swaps the channel counts, which does not change the test).
+pub fn algo(d: &ConvDims) -> Algo {
+    if winograd::applies(d) {
+        Algo::Winograd
+    } else {
+        Algo::Direct
+    }
+}
+
+/// Floats of scratch the asm path needs for a layer's forward and input-gradient passes
+/// (Winograd's transformed tiles; 0 for the direct convolution).
+pub fn scratch_len(d: &ConvDims) -> usize {
+    let bwd = ConvDims {
+        cin: d.cout,
+        cout: d.cin,
+        ..*d
+    };
+    winograd::scratch_len(d).max(winograd::scratch_len(&bwd))
+}
 
 /// Output-channel blocks of the packed layout and of the micro-kernels: `(first channel, NV)`,
 /// each block `NV x 16` channels wide: blocks of 32 channels (`NV = 2`, the 14-pixel tiles),
@@ -46,10 +77,19 @@ pub fn channel_blocks(n: usize) -> Vec<(usize, usize)> {
     v
 }
 
-/// Floats of a packed weight buffer (forward or backward-data packing): both hold the
-/// `9*cin*cout` weights once, only reordered.
+/// Floats of a packed weight buffer (forward or backward-data packing) for [`algo`]`(d)`: the
+/// direct packings hold the `9*cin*cout` weights once, only reordered; the Winograd packing
+/// holds `16*cin*cout` transformed weights.
 pub fn packed_len(d: &ConvDims) -> usize {
-    d.weight_len()
+    packed_len_with(algo(d), d)
+}
+
+/// [`packed_len`] for a given algorithm.
+pub fn packed_len_with(a: Algo, d: &ConvDims) -> usize {
+    match a {
+        Algo::Direct => d.weight_len(),
+        Algo::Winograd => winograd::packed_len(d.cin, d.cout),
+    }
 }
 
 /// Bytes of packed weights one reduction chunk may use. Measured on the development machine
@@ -133,15 +173,21 @@ fn pack(n_in: usize, n_out: usize, f: impl Fn(usize, usize, usize, usize) -> f32
 /// steps in `(ky, kx, ic)` order of `NB` floats, the block's output channels innermost, so one
 /// step is `NV` full ZMM loads (very wide layers: the steps grouped by reduction chunk, see
 /// [`chunks`]). Called once per batch after the update (cheap), never inside a sample loop.
+/// With the Winograd algorithm, the same order over the transformed weights (see
+/// [`winograd::pack`]).
 pub fn pack_forward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
+    pack_forward_with(algo(d), d, w, out)
+}
+
+/// [`pack_forward`] for a given algorithm.
+pub fn pack_forward_with(a: Algo, d: &ConvDims, w: &[f32], out: &mut [f32]) {
     let cin = d.cin;
     assert!(w.len() >= d.weight_len(), "weights too short");
-    pack(
-        cin,
-        d.cout,
-        |oc, ky, kx, ic| w[((oc * 3 + ky) * 3 + kx) * cin + ic],
-        out,
-    );
+    let f = |oc: usize, ky: usize, kx: usize, ic: usize| w[((oc * 3 + ky) * 3 + kx) * cin + ic];
+    match a {
+        Algo::Direct => pack(cin, d.cout, f, out),
+        Algo::Winograd => winograd::pack(cin, d.cout, f, out),
+    }
 }
 
 /// Repacks original-layout weights into the backward-data kernel's layout (flipped 3x3,
@@ -149,18 +195,24 @@ pub fn pack_forward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
 /// w[oc][2-ky][2-kx][ic]`, so that the input gradient is a forward-style convolution of `dy_pad`
 /// (`cout` channels in) producing `cin` channels. Needs `cin.is_multiple_of(16)`.
 pub fn pack_backward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
+    pack_backward_with(algo(d), d, w, out)
+}
+
+/// [`pack_backward`] for a given algorithm.
+pub fn pack_backward_with(a: Algo, d: &ConvDims, w: &[f32], out: &mut [f32]) {
     let cin = d.cin;
     assert!(
         cin.is_multiple_of(16),
         "backward_data needs cin.is_multiple_of(16) (got {cin})"
     );
     assert!(w.len() >= d.weight_len(), "weights too short");
-    pack(
-        d.cout,
-        cin,
-        |ic, ky, kx, oc| w[((oc * 3 + (2 - ky)) * 3 + (2 - kx)) * cin + ic],
-        out,
-    );
+    let f = |ic: usize, ky: usize, kx: usize, oc: usize| {
+        w[((oc * 3 + (2 - ky)) * 3 + (2 - kx)) * cin + ic]
+    };
+    match a {
+        Algo::Direct => pack(d.cout, cin, f, out),
+        Algo::Winograd => winograd::pack(d.cout, cin, f, out),
+    }
 }
 
 /// How one output row of width `w` is covered by tiles, as `(first pixel, kernel)` pairs, exactly
@@ -343,7 +395,9 @@ struct Pass {
 }
 
 /// `y = relu(conv(x_pad, w) + bias)`. `w` is the original layout (used by the reference path),
-/// `wpack` its [`pack_forward`] form (used by the asm path).
+/// `wpack` its [`pack_forward`] form and `scratch` at least [`scratch_len`] floats (both used by
+/// the asm path, with [`algo`]`(d)`).
+#[allow(clippy::too_many_arguments)]
 pub fn forward(
     path: Path,
     d: &ConvDims,
@@ -352,16 +406,18 @@ pub fn forward(
     wpack: &[f32],
     bias: &[f32],
     y: &mut [f32],
+    scratch: &mut [f32],
 ) {
     match path {
         Path::Reference => reference::forward(d, x_pad, w, bias, y),
-        Path::Asm => run_tiles(d, x_pad, wpack, Some(bias), y, 0..d.h),
+        Path::Asm => forward_rows_with(algo(d), d, x_pad, wpack, bias, y, 0..d.h, scratch),
     }
 }
 
 /// Output rows `rows` of [`forward`] on the asm path, into `y_band` (`rows.len() x w x cout`:
 /// output row `y` at band row `y - rows.start`): the trainer runs a layer in bands of rows
 /// into one small buffer and max-pools each band right after it, while it is still in L1.
+/// With the Winograd algorithm `rows` must start on an even row and hold whole 2-row tiles.
 pub fn forward_rows_asm(
     d: &ConvDims,
     x_pad: &[f32],
@@ -369,13 +425,34 @@ pub fn forward_rows_asm(
     bias: &[f32],
     y_band: &mut [f32],
     rows: std::ops::Range<usize>,
+    scratch: &mut [f32],
 ) {
-    run_tiles(d, x_pad, wpack, Some(bias), y_band, rows)
+    forward_rows_with(algo(d), d, x_pad, wpack, bias, y_band, rows, scratch)
+}
+
+/// [`forward_rows_asm`] with a given algorithm (`wpack` packed for it).
+#[allow(clippy::too_many_arguments)]
+pub fn forward_rows_with(
+    a: Algo,
+    d: &ConvDims,
+    x_pad: &[f32],
+    wpack: &[f32],
+    bias: &[f32],
+    y_band: &mut [f32],
+    rows: std::ops::Range<usize>,
+    scratch: &mut [f32],
+) {
+    match a {
+        Algo::Direct => run_tiles(d, x_pad, wpack, Some(bias), y_band, rows),
+        Algo::Winograd => winograd::run(d, x_pad, wpack, Some(bias), y_band, rows, scratch),
+    }
 }
 
 /// Input gradient `dx` (`h x w x cin`, unpadded) from `dy_pad`: a full convolution with the
-/// flipped, transposed weights. `wpack_bwd` is the [`pack_backward`] form of `w`.
-/// Needs `cin.is_multiple_of(16)` (conv1's input gradient, `cin = 3`, is never needed).
+/// flipped, transposed weights. `wpack_bwd` is the [`pack_backward`] form of `w`, `scratch` at
+/// least [`scratch_len`] floats. Needs `cin.is_multiple_of(16)` (conv1's input gradient,
+/// `cin = 3`, is never needed).
+#[allow(clippy::too_many_arguments)]
 pub fn backward_data(
     path: Path,
     d: &ConvDims,
@@ -383,21 +460,42 @@ pub fn backward_data(
     w: &[f32],
     wpack_bwd: &[f32],
     dx: &mut [f32],
+    scratch: &mut [f32],
+) {
+    match path {
+        Path::Reference => {
+            assert!(
+                d.cin.is_multiple_of(16),
+                "backward_data needs cin % 16 == 0 (got {})",
+                d.cin
+            );
+            reference::backward_data(d, dy_pad, w, dx)
+        }
+        Path::Asm => backward_data_with(algo(d), d, dy_pad, wpack_bwd, dx, scratch),
+    }
+}
+
+/// The asm path of [`backward_data`] with a given algorithm (`wpack_bwd` packed for it).
+pub fn backward_data_with(
+    a: Algo,
+    d: &ConvDims,
+    dy_pad: &[f32],
+    wpack_bwd: &[f32],
+    dx: &mut [f32],
+    scratch: &mut [f32],
 ) {
     assert!(
         d.cin.is_multiple_of(16),
         "backward_data needs cin % 16 == 0 (got {})",
         d.cin
     );
-    match path {
-        Path::Reference => reference::backward_data(d, dy_pad, w, dx),
-        Path::Asm => {
-            let kd = ConvDims {
-                cin: d.cout,
-                cout: d.cin,
-                ..*d
-            };
-            run_tiles(&kd, dy_pad, wpack_bwd, None, dx, 0..d.h)
-        }
+    let kd = ConvDims {
+        cin: d.cout,
+        cout: d.cin,
+        ..*d
+    };
+    match a {
+        Algo::Direct => run_tiles(&kd, dy_pad, wpack_bwd, None, dx, 0..d.h),
+        Algo::Winograd => winograd::run(&kd, dy_pad, wpack_bwd, None, dx, 0..d.h, scratch),
     }
 }

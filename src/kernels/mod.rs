@@ -12,3 +12,4 @@ pub mod load;
 pub mod loss;
 pub mod pool;
 pub mod update;
+pub mod winograd;

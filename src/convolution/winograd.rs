@@ -1,0 +1,255 @@
+//! Winograd F(2x2, 3x3) driver for the 3x3 convolutions whose output height and width are even
+//! and whose channel counts are multiples of 16 (conv2 and conv3 of the network, forward and
+//! input gradient). Same results as the direct convolution up to rounding, with 16 instead of
+//! 36 multiplies per 2x2 output block: the direct kernels already run near the FMA peak, so
+//! doing fewer FMAs is the only way left to go faster.
+//!
+//! A layer (as the kernels see it: `n_in` channels in, `n_out` out, output `h x w`) is cut into
+//! 2x2 output tiles, `w/2` per tile row; tiles are processed in *bands* of whole tile rows
+//! (about 24+ tiles, so the matrix products have enough rows). Per band, with scratch `V`, `M`:
+//!
+//! 1. input transform (asm, [`crate::kernels::winograd::input_tile_row`]):
+//!    `V[pos][tile][n_in] = B^T d B` of each tile's 4x4 padded-input block;
+//! 2. 16 matrix products `M[pos] = V[pos] U[pos]` (`tiles x n_in` by `n_in x n_out`) on the
+//!    direct convolution's register-blocked micro-kernels (one segment of `k = n_in` steps,
+//!    tiles as "pixels"), `U` packed by [`pack`];
+//! 3. output transform (asm, `output_tile_row_*`): `y = A^T M A` (+ bias, ReLU in forward).
+//!
+//! Scratch per band: `16 * tiles * (n_in + n_out)` floats ([`scratch_len`]), from the caller's
+//! arena; for the network's layers at most 384 KiB, so a band's `V` and `M` stay in L2.
+
+use super::channel_blocks;
+use super::row_tile_widths;
+use crate::config::ConvDims;
+use crate::kernels::conv::{self, TileArgs, TileFn};
+use crate::kernels::winograd as kw;
+
+/// Tiles per band the drivers aim for (the micro-kernels' best tiles are 10-14 rows of the
+/// product, so 24+ tiles keep them in their fast range).
+const BAND_TILES: usize = 24;
+
+/// Whether the Winograd path can run a layer (as the kernels see it): even output sides (whole
+/// 2x2 tiles), channel counts in whole 16-lane groups.
+pub fn applies(kd: &ConvDims) -> bool {
+    kd.h > 0
+        && kd.w > 0
+        && kd.h.is_multiple_of(2)
+        && kd.w.is_multiple_of(2)
+        && kd.cin.is_multiple_of(16)
+        && kd.cout.is_multiple_of(16)
+}
+
+/// Tile rows per band for a layer.
+fn band_rows(kd: &ConvDims) -> usize {
+    BAND_TILES.div_ceil(kd.w / 2).clamp(1, kd.h / 2)
+}
+
+/// Floats of scratch [`run`] needs for a layer (as the kernels see it).
+pub fn scratch_len(kd: &ConvDims) -> usize {
+    if !applies(kd) {
+        return 0;
+    }
+    let tiles = band_rows(kd) * (kd.w / 2);
+    16 * (pos_stride(tiles, kd.cin) + pos_stride(tiles, kd.cout))
+}
+
+/// Floats between positions of `V` or `M` for a band of `tiles` tiles of `n` channels: the
+/// tiles, plus one cache line so that the 16 positions of a tile (read or written together by
+/// the transforms) do not all fall into the same L1 set, which they did with the network's
+/// power-of-two strides (4 and 8 KiB): the forward pass of conv2 ran 2x slower.
+fn pos_stride(tiles: usize, n: usize) -> usize {
+    tiles * n + 16
+}
+
+/// Floats of the packed (transformed) weights: 16 positions x `n_in x n_out`.
+pub fn packed_len(n_in: usize, n_out: usize) -> usize {
+    16 * n_in * n_out
+}
+
+/// Transforms and packs the weights of a layer that reads `n_in` channels and writes `n_out`
+/// (as the kernels see it); `f(o, ky, kx, i)` gives the 3x3 filter of output `o`, input `i`.
+/// Layout: for each position `pos` (16), starting at float `pos * n_in * n_out`, the direct
+/// kernels' packing of a 1x1 convolution: for each output block `(o0, NV)` of
+/// [`channel_blocks`] (at `o0 * n_in`), `n_in` steps of `NV*16` floats, `U[pos][i][o]` with the
+/// block's output channels innermost. `U = G g G^T` is computed in f64 and rounded once.
+pub fn pack(
+    n_in: usize,
+    n_out: usize,
+    f: impl Fn(usize, usize, usize, usize) -> f32,
+    out: &mut [f32],
+) {
+    assert!(
+        out.len() >= packed_len(n_in, n_out),
+        "packed buffer too short"
+    );
+    const G: [[f64; 3]; 4] = [
+        [1.0, 0.0, 0.0],
+        [0.5, 0.5, 0.5],
+        [0.5, -0.5, 0.5],
+        [0.0, 0.0, 1.0],
+    ];
+    let plane = n_in * n_out;
+    for (o0, nv) in channel_blocks(n_out) {
+        let nb = nv * 16;
+        for i in 0..n_in {
+            for c in 0..nb {
+                let o = o0 + c;
+                // gg = G g (4x3), then u = gg G^T (4x4).
+                let mut gg = [[0.0f64; 3]; 4];
+                for (r, row) in gg.iter_mut().enumerate() {
+                    for (kx, v) in row.iter_mut().enumerate() {
+                        *v = (0..3).map(|ky| G[r][ky] * f(o, ky, kx, i) as f64).sum();
+                    }
+                }
+                for (r, row) in gg.iter().enumerate() {
+                    for (s, gs) in G.iter().enumerate() {
+                        let u: f64 = (0..3).map(|kx| row[kx] * gs[kx]).sum();
+                        out[(r * 4 + s) * plane + o0 * n_in + i * nb + c] = u as f32;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Output rows `rows` (even start; even end or `h`, which is even) of a layer as the kernels see
+/// it, like the direct `run_tiles`: `inp` `(h+2) x (w+2) x n_in` with a zero border, `upack` from
+/// [`pack`], `bias` (forward: + bias, ReLU) or `None`, `out` holding just the rows computed
+/// (`rows.len() x w x n_out`), `scratch` at least [`scratch_len`] floats.
+pub fn run(
+    kd: &ConvDims,
+    inp: &[f32],
+    upack: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    rows: std::ops::Range<usize>,
+    scratch: &mut [f32],
+) {
+    let (h, w, n_in, n_out) = (kd.h, kd.w, kd.cin, kd.cout);
+    assert!(applies(kd), "Winograd path needs even h, w and channels in 16s: {kd:?}");
+    assert!(
+        rows.start.is_multiple_of(2) && rows.end.is_multiple_of(2) && rows.end <= h,
+        "rows {rows:?}: Winograd bands are whole 2-row tiles of 0..{h}"
+    );
+    assert!(inp.len() >= (h + 2) * (w + 2) * n_in, "padded input too short");
+    assert!(upack.len() >= packed_len(n_in, n_out), "packed weights too short");
+    assert!(out.len() >= rows.len() * w * n_out, "output too short");
+    assert!(scratch.len() >= scratch_len(kd), "scratch too short");
+    if let Some(b) = bias {
+        assert!(b.len() >= n_out, "bias too short");
+    }
+    crate::cpu::assert_asm_ok();
+    let tw = w / 2;
+    let tr = band_rows(kd);
+    let max_tiles = tr * tw;
+    let (v, m) = scratch.split_at_mut(16 * pos_stride(max_tiles, n_in));
+    let (vp, mp) = (v.as_mut_ptr(), m.as_mut_ptr());
+    let (ip, up, op) = (inp.as_ptr(), upack.as_ptr(), out.as_mut_ptr());
+    static NO_SKIP: [isize; 1] = [0];
+    let mut ty = rows.start / 2;
+    while ty < rows.end / 2 {
+        let nrows = tr.min(rows.end / 2 - ty);
+        let tiles = nrows * tw;
+        let (vs, ms) = (pos_stride(tiles, n_in), pos_stride(tiles, n_out));
+        // SAFETY: the asserts above bound every address: tile row ty + r reads padded rows
+        // 2(ty+r) .. 2(ty+r)+3 <= h+1 and columns 0 .. w+1; V and M hold 16 x tiles x n_in /
+        // n_out floats within the scratch; the products read U inside 16 x n_in x n_out and
+        // write M's `tiles x n_out` rows; the output rows 2(ty+r) - rows.start .. +1 lie inside
+        // `out`. AVX-512 is checked by the caller (Path::Asm).
+        unsafe {
+            for r in 0..nrows {
+                for g in (0..n_in).step_by(16) {
+                    kw::input_tile_row(
+                        ip.add(2 * (ty + r) * (w + 2) * n_in + g),
+                        n_in * 4,
+                        (w + 2) * n_in * 4,
+                        vp.add(r * tw * n_in + g),
+                        vs * 4,
+                        tw,
+                    );
+                }
+            }
+            // The micro-kernel tiles covering the band's rows of the products, for both block
+            // widths of `channel_blocks(n_out)` (blocks of 32 channels, a last one of 16).
+            let (plan2, plan1) = (tile_plan(tiles, 2), tile_plan(tiles, 1));
+            for pos in 0..16 {
+                let mut o0 = 0;
+                while o0 < n_out {
+                    let nv = if n_out - o0 >= 32 { 2 } else { 1 };
+                    let mut t0 = 0;
+                    for &(pixels, f) in if nv == 2 { plan2.iter() } else { plan1.iter() } {
+                        let args = TileArgs {
+                            inp: vp.add(pos * vs + t0 * n_in),
+                            in_stride: n_in * 4,
+                            k: n_in,
+                            nseg: 1,
+                            skips: NO_SKIP.as_ptr(),
+                            out: mp.add(pos * ms + t0 * n_out + o0),
+                            out_stride: n_out * 4,
+                            bias: std::ptr::null(),
+                            accumulate: 0,
+                        };
+                        f(&args, up.add(pos * n_in * n_out + o0 * n_in));
+                        t0 += pixels;
+                    }
+                    o0 += nv * 16;
+                }
+            }
+            for r in 0..nrows {
+                let y = op.add((2 * (ty + r) - rows.start) * w * n_out);
+                for g in (0..n_out).step_by(16) {
+                    let mg = mp.add(r * tw * n_out + g);
+                    match bias {
+                        Some(b) => kw::output_tile_row_relu(
+                            mg,
+                            ms * 4,
+                            n_out * 4,
+                            y.add(g),
+                            w * n_out * 4,
+                            tw,
+                            b.as_ptr().add(g),
+                        ),
+                        None => kw::output_tile_row_plain(
+                            mg,
+                            ms * 4,
+                            n_out * 4,
+                            y.add(g),
+                            w * n_out * 4,
+                            tw,
+                            std::ptr::null(),
+                        ),
+                    }
+                }
+            }
+        }
+        ty += nrows;
+    }
+}
+
+type Plan = std::rc::Rc<[(usize, TileFn)]>;
+
+/// The `(pixels, kernel)` micro-kernel tiles that cover `n` rows of a product, in order (the
+/// cheapest split, as for a row of the direct convolution). The split for each `(n, nv)` is
+/// computed once per thread and cached, so the training loop allocates nothing.
+fn tile_plan(n: usize, nv: usize) -> Plan {
+    thread_local! {
+        static PLANS: std::cell::RefCell<Vec<((usize, usize), Plan)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    PLANS.with(|cell| {
+        let mut cache = cell.borrow_mut();
+        if let Some((_, p)) = cache.iter().find(|(k, _)| *k == (n, nv)) {
+            return p.clone();
+        }
+        let tiles = conv::tiles(nv);
+        let p: Plan = row_tile_widths(n, tiles)
+            .into_iter()
+            .map(|px| {
+                let t = tiles.iter().find(|t| t.pixels == px).expect("width from the table");
+                (px, t.kernel)
+            })
+            .collect();
+        cache.push(((n, nv), p.clone()));
+        p
+    })
+}

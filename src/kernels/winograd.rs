@@ -1,0 +1,305 @@
+//! `asm!` kernels of the Winograd F(2x2, 3x3) convolution: the input transform and the output
+//! transform. (The 16 matrix products between them run on the direct convolution's
+//! micro-kernels, see `crate::convolution::winograd`.)
+//!
+//! F(2x2, 3x3) computes a 2x2 block of outputs of a 3x3 correlation from a 4x4 block of inputs
+//! with 16 multiplies instead of 36:
+//!
+//! ```text
+//! Y = A^T [ (G g G^T) ⊙ (B^T d B) ] A
+//!
+//! B^T = | 1  0 -1  0 |   G = | 1    0    0   |   A^T = | 1  1  1  0 |
+//!       | 0  1  1  0 |       | 1/2  1/2  1/2 |         | 0  1 -1 -1 |
+//!       | 0 -1  1  0 |       | 1/2 -1/2  1/2 |
+//!       | 0  1  0 -1 |       | 0    0    1   |
+//! ```
+//!
+//! Here every element is a vector of 16 channels (one ZMM register), so a transform is a few
+//! dozen `vaddps`/`vsubps` per tile and channel group; the weight transform `G g G^T` runs once
+//! per batch in Rust (`crate::convolution::winograd::pack`), like the direct kernels' repacking.
+//!
+//! Layout of the transformed tensors (the *band* is the set of tiles transformed together):
+//! `V[pos][tile][channel]` and `M[pos][tile][channel]`, `pos = 4*i + j` the position in the
+//! 4x4 transformed tile, tiles of a band numbered row-major. A tile's channels are contiguous, so
+//! each of the 16 products `M[pos] = V[pos] U[pos]` is an ordinary `tiles x n_in` by
+//! `n_in x n_out` matrix product.
+
+use std::arch::asm;
+
+/// Input transform of one row of tiles, one group of 16 channels: for tiles `t = 0..tiles`,
+/// `V[pos][t][0..16] = (B^T d_t B)[pos]`, where `d_t` is the 4x4 pixel block whose top-left
+/// pixel is `inp + 2*t*pix_stride` bytes.
+///
+/// - `inp`: top-left pixel of tile 0 (padded input row `2*ty`, column 0), first channel of the
+///   group; pixel `(r, c)` of tile `t` is at `inp + r*row_stride + (2*t + c)*pix_stride` bytes.
+/// - `out`: `V[0][t0][group]`; position `pos` of tile `t0 + t` is at
+///   `out + pos*pos_stride + t*pix_stride` bytes (a band's tiles are `n_in` floats apart, the
+///   same as the input's pixels).
+///
+/// Registers: `zmm0..15` the 16 input vectors `d[r][c]` in `zmm(4c + r)`, reused for the
+/// results; `zmm16..31` the row-transformed `t[i][c]` in `zmm(16 + 4i + c)`. GPRs: `c0..c3` the
+/// tile's four column pointers, `q` the output position-0 pointer, `t` the position-row pointer.
+/// Per tile and group: 16 loads, 32 add/sub, 16 stores.
+///
+/// # Safety
+/// AVX-512F available; every address above valid for 64 bytes (no alignment needed).
+#[target_feature(enable = "avx512f")]
+pub unsafe fn input_tile_row(
+    inp: *const f32,
+    pix_stride: usize,
+    row_stride: usize,
+    out: *mut f32,
+    pos_stride: usize,
+    tiles: usize,
+) {
+    if tiles == 0 {
+        return;
+    }
+    asm!(
+        "2:",
+        "lea {c1}, [{c0} + {ps}]",
+        "lea {c2}, [{c0} + {ps}*2]",
+        "lea {c3}, [{c1} + {ps}*2]",
+        // d[r][c] -> zmm(4c + r)
+        "vmovups zmm0, zmmword ptr [{c0}]",
+        "vmovups zmm1, zmmword ptr [{c0} + {rs}]",
+        "vmovups zmm2, zmmword ptr [{c0} + {rs}*2]",
+        "vmovups zmm3, zmmword ptr [{c0} + {rs3}]",
+        "vmovups zmm4, zmmword ptr [{c1}]",
+        "vmovups zmm5, zmmword ptr [{c1} + {rs}]",
+        "vmovups zmm6, zmmword ptr [{c1} + {rs}*2]",
+        "vmovups zmm7, zmmword ptr [{c1} + {rs3}]",
+        "vmovups zmm8, zmmword ptr [{c2}]",
+        "vmovups zmm9, zmmword ptr [{c2} + {rs}]",
+        "vmovups zmm10, zmmword ptr [{c2} + {rs}*2]",
+        "vmovups zmm11, zmmword ptr [{c2} + {rs3}]",
+        "vmovups zmm12, zmmword ptr [{c3}]",
+        "vmovups zmm13, zmmword ptr [{c3} + {rs}]",
+        "vmovups zmm14, zmmword ptr [{c3} + {rs}*2]",
+        "vmovups zmm15, zmmword ptr [{c3} + {rs3}]",
+        // Rows, per column c: t0 = d0 - d2, t1 = d1 + d2, t2 = d2 - d1, t3 = d1 - d3.
+        "vsubps zmm16, zmm0, zmm2",
+        "vaddps zmm20, zmm1, zmm2",
+        "vsubps zmm24, zmm2, zmm1",
+        "vsubps zmm28, zmm1, zmm3",
+        "vsubps zmm17, zmm4, zmm6",
+        "vaddps zmm21, zmm5, zmm6",
+        "vsubps zmm25, zmm6, zmm5",
+        "vsubps zmm29, zmm5, zmm7",
+        "vsubps zmm18, zmm8, zmm10",
+        "vaddps zmm22, zmm9, zmm10",
+        "vsubps zmm26, zmm10, zmm9",
+        "vsubps zmm30, zmm9, zmm11",
+        "vsubps zmm19, zmm12, zmm14",
+        "vaddps zmm23, zmm13, zmm14",
+        "vsubps zmm27, zmm14, zmm13",
+        "vsubps zmm31, zmm13, zmm15",
+        // Columns, per row i: v0 = t0 - t2, v1 = t1 + t2, v2 = t2 - t1, v3 = t1 - t3.
+        "vsubps zmm0, zmm16, zmm18",
+        "vaddps zmm1, zmm17, zmm18",
+        "vsubps zmm2, zmm18, zmm17",
+        "vsubps zmm3, zmm17, zmm19",
+        "vsubps zmm4, zmm20, zmm22",
+        "vaddps zmm5, zmm21, zmm22",
+        "vsubps zmm6, zmm22, zmm21",
+        "vsubps zmm7, zmm21, zmm23",
+        "vsubps zmm8, zmm24, zmm26",
+        "vaddps zmm9, zmm25, zmm26",
+        "vsubps zmm10, zmm26, zmm25",
+        "vsubps zmm11, zmm25, zmm27",
+        "vsubps zmm12, zmm28, zmm30",
+        "vaddps zmm13, zmm29, zmm30",
+        "vsubps zmm14, zmm30, zmm29",
+        "vsubps zmm15, zmm29, zmm31",
+        // v[i][j] -> position 4i + j.
+        "vmovups zmmword ptr [{q}], zmm0",
+        "vmovups zmmword ptr [{q} + {pso}], zmm1",
+        "vmovups zmmword ptr [{q} + {pso}*2], zmm2",
+        "vmovups zmmword ptr [{q} + {pso3}], zmm3",
+        "lea {t}, [{q} + {pso}*4]",
+        "vmovups zmmword ptr [{t}], zmm4",
+        "vmovups zmmword ptr [{t} + {pso}], zmm5",
+        "vmovups zmmword ptr [{t} + {pso}*2], zmm6",
+        "vmovups zmmword ptr [{t} + {pso3}], zmm7",
+        "lea {t}, [{t} + {pso}*4]",
+        "vmovups zmmword ptr [{t}], zmm8",
+        "vmovups zmmword ptr [{t} + {pso}], zmm9",
+        "vmovups zmmword ptr [{t} + {pso}*2], zmm10",
+        "vmovups zmmword ptr [{t} + {pso3}], zmm11",
+        "lea {t}, [{t} + {pso}*4]",
+        "vmovups zmmword ptr [{t}], zmm12",
+        "vmovups zmmword ptr [{t} + {pso}], zmm13",
+        "vmovups zmmword ptr [{t} + {pso}*2], zmm14",
+        "vmovups zmmword ptr [{t} + {pso3}], zmm15",
+        // Next tile: two pixels right in the input, one tile on in V.
+        "lea {c0}, [{c0} + {ps}*2]",
+        "add {q}, {ps}",
+        "dec {n}",
+        "jnz 2b",
+        // Leave the upper vector state clean for the caller's SSE code.
+        "vzeroupper",
+        c0 = inout(reg) inp => _,
+        ps = in(reg) pix_stride,
+        rs = in(reg) row_stride,
+        rs3 = in(reg) 3 * row_stride,
+        q = inout(reg) out => _,
+        pso = in(reg) pos_stride,
+        pso3 = in(reg) 3 * pos_stride,
+        n = inout(reg) tiles => _,
+        c1 = out(reg) _,
+        c2 = out(reg) _,
+        c3 = out(reg) _,
+        t = out(reg) _,
+        out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _,
+        out("zmm4") _, out("zmm5") _, out("zmm6") _, out("zmm7") _,
+        out("zmm8") _, out("zmm9") _, out("zmm10") _, out("zmm11") _,
+        out("zmm12") _, out("zmm13") _, out("zmm14") _, out("zmm15") _,
+        out("zmm16") _, out("zmm17") _, out("zmm18") _, out("zmm19") _,
+        out("zmm20") _, out("zmm21") _, out("zmm22") _, out("zmm23") _,
+        out("zmm24") _, out("zmm25") _, out("zmm26") _, out("zmm27") _,
+        out("zmm28") _, out("zmm29") _, out("zmm30") _, out("zmm31") _,
+        options(nostack),
+    );
+}
+
+/// Emits the output transform, with or without the forward pass's bias + ReLU epilogue.
+macro_rules! output_tile_row {
+    ($(#[$doc:meta])* $name:ident, relu: $relu:tt) => {
+        $(#[$doc])*
+        ///
+        /// For tiles `t = 0..tiles` of one row of tiles and one group of 16 channels:
+        /// the 2x2 outputs `A^T M_t A`, where `M_t[pos]` is at `m + pos*pos_stride + t*pix_stride`
+        /// bytes, written to `y + (r*row_stride) + (2*t + c)*pix_stride` bytes, `r, c` in 0..2.
+        /// `pix_stride` is both the output's pixel stride and M's tile stride (`n_out*4`).
+        ///
+        /// Registers: `zmm0..15` the 16 products `M[i][j]` in `zmm(4i + j)`; `zmm16..19` the
+        /// column sums `s0[j] = m0j + m1j + m2j`, `zmm20..23` `s1[j] = m1j - m2j - m3j`;
+        /// `zmm24..27` the outputs `y00, y01, y10, y11`; `zmm28` bias, `zmm29` zero (ReLU
+        /// variant only). GPRs: `m`, `y` walk the tiles, `t` addresses rows of M / of the output.
+        /// Per tile and group: 16 loads, 24 add/sub (+ 4 adds, 4 max), 4 stores.
+        ///
+        /// # Safety
+        /// AVX-512F available; every address above valid for 64 bytes (no alignment needed).
+        #[target_feature(enable = "avx512f")]
+        pub unsafe fn $name(
+            m: *const f32,
+            pos_stride: usize,
+            pix_stride: usize,
+            y: *mut f32,
+            row_stride: usize,
+            tiles: usize,
+            bias: *const f32,
+        ) {
+            if tiles == 0 {
+                return;
+            }
+            asm!(
+                output_tile_row!(@prologue $relu),
+                "2:",
+                "vmovups zmm0, zmmword ptr [{m}]",
+                "vmovups zmm1, zmmword ptr [{m} + {mps}]",
+                "vmovups zmm2, zmmword ptr [{m} + {mps}*2]",
+                "vmovups zmm3, zmmword ptr [{m} + {mps3}]",
+                "lea {t}, [{m} + {mps}*4]",
+                "vmovups zmm4, zmmword ptr [{t}]",
+                "vmovups zmm5, zmmword ptr [{t} + {mps}]",
+                "vmovups zmm6, zmmword ptr [{t} + {mps}*2]",
+                "vmovups zmm7, zmmword ptr [{t} + {mps3}]",
+                "lea {t}, [{t} + {mps}*4]",
+                "vmovups zmm8, zmmword ptr [{t}]",
+                "vmovups zmm9, zmmword ptr [{t} + {mps}]",
+                "vmovups zmm10, zmmword ptr [{t} + {mps}*2]",
+                "vmovups zmm11, zmmword ptr [{t} + {mps3}]",
+                "lea {t}, [{t} + {mps}*4]",
+                "vmovups zmm12, zmmword ptr [{t}]",
+                "vmovups zmm13, zmmword ptr [{t} + {mps}]",
+                "vmovups zmm14, zmmword ptr [{t} + {mps}*2]",
+                "vmovups zmm15, zmmword ptr [{t} + {mps3}]",
+                // Rows: s0[j] = m0j + m1j + m2j, s1[j] = m1j - m2j - m3j.
+                "vaddps zmm16, zmm0, zmm4",
+                "vaddps zmm16, zmm16, zmm8",
+                "vsubps zmm20, zmm4, zmm8",
+                "vsubps zmm20, zmm20, zmm12",
+                "vaddps zmm17, zmm1, zmm5",
+                "vaddps zmm17, zmm17, zmm9",
+                "vsubps zmm21, zmm5, zmm9",
+                "vsubps zmm21, zmm21, zmm13",
+                "vaddps zmm18, zmm2, zmm6",
+                "vaddps zmm18, zmm18, zmm10",
+                "vsubps zmm22, zmm6, zmm10",
+                "vsubps zmm22, zmm22, zmm14",
+                "vaddps zmm19, zmm3, zmm7",
+                "vaddps zmm19, zmm19, zmm11",
+                "vsubps zmm23, zmm7, zmm11",
+                "vsubps zmm23, zmm23, zmm15",
+                // Columns: y[r][0] = s_r0 + s_r1 + s_r2, y[r][1] = s_r1 - s_r2 - s_r3.
+                "vaddps zmm24, zmm16, zmm17",
+                "vaddps zmm24, zmm24, zmm18",
+                "vsubps zmm25, zmm17, zmm18",
+                "vsubps zmm25, zmm25, zmm19",
+                "vaddps zmm26, zmm20, zmm21",
+                "vaddps zmm26, zmm26, zmm22",
+                "vsubps zmm27, zmm21, zmm22",
+                "vsubps zmm27, zmm27, zmm23",
+                output_tile_row!(@epilogue $relu),
+                "vmovups zmmword ptr [{y}], zmm24",
+                "vmovups zmmword ptr [{y} + {ps}], zmm25",
+                "lea {t}, [{y} + {yrs}]",
+                "vmovups zmmword ptr [{t}], zmm26",
+                "vmovups zmmword ptr [{t} + {ps}], zmm27",
+                "add {m}, {ps}",
+                "lea {y}, [{y} + {ps}*2]",
+                "dec {n}",
+                "jnz 2b",
+                // Leave the upper vector state clean for the caller's SSE code.
+                "vzeroupper",
+                m = inout(reg) m => _,
+                mps = in(reg) pos_stride,
+                mps3 = in(reg) 3 * pos_stride,
+                ps = in(reg) pix_stride,
+                y = inout(reg) y => _,
+                yrs = in(reg) row_stride,
+                n = inout(reg) tiles => _,
+                b = in(reg) bias,
+                t = out(reg) _,
+                out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _,
+                out("zmm4") _, out("zmm5") _, out("zmm6") _, out("zmm7") _,
+                out("zmm8") _, out("zmm9") _, out("zmm10") _, out("zmm11") _,
+                out("zmm12") _, out("zmm13") _, out("zmm14") _, out("zmm15") _,
+                out("zmm16") _, out("zmm17") _, out("zmm18") _, out("zmm19") _,
+                out("zmm20") _, out("zmm21") _, out("zmm22") _, out("zmm23") _,
+                out("zmm24") _, out("zmm25") _, out("zmm26") _, out("zmm27") _,
+                out("zmm28") _, out("zmm29") _,
+                options(nostack),
+            );
+        }
+    };
+    (@prologue true) => {
+        "vmovups zmm28, zmmword ptr [{b}]\nvpxord zmm29, zmm29, zmm29"
+    };
+    (@prologue false) => {
+        "/* no bias: {b} unused */"
+    };
+    (@epilogue true) => {
+        concat!(
+            "vaddps zmm24, zmm24, zmm28\nvmaxps zmm24, zmm24, zmm29\n",
+            "vaddps zmm25, zmm25, zmm28\nvmaxps zmm25, zmm25, zmm29\n",
+            "vaddps zmm26, zmm26, zmm28\nvmaxps zmm26, zmm26, zmm29\n",
+            "vaddps zmm27, zmm27, zmm28\nvmaxps zmm27, zmm27, zmm29"
+        )
+    };
+    (@epilogue false) => {
+        ""
+    };
+}
+
+output_tile_row!(
+    /// Output transform with the forward epilogue: `y = max(A^T M A + bias, 0)`, `bias` the 16
+    /// floats of the group.
+    output_tile_row_relu, relu: true
+);
+
+output_tile_row!(
+    /// Output transform alone: `y = A^T M A` (the input gradient; `bias` is ignored).
+    output_tile_row_plain, relu: false
+);
