@@ -39,9 +39,16 @@ pub fn applies(kd: &ConvDims) -> bool {
         && kd.cout.is_multiple_of(16)
 }
 
-/// Tile rows per band for a layer.
-fn band_rows(kd: &ConvDims) -> usize {
-    BAND_TILES.div_ceil(kd.w / 2).clamp(1, kd.h / 2)
+/// A band's shape in tiles, `(tile rows, tiles per row)`: whole tile rows up to about
+/// [`BAND_TILES`] tiles when a row is short, else a piece of one row (rows split evenly).
+fn band_shape(kd: &ConvDims) -> (usize, usize) {
+    let tw = kd.w / 2;
+    if tw >= BAND_TILES {
+        let pieces = tw.div_ceil(BAND_TILES);
+        (1, tw.div_ceil(pieces))
+    } else {
+        (BAND_TILES.div_ceil(tw).clamp(1, kd.h / 2), tw)
+    }
 }
 
 /// Floats of scratch [`run`] needs for a layer (as the kernels see it).
@@ -49,7 +56,8 @@ pub fn scratch_len(kd: &ConvDims) -> usize {
     if !applies(kd) {
         return 0;
     }
-    let tiles = band_rows(kd) * (kd.w / 2);
+    let (br, bc) = band_shape(kd);
+    let tiles = br * bc;
     16 * (pos_stride(tiles, kd.cin) + pos_stride(tiles, kd.cout))
 }
 
@@ -126,13 +134,22 @@ pub fn run(
     scratch: &mut [f32],
 ) {
     let (h, w, n_in, n_out) = (kd.h, kd.w, kd.cin, kd.cout);
-    assert!(applies(kd), "Winograd path needs even h, w and channels in 16s: {kd:?}");
+    assert!(
+        applies(kd),
+        "Winograd path needs even h, w and channels in 16s: {kd:?}"
+    );
     assert!(
         rows.start.is_multiple_of(2) && rows.end.is_multiple_of(2) && rows.end <= h,
         "rows {rows:?}: Winograd bands are whole 2-row tiles of 0..{h}"
     );
-    assert!(inp.len() >= (h + 2) * (w + 2) * n_in, "padded input too short");
-    assert!(upack.len() >= packed_len(n_in, n_out), "packed weights too short");
+    assert!(
+        inp.len() >= (h + 2) * (w + 2) * n_in,
+        "padded input too short"
+    );
+    assert!(
+        upack.len() >= packed_len(n_in, n_out),
+        "packed weights too short"
+    );
     assert!(out.len() >= rows.len() * w * n_out, "output too short");
     assert!(scratch.len() >= scratch_len(kd), "scratch too short");
     if let Some(b) = bias {
@@ -140,19 +157,22 @@ pub fn run(
     }
     crate::cpu::assert_asm_ok();
     let tw = w / 2;
-    let tr = band_rows(kd);
-    let max_tiles = tr * tw;
+    let (br, bc) = band_shape(kd);
+    let max_tiles = br * bc;
     let (v, m) = scratch.split_at_mut(16 * pos_stride(max_tiles, n_in));
     let (vp, mp) = (v.as_mut_ptr(), m.as_mut_ptr());
     let (ip, up, op) = (inp.as_ptr(), upack.as_ptr(), out.as_mut_ptr());
     static NO_SKIP: [isize; 1] = [0];
-    let mut ty = rows.start / 2;
-    while ty < rows.end / 2 {
-        let nrows = tr.min(rows.end / 2 - ty);
-        let tiles = nrows * tw;
+    let bands = (rows.start / 2..rows.end / 2)
+        .step_by(br)
+        .flat_map(|ty| (0..tw).step_by(bc).map(move |tx0| (ty, tx0)));
+    for (ty, tx0) in bands {
+        let nrows = br.min(rows.end / 2 - ty);
+        let ncols = bc.min(tw - tx0);
+        let tiles = nrows * ncols;
         let (vs, ms) = (pos_stride(tiles, n_in), pos_stride(tiles, n_out));
         // SAFETY: the asserts above bound every address: tile row ty + r reads padded rows
-        // 2(ty+r) .. 2(ty+r)+3 <= h+1 and columns 0 .. w+1; V and M hold 16 x tiles x n_in /
+        // 2(ty+r) .. 2(ty+r)+3 <= h+1 and columns 2*tx0 .. 2*(tx0+ncols)+1 <= w+1; V and M hold 16 x tiles x n_in /
         // n_out floats within the scratch; the products read U inside 16 x n_in x n_out and
         // write M's `tiles x n_out` rows; the output rows 2(ty+r) - rows.start .. +1 lie inside
         // `out`. AVX-512 is checked by the caller (Path::Asm).
@@ -160,12 +180,12 @@ pub fn run(
             for r in 0..nrows {
                 for g in (0..n_in).step_by(16) {
                     kw::input_tile_row(
-                        ip.add(2 * (ty + r) * (w + 2) * n_in + g),
+                        ip.add((2 * (ty + r) * (w + 2) + 2 * tx0) * n_in + g),
                         n_in * 4,
                         (w + 2) * n_in * 4,
-                        vp.add(r * tw * n_in + g),
+                        vp.add(r * ncols * n_in + g),
                         vs * 4,
-                        tw,
+                        ncols,
                     );
                 }
             }
@@ -196,9 +216,9 @@ pub fn run(
                 }
             }
             for r in 0..nrows {
-                let y = op.add((2 * (ty + r) - rows.start) * w * n_out);
+                let y = op.add(((2 * (ty + r) - rows.start) * w + 2 * tx0) * n_out);
                 for g in (0..n_out).step_by(16) {
-                    let mg = mp.add(r * tw * n_out + g);
+                    let mg = mp.add(r * ncols * n_out + g);
                     match bias {
                         Some(b) => kw::output_tile_row_relu(
                             mg,
@@ -206,7 +226,7 @@ pub fn run(
                             n_out * 4,
                             y.add(g),
                             w * n_out * 4,
-                            tw,
+                            ncols,
                             b.as_ptr().add(g),
                         ),
                         None => kw::output_tile_row_plain(
@@ -215,14 +235,13 @@ pub fn run(
                             n_out * 4,
                             y.add(g),
                             w * n_out * 4,
-                            tw,
+                            ncols,
                             std::ptr::null(),
                         ),
                     }
                 }
             }
         }
-        ty += nrows;
     }
 }
 
@@ -245,7 +264,10 @@ fn tile_plan(n: usize, nv: usize) -> Plan {
         let p: Plan = row_tile_widths(n, tiles)
             .into_iter()
             .map(|px| {
-                let t = tiles.iter().find(|t| t.pixels == px).expect("width from the table");
+                let t = tiles
+                    .iter()
+                    .find(|t| t.pixels == px)
+                    .expect("width from the table");
                 (px, t.kernel)
             })
             .collect();
