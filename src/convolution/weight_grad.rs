@@ -1,7 +1,10 @@
 //! Weight and bias gradients of the 3x3 convolution (part of the original's `conv2d_backward`).
 //! Layouts as in the parent module's docs.
 //!
-//! The asm path is a GEMM `dw_kc[ky][j][oc] = sum_pixels x_pad[y+ky][x][j] * dy[y][x][oc]`
+//! Where Winograd applies (conv2, conv3) the asm path runs
+//! [`super::winograd::backward_weights`]; elsewhere (conv1, odd shapes) the direct path below.
+//!
+//! The direct asm path is a GEMM `dw_kc[ky][j][oc] = sum_pixels x_pad[y+ky][x][j] * dy[y][x][oc]`
 //! (`j = kx*cin + ic`) driven tile by tile over the micro-kernels of
 //! [`crate::kernels::conv_wgrad`]. Loop order, outermost first:
 //!
