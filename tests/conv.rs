@@ -236,12 +236,29 @@ fn compare(h: usize, w: usize, cin: usize, cout: usize, shift: usize, seed: u64)
     let (x_pad, wts, bias) = (&x_pad[shift..], &wts[shift..], &bias[shift..]);
     let dy_pad = padded(&mut rng, h, w, cout, shift);
     let mut y_ref = vec![0.0; d.out_len()];
-    forward(Path::Reference, &d, x_pad, wts, &[], bias, &mut y_ref, &mut []);
+    forward(
+        Path::Reference,
+        &d,
+        x_pad,
+        wts,
+        &[],
+        bias,
+        &mut y_ref,
+        &mut [],
+    );
     // Both signs of pre-activation occur, so the ReLU was exercised.
     assert!(y_ref.contains(&0.0) && y_ref.iter().any(|&v| v > 0.0));
     let mut dx_ref = vec![0.0; h * w * cin];
     if cin.is_multiple_of(16) {
-        backward_data(Path::Reference, &d, &dy_pad[shift..], wts, &[], &mut dx_ref, &mut []);
+        backward_data(
+            Path::Reference,
+            &d,
+            &dy_pad[shift..],
+            wts,
+            &[],
+            &mut dx_ref,
+            &mut [],
+        );
     }
     let mut algos = vec![Algo::Direct];
     if winograd::applies(&d) {
@@ -254,14 +271,30 @@ fn compare(h: usize, w: usize, cin: usize, cout: usize, shift: usize, seed: u64)
         let mut wp = vec![0.0; shift + packed_len_with(a, &d)];
         pack_forward_with(a, &d, wts, &mut wp[shift..]);
         let mut y_asm = vec![f32::NAN; shift + d.out_len()];
-        forward_rows_with(a, &d, x_pad, &wp[shift..], bias, &mut y_asm[shift..], 0..h, scratch);
+        forward_rows_with(
+            a,
+            &d,
+            x_pad,
+            &wp[shift..],
+            bias,
+            &mut y_asm[shift..],
+            0..h,
+            scratch,
+        );
         assert_close(&y_asm[shift..], &y_ref, &format!("forward {what}"));
 
         if cin.is_multiple_of(16) {
             let mut wb = vec![0.0; shift + packed_len_with(a, &d)];
             pack_backward_with(a, &d, wts, &mut wb[shift..]);
             let mut dx_asm = vec![f32::NAN; shift + h * w * cin];
-            backward_data_with(a, &d, &dy_pad[shift..], &wb[shift..], &mut dx_asm[shift..], scratch);
+            backward_data_with(
+                a,
+                &d,
+                &dy_pad[shift..],
+                &wb[shift..],
+                &mut dx_asm[shift..],
+                scratch,
+            );
             assert_close(&dx_asm[shift..], &dx_ref, &format!("backward_data {what}"));
         }
     }
