@@ -1,7 +1,9 @@
 //! Weight + bias gradient of the three convolutions at the default network sizes, one sample,
-//! one thread, asm path. Throughput is reported in FLOP (2 per multiply-add, bias excluded), so
-//! criterion's "elem/s" reads as FLOP/s; a summary line per layer compares the best timing
-//! with the machine's measured single-core FP32 FMA peak.
+//! one thread, asm path, both algorithms (direct everywhere, Winograd where it applies).
+//! Throughput is reported in FLOP of the direct convolution (2 per multiply-add, bias
+//! excluded) for both, so Winograd's figures are *effective* FLOP/s and criterion's "elem/s"
+//! reads as FLOP/s; a summary line per layer and algorithm compares the best timing with the
+//! machine's measured single-core FP32 FMA peak.
 //!
 //! `cargo bench --bench conv_wgrad` (`CONV_WGRAD_QUICK=1` skips criterion, prints the summary)
 
@@ -10,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use catdog::arena::Arena;
 use catdog::config::{ConvDims, Hyper};
-use catdog::convolution::backward_weights;
-use catdog::cpu::{self, Path};
+use catdog::convolution::{backward_weights_with, scratch_len, winograd, Algo};
+use catdog::cpu;
 use criterion::{criterion_group, Criterion, Throughput};
 
 /// Measured FP32 FMA peak of one core of the development machine, GFLOP/s.
@@ -25,6 +27,7 @@ struct Layer {
     dy: Arena<f32>,
     dw: Arena<f32>,
     db: Arena<f32>,
+    scratch: Arena<f32>,
 }
 
 impl Layer {
@@ -53,19 +56,29 @@ impl Layer {
             dy,
             dw: Arena::zeroed(9 * d.cin * d.cout).unwrap(),
             db: Arena::zeroed(d.cout).unwrap(),
+            scratch: Arena::zeroed(scratch_len(&d).max(1)).unwrap(),
         }
     }
     fn flops(&self) -> u64 {
         2 * self.d.macs() as u64
     }
-    fn run(&mut self, path: Path) {
-        backward_weights(
-            path,
+    /// The algorithms to measure on this layer.
+    fn algos(&self) -> Vec<Algo> {
+        let mut v = vec![Algo::Direct];
+        if winograd::applies(&self.d) {
+            v.push(Algo::Winograd);
+        }
+        v
+    }
+    fn run(&mut self, a: Algo) {
+        backward_weights_with(
+            a,
             &self.d,
             black_box(self.x.all()),
             black_box(self.dy.all()),
             self.dw.all_mut(),
             self.db.all_mut(),
+            self.scratch.all_mut(),
         );
         black_box(self.dw.all());
     }
@@ -168,9 +181,11 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("conv_wgrad");
     for mut l in layers() {
         g.throughput(Throughput::Elements(l.flops()));
-        g.bench_function(format!("{} weight grad", l.name), |b| {
-            b.iter(|| l.run(Path::Asm))
-        });
+        for a in l.algos() {
+            g.bench_function(format!("{} weight grad {a:?}", l.name), |b| {
+                b.iter(|| l.run(a))
+            });
+        }
     }
     g.finish();
 }
@@ -185,19 +200,29 @@ fn summary() {
          (nominal peak {PEAK_GFLOPS})"
     );
     for mut l in layers() {
-        let (wall, cpu) = best_of(25, Duration::from_millis(20), || l.run(Path::Asm));
-        let g_wall = l.flops() as f64 / wall.as_secs_f64() / 1e9;
-        let g_cpu = l.flops() as f64 / cpu.as_secs_f64() / 1e9;
-        println!(
-            "{} weight grad: {g_wall:.1} GFLOP/s ({:.0}% of {PEAK_GFLOPS}); by CPU time \
-             {g_cpu:.1} GFLOP/s ({:.0}% of {PEAK_GFLOPS}, {:.0}% of the FMA-only loop) \
-             [{wall:?} per sample, {:?}]",
-            l.name,
-            100.0 * g_wall / PEAK_GFLOPS,
-            100.0 * g_cpu / PEAK_GFLOPS,
-            100.0 * g_cpu / peak_cpu,
-            l.d
-        );
+        // Algorithms alternate batch by batch, so both see the same machine load.
+        let algos = l.algos();
+        let mut best = vec![(Duration::MAX, Duration::MAX); algos.len()];
+        for _ in 0..5 {
+            for (i, &a) in algos.iter().enumerate() {
+                let (wall, cpu) = best_of(5, Duration::from_millis(20), || l.run(a));
+                best[i] = (best[i].0.min(wall), best[i].1.min(cpu));
+            }
+        }
+        for (&a, &(wall, cpu)) in algos.iter().zip(&best) {
+            let g_wall = l.flops() as f64 / wall.as_secs_f64() / 1e9;
+            let g_cpu = l.flops() as f64 / cpu.as_secs_f64() / 1e9;
+            println!(
+                "{} weight grad {a:?}: {g_wall:.1} GFLOP/s ({:.0}% of {PEAK_GFLOPS}); by CPU \
+                 time {g_cpu:.1} GFLOP/s ({:.0}% of {PEAK_GFLOPS}, {:.0}% of the FMA-only \
+                 loop) [{wall:?} per sample, {:?}]",
+                l.name,
+                100.0 * g_wall / PEAK_GFLOPS,
+                100.0 * g_cpu / PEAK_GFLOPS,
+                100.0 * g_cpu / peak_cpu,
+                l.d
+            );
+        }
     }
 }
 

@@ -167,6 +167,7 @@ pub fn conv_blocks(c: &Ctx, slot: usize, t: usize) {
                     dy_pad,
                     c.acts.get_mut(sv.grads.dw_kc[l]),
                     c.acts.get_mut(sv.grads.db[l]),
+                    c.acts.get_mut(tv.wino),
                 )
             });
             if l > 0 {

@@ -6,7 +6,9 @@
 
 use approx::{assert_relative_eq, relative_eq};
 use catdog::config::ConvDims;
-use catdog::convolution::{backward_weights, unpack_wgrad};
+use catdog::convolution::{
+    algo, backward_weights, backward_weights_with, scratch_len, unpack_wgrad, Algo,
+};
 use catdog::cpu::{has_avx512, Path};
 use catdog::reference::conv_wgrad as reference;
 
@@ -64,6 +66,18 @@ fn skip_without_avx512(test: &str) -> bool {
 /// float into a sentinel-filled buffer, and garbage in the outputs beforehand. Checks that
 /// nothing outside the outputs was written, and returns `(dw_kc, db)`.
 fn run(path: Path, d: &ConvDims, x_pad: &[f32], dy_pad: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    run_algo(path, None, d, x_pad, dy_pad)
+}
+
+/// [`run`] with an explicit algorithm (`Some`: asm path, that algorithm; `None`: `path`'s
+/// default). The scratch is unaligned too, and filled with garbage.
+fn run_algo(
+    path: Path,
+    a: Option<Algo>,
+    d: &ConvDims,
+    x_pad: &[f32],
+    dy_pad: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
     const SENTINEL: f32 = -12345.0;
     let nw = 9 * d.cin * d.cout;
     let xs = unaligned(x_pad);
@@ -73,14 +87,27 @@ fn run(path: Path, d: &ConvDims, x_pad: &[f32], dy_pad: &[f32]) -> (Vec<f32>, Ve
     // Garbage that must be overwritten, not accumulated into.
     dw[1..=nw].fill(f32::NAN);
     db[1..=d.cout].fill(1e6);
-    backward_weights(
-        path,
-        d,
-        &xs[1..],
-        &dys[1..],
-        &mut dw[1..=nw],
-        &mut db[1..=d.cout],
-    );
+    let mut scratch = vec![f32::NAN; scratch_len(d) + 1];
+    match a {
+        None => backward_weights(
+            path,
+            d,
+            &xs[1..],
+            &dys[1..],
+            &mut dw[1..=nw],
+            &mut db[1..=d.cout],
+            &mut scratch[1..],
+        ),
+        Some(a) => backward_weights_with(
+            a,
+            d,
+            &xs[1..],
+            &dys[1..],
+            &mut dw[1..=nw],
+            &mut db[1..=d.cout],
+            &mut scratch[1..],
+        ),
+    }
     assert_eq!(dw[0], SENTINEL, "{d:?}: wrote before dw_kc");
     assert_eq!(dw[nw + 1], SENTINEL, "{d:?}: wrote after dw_kc");
     assert_eq!(db[0], SENTINEL, "{d:?}: wrote before db");
@@ -91,10 +118,15 @@ fn run(path: Path, d: &ConvDims, x_pad: &[f32], dy_pad: &[f32]) -> (Vec<f32>, Ve
 /// `|a - b| <= 1e-5 * mag` per element (or relative 1e-5), where `mag` is the same sum taken
 /// over absolute values: the size of the rounding error a float sum of those terms can have.
 fn assert_close(what: &str, d: &ConvDims, got: &[f32], want: &[f32], mag: &[f32]) {
+    assert_close_tol(what, d, got, want, mag, 1e-5);
+}
+
+/// [`assert_close`] with tolerance `tol` instead of 1e-5.
+fn assert_close_tol(what: &str, d: &ConvDims, got: &[f32], want: &[f32], mag: &[f32], tol: f32) {
     assert_eq!(got.len(), want.len());
     for (i, ((&g, &r), &m)) in got.iter().zip(want).zip(mag).enumerate() {
         assert!(
-            g.is_finite() && relative_eq!(g, r, epsilon = 1e-5 * m + 1e-30, max_relative = 1e-5),
+            g.is_finite() && relative_eq!(g, r, epsilon = tol * m + 1e-30, max_relative = tol),
             "{what} {d:?}: element {i}: asm {g} vs reference {r} (magnitude {m})"
         );
     }
@@ -158,11 +190,92 @@ fn asm_overwrites_and_is_deterministic() {
     let dy = padded(&mut rng, 13, 11, 48);
     let mut dw = vec![0.0; 9 * 16 * 48];
     let mut db = vec![0.0; 48];
-    backward_weights(Path::Asm, &d, &x, &dy, &mut dw, &mut db);
+    let mut scratch = vec![0.0; scratch_len(&d)];
+    backward_weights(Path::Asm, &d, &x, &dy, &mut dw, &mut db, &mut scratch);
     let (first_dw, first_db) = (dw.clone(), db.clone());
-    backward_weights(Path::Asm, &d, &x, &dy, &mut dw, &mut db);
+    backward_weights(Path::Asm, &d, &x, &dy, &mut dw, &mut db, &mut scratch);
     assert_eq!(dw, first_dw, "a second call must overwrite, bit for bit");
     assert_eq!(db, first_db);
+    // The same for Winograd (an even shape), whose dU accumulates across bands in scratch.
+    let d = dims(12, 6, 32, 48);
+    let x = padded(&mut rng, 12, 6, 32);
+    let dy = padded(&mut rng, 12, 6, 48);
+    let (mut dw, mut db) = (vec![0.0; 9 * 32 * 48], vec![0.0; 48]);
+    let mut scratch = vec![0.0; scratch_len(&d)];
+    assert_eq!(algo(&d), Algo::Winograd);
+    backward_weights(Path::Asm, &d, &x, &dy, &mut dw, &mut db, &mut scratch);
+    let (first_dw, first_db) = (dw.clone(), db.clone());
+    backward_weights(Path::Asm, &d, &x, &dy, &mut dw, &mut db, &mut scratch);
+    assert_eq!(
+        dw, first_dw,
+        "Winograd: a second call must overwrite, bit for bit"
+    );
+    assert_eq!(db, first_db);
+}
+
+/// Even shapes (whole 2x2 tiles, channels in 16s) where the Winograd weight gradient applies:
+/// one tile, one tile row or column, several bands (the network's conv2 and conv3, and tall
+/// layers), every slab kernel (64-channel slabs and 16 / 32 / 48 tails).
+const WINOGRAD_SHAPES: &[(usize, usize, usize, usize)] = &[
+    (2, 2, 16, 16),
+    (2, 8, 16, 32),
+    (6, 2, 32, 48),
+    (4, 10, 48, 64),
+    (12, 6, 64, 16),
+    (12, 6, 32, 48),
+    (30, 12, 16, 80),
+    (8, 8, 128, 112),
+    (64, 64, 32, 64),
+    (32, 32, 64, 128),
+];
+
+/// The magnitude Winograd's rounding error scales with, per `(ic, oc)`: the transforms mix the
+/// 9 taps (a tap seen by few pixels is computed from values as large as the others), so each
+/// element's magnitude is the sum of the 9 taps' magnitudes of its `(ic, oc)`.
+fn window_magnitude(d: &ConvDims, mag: &[f32]) -> Vec<f32> {
+    let plane = d.cin * d.cout;
+    let mut sum = vec![0.0; plane];
+    for tap in 0..9 {
+        for (s, &m) in sum.iter_mut().zip(&mag[tap * plane..][..plane]) {
+            *s += m;
+        }
+    }
+    (0..9 * plane).map(|i| sum[i % plane]).collect()
+}
+
+/// Both asm algorithms against the reference on the Winograd shapes. Winograd's transforms add
+/// and subtract up to 16 terms before and after the products, so its error is compared with
+/// [`window_magnitude`] (same tolerance, 1e-5; the bias is a plain sum either way).
+#[test]
+fn both_algorithms_match_reference() {
+    if skip_without_avx512("both_algorithms_match_reference") {
+        return;
+    }
+    let mut rng = Rng(7);
+    for &(h, w, cin, cout) in WINOGRAD_SHAPES {
+        let d = dims(h, w, cin, cout);
+        assert_eq!(algo(&d), Algo::Winograd, "{d:?}");
+        let x = padded(&mut rng, h, w, cin);
+        let dy = padded(&mut rng, h, w, cout);
+        let (dw_ref, db_ref) = run(Path::Reference, &d, &x, &dy);
+        let xa: Vec<f32> = x.iter().map(|v| v.abs()).collect();
+        let dya: Vec<f32> = dy.iter().map(|v| v.abs()).collect();
+        let (dw_mag, db_mag) = run(Path::Reference, &d, &xa, &dya);
+        let win_mag = window_magnitude(&d, &dw_mag);
+        for (a, mag) in [(Algo::Direct, &dw_mag), (Algo::Winograd, &win_mag)] {
+            let (dw, db) = run_algo(Path::Asm, Some(a), &d, &x, &dy);
+            let what = format!("{a:?}");
+            assert_close_tol(&format!("dw {what}"), &d, &dw, &dw_ref, mag, 1e-5);
+            assert_close_tol(&format!("db {what}"), &d, &db, &db_ref, &db_mag, 1e-5);
+            let worst = dw
+                .iter()
+                .zip(&dw_ref)
+                .zip(mag.iter())
+                .map(|((g, r), m)| (g - r).abs() / m)
+                .fold(0.0f32, f32::max);
+            println!("{what} {d:?}: worst |error| / magnitude {worst:.2e}");
+        }
+    }
 }
 
 /// The asm path ignores the zero border of `dy_pad` and reads only its interior: garbage there
@@ -173,10 +286,17 @@ fn asm_reads_only_the_interior_of_dy() {
         return;
     }
     let mut rng = Rng(3);
-    let (h, w, cin, cout) = (5, 6, 16, 32);
-    let d = dims(h, w, cin, cout);
-    let x = padded(&mut rng, h, w, cin);
-    let dy = padded(&mut rng, h, w, cout);
+    // Odd height: the direct algorithm; even: Winograd.
+    for (h, w, cin, cout) in [(5, 6, 16, 32), (4, 6, 16, 32)] {
+        interior_only(&mut rng, dims(h, w, cin, cout));
+    }
+}
+
+/// One shape of [`asm_reads_only_the_interior_of_dy`].
+fn interior_only(rng: &mut Rng, d: ConvDims) {
+    let (h, w, cin, cout) = (d.h, d.w, d.cin, d.cout);
+    let x = padded(rng, h, w, cin);
+    let dy = padded(rng, h, w, cout);
     let mut dy_dirty = dy.clone();
     for y in 0..h + 2 {
         for x in 0..w + 2 {
@@ -187,7 +307,7 @@ fn asm_reads_only_the_interior_of_dy() {
     }
     let clean = run(Path::Asm, &d, &x, &dy);
     let dirty = run(Path::Asm, &d, &x, &dy_dirty);
-    assert_eq!(clean, dirty);
+    assert_eq!(clean, dirty, "{d:?}");
 }
 
 /// Shapes the kernels do not cover (never produced by the network config) still give the
@@ -320,7 +440,13 @@ fn forward_f64(d: &ConvDims, x_pad: &[f32], w: &[f64], b: &[f64]) -> Vec<f64> {
 #[test]
 fn gradients_match_central_differences() {
     let mut rng = Rng(6);
-    for &(h, w, cin, cout) in &[(3, 4, 3, 16), (4, 5, 16, 16), (2, 3, 16, 32)] {
+    // (4, 4, 16, 32) is even: the asm path's default there is Winograd, checked with Direct.
+    for &(h, w, cin, cout) in &[
+        (3, 4, 3, 16),
+        (4, 5, 16, 16),
+        (2, 3, 16, 32),
+        (4, 4, 16, 32),
+    ] {
         let d = dims(h, w, cin, cout);
         let x_pad = padded(&mut rng, h, w, cin);
         let r_pad = padded(&mut rng, h, w, cout);
@@ -340,14 +466,17 @@ fn gradients_match_central_differences() {
             l
         };
         let eps = 1e-2;
-        let mut paths = vec![Path::Reference];
+        let mut runs = vec![(Path::Reference, None)];
         if has_avx512() {
-            paths.push(Path::Asm);
+            runs.push((Path::Asm, None));
+            if algo(&d) == Algo::Winograd {
+                runs.push((Path::Asm, Some(Algo::Direct)));
+            }
         } else {
             println!("note: this CPU lacks AVX-512: central differences check the reference only");
         }
-        for path in paths {
-            let (dw_kc, db) = run(path, &d, &x_pad, &r_pad);
+        for (path, a) in runs {
+            let (dw_kc, db) = run_algo(path, a, &d, &x_pad, &r_pad);
             let mut dw = vec![0.0; dw_kc.len()];
             unpack_wgrad(&d, &dw_kc, &mut dw);
             let mut wp = wts.clone();

@@ -24,7 +24,7 @@ use crate::reference::conv as reference;
 
 mod weight_grad;
 pub mod winograd;
-pub use weight_grad::{backward_weights, unpack_wgrad};
+pub use weight_grad::{backward_weights, backward_weights_with, unpack_wgrad};
 
 /// How the asm path computes a layer's forward and input-gradient convolutions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,15 +45,17 @@ pub fn algo(d: &ConvDims) -> Algo {
     }
 }
 
-/// Floats of scratch the asm path needs for a layer's forward and input-gradient passes
-/// (Winograd's transformed tiles; 0 for the direct convolution).
+/// Floats of scratch the asm path needs for a layer's forward, input-gradient and weight-gradient
+/// passes (Winograd's transformed tiles; 0 for the direct convolution).
 pub fn scratch_len(d: &ConvDims) -> usize {
     let bwd = ConvDims {
         cin: d.cout,
         cout: d.cin,
         ..*d
     };
-    winograd::scratch_len(d).max(winograd::scratch_len(&bwd))
+    winograd::scratch_len(d)
+        .max(winograd::scratch_len(&bwd))
+        .max(winograd::wgrad_scratch_len(d))
 }
 
 /// Output-channel blocks of the packed layout and of the micro-kernels: `(first channel, NV)`,

@@ -1,7 +1,10 @@
 //! Weight and bias gradients of the 3x3 convolution (part of the original's `conv2d_backward`).
 //! Layouts as in the parent module's docs.
 //!
-//! The asm path is a GEMM `dw_kc[ky][j][oc] = sum_pixels x_pad[y+ky][x][j] * dy[y][x][oc]`
+//! Where Winograd applies (conv2, conv3) the asm path runs
+//! [`super::winograd::backward_weights`]; elsewhere (conv1, odd shapes) the direct path below.
+//!
+//! The direct asm path is a GEMM `dw_kc[ky][j][oc] = sum_pixels x_pad[y+ky][x][j] * dy[y][x][oc]`
 //! (`j = kx*cin + ic`) driven tile by tile over the micro-kernels of
 //! [`crate::kernels::conv_wgrad`]. Loop order, outermost first:
 //!
@@ -14,6 +17,7 @@
 //! 4. kernel rows `ky` and tiles of `R` consecutive `j`: one micro-kernel call each, which
 //!    overwrites its `R x NV*16` piece of `dw_kc` in the first block and adds to it after.
 
+use super::Algo;
 use crate::config::ConvDims;
 use crate::cpu::{self, Path};
 use crate::kernels::conv_wgrad::{
@@ -29,6 +33,10 @@ pub const BLOCK_BYTES: usize = 32 << 10;
 
 /// Weight and bias gradients of one sample, *overwritten* (not accumulated):
 /// `dw_kc[ky][kx][ic][oc] = sum_{y,x} x_pad[y+ky][x+kx][ic] * dy[y][x][oc]`, `db[oc] = sum dy`.
+///
+/// The asm path uses [`super::algo`]`(d)`: Winograd F(2x2, 3x3) where it applies (conv2,
+/// conv3), the direct GEMM below elsewhere. `scratch`: at least [`super::scratch_len`]`(d)`
+/// floats (Winograd's transformed tiles and accumulated `dU`; unused otherwise).
 pub fn backward_weights(
     path: Path,
     d: &ConvDims,
@@ -36,7 +44,31 @@ pub fn backward_weights(
     dy_pad: &[f32],
     dw_kc: &mut [f32],
     db: &mut [f32],
+    scratch: &mut [f32],
 ) {
+    match path {
+        Path::Asm => backward_weights_with(super::algo(d), d, x_pad, dy_pad, dw_kc, db, scratch),
+        Path::Reference => reference::backward_weights(d, x_pad, dy_pad, dw_kc, db),
+    }
+}
+
+/// [`backward_weights`] on the asm path with a given algorithm (`Algo::Winograd` needs
+/// [`super::winograd::applies`]`(d)`); `Algo::Direct` falls back to the reference for shapes
+/// its kernels do not cover.
+pub fn backward_weights_with(
+    a: Algo,
+    d: &ConvDims,
+    x_pad: &[f32],
+    dy_pad: &[f32],
+    dw_kc: &mut [f32],
+    db: &mut [f32],
+    scratch: &mut [f32],
+) {
+    if a == Algo::Winograd {
+        assert!(cpu::has_avx512(), "asm path on a CPU without AVX-512");
+        return super::winograd::backward_weights(d, x_pad, dy_pad, dw_kc, db, scratch);
+    }
+    let path = Path::Asm;
     let asm_shape = d.h >= 1
         && d.w >= 1
         && d.cout.is_multiple_of(16)

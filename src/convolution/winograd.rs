@@ -1,6 +1,6 @@
 //! Winograd F(2x2, 3x3) driver for the 3x3 convolutions whose output height and width are even
-//! and whose channel counts are multiples of 16 (conv2 and conv3 of the network, forward and
-//! input gradient). Same results as the direct convolution up to rounding, with 16 instead of
+//! and whose channel counts are multiples of 16 (conv2 and conv3 of the network, forward,
+//! input gradient and, by the adjoint transforms, weight gradient: [`backward_weights`]). Same results as the direct convolution up to rounding, with 16 instead of
 //! 36 multiplies per 2x2 output block: the direct kernels already run near the FMA peak, so
 //! doing fewer FMAs is the only way left to go faster.
 //!
@@ -22,6 +22,7 @@ use super::channel_blocks;
 use super::row_tile_widths;
 use crate::config::ConvDims;
 use crate::kernels::conv::{self, TileArgs, TileFn};
+use crate::kernels::conv_wgrad as wk;
 use crate::kernels::winograd as kw;
 
 /// Tiles per band the drivers aim for (the micro-kernels' best tiles are 10-14 rows of the
@@ -274,4 +275,160 @@ fn tile_plan(n: usize, nv: usize) -> Plan {
         cache.push(((n, nv), p.clone()));
         p
     })
+}
+
+/// Tiles per band of the weight gradient ([`backward_weights`]). Measured (one sample, one
+/// thread): 32, 64 and 128 tiles within noise for conv2 (~520 us); for conv3 128 tiles was
+/// 25% slower (its band's `V` and `dM`, 1.5 MiB, no longer stay in L2 beside `dU`). The slab
+/// kernels were within noise too (64-channel `wgrad_4x4` slabs against all-`wgrad_8x2`, and
+/// against 48-channel `wgrad_8x3` slabs with tails). About a quarter of the time is the two
+/// transforms, bound by writing `V` and `dM` (16 floats per tile and channel) to L2.
+/// Prefetching the next band's input rows towards L2 (as the direct driver does) gained
+/// nothing in the trainer (3 alternated runs), so there is none.
+const WGRAD_BAND_TILES: usize = 64;
+
+/// Tile rows per band of the weight gradient.
+fn wgrad_band_rows(kd: &ConvDims) -> usize {
+    WGRAD_BAND_TILES.div_ceil(kd.w / 2).clamp(1, kd.h / 2)
+}
+
+/// Floats between positions of the accumulated `dU[pos][cin][cout]`: padded by a cache line
+/// like [`pos_stride`] (the 16 positions of a group are read together by the final transform).
+fn du_stride(cin: usize, cout: usize) -> usize {
+    cin * cout + 16
+}
+
+/// Floats of scratch [`backward_weights`] needs for a layer: a band's `V` and `dM` and the
+/// accumulated `dU`.
+pub fn wgrad_scratch_len(d: &ConvDims) -> usize {
+    if !applies(d) {
+        return 0;
+    }
+    let tiles = wgrad_band_rows(d) * (d.w / 2);
+    16 * (pos_stride(tiles, d.cin) + pos_stride(tiles, d.cout) + du_stride(d.cin, d.cout))
+}
+
+/// The weight-gradient micro-kernel for a slab starting `rem` channels before the end of
+/// `cout`: `(R, NV, kernel)`; `R` divides every `cin` that is a multiple of 16.
+fn wgrad_slab(rem: usize) -> (usize, usize, unsafe fn(&wk::Tile)) {
+    match rem {
+        64.. => (4, 4, wk::wgrad_4x4),
+        48 => (8, 3, wk::wgrad_8x3),
+        32 => (8, 2, wk::wgrad_8x2),
+        _ => (16, 1, wk::wgrad_16x1),
+    }
+}
+
+/// Weight and bias gradients of one sample by Winograd F(2x2, 3x3), *overwritten*: same
+/// contract as [`crate::convolution::backward_weights`] (`dw_kc[ky][kx][ci][co]`, `db[co]`),
+/// for a layer where [`applies`]; `scratch` at least [`wgrad_scratch_len`] floats.
+///
+/// The adjoint of the forward `Y = A^T [(G g G^T) ⊙ (B^T d B)] A`: per band of tiles,
+/// 1. `V[pos][t][ci] = B^T d_t B` ([`kw::input_tile_row`], as in the forward pass) and
+///    `dM[pos][t][co] = A dY_t A^T` ([`kw::grad_tile_row`], which also sums `db`);
+/// 2. 16 products `dU[pos] += V[pos]^T dM[pos]` (`cin x tiles` by `tiles x cout`) on the direct
+///    weight gradient's micro-kernels ([`crate::kernels::conv_wgrad`]) with tiles as "pixels";
+///
+/// then `dw_kc = G^T dU G` ([`kw::weight_grad_transform`]). 16 instead of 36 multiplies per
+/// 2x2 block and channel pair, as in the forward pass.
+pub fn backward_weights(
+    d: &ConvDims,
+    x_pad: &[f32],
+    dy_pad: &[f32],
+    dw_kc: &mut [f32],
+    db: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let ConvDims { h, w, cin, cout } = *d;
+    assert!(
+        applies(d),
+        "Winograd path needs even h, w and channels in 16s: {d:?}"
+    );
+    assert!(x_pad.len() >= d.in_pad_len(), "x_pad too short");
+    assert!(dy_pad.len() >= d.out_pad_len(), "dy_pad too short");
+    assert!(dw_kc.len() >= 9 * cin * cout, "dw_kc too short");
+    assert!(db.len() >= cout, "db too short");
+    assert!(scratch.len() >= wgrad_scratch_len(d), "scratch too short");
+    crate::cpu::assert_asm_ok();
+    db[..cout].fill(0.0);
+    let (tw, wp) = (w / 2, w + 2);
+    let tr = wgrad_band_rows(d);
+    let max_tiles = tr * tw;
+    let (v, rest) = scratch.split_at_mut(16 * pos_stride(max_tiles, cin));
+    let (m, du) = rest.split_at_mut(16 * pos_stride(max_tiles, cout));
+    let us = du_stride(cin, cout);
+    let (vp, mp, up) = (v.as_mut_ptr(), m.as_mut_ptr(), du.as_mut_ptr());
+    let (xp, dyp, dbp) = (x_pad.as_ptr(), dy_pad.as_ptr(), db.as_mut_ptr());
+    let mut ty = 0;
+    while ty < h / 2 {
+        let nrows = tr.min(h / 2 - ty);
+        let tiles = nrows * tw;
+        let (vs, ms) = (pos_stride(tiles, cin), pos_stride(tiles, cout));
+        // SAFETY: tile row ty + r reads padded input rows 2(ty+r) .. +3 <= h+1, columns
+        // 0 .. w+1, and output-gradient rows 2(ty+r)+1 .. +2 <= h, columns 1 .. w (interior);
+        // V and dM hold 16 x tiles x cin / cout floats (+ padding) inside the scratch; the
+        // products read V[pos] rows j0 .. j0+R <= cin and dM[pos] channels oc0 .. oc0+16NV
+        // <= cout of the band's tiles and write dU[pos][j0..j0+R][oc0..] inside the scratch;
+        // db has cout floats. AVX-512 is checked by the caller (Path::Asm).
+        unsafe {
+            for r in 0..nrows {
+                for g in (0..cin).step_by(16) {
+                    kw::input_tile_row(
+                        xp.add(2 * (ty + r) * wp * cin + g),
+                        cin * 4,
+                        wp * cin * 4,
+                        vp.add(r * tw * cin + g),
+                        vs * 4,
+                        tw,
+                    );
+                }
+                for g in (0..cout).step_by(16) {
+                    kw::grad_tile_row(
+                        dyp.add(((2 * (ty + r) + 1) * wp + 1) * cout + g),
+                        cout * 4,
+                        wp * cout * 4,
+                        mp.add(r * tw * cout + g),
+                        ms * 4,
+                        tw,
+                        dbp.add(g),
+                    );
+                }
+            }
+            for pos in 0..16 {
+                let mut oc0 = 0;
+                while oc0 < cout {
+                    let (r, nv, run) = wgrad_slab(cout - oc0);
+                    for j0 in (0..cin).step_by(r) {
+                        let t = wk::Tile {
+                            x: vp.add(pos * vs + j0),
+                            dy: mp.add(pos * ms + oc0),
+                            c: up.add(pos * us + j0 * cout + oc0),
+                            ldc: cout,
+                            rows: 1,
+                            cols: tiles,
+                            x_px: cin,
+                            dy_px: cout,
+                            x_row: tiles * cin,
+                            dy_row: tiles * cout,
+                            accumulate: ty > 0,
+                            db: std::ptr::null_mut(),
+                        };
+                        run(&t);
+                    }
+                    oc0 += nv * 16;
+                }
+            }
+        }
+        ty += nrows;
+    }
+    // SAFETY: dU holds 16 positions of cin x cout floats, us apart; dw_kc 9 taps of cin x cout.
+    unsafe {
+        kw::weight_grad_transform(
+            up,
+            us * 4,
+            dw_kc.as_mut_ptr(),
+            cin * cout * 4,
+            cin * cout / 16,
+        )
+    };
 }

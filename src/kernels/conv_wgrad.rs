@@ -438,6 +438,83 @@ wgrad_kernel! {
 }
 
 wgrad_kernel! {
+    /// Tile of 4 `j` x 64 channels: the Winograd weight gradient's main kernel
+    /// (`crate::convolution::winograd::backward_weights`), where `j` runs over `cin` input
+    /// channels of one transformed position only (a power of two, which 6 does not divide).
+    ///
+    /// | register | holds |
+    /// |---|---|
+    /// | zmm(4r) .. zmm(4r+3) | C row j0+r (r = 0..3), channels 0-15, 16-31, 32-47, 48-63 |
+    /// | zmm24..27 | dy of the current pixel, channels 0-15 .. 48-63 |
+    /// | zmm30, zmm31 | broadcast x value (even / odd rows) |
+    ///
+    /// Per pixel: 4 loads + 4 broadcasts + 16 FMAs (8 cycles at 2 FMAs/cycle).
+    fn wgrad_4x4;
+    dy: [24, 25, 26, 27];
+    col: [0, 64, 128, 192];
+    rows: [
+        (0, 30) => [0, 1, 2, 3],
+        (1, 31) => [4, 5, 6, 7],
+        (2, 30) => [8, 9, 10, 11],
+        (3, 31) => [12, 13, 14, 15],
+    ];
+}
+
+wgrad_kernel! {
+    /// Tile of 8 `j` x 32 channels (Winograd weight gradient, 32-channel slabs / tails).
+    ///
+    /// | register | holds |
+    /// |---|---|
+    /// | zmm(2r), zmm(2r+1) | C row j0+r (r = 0..7), channels 0-15, 16-31 |
+    /// | zmm24, zmm25 | dy of the current pixel |
+    /// | zmm30, zmm31 | broadcast x value (even / odd rows) |
+    fn wgrad_8x2;
+    dy: [24, 25];
+    col: [0, 64];
+    rows: [
+        (0, 30) => [0, 1],
+        (1, 31) => [2, 3],
+        (2, 30) => [4, 5],
+        (3, 31) => [6, 7],
+        (4, 30) => [8, 9],
+        (5, 31) => [10, 11],
+        (6, 30) => [12, 13],
+        (7, 31) => [14, 15],
+    ];
+}
+
+wgrad_kernel! {
+    /// Tile of 16 `j` x 16 channels (Winograd weight gradient, 16-channel tail).
+    ///
+    /// | register | holds |
+    /// |---|---|
+    /// | zmm(r) | C row j0+r (r = 0..15), channels 0-15 |
+    /// | zmm24 | dy of the current pixel |
+    /// | zmm30, zmm31 | broadcast x value (even / odd rows) |
+    fn wgrad_16x1;
+    dy: [24];
+    col: [0];
+    rows: [
+        (0, 30) => [0],
+        (1, 31) => [1],
+        (2, 30) => [2],
+        (3, 31) => [3],
+        (4, 30) => [4],
+        (5, 31) => [5],
+        (6, 30) => [6],
+        (7, 31) => [7],
+        (8, 30) => [8],
+        (9, 31) => [9],
+        (10, 30) => [10],
+        (11, 31) => [11],
+        (12, 30) => [12],
+        (13, 31) => [13],
+        (14, 30) => [14],
+        (15, 31) => [15],
+    ];
+}
+
+wgrad_kernel! {
     /// Tile of 9 `j` x 32 channels: a whole kernel row of conv1 (`cin == 3`: 3 pixels x RGB).
     ///
     /// | register | holds |
