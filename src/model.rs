@@ -406,16 +406,35 @@ impl Net {
 }
 
 impl Ctx<'_> {
-    /// Repacks conv layer `l`'s weights for the kernels.
+    /// Repacks conv layer `l`'s weights for the kernels (both of its [`REPACK_UNITS`]).
     ///
     /// # Safety
     /// No other thread reads layer `l`'s packed weights or writes its parameters meanwhile.
     pub unsafe fn repack_layer(&self, l: usize) {
+        for &(ul, fwd) in REPACK_UNITS.iter().filter(|u| u.0 == l) {
+            self.repack_unit(ul, fwd);
+        }
+    }
+
+    /// Repacks one packing of conv layer `l`: the forward one (`fwd`), else the input-gradient
+    /// one (not for conv1, whose input gradient is never computed).
+    ///
+    /// # Safety
+    /// As [`Ctx::repack_layer`].
+    pub unsafe fn repack_unit(&self, l: usize, fwd: bool) {
         let d = self.shapes.conv[l];
         let w = self.params.get(self.pv.conv_w[l]);
-        convolution::pack_forward(&d, w, self.packed.get_mut(self.packed_fwd[l]));
-        if l > 0 {
+        if fwd {
+            convolution::pack_forward(&d, w, self.packed.get_mut(self.packed_fwd[l]));
+        } else if l > 0 {
             convolution::pack_backward(&d, w, self.packed.get_mut(self.packed_bwd[l]));
         }
     }
 }
+
+/// The separate packings done after every update, `(layer, forward?)`, most expensive first,
+/// so that dealing them round-robin to the threads balances the work (with 2 threads: conv3's
+/// forward, conv2's forward and conv1 to one; conv3's and conv2's input-gradient packings to
+/// the other).
+pub const REPACK_UNITS: [(usize, bool); 5] =
+    [(2, true), (2, false), (1, true), (1, false), (0, true)];

@@ -17,7 +17,7 @@
 //! bits.
 
 use crate::dataset::Dataset;
-use crate::model::{Ctx, Net};
+use crate::model::{Ctx, Net, REPACK_UNITS};
 use crate::profile::{time, Section};
 use crate::team::Team;
 use crate::{backward, dropout, forward, update};
@@ -309,9 +309,9 @@ pub fn run_epoch(
                 });
             }
             team.sync();
-            for l in (t..3).step_by(team.size) {
-                // SAFETY: layer l is repacked by one thread; nobody reads packed weights now.
-                time(Section::Repack, || unsafe { c.repack_layer(l) });
+            for &(l, fwd) in REPACK_UNITS.iter().skip(t).step_by(team.size) {
+                // SAFETY: each packing is written by one thread; nobody reads packed weights now.
+                time(Section::Repack, || unsafe { c.repack_unit(l, fwd) });
             }
             team.sync();
         }

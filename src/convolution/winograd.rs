@@ -91,31 +91,34 @@ pub fn pack(
         out.len() >= packed_len(n_in, n_out),
         "packed buffer too short"
     );
-    const G: [[f64; 3]; 4] = [
-        [1.0, 0.0, 0.0],
-        [0.5, 0.5, 0.5],
-        [0.5, -0.5, 0.5],
-        [0.0, 0.0, 1.0],
-    ];
+    // G applied to three values (a column or a row of g): [a, (a+b+c)/2, (a-b+c)/2, c].
+    fn g3(a: f64, b: f64, c: f64) -> [f64; 4] {
+        [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c]
+    }
     let plane = n_in * n_out;
     for (o0, nv) in channel_blocks(n_out) {
         let nb = nv * 16;
         for i in 0..n_in {
+            // One step (input channel i, the block's nb output channels) of all 16 positions,
+            // gathered here and then written as 16 contiguous runs: writing each float straight
+            // to its position's plane (planes 8-32 KiB apart, the same L1 set) was slower.
+            let mut step = [[0.0f32; 32]; 16];
             for c in 0..nb {
                 let o = o0 + c;
-                // gg = G g (4x3), then u = gg G^T (4x4).
-                let mut gg = [[0.0f64; 3]; 4];
-                for (r, row) in gg.iter_mut().enumerate() {
-                    for (kx, v) in row.iter_mut().enumerate() {
-                        *v = (0..3).map(|ky| G[r][ky] * f(o, ky, kx, i) as f64).sum();
+                let g = |ky, kx| f(o, ky, kx, i) as f64;
+                // gg = G g, column by column (4x3), then u = gg G^T, row by row (4x4).
+                let cols: [[f64; 4]; 3] =
+                    std::array::from_fn(|kx| g3(g(0, kx), g(1, kx), g(2, kx)));
+                for r in 0..4 {
+                    let u = g3(cols[0][r], cols[1][r], cols[2][r]);
+                    for (s, &v) in u.iter().enumerate() {
+                        step[r * 4 + s][c] = v as f32;
                     }
                 }
-                for (r, row) in gg.iter().enumerate() {
-                    for (s, gs) in G.iter().enumerate() {
-                        let u: f64 = (0..3).map(|kx| row[kx] * gs[kx]).sum();
-                        out[(r * 4 + s) * plane + o0 * n_in + i * nb + c] = u as f32;
-                    }
-                }
+            }
+            for (pos, run) in step.iter().enumerate() {
+                let at = pos * plane + o0 * n_in + i * nb;
+                out[at..at + nb].copy_from_slice(&run[..nb]);
             }
         }
     }
