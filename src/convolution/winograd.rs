@@ -103,6 +103,7 @@ pub fn pack(
             // gathered here and then written as 16 contiguous runs: writing each float straight
             // to its position's plane (planes 8-32 KiB apart, the same L1 set) was slower.
             let mut step = [[0.0f32; 32]; 16];
+            #[allow(clippy::needless_range_loop)] // c is the output channel as well
             for c in 0..nb {
                 let o = o0 + c;
                 let g = |ky, kx| f(o, ky, kx, i) as f64;
