@@ -1,7 +1,8 @@
 //! Winograd F(2x2, 3x3) driver for the 3x3 convolutions whose output height and width are even
-//! and whose channel counts are multiples of 16 (conv2 and conv3 of the network, forward,
-//! input gradient and, by the adjoint transforms, weight gradient: [`backward_weights`]). Same results as the direct convolution up to rounding, with 16 instead of
-//! 36 multiplies per 2x2 output block: the direct kernels already run near the FMA peak, so
+//! and whose channel counts are multiples of 16 (conv2 and conv3 of the network: forward, input
+//! gradient and, through the adjoint transforms, weight gradient: [`backward_weights`]). Same
+//! results as the direct convolution up to rounding, with 16 instead of 36 multiplies per 2x2
+//! output block: the direct kernels already run near the FMA peak, so
 //! doing fewer FMAs is the only way left to go faster.
 //!
 //! A layer (as the kernels see it: `n_in` channels in, `n_out` out, output `h x w`) is cut into
