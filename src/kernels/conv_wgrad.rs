@@ -43,9 +43,15 @@
 //! | [`wgrad_9x1`] | 9 | 1 | zmm0..8, row r = zmm(r) | zmm24 | cin == 3, 16-channel tail |
 //! | [`wgrad_9x2_bias`] | 9 | 2 | as `wgrad_9x2`, + bias sums in zmm18, zmm19 | zmm24..25 | cin == 3, kernel row 0 |
 //! | [`wgrad_9x1_bias`] | 9 | 1 | as `wgrad_9x1`, + bias sum in zmm9 | zmm24 | cin == 3, kernel row 0, tail |
+//! | [`wgrad_4x4`] | 4 | 4 | zmm0..15, row r = zmm(4r..4r+3) | zmm24..27 | Winograd products, 64 channels |
+//! | [`wgrad_8x2`] | 8 | 2 | zmm0..15, row r = zmm(2r, 2r+1) | zmm24..25 | Winograd products, 32-channel tail |
+//! | [`wgrad_16x1`] | 16 | 1 | zmm0..15, row r = zmm(r) | zmm24 | Winograd products, 16-channel tail |
 //!
 //! `R` divides the `3*cin` values of a kernel row in every case (`3*cin` is 9, or a multiple of
-//! 48), so there are no `j` tails. The bias gradient is a column sum of `dy`: for conv1 it is
+//! 48), so there are no `j` tails. The Winograd weight gradient
+//! (`crate::convolution::winograd::backward_weights`) runs these kernels with `j` = an input
+//! channel of one of its 16 positions, so `R` must divide `cin` (a multiple of 16): hence the
+//! 4-, 8- and 16-row shapes (the 48-channel tail reuses [`wgrad_8x3`]). The bias gradient is a column sum of `dy`: for conv1 it is
 //! fused into the tile of kernel row 0 (the `_bias` kernels: `NV` extra `vaddps` per pixel on
 //! the `dy` vectors already loaded); for the others it is [`bias_16`], a separate pass that
 //! costs `cout/16` adds per pixel against `9*cin*cout/16` FMAs.
