@@ -178,22 +178,22 @@ pub fn run(
         let tiles = nrows * ncols;
         let (vs, ms) = (pos_stride(tiles, n_in), pos_stride(tiles, n_out));
         // SAFETY: the asserts above bound every address: tile row ty + r reads padded rows
-        // 2(ty+r) .. 2(ty+r)+3 <= h+1 and columns 2*tx0 .. 2*(tx0+ncols)+1 <= w+1; V and M hold 16 x tiles x n_in /
-        // n_out floats within the scratch; the products read U inside 16 x n_in x n_out and
+        // 2(ty+r) .. 2(ty+r)+3 <= h+1 and columns 2*tx0 .. 2*(tx0+ncols)+1 <= w+1; V and M
+        // hold 16 x tiles x n_in / n_out floats within the scratch; the products read U inside 16 x n_in x n_out and
         // write M's `tiles x n_out` rows; the output rows 2(ty+r) - rows.start .. +1 lie inside
         // `out`. AVX-512 is checked by the caller (Path::Asm).
         unsafe {
             for r in 0..nrows {
-                for g in (0..n_in).step_by(16) {
-                    kw::input_tile_row(
-                        ip.add((2 * (ty + r) * (w + 2) + 2 * tx0) * n_in + g),
-                        n_in * 4,
-                        (w + 2) * n_in * 4,
-                        vp.add(r * ncols * n_in + g),
-                        vs * 4,
-                        ncols,
-                    );
-                }
+                input_tile_row_all(
+                    ip,
+                    w,
+                    n_in,
+                    ty + r,
+                    tx0,
+                    ncols,
+                    vp.add(r * ncols * n_in),
+                    vs,
+                );
             }
             // The micro-kernel tiles covering the band's rows of the products, for both block
             // widths of `channel_blocks(n_out)` (blocks of 32 channels, a last one of 16).
@@ -248,6 +248,36 @@ pub fn run(
                 }
             }
         }
+    }
+}
+
+/// Input transform of `ncols` tiles of tile row `ty`, from tile `tx0` on, every channel (16 at
+/// a time): `inp` is the padded input (`(h+2) x (w+2) x n` floats), `v` the first of those
+/// tiles in `V` (tiles `n` floats apart), `vs` floats between positions.
+///
+/// # Safety
+/// As [`kw::input_tile_row`]: the 4x4 blocks of those tiles lie inside `inp`, and `v` holds 16
+/// positions of `ncols` tiles.
+#[allow(clippy::too_many_arguments)]
+unsafe fn input_tile_row_all(
+    inp: *const f32,
+    w: usize,
+    n: usize,
+    ty: usize,
+    tx0: usize,
+    ncols: usize,
+    v: *mut f32,
+    vs: usize,
+) {
+    for g in (0..n).step_by(16) {
+        kw::input_tile_row(
+            inp.add((2 * ty * (w + 2) + 2 * tx0) * n + g),
+            n * 4,
+            (w + 2) * n * 4,
+            v.add(g),
+            vs * 4,
+            ncols,
+        );
     }
 }
 
@@ -377,16 +407,7 @@ pub fn backward_weights(
         // db has cout floats. AVX-512 is checked by the caller (Path::Asm).
         unsafe {
             for r in 0..nrows {
-                for g in (0..cin).step_by(16) {
-                    kw::input_tile_row(
-                        xp.add(2 * (ty + r) * wp * cin + g),
-                        cin * 4,
-                        wp * cin * 4,
-                        vp.add(r * tw * cin + g),
-                        vs * 4,
-                        tw,
-                    );
-                }
+                input_tile_row_all(xp, w, cin, ty + r, 0, tw, vp.add(r * tw * cin), vs);
                 for g in (0..cout).step_by(16) {
                     kw::grad_tile_row(
                         dyp.add(((2 * (ty + r) + 1) * wp + 1) * cout + g),
