@@ -3,21 +3,25 @@
 //! are started once per parallel region (an epoch or an evaluation), never per batch.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Barrier;
 
 pub struct Team {
     pub size: usize,
     barrier: Barrier,
+    /// Tickets of [`Team::deal`], never reset: each deal of `n` items consumes exactly
+    /// `n + size` of them (every thread draws one past the end), so each thread can keep its
+    /// own copy of where the current deal starts.
+    tickets: AtomicUsize,
+    /// Per thread: the first ticket of its next deal (only thread `t` touches `next_deal[t]`).
+    next_deal: Vec<AtomicUsize>,
 }
 
 impl Team {
     /// Runs `body(team, thread_index)` on `size` threads (the caller's thread is index 0) and
     /// returns when all have finished.
     pub fn run<F: Fn(&Team, usize) + Sync>(size: usize, body: F) {
-        let team = Team {
-            size,
-            barrier: Barrier::new(size),
-        };
+        let team = Team::new(size);
         std::thread::scope(|s| {
             for t in 1..size {
                 let (team, body) = (&team, &body);
@@ -25,6 +29,39 @@ impl Team {
             }
             body(&team, 0);
         });
+    }
+
+    fn new(size: usize) -> Self {
+        Team {
+            size,
+            barrier: Barrier::new(size),
+            tickets: AtomicUsize::new(0),
+            next_deal: (0..size).map(|_| AtomicUsize::new(0)).collect(),
+        }
+    }
+
+    /// Hands the items `0..n` out one at a time to whichever thread asks first and calls
+    /// `f(item)` on it: every thread of the team must call `deal` with the same `n` in the
+    /// same phase, and the team must pass a barrier ([`Team::sync`]) between two deals (so
+    /// every ticket of one deal is drawn before any of the next). A thread that is slowed down (the machine is shared) simply takes fewer
+    /// items, where a fixed round-robin made the others wait for it at the next barrier. Which
+    /// thread runs an item does not change its result (per-sample work uses only the sample's
+    /// slot and the thread's scratch, overwritten each time), so the bits do not depend on it.
+    pub fn deal(&self, t: usize, n: usize, mut f: impl FnMut(usize)) {
+        let base = self.next_deal[t].load(Ordering::Relaxed);
+        loop {
+            let ticket = self.tickets.fetch_add(1, Ordering::Relaxed);
+            debug_assert!(
+                ticket >= base,
+                "deal without a barrier after the previous one"
+            );
+            let k = ticket - base;
+            if k >= n {
+                break;
+            }
+            f(k);
+        }
+        self.next_deal[t].store(base + n + self.size, Ordering::Relaxed);
     }
 
     /// Waits until every thread of the team has reached this point.
@@ -51,10 +88,7 @@ mod tests {
     #[test]
     fn parts_cover_the_range_once_and_aligned() {
         for size in 1..9 {
-            let team = Team {
-                size,
-                barrier: Barrier::new(1),
-            };
+            let team = Team::new(size);
             for len in [0, 1, 15, 16, 17, 128, 32768, 1000] {
                 let mut next = 0;
                 for t in 0..size {
@@ -65,6 +99,28 @@ mod tests {
                 }
                 assert_eq!(next, len);
             }
+        }
+    }
+
+    #[test]
+    fn deals_hand_out_every_item_once_across_phases() {
+        use std::sync::Mutex;
+        for size in [1, 2, 3, 7] {
+            let seen = Mutex::new(Vec::new());
+            Team::run(size, |team, t| {
+                for (phase, n) in [5usize, 0, 16, 1, 9].into_iter().enumerate() {
+                    team.deal(t, n, |k| seen.lock().unwrap().push((phase, k)));
+                    team.sync();
+                }
+            });
+            let mut seen = seen.into_inner().unwrap();
+            seen.sort_unstable();
+            let want: Vec<(usize, usize)> = [5usize, 0, 16, 1, 9]
+                .into_iter()
+                .enumerate()
+                .flat_map(|(p, n)| (0..n).map(move |k| (p, k)))
+                .collect();
+            assert_eq!(seen, want, "{size} threads");
         }
     }
 }

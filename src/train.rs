@@ -2,7 +2,8 @@
 //! per batch, then the test accuracy.
 //!
 //! One batch is seven phases run by every thread of a [`Team`], separated by barriers:
-//! 1. conv blocks forward, samples dealt round-robin to threads (each sample has its own slot);
+//! 1. conv blocks forward, samples handed to whichever thread is free ([`Team::deal`]; each
+//!    sample has its own slot, so which thread runs it does not matter);
 //! 2. fc1 forward, neurons split among threads;
 //! 3. fc2, loss, fc2 backward (thread 0; tiny);
 //! 4. fc1 backward: neurons split for the weight gradient, inputs split for the input gradient
@@ -86,7 +87,7 @@ fn forward_backward(
 ) -> Option<f32> {
     let b = idx.len();
     // 1. conv blocks forward (and dropout on the sample's fc1 input).
-    for slot in (t..b).step_by(team.size) {
+    team.deal(t, b, |slot| {
         let i = idx[slot] as usize;
         let flip = aug
             .flips
@@ -103,7 +104,7 @@ fn forward_backward(
                 dropout::apply(c.path, c.acts.get_mut(row), c.masks.get(bits), aug.keep);
             }
         }
-    }
+    });
     team.sync();
     // 2. fc1 forward.
     time(Section::Fc1Forward, || {
@@ -163,7 +164,7 @@ fn forward_backward(
     });
     team.sync();
     // 5. conv blocks backward (after undoing dropout on the fc1 input gradient).
-    for slot in (t..b).step_by(team.size) {
+    team.deal(t, b, |slot| {
         if aug.dropout {
             // SAFETY: the slot's row of dflat belongs to this thread now.
             unsafe {
@@ -175,7 +176,7 @@ fn forward_backward(
             }
         }
         backward::conv_blocks(c, slot, t);
-    }
+    });
     team.sync();
     // 6. sum the per-sample conv gradients, and move them into the gradient arena.
     time(Section::Reduce, || {
@@ -384,9 +385,9 @@ pub fn predict(net: &mut Net, data: &dyn Dataset) -> Vec<f32> {
     Team::run(threads, |team, t| {
         for start in (0..n).step_by(b) {
             let rows = b.min(n - start);
-            for slot in (t..rows).step_by(team.size) {
+            team.deal(t, rows, |slot| {
                 forward::conv_blocks(&c, slot, t, data.image(start + slot), false);
-            }
+            });
             team.sync();
             forward::fc1(&c, rows, team.part(c.shapes.fc1, t, 4));
             team.sync();
