@@ -65,18 +65,23 @@ pub fn scratch_len(d: &ConvDims) -> usize {
 /// 28.)
 /// `n` must be a multiple of 16.
 pub fn channel_blocks(n: usize) -> Vec<(usize, usize)> {
+    channel_block_iter(n).collect()
+}
+
+/// [`channel_blocks`] without the Vec (the per-batch repacking allocates nothing).
+pub fn channel_block_iter(n: usize) -> impl Iterator<Item = (usize, usize)> {
     assert!(
         n.is_multiple_of(16),
         "{n} output channels: must be a multiple of 16"
     );
-    let mut v = Vec::new();
     let mut c = 0;
-    while c < n {
-        let nv = if n - c >= 32 { 2 } else { 1 };
-        v.push((c, nv));
-        c += nv * 16;
-    }
-    v
+    std::iter::from_fn(move || {
+        (c < n).then(|| {
+            let nv = if n - c >= 32 { 2 } else { 1 };
+            c += nv * 16;
+            (c - nv * 16, nv)
+        })
+    })
 }
 
 /// Floats of a packed weight buffer (forward or backward-data packing) for [`algo`]`(d)`: the
@@ -114,16 +119,14 @@ pub struct Chunk {
 /// whole window if its packed weights fit `CHUNK_WEIGHT_BYTES` (256 KiB), else one kernel row per chunk,
 /// else one kernel row and a channel range (a multiple of 16 dividing `n_in`) per chunk.
 pub fn chunks(n_in: usize, nb: usize) -> Vec<Chunk> {
+    chunk_iter(n_in, nb).collect()
+}
+
+/// [`chunks`] without the Vec (the per-batch repacking allocates nothing).
+pub fn chunk_iter(n_in: usize, nb: usize) -> impl Iterator<Item = Chunk> {
     let fits = |steps: usize| steps * nb * 4 <= CHUNK_WEIGHT_BYTES;
-    if fits(9 * n_in) || !n_in.is_multiple_of(16) {
-        return vec![Chunk {
-            ky0: 0,
-            nky: 3,
-            c0: 0,
-            kc: n_in,
-        }];
-    }
-    let kc = if fits(3 * n_in) {
+    let whole = fits(9 * n_in) || !n_in.is_multiple_of(16);
+    let kc = if whole || fits(3 * n_in) {
         n_in
     } else {
         (16..n_in)
@@ -132,16 +135,13 @@ pub fn chunks(n_in: usize, nb: usize) -> Vec<Chunk> {
             .find(|&kc| n_in.is_multiple_of(kc) && fits(3 * kc))
             .unwrap_or(16)
     };
-    (0..3)
-        .flat_map(|ky0| {
-            (0..n_in).step_by(kc).map(move |c0| Chunk {
-                ky0,
-                nky: 1,
-                c0,
-                kc,
-            })
-        })
-        .collect()
+    // Whole window: one chunk of 3 kernel rows. Else per kernel row, channel ranges of kc.
+    let (rows, nky) = if whole { (0..1, 3) } else { (0..3, 1) };
+    rows.flat_map(move |ky0| {
+        (0..n_in)
+            .step_by(kc.max(1))
+            .map(move |c0| Chunk { ky0, nky, c0, kc })
+    })
 }
 
 /// The packed layout shared by both passes, for a convolution reading `n_in` channels and
@@ -152,10 +152,10 @@ pub fn chunks(n_in: usize, nb: usize) -> Vec<Chunk> {
 /// `(ky, kx, i)`. `f(o, ky, kx, i)` gives a weight.
 fn pack(n_in: usize, n_out: usize, f: impl Fn(usize, usize, usize, usize) -> f32, out: &mut [f32]) {
     assert!(out.len() >= 9 * n_in * n_out, "packed buffer too short");
-    for (o0, nv) in channel_blocks(n_out) {
+    for (o0, nv) in channel_block_iter(n_out) {
         let nb = nv * 16;
         let mut at = o0 * 9 * n_in;
-        for ch in chunks(n_in, nb) {
+        for ch in chunk_iter(n_in, nb) {
             for ky in ch.ky0..ch.ky0 + ch.nky {
                 for kx in 0..3 {
                     for i in ch.c0..ch.c0 + ch.kc {

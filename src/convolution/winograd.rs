@@ -19,7 +19,7 @@
 //! Scratch per band: `16 * tiles * (n_in + n_out)` floats ([`scratch_len`]), from the caller's
 //! arena; for the network's layers at most 384 KiB, so a band's `V` and `M` stay in L2.
 
-use super::channel_blocks;
+use super::channel_block_iter;
 use super::row_tile_widths;
 use crate::config::ConvDims;
 use crate::kernels::conv::{self, TileArgs, TileFn};
@@ -80,8 +80,8 @@ pub fn packed_len(n_in: usize, n_out: usize) -> usize {
 /// (as the kernels see it); `f(o, ky, kx, i)` gives the 3x3 filter of output `o`, input `i`.
 /// Layout: for each position `pos` (16), starting at float `pos * n_in * n_out`, the direct
 /// kernels' packing of a 1x1 convolution: for each output block `(o0, NV)` of
-/// [`channel_blocks`] (at `o0 * n_in`), `n_in` steps of `NV*16` floats, `U[pos][i][o]` with the
-/// block's output channels innermost. `U = G g G^T` is computed in f64 and rounded once.
+/// [`channel_blocks`](super::channel_blocks) (at `o0 * n_in`), `n_in` steps of `NV*16`
+/// floats, `U[pos][i][o]` with the block's output channels innermost. `U = G g G^T` is computed in f64 and rounded once.
 pub fn pack(
     n_in: usize,
     n_out: usize,
@@ -97,7 +97,7 @@ pub fn pack(
         [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c]
     }
     let plane = n_in * n_out;
-    for (o0, nv) in channel_blocks(n_out) {
+    for (o0, nv) in channel_block_iter(n_out) {
         let nb = nv * 16;
         for i in 0..n_in {
             // One step (input channel i, the block's nb output channels) of all 16 positions,
