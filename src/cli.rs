@@ -38,8 +38,30 @@ pub struct ArchArgs {
     #[arg(long, default_value_t = 128)]
     pub fc1: usize,
     /// Worker threads (default: all cores). Results are bitwise the same for any count.
+    /// `--kernels original` always runs on one thread.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Kernel tier: `fast` (ours: register-blocked, Winograd, multi-threaded) or `original`
+    /// (the assembly original's own routines, bit for bit, one thread, plain SGD only).
+    #[arg(long, value_enum, default_value = "fast")]
+    pub kernels: KernelsName,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KernelsName {
+    /// Register-blocked, Winograd, multi-threaded; the same bits on any thread count.
+    Fast,
+    /// The assembly original's routines, in its order: its exact bits, at its speed.
+    Original,
+}
+
+impl KernelsName {
+    pub fn tier(self) -> crate::network::Tier {
+        match self {
+            KernelsName::Fast => crate::network::Tier::Fast,
+            KernelsName::Original => crate::network::Tier::Original,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]

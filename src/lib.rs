@@ -26,6 +26,9 @@ pub mod loss;
 pub mod maxpool;
 pub mod metrics;
 pub mod model;
+pub mod network;
+#[cfg(target_arch = "x86_64")]
+pub mod original;
 pub mod parameters;
 pub mod plot;
 pub mod profile;

@@ -5,9 +5,9 @@ use catdog::checkpoint;
 use catdog::cli::*;
 use catdog::config::Hyper;
 use catdog::contact_sheet::{self, Tile};
-use catdog::cpu;
 use catdog::dataset::{open_blob, Synthetic};
 use catdog::model::Net;
+use catdog::network::{self, Network, Tier};
 use catdog::parameters;
 use catdog::report::Confusion;
 use catdog::train::{self, EpochOptions, FitConfig};
@@ -17,12 +17,8 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-fn make_net(h: &Hyper, momentum: bool) -> Result<Net, String> {
-    let path = cpu::detect();
-    if let Some(line) = cpu::notice(path) {
-        eprintln!("{line}");
-    }
-    Net::new(h, path, momentum)
+fn make_net(h: &Hyper, arch: &ArchArgs, momentum: bool) -> Result<Box<dyn Network>, String> {
+    network::build(h, arch.kernels.tier(), momentum)
 }
 
 fn train_cmd(a: TrainArgs) -> Result<(), String> {
@@ -47,8 +43,18 @@ fn train_cmd(a: TrainArgs) -> Result<(), String> {
     }
     let momentum = r.momentum != 0.0 || r.weight_decay != 0.0;
     h.shapes()?; // every hyperparameter is checked before any file is touched
+    let tier = a.arch.kernels.tier();
+    if tier == Tier::Original && (momentum || r.flips || r.dropout != 0.0) {
+        return Err(network::ORIGINAL_RECIPE_ONLY.into());
+    }
     if a.dry_run {
-        println!("{}", Net::plan(&h, momentum)?.report());
+        match tier {
+            Tier::Fast => println!("{}", Net::plan(&h, momentum)?.report()),
+            Tier::Original => {
+                #[cfg(target_arch = "x86_64")]
+                println!("{}", catdog::original::OriginalNet::new(&h)?.memory_report());
+            }
+        }
         return Ok(());
     }
     // Every file this run will write is checked now, not after hours of training.
@@ -97,8 +103,8 @@ fn train_cmd(a: TrainArgs) -> Result<(), String> {
             test_blob.dims()
         ));
     }
-    let mut net = make_net(&h, momentum)?;
-    let shapes = net.shapes.clone();
+    let mut net = make_net(&h, &a.arch, momentum)?;
+    let shapes = net.shapes().clone();
     let mut history = Vec::new();
     let mut first_epoch = 1;
     match (&resumed, &a.init) {
@@ -134,8 +140,8 @@ fn train_cmd(a: TrainArgs) -> Result<(), String> {
         plot: a.plot.clone(),
         progress: terminal && std::io::stderr().is_terminal(),
     };
-    train::fit(
-        &mut net,
+    let last = train::fit(
+        net.as_mut(),
         &train_blob,
         &test_blob,
         &cfg,
@@ -143,16 +149,14 @@ fn train_cmd(a: TrainArgs) -> Result<(), String> {
         &mut history,
     )?;
     if let Some(p) = &a.save {
-        parameters::write_raw(p, &net.shapes, net.params())?;
+        parameters::write_raw(p, net.shapes(), net.params())?;
         eprintln!("saved parameters to {}", p.display());
     }
-    let acc = match history.last() {
-        Some(rec) if rec.epoch == h.epochs && first_epoch <= h.epochs => {
-            rec.test_accuracy.unwrap_or(0.0)
-        }
-        _ => train::accuracy(&train::predict(&mut net, &test_blob), test_blob.labels()),
+    let acc = match last {
+        Some(acc) => acc,
+        None => train::original_accuracy(&net.predict(&test_blob), test_blob.labels()),
     };
-    println!("Accuracy is: {acc:.6}");
+    println!("Accuracy is: {}", train::original_decimal(acc as f64));
     Ok(())
 }
 
@@ -189,7 +193,12 @@ fn check_writable(p: &Path, flag: &str) -> Result<(), String> {
 
 /// A network with the parameters of `file`: a checkpoint (its own shapes) or a parameters.raw
 /// file (shapes from the flags).
-fn load_model(file: &Path, arch: &ArchArgs, image: usize, batch: usize) -> Result<Net, String> {
+fn load_model(
+    file: &Path,
+    arch: &ArchArgs,
+    image: usize,
+    batch: usize,
+) -> Result<Box<dyn Network>, String> {
     let mut magic = [0u8; 8];
     let is_ck = std::fs::File::open(file)
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
@@ -210,14 +219,14 @@ fn load_model(file: &Path, arch: &ArchArgs, image: usize, batch: usize) -> Resul
                 h.image
             ));
         }
-        let mut net = make_net(&h, false)?;
+        let mut net = make_net(&h, arch, false)?;
         net.params_mut().copy_from_slice(&ck.params);
         net.repack();
         Ok(net)
     } else {
         let h = hyper(arch, image, batch)?;
-        let mut net = make_net(&h, false)?;
-        let shapes = net.shapes.clone();
+        let mut net = make_net(&h, arch, false)?;
+        let shapes = net.shapes().clone();
         parameters::read_raw(file, &shapes, net.params_mut())?;
         net.repack();
         Ok(net)
@@ -227,7 +236,7 @@ fn load_model(file: &Path, arch: &ArchArgs, image: usize, batch: usize) -> Resul
 fn eval_cmd(a: EvalArgs) -> Result<(), String> {
     let blob = open_blob(&a.data, "evaluation", true)?;
     let mut net = load_model(&a.params, &a.arch, blob.dims().0, a.batch_size)?;
-    let probs = train::predict(&mut net, &blob);
+    let probs = net.predict(&blob);
     let c = Confusion::new(&probs, blob.labels());
     print!("{}", c.render());
     if let Some(out) = &a.errors {
@@ -281,7 +290,7 @@ fn eval_cmd(a: EvalArgs) -> Result<(), String> {
 fn predict_cmd(a: PredictArgs) -> Result<(), String> {
     let blob = open_blob(&a.blob, "prediction", false)?;
     let mut net = load_model(&a.params, &a.arch, blob.dims().0, a.batch_size)?;
-    let probs = train::predict(&mut net, &blob);
+    let probs = net.predict(&blob);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for (i, p) in probs.iter().enumerate() {
         let class = if *p > 0.5 { "dog" } else { "cat" };
@@ -301,7 +310,7 @@ fn bench_cmd(a: BenchArgs) -> Result<(), String> {
     let mut h = hyper(&a.arch, a.image, a.batch_size)?;
     let shapes = h.shapes()?;
     h.epochs = 1;
-    let mut net = make_net(&h, false)?;
+    let mut net = make_net(&h, &a.arch, false)?;
     parameters::he_init(&shapes, net.params_mut(), 1);
     net.repack();
     let n = (a.batches + 1) * h.batch;
@@ -309,23 +318,27 @@ fn bench_cmd(a: BenchArgs) -> Result<(), String> {
     let opts = EpochOptions::plain(0.01);
     let order: Vec<u32> = (0..n as u32).collect();
     // Warm-up: one batch (page faults, caches, frequency).
-    train::run_epoch(&mut net, &data, &order[..h.batch], 1, &opts, None)?;
-    let st = train::run_epoch(&mut net, &data, &order[h.batch..], 1, &opts, None)?;
+    net.run_epoch(&data, &order[..h.batch], 1, &opts, None)?;
+    let st = net.run_epoch(&data, &order[h.batch..], 1, &opts, None)?;
     let train_rate = st.samples as f64 / st.seconds;
     if a.profile {
         catdog::profile::enable(true);
-        let st = train::run_epoch(&mut net, &data, &order[h.batch..], 1, &opts, None)?;
+        let st = net.run_epoch(&data, &order[h.batch..], 1, &opts, None)?;
         print!("{}", catdog::profile::report(st.steps));
         catdog::profile::enable(false);
     }
-    let _ = train::predict(&mut net, &data);
+    let _ = net.predict(&data);
     let t = Instant::now();
-    let probs = train::predict(&mut net, &data);
+    let probs = net.predict(&data);
     let infer_rate = probs.len() as f64 / t.elapsed().as_secs_f64();
     let gflop = 2.0 * shapes.train_macs() as f64 / 1e9;
     println!(
-        "config: image {}, widths {:?}, fc1 {}, batch {}, threads {}, path {:?}",
-        h.image, h.widths, h.fc1, h.batch, h.threads, net.path
+        "config: image {}, widths {:?}, fc1 {}, batch {}, {}",
+        h.image,
+        h.widths,
+        h.fc1,
+        h.batch,
+        net.describe()
     );
     // Counted as the direct convolution would (Winograd layers do fewer multiplies, so on
     // them this is an effective rate and can pass the FMA peak).

@@ -19,6 +19,7 @@
 
 use crate::dataset::Dataset;
 use crate::model::{Ctx, Net, REPACK_UNITS};
+use crate::network::Network;
 use crate::profile::{time, Section};
 use crate::team::Team;
 use crate::{backward, dropout, forward, update};
@@ -67,6 +68,48 @@ pub struct EpochStats {
     pub seconds: f64,
     /// Mean loss of every batch, in order (what the per-batch lines print).
     pub losses: Vec<f32>,
+}
+
+/// Prints the original's per-batch line when `opts.log_every` says so: `Epoch: E, Step: S,
+/// Loss: L`, epochs and steps counted from 0 (`epoch` here counts from 1, `step` from 0), the
+/// loss as [`original_decimal`] prints it.
+pub fn log_step(opts: &EpochOptions, epoch: usize, step: usize, loss: f32) {
+    if opts.log_every > 0 && (step + 1).is_multiple_of(opts.log_every) {
+        println!(
+            "Epoch: {}, Step: {step}, Loss: {}",
+            epoch - 1,
+            original_decimal(loss as f64)
+        );
+    }
+}
+
+/// Formats `x` as the original's `print.asm` does: a `-` for a negative value, the integer part,
+/// a point, and the fraction times 1,000,000 *truncated* (not rounded) to an integer, printed as
+/// its six lowest decimal digits.
+///
+/// ```
+/// use catdog::train::original_decimal;
+/// assert_eq!(original_decimal(0.6862299), "0.686229");
+/// assert_eq!(original_decimal(0.421875), "0.421875");
+/// assert_eq!(original_decimal(2.5), "2.500000");
+/// assert_eq!(original_decimal(-0.0000019), "-0.000001");
+/// ```
+pub fn original_decimal(x: f64) -> String {
+    let (sign, x) = if x >= 0.0 { ("", x) } else { ("-", 0.0 - x) };
+    let int = x as i64;
+    let frac = ((x - int as f64) * 1_000_000.0) as i64;
+    format!("{sign}{int}.{:06}", frac.rem_euclid(1_000_000))
+}
+
+/// Test accuracy as the original computes it: the count of samples with `(p > 0.5) == label`,
+/// divided by the sample count, in f32.
+pub fn original_accuracy(probs: &[f32], labels: &[u8]) -> f32 {
+    let correct = probs
+        .iter()
+        .zip(labels)
+        .filter(|&(&p, &l)| (p > 0.5) as u8 == l)
+        .count();
+    correct as f32 / probs.len().max(1) as f32
 }
 
 /// Phases 1-7 up to the summed gradients for the batch `idx`, run by thread `t` of `team`.
@@ -263,9 +306,7 @@ pub fn run_epoch(
                     stop.store(true, Ordering::SeqCst);
                 } else {
                     losses.lock().unwrap().push(loss);
-                    if opts.log_every > 0 && (step + 1) % opts.log_every == 0 {
-                        println!("Epoch: {epoch}, Step: {}, Loss: {loss:.6}", step + 1);
-                    }
+                    log_step(opts, epoch, step, loss);
                     if let Some(f) = on_step {
                         f(step + 1, loss);
                     }
@@ -463,17 +504,19 @@ pub fn mean_bce(probs: &[f32], labels: &[u8]) -> f64 {
     sum / n.max(1) as f64
 }
 
-/// Trains epochs `first_epoch..=net.hyper.epochs`, evaluating on `test` after each, appending to
-/// `history`, and writing the checkpoint, metrics and plot after each epoch.
+/// Trains epochs `first_epoch..=net.hyper().epochs`, evaluating on `test` after each, appending
+/// to `history`, and writing the checkpoint, metrics and plot after each epoch. Returns the last
+/// evaluated epoch's [`original_accuracy`] (`None` when no epoch ran).
 pub fn fit(
-    net: &mut Net,
+    net: &mut dyn Network,
     train: &dyn Dataset,
     test: &dyn Dataset,
     cfg: &FitConfig,
     first_epoch: usize,
     history: &mut Vec<crate::metrics::EpochRecord>,
-) -> Result<(), String> {
-    let h = net.hyper.clone();
+) -> Result<Option<f32>, String> {
+    let h = net.hyper().clone();
+    let mut last_accuracy = None;
     let r = &cfg.recipe;
     let started = Instant::now();
     let elapsed_before = history.last().map(|e| e.elapsed_s).unwrap_or(0.0);
@@ -507,20 +550,21 @@ pub fn fit(
                 b.inc(h.batch as u64);
             }
         };
-        let st = run_epoch(net, train, &order, epoch, &opts, Some(&on_step));
+        let st = net.run_epoch(train, &order, epoch, &opts, Some(&on_step));
         if let Some(b) = &bar {
             b.finish_and_clear();
         }
         let st = st.map_err(|e| stop_message(e, cfg, history))?;
         if let Some(i) = net.params().iter().position(|v| !v.is_finite()) {
-            let name = crate::parameters::tensor_of(&net.shapes, i);
+            let name = crate::parameters::tensor_of(net.shapes(), i);
             return Err(stop_message(
                 format!("parameter {i} ({name}) became non-finite in epoch {epoch}"),
                 cfg,
                 history,
             ));
         }
-        let probs = predict(net, test);
+        let probs = net.predict(test);
+        last_accuracy = Some(original_accuracy(&probs, test.labels()));
         let rec = crate::metrics::EpochRecord {
             epoch,
             train_loss: st.mean_loss,
@@ -567,7 +611,7 @@ pub fn fit(
             crate::plot::write_curves(p, history, "catdog training")?;
         }
     }
-    Ok(())
+    Ok(last_accuracy)
 }
 
 fn stop_message(e: String, cfg: &FitConfig, history: &[crate::metrics::EpochRecord]) -> String {

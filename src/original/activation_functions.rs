@@ -1,0 +1,147 @@
+//! `activation_functions.asm`: scalar ReLU, the two-branch sigmoid that calls the C library's
+//! `expf`, and the ReLU gradient.
+
+use super::call_routine;
+
+// The C library's single-precision exponential, as the original links it.
+#[allow(dead_code)]
+extern "C" {
+    pub(crate) fn expf(x: f32) -> f32;
+}
+
+/// The constant 1.0 the sigmoid reads from memory.
+static ONE: f32 = 1.0;
+
+/// `xmm0 = max(xmm0, +0.0)` by `maxss` (so `-0.0` and NaN both give `+0.0`). Clobbers `xmm1`.
+///
+/// Mirrors [`activation_functions.asm` lines 12-15](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/activation_functions.asm#L12-L15).
+#[unsafe(naked)]
+pub unsafe extern "C" fn relu_routine() {
+    core::arch::naked_asm!("xorps xmm1, xmm1", "maxss xmm0, xmm1", "ret")
+}
+
+/// `xmm0 = sigmoid(xmm0)`, in two branches so that `expf` only sees arguments <= 0:
+/// for `x >= 0`, `1 / (expf(0 - x) + 1)`; otherwise (and for NaN), `expf(x) / (1 + expf(x))`.
+/// The caller-saved integer registers the callers use (`rcx rdx rsi rdi r8-r11`) are kept on the
+/// stack around the `expf` call.
+///
+/// Mirrors [`activation_functions.asm` lines 20-85](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/activation_functions.asm#L20-L85).
+#[unsafe(naked)]
+pub unsafe extern "C" fn sigmoid_routine() {
+    core::arch::naked_asm!(
+        "xorps xmm1, xmm1",
+        "comiss xmm0, xmm1",
+        "jb 3f",
+        // x >= 0
+        "xorps xmm1, xmm1",
+        "subss xmm1, xmm0",
+        "movaps xmm0, xmm1",
+        "push rcx",
+        "push rdx",
+        "push rsi",
+        "push rdi",
+        "push r8",
+        "push r9",
+        "push r10",
+        "push r11",
+        "call {expf}",
+        "pop r11",
+        "pop r10",
+        "pop r9",
+        "pop r8",
+        "pop rdi",
+        "pop rsi",
+        "pop rdx",
+        "pop rcx",
+        "movss xmm1, [rip + {one}]",
+        "addss xmm0, xmm1",
+        "movss xmm1, [rip + {one}]",
+        "divss xmm1, xmm0",
+        "movaps xmm0, xmm1",
+        "ret",
+        // x < 0
+        "3:",
+        "push rcx",
+        "push rdx",
+        "push rsi",
+        "push rdi",
+        "push r8",
+        "push r9",
+        "push r10",
+        "push r11",
+        "call {expf}",
+        "pop r11",
+        "pop r10",
+        "pop r9",
+        "pop r8",
+        "pop rdi",
+        "pop rsi",
+        "pop rdx",
+        "pop rcx",
+        "movss xmm1, [rip + {one}]",
+        "addss xmm1, xmm0",
+        "divss xmm0, xmm1",
+        "ret",
+        expf = sym expf,
+        one = sym ONE,
+    )
+}
+
+/// In place, `dz[i] = 0` unless `z[i] > 0` (`comiss`, so NaN also zeroes), one float at a time;
+/// `z` is the layer's stored *post*-ReLU output.
+///
+/// Registers: `rdi` z, `rsi` gradient (in place), `rcx` count; uses `rax`, `xmm0-1`.
+///
+/// Mirrors [`activation_functions.asm` lines 92-108](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/activation_functions.asm#L92-L108).
+#[unsafe(naked)]
+pub unsafe extern "C" fn relu_backward_routine() {
+    core::arch::naked_asm!(
+        "xor rax, rax",
+        "2:",
+        "movss xmm0, [rdi + rax*4]",
+        "xorps xmm1, xmm1",
+        "comiss xmm0, xmm1",
+        "jbe 3f",
+        "movss xmm0, [rsi + rax*4]",
+        "jmp 4f",
+        "3:",
+        "xorps xmm0, xmm0",
+        "4:",
+        "movss [rsi + rax*4], xmm0",
+        "inc rax",
+        "cmp rax, rcx",
+        "jl 2b",
+        "ret",
+    )
+}
+
+/// ReLU of one value through [`relu_routine`].
+pub fn relu(x: f32) -> f32 {
+    let y: f32;
+    // SAFETY: SSE only; the routine touches xmm0-1.
+    unsafe {
+        call_routine!(relu_routine, rbx = 0usize; ; inout("xmm0") x => y,);
+    }
+    y
+}
+
+/// Sigmoid of one value through [`sigmoid_routine`].
+pub fn sigmoid(x: f32) -> f32 {
+    let y: f32;
+    // SAFETY: SSE and a C library call, covered by the C-ABI clobbers.
+    unsafe {
+        call_routine!(sigmoid_routine, rbx = 0usize; ; inout("xmm0") x => y,);
+    }
+    y
+}
+
+/// `dz[i] = if z[i] > 0 { dz[i] } else { 0 }` through [`relu_backward_routine`] (`z.len() ==
+/// dz.len() >= 1`).
+pub fn relu_backward(z: &[f32], dz: &mut [f32]) {
+    assert!(z.len() == dz.len() && !z.is_empty());
+    // SAFETY: SSE only; the routine reads z and rewrites dz, `len` floats each.
+    unsafe {
+        call_routine!(relu_backward_routine, rbx = 0usize; ;
+            in("rdi") z.as_ptr(), in("rsi") dz.as_mut_ptr(), in("rcx") z.len(),);
+    }
+}

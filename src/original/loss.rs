@@ -1,0 +1,69 @@
+//! `loss.asm`: binary cross-entropy of one sample, with the C library's `logf`.
+
+use super::call_routine;
+
+#[allow(dead_code)]
+extern "C" {
+    pub(crate) fn logf(x: f32) -> f32;
+}
+
+static EPS: f32 = 1.0e-7;
+static ONE: f32 = 1.0;
+
+/// `xmm0 = 0 - ((1 - y) * logf((1 - p) + eps) + y * logf(p + eps))` with `y` in `xmm0` and `p`
+/// in `xmm1`, `eps = 1e-7`; `y` and the first term are kept on the stack across the `logf` calls.
+///
+/// Mirrors [`loss.asm` lines 9-55](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/loss.asm#L9-L55).
+#[unsafe(naked)]
+pub unsafe extern "C" fn compute_loss_routine() {
+    core::arch::naked_asm!(
+        "movss xmm4, xmm0",
+        "movss xmm5, xmm1",
+        // y * logf(p + eps)
+        "movss xmm0, xmm5",
+        "addss xmm0, [rip + {eps}]",
+        "sub rsp, 32",
+        "movups [rsp], xmm4",
+        "movups [rsp + 16], xmm5",
+        "call {logf}",
+        "movups xmm4, [rsp]",
+        "movups xmm5, [rsp + 16]",
+        "add rsp, 32",
+        "mulss xmm0, xmm4",
+        "movss xmm6, xmm0",
+        // (1 - y) * logf((1 - p) + eps)
+        "movss xmm0, [rip + {one}]",
+        "subss xmm0, xmm5",
+        "addss xmm0, [rip + {eps}]",
+        "sub rsp, 32",
+        "movups [rsp], xmm4",
+        "movups [rsp + 16], xmm6",
+        "call {logf}",
+        "movups xmm4, [rsp]",
+        "movups xmm6, [rsp + 16]",
+        "add rsp, 32",
+        "movss xmm1, [rip + {one}]",
+        "subss xmm1, xmm4",
+        "mulss xmm0, xmm1",
+        // the negated sum
+        "addss xmm0, xmm6",
+        "xorps xmm1, xmm1",
+        "subss xmm1, xmm0",
+        "movaps xmm0, xmm1",
+        "ret",
+        logf = sym logf,
+        eps = sym EPS,
+        one = sym ONE,
+    )
+}
+
+/// The loss of prediction `p` for label `y` (0.0 or 1.0) through [`compute_loss_routine`].
+pub fn compute_loss(y: f32, p: f32) -> f32 {
+    let loss: f32;
+    // SAFETY: SSE and C library calls, covered by the C-ABI clobbers.
+    unsafe {
+        call_routine!(compute_loss_routine, rbx = 0usize; ;
+            inout("xmm0") y => loss, in("xmm1") p,);
+    }
+    loss
+}

@@ -1,0 +1,184 @@
+//! `maxpool.asm`: 2x2 stride-2 max-pool over an HWC tensor, 16 channels at a time, with the
+//! argmax kept as four 16-bit lane masks per window.
+
+use super::call_routine;
+
+/// Pools `rdi x rdi x rcx` (channels a multiple of 16) into `rdi/2 x rdi/2 x rcx`.
+///
+/// For each output pixel and group of 16 channels it loads the window's four positions (top-left,
+/// top-right, bottom-left, bottom-right), takes `vmaxps` in that order, stores the maximum, and
+/// stores four masks `m0..m3` computed with `vcmpps ... 0x0E` (max > position): a *set* bit means
+/// "the gradient does not go here". `m0` is "position 0 is not the max"; `m1..m3` are widened so
+/// that only the first position holding the max (in window order) has a clear bit.
+///
+/// Registers (as the original): `rdx` input, `rsi` output, `rdi` input size, `rcx` channels,
+/// `rbx` masks (four `u16` per window and 16 channels); uses `r8-r13`, `rax`, `zmm0-3`,
+/// `zmm16-19`, `k0-k6`.
+///
+/// Mirrors [`maxpool.asm` lines 8-78](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/maxpool.asm#L8-L78).
+#[unsafe(naked)]
+pub unsafe extern "C" fn maxpool_routine() {
+    core::arch::naked_asm!(
+        "mov r8, rdi",
+        "shr r8, 1",
+        "mov r9, r8",
+        "mov rax, r8",
+        "imul r10, rcx, 4",
+        "mov r11, r10",
+        "imul r11, rdi",
+        "mov r12, r10",
+        "add r12, r11",
+        "mov r13, rcx",
+        "2:",
+        "vmovdqu32 zmm0, [rdx]",
+        "vmovdqu32 zmm1, [rdx + r10]",
+        "vmovdqu32 zmm2, [rdx + r11]",
+        "vmovdqu32 zmm3, [rdx + r12]",
+        "vmovdqa32 zmm16, zmm0",
+        "vmovdqa32 zmm17, zmm1",
+        "vmovdqa32 zmm18, zmm2",
+        "vmovdqa32 zmm19, zmm3",
+        "vmaxps zmm0, zmm0, zmm1",
+        "vmaxps zmm0, zmm0, zmm2",
+        "vmaxps zmm0, zmm0, zmm3",
+        "vmovdqu32 [rsi], zmm0",
+        "vcmpps k0, zmm0, zmm16, 0x0E",
+        "vcmpps k1, zmm0, zmm17, 0x0E",
+        "vcmpps k2, zmm0, zmm18, 0x0E",
+        "vcmpps k3, zmm0, zmm19, 0x0E",
+        "kandw k4, k0, k1",
+        "kandw k5, k2, k4",
+        "knotw k6, k0",
+        "korw k1, k1, k6",
+        "knotw k6, k4",
+        "korw k2, k2, k6",
+        "knotw k6, k5",
+        "korw k3, k3, k6",
+        "kmovw [rbx], k0",
+        "kmovw [rbx + 2], k1",
+        "kmovw [rbx + 4], k2",
+        "kmovw [rbx + 6], k3",
+        "add rsi, 64",
+        "add rbx, 8",
+        "add rdx, 64",
+        "sub r13, 16",
+        "jnz 2b",
+        // next window of the row: skip the window's right pixel
+        "mov r13, rcx",
+        "add rdx, r10",
+        "dec r8",
+        "jnz 2b",
+        // next row of windows: skip the windows' bottom row
+        "mov r8, rax",
+        "add rdx, r11",
+        "dec r9",
+        "jnz 2b",
+        "ret",
+    )
+}
+
+/// The gradient of [`maxpool_routine`]: each output gradient goes to the one window position
+/// whose mask bit is clear, zero to the three others (all four positions are written).
+///
+/// Registers (as the original): `rdx` input gradient, `rsi` output gradient, `rdi` input size,
+/// `rcx` channels, `rbx` masks; uses `r8-r13`, `rax`, `zmm0-4`, `k1-k4`.
+///
+/// Mirrors [`maxpool.asm` lines 88-143](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/maxpool.asm#L88-L143).
+#[unsafe(naked)]
+pub unsafe extern "C" fn maxpool_backward_routine() {
+    core::arch::naked_asm!(
+        "mov r8, rdi",
+        "shr r8, 1",
+        "mov r9, r8",
+        "mov rax, r8",
+        "imul r10, rcx, 4",
+        "mov r11, r10",
+        "imul r11, rdi",
+        "mov r12, r10",
+        "add r12, r11",
+        "mov r13, rcx",
+        "2:",
+        "kmovw k1, [rbx]",
+        "kmovw k2, [rbx + 2]",
+        "kmovw k3, [rbx + 4]",
+        "kmovw k4, [rbx + 6]",
+        "knotw k1, k1",
+        "knotw k2, k2",
+        "knotw k3, k3",
+        "knotw k4, k4",
+        "vmovdqu32 zmm0, [rsi]",
+        "vmovaps zmm1 {{k1}}{{z}}, zmm0",
+        "vmovaps zmm2 {{k2}}{{z}}, zmm0",
+        "vmovaps zmm3 {{k3}}{{z}}, zmm0",
+        "vmovaps zmm4 {{k4}}{{z}}, zmm0",
+        "vmovdqu32 [rdx], zmm1",
+        "vmovdqu32 [rdx + r10], zmm2",
+        "vmovdqu32 [rdx + r11], zmm3",
+        "vmovdqu32 [rdx + r12], zmm4",
+        "add rsi, 64",
+        "add rbx, 8",
+        "add rdx, 64",
+        "sub r13, 16",
+        "jnz 2b",
+        "mov r13, rcx",
+        "add rdx, r10",
+        "dec r8",
+        "jnz 2b",
+        "mov r8, rax",
+        "add rdx, r11",
+        "dec r9",
+        "jnz 2b",
+        "ret",
+    )
+}
+
+/// `u16` masks [`maxpool`] writes for a `size x size x channels` input: four per output pixel and
+/// group of 16 channels.
+pub fn mask_len(size: usize, channels: usize) -> usize {
+    (size / 2) * (size / 2) * (channels / 16) * 4
+}
+
+fn check(size: usize, channels: usize) {
+    assert!(
+        size >= 2 && size.is_multiple_of(2) && channels >= 16 && channels.is_multiple_of(16),
+        "the original's max-pool takes an even size and a multiple of 16 channels, not {size} and {channels}"
+    );
+}
+
+/// Max-pool of one sample through [`maxpool_routine`]: `input` `size x size x channels`, `out`
+/// `size/2 x size/2 x channels`, `masks` [`mask_len`] `u16`s.
+///
+/// # Safety
+/// AVX-512 F/BW.
+pub unsafe fn maxpool(input: &[f32], out: &mut [f32], masks: &mut [u16], size: usize, channels: usize) {
+    check(size, channels);
+    assert!(input.len() >= size * size * channels);
+    assert!(out.len() >= size * size * channels / 4 && masks.len() >= mask_len(size, channels));
+    call_routine!(maxpool_routine, rbx = masks.as_mut_ptr();
+        ;
+        in("rdx") input.as_ptr(),
+        in("rsi") out.as_mut_ptr(),
+        in("rdi") size,
+        in("rcx") channels,
+        out("r12") _, out("r13") _,
+    );
+}
+
+/// The gradient of [`maxpool`] through [`maxpool_backward_routine`]: `d_input` `size x size x
+/// channels` (every element written), `d_out` `size/2 x size/2 x channels`.
+///
+/// # Safety
+/// AVX-512 F/BW.
+pub unsafe fn maxpool_backward(d_input: &mut [f32], d_out: &[f32], masks: &[u16], size: usize, channels: usize) {
+    check(size, channels);
+    assert!(d_input.len() >= size * size * channels);
+    assert!(d_out.len() >= size * size * channels / 4 && masks.len() >= mask_len(size, channels));
+    call_routine!(maxpool_backward_routine, rbx = masks.as_ptr();
+        ;
+        in("rdx") d_input.as_mut_ptr(),
+        in("rsi") d_out.as_ptr(),
+        in("rdi") size,
+        in("rcx") channels,
+        out("r12") _, out("r13") _,
+    );
+}

@@ -1,0 +1,87 @@
+//! The *original* kernel tier: the assembly original's routines, one `asm!` routine per original
+//! routine, with its loops, vector widths, masks, reduction order and registers, so that it
+//! computes the same bits and a reader can hold the two side by side.
+//!
+//! The original is the public repository
+//! [mohammad-ghaderi/cat-dog-asm-cnn](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn); every
+//! routine here names the file and lines it mirrors at commit
+//! [`7f5085c`](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/tree/7f5085c) (the commit our
+//! fidelity case was computed with). One module per original file:
+//!
+//! | original file | module |
+//! |---|---|
+//! | `buffer.asm` | [`buffer`] (the static buffers, sized from the hyperparameters) |
+//! | `loader.asm` | [`loader`] |
+//! | `padding.asm` | [`padding`] |
+//! | `convolution.asm` | [`convolution`] |
+//! | `maxpool.asm` | [`maxpool`] |
+//! | `dense.asm`, `dot_product.asm` | [`dense`] |
+//! | `matrix_ops.asm` | [`matrix_ops`] |
+//! | `activation_functions.asm` | [`activation_functions`] |
+//! | `loss.asm` | [`loss`] |
+//! | `update_weights.asm` | [`update_weights`] |
+//! | `forward.asm` | [`forward`] |
+//! | `backward.asm` | [`backward`] |
+//! | `_start.asm` | [`start`] (the sample, batch and epoch loops; the test loop) |
+//!
+//! How a routine is written: the original's routines pass their arguments in registers of their
+//! own choosing (`rbx` for a channel count, `r14` for a bias pointer, `k1` for a load mask) and
+//! call each other (`dense` calls `dot_product`, then `relu` or `sigmoid`, which calls the C
+//! library's `expf`). So each routine is a naked function (`#[unsafe(naked)]`) whose body is the
+//! routine, taking its arguments in the original's registers; routines call each other with
+//! `call`, exactly as in the original. A safe-to-read Rust wrapper beside each one loads the
+//! registers and calls it (see [`call_routine!`]). Rust reserves `rbx` for itself, so the wrappers
+//! save and restore it around the call; inside the routine it plays the original's role.
+//!
+//! What the tier does not do: threads (it runs one sample at a time on one thread, as the
+//! original; `--threads` is ignored), the improved recipe's flips, dropout, momentum and weight
+//! decay (the original has no kernels for them), and CPUs without AVX-512.
+
+pub mod activation_functions;
+pub mod backward;
+pub mod buffer;
+pub mod convolution;
+pub mod dense;
+pub mod forward;
+pub mod loader;
+pub mod loss;
+pub mod matrix_ops;
+pub mod maxpool;
+pub mod padding;
+pub mod start;
+pub mod update_weights;
+
+pub use start::OriginalNet;
+
+/// Calls an original routine (a naked function taking its arguments in registers) from Rust.
+///
+/// `rbx` is saved and loaded with the given value (Rust may not name it as an operand); the stack
+/// stays 16-byte aligned at the `call`, as the System V ABI wants when the routine reaches the C
+/// library; every register the C ABI lets a callee clobber, and the given extra ones, are declared
+/// clobbered; `vzeroupper` follows, so that the (SSE) Rust code after it does not stall on a dirty
+/// upper vector state. Optional string literals before `;` run first (for example `"kmovw k1,
+/// {mask:e}"`): before `rbx` is touched, because the compiler may have put one of the operands in
+/// `rbx` (it may not be *named*, but it may be allocated); after the `push rbx`, only
+/// `{rbx_value}` is read.
+macro_rules! call_routine {
+    ($routine:path, rbx = $rbx:expr; $($pre:literal),* ; $($operands:tt)*) => {
+        ::core::arch::asm!(
+            $($pre,)*
+            "push rbx",
+            "sub rsp, 8",
+            "mov rbx, {rbx_value}",
+            "call {routine}",
+            "add rsp, 8",
+            "pop rbx",
+            "vzeroupper",
+            routine = sym $routine,
+            rbx_value = in(reg) $rbx,
+            $($operands)*
+            clobber_abi("C"),
+        )
+    };
+}
+pub(crate) use call_routine;
+
+/// A link to lines of a file of the original at the pinned commit (for doc comments and notes).
+pub const SOURCE: &str = "https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c";
