@@ -283,7 +283,10 @@ fn eval_cmd(a: EvalArgs) -> Result<(), String> {
             eprintln!("wrote {}", out.display());
         }
     }
-    println!("Accuracy is: {:.6}", c.accuracy());
+    println!(
+        "Accuracy is: {}",
+        train::original_decimal(train::original_accuracy(&probs, blob.labels()) as f64)
+    );
     Ok(())
 }
 
@@ -309,6 +312,9 @@ fn predict_cmd(a: PredictArgs) -> Result<(), String> {
 fn bench_cmd(a: BenchArgs) -> Result<(), String> {
     let mut h = hyper(&a.arch, a.image, a.batch_size)?;
     let shapes = h.shapes()?;
+    if a.profile && a.arch.kernels.tier() == Tier::Original {
+        return Err("--profile times the fast tier's phases; the original tier has none (drop --profile or use --kernels fast)".into());
+    }
     h.epochs = 1;
     let mut net = make_net(&h, &a.arch, false)?;
     parameters::he_init(&shapes, net.params_mut(), 1);

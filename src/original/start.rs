@@ -85,34 +85,26 @@ impl OriginalNet {
         }
     }
 
-    /// Forward and backward passes over the samples `idx` (loss of each, gradients summed into
-    /// the gradient buffers), as one batch of the training loop does before its SGD step.
-    /// Returns the batch's mean loss: the losses summed in order in f32, divided by the count.
-    fn accumulate_batch(&mut self, data: &dyn Dataset, idx: &[u32]) -> f32 {
+    /// The mean loss of the batch `idx` and its summed gradients in `parameters.raw` order,
+    /// without an SGD step (the gradient buffers are emptied again). For tests.
+    pub fn loss_and_gradients(&mut self, data: &dyn Dataset, idx: &[u32]) -> (f32, Vec<f32>) {
+        assert!(!idx.is_empty() && idx.len() <= self.hyper.batch);
+        // The sample loop of `run_epoch`, without the SGD step.
         let losses_view = self.buf.v.losses;
         for (s, &i) in idx.iter().enumerate() {
             self.load(data, i as usize);
             // SAFETY: AVX-512 checked in `new`; buffers sized for these shapes.
             unsafe { forward_pass(&mut self.buf, &self.shapes) };
-            let output = self.buf.f.get(self.buf.v.output)[0];
-            let label = self.label;
-            let loss = compute_loss(label as f32, output);
+            let loss = compute_loss(self.label as f32, self.buf.f.get(self.buf.v.output)[0]);
             self.buf.f.get_mut(losses_view)[s] = loss;
             // SAFETY: as above; the forward pass of this sample just ran.
-            unsafe { backward_pass(&mut self.buf, &self.shapes, label) };
+            unsafe { backward_pass(&mut self.buf, &self.shapes, self.label) };
         }
         let mut sum = 0.0f32;
         for &l in &self.buf.f.get(losses_view)[..idx.len()] {
             sum += l;
         }
-        sum / idx.len() as f32
-    }
-
-    /// The mean loss of the batch `idx` and its summed gradients in `parameters.raw` order,
-    /// without an SGD step (the gradient buffers are emptied again). For tests.
-    pub fn loss_and_gradients(&mut self, data: &dyn Dataset, idx: &[u32]) -> (f32, Vec<f32>) {
-        assert!(!idx.is_empty() && idx.len() <= self.hyper.batch);
-        let loss = self.accumulate_batch(data, idx);
+        let loss = sum / idx.len() as f32;
         let mut grads = Vec::with_capacity(self.shapes.param_count());
         for v in self.buf.v.grads.in_file_order() {
             let g = self.buf.f.get_mut(v);
@@ -190,8 +182,24 @@ impl Network for OriginalNet {
         let steps = order.len() / b;
         let start = Instant::now();
         let mut losses = Vec::with_capacity(steps);
+        let losses_view = self.buf.v.losses;
         for step in 0..steps {
-            let mean = self.accumulate_batch(data, &order[step * b..(step + 1) * b]);
+            // The sample loop: load, forward, loss, backward (gradients add up over the batch).
+            for s in 0..b {
+                self.load(data, order[step * b + s] as usize);
+                // SAFETY: AVX-512 checked in `new`; buffers sized for these shapes.
+                unsafe { forward_pass(&mut self.buf, &self.shapes) };
+                let loss = compute_loss(self.label as f32, self.buf.f.get(self.buf.v.output)[0]);
+                self.buf.f.get_mut(losses_view)[s] = loss;
+                // SAFETY: as above; the forward pass of this sample just ran.
+                unsafe { backward_pass(&mut self.buf, &self.shapes, self.label) };
+            }
+            // The batch's mean loss: summed in order from +0.0 in f32, divided by the batch.
+            let mut sum = 0.0f32;
+            for &l in self.buf.f.get(losses_view) {
+                sum += l;
+            }
+            let mean = sum / b as f32;
             if !mean.is_finite() {
                 return Err(format!("the loss became {mean} at epoch {epoch}, step {step}"));
             }

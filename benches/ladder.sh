@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The ladder, llm.c-style: the same network trained and run by each rung of the project, one
+# thread, side by side in one run, alternating, best of ROUNDS (default 2):
+#   reference  the scalar plain-Rust reference (CATDOG_REFERENCE=1)
+#   original   --kernels original: the assembly original's routines, bit for bit
+#   fast       --kernels fast: register-blocked, Winograd kernels (THREADS=2 adds a 2-thread row)
+# Prints samples/s of each and each rung's speed-up over the one below.
+#   benches/ladder.sh            ROUNDS=3 benches/ladder.sh
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+rounds=${ROUNDS:-2}
+(cd "$root" && cargo build --release -q --bin model)
+model="${CARGO_TARGET_DIR:-$root/target}/release/model"
+best() { sort -g | tail -1; }
+declare -A train infer
+run() { # name, env, args...
+  local name=$1 envs=$2; shift 2
+  local out
+  out=$(env $envs "$model" bench "$@")
+  train[$name]+="$(echo "$out" | awk '/^train: .* samples/ {print $2}') "
+  infer[$name]+="$(echo "$out" | awk '/^infer:/ {print $2}') "
+}
+for r in $(seq "$rounds"); do
+  run reference CATDOG_REFERENCE=1 --threads 1 --batches 1
+  run original CATDOG_REFERENCE=0 --kernels original --threads 1 --batches 2
+  run fast CATDOG_REFERENCE=0 --threads 1 --batches 12
+done
+prev=""
+for name in reference original fast; do
+  t=$(printf '%s\n' ${train[$name]} | best); i=$(printf '%s\n' ${infer[$name]} | best)
+  if [ -n "$prev" ]; then
+    printf '%-10s train %8s samples/s (%5.1fx)   infer %8s samples/s (%5.1fx)\n' "$name" "$t" \
+      "$(echo "$t / $pt" | bc -l)" "$i" "$(echo "$i / $pi" | bc -l)"
+  else
+    printf '%-10s train %8s samples/s           infer %8s samples/s\n' "$name" "$t" "$i"
+  fi
+  prev=$name; pt=$t; pi=$i
+done
