@@ -210,8 +210,12 @@ fn predict_agrees_with_eval_and_names_every_file() {
         assert_eq!(f[2], if p > 0.5 { "dog" } else { "cat" });
         right += ((f[2] == "dog") == (blob.labels()[i] == 1)) as usize;
     }
+    // eval prints the accuracy as the original does: right / total in f32, truncated.
+    let printed: f64 = train::original_decimal((right as f32 / 40.0) as f64)
+        .parse()
+        .unwrap();
     assert!(
-        (right as f64 / 40.0 - acc).abs() < 1e-9,
+        (printed - acc).abs() < 1e-9,
         "predict {right}/40 vs eval {acc}"
     );
     std::fs::remove_dir_all(&dir).ok();
