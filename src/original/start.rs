@@ -132,9 +132,9 @@ impl OriginalNet {
             (p.conv_b[0], g.conv_b[0]),
         ];
         let f = self.buf.f.shared();
-        for (pv, gv) in order {
+        for (param, grad) in order {
             // SAFETY: AVX-512 checked in `new`; a parameter and its gradient are distinct views.
-            unsafe { add_to_vector(f.get_mut(gv), f.get_mut(pv), lr, inv_batch) };
+            unsafe { add_to_vector(f.get_mut(grad), f.get_mut(param), lr, inv_batch) };
         }
     }
 }
