@@ -11,8 +11,8 @@
 //! tiles repeat a valid row/neuron pointer and send the extra results to a dummy buffer.
 
 use crate::cpu::Path;
-use crate::kernels::dense as kd;
-use crate::reference::dense as rd;
+use crate::kernels::dense::{self as kernel, WeightGradTile};
+use crate::reference::dense as reference;
 use std::cell::RefCell;
 use std::ops::Range;
 
@@ -50,7 +50,7 @@ pub unsafe fn forward(
         return;
     }
     match path {
-        Path::Reference => rd::forward(rows, k, n, x, w, bias, relu, y, cols),
+        Path::Reference => reference::forward(rows, k, n, x, w, bias, relu, y, cols),
         Path::Asm => {
             crate::cpu::assert_asm_ok();
             // Blocks of at most 64 rows x 128 neurons bound the accumulator scratch (512 KiB)
@@ -121,7 +121,7 @@ unsafe fn forward_block(
                     } else {
                         wp[0]
                     };
-                    kd::fwd_tile4x4(xp, wp, steps, tile, k0 == 0, pf);
+                    kernel::fwd_tile4x4(xp, wp, steps, tile, k0 == 0, pf);
                 }
             }
             k0 += KC;
@@ -133,7 +133,7 @@ unsafe fn forward_block(
                 let tile = accp.add((c * rt + r) * 256);
                 for t in 0..(rb.len() - 4 * r).min(4) {
                     let row = rb.start + 4 * r + t;
-                    kd::fwd_reduce_row(
+                    kernel::fwd_reduce_row(
                         tile.add(64 * t),
                         bias.as_ptr().add(j0),
                         relu,
@@ -170,7 +170,7 @@ pub unsafe fn backward_data(
         return;
     }
     match path {
-        Path::Reference => rd::backward_data(rows, k, n, dy, w, dx, ks),
+        Path::Reference => reference::backward_data(rows, k, n, dy, w, dx, ks),
         Path::Asm => {
             crate::cpu::assert_asm_ok();
             let mut dummy = [0.0f32; 64];
@@ -192,10 +192,10 @@ pub unsafe fn backward_data(
                         }
                     });
                     if width == 64 {
-                        kd::bwd_data_tile4x4(w.as_ptr().add(i), ldw, dyp, n, &dxp);
+                        kernel::bwd_data_tile4x4(w.as_ptr().add(i), ldw, dyp, n, &dxp);
                     } else {
                         let mask = ((1u32 << width) - 1) & 0xffff;
-                        kd::bwd_data_tile4x1(w.as_ptr().add(i), ldw, dyp, n, &dxp, mask);
+                        kernel::bwd_data_tile4x1(w.as_ptr().add(i), ldw, dyp, n, &dxp, mask);
                     }
                 }
                 i += width;
@@ -226,7 +226,7 @@ pub fn backward_weights(
         return;
     }
     match path {
-        Path::Reference => rd::backward_weights(rows, k, n, x, dy, dw_rows, db_rows, cols),
+        Path::Reference => reference::backward_weights(rows, k, n, x, dy, dw_rows, db_rows, cols),
         Path::Asm => unsafe {
             crate::cpu::assert_asm_ok();
             let mut dummy = [0.0f32; 64];
@@ -248,27 +248,18 @@ pub fn backward_weights(
                             dummy
                         }
                     });
+                    let tile = WeightGradTile {
+                        x: x.as_ptr().add(i),
+                        ldx_bytes: 4 * k,
+                        dy: dy.as_ptr(),
+                        ldy_bytes: 4 * n,
+                        col_bytes: colb,
+                        rows,
+                    };
                     if width == 64 {
-                        kd::bwd_weights_tile4x4(
-                            x.as_ptr().add(i),
-                            4 * k,
-                            dy.as_ptr(),
-                            4 * n,
-                            colb,
-                            rows,
-                            &dst,
-                        );
+                        kernel::bwd_weights_tile4x4(&tile, &dst);
                     } else {
-                        kd::bwd_weights_tile4x1(
-                            x.as_ptr().add(i),
-                            4 * k,
-                            dy.as_ptr(),
-                            4 * n,
-                            colb,
-                            rows,
-                            &dst,
-                            0xffff,
-                        );
+                        kernel::bwd_weights_tile4x1(&tile, &dst, 0xffff);
                     }
                 }
                 i += width;
@@ -329,7 +320,7 @@ pub unsafe fn backward_fused_sgd(
                     dummy
                 }
             });
-            kd::bwd_data_tile4x4(w.add(i), 4 * k, dyp, n, &dxp);
+            kernel::bwd_data_tile4x4(w.add(i), 4 * k, dyp, n, &dxp);
         }
         // Weight gradient of the block and the SGD step, 4 neurons at a time.
         for c in 0..ct {
@@ -341,16 +332,15 @@ pub unsafe fn backward_fused_sgd(
                     dummy
                 }
             });
-            kd::bwd_weights_sgd_tile4x4(
-                x.as_ptr().add(i),
-                4 * k,
-                dy.as_ptr(),
-                4 * n,
-                colb,
+            let tile = WeightGradTile {
+                x: x.as_ptr().add(i),
+                ldx_bytes: 4 * k,
+                dy: dy.as_ptr(),
+                ldy_bytes: 4 * n,
+                col_bytes: colb,
                 rows,
-                &wp,
-                scale,
-            );
+            };
+            kernel::bwd_weights_sgd_tile4x4(&tile, &wp, scale);
         }
     }
 }
