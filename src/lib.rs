@@ -36,5 +36,6 @@ pub mod reference;
 pub mod report;
 pub mod rng;
 pub mod team;
+pub mod testing;
 pub mod train;
 pub mod update;

@@ -6,12 +6,15 @@
 use approx::{assert_relative_eq, relative_eq};
 use catdog::config::ConvDims;
 use catdog::convolution::{
-    backward_data, backward_data_with, channel_blocks, chunks, forward, forward_rows_with,
-    pack_backward, pack_backward_with, pack_forward, pack_forward_with, packed_len,
-    packed_len_with, row_tile_widths, scratch_len, winograd, Algo,
+    backward_data, chunks, forward, pack_backward, pack_forward, packed_len, row_tile_widths,
+    scratch_len, winograd, Algo,
 };
 use catdog::cpu::{has_avx512, Path};
 use catdog::reference::conv as reference;
+use catdog::testing::{
+    backward_data_with, channel_blocks, forward_rows_with, pack_backward_with, pack_forward_with,
+    packed_len_with,
+};
 
 /// xorshift64*: a small deterministic generator, uniform floats in [-1, 1).
 struct Rng(u64);

@@ -22,9 +22,10 @@ use crate::cpu::Path;
 use crate::kernels::conv::{self, Tile, TileArgs, TileFn};
 use crate::reference::conv as reference;
 
-mod weight_grad;
+pub(crate) mod weight_grad;
 pub mod winograd;
-pub use weight_grad::{backward_weights, backward_weights_with, unpack_wgrad};
+pub(crate) mod with_algo;
+pub use weight_grad::{backward_weights, unpack_wgrad};
 
 /// How the asm path computes a layer's forward and input-gradient convolutions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,17 +59,14 @@ pub fn scratch_len(d: &ConvDims) -> usize {
         .max(winograd::wgrad_scratch_len(d))
 }
 
-/// Output-channel blocks of the packed layout and of the micro-kernels: `(first channel, NV)`,
+/// The output-channel blocks of the packed layout and of the micro-kernels: `(first channel, NV)`,
 /// each block `NV x 16` channels wide: blocks of 32 channels (`NV = 2`, the 14-pixel tiles),
 /// and a last block of 16 (`NV = 1`) when `n` is an odd multiple of 16. (A `6 x 64` tile,
 /// `NV = 4`, was measured slower than `14 x 32`: 4 weight loads per 24 FMAs instead of 2 per
 /// 28.)
 /// `n` must be a multiple of 16.
-pub fn channel_blocks(n: usize) -> Vec<(usize, usize)> {
-    channel_block_iter(n).collect()
-}
-
-/// [`channel_blocks`] without the Vec (the per-batch repacking allocates nothing).
+/// (An iterator: the per-batch repacking allocates nothing; `crate::testing::channel_blocks`
+/// collects it.)
 pub fn channel_block_iter(n: usize) -> impl Iterator<Item = (usize, usize)> {
     assert!(
         n.is_multiple_of(16),
@@ -88,15 +86,7 @@ pub fn channel_block_iter(n: usize) -> impl Iterator<Item = (usize, usize)> {
 /// direct packings hold the `9*cin*cout` weights once, only reordered; the Winograd packing
 /// holds `16*cin*cout` transformed weights.
 pub fn packed_len(d: &ConvDims) -> usize {
-    packed_len_with(algo(d), d)
-}
-
-/// [`packed_len`] for a given algorithm.
-pub fn packed_len_with(a: Algo, d: &ConvDims) -> usize {
-    match a {
-        Algo::Direct => d.weight_len(),
-        Algo::Winograd => winograd::packed_len(d.cin, d.cout),
-    }
+    with_algo::packed_len_with(algo(d), d)
 }
 
 /// Bytes of packed weights one reduction chunk may use. Measured on the development machine
@@ -146,7 +136,7 @@ pub fn chunk_iter(n_in: usize, nb: usize) -> impl Iterator<Item = Chunk> {
 
 /// The packed layout shared by both passes, for a convolution reading `n_in` channels and
 /// writing `n_out` (a multiple of 16). For each output-channel block `(o0, NV)` of
-/// [`channel_blocks`], starting at float `o0 * 9 * n_in`, its [`chunks`] one after the other;
+/// [`channel_block_iter`], starting at float `o0 * 9 * n_in`, its [`chunks`] one after the other;
 /// in a chunk, for each `(ky, kx, i)` of the chunk in that order, one *step*: `NV*16`
 /// consecutive floats = the weights of that block's output channels for input element
 /// `(ky, kx, i)`. `f(o, ky, kx, i)` gives a weight.
@@ -171,25 +161,14 @@ fn pack(n_in: usize, n_out: usize, f: impl Fn(usize, usize, usize, usize) -> f32
 }
 
 /// Repacks original-layout weights `w` into the forward kernel's layout: for each output block
-/// of [`channel_blocks`] (`o0`, `NB = NV*16` channels, starting at float `o0*9*cin`), `9*cin`
+/// of [`channel_block_iter`] (`o0`, `NB = NV*16` channels, starting at float `o0*9*cin`), `9*cin`
 /// steps in `(ky, kx, ic)` order of `NB` floats, the block's output channels innermost, so one
 /// step is `NV` full ZMM loads (very wide layers: the steps grouped by reduction chunk, see
 /// [`chunks`]). Called once per batch after the update (cheap), never inside a sample loop.
 /// With the Winograd algorithm, the same order over the transformed weights (see
 /// [`winograd::pack`]).
 pub fn pack_forward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
-    pack_forward_with(algo(d), d, w, out)
-}
-
-/// [`pack_forward`] for a given algorithm.
-pub fn pack_forward_with(a: Algo, d: &ConvDims, w: &[f32], out: &mut [f32]) {
-    let cin = d.cin;
-    assert!(w.len() >= d.weight_len(), "weights too short");
-    let f = |oc: usize, ky: usize, kx: usize, ic: usize| w[((oc * 3 + ky) * 3 + kx) * cin + ic];
-    match a {
-        Algo::Direct => pack(cin, d.cout, f, out),
-        Algo::Winograd => winograd::pack(cin, d.cout, f, out),
-    }
+    with_algo::pack_forward_with(algo(d), d, w, out)
 }
 
 /// Repacks original-layout weights into the backward-data kernel's layout (flipped 3x3,
@@ -197,24 +176,7 @@ pub fn pack_forward_with(a: Algo, d: &ConvDims, w: &[f32], out: &mut [f32]) {
 /// w[oc][2-ky][2-kx][ic]`, so that the input gradient is a forward-style convolution of `dy_pad`
 /// (`cout` channels in) producing `cin` channels. Needs `cin.is_multiple_of(16)`.
 pub fn pack_backward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
-    pack_backward_with(algo(d), d, w, out)
-}
-
-/// [`pack_backward`] for a given algorithm.
-pub fn pack_backward_with(a: Algo, d: &ConvDims, w: &[f32], out: &mut [f32]) {
-    let cin = d.cin;
-    assert!(
-        cin.is_multiple_of(16),
-        "backward_data needs cin.is_multiple_of(16) (got {cin})"
-    );
-    assert!(w.len() >= d.weight_len(), "weights too short");
-    let f = |ic: usize, ky: usize, kx: usize, oc: usize| {
-        w[((oc * 3 + (2 - ky)) * 3 + (2 - kx)) * cin + ic]
-    };
-    match a {
-        Algo::Direct => pack(d.cout, cin, f, out),
-        Algo::Winograd => winograd::pack(d.cout, cin, f, out),
-    }
+    with_algo::pack_backward_with(algo(d), d, w, out)
 }
 
 /// How one output row of width `w` is covered by tiles, as `(first pixel, kernel)` pairs, exactly
@@ -343,7 +305,7 @@ fn plan_passes(kd: &ConvDims) -> Vec<Pass> {
     let row = (w + 2) * n_in;
     // One pass per (output-channel block, reduction chunk), in accumulation order.
     let mut passes = Vec::new();
-    for (o0, nv) in channel_blocks(n_out) {
+    for (o0, nv) in channel_block_iter(n_out) {
         let nb = nv * 16;
         let plan = row_plan(w, conv::tiles(nv));
         let chunks = chunks(n_in, nb);
@@ -412,7 +374,9 @@ pub fn forward(
 ) {
     match path {
         Path::Reference => reference::forward(d, x_pad, w, bias, y),
-        Path::Asm => forward_rows_with(algo(d), d, x_pad, wpack, bias, y, 0..d.h, scratch),
+        Path::Asm => {
+            with_algo::forward_rows_with(algo(d), d, x_pad, wpack, bias, y, 0..d.h, scratch)
+        }
     }
 }
 
@@ -429,25 +393,7 @@ pub fn forward_rows_asm(
     rows: std::ops::Range<usize>,
     scratch: &mut [f32],
 ) {
-    forward_rows_with(algo(d), d, x_pad, wpack, bias, y_band, rows, scratch)
-}
-
-/// [`forward_rows_asm`] with a given algorithm (`wpack` packed for it).
-#[allow(clippy::too_many_arguments)]
-pub fn forward_rows_with(
-    a: Algo,
-    d: &ConvDims,
-    x_pad: &[f32],
-    wpack: &[f32],
-    bias: &[f32],
-    y_band: &mut [f32],
-    rows: std::ops::Range<usize>,
-    scratch: &mut [f32],
-) {
-    match a {
-        Algo::Direct => run_tiles(d, x_pad, wpack, Some(bias), y_band, rows),
-        Algo::Winograd => winograd::run(d, x_pad, wpack, Some(bias), y_band, rows, scratch),
-    }
+    with_algo::forward_rows_with(algo(d), d, x_pad, wpack, bias, y_band, rows, scratch)
 }
 
 /// Input gradient `dx` (`h x w x cin`, unpadded) from `dy_pad`: a full convolution with the
@@ -473,31 +419,6 @@ pub fn backward_data(
             );
             reference::backward_data(d, dy_pad, w, dx)
         }
-        Path::Asm => backward_data_with(algo(d), d, dy_pad, wpack_bwd, dx, scratch),
-    }
-}
-
-/// The asm path of [`backward_data`] with a given algorithm (`wpack_bwd` packed for it).
-pub fn backward_data_with(
-    a: Algo,
-    d: &ConvDims,
-    dy_pad: &[f32],
-    wpack_bwd: &[f32],
-    dx: &mut [f32],
-    scratch: &mut [f32],
-) {
-    assert!(
-        d.cin.is_multiple_of(16),
-        "backward_data needs cin % 16 == 0 (got {})",
-        d.cin
-    );
-    let kd = ConvDims {
-        cin: d.cout,
-        cout: d.cin,
-        ..*d
-    };
-    match a {
-        Algo::Direct => run_tiles(&kd, dy_pad, wpack_bwd, None, dx, 0..d.h),
-        Algo::Winograd => winograd::run(&kd, dy_pad, wpack_bwd, None, dx, 0..d.h, scratch),
+        Path::Asm => with_algo::backward_data_with(algo(d), d, dy_pad, wpack_bwd, dx, scratch),
     }
 }
