@@ -224,21 +224,26 @@ pub fn row_tile_widths(w: usize, tiles: &[Tile]) -> Vec<usize> {
     widths
 }
 
-/// Runs the micro-kernels over output rows `rows` of a layer as the kernels see it: `kd.cin`
-/// channels read, `kd.cout` written (for backward-data: the layer's `cout` and `cin`). `inp` is
-/// `(h+2) x (w+2) x kd.cin` (zero border), `out` holds just the rows computed (`rows.len() x w x
-/// kd.cout`, output row `y` at row `y - rows.start`; `0..h`: the whole `h x w x kd.cout`),
+/// Runs the micro-kernels over output rows `rows` of a layer as the kernels see it: `kernel_dims.cin`
+/// channels read, `kernel_dims.cout` written (for backward-data: the layer's `cout` and `cin`). `inp` is
+/// `(h+2) x (w+2) x kernel_dims.cin` (zero border), `out` holds just the rows computed (`rows.len() x w x
+/// kernel_dims.cout`, output row `y` at row `y - rows.start`; `0..h`: the whole `h x w x kernel_dims.cout`),
 /// `wpack` in the [`pack`] layout, `bias` (forward) or `None` (backward-data: no bias, no ReLU).
 /// Loop order: output-channel block, reduction chunk (its weights stay in L1), output row, tile.
 fn run_tiles(
-    kd: &ConvDims,
+    kernel_dims: &ConvDims,
     inp: &[f32],
     wpack: &[f32],
     bias: Option<&[f32]>,
     out: &mut [f32],
     rows: std::ops::Range<usize>,
 ) {
-    let (h, w, n_in, n_out) = (kd.h, kd.w, kd.cin, kd.cout);
+    let (h, w, n_in, n_out) = (
+        kernel_dims.h,
+        kernel_dims.w,
+        kernel_dims.cin,
+        kernel_dims.cout,
+    );
     assert!(rows.end <= h, "rows {rows:?} past the output height {h}");
     assert!(
         inp.len() >= (h + 2) * (w + 2) * n_in,
@@ -257,11 +262,11 @@ fn run_tiles(
     }
     let passes = PLANS.with(|cell| {
         let mut cache = cell.borrow_mut();
-        if let Some((_, p)) = cache.iter().find(|(d, _)| d == kd) {
+        if let Some((_, p)) = cache.iter().find(|(d, _)| d == kernel_dims) {
             return p.clone();
         }
-        let p: std::rc::Rc<[Pass]> = plan_passes(kd).into();
-        cache.push((*kd, p.clone()));
+        let p: std::rc::Rc<[Pass]> = plan_passes(kernel_dims).into();
+        cache.push((*kernel_dims, p.clone()));
         p
     });
     let (ip, wpp, op) = (inp.as_ptr(), wpack.as_ptr(), out.as_mut_ptr());
@@ -300,8 +305,8 @@ fn run_tiles(
 
 /// The passes of [`run_tiles`] for one shape (as the kernels see it): which tiles cover a row,
 /// and how the reduction is chunked.
-fn plan_passes(kd: &ConvDims) -> Vec<Pass> {
-    let (w, n_in, n_out) = (kd.w, kd.cin, kd.cout);
+fn plan_passes(kernel_dims: &ConvDims) -> Vec<Pass> {
+    let (w, n_in, n_out) = (kernel_dims.w, kernel_dims.cin, kernel_dims.cout);
     let row = (w + 2) * n_in;
     // One pass per (output-channel block, reduction chunk), in accumulation order.
     let mut passes = Vec::new();

@@ -73,13 +73,13 @@ pub fn backward_data_with(
         "backward_data needs cin % 16 == 0 (got {})",
         d.cin
     );
-    let kd = ConvDims {
+    let kernel_dims = ConvDims {
         cin: d.cout,
         cout: d.cin,
         ..*d
     };
     match a {
-        Algo::Direct => run_tiles(&kd, dy_pad, wpack_bwd, None, dx, 0..d.h),
-        Algo::Winograd => winograd::run(&kd, dy_pad, wpack_bwd, None, dx, 0..d.h, scratch),
+        Algo::Direct => run_tiles(&kernel_dims, dy_pad, wpack_bwd, None, dx, 0..d.h),
+        Algo::Winograd => winograd::run(&kernel_dims, dy_pad, wpack_bwd, None, dx, 0..d.h, scratch),
     }
 }
