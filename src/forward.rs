@@ -2,9 +2,19 @@
 //! pool three times; then fc1 (+ReLU) and fc2 over the whole batch at once.
 //!
 //! Shapes for the default hyperparameters (S = 128):
-//! image u8 128x128x3 -> x_pad[0] 130x130x3 -> conv1 128x128x32 -> pool1 -> x_pad[1] 66x66x32
-//! -> conv2 64x64x64 -> pool2 -> x_pad[2] 34x34x64 -> conv3 32x32x128 -> pool3 -> fc_in row
-//! 16x16x128 = 32768 -> fc1 128 -> fc2 1 -> sigmoid.
+//! image u8 128x128x3 -> `x_pad[0]` 130x130x3 -> conv1 128x128x32 -> pool1 -> `x_pad[1]`
+//! 66x66x32 -> conv2 64x64x64 -> pool2 -> `x_pad[2]` 34x34x64 -> conv3 32x32x128 -> pool3 ->
+//! fc_in row 16x16x128 = 32768 -> fc1 128 -> fc2 1 -> sigmoid. Checked:
+//!
+//! ```
+//! let s = catdog::config::Hyper::default().shapes().unwrap();
+//! let hwc = |d: &catdog::config::ConvDims| (d.h, d.w, d.cin, d.cout);
+//! assert_eq!(hwc(&s.conv[0]), (128, 128, 3, 32)); // x_pad[0] is (128+2) x (128+2) x 3
+//! assert_eq!(hwc(&s.conv[1]), (64, 64, 32, 64)); // x_pad[1] is 66 x 66 x 32
+//! assert_eq!(hwc(&s.conv[2]), (32, 32, 64, 128)); // x_pad[2] is 34 x 34 x 64
+//! assert_eq!((s.flat, s.fc1), (16 * 16 * 128, 128));
+//! assert_eq!(s.flat, 32768);
+//! ```
 
 use crate::cpu::Path;
 use crate::dense;

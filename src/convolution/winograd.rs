@@ -80,7 +80,7 @@ pub fn packed_len(n_in: usize, n_out: usize) -> usize {
 /// (as the kernels see it); `f(o, ky, kx, i)` gives the 3x3 filter of output `o`, input `i`.
 /// Layout: for each position `pos` (16), starting at float `pos * n_in * n_out`, the direct
 /// kernels' packing of a 1x1 convolution: for each output block `(o0, NV)` of
-/// [`channel_blocks`](super::channel_blocks) (at `o0 * n_in`), `n_in` steps of `NV*16`
+/// [`super::channel_block_iter`] (at `o0 * n_in`), `n_in` steps of `NV*16`
 /// floats, `U[pos][i][o]` with the block's output channels innermost. `U = G g G^T` is computed in f64 and rounded once.
 pub fn pack(
     n_in: usize,
