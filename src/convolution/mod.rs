@@ -11,11 +11,20 @@
 //! - weight gradient in "KC" layout `[3][3][cin][cout]` (see [`unpack_wgrad`]).
 //!
 //! The asm path is a register-blocked direct convolution (see `asm_notes/convolution.md`): a
-//! micro-kernel computes 1..14 consecutive output pixels of a row x 32 output channels with the
-//! accumulators in ZMM registers over the whole 3x3xC reduction; this module packs the weights
+//! micro-kernel computes 1..14 consecutive output pixels of a row x 32 output channels (1..16
+//! pixels x 16 channels for a last 16-channel block) with the accumulators in ZMM registers over
+//! the whole 3x3xC reduction; this module packs the weights
 //! ([`pack_forward`], [`pack_backward`]), covers each row with tiles ([`row_tile_widths`]) and
 //! drives the kernels. The input gradient is the same kernel run over `dy_pad` with the flipped,
-//! channel-transposed weights. The drivers allocate only a few small plan vectors per call.
+//! channel-transposed weights. The tile plans are built once per shape and thread, so the drivers
+//! allocate nothing in the training loop.
+//!
+//! ```
+//! use catdog::kernels::conv::tiles;
+//! // the widest tiles: 14 pixels x 32 channels, 16 pixels x 16 channels
+//! assert_eq!((tiles(2)[0].pixels, tiles(1)[0].pixels), (14, 16));
+//! assert_eq!(tiles(2).last().unwrap().pixels, 1);
+//! ```
 
 use crate::config::ConvDims;
 use crate::cpu::Path;
@@ -91,7 +100,7 @@ pub fn packed_len(d: &ConvDims) -> usize {
 
 /// Bytes of packed weights one reduction chunk may use. Measured on the development machine
 /// (48 KiB L1d, 2 MiB L2 per core): splitting the network's layers so that a chunk's weights
-/// fit L1 (24 or 48 KiB) was no faster than streaming a block's weights (36 to 147 KiB) from L2
+/// fit L1 (24 or 48 KiB) was no faster than streaming a block's weights (36 to 144 KiB) from L2
 /// with 14-pixel tiles (each weight load feeds 14 FMAs), so we only split much wider layers,
 /// to keep a chunk's weights well inside L2.
 const CHUNK_WEIGHT_BYTES: usize = 256 * 1024;
@@ -108,6 +117,14 @@ pub struct Chunk {
 /// How the reduction over `3 x 3 x n_in` is split for an output block `nb` channels wide: the
 /// whole window if its packed weights fit `CHUNK_WEIGHT_BYTES` (256 KiB), else one kernel row per chunk,
 /// else one kernel row and a channel range (a multiple of 16 dividing `n_in`) per chunk.
+///
+/// ```
+/// use catdog::convolution::chunks;
+/// // conv3's input gradient: 9 * 128 * 32 floats = 144 KiB per block, one chunk.
+/// assert_eq!(chunks(128, 32).len(), 1);
+/// // 9 * 512 * 32 floats = 576 KiB: one chunk per kernel row (192 KiB each).
+/// assert_eq!(chunks(512, 32).len(), 3);
+/// ```
 pub fn chunks(n_in: usize, nb: usize) -> Vec<Chunk> {
     chunk_iter(n_in, nb).collect()
 }
@@ -181,9 +198,8 @@ pub fn pack_backward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
 
 /// How one output row of width `w` is covered by tiles, as `(first pixel, kernel)` pairs, exactly
 /// (no pixel twice: a later reduction chunk adds to the output): the cheapest split of `w` into
-/// tile widths under the tiles' measured rates (a small dynamic programme over `0..=w`).
-/// E.g. `w = 32` becomes 11 + 11 + 10 rather than 14 + 14 + 4 (the 4-pixel tile runs at about
-/// 70% of the 14-pixel one).
+/// tile widths under the tiles' measured rates (a small dynamic programme over `0..=w`), see
+/// [`row_tile_widths`].
 fn row_plan(w: usize, tiles: &[Tile]) -> Vec<(usize, TileFn)> {
     let mut plan = Vec::new();
     let mut x0 = 0;
@@ -198,7 +214,19 @@ fn row_plan(w: usize, tiles: &[Tile]) -> Vec<(usize, TileFn)> {
     plan
 }
 
-/// The tile widths the drivers use for a row of `w` pixels, widest first (they sum to `w`).
+/// The tile widths the drivers use for a row of `w` pixels, widest first (they sum to `w`): the
+/// cheapest split under the tiles' measured rates ([`crate::kernels::conv::Tile::rate`]). E.g.
+/// conv3's 32-pixel rows with the 32-channel tiles become 14 + 11 + 7 rather than 14 + 14 + 4
+/// (the 4-pixel tile runs at 66% of the 14-pixel one's rate, the 7- and 11-pixel ones at 88% and
+/// 95%):
+///
+/// ```
+/// use catdog::convolution::row_tile_widths;
+/// use catdog::kernels::conv::tiles;
+/// assert_eq!(row_tile_widths(32, tiles(2)), vec![14, 11, 7]);
+/// let rate = |p: usize| tiles(2).iter().find(|t| t.pixels == p).unwrap().rate;
+/// assert_eq!((rate(14), rate(11), rate(7), rate(4)), (100, 95, 88, 66));
+/// ```
 pub fn row_tile_widths(w: usize, tiles: &[Tile]) -> Vec<usize> {
     // best[x] = (cost of covering x pixels, width of the last tile).
     let mut best = vec![(0u64, 0usize); w + 1];
