@@ -9,6 +9,39 @@
 
 use crate::kernels::asm_zmm;
 
+/// Zeroes the 16 accumulators zmm0-15 of a 4x4 tile (one `vpxord`, 15 register copies).
+#[rustfmt::skip]
+macro_rules! zero_accumulators_4x4 {
+    () => {
+        concat!(
+            "vpxord zmm0, zmm0, zmm0\n",
+            "vmovaps zmm1, zmm0\n", "vmovaps zmm2, zmm0\n", "vmovaps zmm3, zmm0\n",
+            "vmovaps zmm4, zmm0\n", "vmovaps zmm5, zmm0\n", "vmovaps zmm6, zmm0\n",
+            "vmovaps zmm7, zmm0\n", "vmovaps zmm8, zmm0\n", "vmovaps zmm9, zmm0\n",
+            "vmovaps zmm10, zmm0\n", "vmovaps zmm11, zmm0\n", "vmovaps zmm12, zmm0\n",
+            "vmovaps zmm13, zmm0\n", "vmovaps zmm14, zmm0\n", "vmovaps zmm15, zmm0\n",
+        )
+    };
+}
+
+/// The 16 FMAs of one step of a 4x4 tile: accumulator zmm(4a+v) += broadcast zmm(20+a) *
+/// vector zmm(16+v), for a, v = 0..3.
+#[rustfmt::skip]
+macro_rules! fma_broadcasts_4x4 {
+    () => {
+        concat!(
+            "vfmadd231ps zmm0, zmm20, zmm16\n", "vfmadd231ps zmm1, zmm20, zmm17\n",
+            "vfmadd231ps zmm2, zmm20, zmm18\n", "vfmadd231ps zmm3, zmm20, zmm19\n",
+            "vfmadd231ps zmm4, zmm21, zmm16\n", "vfmadd231ps zmm5, zmm21, zmm17\n",
+            "vfmadd231ps zmm6, zmm21, zmm18\n", "vfmadd231ps zmm7, zmm21, zmm19\n",
+            "vfmadd231ps zmm8, zmm22, zmm16\n", "vfmadd231ps zmm9, zmm22, zmm17\n",
+            "vfmadd231ps zmm10, zmm22, zmm18\n", "vfmadd231ps zmm11, zmm22, zmm19\n",
+            "vfmadd231ps zmm12, zmm23, zmm16\n", "vfmadd231ps zmm13, zmm23, zmm17\n",
+            "vfmadd231ps zmm14, zmm23, zmm18\n", "vfmadd231ps zmm15, zmm23, zmm19\n",
+        )
+    };
+}
+
 /// Forward, one 4 rows x 4 neurons tile over one k-chunk: 16 ZMM accumulators
 /// `acc[r*4 + j] (+)= x_r[0..16*steps] * w_j[0..16*steps]` lane-wise.
 ///
@@ -38,11 +71,7 @@ pub unsafe fn fwd_tile4x4(
         // accumulators: zero or resume from the scratch tile
         "test {off}, {off}",
         "jz 2f",
-        "vpxord zmm0, zmm0, zmm0",
-        "vmovaps zmm1, zmm0", "vmovaps zmm2, zmm0", "vmovaps zmm3, zmm0",
-        "vmovaps zmm4, zmm0", "vmovaps zmm5, zmm0", "vmovaps zmm6, zmm0", "vmovaps zmm7, zmm0",
-        "vmovaps zmm8, zmm0", "vmovaps zmm9, zmm0", "vmovaps zmm10, zmm0", "vmovaps zmm11, zmm0",
-        "vmovaps zmm12, zmm0", "vmovaps zmm13, zmm0", "vmovaps zmm14, zmm0", "vmovaps zmm15, zmm0",
+        zero_accumulators_4x4!(),
         "jmp 3f",
         "2:",
         "vmovups zmm0, [{acc}]", "vmovups zmm1, [{acc} + 64]",
@@ -179,11 +208,7 @@ pub unsafe fn bwd_data_tile4x4(
 ) {
     debug_assert!(n >= 1);
     asm_zmm!(
-        "vpxord zmm0, zmm0, zmm0",
-        "vmovaps zmm1, zmm0", "vmovaps zmm2, zmm0", "vmovaps zmm3, zmm0",
-        "vmovaps zmm4, zmm0", "vmovaps zmm5, zmm0", "vmovaps zmm6, zmm0", "vmovaps zmm7, zmm0",
-        "vmovaps zmm8, zmm0", "vmovaps zmm9, zmm0", "vmovaps zmm10, zmm0", "vmovaps zmm11, zmm0",
-        "vmovaps zmm12, zmm0", "vmovaps zmm13, zmm0", "vmovaps zmm14, zmm0", "vmovaps zmm15, zmm0",
+        zero_accumulators_4x4!(),
         "xor {j:e}, {j:e}",
         "2:",
         "vmovups zmm16, [{w}]",
@@ -196,14 +221,7 @@ pub unsafe fn bwd_data_tile4x4(
         "vbroadcastss zmm21, dword ptr [{d1} + 4*{j}]",
         "vbroadcastss zmm22, dword ptr [{d2} + 4*{j}]",
         "vbroadcastss zmm23, dword ptr [{d3} + 4*{j}]",
-        "vfmadd231ps zmm0, zmm20, zmm16", "vfmadd231ps zmm1, zmm20, zmm17",
-        "vfmadd231ps zmm2, zmm20, zmm18", "vfmadd231ps zmm3, zmm20, zmm19",
-        "vfmadd231ps zmm4, zmm21, zmm16", "vfmadd231ps zmm5, zmm21, zmm17",
-        "vfmadd231ps zmm6, zmm21, zmm18", "vfmadd231ps zmm7, zmm21, zmm19",
-        "vfmadd231ps zmm8, zmm22, zmm16", "vfmadd231ps zmm9, zmm22, zmm17",
-        "vfmadd231ps zmm10, zmm22, zmm18", "vfmadd231ps zmm11, zmm22, zmm19",
-        "vfmadd231ps zmm12, zmm23, zmm16", "vfmadd231ps zmm13, zmm23, zmm17",
-        "vfmadd231ps zmm14, zmm23, zmm18", "vfmadd231ps zmm15, zmm23, zmm19",
+        fma_broadcasts_4x4!(),
         "add {w}, {ldw}",
         "inc {j}",
         "cmp {j}, {n}",
@@ -307,22 +325,7 @@ pub struct WeightGradTile {
 macro_rules! weight_grad_rows_4x4 {
     () => {
         concat!(
-            "vpxord zmm0, zmm0, zmm0\n",
-            "vmovaps zmm1, zmm0\n",
-            "vmovaps zmm2, zmm0\n",
-            "vmovaps zmm3, zmm0\n",
-            "vmovaps zmm4, zmm0\n",
-            "vmovaps zmm5, zmm0\n",
-            "vmovaps zmm6, zmm0\n",
-            "vmovaps zmm7, zmm0\n",
-            "vmovaps zmm8, zmm0\n",
-            "vmovaps zmm9, zmm0\n",
-            "vmovaps zmm10, zmm0\n",
-            "vmovaps zmm11, zmm0\n",
-            "vmovaps zmm12, zmm0\n",
-            "vmovaps zmm13, zmm0\n",
-            "vmovaps zmm14, zmm0\n",
-            "vmovaps zmm15, zmm0\n",
+            zero_accumulators_4x4!(),
             "2:\n",
             "vmovups zmm16, [{x}]\n",
             "vmovups zmm17, [{x} + 64]\n",
@@ -332,22 +335,7 @@ macro_rules! weight_grad_rows_4x4 {
             "vbroadcastss zmm21, dword ptr [{dy} + {c1}]\n",
             "vbroadcastss zmm22, dword ptr [{dy} + {c2}]\n",
             "vbroadcastss zmm23, dword ptr [{dy} + {c3}]\n",
-            "vfmadd231ps zmm0, zmm20, zmm16\n",
-            "vfmadd231ps zmm1, zmm20, zmm17\n",
-            "vfmadd231ps zmm2, zmm20, zmm18\n",
-            "vfmadd231ps zmm3, zmm20, zmm19\n",
-            "vfmadd231ps zmm4, zmm21, zmm16\n",
-            "vfmadd231ps zmm5, zmm21, zmm17\n",
-            "vfmadd231ps zmm6, zmm21, zmm18\n",
-            "vfmadd231ps zmm7, zmm21, zmm19\n",
-            "vfmadd231ps zmm8, zmm22, zmm16\n",
-            "vfmadd231ps zmm9, zmm22, zmm17\n",
-            "vfmadd231ps zmm10, zmm22, zmm18\n",
-            "vfmadd231ps zmm11, zmm22, zmm19\n",
-            "vfmadd231ps zmm12, zmm23, zmm16\n",
-            "vfmadd231ps zmm13, zmm23, zmm17\n",
-            "vfmadd231ps zmm14, zmm23, zmm18\n",
-            "vfmadd231ps zmm15, zmm23, zmm19\n",
+            fma_broadcasts_4x4!(),
             "add {x}, {ldx}\n",
             "add {dy}, {ldy}\n",
             "dec {r}\n",
