@@ -4,7 +4,7 @@
 //! so the result does not depend on how many threads ran.
 
 use crate::activations;
-use crate::convolution;
+use crate::convolution::{self, ConvWeights};
 use crate::dense;
 use crate::loss;
 use crate::maxpool;
@@ -176,8 +176,10 @@ pub fn conv_blocks(c: &Ctx, slot: usize, t: usize) {
                         c.path,
                         &d,
                         dy_pad,
-                        c.params.get(c.param_views.conv_w[l]),
-                        c.packed.get(c.packed_bwd[l]),
+                        ConvWeights {
+                            original: c.params.get(c.param_views.conv_w[l]),
+                            packed: c.packed.get(c.packed_bwd[l]),
+                        },
                         c.acts.get_mut(thread.dx[l]),
                         c.acts.get_mut(thread.wino),
                     )

@@ -16,13 +16,14 @@
 //! assert_eq!(s.flat, 32768);
 //! ```
 
+use crate::convolution::{self, ConvWeights};
 use crate::cpu::Path;
 use crate::dense;
 use crate::loader;
+use crate::loss;
 use crate::maxpool::{self, OutPlace};
 use crate::model::Ctx;
 use crate::profile::{time, Section};
-use crate::{convolution, loss};
 
 /// Conv output rows per band of the fused conv + pool forward (even: whole pooling windows).
 const BAND: usize = 2;
@@ -102,8 +103,10 @@ pub fn conv_blocks(c: &Ctx, slot: usize, t: usize, image: &[u8], flip: bool) {
                     c.path,
                     &d,
                     c.acts.get(sample.x_pad[l]),
-                    c.params.get(c.param_views.conv_w[l]),
-                    c.packed.get(c.packed_fwd[l]),
+                    ConvWeights {
+                        original: c.params.get(c.param_views.conv_w[l]),
+                        packed: c.packed.get(c.packed_fwd[l]),
+                    },
                     c.params.get(c.param_views.conv_b[l]),
                     y,
                     c.acts.get_mut(thread.wino),

@@ -391,24 +391,30 @@ struct Pass {
     last: bool,
 }
 
-/// `y = relu(conv(x_pad, w) + bias)`. `w` is the original layout (used by the reference path),
-/// `wpack` its [`pack_forward`] form and `scratch` at least [`scratch_len`] floats (both used by
-/// the asm path, with [`algo`]`(d)`).
-#[allow(clippy::too_many_arguments)]
+/// A layer's weights in both forms a pass may read: `original`, the original layout (the
+/// reference path), and `packed`, its [`pack_forward`] or [`pack_backward`] form for
+/// [`algo`]`(d)` (the asm path; may be empty on the reference path).
+#[derive(Clone, Copy, Debug)]
+pub struct ConvWeights<'a> {
+    pub original: &'a [f32],
+    pub packed: &'a [f32],
+}
+
+/// `y = relu(conv(x_pad, w) + bias)`, `w.packed` in the [`pack_forward`] form; `scratch` at
+/// least [`scratch_len`] floats (used by the asm path, with [`algo`]`(d)`).
 pub fn forward(
     path: Path,
     d: &ConvDims,
     x_pad: &[f32],
-    w: &[f32],
-    wpack: &[f32],
+    w: ConvWeights,
     bias: &[f32],
     y: &mut [f32],
     scratch: &mut [f32],
 ) {
     match path {
-        Path::Reference => reference::forward(d, x_pad, w, bias, y),
+        Path::Reference => reference::forward(d, x_pad, w.original, bias, y),
         Path::Asm => {
-            with_algo::forward_rows_with(algo(d), d, x_pad, wpack, bias, y, 0..d.h, scratch)
+            with_algo::forward_rows_with(algo(d), d, x_pad, w.packed, bias, y, 0..d.h, scratch)
         }
     }
 }
@@ -430,16 +436,14 @@ pub fn forward_rows_asm(
 }
 
 /// Input gradient `dx` (`h x w x cin`, unpadded) from `dy_pad`: a full convolution with the
-/// flipped, transposed weights. `wpack_bwd` is the [`pack_backward`] form of `w`, `scratch` at
+/// flipped, transposed weights. `w.packed` is in the [`pack_backward`] form, `scratch` at
 /// least [`scratch_len`] floats. Needs `cin.is_multiple_of(16)` (conv1's input gradient,
 /// `cin = 3`, is never needed).
-#[allow(clippy::too_many_arguments)]
 pub fn backward_data(
     path: Path,
     d: &ConvDims,
     dy_pad: &[f32],
-    w: &[f32],
-    wpack_bwd: &[f32],
+    w: ConvWeights,
     dx: &mut [f32],
     scratch: &mut [f32],
 ) {
@@ -450,8 +454,8 @@ pub fn backward_data(
                 "backward_data needs cin % 16 == 0 (got {})",
                 d.cin
             );
-            reference::backward_data(d, dy_pad, w, dx)
+            reference::backward_data(d, dy_pad, w.original, dx)
         }
-        Path::Asm => with_algo::backward_data_with(algo(d), d, dy_pad, wpack_bwd, dx, scratch),
+        Path::Asm => with_algo::backward_data_with(algo(d), d, dy_pad, w.packed, dx, scratch),
     }
 }
