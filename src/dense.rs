@@ -184,13 +184,7 @@ pub unsafe fn backward_data(
                 let width = if left >= 64 { 64 } else { left.min(16) };
                 for r in 0..rt {
                     let dyp = [0, 1, 2, 3].map(|t| dy.as_ptr().add((4 * r + t).min(rows - 1) * n));
-                    let dxp = [0, 1, 2, 3].map(|t| {
-                        if 4 * r + t < rows {
-                            dx.add((4 * r + t) * k + i)
-                        } else {
-                            dummy
-                        }
-                    });
+                    let dxp = tile_rows(dx.add(i), 4 * r, rows, k, dummy);
                     if width == 64 {
                         kernel::bwd_data_tile4x4(w.as_ptr().add(i), ldw, dyp, n, &dxp);
                     } else {
@@ -241,13 +235,7 @@ pub fn backward_weights(
                     let jj0 = 4 * c;
                     let colb =
                         [0, 1, 2, 3].map(|t| 4 * (cols.start + (jj0 + t).min(cols.len() - 1)));
-                    let dst = [0, 1, 2, 3].map(|t| {
-                        if jj0 + t < cols.len() {
-                            dwp.add((jj0 + t) * k + i)
-                        } else {
-                            dummy
-                        }
-                    });
+                    let dst = tile_rows(dwp.add(i), jj0, cols.len(), k, dummy);
                     let tile = WeightGradTile {
                         x: x.as_ptr().add(i),
                         ldx_bytes: 4 * k,
@@ -313,25 +301,13 @@ pub unsafe fn backward_fused_sgd(
         // Input gradient of the block, from the old weights.
         for r in 0..rt {
             let dyp = [0, 1, 2, 3].map(|t| dy.as_ptr().add((4 * r + t).min(rows - 1) * n));
-            let dxp = [0, 1, 2, 3].map(|t| {
-                if 4 * r + t < rows {
-                    dx.add((4 * r + t) * k + i)
-                } else {
-                    dummy
-                }
-            });
+            let dxp = tile_rows(dx.add(i), 4 * r, rows, k, dummy);
             kernel::bwd_data_tile4x4(w.add(i), 4 * k, dyp, n, &dxp);
         }
         // Weight gradient of the block and the SGD step, 4 neurons at a time.
         for c in 0..ct {
             let colb = [0, 1, 2, 3].map(|t| 4 * (4 * c + t).min(n - 1));
-            let wp = [0, 1, 2, 3].map(|t| {
-                if 4 * c + t < n {
-                    w.add((4 * c + t) * k + i)
-                } else {
-                    dummy
-                }
-            });
+            let wp = tile_rows(w.add(i), 4 * c, n, k, dummy);
             let tile = WeightGradTile {
                 x: x.as_ptr().add(i),
                 ldx_bytes: 4 * k,
@@ -343,4 +319,25 @@ pub unsafe fn backward_fused_sgd(
             kernel::bwd_weights_sgd_tile4x4(&tile, &wp, scale);
         }
     }
+}
+
+/// The four output pointers of an edge-safe tile: `base + (first + t) * stride` for `t` in
+/// 0..4, and `dummy` for the rows or neurons at or past `count` (their results go unread).
+///
+/// # Safety
+/// `base + (count - 1) * stride` is inside the buffer `base` points into.
+unsafe fn tile_rows(
+    base: *mut f32,
+    first: usize,
+    count: usize,
+    stride: usize,
+    dummy: *mut f32,
+) -> [*mut f32; 4] {
+    [0, 1, 2, 3].map(|t| {
+        if first + t < count {
+            base.add((first + t) * stride)
+        } else {
+            dummy
+        }
+    })
 }
