@@ -18,7 +18,8 @@ use std::ops::Range;
 
 /// Forward k-chunk: 1024 floats = 4 KiB per row, so the 4 weight rows of a tile (16 KiB) and
 /// the 4 input rows of a row tile (16 KiB) fit L1 together, while all inputs of a chunk
-/// (16 rows: 64 KiB) stay in L2. (Measured: 1024 beat 512, 2048 and 4096 by ~10-15% on fc1.)
+/// (16 rows: 64 KiB) stay in L2. (Measured: 1024 beat 512, 2048 and 4096 by ~10-15% on fc1;
+/// asm_notes/dense.md.)
 const KC: usize = 1024;
 
 thread_local! {

@@ -14,6 +14,9 @@
 //! assert_eq!(hwc(&s.conv[2]), (32, 32, 64, 128)); // x_pad[2] is 34 x 34 x 64
 //! assert_eq!((s.flat, s.fc1), (16 * 16 * 128, 128));
 //! assert_eq!(s.flat, 32768);
+//! // conv outputs: 2 MiB, 1 MiB, 0.5 MiB (see BAND_MIN_BYTES)
+//! let mib = |d: &catdog::config::ConvDims| d.out_len() as f64 * 4.0 / (1 << 20) as f64;
+//! assert_eq!([mib(&s.conv[0]), mib(&s.conv[1]), mib(&s.conv[2])], [2.0, 1.0, 0.5]);
 //! ```
 
 use crate::convolution::{self, ConvWeights};

@@ -17,7 +17,15 @@
 //! 3. output transform (asm, `output_tile_row_*`): `y = A^T M A` (+ bias, ReLU in forward).
 //!
 //! Scratch per band: `16 * tiles * (n_in + n_out)` floats ([`scratch_len`]), from the caller's
-//! arena; for the network's layers at most 384 KiB, so a band's `V` and `M` stay in L2.
+//! arena, plus a cache line per position (see `pos_stride`); for the network's layers at most
+//! 386 KiB, so a band's `V` and `M` stay in L2:
+//!
+//! ```
+//! use catdog::convolution::winograd::scratch_len;
+//! let s = catdog::config::Hyper::default().shapes().unwrap();
+//! let most = s.conv.iter().map(|d| scratch_len(d) * 4).max().unwrap();
+//! assert_eq!(most, 386 << 10);
+//! ```
 
 use super::channel_block_iter;
 use super::row_tile_widths;
@@ -66,7 +74,8 @@ pub fn scratch_len(kernel_dims: &ConvDims) -> usize {
 /// Floats between positions of `V` or `M` for a band of `tiles` tiles of `n` channels: the
 /// tiles, plus one cache line so that the 16 positions of a tile (read or written together by
 /// the transforms) do not all fall into the same L1 set, which they did with the network's
-/// power-of-two strides (4 and 8 KiB): the forward pass of conv2 ran 2x slower.
+/// power-of-two strides (4 and 8 KiB): the forward pass of conv2 ran markedly slower
+/// (re-measure with `CONV_BENCH_MANUAL_ONLY=1 cargo bench --bench conv`).
 fn pos_stride(tiles: usize, n: usize) -> usize {
     tiles * n + 16
 }
@@ -321,8 +330,9 @@ fn tile_plan(n: usize, nv: usize) -> Plan {
 }
 
 /// Tiles per band of the weight gradient ([`backward_weights`]). Measured (one sample, one
-/// thread): 32, 64 and 128 tiles within noise for conv2 (~520 us); for conv3 128 tiles was
-/// 25% slower (its band's `V` and `dM`, 1.5 MiB, no longer stay in L2 beside `dU`). The slab
+/// thread, `CONV_WGRAD_QUICK=1 cargo bench --bench conv_wgrad`): 32, 64 and 128 tiles within
+/// noise for conv2; for conv3 128 tiles was slower (its band's `V` and `dM`, 1.5 MiB, no
+/// longer stay in L2 beside `dU`). The slab
 /// kernels were within noise too (64-channel `wgrad_4x4` slabs against all-`wgrad_8x2`, and
 /// against 48-channel `wgrad_8x3` slabs with tails). About a quarter of the time is the two
 /// transforms, bound by writing `V` and `dM` (16 floats per tile and channel) to L2.

@@ -96,7 +96,7 @@ pub struct Tile {
 /// How far ahead (in pixels) the bias-fused kernels prefetch the output gradient. Those kernels
 /// are the first to touch each block of conv1's `dy` (2 MiB at 128x128x32, which with `x_pad`
 /// does not fit the 2 MiB L2): `prefetcht0` 32 pixels (4 KiB) ahead hides the L3 latency,
-/// measured +10% on conv1 (16 and 64 pixels were no better). A prefetch past the end of the
+/// measured +10% on conv1 (16 and 64 pixels were no better; asm_notes/convolution-weight-grad.md). A prefetch past the end of the
 /// buffer is harmless: `prefetcht0` never faults.
 pub const PF_PIXELS: usize = 32;
 
