@@ -237,14 +237,7 @@ pub fn backward_weights(
                     let colb =
                         [0, 1, 2, 3].map(|t| 4 * (cols.start + (jj0 + t).min(cols.len() - 1)));
                     let dst = tile_rows(dwp.add(i), jj0, cols.len(), k, dummy);
-                    let tile = WeightGradTile {
-                        x: x.as_ptr().add(i),
-                        ldx_bytes: 4 * k,
-                        dy: dy.as_ptr(),
-                        ldy_bytes: 4 * n,
-                        col_bytes: colb,
-                        rows,
-                    };
+                    let tile = weight_grad_tile(x, dy, (rows, k, n), i, colb);
                     if width == 64 {
                         kernel::bwd_weights_tile4x4(&tile, &dst);
                     } else {
@@ -309,14 +302,7 @@ pub unsafe fn backward_fused_sgd(
         for c in 0..ct {
             let colb = [0, 1, 2, 3].map(|t| 4 * (4 * c + t).min(n - 1));
             let wp = tile_rows(w.add(i), 4 * c, n, k, dummy);
-            let tile = WeightGradTile {
-                x: x.as_ptr().add(i),
-                ldx_bytes: 4 * k,
-                dy: dy.as_ptr(),
-                ldy_bytes: 4 * n,
-                col_bytes: colb,
-                rows,
-            };
+            let tile = weight_grad_tile(x, dy, (rows, k, n), i, colb);
             kernel::bwd_weights_sgd_tile4x4(&tile, &wp, scale);
         }
     }
@@ -341,4 +327,26 @@ unsafe fn tile_rows(
             dummy
         }
     })
+}
+
+/// The weight-gradient tile at input `i` over all `rows` rows of `x [rows][k]` and
+/// `dy [rows][n]`, for the four neurons whose dy columns start at `col_bytes`.
+///
+/// # Safety
+/// `i < k`.
+unsafe fn weight_grad_tile(
+    x: &[f32],
+    dy: &[f32],
+    (rows, k, n): (usize, usize, usize),
+    i: usize,
+    col_bytes: [usize; 4],
+) -> WeightGradTile {
+    WeightGradTile {
+        x: x.as_ptr().add(i),
+        ldx_bytes: 4 * k,
+        dy: dy.as_ptr(),
+        ldy_bytes: 4 * n,
+        col_bytes,
+        rows,
+    }
 }

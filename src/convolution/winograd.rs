@@ -242,31 +242,29 @@ pub fn run(
                 let y = op.add(((2 * (ty + r) - rows.start) * w + 2 * tx0) * n_out);
                 for g in (0..n_out).step_by(16) {
                     let mg = mp.add(r * ncols * n_out + g);
-                    match bias {
-                        Some(b) => winograd_kernels::output_tile_row_relu(
-                            mg,
-                            ms * 4,
-                            n_out * 4,
-                            y.add(g),
-                            w * n_out * 4,
-                            ncols,
-                            b.as_ptr().add(g),
-                        ),
-                        None => winograd_kernels::output_tile_row_plain(
-                            mg,
-                            ms * 4,
-                            n_out * 4,
-                            y.add(g),
-                            w * n_out * 4,
-                            ncols,
-                            std::ptr::null(),
-                        ),
-                    }
+                    // forward: + bias, ReLU; input gradient: neither
+                    let (output_row, bias_g): (OutputRow, *const f32) = match bias {
+                        Some(b) => (winograd_kernels::output_tile_row_relu, b.as_ptr().add(g)),
+                        None => (winograd_kernels::output_tile_row_plain, std::ptr::null()),
+                    };
+                    output_row(
+                        mg,
+                        ms * 4,
+                        n_out * 4,
+                        y.add(g),
+                        w * n_out * 4,
+                        ncols,
+                        bias_g,
+                    );
                 }
             }
         }
     }
 }
+
+/// The output transforms' signature ([`winograd_kernels::output_tile_row_relu`] and
+/// `output_tile_row_plain`).
+type OutputRow = unsafe fn(*const f32, usize, usize, *mut f32, usize, usize, *const f32);
 
 /// Input transform of `ncols` tiles of tile row `ty`, from tile `tx0` on, every channel (16 at
 /// a time): `inp` is the padded input (`(h+2) x (w+2) x n` floats), `v` the first of those
