@@ -12,11 +12,12 @@
 //! only the manual cases whose "layer algorithm" name contains `S` (e.g. `conv2 Winograd`).
 
 use catdog::config::ConvDims;
-use catdog::convolution::{
-    backward_data_with, forward_rows_with, pack_backward_with, pack_forward_with, packed_len_with,
-    scratch_len, winograd, Algo,
-};
+use catdog::convolution::{scratch_len, winograd, Algo};
 use catdog::cpu::has_avx512;
+use catdog::testing::{
+    backward_data_with, fma_peak_gflops, forward_rows_with, pack_backward_with, pack_forward_with,
+    packed_len_with,
+};
 use criterion::{criterion_group, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::Instant;
@@ -130,27 +131,6 @@ impl Case {
     }
 }
 
-/// A register-only loop of 24 independent `vfmadd231ps zmm` per iteration: the FP32 FMA peak of
-/// this core at this moment (the machine is shared, so we measure it next to every case).
-#[target_feature(enable = "avx512f")]
-unsafe fn fma_peak_loop(iters: usize) {
-    std::arch::asm!(
-        "2:",
-        ".irp r, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23",
-        "vfmadd231ps zmm\\r, zmm30, zmm31",
-        ".endr",
-        "dec {n}",
-        "jnz 2b",
-        n = inout(reg) iters => _,
-        out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _, out("zmm4") _,
-        out("zmm5") _, out("zmm6") _, out("zmm7") _, out("zmm8") _, out("zmm9") _,
-        out("zmm10") _, out("zmm11") _, out("zmm12") _, out("zmm13") _, out("zmm14") _,
-        out("zmm15") _, out("zmm16") _, out("zmm17") _, out("zmm18") _, out("zmm19") _,
-        out("zmm20") _, out("zmm21") _, out("zmm22") _, out("zmm23") _,
-        options(nostack),
-    );
-}
-
 /// Best GFLOP/s of `f` (doing `flops` per call) and of the FMA peak loop, over 40 alternating
 /// short rounds (the best round is the least disturbed by other processes).
 fn measure(flops: f64, mut f: impl FnMut()) -> (f64, f64) {
@@ -160,10 +140,8 @@ fn measure(flops: f64, mut f: impl FnMut()) -> (f64, f64) {
     let reps = ((0.004 / t.elapsed().as_secs_f64()) as u32).max(1);
     let (mut best, mut peak) = (0.0f64, 0.0f64);
     for _ in 0..40 {
-        let t = Instant::now();
         // SAFETY: main checked AVX-512; the loop touches only registers.
-        unsafe { fma_peak_loop(100_000) };
-        peak = peak.max(100_000.0 * 24.0 * 32.0 / t.elapsed().as_secs_f64() / 1e9);
+        peak = peak.max(unsafe { fma_peak_gflops(100_000) });
         let t = Instant::now();
         for _ in 0..reps {
             f();

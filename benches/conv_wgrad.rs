@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use catdog::arena::Arena;
 use catdog::config::{ConvDims, Hyper};
-use catdog::convolution::{backward_weights_with, scratch_len, winograd, Algo};
+use catdog::convolution::{scratch_len, winograd, Algo};
 use catdog::cpu;
+use catdog::testing::{backward_weights_with, fma_peak_loop, FMA_PEAK_FLOPS_PER_ITER};
 use criterion::{criterion_group, Criterion, Throughput};
 
 /// Measured FP32 FMA peak of one core of the development machine, GFLOP/s.
@@ -126,42 +127,14 @@ fn best_of(batches: usize, batch: Duration, mut f: impl FnMut()) -> (Duration, D
     (wall, cpu)
 }
 
-/// FP32 FMA throughput of this core right now: 24 independent `vfmadd231ps zmm` chains.
+/// FP32 FMA throughput of this core right now ([`fma_peak_loop`]), by wall and CPU time.
 fn fma_peak_gflops() -> (f64, f64) {
     let iters = 100_000usize;
     let (wall, cpu) = best_of(20, Duration::from_millis(20), || {
         // SAFETY: AVX-512F checked in main; registers only.
-        unsafe {
-            std::arch::asm!(
-                "vpxord zmm24, zmm24, zmm24",
-                "2:",
-                "vfmadd231ps zmm0, zmm24, zmm24", "vfmadd231ps zmm1, zmm24, zmm24",
-                "vfmadd231ps zmm2, zmm24, zmm24", "vfmadd231ps zmm3, zmm24, zmm24",
-                "vfmadd231ps zmm4, zmm24, zmm24", "vfmadd231ps zmm5, zmm24, zmm24",
-                "vfmadd231ps zmm6, zmm24, zmm24", "vfmadd231ps zmm7, zmm24, zmm24",
-                "vfmadd231ps zmm8, zmm24, zmm24", "vfmadd231ps zmm9, zmm24, zmm24",
-                "vfmadd231ps zmm10, zmm24, zmm24", "vfmadd231ps zmm11, zmm24, zmm24",
-                "vfmadd231ps zmm12, zmm24, zmm24", "vfmadd231ps zmm13, zmm24, zmm24",
-                "vfmadd231ps zmm14, zmm24, zmm24", "vfmadd231ps zmm15, zmm24, zmm24",
-                "vfmadd231ps zmm16, zmm24, zmm24", "vfmadd231ps zmm17, zmm24, zmm24",
-                "vfmadd231ps zmm18, zmm24, zmm24", "vfmadd231ps zmm19, zmm24, zmm24",
-                "vfmadd231ps zmm20, zmm24, zmm24", "vfmadd231ps zmm21, zmm24, zmm24",
-                "vfmadd231ps zmm22, zmm24, zmm24", "vfmadd231ps zmm23, zmm24, zmm24",
-                "dec {n}",
-                "jnz 2b",
-                n = inout(reg) iters => _,
-                out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _,
-                out("zmm4") _, out("zmm5") _, out("zmm6") _, out("zmm7") _,
-                out("zmm8") _, out("zmm9") _, out("zmm10") _, out("zmm11") _,
-                out("zmm12") _, out("zmm13") _, out("zmm14") _, out("zmm15") _,
-                out("zmm16") _, out("zmm17") _, out("zmm18") _, out("zmm19") _,
-                out("zmm20") _, out("zmm21") _, out("zmm22") _, out("zmm23") _,
-                out("zmm24") _,
-                options(nostack, nomem),
-            )
-        }
+        unsafe { fma_peak_loop(iters) }
     });
-    let flops = (iters * 24 * 32) as f64;
+    let flops = (iters * FMA_PEAK_FLOPS_PER_ITER) as f64;
     (
         flops / wall.as_secs_f64() / 1e9,
         flops / cpu.as_secs_f64() / 1e9,

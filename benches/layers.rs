@@ -6,6 +6,7 @@
 use catdog::arena::Arena;
 use catdog::config::PoolDims;
 use catdog::cpu::{has_avx512, Path};
+use catdog::testing::fma_peak_gflops;
 use catdog::{dense, loader, maxpool, update};
 use criterion::{black_box, criterion_group, Criterion, Throughput};
 use std::time::Instant;
@@ -129,35 +130,10 @@ fn time(reps: usize, mut f: impl FnMut()) -> f64 {
     t[reps / 2]
 }
 
-/// FMA peak of one core, for scale: 12 independent `vfmadd231ps` chains, registers only.
-#[target_feature(enable = "avx512f")]
-unsafe fn fma_peak_gflops() -> f64 {
-    let iters = 20_000_000u64;
-    let t = Instant::now();
-    std::arch::asm!(
-        "vxorps zmm0, zmm0, zmm0",
-        "2:",
-        "vfmadd231ps zmm1, zmm0, zmm0", "vfmadd231ps zmm2, zmm0, zmm0",
-        "vfmadd231ps zmm3, zmm0, zmm0", "vfmadd231ps zmm4, zmm0, zmm0",
-        "vfmadd231ps zmm5, zmm0, zmm0", "vfmadd231ps zmm6, zmm0, zmm0",
-        "vfmadd231ps zmm7, zmm0, zmm0", "vfmadd231ps zmm8, zmm0, zmm0",
-        "vfmadd231ps zmm9, zmm0, zmm0", "vfmadd231ps zmm10, zmm0, zmm0",
-        "vfmadd231ps zmm11, zmm0, zmm0", "vfmadd231ps zmm12, zmm0, zmm0",
-        "dec {n}",
-        "jnz 2b",
-        n = inout(reg) iters => _,
-        out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _, out("zmm4") _,
-        out("zmm5") _, out("zmm6") _, out("zmm7") _, out("zmm8") _, out("zmm9") _,
-        out("zmm10") _, out("zmm11") _, out("zmm12") _,
-        options(nostack, nomem),
-    );
-    (iters * 12 * 32) as f64 / t.elapsed().as_secs_f64() / 1e9
-}
-
 fn summary() {
     // SAFETY: main() checked AVX-512. Best of 3 (the first run also wakes the clock up).
     let peak = (0..3)
-        .map(|_| unsafe { fma_peak_gflops() })
+        .map(|_| unsafe { fma_peak_gflops(20_000_000) })
         .fold(0.0, f64::max);
     println!("FMA peak of one core (register-only loop, best of 3): {peak:.1} GFLOP/s");
     let mut fc = Fc1::new();

@@ -4,7 +4,7 @@
 //! so the result does not depend on how many threads ran.
 
 use crate::activations;
-use crate::convolution;
+use crate::convolution::{self, ConvWeights};
 use crate::dense;
 use crate::loss;
 use crate::maxpool;
@@ -33,8 +33,8 @@ pub fn head(c: &Ctx, rows: usize, labels: &[u8], keep: Option<f32>) -> f32 {
             1,
             h1,
             dlogits,
-            c.grads.get_mut(c.pv.fc2_w),
-            c.grads.get_mut(c.pv.fc2_b),
+            c.grads.get_mut(c.param_views.fc2_w),
+            c.grads.get_mut(c.param_views.fc2_b),
             0..1,
         );
         let dh1 = &mut c.acts.get_mut(c.batch.dh1)[..rows * s.fc1];
@@ -44,7 +44,7 @@ pub fn head(c: &Ctx, rows: usize, labels: &[u8], keep: Option<f32>) -> f32 {
             s.fc1,
             1,
             dlogits,
-            c.params.get(c.pv.fc2_w),
+            c.params.get(c.param_views.fc2_w),
             dh1.as_mut_ptr(),
             0..s.fc1,
         );
@@ -67,8 +67,8 @@ pub fn fc1(c: &Ctx, rows: usize, cols: Range<usize>, ks: Range<usize>) {
         let fc_in = &c.acts.get(c.batch.fc_in)[..rows * s.flat];
         let dh1 = &c.acts.get(c.batch.dh1)[..rows * s.fc1];
         if !cols.is_empty() {
-            let dw = c.grads.get_mut(c.pv.fc1_w);
-            let db = c.grads.get_mut(c.pv.fc1_b);
+            let dw = c.grads.get_mut(c.param_views.fc1_w);
+            let db = c.grads.get_mut(c.param_views.fc1_b);
             dense::backward_weights(
                 c.path,
                 rows,
@@ -89,7 +89,7 @@ pub fn fc1(c: &Ctx, rows: usize, cols: Range<usize>, ks: Range<usize>) {
                 s.flat,
                 s.fc1,
                 dh1,
-                c.params.get(c.pv.fc1_w),
+                c.params.get(c.param_views.fc1_w),
                 dflat.as_mut_ptr(),
                 ks,
             );
@@ -111,7 +111,7 @@ pub fn fc1_fused_sgd(c: &Ctx, rows: usize, cols: Range<usize>, ks: Range<usize>,
         let fc_in = &c.acts.get(c.batch.fc_in)[..rows * s.flat];
         let dh1 = &c.acts.get(c.batch.dh1)[..rows * s.fc1];
         if !cols.is_empty() {
-            let db = c.grads.get_mut(c.pv.fc1_b);
+            let db = c.grads.get_mut(c.param_views.fc1_b);
             update::sum_slots(
                 c.path,
                 &dh1[cols.start..],
@@ -121,7 +121,7 @@ pub fn fc1_fused_sgd(c: &Ctx, rows: usize, cols: Range<usize>, ks: Range<usize>,
             );
         }
         if !ks.is_empty() {
-            let w = c.params.get_mut(c.pv.fc1_w);
+            let w = c.params.get_mut(c.param_views.fc1_w);
             assert!(w.len() >= s.fc1 * s.flat);
             dense::backward_fused_sgd(
                 rows,
@@ -141,8 +141,8 @@ pub fn fc1_fused_sgd(c: &Ctx, rows: usize, cols: Range<usize>, ks: Range<usize>,
 /// The conv blocks of the sample in batch slot `slot`, backwards, with thread `t`'s scratch:
 /// fills the slot's conv gradient block.
 pub fn conv_blocks(c: &Ctx, slot: usize, t: usize) {
-    let sv = &c.samples[slot];
-    let tv = &c.threads[t];
+    let sample = &c.samples[slot];
+    let thread = &c.threads[t];
     let s = c.shapes;
     // SAFETY: slot views belong to this slot, thread views to this thread; parameters, packed
     // weights and dflat are read-only in this phase.
@@ -153,21 +153,21 @@ pub fn conv_blocks(c: &Ctx, slot: usize, t: usize) {
             let dout: &[f32] = if l == 2 {
                 c.acts.get(c.batch.dflat.slot(slot, s.flat))
             } else {
-                c.acts.get(tv.dx[l + 1])
+                c.acts.get(thread.dx[l + 1])
             };
-            let dy_pad = c.acts.get_mut(tv.dy_pad[l]);
+            let dy_pad = c.acts.get_mut(thread.dy_pad[l]);
             time(Section::PoolBackward(l), || {
-                maxpool::backward(c.path, &p, dout, c.masks.get(sv.argmax[l]), dy_pad)
+                maxpool::backward(c.path, &p, dout, c.masks.get(sample.argmax[l]), dy_pad)
             });
             time(Section::ConvWeightGrad(l), || {
                 convolution::backward_weights(
                     c.path,
                     &d,
-                    c.acts.get(sv.x_pad[l]),
+                    c.acts.get(sample.x_pad[l]),
                     dy_pad,
-                    c.acts.get_mut(sv.grads.dw_kc[l]),
-                    c.acts.get_mut(sv.grads.db[l]),
-                    c.acts.get_mut(tv.wino),
+                    c.acts.get_mut(sample.grads.dw_kc[l]),
+                    c.acts.get_mut(sample.grads.db[l]),
+                    c.acts.get_mut(thread.wino),
                 )
             });
             if l > 0 {
@@ -176,10 +176,12 @@ pub fn conv_blocks(c: &Ctx, slot: usize, t: usize) {
                         c.path,
                         &d,
                         dy_pad,
-                        c.params.get(c.pv.conv_w[l]),
-                        c.packed.get(c.packed_bwd[l]),
-                        c.acts.get_mut(tv.dx[l]),
-                        c.acts.get_mut(tv.wino),
+                        ConvWeights {
+                            original: c.params.get(c.param_views.conv_w[l]),
+                            packed: c.packed.get(c.packed_bwd[l]),
+                        },
+                        c.acts.get_mut(thread.dx[l]),
+                        c.acts.get_mut(thread.wino),
                     )
                 });
             }
@@ -223,10 +225,10 @@ pub fn store_conv_grads(c: &Ctx) {
             convolution::unpack_wgrad(
                 &d,
                 c.acts.get(sum.dw_kc[l]),
-                c.grads.get_mut(c.pv.conv_w[l]),
+                c.grads.get_mut(c.param_views.conv_w[l]),
             );
             c.grads
-                .get_mut(c.pv.conv_b[l])
+                .get_mut(c.param_views.conv_b[l])
                 .copy_from_slice(c.acts.get(sum.db[l]));
         }
     }

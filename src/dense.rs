@@ -11,14 +11,15 @@
 //! tiles repeat a valid row/neuron pointer and send the extra results to a dummy buffer.
 
 use crate::cpu::Path;
-use crate::kernels::dense as kd;
-use crate::reference::dense as rd;
+use crate::kernels::dense::{self as kernel, WeightGradTile};
+use crate::reference::dense as reference;
 use std::cell::RefCell;
 use std::ops::Range;
 
 /// Forward k-chunk: 1024 floats = 4 KiB per row, so the 4 weight rows of a tile (16 KiB) and
 /// the 4 input rows of a row tile (16 KiB) fit L1 together, while all inputs of a chunk
-/// (16 rows: 64 KiB) stay in L2. (Measured: 1024 beat 512, 2048 and 4096 by ~10-15% on fc1.)
+/// (16 rows: 64 KiB) stay in L2. (Measured: 1024 beat 512, 2048 and 4096 by ~10-15% on fc1;
+/// asm_notes/dense.md.)
 const KC: usize = 1024;
 
 thread_local! {
@@ -50,7 +51,7 @@ pub unsafe fn forward(
         return;
     }
     match path {
-        Path::Reference => rd::forward(rows, k, n, x, w, bias, relu, y, cols),
+        Path::Reference => reference::forward(rows, k, n, x, w, bias, relu, y, cols),
         Path::Asm => {
             crate::cpu::assert_asm_ok();
             // Blocks of at most 64 rows x 128 neurons bound the accumulator scratch (512 KiB)
@@ -121,7 +122,7 @@ unsafe fn forward_block(
                     } else {
                         wp[0]
                     };
-                    kd::fwd_tile4x4(xp, wp, steps, tile, k0 == 0, pf);
+                    kernel::fwd_tile4x4(xp, wp, steps, tile, k0 == 0, pf);
                 }
             }
             k0 += KC;
@@ -133,7 +134,7 @@ unsafe fn forward_block(
                 let tile = accp.add((c * rt + r) * 256);
                 for t in 0..(rb.len() - 4 * r).min(4) {
                     let row = rb.start + 4 * r + t;
-                    kd::fwd_reduce_row(
+                    kernel::fwd_reduce_row(
                         tile.add(64 * t),
                         bias.as_ptr().add(j0),
                         relu,
@@ -170,7 +171,7 @@ pub unsafe fn backward_data(
         return;
     }
     match path {
-        Path::Reference => rd::backward_data(rows, k, n, dy, w, dx, ks),
+        Path::Reference => reference::backward_data(rows, k, n, dy, w, dx, ks),
         Path::Asm => {
             crate::cpu::assert_asm_ok();
             let mut dummy = [0.0f32; 64];
@@ -184,18 +185,12 @@ pub unsafe fn backward_data(
                 let width = if left >= 64 { 64 } else { left.min(16) };
                 for r in 0..rt {
                     let dyp = [0, 1, 2, 3].map(|t| dy.as_ptr().add((4 * r + t).min(rows - 1) * n));
-                    let dxp = [0, 1, 2, 3].map(|t| {
-                        if 4 * r + t < rows {
-                            dx.add((4 * r + t) * k + i)
-                        } else {
-                            dummy
-                        }
-                    });
+                    let dxp = tile_rows(dx.add(i), 4 * r, rows, k, dummy);
                     if width == 64 {
-                        kd::bwd_data_tile4x4(w.as_ptr().add(i), ldw, dyp, n, &dxp);
+                        kernel::bwd_data_tile4x4(w.as_ptr().add(i), ldw, dyp, n, &dxp);
                     } else {
                         let mask = ((1u32 << width) - 1) & 0xffff;
-                        kd::bwd_data_tile4x1(w.as_ptr().add(i), ldw, dyp, n, &dxp, mask);
+                        kernel::bwd_data_tile4x1(w.as_ptr().add(i), ldw, dyp, n, &dxp, mask);
                     }
                 }
                 i += width;
@@ -226,7 +221,7 @@ pub fn backward_weights(
         return;
     }
     match path {
-        Path::Reference => rd::backward_weights(rows, k, n, x, dy, dw_rows, db_rows, cols),
+        Path::Reference => reference::backward_weights(rows, k, n, x, dy, dw_rows, db_rows, cols),
         Path::Asm => unsafe {
             crate::cpu::assert_asm_ok();
             let mut dummy = [0.0f32; 64];
@@ -241,34 +236,12 @@ pub fn backward_weights(
                     let jj0 = 4 * c;
                     let colb =
                         [0, 1, 2, 3].map(|t| 4 * (cols.start + (jj0 + t).min(cols.len() - 1)));
-                    let dst = [0, 1, 2, 3].map(|t| {
-                        if jj0 + t < cols.len() {
-                            dwp.add((jj0 + t) * k + i)
-                        } else {
-                            dummy
-                        }
-                    });
+                    let dst = tile_rows(dwp.add(i), jj0, cols.len(), k, dummy);
+                    let tile = weight_grad_tile(x, dy, (rows, k, n), i, colb);
                     if width == 64 {
-                        kd::bwd_weights_tile4x4(
-                            x.as_ptr().add(i),
-                            4 * k,
-                            dy.as_ptr(),
-                            4 * n,
-                            colb,
-                            rows,
-                            &dst,
-                        );
+                        kernel::bwd_weights_tile4x4(&tile, &dst);
                     } else {
-                        kd::bwd_weights_tile4x1(
-                            x.as_ptr().add(i),
-                            4 * k,
-                            dy.as_ptr(),
-                            4 * n,
-                            colb,
-                            rows,
-                            &dst,
-                            0xffff,
-                        );
+                        kernel::bwd_weights_tile4x1(&tile, &dst, 0xffff);
                     }
                 }
                 i += width;
@@ -322,35 +295,58 @@ pub unsafe fn backward_fused_sgd(
         // Input gradient of the block, from the old weights.
         for r in 0..rt {
             let dyp = [0, 1, 2, 3].map(|t| dy.as_ptr().add((4 * r + t).min(rows - 1) * n));
-            let dxp = [0, 1, 2, 3].map(|t| {
-                if 4 * r + t < rows {
-                    dx.add((4 * r + t) * k + i)
-                } else {
-                    dummy
-                }
-            });
-            kd::bwd_data_tile4x4(w.add(i), 4 * k, dyp, n, &dxp);
+            let dxp = tile_rows(dx.add(i), 4 * r, rows, k, dummy);
+            kernel::bwd_data_tile4x4(w.add(i), 4 * k, dyp, n, &dxp);
         }
         // Weight gradient of the block and the SGD step, 4 neurons at a time.
         for c in 0..ct {
             let colb = [0, 1, 2, 3].map(|t| 4 * (4 * c + t).min(n - 1));
-            let wp = [0, 1, 2, 3].map(|t| {
-                if 4 * c + t < n {
-                    w.add((4 * c + t) * k + i)
-                } else {
-                    dummy
-                }
-            });
-            kd::bwd_weights_sgd_tile4x4(
-                x.as_ptr().add(i),
-                4 * k,
-                dy.as_ptr(),
-                4 * n,
-                colb,
-                rows,
-                &wp,
-                scale,
-            );
+            let wp = tile_rows(w.add(i), 4 * c, n, k, dummy);
+            let tile = weight_grad_tile(x, dy, (rows, k, n), i, colb);
+            kernel::bwd_weights_sgd_tile4x4(&tile, &wp, scale);
         }
+    }
+}
+
+/// The four output pointers of an edge-safe tile: `base + (first + t) * stride` for `t` in
+/// 0..4, and `dummy` for the rows or neurons at or past `count` (their results go unread).
+///
+/// # Safety
+/// `base + (count - 1) * stride` is inside the buffer `base` points into.
+unsafe fn tile_rows(
+    base: *mut f32,
+    first: usize,
+    count: usize,
+    stride: usize,
+    dummy: *mut f32,
+) -> [*mut f32; 4] {
+    [0, 1, 2, 3].map(|t| {
+        if first + t < count {
+            base.add((first + t) * stride)
+        } else {
+            dummy
+        }
+    })
+}
+
+/// The weight-gradient tile at input `i` over all `rows` rows of `x [rows][k]` and
+/// `dy [rows][n]`, for the four neurons whose dy columns start at `col_bytes`.
+///
+/// # Safety
+/// `i < k`.
+unsafe fn weight_grad_tile(
+    x: &[f32],
+    dy: &[f32],
+    (rows, k, n): (usize, usize, usize),
+    i: usize,
+    col_bytes: [usize; 4],
+) -> WeightGradTile {
+    WeightGradTile {
+        x: x.as_ptr().add(i),
+        ldx_bytes: 4 * k,
+        dy: dy.as_ptr(),
+        ldy_bytes: 4 * n,
+        col_bytes,
+        rows,
     }
 }

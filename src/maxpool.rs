@@ -9,8 +9,8 @@
 
 use crate::config::PoolDims;
 use crate::cpu::Path;
-use crate::kernels::pool as kp;
-use crate::reference::pool as rp;
+use crate::kernels::pool as kernel;
+use crate::reference::pool as reference;
 
 /// Where pooled values go inside a larger buffer.
 #[derive(Clone, Copy, Debug)]
@@ -63,7 +63,7 @@ pub fn forward(
     assert!(place.row_stride >= wo * d.c);
     assert!(out.len() >= place.off + (ho - 1) * place.row_stride + wo * d.c);
     match path {
-        Path::Reference => rp::forward(d, y, out, place.off, place.row_stride, argmax),
+        Path::Reference => reference::forward(d, y, out, place.off, place.row_stride, argmax),
         Path::Asm => forward_rows_asm(d, y, out, place, argmax, 0..ho),
     }
 }
@@ -90,7 +90,7 @@ pub fn forward_rows_asm(
     for i in rows.clone() {
         // SAFETY: bounds checked above; one output row of wo*c values per call.
         unsafe {
-            kp::forward_row(
+            kernel::forward_row(
                 y_band.as_ptr().add(2 * (i - rows.start) * row),
                 4 * row,
                 d.c / 16,
@@ -111,14 +111,14 @@ pub fn backward(path: Path, d: &PoolDims, dout: &[f32], argmax: &[u8], dy_pad: &
     assert!(dout.len() >= d.out_len() && argmax.len() >= d.out_len());
     assert!(dy_pad.len() >= (d.h + 2) * (d.w + 2) * d.c);
     match path {
-        Path::Reference => rp::backward(d, dout, argmax, dy_pad),
+        Path::Reference => reference::backward(d, dout, argmax, dy_pad),
         Path::Asm => {
             crate::cpu::assert_asm_ok();
             let prow = (d.w + 2) * d.c;
             for i in 0..ho {
                 // SAFETY: bounds checked above; writes rows 2i+1, 2i+2, columns 1..=w.
                 unsafe {
-                    kp::backward_row(
+                    kernel::backward_row(
                         dout.as_ptr().add(i * wo * d.c),
                         argmax.as_ptr().add(i * wo * d.c),
                         d.c / 16,

@@ -142,7 +142,7 @@ pub struct Net {
     pub params: Arena<f32>,
     pub grads: Arena<f32>,
     pub velocity: Arena<f32>,
-    pub pv: ParamViews,
+    pub param_views: ParamViews,
     /// Conv weights repacked for the kernels: forward and backward-data forms, per layer.
     pub packed: Arena<f32>,
     pub packed_fwd: [View; 3],
@@ -309,7 +309,7 @@ impl Net {
         let np = shapes.param_count().div_ceil(16) * 16;
         Ok(Net {
             hyper: h.clone(),
-            pv: ParamViews::new(&shapes),
+            param_views: ParamViews::new(&shapes),
             params: Arena::zeroed(np)?,
             grads: Arena::zeroed(np)?,
             velocity: Arena::zeroed(if momentum { np } else { 0 })?,
@@ -328,10 +328,10 @@ impl Net {
 
     /// The parameters, in `parameters.raw` order.
     pub fn params(&self) -> &[f32] {
-        self.params.get(self.pv.all)
+        self.params.get(self.param_views.all)
     }
     pub fn params_mut(&mut self) -> &mut [f32] {
-        let v = self.pv.all;
+        let v = self.param_views.all;
         self.params.get_mut(v)
     }
 
@@ -369,7 +369,7 @@ impl Net {
 pub struct Ctx<'a> {
     pub path: Path,
     pub shapes: &'a Shapes,
-    pub pv: &'a ParamViews,
+    pub param_views: &'a ParamViews,
     pub params: Shared<'a, f32>,
     pub grads: Shared<'a, f32>,
     pub velocity: Shared<'a, f32>,
@@ -389,7 +389,7 @@ impl Net {
         Ctx {
             path: self.path,
             shapes: &self.shapes,
-            pv: &self.pv,
+            param_views: &self.param_views,
             params: self.params.shared(),
             grads: self.grads.shared(),
             velocity: self.velocity.shared(),
@@ -423,7 +423,7 @@ impl Ctx<'_> {
     /// As [`Ctx::repack_layer`].
     pub unsafe fn repack_unit(&self, l: usize, fwd: bool) {
         let d = self.shapes.conv[l];
-        let w = self.params.get(self.pv.conv_w[l]);
+        let w = self.params.get(self.param_views.conv_w[l]);
         if fwd {
             convolution::pack_forward(&d, w, self.packed.get_mut(self.packed_fwd[l]));
         } else if l > 0 {

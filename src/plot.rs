@@ -10,7 +10,7 @@
 //! into pieces rather than stretching the axis. An empty history gives empty axes with a note
 //! ("no epochs recorded yet"), so a trainer may draw the picture before the first epoch ends.
 //!
-//! This module also holds the small RGB raster ([`Canvas`]) with an embedded 8x8 bitmap font
+//! This module also holds the small RGB raster (`Canvas`) with an embedded 8x8 bitmap font
 //! ([`font8x8`]) that [`crate::contact_sheet`] uses too.
 
 use crate::metrics::EpochRecord;

@@ -288,7 +288,7 @@ pub fn run_epoch(
     let fc1_sgd =
         (!momentum && c.path == crate::cpu::Path::Asm && c.shapes.flat.is_multiple_of(64))
             .then_some(opts.lr * scale);
-    let fc1_w = c.pv.fc1_w;
+    let fc1_w = c.param_views.fc1_w;
     let update_ranges = match fc1_sgd {
         Some(_) => [0..fc1_w.off, fc1_w.off + fc1_w.len..nparams],
         None => [0..nparams, nparams..nparams],

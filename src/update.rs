@@ -3,8 +3,8 @@
 //! `parameters.raw`, so one call updates every parameter.
 
 use crate::cpu::Path;
-use crate::kernels::update as ku;
-use crate::reference::update as ru;
+use crate::kernels::update as kernel;
+use crate::reference::update as reference;
 
 /// `dst[i] = src[0*stride + i] + src[1*stride + i] + ... + src[(slots-1)*stride + i]`, summed in
 /// slot order (so the result does not depend on how many threads produced the slots).
@@ -15,11 +15,11 @@ pub fn sum_slots(path: Path, src: &[f32], slots: usize, stride: usize, dst: &mut
         "sum_slots: source too short"
     );
     match path {
-        Path::Reference => ru::sum_slots(src, slots, stride, dst),
+        Path::Reference => reference::sum_slots(src, slots, stride, dst),
         Path::Asm => {
             crate::cpu::assert_asm_ok();
             // SAFETY: bounds checked above; AVX-512 checked by the caller of the asm path.
-            unsafe { ku::sum_slots(src.as_ptr(), slots, stride, dst.as_mut_ptr(), dst.len()) }
+            unsafe { kernel::sum_slots(src.as_ptr(), slots, stride, dst.as_mut_ptr(), dst.len()) }
         }
     }
 }
@@ -28,11 +28,11 @@ pub fn sum_slots(path: Path, src: &[f32], slots: usize, stride: usize, dst: &mut
 pub fn sgd(path: Path, params: &mut [f32], grads: &[f32], scale: f32) {
     assert_eq!(params.len(), grads.len());
     match path {
-        Path::Reference => ru::sgd(params, grads, scale),
+        Path::Reference => reference::sgd(params, grads, scale),
         Path::Asm => {
             crate::cpu::assert_asm_ok();
             // SAFETY: equal lengths checked above.
-            unsafe { ku::sgd(params.as_mut_ptr(), grads.as_ptr(), params.len(), scale) }
+            unsafe { kernel::sgd(params.as_mut_ptr(), grads.as_ptr(), params.len(), scale) }
         }
     }
 }
@@ -54,13 +54,13 @@ pub fn sgd_momentum(
     assert_eq!(params.len(), velocity.len());
     match path {
         Path::Reference => {
-            ru::sgd_momentum(params, grads, velocity, lr, scale, momentum, weight_decay)
+            reference::sgd_momentum(params, grads, velocity, lr, scale, momentum, weight_decay)
         }
         Path::Asm => {
             crate::cpu::assert_asm_ok();
             // SAFETY: equal lengths checked above.
             unsafe {
-                ku::sgd_momentum(
+                kernel::sgd_momentum(
                     params.as_mut_ptr(),
                     grads.as_ptr(),
                     velocity.as_mut_ptr(),

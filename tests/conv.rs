@@ -6,12 +6,15 @@
 use approx::{assert_relative_eq, relative_eq};
 use catdog::config::ConvDims;
 use catdog::convolution::{
-    backward_data, backward_data_with, channel_blocks, chunks, forward, forward_rows_with,
-    pack_backward, pack_backward_with, pack_forward, pack_forward_with, packed_len,
-    packed_len_with, row_tile_widths, scratch_len, winograd, Algo,
+    backward_data, chunks, forward, pack_backward, pack_forward, packed_len, row_tile_widths,
+    scratch_len, winograd, Algo, ConvWeights,
 };
 use catdog::cpu::{has_avx512, Path};
 use catdog::reference::conv as reference;
+use catdog::testing::{
+    backward_data_with, channel_blocks, forward_rows_with, pack_backward_with, pack_forward_with,
+    packed_len_with,
+};
 
 /// xorshift64*: a small deterministic generator, uniform floats in [-1, 1).
 struct Rng(u64);
@@ -60,6 +63,11 @@ fn assert_close(got: &[f32], want: &[f32], what: &str) {
             "{what}: element {i}: asm {g} vs reference {r} (scale {scale})"
         );
     }
+}
+
+/// Both forms of a layer's weights, as the convolution passes take them.
+fn weights<'a>(original: &'a [f32], packed: &'a [f32]) -> ConvWeights<'a> {
+    ConvWeights { original, packed }
 }
 
 #[test]
@@ -149,10 +157,18 @@ fn gradient_check(path: Path, d: ConvDims) {
     pack_backward(&d, &w, &mut wb);
     let mut dx = vec![0.0; d.h * d.w * d.cin];
     let mut scratch = vec![0.0; scratch_len(&d)];
-    backward_data(path, &d, &r_pad, &w, &wb, &mut dx, &mut scratch);
+    backward_data(path, &d, &r_pad, weights(&w, &wb), &mut dx, &mut scratch);
     let mut y = vec![0.0; d.out_len()];
     let mut loss = |x_pad: &[f32]| -> f64 {
-        forward(path, &d, x_pad, &w, &wp, &bias, &mut y, &mut scratch);
+        forward(
+            path,
+            &d,
+            x_pad,
+            weights(&w, &wp),
+            &bias,
+            &mut y,
+            &mut scratch,
+        );
         assert!(y.iter().all(|&v| v > 10.0), "a pre-activation came near 0");
         let mut l = 0.0f64;
         for oy in 0..d.h {
@@ -240,8 +256,7 @@ fn compare(h: usize, w: usize, cin: usize, cout: usize, shift: usize, seed: u64)
         Path::Reference,
         &d,
         x_pad,
-        wts,
-        &[],
+        weights(wts, &[]),
         bias,
         &mut y_ref,
         &mut [],
@@ -254,8 +269,7 @@ fn compare(h: usize, w: usize, cin: usize, cout: usize, shift: usize, seed: u64)
             Path::Reference,
             &d,
             &dy_pad[shift..],
-            wts,
-            &[],
+            weights(wts, &[]),
             &mut dx_ref,
             &mut [],
         );
@@ -460,8 +474,7 @@ fn backward_data_refuses_cin_3() {
         Path::Reference,
         &d,
         &vec![0.0; d.out_pad_len()],
-        &vec![0.0; d.weight_len()],
-        &[],
+        weights(&vec![0.0; d.weight_len()], &[]),
         &mut dx,
         &mut [],
     );
@@ -498,7 +511,15 @@ fn banded_conv_and_pool_give_the_bits_of_whole_layers() {
         // Whole layer, then pool.
         let mut y = vec![0.0; d.out_len()];
         let mut scratch = vec![0.0; scratch_len(&d)];
-        forward(Path::Asm, &d, &x, &wts, &wp, &bias, &mut y, &mut scratch);
+        forward(
+            Path::Asm,
+            &d,
+            &x,
+            weights(&wts, &wp),
+            &bias,
+            &mut y,
+            &mut scratch,
+        );
         let (mut out_a, mut am_a) = (vec![0.0; out_len], vec![9u8; p.out_len()]);
         maxpool::forward(Path::Asm, &p, &y, &mut out_a, place, &mut am_a);
         // Bands through one small buffer.

@@ -6,11 +6,10 @@
 
 use approx::{assert_relative_eq, relative_eq};
 use catdog::config::ConvDims;
-use catdog::convolution::{
-    algo, backward_weights, backward_weights_with, scratch_len, unpack_wgrad, Algo,
-};
+use catdog::convolution::{algo, backward_weights, scratch_len, unpack_wgrad, Algo};
 use catdog::cpu::{has_avx512, Path};
 use catdog::reference::conv_wgrad as reference;
+use catdog::testing::backward_weights_with;
 
 /// splitmix64: a small deterministic generator, so that failures reproduce.
 struct Rng(u64);

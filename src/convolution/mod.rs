@@ -11,20 +11,30 @@
 //! - weight gradient in "KC" layout `[3][3][cin][cout]` (see [`unpack_wgrad`]).
 //!
 //! The asm path is a register-blocked direct convolution (see `asm_notes/convolution.md`): a
-//! micro-kernel computes 1..14 consecutive output pixels of a row x 32 output channels with the
-//! accumulators in ZMM registers over the whole 3x3xC reduction; this module packs the weights
+//! micro-kernel computes 1..14 consecutive output pixels of a row x 32 output channels (1..16
+//! pixels x 16 channels for a last 16-channel block) with the accumulators in ZMM registers over
+//! the whole 3x3xC reduction; this module packs the weights
 //! ([`pack_forward`], [`pack_backward`]), covers each row with tiles ([`row_tile_widths`]) and
 //! drives the kernels. The input gradient is the same kernel run over `dy_pad` with the flipped,
-//! channel-transposed weights. The drivers allocate only a few small plan vectors per call.
+//! channel-transposed weights. The tile plans are built once per shape and thread, so the drivers
+//! allocate nothing in the training loop.
+//!
+//! ```
+//! use catdog::kernels::conv::tiles;
+//! // the widest tiles: 14 pixels x 32 channels, 16 pixels x 16 channels
+//! assert_eq!((tiles(2)[0].pixels, tiles(1)[0].pixels), (14, 16));
+//! assert_eq!(tiles(2).last().unwrap().pixels, 1);
+//! ```
 
 use crate::config::ConvDims;
 use crate::cpu::Path;
 use crate::kernels::conv::{self, Tile, TileArgs, TileFn};
 use crate::reference::conv as reference;
 
-mod weight_grad;
+pub(crate) mod weight_grad;
 pub mod winograd;
-pub use weight_grad::{backward_weights, backward_weights_with, unpack_wgrad};
+pub(crate) mod with_algo;
+pub use weight_grad::{backward_weights, unpack_wgrad};
 
 /// How the asm path computes a layer's forward and input-gradient convolutions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,17 +68,14 @@ pub fn scratch_len(d: &ConvDims) -> usize {
         .max(winograd::wgrad_scratch_len(d))
 }
 
-/// Output-channel blocks of the packed layout and of the micro-kernels: `(first channel, NV)`,
+/// The output-channel blocks of the packed layout and of the micro-kernels: `(first channel, NV)`,
 /// each block `NV x 16` channels wide: blocks of 32 channels (`NV = 2`, the 14-pixel tiles),
 /// and a last block of 16 (`NV = 1`) when `n` is an odd multiple of 16. (A `6 x 64` tile,
 /// `NV = 4`, was measured slower than `14 x 32`: 4 weight loads per 24 FMAs instead of 2 per
 /// 28.)
 /// `n` must be a multiple of 16.
-pub fn channel_blocks(n: usize) -> Vec<(usize, usize)> {
-    channel_block_iter(n).collect()
-}
-
-/// [`channel_blocks`] without the Vec (the per-batch repacking allocates nothing).
+/// (An iterator: the per-batch repacking allocates nothing; `crate::testing::channel_blocks`
+/// collects it.)
 pub fn channel_block_iter(n: usize) -> impl Iterator<Item = (usize, usize)> {
     assert!(
         n.is_multiple_of(16),
@@ -88,20 +95,12 @@ pub fn channel_block_iter(n: usize) -> impl Iterator<Item = (usize, usize)> {
 /// direct packings hold the `9*cin*cout` weights once, only reordered; the Winograd packing
 /// holds `16*cin*cout` transformed weights.
 pub fn packed_len(d: &ConvDims) -> usize {
-    packed_len_with(algo(d), d)
-}
-
-/// [`packed_len`] for a given algorithm.
-pub fn packed_len_with(a: Algo, d: &ConvDims) -> usize {
-    match a {
-        Algo::Direct => d.weight_len(),
-        Algo::Winograd => winograd::packed_len(d.cin, d.cout),
-    }
+    with_algo::packed_len_with(algo(d), d)
 }
 
 /// Bytes of packed weights one reduction chunk may use. Measured on the development machine
 /// (48 KiB L1d, 2 MiB L2 per core): splitting the network's layers so that a chunk's weights
-/// fit L1 (24 or 48 KiB) was no faster than streaming a block's weights (36 to 147 KiB) from L2
+/// fit L1 (24 or 48 KiB) was no faster than streaming a block's weights (36 to 144 KiB) from L2
 /// with 14-pixel tiles (each weight load feeds 14 FMAs), so we only split much wider layers,
 /// to keep a chunk's weights well inside L2.
 const CHUNK_WEIGHT_BYTES: usize = 256 * 1024;
@@ -118,6 +117,14 @@ pub struct Chunk {
 /// How the reduction over `3 x 3 x n_in` is split for an output block `nb` channels wide: the
 /// whole window if its packed weights fit `CHUNK_WEIGHT_BYTES` (256 KiB), else one kernel row per chunk,
 /// else one kernel row and a channel range (a multiple of 16 dividing `n_in`) per chunk.
+///
+/// ```
+/// use catdog::convolution::chunks;
+/// // conv3's input gradient: 9 * 128 * 32 floats = 144 KiB per block, one chunk.
+/// assert_eq!(chunks(128, 32).len(), 1);
+/// // 9 * 512 * 32 floats = 576 KiB: one chunk per kernel row (192 KiB each).
+/// assert_eq!(chunks(512, 32).len(), 3);
+/// ```
 pub fn chunks(n_in: usize, nb: usize) -> Vec<Chunk> {
     chunk_iter(n_in, nb).collect()
 }
@@ -146,7 +153,7 @@ pub fn chunk_iter(n_in: usize, nb: usize) -> impl Iterator<Item = Chunk> {
 
 /// The packed layout shared by both passes, for a convolution reading `n_in` channels and
 /// writing `n_out` (a multiple of 16). For each output-channel block `(o0, NV)` of
-/// [`channel_blocks`], starting at float `o0 * 9 * n_in`, its [`chunks`] one after the other;
+/// [`channel_block_iter`], starting at float `o0 * 9 * n_in`, its [`chunks`] one after the other;
 /// in a chunk, for each `(ky, kx, i)` of the chunk in that order, one *step*: `NV*16`
 /// consecutive floats = the weights of that block's output channels for input element
 /// `(ky, kx, i)`. `f(o, ky, kx, i)` gives a weight.
@@ -171,25 +178,14 @@ fn pack(n_in: usize, n_out: usize, f: impl Fn(usize, usize, usize, usize) -> f32
 }
 
 /// Repacks original-layout weights `w` into the forward kernel's layout: for each output block
-/// of [`channel_blocks`] (`o0`, `NB = NV*16` channels, starting at float `o0*9*cin`), `9*cin`
+/// of [`channel_block_iter`] (`o0`, `NB = NV*16` channels, starting at float `o0*9*cin`), `9*cin`
 /// steps in `(ky, kx, ic)` order of `NB` floats, the block's output channels innermost, so one
 /// step is `NV` full ZMM loads (very wide layers: the steps grouped by reduction chunk, see
 /// [`chunks`]). Called once per batch after the update (cheap), never inside a sample loop.
 /// With the Winograd algorithm, the same order over the transformed weights (see
 /// [`winograd::pack`]).
 pub fn pack_forward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
-    pack_forward_with(algo(d), d, w, out)
-}
-
-/// [`pack_forward`] for a given algorithm.
-pub fn pack_forward_with(a: Algo, d: &ConvDims, w: &[f32], out: &mut [f32]) {
-    let cin = d.cin;
-    assert!(w.len() >= d.weight_len(), "weights too short");
-    let f = |oc: usize, ky: usize, kx: usize, ic: usize| w[((oc * 3 + ky) * 3 + kx) * cin + ic];
-    match a {
-        Algo::Direct => pack(cin, d.cout, f, out),
-        Algo::Winograd => winograd::pack(cin, d.cout, f, out),
-    }
+    with_algo::pack_forward_with(algo(d), d, w, out)
 }
 
 /// Repacks original-layout weights into the backward-data kernel's layout (flipped 3x3,
@@ -197,31 +193,13 @@ pub fn pack_forward_with(a: Algo, d: &ConvDims, w: &[f32], out: &mut [f32]) {
 /// w[oc][2-ky][2-kx][ic]`, so that the input gradient is a forward-style convolution of `dy_pad`
 /// (`cout` channels in) producing `cin` channels. Needs `cin.is_multiple_of(16)`.
 pub fn pack_backward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
-    pack_backward_with(algo(d), d, w, out)
-}
-
-/// [`pack_backward`] for a given algorithm.
-pub fn pack_backward_with(a: Algo, d: &ConvDims, w: &[f32], out: &mut [f32]) {
-    let cin = d.cin;
-    assert!(
-        cin.is_multiple_of(16),
-        "backward_data needs cin.is_multiple_of(16) (got {cin})"
-    );
-    assert!(w.len() >= d.weight_len(), "weights too short");
-    let f = |ic: usize, ky: usize, kx: usize, oc: usize| {
-        w[((oc * 3 + (2 - ky)) * 3 + (2 - kx)) * cin + ic]
-    };
-    match a {
-        Algo::Direct => pack(d.cout, cin, f, out),
-        Algo::Winograd => winograd::pack(d.cout, cin, f, out),
-    }
+    with_algo::pack_backward_with(algo(d), d, w, out)
 }
 
 /// How one output row of width `w` is covered by tiles, as `(first pixel, kernel)` pairs, exactly
 /// (no pixel twice: a later reduction chunk adds to the output): the cheapest split of `w` into
-/// tile widths under the tiles' measured rates (a small dynamic programme over `0..=w`).
-/// E.g. `w = 32` becomes 11 + 11 + 10 rather than 14 + 14 + 4 (the 4-pixel tile runs at about
-/// 70% of the 14-pixel one).
+/// tile widths under the tiles' measured rates (a small dynamic programme over `0..=w`), see
+/// [`row_tile_widths`].
 fn row_plan(w: usize, tiles: &[Tile]) -> Vec<(usize, TileFn)> {
     let mut plan = Vec::new();
     let mut x0 = 0;
@@ -236,7 +214,19 @@ fn row_plan(w: usize, tiles: &[Tile]) -> Vec<(usize, TileFn)> {
     plan
 }
 
-/// The tile widths the drivers use for a row of `w` pixels, widest first (they sum to `w`).
+/// The tile widths the drivers use for a row of `w` pixels, widest first (they sum to `w`): the
+/// cheapest split under the tiles' measured rates ([`crate::kernels::conv::Tile::rate`]). E.g.
+/// conv3's 32-pixel rows with the 32-channel tiles become 14 + 11 + 7 rather than 14 + 14 + 4
+/// (the 4-pixel tile runs at 66% of the 14-pixel one's rate, the 7- and 11-pixel ones at 88% and
+/// 95%):
+///
+/// ```
+/// use catdog::convolution::row_tile_widths;
+/// use catdog::kernels::conv::tiles;
+/// assert_eq!(row_tile_widths(32, tiles(2)), vec![14, 11, 7]);
+/// let rate = |p: usize| tiles(2).iter().find(|t| t.pixels == p).unwrap().rate;
+/// assert_eq!((rate(14), rate(11), rate(7), rate(4)), (100, 95, 88, 66));
+/// ```
 pub fn row_tile_widths(w: usize, tiles: &[Tile]) -> Vec<usize> {
     // best[x] = (cost of covering x pixels, width of the last tile).
     let mut best = vec![(0u64, 0usize); w + 1];
@@ -262,21 +252,26 @@ pub fn row_tile_widths(w: usize, tiles: &[Tile]) -> Vec<usize> {
     widths
 }
 
-/// Runs the micro-kernels over output rows `rows` of a layer as the kernels see it: `kd.cin`
-/// channels read, `kd.cout` written (for backward-data: the layer's `cout` and `cin`). `inp` is
-/// `(h+2) x (w+2) x kd.cin` (zero border), `out` holds just the rows computed (`rows.len() x w x
-/// kd.cout`, output row `y` at row `y - rows.start`; `0..h`: the whole `h x w x kd.cout`),
+/// Runs the micro-kernels over output rows `rows` of a layer as the kernels see it: `kernel_dims.cin`
+/// channels read, `kernel_dims.cout` written (for backward-data: the layer's `cout` and `cin`). `inp` is
+/// `(h+2) x (w+2) x kernel_dims.cin` (zero border), `out` holds just the rows computed (`rows.len() x w x
+/// kernel_dims.cout`, output row `y` at row `y - rows.start`; `0..h`: the whole `h x w x kernel_dims.cout`),
 /// `wpack` in the [`pack`] layout, `bias` (forward) or `None` (backward-data: no bias, no ReLU).
 /// Loop order: output-channel block, reduction chunk (its weights stay in L1), output row, tile.
 fn run_tiles(
-    kd: &ConvDims,
+    kernel_dims: &ConvDims,
     inp: &[f32],
     wpack: &[f32],
     bias: Option<&[f32]>,
     out: &mut [f32],
     rows: std::ops::Range<usize>,
 ) {
-    let (h, w, n_in, n_out) = (kd.h, kd.w, kd.cin, kd.cout);
+    let (h, w, n_in, n_out) = (
+        kernel_dims.h,
+        kernel_dims.w,
+        kernel_dims.cin,
+        kernel_dims.cout,
+    );
     assert!(rows.end <= h, "rows {rows:?} past the output height {h}");
     assert!(
         inp.len() >= (h + 2) * (w + 2) * n_in,
@@ -295,11 +290,11 @@ fn run_tiles(
     }
     let passes = PLANS.with(|cell| {
         let mut cache = cell.borrow_mut();
-        if let Some((_, p)) = cache.iter().find(|(d, _)| d == kd) {
+        if let Some((_, p)) = cache.iter().find(|(d, _)| d == kernel_dims) {
             return p.clone();
         }
-        let p: std::rc::Rc<[Pass]> = plan_passes(kd).into();
-        cache.push((*kd, p.clone()));
+        let p: std::rc::Rc<[Pass]> = plan_passes(kernel_dims).into();
+        cache.push((*kernel_dims, p.clone()));
         p
     });
     let (ip, wpp, op) = (inp.as_ptr(), wpack.as_ptr(), out.as_mut_ptr());
@@ -338,12 +333,12 @@ fn run_tiles(
 
 /// The passes of [`run_tiles`] for one shape (as the kernels see it): which tiles cover a row,
 /// and how the reduction is chunked.
-fn plan_passes(kd: &ConvDims) -> Vec<Pass> {
-    let (w, n_in, n_out) = (kd.w, kd.cin, kd.cout);
+fn plan_passes(kernel_dims: &ConvDims) -> Vec<Pass> {
+    let (w, n_in, n_out) = (kernel_dims.w, kernel_dims.cin, kernel_dims.cout);
     let row = (w + 2) * n_in;
     // One pass per (output-channel block, reduction chunk), in accumulation order.
     let mut passes = Vec::new();
-    for (o0, nv) in channel_blocks(n_out) {
+    for (o0, nv) in channel_block_iter(n_out) {
         let nb = nv * 16;
         let plan = row_plan(w, conv::tiles(nv));
         let chunks = chunks(n_in, nb);
@@ -396,23 +391,31 @@ struct Pass {
     last: bool,
 }
 
-/// `y = relu(conv(x_pad, w) + bias)`. `w` is the original layout (used by the reference path),
-/// `wpack` its [`pack_forward`] form and `scratch` at least [`scratch_len`] floats (both used by
-/// the asm path, with [`algo`]`(d)`).
-#[allow(clippy::too_many_arguments)]
+/// A layer's weights in both forms a pass may read: `original`, the original layout (the
+/// reference path), and `packed`, its [`pack_forward`] or [`pack_backward`] form for
+/// [`algo`]`(d)` (the asm path; may be empty on the reference path).
+#[derive(Clone, Copy, Debug)]
+pub struct ConvWeights<'a> {
+    pub original: &'a [f32],
+    pub packed: &'a [f32],
+}
+
+/// `y = relu(conv(x_pad, w) + bias)`, `w.packed` in the [`pack_forward`] form; `scratch` at
+/// least [`scratch_len`] floats (used by the asm path, with [`algo`]`(d)`).
 pub fn forward(
     path: Path,
     d: &ConvDims,
     x_pad: &[f32],
-    w: &[f32],
-    wpack: &[f32],
+    w: ConvWeights,
     bias: &[f32],
     y: &mut [f32],
     scratch: &mut [f32],
 ) {
     match path {
-        Path::Reference => reference::forward(d, x_pad, w, bias, y),
-        Path::Asm => forward_rows_with(algo(d), d, x_pad, wpack, bias, y, 0..d.h, scratch),
+        Path::Reference => reference::forward(d, x_pad, w.original, bias, y),
+        Path::Asm => {
+            with_algo::forward_rows_with(algo(d), d, x_pad, w.packed, bias, y, 0..d.h, scratch)
+        }
     }
 }
 
@@ -429,38 +432,18 @@ pub fn forward_rows_asm(
     rows: std::ops::Range<usize>,
     scratch: &mut [f32],
 ) {
-    forward_rows_with(algo(d), d, x_pad, wpack, bias, y_band, rows, scratch)
-}
-
-/// [`forward_rows_asm`] with a given algorithm (`wpack` packed for it).
-#[allow(clippy::too_many_arguments)]
-pub fn forward_rows_with(
-    a: Algo,
-    d: &ConvDims,
-    x_pad: &[f32],
-    wpack: &[f32],
-    bias: &[f32],
-    y_band: &mut [f32],
-    rows: std::ops::Range<usize>,
-    scratch: &mut [f32],
-) {
-    match a {
-        Algo::Direct => run_tiles(d, x_pad, wpack, Some(bias), y_band, rows),
-        Algo::Winograd => winograd::run(d, x_pad, wpack, Some(bias), y_band, rows, scratch),
-    }
+    with_algo::forward_rows_with(algo(d), d, x_pad, wpack, bias, y_band, rows, scratch)
 }
 
 /// Input gradient `dx` (`h x w x cin`, unpadded) from `dy_pad`: a full convolution with the
-/// flipped, transposed weights. `wpack_bwd` is the [`pack_backward`] form of `w`, `scratch` at
+/// flipped, transposed weights. `w.packed` is in the [`pack_backward`] form, `scratch` at
 /// least [`scratch_len`] floats. Needs `cin.is_multiple_of(16)` (conv1's input gradient,
 /// `cin = 3`, is never needed).
-#[allow(clippy::too_many_arguments)]
 pub fn backward_data(
     path: Path,
     d: &ConvDims,
     dy_pad: &[f32],
-    w: &[f32],
-    wpack_bwd: &[f32],
+    w: ConvWeights,
     dx: &mut [f32],
     scratch: &mut [f32],
 ) {
@@ -471,33 +454,8 @@ pub fn backward_data(
                 "backward_data needs cin % 16 == 0 (got {})",
                 d.cin
             );
-            reference::backward_data(d, dy_pad, w, dx)
+            reference::backward_data(d, dy_pad, w.original, dx)
         }
-        Path::Asm => backward_data_with(algo(d), d, dy_pad, wpack_bwd, dx, scratch),
-    }
-}
-
-/// The asm path of [`backward_data`] with a given algorithm (`wpack_bwd` packed for it).
-pub fn backward_data_with(
-    a: Algo,
-    d: &ConvDims,
-    dy_pad: &[f32],
-    wpack_bwd: &[f32],
-    dx: &mut [f32],
-    scratch: &mut [f32],
-) {
-    assert!(
-        d.cin.is_multiple_of(16),
-        "backward_data needs cin % 16 == 0 (got {})",
-        d.cin
-    );
-    let kd = ConvDims {
-        cin: d.cout,
-        cout: d.cin,
-        ..*d
-    };
-    match a {
-        Algo::Direct => run_tiles(&kd, dy_pad, wpack_bwd, None, dx, 0..d.h),
-        Algo::Winograd => winograd::run(&kd, dy_pad, wpack_bwd, None, dx, 0..d.h, scratch),
+        Path::Asm => with_algo::backward_data_with(algo(d), d, dy_pad, w.packed, dx, scratch),
     }
 }

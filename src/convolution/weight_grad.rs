@@ -68,23 +68,20 @@ pub fn backward_weights_with(
         assert!(cpu::has_avx512(), "asm path on a CPU without AVX-512");
         return super::winograd::backward_weights(d, x_pad, dy_pad, dw_kc, db, scratch);
     }
-    let path = Path::Asm;
     let asm_shape = d.h >= 1
         && d.w >= 1
         && d.cout.is_multiple_of(16)
         && d.cout >= 16
         && (d.cin == 3 || (d.cin.is_multiple_of(16) && d.cin >= 16));
-    match path {
-        Path::Asm if asm_shape => {
-            assert!(cpu::has_avx512(), "asm path on a CPU without AVX-512");
-            // Pixels per block: the widest slab (64 channels, 32 for cin = 3) fills BLOCK_BYTES.
-            let slab = d.cout.min(if d.cin == 3 { 32 } else { 64 });
-            let block_pixels = BLOCK_BYTES / (slab * core::mem::size_of::<f32>());
-            backward_weights_asm(d, x_pad, dy_pad, dw_kc, db, block_pixels);
-        }
-        // Reference, or a shape the kernels do not cover (never produced by `Hyper::shapes`).
-        _ => reference::backward_weights(d, x_pad, dy_pad, dw_kc, db),
+    if !asm_shape {
+        // A shape the kernels do not cover (never produced by `Hyper::shapes`).
+        return reference::backward_weights(d, x_pad, dy_pad, dw_kc, db);
     }
+    assert!(cpu::has_avx512(), "asm path on a CPU without AVX-512");
+    // Pixels per block: the widest slab (64 channels, 32 for cin = 3) fills BLOCK_BYTES.
+    let slab = d.cout.min(if d.cin == 3 { 32 } else { 64 });
+    let block_pixels = BLOCK_BYTES / (slab * core::mem::size_of::<f32>());
+    backward_weights_asm(d, x_pad, dy_pad, dw_kc, db, block_pixels);
 }
 
 /// A micro-kernel and the tile it covers: `r` rows of `j` by `nv` ZMM vectors of channels.

@@ -17,14 +17,22 @@
 //! 3. output transform (asm, `output_tile_row_*`): `y = A^T M A` (+ bias, ReLU in forward).
 //!
 //! Scratch per band: `16 * tiles * (n_in + n_out)` floats ([`scratch_len`]), from the caller's
-//! arena; for the network's layers at most 384 KiB, so a band's `V` and `M` stay in L2.
+//! arena, plus a cache line per position (see `pos_stride`); for the network's layers at most
+//! 386 KiB, so a band's `V` and `M` stay in L2:
+//!
+//! ```
+//! use catdog::convolution::winograd::scratch_len;
+//! let s = catdog::config::Hyper::default().shapes().unwrap();
+//! let most = s.conv.iter().map(|d| scratch_len(d) * 4).max().unwrap();
+//! assert_eq!(most, 386 << 10);
+//! ```
 
 use super::channel_block_iter;
 use super::row_tile_widths;
 use crate::config::ConvDims;
 use crate::kernels::conv::{self, TileArgs, TileFn};
-use crate::kernels::conv_wgrad as wk;
-use crate::kernels::winograd as kw;
+use crate::kernels::conv_wgrad as wgrad_kernels;
+use crate::kernels::winograd as winograd_kernels;
 
 /// Tiles per band the drivers aim for (the micro-kernels' best tiles are 10-14 rows of the
 /// product, so 24+ tiles keep them in their fast range).
@@ -32,41 +40,42 @@ const BAND_TILES: usize = 24;
 
 /// Whether the Winograd path can run a layer (as the kernels see it): even output sides (whole
 /// 2x2 tiles), channel counts in whole 16-lane groups.
-pub fn applies(kd: &ConvDims) -> bool {
-    kd.h > 0
-        && kd.w > 0
-        && kd.h.is_multiple_of(2)
-        && kd.w.is_multiple_of(2)
-        && kd.cin.is_multiple_of(16)
-        && kd.cout.is_multiple_of(16)
+pub fn applies(kernel_dims: &ConvDims) -> bool {
+    kernel_dims.h > 0
+        && kernel_dims.w > 0
+        && kernel_dims.h.is_multiple_of(2)
+        && kernel_dims.w.is_multiple_of(2)
+        && kernel_dims.cin.is_multiple_of(16)
+        && kernel_dims.cout.is_multiple_of(16)
 }
 
 /// A band's shape in tiles, `(tile rows, tiles per row)`: whole tile rows up to about
 /// [`BAND_TILES`] tiles when a row is short, else a piece of one row (rows split evenly).
-fn band_shape(kd: &ConvDims) -> (usize, usize) {
-    let tw = kd.w / 2;
+fn band_shape(kernel_dims: &ConvDims) -> (usize, usize) {
+    let tw = kernel_dims.w / 2;
     if tw >= BAND_TILES {
         let pieces = tw.div_ceil(BAND_TILES);
         (1, tw.div_ceil(pieces))
     } else {
-        (BAND_TILES.div_ceil(tw).clamp(1, kd.h / 2), tw)
+        (BAND_TILES.div_ceil(tw).clamp(1, kernel_dims.h / 2), tw)
     }
 }
 
 /// Floats of scratch [`run`] needs for a layer (as the kernels see it).
-pub fn scratch_len(kd: &ConvDims) -> usize {
-    if !applies(kd) {
+pub fn scratch_len(kernel_dims: &ConvDims) -> usize {
+    if !applies(kernel_dims) {
         return 0;
     }
-    let (br, bc) = band_shape(kd);
+    let (br, bc) = band_shape(kernel_dims);
     let tiles = br * bc;
-    16 * (pos_stride(tiles, kd.cin) + pos_stride(tiles, kd.cout))
+    16 * (pos_stride(tiles, kernel_dims.cin) + pos_stride(tiles, kernel_dims.cout))
 }
 
 /// Floats between positions of `V` or `M` for a band of `tiles` tiles of `n` channels: the
 /// tiles, plus one cache line so that the 16 positions of a tile (read or written together by
 /// the transforms) do not all fall into the same L1 set, which they did with the network's
-/// power-of-two strides (4 and 8 KiB): the forward pass of conv2 ran 2x slower.
+/// power-of-two strides (4 and 8 KiB): the forward pass of conv2 ran markedly slower
+/// (re-measure with `CONV_BENCH_MANUAL_ONLY=1 cargo bench --bench conv`).
 fn pos_stride(tiles: usize, n: usize) -> usize {
     tiles * n + 16
 }
@@ -80,7 +89,7 @@ pub fn packed_len(n_in: usize, n_out: usize) -> usize {
 /// (as the kernels see it); `f(o, ky, kx, i)` gives the 3x3 filter of output `o`, input `i`.
 /// Layout: for each position `pos` (16), starting at float `pos * n_in * n_out`, the direct
 /// kernels' packing of a 1x1 convolution: for each output block `(o0, NV)` of
-/// [`channel_blocks`](super::channel_blocks) (at `o0 * n_in`), `n_in` steps of `NV*16`
+/// [`super::channel_block_iter`] (at `o0 * n_in`), `n_in` steps of `NV*16`
 /// floats, `U[pos][i][o]` with the block's output channels innermost. `U = G g G^T` is computed in f64 and rounded once.
 pub fn pack(
     n_in: usize,
@@ -131,7 +140,7 @@ pub fn pack(
 /// [`pack`], `bias` (forward: + bias, ReLU) or `None`, `out` holding just the rows computed
 /// (`rows.len() x w x n_out`), `scratch` at least [`scratch_len`] floats.
 pub fn run(
-    kd: &ConvDims,
+    kernel_dims: &ConvDims,
     inp: &[f32],
     upack: &[f32],
     bias: Option<&[f32]>,
@@ -139,10 +148,15 @@ pub fn run(
     rows: std::ops::Range<usize>,
     scratch: &mut [f32],
 ) {
-    let (h, w, n_in, n_out) = (kd.h, kd.w, kd.cin, kd.cout);
+    let (h, w, n_in, n_out) = (
+        kernel_dims.h,
+        kernel_dims.w,
+        kernel_dims.cin,
+        kernel_dims.cout,
+    );
     assert!(
-        applies(kd),
-        "Winograd path needs even h, w and channels in 16s: {kd:?}"
+        applies(kernel_dims),
+        "Winograd path needs even h, w and channels in 16s: {kernel_dims:?}"
     );
     assert!(
         rows.start.is_multiple_of(2) && rows.end.is_multiple_of(2) && rows.end <= h,
@@ -157,13 +171,16 @@ pub fn run(
         "packed weights too short"
     );
     assert!(out.len() >= rows.len() * w * n_out, "output too short");
-    assert!(scratch.len() >= scratch_len(kd), "scratch too short");
+    assert!(
+        scratch.len() >= scratch_len(kernel_dims),
+        "scratch too short"
+    );
     if let Some(b) = bias {
         assert!(b.len() >= n_out, "bias too short");
     }
     crate::cpu::assert_asm_ok();
     let tw = w / 2;
-    let (br, bc) = band_shape(kd);
+    let (br, bc) = band_shape(kernel_dims);
     let max_tiles = br * bc;
     let (v, m) = scratch.split_at_mut(16 * pos_stride(max_tiles, n_in));
     let (vp, mp) = (v.as_mut_ptr(), m.as_mut_ptr());
@@ -225,38 +242,36 @@ pub fn run(
                 let y = op.add(((2 * (ty + r) - rows.start) * w + 2 * tx0) * n_out);
                 for g in (0..n_out).step_by(16) {
                     let mg = mp.add(r * ncols * n_out + g);
-                    match bias {
-                        Some(b) => kw::output_tile_row_relu(
-                            mg,
-                            ms * 4,
-                            n_out * 4,
-                            y.add(g),
-                            w * n_out * 4,
-                            ncols,
-                            b.as_ptr().add(g),
-                        ),
-                        None => kw::output_tile_row_plain(
-                            mg,
-                            ms * 4,
-                            n_out * 4,
-                            y.add(g),
-                            w * n_out * 4,
-                            ncols,
-                            std::ptr::null(),
-                        ),
-                    }
+                    // forward: + bias, ReLU; input gradient: neither
+                    let (output_row, bias_g): (OutputRow, *const f32) = match bias {
+                        Some(b) => (winograd_kernels::output_tile_row_relu, b.as_ptr().add(g)),
+                        None => (winograd_kernels::output_tile_row_plain, std::ptr::null()),
+                    };
+                    output_row(
+                        mg,
+                        ms * 4,
+                        n_out * 4,
+                        y.add(g),
+                        w * n_out * 4,
+                        ncols,
+                        bias_g,
+                    );
                 }
             }
         }
     }
 }
 
+/// The output transforms' signature ([`winograd_kernels::output_tile_row_relu`] and
+/// `output_tile_row_plain`).
+type OutputRow = unsafe fn(*const f32, usize, usize, *mut f32, usize, usize, *const f32);
+
 /// Input transform of `ncols` tiles of tile row `ty`, from tile `tx0` on, every channel (16 at
 /// a time): `inp` is the padded input (`(h+2) x (w+2) x n` floats), `v` the first of those
 /// tiles in `V` (tiles `n` floats apart), `vs` floats between positions.
 ///
 /// # Safety
-/// As [`kw::input_tile_row`]: the 4x4 blocks of those tiles lie inside `inp`, and `v` holds 16
+/// As [`winograd_kernels::input_tile_row`]: the 4x4 blocks of those tiles lie inside `inp`, and `v` holds 16
 /// positions of `ncols` tiles.
 #[allow(clippy::too_many_arguments)]
 unsafe fn input_tile_row_all(
@@ -270,7 +285,7 @@ unsafe fn input_tile_row_all(
     vs: usize,
 ) {
     for g in (0..n).step_by(16) {
-        kw::input_tile_row(
+        winograd_kernels::input_tile_row(
             inp.add((2 * ty * (w + 2) + 2 * tx0) * n + g),
             n * 4,
             (w + 2) * n * 4,
@@ -313,8 +328,9 @@ fn tile_plan(n: usize, nv: usize) -> Plan {
 }
 
 /// Tiles per band of the weight gradient ([`backward_weights`]). Measured (one sample, one
-/// thread): 32, 64 and 128 tiles within noise for conv2 (~520 us); for conv3 128 tiles was
-/// 25% slower (its band's `V` and `dM`, 1.5 MiB, no longer stay in L2 beside `dU`). The slab
+/// thread, `CONV_WGRAD_QUICK=1 cargo bench --bench conv_wgrad`): 32, 64 and 128 tiles within
+/// noise for conv2; for conv3 128 tiles was slower (its band's `V` and `dM`, 1.5 MiB, no
+/// longer stay in L2 beside `dU`). The slab
 /// kernels were within noise too (64-channel `wgrad_4x4` slabs against all-`wgrad_8x2`, and
 /// against 48-channel `wgrad_8x3` slabs with tails). About a quarter of the time is the two
 /// transforms, bound by writing `V` and `dM` (16 floats per tile and channel) to L2.
@@ -323,8 +339,10 @@ fn tile_plan(n: usize, nv: usize) -> Plan {
 const WGRAD_BAND_TILES: usize = 64;
 
 /// Tile rows per band of the weight gradient.
-fn wgrad_band_rows(kd: &ConvDims) -> usize {
-    WGRAD_BAND_TILES.div_ceil(kd.w / 2).clamp(1, kd.h / 2)
+fn wgrad_band_rows(kernel_dims: &ConvDims) -> usize {
+    WGRAD_BAND_TILES
+        .div_ceil(kernel_dims.w / 2)
+        .clamp(1, kernel_dims.h / 2)
 }
 
 /// Floats between positions of the accumulated `dU[pos][cin][cout]`: padded by a cache line
@@ -345,12 +363,12 @@ pub fn wgrad_scratch_len(d: &ConvDims) -> usize {
 
 /// The weight-gradient micro-kernel for a slab starting `rem` channels before the end of
 /// `cout`: `(R, NV, kernel)`; `R` divides every `cin` that is a multiple of 16.
-fn wgrad_slab(rem: usize) -> (usize, usize, unsafe fn(&wk::Tile)) {
+fn wgrad_slab(rem: usize) -> (usize, usize, unsafe fn(&wgrad_kernels::Tile)) {
     match rem {
-        64.. => (4, 4, wk::wgrad_4x4),
-        48 => (8, 3, wk::wgrad_8x3),
-        32 => (8, 2, wk::wgrad_8x2),
-        _ => (16, 1, wk::wgrad_16x1),
+        64.. => (4, 4, wgrad_kernels::wgrad_4x4),
+        48 => (8, 3, wgrad_kernels::wgrad_8x3),
+        32 => (8, 2, wgrad_kernels::wgrad_8x2),
+        _ => (16, 1, wgrad_kernels::wgrad_16x1),
     }
 }
 
@@ -359,12 +377,12 @@ fn wgrad_slab(rem: usize) -> (usize, usize, unsafe fn(&wk::Tile)) {
 /// for a layer where [`applies`]; `scratch` at least [`wgrad_scratch_len`] floats.
 ///
 /// The adjoint of the forward `Y = A^T [(G g G^T) ⊙ (B^T d B)] A`: per band of tiles,
-/// 1. `V[pos][t][ci] = B^T d_t B` ([`kw::input_tile_row`], as in the forward pass) and
-///    `dM[pos][t][co] = A dY_t A^T` ([`kw::grad_tile_row`], which also sums `db`);
+/// 1. `V[pos][t][ci] = B^T d_t B` ([`winograd_kernels::input_tile_row`], as in the forward pass) and
+///    `dM[pos][t][co] = A dY_t A^T` ([`winograd_kernels::grad_tile_row`], which also sums `db`);
 /// 2. 16 products `dU[pos] += V[pos]^T dM[pos]` (`cin x tiles` by `tiles x cout`) on the direct
 ///    weight gradient's micro-kernels ([`crate::kernels::conv_wgrad`]) with tiles as "pixels";
 ///
-/// then `dw_kc = G^T dU G` ([`kw::weight_grad_transform`]). 16 instead of 36 multiplies per
+/// then `dw_kc = G^T dU G` ([`winograd_kernels::weight_grad_transform`]). 16 instead of 36 multiplies per
 /// 2x2 block and channel pair, as in the forward pass.
 pub fn backward_weights(
     d: &ConvDims,
@@ -409,7 +427,7 @@ pub fn backward_weights(
             for r in 0..nrows {
                 input_tile_row_all(xp, w, cin, ty + r, 0, tw, vp.add(r * tw * cin), vs);
                 for g in (0..cout).step_by(16) {
-                    kw::grad_tile_row(
+                    winograd_kernels::grad_tile_row(
                         dyp.add(((2 * (ty + r) + 1) * wp + 1) * cout + g),
                         cout * 4,
                         wp * cout * 4,
@@ -425,7 +443,7 @@ pub fn backward_weights(
                 while oc0 < cout {
                     let (r, nv, run) = wgrad_slab(cout - oc0);
                     for j0 in (0..cin).step_by(r) {
-                        let t = wk::Tile {
+                        let t = wgrad_kernels::Tile {
                             x: vp.add(pos * vs + j0),
                             dy: mp.add(pos * ms + oc0),
                             c: up.add(pos * us + j0 * cout + oc0),
@@ -449,7 +467,7 @@ pub fn backward_weights(
     }
     // SAFETY: dU holds 16 positions of cin x cout floats, us apart; dw_kc 9 taps of cin x cout.
     unsafe {
-        kw::weight_grad_transform(
+        winograd_kernels::weight_grad_transform(
             up,
             us * 4,
             dw_kc.as_mut_ptr(),

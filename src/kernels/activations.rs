@@ -1,6 +1,6 @@
 //! ReLU backward (the original's `relu_backward` in `activation_functions.asm`, vectorised).
 
-use crate::kernels::update::asm_zmm;
+use crate::kernels::asm_zmm;
 
 /// `dy[i] = 0` where `y[i] <= 0`, for `i < len`: compare 16 stored outputs against zero
 /// (`vcmpps` GT into k2), keep dy under that mask, zero the rest.
@@ -31,6 +31,7 @@ pub unsafe fn relu_backward(y: *const f32, dy: *mut f32, len: usize) {
         "vcmpps k2 {{k1}}, zmm0, zmm2, 0x1e", // y > 0 (GT_OQ), only tail lanes
         "vmovups zmm1 {{k2}}{{z}}, [{d}]",
         "vmovups [{d}] {{k1}}, zmm1",
+        ;
         m = in(reg) tail,
         nv = inout(reg) full => _,
         y = inout(reg) y => _,

@@ -49,7 +49,7 @@
 //! For the 14 x 2 tile one iteration is 8 weight loads, 56 broadcasts, 112 FMAs, 8 scalar
 //! instructions: 56 cycles at two FMAs per cycle.
 
-use std::arch::asm;
+use crate::kernels::asm_zmm;
 
 /// Everything a micro-kernel call reads besides the weights (`#[repr(C)]`: the asm uses the byte
 /// offsets in the comments).
@@ -100,7 +100,7 @@ macro_rules! conv_microkernel {
         /// AVX-512F must be available; every address the contract implies must be valid.
         #[target_feature(enable = "avx512f")]
         pub unsafe fn $name(args: &TileArgs, wp: *const f32) {
-            asm!(
+            asm_zmm!(
                 concat!(
                     // Prologue: accumulators from `out` (accumulate) or zero.
                     "cmp qword ptr [{prm} + 64], 0\n",
@@ -185,10 +185,8 @@ macro_rules! conv_microkernel {
                         "vmovups zmmword ptr [", $addr, " + ", $poff, "], ", stringify!($pacc), "\n",
                     )* )*
                     "5:\n",
-                    // Clean upper vector state: the caller's SSE code (an SSE store right after
-                    // a dirty-upper ZMM kernel) otherwise pays a penalty on every call.
-                    "vzeroupper\n",
                 ),
+                ;
                 b0 = out(reg) _,
                 $( $b = out(reg) _, )*
                 s = out(reg) _,
@@ -197,15 +195,6 @@ macro_rules! conv_microkernel {
                 seg = out(reg) _,
                 skp = out(reg) _,
                 prm = in(reg) args as *const TileArgs,
-                out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _,
-                out("zmm4") _, out("zmm5") _, out("zmm6") _, out("zmm7") _,
-                out("zmm8") _, out("zmm9") _, out("zmm10") _, out("zmm11") _,
-                out("zmm12") _, out("zmm13") _, out("zmm14") _, out("zmm15") _,
-                out("zmm16") _, out("zmm17") _, out("zmm18") _, out("zmm19") _,
-                out("zmm20") _, out("zmm21") _, out("zmm22") _, out("zmm23") _,
-                out("zmm24") _, out("zmm25") _, out("zmm26") _, out("zmm27") _,
-                out("zmm28") _, out("zmm29") _, out("zmm30") _, out("zmm31") _,
-                options(nostack),
             );
         }
     };

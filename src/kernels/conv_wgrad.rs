@@ -59,6 +59,7 @@
 //! All loads and stores are unaligned forms (`vmovups`, `vbroadcastss`, `vaddps` from memory
 //! with AVX-512 needs no alignment), so any `f32` slice works.
 
+use crate::kernels::asm_zmm;
 use core::arch::asm;
 
 /// Arguments of one weight-gradient tile kernel. Counts and strides are in floats; the kernel
@@ -95,7 +96,7 @@ pub struct Tile {
 /// How far ahead (in pixels) the bias-fused kernels prefetch the output gradient. Those kernels
 /// are the first to touch each block of conv1's `dy` (2 MiB at 128x128x32, which with `x_pad`
 /// does not fit the 2 MiB L2): `prefetcht0` 32 pixels (4 KiB) ahead hides the L3 latency,
-/// measured +10% on conv1 (16 and 64 pixels were no better). A prefetch past the end of the
+/// measured +10% on conv1 (16 and 64 pixels were no better; asm_notes/convolution-weight-grad.md). A prefetch past the end of the
 /// buffer is harmless: `prefetcht0` never faults.
 pub const PF_PIXELS: usize = 32;
 
@@ -184,7 +185,7 @@ macro_rules! wgrad_kernel {
             debug_assert!(a.rows >= 1 && a.cols >= 1);
             crate::cpu::assert_asm_ok();
             let f = core::mem::size_of::<f32>();
-            asm!(
+            asm_zmm!(
                 // -- tile prologue: C tile -> accumulators, or zeros --------------------------
                 "test {t}, {t}",
                 "jz 2f",
@@ -216,8 +217,7 @@ macro_rules! wgrad_kernel {
                 // -- tile epilogue: accumulators -> C -------------------------------------------
                 "mov {t}, {c}",
                 $(store_row!($acc; $col), "add {t}, {ldc}",)*
-                // Leave the upper vector state clean for the caller's SSE code.
-                "vzeroupper",
+                ;
                 x = inout(reg) a.x => _,
                 dy = inout(reg) a.dy => _,
                 rows = inout(reg) a.rows => _,
@@ -230,15 +230,6 @@ macro_rules! wgrad_kernel {
                 dy_px = in(reg) a.dy_px * f,
                 x_skip = in(reg) (a.x_row - a.cols * a.x_px) * f,
                 dy_skip = in(reg) (a.dy_row - a.cols * a.dy_px) * f,
-                out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _,
-                out("zmm4") _, out("zmm5") _, out("zmm6") _, out("zmm7") _,
-                out("zmm8") _, out("zmm9") _, out("zmm10") _, out("zmm11") _,
-                out("zmm12") _, out("zmm13") _, out("zmm14") _, out("zmm15") _,
-                out("zmm16") _, out("zmm17") _, out("zmm18") _, out("zmm19") _,
-                out("zmm20") _, out("zmm21") _, out("zmm22") _, out("zmm23") _,
-                out("zmm24") _, out("zmm25") _, out("zmm26") _, out("zmm27") _,
-                out("zmm30") _, out("zmm31") _,
-                options(nostack),
             );
         }
     };
@@ -264,7 +255,7 @@ macro_rules! wgrad_kernel_bias {
             debug_assert!(a.rows >= 1 && a.cols >= 1);
             crate::cpu::assert_asm_ok();
             let f = core::mem::size_of::<f32>();
-            asm!(
+            asm_zmm!(
                 // -- prologue: C tile and db -> accumulators, or zeros ------------------------
                 "test {t}, {t}",
                 "jz 2f",
@@ -301,8 +292,7 @@ macro_rules! wgrad_kernel_bias {
                 "mov {t}, {c}",
                 $(store_row!($acc; $col), "add {t}, {ldc}",)*
                 store_bias!($bias; $col),
-                // Leave the upper vector state clean for the caller's SSE code.
-                "vzeroupper",
+                ;
                 x = inout(reg) a.x => _,
                 dy = inout(reg) a.dy => _,
                 rows = inout(reg) a.rows => _,
@@ -317,15 +307,6 @@ macro_rules! wgrad_kernel_bias {
                 dy_px = in(reg) a.dy_px * f,
                 x_skip = in(reg) (a.x_row - a.cols * a.x_px) * f,
                 dy_skip = in(reg) (a.dy_row - a.cols * a.dy_px) * f,
-                out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _,
-                out("zmm4") _, out("zmm5") _, out("zmm6") _, out("zmm7") _,
-                out("zmm8") _, out("zmm9") _, out("zmm10") _, out("zmm11") _,
-                out("zmm12") _, out("zmm13") _, out("zmm14") _, out("zmm15") _,
-                out("zmm16") _, out("zmm17") _, out("zmm18") _, out("zmm19") _,
-                out("zmm20") _, out("zmm21") _, out("zmm22") _, out("zmm23") _,
-                out("zmm24") _, out("zmm25") _, out("zmm26") _, out("zmm27") _,
-                out("zmm30") _, out("zmm31") _,
-                options(nostack),
             );
         }
     };
@@ -659,7 +640,7 @@ pub unsafe fn bias_16(a: &BiasCol) {
     debug_assert!(a.rows >= 1 && a.cols >= 1);
     crate::cpu::assert_asm_ok();
     let f = core::mem::size_of::<f32>();
-    asm!(
+    asm_zmm!(
         "vpxord zmm1, zmm1, zmm1",
         "vpxord zmm2, zmm2, zmm2",
         "vpxord zmm3, zmm3, zmm3",
@@ -702,8 +683,7 @@ pub unsafe fn bias_16(a: &BiasCol) {
         "vaddps zmm2, zmm2, zmm3",
         "vaddps zmm0, zmm0, zmm2",
         "vmovups zmmword ptr [{db}], zmm0",
-        // Leave the upper vector state clean for the caller's SSE code.
-        "vzeroupper",
+        ;
         dy = inout(reg) a.dy => _,
         rows = inout(reg) a.rows => _,
         t = inout(reg) a.accumulate as usize => _,
@@ -714,8 +694,6 @@ pub unsafe fn bias_16(a: &BiasCol) {
         px3 = in(reg) 3 * a.dy_px * f,
         px4 = in(reg) 4 * a.dy_px * f,
         skip = in(reg) (a.dy_row - a.cols * a.dy_px) * f,
-        out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _,
-        options(nostack),
     );
 }
 

@@ -7,7 +7,40 @@
 //!
 //! All kernels need AVX-512 F/VL; the caller has checked [`crate::cpu::has_avx512`].
 
-use crate::kernels::update::asm_zmm;
+use crate::kernels::asm_zmm;
+
+/// Zeroes the 16 accumulators zmm0-15 of a 4x4 tile (one `vpxord`, 15 register copies).
+#[rustfmt::skip]
+macro_rules! zero_accumulators_4x4 {
+    () => {
+        concat!(
+            "vpxord zmm0, zmm0, zmm0\n",
+            "vmovaps zmm1, zmm0\n", "vmovaps zmm2, zmm0\n", "vmovaps zmm3, zmm0\n",
+            "vmovaps zmm4, zmm0\n", "vmovaps zmm5, zmm0\n", "vmovaps zmm6, zmm0\n",
+            "vmovaps zmm7, zmm0\n", "vmovaps zmm8, zmm0\n", "vmovaps zmm9, zmm0\n",
+            "vmovaps zmm10, zmm0\n", "vmovaps zmm11, zmm0\n", "vmovaps zmm12, zmm0\n",
+            "vmovaps zmm13, zmm0\n", "vmovaps zmm14, zmm0\n", "vmovaps zmm15, zmm0\n",
+        )
+    };
+}
+
+/// The 16 FMAs of one step of a 4x4 tile: accumulator zmm(4a+v) += broadcast zmm(20+a) *
+/// vector zmm(16+v), for a, v = 0..3.
+#[rustfmt::skip]
+macro_rules! fma_broadcasts_4x4 {
+    () => {
+        concat!(
+            "vfmadd231ps zmm0, zmm20, zmm16\n", "vfmadd231ps zmm1, zmm20, zmm17\n",
+            "vfmadd231ps zmm2, zmm20, zmm18\n", "vfmadd231ps zmm3, zmm20, zmm19\n",
+            "vfmadd231ps zmm4, zmm21, zmm16\n", "vfmadd231ps zmm5, zmm21, zmm17\n",
+            "vfmadd231ps zmm6, zmm21, zmm18\n", "vfmadd231ps zmm7, zmm21, zmm19\n",
+            "vfmadd231ps zmm8, zmm22, zmm16\n", "vfmadd231ps zmm9, zmm22, zmm17\n",
+            "vfmadd231ps zmm10, zmm22, zmm18\n", "vfmadd231ps zmm11, zmm22, zmm19\n",
+            "vfmadd231ps zmm12, zmm23, zmm16\n", "vfmadd231ps zmm13, zmm23, zmm17\n",
+            "vfmadd231ps zmm14, zmm23, zmm18\n", "vfmadd231ps zmm15, zmm23, zmm19\n",
+        )
+    };
+}
 
 /// Forward, one 4 rows x 4 neurons tile over one k-chunk: 16 ZMM accumulators
 /// `acc[r*4 + j] (+)= x_r[0..16*steps] * w_j[0..16*steps]` lane-wise.
@@ -38,11 +71,7 @@ pub unsafe fn fwd_tile4x4(
         // accumulators: zero or resume from the scratch tile
         "test {off}, {off}",
         "jz 2f",
-        "vpxord zmm0, zmm0, zmm0",
-        "vmovaps zmm1, zmm0", "vmovaps zmm2, zmm0", "vmovaps zmm3, zmm0",
-        "vmovaps zmm4, zmm0", "vmovaps zmm5, zmm0", "vmovaps zmm6, zmm0", "vmovaps zmm7, zmm0",
-        "vmovaps zmm8, zmm0", "vmovaps zmm9, zmm0", "vmovaps zmm10, zmm0", "vmovaps zmm11, zmm0",
-        "vmovaps zmm12, zmm0", "vmovaps zmm13, zmm0", "vmovaps zmm14, zmm0", "vmovaps zmm15, zmm0",
+        zero_accumulators_4x4!(),
         "jmp 3f",
         "2:",
         "vmovups zmm0, [{acc}]", "vmovups zmm1, [{acc} + 64]",
@@ -93,6 +122,7 @@ pub unsafe fn fwd_tile4x4(
         "vmovups [{acc} + 640], zmm10", "vmovups [{acc} + 704], zmm11",
         "vmovups [{acc} + 768], zmm12", "vmovups [{acc} + 832], zmm13",
         "vmovups [{acc} + 896], zmm14", "vmovups [{acc} + 960], zmm15",
+        ;
         off = inout(reg) init as usize => _,
         n = inout(reg) steps => _,
         acc = in(reg) acc,
@@ -147,6 +177,7 @@ pub unsafe fn fwd_reduce_row(
         "vmaxps xmm0, xmm0, xmm6",
         "2:",
         "vmovups [{y}] {{k1}}, xmm0",
+        ;
         m = in(reg) mask,
         acc = in(reg) acc,
         b = in(reg) bias,
@@ -177,11 +208,7 @@ pub unsafe fn bwd_data_tile4x4(
 ) {
     debug_assert!(n >= 1);
     asm_zmm!(
-        "vpxord zmm0, zmm0, zmm0",
-        "vmovaps zmm1, zmm0", "vmovaps zmm2, zmm0", "vmovaps zmm3, zmm0",
-        "vmovaps zmm4, zmm0", "vmovaps zmm5, zmm0", "vmovaps zmm6, zmm0", "vmovaps zmm7, zmm0",
-        "vmovaps zmm8, zmm0", "vmovaps zmm9, zmm0", "vmovaps zmm10, zmm0", "vmovaps zmm11, zmm0",
-        "vmovaps zmm12, zmm0", "vmovaps zmm13, zmm0", "vmovaps zmm14, zmm0", "vmovaps zmm15, zmm0",
+        zero_accumulators_4x4!(),
         "xor {j:e}, {j:e}",
         "2:",
         "vmovups zmm16, [{w}]",
@@ -194,14 +221,7 @@ pub unsafe fn bwd_data_tile4x4(
         "vbroadcastss zmm21, dword ptr [{d1} + 4*{j}]",
         "vbroadcastss zmm22, dword ptr [{d2} + 4*{j}]",
         "vbroadcastss zmm23, dword ptr [{d3} + 4*{j}]",
-        "vfmadd231ps zmm0, zmm20, zmm16", "vfmadd231ps zmm1, zmm20, zmm17",
-        "vfmadd231ps zmm2, zmm20, zmm18", "vfmadd231ps zmm3, zmm20, zmm19",
-        "vfmadd231ps zmm4, zmm21, zmm16", "vfmadd231ps zmm5, zmm21, zmm17",
-        "vfmadd231ps zmm6, zmm21, zmm18", "vfmadd231ps zmm7, zmm21, zmm19",
-        "vfmadd231ps zmm8, zmm22, zmm16", "vfmadd231ps zmm9, zmm22, zmm17",
-        "vfmadd231ps zmm10, zmm22, zmm18", "vfmadd231ps zmm11, zmm22, zmm19",
-        "vfmadd231ps zmm12, zmm23, zmm16", "vfmadd231ps zmm13, zmm23, zmm17",
-        "vfmadd231ps zmm14, zmm23, zmm18", "vfmadd231ps zmm15, zmm23, zmm19",
+        fma_broadcasts_4x4!(),
         "add {w}, {ldw}",
         "inc {j}",
         "cmp {j}, {n}",
@@ -218,6 +238,7 @@ pub unsafe fn bwd_data_tile4x4(
         "mov {t}, [{dx} + 24]",
         "vmovups [{t}], zmm12", "vmovups [{t} + 64], zmm13",
         "vmovups [{t} + 128], zmm14", "vmovups [{t} + 192], zmm15",
+        ;
         w = inout(reg) w => _,
         ldw = in(reg) ldw_bytes,
         d0 = in(reg) dy[0], d1 = in(reg) dy[1], d2 = in(reg) dy[2], d3 = in(reg) dy[3],
@@ -269,6 +290,7 @@ pub unsafe fn bwd_data_tile4x1(
         "mov {t}, [{dx} + 8]", "vmovups [{t}] {{k1}}, zmm1",
         "mov {t}, [{dx} + 16]", "vmovups [{t}] {{k1}}, zmm2",
         "mov {t}, [{dx} + 24]", "vmovups [{t}] {{k1}}, zmm3",
+        ;
         m = in(reg) mask,
         w = inout(reg) w => _,
         ldw = in(reg) ldw_bytes,
@@ -280,57 +302,82 @@ pub unsafe fn bwd_data_tile4x1(
     );
 }
 
-/// Weight gradient, one tile of 4 neurons x 64 inputs over all `rows`, overwriting:
+/// Where a weight-gradient tile reads: the inputs and output gradients of `rows` rows and the
+/// four neurons of the tile.
+///
+/// `x` points at the tile's first input column in row 0, `ldx_bytes` = 4k; `dy` at row 0 of
+/// dy, `ldy_bytes` = 4n; `col_bytes[j]` = 4 * (neuron index) of tile neuron j (repeat the last
+/// one for missing neurons); `rows >= 1`.
+#[derive(Clone, Copy, Debug)]
+pub struct WeightGradTile {
+    pub x: *const f32,
+    pub ldx_bytes: usize,
+    pub dy: *const f32,
+    pub ldy_bytes: usize,
+    pub col_bytes: [usize; 4],
+    pub rows: usize,
+}
+
+/// The main loop shared by [`bwd_weights_tile4x4`] and [`bwd_weights_sgd_tile4x4`], as one
+/// template string: zero the 16 accumulators, then per row 4 input loads, 4 broadcasts of dy,
+/// 16 FMAs; rows added in order 0, 1, 2, ... Operands `{x}`, `{ldx}`, `{dy}`, `{ldy}`,
+/// `{c0}`..`{c3}`, `{r}`; local label `2`.
+macro_rules! weight_grad_rows_4x4 {
+    () => {
+        concat!(
+            zero_accumulators_4x4!(),
+            "2:\n",
+            "vmovups zmm16, [{x}]\n",
+            "vmovups zmm17, [{x} + 64]\n",
+            "vmovups zmm18, [{x} + 128]\n",
+            "vmovups zmm19, [{x} + 192]\n",
+            "vbroadcastss zmm20, dword ptr [{dy} + {c0}]\n",
+            "vbroadcastss zmm21, dword ptr [{dy} + {c1}]\n",
+            "vbroadcastss zmm22, dword ptr [{dy} + {c2}]\n",
+            "vbroadcastss zmm23, dword ptr [{dy} + {c3}]\n",
+            fma_broadcasts_4x4!(),
+            "add {x}, {ldx}\n",
+            "add {dy}, {ldy}\n",
+            "dec {r}\n",
+            "jnz 2b\n",
+        )
+    };
+}
+
+/// [`weight_grad_rows_4x4!`] with its epilogue and the operands it names: `$epilogue` are the
+/// template lines after the loop, `$more` the operands they add.
+macro_rules! weight_grad_tile_4x4 {
+    ($tile:expr; $($epilogue:expr),+ $(,)?; $($more:tt)*) => {
+        asm_zmm!(
+            weight_grad_rows_4x4!(),
+            $($epilogue),+;
+            x = inout(reg) $tile.x => _,
+            ldx = in(reg) $tile.ldx_bytes,
+            dy = inout(reg) $tile.dy => _,
+            ldy = in(reg) $tile.ldy_bytes,
+            c0 = in(reg) $tile.col_bytes[0], c1 = in(reg) $tile.col_bytes[1],
+            c2 = in(reg) $tile.col_bytes[2], c3 = in(reg) $tile.col_bytes[3],
+            r = inout(reg) $tile.rows => _,
+            $($more)*
+        )
+    };
+}
+
+/// Weight gradient, one tile of 4 neurons x 64 inputs over all `tile.rows`, overwriting:
 /// `dw_j[0..64] = sum_r dy[r][j] * x_r[0..64]`, rows added in order 0, 1, 2, ...
 ///
-/// `x` points at column i of row 0, `ldx_bytes` = 4k; `dy` at row 0 of dy, `ldy_bytes` = 4n;
-/// `col_bytes[j]` = 4 * (neuron index) of tile neuron j (repeat the last one for missing
-/// neurons); `dw[j]` receives 64 floats (a dummy for missing neurons).
+/// `dw[j]` receives 64 floats (a dummy for missing neurons).
 ///
 /// Registers: zmm0-15 accumulators (neuron j, vector v -> zmm(4j+v)), zmm16-19 the input
 /// vectors of a row, zmm20-23 broadcast dy.
 ///
 /// # Safety
-/// AVX-512 present; `rows >= 1`; pointers valid as described.
-#[allow(clippy::too_many_arguments)]
+/// AVX-512 present; `tile.rows >= 1`; pointers valid as described.
 #[target_feature(enable = "avx512f,avx512vl")]
-pub unsafe fn bwd_weights_tile4x4(
-    x: *const f32,
-    ldx_bytes: usize,
-    dy: *const f32,
-    ldy_bytes: usize,
-    col_bytes: [usize; 4],
-    rows: usize,
-    dw: &[*mut f32; 4],
-) {
-    debug_assert!(rows >= 1);
-    asm_zmm!(
-        "vpxord zmm0, zmm0, zmm0",
-        "vmovaps zmm1, zmm0", "vmovaps zmm2, zmm0", "vmovaps zmm3, zmm0",
-        "vmovaps zmm4, zmm0", "vmovaps zmm5, zmm0", "vmovaps zmm6, zmm0", "vmovaps zmm7, zmm0",
-        "vmovaps zmm8, zmm0", "vmovaps zmm9, zmm0", "vmovaps zmm10, zmm0", "vmovaps zmm11, zmm0",
-        "vmovaps zmm12, zmm0", "vmovaps zmm13, zmm0", "vmovaps zmm14, zmm0", "vmovaps zmm15, zmm0",
-        "2:",
-        "vmovups zmm16, [{x}]",
-        "vmovups zmm17, [{x} + 64]",
-        "vmovups zmm18, [{x} + 128]",
-        "vmovups zmm19, [{x} + 192]",
-        "vbroadcastss zmm20, dword ptr [{dy} + {c0}]",
-        "vbroadcastss zmm21, dword ptr [{dy} + {c1}]",
-        "vbroadcastss zmm22, dword ptr [{dy} + {c2}]",
-        "vbroadcastss zmm23, dword ptr [{dy} + {c3}]",
-        "vfmadd231ps zmm0, zmm20, zmm16", "vfmadd231ps zmm1, zmm20, zmm17",
-        "vfmadd231ps zmm2, zmm20, zmm18", "vfmadd231ps zmm3, zmm20, zmm19",
-        "vfmadd231ps zmm4, zmm21, zmm16", "vfmadd231ps zmm5, zmm21, zmm17",
-        "vfmadd231ps zmm6, zmm21, zmm18", "vfmadd231ps zmm7, zmm21, zmm19",
-        "vfmadd231ps zmm8, zmm22, zmm16", "vfmadd231ps zmm9, zmm22, zmm17",
-        "vfmadd231ps zmm10, zmm22, zmm18", "vfmadd231ps zmm11, zmm22, zmm19",
-        "vfmadd231ps zmm12, zmm23, zmm16", "vfmadd231ps zmm13, zmm23, zmm17",
-        "vfmadd231ps zmm14, zmm23, zmm18", "vfmadd231ps zmm15, zmm23, zmm19",
-        "add {x}, {ldx}",
-        "add {dy}, {ldy}",
-        "dec {r}",
-        "jnz 2b",
+pub unsafe fn bwd_weights_tile4x4(tile: &WeightGradTile, dw: &[*mut f32; 4]) {
+    debug_assert!(tile.rows >= 1);
+    weight_grad_tile_4x4!(
+        tile;
         "mov {t}, [{dw}]",
         "prefetchw [{t} + 256]", "prefetchw [{t} + 320]",
         "prefetchw [{t} + 384]", "prefetchw [{t} + 448]",
@@ -350,76 +397,34 @@ pub unsafe fn bwd_weights_tile4x4(
         "prefetchw [{t} + 256]", "prefetchw [{t} + 320]",
         "prefetchw [{t} + 384]", "prefetchw [{t} + 448]",
         "vmovups [{t}], zmm12", "vmovups [{t} + 64], zmm13",
-        "vmovups [{t} + 128], zmm14", "vmovups [{t} + 192], zmm15",
-        x = inout(reg) x => _,
-        ldx = in(reg) ldx_bytes,
-        dy = inout(reg) dy => _,
-        ldy = in(reg) ldy_bytes,
-        c0 = in(reg) col_bytes[0], c1 = in(reg) col_bytes[1],
-        c2 = in(reg) col_bytes[2], c3 = in(reg) col_bytes[3],
-        r = inout(reg) rows => _,
+        "vmovups [{t} + 128], zmm14", "vmovups [{t} + 192], zmm15";
         dw = in(reg) dw.as_ptr(),
         t = out(reg) _,
     );
 }
 
 /// Weight gradient fused with the plain SGD step, one tile of 4 neurons x 64 inputs over all
-/// `rows`: the gradient `g_j[0..64] = sum_r dy[r][j] * x_r[0..64]` is formed exactly as in
-/// [`bwd_weights_tile4x4`] (rows added in order 0, 1, 2, ... from zero), then instead of being
-/// stored it updates the weights in place, `w_j[0..64] = w_j - scale * g_j` with one
+/// `tile.rows`: the gradient `g_j[0..64] = sum_r dy[r][j] * x_r[0..64]` is formed by the same
+/// loop as in [`bwd_weights_tile4x4`] (rows added in order 0, 1, 2, ... from zero), then instead
+/// of being stored it updates the weights in place, `w_j[0..64] = w_j - scale * g_j` with one
 /// `vfnmadd231ps` per vector: bit for bit what storing `g` and running
 /// [`crate::kernels::update::sgd`] over it gives. The gradient never goes to memory.
 ///
-/// Arguments as [`bwd_weights_tile4x4`], with `w[j]` = the 64 weights of tile neuron j at the
-/// tile's inputs (a dummy for missing neurons) and `scale` = `lr / batch`.
+/// `w[j]` = the 64 weights of tile neuron j at the tile's inputs (a dummy for missing neurons)
+/// and `scale` = `lr / batch`.
 ///
 /// Registers: zmm0-15 accumulators (neuron j, vector v -> zmm(4j+v)), zmm16-19 the input
 /// vectors of a row, zmm20-23 broadcast dy; in the epilogue zmm24 = broadcast `scale` and
 /// zmm16-19 the weights being updated.
 ///
 /// # Safety
-/// AVX-512 present; `rows >= 1`; pointers valid as described; nobody else reads or writes the
-/// four 64-float weight runs during the call.
-#[allow(clippy::too_many_arguments)]
+/// AVX-512 present; `tile.rows >= 1`; pointers valid as described; nobody else reads or writes
+/// the four 64-float weight runs during the call.
 #[target_feature(enable = "avx512f,avx512vl")]
-pub unsafe fn bwd_weights_sgd_tile4x4(
-    x: *const f32,
-    ldx_bytes: usize,
-    dy: *const f32,
-    ldy_bytes: usize,
-    col_bytes: [usize; 4],
-    rows: usize,
-    w: &[*mut f32; 4],
-    scale: f32,
-) {
-    debug_assert!(rows >= 1);
-    asm_zmm!(
-        "vpxord zmm0, zmm0, zmm0",
-        "vmovaps zmm1, zmm0", "vmovaps zmm2, zmm0", "vmovaps zmm3, zmm0",
-        "vmovaps zmm4, zmm0", "vmovaps zmm5, zmm0", "vmovaps zmm6, zmm0", "vmovaps zmm7, zmm0",
-        "vmovaps zmm8, zmm0", "vmovaps zmm9, zmm0", "vmovaps zmm10, zmm0", "vmovaps zmm11, zmm0",
-        "vmovaps zmm12, zmm0", "vmovaps zmm13, zmm0", "vmovaps zmm14, zmm0", "vmovaps zmm15, zmm0",
-        "2:",
-        "vmovups zmm16, [{x}]",
-        "vmovups zmm17, [{x} + 64]",
-        "vmovups zmm18, [{x} + 128]",
-        "vmovups zmm19, [{x} + 192]",
-        "vbroadcastss zmm20, dword ptr [{dy} + {c0}]",
-        "vbroadcastss zmm21, dword ptr [{dy} + {c1}]",
-        "vbroadcastss zmm22, dword ptr [{dy} + {c2}]",
-        "vbroadcastss zmm23, dword ptr [{dy} + {c3}]",
-        "vfmadd231ps zmm0, zmm20, zmm16", "vfmadd231ps zmm1, zmm20, zmm17",
-        "vfmadd231ps zmm2, zmm20, zmm18", "vfmadd231ps zmm3, zmm20, zmm19",
-        "vfmadd231ps zmm4, zmm21, zmm16", "vfmadd231ps zmm5, zmm21, zmm17",
-        "vfmadd231ps zmm6, zmm21, zmm18", "vfmadd231ps zmm7, zmm21, zmm19",
-        "vfmadd231ps zmm8, zmm22, zmm16", "vfmadd231ps zmm9, zmm22, zmm17",
-        "vfmadd231ps zmm10, zmm22, zmm18", "vfmadd231ps zmm11, zmm22, zmm19",
-        "vfmadd231ps zmm12, zmm23, zmm16", "vfmadd231ps zmm13, zmm23, zmm17",
-        "vfmadd231ps zmm14, zmm23, zmm18", "vfmadd231ps zmm15, zmm23, zmm19",
-        "add {x}, {ldx}",
-        "add {dy}, {ldy}",
-        "dec {r}",
-        "jnz 2b",
+pub unsafe fn bwd_weights_sgd_tile4x4(tile: &WeightGradTile, w: &[*mut f32; 4], scale: f32) {
+    debug_assert!(tile.rows >= 1);
+    weight_grad_tile_4x4!(
+        tile;
         "vbroadcastss zmm24, dword ptr [{sc}]",
         "mov {t}, [{w} + 0]",
         "vmovups zmm16, [{t}]", "vmovups zmm17, [{t} + 64]",
@@ -448,14 +453,7 @@ pub unsafe fn bwd_weights_sgd_tile4x4(
         "vfnmadd231ps zmm16, zmm24, zmm12", "vfnmadd231ps zmm17, zmm24, zmm13",
         "vfnmadd231ps zmm18, zmm24, zmm14", "vfnmadd231ps zmm19, zmm24, zmm15",
         "vmovups [{t}], zmm16", "vmovups [{t} + 64], zmm17",
-        "vmovups [{t} + 128], zmm18", "vmovups [{t} + 192], zmm19",
-        x = inout(reg) x => _,
-        ldx = in(reg) ldx_bytes,
-        dy = inout(reg) dy => _,
-        ldy = in(reg) ldy_bytes,
-        c0 = in(reg) col_bytes[0], c1 = in(reg) col_bytes[1],
-        c2 = in(reg) col_bytes[2], c3 = in(reg) col_bytes[3],
-        r = inout(reg) rows => _,
+        "vmovups [{t} + 128], zmm18", "vmovups [{t} + 192], zmm19";
         w = in(reg) w.as_ptr(),
         sc = in(reg) &scale as *const f32,
         t = out(reg) _,
@@ -469,19 +467,9 @@ pub unsafe fn bwd_weights_sgd_tile4x4(
 ///
 /// # Safety
 /// As [`bwd_weights_tile4x4`], each `dw[j]` valid for the lanes in `mask`.
-#[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx512vl")]
-pub unsafe fn bwd_weights_tile4x1(
-    x: *const f32,
-    ldx_bytes: usize,
-    dy: *const f32,
-    ldy_bytes: usize,
-    col_bytes: [usize; 4],
-    rows: usize,
-    dw: &[*mut f32; 4],
-    mask: u32,
-) {
-    debug_assert!(rows >= 1);
+pub unsafe fn bwd_weights_tile4x1(tile: &WeightGradTile, dw: &[*mut f32; 4], mask: u32) {
+    debug_assert!(tile.rows >= 1);
     asm_zmm!(
         "kmovw k1, {m:e}",
         "vpxord zmm0, zmm0, zmm0",
@@ -504,14 +492,15 @@ pub unsafe fn bwd_weights_tile4x1(
         "mov {t}, [{dw} + 8]", "vmovups [{t}] {{k1}}, zmm1",
         "mov {t}, [{dw} + 16]", "vmovups [{t}] {{k1}}, zmm2",
         "mov {t}, [{dw} + 24]", "vmovups [{t}] {{k1}}, zmm3",
+        ;
         m = in(reg) mask,
-        x = inout(reg) x => _,
-        ldx = in(reg) ldx_bytes,
-        dy = inout(reg) dy => _,
-        ldy = in(reg) ldy_bytes,
-        c0 = in(reg) col_bytes[0], c1 = in(reg) col_bytes[1],
-        c2 = in(reg) col_bytes[2], c3 = in(reg) col_bytes[3],
-        r = inout(reg) rows => _,
+        x = inout(reg) tile.x => _,
+        ldx = in(reg) tile.ldx_bytes,
+        dy = inout(reg) tile.dy => _,
+        ldy = in(reg) tile.ldy_bytes,
+        c0 = in(reg) tile.col_bytes[0], c1 = in(reg) tile.col_bytes[1],
+        c2 = in(reg) tile.col_bytes[2], c3 = in(reg) tile.col_bytes[3],
+        r = inout(reg) tile.rows => _,
         dw = in(reg) dw.as_ptr(),
         t = out(reg) _,
     );

@@ -1,6 +1,6 @@
 //! Dropout: multiply by a bit mask and the keep-scale (used in forward and backward alike).
 
-use crate::kernels::update::asm_zmm;
+use crate::kernels::asm_zmm;
 
 /// `x[i] = bit(i) ? x[i] * scale : 0` for `i < 16 * groups`, where bit `i` is bit `i % 16` of
 /// the little-endian u16 at `bits + 2 * (i / 16)`.
@@ -25,6 +25,7 @@ pub unsafe fn apply_mask(x: *mut f32, bits: *const u8, groups: usize, scale: f32
         "add {b}, 2",
         "dec {n}",
         "jnz 2b",
+        ;
         s = in(reg) scale.to_bits(),
         x = inout(reg) x => _,
         b = inout(reg) bits => _,

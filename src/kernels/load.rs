@@ -1,7 +1,7 @@
 //! Image loading (the original's `loader.asm` `load_sample`): u8 -> f32 `* (1/255)`, one image
 //! row per call, into the interior of a padded buffer; optionally mirrored left-right.
 
-use crate::kernels::update::asm_zmm;
+use crate::kernels::asm_zmm;
 use std::mem::offset_of;
 
 /// Constants of the kernels: the three `vpermi2d` index tables of the flip and 1/255.
@@ -72,6 +72,7 @@ pub unsafe fn row(src: *const u8, dst: *mut f32, len: usize) {
         "vcvtdq2ps zmm0, zmm0",
         "vmulps zmm0, zmm0, zmm31",
         "vmovups [{d}] {{k1}}, zmm0",
+        ;
         m = in(reg) tail,
         k = in(reg) &K as *const LoadConsts,
         o_sc = const offset_of!(LoadConsts, scale),
@@ -150,6 +151,7 @@ pub unsafe fn row_flip(src: *const u8, dst: *mut f32, w: usize, tmp: *mut u8) {
         "mov {n:e}, 1",
         "jmp 2b",
         "4:",
+        ;
         k = in(reg) &K as *const LoadConsts,
         o_i0 = const offset_of!(LoadConsts, idx0),
         o_i1 = const offset_of!(LoadConsts, idx1),

@@ -11,7 +11,7 @@
 //! Stable sigmoid for both signs: t = exp(-|z|) (argument <= 0, never overflows),
 //! p = 1/(1+t) for z >= 0 and t/(1+t) for z < 0.
 
-use crate::kernels::update::asm_zmm;
+use crate::kernels::asm_zmm;
 use std::mem::offset_of;
 
 /// Constants the kernels broadcast from memory (`{1to16}` operands).
@@ -248,6 +248,7 @@ pub unsafe fn sigmoid_bce(
         "vmovshdup xmm1, xmm10",
         "vaddss xmm10, xmm10, xmm1",
         "vmovss dword ptr [{s}], xmm10",
+        ;
         m = in(reg) tail,
         n = inout(reg) steps => _,
         z = inout(reg) z => _,
@@ -289,6 +290,7 @@ pub unsafe fn sigmoid(z: *const f32, p: *mut f32, len: usize) {
         "jnz 2b",
         "9:",
         "/* not used by sigmoid alone: {o_half} {o_sqh} {o_eps} {o_l0} {o_l1} {o_l2} {o_l3} {o_l4} {o_l5} {o_l6} {o_l7} {o_l8} */",
+        ;
         m = in(reg) tail,
         n = inout(reg) steps => _,
         z = inout(reg) z => _,

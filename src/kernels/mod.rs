@@ -13,3 +13,31 @@ pub mod loss;
 pub mod pool;
 pub mod update;
 pub mod winograd;
+
+/// `asm!` for every kernel of the fast tier: `asm_zmm!(template lines; operands)`, each operand
+/// followed by a comma. After the template lines it emits a `vzeroupper`, so the caller's SSE
+/// code does not pay for a dirty upper vector state (every fast-tier kernel ends with one), then
+/// the operands, every vector and mask register declared clobbered (zmm0-31, k1-7), and
+/// `options(nostack)`: the kernels name their registers explicitly in the template text, so that
+/// a reader sees exactly which register holds what.
+macro_rules! asm_zmm {
+    ($($template:expr),+ $(,)? ; $($operands:tt)*) => {
+        ::core::arch::asm!(
+            $($template,)+
+            "vzeroupper",
+            $($operands)*
+            out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _,
+            out("zmm4") _, out("zmm5") _, out("zmm6") _, out("zmm7") _,
+            out("zmm8") _, out("zmm9") _, out("zmm10") _, out("zmm11") _,
+            out("zmm12") _, out("zmm13") _, out("zmm14") _, out("zmm15") _,
+            out("zmm16") _, out("zmm17") _, out("zmm18") _, out("zmm19") _,
+            out("zmm20") _, out("zmm21") _, out("zmm22") _, out("zmm23") _,
+            out("zmm24") _, out("zmm25") _, out("zmm26") _, out("zmm27") _,
+            out("zmm28") _, out("zmm29") _, out("zmm30") _, out("zmm31") _,
+            out("k1") _, out("k2") _, out("k3") _, out("k4") _,
+            out("k5") _, out("k6") _, out("k7") _,
+            options(nostack),
+        )
+    };
+}
+pub(crate) use asm_zmm;

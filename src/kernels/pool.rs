@@ -4,7 +4,7 @@
 //! built as 16 dwords in a ZMM and narrowed to 16 bytes with `vpmovdb` on the way out; the
 //! original kept four 16-bit lane masks per window instead.
 
-use crate::kernels::update::asm_zmm;
+use crate::kernels::asm_zmm;
 
 /// Pools one output row: input rows `top` and `top + row_bytes` (two HWC rows of `2*wo`
 /// pixels of `c = 16*groups` channels), output `wo` pixels at `out`, argmax bytes at `am`.
@@ -71,6 +71,7 @@ pub unsafe fn forward_row(
         "add {bot}, {cs}",
         "dec {wo}",
         "jnz 2b",
+        ;
         top = inout(reg) top => _,
         rb = in(reg) row_bytes,
         groups = in(reg) groups,
@@ -137,6 +138,7 @@ pub unsafe fn backward_row(
         "add {bot}, {cs}",
         "dec {wo}",
         "jnz 2b",
+        ;
         dout = inout(reg) dout => _,
         am = inout(reg) am => _,
         groups = in(reg) groups,

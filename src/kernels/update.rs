@@ -4,30 +4,7 @@
 //! Each takes the element count and computes its tail mask `(1 << (len % 16)) - 1` in the
 //! wrapper; masked loads/stores never touch memory outside `len`.
 
-/// `asm!` with every vector and mask register declared clobbered (zmm0-31, k1-7) and
-/// `nostack`: the kernels name their ZMM registers explicitly in the template text, so that a
-/// reader sees exactly which register holds what. A `vzeroupper` follows, so the caller's SSE
-/// code does not pay for a dirty upper vector state.
-macro_rules! asm_zmm {
-    ($($t:tt)*) => {{
-        ::std::arch::asm!(
-            $($t)*
-            out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _,
-            out("zmm4") _, out("zmm5") _, out("zmm6") _, out("zmm7") _,
-            out("zmm8") _, out("zmm9") _, out("zmm10") _, out("zmm11") _,
-            out("zmm12") _, out("zmm13") _, out("zmm14") _, out("zmm15") _,
-            out("zmm16") _, out("zmm17") _, out("zmm18") _, out("zmm19") _,
-            out("zmm20") _, out("zmm21") _, out("zmm22") _, out("zmm23") _,
-            out("zmm24") _, out("zmm25") _, out("zmm26") _, out("zmm27") _,
-            out("zmm28") _, out("zmm29") _, out("zmm30") _, out("zmm31") _,
-            out("k1") _, out("k2") _, out("k3") _, out("k4") _,
-            out("k5") _, out("k6") _, out("k7") _,
-            options(nostack),
-        );
-        ::std::arch::asm!("vzeroupper", options(nomem, nostack, preserves_flags));
-    }};
-}
-pub(crate) use asm_zmm;
+use crate::kernels::asm_zmm;
 
 fn split(len: usize) -> (usize, u32) {
     (len / 16, (1u32 << (len % 16)) - 1)
@@ -85,6 +62,7 @@ pub unsafe fn sum_slots(src: *const f32, slots: usize, stride: usize, dst: *mut 
         "7:",
         "vmovups [{d}] {{k1}}, zmm0",
         "8:",
+        ;
         m = in(reg) tail,
         nv = inout(reg) full => _,
         s = inout(reg) src => _,
@@ -123,6 +101,7 @@ pub unsafe fn sgd(p: *mut f32, g: *const f32, len: usize, scale: f32) {
         "vmovups zmm1 {{k1}}{{z}}, [{g}]",
         "vfnmadd231ps zmm0, zmm2, zmm1",
         "vmovups [{p}] {{k1}}, zmm0",
+        ;
         m = in(reg) tail,
         sc = in(reg) &scale as *const f32,
         nv = inout(reg) full => _,
@@ -182,6 +161,7 @@ pub unsafe fn sgd_momentum(
         "vfnmadd231ps zmm0, zmm7, zmm2",
         "vmovups [{p}] {{k1}}, zmm0",
         "4:",
+        ;
         m = in(reg) tail,
         c = in(reg) coef.as_ptr(),
         nv = inout(reg) full => _,

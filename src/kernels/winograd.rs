@@ -25,7 +25,7 @@
 //! each of the 16 products `M[pos] = V[pos] U[pos]` is an ordinary `tiles x n_in` by
 //! `n_in x n_out` matrix product.
 
-use std::arch::asm;
+use crate::kernels::asm_zmm;
 
 /// Input transform of one row of tiles, one group of 16 channels: for tiles `t = 0..tiles`,
 /// `V[pos][t][0..16] = (B^T d_t B)[pos]`, where `d_t` is the 4x4 pixel block whose top-left
@@ -56,7 +56,7 @@ pub unsafe fn input_tile_row(
     if tiles == 0 {
         return;
     }
-    asm!(
+    asm_zmm!(
         "2:",
         "lea {c1}, [{c0} + {ps}]",
         "lea {c2}, [{c0} + {ps}*2]",
@@ -137,8 +137,7 @@ pub unsafe fn input_tile_row(
         "add {q}, {ps}",
         "dec {n}",
         "jnz 2b",
-        // Leave the upper vector state clean for the caller's SSE code.
-        "vzeroupper",
+        ;
         c0 = inout(reg) inp => _,
         ps = in(reg) pix_stride,
         rs = in(reg) row_stride,
@@ -151,15 +150,6 @@ pub unsafe fn input_tile_row(
         c2 = out(reg) _,
         c3 = out(reg) _,
         t = out(reg) _,
-        out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _,
-        out("zmm4") _, out("zmm5") _, out("zmm6") _, out("zmm7") _,
-        out("zmm8") _, out("zmm9") _, out("zmm10") _, out("zmm11") _,
-        out("zmm12") _, out("zmm13") _, out("zmm14") _, out("zmm15") _,
-        out("zmm16") _, out("zmm17") _, out("zmm18") _, out("zmm19") _,
-        out("zmm20") _, out("zmm21") _, out("zmm22") _, out("zmm23") _,
-        out("zmm24") _, out("zmm25") _, out("zmm26") _, out("zmm27") _,
-        out("zmm28") _, out("zmm29") _, out("zmm30") _, out("zmm31") _,
-        options(nostack),
     );
 }
 
@@ -194,7 +184,7 @@ macro_rules! output_tile_row {
             if tiles == 0 {
                 return;
             }
-            asm!(
+            asm_zmm!(
                 output_tile_row!(@prologue $relu),
                 "2:",
                 "vmovups zmm0, zmmword ptr [{m}]",
@@ -252,8 +242,7 @@ macro_rules! output_tile_row {
                 "lea {y}, [{y} + {ps}*2]",
                 "dec {n}",
                 "jnz 2b",
-                // Leave the upper vector state clean for the caller's SSE code.
-                "vzeroupper",
+                ;
                 m = inout(reg) m => _,
                 mps = in(reg) pos_stride,
                 mps3 = in(reg) 3 * pos_stride,
@@ -263,15 +252,6 @@ macro_rules! output_tile_row {
                 n = inout(reg) tiles => _,
                 b = in(reg) bias,
                 t = out(reg) _,
-                out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _,
-                out("zmm4") _, out("zmm5") _, out("zmm6") _, out("zmm7") _,
-                out("zmm8") _, out("zmm9") _, out("zmm10") _, out("zmm11") _,
-                out("zmm12") _, out("zmm13") _, out("zmm14") _, out("zmm15") _,
-                out("zmm16") _, out("zmm17") _, out("zmm18") _, out("zmm19") _,
-                out("zmm20") _, out("zmm21") _, out("zmm22") _, out("zmm23") _,
-                out("zmm24") _, out("zmm25") _, out("zmm26") _, out("zmm27") _,
-                out("zmm28") _, out("zmm29") _,
-                options(nostack),
             );
         }
     };
@@ -345,7 +325,7 @@ pub unsafe fn grad_tile_row(
     if tiles == 0 {
         return;
     }
-    asm!(
+    asm_zmm!(
         "vpxord zmm31, zmm31, zmm31",
         "vmovups zmm30, zmmword ptr [{db}]",
         "2:",
@@ -402,8 +382,7 @@ pub unsafe fn grad_tile_row(
         "dec {n}",
         "jnz 2b",
         "vmovups zmmword ptr [{db}], zmm30",
-        // Leave the upper vector state clean for the caller's SSE code.
-        "vzeroupper",
+        ;
         c0 = inout(reg) dy => _,
         ps = in(reg) pix_stride,
         rs = in(reg) row_stride,
@@ -414,14 +393,6 @@ pub unsafe fn grad_tile_row(
         db = in(reg) db,
         c1 = out(reg) _,
         t = out(reg) _,
-        out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _,
-        out("zmm4") _, out("zmm5") _, out("zmm6") _, out("zmm7") _,
-        out("zmm8") _, out("zmm9") _, out("zmm10") _, out("zmm11") _,
-        out("zmm12") _, out("zmm13") _, out("zmm14") _, out("zmm15") _,
-        out("zmm16") _, out("zmm17") _, out("zmm18") _, out("zmm19") _,
-        out("zmm20") _, out("zmm21") _,
-        out("zmm30") _, out("zmm31") _,
-        options(nostack),
     );
 }
 
@@ -456,7 +427,7 @@ pub unsafe fn weight_grad_transform(
     if groups == 0 {
         return;
     }
-    asm!(
+    asm_zmm!(
         "mov {t:e}, 0x3f000000",
         "vpbroadcastd zmm31, {t:e}",
         "2:",
@@ -532,8 +503,7 @@ pub unsafe fn weight_grad_transform(
         "add {d}, 64",
         "dec {n}",
         "jnz 2b",
-        // Leave the upper vector state clean for the caller's SSE code.
-        "vzeroupper",
+        ;
         p = inout(reg) du => _,
         ps = in(reg) pos_stride,
         ps3 = in(reg) 3 * pos_stride,
@@ -542,13 +512,5 @@ pub unsafe fn weight_grad_transform(
         ts3 = in(reg) 3 * tap_stride,
         n = inout(reg) groups => _,
         t = out(reg) _,
-        out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _,
-        out("zmm4") _, out("zmm5") _, out("zmm6") _, out("zmm7") _,
-        out("zmm8") _, out("zmm9") _, out("zmm10") _, out("zmm11") _,
-        out("zmm12") _, out("zmm13") _, out("zmm14") _, out("zmm15") _,
-        out("zmm16") _, out("zmm17") _, out("zmm18") _, out("zmm19") _,
-        out("zmm20") _, out("zmm21") _, out("zmm22") _, out("zmm23") _,
-        out("zmm24") _, out("zmm25") _, out("zmm31") _,
-        options(nostack),
     );
 }
