@@ -49,7 +49,7 @@
 //! For the 14 x 2 tile one iteration is 8 weight loads, 56 broadcasts, 112 FMAs, 8 scalar
 //! instructions: 56 cycles at two FMAs per cycle.
 
-use std::arch::asm;
+use super::asm;
 
 /// Everything a micro-kernel call reads besides the weights (`#[repr(C)]`: the asm uses the byte
 /// offsets in the comments).
@@ -98,7 +98,7 @@ macro_rules! conv_microkernel {
         ///
         /// # Safety
         /// AVX-512F must be available; every address the contract implies must be valid.
-        #[target_feature(enable = "avx512f")]
+        #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
         pub unsafe fn $name(args: &TileArgs, wp: *const f32) {
             asm!(
                 concat!(

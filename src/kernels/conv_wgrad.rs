@@ -59,7 +59,7 @@
 //! All loads and stores are unaligned forms (`vmovups`, `vbroadcastss`, `vaddps` from memory
 //! with AVX-512 needs no alignment), so any `f32` slice works.
 
-use core::arch::asm;
+use super::asm;
 
 /// Arguments of one weight-gradient tile kernel. Counts and strides are in floats; the kernel
 /// converts them to bytes. All pointers may be unaligned.

@@ -24,7 +24,7 @@ use crate::kernels::update::asm_zmm;
 ///
 /// # Safety
 /// AVX-512 present; every pointer valid for `16*steps` floats; `acc` for 256 floats.
-#[target_feature(enable = "avx512f,avx512vl")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512vl"))]
 pub unsafe fn fwd_tile4x4(
     x: [*const f32; 4],
     w: [*const f32; 4],
@@ -111,7 +111,7 @@ pub unsafe fn fwd_tile4x4(
 ///
 /// # Safety
 /// AVX-512 present; `acc` valid for 64 floats; `bias`, `y` for the lanes set in `mask`.
-#[target_feature(enable = "avx512f,avx512vl")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512vl"))]
 pub unsafe fn fwd_reduce_row(
     acc: *const f32,
     bias: *const f32,
@@ -167,7 +167,7 @@ pub unsafe fn fwd_reduce_row(
 ///
 /// # Safety
 /// AVX-512 present; `n >= 1`; pointers valid as described.
-#[target_feature(enable = "avx512f,avx512vl")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512vl"))]
 pub unsafe fn bwd_data_tile4x4(
     w: *const f32,
     ldw_bytes: usize,
@@ -236,7 +236,7 @@ pub unsafe fn bwd_data_tile4x4(
 ///
 /// # Safety
 /// As [`bwd_data_tile4x4`], each `dx[r]` valid for the lanes in `mask`.
-#[target_feature(enable = "avx512f,avx512vl")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512vl"))]
 pub unsafe fn bwd_data_tile4x1(
     w: *const f32,
     ldw_bytes: usize,
@@ -293,7 +293,7 @@ pub unsafe fn bwd_data_tile4x1(
 /// # Safety
 /// AVX-512 present; `rows >= 1`; pointers valid as described.
 #[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx512f,avx512vl")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512vl"))]
 pub unsafe fn bwd_weights_tile4x4(
     x: *const f32,
     ldx_bytes: usize,
@@ -381,7 +381,7 @@ pub unsafe fn bwd_weights_tile4x4(
 /// AVX-512 present; `rows >= 1`; pointers valid as described; nobody else reads or writes the
 /// four 64-float weight runs during the call.
 #[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx512f,avx512vl")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512vl"))]
 pub unsafe fn bwd_weights_sgd_tile4x4(
     x: *const f32,
     ldx_bytes: usize,
@@ -470,7 +470,7 @@ pub unsafe fn bwd_weights_sgd_tile4x4(
 /// # Safety
 /// As [`bwd_weights_tile4x4`], each `dw[j]` valid for the lanes in `mask`.
 #[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx512f,avx512vl")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512vl"))]
 pub unsafe fn bwd_weights_tile4x1(
     x: *const f32,
     ldx_bytes: usize,

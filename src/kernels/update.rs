@@ -10,7 +10,7 @@
 /// code does not pay for a dirty upper vector state.
 macro_rules! asm_zmm {
     ($($t:tt)*) => {{
-        ::std::arch::asm!(
+        $crate::kernels::asm!(
             $($t)*
             out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _,
             out("zmm4") _, out("zmm5") _, out("zmm6") _, out("zmm7") _,
@@ -24,7 +24,7 @@ macro_rules! asm_zmm {
             out("k5") _, out("k6") _, out("k7") _,
             options(nostack),
         );
-        ::std::arch::asm!("vzeroupper", options(nomem, nostack, preserves_flags));
+        $crate::kernels::asm!("vzeroupper", options(nomem, nostack, preserves_flags));
     }};
 }
 pub(crate) use asm_zmm;
@@ -41,7 +41,7 @@ fn split(len: usize) -> (usize, u32) {
 /// # Safety
 /// AVX-512 present; `slots >= 1`; `src` valid for `(slots-1)*stride + len` floats, `dst` for
 /// `len`.
-#[target_feature(enable = "avx512f,avx512vl")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512vl"))]
 pub unsafe fn sum_slots(src: *const f32, slots: usize, stride: usize, dst: *mut f32, len: usize) {
     debug_assert!(slots >= 1);
     let (full, tail) = split(len);
@@ -102,7 +102,7 @@ pub unsafe fn sum_slots(src: *const f32, slots: usize, stride: usize, dst: *mut 
 ///
 /// # Safety
 /// AVX-512 present; both pointers valid for `len` floats.
-#[target_feature(enable = "avx512f,avx512vl")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512vl"))]
 pub unsafe fn sgd(p: *mut f32, g: *const f32, len: usize, scale: f32) {
     let (full, tail) = split(len);
     asm_zmm!(
@@ -138,7 +138,7 @@ pub unsafe fn sgd(p: *mut f32, g: *const f32, len: usize, scale: f32) {
 ///
 /// # Safety
 /// AVX-512 present; all pointers valid for `len` floats.
-#[target_feature(enable = "avx512f,avx512vl")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512vl"))]
 pub unsafe fn sgd_momentum(
     p: *mut f32,
     g: *const f32,

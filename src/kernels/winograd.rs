@@ -25,7 +25,7 @@
 //! each of the 16 products `M[pos] = V[pos] U[pos]` is an ordinary `tiles x n_in` by
 //! `n_in x n_out` matrix product.
 
-use std::arch::asm;
+use super::asm;
 
 /// Input transform of one row of tiles, one group of 16 channels: for tiles `t = 0..tiles`,
 /// `V[pos][t][0..16] = (B^T d_t B)[pos]`, where `d_t` is the 4x4 pixel block whose top-left
@@ -44,7 +44,7 @@ use std::arch::asm;
 ///
 /// # Safety
 /// AVX-512F available; every address above valid for 64 bytes (no alignment needed).
-#[target_feature(enable = "avx512f")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
 pub unsafe fn input_tile_row(
     inp: *const f32,
     pix_stride: usize,
@@ -181,7 +181,7 @@ macro_rules! output_tile_row {
         ///
         /// # Safety
         /// AVX-512F available; every address above valid for 64 bytes (no alignment needed).
-        #[target_feature(enable = "avx512f")]
+        #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
         pub unsafe fn $name(
             m: *const f32,
             pos_stride: usize,
@@ -332,7 +332,7 @@ output_tile_row!(
 ///
 /// # Safety
 /// AVX-512F available; every address above valid for 64 bytes (no alignment needed).
-#[target_feature(enable = "avx512f")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
 pub unsafe fn grad_tile_row(
     dy: *const f32,
     pix_stride: usize,
@@ -445,7 +445,7 @@ pub unsafe fn grad_tile_row(
 ///
 /// # Safety
 /// AVX-512F available; every address above valid for 64 bytes (no alignment needed).
-#[target_feature(enable = "avx512f")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
 pub unsafe fn weight_grad_transform(
     du: *const f32,
     pos_stride: usize,
