@@ -216,11 +216,8 @@ pub fn encode_run(
 ) -> Result<Vec<u8>, String> {
     validate(hyper, recipe, params.len(), velocity.len())?;
     let run_len = if run.is_some() { RUN_LEN } else { 0 };
-    let total = HEADER_LEN
-        + run_len
-        + RECORD_LEN * history.len()
-        + 4 * (params.len() + velocity.len())
-        + 4;
+    let total =
+        HEADER_LEN + run_len + RECORD_LEN * history.len() + 4 * (params.len() + velocity.len()) + 4;
     let mut b = Vec::with_capacity(total);
     let u64s = |b: &mut Vec<u8>, v: u64| b.extend_from_slice(&v.to_le_bytes());
     b.extend_from_slice(&MAGIC);

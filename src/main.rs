@@ -10,8 +10,8 @@ use catdog::dataset::{open_blob, Synthetic};
 use catdog::model::Net;
 use catdog::packer_cmd;
 use catdog::parameters;
-use catdog::runs;
 use catdog::report::Confusion;
+use catdog::runs;
 use catdog::train::{self, EpochOptions, FitConfig};
 use clap::Parser;
 use std::io::IsTerminal;
@@ -338,10 +338,7 @@ fn is_blob(p: &Path) -> bool {
     let by_magic = std::fs::File::open(p)
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
         .is_ok_and(|_| &magic == b"CATDOGDS");
-    by_magic
-        || (p.is_file()
-            && p.extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("bin")))
+    by_magic || (p.is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("bin")))
 }
 
 /// Predicts every input in order: blobs as they are, runs of photos and folders packed by the

@@ -111,9 +111,8 @@ pub fn settle_paths(a: &mut TrainArgs, runs: &Path, create: bool) -> Result<(), 
         (None, None) => {
             let dir = new_run_dir(runs);
             if create && !a.no_checkpoint {
-                std::fs::create_dir_all(&dir).map_err(|e| {
-                    format!("cannot create the run folder {}: {e}", dir.display())
-                })?;
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| format!("cannot create the run folder {}: {e}", dir.display()))?;
             }
             dir.join(CHECKPOINT_NAME)
         }
@@ -149,7 +148,9 @@ pub fn resume_settings(
         ..c.clone()
     };
     let mut differ = |flag: &str, was: String, now: String| {
-        diffs.push(format!("{flag}: the checkpoint's run has {was}, this command {now}"));
+        diffs.push(format!(
+            "{flag}: the checkpoint's run has {was}, this command {now}"
+        ));
     };
     if given(a, "epochs") && requested.epochs != c.epochs {
         if requested.epochs < ck.epochs_done {
@@ -170,7 +171,11 @@ pub fn resume_settings(
         h.epochs = requested.epochs;
     }
     if given(a, "batch_size") && requested.batch != c.batch {
-        differ("--batch-size", c.batch.to_string(), requested.batch.to_string());
+        differ(
+            "--batch-size",
+            c.batch.to_string(),
+            requested.batch.to_string(),
+        );
     }
     if given(a, "lr") && requested.lr != c.lr {
         differ("--lr", c.lr.to_string(), requested.lr.to_string());
@@ -193,17 +198,51 @@ pub fn resume_settings(
     let all = given(a, "recipe");
     let r0 = &ck.recipe;
     let parts: [(&str, bool, String, String); 6] = [
-        ("no_shuffle", r0.shuffle != asked.shuffle, format!("shuffle {}", onoff(r0.shuffle)), format!("shuffle {}", onoff(asked.shuffle))),
-        ("flip", r0.flips != asked.flips, format!("flips {}", onoff(r0.flips)), format!("flips {}", onoff(asked.flips))),
-        ("momentum", r0.momentum != asked.momentum, format!("momentum {}", r0.momentum), format!("momentum {}", asked.momentum)),
-        ("weight_decay", r0.weight_decay != asked.weight_decay, format!("weight decay {}", r0.weight_decay), format!("weight decay {}", asked.weight_decay)),
-        ("dropout", r0.dropout != asked.dropout, format!("dropout {}", r0.dropout), format!("dropout {}", asked.dropout)),
-        ("schedule", r0.schedule != asked.schedule, format!("{:?} schedule", r0.schedule), format!("{:?} schedule", asked.schedule)),
+        (
+            "no_shuffle",
+            r0.shuffle != asked.shuffle,
+            format!("shuffle {}", onoff(r0.shuffle)),
+            format!("shuffle {}", onoff(asked.shuffle)),
+        ),
+        (
+            "flip",
+            r0.flips != asked.flips,
+            format!("flips {}", onoff(r0.flips)),
+            format!("flips {}", onoff(asked.flips)),
+        ),
+        (
+            "momentum",
+            r0.momentum != asked.momentum,
+            format!("momentum {}", r0.momentum),
+            format!("momentum {}", asked.momentum),
+        ),
+        (
+            "weight_decay",
+            r0.weight_decay != asked.weight_decay,
+            format!("weight decay {}", r0.weight_decay),
+            format!("weight decay {}", asked.weight_decay),
+        ),
+        (
+            "dropout",
+            r0.dropout != asked.dropout,
+            format!("dropout {}", r0.dropout),
+            format!("dropout {}", asked.dropout),
+        ),
+        (
+            "schedule",
+            r0.schedule != asked.schedule,
+            format!("{:?} schedule", r0.schedule),
+            format!("{:?} schedule", asked.schedule),
+        ),
     ];
     let mut recipe_differs = false;
     for (id, differs, was, now) in parts {
         if differs && (all || given(a, id)) {
-            let flag = if all { "--recipe".to_string() } else { format!("--{}", id.replace('_', "-")) };
+            let flag = if all {
+                "--recipe".to_string()
+            } else {
+                format!("--{}", id.replace('_', "-"))
+            };
             differ(&flag, was, now);
             recipe_differs = true;
         }
@@ -240,7 +279,11 @@ pub fn resume_settings(
             h.seed = requested.seed;
         }
     }
-    let r = if a.force && recipe_differs { asked } else { ck.recipe.clone() };
+    let r = if a.force && recipe_differs {
+        asked
+    } else {
+        ck.recipe.clone()
+    };
     Ok((h, r))
 }
 

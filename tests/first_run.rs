@@ -10,9 +10,9 @@ mod http;
 mod packer;
 
 use catdog::blob::Blob;
+use packer::pack_bin;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use packer::pack_bin;
 
 fn tmp(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("catdog-first-{tag}-{}", std::process::id()));
@@ -57,10 +57,20 @@ fn pack_fetch_resumes_an_interrupted_download_checks_the_zip_and_packs_it() {
     // The first response was cut in the middle; the second asked for the rest.
     let seen = log.lock().unwrap().clone();
     let half = zip.len() / 2;
-    assert_eq!(seen, vec![String::new(), format!("bytes={half}-")], "{text}");
-    assert!(text.contains("interrupted") && text.contains("resuming"), "{text}");
+    assert_eq!(
+        seen,
+        vec![String::new(), format!("bytes={half}-")],
+        "{text}"
+    );
+    assert!(
+        text.contains("interrupted") && text.contains("resuming"),
+        "{text}"
+    );
     let got = std::fs::read(dir.join("data/downloads/kagglecatsanddogs_5340.zip")).unwrap();
-    assert!(got == zip, "the resumed download differs from the served archive");
+    assert!(
+        got == zip,
+        "the resumed download differs from the served archive"
+    );
     assert!(!dir
         .join("data/downloads/kagglecatsanddogs_5340.zip.part")
         .exists());
@@ -109,12 +119,20 @@ fn model_on_a_fresh_clone_fetches_packs_and_trains_and_runs_do_not_overwrite_eac
     let first_bytes = std::fs::read(&first).expect("the first run's checkpoint");
     // A second fresh run gets its own folder; the first run's checkpoint is untouched.
     let dead = http::dead_url();
-    let out = model_in(&dir, &dead, &["--epochs", "1", "--log-every", "0", "--seed", "7"]);
+    let out = model_in(
+        &dir,
+        &dead,
+        &["--epochs", "1", "--log-every", "0", "--seed", "7"],
+    );
     assert!(out.status.success(), "{}", show(&out));
     assert!(dir.join("data/runs/2/checkpoint.ckpt").is_file());
     assert!(std::fs::read(&first).unwrap() == first_bytes);
     // `--resume last` continues the newest run, in its own folder.
-    let out = model_in(&dir, &dead, &["--resume", "last", "--epochs", "2", "--log-every", "0"]);
+    let out = model_in(
+        &dir,
+        &dead,
+        &["--resume", "last", "--epochs", "2", "--log-every", "0"],
+    );
     let text = show(&out);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("data/runs/2/checkpoint.ckpt"), "{text}");
@@ -149,7 +167,10 @@ fn offline_the_first_run_fails_with_one_error_line_giving_the_commands() {
 fn fetch_refuses_an_archive_that_is_not_petimages() {
     let dir = tmp("notzip");
     for (body, want) in [
-        (b"<html>not found</html>".to_vec(), "not a readable zip archive"),
+        (
+            b"<html>not found</html>".to_vec(),
+            "not a readable zip archive",
+        ),
         (
             http::make_zip(&[("PetImages/Cat/1.png".into(), http::png(8, 8, false, 1))]),
             "without the folders PetImages/Cat/ and PetImages/Dog/",
@@ -204,10 +225,7 @@ fn the_no_data_hint_is_a_command_that_works_and_dry_run_reads_the_data() {
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("train.bin: training data not found"), "{err}");
-    let cmd = err
-        .split('`')
-        .nth(1)
-        .expect("a command between backticks");
+    let cmd = err.split('`').nth(1).expect("a command between backticks");
     assert!(cmd.starts_with("tools/pack PHOTO_DIR "), "{cmd}");
     // Photos in Cat/ and Dog/ folders, then the command as printed.
     let photos = dir.join("photos");
@@ -237,6 +255,9 @@ fn the_no_data_hint_is_a_command_that_works_and_dry_run_reads_the_data() {
     let out = model(&args(true));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", show(&out));
-    assert!(text.contains("image 16x16"), "the plan is not for the data's size: {text}");
+    assert!(
+        text.contains("image 16x16"),
+        "the plan is not for the data's size: {text}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

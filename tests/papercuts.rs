@@ -59,8 +59,15 @@ fn docs_and_help_do_not_point_outside_the_project() {
         assert!(o.status.success());
         assert!(!stdout(&o).contains("../shared"), "model {args:?}");
     }
-    for args in [&["--help"][..], &["photos", "--help"], &["inspect", "--help"]] {
-        let o = Command::new(packer::pack_bin()).args(args).output().unwrap();
+    for args in [
+        &["--help"][..],
+        &["photos", "--help"],
+        &["inspect", "--help"],
+    ] {
+        let o = Command::new(packer::pack_bin())
+            .args(args)
+            .output()
+            .unwrap();
         assert!(o.status.success());
         assert!(!stdout(&o).contains("../shared"), "pack {args:?}");
     }
@@ -116,11 +123,21 @@ fn usage_errors_are_as_documented_and_model_takes_train_flags() {
     let o = model(&["--no-such-flag"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.starts_with("error: ") && err.contains("Usage:"), "{err}");
+    assert!(
+        err.starts_with("error: ") && err.contains("Usage:"),
+        "{err}"
+    );
     let readme = read("README.md");
     assert!(readme.contains("the usage line and a pointer to `--help`, also exit code 2"));
     // `./model --epochs 1 ...` is a train command (it gets as far as the data).
-    let o = model(&["--epochs", "1", "--train", "/nonexistent/x.bin", "--test", "/nonexistent/y.bin"]);
+    let o = model(&[
+        "--epochs",
+        "1",
+        "--train",
+        "/nonexistent/x.bin",
+        "--test",
+        "/nonexistent/y.bin",
+    ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("x.bin: training data not found"), "{err}");
@@ -136,7 +153,10 @@ fn prerequisites_are_stated() {
         .expect("rust-version in Cargo.toml")
         .trim_matches('"');
     let readme = read("README.md");
-    assert!(readme.contains(&format!("**Rust {v} or newer**")), "README must state Rust {v}");
+    assert!(
+        readme.contains(&format!("**Rust {v} or newer**")),
+        "README must state Rust {v}"
+    );
     assert!(read("tools/packer/Cargo.toml").contains(&format!("rust-version = \"{v}\"")));
     assert!(readme.contains("AVX-512 F, BW, DQ and VL") && readme.contains("reference"));
 }
@@ -171,20 +191,33 @@ fn generated_files_are_ignored_anywhere_under_data() {
         _ => {
             // No git (e.g. an exported tarball): check the patterns themselves.
             let gi = read(".gitignore");
-            for pat in ["/data/**/*.bin", "/data/**/*.ckpt", "/data/runs/", "/data/downloads/"] {
+            for pat in [
+                "/data/**/*.bin",
+                "/data/**/*.ckpt",
+                "/data/runs/",
+                "/data/downloads/",
+            ] {
                 assert!(gi.lines().any(|l| l == pat), ".gitignore lacks {pat}");
             }
         }
     }
     let di = read(".dockerignore");
-    for pat in ["data/**/*.bin", "data/**/*.ckpt", "data/runs", "data/downloads"] {
+    for pat in [
+        "data/**/*.bin",
+        "data/**/*.ckpt",
+        "data/runs",
+        "data/downloads",
+    ] {
         assert!(di.lines().any(|l| l == pat), ".dockerignore lacks {pat}");
     }
 }
 
 #[test]
 fn progress_rates_have_one_decimal() {
-    assert_eq!(catdog::metrics::rate(1234.5678, "samples/s"), "1234.6 samples/s");
+    assert_eq!(
+        catdog::metrics::rate(1234.5678, "samples/s"),
+        "1234.6 samples/s"
+    );
     assert_eq!(catdog::metrics::rate(7.0, "samples/s"), "7.0 samples/s");
 }
 
@@ -195,7 +228,11 @@ fn pack_says_when_the_trainer_cannot_use_the_size() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     for i in 0..3 {
-        std::fs::write(dir.join(format!("cat.{i}.png")), http::png(20, 20, false, i)).unwrap();
+        std::fs::write(
+            dir.join(format!("cat.{i}.png")),
+            http::png(20, 20, false, i),
+        )
+        .unwrap();
         std::fs::write(dir.join(format!("dog.{i}.png")), http::png(20, 20, true, i)).unwrap();
     }
     for (size, note) in [("48x32", true), ("20", true), ("24", false)] {
@@ -208,7 +245,11 @@ fn pack_says_when_the_trainer_cannot_use_the_size() {
             .unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(o.status.success(), "{err}");
-        assert_eq!(err.contains("the trainer cannot use"), note, "--size {size}: {err}");
+        assert_eq!(
+            err.contains("the trainer cannot use"),
+            note,
+            "--size {size}: {err}"
+        );
         assert!(out.is_file());
     }
     std::fs::remove_dir_all(&dir).ok();

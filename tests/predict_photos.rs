@@ -34,9 +34,23 @@ fn predict_takes_photos_folders_and_blobs() {
     synthetic_blob(&dir.join("train.bin"), 32, 16, 1);
     synthetic_blob(&dir.join("test.bin"), 8, 16, 2);
     let o = model(&[
-        "train", "--train", &d("train.bin"), "--test", &d("test.bin"), "--widths", "16,16,16",
-        "--fc1", "16", "--batch-size", "8", "--epochs", "1", "--log-every", "0",
-        "--checkpoint", &d("m.ckpt"),
+        "train",
+        "--train",
+        &d("train.bin"),
+        "--test",
+        &d("test.bin"),
+        "--widths",
+        "16,16,16",
+        "--fc1",
+        "16",
+        "--batch-size",
+        "8",
+        "--epochs",
+        "1",
+        "--log-every",
+        "0",
+        "--checkpoint",
+        &d("m.ckpt"),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     std::fs::create_dir_all(dir.join("pets")).unwrap();
@@ -46,19 +60,28 @@ fn predict_takes_photos_folders_and_blobs() {
     std::fs::write(dir.join("pets/broken.jpg"), b"not a photo").unwrap();
 
     let o = model(&[
-        "predict", "--params", &d("m.ckpt"), &d("one.png"), &d("pets"), &d("test.bin"),
+        "predict",
+        "--params",
+        &d("m.ckpt"),
+        &d("one.png"),
+        &d("pets"),
+        &d("test.bin"),
     ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert!(
-        err.lines().any(|l| l.starts_with("skipped ") && l.contains("broken.jpg")),
+        err.lines()
+            .any(|l| l.starts_with("skipped ") && l.contains("broken.jpg")),
         "{err}"
     );
     let got = lines(&o);
     // The photo, the folder's photos in name order, then the blob's 8 samples.
     assert_eq!(got.len(), 3 + 8, "{got:?}");
     assert_eq!(got[0][0], d("one.png"));
-    assert!(got[1][0].ends_with("pets/a.png") && got[2][0].ends_with("pets/b.png"), "{got:?}");
+    assert!(
+        got[1][0].ends_with("pets/a.png") && got[2][0].ends_with("pets/b.png"),
+        "{got:?}"
+    );
     assert_eq!(got[3][0], "synthetic/0.png");
     for l in &got {
         let p: f32 = l[1].parse().unwrap();
@@ -67,7 +90,15 @@ fn predict_takes_photos_folders_and_blobs() {
     }
     // The same photo packed by hand at the model's size gives the same P(dog).
     let st = Command::new(pack_bin())
-        .args(["photos", &d("one.png"), "-o", &d("one.bin"), "--size", "16", "-q"])
+        .args([
+            "photos",
+            &d("one.png"),
+            "-o",
+            &d("one.bin"),
+            "--size",
+            "16",
+            "-q",
+        ])
         .status()
         .unwrap();
     assert!(st.success());
@@ -78,6 +109,9 @@ fn predict_takes_photos_folders_and_blobs() {
     let o = model(&["predict", "--params", &d("m.ckpt"), &d("nope.jpg")]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.starts_with("error: ") && err.contains("nope.jpg"), "{err}");
+    assert!(
+        err.starts_with("error: ") && err.contains("nope.jpg"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

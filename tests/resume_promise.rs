@@ -66,19 +66,42 @@ fn resume_refuses_what_contradicts_the_checkpoint_unless_forced() {
     synthetic_blob(&dir.join("other.bin"), 16, 16, 3);
     let ck = dir.join("c.ckpt");
     let cks = ck.display().to_string();
-    let o = run(&dir, &["--epochs", "2", "--limit", "40", "--lr", "0.02", "--checkpoint", &cks]);
+    let o = run(
+        &dir,
+        &[
+            "--epochs",
+            "2",
+            "--limit",
+            "40",
+            "--lr",
+            "0.02",
+            "--checkpoint",
+            &cks,
+        ],
+    );
     assert!(o.status.success(), "{}", err(&o));
     // What the checkpoint records.
     let c = checkpoint::load(&ck).unwrap();
     let rec = c.run.expect("a run record");
     assert_eq!(rec.limit, Some(40));
-    assert_eq!(rec.train, BlobId::of(&Blob::open(&dir.join("train.bin")).unwrap()));
-    assert_eq!(rec.test, BlobId::of(&Blob::open(&dir.join("test.bin")).unwrap()));
+    assert_eq!(
+        rec.train,
+        BlobId::of(&Blob::open(&dir.join("train.bin")).unwrap())
+    );
+    assert_eq!(
+        rec.test,
+        BlobId::of(&Blob::open(&dir.join("test.bin")).unwrap())
+    );
     assert_eq!((c.hyper.lr, c.epochs_done), (0.02, 2));
     let before = std::fs::read(&ck).unwrap();
 
     // Conflicting flags: refused, each difference named, --force mentioned; nothing written.
-    let o = run(&dir, &["--resume", &cks, "--epochs", "3", "--lr", "0.5", "--seed", "9"]);
+    let o = run(
+        &dir,
+        &[
+            "--resume", &cks, "--epochs", "3", "--lr", "0.5", "--seed", "9",
+        ],
+    );
     refused(&o, &["--lr", "0.02", "0.5", "--seed", "--force"]);
     let o = run(&dir, &["--resume", &cks, "--epochs", "3", "--limit", "32"]);
     refused(&o, &["--limit 40", "--limit 32"]);
@@ -91,16 +114,25 @@ fn resume_refuses_what_contradicts_the_checkpoint_unless_forced() {
     // Fewer epochs than done: refused, even with --force.
     let o = run(&dir, &["--resume", &cks, "--epochs", "1", "--force"]);
     refused(&o, &["already done 2 epochs"]);
-    assert!(std::fs::read(&ck).unwrap() == before, "a refused resume touched the checkpoint");
+    assert!(
+        std::fs::read(&ck).unwrap() == before,
+        "a refused resume touched the checkpoint"
+    );
 
     // The same flags, or none: fine; the limit and learning rate come from the checkpoint.
     let o = run(&dir, &["--resume", &cks, "--epochs", "3"]);
     assert!(o.status.success(), "{}", err(&o));
     let c = checkpoint::load(&ck).unwrap();
-    assert_eq!((c.epochs_done, c.hyper.lr, c.run.unwrap().limit), (3, 0.02, Some(40)));
+    assert_eq!(
+        (c.epochs_done, c.hyper.lr, c.run.unwrap().limit),
+        (3, 0.02, Some(40))
+    );
 
     // --force: the new value takes effect, and the run says so.
-    let o = run(&dir, &["--resume", &cks, "--epochs", "4", "--lr", "0.01", "--force"]);
+    let o = run(
+        &dir,
+        &["--resume", &cks, "--epochs", "4", "--lr", "0.01", "--force"],
+    );
     assert!(o.status.success(), "{}", err(&o));
     assert!(err(&o).contains("--force"), "{}", err(&o));
     assert_eq!(checkpoint::load(&ck).unwrap().hyper.lr, 0.01);
@@ -117,11 +149,21 @@ fn a_fresh_run_moves_an_earlier_checkpoint_aside_and_old_checkpoints_need_force(
     let o = run(&dir, &["--epochs", "1", "--checkpoint", &cks]);
     assert!(o.status.success(), "{}", err(&o));
     let first = std::fs::read(&ck).unwrap();
-    let o = run(&dir, &["--epochs", "1", "--seed", "5", "--checkpoint", &cks]);
+    let o = run(
+        &dir,
+        &["--epochs", "1", "--seed", "5", "--checkpoint", &cks],
+    );
     assert!(o.status.success(), "{}", err(&o));
     let aside = dir.join("c.1.ckpt");
-    assert!(err(&o).contains(&aside.display().to_string()), "{}", err(&o));
-    assert!(std::fs::read(&aside).unwrap() == first, "the earlier checkpoint was not kept");
+    assert!(
+        err(&o).contains(&aside.display().to_string()),
+        "{}",
+        err(&o)
+    );
+    assert!(
+        std::fs::read(&aside).unwrap() == first,
+        "the earlier checkpoint was not kept"
+    );
     assert_eq!(checkpoint::load(&ck).unwrap().hyper.seed, 5);
 
     // A version 1 checkpoint records no data: resuming it needs --force.

@@ -85,7 +85,10 @@ pub fn petimages_zip(per_class: u32) -> Vec<u8> {
     let mut e: Vec<(String, Vec<u8>)> = Vec::new();
     for i in 0..per_class {
         e.push((format!("PetImages/Cat/{i}.png"), png(40, 30, false, i)));
-        e.push((format!("PetImages/Dog/{i}.png"), png(30, 40, true, 1000 + i)));
+        e.push((
+            format!("PetImages/Dog/{i}.png"),
+            png(30, 40, true, 1000 + i),
+        ));
     }
     e.push(("PetImages/Cat/666.jpg".into(), Vec::new()));
     e.push((

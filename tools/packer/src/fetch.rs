@@ -126,7 +126,11 @@ pub fn download(url: &str, dest: &Path, quiet: bool) -> Result<u64, String> {
                 }
                 continue;
             }
-            s => return Err(format!("cannot download {url}: the server answered HTTP {s}")),
+            s => {
+                return Err(format!(
+                    "cannot download {url}: the server answered HTTP {s}"
+                ))
+            }
         };
         if append {
             eprintln!("pack: resuming the download of {url} at byte {have}");
@@ -269,7 +273,11 @@ pub fn fetch_petimages(out: &Path, quiet: bool) -> Result<PathBuf, String> {
     download(&url, &zip_path, quiet)?;
     let mut z = check_archive(&zip_path)?;
     if !quiet {
-        eprintln!("pack: unzipping {} ({} entries)", zip_path.display(), z.len());
+        eprintln!(
+            "pack: unzipping {} ({} entries)",
+            zip_path.display(),
+            z.len()
+        );
     }
     extract(&mut z, &dir)
 }

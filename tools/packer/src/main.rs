@@ -195,7 +195,11 @@ fn photos(a: PhotosArgs) -> Result<(), String> {
         ));
     }
     if !a.quiet {
-        println!("wrote {}: {n} photos, {} skipped", a.out.display(), skipped.len());
+        println!(
+            "wrote {}: {n} photos, {} skipped",
+            a.out.display(),
+            skipped.len()
+        );
     }
     Ok(())
 }
