@@ -207,7 +207,7 @@ fn photos(a: PhotosArgs) -> Result<(), String> {
 /// A note when the trainer cannot use images of this size (it takes square images whose side
 /// is a multiple of 8, from 8 to 1024).
 fn trainer_size_note(w: u32, h: u32) -> Option<String> {
-    let ok = w == h && w >= 8 && w <= 1024 && w % 8 == 0;
+    let ok = w == h && (8..=1024).contains(&w) && w.is_multiple_of(8);
     (!ok).then(|| {
         format!(
             "pack: note: the trainer cannot use {w}x{h} images (it takes square images whose side              is a multiple of 8, from 8 to 1024, e.g. --size 128); such a blob serves only              `tools/pack inspect` and other tools"
