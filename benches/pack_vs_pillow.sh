@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Benchmark: tools/pack against ../shared/peers/pil_pack.py (Pillow, one process per core) on the
+# Benchmark: tools/pack against benches/peers/pil_pack.py (Pillow, one process per core) on the
 # same photos, in the same run, back to back, ROUNDS times (alternating), medians reported.
 #
-#   benches/pack_vs_pillow.sh [SRC_DIR]        (default: ../shared/data/dogs-vs-cats/train)
+#   benches/pack_vs_pillow.sh [SRC_DIR]
 #   ROUNDS=5 benches/pack_vs_pillow.sh
 #
+# SRC_DIR: a folder of cat.N.jpg / dog.N.jpg photos. Default: the 5,000 Kaggle photos of the
+# development machine's shared data folder when it is there, else 2,000 generated JPEGs (made
+# once with Pillow into a temporary folder; they are not photos, so rates differ from real ones).
 # Ours is timed from outside, wall clock, process start to exit: listing, decoding, resizing,
-# the stratified split (--test 500) and writing + fsyncing both blobs with checksums. Pillow is
+# the stratified split (--test 10%) and writing + fsyncing both blobs with checksums. Pillow is
 # credited with the rate it prints itself, which leaves out interpreter start-up and imports
 # (its wall-clock rate is printed too). So the ratio is conservative. The CPU seconds (user + sys,
 # children included: Pillow's worker processes) of each are reported too: on a shared machine
@@ -14,18 +17,40 @@
 # Needs: pip install pillow numpy; /usr/bin/time.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-src=${1:-$root/../shared/data/dogs-vs-cats/train}
-peer=$root/../shared/peers/pil_pack.py
+peer=$root/benches/peers/pil_pack.py
 rounds=${ROUNDS:-3}
 cores=$(nproc)
-[ -d "$src" ] || { echo "no photos at $src" >&2; exit 1; }
-[ -f "$peer" ] || { echo "no peer script at $peer" >&2; exit 1; }
 python3 -c 'import PIL, numpy' 2>/dev/null || { echo "needs: pip install pillow numpy" >&2; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+shared=$root/../shared/data/dogs-vs-cats/train
+if [ -n "${1:-}" ]; then
+    src=$1
+elif [ -d "$shared" ]; then
+    src=$shared
+else
+    src=$tmp/generated
+    echo "no photo folder given: generating 2,000 JPEGs in $src"
+    python3 - "$src" <<'PY'
+import sys, os, numpy as np
+from PIL import Image
+out = sys.argv[1]
+os.makedirs(out)
+rng = np.random.default_rng(0)
+for i in range(2000):
+    cls = "dog" if i % 2 else "cat"
+    w, h = int(rng.integers(300, 500)), int(rng.integers(250, 400))
+    # smooth colour fields plus noise: compresses and decodes like a photo, more or less
+    y, x = np.mgrid[0:h, 0:w]
+    base = np.stack([(x * (i % 7 + 1)) % 256, (y * 3) % 256, ((x + y) * 2) % 256], -1)
+    img = (base + rng.integers(0, 40, (h, w, 3))).clip(0, 255).astype(np.uint8)
+    Image.fromarray(img).save(os.path.join(out, f"{cls}.{i // 2}.jpg"), quality=85)
+PY
+fi
+[ -d "$src" ] || { echo "no photos at $src" >&2; exit 1; }
 (cd "$root" && cargo build --release -q -p packer)
 pack="${CARGO_TARGET_DIR:-$root/target}/release/pack"
 n=$(find "$src" -maxdepth 1 -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' \) | wc -l)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 cat "$src"/* > /dev/null # same warm page cache for both
 now() { date +%s.%N; }
 ours=() pil=() pilwall=() ourscpu=() pilcpu=()
@@ -34,7 +59,7 @@ echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 
 for r in $(seq "$rounds"); do
     t0=$(now)
     /usr/bin/time -f "%e %U %S" -o "$tmp/ours.time" \
-        "$pack" "$src" -o "$tmp/ours" --test 500 -q -j "$cores" > "$tmp/ours.log"
+        "$pack" "$src" -o "$tmp/ours" --test-fraction 0.1 -q -j "$cores" > "$tmp/ours.log"
     t1=$(now)
     ourscpu+=("$(cpu "$tmp/ours.time")")
     ours+=("$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')")

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Benchmark: `model bench` against ../shared/peers/torch_bench.py (PyTorch, same network, batch
+# Benchmark: `model bench` against benches/peers/torch_bench.py (PyTorch, same network, batch
 # 16, SGD) on the same machine, in the same run, back to back, for 1 and 2 threads (or THREADS).
-# Prints samples/s of each and the ratio. Needs: pip install torch numpy.
+# Both run on synthetic images: no data needed. Prints samples/s of each and the ratio.
+# Needs: pip install torch numpy (see the peer's docstring).
 #   benches/train_vs_torch.sh            ROUNDS=3 THREADS="1 2" benches/train_vs_torch.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-peer=$root/../shared/peers/torch_bench.py
+peer=$root/benches/peers/torch_bench.py
 rounds=${ROUNDS:-2}
 threads=${THREADS:-1 2}
 [ -f "$peer" ] || { echo "no peer script at $peer" >&2; exit 1; }

@@ -51,6 +51,15 @@
 //! present, bit 1 = test loss present (an absent value is stored as 0.0).
 //!
 //! The file size is therefore exactly `160 + 56 H + 4 (P + V) + 4`; anything else is refused.
+//!
+//! # Version 2: the run record
+//!
+//! The trainer writes version 2: the same header (with version 2), then, between the header and
+//! the history, a [`RUN_LEN`]-byte run record of what else determines the result: `--limit`
+//! (`u64`, `u64::MAX` = none), then the training blob's header CRC and payload CRC (`u32` each)
+//! and sample count (`u64`), then the same three for the test blob. The file's final CRC
+//! covers it. Version 1 files (no record) are still read; `--resume` refuses
+//! them without `--force`, since their data cannot be checked.
 
 use crate::config::{Hyper, Recipe, Schedule};
 use crate::metrics::EpochRecord;
@@ -65,6 +74,47 @@ pub const VERSION: u32 = 1;
 pub const HEADER_LEN: usize = 160;
 /// Bytes of one history record.
 pub const RECORD_LEN: usize = 56;
+/// The version that carries a [`RunRecord`].
+pub const VERSION_RUN: u32 = 2;
+/// Bytes of the run record of version 2.
+pub const RUN_LEN: usize = 40;
+
+/// The checksums that identify a dataset blob (its header+metadata CRC, payload CRC, count).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlobId {
+    pub header_crc: u32,
+    pub payload_crc: u32,
+    pub count: u64,
+}
+
+impl BlobId {
+    pub fn of(b: &crate::blob::Blob) -> Self {
+        Self {
+            header_crc: b.header().header_crc,
+            payload_crc: b.header().payload_crc,
+            count: b.len() as u64,
+        }
+    }
+}
+
+impl std::fmt::Display for BlobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(
+            f,
+            "{} samples, checksums {:08x}/{:08x}",
+            self.count, self.header_crc, self.payload_crc
+        )
+    }
+}
+
+/// What determines a run's result besides the hyperparameters and recipe: the samples used
+/// (`--limit`) and the data (training and test blobs, by checksum).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunRecord {
+    pub limit: Option<u64>,
+    pub train: BlobId,
+    pub test: BlobId,
+}
 
 /// A loaded checkpoint.
 #[derive(Clone, Debug, PartialEq)]
@@ -81,6 +131,8 @@ pub struct Checkpoint {
     pub velocity: Vec<f32>,
     /// One record per finished epoch (as the trainer keeps them).
     pub history: Vec<EpochRecord>,
+    /// Limit and data of the run (version 2); `None` in a version 1 file.
+    pub run: Option<RunRecord>,
 }
 
 fn schedule_code(s: Schedule) -> u8 {
@@ -127,7 +179,7 @@ fn validate(hyper: &Hyper, recipe: &Recipe, params: usize, velocity: usize) -> R
     Ok(())
 }
 
-/// The bytes of a checkpoint (see the module docs); `save` writes exactly these.
+/// The bytes of a version 1 checkpoint (see the module docs); `save` writes exactly these.
 #[allow(clippy::too_many_arguments)]
 pub fn encode(
     hyper: &Hyper,
@@ -138,12 +190,39 @@ pub fn encode(
     velocity: &[f32],
     history: &[EpochRecord],
 ) -> Result<Vec<u8>, String> {
+    encode_run(
+        hyper,
+        recipe,
+        epochs_done,
+        rng_state,
+        params,
+        velocity,
+        history,
+        None,
+    )
+}
+
+/// The bytes of a checkpoint: version 2 with `run`, version 1 without.
+#[allow(clippy::too_many_arguments)]
+pub fn encode_run(
+    hyper: &Hyper,
+    recipe: &Recipe,
+    epochs_done: usize,
+    rng_state: u64,
+    params: &[f32],
+    velocity: &[f32],
+    history: &[EpochRecord],
+    run: Option<&RunRecord>,
+) -> Result<Vec<u8>, String> {
     validate(hyper, recipe, params.len(), velocity.len())?;
-    let total = HEADER_LEN + RECORD_LEN * history.len() + 4 * (params.len() + velocity.len()) + 4;
+    let run_len = if run.is_some() { RUN_LEN } else { 0 };
+    let total =
+        HEADER_LEN + run_len + RECORD_LEN * history.len() + 4 * (params.len() + velocity.len()) + 4;
     let mut b = Vec::with_capacity(total);
     let u64s = |b: &mut Vec<u8>, v: u64| b.extend_from_slice(&v.to_le_bytes());
     b.extend_from_slice(&MAGIC);
-    b.extend_from_slice(&VERSION.to_le_bytes());
+    let version = if run.is_some() { VERSION_RUN } else { VERSION };
+    b.extend_from_slice(&version.to_le_bytes());
     b.extend_from_slice(&(HEADER_LEN as u32).to_le_bytes());
     u64s(&mut b, hyper.image as u64);
     for w in hyper.widths {
@@ -172,6 +251,15 @@ pub fn encode(
     debug_assert_eq!(b.len(), HEADER_LEN - 4);
     let hcrc = crc32fast::hash(&b);
     b.extend_from_slice(&hcrc.to_le_bytes());
+    if let Some(run) = run {
+        u64s(&mut b, run.limit.unwrap_or(u64::MAX));
+        b.extend_from_slice(&run.train.header_crc.to_le_bytes());
+        b.extend_from_slice(&run.train.payload_crc.to_le_bytes());
+        u64s(&mut b, run.train.count);
+        b.extend_from_slice(&run.test.header_crc.to_le_bytes());
+        b.extend_from_slice(&run.test.payload_crc.to_le_bytes());
+        u64s(&mut b, run.test.count);
+    }
     for r in history {
         u64s(&mut b, r.epoch as u64);
         b.extend_from_slice(&r.train_loss.to_le_bytes());
@@ -205,7 +293,8 @@ pub fn save(
     velocity: &[f32],
     history: &[EpochRecord],
 ) -> Result<(), String> {
-    let bytes = encode(
+    save_run(
+        path,
         hyper,
         recipe,
         epochs_done,
@@ -213,6 +302,32 @@ pub fn save(
         params,
         velocity,
         history,
+        None,
+    )
+}
+
+/// [`save`] with a run record (version 2), as the trainer writes.
+#[allow(clippy::too_many_arguments)]
+pub fn save_run(
+    path: &Path,
+    hyper: &Hyper,
+    recipe: &Recipe,
+    epochs_done: usize,
+    rng_state: u64,
+    params: &[f32],
+    velocity: &[f32],
+    history: &[EpochRecord],
+    run: Option<&RunRecord>,
+) -> Result<(), String> {
+    let bytes = encode_run(
+        hyper,
+        recipe,
+        epochs_done,
+        rng_state,
+        params,
+        velocity,
+        history,
+        run,
     )
     .map_err(|e| format!("{}: will not write checkpoint: {e}", path.display()))?;
     write_atomic(path, &bytes)?;
@@ -302,11 +417,12 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
     }
     let mut r = Reader { b: bytes, at: 8 };
     let version = r.u32();
-    if version != VERSION {
+    if version != VERSION && version != VERSION_RUN {
         return Err(format!(
-            "unsupported checkpoint format version {version} (this build reads version {VERSION})"
+            "unsupported checkpoint format version {version} (this build reads versions {VERSION} and {VERSION_RUN})"
         ));
     }
+    let run_len = if version == VERSION_RUN { RUN_LEN } else { 0 };
     if bytes.len() < HEADER_LEN {
         return Err(format!(
             "truncated checkpoint: expected at least {HEADER_LEN} bytes of header, found {} bytes",
@@ -375,7 +491,7 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
     let expected = (|| {
         let arrays = p.checked_add(v)?.checked_mul(4)?;
         let hist = h.checked_mul(RECORD_LEN)?;
-        HEADER_LEN
+        (HEADER_LEN + run_len)
             .checked_add(hist)?
             .checked_add(arrays)?
             .checked_add(4)
@@ -411,6 +527,24 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
         );
     }
     validate(&hyper, &recipe, p, v)?;
+    let run = (run_len > 0).then(|| {
+        let limit = r.u64();
+        let train = BlobId {
+            header_crc: r.u32(),
+            payload_crc: r.u32(),
+            count: r.u64(),
+        };
+        let test = BlobId {
+            header_crc: r.u32(),
+            payload_crc: r.u32(),
+            count: r.u64(),
+        };
+        RunRecord {
+            limit: (limit != u64::MAX).then_some(limit),
+            train,
+            test,
+        }
+    });
     let mut history = Vec::with_capacity(h);
     for _ in 0..h {
         let epoch = r.size("history epoch")?;
@@ -452,6 +586,7 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
         params,
         velocity,
         history,
+        run,
     })
 }
 

@@ -2,7 +2,9 @@
 //! parse and check arguments exactly as the binary does. `main.rs` only dispatches.
 
 use crate::config::{Hyper, Recipe, Schedule};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -16,13 +18,16 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+// Parsed once per process: the size of the train variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum Command {
     /// Train on a packed blob, then report test accuracy (the default command).
     Train(TrainArgs),
     /// Accuracy, confusion matrix, precision and recall of a model on a packed blob.
     Eval(EvalArgs),
-    /// P(dog) for every sample of a packed blob: `path<TAB>P(dog)<TAB>cat|dog`.
+    /// P(dog) for photos, folders of photos or packed blobs: `path<TAB>P(dog)<TAB>cat|dog`.
+    #[command(after_help = PREDICT_EXAMPLES)]
     Predict(PredictArgs),
     /// Training and inference throughput on synthetic data.
     Bench(BenchArgs),
@@ -32,7 +37,7 @@ pub enum Command {
 #[derive(Args, Clone)]
 pub struct ArchArgs {
     /// Output channels of conv1,conv2,conv3 (multiples of 16).
-    #[arg(long, value_delimiter = ',', num_args = 1.., default_values_t = [32, 64, 128])]
+    #[arg(long, value_name = "A,B,C", value_delimiter = ',', default_values_t = [32, 64, 128])]
     pub widths: Vec<usize>,
     /// Neurons of fc1 (a multiple of 16).
     #[arg(long, default_value_t = 128)]
@@ -129,26 +134,39 @@ pub struct TrainArgs {
     /// Learning-rate schedule over the epochs.
     #[arg(long, value_enum)]
     pub schedule: Option<ScheduleName>,
-    /// Checkpoint written after every epoch (parameters, optimizer state, progress).
-    #[arg(long, default_value = "data/checkpoint.ckpt")]
+    /// Checkpoint written after every epoch (parameters, optimizer state, progress). Default: a
+    /// new run folder, data/runs/N/checkpoint.ckpt (with --resume: the resumed file). An earlier
+    /// run's file under this name is moved aside, never overwritten.
+    #[arg(long = "checkpoint", value_name = "FILE")]
+    pub checkpoint_flag: Option<PathBuf>,
+    /// The checkpoint this run writes (resolved from --checkpoint and --resume).
+    #[arg(skip)]
     pub checkpoint: PathBuf,
     /// Do not write checkpoints.
     #[arg(long)]
     pub no_checkpoint: bool,
-    /// Continue the run saved in this checkpoint, up to --epochs epochs in all.
-    #[arg(long)]
+    /// Continue the run saved in this checkpoint (or `last`: the newest under data/runs), up to
+    /// --epochs epochs in all. Flags that differ from the checkpoint's run are refused.
+    #[arg(long, value_name = "FILE|last")]
     pub resume: Option<PathBuf>,
+    /// With --resume: continue even though flags or data differ from the checkpoint's run (the
+    /// flags given take effect).
+    #[arg(long, requires = "resume")]
+    pub force: bool,
     /// Per-epoch loss and accuracy as CSV.
     #[arg(long)]
     pub metrics: Option<PathBuf>,
     /// Training curves as PNG or SVG (by extension), redrawn after every epoch.
     #[arg(long)]
     pub plot: Option<PathBuf>,
-    /// Print the memory plan and exit without training.
+    /// Print the memory plan for the data's image size and exit without training.
     #[arg(long)]
     pub dry_run: bool,
     #[command(flatten)]
     pub arch: ArchArgs,
+    /// Ids of the flags given on the command line (filled by [`parse_from`]).
+    #[arg(skip)]
+    pub given: Vec<String>,
 }
 
 #[derive(Args)]
@@ -176,8 +194,9 @@ pub struct PredictArgs {
     /// Model: a parameters.raw file or a checkpoint.
     #[arg(long)]
     pub params: PathBuf,
-    /// Packed blob (labeled or not).
-    pub blob: PathBuf,
+    /// Photos (JPEG, PNG, ...), folders of photos, or packed blobs (.bin).
+    #[arg(required = true, value_name = "PHOTO|FOLDER|BLOB")]
+    pub inputs: Vec<PathBuf>,
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
     #[command(flatten)]
@@ -198,6 +217,39 @@ pub struct BenchArgs {
     pub profile: bool,
     #[command(flatten)]
     pub arch: ArchArgs,
+}
+
+/// The examples `model predict --help` shows (README.md shows the same lines).
+pub const PREDICT_EXAMPLES: &str = "Examples:\n  \
+    ./model predict --params data/runs/1/checkpoint.ckpt photo.jpg ~/Pictures/pets/\n  \
+    tools/pack ~/Pictures/pets -o data/mine.bin && ./model predict --params trained.raw data/mine.bin";
+
+/// Parses `model`'s arguments as the binary does. `model` alone or followed by a flag is
+/// `model train ...` (so `model --epochs 1` works); for `train`, records which flags were given
+/// on the command line (`TrainArgs::given`), so `--resume` can tell a flag from its default.
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    let mut v: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let implicit_train = match v.get(1).map(|a| a.to_string_lossy()) {
+        None => true,
+        Some(a) => a.starts_with('-') && !matches!(&*a, "-h" | "--help" | "-V" | "--version"),
+    };
+    if implicit_train {
+        v.insert(1.min(v.len()), "train".into());
+    }
+    let m = Cli::command().try_get_matches_from(v)?;
+    let mut cli = Cli::from_arg_matches(&m)?;
+    if let (Some(Command::Train(a)), Some(("train", sm))) = (&mut cli.command, m.subcommand()) {
+        a.given = sm
+            .ids()
+            .filter(|id| sm.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+            .map(|id| id.to_string())
+            .collect();
+    }
+    Ok(cli)
 }
 
 pub fn default_threads() -> usize {

@@ -73,10 +73,9 @@ impl Dataset for Synthetic {
 pub fn open_blob(path: &Path, what: &str, need_labels: bool) -> Result<Blob, String> {
     if !path.exists() {
         return Err(format!(
-            "{}: {what} data not found. Make it from a folder of photos with:\n  tools/pack PHOTO_DIR -o {}   \
-             (see README.md, \"Getting the data\")",
+            "{}: {what} data not found; {}",
             path.display(),
-            path.parent().map(|p| p.display().to_string()).filter(|s| !s.is_empty()).unwrap_or_else(|| ".".into())
+            make_hint(path)
         ));
     }
     let blob = Blob::open(path).map_err(|e| e.to_string())?;
@@ -103,4 +102,26 @@ pub fn open_blob(path: &Path, what: &str, need_labels: bool) -> Result<Blob, Str
         }
     }
     Ok(blob)
+}
+
+/// A command that makes the blob `path` names from a folder of photos: a split into
+/// `train.bin` and `test.bin` when it is one of those, else a single blob under that name.
+pub fn make_hint(path: &Path) -> String {
+    let dir = path
+        .parent()
+        .map(|p| p.display().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| ".".into());
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    match name.as_deref() {
+        Some("train.bin" | "test.bin") => format!(
+            "make it (both train.bin and test.bin) from a folder of photos with \
+             `tools/pack PHOTO_DIR --test-fraction 0.2 -o {dir}`, or download and pack \
+             Microsoft's PetImages with `tools/pack --fetch petimages -o {dir}`"
+        ),
+        _ => format!(
+            "make it from a folder of photos with `tools/pack PHOTO_DIR -o {}`",
+            path.display()
+        ),
+    }
 }

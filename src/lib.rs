@@ -32,12 +32,14 @@ pub mod network;
 // the original tier is not edited, so the lint is allowed here.
 #[allow(rustdoc::private_intra_doc_links)]
 pub mod original;
+pub mod packer_cmd;
 pub mod parameters;
 pub mod plot;
 pub mod profile;
 pub mod reference;
 pub mod report;
 pub mod rng;
+pub mod runs;
 pub mod team;
 pub mod testing;
 pub mod train;

@@ -8,8 +8,10 @@ use catdog::contact_sheet::{self, Tile};
 use catdog::dataset::{open_blob, Synthetic};
 use catdog::model::Net;
 use catdog::network::{self, Network, Tier};
+use catdog::packer_cmd;
 use catdog::parameters;
 use catdog::report::Confusion;
+use catdog::runs;
 use catdog::train::{self, EpochOptions, FitConfig};
 use clap::Parser;
 use std::io::IsTerminal;
@@ -21,7 +23,10 @@ fn make_net(h: &Hyper, arch: &ArchArgs, momentum: bool) -> Result<Box<dyn Networ
     network::build(h, arch.kernels.tier(), momentum)
 }
 
-fn train_cmd(a: TrainArgs) -> Result<(), String> {
+fn train_cmd(mut a: TrainArgs) -> Result<(), String> {
+    fetch_if_no_data(&a)?;
+    let create = !a.dry_run;
+    runs::settle_paths(&mut a, Path::new(runs::RUNS_DIR), create)?;
     let mut h = hyper(&a.arch, 128, a.batch_size)?;
     h.epochs = a.epochs;
     h.lr = a.lr;
@@ -32,14 +37,8 @@ fn train_cmd(a: TrainArgs) -> Result<(), String> {
         None => None,
     };
     if let Some(ck) = &resumed {
-        // The run continues as it was configured; only its length and thread count may change.
-        let (epochs, threads) = (h.epochs, h.threads);
-        h = Hyper {
-            epochs,
-            threads,
-            ..ck.hyper.clone()
-        };
-        r = ck.recipe.clone();
+        // The run continues as it was configured: a flag that contradicts it is refused.
+        (h, r) = runs::resume_settings(ck, &mut a, &h)?;
     }
     let momentum = r.momentum != 0.0 || r.weight_decay != 0.0;
     h.shapes()?; // every hyperparameter is checked before any file is touched
@@ -48,6 +47,22 @@ fn train_cmd(a: TrainArgs) -> Result<(), String> {
         return Err(network::ORIGINAL_RECIPE_ONLY.into());
     }
     if a.dry_run {
+        // The plan is for the data's image size, and missing data is refused as in a real run.
+        let train_blob = open_blob(&a.train, "training", true)?;
+        open_blob(&a.test, "test", true)?;
+        if resumed.is_none() {
+            h.image = train_blob.dims().0;
+        }
+        println!(
+            "plan: image {}x{} (from {}), widths {:?}, fc1 {}, batch {}, threads {}",
+            h.image,
+            h.image,
+            a.train.display(),
+            h.widths,
+            h.fc1,
+            h.batch,
+            h.threads
+        );
         match tier {
             Tier::Fast => println!("{}", Net::plan(&h, momentum)?.report()),
             Tier::Original => {
@@ -82,6 +97,9 @@ fn train_cmd(a: TrainArgs) -> Result<(), String> {
     }
     let train_blob = open_blob(&a.train, "training", true)?;
     let test_blob = open_blob(&a.test, "test", true)?;
+    if let (Some(ck), Some(p)) = (&resumed, &a.resume) {
+        runs::check_resume_data(ck, p, &train_blob, &test_blob, a.force)?;
+    }
     if resumed.is_none() {
         h.image = train_blob.dims().0;
     } else if h.image != train_blob.dims().0 {
@@ -139,7 +157,16 @@ fn train_cmd(a: TrainArgs) -> Result<(), String> {
         metrics: a.metrics.clone(),
         plot: a.plot.clone(),
         progress: terminal && std::io::stderr().is_terminal(),
+        run: Some(checkpoint::RunRecord {
+            limit: a.limit.map(|l| l as u64),
+            train: checkpoint::BlobId::of(&train_blob),
+            test: checkpoint::BlobId::of(&test_blob),
+        }),
+        set_aside: a.resume.as_ref() != Some(&a.checkpoint),
     };
+    if !a.no_checkpoint {
+        eprintln!("checkpoint: {}", a.checkpoint.display());
+    }
     let last = train::fit(
         net.as_mut(),
         &train_blob,
@@ -158,6 +185,25 @@ fn train_cmd(a: TrainArgs) -> Result<(), String> {
     };
     println!("Accuracy is: {}", train::original_decimal(acc as f64));
     Ok(())
+}
+
+/// The first run on a fresh clone: when neither default blob exists, `tools/pack --fetch
+/// petimages -o data` downloads and packs Microsoft's PetImages (the packer does it: the trainer
+/// never decodes an image). A failing packer has printed its own error line.
+fn fetch_if_no_data(a: &TrainArgs) -> Result<(), String> {
+    let defaults = a.train == Path::new("data/train.bin") && a.test == Path::new("data/test.bin");
+    if !defaults || a.dry_run || a.resume.is_some() || a.train.exists() || a.test.exists() {
+        return Ok(());
+    }
+    eprintln!(
+        "data/train.bin and data/test.bin are missing: fetching Microsoft's PetImages photos \
+         (about 787 MB) and packing them with `tools/pack --fetch petimages -o data`"
+    );
+    match packer_cmd::fetch_default_data(Path::new("data")) {
+        Ok(()) => Ok(()),
+        Err(Some(msg)) => Err(msg),
+        Err(None) => std::process::exit(2),
+    }
 }
 
 /// Refuses an output path that is a directory or whose folder is missing or not writable.
@@ -291,22 +337,69 @@ fn eval_cmd(a: EvalArgs) -> Result<(), String> {
 }
 
 fn predict_cmd(a: PredictArgs) -> Result<(), String> {
-    let blob = open_blob(&a.blob, "prediction", false)?;
-    let mut net = load_model(&a.params, &a.arch, blob.dims().0, a.batch_size)?;
-    let probs = net.predict(&blob);
+    let tmp = std::env::temp_dir().join(format!("catdog-predict-{}", std::process::id()));
+    let r = predict_inputs(&a, &tmp);
+    let _ = std::fs::remove_dir_all(&tmp);
+    r
+}
+
+/// True for a packed blob (by its magic bytes, or a `.bin` name, so a damaged blob is reported
+/// as one); anything else is a photo or a folder of photos.
+fn is_blob(p: &Path) -> bool {
+    let mut magic = [0u8; 8];
+    let by_magic = std::fs::File::open(p)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok_and(|_| &magic == b"CATDOGDS");
+    by_magic || (p.is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("bin")))
+}
+
+/// Predicts every input in order: blobs as they are, runs of photos and folders packed by the
+/// packer (`tools/pack photos`) into a temporary blob at the model's image size.
+fn predict_inputs(a: &PredictArgs, tmp: &Path) -> Result<(), String> {
+    let mut groups: Vec<(bool, Vec<std::path::PathBuf>)> = Vec::new();
+    for p in &a.inputs {
+        if !p.exists() {
+            return Err(format!("{}: no such file or folder", p.display()));
+        }
+        let blob = is_blob(p);
+        match groups.last_mut() {
+            Some((false, v)) if !blob => v.push(p.clone()),
+            _ => groups.push((blob, vec![p.clone()])),
+        }
+    }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for (i, p) in probs.iter().enumerate() {
-        let class = if *p > 0.5 { "dog" } else { "cat" };
-        if std::io::Write::write_fmt(
-            &mut out,
-            format_args!("{}\t{p:.6}\t{class}\n", blob.source(i)),
-        )
-        .is_err()
-        {
-            break; // a closed pipe (e.g. `| head`) is not an error
+    for (k, (blob, paths)) in groups.iter().enumerate() {
+        let path = if *blob {
+            paths[0].clone()
+        } else {
+            std::fs::create_dir_all(tmp)
+                .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+            let p = tmp.join(format!("photos-{k}.bin"));
+            let size = model_image_size(&a.params);
+            packer_cmd::pack_photos(paths, &p, size)?;
+            p
+        };
+        let data = open_blob(&path, "prediction", false)?;
+        let mut net = load_model(&a.params, &a.arch, data.dims().0, a.batch_size)?;
+        let probs = net.predict(&data);
+        for (i, p) in probs.iter().enumerate() {
+            let class = if *p > 0.5 { "dog" } else { "cat" };
+            if std::io::Write::write_fmt(
+                &mut out,
+                format_args!("{}\t{p:.6}\t{class}\n", data.source(i)),
+            )
+            .is_err()
+            {
+                return Ok(()); // a closed pipe (e.g. `| head`) is not an error
+            }
         }
     }
     Ok(())
+}
+
+/// The image size a model takes: a checkpoint's own, else 128 (a parameters.raw file).
+fn model_image_size(params: &Path) -> usize {
+    checkpoint::load(params).map_or(128, |ck| ck.hyper.image)
 }
 
 fn bench_cmd(a: BenchArgs) -> Result<(), String> {
@@ -372,7 +465,10 @@ fn main() -> ExitCode {
             .unwrap_or_default();
         eprintln!("error: internal error{at}: {msg} (this is a bug in catdog; please report it)");
     }));
-    let cli = Cli::parse();
+    let cli = match catdog::cli::parse_from(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let result = match cli.command {
         None => match Cli::parse_from(["model", "train"]).command {
             Some(Command::Train(a)) => train_cmd(a),

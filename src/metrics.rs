@@ -165,6 +165,11 @@ fn clip(s: &str) -> String {
     }
 }
 
+/// A rate for progress lines: at most one decimal (`1234.5 samples/s`).
+pub fn rate(per_sec: f64, unit: &str) -> String {
+    format!("{per_sec:.1} {unit}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,7 +28,7 @@ pub const FMA_PEAK_FLOPS_PER_ITER: usize = 24 * 16 * 2;
 ///
 /// # Safety
 /// The CPU has AVX-512F; `iters >= 1`.
-#[target_feature(enable = "avx512f")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
 pub unsafe fn fma_peak_loop(iters: usize) {
     debug_assert!(iters >= 1);
     asm_zmm!(

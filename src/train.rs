@@ -472,6 +472,11 @@ pub struct FitConfig {
     pub plot: Option<std::path::PathBuf>,
     /// Draw a progress bar (on a terminal).
     pub progress: bool,
+    /// Limit and data checksums, recorded in the checkpoint so `--resume` can check them.
+    pub run: Option<crate::checkpoint::RunRecord>,
+    /// A file already under the checkpoint's name belongs to an earlier run: move it aside
+    /// (saying where) before the first checkpoint is written.
+    pub set_aside: bool,
 }
 
 /// The learning rate of `epoch` (1-based) of `epochs`.
@@ -536,9 +541,15 @@ pub fn fit(
             let bar = indicatif::ProgressBar::new((cfg.n_train / h.batch * h.batch) as u64);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(
-                    "epoch {prefix} [{bar:30}] {pos}/{len} samples, {msg}, {per_sec}, ETA {eta}",
+                    "epoch {prefix} [{bar:30}] {pos}/{len} samples, {msg}, {rate}, ETA {eta}",
                 )
                 .expect("valid template")
+                .with_key(
+                    "rate",
+                    |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = w.write_str(&crate::metrics::rate(s.per_sec(), "samples/s"));
+                    },
+                )
                 .progress_chars("=> "),
             );
             bar.set_prefix(format!("{epoch}/{}", h.epochs));
@@ -585,7 +596,15 @@ pub fn fit(
         );
         history.push(rec);
         if let Some(p) = &cfg.checkpoint {
-            crate::checkpoint::save(
+            if cfg.set_aside && epoch == first_epoch && p.exists() {
+                let to = crate::runs::set_aside(p)?;
+                eprintln!(
+                    "moved the earlier run's checkpoint {} aside to {}",
+                    p.display(),
+                    to.display()
+                );
+            }
+            crate::checkpoint::save_run(
                 p,
                 &h,
                 r,
@@ -594,6 +613,7 @@ pub fn fit(
                 net.params(),
                 net.velocity_values(),
                 history,
+                cfg.run.as_ref(),
             )?;
         }
         // Test hook: die like a crash right after this epoch's checkpoint (resume tests).

@@ -254,10 +254,10 @@ fn foreign_empty_and_directory_paths_are_refused() {
 fn unsupported_version_is_named() {
     let d = TempDir::new("version");
     let mut b = save_small(&d.path("a.ck"), false);
-    b[8..12].copy_from_slice(&2u32.to_le_bytes());
+    b[8..12].copy_from_slice(&3u32.to_le_bytes()); // 1 and 2 are read
     reseal(&mut b);
     let e = load_err(&d.path("v.ck"), &b);
-    assert!(e.contains("version 2") && e.contains("unsupported"), "{e}");
+    assert!(e.contains("version 3") && e.contains("unsupported"), "{e}");
 }
 
 #[test]

@@ -258,7 +258,12 @@ fn a_diverging_run_stops_and_points_to_the_last_good_checkpoint() {
 #[test]
 fn oversized_configurations_and_directories_are_refused() {
     let dir = tmp("sizes");
-    let out = model_out(&["train", "--dry-run"], &[]);
+    synthetic_blob(&dir.join("train.bin"), 4, 32, 1);
+    synthetic_blob(&dir.join("test.bin"), 4, 32, 2);
+    let out = model_out(
+        &["train", "--dry-run", "--test"],
+        &[&dir.join("test.bin"), Path::new("--train"), &dir.join("train.bin")],
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && text.contains("activations") && text.contains("total"),

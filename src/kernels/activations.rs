@@ -9,7 +9,7 @@ use crate::kernels::asm_zmm;
 ///
 /// # Safety
 /// AVX-512 present; both pointers valid for `len` floats.
-#[target_feature(enable = "avx512f,avx512vl")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512vl"))]
 pub unsafe fn relu_backward(y: *const f32, dy: *mut f32, len: usize) {
     let full = len / 16;
     let tail = (1u32 << (len % 16)) - 1;

@@ -98,7 +98,7 @@ macro_rules! conv_microkernel {
         ///
         /// # Safety
         /// AVX-512F must be available; every address the contract implies must be valid.
-        #[target_feature(enable = "avx512f")]
+        #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
         pub unsafe fn $name(args: &TileArgs, wp: *const f32) {
             asm_zmm!(
                 concat!(

@@ -60,7 +60,7 @@
 //! with AVX-512 needs no alignment), so any `f32` slice works.
 
 use crate::kernels::asm_zmm;
-use core::arch::asm;
+use super::asm;
 
 /// Arguments of one weight-gradient tile kernel. Counts and strides are in floats; the kernel
 /// converts them to bytes. All pointers may be unaligned.

@@ -57,7 +57,7 @@ macro_rules! fma_broadcasts_4x4 {
 ///
 /// # Safety
 /// AVX-512 present; every pointer valid for `16*steps` floats; `acc` for 256 floats.
-#[target_feature(enable = "avx512f,avx512vl")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512vl"))]
 pub unsafe fn fwd_tile4x4(
     x: [*const f32; 4],
     w: [*const f32; 4],
@@ -141,7 +141,7 @@ pub unsafe fn fwd_tile4x4(
 ///
 /// # Safety
 /// AVX-512 present; `acc` valid for 64 floats; `bias`, `y` for the lanes set in `mask`.
-#[target_feature(enable = "avx512f,avx512vl")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512vl"))]
 pub unsafe fn fwd_reduce_row(
     acc: *const f32,
     bias: *const f32,
@@ -198,7 +198,7 @@ pub unsafe fn fwd_reduce_row(
 ///
 /// # Safety
 /// AVX-512 present; `n >= 1`; pointers valid as described.
-#[target_feature(enable = "avx512f,avx512vl")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512vl"))]
 pub unsafe fn bwd_data_tile4x4(
     w: *const f32,
     ldw_bytes: usize,
@@ -257,7 +257,7 @@ pub unsafe fn bwd_data_tile4x4(
 ///
 /// # Safety
 /// As [`bwd_data_tile4x4`], each `dx[r]` valid for the lanes in `mask`.
-#[target_feature(enable = "avx512f,avx512vl")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512vl"))]
 pub unsafe fn bwd_data_tile4x1(
     w: *const f32,
     ldw_bytes: usize,
@@ -373,7 +373,7 @@ macro_rules! weight_grad_tile_4x4 {
 ///
 /// # Safety
 /// AVX-512 present; `tile.rows >= 1`; pointers valid as described.
-#[target_feature(enable = "avx512f,avx512vl")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512vl"))]
 pub unsafe fn bwd_weights_tile4x4(tile: &WeightGradTile, dw: &[*mut f32; 4]) {
     debug_assert!(tile.rows >= 1);
     weight_grad_tile_4x4!(
@@ -420,7 +420,7 @@ pub unsafe fn bwd_weights_tile4x4(tile: &WeightGradTile, dw: &[*mut f32; 4]) {
 /// # Safety
 /// AVX-512 present; `tile.rows >= 1`; pointers valid as described; nobody else reads or writes
 /// the four 64-float weight runs during the call.
-#[target_feature(enable = "avx512f,avx512vl")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512vl"))]
 pub unsafe fn bwd_weights_sgd_tile4x4(tile: &WeightGradTile, w: &[*mut f32; 4], scale: f32) {
     debug_assert!(tile.rows >= 1);
     weight_grad_tile_4x4!(
@@ -467,7 +467,7 @@ pub unsafe fn bwd_weights_sgd_tile4x4(tile: &WeightGradTile, w: &[*mut f32; 4], 
 ///
 /// # Safety
 /// As [`bwd_weights_tile4x4`], each `dw[j]` valid for the lanes in `mask`.
-#[target_feature(enable = "avx512f,avx512vl")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512vl"))]
 pub unsafe fn bwd_weights_tile4x1(tile: &WeightGradTile, dw: &[*mut f32; 4], mask: u32) {
     debug_assert!(tile.rows >= 1);
     asm_zmm!(

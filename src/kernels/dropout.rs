@@ -10,7 +10,7 @@ use crate::kernels::asm_zmm;
 ///
 /// # Safety
 /// AVX-512 present; `x` valid for `16 * groups` floats, `bits` for `2 * groups` bytes.
-#[target_feature(enable = "avx512f")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
 pub unsafe fn apply_mask(x: *mut f32, bits: *const u8, groups: usize, scale: f32) {
     if groups == 0 {
         return;

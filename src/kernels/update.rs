@@ -18,7 +18,7 @@ fn split(len: usize) -> (usize, u32) {
 /// # Safety
 /// AVX-512 present; `slots >= 1`; `src` valid for `(slots-1)*stride + len` floats, `dst` for
 /// `len`.
-#[target_feature(enable = "avx512f,avx512vl")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512vl"))]
 pub unsafe fn sum_slots(src: *const f32, slots: usize, stride: usize, dst: *mut f32, len: usize) {
     debug_assert!(slots >= 1);
     let (full, tail) = split(len);
@@ -80,7 +80,7 @@ pub unsafe fn sum_slots(src: *const f32, slots: usize, stride: usize, dst: *mut 
 ///
 /// # Safety
 /// AVX-512 present; both pointers valid for `len` floats.
-#[target_feature(enable = "avx512f,avx512vl")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512vl"))]
 pub unsafe fn sgd(p: *mut f32, g: *const f32, len: usize, scale: f32) {
     let (full, tail) = split(len);
     asm_zmm!(
@@ -117,7 +117,7 @@ pub unsafe fn sgd(p: *mut f32, g: *const f32, len: usize, scale: f32) {
 ///
 /// # Safety
 /// AVX-512 present; all pointers valid for `len` floats.
-#[target_feature(enable = "avx512f,avx512vl")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512vl"))]
 pub unsafe fn sgd_momentum(
     p: *mut f32,
     g: *const f32,

@@ -44,7 +44,7 @@ use crate::kernels::asm_zmm;
 ///
 /// # Safety
 /// AVX-512F available; every address above valid for 64 bytes (no alignment needed).
-#[target_feature(enable = "avx512f")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
 pub unsafe fn input_tile_row(
     inp: *const f32,
     pix_stride: usize,
@@ -171,7 +171,7 @@ macro_rules! output_tile_row {
         ///
         /// # Safety
         /// AVX-512F available; every address above valid for 64 bytes (no alignment needed).
-        #[target_feature(enable = "avx512f")]
+        #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
         pub unsafe fn $name(
             m: *const f32,
             pos_stride: usize,
@@ -312,7 +312,7 @@ output_tile_row!(
 ///
 /// # Safety
 /// AVX-512F available; every address above valid for 64 bytes (no alignment needed).
-#[target_feature(enable = "avx512f")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
 pub unsafe fn grad_tile_row(
     dy: *const f32,
     pix_stride: usize,
@@ -416,7 +416,7 @@ pub unsafe fn grad_tile_row(
 ///
 /// # Safety
 /// AVX-512F available; every address above valid for 64 bytes (no alignment needed).
-#[target_feature(enable = "avx512f")]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
 pub unsafe fn weight_grad_transform(
     du: *const f32,
     pos_stride: usize,

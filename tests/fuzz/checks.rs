@@ -6,10 +6,9 @@
 
 use catdog::blob::{Blob, Verify};
 use catdog::checkpoint::{self, check_compatible, decode};
-use catdog::cli::{hyper, recipe, Cli, Command};
+use catdog::cli::{hyper, recipe, Command};
 use catdog::config::{ConvDims, Hyper, Shapes};
 use catdog::parameters::parse_raw;
-use clap::Parser;
 use std::path::Path;
 
 /// The blob reader: each input as it is and, so that mutations get past the checksums, with
@@ -168,7 +167,8 @@ pub fn cli(data: &[u8]) -> bool {
             .filter(|a| !a.is_empty())
             .map(|a| String::from_utf8_lossy(a).into_owned()),
     );
-    let Ok(cli) = Cli::try_parse_from(args) else {
+    // As the binary parses (`model --flag` is `model train --flag`).
+    let Ok(cli) = catdog::cli::parse_from(args) else {
         return false;
     };
     match cli.command {

@@ -11,6 +11,9 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+pub mod fetch;
+pub mod photos;
+
 /// File extensions (lower case) taken as images; anything else is skipped with a reason.
 pub const IMAGE_EXTENSIONS: &[&str] = &[
     "jpg", "jpeg", "jpe", "jfif", "png", "bmp", "dib", "gif", "webp",

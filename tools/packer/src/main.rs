@@ -21,7 +21,8 @@ use std::time::Instant;
         Layouts: a flat folder of cat.N.jpg / dog.N.jpg (Kaggle), a folder with Cat/ and Dog/ \
         subfolders (PetImages), or a flat folder of unlabeled images. Files that cannot be packed \
         are skipped with one line each and counted in the summary.\n\n\
-        Examples:\n  tools/pack ../shared/data/dogs-vs-cats/train --test-fraction 0.1 -o data\n  \
+        Examples:\n  tools/pack ~/Downloads/train --test-fraction 0.2 -o data\n  \
+        tools/pack --fetch petimages -o data\n  \
         tools/pack --from-raw train_data.raw train_label.raw -o data/orig_train.bin\n  \
         tools/pack inspect data/train.bin --dump 3 -o x.png",
     args_conflicts_with_subcommands = true,
@@ -38,6 +39,28 @@ struct Cli {
 enum Cmd {
     /// Print a blob's header summary, class counts and checksum status; optionally dump a sample.
     Inspect(InspectArgs),
+    /// Pack photos and folders of photos, in the order given, into one unlabeled blob (what
+    /// `model predict PHOTO...` uses).
+    Photos(PhotosArgs),
+}
+
+#[derive(Args)]
+struct PhotosArgs {
+    /// Image files (decoded by content) and folders (their images, in name order).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// The blob to write.
+    #[arg(short = 'o', long, value_name = "FILE.bin")]
+    out: PathBuf,
+    /// Image size: N (square) or WxH.
+    #[arg(long, default_value = "128x128", value_name = "WxH")]
+    size: String,
+    /// Skip images with more pixels than this (decompression-bomb guard).
+    #[arg(long, default_value_t = DEFAULT_MAX_PIXELS, value_name = "PIXELS")]
+    max_pixels: u64,
+    /// No summary line.
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 #[derive(Args)]
@@ -55,11 +78,17 @@ struct InspectArgs {
     list: bool,
 }
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 struct PackArgs {
     /// Folder of images: cat.N.jpg/dog.N.jpg, or Cat/ and Dog/ subfolders, or unlabeled images.
-    #[arg(required_unless_present = "from_raw", conflicts_with = "from_raw")]
+    #[arg(required_unless_present_any = ["from_raw", "fetch"], conflicts_with = "from_raw")]
     src: Option<PathBuf>,
+    /// Download a public data set into OUT/downloads/ (resuming a partial download), unzip it
+    /// and pack it with a 20% stratified test split. `petimages`: Microsoft's PetImages
+    /// (kagglecatsanddogs_5340.zip, about 787 MB; CATDOG_DATA_URL replaces the URL).
+    #[arg(long, value_name = "petimages", value_parser = ["petimages"],
+          conflicts_with_all = ["src", "from_raw", "test", "test_fraction", "unlabeled"])]
+    fetch: Option<String>,
     /// Convert the original program's raw files (N x H x W x 3 bytes, N label bytes) into one
     /// blob, in file order, no split; --size gives their image size.
     #[arg(long, num_args = 2, value_names = ["DATA.raw", "LABELS.raw"],
@@ -109,6 +138,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
         Some(Cmd::Inspect(a)) => inspect(a),
+        Some(Cmd::Photos(a)) => photos(a),
+        None if cli.pack.fetch.is_some() => fetch(&cli.pack),
         None => match &cli.pack.from_raw {
             Some(v) => from_raw(&cli.pack, &v[0], &v[1]),
             None => pack_folder(&cli.pack),
@@ -121,6 +152,67 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--fetch petimages`: download, check and unzip (packer::fetch), then pack with a 20% split.
+/// Any failure is one line that gives the commands to do it by hand.
+fn fetch(a: &PackArgs) -> Result<(), String> {
+    let url = packer::fetch::url();
+    let hand = |e: String| format!("{e}; {}", packer::fetch::by_hand(&url, &a.out));
+    if is_file_target(&a.out) {
+        return Err(format!(
+            "--fetch writes train.bin and test.bin: -o {} must be a folder",
+            a.out.display()
+        ));
+    }
+    let root = packer::fetch::fetch_petimages(&a.out, a.quiet).map_err(hand)?;
+    let mut p = a.clone();
+    p.fetch = None;
+    p.src = Some(root);
+    p.test_fraction = Some(0.2);
+    pack_folder(&p).map_err(hand)
+}
+
+/// `pack photos`: photos and folders into one unlabeled blob, in the order given.
+fn photos(a: PhotosArgs) -> Result<(), String> {
+    let (w, h) = parse_size(&a.size)?;
+    let resize = Resize {
+        width: w,
+        height: h,
+        crop: false,
+        filter: parse_filter("bilinear")?,
+    };
+    let (files, mut skipped) = packer::photos::list(&a.inputs)?;
+    let (n, more) = packer::photos::pack(&files, &resize, a.max_pixels, &a.out)?;
+    skipped.extend(more);
+    for s in &skipped {
+        eprintln!("skipped {}: {}", s.path.display(), s.reason);
+    }
+    if n == 0 {
+        return Err(format!(
+            "none of the {} files given could be read as an image",
+            files.len()
+        ));
+    }
+    if !a.quiet {
+        println!(
+            "wrote {}: {n} photos, {} skipped",
+            a.out.display(),
+            skipped.len()
+        );
+    }
+    Ok(())
+}
+
+/// A note when the trainer cannot use images of this size (it takes square images whose side
+/// is a multiple of 8, from 8 to 1024).
+fn trainer_size_note(w: u32, h: u32) -> Option<String> {
+    let ok = w == h && (8..=1024).contains(&w) && w.is_multiple_of(8);
+    (!ok).then(|| {
+        format!(
+            "pack: note: the trainer cannot use {w}x{h} images (it takes square images whose side              is a multiple of 8, from 8 to 1024, e.g. --size 128); such a blob serves only              `tools/pack inspect` and other tools"
+        )
+    })
 }
 
 fn is_file_target(out: &Path) -> bool {
@@ -153,6 +245,9 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
     let t0 = Instant::now();
     let src = a.src.as_ref().expect("clap requires SRC");
     let (w, h) = parse_size(&a.size)?;
+    if let Some(note) = trainer_size_note(w, h) {
+        eprintln!("{note}");
+    }
     let resize = Resize {
         width: w,
         height: h,
@@ -487,6 +582,9 @@ fn print_summary(listing: &Listing, good: &[usize], skipped: &[Skip], labels: &[
 
 fn from_raw(a: &PackArgs, data: &Path, labels_path: &Path) -> Result<(), String> {
     let (w, h) = parse_size(&a.size)?;
+    if let Some(note) = trainer_size_note(w, h) {
+        eprintln!("{note}");
+    }
     let il = w as usize * h as usize * 3;
     let dsize = fs::metadata(data)
         .map_err(|e| format!("{}: {e}", data.display()))?

@@ -1,0 +1,295 @@
+//! `tools/pack --fetch petimages`: downloads Microsoft's public PetImages archive (the Kaggle
+//! cats-and-dogs photos, no account needed) into `OUT/downloads/`, resuming a partial download
+//! with an HTTP `Range` request, checks that it is a zip holding `PetImages/Cat/` and
+//! `PetImages/Dog/`, and unzips those two folders; `main.rs` then packs them like any folder.
+//!
+//! `CATDOG_DATA_URL` replaces the URL (a mirror, or a test's local server).
+
+use indicatif::{ProgressBar, ProgressStyle};
+use std::fs;
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where Microsoft publishes the archive (about 787 MB).
+pub const PETIMAGES_URL: &str = "https://download.microsoft.com/download/3/E/1/3E1C3F21-ECDB-4869-8368-6DEBA77B919F/kagglecatsanddogs_5340.zip";
+/// The archive's file name under `OUT/downloads/`.
+pub const PETIMAGES_FILE: &str = "kagglecatsanddogs_5340.zip";
+/// Environment variable that replaces [`PETIMAGES_URL`].
+pub const URL_ENV: &str = "CATDOG_DATA_URL";
+/// Connection drops survived within one run before giving up (the next run resumes anyway).
+const MAX_RESUMES: u32 = 5;
+
+/// The URL to fetch: `CATDOG_DATA_URL`, or Microsoft's.
+pub fn url() -> String {
+    std::env::var(URL_ENV)
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| PETIMAGES_URL.to_string())
+}
+
+/// The commands that do by hand what `--fetch` does.
+pub fn by_hand(url: &str, out: &Path) -> String {
+    format!(
+        "to do it by hand: download {url} , unzip it into a folder DIR, then run \
+         `tools/pack DIR/PetImages --test-fraction 0.2 -o {}`",
+        out.display()
+    )
+}
+
+/// The bar for a download: bytes, rate with one decimal, ETA. Hidden off a terminal.
+fn bar(total: Option<u64>, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = match total {
+        Some(t) => ProgressBar::new(t),
+        None => ProgressBar::no_length(),
+    };
+    pb.set_style(
+        ProgressStyle::with_template(
+            "downloading {bytes}/{total_bytes} [{wide_bar}] {rate} ETA {eta}",
+        )
+        .expect("valid template")
+        .with_key(
+            "rate",
+            |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.1} MB/s", s.per_sec() / 1e6);
+            },
+        )
+        .progress_chars("=> "),
+    );
+    pb
+}
+
+/// `Content-Range: bytes START-END/TOTAL` -> (START, TOTAL).
+fn content_range(v: &str) -> Option<(u64, Option<u64>)> {
+    let rest = v.trim().strip_prefix("bytes ")?;
+    let (range, total) = rest.split_once('/')?;
+    let (start, _) = range.split_once('-')?;
+    Some((start.trim().parse().ok()?, total.trim().parse().ok()))
+}
+
+/// Downloads `url` to `dest`. Bytes go to `dest.part` first and the file is renamed when
+/// complete; a `.part` left by an interrupted run (or a connection dropped during this one) is
+/// continued with `Range: bytes=N-`. A server that ignores the range (HTTP 200) is read from
+/// the start. Returns the size. `dest` already present means done.
+pub fn download(url: &str, dest: &Path, quiet: bool) -> Result<u64, String> {
+    if let Ok(m) = fs::metadata(dest) {
+        if m.is_file() && m.len() > 0 {
+            return Ok(m.len());
+        }
+    }
+    let part = PathBuf::from(format!("{}.part", dest.display()));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(Duration::from_secs(30)))
+        .timeout_recv_response(Some(Duration::from_secs(60)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut drops = 0u32;
+    loop {
+        let have = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+        let mut req = agent.get(url);
+        if have > 0 {
+            req = req.header("Range", format!("bytes={have}-"));
+        }
+        let resp = req
+            .call()
+            .map_err(|e| format!("cannot download {url}: {e}"))?;
+        let status = resp.status().as_u16();
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let length: Option<u64> = header("content-length").and_then(|v| v.trim().parse().ok());
+        let (append, total) = match status {
+            200 => (false, length),
+            206 => match header("content-range").as_deref().and_then(content_range) {
+                Some((start, total)) if start == have => (true, total),
+                _ => {
+                    return Err(format!(
+                        "cannot download {url}: the server answered a resumed download with a \
+                         range other than bytes={have}- (delete {} to start again)",
+                        part.display()
+                    ))
+                }
+            },
+            416 if have > 0 => {
+                // The partial file is not a prefix the server knows: start again.
+                fs::remove_file(&part).map_err(|e| format!("{}: {e}", part.display()))?;
+                drops += 1;
+                if drops > MAX_RESUMES {
+                    return Err(format!("cannot download {url}: HTTP 416 again and again"));
+                }
+                continue;
+            }
+            s => {
+                return Err(format!(
+                    "cannot download {url}: the server answered HTTP {s}"
+                ))
+            }
+        };
+        if append {
+            eprintln!("pack: resuming the download of {url} at byte {have}");
+        } else {
+            eprintln!(
+                "pack: downloading {url}{} to {}",
+                total.map_or(String::new(), |t| format!(" ({:.0} MB)", t as f64 / 1e6)),
+                dest.display()
+            );
+        }
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(&part)
+            .map_err(|e| format!("cannot write {}: {e}", part.display()))?;
+        let start = if append { have } else { 0 };
+        let pb = bar(total, quiet);
+        pb.set_position(start);
+        let mut body = resp.into_body().into_reader();
+        let mut buf = vec![0u8; 1 << 16];
+        let mut got = start;
+        let read_err = loop {
+            match body.read(&mut buf) {
+                Ok(0) => break None,
+                Ok(n) => {
+                    f.write_all(&buf[..n])
+                        .map_err(|e| format!("cannot write {}: {e}", part.display()))?;
+                    got += n as u64;
+                    pb.set_position(got);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => break Some(e.to_string()),
+            }
+        };
+        pb.finish_and_clear();
+        f.sync_all()
+            .map_err(|e| format!("cannot write {}: {e}", part.display()))?;
+        let short = total.is_some_and(|t| got < t);
+        if read_err.is_some() || short {
+            let why = read_err.unwrap_or_else(|| "connection closed early".into());
+            drops += 1;
+            if drops > MAX_RESUMES {
+                return Err(format!(
+                    "cannot download {url}: interrupted {drops} times, last at byte {got} ({why}); \
+                     run the same command again to resume from {}",
+                    part.display()
+                ));
+            }
+            eprintln!(
+                "pack: the download was interrupted at byte {got}{} ({why}); resuming",
+                total.map_or(String::new(), |t| format!(" of {t}"))
+            );
+            continue;
+        }
+        fs::rename(&part, dest).map_err(|e| {
+            format!(
+                "cannot rename {} to {}: {e}",
+                part.display(),
+                dest.display()
+            )
+        })?;
+        return Ok(got);
+    }
+}
+
+/// Opens `zip_path` and checks it is a zip with `PetImages/Cat/` and `PetImages/Dog/` entries.
+pub fn check_archive(zip_path: &Path) -> Result<zip::ZipArchive<fs::File>, String> {
+    let f = fs::File::open(zip_path).map_err(|e| format!("{}: {e}", zip_path.display()))?;
+    let z = zip::ZipArchive::new(f).map_err(|e| {
+        format!(
+            "{}: not a readable zip archive ({e}); delete it to download it again",
+            zip_path.display()
+        )
+    })?;
+    let has = |dir: &str| z.file_names().any(|n| n.starts_with(dir));
+    if !has("PetImages/Cat/") || !has("PetImages/Dog/") {
+        return Err(format!(
+            "{}: a zip archive, but without the folders PetImages/Cat/ and PetImages/Dog/: not \
+             Microsoft's PetImages archive",
+            zip_path.display()
+        ));
+    }
+    Ok(z)
+}
+
+/// Unzips the `PetImages/Cat/` and `PetImages/Dog/` entries of `z` under `dir`, returning
+/// `dir/PetImages`. Files go to `dir/PetImages.partial/` first, renamed when all are out, so an
+/// interrupted unzip is redone, never half used. Other entries are left in the archive.
+pub fn extract(z: &mut zip::ZipArchive<fs::File>, dir: &Path) -> Result<PathBuf, String> {
+    let done = dir.join("PetImages");
+    if done.is_dir() {
+        return Ok(done);
+    }
+    let tmp = dir.join("PetImages.partial");
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    }
+    for i in 0..z.len() {
+        let mut e = z
+            .by_index(i)
+            .map_err(|err| format!("zip entry {i}: {err}"))?;
+        // `enclosed_name` refuses absolute names and `..`: nothing is written outside `tmp`.
+        let Some(name) = e.enclosed_name() else {
+            continue;
+        };
+        let Ok(rel) = name.strip_prefix("PetImages") else {
+            continue;
+        };
+        let top = rel.components().next().map(|c| c.as_os_str().to_owned());
+        if top.as_deref() != Some("Cat".as_ref()) && top.as_deref() != Some("Dog".as_ref()) {
+            continue;
+        }
+        let to = tmp.join(rel);
+        if e.is_dir() {
+            fs::create_dir_all(&to).map_err(|err| format!("{}: {err}", to.display()))?;
+            continue;
+        }
+        if let Some(p) = to.parent() {
+            fs::create_dir_all(p).map_err(|err| format!("{}: {err}", p.display()))?;
+        }
+        let mut out = fs::File::create(&to).map_err(|err| format!("{}: {err}", to.display()))?;
+        // A damaged entry is the packer's business (it skips what it cannot decode), but the
+        // archive itself must read back.
+        std::io::copy(&mut e, &mut out)
+            .map_err(|err| format!("unzipping {}: {err}", name.display()))?;
+    }
+    fs::rename(&tmp, &done).map_err(|e| format!("{}: {e}", done.display()))?;
+    Ok(done)
+}
+
+/// Downloads (or resumes), checks and unzips PetImages under `out/downloads/`; returns the
+/// folder to pack (`out/downloads/PetImages`).
+pub fn fetch_petimages(out: &Path, quiet: bool) -> Result<PathBuf, String> {
+    let url = url();
+    let dir = out.join("downloads");
+    fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let zip_path = dir.join(PETIMAGES_FILE);
+    download(&url, &zip_path, quiet)?;
+    let mut z = check_archive(&zip_path)?;
+    if !quiet {
+        eprintln!(
+            "pack: unzipping {} ({} entries)",
+            zip_path.display(),
+            z.len()
+        );
+    }
+    extract(&mut z, &dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range_is_parsed() {
+        assert_eq!(content_range("bytes 100-199/200"), Some((100, Some(200))));
+        assert_eq!(content_range("bytes 5-9/*"), Some((5, None)));
+        assert_eq!(content_range("items 5-9/10"), None);
+    }
+}
