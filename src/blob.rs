@@ -227,13 +227,11 @@ impl Blob {
     /// As [`Blob::open`], choosing whether to verify the payload checksum.
     pub fn open_with(path: &Path, verify: Verify) -> Result<Blob, String> {
         let name = path.display();
-        let file = File::open(path).map_err(|e| format!("{name}: cannot open: {e}"))?;
+        // Never blocks on a FIFO; refuses directories, pipes and devices.
+        let file = crate::guard::open_regular(path, "the dataset blob")?;
         let meta = file
             .metadata()
             .map_err(|e| format!("{name}: cannot stat: {e}"))?;
-        if !meta.is_file() {
-            return Err(format!("{name}: not a regular file"));
-        }
         let size = meta.len();
         if size < HEADER_LEN as u64 {
             // Also checked by `validate`; here so that an empty file is never mapped.

@@ -11,8 +11,9 @@ use catdog::model::Net;
 use catdog::parameters;
 use catdog::report::Confusion;
 use catdog::train::{self, EpochOptions, FitConfig};
+use catdog::{errln, out, outln};
 use clap::Parser;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -20,7 +21,7 @@ use std::time::Instant;
 fn make_net(h: &Hyper, momentum: bool) -> Result<Net, String> {
     let path = cpu::detect();
     if let Some(line) = cpu::notice(path) {
-        eprintln!("{line}");
+        errln!("{line}")?;
     }
     Net::new(h, path, momentum)
 }
@@ -48,7 +49,7 @@ fn train_cmd(a: TrainArgs) -> Result<(), String> {
     let momentum = r.momentum != 0.0 || r.weight_decay != 0.0;
     h.shapes()?; // every hyperparameter is checked before any file is touched
     if a.dry_run {
-        println!("{}", Net::plan(&h, momentum)?.report());
+        outln!("{}", Net::plan(&h, momentum)?.report())?;
         return Ok(());
     }
     // Every file this run will write is checked now, not after hours of training.
@@ -111,7 +112,7 @@ fn train_cmd(a: TrainArgs) -> Result<(), String> {
             }
             history = ck.history.clone();
             first_epoch = ck.epochs_done + 1;
-            eprintln!("resuming after epoch {} of {}", ck.epochs_done, h.epochs);
+            errln!("resuming after epoch {} of {}", ck.epochs_done, h.epochs)?;
         }
         (None, Some(p)) => parameters::read_raw(p, &shapes, net.params_mut())?,
         (None, None) => parameters::he_init(&shapes, net.params_mut(), h.seed),
@@ -144,7 +145,7 @@ fn train_cmd(a: TrainArgs) -> Result<(), String> {
     )?;
     if let Some(p) = &a.save {
         parameters::write_raw(p, &net.shapes, net.params())?;
-        eprintln!("saved parameters to {}", p.display());
+        errln!("saved parameters to {}", p.display())?;
     }
     let acc = match history.last() {
         Some(rec) if rec.epoch == h.epochs && first_epoch <= h.epochs => {
@@ -152,7 +153,7 @@ fn train_cmd(a: TrainArgs) -> Result<(), String> {
         }
         _ => train::accuracy(&train::predict(&mut net, &test_blob), test_blob.labels()),
     };
-    println!("Accuracy is: {acc:.6}");
+    outln!("Accuracy is: {acc:.6}")?;
     Ok(())
 }
 
@@ -191,8 +192,9 @@ fn check_writable(p: &Path, flag: &str) -> Result<(), String> {
 /// file (shapes from the flags).
 fn load_model(file: &Path, arch: &ArchArgs, image: usize, batch: usize) -> Result<Net, String> {
     let mut magic = [0u8; 8];
-    let is_ck = std::fs::File::open(file)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+    // A FIFO or device is refused here, without blocking.
+    let mut f = catdog::guard::open_regular(file, "the model (--params)")?;
+    let is_ck = std::io::Read::read_exact(&mut f, &mut magic)
         .map(|_| magic == checkpoint::MAGIC)
         .unwrap_or(false);
     if is_ck {
@@ -229,7 +231,7 @@ fn eval_cmd(a: EvalArgs) -> Result<(), String> {
     let mut net = load_model(&a.params, &a.arch, blob.dims().0, a.batch_size)?;
     let probs = train::predict(&mut net, &blob);
     let c = Confusion::new(&probs, blob.labels());
-    print!("{}", c.render());
+    out!("{}", c.render())?;
     if let Some(out) = &a.errors {
         // The worst mistakes: wrong side of 0.5, farthest from the true label first.
         let mut wrong: Vec<usize> = (0..blob.len())
@@ -241,7 +243,7 @@ fn eval_cmd(a: EvalArgs) -> Result<(), String> {
         });
         wrong.truncate(a.errors_count);
         if wrong.is_empty() {
-            eprintln!("no misclassified images: {} not written", out.display());
+            errln!("no misclassified images: {} not written", out.display())?;
         } else {
             let (hh, ww, _) = blob.dims();
             let names = blob.class_names();
@@ -271,10 +273,10 @@ fn eval_cmd(a: EvalArgs) -> Result<(), String> {
                 a.data.display()
             );
             contact_sheet::write_contact_sheet(out, &tiles, 6, &title)?;
-            eprintln!("wrote {}", out.display());
+            errln!("wrote {}", out.display())?;
         }
     }
-    println!("Accuracy is: {:.6}", c.accuracy());
+    outln!("Accuracy is: {:.6}", c.accuracy())?;
     Ok(())
 }
 
@@ -285,16 +287,14 @@ fn predict_cmd(a: PredictArgs) -> Result<(), String> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for (i, p) in probs.iter().enumerate() {
         let class = if *p > 0.5 { "dog" } else { "cat" };
-        if std::io::Write::write_fmt(
+        // A closed pipe (e.g. `| head`) stops quietly (exit 141); any other failure is an error.
+        std::io::Write::write_fmt(
             &mut out,
             format_args!("{}\t{p:.6}\t{class}\n", blob.source(i)),
         )
-        .is_err()
-        {
-            break; // a closed pipe (e.g. `| head`) is not an error
-        }
+        .map_err(|e| catdog::guard::stream_error(false, &e))?;
     }
-    Ok(())
+    std::io::Write::flush(&mut out).map_err(|e| catdog::guard::stream_error(false, &e))
 }
 
 fn bench_cmd(a: BenchArgs) -> Result<(), String> {
@@ -315,7 +315,7 @@ fn bench_cmd(a: BenchArgs) -> Result<(), String> {
     if a.profile {
         catdog::profile::enable(true);
         let st = train::run_epoch(&mut net, &data, &order[h.batch..], 1, &opts, None)?;
-        print!("{}", catdog::profile::report(st.steps));
+        out!("{}", catdog::profile::report(st.steps))?;
         catdog::profile::enable(false);
     }
     let _ = train::predict(&mut net, &data);
@@ -323,18 +323,18 @@ fn bench_cmd(a: BenchArgs) -> Result<(), String> {
     let probs = train::predict(&mut net, &data);
     let infer_rate = probs.len() as f64 / t.elapsed().as_secs_f64();
     let gflop = 2.0 * shapes.train_macs() as f64 / 1e9;
-    println!(
+    outln!(
         "config: image {}, widths {:?}, fc1 {}, batch {}, threads {}, path {:?}",
         h.image, h.widths, h.fc1, h.batch, h.threads, net.path
-    );
+    )?;
     // Counted as the direct convolution would (Winograd layers do fewer multiplies, so on
     // them this is an effective rate and can pass the FMA peak).
-    println!(
+    outln!(
         "train: {:.1} GFLOP/s effective (direct-convolution FLOP count)",
         train_rate * gflop
-    );
-    println!("train: {train_rate:.1} samples/s");
-    println!("infer: {infer_rate:.1} samples/s");
+    )?;
+    outln!("train: {train_rate:.1} samples/s")?;
+    outln!("infer: {infer_rate:.1} samples/s")?;
     Ok(())
 }
 
@@ -351,7 +351,10 @@ fn main() -> ExitCode {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!("error: internal error{at}: {msg} (this is a bug in catdog; please report it)");
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: internal error{at}: {msg} (this is a bug in catdog; please report it)"
+        );
     }));
     let cli = Cli::parse();
     let result = match cli.command {
@@ -364,11 +367,5 @@ fn main() -> ExitCode {
         Some(Command::Predict(a)) => predict_cmd(a),
         Some(Command::Bench(a)) => bench_cmd(a),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            ExitCode::from(2)
-        }
-    }
+    catdog::guard::exit_code(result, "")
 }

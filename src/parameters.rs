@@ -58,6 +58,8 @@ pub fn read_raw(path: &Path, shapes: &Shapes, params: &mut [f32]) -> Result<(), 
             path.display()
         ));
     }
+    // A FIFO or device is refused here, without blocking on it.
+    let mut file = crate::guard::open_regular(path, "the parameter file")?;
     if meta.len() != want as u64 {
         return Err(format!(
             "{}: parameter file has {} bytes, expected {} ({} float32 values for image {}, widths {}/{}/{}, fc1 {})",
@@ -72,8 +74,9 @@ pub fn read_raw(path: &Path, shapes: &Shapes, params: &mut [f32]) -> Result<(), 
             shapes.fc1
         ));
     }
-    let bytes = std::fs::read(path)
-        .map_err(|e| format!("{}: cannot read parameter file: {e}", path.display()))?;
+    let mut bytes = Vec::with_capacity(want);
+    std::io::Read::read_to_end(&mut file, &mut bytes)
+    .map_err(|e| format!("{}: cannot read parameter file: {e}", path.display()))?;
     if bytes.len() != want {
         return Err(format!(
             "{}: file changed size while being read",

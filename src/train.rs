@@ -264,7 +264,12 @@ pub fn run_epoch(
                 } else {
                     losses.lock().unwrap().push(loss);
                     if opts.log_every > 0 && (step + 1) % opts.log_every == 0 {
-                        println!("Epoch: {epoch}, Step: {}, Loss: {loss:.6}", step + 1);
+                        let line = crate::outln!("Epoch: {epoch}, Step: {}, Loss: {loss:.6}", step + 1);
+                        if let Err(e) = line {
+                            // Stop every thread at the next barrier, as for a bad loss.
+                            *failure.lock().unwrap() = Some(e);
+                            stop.store(true, Ordering::SeqCst);
+                        }
                     }
                     if let Some(f) = on_step {
                         f(step + 1, loss);
@@ -530,7 +535,7 @@ pub fn fit(
             elapsed_s: elapsed_before + started.elapsed().as_secs_f64(),
             lr,
         };
-        eprintln!(
+        crate::errln!(
             "epoch {epoch}/{}: train loss {:.4}, test loss {:.4}, test accuracy {:.4}, {:.1} samples/s, {:.1} s elapsed",
             h.epochs,
             rec.train_loss,
@@ -538,7 +543,8 @@ pub fn fit(
             rec.test_accuracy.unwrap_or(f64::NAN),
             rec.samples_per_s,
             rec.elapsed_s
-        );
+        )
+        .map_err(|e| stop_message(e, cfg, history))?;
         history.push(rec);
         if let Some(p) = &cfg.checkpoint {
             crate::checkpoint::save(

@@ -489,13 +489,23 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, String> {
             m.len()
         ));
     }
-    let mut f = fs::File::open(path).map_err(|e| match e.kind() {
+    // O_NONBLOCK: a FIFO swapped in after the check above cannot block the run (it is
+    // refused below).
+    let mut f = std::os::unix::fs::OpenOptionsExt::custom_flags(
+        fs::OpenOptions::new().read(true),
+        libc::O_NONBLOCK,
+    )
+    .open(path)
+    .map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
             "vanished: the file was deleted after the folder was listed".to_string()
         }
         std::io::ErrorKind::PermissionDenied => format!("unreadable: {e}"),
         _ => format!("cannot open: {e}"),
     })?;
+    if !f.metadata().is_ok_and(|m| m.is_file()) {
+        return Err("not a regular file (device, pipe or socket)".into());
+    }
     let mut buf = Vec::with_capacity(m.len() as usize);
     f.by_ref()
         .take(MAX_FILE_BYTES + 1)

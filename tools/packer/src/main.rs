@@ -2,6 +2,7 @@
 //! See tools/README.md for every flag and data/README.md for the blob format.
 
 use catdog::blob::{Blob, BlobMeta, BlobWriter, Verify, CLASS_NAMES, UNLABELED};
+use catdog::{errln, outln};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use packer::*;
@@ -94,7 +95,8 @@ struct PackArgs {
     /// Pack every image of a flat folder as unlabeled (label 255), whatever its name.
     #[arg(long)]
     unlabeled: bool,
-    /// Decoding threads (default: all cores). The output does not depend on it.
+    /// Decoding threads, 1 to 256 like the trainer's --threads (default: all cores, at most
+    /// 256). The output does not depend on it.
     #[arg(short = 'j', long, value_name = "N")]
     jobs: Option<usize>,
     /// Skip images with more pixels than this (decompression-bomb guard).
@@ -114,14 +116,11 @@ fn main() -> ExitCode {
             None => pack_folder(&cli.pack),
         },
     };
-    match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("pack: error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    catdog::guard::exit_code(r, "pack: ")
 }
+
+/// Most decoding threads, the trainer's cap on --threads.
+const MAX_JOBS: usize = 256;
 
 fn is_file_target(out: &Path) -> bool {
     out.extension()
@@ -165,6 +164,15 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
         (_, Some(f)) => return Err(format!("--test-fraction {f} is not between 0 and 1")),
         _ => None,
     };
+    let jobs = match a.jobs {
+        Some(j) if !(1..=MAX_JOBS).contains(&j) => {
+            return Err(format!(
+                "--jobs {j} is not usable: it must be between 1 and {MAX_JOBS}"
+            ))
+        }
+        Some(j) => j,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_JOBS)),
+    };
     let listing = scan(src, a.unlabeled)?;
     let unlabeled = listing.layout == Layout::Unlabeled;
     if unlabeled && test.is_some() {
@@ -188,7 +196,7 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
         a.out.clone()
     };
     ensure_dir(&out_dir)?;
-    clean_stale(&out_dir);
+    clean_stale(&out_dir)?;
     let main_out = if file_target {
         a.out.clone()
     } else if unlabeled {
@@ -197,20 +205,20 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
         out_dir.join("train.bin")
     };
     if !a.quiet {
-        eprintln!(
+        errln!(
             "pack: {}: {} layout, {} image files to decode, {} other entries",
             src.display(),
             listing.layout,
             listing.candidates.len(),
             listing.skipped.len()
-        );
+        )?;
     }
     for s in &listing.skipped {
-        eprintln!("skipped {}: {}", s.path.display(), s.reason);
+        errln!("skipped {}: {}", s.path.display(), s.reason)?;
     }
     if std::env::var_os("CATDOG_PACK_PAUSE_AFTER_LISTING").is_some() {
         // Test hook: lets a test delete files between listing and decoding.
-        eprintln!("pack: listed; waiting for a line on stdin");
+        errln!("pack: listed; waiting for a line on stdin")?;
         let mut line = String::new();
         let _ = std::io::stdin().lock().read_line(&mut line);
     }
@@ -259,11 +267,8 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
             .map_err(|e| format!("cannot write in output folder {}: {e}", out_dir.display()))?;
         let _ = fs::remove_file(&probe);
     }
-    let jobs = a
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs.max(1))
+        .num_threads(jobs)
         .build()
         .map_err(|e| format!("cannot start threads: {e}"))?;
     let pb = if a.quiet || !std::io::stderr().is_terminal() {
@@ -306,7 +311,7 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
                 match r {
                     Ok(()) => ok[start + k] = true,
                     Err(reason) => {
-                        pb.suspend(|| eprintln!("skipped {}: {reason}", c.path.display()));
+                        pb.suspend(|| errln!("skipped {}: {reason}", c.path.display()))?;
                         skipped.push(Skip {
                             path: c.path.clone(),
                             label: Some(c.label).filter(|&l| l != UNLABELED),
@@ -327,7 +332,7 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
         .iter()
         .map(|c| c.path.to_string_lossy().into_owned())
         .collect();
-    print_summary(&listing, &good, &skipped, &labels);
+    print_summary(&listing, &good, &skipped, &labels)?;
     if good.is_empty() {
         return Err(format!("nothing could be packed from {}", src.display()));
     }
@@ -385,29 +390,31 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
             note(set, order.len()),
         )
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        println!(
+        outln!(
             "wrote {}: {} samples ({})",
             path.display(),
             order.len(),
             counts_line(order.iter().map(|&i| labels[i]))
-        );
+        )?;
     }
     let secs = t0.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "{} images in {:.2} s: {:.0} images/s overall, {:.0} images/s decode+resize ({} threads)",
         good.len(),
         secs,
         good.len() as f64 / secs,
         n as f64 / decode_s.max(1e-9),
         jobs
-    );
+    )?;
     Ok(())
 }
 
 /// Removes temporary files that an interrupted earlier run (a process no longer alive) left in
 /// `dir`: `.NAME.bin.PID.tmp` (a blob being written), `.pack-staging.PID.tmp`, `.pack-probe.PID.tmp`.
-fn clean_stale(dir: &Path) {
-    let Ok(rd) = fs::read_dir(dir) else { return };
+fn clean_stale(dir: &Path) -> Result<(), String> {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return Ok(());
+    };
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         let Some(stem) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
@@ -425,12 +432,13 @@ fn clean_stale(dir: &Path) {
             && !Path::new(&format!("/proc/{pid}")).exists()
             && fs::remove_file(e.path()).is_ok()
         {
-            eprintln!(
+            errln!(
                 "pack: removed {}, left by an interrupted run",
                 e.path().display()
-            );
+            )?;
         }
     }
+    Ok(())
 }
 
 /// MemAvailable from /proc/meminfo, in bytes (0 if unknown: then staging goes to a file).
@@ -445,7 +453,12 @@ fn mem_available() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-fn print_summary(listing: &Listing, good: &[usize], skipped: &[Skip], labels: &[u8]) {
+fn print_summary(
+    listing: &Listing,
+    good: &[usize],
+    skipped: &[Skip],
+    labels: &[u8],
+) -> Result<(), String> {
     let names: Vec<&str> = if listing.layout == Layout::Unlabeled {
         vec!["unlabeled"]
     } else {
@@ -470,28 +483,35 @@ fn print_summary(listing: &Listing, good: &[usize], skipped: &[Skip], labels: &[
             None => other += 1,
         }
     }
-    println!(
+    outln!(
         "summary: {} packed, {} skipped ({} layout)",
         good.len(),
         skipped.len(),
         listing.layout
-    );
-    println!("  {:<10} {:>8} {:>8}", "class", "packed", "skipped");
+    )?;
+    outln!("  {:<10} {:>8} {:>8}", "class", "packed", "skipped")?;
     for (k, name) in names.iter().enumerate() {
-        println!("  {:<10} {:>8} {:>8}", name, packed[k], skip[k]);
+        outln!("  {:<10} {:>8} {:>8}", name, packed[k], skip[k])?;
     }
     if other > 0 {
-        println!("  {:<10} {:>8} {:>8}", "(no class)", "-", other);
+        outln!("  {:<10} {:>8} {:>8}", "(no class)", "-", other)?;
     }
+    Ok(())
 }
 
 fn from_raw(a: &PackArgs, data: &Path, labels_path: &Path) -> Result<(), String> {
     let (w, h) = parse_size(&a.size)?;
     let il = w as usize * h as usize * 3;
-    let dsize = fs::metadata(data)
+    // Regular files only: a FIFO would block, a device never end.
+    let data_file = catdog::guard::open_regular(data, "the raw image file")?;
+    let dsize = data_file
+        .metadata()
         .map_err(|e| format!("{}: {e}", data.display()))?
         .len();
-    let labels = fs::read(labels_path).map_err(|e| format!("{}: {e}", labels_path.display()))?;
+    let mut labels = Vec::new();
+    catdog::guard::open_regular(labels_path, "the raw label file")?
+        .read_to_end(&mut labels)
+        .map_err(|e| format!("{}: {e}", labels_path.display()))?;
     if dsize % il as u64 != 0 {
         return Err(format!(
             "{} is {dsize} bytes, not a whole number of {w}x{h}x3 images ({il} bytes each); \
@@ -537,7 +557,7 @@ fn from_raw(a: &PackArgs, data: &Path, labels_path: &Path) -> Result<(), String>
         out.parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new(".")),
-    );
+    )?;
     let dname = data.to_string_lossy();
     let meta = BlobMeta {
         height: h,
@@ -554,10 +574,7 @@ fn from_raw(a: &PackArgs, data: &Path, labels_path: &Path) -> Result<(), String>
         ),
     };
     let mut wr = BlobWriter::create(&out, &meta)?;
-    let mut rd = BufReader::with_capacity(
-        1 << 20,
-        fs::File::open(data).map_err(|e| format!("{}: {e}", data.display()))?,
-    );
+    let mut rd = BufReader::with_capacity(1 << 20, data_file);
     let mut buf = vec![0u8; il];
     for i in 0..n {
         rd.read_exact(&mut buf)
@@ -565,11 +582,11 @@ fn from_raw(a: &PackArgs, data: &Path, labels_path: &Path) -> Result<(), String>
         wr.push(&buf)?;
     }
     wr.finish()?;
-    println!(
+    outln!(
         "wrote {}: {n} samples ({}), {w}x{h}x3, file order",
         out.display(),
         counts_line(labels.iter().copied())
-    );
+    )?;
     Ok(())
 }
 
@@ -578,15 +595,15 @@ fn inspect(a: InspectArgs) -> Result<(), String> {
     let hd = b.header();
     let (h, w, c) = b.dims();
     let size = fs::metadata(&a.blob).map(|m| m.len()).unwrap_or(0);
-    println!("file:      {} ({size} bytes)", a.blob.display());
-    println!("format:    catdog dataset blob, version {}", hd.version);
-    println!("samples:   {}", b.len());
-    println!("image:     {h}x{w}x{c} (height x width x channels, HWC u8)");
-    println!(
+    outln!("file:      {} ({size} bytes)", a.blob.display())?;
+    outln!("format:    catdog dataset blob, version {}", hd.version)?;
+    outln!("samples:   {}", b.len())?;
+    outln!("image:     {h}x{w}x{c} (height x width x channels, HWC u8)")?;
+    outln!(
         "payload:   {} bytes at offset {} (64-byte aligned)",
         b.payload().len(),
         hd.payload_offset
-    );
+    )?;
     let names = b.class_names();
     let counts = b.label_counts();
     let mut parts: Vec<String> = names
@@ -595,24 +612,24 @@ fn inspect(a: InspectArgs) -> Result<(), String> {
         .map(|(k, nm)| format!("{k} = {nm}: {}", counts[k]))
         .collect();
     parts.push(format!("unlabeled: {}", counts[names.len()]));
-    println!("classes:   {}", parts.join(", "));
-    println!("note:      {}", b.note());
+    outln!("classes:   {}", parts.join(", "))?;
+    outln!("note:      {}", b.note())?;
     if !b.is_empty() {
-        println!("first:     {}", b.source(0));
+        outln!("first:     {}", b.source(0))?;
     }
     let payload = b.verify_payload();
     match &payload {
-        Ok(()) => println!(
+        Ok(()) => outln!(
             "checksums: header+metadata ok ({:08x}), payload ok ({:08x})",
             hd.header_crc, hd.payload_crc
-        ),
-        Err(e) => println!("checksums: header+metadata ok, PAYLOAD BAD: {e}"),
+        )?,
+        Err(e) => outln!("checksums: header+metadata ok, PAYLOAD BAD: {e}")?,
     }
     if a.list {
         for i in 0..b.len() {
             let l = b.labels()[i];
             let name = names.get(l as usize).map_or("unlabeled", |s| s.as_str());
-            println!("{i}\t{name}\t{}", b.source(i));
+            outln!("{i}\t{name}\t{}", b.source(i))?;
         }
     }
     if let Some(i) = a.dump {
@@ -637,7 +654,7 @@ fn inspect(a: InspectArgs) -> Result<(), String> {
             image::ImageFormat::Png,
         )
         .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-        println!("dumped sample {i} ({}) to {}", b.source(i), out.display());
+        outln!("dumped sample {i} ({}) to {}", b.source(i), out.display())?;
     }
     payload.map_err(|e| format!("{}: {e}", a.blob.display()))
 }

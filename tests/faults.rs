@@ -1,0 +1,260 @@
+//! Faults and misuse of the `model` binary (issue 13): closed or full standard streams, outputs
+//! that name an input, non-regular inputs, absurd sizes, a blob truncated under a running
+//! `train`, leftovers of killed runs, hostile file names. Nothing may hang, panic or destroy a
+//! file; every bad input gets one `error:` line and exit code 2.
+
+mod common;
+use common::{synthetic_blob, tmp};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn model() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_model"));
+    c.env_remove("CATDOG_TEST_ABORT_AFTER_EPOCH");
+    c
+}
+
+/// Waits for `child` at most `secs` seconds; kills it and panics if it is still running.
+fn wait_or_kill(child: &mut Child, secs: u64, what: &str) -> ExitStatus {
+    let t = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if t.elapsed() > Duration::from_secs(secs) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after {secs} s (hung)");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn stderr_of(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// One `error:` line naming what went wrong, exit code 2, no panic.
+fn assert_refused(o: &Output, want: &[&str]) -> String {
+    let err = stderr_of(o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.contains("error:")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(!err.contains("internal error"), "{err}");
+    for w in want {
+        assert!(errors[0].contains(w), "expected {w:?} in {err:?}");
+    }
+    errors[0].to_string()
+}
+
+/// Small blobs (8x8 images) for fast runs: `train.bin` with `n` samples, `test.bin` with 8.
+fn blobs(dir: &Path, n: usize) {
+    synthetic_blob(&dir.join("train.bin"), n, 8, 1);
+    synthetic_blob(&dir.join("test.bin"), 8, 8, 2);
+}
+
+fn train_args(dir: &Path) -> Vec<String> {
+    [
+        "train",
+        "--train",
+        dir.join("train.bin").to_str().unwrap(),
+        "--test",
+        dir.join("test.bin").to_str().unwrap(),
+        "--widths",
+        "16,16,16",
+        "--fc1",
+        "16",
+        "--checkpoint",
+        dir.join("run.ckpt").to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// `model train | head -1`: the step lines meet a closed pipe. Every thread count must stop,
+/// quietly, with 141 (what a shell reports for SIGPIPE), instead of a panic in one thread and
+/// the others waiting forever.
+#[test]
+fn train_into_a_closed_pipe_stops_quietly_on_any_thread_count() {
+    let dir = tmp("faults-pipe");
+    blobs(&dir, 400);
+    for threads in ["1", "2", "3"] {
+        let mut child = model()
+            .args(train_args(&dir))
+            .args(["--batch-size", "1", "--epochs", "50", "--threads", threads])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        out.read_line(&mut first).unwrap();
+        assert!(first.starts_with("Epoch: 1, Step: 1"), "{first}");
+        drop(out); // the reader goes away, as `head -1` does
+        let st = wait_or_kill(&mut child, 120, "train into a closed pipe");
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert_eq!(st.code(), Some(141), "threads {threads}: {err}");
+        assert!(!err.contains("error"), "threads {threads}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// stdout on a full disk (`/dev/full`): one `error:` line, exit 2, and the checkpoint of the
+/// last finished epoch is intact.
+#[test]
+fn train_with_a_full_stdout_reports_one_error_and_keeps_the_checkpoint() {
+    if !Path::new("/dev/full").exists() {
+        eprintln!("skipped: no /dev/full");
+        return;
+    }
+    let dir = tmp("faults-full");
+    blobs(&dir, 32);
+    for threads in ["1", "2"] {
+        // Step lines on: the first one fails.
+        let o = model()
+            .args(train_args(&dir))
+            .args(["--batch-size", "4", "--epochs", "2", "--threads", threads])
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap();
+        assert_refused(&o, &["standard output", "No space left"]);
+        // Step lines off: two epochs are checkpointed, then `Accuracy is:` fails.
+        let o = model()
+            .args(train_args(&dir))
+            .args(["--batch-size", "4", "--epochs", "2", "--threads", threads])
+            .args(["--log-every", "0"])
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap();
+        assert_refused(&o, &["standard output"]);
+        let ck = catdog::checkpoint::load(&dir.join("run.ckpt")).unwrap();
+        assert_eq!(ck.epochs_done, 2);
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `eval` and `bench` print through the same checked writes.
+#[test]
+fn eval_and_bench_into_a_full_stdout_report_one_error() {
+    if !Path::new("/dev/full").exists() {
+        eprintln!("skipped: no /dev/full");
+        return;
+    }
+    let dir = tmp("faults-full-eval");
+    blobs(&dir, 32);
+    let o = model()
+        .args(train_args(&dir))
+        .args(["--batch-size", "4", "--epochs", "1", "--log-every", "0"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let ck = dir.join("run.ckpt");
+    let o = model()
+        .args(["eval", "--params"])
+        .arg(&ck)
+        .arg("--data")
+        .arg(dir.join("test.bin"))
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    assert_refused(&o, &["standard output"]);
+    let o = model()
+        .args(["predict", "--params"])
+        .arg(&ck)
+        .arg(dir.join("test.bin"))
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    assert_refused(&o, &["standard output"]);
+    let o = model()
+        .args(["bench", "--batches", "1", "--image", "8", "--widths", "16,16,16"])
+        .args(["--fc1", "16", "--threads", "1"])
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    assert_refused(&o, &["standard output"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn mkfifo(p: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+}
+
+/// A FIFO (or a device) given where a file is read is refused at once, not read forever.
+#[test]
+fn fifos_and_devices_are_refused_as_inputs_without_blocking() {
+    let dir = tmp("faults-fifo");
+    blobs(&dir, 32);
+    let fifo = dir.join("pipe");
+    mkfifo(&fifo);
+    let o = model()
+        .args(train_args(&dir))
+        .args(["--batch-size", "4", "--epochs", "1", "--log-every", "0"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let ck = dir.join("run.ckpt");
+    let runs: Vec<(Vec<std::ffi::OsString>, &str)> = vec![
+        (
+            vec!["eval".into(), "--params".into(), ck.clone().into(), "--data".into(), fifo.clone().into()],
+            "named pipe",
+        ),
+        (
+            vec!["eval".into(), "--params".into(), fifo.clone().into(), "--data".into(), dir.join("test.bin").into()],
+            "named pipe",
+        ),
+        (
+            vec!["predict".into(), "--params".into(), ck.clone().into(), fifo.clone().into()],
+            "named pipe",
+        ),
+        (
+            vec!["predict".into(), "--params".into(), ck.clone().into(), "/dev/zero".into()],
+            "character device",
+        ),
+    ];
+    for (args, want) in runs {
+        let mut child = model()
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let st = wait_or_kill(&mut child, 30, &format!("{args:?}"));
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        let o = Output {
+            status: st,
+            stdout: Vec::new(),
+            stderr: err.into_bytes(),
+        };
+        assert_refused(&o, &[want, "regular file"]);
+    }
+    // The same for the trainer's blobs, --init and --resume.
+    for flag in ["--train", "--test", "--init", "--resume"] {
+        let mut args = train_args(&dir);
+        match args.iter().position(|a| a == flag) {
+            Some(i) => args[i + 1] = fifo.to_str().unwrap().into(),
+            None => args.extend([flag.to_string(), fifo.to_str().unwrap().into()]),
+        }
+        let mut child = model()
+            .args(&args)
+            .args(["--epochs", "1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let st = wait_or_kill(&mut child, 30, flag);
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert_eq!(st.code(), Some(2), "{flag}: {err}");
+        assert!(err.contains("pipe") || err.contains("regular file"), "{flag}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,0 +1,206 @@
+//! Faults and misuse of `tools/pack` (issue 13): closed pipes, absurd `--jobs`, half-written
+//! pairs, outputs that name an input, exit codes, hostile file names.
+
+#[path = "../../../tests/common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+use common::{synthetic_blob, tmp};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn pack() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pack"))
+}
+
+fn testgen(reqs: &[(&str, &Path)]) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pack-testgen"))
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = String::new();
+    for (spec, p) in reqs {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        input += &format!("{spec} {}\n", p.display());
+    }
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success(), "pack-testgen failed");
+}
+
+/// A Kaggle-style folder of `n` small PNG photos (cat.I.png / dog.I.png).
+fn photos(dir: &Path, n: usize) {
+    let reqs: Vec<(String, std::path::PathBuf)> = (0..n)
+        .map(|i| {
+            let class = if i % 2 == 0 { "cat" } else { "dog" };
+            (
+                format!("png pattern 20 16 {i}"),
+                dir.join(format!("{class}.{i}.png")),
+            )
+        })
+        .collect();
+    let r: Vec<(&str, &Path)> = reqs.iter().map(|(s, p)| (s.as_str(), p.as_path())).collect();
+    testgen(&r);
+}
+
+fn stderr_of(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// One `error:` line containing every `want`, exit code 2, no panic.
+fn assert_refused(o: &Output, want: &[&str]) {
+    let err = stderr_of(o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.contains("error:")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for w in want {
+        assert!(errors[0].contains(w), "expected {w:?} in {err:?}");
+    }
+}
+
+/// `tools/pack inspect --list | head -1`: a quiet stop with 141, not a panic (exit 101).
+#[test]
+fn inspect_list_into_a_closed_pipe_stops_quietly() {
+    let dir = tmp("pack-faults-pipe");
+    let blob = dir.join("big.bin");
+    synthetic_blob(&blob, 6000, 8, 1);
+    let mut child = pack()
+        .args(["inspect", "--list"])
+        .arg(&blob)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    drop(out);
+    let t = Instant::now();
+    let st = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "inspect hung");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(st.code(), Some(141), "{err}");
+    assert!(err.is_empty(), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// stdout on a full disk: one `error:` line, exit 2.
+#[test]
+fn inspect_into_a_full_stdout_reports_one_error() {
+    if !Path::new("/dev/full").exists() {
+        eprintln!("skipped: no /dev/full");
+        return;
+    }
+    let dir = tmp("pack-faults-full");
+    let blob = dir.join("a.bin");
+    synthetic_blob(&blob, 4, 8, 1);
+    let o = pack()
+        .arg("inspect")
+        .arg(&blob)
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    assert_refused(&o, &["standard output", "No space left"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Bad input exits 2 in `tools/pack` as in `model`: a missing source folder, a damaged blob.
+#[test]
+fn bad_input_exits_2() {
+    let dir = tmp("pack-faults-exit");
+    let o = pack()
+        .arg(dir.join("no-such-folder"))
+        .arg("-o")
+        .arg(dir.join("out"))
+        .output()
+        .unwrap();
+    assert_refused(&o, &["no-such-folder"]);
+    let blob = dir.join("a.bin");
+    synthetic_blob(&blob, 4, 8, 1);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xFF; // a damaged payload: inspect reports it, then fails
+    std::fs::write(&blob, &bytes).unwrap();
+    let o = pack().arg("inspect").arg(&blob).output().unwrap();
+    assert_refused(&o, &["a.bin", "payload checksum mismatch"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `--jobs` is capped like the trainer's `--threads` (1 to 256), refused before any listing or
+/// decoding, and `--help` says so.
+#[test]
+fn jobs_are_capped_and_help_says_so() {
+    let dir = tmp("pack-faults-jobs");
+    photos(&dir.join("src"), 4);
+    for jobs in ["100000", "0", "257"] {
+        let t = Instant::now();
+        let o = pack()
+            .arg(dir.join("src"))
+            .args(["-o"])
+            .arg(dir.join("out"))
+            .args(["--jobs", jobs, "--size", "8"])
+            .output()
+            .unwrap();
+        assert_refused(&o, &["--jobs", jobs, "between 1 and 256"]);
+        assert!(t.elapsed() < Duration::from_secs(20));
+        assert!(!dir.join("out/unlabeled.bin").exists() && !dir.join("out/train.bin").exists());
+    }
+    let o = pack()
+        .arg(dir.join("src"))
+        .arg("-o")
+        .arg(dir.join("out"))
+        .args(["--jobs", "256", "--size", "8", "-q"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let help = String::from_utf8(pack().arg("--help").output().unwrap().stdout).unwrap();
+    assert!(help.contains("1 to 256"), "{help}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `--from-raw` with a FIFO for the labels (or the images) is refused at once, not read forever.
+#[test]
+fn from_raw_refuses_a_fifo_without_blocking() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tmp("pack-faults-fifo");
+    let data = dir.join("d.raw");
+    std::fs::write(&data, vec![7u8; 2 * 8 * 8 * 3]).unwrap();
+    let fifo = dir.join("labels.raw");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    for (d, l) in [(&data, &fifo), (&fifo, &data)] {
+        let mut child = pack()
+            .arg("--from-raw")
+            .arg(d)
+            .arg(l)
+            .args(["--size", "8", "-o"])
+            .arg(dir.join("o.bin"))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t = Instant::now();
+        let st = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            if t.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                panic!("pack --from-raw blocked on a FIFO");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert_eq!(st.code(), Some(2), "{err}");
+        assert!(err.contains("named pipe"), "{err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
