@@ -593,18 +593,7 @@ impl BlobWriter {
             payload_crc: 0,
             flags: 0,
         };
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let fname = path
-            .file_name()
-            .ok_or_else(|| format!("{}: not a file name", path.display()))?;
-        let tmp = dir.join(format!(
-            ".{}.{}.tmp",
-            fname.to_string_lossy(),
-            std::process::id()
-        ));
+        let tmp = crate::guard::tmp_path(path)?;
         let file = File::create(&tmp).map_err(|e| io_err(&tmp, "create", e))?;
         let mut w = BlobWriter {
             out: Some(

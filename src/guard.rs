@@ -7,7 +7,7 @@
 //! 101 an internal error (a bug).
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Exit code of every reported error (bad input, unwritable output, failed write).
@@ -125,4 +125,155 @@ pub fn open_regular(path: &Path, what: &str) -> Result<std::fs::File, String> {
         ));
     }
     Ok(f)
+}
+
+/// Longest file name most Linux file systems accept (NAME_MAX).
+pub const NAME_MAX: usize = 255;
+
+/// The temporary file every atomic writer of this project writes before renaming it onto
+/// `path`: `.NAME.PID.tmp` in the same folder (NAME byte for byte, not lossily converted).
+pub fn tmp_path(path: &Path) -> Result<PathBuf, String> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| format!("{}: not a file name", path.display()))?;
+    let mut t = std::ffi::OsString::from(".");
+    t.push(name);
+    t.push(format!(".{}.tmp", std::process::id()));
+    Ok(path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join(t))
+}
+
+/// How a path is identified when looking for two names of one file: the device and inode of
+/// an existing file, or the canonical folder plus the name of one not created yet.
+#[derive(PartialEq, Eq)]
+enum Identity {
+    Inode(u64, u64),
+    Path(PathBuf),
+}
+
+fn identity(p: &Path) -> Option<Identity> {
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(m) = std::fs::metadata(p) {
+        return Some(Identity::Inode(m.dev(), m.ino()));
+    }
+    let dir = p
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    Some(Identity::Path(
+        std::fs::canonicalize(dir).ok()?.join(p.file_name()?),
+    ))
+}
+
+/// Checks, before any work, every file a run will write: not a folder, in an existing,
+/// writable folder, with a name whose temporary file (`.NAME.PID.tmp`) is not too long, and
+/// none of them the same file as an input or as another output (by device and inode, or by
+/// canonical path for a file not yet created). Each entry is (path, what: e.g. "--checkpoint").
+pub fn check_outputs(inputs: &[(&Path, &str)], outputs: &[(&Path, &str)]) -> Result<(), String> {
+    for (k, &(p, flag)) in outputs.iter().enumerate() {
+        let name = p.display();
+        if p.is_dir() {
+            return Err(format!("{flag} {name}: is a directory, expected a file name"));
+        }
+        let tmp = tmp_path(p).map_err(|e| format!("{flag} {e}"))?;
+        let tmp_len = tmp.file_name().map_or(0, |n| n.len());
+        if tmp_len > NAME_MAX {
+            return Err(format!(
+                "{flag} {name}: the file name is too long: it is written through a temporary file \
+                 .NAME.{}.tmp of {tmp_len} bytes, and names may have at most {NAME_MAX}",
+                std::process::id()
+            ));
+        }
+        let dir = p
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !dir.is_dir() {
+            return Err(format!(
+                "{flag} {name}: the folder {} does not exist",
+                dir.display()
+            ));
+        }
+        let probe = dir.join(format!(".catdog-write-probe.{}.tmp", std::process::id()));
+        std::fs::write(&probe, b"")
+            .map_err(|e| format!("{flag} {name}: cannot write in {}: {e}", dir.display()))?;
+        let _ = std::fs::remove_file(&probe);
+        let Some(id) = identity(p) else { continue };
+        for &(q, what) in inputs {
+            if identity(q).as_ref() == Some(&id) {
+                return Err(format!(
+                    "{flag} {name} is the same file as {what} {}: writing it would destroy the \
+                     input; choose another name",
+                    q.display()
+                ));
+            }
+        }
+        for &(q, what) in &outputs[..k] {
+            if identity(q).as_ref() == Some(&id) {
+                return Err(format!(
+                    "{flag} {name} and {what} {} are the same file: each output needs its own name",
+                    q.display()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes the temporary files that runs killed before they could rename them left in `dir`:
+/// `.NAME.PID.tmp` where `ours(NAME)` and process PID is no longer alive. Says so on stderr,
+/// one line each (with `prefix`, e.g. "pack: "). Files of live processes are never touched.
+pub fn clean_stale(dir: &Path, ours: impl Fn(&str) -> bool, prefix: &str) -> Result<(), String> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(stem) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
+            continue;
+        };
+        let Some((what, pid)) = stem.rsplit_once('.') else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        let ours = ours(what) || what == "catdog-write-probe";
+        if ours
+            && pid != std::process::id()
+            && !Path::new(&format!("/proc/{pid}")).exists()
+            && e.file_type().is_ok_and(|t| t.is_file())
+            && std::fs::remove_file(e.path()).is_ok()
+        {
+            crate::errln!(
+                "{prefix}removed {}, left by an interrupted run (process {pid})",
+                e.path().display()
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// [`clean_stale`] beside each output: the temporary files of earlier runs that wrote the same
+/// names. Run after [`check_outputs`].
+pub fn clean_stale_beside(outputs: &[&Path], prefix: &str) -> Result<(), String> {
+    for (k, p) in outputs.iter().enumerate() {
+        let dir = p
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if outputs[..k].iter().any(|q| q.parent() == p.parent()) {
+            continue; // that folder was cleaned already
+        }
+        let same_dir: Vec<String> = outputs
+            .iter()
+            .filter(|q| q.parent() == p.parent())
+            .filter_map(|q| Some(q.file_name()?.to_string_lossy().into_owned()))
+            .collect();
+        clean_stale(dir, |name| same_dir.iter().any(|n| n == name), prefix)?;
+    }
+    Ok(())
 }

@@ -6,6 +6,7 @@ use catdog::cli::*;
 use catdog::config::Hyper;
 use catdog::contact_sheet::{self, Tile};
 use catdog::cpu;
+use catdog::guard;
 use catdog::dataset::{open_blob, Synthetic};
 use catdog::model::Net;
 use catdog::parameters;
@@ -59,9 +60,29 @@ fn train_cmd(a: TrainArgs) -> Result<(), String> {
         a.metrics.as_ref().map(|p| (p, "--metrics")),
         a.plot.as_ref().map(|p| (p, "--plot")),
     ];
-    for (p, flag) in outputs.into_iter().flatten() {
-        check_writable(p, flag)?;
+    let outputs: Vec<(&Path, &str)> = outputs
+        .into_iter()
+        .flatten()
+        .map(|(p, f)| (p.as_path(), f))
+        .collect();
+    let inputs = [
+        Some((a.train.as_path(), "--train")),
+        Some((a.test.as_path(), "--test")),
+        a.init.as_deref().map(|p| (p, "--init")),
+    ];
+    let inputs: Vec<(&Path, &str)> = inputs.into_iter().flatten().collect();
+    guard::check_outputs(&inputs, &outputs)?;
+    if let Some(r) = &a.resume {
+        // The checkpoint may be the one resumed from (it is read whole before any write).
+        let others: Vec<(&Path, &str)> = outputs
+            .iter()
+            .filter(|o| o.1 != "--checkpoint")
+            .copied()
+            .collect();
+        guard::check_outputs(&[(r.as_path(), "--resume")], &others)?;
     }
+    let out_paths: Vec<&Path> = outputs.iter().map(|o| o.0).collect();
+    guard::clean_stale_beside(&out_paths, "")?;
     if let Some(p) = &a.plot {
         let ext = p
             .extension()
@@ -157,37 +178,6 @@ fn train_cmd(a: TrainArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Refuses an output path that is a directory or whose folder is missing or not writable.
-fn check_writable(p: &Path, flag: &str) -> Result<(), String> {
-    if p.is_dir() {
-        return Err(format!(
-            "{flag} {}: is a directory, expected a file name",
-            p.display()
-        ));
-    }
-    let dir = p
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if !dir.is_dir() {
-        return Err(format!(
-            "{flag} {}: the folder {} does not exist",
-            p.display(),
-            dir.display()
-        ));
-    }
-    let probe = dir.join(format!(".catdog-write-probe.{}", std::process::id()));
-    std::fs::write(&probe, b"").map_err(|e| {
-        format!(
-            "{flag} {}: cannot write in {}: {e}",
-            p.display(),
-            dir.display()
-        )
-    })?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(())
-}
-
 /// A network with the parameters of `file`: a checkpoint (its own shapes) or a parameters.raw
 /// file (shapes from the flags).
 fn load_model(file: &Path, arch: &ArchArgs, image: usize, batch: usize) -> Result<Net, String> {
@@ -227,6 +217,11 @@ fn load_model(file: &Path, arch: &ArchArgs, image: usize, batch: usize) -> Resul
 }
 
 fn eval_cmd(a: EvalArgs) -> Result<(), String> {
+    if let Some(out) = &a.errors {
+        let inputs = [(a.data.as_path(), "--data"), (a.params.as_path(), "--params")];
+        guard::check_outputs(&inputs, &[(out.as_path(), "--errors")])?;
+        guard::clean_stale_beside(&[out.as_path()], "")?;
+    }
     let blob = open_blob(&a.data, "evaluation", true)?;
     let mut net = load_model(&a.params, &a.arch, blob.dims().0, a.batch_size)?;
     let probs = train::predict(&mut net, &blob);

@@ -258,3 +258,99 @@ fn fifos_and_devices_are_refused_as_inputs_without_blocking() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// An output naming an input (or another output) is refused before any work, and the input is
+/// untouched; so is a name whose temporary file (`.NAME.PID.tmp`) would be too long.
+#[test]
+fn outputs_that_are_inputs_or_too_long_are_refused_before_any_work() {
+    let dir = tmp("faults-same");
+    blobs(&dir, 32);
+    let train = dir.join("train.bin");
+    let before = std::fs::read(&train).unwrap();
+    // `extra` replaces a flag of `train_args` where it repeats one.
+    let run = |extra: &[&std::ffi::OsStr]| {
+        let mut args: Vec<std::ffi::OsString> =
+            train_args(&dir).into_iter().map(Into::into).collect();
+        if let Some(i) = args.iter().position(|a| extra.first() == Some(&a.as_os_str())) {
+            args.drain(i..i + 2);
+        }
+        model()
+            .args(args)
+            .args(["--batch-size", "4", "--epochs", "1", "--log-every", "0"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = run(&["--checkpoint".as_ref(), train.as_os_str()]);
+    assert_refused(&o, &["--checkpoint", "same file as --train"]);
+    // Another name of the same file (a symbolic link) is the same file too.
+    std::os::unix::fs::symlink(&train, dir.join("link.csv")).unwrap();
+    let o = run(&["--metrics".as_ref(), dir.join("link.csv").as_os_str()]);
+    assert_refused(&o, &["--metrics", "same file as --train"]);
+    let o = run(&["--save".as_ref(), dir.join("test.bin").as_os_str()]);
+    assert_refused(&o, &["--save", "same file as --test"]);
+    // Two outputs on one path that does not exist yet: compared by canonical path.
+    let m = dir.join("m.csv");
+    let o = run(&[
+        "--metrics".as_ref(),
+        m.as_os_str(),
+        "--plot".as_ref(),
+        dir.join(".").join("m.csv").as_os_str(),
+    ]);
+    assert_refused(&o, &["are the same file"]);
+    let o = run(&["--checkpoint".as_ref(), m.as_os_str(), "--metrics".as_ref(), m.as_os_str()]);
+    assert_refused(&o, &["--metrics", "--checkpoint", "same file"]);
+    // A name that fits, but whose temporary name does not: refused before the epoch.
+    let long = dir.join(format!("{}.csv", "m".repeat(245)));
+    let o = run(&["--metrics".as_ref(), long.as_os_str()]);
+    assert_refused(&o, &["--metrics", "too long"]);
+    assert!(!dir.join("run.ckpt").exists(), "an epoch ran before the refusal");
+    assert_eq!(std::fs::read(&train).unwrap(), before);
+    // eval --errors onto the data blob.
+    let o = run(&[]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let o = model()
+        .args(["eval", "--params"])
+        .arg(dir.join("run.ckpt"))
+        .arg("--data")
+        .arg(&train)
+        .arg("--errors")
+        .arg(&train)
+        .output()
+        .unwrap();
+    assert_refused(&o, &["--errors", "same file as --data"]);
+    assert_eq!(std::fs::read(&train).unwrap(), before);
+    // Resuming into the checkpoint resumed from is the documented use, and stays allowed.
+    let ck = dir.join("run.ckpt");
+    let o = run(&["--resume".as_ref(), ck.as_os_str()]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Temporary files of killed runs (`.NAME.PID.tmp` of a dead PID) beside an output are removed
+/// by the next run, which says so; those of live processes are not.
+#[test]
+fn stale_temporary_files_of_dead_runs_are_removed_and_reported() {
+    let dir = tmp("faults-stale");
+    blobs(&dir, 32);
+    let dead = dir.join(".run.ckpt.4000000000.tmp");
+    let dead_metrics = dir.join(".m.csv.3999999999.tmp");
+    let live = dir.join(format!(".run.ckpt.{}.tmp", std::process::id()));
+    let other = dir.join(".notes.txt.4000000000.tmp");
+    for f in [&dead, &dead_metrics, &live, &other] {
+        std::fs::write(f, vec![1u8; 1000]).unwrap();
+    }
+    let o = model()
+        .args(train_args(&dir))
+        .args(["--batch-size", "4", "--epochs", "1", "--log-every", "0", "--metrics"])
+        .arg(dir.join("m.csv"))
+        .output()
+        .unwrap();
+    let err = stderr_of(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(!dead.exists() && !dead_metrics.exists(), "{err}");
+    assert!(live.exists() && other.exists(), "{err}");
+    assert!(err.contains(&format!("removed {}", dead.display())), "{err}");
+    assert!(err.contains("left by an interrupted run"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -204,6 +204,13 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
     } else {
         out_dir.join("train.bin")
     };
+    // Every output (and its temporary name) is checked now, not after decoding.
+    let test_out = out_dir.join("test.bin");
+    let mut outputs = vec![(main_out.as_path(), "-o")];
+    if test.is_some() {
+        outputs.push((test_out.as_path(), "-o"));
+    }
+    catdog::guard::check_outputs(&[(src.as_path(), "the source folder")], &outputs)?;
     if !a.quiet {
         errln!(
             "pack: {}: {} layout, {} image files to decode, {} other entries",
@@ -377,7 +384,7 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
         if unlabeled { "unlabeled" } else { "train" },
     )];
     if test.is_some() {
-        outs.push((out_dir.join("test.bin"), to_idx(&test_set), "test"));
+        outs.push((test_out.clone(), to_idx(&test_set), "test"));
     }
     for (path, order, set) in &outs {
         write_set(
@@ -412,33 +419,11 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
 /// Removes temporary files that an interrupted earlier run (a process no longer alive) left in
 /// `dir`: `.NAME.bin.PID.tmp` (a blob being written), `.pack-staging.PID.tmp`, `.pack-probe.PID.tmp`.
 fn clean_stale(dir: &Path) -> Result<(), String> {
-    let Ok(rd) = fs::read_dir(dir) else {
-        return Ok(());
-    };
-    for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(stem) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
-            continue;
-        };
-        let Some((what, pid)) = stem.rsplit_once('.') else {
-            continue;
-        };
-        let ours = what.ends_with(".bin") || what == "pack-staging" || what == "pack-probe";
-        let Ok(pid) = pid.parse::<u32>() else {
-            continue;
-        };
-        if ours
-            && pid != std::process::id()
-            && !Path::new(&format!("/proc/{pid}")).exists()
-            && fs::remove_file(e.path()).is_ok()
-        {
-            errln!(
-                "pack: removed {}, left by an interrupted run",
-                e.path().display()
-            )?;
-        }
-    }
-    Ok(())
+    catdog::guard::clean_stale(
+        dir,
+        |what| what.ends_with(".bin") || what == "pack-staging" || what == "pack-probe",
+        "pack: ",
+    )
 }
 
 /// MemAvailable from /proc/meminfo, in bytes (0 if unknown: then staging goes to a file).
@@ -553,6 +538,10 @@ fn from_raw(a: &PackArgs, data: &Path, labels_path: &Path) -> Result<(), String>
             .map_or("raw".into(), |s| s.to_string_lossy());
         a.out.join(format!("{stem}.bin"))
     };
+    catdog::guard::check_outputs(
+        &[(data, "the raw image file"), (labels_path, "the raw label file")],
+        &[(out.as_path(), "-o")],
+    )?;
     clean_stale(
         out.parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -591,6 +580,17 @@ fn from_raw(a: &PackArgs, data: &Path, labels_path: &Path) -> Result<(), String>
 }
 
 fn inspect(a: InspectArgs) -> Result<(), String> {
+    let dump_out = a.dump.map(|i| {
+        a.out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("sample-{i}.png")))
+    });
+    if let Some(out) = &dump_out {
+        // Before the blob is mapped: -o must not be the blob itself (that truncated the mapped
+        // file under the reader: a bus error, and the blob was lost).
+        catdog::guard::check_outputs(&[(a.blob.as_path(), "the blob")], &[(out, "-o")])?;
+        catdog::guard::clean_stale_beside(&[out], "pack: ")?;
+    }
     let b = Blob::open_with(&a.blob, Verify::MetadataOnly)?;
     let hd = b.header();
     let (h, w, c) = b.dims();
@@ -636,24 +636,25 @@ fn inspect(a: InspectArgs) -> Result<(), String> {
         if i >= b.len() {
             return Err(format!("--dump {i}: the blob has {} samples", b.len()));
         }
-        let out = a
-            .out
-            .unwrap_or_else(|| PathBuf::from(format!("sample-{i}.png")));
+        let out = dump_out.expect("set with --dump");
         let ct = match c {
             1 => image::ExtendedColorType::L8,
             2 => image::ExtendedColorType::La8,
             3 => image::ExtendedColorType::Rgb8,
             _ => image::ExtendedColorType::Rgba8,
         };
-        image::save_buffer_with_format(
-            &out,
+        // Encoded in memory, then written atomically (temporary file, fsync, rename).
+        let mut png = std::io::Cursor::new(Vec::new());
+        image::write_buffer_with_format(
+            &mut png,
             b.image(i),
             w as u32,
             h as u32,
             ct,
             image::ImageFormat::Png,
         )
-        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+        .map_err(|e| format!("cannot encode {}: {e}", out.display()))?;
+        catdog::parameters::write_atomic(&out, png.get_ref())?;
         outln!("dumped sample {i} ({}) to {}", b.source(i), out.display())?;
     }
     payload.map_err(|e| format!("{}: {e}", a.blob.display()))

@@ -204,3 +204,77 @@ fn from_raw_refuses_a_fifo_without_blocking() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `inspect X --dump 0 -o X` is refused and X survives (it was truncated in place under its
+/// own mapping: a bus error and a 0-byte file); a dump elsewhere is written atomically.
+#[test]
+fn dump_onto_its_own_blob_is_refused_and_dumps_are_atomic() {
+    let dir = tmp("pack-faults-dump");
+    let blob = dir.join("x.bin");
+    synthetic_blob(&blob, 3, 8, 1);
+    let before = std::fs::read(&blob).unwrap();
+    let o = pack()
+        .arg("inspect")
+        .arg(&blob)
+        .args(["--dump", "0", "-o"])
+        .arg(&blob)
+        .output()
+        .unwrap();
+    assert_refused(&o, &["-o", "same file as the blob"]);
+    assert_eq!(std::fs::read(&blob).unwrap(), before);
+    let png = dir.join("s.png");
+    let o = pack()
+        .arg("inspect")
+        .arg(&blob)
+        .args(["--dump", "1", "-o"])
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_eq!(&std::fs::read(&png).unwrap()[1..4], b"PNG");
+    let names: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Outputs are checked before decoding: `-o DIR` where DIR/train.bin is a folder, an output
+/// name whose temporary name is too long, `--from-raw` onto its own input.
+#[test]
+fn bad_outputs_are_refused_before_decoding() {
+    let dir = tmp("pack-faults-out");
+    photos(&dir.join("src"), 6);
+    std::fs::create_dir_all(dir.join("out/train.bin")).unwrap();
+    let o = pack()
+        .arg(dir.join("src"))
+        .arg("-o")
+        .arg(dir.join("out"))
+        .args(["--test", "2", "--size", "8"])
+        .output()
+        .unwrap();
+    assert_refused(&o, &["train.bin", "is a directory"]);
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("summary"), "decoded first");
+    let long = dir.join(format!("{}.bin", "b".repeat(245)));
+    let o = pack()
+        .arg(dir.join("src"))
+        .arg("-o")
+        .arg(&long)
+        .args(["--size", "8"])
+        .output()
+        .unwrap();
+    assert_refused(&o, &["too long"]);
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("summary"), "decoded first");
+    let raw = dir.join("d.bin");
+    std::fs::write(&raw, vec![9u8; 2 * 8 * 8 * 3]).unwrap();
+    std::fs::write(dir.join("l.raw"), [0u8, 1]).unwrap();
+    let o = pack()
+        .arg("--from-raw")
+        .arg(&raw)
+        .arg(dir.join("l.raw"))
+        .args(["--size", "8", "-o"])
+        .arg(&raw)
+        .output()
+        .unwrap();
+    assert_refused(&o, &["same file as the raw image file"]);
+    assert_eq!(std::fs::read(&raw).unwrap(), vec![9u8; 2 * 8 * 8 * 3]);
+    std::fs::remove_dir_all(&dir).ok();
+}
