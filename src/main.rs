@@ -182,11 +182,15 @@ fn train_cmd(a: TrainArgs) -> Result<(), String> {
 /// file (shapes from the flags).
 fn load_model(file: &Path, arch: &ArchArgs, image: usize, batch: usize) -> Result<Net, String> {
     let mut magic = [0u8; 8];
-    // A FIFO or device is refused here, without blocking.
-    let mut f = catdog::guard::open_regular(file, "the model (--params)")?;
-    let is_ck = std::io::Read::read_exact(&mut f, &mut magic)
-        .map(|_| magic == checkpoint::MAGIC)
-        .unwrap_or(false);
+    // A FIFO or device is refused here, without blocking; a missing file is reported by the
+    // reader of parameters.raw below.
+    let is_ck = match guard::open_regular(file, "the model (--params)") {
+        Ok(mut f) => std::io::Read::read_exact(&mut f, &mut magic)
+            .map(|_| magic == checkpoint::MAGIC)
+            .unwrap_or(false),
+        Err(e) if file.exists() => return Err(e),
+        Err(_) => false,
+    };
     if is_ck {
         let ck = checkpoint::load(file)?;
         let h = Hyper {
@@ -292,14 +296,42 @@ fn predict_cmd(a: PredictArgs) -> Result<(), String> {
     std::io::Write::flush(&mut out).map_err(|e| catdog::guard::stream_error(false, &e))
 }
 
+/// Samples `bench` trains on (one warm-up batch, then `batches`), refused before anything is
+/// allocated when the count overflows or the synthetic images would not fit in memory.
+fn bench_samples(batches: usize, batch: usize, image: usize) -> Result<usize, String> {
+    const MAX_BATCHES: usize = 1_000_000;
+    if !(1..=MAX_BATCHES).contains(&batches) {
+        return Err(format!(
+            "--batches {batches} is not usable: it must be between 1 and {MAX_BATCHES}"
+        ));
+    }
+    let n = (batches + 1) * batch; // <= 1e6 * 4097: no overflow
+    let bytes = (n as u128) * (image as u128) * (image as u128) * 3;
+    let available = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            let l = m.lines().find(|l| l.starts_with("MemAvailable:"))?;
+            l.split_whitespace().nth(1)?.parse::<u128>().ok()
+        })
+        .map_or(u128::MAX, |kb| kb * 1024);
+    if bytes > available / 2 {
+        return Err(format!(
+            "--batches {batches}: {n} synthetic {image}x{image} images need {:.1} GiB, more than              half the memory available ({:.1} GiB); use fewer batches",
+            bytes as f64 / (1u64 << 30) as f64,
+            available as f64 / (1u64 << 30) as f64
+        ));
+    }
+    Ok(n)
+}
+
 fn bench_cmd(a: BenchArgs) -> Result<(), String> {
     let mut h = hyper(&a.arch, a.image, a.batch_size)?;
     let shapes = h.shapes()?;
+    let n = bench_samples(a.batches, h.batch, a.image)?;
     h.epochs = 1;
     let mut net = make_net(&h, false)?;
     parameters::he_init(&shapes, net.params_mut(), 1);
     net.repack();
-    let n = (a.batches + 1) * h.batch;
     let data = Synthetic::new(n, a.image, 7);
     let opts = EpochOptions::plain(0.01);
     let order: Vec<u32> = (0..n as u32).collect();

@@ -354,3 +354,22 @@ fn stale_temporary_files_of_dead_runs_are_removed_and_reported() {
     assert!(err.contains("left by an interrupted run"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Absurd `bench --batches` are refused with one line (were: an internal error, exit 101, and
+/// an allocation abort with a backtrace, exit 134).
+#[test]
+fn absurd_bench_sizes_are_refused() {
+    for batches in ["18446744073709551615", "100000000", "0"] {
+        let o = model()
+            .args(["bench", "--batches", batches, "--threads", "1"])
+            .output()
+            .unwrap();
+        assert_refused(&o, &["--batches", batches]);
+    }
+    // Within the cap, but more images than memory holds.
+    let o = model()
+        .args(["bench", "--batches", "1000000", "--batch-size", "4096", "--threads", "1"])
+        .output()
+        .unwrap();
+    assert_refused(&o, &["--batches", "memory"]);
+}
