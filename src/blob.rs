@@ -23,14 +23,15 @@
 //!                 class names     num_classes x (u32 length + UTF-8), index = label
 //!                 labels          N bytes: label < num_classes, or 255 = unlabeled
 //!                 source offsets  (N + 1) x u64: sample i's path is strings[off[i]..off[i+1]]
-//!                 strings         the source paths, UTF-8, concatenated
+//!                 strings         the source paths, concatenated: the bytes of each name as
+//!                                 the OS gave them (UTF-8 on most systems, but not always)
 //!                 zero padding    up to payload_offset
 //! payload_offset  N x height x width x channels bytes: the images, HWC u8, sample after sample
 //! ```
 //!
 //! The file size must be exactly `payload_offset + N * height * width * channels`: the reader
 //! checks every size and offset against it (with overflow-checked arithmetic), both checksums,
-//! every label, and that every path is UTF-8, before it hands out a single slice, so a truncated,
+//! every label and the path table, before it hands out a single slice, so a truncated,
 //! damaged or foreign file is refused with a message that names the file and the problem, and no
 //! accessor can read out of bounds. The payload starts on a 64-byte boundary of the file (and so
 //! of the mapping, which is page-aligned); when `height * width * channels` is a multiple of 64,
@@ -367,7 +368,6 @@ impl Blob {
         )?;
         let strings_at = HEADER_LEN + m.at;
         let strings_len = (h.meta_len as usize) - m.at;
-        let strings = &map[strings_at..strings_at + strings_len];
         let mut prev = 0u64;
         for (i, o) in offsets.chunks_exact(8).enumerate() {
             let o = u64::from_le_bytes(o.try_into().unwrap());
@@ -376,9 +376,6 @@ impl Blob {
                     "source path table is damaged at entry {i} (offset {o}, previous {prev}, table \
                      {strings_len} bytes)"
                 ));
-            }
-            if i > 0 && std::str::from_utf8(&strings[prev as usize..o as usize]).is_err() {
-                return Err(format!("the source path of sample {} is not UTF-8", i - 1));
             }
             prev = o;
         }
@@ -452,8 +449,9 @@ impl Blob {
     pub fn labels(&self) -> &[u8] {
         &self.map[self.labels_at..self.labels_at + self.len()]
     }
-    /// The source path of sample `i`, as recorded by the packer. Panics if `i >= len()`.
-    pub fn source(&self, i: usize) -> &str {
+    /// The source path of sample `i`, byte for byte as the packer recorded it (on Unix,
+    /// `OsStr::from_bytes` of it names the file). Panics if `i >= len()`.
+    pub fn source_bytes(&self, i: usize) -> &[u8] {
         assert!(
             i < self.len(),
             "sample {i} out of range ({} samples)",
@@ -462,9 +460,13 @@ impl Blob {
         let o = |k: usize| u64_at(&self.map, self.offsets_at + 8 * k) as usize;
         let (a, b) = (o(i), o(i + 1));
         debug_assert!(a <= b && b <= self.strings_len);
-        let s = &self.map[self.strings_at + a..self.strings_at + b];
-        // Validated at open; never fails.
-        std::str::from_utf8(s).unwrap_or("<invalid path>")
+        &self.map[self.strings_at + a..self.strings_at + b]
+    }
+    /// The source path of sample `i` for printing: escaped by [`crate::guard::escape_name`]
+    /// (a name with a line break, a tab, a terminal escape or bytes that are not UTF-8 stays
+    /// on one line and shows what it holds). Panics if `i >= len()`.
+    pub fn source(&self, i: usize) -> String {
+        crate::guard::escape_name(self.source_bytes(i))
     }
     /// Class names, index = label.
     pub fn class_names(&self) -> Vec<String> {
@@ -502,8 +504,8 @@ pub struct BlobMeta {
     pub class_names: Vec<String>,
     /// One per sample: `< class_names.len()` or [`UNLABELED`].
     pub labels: Vec<u8>,
-    /// One per sample.
-    pub sources: Vec<String>,
+    /// One per sample: the bytes of the path (any bytes; UTF-8 on most systems).
+    pub sources: Vec<Vec<u8>>,
     /// Free text recorded in the blob (e.g. the packing options).
     pub note: String,
 }
@@ -575,7 +577,7 @@ impl BlobWriter {
             mb.extend_from_slice(&off.to_le_bytes());
         }
         for s in &meta.sources {
-            mb.extend_from_slice(s.as_bytes());
+            mb.extend_from_slice(s);
         }
         let meta_len = mb.len() as u64;
         let payload_offset = (HEADER_LEN + mb.len()).next_multiple_of(ALIGN);
@@ -716,7 +718,7 @@ mod tests {
             channels: 3,
             class_names: CLASS_NAMES.iter().map(|s| s.to_string()).collect(),
             labels: (0..n).map(|i| [0, 1, UNLABELED][i % 3]).collect(),
-            sources: (0..n).map(|i| format!("dir/ünïcode {i}.jpg")).collect(),
+            sources: (0..n).map(|i| format!("dir/ünïcode {i}.jpg").into()).collect(),
             note: "test".into(),
         };
         let imgs = (0..n).map(|i| vec![i as u8; 60]).collect();
@@ -737,7 +739,7 @@ mod tests {
         assert_eq!(b.note(), "test");
         for (i, img) in imgs.iter().enumerate() {
             assert_eq!(b.image(i), &img[..]);
-            assert_eq!(b.source(i), meta.sources[i]);
+            assert_eq!(b.source_bytes(i), &meta.sources[i][..]);
         }
         assert_eq!(b.header().payload_offset % 64, 0);
         assert_eq!(b.label_counts(), vec![3, 2, 2]);
@@ -796,7 +798,7 @@ mod tests {
         write_blob(&p, &meta, imgs.iter().map(|v| v.as_slice())).unwrap();
         let good = std::fs::read(&p).unwrap();
         let b = Blob::open(&p).unwrap();
-        let (labels_at, offsets_at, strings_at) = (b.labels_at, b.offsets_at, b.strings_at);
+        let (labels_at, offsets_at) = (b.labels_at, b.offsets_at);
         drop(b);
         let q = d.join("b.bin");
         let case = |f: &dyn Fn(&mut Vec<u8>), want: &str| {
@@ -820,7 +822,6 @@ mod tests {
             &|x| put64(x, offsets_at + 16, 1),
             "source path table is damaged",
         );
-        case(&|x| x[strings_at] = 0xFF, "not UTF-8");
         case(
             &|x| put64(x, 40, u64::MAX - 10),
             "runs past the payload offset",

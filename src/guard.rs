@@ -277,3 +277,43 @@ pub fn clean_stale_beside(outputs: &[&Path], prefix: &str) -> Result<(), String>
     }
     Ok(())
 }
+
+/// A file name (raw bytes, as the OS gave them) for printing on one line, escaped like `ls -b`:
+/// printable characters as they are, `\` as `\\`, tab, newline and carriage return as `\t`,
+/// `\n`, `\r`, other control characters (terminal escape sequences among them) as `\xHH`
+/// (`\u{HHHH}` beyond ASCII), and bytes that are not UTF-8 as `\xHH`. A name without any of
+/// these prints unchanged, and an escaped name never contains a tab or a line break.
+pub fn escape_name(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\t' => out.push_str("\\t"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                c if c.is_control() && (c as u32) < 0x80 => {
+                    let _ = write!(out, "\\x{:02x}", c as u32);
+                }
+                // C1 controls, and the invisible characters that reorder or hide text.
+                c if c.is_control()
+                    || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+                {
+                    let _ = write!(out, "\\u{{{:04x}}}", c as u32);
+                }
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
+}
+
+/// [`escape_name`] of a path.
+pub fn escape_path(p: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    escape_name(p.as_os_str().as_bytes())
+}

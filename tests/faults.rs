@@ -373,3 +373,53 @@ fn absurd_bench_sizes_are_refused() {
         .unwrap();
     assert_refused(&o, &["--batches", "memory"]);
 }
+
+/// `predict`'s TSV escapes names (backslash escapes, like `ls -b`): a tab or line break in a
+/// name cannot split a row, an escape sequence cannot reach the terminal, and a name that is
+/// not UTF-8 is shown byte by byte.
+#[test]
+fn predict_escapes_names_in_its_tsv() {
+    use catdog::blob::{write_blob, BlobMeta};
+    use catdog::dataset::{Dataset, Synthetic};
+    let dir = tmp("faults-names");
+    let names: [&[u8]; 4] = [b"a\tb\nc.png", b"\xff\xfe.png", b"\x1b[2Jclear.png", b"back\\slash.png"];
+    let s = Synthetic::new(4, 8, 3);
+    let meta = BlobMeta {
+        height: 8,
+        width: 8,
+        channels: 3,
+        class_names: vec!["cat".into(), "dog".into()],
+        labels: vec![255; 4],
+        sources: names.iter().map(|n| n.to_vec()).collect(),
+        note: "names".into(),
+    };
+    write_blob(&dir.join("u.bin"), &meta, (0..4).map(|i| s.image(i))).unwrap();
+    let h = catdog::config::Hyper {
+        image: 8,
+        widths: [16, 16, 16],
+        fc1: 16,
+        ..Default::default()
+    };
+    let shapes = h.shapes().unwrap();
+    let mut p = vec![0.0f32; shapes.param_count()];
+    catdog::parameters::he_init(&shapes, &mut p, 1);
+    catdog::parameters::write_raw(&dir.join("p.raw"), &shapes, &p).unwrap();
+    let o = model()
+        .args(["predict", "--widths", "16,16,16", "--fc1", "16", "--params"])
+        .arg(dir.join("p.raw"))
+        .arg(dir.join("u.bin"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert!(!o.stdout.contains(&0x1b));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 4, "{text}");
+    assert!(rows.iter().all(|r| r.len() == 3), "{text}");
+    let first: Vec<&str> = rows.iter().map(|r| r[0]).collect();
+    assert_eq!(
+        first,
+        ["a\\tb\\nc.png", "\\xff\\xfe.png", "\\x1b[2Jclear.png", "back\\\\slash.png"]
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

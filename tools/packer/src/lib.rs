@@ -634,7 +634,7 @@ pub fn write_set(
     path: &Path,
     staging: &[u8],
     (width, height): (u32, u32),
-    sources: &[String],
+    sources: &[Vec<u8>],
     labels: &[u8],
     order: &[usize],
     note: String,

@@ -2,6 +2,7 @@
 //! See tools/README.md for every flag and data/README.md for the blob format.
 
 use catdog::blob::{Blob, BlobMeta, BlobWriter, Verify, CLASS_NAMES, UNLABELED};
+use catdog::guard::escape_path;
 use catdog::{errln, outln};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -221,7 +222,7 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
         )?;
     }
     for s in &listing.skipped {
-        errln!("skipped {}: {}", s.path.display(), s.reason)?;
+        errln!("skipped {}: {}", escape_path(&s.path), s.reason)?;
     }
     if std::env::var_os("CATDOG_PACK_PAUSE_AFTER_LISTING").is_some() {
         // Test hook: lets a test delete files between listing and decoding.
@@ -318,7 +319,7 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
                 match r {
                     Ok(()) => ok[start + k] = true,
                     Err(reason) => {
-                        pb.suspend(|| errln!("skipped {}: {reason}", c.path.display()))?;
+                        pb.suspend(|| errln!("skipped {}: {reason}", escape_path(&c.path)))?;
                         skipped.push(Skip {
                             path: c.path.clone(),
                             label: Some(c.label).filter(|&l| l != UNLABELED),
@@ -335,9 +336,10 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
     // The packed samples, in listing order.
     let good: Vec<usize> = (0..n).filter(|&i| ok[i]).collect();
     let labels: Vec<u8> = cands.iter().map(|c| c.label).collect();
-    let sources: Vec<String> = cands
+    // The names' bytes, exactly: a name that is not UTF-8 still names its file.
+    let sources: Vec<Vec<u8>> = cands
         .iter()
-        .map(|c| c.path.to_string_lossy().into_owned())
+        .map(|c| std::os::unix::ffi::OsStrExt::as_bytes(c.path.as_os_str()).to_vec())
         .collect();
     print_summary(&listing, &good, &skipped, &labels)?;
     if good.is_empty() {
@@ -554,7 +556,7 @@ fn from_raw(a: &PackArgs, data: &Path, labels_path: &Path) -> Result<(), String>
         channels: 3,
         class_names: CLASS_NAMES.iter().map(|s| s.to_string()).collect(),
         labels: labels.clone(),
-        sources: (0..n).map(|i| format!("{dname}[{i}]")).collect(),
+        sources: (0..n).map(|i| format!("{dname}[{i}]").into()).collect(),
         note: format!(
             "tools/pack {}: --from-raw {} {}; {w}x{h}x3, file order, no split",
             env!("CARGO_PKG_VERSION"),

@@ -278,3 +278,60 @@ fn bad_outputs_are_refused_before_decoding() {
     assert_eq!(std::fs::read(&raw).unwrap(), vec![9u8; 2 * 8 * 8 * 3]);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Hostile file names: a line break cannot forge a second `skipped` line or a second `--list`
+/// row, a terminal escape sequence is not passed through, and a name that is not UTF-8 is
+/// stored byte for byte (it still names its file) and shown escaped.
+#[test]
+fn file_names_are_stored_as_bytes_and_printed_escaped() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tmp("pack-faults-names");
+    let src = dir.join("src");
+    testgen(&[
+        ("png pattern 20 16 1", &src.join("Cat/a.png")),
+        ("png pattern 20 16 2", &src.join("Cat/b.png")),
+        ("png pattern 20 16 3", &src.join("Dog/c.png")),
+        ("png pattern 20 16 4", &src.join("Dog/d.png")),
+    ]);
+    let non_utf8 = src.join("Cat").join(OsStr::from_bytes(b"\xffcat\xfe.png"));
+    std::fs::rename(src.join("Cat/a.png"), &non_utf8).unwrap();
+    std::fs::rename(src.join("Cat/b.png"), src.join("Cat/two\nrows.png")).unwrap();
+    std::fs::rename(src.join("Dog/c.png"), src.join("Dog/\x1b[31mred.png")).unwrap();
+    std::fs::write(src.join("Dog/bad\nskipped forged: x.png"), b"not a png").unwrap();
+    let out = dir.join("all.bin");
+    let o = pack()
+        .arg(&src)
+        .arg("-o")
+        .arg(&out)
+        .args(["--size", "8", "-q"])
+        .output()
+        .unwrap();
+    let err = stderr_of(&o);
+    assert!(o.status.success(), "{err}");
+    let skipped: Vec<&str> = err.lines().filter(|l| l.starts_with("skipped")).collect();
+    assert_eq!(skipped.len(), 1, "{err}");
+    assert!(skipped[0].contains("Dog/bad\\nskipped forged: x.png: "), "{err}");
+    let b = catdog::blob::Blob::open(&out).unwrap();
+    assert_eq!(b.len(), 4);
+    let raw = (0..4)
+        .map(|i| b.source_bytes(i).to_vec())
+        .find(|s| s.ends_with(b"\xffcat\xfe.png"))
+        .expect("the non-UTF-8 name, byte for byte");
+    assert!(Path::new(OsStr::from_bytes(&raw)).exists());
+    let shown: Vec<String> = (0..4).map(|i| b.source(i)).collect();
+    assert!(shown.iter().any(|s| s.ends_with("Cat/\\xffcat\\xfe.png")), "{shown:?}");
+    assert!(shown.iter().any(|s| s.ends_with("Cat/two\\nrows.png")), "{shown:?}");
+    assert!(shown.iter().any(|s| s.ends_with("Dog/\\x1b[31mred.png")), "{shown:?}");
+    let o = pack().arg("inspect").arg("--list").arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert!(!o.stdout.contains(&0x1b), "an escape sequence reached the terminal");
+    let text = String::from_utf8(o.stdout).expect("escaped output is UTF-8");
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.split('\t').count() == 3 && l.starts_with(|c: char| c.is_ascii_digit()))
+        .collect();
+    assert_eq!(rows.len(), 4, "{text}");
+    assert!(!text.contains("\nrows.png"), "{text}");
+    std::fs::remove_dir_all(&dir).ok();
+}
