@@ -17,7 +17,7 @@
 //!     40     8  meta_len          u64, bytes of the metadata section that starts at 64
 //!     48     8  payload_offset    u64, multiple of 64, >= 64 + meta_len
 //!     56     4  payload_crc       u32, CRC-32 (IEEE) of the payload
-//!     60     4  flags             u32, reserved, 0
+//!     60     4  flags             u32: bit 0 = the metadata ends with a sibling record; others 0
 //!     64        metadata:
 //!                 note            u32 length + UTF-8 (free text: who packed it, how)
 //!                 class names     num_classes x (u32 length + UTF-8), index = label
@@ -25,6 +25,9 @@
 //!                 source offsets  (N + 1) x u64: sample i's path is strings[off[i]..off[i+1]]
 //!                 strings         the source paths, concatenated: the bytes of each name as
 //!                                 the OS gave them (UTF-8 on most systems, but not always)
+//!                 sibling record  only with flags bit 0, 16 bytes: the other half of a
+//!                                 train/test pair packed together: its sample count u64,
+//!                                 its payload CRC u32, its role u32 (1 test, 2 train)
 //!                 zero padding    up to payload_offset
 //! payload_offset  N x height x width x channels bytes: the images, HWC u8, sample after sample
 //! ```
@@ -60,6 +63,22 @@ pub const ALIGN: usize = 64;
 pub const UNLABELED: u8 = 255;
 /// Most classes a blob can name (labels 0..=253; 255 is [`UNLABELED`]).
 pub const MAX_CLASSES: usize = 254;
+/// Header flag: the metadata ends with a [`Sibling`] record.
+pub const FLAG_SIBLING: u32 = 1;
+/// Bytes of the sibling record.
+const SIBLING_LEN: usize = 16;
+
+/// The other half of a train/test pair that one `tools/pack` run wrote together: each blob of
+/// the pair records the other's sample count and payload checksum, so a trainer can refuse a
+/// train.bin beside a test.bin from another run (whose photos may be in the training set).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sibling {
+    pub count: u64,
+    pub payload_crc: u32,
+    /// Whether the sibling is the test set (else the training set).
+    pub is_test: bool,
+}
+
 /// The class names the packer writes for labeled data: label 0 = cat, 1 = dog.
 pub const CLASS_NAMES: [&str; 2] = ["cat", "dog"];
 
@@ -118,6 +137,12 @@ impl Header {
             return Err(format!(
                 "blob format version {} is not supported (this build reads version {VERSION})",
                 h.version
+            ));
+        }
+        if h.flags & !FLAG_SIBLING != 0 {
+            return Err(format!(
+                "unknown header flags {:#x}: written by a newer tools/pack?",
+                h.flags
             ));
         }
         Ok(h)
@@ -180,6 +205,7 @@ pub struct Blob {
     strings_at: usize,
     strings_len: usize,
     image_len: usize,
+    sibling: Option<Sibling>,
 }
 
 impl std::fmt::Debug for Blob {
@@ -367,7 +393,25 @@ impl Blob {
             "the source offsets",
         )?;
         let strings_at = HEADER_LEN + m.at;
-        let strings_len = (h.meta_len as usize) - m.at;
+        let tail = if h.flags & FLAG_SIBLING != 0 {
+            SIBLING_LEN
+        } else {
+            0
+        };
+        let strings_len = (h.meta_len as usize - m.at)
+            .checked_sub(tail)
+            .ok_or("metadata is cut short: no room for the sibling record")?;
+        let sibling = (tail > 0).then(|| {
+            let at = strings_at + strings_len;
+            Sibling {
+                count: u64_at(&map, at),
+                payload_crc: u32_at(&map, at + 8),
+                is_test: u32_at(&map, at + 12) == 1,
+            }
+        });
+        if tail > 0 && !matches!(u32_at(&map, strings_at + strings_len + 12), 1 | 2) {
+            return Err("the sibling record names no role (1 test, 2 train)".into());
+        }
         let mut prev = 0u64;
         for (i, o) in offsets.chunks_exact(8).enumerate() {
             let o = u64::from_le_bytes(o.try_into().unwrap());
@@ -394,6 +438,7 @@ impl Blob {
             strings_at,
             strings_len,
             image_len: image_len as usize,
+            sibling,
             map,
         };
         if verify == Verify::All {
@@ -468,6 +513,10 @@ impl Blob {
     pub fn source(&self, i: usize) -> String {
         crate::guard::escape_name(self.source_bytes(i))
     }
+    /// The other half of the train/test pair this blob was packed with, if any.
+    pub fn sibling(&self) -> Option<Sibling> {
+        self.sibling
+    }
     /// Class names, index = label.
     pub fn class_names(&self) -> Vec<String> {
         self.class_names.clone()
@@ -532,6 +581,15 @@ fn io_err(path: &Path, what: &str, e: std::io::Error) -> String {
 impl BlobWriter {
     /// Starts writing the blob that will be `path`; checks `meta` for consistency.
     pub fn create(path: &Path, meta: &BlobMeta) -> Result<BlobWriter, String> {
+        Self::create_paired(path, meta, None)
+    }
+
+    /// As [`BlobWriter::create`], recording `sibling`: the other blob of a pair written together.
+    pub fn create_paired(
+        path: &Path,
+        meta: &BlobMeta,
+        sibling: Option<Sibling>,
+    ) -> Result<BlobWriter, String> {
         let count = meta.labels.len();
         if meta.sources.len() != count {
             return Err(format!(
@@ -579,6 +637,11 @@ impl BlobWriter {
         for s in &meta.sources {
             mb.extend_from_slice(s);
         }
+        if let Some(sib) = sibling {
+            mb.extend_from_slice(&sib.count.to_le_bytes());
+            mb.extend_from_slice(&sib.payload_crc.to_le_bytes());
+            mb.extend_from_slice(&(if sib.is_test { 1u32 } else { 2 }).to_le_bytes());
+        }
         let meta_len = mb.len() as u64;
         let payload_offset = (HEADER_LEN + mb.len()).next_multiple_of(ALIGN);
         mb.resize(payload_offset - HEADER_LEN, 0);
@@ -593,7 +656,7 @@ impl BlobWriter {
             meta_len,
             payload_offset: payload_offset as u64,
             payload_crc: 0,
-            flags: 0,
+            flags: if sibling.is_some() { FLAG_SIBLING } else { 0 },
         };
         let tmp = crate::guard::tmp_path(path)?;
         let file = File::create(&tmp).map_err(|e| io_err(&tmp, "create", e))?;
@@ -645,7 +708,14 @@ impl BlobWriter {
     }
 
     /// Completes the header, syncs, and renames the blob into place.
-    pub fn finish(mut self) -> Result<(), String> {
+    pub fn finish(self) -> Result<(), String> {
+        self.finish_unrenamed()?.commit()
+    }
+
+    /// Completes the header and syncs the temporary file, but leaves the rename to
+    /// [`PendingBlob::commit`]: a pair of blobs is renamed into place only when both are
+    /// written. Dropping the [`PendingBlob`] instead deletes the temporary file.
+    pub fn finish_unrenamed(mut self) -> Result<PendingBlob, String> {
         if self.pushed != self.header.count {
             return Err(format!(
                 "{} of {} images written",
@@ -666,6 +736,25 @@ impl BlobWriter {
             .and_then(|_| file.sync_all())
             .map_err(|e| io_err(&self.tmp, "write", e))?;
         drop(file);
+        self.done = true;
+        Ok(PendingBlob {
+            tmp: std::mem::take(&mut self.tmp),
+            dest: std::mem::take(&mut self.dest),
+            done: false,
+        })
+    }
+}
+
+/// A blob written and synced under its temporary name ([`BlobWriter::finish_unrenamed`]).
+pub struct PendingBlob {
+    tmp: PathBuf,
+    dest: PathBuf,
+    done: bool,
+}
+
+impl PendingBlob {
+    /// Renames the blob into place.
+    pub fn commit(mut self) -> Result<(), String> {
         std::fs::rename(&self.tmp, &self.dest).map_err(|e| {
             format!(
                 "cannot rename {} to {}: {e}",
@@ -676,6 +765,39 @@ impl BlobWriter {
         self.done = true;
         Ok(())
     }
+}
+
+impl Drop for PendingBlob {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Refuses a training and a test blob that are not the pair they say they are: when either
+/// records a [`Sibling`] (both halves of a `tools/pack` split do), the other must have its
+/// sample count and payload checksum. A train.bin beside the test.bin of another run would
+/// otherwise test on photos it trained on.
+pub fn check_pair(train: &Blob, test: &Blob) -> Result<(), String> {
+    for (a, b) in [(train, test), (test, train)] {
+        let Some(s) = a.sibling() else { continue };
+        if b.len() as u64 != s.count || b.header.payload_crc != s.payload_crc {
+            return Err(format!(
+                "{} and {} are not a pair: {} was packed together with a {} set of {} samples                  (payload checksum {:08x}), but {} holds {} samples (checksum {:08x}). A split                  interrupted half-way, or a blob from another run, would mix photos of the                  test set into the training set: pack both again",
+                train.path.display(),
+                test.path.display(),
+                a.path.display(),
+                if s.is_test { "test" } else { "training" },
+                s.count,
+                s.payload_crc,
+                b.path.display(),
+                b.len(),
+                b.header.payload_crc
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Drop for BlobWriter {

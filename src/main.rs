@@ -98,6 +98,7 @@ fn train_cmd(a: TrainArgs) -> Result<(), String> {
     }
     let train_blob = open_blob(&a.train, "training", true)?;
     let test_blob = open_blob(&a.test, "test", true)?;
+    catdog::blob::check_pair(&train_blob, &test_blob)?;
     if resumed.is_none() {
         h.image = train_blob.dims().0;
     } else if h.image != train_blob.dims().0 {

@@ -423,3 +423,50 @@ fn predict_escapes_names_in_its_tsv() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The trainer refuses a train.bin and a test.bin that one split did not write together.
+#[test]
+fn train_refuses_a_mismatched_pair() {
+    use catdog::blob::{BlobMeta, BlobWriter, Sibling};
+    use catdog::dataset::{Dataset, Synthetic};
+    let dir = tmp("faults-pair");
+    let write = |name: &str, n: usize, seed: u64, sibling: Option<Sibling>| -> u32 {
+        let s = Synthetic::new(n, 8, seed);
+        let meta = BlobMeta {
+            height: 8,
+            width: 8,
+            channels: 3,
+            class_names: vec!["cat".into(), "dog".into()],
+            labels: s.labels().to_vec(),
+            sources: (0..n).map(|i| format!("{i}.png").into()).collect(),
+            note: "pair".into(),
+        };
+        let mut w = BlobWriter::create_paired(&dir.join(name), &meta, sibling).unwrap();
+        for i in 0..n {
+            w.push(s.image(i)).unwrap();
+        }
+        w.finish().unwrap();
+        catdog::blob::Blob::open(&dir.join(name)).unwrap().header().payload_crc
+    };
+    // test.bin of "another run": 8 samples, seed 2; train.bin says its test set had seed 3.
+    let crc_other = write("other.bin", 8, 3, None);
+    write("test.bin", 8, 2, None);
+    write(
+        "train.bin",
+        32,
+        1,
+        Some(Sibling {
+            count: 8,
+            payload_crc: crc_other,
+            is_test: true,
+        }),
+    );
+    let o = model()
+        .args(train_args(&dir))
+        .args(["--batch-size", "4", "--epochs", "1"])
+        .output()
+        .unwrap();
+    assert_refused(&o, &["train.bin", "test.bin", "are not a pair"]);
+    assert!(!dir.join("run.ckpt").exists());
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,7 +1,7 @@
 //! `tools/pack`: turns a folder of photos (or the original's raw files) into dataset blobs.
 //! See tools/README.md for every flag and data/README.md for the blob format.
 
-use catdog::blob::{Blob, BlobMeta, BlobWriter, Verify, CLASS_NAMES, UNLABELED};
+use catdog::blob::{Blob, BlobMeta, BlobWriter, Sibling, Verify, CLASS_NAMES, UNLABELED};
 use catdog::guard::escape_path;
 use catdog::{errln, outln};
 use clap::{Args, Parser, Subcommand};
@@ -388,8 +388,19 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
     if test.is_some() {
         outs.push((test_out.clone(), to_idx(&test_set), "test"));
     }
-    for (path, order, set) in &outs {
-        write_set(
+    // A split is written as a pair: both blobs go to temporary files first, each recording the
+    // other's count and payload checksum, and only then are both renamed into place. A failure
+    // (or a kill) before the renames leaves the old pair untouched; one between them leaves a
+    // pair the trainer refuses (blob::check_pair).
+    let crcs: Vec<u32> = outs.iter().map(|(_, order, _)| set_crc(map, il, order)).collect();
+    let mut pending = Vec::new();
+    for (k, (path, order, set)) in outs.iter().enumerate() {
+        let sibling = (outs.len() == 2).then(|| Sibling {
+            count: outs[1 - k].1.len() as u64,
+            payload_crc: crcs[1 - k],
+            is_test: k == 0,
+        });
+        let p = write_set(
             path,
             map,
             (w, h),
@@ -397,8 +408,15 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
             &labels,
             order,
             note(set, order.len()),
+            sibling,
         )
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        pending.push(p);
+    }
+    for p in pending {
+        p.commit()?;
+    }
+    for (path, order, _) in &outs {
         outln!(
             "wrote {}: {} samples ({})",
             path.display(),
@@ -616,6 +634,14 @@ fn inspect(a: InspectArgs) -> Result<(), String> {
     parts.push(format!("unlabeled: {}", counts[names.len()]));
     outln!("classes:   {}", parts.join(", "))?;
     outln!("note:      {}", b.note())?;
+    if let Some(sib) = b.sibling() {
+        outln!(
+            "pair:      packed together with a {} set of {} samples (payload checksum {:08x})",
+            if sib.is_test { "test" } else { "training" },
+            sib.count,
+            sib.payload_crc
+        )?;
+    }
     if !b.is_empty() {
         outln!("first:     {}", b.source(0))?;
     }

@@ -335,3 +335,90 @@ fn file_names_are_stored_as_bytes_and_printed_escaped() {
     assert!(!text.contains("\nrows.png"), "{text}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A split is atomic as a pair: when writing test.bin fails (here: the file size limit, as on
+/// a full disk, kills the run), the old train.bin and test.bin are both untouched (train.bin
+/// was renamed into place before test.bin was written). The next run removes the leftover
+/// temporary file and says so.
+#[test]
+fn a_split_that_fails_half_way_leaves_the_old_pair_untouched() {
+    use std::os::unix::process::CommandExt;
+    let dir = tmp("pack-faults-pair");
+    photos(&dir.join("src"), 10);
+    let out = dir.join("out");
+    let split = |seed: &str| {
+        let mut c = pack();
+        c.arg(dir.join("src"))
+            .arg("-o")
+            .arg(&out)
+            .args(["--test", "8", "--size", "8", "-q", "--seed", seed]);
+        c
+    };
+    let o = split("1").output().unwrap();
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let (train0, test0) = (
+        std::fs::read(out.join("train.bin")).unwrap(),
+        std::fs::read(out.join("test.bin")).unwrap(),
+    );
+    // test.bin (8 samples) is larger than train.bin (2): a limit between the two sizes lets
+    // train.bin be written and stops the run in the middle of test.bin.
+    assert!(test0.len() > train0.len() + 512);
+    let limit = (train0.len() + 256) as u64;
+    let mut c = split("2");
+    // SAFETY: setrlimit is async-signal-safe.
+    unsafe {
+        c.pre_exec(move || {
+            let r = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &r);
+            Ok(())
+        });
+    }
+    let o = c.output().unwrap();
+    assert!(!o.status.success(), "{}", stderr_of(&o));
+    assert_eq!(std::fs::read(out.join("train.bin")).unwrap(), train0, "train.bin replaced");
+    assert_eq!(std::fs::read(out.join("test.bin")).unwrap(), test0);
+    // The next run cleans up what the killed one left, and writes a new pair.
+    let o = split("2").output().unwrap();
+    let err = stderr_of(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("left by an interrupted run"), "{err}");
+    let names: Vec<_> = std::fs::read_dir(&out).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Each half of a split records the other's count and payload checksum; `model train` refuses a
+/// train.bin with the test.bin of another split, and `inspect` shows the record.
+#[test]
+fn each_half_of_a_split_records_its_sibling() {
+    use catdog::blob::{check_pair, Blob};
+    let dir = tmp("pack-faults-sibling");
+    photos(&dir.join("src"), 12);
+    for (seed, sub) in [("1", "a"), ("2", "b")] {
+        let o = pack()
+            .arg(dir.join("src"))
+            .arg("-o")
+            .arg(dir.join(sub))
+            .args(["--test", "4", "--size", "8", "-q", "--seed", seed])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr_of(&o));
+    }
+    let open = |p: &str| Blob::open(&dir.join(p)).unwrap();
+    let (ta, sa) = (open("a/train.bin"), open("a/test.bin"));
+    let sib = ta.sibling().expect("train.bin records test.bin");
+    assert!(sib.is_test && sib.count == 4 && sib.payload_crc == sa.header().payload_crc);
+    assert!(check_pair(&ta, &sa).is_ok());
+    let e = check_pair(&ta, &open("b/test.bin")).unwrap_err();
+    assert!(e.contains("are not a pair") && e.contains("pack both again"), "{e}");
+    // A blob that records no sibling (from --from-raw, or an older pack) against a half of a
+    // pair: the half's record decides.
+    assert!(check_pair(&open("b/train.bin"), &sa).is_err());
+    let o = pack().arg("inspect").arg(dir.join("a/test.bin")).output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("pair:      packed together with a training set of 8 samples"), "{text}");
+    std::fs::remove_dir_all(&dir).ok();
+}
