@@ -45,6 +45,9 @@
 //! half blob under the final name.
 //!
 //! As with any memory map, the file must not be modified by another process while it is open.
+//! If it is truncated anyway, the next access past its new end does not crash silently: the
+//! mapping is registered with [`crate::guard::guard_mapping`], which prints one `error:` line
+//! naming the file and exits with code 2.
 
 use memmap2::Mmap;
 use std::fs::File;
@@ -195,6 +198,9 @@ impl std::ops::Deref for Bytes {
 
 /// A validated, memory-mapped dataset blob.
 pub struct Blob {
+    /// Turns a SIGBUS in the mapping (the file truncated under us) into one error line.
+    /// Declared before `map`, so it is dropped (unregistered) before the unmapping.
+    sigbus: Option<crate::guard::MappingGuard>,
     map: Bytes,
     path: PathBuf,
     header: Header,
@@ -272,7 +278,12 @@ impl Blob {
         if map.len() as u64 != size {
             return Err(format!("{name}: the file changed size while being opened"));
         }
-        Self::validate(Bytes::Map(map), path, verify).map_err(|e| format!("{name}: {e}"))
+        // Before validation reads it: a file truncated from now on gives an error line.
+        let sigbus = crate::guard::guard_mapping(map.as_ptr(), map.len(), path);
+        let mut blob =
+            Self::validate(Bytes::Map(map), path, verify).map_err(|e| format!("{name}: {e}"))?;
+        blob.sigbus = sigbus;
+        Ok(blob)
     }
 
     /// Validates an in-memory blob exactly as [`Blob::open`] validates a file (the same checks,
@@ -429,6 +440,7 @@ impl Blob {
             ));
         }
         let blob = Blob {
+            sigbus: None,
             path: path.to_path_buf(),
             header: h,
             note,

@@ -8,7 +8,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
 /// Exit code of every reported error (bad input, unwritable output, failed write).
 pub const EXIT_ERROR: u8 = 2;
@@ -316,4 +316,108 @@ pub fn escape_name(bytes: &[u8]) -> String {
 pub fn escape_path(p: &Path) -> String {
     use std::os::unix::ffi::OsStrExt;
     escape_name(p.as_os_str().as_bytes())
+}
+
+/// Memory maps of input files that [`on_sigbus`] knows: a file truncated by another program
+/// while mapped makes every access past its new end raise SIGBUS, which would kill the run
+/// with no message. Slot: start address, length (0: free), the message to print.
+struct MapSlot {
+    taken: AtomicBool,
+    start: AtomicUsize,
+    len: AtomicUsize,
+    msg: AtomicPtr<u8>,
+    msg_len: AtomicUsize,
+}
+
+#[allow(clippy::declare_interior_mutable_const)]
+const FREE_SLOT: MapSlot = MapSlot {
+    taken: AtomicBool::new(false),
+    start: AtomicUsize::new(0),
+    len: AtomicUsize::new(0),
+    msg: AtomicPtr::new(std::ptr::null_mut()),
+    msg_len: AtomicUsize::new(0),
+};
+const MAP_SLOTS: usize = 64;
+static MAPS: [MapSlot; MAP_SLOTS] = [FREE_SLOT; MAP_SLOTS];
+static SIGBUS_HANDLER: std::sync::Once = std::sync::Once::new();
+
+/// SIGBUS handler: a fault inside a registered mapping prints that mapping's one-line message
+/// and exits with [`EXIT_ERROR`] (only async-signal-safe calls: write, _exit); any other
+/// SIGBUS gets the default action back and faults again (a core dump, as without the handler).
+extern "C" fn on_sigbus(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo for a SA_SIGINFO handler.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    for s in MAPS.iter() {
+        let len = s.len.load(Ordering::Acquire);
+        let start = s.start.load(Ordering::Acquire);
+        if len != 0 && addr >= start && addr - start < len {
+            let (p, n) = (s.msg.load(Ordering::Acquire), s.msg_len.load(Ordering::Acquire));
+            // SAFETY: the message stays allocated while the slot is registered.
+            unsafe {
+                libc::write(2, p as *const libc::c_void, n);
+                libc::_exit(EXIT_ERROR as libc::c_int);
+            }
+        }
+    }
+    // SAFETY: restoring the default action is async-signal-safe.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = libc::SIG_DFL;
+        libc::sigaction(libc::SIGBUS, &sa, std::ptr::null_mut());
+    }
+}
+
+/// While alive, a fault (SIGBUS) in the mapping registered by [`guard_mapping`] ends the
+/// program with one `error:` line instead of a silent crash.
+pub struct MappingGuard {
+    slot: usize,
+}
+
+/// Registers `len` bytes mapped at `start` from `path`: if the file shrinks under the mapping
+/// (another program truncates it), the next access past its end prints one `error:` line
+/// naming the file and exits with [`EXIT_ERROR`]. Costs nothing per access (a signal handler
+/// installed once); `None` when all slots are taken (then a fault kills as before).
+pub fn guard_mapping(start: *const u8, len: usize, path: &Path) -> Option<MappingGuard> {
+    SIGBUS_HANDLER.call_once(|| {
+        // SAFETY: installs a handler that only calls async-signal-safe functions.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_sigbus as *const () as usize;
+            sa.sa_flags = libc::SA_SIGINFO;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(libc::SIGBUS, &sa, std::ptr::null_mut());
+        }
+    });
+    let slot = MAPS.iter().position(|s| {
+        s.taken
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    })?;
+    let msg = format!(
+        "error: {}: the file shrank while this program was reading it (truncated or rewritten \
+         in place by another program); stopped. Files already written (checkpoints) are intact\n",
+        path.display()
+    )
+    .into_bytes()
+    .into_boxed_slice();
+    let s = &MAPS[slot];
+    s.msg_len.store(msg.len(), Ordering::Release);
+    s.msg.store(Box::into_raw(msg) as *mut u8, Ordering::Release);
+    s.start.store(start as usize, Ordering::Release);
+    s.len.store(len, Ordering::Release);
+    Some(MappingGuard { slot })
+}
+
+impl Drop for MappingGuard {
+    fn drop(&mut self) {
+        let s = &MAPS[self.slot];
+        s.len.store(0, Ordering::Release);
+        let p = s.msg.swap(std::ptr::null_mut(), Ordering::AcqRel);
+        let n = s.msg_len.load(Ordering::Acquire);
+        if !p.is_null() {
+            // SAFETY: made by Box::into_raw of a boxed slice of n bytes in guard_mapping.
+            drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(p, n)) });
+        }
+        s.taken.store(false, Ordering::Release);
+    }
 }

@@ -470,3 +470,48 @@ fn train_refuses_a_mismatched_pair() {
     assert!(!dir.join("run.ckpt").exists());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A blob truncated under a running `train` (another program rewrites it in place) gives one
+/// `error:` line naming the file and exit code 2, not a silent death by SIGBUS.
+#[test]
+fn a_blob_truncated_under_a_running_train_gives_one_error_line() {
+    let dir = tmp("faults-sigbus");
+    blobs(&dir, 400);
+    for threads in ["1", "2"] {
+        synthetic_blob(&dir.join("train.bin"), 400, 8, 1);
+        let mut child = model()
+            .args(train_args(&dir))
+            .args(["--batch-size", "1", "--epochs", "1000", "--threads", threads])
+            .args(["--no-checkpoint", "--no-shuffle"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert!(line.starts_with("Epoch: 1"), "{line}");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join("train.bin"))
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        // Keep reading stdout, so the child never blocks on a full pipe.
+        let drain = std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut out, &mut sink);
+        });
+        let st = wait_or_kill(&mut child, 120, "train on a truncated blob");
+        drain.join().unwrap();
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        let o = Output {
+            status: st,
+            stdout: Vec::new(),
+            stderr: err.into_bytes(),
+        };
+        assert_refused(&o, &["train.bin", "shrank"]);
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
