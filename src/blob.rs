@@ -852,7 +852,9 @@ mod tests {
             channels: 3,
             class_names: CLASS_NAMES.iter().map(|s| s.to_string()).collect(),
             labels: (0..n).map(|i| [0, 1, UNLABELED][i % 3]).collect(),
-            sources: (0..n).map(|i| format!("dir/ünïcode {i}.jpg").into()).collect(),
+            sources: (0..n)
+                .map(|i| format!("dir/ünïcode {i}.jpg").into())
+                .collect(),
             note: "test".into(),
         };
         let imgs = (0..n).map(|i| vec![i as u8; 60]).collect();

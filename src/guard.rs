@@ -176,7 +176,9 @@ pub fn check_outputs(inputs: &[(&Path, &str)], outputs: &[(&Path, &str)]) -> Res
     for (k, &(p, flag)) in outputs.iter().enumerate() {
         let name = p.display();
         if p.is_dir() {
-            return Err(format!("{flag} {name}: is a directory, expected a file name"));
+            return Err(format!(
+                "{flag} {name}: is a directory, expected a file name"
+            ));
         }
         let tmp = tmp_path(p).map_err(|e| format!("{flag} {e}"))?;
         let tmp_len = tmp.file_name().map_or(0, |n| n.len());
@@ -351,7 +353,10 @@ extern "C" fn on_sigbus(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mu
         let len = s.len.load(Ordering::Acquire);
         let start = s.start.load(Ordering::Acquire);
         if len != 0 && addr >= start && addr - start < len {
-            let (p, n) = (s.msg.load(Ordering::Acquire), s.msg_len.load(Ordering::Acquire));
+            let (p, n) = (
+                s.msg.load(Ordering::Acquire),
+                s.msg_len.load(Ordering::Acquire),
+            );
             // SAFETY: the message stays allocated while the slot is registered.
             unsafe {
                 libc::write(2, p as *const libc::c_void, n);
@@ -402,7 +407,8 @@ pub fn guard_mapping(start: *const u8, len: usize, path: &Path) -> Option<Mappin
     .into_boxed_slice();
     let s = &MAPS[slot];
     s.msg_len.store(msg.len(), Ordering::Release);
-    s.msg.store(Box::into_raw(msg) as *mut u8, Ordering::Release);
+    s.msg
+        .store(Box::into_raw(msg) as *mut u8, Ordering::Release);
     s.start.store(start as usize, Ordering::Release);
     s.len.store(len, Ordering::Release);
     Some(MappingGuard { slot })

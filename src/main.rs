@@ -6,8 +6,8 @@ use catdog::cli::*;
 use catdog::config::Hyper;
 use catdog::contact_sheet::{self, Tile};
 use catdog::cpu;
-use catdog::guard;
 use catdog::dataset::{open_blob, Synthetic};
+use catdog::guard;
 use catdog::model::Net;
 use catdog::parameters;
 use catdog::report::Confusion;
@@ -223,7 +223,10 @@ fn load_model(file: &Path, arch: &ArchArgs, image: usize, batch: usize) -> Resul
 
 fn eval_cmd(a: EvalArgs) -> Result<(), String> {
     if let Some(out) = &a.errors {
-        let inputs = [(a.data.as_path(), "--data"), (a.params.as_path(), "--params")];
+        let inputs = [
+            (a.data.as_path(), "--data"),
+            (a.params.as_path(), "--params"),
+        ];
         guard::check_outputs(&inputs, &[(out.as_path(), "--errors")])?;
         guard::clean_stale_beside(&[out.as_path()], "")?;
     }
@@ -353,7 +356,12 @@ fn bench_cmd(a: BenchArgs) -> Result<(), String> {
     let gflop = 2.0 * shapes.train_macs() as f64 / 1e9;
     outln!(
         "config: image {}, widths {:?}, fc1 {}, batch {}, threads {}, path {:?}",
-        h.image, h.widths, h.fc1, h.batch, h.threads, net.path
+        h.image,
+        h.widths,
+        h.fc1,
+        h.batch,
+        h.threads,
+        net.path
     )?;
     // Counted as the direct convolution would (Winograd layers do fewer multiplies, so on
     // them this is an effective rate and can pass the FMA peak).

@@ -76,7 +76,7 @@ pub fn read_raw(path: &Path, shapes: &Shapes, params: &mut [f32]) -> Result<(), 
     }
     let mut bytes = Vec::with_capacity(want);
     std::io::Read::read_to_end(&mut file, &mut bytes)
-    .map_err(|e| format!("{}: cannot read parameter file: {e}", path.display()))?;
+        .map_err(|e| format!("{}: cannot read parameter file: {e}", path.display()))?;
     if bytes.len() != want {
         return Err(format!(
             "{}: file changed size while being read",

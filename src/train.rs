@@ -264,7 +264,8 @@ pub fn run_epoch(
                 } else {
                     losses.lock().unwrap().push(loss);
                     if opts.log_every > 0 && (step + 1) % opts.log_every == 0 {
-                        let line = crate::outln!("Epoch: {epoch}, Step: {}, Loss: {loss:.6}", step + 1);
+                        let line =
+                            crate::outln!("Epoch: {epoch}, Step: {}, Loss: {loss:.6}", step + 1);
                         if let Err(e) = line {
                             // Stop every thread at the next barrier, as for a bad loss.
                             *failure.lock().unwrap() = Some(e);

@@ -171,7 +171,15 @@ fn eval_and_bench_into_a_full_stdout_report_one_error() {
         .unwrap();
     assert_refused(&o, &["standard output"]);
     let o = model()
-        .args(["bench", "--batches", "1", "--image", "8", "--widths", "16,16,16"])
+        .args([
+            "bench",
+            "--batches",
+            "1",
+            "--image",
+            "8",
+            "--widths",
+            "16,16,16",
+        ])
         .args(["--fc1", "16", "--threads", "1"])
         .stdout(std::fs::File::create("/dev/full").unwrap())
         .output()
@@ -203,19 +211,41 @@ fn fifos_and_devices_are_refused_as_inputs_without_blocking() {
     let ck = dir.join("run.ckpt");
     let runs: Vec<(Vec<std::ffi::OsString>, &str)> = vec![
         (
-            vec!["eval".into(), "--params".into(), ck.clone().into(), "--data".into(), fifo.clone().into()],
+            vec![
+                "eval".into(),
+                "--params".into(),
+                ck.clone().into(),
+                "--data".into(),
+                fifo.clone().into(),
+            ],
             "named pipe",
         ),
         (
-            vec!["eval".into(), "--params".into(), fifo.clone().into(), "--data".into(), dir.join("test.bin").into()],
+            vec![
+                "eval".into(),
+                "--params".into(),
+                fifo.clone().into(),
+                "--data".into(),
+                dir.join("test.bin").into(),
+            ],
             "named pipe",
         ),
         (
-            vec!["predict".into(), "--params".into(), ck.clone().into(), fifo.clone().into()],
+            vec![
+                "predict".into(),
+                "--params".into(),
+                ck.clone().into(),
+                fifo.clone().into(),
+            ],
             "named pipe",
         ),
         (
-            vec!["predict".into(), "--params".into(), ck.clone().into(), "/dev/zero".into()],
+            vec![
+                "predict".into(),
+                "--params".into(),
+                ck.clone().into(),
+                "/dev/zero".into(),
+            ],
             "character device",
         ),
     ];
@@ -254,7 +284,10 @@ fn fifos_and_devices_are_refused_as_inputs_without_blocking() {
         let mut err = String::new();
         std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
         assert_eq!(st.code(), Some(2), "{flag}: {err}");
-        assert!(err.contains("pipe") || err.contains("regular file"), "{flag}: {err}");
+        assert!(
+            err.contains("pipe") || err.contains("regular file"),
+            "{flag}: {err}"
+        );
     }
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -271,7 +304,10 @@ fn outputs_that_are_inputs_or_too_long_are_refused_before_any_work() {
     let run = |extra: &[&std::ffi::OsStr]| {
         let mut args: Vec<std::ffi::OsString> =
             train_args(&dir).into_iter().map(Into::into).collect();
-        if let Some(i) = args.iter().position(|a| extra.first() == Some(&a.as_os_str())) {
+        if let Some(i) = args
+            .iter()
+            .position(|a| extra.first() == Some(&a.as_os_str()))
+        {
             args.drain(i..i + 2);
         }
         model()
@@ -298,13 +334,21 @@ fn outputs_that_are_inputs_or_too_long_are_refused_before_any_work() {
         dir.join(".").join("m.csv").as_os_str(),
     ]);
     assert_refused(&o, &["are the same file"]);
-    let o = run(&["--checkpoint".as_ref(), m.as_os_str(), "--metrics".as_ref(), m.as_os_str()]);
+    let o = run(&[
+        "--checkpoint".as_ref(),
+        m.as_os_str(),
+        "--metrics".as_ref(),
+        m.as_os_str(),
+    ]);
     assert_refused(&o, &["--metrics", "--checkpoint", "same file"]);
     // A name that fits, but whose temporary name does not: refused before the epoch.
     let long = dir.join(format!("{}.csv", "m".repeat(245)));
     let o = run(&["--metrics".as_ref(), long.as_os_str()]);
     assert_refused(&o, &["--metrics", "too long"]);
-    assert!(!dir.join("run.ckpt").exists(), "an epoch ran before the refusal");
+    assert!(
+        !dir.join("run.ckpt").exists(),
+        "an epoch ran before the refusal"
+    );
     assert_eq!(std::fs::read(&train).unwrap(), before);
     // eval --errors onto the data blob.
     let o = run(&[]);
@@ -342,7 +386,15 @@ fn stale_temporary_files_of_dead_runs_are_removed_and_reported() {
     }
     let o = model()
         .args(train_args(&dir))
-        .args(["--batch-size", "4", "--epochs", "1", "--log-every", "0", "--metrics"])
+        .args([
+            "--batch-size",
+            "4",
+            "--epochs",
+            "1",
+            "--log-every",
+            "0",
+            "--metrics",
+        ])
         .arg(dir.join("m.csv"))
         .output()
         .unwrap();
@@ -350,7 +402,10 @@ fn stale_temporary_files_of_dead_runs_are_removed_and_reported() {
     assert!(o.status.success(), "{err}");
     assert!(!dead.exists() && !dead_metrics.exists(), "{err}");
     assert!(live.exists() && other.exists(), "{err}");
-    assert!(err.contains(&format!("removed {}", dead.display())), "{err}");
+    assert!(
+        err.contains(&format!("removed {}", dead.display())),
+        "{err}"
+    );
     assert!(err.contains("left by an interrupted run"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -368,7 +423,15 @@ fn absurd_bench_sizes_are_refused() {
     }
     // Within the cap, but more images than memory holds.
     let o = model()
-        .args(["bench", "--batches", "1000000", "--batch-size", "4096", "--threads", "1"])
+        .args([
+            "bench",
+            "--batches",
+            "1000000",
+            "--batch-size",
+            "4096",
+            "--threads",
+            "1",
+        ])
         .output()
         .unwrap();
     assert_refused(&o, &["--batches", "memory"]);
@@ -382,7 +445,12 @@ fn predict_escapes_names_in_its_tsv() {
     use catdog::blob::{write_blob, BlobMeta};
     use catdog::dataset::{Dataset, Synthetic};
     let dir = tmp("faults-names");
-    let names: [&[u8]; 4] = [b"a\tb\nc.png", b"\xff\xfe.png", b"\x1b[2Jclear.png", b"back\\slash.png"];
+    let names: [&[u8]; 4] = [
+        b"a\tb\nc.png",
+        b"\xff\xfe.png",
+        b"\x1b[2Jclear.png",
+        b"back\\slash.png",
+    ];
     let s = Synthetic::new(4, 8, 3);
     let meta = BlobMeta {
         height: 8,
@@ -419,7 +487,12 @@ fn predict_escapes_names_in_its_tsv() {
     let first: Vec<&str> = rows.iter().map(|r| r[0]).collect();
     assert_eq!(
         first,
-        ["a\\tb\\nc.png", "\\xff\\xfe.png", "\\x1b[2Jclear.png", "back\\\\slash.png"]
+        [
+            "a\\tb\\nc.png",
+            "\\xff\\xfe.png",
+            "\\x1b[2Jclear.png",
+            "back\\\\slash.png"
+        ]
     );
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -446,7 +519,10 @@ fn train_refuses_a_mismatched_pair() {
             w.push(s.image(i)).unwrap();
         }
         w.finish().unwrap();
-        catdog::blob::Blob::open(&dir.join(name)).unwrap().header().payload_crc
+        catdog::blob::Blob::open(&dir.join(name))
+            .unwrap()
+            .header()
+            .payload_crc
     };
     // test.bin of "another run": 8 samples, seed 2; train.bin says its test set had seed 3.
     let crc_other = write("other.bin", 8, 3, None);
@@ -481,7 +557,14 @@ fn a_blob_truncated_under_a_running_train_gives_one_error_line() {
         synthetic_blob(&dir.join("train.bin"), 400, 8, 1);
         let mut child = model()
             .args(train_args(&dir))
-            .args(["--batch-size", "1", "--epochs", "1000", "--threads", threads])
+            .args([
+                "--batch-size",
+                "1",
+                "--epochs",
+                "1000",
+                "--threads",
+                threads,
+            ])
             .args(["--no-checkpoint", "--no-shuffle"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -392,7 +392,10 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
     // other's count and payload checksum, and only then are both renamed into place. A failure
     // (or a kill) before the renames leaves the old pair untouched; one between them leaves a
     // pair the trainer refuses (blob::check_pair).
-    let crcs: Vec<u32> = outs.iter().map(|(_, order, _)| set_crc(map, il, order)).collect();
+    let crcs: Vec<u32> = outs
+        .iter()
+        .map(|(_, order, _)| set_crc(map, il, order))
+        .collect();
     let mut pending = Vec::new();
     for (k, (path, order, set)) in outs.iter().enumerate() {
         let sibling = (outs.len() == 2).then(|| Sibling {
@@ -559,7 +562,10 @@ fn from_raw(a: &PackArgs, data: &Path, labels_path: &Path) -> Result<(), String>
         a.out.join(format!("{stem}.bin"))
     };
     catdog::guard::check_outputs(
-        &[(data, "the raw image file"), (labels_path, "the raw label file")],
+        &[
+            (data, "the raw image file"),
+            (labels_path, "the raw label file"),
+        ],
         &[(out.as_path(), "-o")],
     )?;
     clean_stale(
@@ -649,7 +655,8 @@ fn inspect(a: InspectArgs) -> Result<(), String> {
     match &payload {
         Ok(()) => outln!(
             "checksums: header+metadata ok ({:08x}), payload ok ({:08x})",
-            hd.header_crc, hd.payload_crc
+            hd.header_crc,
+            hd.payload_crc
         )?,
         Err(e) => outln!("checksums: header+metadata ok, PAYLOAD BAD: {e}")?,
     }

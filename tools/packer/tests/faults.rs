@@ -39,7 +39,10 @@ fn photos(dir: &Path, n: usize) {
             )
         })
         .collect();
-    let r: Vec<(&str, &Path)> = reqs.iter().map(|(s, p)| (s.as_str(), p.as_path())).collect();
+    let r: Vec<(&str, &Path)> = reqs
+        .iter()
+        .map(|(s, p)| (s.as_str(), p.as_path()))
+        .collect();
     testgen(&r);
 }
 
@@ -232,7 +235,11 @@ fn dump_onto_its_own_blob_is_refused_and_dumps_are_atomic() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr_of(&o));
     assert_eq!(&std::fs::read(&png).unwrap()[1..4], b"PNG");
-    let names: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
     assert_eq!(names.len(), 2, "{names:?}");
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -252,7 +259,10 @@ fn bad_outputs_are_refused_before_decoding() {
         .output()
         .unwrap();
     assert_refused(&o, &["train.bin", "is a directory"]);
-    assert!(!String::from_utf8_lossy(&o.stdout).contains("summary"), "decoded first");
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("summary"),
+        "decoded first"
+    );
     let long = dir.join(format!("{}.bin", "b".repeat(245)));
     let o = pack()
         .arg(dir.join("src"))
@@ -262,7 +272,10 @@ fn bad_outputs_are_refused_before_decoding() {
         .output()
         .unwrap();
     assert_refused(&o, &["too long"]);
-    assert!(!String::from_utf8_lossy(&o.stdout).contains("summary"), "decoded first");
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("summary"),
+        "decoded first"
+    );
     let raw = dir.join("d.bin");
     std::fs::write(&raw, vec![9u8; 2 * 8 * 8 * 3]).unwrap();
     std::fs::write(dir.join("l.raw"), [0u8, 1]).unwrap();
@@ -311,7 +324,10 @@ fn file_names_are_stored_as_bytes_and_printed_escaped() {
     assert!(o.status.success(), "{err}");
     let skipped: Vec<&str> = err.lines().filter(|l| l.starts_with("skipped")).collect();
     assert_eq!(skipped.len(), 1, "{err}");
-    assert!(skipped[0].contains("Dog/bad\\nskipped forged: x.png: "), "{err}");
+    assert!(
+        skipped[0].contains("Dog/bad\\nskipped forged: x.png: "),
+        "{err}"
+    );
     let b = catdog::blob::Blob::open(&out).unwrap();
     assert_eq!(b.len(), 4);
     let raw = (0..4)
@@ -320,12 +336,29 @@ fn file_names_are_stored_as_bytes_and_printed_escaped() {
         .expect("the non-UTF-8 name, byte for byte");
     assert!(Path::new(OsStr::from_bytes(&raw)).exists());
     let shown: Vec<String> = (0..4).map(|i| b.source(i)).collect();
-    assert!(shown.iter().any(|s| s.ends_with("Cat/\\xffcat\\xfe.png")), "{shown:?}");
-    assert!(shown.iter().any(|s| s.ends_with("Cat/two\\nrows.png")), "{shown:?}");
-    assert!(shown.iter().any(|s| s.ends_with("Dog/\\x1b[31mred.png")), "{shown:?}");
-    let o = pack().arg("inspect").arg("--list").arg(&out).output().unwrap();
+    assert!(
+        shown.iter().any(|s| s.ends_with("Cat/\\xffcat\\xfe.png")),
+        "{shown:?}"
+    );
+    assert!(
+        shown.iter().any(|s| s.ends_with("Cat/two\\nrows.png")),
+        "{shown:?}"
+    );
+    assert!(
+        shown.iter().any(|s| s.ends_with("Dog/\\x1b[31mred.png")),
+        "{shown:?}"
+    );
+    let o = pack()
+        .arg("inspect")
+        .arg("--list")
+        .arg(&out)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr_of(&o));
-    assert!(!o.stdout.contains(&0x1b), "an escape sequence reached the terminal");
+    assert!(
+        !o.stdout.contains(&0x1b),
+        "an escape sequence reached the terminal"
+    );
     let text = String::from_utf8(o.stdout).expect("escaped output is UTF-8");
     let rows: Vec<&str> = text
         .lines()
@@ -378,14 +411,22 @@ fn a_split_that_fails_half_way_leaves_the_old_pair_untouched() {
     }
     let o = c.output().unwrap();
     assert!(!o.status.success(), "{}", stderr_of(&o));
-    assert_eq!(std::fs::read(out.join("train.bin")).unwrap(), train0, "train.bin replaced");
+    assert_eq!(
+        std::fs::read(out.join("train.bin")).unwrap(),
+        train0,
+        "train.bin replaced"
+    );
     assert_eq!(std::fs::read(out.join("test.bin")).unwrap(), test0);
     // The next run cleans up what the killed one left, and writes a new pair.
     let o = split("2").output().unwrap();
     let err = stderr_of(&o);
     assert!(o.status.success(), "{err}");
     assert!(err.contains("left by an interrupted run"), "{err}");
-    let names: Vec<_> = std::fs::read_dir(&out).unwrap().flatten().map(|e| e.file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
     assert_eq!(names.len(), 2, "{names:?}");
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -413,12 +454,22 @@ fn each_half_of_a_split_records_its_sibling() {
     assert!(sib.is_test && sib.count == 4 && sib.payload_crc == sa.header().payload_crc);
     assert!(check_pair(&ta, &sa).is_ok());
     let e = check_pair(&ta, &open("b/test.bin")).unwrap_err();
-    assert!(e.contains("are not a pair") && e.contains("pack both again"), "{e}");
+    assert!(
+        e.contains("are not a pair") && e.contains("pack both again"),
+        "{e}"
+    );
     // A blob that records no sibling (from --from-raw, or an older pack) against a half of a
     // pair: the half's record decides.
     assert!(check_pair(&open("b/train.bin"), &sa).is_err());
-    let o = pack().arg("inspect").arg(dir.join("a/test.bin")).output().unwrap();
+    let o = pack()
+        .arg("inspect")
+        .arg(dir.join("a/test.bin"))
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("pair:      packed together with a training set of 8 samples"), "{text}");
+    assert!(
+        text.contains("pair:      packed together with a training set of 8 samples"),
+        "{text}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
