@@ -578,16 +578,22 @@ pub fn fit(
 }
 
 fn stop_message(e: String, cfg: &FitConfig, history: &[crate::metrics::EpochRecord]) -> String {
+    // Lowering the learning rate helps a diverging run, not a failed write to stdout/stderr.
+    let diverged = !e.contains("standard output") && !e.contains("standard error");
     match (&cfg.checkpoint, history.last()) {
         (Some(p), Some(last)) => format!(
-            "{e}; training stopped. The last good checkpoint, {} (after epoch {}), is intact: lower --lr and resume from it",
+            "{e}; training stopped. The last good checkpoint, {} (after epoch {}), is intact{}",
             p.display(),
-            last.epoch
+            last.epoch,
+            if diverged { ": lower --lr and resume from it" } else { "" }
         ),
         (Some(p), None) if p.exists() => format!(
             "{e}; training stopped before this run's first checkpoint. {} (from an earlier run) was not touched",
             p.display()
         ),
-        _ => format!("{e}; training stopped (no checkpoint was written yet): lower --lr and start again"),
+        _ => format!(
+            "{e}; training stopped (no checkpoint was written yet){}",
+            if diverged { ": lower --lr and start again" } else { "" }
+        ),
     }
 }

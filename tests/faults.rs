@@ -121,7 +121,8 @@ fn train_with_a_full_stdout_reports_one_error_and_keeps_the_checkpoint() {
             .stdout(std::fs::File::create("/dev/full").unwrap())
             .output()
             .unwrap();
-        assert_refused(&o, &["standard output", "No space left"]);
+        let line = assert_refused(&o, &["standard output", "No space left"]);
+        assert!(!line.contains("--lr"), "{line}");
         // Step lines off: two epochs are checkpointed, then `Accuracy is:` fails.
         let o = model()
             .args(train_args(&dir))
