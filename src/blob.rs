@@ -17,20 +17,24 @@
 //!     40     8  meta_len          u64, bytes of the metadata section that starts at 64
 //!     48     8  payload_offset    u64, multiple of 64, >= 64 + meta_len
 //!     56     4  payload_crc       u32, CRC-32 (IEEE) of the payload
-//!     60     4  flags             u32, reserved, 0
+//!     60     4  flags             u32: bit 0 = the metadata ends with a sibling record; others 0
 //!     64        metadata:
 //!                 note            u32 length + UTF-8 (free text: who packed it, how)
 //!                 class names     num_classes x (u32 length + UTF-8), index = label
 //!                 labels          N bytes: label < num_classes, or 255 = unlabeled
 //!                 source offsets  (N + 1) x u64: sample i's path is strings[off[i]..off[i+1]]
-//!                 strings         the source paths, UTF-8, concatenated
+//!                 strings         the source paths, concatenated: the bytes of each name as
+//!                                 the OS gave them (UTF-8 on most systems, but not always)
+//!                 sibling record  only with flags bit 0, 16 bytes: the other half of a
+//!                                 train/test pair packed together: its sample count u64,
+//!                                 its payload CRC u32, its role u32 (1 test, 2 train)
 //!                 zero padding    up to payload_offset
 //! payload_offset  N x height x width x channels bytes: the images, HWC u8, sample after sample
 //! ```
 //!
 //! The file size must be exactly `payload_offset + N * height * width * channels`: the reader
 //! checks every size and offset against it (with overflow-checked arithmetic), both checksums,
-//! every label, and that every path is UTF-8, before it hands out a single slice, so a truncated,
+//! every label and the path table, before it hands out a single slice, so a truncated,
 //! damaged or foreign file is refused with a message that names the file and the problem, and no
 //! accessor can read out of bounds. The payload starts on a 64-byte boundary of the file (and so
 //! of the mapping, which is page-aligned); when `height * width * channels` is a multiple of 64,
@@ -41,6 +45,9 @@
 //! half blob under the final name.
 //!
 //! As with any memory map, the file must not be modified by another process while it is open.
+//! If it is truncated anyway, the next access past its new end does not crash silently: the
+//! mapping is registered with [`crate::guard::guard_mapping`], which prints one `error:` line
+//! naming the file and exits with code 2.
 
 use memmap2::Mmap;
 use std::fs::File;
@@ -59,6 +66,22 @@ pub const ALIGN: usize = 64;
 pub const UNLABELED: u8 = 255;
 /// Most classes a blob can name (labels 0..=253; 255 is [`UNLABELED`]).
 pub const MAX_CLASSES: usize = 254;
+/// Header flag: the metadata ends with a [`Sibling`] record.
+pub const FLAG_SIBLING: u32 = 1;
+/// Bytes of the sibling record.
+const SIBLING_LEN: usize = 16;
+
+/// The other half of a train/test pair that one `tools/pack` run wrote together: each blob of
+/// the pair records the other's sample count and payload checksum, so a trainer can refuse a
+/// train.bin beside a test.bin from another run (whose photos may be in the training set).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sibling {
+    pub count: u64,
+    pub payload_crc: u32,
+    /// Whether the sibling is the test set (else the training set).
+    pub is_test: bool,
+}
+
 /// The class names the packer writes for labeled data: label 0 = cat, 1 = dog.
 pub const CLASS_NAMES: [&str; 2] = ["cat", "dog"];
 
@@ -119,6 +142,12 @@ impl Header {
                 h.version
             ));
         }
+        if h.flags & !FLAG_SIBLING != 0 {
+            return Err(format!(
+                "unknown header flags {:#x}: written by a newer tools/pack?",
+                h.flags
+            ));
+        }
         Ok(h)
     }
 
@@ -169,6 +198,9 @@ impl std::ops::Deref for Bytes {
 
 /// A validated, memory-mapped dataset blob.
 pub struct Blob {
+    /// Turns a SIGBUS in the mapping (the file truncated under us) into one error line.
+    /// Declared before `map`, so it is dropped (unregistered) before the unmapping.
+    sigbus: Option<crate::guard::MappingGuard>,
     map: Bytes,
     path: PathBuf,
     header: Header,
@@ -179,6 +211,7 @@ pub struct Blob {
     strings_at: usize,
     strings_len: usize,
     image_len: usize,
+    sibling: Option<Sibling>,
 }
 
 impl std::fmt::Debug for Blob {
@@ -227,13 +260,11 @@ impl Blob {
     /// As [`Blob::open`], choosing whether to verify the payload checksum.
     pub fn open_with(path: &Path, verify: Verify) -> Result<Blob, String> {
         let name = path.display();
-        let file = File::open(path).map_err(|e| format!("{name}: cannot open: {e}"))?;
+        // Never blocks on a FIFO; refuses directories, pipes and devices.
+        let file = crate::guard::open_regular(path, "the dataset blob")?;
         let meta = file
             .metadata()
             .map_err(|e| format!("{name}: cannot stat: {e}"))?;
-        if !meta.is_file() {
-            return Err(format!("{name}: not a regular file"));
-        }
         let size = meta.len();
         if size < HEADER_LEN as u64 {
             // Also checked by `validate`; here so that an empty file is never mapped.
@@ -247,7 +278,12 @@ impl Blob {
         if map.len() as u64 != size {
             return Err(format!("{name}: the file changed size while being opened"));
         }
-        Self::validate(Bytes::Map(map), path, verify).map_err(|e| format!("{name}: {e}"))
+        // Before validation reads it: a file truncated from now on gives an error line.
+        let sigbus = crate::guard::guard_mapping(map.as_ptr(), map.len(), path);
+        let mut blob =
+            Self::validate(Bytes::Map(map), path, verify).map_err(|e| format!("{name}: {e}"))?;
+        blob.sigbus = sigbus;
+        Ok(blob)
     }
 
     /// Validates an in-memory blob exactly as [`Blob::open`] validates a file (the same checks,
@@ -368,8 +404,25 @@ impl Blob {
             "the source offsets",
         )?;
         let strings_at = HEADER_LEN + m.at;
-        let strings_len = (h.meta_len as usize) - m.at;
-        let strings = &map[strings_at..strings_at + strings_len];
+        let tail = if h.flags & FLAG_SIBLING != 0 {
+            SIBLING_LEN
+        } else {
+            0
+        };
+        let strings_len = (h.meta_len as usize - m.at)
+            .checked_sub(tail)
+            .ok_or("metadata is cut short: no room for the sibling record")?;
+        let sibling = (tail > 0).then(|| {
+            let at = strings_at + strings_len;
+            Sibling {
+                count: u64_at(&map, at),
+                payload_crc: u32_at(&map, at + 8),
+                is_test: u32_at(&map, at + 12) == 1,
+            }
+        });
+        if tail > 0 && !matches!(u32_at(&map, strings_at + strings_len + 12), 1 | 2) {
+            return Err("the sibling record names no role (1 test, 2 train)".into());
+        }
         let mut prev = 0u64;
         for (i, o) in offsets.chunks_exact(8).enumerate() {
             let o = u64::from_le_bytes(o.try_into().unwrap());
@@ -379,9 +432,6 @@ impl Blob {
                      {strings_len} bytes)"
                 ));
             }
-            if i > 0 && std::str::from_utf8(&strings[prev as usize..o as usize]).is_err() {
-                return Err(format!("the source path of sample {} is not UTF-8", i - 1));
-            }
             prev = o;
         }
         if prev != strings_len as u64 {
@@ -390,6 +440,7 @@ impl Blob {
             ));
         }
         let blob = Blob {
+            sigbus: None,
             path: path.to_path_buf(),
             header: h,
             note,
@@ -399,6 +450,7 @@ impl Blob {
             strings_at,
             strings_len,
             image_len: image_len as usize,
+            sibling,
             map,
         };
         if verify == Verify::All {
@@ -454,8 +506,9 @@ impl Blob {
     pub fn labels(&self) -> &[u8] {
         &self.map[self.labels_at..self.labels_at + self.len()]
     }
-    /// The source path of sample `i`, as recorded by the packer. Panics if `i >= len()`.
-    pub fn source(&self, i: usize) -> &str {
+    /// The source path of sample `i`, byte for byte as the packer recorded it (on Unix,
+    /// `OsStr::from_bytes` of it names the file). Panics if `i >= len()`.
+    pub fn source_bytes(&self, i: usize) -> &[u8] {
         assert!(
             i < self.len(),
             "sample {i} out of range ({} samples)",
@@ -464,9 +517,17 @@ impl Blob {
         let o = |k: usize| u64_at(&self.map, self.offsets_at + 8 * k) as usize;
         let (a, b) = (o(i), o(i + 1));
         debug_assert!(a <= b && b <= self.strings_len);
-        let s = &self.map[self.strings_at + a..self.strings_at + b];
-        // Validated at open; never fails.
-        std::str::from_utf8(s).unwrap_or("<invalid path>")
+        &self.map[self.strings_at + a..self.strings_at + b]
+    }
+    /// The source path of sample `i` for printing: escaped by [`crate::guard::escape_name`]
+    /// (a name with a line break, a tab, a terminal escape or bytes that are not UTF-8 stays
+    /// on one line and shows what it holds). Panics if `i >= len()`.
+    pub fn source(&self, i: usize) -> String {
+        crate::guard::escape_name(self.source_bytes(i))
+    }
+    /// The other half of the train/test pair this blob was packed with, if any.
+    pub fn sibling(&self) -> Option<Sibling> {
+        self.sibling
     }
     /// Class names, index = label.
     pub fn class_names(&self) -> Vec<String> {
@@ -504,8 +565,8 @@ pub struct BlobMeta {
     pub class_names: Vec<String>,
     /// One per sample: `< class_names.len()` or [`UNLABELED`].
     pub labels: Vec<u8>,
-    /// One per sample.
-    pub sources: Vec<String>,
+    /// One per sample: the bytes of the path (any bytes; UTF-8 on most systems).
+    pub sources: Vec<Vec<u8>>,
     /// Free text recorded in the blob (e.g. the packing options).
     pub note: String,
 }
@@ -532,6 +593,15 @@ fn io_err(path: &Path, what: &str, e: std::io::Error) -> String {
 impl BlobWriter {
     /// Starts writing the blob that will be `path`; checks `meta` for consistency.
     pub fn create(path: &Path, meta: &BlobMeta) -> Result<BlobWriter, String> {
+        Self::create_paired(path, meta, None)
+    }
+
+    /// As [`BlobWriter::create`], recording `sibling`: the other blob of a pair written together.
+    pub fn create_paired(
+        path: &Path,
+        meta: &BlobMeta,
+        sibling: Option<Sibling>,
+    ) -> Result<BlobWriter, String> {
         let count = meta.labels.len();
         if meta.sources.len() != count {
             return Err(format!(
@@ -577,7 +647,12 @@ impl BlobWriter {
             mb.extend_from_slice(&off.to_le_bytes());
         }
         for s in &meta.sources {
-            mb.extend_from_slice(s.as_bytes());
+            mb.extend_from_slice(s);
+        }
+        if let Some(sib) = sibling {
+            mb.extend_from_slice(&sib.count.to_le_bytes());
+            mb.extend_from_slice(&sib.payload_crc.to_le_bytes());
+            mb.extend_from_slice(&(if sib.is_test { 1u32 } else { 2 }).to_le_bytes());
         }
         let meta_len = mb.len() as u64;
         let payload_offset = (HEADER_LEN + mb.len()).next_multiple_of(ALIGN);
@@ -593,20 +668,9 @@ impl BlobWriter {
             meta_len,
             payload_offset: payload_offset as u64,
             payload_crc: 0,
-            flags: 0,
+            flags: if sibling.is_some() { FLAG_SIBLING } else { 0 },
         };
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let fname = path
-            .file_name()
-            .ok_or_else(|| format!("{}: not a file name", path.display()))?;
-        let tmp = dir.join(format!(
-            ".{}.{}.tmp",
-            fname.to_string_lossy(),
-            std::process::id()
-        ));
+        let tmp = crate::guard::tmp_path(path)?;
         let file = File::create(&tmp).map_err(|e| io_err(&tmp, "create", e))?;
         let mut w = BlobWriter {
             out: Some(
@@ -656,7 +720,14 @@ impl BlobWriter {
     }
 
     /// Completes the header, syncs, and renames the blob into place.
-    pub fn finish(mut self) -> Result<(), String> {
+    pub fn finish(self) -> Result<(), String> {
+        self.finish_unrenamed()?.commit()
+    }
+
+    /// Completes the header and syncs the temporary file, but leaves the rename to
+    /// [`PendingBlob::commit`]: a pair of blobs is renamed into place only when both are
+    /// written. Dropping the [`PendingBlob`] instead deletes the temporary file.
+    pub fn finish_unrenamed(mut self) -> Result<PendingBlob, String> {
         if self.pushed != self.header.count {
             return Err(format!(
                 "{} of {} images written",
@@ -677,6 +748,25 @@ impl BlobWriter {
             .and_then(|_| file.sync_all())
             .map_err(|e| io_err(&self.tmp, "write", e))?;
         drop(file);
+        self.done = true;
+        Ok(PendingBlob {
+            tmp: std::mem::take(&mut self.tmp),
+            dest: std::mem::take(&mut self.dest),
+            done: false,
+        })
+    }
+}
+
+/// A blob written and synced under its temporary name ([`BlobWriter::finish_unrenamed`]).
+pub struct PendingBlob {
+    tmp: PathBuf,
+    dest: PathBuf,
+    done: bool,
+}
+
+impl PendingBlob {
+    /// Renames the blob into place.
+    pub fn commit(mut self) -> Result<(), String> {
         std::fs::rename(&self.tmp, &self.dest).map_err(|e| {
             format!(
                 "cannot rename {} to {}: {e}",
@@ -687,6 +777,39 @@ impl BlobWriter {
         self.done = true;
         Ok(())
     }
+}
+
+impl Drop for PendingBlob {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Refuses a training and a test blob that are not the pair they say they are: when either
+/// records a [`Sibling`] (both halves of a `tools/pack` split do), the other must have its
+/// sample count and payload checksum. A train.bin beside the test.bin of another run would
+/// otherwise test on photos it trained on.
+pub fn check_pair(train: &Blob, test: &Blob) -> Result<(), String> {
+    for (a, b) in [(train, test), (test, train)] {
+        let Some(s) = a.sibling() else { continue };
+        if b.len() as u64 != s.count || b.header.payload_crc != s.payload_crc {
+            return Err(format!(
+                "{} and {} are not a pair: {} was packed together with a {} set of {} samples                  (payload checksum {:08x}), but {} holds {} samples (checksum {:08x}). A split                  interrupted half-way, or a blob from another run, would mix photos of the                  test set into the training set: pack both again",
+                train.path.display(),
+                test.path.display(),
+                a.path.display(),
+                if s.is_test { "test" } else { "training" },
+                s.count,
+                s.payload_crc,
+                b.path.display(),
+                b.len(),
+                b.header.payload_crc
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Drop for BlobWriter {
@@ -729,7 +852,9 @@ mod tests {
             channels: 3,
             class_names: CLASS_NAMES.iter().map(|s| s.to_string()).collect(),
             labels: (0..n).map(|i| [0, 1, UNLABELED][i % 3]).collect(),
-            sources: (0..n).map(|i| format!("dir/ünïcode {i}.jpg")).collect(),
+            sources: (0..n)
+                .map(|i| format!("dir/ünïcode {i}.jpg").into())
+                .collect(),
             note: "test".into(),
         };
         let imgs = (0..n).map(|i| vec![i as u8; 60]).collect();
@@ -750,7 +875,7 @@ mod tests {
         assert_eq!(b.note(), "test");
         for (i, img) in imgs.iter().enumerate() {
             assert_eq!(b.image(i), &img[..]);
-            assert_eq!(b.source(i), meta.sources[i]);
+            assert_eq!(b.source_bytes(i), &meta.sources[i][..]);
         }
         assert_eq!(b.header().payload_offset % 64, 0);
         assert_eq!(b.label_counts(), vec![3, 2, 2]);
@@ -809,7 +934,7 @@ mod tests {
         write_blob(&p, &meta, imgs.iter().map(|v| v.as_slice())).unwrap();
         let good = std::fs::read(&p).unwrap();
         let b = Blob::open(&p).unwrap();
-        let (labels_at, offsets_at, strings_at) = (b.labels_at, b.offsets_at, b.strings_at);
+        let (labels_at, offsets_at) = (b.labels_at, b.offsets_at);
         drop(b);
         let q = d.join("b.bin");
         let case = |f: &dyn Fn(&mut Vec<u8>), want: &str| {
@@ -833,7 +958,6 @@ mod tests {
             &|x| put64(x, offsets_at + 16, 1),
             "source path table is damaged",
         );
-        case(&|x| x[strings_at] = 0xFF, "not UTF-8");
         case(
             &|x| put64(x, 40, u64::MAX - 10),
             "runs past the payload offset",

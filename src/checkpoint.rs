@@ -359,8 +359,13 @@ pub fn load(path: &Path) -> Result<Checkpoint, String> {
             path.display()
         ));
     }
-    let bytes = std::fs::read(path)
-        .map_err(|e| format!("{}: cannot read checkpoint: {e}", path.display()))?;
+    // Read through a descriptor that is checked again: a FIFO swapped in now cannot block.
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut crate::guard::open_regular(path, "the checkpoint")?,
+        &mut bytes,
+    )
+    .map_err(|e| format!("{}: cannot read checkpoint: {e}", path.display()))?;
     decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 

@@ -20,6 +20,7 @@ pub mod dataset;
 pub mod dense;
 pub mod dropout;
 pub mod forward;
+pub mod guard;
 pub mod kernels;
 pub mod loader;
 pub mod loss;

@@ -6,6 +6,7 @@ use catdog::cli::*;
 use catdog::config::Hyper;
 use catdog::contact_sheet::{self, Tile};
 use catdog::dataset::{open_blob, Synthetic};
+use catdog::guard;
 use catdog::model::Net;
 use catdog::network::{self, Network, Tier};
 use catdog::packer_cmd;
@@ -13,8 +14,9 @@ use catdog::parameters;
 use catdog::report::Confusion;
 use catdog::runs;
 use catdog::train::{self, EpochOptions, FitConfig};
+use catdog::{errln, out, outln};
 use clap::Parser;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -53,7 +55,7 @@ fn train_cmd(mut a: TrainArgs) -> Result<(), String> {
         if resumed.is_none() {
             h.image = train_blob.dims().0;
         }
-        println!(
+        outln!(
             "plan: image {}x{} (from {}), widths {:?}, fc1 {}, batch {}, threads {}",
             h.image,
             h.image,
@@ -62,12 +64,12 @@ fn train_cmd(mut a: TrainArgs) -> Result<(), String> {
             h.fc1,
             h.batch,
             h.threads
-        );
+        )?;
         match tier {
-            Tier::Fast => println!("{}", Net::plan(&h, momentum)?.report()),
+            Tier::Fast => outln!("{}", Net::plan(&h, momentum)?.report())?,
             Tier::Original => {
                 #[cfg(target_arch = "x86_64")]
-                println!("{}", catdog::original::OriginalNet::new(&h)?.memory_report());
+                outln!("{}", catdog::original::OriginalNet::new(&h)?.memory_report())?;
             }
         }
         return Ok(());
@@ -79,9 +81,29 @@ fn train_cmd(mut a: TrainArgs) -> Result<(), String> {
         a.metrics.as_ref().map(|p| (p, "--metrics")),
         a.plot.as_ref().map(|p| (p, "--plot")),
     ];
-    for (p, flag) in outputs.into_iter().flatten() {
-        check_writable(p, flag)?;
+    let outputs: Vec<(&Path, &str)> = outputs
+        .into_iter()
+        .flatten()
+        .map(|(p, f)| (p.as_path(), f))
+        .collect();
+    let inputs = [
+        Some((a.train.as_path(), "--train")),
+        Some((a.test.as_path(), "--test")),
+        a.init.as_deref().map(|p| (p, "--init")),
+    ];
+    let inputs: Vec<(&Path, &str)> = inputs.into_iter().flatten().collect();
+    guard::check_outputs(&inputs, &outputs)?;
+    if let Some(r) = &a.resume {
+        // The checkpoint may be the one resumed from (it is read whole before any write).
+        let others: Vec<(&Path, &str)> = outputs
+            .iter()
+            .filter(|o| o.1 != "--checkpoint")
+            .copied()
+            .collect();
+        guard::check_outputs(&[(r.as_path(), "--resume")], &others)?;
     }
+    let out_paths: Vec<&Path> = outputs.iter().map(|o| o.0).collect();
+    guard::clean_stale_beside(&out_paths, "")?;
     if let Some(p) = &a.plot {
         let ext = p
             .extension()
@@ -97,6 +119,7 @@ fn train_cmd(mut a: TrainArgs) -> Result<(), String> {
     }
     let train_blob = open_blob(&a.train, "training", true)?;
     let test_blob = open_blob(&a.test, "test", true)?;
+    catdog::blob::check_pair(&train_blob, &test_blob)?;
     if let (Some(ck), Some(p)) = (&resumed, &a.resume) {
         runs::check_resume_data(ck, p, &train_blob, &test_blob, a.force)?;
     }
@@ -135,7 +158,7 @@ fn train_cmd(mut a: TrainArgs) -> Result<(), String> {
             }
             history = ck.history.clone();
             first_epoch = ck.epochs_done + 1;
-            eprintln!("resuming after epoch {} of {}", ck.epochs_done, h.epochs);
+            errln!("resuming after epoch {} of {}", ck.epochs_done, h.epochs)?;
         }
         (None, Some(p)) => parameters::read_raw(p, &shapes, net.params_mut())?,
         (None, None) => parameters::he_init(&shapes, net.params_mut(), h.seed),
@@ -165,7 +188,7 @@ fn train_cmd(mut a: TrainArgs) -> Result<(), String> {
         set_aside: a.resume.as_ref() != Some(&a.checkpoint),
     };
     if !a.no_checkpoint {
-        eprintln!("checkpoint: {}", a.checkpoint.display());
+        errln!("checkpoint: {}", a.checkpoint.display())?;
     }
     let last = train::fit(
         net.as_mut(),
@@ -177,13 +200,13 @@ fn train_cmd(mut a: TrainArgs) -> Result<(), String> {
     )?;
     if let Some(p) = &a.save {
         parameters::write_raw(p, net.shapes(), net.params())?;
-        eprintln!("saved parameters to {}", p.display());
+        errln!("saved parameters to {}", p.display())?;
     }
     let acc = match last {
         Some(acc) => acc,
         None => train::original_accuracy(&net.predict(&test_blob), test_blob.labels()),
     };
-    println!("Accuracy is: {}", train::original_decimal(acc as f64));
+    outln!("Accuracy is: {}", train::original_decimal(acc as f64))?;
     Ok(())
 }
 
@@ -195,46 +218,15 @@ fn fetch_if_no_data(a: &TrainArgs) -> Result<(), String> {
     if !defaults || a.dry_run || a.resume.is_some() || a.train.exists() || a.test.exists() {
         return Ok(());
     }
-    eprintln!(
+    errln!(
         "data/train.bin and data/test.bin are missing: fetching Microsoft's PetImages photos \
          (about 787 MB) and packing them with `tools/pack --fetch petimages -o data`"
-    );
+    )?;
     match packer_cmd::fetch_default_data(Path::new("data")) {
         Ok(()) => Ok(()),
         Err(Some(msg)) => Err(msg),
         Err(None) => std::process::exit(2),
     }
-}
-
-/// Refuses an output path that is a directory or whose folder is missing or not writable.
-fn check_writable(p: &Path, flag: &str) -> Result<(), String> {
-    if p.is_dir() {
-        return Err(format!(
-            "{flag} {}: is a directory, expected a file name",
-            p.display()
-        ));
-    }
-    let dir = p
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if !dir.is_dir() {
-        return Err(format!(
-            "{flag} {}: the folder {} does not exist",
-            p.display(),
-            dir.display()
-        ));
-    }
-    let probe = dir.join(format!(".catdog-write-probe.{}", std::process::id()));
-    std::fs::write(&probe, b"").map_err(|e| {
-        format!(
-            "{flag} {}: cannot write in {}: {e}",
-            p.display(),
-            dir.display()
-        )
-    })?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(())
 }
 
 /// A network with the parameters of `file`: a checkpoint (its own shapes) or a parameters.raw
@@ -246,10 +238,15 @@ fn load_model(
     batch: usize,
 ) -> Result<Box<dyn Network>, String> {
     let mut magic = [0u8; 8];
-    let is_ck = std::fs::File::open(file)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
-        .map(|_| magic == checkpoint::MAGIC)
-        .unwrap_or(false);
+    // A FIFO or device is refused here, without blocking; a missing file is reported by the
+    // reader of parameters.raw below.
+    let is_ck = match guard::open_regular(file, "the model (--params)") {
+        Ok(mut f) => std::io::Read::read_exact(&mut f, &mut magic)
+            .map(|_| magic == checkpoint::MAGIC)
+            .unwrap_or(false),
+        Err(e) if file.exists() => return Err(e),
+        Err(_) => false,
+    };
     if is_ck {
         let ck = checkpoint::load(file)?;
         let h = Hyper {
@@ -280,11 +277,19 @@ fn load_model(
 }
 
 fn eval_cmd(a: EvalArgs) -> Result<(), String> {
+    if let Some(out) = &a.errors {
+        let inputs = [
+            (a.data.as_path(), "--data"),
+            (a.params.as_path(), "--params"),
+        ];
+        guard::check_outputs(&inputs, &[(out.as_path(), "--errors")])?;
+        guard::clean_stale_beside(&[out.as_path()], "")?;
+    }
     let blob = open_blob(&a.data, "evaluation", true)?;
     let mut net = load_model(&a.params, &a.arch, blob.dims().0, a.batch_size)?;
     let probs = net.predict(&blob);
     let c = Confusion::new(&probs, blob.labels());
-    print!("{}", c.render());
+    out!("{}", c.render())?;
     if let Some(out) = &a.errors {
         // The worst mistakes: wrong side of 0.5, farthest from the true label first.
         let mut wrong: Vec<usize> = (0..blob.len())
@@ -296,7 +301,7 @@ fn eval_cmd(a: EvalArgs) -> Result<(), String> {
         });
         wrong.truncate(a.errors_count);
         if wrong.is_empty() {
-            eprintln!("no misclassified images: {} not written", out.display());
+            errln!("no misclassified images: {} not written", out.display())?;
         } else {
             let (hh, ww, _) = blob.dims();
             let names = blob.class_names();
@@ -326,13 +331,13 @@ fn eval_cmd(a: EvalArgs) -> Result<(), String> {
                 a.data.display()
             );
             contact_sheet::write_contact_sheet(out, &tiles, 6, &title)?;
-            eprintln!("wrote {}", out.display());
+            errln!("wrote {}", out.display())?;
         }
     }
-    println!(
+    outln!(
         "Accuracy is: {}",
         train::original_decimal(train::original_accuracy(&probs, blob.labels()) as f64)
-    );
+    )?;
     Ok(())
 }
 
@@ -384,17 +389,44 @@ fn predict_inputs(a: &PredictArgs, tmp: &Path) -> Result<(), String> {
         let probs = net.predict(&data);
         for (i, p) in probs.iter().enumerate() {
             let class = if *p > 0.5 { "dog" } else { "cat" };
-            if std::io::Write::write_fmt(
+            // A closed pipe (e.g. `| head`) stops quietly (exit 141); any other failure is an
+            // error.
+            std::io::Write::write_fmt(
                 &mut out,
                 format_args!("{}\t{p:.6}\t{class}\n", data.source(i)),
             )
-            .is_err()
-            {
-                return Ok(()); // a closed pipe (e.g. `| head`) is not an error
-            }
+            .map_err(|e| catdog::guard::stream_error(false, &e))?;
         }
     }
-    Ok(())
+    std::io::Write::flush(&mut out).map_err(|e| catdog::guard::stream_error(false, &e))
+}
+
+/// Samples `bench` trains on (one warm-up batch, then `batches`), refused before anything is
+/// allocated when the count overflows or the synthetic images would not fit in memory.
+fn bench_samples(batches: usize, batch: usize, image: usize) -> Result<usize, String> {
+    const MAX_BATCHES: usize = 1_000_000;
+    if !(1..=MAX_BATCHES).contains(&batches) {
+        return Err(format!(
+            "--batches {batches} is not usable: it must be between 1 and {MAX_BATCHES}"
+        ));
+    }
+    let n = (batches + 1) * batch; // <= 1e6 * 4097: no overflow
+    let bytes = (n as u128) * (image as u128) * (image as u128) * 3;
+    let available = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            let l = m.lines().find(|l| l.starts_with("MemAvailable:"))?;
+            l.split_whitespace().nth(1)?.parse::<u128>().ok()
+        })
+        .map_or(u128::MAX, |kb| kb * 1024);
+    if bytes > available / 2 {
+        return Err(format!(
+            "--batches {batches}: {n} synthetic {image}x{image} images need {:.1} GiB, more than              half the memory available ({:.1} GiB); use fewer batches",
+            bytes as f64 / (1u64 << 30) as f64,
+            available as f64 / (1u64 << 30) as f64
+        ));
+    }
+    Ok(n)
 }
 
 /// The image size a model takes: a checkpoint's own, else 128 (a parameters.raw file).
@@ -408,11 +440,11 @@ fn bench_cmd(a: BenchArgs) -> Result<(), String> {
     if a.profile && a.arch.kernels.tier() == Tier::Original {
         return Err("--profile times the fast tier's phases; the original tier has none (drop --profile or use --kernels fast)".into());
     }
+    let n = bench_samples(a.batches, h.batch, a.image)?;
     h.epochs = 1;
     let mut net = make_net(&h, &a.arch, false)?;
     parameters::he_init(&shapes, net.params_mut(), 1);
     net.repack();
-    let n = (a.batches + 1) * h.batch;
     let data = Synthetic::new(n, a.image, 7);
     let opts = EpochOptions::plain(0.01);
     let order: Vec<u32> = (0..n as u32).collect();
@@ -423,7 +455,7 @@ fn bench_cmd(a: BenchArgs) -> Result<(), String> {
     if a.profile {
         catdog::profile::enable(true);
         let st = net.run_epoch(&data, &order[h.batch..], 1, &opts, None)?;
-        print!("{}", catdog::profile::report(st.steps));
+        out!("{}", catdog::profile::report(st.steps))?;
         catdog::profile::enable(false);
     }
     let _ = net.predict(&data);
@@ -431,22 +463,22 @@ fn bench_cmd(a: BenchArgs) -> Result<(), String> {
     let probs = net.predict(&data);
     let infer_rate = probs.len() as f64 / t.elapsed().as_secs_f64();
     let gflop = 2.0 * shapes.train_macs() as f64 / 1e9;
-    println!(
+    outln!(
         "config: image {}, widths {:?}, fc1 {}, batch {}, {}",
         h.image,
         h.widths,
         h.fc1,
         h.batch,
         net.describe()
-    );
+    )?;
     // Counted as the direct convolution would (Winograd layers do fewer multiplies, so on
     // them this is an effective rate and can pass the FMA peak).
-    println!(
+    outln!(
         "train: {:.1} GFLOP/s effective (direct-convolution FLOP count)",
         train_rate * gflop
-    );
-    println!("train: {train_rate:.1} samples/s");
-    println!("infer: {infer_rate:.1} samples/s");
+    )?;
+    outln!("train: {train_rate:.1} samples/s")?;
+    outln!("infer: {infer_rate:.1} samples/s")?;
     Ok(())
 }
 
@@ -463,7 +495,10 @@ fn main() -> ExitCode {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!("error: internal error{at}: {msg} (this is a bug in catdog; please report it)");
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: internal error{at}: {msg} (this is a bug in catdog; please report it)"
+        );
     }));
     let cli = match catdog::cli::parse_from(std::env::args_os()) {
         Ok(cli) => cli,
@@ -479,11 +514,5 @@ fn main() -> ExitCode {
         Some(Command::Predict(a)) => predict_cmd(a),
         Some(Command::Bench(a)) => bench_cmd(a),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            ExitCode::from(2)
-        }
-    }
+    catdog::guard::exit_code(result, "")
 }

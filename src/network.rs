@@ -59,7 +59,7 @@ pub fn build(h: &Hyper, tier: Tier, momentum: bool) -> Result<Box<dyn Network>, 
         Tier::Fast => {
             let path = crate::cpu::detect();
             if let Some(line) = crate::cpu::notice(path) {
-                eprintln!("{line}");
+                crate::errln!("{line}")?;
             }
             Ok(Box::new(crate::model::Net::new(h, path, momentum)?))
         }

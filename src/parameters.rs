@@ -58,6 +58,8 @@ pub fn read_raw(path: &Path, shapes: &Shapes, params: &mut [f32]) -> Result<(), 
             path.display()
         ));
     }
+    // A FIFO or device is refused here, without blocking on it.
+    let mut file = crate::guard::open_regular(path, "the parameter file")?;
     if meta.len() != want as u64 {
         return Err(format!(
             "{}: parameter file has {} bytes, expected {} ({} float32 values for image {}, widths {}/{}/{}, fc1 {})",
@@ -72,7 +74,8 @@ pub fn read_raw(path: &Path, shapes: &Shapes, params: &mut [f32]) -> Result<(), 
             shapes.fc1
         ));
     }
-    let bytes = std::fs::read(path)
+    let mut bytes = Vec::with_capacity(want);
+    std::io::Read::read_to_end(&mut file, &mut bytes)
         .map_err(|e| format!("{}: cannot read parameter file: {e}", path.display()))?;
     if bytes.len() != want {
         return Err(format!(
@@ -143,24 +146,13 @@ pub fn write_raw(path: &Path, shapes: &Shapes, params: &[f32]) -> Result<(), Str
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so that
 /// a crash never leaves a half-written file under `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
     if path.is_dir() {
         return Err(format!(
             "{}: is a directory, expected a file name",
             path.display()
         ));
     }
-    let name = path
-        .file_name()
-        .ok_or_else(|| format!("{}: not a file name", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let tmp = crate::guard::tmp_path(path)?;
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;

@@ -73,14 +73,16 @@ pub struct EpochStats {
 /// Prints the original's per-batch line when `opts.log_every` says so: `Epoch: E, Step: S,
 /// Loss: L`, epochs and steps counted from 0 (`epoch` here counts from 1, `step` from 0), the
 /// loss as [`original_decimal`] prints it.
-pub fn log_step(opts: &EpochOptions, epoch: usize, step: usize, loss: f32) {
+/// A failed write to stdout is returned as an error (a closed pipe ends the run quietly).
+pub fn log_step(opts: &EpochOptions, epoch: usize, step: usize, loss: f32) -> Result<(), String> {
     if opts.log_every > 0 && (step + 1).is_multiple_of(opts.log_every) {
-        println!(
+        crate::outln!(
             "Epoch: {}, Step: {step}, Loss: {}",
             epoch - 1,
             original_decimal(loss as f64)
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// Formats `x` as the original's `print.asm` does: a `-` for a negative value, the integer part,
@@ -306,7 +308,11 @@ pub fn run_epoch(
                     stop.store(true, Ordering::SeqCst);
                 } else {
                     losses.lock().unwrap().push(loss);
-                    log_step(opts, epoch, step, loss);
+                    if let Err(e) = log_step(opts, epoch, step, loss) {
+                        // Stop every thread at the next barrier, as for a bad loss.
+                        *failure.lock().unwrap() = Some(e);
+                        stop.store(true, Ordering::SeqCst);
+                    }
                     if let Some(f) = on_step {
                         f(step + 1, loss);
                     }
@@ -585,7 +591,7 @@ pub fn fit(
             elapsed_s: elapsed_before + started.elapsed().as_secs_f64(),
             lr,
         };
-        eprintln!(
+        crate::errln!(
             "epoch {epoch}/{}: train loss {:.4}, test loss {:.4}, test accuracy {:.4}, {:.1} samples/s, {:.1} s elapsed",
             h.epochs,
             rec.train_loss,
@@ -593,7 +599,8 @@ pub fn fit(
             rec.test_accuracy.unwrap_or(f64::NAN),
             rec.samples_per_s,
             rec.elapsed_s
-        );
+        )
+        .map_err(|e| stop_message(e, cfg, history))?;
         history.push(rec);
         if let Some(p) = &cfg.checkpoint {
             if cfg.set_aside && epoch == first_epoch && p.exists() {
@@ -635,16 +642,22 @@ pub fn fit(
 }
 
 fn stop_message(e: String, cfg: &FitConfig, history: &[crate::metrics::EpochRecord]) -> String {
+    // Lowering the learning rate helps a diverging run, not a failed write to stdout/stderr.
+    let diverged = !e.contains("standard output") && !e.contains("standard error");
     match (&cfg.checkpoint, history.last()) {
         (Some(p), Some(last)) => format!(
-            "{e}; training stopped. The last good checkpoint, {} (after epoch {}), is intact: lower --lr and resume from it",
+            "{e}; training stopped. The last good checkpoint, {} (after epoch {}), is intact{}",
             p.display(),
-            last.epoch
+            last.epoch,
+            if diverged { ": lower --lr and resume from it" } else { "" }
         ),
         (Some(p), None) if p.exists() => format!(
             "{e}; training stopped before this run's first checkpoint. {} (from an earlier run) was not touched",
             p.display()
         ),
-        _ => format!("{e}; training stopped (no checkpoint was written yet): lower --lr and start again"),
+        _ => format!(
+            "{e}; training stopped (no checkpoint was written yet){}",
+            if diverged { ": lower --lr and start again" } else { "" }
+        ),
     }
 }

@@ -236,7 +236,7 @@ fn kaggle_layout_every_format_and_every_bad_input() {
     assert_eq!(train.class_names(), vec!["cat", "dog"]);
     for b in [&train, &test] {
         for i in 0..b.len() {
-            let name = Path::new(b.source(i))
+            let name = Path::new(&b.source(i))
                 .file_name()
                 .unwrap()
                 .to_string_lossy()
@@ -367,8 +367,8 @@ fn unlabeled_folder_and_forced_unlabeled() {
     let b = Blob::open(&out.join("unlabeled.bin")).unwrap();
     assert_eq!(b.len(), 3);
     assert!(b.labels().iter().all(|&l| l == UNLABELED));
-    let names: Vec<&str> = (0..3)
-        .map(|i| b.source(i).rsplit('/').next().unwrap())
+    let names: Vec<String> = (0..3)
+        .map(|i| b.source(i).rsplit('/').next().unwrap().to_string())
         .collect();
     assert_eq!(names, ["1.webp", "10.jpg", "2.png"], "name order");
     // A split needs labels.

@@ -204,7 +204,7 @@ impl Network for OriginalNet {
                 return Err(format!("the loss became {mean} at epoch {epoch}, step {step}"));
             }
             losses.push(mean);
-            crate::train::log_step(opts, epoch, step, mean);
+            crate::train::log_step(opts, epoch, step, mean)?;
             if let Some(f) = on_step {
                 f(step + 1, mean);
             }

@@ -22,7 +22,9 @@ pub fn synthetic_blob(path: &Path, n: usize, size: usize, seed: u64) {
         channels: 3,
         class_names: vec!["cat".into(), "dog".into()],
         labels: s.labels().to_vec(),
-        sources: (0..n).map(|i| format!("synthetic/{i}.png")).collect(),
+        sources: (0..n)
+            .map(|i| format!("synthetic/{i}.png").into())
+            .collect(),
         note: "synthetic".into(),
     };
     write_blob(path, &meta, (0..n).map(|i| s.image(i))).unwrap();

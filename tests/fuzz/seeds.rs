@@ -31,7 +31,7 @@ fn blob(name: &str, n: usize, (h, w, c): (u32, u32, u32), classes: &[&str], note
                 k => [(i % k) as u8, UNLABELED][i % 2],
             })
             .collect(),
-        sources: (0..n).map(|i| format!("photos/ç{i}.jpg")).collect(),
+        sources: (0..n).map(|i| format!("photos/ç{i}.jpg").into()).collect(),
         note: note.into(),
     };
     let len = (h * w * c) as usize;

@@ -4,7 +4,7 @@
 //! Every step that can meet bad input returns a reason instead of failing the run: a file that
 //! cannot be packed becomes one [`Skip`] line, and the run goes on.
 
-use catdog::blob::{BlobMeta, BlobWriter, CLASS_NAMES, UNLABELED};
+use catdog::blob::{BlobMeta, BlobWriter, PendingBlob, Sibling, CLASS_NAMES, UNLABELED};
 use fast_image_resize as fir;
 use std::collections::HashSet;
 use std::fs;
@@ -492,13 +492,23 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, String> {
             m.len()
         ));
     }
-    let mut f = fs::File::open(path).map_err(|e| match e.kind() {
+    // O_NONBLOCK: a FIFO swapped in after the check above cannot block the run (it is
+    // refused below).
+    let mut f = std::os::unix::fs::OpenOptionsExt::custom_flags(
+        fs::OpenOptions::new().read(true),
+        libc::O_NONBLOCK,
+    )
+    .open(path)
+    .map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
             "vanished: the file was deleted after the folder was listed".to_string()
         }
         std::io::ErrorKind::PermissionDenied => format!("unreadable: {e}"),
         _ => format!("cannot open: {e}"),
     })?;
+    if !f.metadata().is_ok_and(|m| m.is_file()) {
+        return Err("not a regular file (device, pipe or socket)".into());
+    }
     let mut buf = Vec::with_capacity(m.len() as usize);
     f.by_ref()
         .take(MAX_FILE_BYTES + 1)
@@ -622,16 +632,29 @@ pub fn split(
     Ok((train, test))
 }
 
-/// Writes one blob of RGB images from slots of a staging buffer (slot i = candidate i).
+/// The payload CRC-32 of the blob [`write_set`] writes for `order` (what a sibling records).
+pub fn set_crc(staging: &[u8], image_len: usize, order: &[usize]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    for &i in order {
+        h.update(&staging[i * image_len..(i + 1) * image_len]);
+    }
+    h.finalize()
+}
+
+/// Writes one blob of RGB images from slots of a staging buffer (slot i = candidate i), under
+/// its temporary name: [`PendingBlob::commit`] renames it into place. `sibling`: the other blob
+/// of a train/test pair.
+#[allow(clippy::too_many_arguments)]
 pub fn write_set(
     path: &Path,
     staging: &[u8],
     (width, height): (u32, u32),
-    sources: &[String],
+    sources: &[Vec<u8>],
     labels: &[u8],
     order: &[usize],
     note: String,
-) -> Result<(), String> {
+    sibling: Option<Sibling>,
+) -> Result<PendingBlob, String> {
     let image_len = width as usize * height as usize * 3;
     let meta = BlobMeta {
         height,
@@ -642,11 +665,11 @@ pub fn write_set(
         sources: order.iter().map(|&i| sources[i].clone()).collect(),
         note,
     };
-    let mut w = BlobWriter::create(path, &meta)?;
+    let mut w = BlobWriter::create_paired(path, &meta, sibling)?;
     for &i in order {
         w.push(&staging[i * image_len..(i + 1) * image_len])?;
     }
-    w.finish()
+    w.finish_unrenamed()
 }
 
 pub fn parse_size(s: &str) -> Result<(u32, u32), String> {

@@ -1,7 +1,9 @@
 //! `tools/pack`: turns a folder of photos (or the original's raw files) into dataset blobs.
 //! See tools/README.md for every flag and data/README.md for the blob format.
 
-use catdog::blob::{Blob, BlobMeta, BlobWriter, Verify, CLASS_NAMES, UNLABELED};
+use catdog::blob::{Blob, BlobMeta, BlobWriter, Sibling, Verify, CLASS_NAMES, UNLABELED};
+use catdog::guard::escape_path;
+use catdog::{errln, outln};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use packer::*;
@@ -123,7 +125,8 @@ struct PackArgs {
     /// Pack every image of a flat folder as unlabeled (label 255), whatever its name.
     #[arg(long)]
     unlabeled: bool,
-    /// Decoding threads (default: all cores). The output does not depend on it.
+    /// Decoding threads, 1 to 256 like the trainer's --threads (default: all cores, at most
+    /// 256). The output does not depend on it.
     #[arg(short = 'j', long, value_name = "N")]
     jobs: Option<usize>,
     /// Skip images with more pixels than this (decompression-bomb guard).
@@ -145,13 +148,7 @@ fn main() -> ExitCode {
             None => pack_folder(&cli.pack),
         },
     };
-    match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("pack: error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    catdog::guard::exit_code(r, "pack: ")
 }
 
 /// `--fetch petimages`: download, check and unzip (packer::fetch), then pack with a 20% split.
@@ -186,7 +183,7 @@ fn photos(a: PhotosArgs) -> Result<(), String> {
     let (n, more) = packer::photos::pack(&files, &resize, a.max_pixels, &a.out)?;
     skipped.extend(more);
     for s in &skipped {
-        eprintln!("skipped {}: {}", s.path.display(), s.reason);
+        eprintln!("skipped {}: {}", catdog::guard::escape_path(&s.path), s.reason);
     }
     if n == 0 {
         return Err(format!(
@@ -214,6 +211,9 @@ fn trainer_size_note(w: u32, h: u32) -> Option<String> {
         )
     })
 }
+
+/// Most decoding threads, the trainer's cap on --threads.
+const MAX_JOBS: usize = 256;
 
 fn is_file_target(out: &Path) -> bool {
     out.extension()
@@ -260,6 +260,15 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
         (_, Some(f)) => return Err(format!("--test-fraction {f} is not between 0 and 1")),
         _ => None,
     };
+    let jobs = match a.jobs {
+        Some(j) if !(1..=MAX_JOBS).contains(&j) => {
+            return Err(format!(
+                "--jobs {j} is not usable: it must be between 1 and {MAX_JOBS}"
+            ))
+        }
+        Some(j) => j,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_JOBS)),
+    };
     let listing = scan(src, a.unlabeled)?;
     let unlabeled = listing.layout == Layout::Unlabeled;
     if unlabeled && test.is_some() {
@@ -283,7 +292,7 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
         a.out.clone()
     };
     ensure_dir(&out_dir)?;
-    clean_stale(&out_dir);
+    clean_stale(&out_dir)?;
     let main_out = if file_target {
         a.out.clone()
     } else if unlabeled {
@@ -291,21 +300,28 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
     } else {
         out_dir.join("train.bin")
     };
+    // Every output (and its temporary name) is checked now, not after decoding.
+    let test_out = out_dir.join("test.bin");
+    let mut outputs = vec![(main_out.as_path(), "-o")];
+    if test.is_some() {
+        outputs.push((test_out.as_path(), "-o"));
+    }
+    catdog::guard::check_outputs(&[(src.as_path(), "the source folder")], &outputs)?;
     if !a.quiet {
-        eprintln!(
+        errln!(
             "pack: {}: {} layout, {} image files to decode, {} other entries",
             src.display(),
             listing.layout,
             listing.candidates.len(),
             listing.skipped.len()
-        );
+        )?;
     }
     for s in &listing.skipped {
-        eprintln!("skipped {}: {}", s.path.display(), s.reason);
+        errln!("skipped {}: {}", escape_path(&s.path), s.reason)?;
     }
     if std::env::var_os("CATDOG_PACK_PAUSE_AFTER_LISTING").is_some() {
         // Test hook: lets a test delete files between listing and decoding.
-        eprintln!("pack: listed; waiting for a line on stdin");
+        errln!("pack: listed; waiting for a line on stdin")?;
         let mut line = String::new();
         let _ = std::io::stdin().lock().read_line(&mut line);
     }
@@ -354,11 +370,8 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
             .map_err(|e| format!("cannot write in output folder {}: {e}", out_dir.display()))?;
         let _ = fs::remove_file(&probe);
     }
-    let jobs = a
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs.max(1))
+        .num_threads(jobs)
         .build()
         .map_err(|e| format!("cannot start threads: {e}"))?;
     let pb = if a.quiet || !std::io::stderr().is_terminal() {
@@ -401,7 +414,7 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
                 match r {
                     Ok(()) => ok[start + k] = true,
                     Err(reason) => {
-                        pb.suspend(|| eprintln!("skipped {}: {reason}", c.path.display()));
+                        pb.suspend(|| errln!("skipped {}: {reason}", escape_path(&c.path)))?;
                         skipped.push(Skip {
                             path: c.path.clone(),
                             label: Some(c.label).filter(|&l| l != UNLABELED),
@@ -418,11 +431,12 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
     // The packed samples, in listing order.
     let good: Vec<usize> = (0..n).filter(|&i| ok[i]).collect();
     let labels: Vec<u8> = cands.iter().map(|c| c.label).collect();
-    let sources: Vec<String> = cands
+    // The names' bytes, exactly: a name that is not UTF-8 still names its file.
+    let sources: Vec<Vec<u8>> = cands
         .iter()
-        .map(|c| c.path.to_string_lossy().into_owned())
+        .map(|c| std::os::unix::ffi::OsStrExt::as_bytes(c.path.as_os_str()).to_vec())
         .collect();
-    print_summary(&listing, &good, &skipped, &labels);
+    print_summary(&listing, &good, &skipped, &labels)?;
     if good.is_empty() {
         return Err(format!("nothing could be packed from {}", src.display()));
     }
@@ -467,10 +481,24 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
         if unlabeled { "unlabeled" } else { "train" },
     )];
     if test.is_some() {
-        outs.push((out_dir.join("test.bin"), to_idx(&test_set), "test"));
+        outs.push((test_out.clone(), to_idx(&test_set), "test"));
     }
-    for (path, order, set) in &outs {
-        write_set(
+    // A split is written as a pair: both blobs go to temporary files first, each recording the
+    // other's count and payload checksum, and only then are both renamed into place. A failure
+    // (or a kill) before the renames leaves the old pair untouched; one between them leaves a
+    // pair the trainer refuses (blob::check_pair).
+    let crcs: Vec<u32> = outs
+        .iter()
+        .map(|(_, order, _)| set_crc(map, il, order))
+        .collect();
+    let mut pending = Vec::new();
+    for (k, (path, order, set)) in outs.iter().enumerate() {
+        let sibling = (outs.len() == 2).then(|| Sibling {
+            count: outs[1 - k].1.len() as u64,
+            payload_crc: crcs[1 - k],
+            is_test: k == 0,
+        });
+        let p = write_set(
             path,
             map,
             (w, h),
@@ -478,54 +506,42 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
             &labels,
             order,
             note(set, order.len()),
+            sibling,
         )
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        println!(
+        pending.push(p);
+    }
+    for p in pending {
+        p.commit()?;
+    }
+    for (path, order, _) in &outs {
+        outln!(
             "wrote {}: {} samples ({})",
             path.display(),
             order.len(),
             counts_line(order.iter().map(|&i| labels[i]))
-        );
+        )?;
     }
     let secs = t0.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "{} images in {:.2} s: {:.0} images/s overall, {:.0} images/s decode+resize ({} threads)",
         good.len(),
         secs,
         good.len() as f64 / secs,
         n as f64 / decode_s.max(1e-9),
         jobs
-    );
+    )?;
     Ok(())
 }
 
 /// Removes temporary files that an interrupted earlier run (a process no longer alive) left in
 /// `dir`: `.NAME.bin.PID.tmp` (a blob being written), `.pack-staging.PID.tmp`, `.pack-probe.PID.tmp`.
-fn clean_stale(dir: &Path) {
-    let Ok(rd) = fs::read_dir(dir) else { return };
-    for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(stem) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
-            continue;
-        };
-        let Some((what, pid)) = stem.rsplit_once('.') else {
-            continue;
-        };
-        let ours = what.ends_with(".bin") || what == "pack-staging" || what == "pack-probe";
-        let Ok(pid) = pid.parse::<u32>() else {
-            continue;
-        };
-        if ours
-            && pid != std::process::id()
-            && !Path::new(&format!("/proc/{pid}")).exists()
-            && fs::remove_file(e.path()).is_ok()
-        {
-            eprintln!(
-                "pack: removed {}, left by an interrupted run",
-                e.path().display()
-            );
-        }
-    }
+fn clean_stale(dir: &Path) -> Result<(), String> {
+    catdog::guard::clean_stale(
+        dir,
+        |what| what.ends_with(".bin") || what == "pack-staging" || what == "pack-probe",
+        "pack: ",
+    )
 }
 
 /// MemAvailable from /proc/meminfo, in bytes (0 if unknown: then staging goes to a file).
@@ -540,7 +556,12 @@ fn mem_available() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-fn print_summary(listing: &Listing, good: &[usize], skipped: &[Skip], labels: &[u8]) {
+fn print_summary(
+    listing: &Listing,
+    good: &[usize],
+    skipped: &[Skip],
+    labels: &[u8],
+) -> Result<(), String> {
     let names: Vec<&str> = if listing.layout == Layout::Unlabeled {
         vec!["unlabeled"]
     } else {
@@ -565,19 +586,20 @@ fn print_summary(listing: &Listing, good: &[usize], skipped: &[Skip], labels: &[
             None => other += 1,
         }
     }
-    println!(
+    outln!(
         "summary: {} packed, {} skipped ({} layout)",
         good.len(),
         skipped.len(),
         listing.layout
-    );
-    println!("  {:<10} {:>8} {:>8}", "class", "packed", "skipped");
+    )?;
+    outln!("  {:<10} {:>8} {:>8}", "class", "packed", "skipped")?;
     for (k, name) in names.iter().enumerate() {
-        println!("  {:<10} {:>8} {:>8}", name, packed[k], skip[k]);
+        outln!("  {:<10} {:>8} {:>8}", name, packed[k], skip[k])?;
     }
     if other > 0 {
-        println!("  {:<10} {:>8} {:>8}", "(no class)", "-", other);
+        outln!("  {:<10} {:>8} {:>8}", "(no class)", "-", other)?;
     }
+    Ok(())
 }
 
 fn from_raw(a: &PackArgs, data: &Path, labels_path: &Path) -> Result<(), String> {
@@ -586,10 +608,16 @@ fn from_raw(a: &PackArgs, data: &Path, labels_path: &Path) -> Result<(), String>
         eprintln!("{note}");
     }
     let il = w as usize * h as usize * 3;
-    let dsize = fs::metadata(data)
+    // Regular files only: a FIFO would block, a device never end.
+    let data_file = catdog::guard::open_regular(data, "the raw image file")?;
+    let dsize = data_file
+        .metadata()
         .map_err(|e| format!("{}: {e}", data.display()))?
         .len();
-    let labels = fs::read(labels_path).map_err(|e| format!("{}: {e}", labels_path.display()))?;
+    let mut labels = Vec::new();
+    catdog::guard::open_regular(labels_path, "the raw label file")?
+        .read_to_end(&mut labels)
+        .map_err(|e| format!("{}: {e}", labels_path.display()))?;
     if dsize % il as u64 != 0 {
         return Err(format!(
             "{} is {dsize} bytes, not a whole number of {w}x{h}x3 images ({il} bytes each); \
@@ -631,11 +659,18 @@ fn from_raw(a: &PackArgs, data: &Path, labels_path: &Path) -> Result<(), String>
             .map_or("raw".into(), |s| s.to_string_lossy());
         a.out.join(format!("{stem}.bin"))
     };
+    catdog::guard::check_outputs(
+        &[
+            (data, "the raw image file"),
+            (labels_path, "the raw label file"),
+        ],
+        &[(out.as_path(), "-o")],
+    )?;
     clean_stale(
         out.parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new(".")),
-    );
+    )?;
     let dname = data.to_string_lossy();
     let meta = BlobMeta {
         height: h,
@@ -643,7 +678,7 @@ fn from_raw(a: &PackArgs, data: &Path, labels_path: &Path) -> Result<(), String>
         channels: 3,
         class_names: CLASS_NAMES.iter().map(|s| s.to_string()).collect(),
         labels: labels.clone(),
-        sources: (0..n).map(|i| format!("{dname}[{i}]")).collect(),
+        sources: (0..n).map(|i| format!("{dname}[{i}]").into()).collect(),
         note: format!(
             "tools/pack {}: --from-raw {} {}; {w}x{h}x3, file order, no split",
             env!("CARGO_PKG_VERSION"),
@@ -652,10 +687,7 @@ fn from_raw(a: &PackArgs, data: &Path, labels_path: &Path) -> Result<(), String>
         ),
     };
     let mut wr = BlobWriter::create(&out, &meta)?;
-    let mut rd = BufReader::with_capacity(
-        1 << 20,
-        fs::File::open(data).map_err(|e| format!("{}: {e}", data.display()))?,
-    );
+    let mut rd = BufReader::with_capacity(1 << 20, data_file);
     let mut buf = vec![0u8; il];
     for i in 0..n {
         rd.read_exact(&mut buf)
@@ -663,28 +695,39 @@ fn from_raw(a: &PackArgs, data: &Path, labels_path: &Path) -> Result<(), String>
         wr.push(&buf)?;
     }
     wr.finish()?;
-    println!(
+    outln!(
         "wrote {}: {n} samples ({}), {w}x{h}x3, file order",
         out.display(),
         counts_line(labels.iter().copied())
-    );
+    )?;
     Ok(())
 }
 
 fn inspect(a: InspectArgs) -> Result<(), String> {
+    let dump_out = a.dump.map(|i| {
+        a.out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("sample-{i}.png")))
+    });
+    if let Some(out) = &dump_out {
+        // Before the blob is mapped: -o must not be the blob itself (that truncated the mapped
+        // file under the reader: a bus error, and the blob was lost).
+        catdog::guard::check_outputs(&[(a.blob.as_path(), "the blob")], &[(out, "-o")])?;
+        catdog::guard::clean_stale_beside(&[out], "pack: ")?;
+    }
     let b = Blob::open_with(&a.blob, Verify::MetadataOnly)?;
     let hd = b.header();
     let (h, w, c) = b.dims();
     let size = fs::metadata(&a.blob).map(|m| m.len()).unwrap_or(0);
-    println!("file:      {} ({size} bytes)", a.blob.display());
-    println!("format:    catdog dataset blob, version {}", hd.version);
-    println!("samples:   {}", b.len());
-    println!("image:     {h}x{w}x{c} (height x width x channels, HWC u8)");
-    println!(
+    outln!("file:      {} ({size} bytes)", a.blob.display())?;
+    outln!("format:    catdog dataset blob, version {}", hd.version)?;
+    outln!("samples:   {}", b.len())?;
+    outln!("image:     {h}x{w}x{c} (height x width x channels, HWC u8)")?;
+    outln!(
         "payload:   {} bytes at offset {} (64-byte aligned)",
         b.payload().len(),
         hd.payload_offset
-    );
+    )?;
     let names = b.class_names();
     let counts = b.label_counts();
     let mut parts: Vec<String> = names
@@ -693,49 +736,59 @@ fn inspect(a: InspectArgs) -> Result<(), String> {
         .map(|(k, nm)| format!("{k} = {nm}: {}", counts[k]))
         .collect();
     parts.push(format!("unlabeled: {}", counts[names.len()]));
-    println!("classes:   {}", parts.join(", "));
-    println!("note:      {}", b.note());
+    outln!("classes:   {}", parts.join(", "))?;
+    outln!("note:      {}", b.note())?;
+    if let Some(sib) = b.sibling() {
+        outln!(
+            "pair:      packed together with a {} set of {} samples (payload checksum {:08x})",
+            if sib.is_test { "test" } else { "training" },
+            sib.count,
+            sib.payload_crc
+        )?;
+    }
     if !b.is_empty() {
-        println!("first:     {}", b.source(0));
+        outln!("first:     {}", b.source(0))?;
     }
     let payload = b.verify_payload();
     match &payload {
-        Ok(()) => println!(
+        Ok(()) => outln!(
             "checksums: header+metadata ok ({:08x}), payload ok ({:08x})",
-            hd.header_crc, hd.payload_crc
-        ),
-        Err(e) => println!("checksums: header+metadata ok, PAYLOAD BAD: {e}"),
+            hd.header_crc,
+            hd.payload_crc
+        )?,
+        Err(e) => outln!("checksums: header+metadata ok, PAYLOAD BAD: {e}")?,
     }
     if a.list {
         for i in 0..b.len() {
             let l = b.labels()[i];
             let name = names.get(l as usize).map_or("unlabeled", |s| s.as_str());
-            println!("{i}\t{name}\t{}", b.source(i));
+            outln!("{i}\t{name}\t{}", b.source(i))?;
         }
     }
     if let Some(i) = a.dump {
         if i >= b.len() {
             return Err(format!("--dump {i}: the blob has {} samples", b.len()));
         }
-        let out = a
-            .out
-            .unwrap_or_else(|| PathBuf::from(format!("sample-{i}.png")));
+        let out = dump_out.expect("set with --dump");
         let ct = match c {
             1 => image::ExtendedColorType::L8,
             2 => image::ExtendedColorType::La8,
             3 => image::ExtendedColorType::Rgb8,
             _ => image::ExtendedColorType::Rgba8,
         };
-        image::save_buffer_with_format(
-            &out,
+        // Encoded in memory, then written atomically (temporary file, fsync, rename).
+        let mut png = std::io::Cursor::new(Vec::new());
+        image::write_buffer_with_format(
+            &mut png,
             b.image(i),
             w as u32,
             h as u32,
             ct,
             image::ImageFormat::Png,
         )
-        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-        println!("dumped sample {i} ({}) to {}", b.source(i), out.display());
+        .map_err(|e| format!("cannot encode {}: {e}", out.display()))?;
+        catdog::parameters::write_atomic(&out, png.get_ref())?;
+        outln!("dumped sample {i} ({}) to {}", b.source(i), out.display())?;
     }
     payload.map_err(|e| format!("{}: {e}", a.blob.display()))
 }

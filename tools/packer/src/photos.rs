@@ -63,7 +63,7 @@ pub fn pack(
         labels: vec![UNLABELED; good.len()],
         sources: good
             .iter()
-            .map(|(p, _)| p.to_string_lossy().into_owned())
+            .map(|(p, _)| std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()).to_vec())
             .collect(),
         note: format!(
             "tools/pack {}: photos, {} given, {}x{}, squashed, unlabeled",

@@ -1,0 +1,601 @@
+//! Faults and misuse of the `model` binary (issue 13): closed or full standard streams, outputs
+//! that name an input, non-regular inputs, absurd sizes, a blob truncated under a running
+//! `train`, leftovers of killed runs, hostile file names. Nothing may hang, panic or destroy a
+//! file; every bad input gets one `error:` line and exit code 2.
+
+mod common;
+use common::{synthetic_blob, tmp};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn model() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_model"));
+    c.env_remove("CATDOG_TEST_ABORT_AFTER_EPOCH");
+    c
+}
+
+/// Waits for `child` at most `secs` seconds; kills it and panics if it is still running.
+fn wait_or_kill(child: &mut Child, secs: u64, what: &str) -> ExitStatus {
+    let t = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if t.elapsed() > Duration::from_secs(secs) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after {secs} s (hung)");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn stderr_of(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// One `error:` line naming what went wrong, exit code 2, no panic.
+fn assert_refused(o: &Output, want: &[&str]) -> String {
+    let err = stderr_of(o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.contains("error:")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(!err.contains("internal error"), "{err}");
+    for w in want {
+        assert!(errors[0].contains(w), "expected {w:?} in {err:?}");
+    }
+    errors[0].to_string()
+}
+
+/// Small blobs (8x8 images) for fast runs: `train.bin` with `n` samples, `test.bin` with 8.
+fn blobs(dir: &Path, n: usize) {
+    synthetic_blob(&dir.join("train.bin"), n, 8, 1);
+    synthetic_blob(&dir.join("test.bin"), 8, 8, 2);
+}
+
+fn train_args(dir: &Path) -> Vec<String> {
+    [
+        "train",
+        "--train",
+        dir.join("train.bin").to_str().unwrap(),
+        "--test",
+        dir.join("test.bin").to_str().unwrap(),
+        "--widths",
+        "16,16,16",
+        "--fc1",
+        "16",
+        "--checkpoint",
+        dir.join("run.ckpt").to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// `model train | head -1`: the step lines meet a closed pipe. Every thread count must stop,
+/// quietly, with 141 (what a shell reports for SIGPIPE), instead of a panic in one thread and
+/// the others waiting forever.
+#[test]
+fn train_into_a_closed_pipe_stops_quietly_on_any_thread_count() {
+    let dir = tmp("faults-pipe");
+    blobs(&dir, 400);
+    for threads in ["1", "2", "3"] {
+        let mut child = model()
+            .args(train_args(&dir))
+            .args(["--batch-size", "1", "--epochs", "50", "--threads", threads])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        out.read_line(&mut first).unwrap();
+        assert!(first.starts_with("Epoch: 1, Step: 1"), "{first}");
+        drop(out); // the reader goes away, as `head -1` does
+        let st = wait_or_kill(&mut child, 120, "train into a closed pipe");
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert_eq!(st.code(), Some(141), "threads {threads}: {err}");
+        assert!(!err.contains("error"), "threads {threads}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// stdout on a full disk (`/dev/full`): one `error:` line, exit 2, and the checkpoint of the
+/// last finished epoch is intact.
+#[test]
+fn train_with_a_full_stdout_reports_one_error_and_keeps_the_checkpoint() {
+    if !Path::new("/dev/full").exists() {
+        eprintln!("skipped: no /dev/full");
+        return;
+    }
+    let dir = tmp("faults-full");
+    blobs(&dir, 32);
+    for threads in ["1", "2"] {
+        // Step lines on: the first one fails.
+        let o = model()
+            .args(train_args(&dir))
+            .args(["--batch-size", "4", "--epochs", "2", "--threads", threads])
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap();
+        let line = assert_refused(&o, &["standard output", "No space left"]);
+        assert!(!line.contains("--lr"), "{line}");
+        // Step lines off: two epochs are checkpointed, then `Accuracy is:` fails.
+        let o = model()
+            .args(train_args(&dir))
+            .args(["--batch-size", "4", "--epochs", "2", "--threads", threads])
+            .args(["--log-every", "0"])
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap();
+        assert_refused(&o, &["standard output"]);
+        let ck = catdog::checkpoint::load(&dir.join("run.ckpt")).unwrap();
+        assert_eq!(ck.epochs_done, 2);
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `eval` and `bench` print through the same checked writes.
+#[test]
+fn eval_and_bench_into_a_full_stdout_report_one_error() {
+    if !Path::new("/dev/full").exists() {
+        eprintln!("skipped: no /dev/full");
+        return;
+    }
+    let dir = tmp("faults-full-eval");
+    blobs(&dir, 32);
+    let o = model()
+        .args(train_args(&dir))
+        .args(["--batch-size", "4", "--epochs", "1", "--log-every", "0"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let ck = dir.join("run.ckpt");
+    let o = model()
+        .args(["eval", "--params"])
+        .arg(&ck)
+        .arg("--data")
+        .arg(dir.join("test.bin"))
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    assert_refused(&o, &["standard output"]);
+    let o = model()
+        .args(["predict", "--params"])
+        .arg(&ck)
+        .arg(dir.join("test.bin"))
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    assert_refused(&o, &["standard output"]);
+    let o = model()
+        .args([
+            "bench",
+            "--batches",
+            "1",
+            "--image",
+            "8",
+            "--widths",
+            "16,16,16",
+        ])
+        .args(["--fc1", "16", "--threads", "1"])
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    assert_refused(&o, &["standard output"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn mkfifo(p: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+}
+
+/// A FIFO (or a device) given where a file is read is refused at once, not read forever.
+#[test]
+fn fifos_and_devices_are_refused_as_inputs_without_blocking() {
+    let dir = tmp("faults-fifo");
+    blobs(&dir, 32);
+    let fifo = dir.join("pipe");
+    mkfifo(&fifo);
+    let o = model()
+        .args(train_args(&dir))
+        .args(["--batch-size", "4", "--epochs", "1", "--log-every", "0"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let ck = dir.join("run.ckpt");
+    let runs: Vec<(Vec<std::ffi::OsString>, &str)> = vec![
+        (
+            vec![
+                "eval".into(),
+                "--params".into(),
+                ck.clone().into(),
+                "--data".into(),
+                fifo.clone().into(),
+            ],
+            "named pipe",
+        ),
+        (
+            vec![
+                "eval".into(),
+                "--params".into(),
+                fifo.clone().into(),
+                "--data".into(),
+                dir.join("test.bin").into(),
+            ],
+            "named pipe",
+        ),
+        (
+            vec![
+                "predict".into(),
+                "--params".into(),
+                ck.clone().into(),
+                fifo.clone().into(),
+            ],
+            "named pipe",
+        ),
+        (
+            vec![
+                "predict".into(),
+                "--params".into(),
+                ck.clone().into(),
+                "/dev/zero".into(),
+            ],
+            "character device",
+        ),
+    ];
+    for (args, want) in runs {
+        let mut child = model()
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let st = wait_or_kill(&mut child, 30, &format!("{args:?}"));
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        let o = Output {
+            status: st,
+            stdout: Vec::new(),
+            stderr: err.into_bytes(),
+        };
+        assert_refused(&o, &[want, "regular file"]);
+    }
+    // The same for the trainer's blobs, --init and --resume.
+    for flag in ["--train", "--test", "--init", "--resume"] {
+        let mut args = train_args(&dir);
+        match args.iter().position(|a| a == flag) {
+            Some(i) => args[i + 1] = fifo.to_str().unwrap().into(),
+            None => args.extend([flag.to_string(), fifo.to_str().unwrap().into()]),
+        }
+        let mut child = model()
+            .args(&args)
+            .args(["--epochs", "1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let st = wait_or_kill(&mut child, 30, flag);
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert_eq!(st.code(), Some(2), "{flag}: {err}");
+        assert!(
+            err.contains("pipe") || err.contains("regular file"),
+            "{flag}: {err}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// An output naming an input (or another output) is refused before any work, and the input is
+/// untouched; so is a name whose temporary file (`.NAME.PID.tmp`) would be too long.
+#[test]
+fn outputs_that_are_inputs_or_too_long_are_refused_before_any_work() {
+    let dir = tmp("faults-same");
+    blobs(&dir, 32);
+    let train = dir.join("train.bin");
+    let before = std::fs::read(&train).unwrap();
+    // `extra` replaces a flag of `train_args` where it repeats one.
+    let run = |extra: &[&std::ffi::OsStr]| {
+        let mut args: Vec<std::ffi::OsString> =
+            train_args(&dir).into_iter().map(Into::into).collect();
+        if let Some(i) = args
+            .iter()
+            .position(|a| extra.first() == Some(&a.as_os_str()))
+        {
+            args.drain(i..i + 2);
+        }
+        model()
+            .args(args)
+            .args(["--batch-size", "4", "--epochs", "1", "--log-every", "0"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = run(&["--checkpoint".as_ref(), train.as_os_str()]);
+    assert_refused(&o, &["--checkpoint", "same file as --train"]);
+    // Another name of the same file (a symbolic link) is the same file too.
+    std::os::unix::fs::symlink(&train, dir.join("link.csv")).unwrap();
+    let o = run(&["--metrics".as_ref(), dir.join("link.csv").as_os_str()]);
+    assert_refused(&o, &["--metrics", "same file as --train"]);
+    let o = run(&["--save".as_ref(), dir.join("test.bin").as_os_str()]);
+    assert_refused(&o, &["--save", "same file as --test"]);
+    // Two outputs on one path that does not exist yet: compared by canonical path.
+    let m = dir.join("m.csv");
+    let o = run(&[
+        "--metrics".as_ref(),
+        m.as_os_str(),
+        "--plot".as_ref(),
+        dir.join(".").join("m.csv").as_os_str(),
+    ]);
+    assert_refused(&o, &["are the same file"]);
+    let o = run(&[
+        "--checkpoint".as_ref(),
+        m.as_os_str(),
+        "--metrics".as_ref(),
+        m.as_os_str(),
+    ]);
+    assert_refused(&o, &["--metrics", "--checkpoint", "same file"]);
+    // A name that fits, but whose temporary name does not: refused before the epoch.
+    let long = dir.join(format!("{}.csv", "m".repeat(245)));
+    let o = run(&["--metrics".as_ref(), long.as_os_str()]);
+    assert_refused(&o, &["--metrics", "too long"]);
+    assert!(
+        !dir.join("run.ckpt").exists(),
+        "an epoch ran before the refusal"
+    );
+    assert_eq!(std::fs::read(&train).unwrap(), before);
+    // eval --errors onto the data blob.
+    let o = run(&[]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let o = model()
+        .args(["eval", "--params"])
+        .arg(dir.join("run.ckpt"))
+        .arg("--data")
+        .arg(&train)
+        .arg("--errors")
+        .arg(&train)
+        .output()
+        .unwrap();
+    assert_refused(&o, &["--errors", "same file as --data"]);
+    assert_eq!(std::fs::read(&train).unwrap(), before);
+    // Resuming into the checkpoint resumed from is the documented use, and stays allowed.
+    let ck = dir.join("run.ckpt");
+    let o = run(&["--resume".as_ref(), ck.as_os_str()]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Temporary files of killed runs (`.NAME.PID.tmp` of a dead PID) beside an output are removed
+/// by the next run, which says so; those of live processes are not.
+#[test]
+fn stale_temporary_files_of_dead_runs_are_removed_and_reported() {
+    let dir = tmp("faults-stale");
+    blobs(&dir, 32);
+    let dead = dir.join(".run.ckpt.4000000000.tmp");
+    let dead_metrics = dir.join(".m.csv.3999999999.tmp");
+    let live = dir.join(format!(".run.ckpt.{}.tmp", std::process::id()));
+    let other = dir.join(".notes.txt.4000000000.tmp");
+    for f in [&dead, &dead_metrics, &live, &other] {
+        std::fs::write(f, vec![1u8; 1000]).unwrap();
+    }
+    let o = model()
+        .args(train_args(&dir))
+        .args([
+            "--batch-size",
+            "4",
+            "--epochs",
+            "1",
+            "--log-every",
+            "0",
+            "--metrics",
+        ])
+        .arg(dir.join("m.csv"))
+        .output()
+        .unwrap();
+    let err = stderr_of(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(!dead.exists() && !dead_metrics.exists(), "{err}");
+    assert!(live.exists() && other.exists(), "{err}");
+    assert!(
+        err.contains(&format!("removed {}", dead.display())),
+        "{err}"
+    );
+    assert!(err.contains("left by an interrupted run"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Absurd `bench --batches` are refused with one line (were: an internal error, exit 101, and
+/// an allocation abort with a backtrace, exit 134).
+#[test]
+fn absurd_bench_sizes_are_refused() {
+    for batches in ["18446744073709551615", "100000000", "0"] {
+        let o = model()
+            .args(["bench", "--batches", batches, "--threads", "1"])
+            .output()
+            .unwrap();
+        assert_refused(&o, &["--batches", batches]);
+    }
+    // Within the cap, but more images than memory holds.
+    let o = model()
+        .args([
+            "bench",
+            "--batches",
+            "1000000",
+            "--batch-size",
+            "4096",
+            "--threads",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert_refused(&o, &["--batches", "memory"]);
+}
+
+/// `predict`'s TSV escapes names (backslash escapes, like `ls -b`): a tab or line break in a
+/// name cannot split a row, an escape sequence cannot reach the terminal, and a name that is
+/// not UTF-8 is shown byte by byte.
+#[test]
+fn predict_escapes_names_in_its_tsv() {
+    use catdog::blob::{write_blob, BlobMeta};
+    use catdog::dataset::{Dataset, Synthetic};
+    let dir = tmp("faults-names");
+    let names: [&[u8]; 4] = [
+        b"a\tb\nc.png",
+        b"\xff\xfe.png",
+        b"\x1b[2Jclear.png",
+        b"back\\slash.png",
+    ];
+    let s = Synthetic::new(4, 8, 3);
+    let meta = BlobMeta {
+        height: 8,
+        width: 8,
+        channels: 3,
+        class_names: vec!["cat".into(), "dog".into()],
+        labels: vec![255; 4],
+        sources: names.iter().map(|n| n.to_vec()).collect(),
+        note: "names".into(),
+    };
+    write_blob(&dir.join("u.bin"), &meta, (0..4).map(|i| s.image(i))).unwrap();
+    let h = catdog::config::Hyper {
+        image: 8,
+        widths: [16, 16, 16],
+        fc1: 16,
+        ..Default::default()
+    };
+    let shapes = h.shapes().unwrap();
+    let mut p = vec![0.0f32; shapes.param_count()];
+    catdog::parameters::he_init(&shapes, &mut p, 1);
+    catdog::parameters::write_raw(&dir.join("p.raw"), &shapes, &p).unwrap();
+    let o = model()
+        .args(["predict", "--widths", "16,16,16", "--fc1", "16", "--params"])
+        .arg(dir.join("p.raw"))
+        .arg(dir.join("u.bin"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert!(!o.stdout.contains(&0x1b));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 4, "{text}");
+    assert!(rows.iter().all(|r| r.len() == 3), "{text}");
+    let first: Vec<&str> = rows.iter().map(|r| r[0]).collect();
+    assert_eq!(
+        first,
+        [
+            "a\\tb\\nc.png",
+            "\\xff\\xfe.png",
+            "\\x1b[2Jclear.png",
+            "back\\\\slash.png"
+        ]
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The trainer refuses a train.bin and a test.bin that one split did not write together.
+#[test]
+fn train_refuses_a_mismatched_pair() {
+    use catdog::blob::{BlobMeta, BlobWriter, Sibling};
+    use catdog::dataset::{Dataset, Synthetic};
+    let dir = tmp("faults-pair");
+    let write = |name: &str, n: usize, seed: u64, sibling: Option<Sibling>| -> u32 {
+        let s = Synthetic::new(n, 8, seed);
+        let meta = BlobMeta {
+            height: 8,
+            width: 8,
+            channels: 3,
+            class_names: vec!["cat".into(), "dog".into()],
+            labels: s.labels().to_vec(),
+            sources: (0..n).map(|i| format!("{i}.png").into()).collect(),
+            note: "pair".into(),
+        };
+        let mut w = BlobWriter::create_paired(&dir.join(name), &meta, sibling).unwrap();
+        for i in 0..n {
+            w.push(s.image(i)).unwrap();
+        }
+        w.finish().unwrap();
+        catdog::blob::Blob::open(&dir.join(name))
+            .unwrap()
+            .header()
+            .payload_crc
+    };
+    // test.bin of "another run": 8 samples, seed 2; train.bin says its test set had seed 3.
+    let crc_other = write("other.bin", 8, 3, None);
+    write("test.bin", 8, 2, None);
+    write(
+        "train.bin",
+        32,
+        1,
+        Some(Sibling {
+            count: 8,
+            payload_crc: crc_other,
+            is_test: true,
+        }),
+    );
+    let o = model()
+        .args(train_args(&dir))
+        .args(["--batch-size", "4", "--epochs", "1"])
+        .output()
+        .unwrap();
+    assert_refused(&o, &["train.bin", "test.bin", "are not a pair"]);
+    assert!(!dir.join("run.ckpt").exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A blob truncated under a running `train` (another program rewrites it in place) gives one
+/// `error:` line naming the file and exit code 2, not a silent death by SIGBUS.
+#[test]
+fn a_blob_truncated_under_a_running_train_gives_one_error_line() {
+    let dir = tmp("faults-sigbus");
+    blobs(&dir, 400);
+    for threads in ["1", "2"] {
+        synthetic_blob(&dir.join("train.bin"), 400, 8, 1);
+        let mut child = model()
+            .args(train_args(&dir))
+            .args([
+                "--batch-size",
+                "1",
+                "--epochs",
+                "1000",
+                "--threads",
+                threads,
+            ])
+            .args(["--no-checkpoint", "--no-shuffle"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert!(line.starts_with("Epoch: 1"), "{line}");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join("train.bin"))
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        // Keep reading stdout, so the child never blocks on a full pipe.
+        let drain = std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut out, &mut sink);
+        });
+        let st = wait_or_kill(&mut child, 120, "train on a truncated blob");
+        drain.join().unwrap();
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        let o = Output {
+            status: st,
+            stdout: Vec::new(),
+            stderr: err.into_bytes(),
+        };
+        assert_refused(&o, &["train.bin", "shrank"]);
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,0 +1,475 @@
+//! Faults and misuse of `tools/pack` (issue 13): closed pipes, absurd `--jobs`, half-written
+//! pairs, outputs that name an input, exit codes, hostile file names.
+
+#[path = "../../../tests/common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+use common::{synthetic_blob, tmp};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn pack() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pack"))
+}
+
+fn testgen(reqs: &[(&str, &Path)]) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pack-testgen"))
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = String::new();
+    for (spec, p) in reqs {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        input += &format!("{spec} {}\n", p.display());
+    }
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success(), "pack-testgen failed");
+}
+
+/// A Kaggle-style folder of `n` small PNG photos (cat.I.png / dog.I.png).
+fn photos(dir: &Path, n: usize) {
+    let reqs: Vec<(String, std::path::PathBuf)> = (0..n)
+        .map(|i| {
+            let class = if i % 2 == 0 { "cat" } else { "dog" };
+            (
+                format!("png pattern 20 16 {i}"),
+                dir.join(format!("{class}.{i}.png")),
+            )
+        })
+        .collect();
+    let r: Vec<(&str, &Path)> = reqs
+        .iter()
+        .map(|(s, p)| (s.as_str(), p.as_path()))
+        .collect();
+    testgen(&r);
+}
+
+fn stderr_of(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// One `error:` line containing every `want`, exit code 2, no panic.
+fn assert_refused(o: &Output, want: &[&str]) {
+    let err = stderr_of(o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.contains("error:")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for w in want {
+        assert!(errors[0].contains(w), "expected {w:?} in {err:?}");
+    }
+}
+
+/// `tools/pack inspect --list | head -1`: a quiet stop with 141, not a panic (exit 101).
+#[test]
+fn inspect_list_into_a_closed_pipe_stops_quietly() {
+    let dir = tmp("pack-faults-pipe");
+    let blob = dir.join("big.bin");
+    synthetic_blob(&blob, 6000, 8, 1);
+    let mut child = pack()
+        .args(["inspect", "--list"])
+        .arg(&blob)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    drop(out);
+    let t = Instant::now();
+    let st = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "inspect hung");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(st.code(), Some(141), "{err}");
+    assert!(err.is_empty(), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// stdout on a full disk: one `error:` line, exit 2.
+#[test]
+fn inspect_into_a_full_stdout_reports_one_error() {
+    if !Path::new("/dev/full").exists() {
+        eprintln!("skipped: no /dev/full");
+        return;
+    }
+    let dir = tmp("pack-faults-full");
+    let blob = dir.join("a.bin");
+    synthetic_blob(&blob, 4, 8, 1);
+    let o = pack()
+        .arg("inspect")
+        .arg(&blob)
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    assert_refused(&o, &["standard output", "No space left"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Bad input exits 2 in `tools/pack` as in `model`: a missing source folder, a damaged blob.
+#[test]
+fn bad_input_exits_2() {
+    let dir = tmp("pack-faults-exit");
+    let o = pack()
+        .arg(dir.join("no-such-folder"))
+        .arg("-o")
+        .arg(dir.join("out"))
+        .output()
+        .unwrap();
+    assert_refused(&o, &["no-such-folder"]);
+    let blob = dir.join("a.bin");
+    synthetic_blob(&blob, 4, 8, 1);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xFF; // a damaged payload: inspect reports it, then fails
+    std::fs::write(&blob, &bytes).unwrap();
+    let o = pack().arg("inspect").arg(&blob).output().unwrap();
+    assert_refused(&o, &["a.bin", "payload checksum mismatch"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `--jobs` is capped like the trainer's `--threads` (1 to 256), refused before any listing or
+/// decoding, and `--help` says so.
+#[test]
+fn jobs_are_capped_and_help_says_so() {
+    let dir = tmp("pack-faults-jobs");
+    photos(&dir.join("src"), 4);
+    for jobs in ["100000", "0", "257"] {
+        let t = Instant::now();
+        let o = pack()
+            .arg(dir.join("src"))
+            .args(["-o"])
+            .arg(dir.join("out"))
+            .args(["--jobs", jobs, "--size", "8"])
+            .output()
+            .unwrap();
+        assert_refused(&o, &["--jobs", jobs, "between 1 and 256"]);
+        assert!(t.elapsed() < Duration::from_secs(20));
+        assert!(!dir.join("out/unlabeled.bin").exists() && !dir.join("out/train.bin").exists());
+    }
+    let o = pack()
+        .arg(dir.join("src"))
+        .arg("-o")
+        .arg(dir.join("out"))
+        .args(["--jobs", "256", "--size", "8", "-q"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let help = String::from_utf8(pack().arg("--help").output().unwrap().stdout).unwrap();
+    assert!(help.contains("1 to 256"), "{help}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `--from-raw` with a FIFO for the labels (or the images) is refused at once, not read forever.
+#[test]
+fn from_raw_refuses_a_fifo_without_blocking() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tmp("pack-faults-fifo");
+    let data = dir.join("d.raw");
+    std::fs::write(&data, vec![7u8; 2 * 8 * 8 * 3]).unwrap();
+    let fifo = dir.join("labels.raw");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    for (d, l) in [(&data, &fifo), (&fifo, &data)] {
+        let mut child = pack()
+            .arg("--from-raw")
+            .arg(d)
+            .arg(l)
+            .args(["--size", "8", "-o"])
+            .arg(dir.join("o.bin"))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t = Instant::now();
+        let st = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            if t.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                panic!("pack --from-raw blocked on a FIFO");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert_eq!(st.code(), Some(2), "{err}");
+        assert!(err.contains("named pipe"), "{err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `inspect X --dump 0 -o X` is refused and X survives (it was truncated in place under its
+/// own mapping: a bus error and a 0-byte file); a dump elsewhere is written atomically.
+#[test]
+fn dump_onto_its_own_blob_is_refused_and_dumps_are_atomic() {
+    let dir = tmp("pack-faults-dump");
+    let blob = dir.join("x.bin");
+    synthetic_blob(&blob, 3, 8, 1);
+    let before = std::fs::read(&blob).unwrap();
+    let o = pack()
+        .arg("inspect")
+        .arg(&blob)
+        .args(["--dump", "0", "-o"])
+        .arg(&blob)
+        .output()
+        .unwrap();
+    assert_refused(&o, &["-o", "same file as the blob"]);
+    assert_eq!(std::fs::read(&blob).unwrap(), before);
+    let png = dir.join("s.png");
+    let o = pack()
+        .arg("inspect")
+        .arg(&blob)
+        .args(["--dump", "1", "-o"])
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_eq!(&std::fs::read(&png).unwrap()[1..4], b"PNG");
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Outputs are checked before decoding: `-o DIR` where DIR/train.bin is a folder, an output
+/// name whose temporary name is too long, `--from-raw` onto its own input.
+#[test]
+fn bad_outputs_are_refused_before_decoding() {
+    let dir = tmp("pack-faults-out");
+    photos(&dir.join("src"), 6);
+    std::fs::create_dir_all(dir.join("out/train.bin")).unwrap();
+    let o = pack()
+        .arg(dir.join("src"))
+        .arg("-o")
+        .arg(dir.join("out"))
+        .args(["--test", "2", "--size", "8"])
+        .output()
+        .unwrap();
+    assert_refused(&o, &["train.bin", "is a directory"]);
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("summary"),
+        "decoded first"
+    );
+    let long = dir.join(format!("{}.bin", "b".repeat(245)));
+    let o = pack()
+        .arg(dir.join("src"))
+        .arg("-o")
+        .arg(&long)
+        .args(["--size", "8"])
+        .output()
+        .unwrap();
+    assert_refused(&o, &["too long"]);
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("summary"),
+        "decoded first"
+    );
+    let raw = dir.join("d.bin");
+    std::fs::write(&raw, vec![9u8; 2 * 8 * 8 * 3]).unwrap();
+    std::fs::write(dir.join("l.raw"), [0u8, 1]).unwrap();
+    let o = pack()
+        .arg("--from-raw")
+        .arg(&raw)
+        .arg(dir.join("l.raw"))
+        .args(["--size", "8", "-o"])
+        .arg(&raw)
+        .output()
+        .unwrap();
+    assert_refused(&o, &["same file as the raw image file"]);
+    assert_eq!(std::fs::read(&raw).unwrap(), vec![9u8; 2 * 8 * 8 * 3]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Hostile file names: a line break cannot forge a second `skipped` line or a second `--list`
+/// row, a terminal escape sequence is not passed through, and a name that is not UTF-8 is
+/// stored byte for byte (it still names its file) and shown escaped.
+#[test]
+fn file_names_are_stored_as_bytes_and_printed_escaped() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tmp("pack-faults-names");
+    let src = dir.join("src");
+    testgen(&[
+        ("png pattern 20 16 1", &src.join("Cat/a.png")),
+        ("png pattern 20 16 2", &src.join("Cat/b.png")),
+        ("png pattern 20 16 3", &src.join("Dog/c.png")),
+        ("png pattern 20 16 4", &src.join("Dog/d.png")),
+    ]);
+    let non_utf8 = src.join("Cat").join(OsStr::from_bytes(b"\xffcat\xfe.png"));
+    std::fs::rename(src.join("Cat/a.png"), &non_utf8).unwrap();
+    std::fs::rename(src.join("Cat/b.png"), src.join("Cat/two\nrows.png")).unwrap();
+    std::fs::rename(src.join("Dog/c.png"), src.join("Dog/\x1b[31mred.png")).unwrap();
+    std::fs::write(src.join("Dog/bad\nskipped forged: x.png"), b"not a png").unwrap();
+    let out = dir.join("all.bin");
+    let o = pack()
+        .arg(&src)
+        .arg("-o")
+        .arg(&out)
+        .args(["--size", "8", "-q"])
+        .output()
+        .unwrap();
+    let err = stderr_of(&o);
+    assert!(o.status.success(), "{err}");
+    let skipped: Vec<&str> = err.lines().filter(|l| l.starts_with("skipped")).collect();
+    assert_eq!(skipped.len(), 1, "{err}");
+    assert!(
+        skipped[0].contains("Dog/bad\\nskipped forged: x.png: "),
+        "{err}"
+    );
+    let b = catdog::blob::Blob::open(&out).unwrap();
+    assert_eq!(b.len(), 4);
+    let raw = (0..4)
+        .map(|i| b.source_bytes(i).to_vec())
+        .find(|s| s.ends_with(b"\xffcat\xfe.png"))
+        .expect("the non-UTF-8 name, byte for byte");
+    assert!(Path::new(OsStr::from_bytes(&raw)).exists());
+    let shown: Vec<String> = (0..4).map(|i| b.source(i)).collect();
+    assert!(
+        shown.iter().any(|s| s.ends_with("Cat/\\xffcat\\xfe.png")),
+        "{shown:?}"
+    );
+    assert!(
+        shown.iter().any(|s| s.ends_with("Cat/two\\nrows.png")),
+        "{shown:?}"
+    );
+    assert!(
+        shown.iter().any(|s| s.ends_with("Dog/\\x1b[31mred.png")),
+        "{shown:?}"
+    );
+    let o = pack()
+        .arg("inspect")
+        .arg("--list")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert!(
+        !o.stdout.contains(&0x1b),
+        "an escape sequence reached the terminal"
+    );
+    let text = String::from_utf8(o.stdout).expect("escaped output is UTF-8");
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.split('\t').count() == 3 && l.starts_with(|c: char| c.is_ascii_digit()))
+        .collect();
+    assert_eq!(rows.len(), 4, "{text}");
+    assert!(!text.contains("\nrows.png"), "{text}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A split is atomic as a pair: when writing test.bin fails (here: the file size limit, as on
+/// a full disk, kills the run), the old train.bin and test.bin are both untouched (train.bin
+/// was renamed into place before test.bin was written). The next run removes the leftover
+/// temporary file and says so.
+#[test]
+fn a_split_that_fails_half_way_leaves_the_old_pair_untouched() {
+    use std::os::unix::process::CommandExt;
+    let dir = tmp("pack-faults-pair");
+    photos(&dir.join("src"), 10);
+    let out = dir.join("out");
+    let split = |seed: &str| {
+        let mut c = pack();
+        c.arg(dir.join("src"))
+            .arg("-o")
+            .arg(&out)
+            .args(["--test", "8", "--size", "8", "-q", "--seed", seed]);
+        c
+    };
+    let o = split("1").output().unwrap();
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let (train0, test0) = (
+        std::fs::read(out.join("train.bin")).unwrap(),
+        std::fs::read(out.join("test.bin")).unwrap(),
+    );
+    // test.bin (8 samples) is larger than train.bin (2): a limit between the two sizes lets
+    // train.bin be written and stops the run in the middle of test.bin.
+    assert!(test0.len() > train0.len() + 512);
+    let limit = (train0.len() + 256) as u64;
+    let mut c = split("2");
+    // SAFETY: setrlimit is async-signal-safe.
+    unsafe {
+        c.pre_exec(move || {
+            let r = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &r);
+            Ok(())
+        });
+    }
+    let o = c.output().unwrap();
+    assert!(!o.status.success(), "{}", stderr_of(&o));
+    assert_eq!(
+        std::fs::read(out.join("train.bin")).unwrap(),
+        train0,
+        "train.bin replaced"
+    );
+    assert_eq!(std::fs::read(out.join("test.bin")).unwrap(), test0);
+    // The next run cleans up what the killed one left, and writes a new pair.
+    let o = split("2").output().unwrap();
+    let err = stderr_of(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("left by an interrupted run"), "{err}");
+    let names: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Each half of a split records the other's count and payload checksum; `model train` refuses a
+/// train.bin with the test.bin of another split, and `inspect` shows the record.
+#[test]
+fn each_half_of_a_split_records_its_sibling() {
+    use catdog::blob::{check_pair, Blob};
+    let dir = tmp("pack-faults-sibling");
+    photos(&dir.join("src"), 12);
+    for (seed, sub) in [("1", "a"), ("2", "b")] {
+        let o = pack()
+            .arg(dir.join("src"))
+            .arg("-o")
+            .arg(dir.join(sub))
+            .args(["--test", "4", "--size", "8", "-q", "--seed", seed])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr_of(&o));
+    }
+    let open = |p: &str| Blob::open(&dir.join(p)).unwrap();
+    let (ta, sa) = (open("a/train.bin"), open("a/test.bin"));
+    let sib = ta.sibling().expect("train.bin records test.bin");
+    assert!(sib.is_test && sib.count == 4 && sib.payload_crc == sa.header().payload_crc);
+    assert!(check_pair(&ta, &sa).is_ok());
+    let e = check_pair(&ta, &open("b/test.bin")).unwrap_err();
+    assert!(
+        e.contains("are not a pair") && e.contains("pack both again"),
+        "{e}"
+    );
+    // A blob that records no sibling (from --from-raw, or an older pack) against a half of a
+    // pair: the half's record decides.
+    assert!(check_pair(&open("b/train.bin"), &sa).is_err());
+    let o = pack()
+        .arg("inspect")
+        .arg(dir.join("a/test.bin"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("pair:      packed together with a training set of 8 samples"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
