@@ -13,7 +13,8 @@ use catdog::packer_cmd;
 use catdog::parameters;
 use catdog::report::Confusion;
 use catdog::runs;
-use catdog::train::{self, EpochOptions, FitConfig};
+use catdog::fit::{self, FitConfig};
+use catdog::train::{self, EpochOptions};
 use catdog::{errln, out, outln};
 use clap::Parser;
 use std::io::{IsTerminal, Write};
@@ -190,7 +191,7 @@ fn train_cmd(mut a: TrainArgs) -> Result<(), String> {
     if !a.no_checkpoint {
         errln!("checkpoint: {}", a.checkpoint.display())?;
     }
-    let last = train::fit(
+    let last = fit::fit(
         net.as_mut(),
         &train_blob,
         &test_blob,

@@ -1,4 +1,4 @@
-//! The original tier (`src/original/`), routine by routine, and as a whole network.
+//! The original tier (`src/core/original/`), routine by routine, and as a whole network.
 //!
 //! Every routine is checked two ways, on odd sizes (odd spatial sizes, odd filter and neuron
 //! counts, so that the scalar tail paths run) and even ones:

@@ -1,10 +1,10 @@
 //! The packer behind `tools/pack`: find the images in a folder, decode and resize them in
-//! parallel, split them, and write dataset blobs ([`catdog::blob`]).
+//! parallel, split them, and write dataset blobs ([`catdog_core::blob`]).
 //!
 //! Every step that can meet bad input returns a reason instead of failing the run: a file that
 //! cannot be packed becomes one [`Skip`] line, and the run goes on.
 
-use catdog::blob::{BlobMeta, BlobWriter, PendingBlob, Sibling, CLASS_NAMES, UNLABELED};
+use catdog_core::blob::{BlobMeta, BlobWriter, PendingBlob, Sibling, CLASS_NAMES, UNLABELED};
 use fast_image_resize as fir;
 use std::collections::HashSet;
 use std::fs;

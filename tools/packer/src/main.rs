@@ -1,9 +1,9 @@
 //! `tools/pack`: turns a folder of photos (or the original's raw files) into dataset blobs.
 //! See tools/README.md for every flag and data/README.md for the blob format.
 
-use catdog::blob::{Blob, BlobMeta, BlobWriter, Sibling, Verify, CLASS_NAMES, UNLABELED};
-use catdog::guard::escape_path;
-use catdog::{errln, outln};
+use catdog_core::blob::{Blob, BlobMeta, BlobWriter, Sibling, Verify, CLASS_NAMES, UNLABELED};
+use catdog_core::guard::escape_path;
+use catdog_core::{errln, outln};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use packer::*;
@@ -148,7 +148,7 @@ fn main() -> ExitCode {
             None => pack_folder(&cli.pack),
         },
     };
-    catdog::guard::exit_code(r, "pack: ")
+    catdog_core::guard::exit_code(r, "pack: ")
 }
 
 /// `--fetch petimages`: download, check and unzip (packer::fetch), then pack with a 20% split.
@@ -183,7 +183,7 @@ fn photos(a: PhotosArgs) -> Result<(), String> {
     let (n, more) = packer::photos::pack(&files, &resize, a.max_pixels, &a.out)?;
     skipped.extend(more);
     for s in &skipped {
-        eprintln!("skipped {}: {}", catdog::guard::escape_path(&s.path), s.reason);
+        eprintln!("skipped {}: {}", catdog_core::guard::escape_path(&s.path), s.reason);
     }
     if n == 0 {
         return Err(format!(
@@ -306,7 +306,7 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
     if test.is_some() {
         outputs.push((test_out.as_path(), "-o"));
     }
-    catdog::guard::check_outputs(&[(src.as_path(), "the source folder")], &outputs)?;
+    catdog_core::guard::check_outputs(&[(src.as_path(), "the source folder")], &outputs)?;
     if !a.quiet {
         errln!(
             "pack: {}: {} layout, {} image files to decode, {} other entries",
@@ -537,7 +537,7 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
 /// Removes temporary files that an interrupted earlier run (a process no longer alive) left in
 /// `dir`: `.NAME.bin.PID.tmp` (a blob being written), `.pack-staging.PID.tmp`, `.pack-probe.PID.tmp`.
 fn clean_stale(dir: &Path) -> Result<(), String> {
-    catdog::guard::clean_stale(
+    catdog_core::guard::clean_stale(
         dir,
         |what| what.ends_with(".bin") || what == "pack-staging" || what == "pack-probe",
         "pack: ",
@@ -609,13 +609,13 @@ fn from_raw(a: &PackArgs, data: &Path, labels_path: &Path) -> Result<(), String>
     }
     let il = w as usize * h as usize * 3;
     // Regular files only: a FIFO would block, a device never end.
-    let data_file = catdog::guard::open_regular(data, "the raw image file")?;
+    let data_file = catdog_core::guard::open_regular(data, "the raw image file")?;
     let dsize = data_file
         .metadata()
         .map_err(|e| format!("{}: {e}", data.display()))?
         .len();
     let mut labels = Vec::new();
-    catdog::guard::open_regular(labels_path, "the raw label file")?
+    catdog_core::guard::open_regular(labels_path, "the raw label file")?
         .read_to_end(&mut labels)
         .map_err(|e| format!("{}: {e}", labels_path.display()))?;
     if dsize % il as u64 != 0 {
@@ -659,7 +659,7 @@ fn from_raw(a: &PackArgs, data: &Path, labels_path: &Path) -> Result<(), String>
             .map_or("raw".into(), |s| s.to_string_lossy());
         a.out.join(format!("{stem}.bin"))
     };
-    catdog::guard::check_outputs(
+    catdog_core::guard::check_outputs(
         &[
             (data, "the raw image file"),
             (labels_path, "the raw label file"),
@@ -712,8 +712,8 @@ fn inspect(a: InspectArgs) -> Result<(), String> {
     if let Some(out) = &dump_out {
         // Before the blob is mapped: -o must not be the blob itself (that truncated the mapped
         // file under the reader: a bus error, and the blob was lost).
-        catdog::guard::check_outputs(&[(a.blob.as_path(), "the blob")], &[(out, "-o")])?;
-        catdog::guard::clean_stale_beside(&[out], "pack: ")?;
+        catdog_core::guard::check_outputs(&[(a.blob.as_path(), "the blob")], &[(out, "-o")])?;
+        catdog_core::guard::clean_stale_beside(&[out], "pack: ")?;
     }
     let b = Blob::open_with(&a.blob, Verify::MetadataOnly)?;
     let hd = b.header();
@@ -787,7 +787,7 @@ fn inspect(a: InspectArgs) -> Result<(), String> {
             image::ImageFormat::Png,
         )
         .map_err(|e| format!("cannot encode {}: {e}", out.display()))?;
-        catdog::parameters::write_atomic(&out, png.get_ref())?;
+        catdog_core::parameters::write_atomic(&out, png.get_ref())?;
         outln!("dumped sample {i} ({}) to {}", b.source(i), out.display())?;
     }
     payload.map_err(|e| format!("{}: {e}", a.blob.display()))

@@ -2,7 +2,7 @@
 //! into one unlabeled blob. `model predict` uses it to read photos (the trainer has no decoder).
 
 use crate::{load, scan, Resize, Skip};
-use catdog::blob::{BlobMeta, BlobWriter, CLASS_NAMES, UNLABELED};
+use catdog_core::blob::{BlobMeta, BlobWriter, CLASS_NAMES, UNLABELED};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 

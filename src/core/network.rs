@@ -1,5 +1,5 @@
 //! The seam between the loops and the kernels: a network is built once, with one kernel tier,
-//! and the training loop ([`crate::train::fit`]), evaluation and benchmarks drive it through
+//! and the training loop (`catdog::fit::fit`), evaluation and benchmarks drive it through
 //! [`Network`] without knowing which tier runs.
 //!
 //! - [`Tier::Fast`]: [`crate::model::Net`], our register-blocked, Winograd, multi-threaded

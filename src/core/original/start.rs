@@ -5,7 +5,7 @@
 //! label`.
 //!
 //! [`OriginalNet`] is the original tier behind [`crate::network::Network`]: the training loop
-//! (`crate::train::fit`) drives it exactly as it drives the fast tier.
+//! (`catdog::fit::fit`, in the product crate) drives it exactly as it drives the fast tier.
 //!
 //! Mirrors [`_start.asm` lines 16-157](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/_start.asm#L16-L157).
 

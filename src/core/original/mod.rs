@@ -30,7 +30,7 @@
 //! library's `expf`). So each routine is a naked function (`#[unsafe(naked)]`) whose body is the
 //! routine, taking its arguments in the original's registers; routines call each other with
 //! `call`, exactly as in the original. A safe-to-read Rust wrapper beside each one loads the
-//! registers and calls it (see [`call_routine!`]). Rust reserves `rbx` for itself, so the wrappers
+//! registers and calls it (see `call_routine!` below). Rust reserves `rbx` for itself, so the wrappers
 //! save and restore it around the call; inside the routine it plays the original's role.
 //!
 //! What the tier does not do: threads (it runs one sample at a time on one thread, as the
