@@ -353,9 +353,10 @@ fn predict_cmd(a: PredictArgs) -> Result<(), String> {
 /// as one); anything else is a photo or a folder of photos.
 fn is_blob(p: &Path) -> bool {
     let mut magic = [0u8; 8];
-    let by_magic = std::fs::File::open(p)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
-        .is_ok_and(|_| &magic == b"CATDOGDS");
+    let by_magic = catdog::guard::open_regular(p, "a prediction input")
+        .ok()
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic).ok())
+        .is_some_and(|_| &magic == b"CATDOGDS");
     by_magic || (p.is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("bin")))
 }
 
@@ -366,6 +367,10 @@ fn predict_inputs(a: &PredictArgs, tmp: &Path) -> Result<(), String> {
     for p in &a.inputs {
         if !p.exists() {
             return Err(format!("{}: no such file or folder", p.display()));
+        }
+        if !p.is_dir() {
+            // A FIFO or a device is refused at once (a read would block or never end).
+            catdog::guard::open_regular(p, "a prediction input")?;
         }
         let blob = is_blob(p);
         match groups.last_mut() {

@@ -1,30 +1,11 @@
 //! Checkpoints: exact round trips, a clean refusal for every kind of bad file, atomic saves.
 
+mod common;
+use common::TempDir;
 use catdog::checkpoint::{self, check_compatible, Checkpoint, HEADER_LEN, RECORD_LEN};
 use catdog::config::{Hyper, Recipe, Schedule};
 use catdog::metrics::EpochRecord;
-use std::path::{Path, PathBuf};
-
-/// A fresh empty directory for one test, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let d = std::env::temp_dir().join(format!("catdog-ck-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir(d)
-    }
-    fn path(&self, f: &str) -> PathBuf {
-        self.0.join(f)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use std::path::Path;
 
 fn small_hyper() -> Hyper {
     Hyper {
@@ -109,7 +90,7 @@ fn load_err(path: &Path, bytes: &[u8]) -> String {
 
 #[test]
 fn round_trip_is_exact_with_and_without_momentum() {
-    let d = TempDir::new("round");
+    let d = TempDir::new("ck", "round");
     for momentum in [false, true] {
         let h = small_hyper();
         let n = h.shapes().unwrap().param_count();
@@ -144,7 +125,7 @@ fn round_trip_is_exact_with_and_without_momentum() {
 
 #[test]
 fn round_trip_of_the_original_network() {
-    let d = TempDir::new("orig");
+    let d = TempDir::new("ck", "orig");
     let h = Hyper::default();
     let n = h.shapes().unwrap().param_count();
     assert_eq!(n, 4_287_809);
@@ -160,7 +141,7 @@ fn round_trip_of_the_original_network() {
 
 #[test]
 fn save_refuses_counts_that_do_not_fit_the_network() {
-    let d = TempDir::new("savebad");
+    let d = TempDir::new("ck", "savebad");
     let h = small_hyper();
     let n = h.shapes().unwrap().param_count();
     let p = d.path("x.ck");
@@ -183,7 +164,7 @@ fn save_refuses_counts_that_do_not_fit_the_network() {
 
 #[test]
 fn a_flipped_byte_anywhere_is_reported_as_damage() {
-    let d = TempDir::new("flip");
+    let d = TempDir::new("ck", "flip");
     let p = d.path("a.ck");
     let good = save_small(&p, true);
     let mid = good.len() / 2;
@@ -198,7 +179,7 @@ fn a_flipped_byte_anywhere_is_reported_as_damage() {
 
 #[test]
 fn truncation_at_any_offset_is_a_clean_error() {
-    let d = TempDir::new("trunc");
+    let d = TempDir::new("ck", "trunc");
     let p = d.path("a.ck");
     let good = save_small(&p, false);
     let bad = d.path("t.ck");
@@ -229,7 +210,7 @@ fn truncation_at_any_offset_is_a_clean_error() {
 
 #[test]
 fn foreign_empty_and_directory_paths_are_refused() {
-    let d = TempDir::new("foreign");
+    let d = TempDir::new("ck", "foreign");
     let f = d.path("f.ck");
     let e = load_err(
         &f,
@@ -252,7 +233,7 @@ fn foreign_empty_and_directory_paths_are_refused() {
 
 #[test]
 fn unsupported_version_is_named() {
-    let d = TempDir::new("version");
+    let d = TempDir::new("ck", "version");
     let mut b = save_small(&d.path("a.ck"), false);
     b[8..12].copy_from_slice(&3u32.to_le_bytes()); // 1 and 2 are read
     reseal(&mut b);
@@ -262,7 +243,7 @@ fn unsupported_version_is_named() {
 
 #[test]
 fn bad_contents_with_valid_checksums_are_refused() {
-    let d = TempDir::new("contents");
+    let d = TempDir::new("ck", "contents");
     let good = save_small(&d.path("a.ck"), true);
     let bad = d.path("b.ck");
     let put = |b: &mut Vec<u8>, at: usize, v: u64| {
@@ -293,7 +274,7 @@ fn bad_contents_with_valid_checksums_are_refused() {
 
 #[test]
 fn count_mismatches_are_refused_without_huge_allocations() {
-    let d = TempDir::new("counts");
+    let d = TempDir::new("ck", "counts");
     let good = save_small(&d.path("a.ck"), true);
     let n = small_hyper().shapes().unwrap().param_count();
     let bad = d.path("b.ck");
@@ -319,7 +300,7 @@ fn count_mismatches_are_refused_without_huge_allocations() {
 
 #[test]
 fn saving_over_an_existing_checkpoint_is_atomic_and_leaves_no_temp_file() {
-    let d = TempDir::new("atomic");
+    let d = TempDir::new("ck", "atomic");
     let p = d.path("run.ck");
     save_small(&p, false);
     let first = checkpoint::load(&p).unwrap();
@@ -360,7 +341,7 @@ fn saving_over_an_existing_checkpoint_is_atomic_and_leaves_no_temp_file() {
 
 #[test]
 fn check_compatible_names_every_differing_field() {
-    let d = TempDir::new("compat");
+    let d = TempDir::new("ck", "compat");
     let p = d.path("a.ck");
     save_small(&p, false);
     let ck = checkpoint::load(&p).unwrap();

@@ -92,7 +92,7 @@ fn train_into_a_closed_pipe_stops_quietly_on_any_thread_count() {
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut first = String::new();
         out.read_line(&mut first).unwrap();
-        assert!(first.starts_with("Epoch: 1, Step: 1"), "{first}");
+        assert!(first.starts_with("Epoch: 0, Step: 0"), "{first}");
         drop(out); // the reader goes away, as `head -1` does
         let st = wait_or_kill(&mut child, 120, "train into a closed pipe");
         let mut err = String::new();
@@ -574,7 +574,7 @@ fn a_blob_truncated_under_a_running_train_gives_one_error_line() {
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         out.read_line(&mut line).unwrap();
-        assert!(line.starts_with("Epoch: 1"), "{line}");
+        assert!(line.starts_with("Epoch: 0"), "{line}");
         std::fs::OpenOptions::new()
             .write(true)
             .open(dir.join("train.bin"))

@@ -1,33 +1,15 @@
 //! Pictures: training-curve plots (PNG and SVG) and contact sheets are valid files of the
 //! expected size that show the data where the layout says.
 
+mod common;
+use common::TempDir;
 use catdog::contact_sheet::{self, sheet_size, tile_origin, tile_scale, Tile};
 use catdog::metrics::EpochRecord;
 use catdog::plot::{
     self, ACCURACY_AREA, ACCURACY_COLOR, LOSS_AREA, PLOT_SIZE, TEST_LOSS_COLOR, TRAIN_LOSS_COLOR,
 };
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let d = std::env::temp_dir().join(format!("catdog-pics-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir(d)
-    }
-    fn path(&self, f: &str) -> PathBuf {
-        self.0.join(f)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use std::path::Path;
 
 /// A decoded RGB8 PNG.
 struct Image {
@@ -108,7 +90,7 @@ fn near(img: &Image, c: [u8; 3], x: u32, y: u32) -> bool {
 
 #[test]
 fn png_plot_has_the_size_and_draws_curves_where_the_axes_say() {
-    let d = TempDir::new("png");
+    let d = TempDir::new("pics", "png");
     let p = d.path("curves.png");
     plot::write_curves(&p, &straight_history(), "run 1: loss and accuracy").unwrap();
     let img = read_png(&p);
@@ -153,7 +135,7 @@ fn png_plot_has_the_size_and_draws_curves_where_the_axes_say() {
 
 #[test]
 fn svg_plot_has_one_polyline_point_per_epoch() {
-    let d = TempDir::new("svg");
+    let d = TempDir::new("pics", "svg");
     let p = d.path("curves.SVG");
     let mut h = straight_history();
     for (k, r) in h.iter_mut().enumerate() {
@@ -207,7 +189,7 @@ fn svg_plot_has_one_polyline_point_per_epoch() {
 
 #[test]
 fn a_diverged_epoch_breaks_the_curve_instead_of_the_axis() {
-    let d = TempDir::new("nan");
+    let d = TempDir::new("pics", "nan");
     let p = d.path("c.svg");
     let mut h = straight_history();
     h[2].train_loss = f64::NAN;
@@ -230,7 +212,7 @@ fn a_diverged_epoch_breaks_the_curve_instead_of_the_axis() {
 
 #[test]
 fn plots_are_deterministic() {
-    let d = TempDir::new("det");
+    let d = TempDir::new("pics", "det");
     for ext in ["png", "svg"] {
         let a = d.path(&format!("a.{ext}"));
         let b = d.path(&format!("b.{ext}"));
@@ -242,7 +224,7 @@ fn plots_are_deterministic() {
 
 #[test]
 fn other_extensions_are_refused() {
-    let d = TempDir::new("ext");
+    let d = TempDir::new("pics", "ext");
     for name in ["c.jpg", "c", "c.png.txt"] {
         let p = d.path(name);
         let e = plot::write_curves(&p, &straight_history(), "t").unwrap_err();
@@ -258,7 +240,7 @@ fn other_extensions_are_refused() {
 
 #[test]
 fn empty_history_gives_empty_axes_with_a_note() {
-    let d = TempDir::new("empty");
+    let d = TempDir::new("pics", "empty");
     let p = d.path("e.png");
     plot::write_curves(&p, &[], "nothing yet").unwrap();
     let img = read_png(&p);
@@ -300,7 +282,7 @@ fn image(k: usize) -> Vec<u8> {
 
 #[test]
 fn contact_sheet_has_the_size_and_the_source_pixels() {
-    let d = TempDir::new("sheet");
+    let d = TempDir::new("pics", "sheet");
     let p = d.path("sheet.png");
     let images: Vec<Vec<u8>> = (0..5).map(image).collect();
     let tiles: Vec<Tile> = images
@@ -372,7 +354,7 @@ fn contact_sheet_has_the_size_and_the_source_pixels() {
 
 #[test]
 fn large_images_are_not_scaled_and_columns_are_capped() {
-    let d = TempDir::new("big");
+    let d = TempDir::new("pics", "big");
     let p = d.path("big.png");
     let px: Vec<u8> = (0..160 * 200 * 3).map(|i| (i % 251) as u8).collect();
     let tiles = [
@@ -405,7 +387,7 @@ fn large_images_are_not_scaled_and_columns_are_capped() {
 
 #[test]
 fn contact_sheet_refuses_bad_input_with_reasons() {
-    let d = TempDir::new("sheetbad");
+    let d = TempDir::new("pics", "sheetbad");
     let p = d.path("s.png");
     let a = image(0);
     fn t(px: &[u8], h: usize, w: usize) -> Tile<'_> {

@@ -7,15 +7,15 @@
 //! fc_in row 16x16x128 = 32768 -> fc1 128 -> fc2 1 -> sigmoid. Checked:
 //!
 //! ```
-//! let s = catdog::config::Hyper::default().shapes().unwrap();
-//! let hwc = |d: &catdog::config::ConvDims| (d.h, d.w, d.cin, d.cout);
+//! let s = catdog_core::config::Hyper::default().shapes().unwrap();
+//! let hwc = |d: &catdog_core::config::ConvDims| (d.h, d.w, d.cin, d.cout);
 //! assert_eq!(hwc(&s.conv[0]), (128, 128, 3, 32)); // x_pad[0] is (128+2) x (128+2) x 3
 //! assert_eq!(hwc(&s.conv[1]), (64, 64, 32, 64)); // x_pad[1] is 66 x 66 x 32
 //! assert_eq!(hwc(&s.conv[2]), (32, 32, 64, 128)); // x_pad[2] is 34 x 34 x 64
 //! assert_eq!((s.flat, s.fc1), (16 * 16 * 128, 128));
 //! assert_eq!(s.flat, 32768);
 //! // conv outputs: 2 MiB, 1 MiB, 0.5 MiB (see BAND_MIN_BYTES)
-//! let mib = |d: &catdog::config::ConvDims| d.out_len() as f64 * 4.0 / (1 << 20) as f64;
+//! let mib = |d: &catdog_core::config::ConvDims| d.out_len() as f64 * 4.0 / (1 << 20) as f64;
 //! assert_eq!([mib(&s.conv[0]), mib(&s.conv[1]), mib(&s.conv[2])], [2.0, 1.0, 0.5]);
 //! ```
 

@@ -20,7 +20,7 @@
 //! allocate nothing in the training loop.
 //!
 //! ```
-//! use catdog::kernels::conv::tiles;
+//! use catdog_core::kernels::conv::tiles;
 //! // the widest tiles: 14 pixels x 32 channels, 16 pixels x 16 channels
 //! assert_eq!((tiles(2)[0].pixels, tiles(1)[0].pixels), (14, 16));
 //! assert_eq!(tiles(2).last().unwrap().pixels, 1);
@@ -119,7 +119,7 @@ pub struct Chunk {
 /// else one kernel row and a channel range (a multiple of 16 dividing `n_in`) per chunk.
 ///
 /// ```
-/// use catdog::convolution::chunks;
+/// use catdog_core::convolution::chunks;
 /// // conv3's input gradient: 9 * 128 * 32 floats = 144 KiB per block, one chunk.
 /// assert_eq!(chunks(128, 32).len(), 1);
 /// // 9 * 512 * 32 floats = 576 KiB: one chunk per kernel row (192 KiB each).
@@ -221,8 +221,8 @@ fn row_plan(w: usize, tiles: &[Tile]) -> Vec<(usize, TileFn)> {
 /// 95%):
 ///
 /// ```
-/// use catdog::convolution::row_tile_widths;
-/// use catdog::kernels::conv::tiles;
+/// use catdog_core::convolution::row_tile_widths;
+/// use catdog_core::kernels::conv::tiles;
 /// assert_eq!(row_tile_widths(32, tiles(2)), vec![14, 11, 7]);
 /// let rate = |p: usize| tiles(2).iter().find(|t| t.pixels == p).unwrap().rate;
 /// assert_eq!((rate(14), rate(11), rate(7), rate(4)), (100, 95, 88, 66));

@@ -21,8 +21,8 @@
 //! 386 KiB, so a band's `V` and `M` stay in L2:
 //!
 //! ```
-//! use catdog::convolution::winograd::scratch_len;
-//! let s = catdog::config::Hyper::default().shapes().unwrap();
+//! use catdog_core::convolution::winograd::scratch_len;
+//! let s = catdog_core::config::Hyper::default().shapes().unwrap();
 //! let most = s.conv.iter().map(|d| scratch_len(d) * 4).max().unwrap();
 //! assert_eq!(most, 386 << 10);
 //! ```
