@@ -1,6 +1,6 @@
-//! Running the packer (`tools/pack`) from `model`: the trainer never decodes an image itself, so
-//! fetching the default data set and reading photos for `predict` go through the packer's
-//! binary, found beside `model`.
+//! The packer (`tools/pack`) from `model`: the trainer never decodes an image itself, so
+//! fetching the default data set goes through the packer's binary, found beside `model`, and
+//! reading photos for `predict` through the packer's library.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -69,39 +69,28 @@ pub fn fetch_default_data(out: &Path) -> Result<(), Option<String>> {
     }
 }
 
-/// Packs photos and folders of photos into one unlabeled blob at `out` with
-/// `pack photos INPUT... -o OUT`; the packer reports skipped files on stderr.
+/// Packs photos and folders of photos into one unlabeled blob at `out`, decoded and resized
+/// (squashed, bilinear) to `size` x `size` by the packer's library, as `pack photos` does;
+/// skipped files are named on stderr. The trainer itself (the core crate) never decodes an
+/// image: only this product-side command does, through the packer.
 pub fn pack_photos(inputs: &[PathBuf], out: &Path, size: usize) -> Result<(), String> {
-    let pack = find_packer().ok_or_else(|| {
-        "cannot find the packer (target/release/pack), which decodes photos for predict: build \
-         it with ./build.sh, or pack them yourself with tools/pack FOLDER -o data/mine.bin"
-            .to_string()
-    })?;
-    let o = Command::new(&pack)
-        .arg("photos")
-        .args(inputs)
-        .arg("-o")
-        .arg(out)
-        .arg("--size")
-        .arg(size.to_string())
-        .arg("--quiet")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .map_err(|e| format!("cannot run the packer {}: {e}", pack.display()))?;
-    let err = String::from_utf8_lossy(&o.stderr);
-    // Skipped files are worth seeing; the packer's own error line becomes ours.
-    for line in err.lines().filter(|l| l.starts_with("skipped ")) {
-        eprintln!("{line}");
+    let resize = packer::Resize {
+        width: size as u32,
+        height: size as u32,
+        crop: false,
+        filter: packer::parse_filter("bilinear")?,
+    };
+    let (files, mut skipped) = packer::photos::list(inputs)?;
+    let (n, more) = packer::photos::pack(&files, &resize, packer::DEFAULT_MAX_PIXELS, out)?;
+    skipped.extend(more);
+    for s in &skipped {
+        crate::errln!("skipped {}: {}", crate::guard::escape_path(&s.path), s.reason)?;
     }
-    if o.status.success() {
-        Ok(())
-    } else {
-        let msg = err
-            .lines()
-            .rev()
-            .find_map(|l| l.strip_prefix("pack: error: "))
-            .unwrap_or("the packer failed");
-        Err(msg.to_string())
+    if n == 0 {
+        return Err(format!(
+            "none of the {} files given could be read as an image",
+            files.len()
+        ));
     }
+    Ok(())
 }
