@@ -6,6 +6,7 @@ use catdog::cli::*;
 use catdog::config::Hyper;
 use catdog::contact_sheet::{self, Tile};
 use catdog::dataset::{open_blob, Synthetic};
+use catdog::fit::{self, FitConfig};
 use catdog::guard;
 use catdog::model::Net;
 use catdog::network::{self, Network, Tier};
@@ -13,7 +14,6 @@ use catdog::packer_cmd;
 use catdog::parameters;
 use catdog::report::Confusion;
 use catdog::runs;
-use catdog::fit::{self, FitConfig};
 use catdog::train::{self, EpochOptions};
 use catdog::{errln, out, outln};
 use clap::Parser;
@@ -70,7 +70,10 @@ fn train_cmd(mut a: TrainArgs) -> Result<(), String> {
             Tier::Fast => outln!("{}", Net::plan(&h, momentum)?.report())?,
             Tier::Original => {
                 #[cfg(target_arch = "x86_64")]
-                outln!("{}", catdog::original::OriginalNet::new(&h)?.memory_report())?;
+                outln!(
+                    "{}",
+                    catdog::original::OriginalNet::new(&h)?.memory_report()
+                )?;
             }
         }
         return Ok(());

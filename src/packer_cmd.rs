@@ -84,7 +84,11 @@ pub fn pack_photos(inputs: &[PathBuf], out: &Path, size: usize) -> Result<(), St
     let (n, more) = packer::photos::pack(&files, &resize, packer::DEFAULT_MAX_PIXELS, out)?;
     skipped.extend(more);
     for s in &skipped {
-        crate::errln!("skipped {}: {}", crate::guard::escape_path(&s.path), s.reason)?;
+        crate::errln!(
+            "skipped {}: {}",
+            crate::guard::escape_path(&s.path),
+            s.reason
+        )?;
     }
     if n == 0 {
         return Err(format!(

@@ -1,10 +1,10 @@
 //! Checkpoints: exact round trips, a clean refusal for every kind of bad file, atomic saves.
 
 mod common;
-use common::TempDir;
 use catdog::checkpoint::{self, check_compatible, Checkpoint, HEADER_LEN, RECORD_LEN};
 use catdog::config::{Hyper, Recipe, Schedule};
 use catdog::metrics::EpochRecord;
+use common::TempDir;
 use std::path::Path;
 
 fn small_hyper() -> Hyper {

@@ -35,7 +35,9 @@ fn prepare(tag: &str) -> Option<(PathBuf, PathBuf, PathBuf, PathBuf)> {
         return None;
     }
     if !catdog::cpu::has_avx512() {
-        eprintln!("note: this CPU lacks AVX-512: the original tier cannot run; fidelity test skipped");
+        eprintln!(
+            "note: this CPU lacks AVX-512: the original tier cannot run; fidelity test skipped"
+        );
         return None;
     }
     let dir = std::env::temp_dir().join(format!("catdog-fidelity-{tag}-{}", std::process::id()));
@@ -95,7 +97,15 @@ fn train(dir: &Path, train: &Path, test: &Path, init: &Path, extra: &[&str]) -> 
         .arg(test)
         .arg("--init")
         .arg(init)
-        .args(["--no-shuffle", "--limit", "160", "--epochs", "2", "--log-every", "1"])
+        .args([
+            "--no-shuffle",
+            "--limit",
+            "160",
+            "--epochs",
+            "2",
+            "--log-every",
+            "1",
+        ])
         .arg("--no-checkpoint")
         .args(extra)
         .current_dir(dir)
@@ -133,9 +143,14 @@ fn original_tier_prints_the_originals_lines_and_saves_its_bits() {
             saved.to_str().unwrap(),
         ],
     );
-    assert_eq!(stdout, original_trace(), "the log differs from the original's");
-    let want = std::fs::read_to_string(repo().join("../shared/fidelity/original_params_after.sha256"))
-        .unwrap();
+    assert_eq!(
+        stdout,
+        original_trace(),
+        "the log differs from the original's"
+    );
+    let want =
+        std::fs::read_to_string(repo().join("../shared/fidelity/original_params_after.sha256"))
+            .unwrap();
     let want = want.split_whitespace().next().unwrap();
     assert_eq!(
         sha256_hex(&saved),
@@ -158,7 +173,13 @@ fn fast_tier_prints_the_originals_format_and_follows_its_losses() {
     let Some((dir, tr, te, init)) = prepare("fast") else {
         return;
     };
-    let stdout = train(&dir, &tr, &te, &init, &["--kernels", "fast", "--threads", "2"]);
+    let stdout = train(
+        &dir,
+        &tr,
+        &te,
+        &init,
+        &["--kernels", "fast", "--threads", "2"],
+    );
     let (ours, theirs) = (losses(&stdout), losses(&original_trace()));
     assert_eq!(ours.len(), 20, "{stdout}");
     for ((head, a), (their_head, b)) in ours.iter().zip(&theirs) {
@@ -168,6 +189,10 @@ fn fast_tier_prints_the_originals_format_and_follows_its_losses() {
             "{head}: loss {a} is too far from the original's {b}"
         );
     }
-    assert!(stdout.lines().last().unwrap().starts_with("Accuracy is: 0."));
+    assert!(stdout
+        .lines()
+        .last()
+        .unwrap()
+        .starts_with("Accuracy is: 0."));
     let _ = std::fs::remove_dir_all(&dir);
 }

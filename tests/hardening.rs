@@ -262,7 +262,11 @@ fn oversized_configurations_and_directories_are_refused() {
     synthetic_blob(&dir.join("test.bin"), 4, 32, 2);
     let out = model_out(
         &["train", "--dry-run", "--test"],
-        &[&dir.join("test.bin"), Path::new("--train"), &dir.join("train.bin")],
+        &[
+            &dir.join("test.bin"),
+            Path::new("--train"),
+            &dir.join("train.bin"),
+        ],
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(

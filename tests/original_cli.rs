@@ -25,7 +25,9 @@ fn ok(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
-const SMALL: [&str; 8] = ["--widths", "16,32,16", "--fc1", "16", "--epochs", "2", "--lr", "0.02"];
+const SMALL: [&str; 8] = [
+    "--widths", "16,32,16", "--fc1", "16", "--epochs", "2", "--lr", "0.02",
+];
 
 fn losses(stdout: &str) -> Vec<f64> {
     stdout
@@ -57,7 +59,10 @@ fn the_original_tier_trains_evaluates_predicts_and_benches() {
     };
     let orig = run("original", "1", &orig_raw);
     // Lines counted from 0 as the original prints them: 64 samples = 4 steps of 16 per epoch.
-    let heads: Vec<&str> = orig.lines().map(|l| l.split(", Loss").next().unwrap()).collect();
+    let heads: Vec<&str> = orig
+        .lines()
+        .map(|l| l.split(", Loss").next().unwrap())
+        .collect();
     assert_eq!(heads[0], "Epoch: 0, Step: 0");
     assert_eq!(heads[7], "Epoch: 1, Step: 3");
     assert!(orig.lines().last().unwrap().starts_with("Accuracy is: "));
@@ -65,7 +70,10 @@ fn the_original_tier_trains_evaluates_predicts_and_benches() {
     let orig2_raw = dir.join("orig2.raw");
     let orig2 = run("original", "2", &orig2_raw);
     assert_eq!(orig, orig2);
-    assert_eq!(std::fs::read(&orig_raw).unwrap(), std::fs::read(&orig2_raw).unwrap());
+    assert_eq!(
+        std::fs::read(&orig_raw).unwrap(),
+        std::fs::read(&orig2_raw).unwrap()
+    );
     // The fast tier computes the same network in another order: losses close, bits not equal.
     let fast = run("fast", "2", &fast_raw);
     let (a, b) = (losses(&orig), losses(&fast));
@@ -73,13 +81,26 @@ fn the_original_tier_trains_evaluates_predicts_and_benches() {
     for (x, y) in a.iter().zip(&b) {
         assert!((x - y).abs() < 1e-3, "original {x} vs fast {y}");
     }
-    assert_ne!(std::fs::read(&orig_raw).unwrap(), std::fs::read(&fast_raw).unwrap());
+    assert_ne!(
+        std::fs::read(&orig_raw).unwrap(),
+        std::fs::read(&fast_raw).unwrap()
+    );
 
     // eval and predict with the original tier agree with each other.
-    let arch = ["--widths", "16,32,16", "--fc1", "16", "--kernels", "original"];
+    let arch = [
+        "--widths",
+        "16,32,16",
+        "--fc1",
+        "16",
+        "--kernels",
+        "original",
+    ];
     let mut eval_args = vec!["eval"];
     eval_args.extend(arch);
-    let eval = ok(&model(&eval_args, &[("--params", &orig_raw), ("--data", &test)]));
+    let eval = ok(&model(
+        &eval_args,
+        &[("--params", &orig_raw), ("--data", &test)],
+    ));
     let acc: f64 = eval
         .lines()
         .last()
@@ -90,7 +111,10 @@ fn the_original_tier_trains_evaluates_predicts_and_benches() {
     let mut predict_args = vec!["predict"];
     predict_args.extend(arch);
     let mut c = Command::new(env!("CARGO_BIN_EXE_model"));
-    c.args(&predict_args).arg("--params").arg(&orig_raw).arg(&test);
+    c.args(&predict_args)
+        .arg("--params")
+        .arg(&orig_raw)
+        .arg(&test);
     let predicted = ok(&c.output().unwrap());
     let labels = catdog::dataset::open_blob(&test, "test", true).unwrap();
     let labels = catdog::dataset::Dataset::labels(&labels).to_vec();
@@ -101,18 +125,33 @@ fn the_original_tier_trains_evaluates_predicts_and_benches() {
         .zip(&labels)
         .filter(|(row, &l)| row.ends_with(if l == 1 { "\tdog" } else { "\tcat" }))
         .count();
-    assert!((acc - correct as f64 / 24.0).abs() < 1e-6, "{acc} vs {correct}/24");
+    assert!(
+        (acc - correct as f64 / 24.0).abs() < 1e-6,
+        "{acc} vs {correct}/24"
+    );
 
     // bench runs and prints its two last lines.
     let bench = ok(&model(
         &[
-            "bench", "--kernels", "original", "--image", "16", "--widths", "16,16,16", "--fc1",
-            "16", "--batches", "1",
+            "bench",
+            "--kernels",
+            "original",
+            "--image",
+            "16",
+            "--widths",
+            "16,16,16",
+            "--fc1",
+            "16",
+            "--batches",
+            "1",
         ],
         &[],
     ));
     let tail: Vec<&str> = bench.lines().rev().take(2).collect();
-    assert!(tail[1].starts_with("train: ") && tail[0].starts_with("infer: "), "{bench}");
+    assert!(
+        tail[1].starts_with("train: ") && tail[0].starts_with("infer: "),
+        "{bench}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -133,13 +172,26 @@ fn the_original_tier_refuses_what_it_has_no_kernels_for() {
         let out = model(&args, &[("--train", &train), ("--test", &test)]);
         assert_eq!(out.status.code(), Some(2), "{extra:?}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("--kernels original runs the original's plain SGD"), "{err}");
+        assert!(
+            err.contains("--kernels original runs the original's plain SGD"),
+            "{err}"
+        );
     }
     // Image sizes its padding routine cannot walk (rows of 3 x 8 floats are not 16-float blocks).
     synthetic_blob(&dir.join("small.bin"), 32, 8, 1);
     let out = model(
-        &["train", "--kernels", "original", "--no-checkpoint", "--widths", "16,16,16"],
-        &[("--train", &dir.join("small.bin")), ("--test", &dir.join("small.bin"))],
+        &[
+            "train",
+            "--kernels",
+            "original",
+            "--no-checkpoint",
+            "--widths",
+            "16,16,16",
+        ],
+        &[
+            ("--train", &dir.join("small.bin")),
+            ("--test", &dir.join("small.bin")),
+        ],
     );
     if catdog::cpu::has_avx512() {
         assert_eq!(out.status.code(), Some(2));

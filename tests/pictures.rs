@@ -2,12 +2,12 @@
 //! expected size that show the data where the layout says.
 
 mod common;
-use common::TempDir;
 use catdog::contact_sheet::{self, sheet_size, tile_origin, tile_scale, Tile};
 use catdog::metrics::EpochRecord;
 use catdog::plot::{
     self, ACCURACY_AREA, ACCURACY_COLOR, LOSS_AREA, PLOT_SIZE, TEST_LOSS_COLOR, TRAIN_LOSS_COLOR,
 };
+use common::TempDir;
 use std::collections::HashSet;
 use std::path::Path;
 

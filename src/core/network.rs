@@ -86,7 +86,10 @@ impl Network for crate::model::Net {
         Tier::Fast
     }
     fn describe(&self) -> String {
-        format!("kernels fast, path {:?}, threads {}", self.path, self.hyper.threads)
+        format!(
+            "kernels fast, path {:?}, threads {}",
+            self.path, self.hyper.threads
+        )
     }
     fn params(&self) -> &[f32] {
         crate::model::Net::params(self)

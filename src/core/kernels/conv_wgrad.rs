@@ -59,8 +59,8 @@
 //! All loads and stores are unaligned forms (`vmovups`, `vbroadcastss`, `vaddps` from memory
 //! with AVX-512 needs no alignment), so any `f32` slice works.
 
-use crate::kernels::asm_zmm;
 use super::asm;
+use crate::kernels::asm_zmm;
 
 /// Arguments of one weight-gradient tile kernel. Counts and strides are in floats; the kernel
 /// converts them to bytes. All pointers may be unaligned.

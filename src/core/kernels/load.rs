@@ -48,7 +48,10 @@ static K: LoadConsts = LoadConsts {
 ///
 /// # Safety
 /// AVX-512 present; `src` valid for `len` bytes, `dst` for `len` floats.
-#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512bw,avx512vl"))]
+#[cfg_attr(
+    target_arch = "x86_64",
+    target_feature(enable = "avx512f,avx512bw,avx512vl")
+)]
 pub unsafe fn row(src: *const u8, dst: *mut f32, len: usize) {
     let full = len / 16;
     let tail = (1u32 << (len % 16)) - 1;
@@ -94,7 +97,10 @@ pub unsafe fn row(src: *const u8, dst: *mut f32, len: usize) {
 ///
 /// # Safety
 /// AVX-512 present; `src` valid for `3w` bytes, `dst` for `3w` floats, `tmp` for 64 bytes.
-#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512bw,avx512vl"))]
+#[cfg_attr(
+    target_arch = "x86_64",
+    target_feature(enable = "avx512f,avx512bw,avx512vl")
+)]
 pub unsafe fn row_flip(src: *const u8, dst: *mut f32, w: usize, tmp: *mut u8) {
     let nb = w / 16;
     let rem = w % 16;

@@ -182,7 +182,10 @@ macro_rules! consts_operands {
 ///
 /// # Safety
 /// AVX-512 present; every pointer valid for `len` elements.
-#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq"))]
+#[cfg_attr(
+    target_arch = "x86_64",
+    target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")
+)]
 pub unsafe fn sigmoid_bce(
     z: *const f32,
     y: *const u8,
@@ -264,7 +267,10 @@ pub unsafe fn sigmoid_bce(
 ///
 /// # Safety
 /// AVX-512 present; both pointers valid for `len` floats.
-#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512vl,avx512dq"))]
+#[cfg_attr(
+    target_arch = "x86_64",
+    target_feature(enable = "avx512f,avx512vl,avx512dq")
+)]
 pub unsafe fn sigmoid(z: *const f32, p: *mut f32, len: usize) {
     let steps = len.div_ceil(16);
     let tail = if len.is_multiple_of(16) {

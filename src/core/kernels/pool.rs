@@ -18,7 +18,10 @@ use crate::kernels::asm_zmm;
 ///
 /// # Safety
 /// AVX-512 present; `wo, groups >= 1`; pointers valid for the row sizes above.
-#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512bw,avx512vl"))]
+#[cfg_attr(
+    target_arch = "x86_64",
+    target_feature(enable = "avx512f,avx512bw,avx512vl")
+)]
 pub unsafe fn forward_row(
     top: *const f32,
     row_bytes: usize,
@@ -95,7 +98,10 @@ pub unsafe fn forward_row(
 ///
 /// # Safety
 /// AVX-512 present; `wo, groups >= 1`; pointers valid for the sizes above.
-#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512bw,avx512vl"))]
+#[cfg_attr(
+    target_arch = "x86_64",
+    target_feature(enable = "avx512f,avx512bw,avx512vl")
+)]
 pub unsafe fn backward_row(
     dout: *const f32,
     am: *const u8,

@@ -75,11 +75,7 @@ pub unsafe fn backward_pass(buf: &mut Buffers, s: &Shapes, label: u8) {
     d_fc2_b[0] = d_fc2_out[0] + d_fc2_b[0];
     matrix_vector_multiply(d_fc2_out, f.get(p.fc2_w), f.get_mut(v.d_fc1_out));
     relu_backward(f.get(v.fc1_out), f.get_mut(v.d_fc1_out));
-    outer_product_add(
-        f.get(v.d_fc1_out),
-        f.get(v.pool_out[2]),
-        f.get_mut(g.fc1_w),
-    );
+    outer_product_add(f.get(v.d_fc1_out), f.get(v.pool_out[2]), f.get_mut(g.fc1_w));
     accumulate_db(f.get(v.d_fc1_out), f.get_mut(g.fc1_b));
     matrix_vector_multiply(f.get(v.d_fc1_out), f.get(p.fc1_w), f.get_mut(v.d_pool[2]));
     for l in (0..3).rev() {

@@ -36,7 +36,10 @@ impl Tensors {
     fn take(l: &mut ArenaLayout, s: &Shapes, room: usize) -> Tensors {
         let v = s.param_lens().map(|n| {
             let view = l.take_packed(n + room);
-            View { off: view.off, len: n }
+            View {
+                off: view.off,
+                len: n,
+            }
         });
         Tensors {
             conv_w: [v[0], v[1], v[2]],
@@ -51,7 +54,9 @@ impl Tensors {
     pub fn in_file_order(&self) -> [View; 10] {
         let [w1, w2, w3] = self.conv_w;
         let [b1, b2, b3] = self.conv_b;
-        [w1, w2, w3, b1, b2, b3, self.fc1_w, self.fc1_b, self.fc2_w, self.fc2_b]
+        [
+            w1, w2, w3, b1, b2, b3, self.fc1_w, self.fc1_b, self.fc2_w, self.fc2_b,
+        ]
     }
 }
 

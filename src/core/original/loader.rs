@@ -45,7 +45,13 @@ pub unsafe extern "C" fn load_sample_routine() {
 ///
 /// # Safety
 /// AVX-512 F/BW.
-pub unsafe fn load_sample(bytes: &[u8], count: usize, label_in: &u8, out: &mut [f32], label_out: &mut u8) {
+pub unsafe fn load_sample(
+    bytes: &[u8],
+    count: usize,
+    label_in: &u8,
+    out: &mut [f32],
+    label_out: &mut u8,
+) {
     assert!(count.is_multiple_of(16) && bytes.len() >= count + 48 && out.len() >= count);
     call_routine!(load_sample_routine, rbx = 0usize; ;
         in("rsi") bytes.as_ptr(),

@@ -150,7 +150,13 @@ fn check(size: usize, channels: usize) {
 ///
 /// # Safety
 /// AVX-512 F/BW.
-pub unsafe fn maxpool(input: &[f32], out: &mut [f32], masks: &mut [u16], size: usize, channels: usize) {
+pub unsafe fn maxpool(
+    input: &[f32],
+    out: &mut [f32],
+    masks: &mut [u16],
+    size: usize,
+    channels: usize,
+) {
     check(size, channels);
     assert!(input.len() >= size * size * channels);
     assert!(out.len() >= size * size * channels / 4 && masks.len() >= mask_len(size, channels));
@@ -169,7 +175,13 @@ pub unsafe fn maxpool(input: &[f32], out: &mut [f32], masks: &mut [u16], size: u
 ///
 /// # Safety
 /// AVX-512 F/BW.
-pub unsafe fn maxpool_backward(d_input: &mut [f32], d_out: &[f32], masks: &[u16], size: usize, channels: usize) {
+pub unsafe fn maxpool_backward(
+    d_input: &mut [f32],
+    d_out: &[f32],
+    masks: &[u16],
+    size: usize,
+    channels: usize,
+) {
     check(size, channels);
     assert!(d_input.len() >= size * size * channels);
     assert!(d_out.len() >= size * size * channels / 4 && masks.len() >= mask_len(size, channels));

@@ -201,7 +201,9 @@ impl Network for OriginalNet {
             }
             let mean = sum / b as f32;
             if !mean.is_finite() {
-                return Err(format!("the loss became {mean} at epoch {epoch}, step {step}"));
+                return Err(format!(
+                    "the loss became {mean} at epoch {epoch}, step {step}"
+                ));
             }
             losses.push(mean);
             crate::train::log_step(opts, epoch, step, mean)?;

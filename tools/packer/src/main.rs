@@ -183,7 +183,11 @@ fn photos(a: PhotosArgs) -> Result<(), String> {
     let (n, more) = packer::photos::pack(&files, &resize, a.max_pixels, &a.out)?;
     skipped.extend(more);
     for s in &skipped {
-        eprintln!("skipped {}: {}", catdog_core::guard::escape_path(&s.path), s.reason);
+        eprintln!(
+            "skipped {}: {}",
+            catdog_core::guard::escape_path(&s.path),
+            s.reason
+        );
     }
     if n == 0 {
         return Err(format!(
