@@ -12,12 +12,9 @@
 //! only the manual cases whose "layer algorithm" name contains `S` (e.g. `conv2 Winograd`).
 
 use catdog::config::ConvDims;
-use catdog::convolution::{scratch_len, winograd, Algo};
 use catdog::cpu::has_avx512;
-use catdog::testing::{
-    backward_data_with, fma_peak_gflops, forward_rows_with, pack_backward_with, pack_forward_with,
-    packed_len_with,
-};
+use catdog::layers::conv::{winograd, Algo, ConvPlan};
+use catdog::testing::fma_peak_gflops;
 use criterion::{criterion_group, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::Instant;
@@ -70,7 +67,7 @@ fn data(n: usize, seed: u64) -> Vec<f32> {
 
 /// Everything one layer's passes need.
 struct Case {
-    a: Algo,
+    plan: ConvPlan,
     d: ConvDims,
     x_pad: Vec<f32>,
     wp: Vec<f32>,
@@ -85,14 +82,15 @@ struct Case {
 impl Case {
     fn new(a: Algo, d: ConvDims) -> Self {
         let w = data(d.weight_len(), 3);
-        let mut wp = vec![0.0; packed_len_with(a, &d)];
-        pack_forward_with(a, &d, &w, &mut wp);
-        let mut wb = vec![0.0; packed_len_with(a, &d)];
+        let plan = ConvPlan::with(a, &d);
+        let mut wp = vec![0.0; plan.packed_len];
+        (plan.pack_forward)(&d, &w, &mut wp);
+        let mut wb = vec![0.0; plan.packed_len];
         if d.cin.is_multiple_of(16) {
-            pack_backward_with(a, &d, &w, &mut wb);
+            (plan.pack_backward)(&d, &w, &mut wb);
         }
         Self {
-            a,
+            plan,
             d,
             x_pad: data(d.in_pad_len(), 1),
             wp,
@@ -101,24 +99,22 @@ impl Case {
             y: vec![0.0; d.out_len()],
             dy_pad: data(d.out_pad_len(), 5),
             dx: vec![0.0; d.h * d.w * d.cin],
-            scratch: vec![0.0; scratch_len(&d)],
+            scratch: vec![0.0; plan.scratch_len],
         }
     }
     fn forward(&mut self) {
-        forward_rows_with(
-            self.a,
+        (self.plan.forward)(
             &self.d,
             black_box(&self.x_pad),
             &self.wp,
-            &self.bias,
+            Some(&self.bias),
             &mut self.y,
             0..self.d.h,
             &mut self.scratch,
         );
     }
     fn backward_data(&mut self) {
-        backward_data_with(
-            self.a,
+        (self.plan.backward_data)(
             &self.d,
             black_box(&self.dy_pad),
             &self.wb,

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use catdog::arena::Arena;
 use catdog::config::{ConvDims, Hyper};
-use catdog::convolution::{scratch_len, winograd, Algo};
 use catdog::cpu;
-use catdog::testing::{backward_weights_with, fma_peak_loop, FMA_PEAK_FLOPS_PER_ITER};
+use catdog::layers::conv::{winograd, Algo, ConvPlan};
+use catdog::testing::{fma_peak_loop, FMA_PEAK_FLOPS_PER_ITER};
 use criterion::{criterion_group, Criterion, Throughput};
 
 /// Measured FP32 FMA peak of one core of the development machine, GFLOP/s.
@@ -57,7 +57,7 @@ impl Layer {
             dy,
             dw: Arena::zeroed(9 * d.cin * d.cout).unwrap(),
             db: Arena::zeroed(d.cout).unwrap(),
-            scratch: Arena::zeroed(scratch_len(&d).max(1)).unwrap(),
+            scratch: Arena::zeroed(scratch_len(&d)).unwrap(),
         }
     }
     fn flops(&self) -> u64 {
@@ -72,8 +72,7 @@ impl Layer {
         v
     }
     fn run(&mut self, a: Algo) {
-        backward_weights_with(
-            a,
+        (ConvPlan::with(a, &self.d).backward_weights)(
             &self.d,
             black_box(self.x.all()),
             black_box(self.dy.all()),
@@ -83,6 +82,17 @@ impl Layer {
         );
         black_box(self.dw.all());
     }
+}
+
+/// Floats of scratch any algorithm needs on `d` (at least 1).
+fn scratch_len(d: &ConvDims) -> usize {
+    let most = |a| ConvPlan::with(a, d).scratch_len;
+    let wino = if winograd::applies(d) {
+        most(Algo::Winograd)
+    } else {
+        0
+    };
+    most(Algo::Direct).max(wino).max(1)
 }
 
 /// This thread's CPU time (`clock_gettime(CLOCK_THREAD_CPUTIME_ID)`, made as a raw Linux

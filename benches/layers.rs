@@ -6,8 +6,9 @@
 use catdog::arena::Arena;
 use catdog::config::PoolDims;
 use catdog::cpu::{has_avx512, Path};
+use catdog::layers::fc::FcDims;
+use catdog::layers::pool::OutPlace;
 use catdog::testing::fma_peak_gflops;
-use catdog::{dense, loader, maxpool, update};
 use criterion::{black_box, criterion_group, Criterion, Throughput};
 use std::time::Instant;
 
@@ -73,11 +74,12 @@ impl Fc1 {
     }
     fn forward(&mut self) {
         unsafe {
-            dense::forward(
-                Path::Asm,
-                ROWS,
-                K,
-                N,
+            (Path::Asm.kernels().fc_forward)(
+                FcDims {
+                    rows: ROWS,
+                    k: K,
+                    n: N,
+                },
                 &self.x,
                 &self.w,
                 &self.b,
@@ -89,11 +91,12 @@ impl Fc1 {
     }
     fn backward_data(&mut self) {
         unsafe {
-            dense::backward_data(
-                Path::Asm,
-                ROWS,
-                K,
-                N,
+            (Path::Asm.kernels().fc_backward_data)(
+                FcDims {
+                    rows: ROWS,
+                    k: K,
+                    n: N,
+                },
                 &self.dy,
                 &self.w,
                 self.dx.as_mut_ptr(),
@@ -102,11 +105,12 @@ impl Fc1 {
         }
     }
     fn backward_weights(&mut self) {
-        dense::backward_weights(
-            Path::Asm,
-            ROWS,
-            K,
-            N,
+        (Path::Asm.kernels().fc_backward_weights)(
+            FcDims {
+                rows: ROWS,
+                k: K,
+                n: N,
+            },
             &self.x,
             &self.dy,
             &mut self.dw,
@@ -158,7 +162,7 @@ fn summary() {
     }
     // streaming reference point: SGD over fc1-sized buffers (reads p, g; writes p)
     let mut p = data(N * K, 7);
-    let s = time(30, || update::sgd(Path::Asm, &mut p, &fc.dw, 1e-3));
+    let s = time(30, || (Path::Asm.kernels().sgd)(&mut p, &fc.dw, 1e-3));
     println!(
         "sgd over {} floats: {:8.3} ms  {:6.1} GB/s (p, g read + p written)",
         N * K,
@@ -173,9 +177,9 @@ fn summary() {
     let y = data(d.h * d.w * d.c, 5);
     let mut out = zeros((66 * 66) * 32);
     let mut am = vec![0u8; d.out_len()];
-    let place = maxpool::OutPlace::padded(&d);
+    let place = OutPlace::padded(&d);
     let s = time(200, || {
-        maxpool::forward(Path::Asm, &d, &y, &mut out, place, &mut am)
+        (Path::Asm.kernels().pool_forward)(&d, &y, &mut out, place, &mut am, 0..d.h / 2)
     });
     let bytes = (y.len() * 4 + d.out_len() * 5) as f64;
     println!(
@@ -186,7 +190,7 @@ fn summary() {
     let dout = data(d.out_len(), 6);
     let mut dyp = zeros(130 * 130 * 32);
     let s = time(200, || {
-        maxpool::backward(Path::Asm, &d, &dout, &am, &mut dyp)
+        (Path::Asm.kernels().pool_backward)(&d, &dout, &am, &mut dyp)
     });
     println!(
         "maxpool backward 128x128x32: {:8.1} us  {:6.1} GB/s",
@@ -197,7 +201,7 @@ fn summary() {
     let mut pad = zeros(130 * 130 * 3);
     for flip in [false, true] {
         let s = time(500, || {
-            loader::load_image(Path::Asm, 128, 128, &img, &mut pad, flip)
+            (Path::Asm.kernels().load_image)(128, 128, &img, &mut pad, flip)
         });
         let bytes = (img.len() * 5) as f64;
         println!(
@@ -227,16 +231,25 @@ fn benches(c: &mut Criterion) {
     let y = data(d.h * d.w * d.c, 5);
     let mut out = zeros(66 * 66 * 32);
     let mut am = vec![0u8; d.out_len()];
-    let place = maxpool::OutPlace::padded(&d);
+    let place = OutPlace::padded(&d);
     let dout = data(d.out_len(), 6);
     let mut dyp = zeros(130 * 130 * 32);
     let mut g = c.benchmark_group("maxpool_128x128x32");
     g.throughput(Throughput::Bytes((y.len() * 4 + d.out_len() * 5) as u64));
     g.bench_function("forward", |b| {
-        b.iter(|| maxpool::forward(Path::Asm, &d, black_box(&y), &mut out, place, &mut am))
+        b.iter(|| {
+            (Path::Asm.kernels().pool_forward)(
+                &d,
+                black_box(&y),
+                &mut out,
+                place,
+                &mut am,
+                0..d.h / 2,
+            )
+        })
     });
     g.bench_function("backward", |b| {
-        b.iter(|| maxpool::backward(Path::Asm, &d, black_box(&dout), &am, &mut dyp))
+        b.iter(|| (Path::Asm.kernels().pool_backward)(&d, black_box(&dout), &am, &mut dyp))
     });
     g.finish();
 
@@ -246,7 +259,7 @@ fn benches(c: &mut Criterion) {
     g.throughput(Throughput::Bytes((img.len() * 5) as u64));
     for flip in [false, true] {
         g.bench_function(if flip { "flip" } else { "plain" }, |b| {
-            b.iter(|| loader::load_image(Path::Asm, 128, 128, black_box(&img), &mut pad, flip))
+            b.iter(|| (Path::Asm.kernels().load_image)(128, 128, black_box(&img), &mut pad, flip))
         });
     }
     g.finish();

@@ -5,9 +5,8 @@
 #[cfg(target_arch = "x86_64")]
 pub use catdog_core::original;
 pub use catdog_core::{
-    activations, arena, backward, blob, config, convolution, cpu, dataset, dense, dropout, forward,
-    guard, kernels, loader, loss, maxpool, model, network, parameters, profile, reference, report,
-    rng, team, testing, train, update,
+    arena, blob, config, cpu, dataset, guard, kernels, layers, model, network, parameters, profile,
+    reference, report, rng, step, team, testing, train, update,
 };
 pub use catdog_core::{errln, out, outln};
 

@@ -26,7 +26,22 @@ fn make_net(h: &Hyper, arch: &ArchArgs, momentum: bool) -> Result<Box<dyn Networ
     network::build(h, arch.kernels.tier(), momentum)
 }
 
-fn train_cmd(mut a: TrainArgs) -> Result<(), String> {
+/// A training run ready to start: what `prepare_training` set up, for `fit::fit` and
+/// `finish_training`.
+struct Training {
+    a: TrainArgs,
+    net: Box<dyn Network>,
+    train_blob: catdog::blob::Blob,
+    test_blob: catdog::blob::Blob,
+    cfg: FitConfig,
+    first_epoch: usize,
+    history: Vec<catdog::metrics::EpochRecord>,
+}
+
+/// `model train` up to the first epoch: data (fetched on a first run), settings (resumed from a
+/// checkpoint when asked), every check on inputs and outputs, the network and its parameters.
+/// `None` for `--dry-run`, which prints the plan and stops.
+fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
     fetch_if_no_data(&a)?;
     let create = !a.dry_run;
     runs::settle_paths(&mut a, Path::new(runs::RUNS_DIR), create)?;
@@ -76,7 +91,7 @@ fn train_cmd(mut a: TrainArgs) -> Result<(), String> {
                 )?;
             }
         }
-        return Ok(());
+        return Ok(None);
     }
     // Every file this run will write is checked now, not after hours of training.
     let outputs = [
@@ -194,21 +209,27 @@ fn train_cmd(mut a: TrainArgs) -> Result<(), String> {
     if !a.no_checkpoint {
         errln!("checkpoint: {}", a.checkpoint.display())?;
     }
-    let last = fit::fit(
-        net.as_mut(),
-        &train_blob,
-        &test_blob,
-        &cfg,
+    Ok(Some(Training {
+        a,
+        net,
+        train_blob,
+        test_blob,
+        cfg,
         first_epoch,
-        &mut history,
-    )?;
-    if let Some(p) = &a.save {
-        parameters::write_raw(p, net.shapes(), net.params())?;
+        history,
+    }))
+}
+
+/// After the last epoch: `--save`, and the original's `Accuracy is:` line (from the last
+/// epoch's test pass, or a fresh one).
+fn finish_training(t: &mut Training, last: Option<f32>) -> Result<(), String> {
+    if let Some(p) = &t.a.save {
+        parameters::write_raw(p, t.net.shapes(), t.net.params())?;
         errln!("saved parameters to {}", p.display())?;
     }
     let acc = match last {
         Some(acc) => acc,
-        None => train::original_accuracy(&net.predict(&test_blob), test_blob.labels()),
+        None => train::original_accuracy(&t.net.predict(&t.test_blob), t.test_blob.labels()),
     };
     outln!("Accuracy is: {}", train::original_decimal(acc as f64))?;
     Ok(())
@@ -513,15 +534,23 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    let result = match cli.command {
-        None => match Cli::parse_from(["model", "train"]).command {
-            Some(Command::Train(a)) => train_cmd(a),
-            _ => unreachable!("`model train` parses as the train command"),
-        },
-        Some(Command::Train(a)) => train_cmd(a),
-        Some(Command::Eval(a)) => eval_cmd(a),
-        Some(Command::Predict(a)) => predict_cmd(a),
-        Some(Command::Bench(a)) => bench_cmd(a),
+    let command = cli
+        .command
+        .or_else(|| Cli::parse_from(["model", "train"]).command)
+        .expect("`model train` parses as the train command");
+    let result = match command {
+        // Train: set up, run the epochs (fit -> Network::run_epoch -> step -> layers), report.
+        Command::Train(a) => prepare_training(a).and_then(|t| match t {
+            None => Ok(()),
+            Some(mut t) => {
+                let (net, train, test) = (t.net.as_mut(), &t.train_blob, &t.test_blob);
+                let last = fit::fit(net, train, test, &t.cfg, t.first_epoch, &mut t.history)?;
+                finish_training(&mut t, last)
+            }
+        }),
+        Command::Eval(a) => eval_cmd(a),
+        Command::Predict(a) => predict_cmd(a),
+        Command::Bench(a) => bench_cmd(a),
     };
     catdog::guard::exit_code(result, "")
 }

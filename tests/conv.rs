@@ -5,16 +5,10 @@
 
 use approx::{assert_relative_eq, relative_eq};
 use catdog::config::ConvDims;
-use catdog::convolution::{
-    backward_data, chunks, forward, pack_backward, pack_forward, packed_len, row_tile_widths,
-    scratch_len, winograd, Algo, ConvWeights,
-};
 use catdog::cpu::{has_avx512, Path};
+use catdog::layers::conv::{chunks, row_tile_widths, winograd, Algo, ConvPlan};
 use catdog::reference::conv as reference;
-use catdog::testing::{
-    backward_data_with, channel_blocks, forward_rows_with, pack_backward_with, pack_forward_with,
-    packed_len_with,
-};
+use catdog::testing::channel_blocks;
 
 /// xorshift64*: a small deterministic generator, uniform floats in [-1, 1).
 struct Rng(u64);
@@ -65,9 +59,15 @@ fn assert_close(got: &[f32], want: &[f32], what: &str) {
     }
 }
 
-/// Both forms of a layer's weights, as the convolution passes take them.
-fn weights<'a>(original: &'a [f32], packed: &'a [f32]) -> ConvWeights<'a> {
-    ConvWeights { original, packed }
+/// A layer's plan's packed weights: forward, backward.
+fn packed(plan: &ConvPlan, d: &ConvDims, w: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let mut wp = vec![0.0; plan.packed_len];
+    let mut wb = vec![0.0; plan.packed_len];
+    (plan.pack_forward)(d, w, &mut wp);
+    if d.cin.is_multiple_of(16) {
+        (plan.pack_backward)(d, w, &mut wb);
+    }
+    (wp, wb)
 }
 
 #[test]
@@ -83,10 +83,10 @@ fn reference_matches_hand_computed_numbers() {
     let w = [1., 2., 3., 4., 5., 6., 7., 8., 9.];
     let mut y = [0.0; 2];
     // Only the middle filter row meets the image: y0 = 5*1 + 6*2, y1 = 4*1 + 5*2.
-    reference::forward(&d, &x_pad, &w, &[0.5], &mut y);
+    reference::forward(&d, &x_pad, &w, Some(&[0.5]), &mut y, 0..1);
     assert_eq!(y, [17.5, 14.5]);
     // ReLU: a bias of -15 leaves 17 - 15 = 2 and clamps 14 - 15 = -1 to 0.
-    reference::forward(&d, &x_pad, &w, &[-15.0], &mut y);
+    reference::forward(&d, &x_pad, &w, Some(&[-15.0]), &mut y, 0..1);
     assert_eq!(y, [2.0, 0.0]);
     // dx0 = dy0*5 + dy1*4, dx1 = dy0*6 + dy1*5 for dy = [1, 10].
     let dy_pad = [0., 0., 0., 0., 0., 1., 10., 0., 0., 0., 0., 0.];
@@ -123,7 +123,7 @@ fn reference_matches_naive_formula_with_channels() {
     let w: Vec<f32> = (0..36).map(|i| (i as f32 - 17.0) * 0.25).collect();
     let bias = [3.0, -2.0];
     let mut y = vec![0.0; d.out_len()];
-    reference::forward(&d, &x_pad, &w, &bias, &mut y);
+    reference::forward(&d, &x_pad, &w, Some(&bias), &mut y, 0..d.h);
     for oy in 0..2i32 {
         for ox in 0..2i32 {
             for oc in 0..2 {
@@ -151,24 +151,14 @@ fn gradient_check(path: Path, d: ConvDims) {
     let w: Vec<f32> = rng.fill(d.weight_len()).iter().map(|v| v * 0.2).collect();
     let bias = vec![40.0; d.cout];
     let r_pad = padded(&mut rng, d.h, d.w, d.cout, 0);
-    let mut wp = vec![0.0; packed_len(&d)];
-    let mut wb = vec![0.0; packed_len(&d)];
-    pack_forward(&d, &w, &mut wp);
-    pack_backward(&d, &w, &mut wb);
+    let plan = ConvPlan::new(path, &d);
+    let (wp, wb) = packed(&plan, &d, &w);
     let mut dx = vec![0.0; d.h * d.w * d.cin];
-    let mut scratch = vec![0.0; scratch_len(&d)];
-    backward_data(path, &d, &r_pad, weights(&w, &wb), &mut dx, &mut scratch);
+    let mut scratch = vec![0.0; plan.scratch_len];
+    (plan.backward_data)(&d, &r_pad, &wb, &mut dx, &mut scratch);
     let mut y = vec![0.0; d.out_len()];
     let mut loss = |x_pad: &[f32]| -> f64 {
-        forward(
-            path,
-            &d,
-            x_pad,
-            weights(&w, &wp),
-            &bias,
-            &mut y,
-            &mut scratch,
-        );
+        (plan.forward)(&d, x_pad, &wp, Some(&bias), &mut y, 0..d.h, &mut scratch);
         assert!(y.iter().all(|&v| v > 10.0), "a pre-activation came near 0");
         let mut l = 0.0f64;
         for oy in 0..d.h {
@@ -232,9 +222,9 @@ fn asm_backward_data_matches_finite_differences() {
     if skip_without_avx512("asm_backward_data_matches_finite_differences") {
         return;
     }
-    assert_eq!(catdog::convolution::algo(&ODD), Algo::Direct);
+    assert_eq!(ConvPlan::new(Path::Asm, &ODD).algo, Algo::Direct);
     gradient_check(Path::Asm, ODD);
-    assert_eq!(catdog::convolution::algo(&EVEN), Algo::Winograd);
+    assert_eq!(ConvPlan::new(Path::Asm, &EVEN).algo, Algo::Winograd);
     gradient_check(Path::Asm, EVEN);
 }
 
@@ -252,27 +242,12 @@ fn compare(h: usize, w: usize, cin: usize, cout: usize, shift: usize, seed: u64)
     let (x_pad, wts, bias) = (&x_pad[shift..], &wts[shift..], &bias[shift..]);
     let dy_pad = padded(&mut rng, h, w, cout, shift);
     let mut y_ref = vec![0.0; d.out_len()];
-    forward(
-        Path::Reference,
-        &d,
-        x_pad,
-        weights(wts, &[]),
-        bias,
-        &mut y_ref,
-        &mut [],
-    );
+    reference::forward(&d, x_pad, wts, Some(bias), &mut y_ref, 0..h);
     // Both signs of pre-activation occur, so the ReLU was exercised.
     assert!(y_ref.contains(&0.0) && y_ref.iter().any(|&v| v > 0.0));
     let mut dx_ref = vec![0.0; h * w * cin];
     if cin.is_multiple_of(16) {
-        backward_data(
-            Path::Reference,
-            &d,
-            &dy_pad[shift..],
-            weights(wts, &[]),
-            &mut dx_ref,
-            &mut [],
-        );
+        reference::backward_data(&d, &dy_pad[shift..], wts, &mut dx_ref);
     }
     let mut algos = vec![Algo::Direct];
     if winograd::applies(&d) {
@@ -280,35 +255,22 @@ fn compare(h: usize, w: usize, cin: usize, cout: usize, shift: usize, seed: u64)
     }
     for a in algos {
         let what = format!("{a:?} {d:?} shift {shift}");
-        let mut scratch = vec![f32::NAN; shift + scratch_len(&d)];
+        let plan = ConvPlan::with(a, &d);
+        let mut scratch = vec![f32::NAN; shift + plan.scratch_len];
         let scratch = &mut scratch[shift..];
-        let mut wp = vec![0.0; shift + packed_len_with(a, &d)];
-        pack_forward_with(a, &d, wts, &mut wp[shift..]);
+        let mut wp = vec![0.0; shift + plan.packed_len];
+        (plan.pack_forward)(&d, wts, &mut wp[shift..]);
         let mut y_asm = vec![f32::NAN; shift + d.out_len()];
-        forward_rows_with(
-            a,
-            &d,
-            x_pad,
-            &wp[shift..],
-            bias,
-            &mut y_asm[shift..],
-            0..h,
-            scratch,
-        );
+        let y = &mut y_asm[shift..];
+        (plan.forward)(&d, x_pad, &wp[shift..], Some(bias), y, 0..h, scratch);
         assert_close(&y_asm[shift..], &y_ref, &format!("forward {what}"));
 
         if cin.is_multiple_of(16) {
-            let mut wb = vec![0.0; shift + packed_len_with(a, &d)];
-            pack_backward_with(a, &d, wts, &mut wb[shift..]);
+            let mut wb = vec![0.0; shift + plan.packed_len];
+            (plan.pack_backward)(&d, wts, &mut wb[shift..]);
             let mut dx_asm = vec![f32::NAN; shift + h * w * cin];
-            backward_data_with(
-                a,
-                &d,
-                &dy_pad[shift..],
-                &wb[shift..],
-                &mut dx_asm[shift..],
-                scratch,
-            );
+            let dx = &mut dx_asm[shift..];
+            (plan.backward_data)(&d, &dy_pad[shift..], &wb[shift..], dx, scratch);
             assert_close(&dx_asm[shift..], &dx_ref, &format!("backward_data {what}"));
         }
     }
@@ -469,25 +431,19 @@ fn backward_data_refuses_cin_3() {
         cin: 3,
         cout: 16,
     };
+    let plan = ConvPlan::new(Path::Reference, &d);
+    let (dy_pad, w) = (vec![0.0; d.out_pad_len()], vec![0.0; d.weight_len()]);
     let mut dx = vec![0.0; 12];
-    backward_data(
-        Path::Reference,
-        &d,
-        &vec![0.0; d.out_pad_len()],
-        weights(&vec![0.0; d.weight_len()], &[]),
-        &mut dx,
-        &mut [],
-    );
+    (plan.backward_data)(&d, &dy_pad, &w, &mut dx, &mut []);
 }
 
-/// Conv + pool run band by band (`forward_rows_asm` into a small band buffer, then
-/// `maxpool::forward_rows_asm`), as the trainer runs conv1 and conv2, gives exactly the bits of
-/// the whole-layer `forward` followed by `maxpool::forward`: output and argmax codes.
+/// Conv + pool run band by band (the plan's `forward` over a few rows into a small band buffer,
+/// then `pool::forward_asm` over those rows), as the trainer runs conv1 and conv2, gives exactly
+/// the bits of the whole layer followed by the whole pool: output and argmax codes.
 #[test]
 fn banded_conv_and_pool_give_the_bits_of_whole_layers() {
     use catdog::config::PoolDims;
-    use catdog::convolution::forward_rows_asm;
-    use catdog::maxpool::{self, OutPlace};
+    use catdog::layers::pool::OutPlace;
     if skip_without_avx512("banded conv + pool") {
         return;
     }
@@ -503,32 +459,31 @@ fn banded_conv_and_pool_give_the_bits_of_whole_layers() {
         let x = padded(&mut rng, h, w, cin, 0);
         let wts = rng.fill(d.weight_len());
         let bias = rng.fill(cout);
-        let mut wp = vec![0.0; packed_len(&d)];
-        pack_forward(&d, &wts, &mut wp);
+        let plan = ConvPlan::new(Path::Asm, &d);
+        let (wp, _) = packed(&plan, &d, &wts);
         let p = PoolDims { h, w, c: cout };
         let place = OutPlace::padded(&p);
         let out_len = (h / 2 + 2) * (w / 2 + 2) * cout;
         // Whole layer, then pool.
         let mut y = vec![0.0; d.out_len()];
-        let mut scratch = vec![0.0; scratch_len(&d)];
-        forward(
-            Path::Asm,
-            &d,
-            &x,
-            weights(&wts, &wp),
-            &bias,
-            &mut y,
-            &mut scratch,
-        );
+        let mut scratch = vec![0.0; plan.scratch_len];
+        (plan.forward)(&d, &x, &wp, Some(&bias), &mut y, 0..h, &mut scratch);
         let (mut out_a, mut am_a) = (vec![0.0; out_len], vec![9u8; p.out_len()]);
-        maxpool::forward(Path::Asm, &p, &y, &mut out_a, place, &mut am_a);
+        (Path::Asm.kernels().pool_forward)(&p, &y, &mut out_a, place, &mut am_a, 0..p.h / 2);
         // Bands through one small buffer.
         let mut yb = vec![f32::NAN; band * w * cout];
         let (mut out_b, mut am_b) = (vec![0.0; out_len], vec![9u8; p.out_len()]);
         for y0 in (0..h).step_by(band) {
             let y1 = (y0 + band).min(h);
-            forward_rows_asm(&d, &x, &wp, &bias, &mut yb, y0..y1, &mut scratch);
-            maxpool::forward_rows_asm(&p, &yb, &mut out_b, place, &mut am_b, y0 / 2..y1 / 2);
+            (plan.forward)(&d, &x, &wp, Some(&bias), &mut yb, y0..y1, &mut scratch);
+            catdog::layers::pool::forward_asm(
+                &p,
+                &yb,
+                &mut out_b,
+                place,
+                &mut am_b,
+                y0 / 2..y1 / 2,
+            );
         }
         assert!(
             out_a

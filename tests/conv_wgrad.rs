@@ -6,10 +6,9 @@
 
 use approx::{assert_relative_eq, relative_eq};
 use catdog::config::ConvDims;
-use catdog::convolution::{algo, backward_weights, scratch_len, unpack_wgrad, Algo};
 use catdog::cpu::{has_avx512, Path};
+use catdog::layers::conv::{unpack_wgrad, Algo, ConvPlan};
 use catdog::reference::conv_wgrad as reference;
-use catdog::testing::backward_weights_with;
 
 /// splitmix64: a small deterministic generator, so that failures reproduce.
 struct Rng(u64);
@@ -61,7 +60,7 @@ fn skip_without_avx512(test: &str) -> bool {
     }
 }
 
-/// Runs `backward_weights` on `path` with unaligned input slices, output slices that sit one
+/// Runs the plan's `backward_weights` on `path` with unaligned input slices, output slices that sit one
 /// float into a sentinel-filled buffer, and garbage in the outputs beforehand. Checks that
 /// nothing outside the outputs was written, and returns `(dw_kc, db)`.
 fn run(path: Path, d: &ConvDims, x_pad: &[f32], dy_pad: &[f32]) -> (Vec<f32>, Vec<f32>) {
@@ -86,27 +85,13 @@ fn run_algo(
     // Garbage that must be overwritten, not accumulated into.
     dw[1..=nw].fill(f32::NAN);
     db[1..=d.cout].fill(1e6);
-    let mut scratch = vec![f32::NAN; scratch_len(d) + 1];
-    match a {
-        None => backward_weights(
-            path,
-            d,
-            &xs[1..],
-            &dys[1..],
-            &mut dw[1..=nw],
-            &mut db[1..=d.cout],
-            &mut scratch[1..],
-        ),
-        Some(a) => backward_weights_with(
-            a,
-            d,
-            &xs[1..],
-            &dys[1..],
-            &mut dw[1..=nw],
-            &mut db[1..=d.cout],
-            &mut scratch[1..],
-        ),
-    }
+    let plan = match a {
+        None => ConvPlan::new(path, d),
+        Some(a) => ConvPlan::with(a, d),
+    };
+    let mut scratch = vec![f32::NAN; plan.scratch_len + 1];
+    let (dw_out, db_out) = (&mut dw[1..=nw], &mut db[1..=d.cout]);
+    (plan.backward_weights)(d, &xs[1..], &dys[1..], dw_out, db_out, &mut scratch[1..]);
     assert_eq!(dw[0], SENTINEL, "{d:?}: wrote before dw_kc");
     assert_eq!(dw[nw + 1], SENTINEL, "{d:?}: wrote after dw_kc");
     assert_eq!(db[0], SENTINEL, "{d:?}: wrote before db");
@@ -189,10 +174,11 @@ fn asm_overwrites_and_is_deterministic() {
     let dy = padded(&mut rng, 13, 11, 48);
     let mut dw = vec![0.0; 9 * 16 * 48];
     let mut db = vec![0.0; 48];
-    let mut scratch = vec![0.0; scratch_len(&d)];
-    backward_weights(Path::Asm, &d, &x, &dy, &mut dw, &mut db, &mut scratch);
+    let plan = ConvPlan::new(Path::Asm, &d);
+    let mut scratch = vec![0.0; plan.scratch_len];
+    (plan.backward_weights)(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
     let (first_dw, first_db) = (dw.clone(), db.clone());
-    backward_weights(Path::Asm, &d, &x, &dy, &mut dw, &mut db, &mut scratch);
+    (plan.backward_weights)(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
     assert_eq!(dw, first_dw, "a second call must overwrite, bit for bit");
     assert_eq!(db, first_db);
     // The same for Winograd (an even shape), whose dU accumulates across bands in scratch.
@@ -200,11 +186,12 @@ fn asm_overwrites_and_is_deterministic() {
     let x = padded(&mut rng, 12, 6, 32);
     let dy = padded(&mut rng, 12, 6, 48);
     let (mut dw, mut db) = (vec![0.0; 9 * 32 * 48], vec![0.0; 48]);
-    let mut scratch = vec![0.0; scratch_len(&d)];
-    assert_eq!(algo(&d), Algo::Winograd);
-    backward_weights(Path::Asm, &d, &x, &dy, &mut dw, &mut db, &mut scratch);
+    let plan = ConvPlan::new(Path::Asm, &d);
+    let mut scratch = vec![0.0; plan.scratch_len];
+    assert_eq!(plan.algo, Algo::Winograd);
+    (plan.backward_weights)(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
     let (first_dw, first_db) = (dw.clone(), db.clone());
-    backward_weights(Path::Asm, &d, &x, &dy, &mut dw, &mut db, &mut scratch);
+    (plan.backward_weights)(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
     assert_eq!(
         dw, first_dw,
         "Winograd: a second call must overwrite, bit for bit"
@@ -253,7 +240,7 @@ fn both_algorithms_match_reference() {
     let mut rng = Rng(7);
     for &(h, w, cin, cout) in WINOGRAD_SHAPES {
         let d = dims(h, w, cin, cout);
-        assert_eq!(algo(&d), Algo::Winograd, "{d:?}");
+        assert_eq!(ConvPlan::new(Path::Asm, &d).algo, Algo::Winograd, "{d:?}");
         let x = padded(&mut rng, h, w, cin);
         let dy = padded(&mut rng, h, w, cout);
         let (dw_ref, db_ref) = run(Path::Reference, &d, &x, &dy);
@@ -468,7 +455,7 @@ fn gradients_match_central_differences() {
         let mut runs = vec![(Path::Reference, None)];
         if has_avx512() {
             runs.push((Path::Asm, None));
-            if algo(&d) == Algo::Winograd {
+            if ConvPlan::new(Path::Asm, &d).algo == Algo::Winograd {
                 runs.push((Path::Asm, Some(Algo::Direct)));
             }
         } else {

@@ -4,7 +4,9 @@
 use approx::assert_relative_eq;
 use catdog::config::PoolDims;
 use catdog::cpu::{has_avx512, Path};
-use catdog::{activations, dense, loader, loss, maxpool, update};
+use catdog::layers::fc::{self, FcDims};
+use catdog::layers::pool::OutPlace;
+use catdog::update::Momentum;
 
 /// xorshift64*: a deterministic PRNG for test data.
 struct Rng(u64);
@@ -71,8 +73,8 @@ fn load_image_asm_matches_reference() {
             let len = (h + 2) * (w + 2) * 3;
             let mut a = vec![-7.0f32; len];
             let mut r = vec![-7.0f32; len];
-            loader::load_image(Path::Asm, h, w, &src, &mut a, flip);
-            loader::load_image(Path::Reference, h, w, &src, &mut r, flip);
+            (Path::Asm.kernels().load_image)(h, w, &src, &mut a, flip);
+            (Path::Reference.kernels().load_image)(h, w, &src, &mut r, flip);
             assert_eq!(a, r, "h={h} w={w} flip={flip}");
             // border untouched
             assert!(a[..(w + 2) * 3].iter().all(|&v| v == -7.0));
@@ -86,13 +88,13 @@ fn load_image_reference_values_and_flip() {
     let (h, w) = (2, 3);
     let src: Vec<u8> = (0..18).map(|i| (i * 15) as u8).collect();
     let mut d = vec![0.0f32; 4 * 5 * 3];
-    loader::load_image(Path::Reference, h, w, &src, &mut d, false);
+    (Path::Reference.kernels().load_image)(h, w, &src, &mut d, false);
     let at = |d: &[f32], y: usize, x: usize, c: usize| d[((y + 1) * 5 + x + 1) * 3 + c];
     assert_eq!(at(&d, 0, 0, 0), 0.0);
     assert_eq!(at(&d, 1, 2, 2), 255.0 / 255.0);
     assert_eq!(at(&d, 0, 1, 1), 60.0 * (1.0 / 255.0));
     let mut f = vec![0.0f32; 4 * 5 * 3];
-    loader::load_image(Path::Reference, h, w, &src, &mut f, true);
+    (Path::Reference.kernels().load_image)(h, w, &src, &mut f, true);
     for y in 0..2 {
         for x in 0..3 {
             for c in 0..3 {
@@ -135,15 +137,22 @@ fn maxpool_asm_matches_reference() {
             let y = pool_case(&mut rng, d, ties);
             for padded in [false, true] {
                 let place = if padded {
-                    maxpool::OutPlace::padded(&d)
+                    OutPlace::padded(&d)
                 } else {
-                    maxpool::OutPlace::flat(&d)
+                    OutPlace::flat(&d)
                 };
                 let olen = (h / 2 + 2) * (w / 2 + 2) * c;
                 let (mut oa, mut or) = (vec![9.0f32; olen], vec![9.0f32; olen]);
                 let (mut aa, mut ar) = (vec![99u8; d.out_len()], vec![99u8; d.out_len()]);
-                maxpool::forward(Path::Asm, &d, &y, &mut oa, place, &mut aa);
-                maxpool::forward(Path::Reference, &d, &y, &mut or, place, &mut ar);
+                (Path::Asm.kernels().pool_forward)(&d, &y, &mut oa, place, &mut aa, 0..d.h / 2);
+                (Path::Reference.kernels().pool_forward)(
+                    &d,
+                    &y,
+                    &mut or,
+                    place,
+                    &mut ar,
+                    0..d.h / 2,
+                );
                 assert_eq!(oa, or, "{d:?} ties={ties}");
                 assert_eq!(aa, ar, "{d:?} ties={ties}");
                 assert!(aa.iter().all(|&a| a <= 4));
@@ -154,21 +163,21 @@ fn maxpool_asm_matches_reference() {
             let argmax = {
                 let mut o = vec![0.0f32; d.out_len()];
                 let mut a = vec![0u8; d.out_len()];
-                maxpool::forward(
-                    Path::Reference,
+                (Path::Reference.kernels().pool_forward)(
                     &d,
                     &y,
                     &mut o,
-                    maxpool::OutPlace::flat(&d),
+                    OutPlace::flat(&d),
                     &mut a,
+                    0..d.h / 2,
                 );
                 a
             };
             let dout = rng.vec(d.out_len());
             let plen = (h + 2) * (w + 2) * c;
             let (mut ga, mut gr) = (vec![5.0f32; plen], vec![5.0f32; plen]);
-            maxpool::backward(Path::Asm, &d, &dout, &argmax, &mut ga);
-            maxpool::backward(Path::Reference, &d, &dout, &argmax, &mut gr);
+            (Path::Asm.kernels().pool_backward)(&d, &dout, &argmax, &mut ga);
+            (Path::Reference.kernels().pool_backward)(&d, &dout, &argmax, &mut gr);
             assert_eq!(ga, gr, "{d:?} backward");
             // border untouched, interior fully written
             for yy in 0..h + 2 {
@@ -211,13 +220,13 @@ fn maxpool_ties_first_wins_and_code_4() {
     for &path in paths {
         let mut o = vec![0.0f32; 16];
         let mut a = vec![0u8; 16];
-        maxpool::forward(path, &d, &y, &mut o, maxpool::OutPlace::flat(&d), &mut a);
+        (path.kernels().pool_forward)(&d, &y, &mut o, OutPlace::flat(&d), &mut a, 0..d.h / 2);
         assert_eq!(&a[..6], &want, "{path:?}");
         assert_eq!(&o[..6], &[1.0, 2.0, 0.0, 0.3, -0.5, 0.25], "{path:?}");
         // backward: gradient 1 to the chosen position only
         let dout = vec![1.0f32; 16];
         let mut g = vec![0.0f32; 16 * 16];
-        maxpool::backward(path, &d, &dout, &a, &mut g);
+        (path.kernels().pool_backward)(&d, &dout, &a, &mut g);
         #[allow(clippy::needless_range_loop)]
         for ch in 0..6 {
             for t in 0..4 {
@@ -248,7 +257,7 @@ fn maxpool_backward_is_gradient_of_forward() {
         let lossf = |y: &[f32]| -> f64 {
             let mut o = vec![0.0f32; d.out_len()];
             let mut a = vec![0u8; d.out_len()];
-            maxpool::forward(path, &d, y, &mut o, maxpool::OutPlace::flat(&d), &mut a);
+            (path.kernels().pool_forward)(&d, y, &mut o, OutPlace::flat(&d), &mut a, 0..d.h / 2);
             o.iter()
                 .zip(&dout)
                 .map(|(&o, &g)| o as f64 * g as f64)
@@ -256,9 +265,9 @@ fn maxpool_backward_is_gradient_of_forward() {
         };
         let mut o = vec![0.0f32; d.out_len()];
         let mut a = vec![0u8; d.out_len()];
-        maxpool::forward(path, &d, &y, &mut o, maxpool::OutPlace::flat(&d), &mut a);
+        (path.kernels().pool_forward)(&d, &y, &mut o, OutPlace::flat(&d), &mut a, 0..d.h / 2);
         let mut g = vec![0.0f32; (d.h + 2) * (d.w + 2) * d.c];
-        maxpool::backward(path, &d, &dout, &a, &mut g);
+        (path.kernels().pool_backward)(&d, &dout, &a, &mut g);
         let h = 1e-3f32;
         for i in (0..n).step_by(7) {
             let (yy, xx, ch) = (i / (d.w * d.c), (i / d.c) % d.w, i % d.c);
@@ -288,7 +297,21 @@ fn fwd(
     cols: std::ops::Range<usize>,
     y: &mut [f32],
 ) {
-    unsafe { dense::forward(path, rows, k, n, x, w, b, relu, y.as_mut_ptr(), cols) }
+    unsafe {
+        (path.kernels().fc_forward)(
+            FcDims {
+                rows: rows,
+                k: k,
+                n: n,
+            },
+            x,
+            w,
+            b,
+            relu,
+            y.as_mut_ptr(),
+            cols,
+        )
+    }
 }
 
 const DENSE_SIZES: &[(usize, usize, usize)] = &[
@@ -379,21 +402,45 @@ fn dense_fused_sgd_gives_the_bits_of_the_separate_passes() {
         let mut dw = vec![0.0f32; n * k];
         let mut db = vec![0.0f32; n];
         let mut w_ref = w.clone();
-        unsafe { dense::backward_data(Path::Asm, rows, k, n, &dy, &w, dx_ref.as_mut_ptr(), 0..k) };
-        dense::backward_weights(Path::Asm, rows, k, n, &x, &dy, &mut dw, &mut db, 0..n);
-        update::sgd(Path::Asm, &mut w_ref, &dw, scale);
+        unsafe {
+            (Path::Asm.kernels().fc_backward_data)(
+                FcDims {
+                    rows: rows,
+                    k: k,
+                    n: n,
+                },
+                &dy,
+                &w,
+                dx_ref.as_mut_ptr(),
+                0..k,
+            )
+        };
+        (Path::Asm.kernels().fc_backward_weights)(
+            FcDims {
+                rows: rows,
+                k: k,
+                n: n,
+            },
+            &x,
+            &dy,
+            &mut dw,
+            &mut db,
+            0..n,
+        );
+        (Path::Asm.kernels().sgd)(&mut w_ref, &dw, scale);
         // Fused, in two disjoint input ranges (as two threads would).
         let mut dx = vec![42.0f32; rows * k];
         let mut w_f = w.clone();
         let mid = (k / 64 / 2) * 64;
         for ks in [0..mid, mid..k] {
             unsafe {
-                dense::backward_fused_sgd(
-                    rows,
-                    k,
-                    n,
-                    &x,
-                    &dy,
+                fc::backward_fused_sgd(
+                    FcDims {
+                        rows: rows,
+                        k: k,
+                        n: n,
+                    },
+                    (&x, &dy),
                     w_f.as_mut_ptr(),
                     scale,
                     dx.as_mut_ptr(),
@@ -440,12 +487,23 @@ fn dense_backward_asm_matches_reference() {
             let mut da = vec![42.0f32; rows * k];
             let mut dr = vec![42.0f32; rows * k];
             unsafe {
-                dense::backward_data(Path::Asm, rows, k, n, &dy, &w, da.as_mut_ptr(), ks.clone());
-                dense::backward_data(
-                    Path::Reference,
-                    rows,
-                    k,
-                    n,
+                (Path::Asm.kernels().fc_backward_data)(
+                    FcDims {
+                        rows: rows,
+                        k: k,
+                        n: n,
+                    },
+                    &dy,
+                    &w,
+                    da.as_mut_ptr(),
+                    ks.clone(),
+                );
+                (Path::Reference.kernels().fc_backward_data)(
+                    FcDims {
+                        rows: rows,
+                        k: k,
+                        n: n,
+                    },
                     &dy,
                     &w,
                     dr.as_mut_ptr(),
@@ -467,22 +525,24 @@ fn dense_backward_asm_matches_reference() {
             let mut wr = vec![42.0f32; m * k + 5];
             let mut ba = vec![42.0f32; m + 3];
             let mut br = vec![42.0f32; m + 3];
-            dense::backward_weights(
-                Path::Asm,
-                rows,
-                k,
-                n,
+            (Path::Asm.kernels().fc_backward_weights)(
+                FcDims {
+                    rows: rows,
+                    k: k,
+                    n: n,
+                },
                 &x,
                 &dy,
                 &mut wa,
                 &mut ba,
                 cols.clone(),
             );
-            dense::backward_weights(
-                Path::Reference,
-                rows,
-                k,
-                n,
+            (Path::Reference.kernels().fc_backward_weights)(
+                FcDims {
+                    rows: rows,
+                    k: k,
+                    n: n,
+                },
                 &x,
                 &dy,
                 &mut wr,
@@ -518,10 +578,33 @@ fn dense_gradients_match_finite_differences() {
             y.iter().zip(&g).map(|(&y, &g)| y as f64 * g as f64).sum()
         };
         let mut dx = vec![0.0f32; rows * k];
-        unsafe { dense::backward_data(path, rows, k, n, &g, &w, dx.as_mut_ptr(), 0..k) };
+        unsafe {
+            (path.kernels().fc_backward_data)(
+                FcDims {
+                    rows: rows,
+                    k: k,
+                    n: n,
+                },
+                &g,
+                &w,
+                dx.as_mut_ptr(),
+                0..k,
+            )
+        };
         let mut dw = vec![0.0f32; n * k];
         let mut db = vec![0.0f32; n];
-        dense::backward_weights(path, rows, k, n, &x, &g, &mut dw, &mut db, 0..n);
+        (path.kernels().fc_backward_weights)(
+            FcDims {
+                rows: rows,
+                k: k,
+                n: n,
+            },
+            &x,
+            &g,
+            &mut dw,
+            &mut db,
+            0..n,
+        );
         let h = 1e-2f32;
         let fd = |f: &dyn Fn(f32) -> f64| (f(h) - f(-h)) / (2.0 * h as f64);
         for i in (0..rows * k).step_by(5) {
@@ -603,8 +686,8 @@ fn relu_backward_asm_matches_reference() {
             .collect();
         let dy = rng.vec(n);
         let (mut a, mut r) = (dy.clone(), dy.clone());
-        activations::relu_backward(Path::Asm, &y, &mut a);
-        activations::relu_backward(Path::Reference, &y, &mut r);
+        (Path::Asm.kernels().relu_backward)(&y, &mut a);
+        (Path::Reference.kernels().relu_backward)(&y, &mut r);
         assert_eq!(a, r);
         for i in 0..n {
             assert_eq!(a[i], if y[i] > 0.0 { dy[i] } else { 0.0 });
@@ -616,20 +699,13 @@ fn relu_backward_asm_matches_reference() {
 fn sigmoid_bce_reference_hand_computed() {
     let mut p = [0.0f32; 3];
     let mut dz = [0.0f32; 3];
-    let l = loss::sigmoid_bce(
-        Path::Reference,
-        &[0.0, 0.0, 2.0],
-        &[0, 1, 1],
-        &mut p,
-        &mut dz,
-    );
+    let l = (Path::Reference.kernels().sigmoid_bce)(&[0.0, 0.0, 2.0], &[0, 1, 1], &mut p, &mut dz);
     assert_eq!(p[0], 0.5);
     assert_eq!(dz, [0.5, -0.5, 1.0 / (1.0 + (-2.0f32).exp()) - 1.0]);
     let want = 2.0 * std::f64::consts::LN_2 + (1.0 + (-2.0f64).exp()).ln();
     assert_relative_eq!(l as f64, want, max_relative = 1e-5);
     // extremes stay finite: loss saturates at -ln(1e-7)
-    let l = loss::sigmoid_bce(
-        Path::Reference,
+    let l = (Path::Reference.kernels().sigmoid_bce)(
         &[-100.0, 100.0],
         &[1, 0],
         &mut p[..2],
@@ -637,7 +713,7 @@ fn sigmoid_bce_reference_hand_computed() {
     );
     assert_relative_eq!(l, 2.0 * 16.118_095, max_relative = 1e-4);
     let mut q = [0.0f32; 2];
-    loss::sigmoid(Path::Reference, &[-100.0, 100.0], &mut q);
+    (Path::Reference.kernels().sigmoid)(&[-100.0, 100.0], &mut q);
     assert!(q[0] >= 0.0 && q[0] < 1e-40 && q[1] == 1.0);
 }
 
@@ -660,8 +736,8 @@ fn sigmoid_bce_asm_matches_reference() {
         let y: Vec<u8> = (0..n).map(|_| (rng.next() >> 63) as u8).collect();
         let (mut pa, mut pr) = (vec![0.0f32; n], vec![0.0f32; n]);
         let (mut da, mut dr) = (vec![0.0f32; n], vec![0.0f32; n]);
-        let la = loss::sigmoid_bce(Path::Asm, &z, &y, &mut pa, &mut da);
-        let lr = loss::sigmoid_bce(Path::Reference, &z, &y, &mut pr, &mut dr);
+        let la = (Path::Asm.kernels().sigmoid_bce)(&z, &y, &mut pa, &mut da);
+        let lr = (Path::Reference.kernels().sigmoid_bce)(&z, &y, &mut pr, &mut dr);
         for i in 0..n {
             assert!(
                 (pa[i] - pr[i]).abs() <= 2.5e-7 * pr[i].abs().max(1e-30) + 1e-37,
@@ -674,7 +750,7 @@ fn sigmoid_bce_asm_matches_reference() {
         }
         assert_relative_eq!(la, lr, max_relative = 1e-5);
         let mut ps = vec![0.0f32; n];
-        loss::sigmoid(Path::Asm, &z, &mut ps);
+        (Path::Asm.kernels().sigmoid)(&z, &mut ps);
         assert_eq!(ps, pa);
     }
 }
@@ -690,7 +766,7 @@ fn vector_exp_log_accuracy_over_a_sweep() {
         .map(|i| -40.0 + 80.0 * i as f32 / (n - 1) as f32)
         .collect();
     let mut pa = vec![0.0f32; n];
-    loss::sigmoid(Path::Asm, &z, &mut pa);
+    (Path::Asm.kernels().sigmoid)(&z, &mut pa);
     let mut worst = 0.0f64;
     for i in 0..n {
         let exact = 1.0 / (1.0 + (-(z[i] as f64)).exp());
@@ -703,8 +779,7 @@ fn vector_exp_log_accuracy_over_a_sweep() {
         for i in 0..n {
             let mut one_p = [0.0f32];
             let mut one_d = [0.0f32];
-            let la = loss::sigmoid_bce(
-                Path::Asm,
+            let la = (Path::Asm.kernels().sigmoid_bce)(
                 &z[i..i + 1],
                 &labels[..1],
                 &mut one_p,
@@ -722,7 +797,7 @@ fn vector_exp_log_accuracy_over_a_sweep() {
                 z[i]
             );
         }
-        let _ = loss::sigmoid_bce(Path::Asm, &z, &labels, &mut p, &mut d);
+        let _ = (Path::Asm.kernels().sigmoid_bce)(&z, &labels, &mut p, &mut d);
     }
 }
 
@@ -738,12 +813,12 @@ fn sigmoid_bce_dz_is_gradient_of_loss() {
     for &path in paths {
         let mut p = [0.0f32; 5];
         let mut dz = [0.0f32; 5];
-        loss::sigmoid_bce(path, &z, &y, &mut p, &mut dz);
+        (path.kernels().sigmoid_bce)(&z, &y, &mut p, &mut dz);
         for i in 0..5 {
             let f = |e: f32| {
                 let mut p1 = [0.0f32];
                 let mut d1 = [0.0f32];
-                loss::sigmoid_bce(path, &[z[i] + e], &y[i..i + 1], &mut p1, &mut d1) as f64
+                (path.kernels().sigmoid_bce)(&[z[i] + e], &y[i..i + 1], &mut p1, &mut d1) as f64
             };
             let h = 1e-2;
             let fd = (f(h) - f(-h)) / (2.0 * h as f64);
@@ -772,30 +847,41 @@ fn update_asm_matches_reference() {
             let (mut a, mut r) = (vec![0.0f32; len + 1], vec![0.0f32; len + 1]);
             a[len] = 7.0;
             r[len] = 7.0;
-            update::sum_slots(Path::Asm, &src, slots, stride, &mut a[..len]);
-            update::sum_slots(Path::Reference, &src, slots, stride, &mut r[..len]);
+            (Path::Asm.kernels().sum_slots)(&src, slots, stride, &mut a[..len]);
+            (Path::Reference.kernels().sum_slots)(&src, slots, stride, &mut r[..len]);
             assert_eq!(a, r, "sum_slots len {len} slots {slots}");
             assert_eq!(a[len], 7.0);
         }
         let p0 = rng.vec(len);
         let g = rng.vec(len);
         let (mut pa, mut pr) = (p0.clone(), p0.clone());
-        update::sgd(Path::Asm, &mut pa, &g, 0.01 / 16.0);
-        update::sgd(Path::Reference, &mut pr, &g, 0.01 / 16.0);
+        (Path::Asm.kernels().sgd)(&mut pa, &g, 0.01 / 16.0);
+        (Path::Reference.kernels().sgd)(&mut pr, &g, 0.01 / 16.0);
         close(&pa, &pr, 1e-7);
         let v0 = rng.vec(len);
         let (mut pa, mut pr) = (p0.clone(), p0.clone());
         let (mut va, mut vr) = (v0.clone(), v0.clone());
-        update::sgd_momentum(Path::Asm, &mut pa, &g, &mut va, 0.05, 1.0 / 16.0, 0.9, 1e-3);
-        update::sgd_momentum(
-            Path::Reference,
+        (Path::Asm.kernels().sgd_momentum)(
+            &mut pa,
+            &g,
+            &mut va,
+            Momentum {
+                lr: 0.05,
+                scale: 1.0 / 16.0,
+                momentum: 0.9,
+                weight_decay: 1e-3,
+            },
+        );
+        (Path::Reference.kernels().sgd_momentum)(
             &mut pr,
             &g,
             &mut vr,
-            0.05,
-            1.0 / 16.0,
-            0.9,
-            1e-3,
+            Momentum {
+                lr: 0.05,
+                scale: 1.0 / 16.0,
+                momentum: 0.9,
+                weight_decay: 1e-3,
+            },
         );
         close(&va, &vr, 1e-6);
         close(&pa, &pr, 1e-6);
@@ -811,19 +897,29 @@ fn update_hand_computed() {
     };
     for &path in paths {
         let mut p = [1.0f32, -2.0, 0.5];
-        update::sgd(path, &mut p, &[16.0, 32.0, -8.0], 0.01 / 16.0);
+        (path.kernels().sgd)(&mut p, &[16.0, 32.0, -8.0], 0.01 / 16.0);
         assert_relative_eq!(p[0], 0.99, max_relative = 1e-6);
         assert_relative_eq!(p[1], -2.02, max_relative = 1e-6);
         assert_relative_eq!(p[2], 0.505, max_relative = 1e-6);
         // v = 0.9*1 + (0.5*2 + 0.1*1) = 2.0; p = 1 - 0.1*2 = 0.8
         let mut p = [1.0f32];
         let mut v = [1.0f32];
-        update::sgd_momentum(path, &mut p, &[2.0], &mut v, 0.1, 0.5, 0.9, 0.1);
+        (path.kernels().sgd_momentum)(
+            &mut p,
+            &[2.0],
+            &mut v,
+            Momentum {
+                lr: 0.1,
+                scale: 0.5,
+                momentum: 0.9,
+                weight_decay: 0.1,
+            },
+        );
         assert_relative_eq!(v[0], 2.0, max_relative = 1e-6);
         assert_relative_eq!(p[0], 0.8, max_relative = 1e-6);
         let src = [1.0f32, 2.0, 10.0, 20.0, 100.0, 200.0];
         let mut d = [0.0f32; 2];
-        update::sum_slots(path, &src, 3, 2, &mut d);
+        (path.kernels().sum_slots)(&src, 3, 2, &mut d);
         assert_eq!(d, [111.0, 222.0]);
     }
 }
@@ -847,7 +943,19 @@ fn dense_split_across_threads_matches_one_call() {
     let mut y1 = vec![0.0f32; rows * n];
     fwd(Path::Asm, rows, k, n, &x, &w, &b, true, 0..n, &mut y1);
     let mut dx1 = vec![0.0f32; rows * k];
-    unsafe { dense::backward_data(Path::Asm, rows, k, n, &dy, &w, dx1.as_mut_ptr(), 0..k) };
+    unsafe {
+        (Path::Asm.kernels().fc_backward_data)(
+            FcDims {
+                rows: rows,
+                k: k,
+                n: n,
+            },
+            &dy,
+            &w,
+            dx1.as_mut_ptr(),
+            0..k,
+        )
+    };
     for parts in [2usize, 3, 5] {
         let mut y2 = vec![0.0f32; rows * n];
         let mut dx2 = vec![0.0f32; rows * k];
@@ -860,8 +968,30 @@ fn dense_split_across_threads_matches_one_call() {
                     let cols = n * t / parts..n * (t + 1) / parts;
                     let ks = (k / 16 * t / parts) * 16..(k / 16 * (t + 1) / parts) * 16;
                     unsafe {
-                        dense::forward(Path::Asm, rows, k, n, x, w, b, true, py.0, cols);
-                        dense::backward_data(Path::Asm, rows, k, n, dy, w, pdx.0, ks);
+                        (Path::Asm.kernels().fc_forward)(
+                            FcDims {
+                                rows: rows,
+                                k: k,
+                                n: n,
+                            },
+                            x,
+                            w,
+                            b,
+                            true,
+                            py.0,
+                            cols,
+                        );
+                        (Path::Asm.kernels().fc_backward_data)(
+                            FcDims {
+                                rows: rows,
+                                k: k,
+                                n: n,
+                            },
+                            dy,
+                            w,
+                            pdx.0,
+                            ks,
+                        );
                     }
                 });
             }

@@ -5,6 +5,7 @@ use catdog::config::Hyper;
 use catdog::cpu;
 use catdog::dataset::open_blob;
 use catdog::model::Net;
+use catdog::network::Network;
 use catdog::parameters;
 use catdog::train::{self, EpochOptions};
 use std::path::PathBuf;
@@ -55,7 +56,9 @@ fn training_on_real_photos_beats_chance_clearly() {
     let mut losses = Vec::new();
     for epoch in 1..=4 {
         let order = train::epoch_order(train_blob.len(), true, h.seed, epoch);
-        let st = train::run_epoch(&mut net, &train_blob, &order, epoch, &opts, None).unwrap();
+        let st = net
+            .run_epoch(&train_blob, &order, epoch, &opts, None)
+            .unwrap();
         eprintln!(
             "epoch {epoch}: mean train loss {:.4}, {:.1} samples/s",
             st.mean_loss,

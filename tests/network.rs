@@ -5,6 +5,7 @@ use catdog::config::Hyper;
 use catdog::cpu::{self, Path};
 use catdog::dataset::{Dataset, Synthetic};
 use catdog::model::Net;
+use catdog::network::Network;
 use catdog::parameters;
 use catdog::train::{self, EpochOptions};
 
@@ -114,11 +115,7 @@ fn asm_path_follows_reference_losses() {
         let mut n = net(&h, path, 21);
         let mut l = Vec::new();
         for e in 1..=3 {
-            l.extend(
-                train::run_epoch(&mut n, &data, &order, e, &opts, None)
-                    .unwrap()
-                    .losses,
-            );
+            l.extend(n.run_epoch(&data, &order, e, &opts, None).unwrap().losses);
         }
         losses.push(l);
         finals.push(n.params().to_vec());
@@ -157,7 +154,7 @@ fn any_thread_count_gives_the_same_bits() {
         let h = small(16, 5, threads);
         let mut n = net_with(&h, cpu::detect(), 8, true);
         for e in 1..=2 {
-            train::run_epoch(&mut n, &data, &order, e, &opts, None).unwrap();
+            n.run_epoch(&data, &order, e, &opts, None).unwrap();
         }
         results.push(n.params().to_vec());
     }
@@ -179,7 +176,7 @@ fn learns_synthetic_signal() {
     let opts = EpochOptions::plain(0.02);
     for e in 1..=4 {
         let order = train::epoch_order(256, true, 1, e);
-        train::run_epoch(&mut n, &train_set, &order, e, &opts, None).unwrap();
+        n.run_epoch(&train_set, &order, e, &opts, None).unwrap();
     }
     let after = train::accuracy(&train::predict(&mut n, &test_set), test_set.labels());
     eprintln!("synthetic accuracy: {before:.3} -> {after:.3}");

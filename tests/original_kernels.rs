@@ -23,6 +23,8 @@
 use catdog::config::{ConvDims, Hyper, PoolDims};
 use catdog::cpu::{has_avx512, Path};
 use catdog::dataset::{Dataset, Synthetic};
+use catdog::layers::fc::FcDims;
+use catdog::layers::pool::OutPlace;
 use catdog::model::Net;
 use catdog::network::Network;
 use catdog::original::activation_functions::{relu, relu_backward, sigmoid};
@@ -479,7 +481,14 @@ fn conv2d_matches_reference_and_model_bits() {
         let what = format!("conv2d n={} c={} f={}", k.n, k.c, k.f);
         let got = k.forward();
         let mut want = vec![0.0f32; got.len()];
-        reference::conv::forward(&k.dims(), &k.x_pad, &k.w, &k.bias, &mut want);
+        reference::conv::forward(
+            &k.dims(),
+            &k.x_pad,
+            &k.w,
+            Some(&k.bias),
+            &mut want,
+            0..k.dims().h,
+        );
         assert_close(&got, &want, 1e-5, 1.0, &what);
         positive += got.iter().filter(|&&v| v > 0.0).count();
         clamped += got.iter().filter(|&&v| v == 0.0).count();
@@ -661,7 +670,17 @@ fn maxpool_matches_reference_and_model_bits() {
             let d = PoolDims { h: n, w: n, c };
             let mut want = vec![0.0f32; out.len()];
             let mut argmax = vec![0u8; out.len()];
-            reference::pool::forward(&d, &x, &mut want, 0, n / 2 * c, &mut argmax);
+            reference::pool::forward(
+                &d,
+                &x,
+                &mut want,
+                OutPlace {
+                    off: 0,
+                    row_stride: n / 2 * c,
+                },
+                &mut argmax,
+                0..d.h / 2,
+            );
             assert_close(&out, &want, 0.0, 1.0, &what);
             for (o, &code) in argmax.iter().enumerate() {
                 let (p, ch) = (o / c, o % c);
@@ -716,7 +735,17 @@ fn maxpool_backward_matches_reference_and_model_bits() {
             let d = PoolDims { h: n, w: n, c };
             let mut argmax = vec![0u8; d_out.len()];
             let mut pooled = vec![0.0f32; d_out.len()];
-            reference::pool::forward(&d, &x, &mut pooled, 0, n / 2 * c, &mut argmax);
+            reference::pool::forward(
+                &d,
+                &x,
+                &mut pooled,
+                OutPlace {
+                    off: 0,
+                    row_stride: n / 2 * c,
+                },
+                &mut argmax,
+                0..d.h / 2,
+            );
             let mut dy_pad = vec![sentinel(); (n + 2) * (n + 2) * c];
             reference::pool::backward(&d, &d_out, &argmax, &mut dy_pad);
             let want: Vec<f32> = (0..n * n * c)
@@ -815,7 +844,19 @@ fn dot_product_matches_reference_and_model_bits() {
         let mut want = [0.0f32];
         // SAFETY: one row, one column, `want` holds it.
         unsafe {
-            reference::dense::forward(1, len, 1, &x, &w, &[bias], false, want.as_mut_ptr(), 0..1)
+            reference::dense::forward(
+                FcDims {
+                    rows: 1,
+                    k: len,
+                    n: 1,
+                },
+                &x,
+                &w,
+                &[bias],
+                false,
+                want.as_mut_ptr(),
+                0..1,
+            )
         };
         let magnitude = x.iter().zip(&w).map(|(a, b)| (a * b).abs()).sum::<f32>() + bias.abs();
         assert!(
@@ -857,9 +898,11 @@ fn dense_matches_reference_and_model_bits() {
             // SAFETY: one row of `neurons` outputs, `want` holds it.
             unsafe {
                 reference::dense::forward(
-                    1,
-                    inputs,
-                    neurons,
+                    FcDims {
+                        rows: 1,
+                        k: inputs,
+                        n: neurons,
+                    },
                     &x,
                     &w,
                     &b,
@@ -958,7 +1001,18 @@ fn outer_product_add_matches_reference_and_model_bits() {
         // The reference's weight gradient of one sample: `dw[i][j] = a[i] * b[j]`.
         let mut dw = vec![0.0f32; rows * cols];
         let mut db = vec![0.0f32; rows];
-        reference::dense::backward_weights(1, cols, rows, &b, &a, &mut dw, &mut db, 0..rows);
+        reference::dense::backward_weights(
+            FcDims {
+                rows: 1,
+                k: cols,
+                n: rows,
+            },
+            &b,
+            &a,
+            &mut dw,
+            &mut db,
+            0..rows,
+        );
         let want: Vec<f32> = c0.iter().zip(&dw).map(|(c, d)| c + d).collect();
         assert_close(&got[..rows * cols], &want, 1e-5, 1.0, &what);
         let mut model = c0.clone();
@@ -989,7 +1043,17 @@ fn matrix_vector_multiply_matches_reference_and_model_bits() {
         let mut want = vec![0.0f32; ylen];
         // SAFETY: one row of `ylen` outputs, `want` holds it.
         unsafe {
-            reference::dense::backward_data(1, ylen, xlen, &x, &w, want.as_mut_ptr(), 0..ylen)
+            reference::dense::backward_data(
+                FcDims {
+                    rows: 1,
+                    k: ylen,
+                    n: xlen,
+                },
+                &x,
+                &w,
+                want.as_mut_ptr(),
+                0..ylen,
+            )
         };
         assert_close(&got, &want, 1e-5, 1.0, &what);
         assert_bits(&got, &matvec_model(&x, &w, ylen, Flaw::None), &what);
@@ -1267,7 +1331,14 @@ fn models_are_sharp() {
             );
         }
         let mut want = vec![0.0f32; got.len()];
-        reference::conv::forward(&k.dims(), &k.x_pad, &k.w, &k.bias, &mut want);
+        reference::conv::forward(
+            &k.dims(),
+            &k.x_pad,
+            &k.w,
+            Some(&k.bias),
+            &mut want,
+            0..k.dims().h,
+        );
         assert!(
             bit_diffs(&got, &want) > 0,
             "{what}: bit-equal to the plain reference"

@@ -6,7 +6,7 @@ mod common;
 use catdog::config::Hyper;
 use catdog::cpu::{self, Path as KPath};
 use catdog::dataset::{Dataset, Synthetic};
-use catdog::dropout;
+use catdog::layers::dropout;
 use catdog::model::Net;
 use catdog::parameters;
 use catdog::train::{self, EpochOptions};
@@ -237,14 +237,14 @@ fn dropout_kernel_matches_reference_and_keeps_the_asked_fraction() {
     assert_eq!(bits, other);
     let x: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
     let mut r = x.clone();
-    dropout::apply(KPath::Reference, &mut r, &bits, 0.7);
+    (KPath::Reference.kernels().dropout)(&mut r, &bits, 0.7);
     for i in [0, 1, 17, 4095, n - 1] {
         let on = bits[i / 8] >> (i % 8) & 1 == 1;
         assert_eq!(r[i], if on { x[i] / 0.7 } else { 0.0 });
     }
     if cpu::has_avx512() {
         let mut a = x.clone();
-        dropout::apply(KPath::Asm, &mut a, &bits, 0.7);
+        (KPath::Asm.kernels().dropout)(&mut a, &bits, 0.7);
         assert!(a == r, "asm dropout differs from the reference");
     } else {
         eprintln!("note: no AVX-512 here: asm dropout not checked");

@@ -69,6 +69,15 @@ impl ConvDims {
     pub fn macs(&self) -> usize {
         self.h * self.w * self.cout * 9 * self.cin
     }
+    /// The layer as its input gradient sees it: the same convolution run backwards, reading
+    /// `cout` channels and writing `cin`.
+    pub fn transposed(&self) -> ConvDims {
+        ConvDims {
+            cin: self.cout,
+            cout: self.cin,
+            ..*self
+        }
+    }
     /// The 2x2 max-pool that follows this conv.
     pub fn pool(&self) -> PoolDims {
         PoolDims {

@@ -5,31 +5,29 @@
 //! on nothing for images, plots, progress bars or the command line: reading this crate is
 //! reading the whole network.
 //!
+//! Reading order, from `main` down: [`network::build`] picks a tier once; [`train`] runs the
+//! epochs (threads, the update); [`step`] runs one batch's phases through the layers in order;
+//! [`layers`] holds one file per layer (forward and backward side by side, the asm driver and
+//! the table that picks asm or reference once); the `asm!` micro-kernels are in [`kernels`],
+//! their scalar twins in [`reference`](mod@reference). [`model`] is the memory: every tensor
+//! a named view into a few arenas.
+//!
 //! Module map (original file -> module): `buffer.asm` -> [`arena`], [`model`]; `loader.asm` ->
-//! [`loader`]; `convolution.asm` -> [`convolution`]; `maxpool.asm` -> [`maxpool`]; `dense.asm`,
-//! `dot_product.asm`, `matrix_ops.asm` -> [`dense`]; `activation_functions.asm` ->
-//! [`activations`]; `loss.asm` -> [`loss`]; `update_weights.asm` -> [`update`]; `forward.asm`,
-//! `backward.asm` -> [`forward`], [`backward`]; `_start.asm` -> [`train`]. The fast tier's
-//! `asm!` kernels are in [`kernels`], their scalar twins in [`reference`](mod@reference); the
-//! original tier, one module per original file, in [`original`]; [`network`] is the seam that
+//! [`layers::input`]; `convolution.asm` -> [`layers::conv`]; `maxpool.asm` -> [`layers::pool`];
+//! `dense.asm`, `dot_product.asm`, `matrix_ops.asm`, `activation_functions.asm` (ReLU) ->
+//! [`layers::fc`]; `loss.asm` and the sigmoid -> [`layers::loss`]; `update_weights.asm` ->
+//! [`update`]; `forward.asm`, `backward.asm` -> [`step`]; `_start.asm` -> [`train`]. The
+//! original tier, one module per original file, is in [`original`]; [`network`] is the seam that
 //! picks a tier.
 
-pub mod activations;
 pub mod arena;
-pub mod backward;
 pub mod blob;
 pub mod config;
-pub mod convolution;
 pub mod cpu;
 pub mod dataset;
-pub mod dense;
-pub mod dropout;
-pub mod forward;
 pub mod guard;
 pub mod kernels;
-pub mod loader;
-pub mod loss;
-pub mod maxpool;
+pub mod layers;
 pub mod model;
 pub mod network;
 #[cfg(target_arch = "x86_64")]
@@ -39,6 +37,7 @@ pub mod profile;
 pub mod reference;
 pub mod report;
 pub mod rng;
+pub mod step;
 pub mod team;
 pub mod testing;
 pub mod train;

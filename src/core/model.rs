@@ -4,8 +4,9 @@
 
 use crate::arena::{Arena, ArenaLayout, Shared, View};
 use crate::config::{Hyper, Shapes};
-use crate::convolution;
 use crate::cpu::Path;
+use crate::layers::conv::ConvPlan;
+use crate::layers::Kernels;
 
 /// The ten parameter tensors, contiguous and in `parameters.raw` order.
 #[derive(Clone, Debug)]
@@ -104,7 +105,7 @@ pub struct ThreadViews {
     /// `dx[0]` is unused: conv1's input gradient is never needed).
     pub dx: [View; 3],
     /// Winograd scratch (transformed input and product tiles of one band), the largest any conv
-    /// pass needs (`convolution::scratch_len`; empty when no layer runs Winograd).
+    /// pass needs (`ConvPlan::scratch_len`; empty when no layer runs Winograd).
     pub wino: View,
 }
 
@@ -138,6 +139,9 @@ pub struct Net {
     pub hyper: Hyper,
     pub shapes: Shapes,
     pub path: Path,
+    /// What runs, chosen once here: the path's layer functions and each conv layer's plan.
+    pub kernels: &'static Kernels,
+    pub conv: [ConvPlan; 3],
     /// Parameters and their gradients (same layout); the optimizer's velocity when momentum is on.
     pub params: Arena<f32>,
     pub grads: Arena<f32>,
@@ -204,7 +208,7 @@ struct Carving {
     plan: MemoryPlan,
 }
 
-fn carve(h: &Hyper, s: &Shapes, momentum: bool) -> Carving {
+fn carve(h: &Hyper, s: &Shapes, conv: &[ConvPlan; 3], momentum: bool) -> Carving {
     let cg = ConvGradViews::new(s);
     let mut a = ArenaLayout::new();
     let mut m = ArenaLayout::new();
@@ -216,12 +220,7 @@ fn carve(h: &Hyper, s: &Shapes, momentum: bool) -> Carving {
         })
         .collect();
     let y_len = s.conv.iter().map(|c| c.out_len()).max().unwrap_or(0);
-    let wino_len = s
-        .conv
-        .iter()
-        .map(convolution::scratch_len)
-        .max()
-        .unwrap_or(0);
+    let wino_len = conv.iter().map(|p| p.scratch_len).max().unwrap_or(0);
     let threads = (0..h.threads)
         .map(|_| ThreadViews {
             y: a.take(y_len),
@@ -249,8 +248,8 @@ fn carve(h: &Hyper, s: &Shapes, momentum: bool) -> Carving {
         labels: m.take(b),
     };
     let mut p = ArenaLayout::new();
-    let packed_fwd = s.conv.map(|c| p.take(convolution::packed_len(&c)));
-    let packed_bwd = s.conv.map(|c| p.take(convolution::packed_len(&c)));
+    let packed_fwd = conv.map(|c| p.take(c.packed_len));
+    let packed_bwd = conv.map(|c| p.take(c.packed_len));
     let n = s.param_count().div_ceil(16) * 16;
     let plan = MemoryPlan {
         params_bytes: n * 4,
@@ -285,7 +284,8 @@ impl Net {
     /// The memory a configuration needs, without allocating it.
     pub fn plan(h: &Hyper, momentum: bool) -> Result<MemoryPlan, String> {
         let s = h.shapes()?;
-        Ok(carve(h, &s, momentum).plan)
+        let conv = s.conv.map(|d| ConvPlan::new(crate::cpu::detect(), &d));
+        Ok(carve(h, &s, &conv, momentum).plan)
     }
 
     /// Sizes and allocates every arena (zeroed: padded borders stay zero forever after).
@@ -296,7 +296,8 @@ impl Net {
             return Err("the asm kernels need AVX-512 F/BW/DQ/VL, which this CPU lacks".into());
         }
         let shapes = h.shapes()?;
-        let c = carve(h, &shapes, momentum);
+        let conv = shapes.conv.map(|d| ConvPlan::new(path, &d));
+        let c = carve(h, &shapes, &conv, momentum);
         if let Some(phys) = physical_memory() {
             if c.plan.total() > phys / 10 * 9 {
                 return Err(format!(
@@ -323,6 +324,8 @@ impl Net {
             batch: c.batch,
             shapes,
             path,
+            kernels: path.kernels(),
+            conv,
         })
     }
 
@@ -367,7 +370,8 @@ impl Net {
 /// (see `train.rs`: phases separated by barriers).
 #[derive(Clone, Copy)]
 pub struct Ctx<'a> {
-    pub path: Path,
+    pub kernels: &'static Kernels,
+    pub conv: &'a [ConvPlan; 3],
     pub shapes: &'a Shapes,
     pub param_views: &'a ParamViews,
     pub params: Shared<'a, f32>,
@@ -387,7 +391,8 @@ impl Net {
     /// Shared handles for a parallel region.
     pub fn ctx(&mut self) -> Ctx<'_> {
         Ctx {
-            path: self.path,
+            kernels: self.kernels,
+            conv: &self.conv,
             shapes: &self.shapes,
             param_views: &self.param_views,
             params: self.params.shared(),
@@ -422,12 +427,12 @@ impl Ctx<'_> {
     /// # Safety
     /// As [`Ctx::repack_layer`].
     pub unsafe fn repack_unit(&self, l: usize, fwd: bool) {
-        let d = self.shapes.conv[l];
+        let (d, plan) = (self.shapes.conv[l], self.conv[l]);
         let w = self.params.get(self.param_views.conv_w[l]);
         if fwd {
-            convolution::pack_forward(&d, w, self.packed.get_mut(self.packed_fwd[l]));
+            (plan.pack_forward)(&d, w, self.packed.get_mut(self.packed_fwd[l]));
         } else if l > 0 {
-            convolution::pack_backward(&d, w, self.packed.get_mut(self.packed_bwd[l]));
+            (plan.pack_backward)(&d, w, self.packed.get_mut(self.packed_bwd[l]));
         }
     }
 }

@@ -1,6 +1,7 @@
 //! An optional per-layer time breakdown (`model bench --profile`): each section's time summed
-//! over threads, plus the time threads spend waiting at barriers. Off by default; when off, a
-//! section costs one relaxed atomic load.
+//! over threads, plus the time threads spend waiting at barriers. The passes read a [`Clock`] at
+//! phase and layer boundaries (`crate::step`); nothing is wrapped around a kernel call. Off by
+//! default; when off, a clock costs one relaxed atomic load per reading.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
@@ -8,8 +9,8 @@ use std::time::Instant;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Section {
     Load,
+    /// A conv layer and its pool, forward (they run interleaved, band by band).
     ConvForward(usize),
-    PoolForward(usize),
     Fc1Forward,
     Head,
     Fc1Backward,
@@ -22,31 +23,30 @@ pub enum Section {
     Barrier,
 }
 
-const N: usize = 23;
+const N: usize = 20;
 
 impl Section {
     fn index(self) -> usize {
         match self {
             Section::Load => 0,
             Section::ConvForward(l) => 1 + l,
-            Section::PoolForward(l) => 4 + l,
-            Section::Fc1Forward => 7,
-            Section::Head => 8,
-            Section::Fc1Backward => 9,
-            Section::PoolBackward(l) => 10 + l,
-            Section::ConvWeightGrad(l) => 13 + l,
-            Section::ConvDataGrad(l) => 16 + l,
-            Section::Reduce => 19,
-            Section::Update => 20,
-            Section::Repack => 21,
-            Section::Barrier => 22,
+            Section::Fc1Forward => 4,
+            Section::Head => 5,
+            Section::Fc1Backward => 6,
+            Section::PoolBackward(l) => 7 + l,
+            Section::ConvWeightGrad(l) => 10 + l,
+            Section::ConvDataGrad(l) => 13 + l,
+            Section::Reduce => 16,
+            Section::Update => 17,
+            Section::Repack => 18,
+            Section::Barrier => 19,
         }
     }
     fn all() -> Vec<(Section, String)> {
         let mut v = vec![(Section::Load, "load image".to_string())];
         for l in 0..3 {
-            v.push((Section::ConvForward(l), format!("conv{} forward", l + 1)));
-            v.push((Section::PoolForward(l), format!("pool{} forward", l + 1)));
+            let name = format!("conv{} + pool{} forward", l + 1, l + 1);
+            v.push((Section::ConvForward(l), name));
         }
         v.push((Section::Fc1Forward, "fc1 forward".into()));
         v.push((Section::Head, "fc2 + loss + fc2 backward".into()));
@@ -82,16 +82,26 @@ pub fn enable(on: bool) {
     }
 }
 
-/// Runs `f`, adding its wall time to `s` when profiling is on.
-#[inline]
-pub fn time<R>(s: Section, f: impl FnOnce() -> R) -> R {
-    if !ENABLED.load(Ordering::Relaxed) {
-        return f();
+/// A stopwatch read at the boundaries of phases and layers: [`Clock::lap`] adds the time since
+/// the last reading to a section. `None` inside when profiling is off.
+pub struct Clock(std::cell::Cell<Option<Instant>>);
+
+impl Clock {
+    #[inline]
+    pub fn start() -> Clock {
+        Clock(std::cell::Cell::new(
+            ENABLED.load(Ordering::Relaxed).then(Instant::now),
+        ))
     }
-    let t = Instant::now();
-    let r = f();
-    NANOS[s.index()].fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
-    r
+    /// Adds the time since the start or the previous lap to `s`.
+    #[inline]
+    pub fn lap(&self, s: Section) {
+        if let Some(t) = self.0.get() {
+            let now = Instant::now();
+            NANOS[s.index()].fetch_add((now - t).as_nanos() as u64, Ordering::Relaxed);
+            self.0.set(Some(now));
+        }
+    }
 }
 
 /// The breakdown per training step (`steps` batches were profiled), in milliseconds of thread

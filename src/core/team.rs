@@ -40,33 +40,28 @@ impl Team {
         }
     }
 
-    /// Hands the items `0..n` out one at a time to whichever thread asks first and calls
-    /// `f(item)` on it: every thread of the team must call `deal` with the same `n` in the
-    /// same phase, and the team must pass a barrier ([`Team::sync`]) between two deals (so
-    /// every ticket of one deal is drawn before any of the next). A thread that is slowed down (the machine is shared) simply takes fewer
-    /// items, where a fixed round-robin made the others wait for it at the next barrier. Which
-    /// thread runs an item does not change its result (per-sample work uses only the sample's
-    /// slot and the thread's scratch, overwritten each time), so the bits do not depend on it.
-    pub fn deal(&self, t: usize, n: usize, mut f: impl FnMut(usize)) {
-        let base = self.next_deal[t].load(Ordering::Relaxed);
-        loop {
-            let ticket = self.tickets.fetch_add(1, Ordering::Relaxed);
-            debug_assert!(
-                ticket >= base,
-                "deal without a barrier after the previous one"
-            );
-            let k = ticket - base;
-            if k >= n {
-                break;
-            }
-            f(k);
+    /// Hands the items `0..n` out one at a time to whichever thread asks first, as an iterator
+    /// (`for item in team.deal(t, n) { ... }`): every thread of the team must run a deal with
+    /// the same `n` in the same phase, *to its end*, and the team must pass a barrier
+    /// ([`Team::sync`]) between two deals (so every ticket of one deal is drawn before any of the
+    /// next). A thread that is slowed down (the machine is shared) simply takes fewer items,
+    /// where a fixed round-robin made the others wait for it at the next barrier. Which thread
+    /// runs an item does not change its result (per-sample work uses only the sample's slot and
+    /// the thread's scratch, overwritten each time), so the bits do not depend on it.
+    pub fn deal(&self, t: usize, n: usize) -> Deal<'_> {
+        Deal {
+            team: self,
+            t,
+            n,
+            base: self.next_deal[t].load(Ordering::Relaxed),
         }
-        self.next_deal[t].store(base + n + self.size, Ordering::Relaxed);
     }
 
     /// Waits until every thread of the team has reached this point.
     pub fn sync(&self) {
-        crate::profile::time(crate::profile::Section::Barrier, || self.barrier.wait());
+        let clock = crate::profile::Clock::start();
+        self.barrier.wait();
+        clock.lap(crate::profile::Section::Barrier);
     }
 
     /// Thread `t`'s share of `0..len`, in consecutive parts whose boundaries are multiples of
@@ -78,6 +73,33 @@ impl Team {
         let start = (t * per + t.min(extra)) * align;
         let end = ((t + 1) * per + (t + 1).min(extra)) * align;
         start.min(len)..end.min(len)
+    }
+}
+
+/// The iterator of [`Team::deal`].
+pub struct Deal<'a> {
+    team: &'a Team,
+    t: usize,
+    n: usize,
+    /// The deal's first ticket, as this thread counts them.
+    base: usize,
+}
+
+impl Iterator for Deal<'_> {
+    type Item = usize;
+    fn next(&mut self) -> Option<usize> {
+        let ticket = self.team.tickets.fetch_add(1, Ordering::Relaxed);
+        debug_assert!(
+            ticket >= self.base,
+            "deal without a barrier after the previous one"
+        );
+        let k = ticket - self.base;
+        if k < self.n {
+            return Some(k);
+        }
+        // Past the end: the deal used n + size tickets (each thread drew one past the end).
+        self.team.next_deal[self.t].store(self.base + self.n + self.team.size, Ordering::Relaxed);
+        None
     }
 }
 
@@ -109,7 +131,9 @@ mod tests {
             let seen = Mutex::new(Vec::new());
             Team::run(size, |team, t| {
                 for (phase, n) in [5usize, 0, 16, 1, 9].into_iter().enumerate() {
-                    team.deal(t, n, |k| seen.lock().unwrap().push((phase, k)));
+                    for k in team.deal(t, n) {
+                        seen.lock().unwrap().push((phase, k));
+                    }
                     team.sync();
                 }
             });

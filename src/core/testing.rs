@@ -2,21 +2,16 @@
 //! Integration tests and benches link the library as any user does, so these live here rather
 //! than behind `#[cfg(test)]`.
 //!
-//! - The convolution passes with the algorithm given ([`forward_rows_with`], ...), to run the
-//!   direct and the Winograd algorithm on the same shape; the trainer's functions in
-//!   [`crate::convolution`] choose it with [`crate::convolution::algo`].
-//! - [`channel_blocks`]: [`crate::convolution::channel_block_iter`] as a Vec.
+//! - [`channel_blocks`]: [`crate::layers::conv::channel_block_iter`] as a Vec.
 //! - [`fma_peak_loop`]: the register-only FMA loop the benches time next to their kernels.
+//!
+//! (The conv passes of one algorithm on any shape: `crate::layers::conv::ConvPlan::with`.)
 
-pub use crate::convolution::weight_grad::backward_weights_with;
-pub use crate::convolution::with_algo::{
-    backward_data_with, forward_rows_with, pack_backward_with, pack_forward_with, packed_len_with,
-};
 use crate::kernels::asm_zmm;
 
-/// [`crate::convolution::channel_block_iter`] collected: `(first channel, NV)` per block.
+/// [`crate::layers::conv::channel_block_iter`] collected: `(first channel, NV)` per block.
 pub fn channel_blocks(n: usize) -> Vec<(usize, usize)> {
-    crate::convolution::channel_block_iter(n).collect()
+    crate::layers::conv::channel_block_iter(n).collect()
 }
 
 /// FP32 FLOPs of one iteration of [`fma_peak_loop`]: 24 FMAs x 16 lanes x 2.

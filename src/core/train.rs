@@ -1,27 +1,20 @@
 //! The training and evaluation loops (the original's `_start.asm`): epochs of batches, a line
 //! per batch, then the test accuracy.
 //!
-//! One batch is seven phases run by every thread of a [`Team`], separated by barriers:
-//! 1. conv blocks forward, samples handed to whichever thread is free ([`Team::deal`]; each
-//!    sample has its own slot, so which thread runs it does not matter);
-//! 2. fc1 forward, neurons split among threads;
-//! 3. fc2, loss, fc2 backward (thread 0; tiny);
-//! 4. fc1 backward: neurons split for the weight gradient, inputs split for the input gradient
-//!    (with plain SGD on the asm path: inputs split for both, and fc1's weights take their SGD
-//!    step right there, see `dense::backward_fused_sgd`);
-//! 5. conv blocks backward per sample, each into the sample's own gradient block;
-//! 6. per-sample conv gradients summed in sample order (threads split the block);
-//! 7. the SGD step over all parameters (all but fc1's weights when phase 4 did theirs; threads
-//!    split them), then weights are repacked.
-//!
-//! No phase's arithmetic depends on the number of threads, so any `--threads` gives the same
-//! bits.
+//! A batch is [`crate::step::forward_backward`] (phases 1-6: the passes), then phase 7 here:
+//! the SGD step over all parameters (all but fc1's weights when phase 4 did theirs; threads
+//! split them), then the conv weights are repacked. Threads are started once per epoch
+//! ([`Team::run`]), never per batch.
 
+use crate::arena::View;
+use crate::config::{Hyper, Shapes};
 use crate::dataset::Dataset;
 use crate::model::{Ctx, Net, REPACK_UNITS};
-use crate::profile::{time, Section};
+use crate::network::{Network, Tier};
+use crate::profile::{Clock, Section};
+use crate::step::{self, Augment, Batch};
 use crate::team::Team;
-use crate::{backward, dropout, forward, update};
+use crate::update::Momentum;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -113,127 +106,6 @@ pub fn original_accuracy(probs: &[f32], labels: &[u8]) -> f32 {
     correct as f32 / probs.len().max(1) as f32
 }
 
-/// Phases 1-7 up to the summed gradients for the batch `idx`, run by thread `t` of `team`.
-/// Thread 0 returns the batch's mean loss (other threads `None`). Gradients end up in the
-/// gradient arena, in the parameter file's layout, except with `fc1_sgd = Some(lr / batch)`:
-/// then fc1's weights take their plain SGD step in phase 4 instead (unless the loss is not
-/// finite; thread 0 tells the others through `loss_ok`) and their gradient is not stored.
-#[allow(clippy::too_many_arguments)]
-fn forward_backward(
-    c: &Ctx,
-    team: &Team,
-    t: usize,
-    data: &dyn Dataset,
-    idx: &[u32],
-    aug: &Augment,
-    fc1_sgd: Option<f32>,
-    loss_ok: &AtomicBool,
-) -> Option<f32> {
-    let b = idx.len();
-    // 1. conv blocks forward (and dropout on the sample's fc1 input).
-    team.deal(t, b, |slot| {
-        let i = idx[slot] as usize;
-        let flip = aug
-            .flips
-            .is_some_and(|epoch| flip_bit(aug.key[0], epoch, i));
-        forward::conv_blocks(c, slot, t, data.image(i), flip);
-        if let Some(key) = aug.dropout_key(slot, 0) {
-            // SAFETY: the slot's row of fc_in and of the mask belong to this thread now.
-            unsafe {
-                let (row, bits) = (
-                    c.batch.fc_in.slot(slot, c.shapes.flat),
-                    c.batch.drop_in.slot(slot, c.shapes.flat / 8),
-                );
-                dropout::draw_mask(c.masks.get_mut(bits), aug.keep, key);
-                dropout::apply(c.path, c.acts.get_mut(row), c.masks.get(bits), aug.keep);
-            }
-        }
-    });
-    team.sync();
-    // 2. fc1 forward.
-    time(Section::Fc1Forward, || {
-        forward::fc1(c, b, team.part(c.shapes.fc1, t, 4))
-    });
-    team.sync();
-    // 3. head (thread 0).
-    let mut loss = None;
-    if t == 0 {
-        // SAFETY: only thread 0 runs in this phase.
-        let labels = unsafe { &mut c.masks.get_mut(c.batch.labels)[..b] };
-        for (l, &i) in labels.iter_mut().zip(idx) {
-            *l = data.labels()[i as usize];
-        }
-        if let Some(key) = aug.dropout_key(0, 1) {
-            // SAFETY: only thread 0 runs in this phase.
-            unsafe {
-                let n = b * c.shapes.fc1;
-                let bits = &mut c.masks.get_mut(c.batch.drop_h1)[..n / 8];
-                dropout::draw_mask(bits, aug.keep, key);
-                dropout::apply(c.path, &mut c.acts.get_mut(c.batch.h1)[..n], bits, aug.keep);
-            }
-        }
-        let mut l = time(Section::Head, || {
-            forward::head(c, b);
-            backward::head(c, b, labels, aug.dropout.then_some(aug.keep)) / b as f32
-        });
-        // The clamped log in the loss can hide diverged parameters; the logits cannot.
-        // SAFETY: only thread 0 runs in this phase.
-        if unsafe { c.acts.get(c.batch.logits) }[..b]
-            .iter()
-            .any(|z| !z.is_finite())
-        {
-            l = f32::NAN;
-        }
-        loss_ok.store(l.is_finite(), Ordering::SeqCst);
-        loss = Some(l);
-    }
-    team.sync();
-    // A non-finite loss stops training before any parameter changes: no fused step then.
-    let fc1_sgd = fc1_sgd.filter(|_| loss_ok.load(Ordering::SeqCst));
-    // 4. fc1 backward (with `fc1_sgd = Some(lr / batch)`: fused with fc1's weight step).
-    time(Section::Fc1Backward, || match fc1_sgd {
-        Some(scale) => backward::fc1_fused_sgd(
-            c,
-            b,
-            team.part(c.shapes.fc1, t, 4),
-            team.part(c.shapes.flat, t, 64),
-            scale,
-        ),
-        None => backward::fc1(
-            c,
-            b,
-            team.part(c.shapes.fc1, t, 4),
-            team.part(c.shapes.flat, t, 16),
-        ),
-    });
-    team.sync();
-    // 5. conv blocks backward (after undoing dropout on the fc1 input gradient).
-    team.deal(t, b, |slot| {
-        if aug.dropout {
-            // SAFETY: the slot's row of dflat belongs to this thread now.
-            unsafe {
-                let (row, bits) = (
-                    c.batch.dflat.slot(slot, c.shapes.flat),
-                    c.batch.drop_in.slot(slot, c.shapes.flat / 8),
-                );
-                dropout::apply(c.path, c.acts.get_mut(row), c.masks.get(bits), aug.keep);
-            }
-        }
-        backward::conv_blocks(c, slot, t);
-    });
-    team.sync();
-    // 6. sum the per-sample conv gradients, and move them into the gradient arena.
-    time(Section::Reduce, || {
-        backward::reduce_conv_grads(c, b, team.part(c.samples[0].grads.len, t, 16))
-    });
-    team.sync();
-    if t == 0 {
-        time(Section::Reduce, || backward::store_conv_grads(c));
-    }
-    team.sync();
-    loss
-}
-
 /// The mean loss of the batch `idx` and its summed gradients (left in `net.grads`), without
 /// updating anything. For gradient checks. `aug` switches on the flips and dropout masks that
 /// step `step` of epoch `epoch` would use (`None`: neither).
@@ -252,162 +124,168 @@ pub fn loss_and_gradients(
     let threads = net.hyper.threads;
     let c: Ctx = net.ctx();
     let ok = AtomicBool::new(true);
+    let batch = Batch { data, idx, aug };
     Team::run(threads, |team, t| {
-        if let Some(l) = forward_backward(&c, team, t, data, idx, &aug, None, &ok) {
+        if let Some(l) = step::forward_backward(&c, team, t, &batch, None, &ok) {
             *out.lock().unwrap() = l;
         }
     });
     out.into_inner().unwrap()
 }
 
-/// `on_step(step, loss)` is called by thread 0 after every batch (for a progress bar).
-pub fn run_epoch(
-    net: &mut Net,
-    data: &dyn Dataset,
-    order: &[u32],
-    epoch: usize,
-    opts: &EpochOptions,
-    on_step: Option<&(dyn Fn(usize, f32) + Sync)>,
-) -> Result<EpochStats, String> {
-    if (opts.momentum != 0.0 || opts.weight_decay != 0.0) && net.velocity.is_empty() {
-        return Err("momentum or weight decay needs a network built with a velocity buffer".into());
+/// The fast tier behind the seam. Its epoch loop is written here, in the trait method, so that
+/// the path from `main` to a kernel stays short: `fit` -> [`Network::run_epoch`] ->
+/// [`step::forward_backward`] -> [`step::conv_blocks_forward`] -> the layer's driver -> the
+/// micro-kernel.
+impl Network for Net {
+    fn hyper(&self) -> &Hyper {
+        &self.hyper
     }
-    let b = net.hyper.batch;
-    let steps = order.len() / b;
-    let scale = 1.0 / b as f32;
-    let threads = net.hyper.threads;
-    let nparams = net.shapes.param_count();
-    let failure: Mutex<Option<String>> = Mutex::new(None);
-    let stop = AtomicBool::new(false);
-    let loss_ok = AtomicBool::new(true);
-    let losses = Mutex::new(Vec::with_capacity(steps));
-    let start = Instant::now();
-    let momentum = !net.velocity.is_empty();
-    let c: Ctx = net.ctx();
-    // Plain SGD on the asm path: fc1's weights are updated inside fc1 backward (phase 4, see
-    // `dense::backward_fused_sgd`), and phase 7 skips them.
-    let fc1_sgd =
-        (!momentum && c.path == crate::cpu::Path::Asm && c.shapes.flat.is_multiple_of(64))
-            .then_some(opts.lr * scale);
-    let fc1_w = c.param_views.fc1_w;
-    let update_ranges = match fc1_sgd {
-        Some(_) => [0..fc1_w.off, fc1_w.off + fc1_w.len..nparams],
-        None => [0..nparams, nparams..nparams],
-    };
-    Team::run(threads, |team, t| {
-        for step in 0..steps {
-            let idx = &order[step * b..(step + 1) * b];
-            let aug = Augment::new(opts, epoch, step);
-            if let Some(loss) = forward_backward(&c, team, t, data, idx, &aug, fc1_sgd, &loss_ok) {
-                if !loss.is_finite() {
-                    *failure.lock().unwrap() = Some(format!(
-                        "the loss became {loss} at epoch {epoch}, step {}",
-                        step + 1
-                    ));
-                    stop.store(true, Ordering::SeqCst);
-                } else {
-                    losses.lock().unwrap().push(loss);
-                    if let Err(e) = log_step(opts, epoch, step, loss) {
-                        // Stop every thread at the next barrier, as for a bad loss.
-                        *failure.lock().unwrap() = Some(e);
+    fn shapes(&self) -> &Shapes {
+        &self.shapes
+    }
+    fn tier(&self) -> Tier {
+        Tier::Fast
+    }
+    fn describe(&self) -> String {
+        let algos = self.conv.map(|p| format!("{:?}", p.algo)).join("/");
+        format!(
+            "kernels fast, path {:?} (conv {algos}), threads {}",
+            self.path, self.hyper.threads
+        )
+    }
+    fn params(&self) -> &[f32] {
+        Net::params(self)
+    }
+    fn params_mut(&mut self) -> &mut [f32] {
+        Net::params_mut(self)
+    }
+    fn velocity_values(&self) -> &[f32] {
+        Net::velocity_values(self)
+    }
+    fn velocity_values_mut(&mut self) -> &mut [f32] {
+        Net::velocity_values_mut(self)
+    }
+    fn repack(&mut self) {
+        Net::repack(self)
+    }
+    fn predict(&mut self, data: &dyn Dataset) -> Vec<f32> {
+        predict(self, data)
+    }
+
+    /// `on_step(step, loss)` is called by thread 0 after every batch (for a progress bar).
+    fn run_epoch(
+        &mut self,
+        data: &dyn Dataset,
+        order: &[u32],
+        epoch: usize,
+        opts: &EpochOptions,
+        on_step: Option<&(dyn Fn(usize, f32) + Sync)>,
+    ) -> Result<EpochStats, String> {
+        if (opts.momentum != 0.0 || opts.weight_decay != 0.0) && self.velocity.is_empty() {
+            return Err(
+                "momentum or weight decay needs a network built with a velocity buffer".into(),
+            );
+        }
+        let b = self.hyper.batch;
+        let steps = order.len() / b;
+        let scale = 1.0 / b as f32;
+        let threads = self.hyper.threads;
+        let nparams = self.shapes.param_count();
+        let failure: Mutex<Option<String>> = Mutex::new(None);
+        let stop = AtomicBool::new(false);
+        let loss_ok = AtomicBool::new(true);
+        let losses = Mutex::new(Vec::with_capacity(steps));
+        let start = Instant::now();
+        let momentum = !self.velocity.is_empty();
+        let asm = self.path == crate::cpu::Path::Asm;
+        let c: Ctx = self.ctx();
+        // Plain SGD on the asm path: fc1's weights are updated inside fc1 backward (phase 4, see
+        // `layers::fc::backward_fused_sgd`), and phase 7 skips them.
+        let fc1_sgd =
+            (!momentum && asm && c.shapes.flat.is_multiple_of(64)).then_some(opts.lr * scale);
+        let fc1_w = c.param_views.fc1_w;
+        let sgd_momentum = Momentum {
+            lr: opts.lr,
+            scale,
+            momentum: opts.momentum,
+            weight_decay: opts.weight_decay,
+        };
+        let update_ranges = match fc1_sgd {
+            Some(_) => [0..fc1_w.off, fc1_w.off + fc1_w.len..nparams],
+            None => [0..nparams, nparams..nparams],
+        };
+        Team::run(threads, |team, t| {
+            for step in 0..steps {
+                let idx = &order[step * b..(step + 1) * b];
+                let aug = Augment::new(opts, epoch, step);
+                let batch = Batch { data, idx, aug };
+                let ok = &loss_ok;
+                if let Some(loss) = step::forward_backward(&c, team, t, &batch, fc1_sgd, ok) {
+                    if !loss.is_finite() {
+                        *failure.lock().unwrap() = Some(format!(
+                            "the loss became {loss} at epoch {epoch}, step {}",
+                            step + 1
+                        ));
                         stop.store(true, Ordering::SeqCst);
-                    }
-                    if let Some(f) = on_step {
-                        f(step + 1, loss);
+                    } else {
+                        losses.lock().unwrap().push(loss);
+                        if let Err(e) = log_step(opts, epoch, step, loss) {
+                            // Stop every thread at the next barrier, as for a bad loss.
+                            *failure.lock().unwrap() = Some(e);
+                            stop.store(true, Ordering::SeqCst);
+                        }
+                        if let Some(f) = on_step {
+                            f(step + 1, loss);
+                        }
                     }
                 }
-            }
-            team.sync();
-            if stop.load(Ordering::SeqCst) {
-                return;
-            }
-            // 7. update (all parameters, or all but fc1's weights) and repack.
-            for range in update_ranges.iter() {
-                let part = team.part(range.len(), t, 16);
-                let r = range.start + part.start..range.start + part.end;
-                // SAFETY: disjoint parameter ranges per thread; nothing else reads them now.
-                time(Section::Update, || unsafe {
-                    let p = c.params.get_mut(crate::arena::View {
-                        off: r.start,
-                        len: r.len(),
-                    });
-                    let g = c.grads.get(crate::arena::View {
-                        off: r.start,
-                        len: r.len(),
-                    });
-                    if momentum {
-                        let v = c.velocity.get_mut(crate::arena::View {
-                            off: r.start,
-                            len: r.len(),
-                        });
-                        update::sgd_momentum(
-                            c.path,
-                            p,
-                            g,
-                            v,
-                            opts.lr,
-                            scale,
-                            opts.momentum,
-                            opts.weight_decay,
-                        );
-                    } else {
-                        update::sgd(c.path, p, g, opts.lr * scale);
+                team.sync();
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                // 7. update (all parameters, or all but fc1's weights) and repack.
+                let clock = Clock::start();
+                for range in update_ranges.iter() {
+                    let part = team.part(range.len(), t, 16);
+                    let r = View {
+                        off: range.start + part.start,
+                        len: part.len(),
+                    };
+                    // SAFETY: disjoint parameter ranges per thread; nothing else reads them now.
+                    unsafe {
+                        let (p, g) = (c.params.get_mut(r), c.grads.get(r));
+                        if momentum {
+                            (c.kernels.sgd_momentum)(p, g, c.velocity.get_mut(r), sgd_momentum);
+                        } else {
+                            (c.kernels.sgd)(p, g, opts.lr * scale);
+                        }
                     }
-                });
+                }
+                clock.lap(Section::Update);
+                team.sync();
+                let clock = Clock::start();
+                for &(l, fwd) in REPACK_UNITS.iter().skip(t).step_by(team.size) {
+                    // SAFETY: each packing is written by one thread; nobody reads packed weights now.
+                    unsafe { c.repack_unit(l, fwd) };
+                }
+                clock.lap(Section::Repack);
+                team.sync();
             }
-            team.sync();
-            for &(l, fwd) in REPACK_UNITS.iter().skip(t).step_by(team.size) {
-                // SAFETY: each packing is written by one thread; nobody reads packed weights now.
-                time(Section::Repack, || unsafe { c.repack_unit(l, fwd) });
-            }
-            team.sync();
+        });
+        if let Some(msg) = failure.into_inner().unwrap() {
+            return Err(msg);
         }
-    });
-    if let Some(msg) = failure.into_inner().unwrap() {
-        return Err(msg);
-    }
-    let seconds = start.elapsed().as_secs_f64();
-    let losses = losses.into_inner().unwrap();
-    let mean_loss = losses.iter().map(|&l| l as f64).sum::<f64>() / steps.max(1) as f64;
-    Ok(EpochStats {
-        steps,
-        samples: steps * b,
-        mean_loss,
-        seconds,
-        losses,
-    })
-}
-
-/// Per-batch augmentation and regularisation switches.
-struct Augment {
-    /// `Some(epoch)` when flips are on.
-    flips: Option<usize>,
-    dropout: bool,
-    keep: f32,
-    /// (seed, epoch, step): with the slot and layer, the key of a dropout mask.
-    key: [u64; 3],
-}
-
-impl Augment {
-    fn none() -> Self {
-        Self {
-            flips: None,
-            dropout: false,
-            keep: 1.0,
-            key: [0; 3],
-        }
-    }
-    fn new(opts: &EpochOptions, epoch: usize, step: usize) -> Self {
-        Self {
-            flips: opts.flips.then_some(epoch),
-            dropout: opts.dropout > 0.0,
-            keep: 1.0 - opts.dropout,
-            key: [opts.seed, epoch as u64, step as u64],
-        }
-    }
-    fn dropout_key(&self, slot: usize, layer: u64) -> Option<[u64; 5]> {
-        self.dropout
-            .then_some([self.key[0], self.key[1], self.key[2], slot as u64, layer])
+        let seconds = start.elapsed().as_secs_f64();
+        let losses = losses.into_inner().unwrap();
+        let mean_loss = losses.iter().map(|&l| l as f64).sum::<f64>() / steps.max(1) as f64;
+        Ok(EpochStats {
+            steps,
+            samples: steps * b,
+            mean_loss,
+            seconds,
+            losses,
+        })
     }
 }
 
@@ -431,19 +309,12 @@ pub fn predict(net: &mut Net, data: &dyn Dataset) -> Vec<f32> {
     Team::run(threads, |team, t| {
         for start in (0..n).step_by(b) {
             let rows = b.min(n - start);
-            team.deal(t, rows, |slot| {
-                forward::conv_blocks(&c, slot, t, data.image(start + slot), false);
-            });
-            team.sync();
-            forward::fc1(&c, rows, team.part(c.shapes.fc1, t, 4));
-            team.sync();
+            step::forward_only(&c, team, t, data, start, rows);
             if t == 0 {
-                forward::head(&c, rows);
-                // SAFETY: only thread 0 runs in this phase.
+                // SAFETY: only thread 0 writes probs (in the head phase, which it runs alone).
                 let p = unsafe { c.acts.get(c.batch.probs) };
                 out.lock().unwrap()[start..start + rows].copy_from_slice(&p[..rows]);
             }
-            team.sync();
         }
     });
     probs

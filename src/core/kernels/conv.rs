@@ -21,7 +21,7 @@
 //!   pixels (`cin*4`); `skips[seg]` = bytes from the end of segment `seg` (its start + `k*4`) to
 //!   the start of the next (`nseg` entries, the last unused);
 //! - `wp` (the second argument): the packed weight chunk, `nseg*k` steps of `NB` floats
-//!   (output channels innermost, see `crate::convolution::pack_forward`);
+//!   (output channels innermost, see `crate::layers::conv::ConvPlan::pack_forward`);
 //! - `out`: output pixel 0, channel 0 of the tile; `out_stride` = bytes between output pixels
 //!   (`cout*4`); `accumulate != 0`: start from the values in `out` (a later chunk), else from 0;
 //! - `bias`: `NB` floats; when non-null the epilogue adds it and applies ReLU (`vmaxps` with

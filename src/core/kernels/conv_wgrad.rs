@@ -28,7 +28,7 @@
 //! visited as a `rows x cols` rectangle: after `cols` pixels both pointers jump over the padding
 //! to the next row. At the end the tile is stored; before the loop it is either zeroed (first
 //! block of pixels) or loaded from C (later blocks accumulate). The loops over tiles and over
-//! pixel blocks are in [`crate::convolution::backward_weights`]; nothing here knows the layer.
+//! pixel blocks are in `crate::layers::conv::ConvPlan::backward_weights`; nothing here knows the layer.
 //!
 //! Variants (all keep `R*NV <= 24` accumulators in `zmm0..zmm23`, output-gradient vectors in
 //! `zmm24..zmm27`, broadcast values alternating in `zmm30`/`zmm31`):
@@ -49,7 +49,7 @@
 //!
 //! `R` divides the `3*cin` values of a kernel row in every case (`3*cin` is 9, or a multiple of
 //! 48), so there are no `j` tails. The Winograd weight gradient
-//! (`crate::convolution::winograd::backward_weights`) runs these kernels with `j` = an input
+//! (`crate::layers::conv::winograd::backward_weights`) runs these kernels with `j` = an input
 //! channel of one of its 16 positions, so `R` must divide `cin` (a multiple of 16): hence the
 //! 4-, 8- and 16-row shapes (the 48-channel tail reuses [`wgrad_8x3`]). The bias gradient is a column sum of `dy`: for conv1 it is
 //! fused into the tile of kernel row 0 (the `_bias` kernels: `NV` extra `vaddps` per pixel on
@@ -426,7 +426,7 @@ wgrad_kernel! {
 
 wgrad_kernel! {
     /// Tile of 4 `j` x 64 channels: the Winograd weight gradient's main kernel
-    /// (`crate::convolution::winograd::backward_weights`), where `j` runs over `cin` input
+    /// (`crate::layers::conv::winograd::backward_weights`), where `j` runs over `cin` input
     /// channels of one transformed position only (a power of two, which 6 does not divide).
     ///
     /// | register | holds |

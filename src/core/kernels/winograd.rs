@@ -1,7 +1,7 @@
 //! `asm!` kernels of the Winograd F(2x2, 3x3) convolution: the input transform and the output
 //! transform, and for the weight gradient the adjoints of the output and weight transforms
 //! ([`grad_tile_row`], [`weight_grad_transform`]). (The 16 matrix products between them run on
-//! the direct convolution's micro-kernels, see `crate::convolution::winograd`.)
+//! the direct convolution's micro-kernels, see `crate::layers::conv::winograd`.)
 //!
 //! F(2x2, 3x3) computes a 2x2 block of outputs of a 3x3 correlation from a 4x4 block of inputs
 //! with 16 multiplies instead of 36:
@@ -17,7 +17,7 @@
 //!
 //! Here every element is a vector of 16 channels (one ZMM register), so a transform is a few
 //! dozen `vaddps`/`vsubps` per tile and channel group; the weight transform `G g G^T` runs once
-//! per batch in Rust (`crate::convolution::winograd::pack`), like the direct kernels' repacking.
+//! per batch in Rust (`crate::layers::conv::winograd::pack`), like the direct kernels' repacking.
 //!
 //! Layout of the transformed tensors (the *band* is the set of tiles transformed together):
 //! `V[pos][tile][channel]` and `M[pos][tile][channel]`, `pos = 4*i + j` the position in the

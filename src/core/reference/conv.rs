@@ -4,18 +4,32 @@
 
 use crate::config::ConvDims;
 
-/// `y[y][x][oc] = relu(bias[oc] + sum_{ky,kx,ic} x_pad[y+ky][x+kx][ic] * w[oc][ky][kx][ic])`.
-/// `x_pad` is `(h+2) x (w+2) x cin` with a zero border, `y` is `h x w x cout`.
-pub fn forward(d: &ConvDims, x_pad: &[f32], w: &[f32], bias: &[f32], y: &mut [f32]) {
-    let (h, wd, cin, cout) = (d.h, d.w, d.cin, d.cout);
+/// `y[y][x][oc] = relu(bias[oc] + sum_{ky,kx,ic} x_pad[y+ky][x+kx][ic] * w[oc][ky][kx][ic])`
+/// for the output rows `rows` (`0..h`: all), row `y` at `y - rows.start` of `y_rows`; with
+/// `bias = None`, the plain sum (no bias, no ReLU). `x_pad` is `(h+2) x (w+2) x cin` with a zero
+/// border, `y_rows` is `rows.len() x w x cout`.
+pub fn forward(
+    d: &ConvDims,
+    x_pad: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y_rows: &mut [f32],
+    rows: std::ops::Range<usize>,
+) {
+    let (wd, cin, cout) = (d.w, d.cin, d.cout);
+    assert!(
+        rows.end <= d.h,
+        "rows {rows:?} past the output height {}",
+        d.h
+    );
     assert!(x_pad.len() >= d.in_pad_len(), "x_pad too short");
     assert!(w.len() >= d.weight_len(), "weights too short");
-    assert!(bias.len() >= cout, "bias too short");
-    assert!(y.len() >= d.out_len(), "y too short");
-    for oy in 0..h {
+    assert!(bias.is_none_or(|b| b.len() >= cout), "bias too short");
+    assert!(y_rows.len() >= rows.len() * wd * cout, "y too short");
+    for oy in rows.clone() {
         for ox in 0..wd {
             for oc in 0..cout {
-                let mut s = bias[oc];
+                let mut s = bias.map_or(0.0, |b| b[oc]);
                 for ky in 0..3 {
                     for kx in 0..3 {
                         let xi = ((oy + ky) * (wd + 2) + ox + kx) * cin;
@@ -25,7 +39,8 @@ pub fn forward(d: &ConvDims, x_pad: &[f32], w: &[f32], bias: &[f32], y: &mut [f3
                         }
                     }
                 }
-                y[(oy * wd + ox) * cout + oc] = s.max(0.0);
+                y_rows[((oy - rows.start) * wd + ox) * cout + oc] =
+                    if bias.is_some() { s.max(0.0) } else { s };
             }
         }
     }

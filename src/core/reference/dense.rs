@@ -1,17 +1,15 @@
 //! Scalar reference of the dense layers: the plain loops of the original's `dense.asm`
 //! (one dot product per neuron), `matrix_vector_multiply` and `outer_product_add`, batched.
 
+use crate::layers::fc::FcDims;
 use std::ops::Range;
 
 /// `y[r][j] = act(sum_i x[r][i] * w[j][i] + bias[j])` for `j` in `cols`.
 ///
 /// # Safety
 /// `y` is valid for `rows * n` floats.
-#[allow(clippy::too_many_arguments)]
 pub unsafe fn forward(
-    rows: usize,
-    k: usize,
-    n: usize,
+    d: FcDims,
     x: &[f32],
     w: &[f32],
     bias: &[f32],
@@ -19,6 +17,7 @@ pub unsafe fn forward(
     y: *mut f32,
     cols: Range<usize>,
 ) {
+    let FcDims { rows, k, n } = d;
     for r in 0..rows {
         let xr = &x[r * k..(r + 1) * k];
         for j in cols.clone() {
@@ -40,16 +39,8 @@ pub unsafe fn forward(
 ///
 /// # Safety
 /// `dx` is valid for `rows * k` floats.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn backward_data(
-    rows: usize,
-    k: usize,
-    n: usize,
-    dy: &[f32],
-    w: &[f32],
-    dx: *mut f32,
-    ks: Range<usize>,
-) {
+pub unsafe fn backward_data(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, ks: Range<usize>) {
+    let FcDims { rows, k, n } = d;
     for r in 0..rows {
         for i in ks.clone() {
             let mut s = 0.0f32;
@@ -63,17 +54,15 @@ pub unsafe fn backward_data(
 
 /// `dw_rows[j - cols.start][i] = sum_r dy[r][j] * x[r][i]`, `db_rows[j - cols.start] =
 /// sum_r dy[r][j]`, rows summed in order.
-#[allow(clippy::too_many_arguments)]
 pub fn backward_weights(
-    rows: usize,
-    k: usize,
-    n: usize,
+    d: FcDims,
     x: &[f32],
     dy: &[f32],
     dw_rows: &mut [f32],
     db_rows: &mut [f32],
     cols: Range<usize>,
 ) {
+    let FcDims { rows, k, n } = d;
     for (jj, j) in cols.enumerate() {
         let dwj = &mut dw_rows[jj * k..(jj + 1) * k];
         dwj.fill(0.0);

@@ -1,21 +1,27 @@
 //! Scalar reference of the 2x2 max-pool and its backward (the original's `maxpool.asm`).
 
 use crate::config::PoolDims;
+use crate::layers::pool::OutPlace;
 
-/// Pools `y` (`h x w x c`) into `out[off + i*row_stride + j*c + ch]`, argmax codes into `argmax`.
+/// Pools conv rows `2*rows.start .. 2*rows.end`, held in `y_band`, into pooled rows `rows` at
+/// `out[place.off + i*place.row_stride + j*c + ch]`, argmax codes into `argmax`
+/// (`crate::layers::pool::forward_asm`'s contract).
 pub fn forward(
     d: &PoolDims,
-    y: &[f32],
+    y_band: &[f32],
     out: &mut [f32],
-    off: usize,
-    row_stride: usize,
+    place: OutPlace,
     argmax: &mut [u8],
+    rows: std::ops::Range<usize>,
 ) {
+    crate::layers::pool::check(d);
     let (w, c) = (d.w, d.c);
-    for i in 0..d.h / 2 {
+    let (off, row_stride) = (place.off, place.row_stride);
+    let y = |i: usize| &y_band[2 * (i - rows.start) * w * c..];
+    for i in rows.clone() {
         for j in 0..d.w / 2 {
             for ch in 0..c {
-                let at = |dy: usize, dx: usize| y[((2 * i + dy) * w + 2 * j + dx) * c + ch];
+                let at = |dy: usize, dx: usize| y(i)[(dy * w + 2 * j + dx) * c + ch];
                 let win = [at(0, 0), at(0, 1), at(1, 0), at(1, 1)];
                 let mut m = win[0];
                 let mut code = 0u8;
@@ -37,6 +43,7 @@ pub fn forward(
 
 /// Routes `dout` to the argmax positions of the interior of `dy_pad`, zero elsewhere.
 pub fn backward(d: &PoolDims, dout: &[f32], argmax: &[u8], dy_pad: &mut [f32]) {
+    crate::layers::pool::check(d);
     let (w, c) = (d.w, d.c);
     let prow = (w + 2) * c;
     for i in 0..d.h / 2 {

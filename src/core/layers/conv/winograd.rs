@@ -21,7 +21,7 @@
 //! 386 KiB, so a band's `V` and `M` stay in L2:
 //!
 //! ```
-//! use catdog_core::convolution::winograd::scratch_len;
+//! use catdog_core::layers::conv::winograd::scratch_len;
 //! let s = catdog_core::config::Hyper::default().shapes().unwrap();
 //! let most = s.conv.iter().map(|d| scratch_len(d) * 4).max().unwrap();
 //! assert_eq!(most, 386 << 10);
@@ -135,8 +135,30 @@ pub fn pack(
     }
 }
 
+/// [`super::ConvPlan::pack_forward`] for Winograd: [`pack`] of the original-layout weights.
+pub fn pack_forward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
+    pack(d.cin, d.cout, super::original_forward(d, w), out)
+}
+
+/// [`super::ConvPlan::pack_backward`] for Winograd: [`pack`] of the flipped, transposed weights.
+pub fn pack_backward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
+    pack(d.cout, d.cin, super::original_backward(d, w), out)
+}
+
+/// Input gradient by Winograd: [`run`] over `dy_pad` with the [`pack_backward`] weights, no bias,
+/// no ReLU. `dx` is `h x w x cin`.
+pub fn backward_data(
+    d: &ConvDims,
+    dy_pad: &[f32],
+    upack: &[f32],
+    dx: &mut [f32],
+    scratch: &mut [f32],
+) {
+    run(&d.transposed(), dy_pad, upack, None, dx, 0..d.h, scratch)
+}
+
 /// Output rows `rows` (even start; even end or `h`, which is even) of a layer as the kernels see
-/// it, like the direct `run_tiles`: `inp` `(h+2) x (w+2) x n_in` with a zero border, `upack` from
+/// it, like the direct `forward_direct`: `inp` `(h+2) x (w+2) x n_in` with a zero border, `upack` from
 /// [`pack`], `bias` (forward: + bias, ReLU) or `None`, `out` holding just the rows computed
 /// (`rows.len() x w x n_out`), `scratch` at least [`scratch_len`] floats.
 pub fn run(
@@ -373,7 +395,7 @@ fn wgrad_slab(rem: usize) -> (usize, usize, unsafe fn(&wgrad_kernels::Tile)) {
 }
 
 /// Weight and bias gradients of one sample by Winograd F(2x2, 3x3), *overwritten*: same
-/// contract as [`crate::convolution::backward_weights`] (`dw_kc[ky][kx][ci][co]`, `db[co]`),
+/// contract as [`super::ConvPlan::backward_weights`] (`dw_kc[ky][kx][ci][co]`, `db[co]`),
 /// for a layer where [`applies`]; `scratch` at least [`wgrad_scratch_len`] floats.
 ///
 /// The adjoint of the forward `Y = A^T [(G g G^T) ⊙ (B^T d B)] A`: per band of tiles,

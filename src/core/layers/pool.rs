@@ -8,9 +8,7 @@
 //! masks; 4 = the maximum is <= 0, i.e. ReLU blocked every position, so no gradient flows.
 
 use crate::config::PoolDims;
-use crate::cpu::Path;
 use crate::kernels::pool as kernel;
-use crate::reference::pool as reference;
 
 /// Where pooled values go inside a larger buffer.
 #[derive(Clone, Copy, Debug)]
@@ -37,7 +35,7 @@ impl OutPlace {
     }
 }
 
-fn check(d: &PoolDims) {
+pub(crate) fn check(d: &PoolDims) {
     assert!(
         d.h >= 2
             && d.w >= 2
@@ -49,29 +47,14 @@ fn check(d: &PoolDims) {
     );
 }
 
-pub fn forward(
-    path: Path,
-    d: &PoolDims,
-    y: &[f32],
-    out: &mut [f32],
-    place: OutPlace,
-    argmax: &mut [u8],
-) {
-    check(d);
-    let (ho, wo) = (d.h / 2, d.w / 2);
-    assert!(y.len() >= d.h * d.w * d.c && argmax.len() >= d.out_len());
-    assert!(place.row_stride >= wo * d.c);
-    assert!(out.len() >= place.off + (ho - 1) * place.row_stride + wo * d.c);
-    match path {
-        Path::Reference => reference::forward(d, y, out, place.off, place.row_stride, argmax),
-        Path::Asm => forward_rows_asm(d, y, out, place, argmax, 0..ho),
-    }
-}
-
-/// Pooled rows `rows` of [`forward`] on the asm path, for running the pool band by band right
-/// after the conv that produced the band: `y_band` holds just conv rows `2*rows.start ..
-/// 2*rows.end` (`2*rows.len() x w x c`); writes only those pooled rows and their argmax codes.
-pub fn forward_rows_asm(
+/// Forward, pooled rows `rows` (`0..h/2`: the whole layer): `y_band` holds just conv rows
+/// `2*rows.start .. 2*rows.end` (`2*rows.len() x w x c`), so the trainer can pool a band of
+/// conv output right after computing it, while it is still in L1. Writes only those pooled rows
+/// and their argmax codes.
+///
+/// Shapes: `y_band [2*rows.len()][w][c]` -> `out[place.off + i*place.row_stride + j*c + ch]`,
+/// `argmax [h/2][w/2][c]`.
+pub fn forward_asm(
     d: &PoolDims,
     y_band: &[f32],
     out: &mut [f32],
@@ -105,29 +88,26 @@ pub fn forward_rows_asm(
 /// Routes each pooled gradient `dout` (contiguous `h/2 x w/2 x c`) to its argmax position in the
 /// interior of `dy_pad` (`(h+2) x (w+2) x c`), zero at the other three positions and where
 /// argmax is 4. Writes every interior element; never touches the border.
-pub fn backward(path: Path, d: &PoolDims, dout: &[f32], argmax: &[u8], dy_pad: &mut [f32]) {
+///
+/// Shapes: `dout [h/2][w/2][c]`, `argmax [h/2][w/2][c]` -> `dy_pad [h+2][w+2][c]`.
+pub fn backward_asm(d: &PoolDims, dout: &[f32], argmax: &[u8], dy_pad: &mut [f32]) {
     check(d);
     let (ho, wo) = (d.h / 2, d.w / 2);
     assert!(dout.len() >= d.out_len() && argmax.len() >= d.out_len());
     assert!(dy_pad.len() >= (d.h + 2) * (d.w + 2) * d.c);
-    match path {
-        Path::Reference => reference::backward(d, dout, argmax, dy_pad),
-        Path::Asm => {
-            crate::cpu::assert_asm_ok();
-            let prow = (d.w + 2) * d.c;
-            for i in 0..ho {
-                // SAFETY: bounds checked above; writes rows 2i+1, 2i+2, columns 1..=w.
-                unsafe {
-                    kernel::backward_row(
-                        dout.as_ptr().add(i * wo * d.c),
-                        argmax.as_ptr().add(i * wo * d.c),
-                        d.c / 16,
-                        wo,
-                        dy_pad.as_mut_ptr().add((2 * i + 1) * prow + d.c),
-                        4 * prow,
-                    )
-                }
-            }
+    crate::cpu::assert_asm_ok();
+    let prow = (d.w + 2) * d.c;
+    for i in 0..ho {
+        // SAFETY: bounds checked above; writes rows 2i+1, 2i+2, columns 1..=w.
+        unsafe {
+            kernel::backward_row(
+                dout.as_ptr().add(i * wo * d.c),
+                argmax.as_ptr().add(i * wo * d.c),
+                d.c / 16,
+                wo,
+                dy_pad.as_mut_ptr().add((2 * i + 1) * prow + d.c),
+                4 * prow,
+            )
         }
     }
 }

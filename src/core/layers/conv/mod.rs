@@ -1,8 +1,8 @@
 //! 3x3 convolution, pad 1, stride 1, + bias + ReLU (the original's `convolution.asm`).
 //!
-//! Layer-level drivers: loops over tiles that call the `asm!` micro-kernels in
-//! [`crate::kernels::conv`], or the scalar reference in [`crate::reference::conv`].
-//! All buffers are HWC floats. Shapes (see [`ConvDims`]):
+//! Each layer runs by its [`ConvPlan`], chosen once when the network is built: the scalar
+//! reference ([`crate::reference::conv`]), the direct convolution below, or Winograd
+//! ([`winograd`]). All buffers are HWC floats. Shapes (see [`ConvDims`]):
 //! - padded input `x_pad`: `(h+2) x (w+2) x cin`, zero border;
 //! - weights `w`: the original's layout `[cout][3][3][cin]`; bias `[cout]`;
 //! - output `y`: `h x w x cout`, after ReLU;
@@ -14,7 +14,7 @@
 //! micro-kernel computes 1..14 consecutive output pixels of a row x 32 output channels (1..16
 //! pixels x 16 channels for a last 16-channel block) with the accumulators in ZMM registers over
 //! the whole 3x3xC reduction; this module packs the weights
-//! ([`pack_forward`], [`pack_backward`]), covers each row with tiles ([`row_tile_widths`]) and
+//! (`pack_forward_direct`, `pack_backward_direct`), covers each row with tiles ([`row_tile_widths`]) and
 //! drives the kernels. The input gradient is the same kernel run over `dy_pad` with the flipped,
 //! channel-transposed weights. The tile plans are built once per shape and thread, so the drivers
 //! allocate nothing in the training loop.
@@ -30,42 +30,134 @@ use crate::config::ConvDims;
 use crate::cpu::Path;
 use crate::kernels::conv::{self, Tile, TileArgs, TileFn};
 use crate::reference::conv as reference;
+use std::ops::Range;
 
 pub(crate) mod weight_grad;
 pub mod winograd;
-pub(crate) mod with_algo;
-pub use weight_grad::{backward_weights, unpack_wgrad};
+pub use weight_grad::unpack_wgrad;
 
-/// How the asm path computes a layer's forward and input-gradient convolutions.
+/// How a layer's forward and input-gradient convolutions compute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Algo {
+    /// The scalar reference ([`crate::reference::conv`]), on the original layout.
+    Reference,
     /// Register-blocked direct convolution (any shape).
     Direct,
     /// Winograd F(2x2, 3x3) (even output sides, channels in 16s): 16/36 of the multiplies.
     Winograd,
 }
 
-/// The algorithm the asm path uses for a layer: Winograd wherever it applies (both passes of a
-/// layer agree: the input gradient swaps the channel counts, which does not change the test).
-pub fn algo(d: &ConvDims) -> Algo {
-    if winograd::applies(d) {
-        Algo::Winograd
-    } else {
-        Algo::Direct
-    }
+/// `(d, x_pad, packed weights, bias, y, rows, scratch)`: output rows `rows` of
+/// `y = relu(conv(x_pad, w) + bias)` into `y` (which holds just those rows); with `bias = None`
+/// the plain convolution, no ReLU (the input gradient runs this way).
+pub type ForwardFn =
+    fn(&ConvDims, &[f32], &[f32], Option<&[f32]>, &mut [f32], Range<usize>, &mut [f32]);
+/// `(d, dy_pad, packed backward weights, dx, scratch)`: the input gradient.
+pub type BackwardDataFn = fn(&ConvDims, &[f32], &[f32], &mut [f32], &mut [f32]);
+/// `(d, x_pad, dy_pad, dw_kc, db, scratch)`: weight and bias gradients, overwritten.
+pub type BackwardWeightsFn = fn(&ConvDims, &[f32], &[f32], &mut [f32], &mut [f32], &mut [f32]);
+/// `(d, original-layout weights, packed)`.
+pub type PackFn = fn(&ConvDims, &[f32], &mut [f32]);
+
+/// Conv output rows per band of the fused conv + pool forward (even: whole pooling windows and
+/// whole Winograd tiles).
+const BAND: usize = 2;
+
+/// Layers whose conv output is at least this large run conv + pool in bands (conv1 and conv2 of
+/// the default network, 2 and 1 MiB). conv3 (0.5 MiB, 4 output-channel blocks whose weights
+/// would be re-streamed for every band) runs whole, then pools.
+const BAND_MIN_BYTES: usize = 1 << 20;
+
+/// Everything about how one conv layer runs, chosen once when the network is built: the
+/// algorithm, its functions, the sizes of its packed weights and scratch, and the band height
+/// of the fused conv + pool forward. The passes call the functions and never ask which
+/// algorithm or path they are on.
+///
+/// Shapes (all HWC floats, [`ConvDims`] `d`):
+/// - forward: `x_pad [h+2][w+2][cin]` (zero border), weights `[cout][3][3][cin]` packed by
+///   `pack_forward`, `bias [cout]` -> `y [h][w][cout]` (after ReLU);
+/// - input gradient: `dy_pad [h+2][w+2][cout]` (zero border; interior = gradient of the
+///   pre-activation output), weights packed by `pack_backward` -> `dx [h][w][cin]`;
+/// - weight gradient: `x_pad`, `dy_pad` -> `dw_kc [3][3][cin][cout]` ("KC" layout, see
+///   [`unpack_wgrad`]), `db [cout]`.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvPlan {
+    pub algo: Algo,
+    /// Output rows per band of the forward (`h`: the whole layer at once).
+    pub band: usize,
+    /// Floats of each packed weight buffer (forward and backward).
+    pub packed_len: usize,
+    /// Floats of scratch the three passes need (Winograd's transformed tiles; else 0).
+    pub scratch_len: usize,
+    pub pack_forward: PackFn,
+    pub pack_backward: PackFn,
+    pub forward: ForwardFn,
+    pub backward_data: BackwardDataFn,
+    pub backward_weights: BackwardWeightsFn,
 }
 
-/// Floats of scratch the asm path needs for a layer's forward, input-gradient and weight-gradient
-/// passes (Winograd's transformed tiles; 0 for the direct convolution).
-pub fn scratch_len(d: &ConvDims) -> usize {
-    let bwd = ConvDims {
-        cin: d.cout,
-        cout: d.cin,
-        ..*d
-    };
-    winograd::scratch_len(d)
-        .max(winograd::scratch_len(&bwd))
-        .max(winograd::wgrad_scratch_len(d))
+impl ConvPlan {
+    /// The trainer's choice for a layer on `path`: on the asm path Winograd wherever it applies
+    /// (both passes of a layer agree: the input gradient swaps the channel counts, which does
+    /// not change the test), else the direct convolution.
+    pub fn new(path: Path, d: &ConvDims) -> Self {
+        let algo = match path {
+            Path::Reference => Algo::Reference,
+            Path::Asm if winograd::applies(d) => Algo::Winograd,
+            Path::Asm => Algo::Direct,
+        };
+        Self::with(algo, d)
+    }
+
+    /// A given algorithm (tests and benches run them all on one shape). `Algo::Winograd` needs
+    /// [`winograd::applies`]`(d)`.
+    pub fn with(algo: Algo, d: &ConvDims) -> Self {
+        let band = if algo != Algo::Reference && d.out_len() * 4 >= BAND_MIN_BYTES {
+            BAND.min(d.h)
+        } else {
+            d.h
+        };
+        match algo {
+            Algo::Reference => ConvPlan {
+                algo,
+                band,
+                packed_len: d.weight_len(),
+                scratch_len: 0,
+                pack_forward: pack_copy,
+                pack_backward: pack_copy,
+                forward: forward_reference,
+                backward_data: backward_data_reference,
+                backward_weights: backward_weights_reference,
+            },
+            Algo::Direct => ConvPlan {
+                algo,
+                band,
+                packed_len: d.weight_len(),
+                scratch_len: 0,
+                pack_forward: pack_forward_direct,
+                pack_backward: pack_backward_direct,
+                forward: forward_direct,
+                backward_data: backward_data_direct,
+                backward_weights: weight_grad::backward_weights_direct,
+            },
+            Algo::Winograd => {
+                assert!(winograd::applies(d), "Winograd cannot run {d:?}");
+                ConvPlan {
+                    algo,
+                    band,
+                    packed_len: winograd::packed_len(d.cin, d.cout),
+                    scratch_len: winograd::scratch_len(d)
+                        .max(winograd::scratch_len(&d.transposed()))
+                        .max(winograd::wgrad_scratch_len(d)),
+                    pack_forward: winograd::pack_forward,
+                    pack_backward: winograd::pack_backward,
+                    forward: winograd::run,
+                    backward_data: winograd::backward_data,
+                    backward_weights: winograd::backward_weights,
+                }
+            }
+        }
+    }
 }
 
 /// The output-channel blocks of the packed layout and of the micro-kernels: `(first channel, NV)`,
@@ -91,13 +183,6 @@ pub fn channel_block_iter(n: usize) -> impl Iterator<Item = (usize, usize)> {
     })
 }
 
-/// Floats of a packed weight buffer (forward or backward-data packing) for [`algo`]`(d)`: the
-/// direct packings hold the `9*cin*cout` weights once, only reordered; the Winograd packing
-/// holds `16*cin*cout` transformed weights.
-pub fn packed_len(d: &ConvDims) -> usize {
-    with_algo::packed_len_with(algo(d), d)
-}
-
 /// Bytes of packed weights one reduction chunk may use. Measured on the development machine
 /// (48 KiB L1d, 2 MiB L2 per core): splitting the network's layers so that a chunk's weights
 /// fit L1 (24 or 48 KiB) was no faster than streaming a block's weights (36 to 144 KiB) from L2
@@ -119,7 +204,7 @@ pub struct Chunk {
 /// else one kernel row and a channel range (a multiple of 16 dividing `n_in`) per chunk.
 ///
 /// ```
-/// use catdog_core::convolution::chunks;
+/// use catdog_core::layers::conv::chunks;
 /// // conv3's input gradient: 9 * 128 * 32 floats = 144 KiB per block, one chunk.
 /// assert_eq!(chunks(128, 32).len(), 1);
 /// // 9 * 512 * 32 floats = 576 KiB: one chunk per kernel row (192 KiB each).
@@ -177,23 +262,54 @@ fn pack(n_in: usize, n_out: usize, f: impl Fn(usize, usize, usize, usize) -> f32
     }
 }
 
-/// Repacks original-layout weights `w` into the forward kernel's layout: for each output block
-/// of [`channel_block_iter`] (`o0`, `NB = NV*16` channels, starting at float `o0*9*cin`), `9*cin`
-/// steps in `(ky, kx, ic)` order of `NB` floats, the block's output channels innermost, so one
-/// step is `NV` full ZMM loads (very wide layers: the steps grouped by reduction chunk, see
-/// [`chunks`]). Called once per batch after the update (cheap), never inside a sample loop.
-/// With the Winograd algorithm, the same order over the transformed weights (see
-/// [`winograd::pack`]).
-pub fn pack_forward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
-    with_algo::pack_forward_with(algo(d), d, w, out)
+// ---------------------------------------------------------------------------------------------
+// Packing, once per batch after the update (cheap), never inside a sample loop.
+
+/// The reference's "packing": the original layout, copied (both passes read it as it is).
+fn pack_copy(d: &ConvDims, w: &[f32], out: &mut [f32]) {
+    out[..d.weight_len()].copy_from_slice(&w[..d.weight_len()]);
 }
 
-/// Repacks original-layout weights into the backward-data kernel's layout (flipped 3x3,
+/// Repacks original-layout weights `w` into the direct forward kernel's layout: for each output
+/// block of [`channel_block_iter`] (`o0`, `NB = NV*16` channels, starting at float `o0*9*cin`),
+/// `9*cin` steps in `(ky, kx, ic)` order of `NB` floats, the block's output channels innermost,
+/// so one step is `NV` full ZMM loads (very wide layers: the steps grouped by reduction chunk,
+/// see [`chunks`]).
+fn pack_forward_direct(d: &ConvDims, w: &[f32], out: &mut [f32]) {
+    pack(d.cin, d.cout, original_forward(d, w), out)
+}
+
+/// Repacks original-layout weights into the direct backward-data kernel's layout (flipped 3x3,
 /// in/out channels swapped): the forward layout of the weights `wb[ic][ky][kx][oc] =
 /// w[oc][2-ky][2-kx][ic]`, so that the input gradient is a forward-style convolution of `dy_pad`
 /// (`cout` channels in) producing `cin` channels. Needs `cin.is_multiple_of(16)`.
-pub fn pack_backward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
-    with_algo::pack_backward_with(algo(d), d, w, out)
+fn pack_backward_direct(d: &ConvDims, w: &[f32], out: &mut [f32]) {
+    pack(d.cout, d.cin, original_backward(d, w), out)
+}
+
+/// Original-layout weights as `f(oc, ky, kx, ic)`, the input of the packings.
+pub(crate) fn original_forward<'a>(
+    d: &ConvDims,
+    w: &'a [f32],
+) -> impl Fn(usize, usize, usize, usize) -> f32 + 'a {
+    let cin = d.cin;
+    assert!(w.len() >= d.weight_len(), "weights too short");
+    move |oc, ky, kx, ic| w[((oc * 3 + ky) * 3 + kx) * cin + ic]
+}
+
+/// The flipped, transposed weights of the input gradient as `f(ic, ky, kx, oc)` (a forward
+/// convolution from `cout` channels to `cin`).
+pub(crate) fn original_backward<'a>(
+    d: &ConvDims,
+    w: &'a [f32],
+) -> impl Fn(usize, usize, usize, usize) -> f32 + 'a {
+    let cin = d.cin;
+    assert!(
+        cin.is_multiple_of(16),
+        "the input gradient needs cin % 16 == 0 (got {cin})"
+    );
+    assert!(w.len() >= d.weight_len(), "weights too short");
+    move |ic, ky, kx, oc| w[((oc * 3 + (2 - ky)) * 3 + (2 - kx)) * cin + ic]
 }
 
 /// How one output row of width `w` is covered by tiles, as `(first pixel, kernel)` pairs, exactly
@@ -221,7 +337,7 @@ fn row_plan(w: usize, tiles: &[Tile]) -> Vec<(usize, TileFn)> {
 /// 95%):
 ///
 /// ```
-/// use catdog_core::convolution::row_tile_widths;
+/// use catdog_core::layers::conv::row_tile_widths;
 /// use catdog_core::kernels::conv::tiles;
 /// assert_eq!(row_tile_widths(32, tiles(2)), vec![14, 11, 7]);
 /// let rate = |p: usize| tiles(2).iter().find(|t| t.pixels == p).unwrap().rate;
@@ -252,19 +368,21 @@ pub fn row_tile_widths(w: usize, tiles: &[Tile]) -> Vec<usize> {
     widths
 }
 
-/// Runs the micro-kernels over output rows `rows` of a layer as the kernels see it: `kernel_dims.cin`
-/// channels read, `kernel_dims.cout` written (for backward-data: the layer's `cout` and `cin`). `inp` is
-/// `(h+2) x (w+2) x kernel_dims.cin` (zero border), `out` holds just the rows computed (`rows.len() x w x
-/// kernel_dims.cout`, output row `y` at row `y - rows.start`; `0..h`: the whole `h x w x kernel_dims.cout`),
-/// `wpack` in the [`pack`] layout, `bias` (forward) or `None` (backward-data: no bias, no ReLU).
-/// Loop order: output-channel block, reduction chunk (its weights stay in L1), output row, tile.
-fn run_tiles(
+/// Forward, direct ([`ForwardFn`]): runs the micro-kernels over output rows `rows` of a layer
+/// as the kernels see it: `kernel_dims.cin` channels read, `kernel_dims.cout` written (for the
+/// input gradient: the layer's `cout` and `cin`). `inp` is `(h+2) x (w+2) x kernel_dims.cin`
+/// (zero border), `out` holds just the rows computed (`rows.len() x w x kernel_dims.cout`, output
+/// row `y` at row `y - rows.start`; `0..h`: the whole `h x w x kernel_dims.cout`), `wpack` in the
+/// [`pack`] layout, `bias` (forward: + bias, ReLU) or `None` (input gradient: neither). Loop
+/// order: output-channel block, reduction chunk (its weights stay in L1), output row, tile.
+fn forward_direct(
     kernel_dims: &ConvDims,
     inp: &[f32],
     wpack: &[f32],
     bias: Option<&[f32]>,
     out: &mut [f32],
     rows: std::ops::Range<usize>,
+    _scratch: &mut [f32],
 ) {
     let (h, w, n_in, n_out) = (
         kernel_dims.h,
@@ -331,7 +449,7 @@ fn run_tiles(
     }
 }
 
-/// The passes of [`run_tiles`] for one shape (as the kernels see it): which tiles cover a row,
+/// The passes of [`forward_direct`] for one shape (as the kernels see it): which tiles cover a row,
 /// and how the reduction is chunked.
 fn plan_passes(kernel_dims: &ConvDims) -> Vec<Pass> {
     let (w, n_in, n_out) = (kernel_dims.w, kernel_dims.cin, kernel_dims.cout);
@@ -391,71 +509,60 @@ struct Pass {
     last: bool,
 }
 
-/// A layer's weights in both forms a pass may read: `original`, the original layout (the
-/// reference path), and `packed`, its [`pack_forward`] or [`pack_backward`] form for
-/// [`algo`]`(d)` (the asm path; may be empty on the reference path).
-#[derive(Clone, Copy, Debug)]
-pub struct ConvWeights<'a> {
-    pub original: &'a [f32],
-    pub packed: &'a [f32],
-}
+// ---------------------------------------------------------------------------------------------
+// The three passes of each algorithm, side by side. Winograd's are in [`winograd`], the direct
+// weight gradient in `weight_grad`.
 
-/// `y = relu(conv(x_pad, w) + bias)`, `w.packed` in the [`pack_forward`] form; `scratch` at
-/// least [`scratch_len`] floats (used by the asm path, with [`algo`]`(d)`).
-pub fn forward(
-    path: Path,
-    d: &ConvDims,
-    x_pad: &[f32],
-    w: ConvWeights,
-    bias: &[f32],
-    y: &mut [f32],
-    scratch: &mut [f32],
-) {
-    match path {
-        Path::Reference => reference::forward(d, x_pad, w.original, bias, y),
-        Path::Asm => {
-            with_algo::forward_rows_with(algo(d), d, x_pad, w.packed, bias, y, 0..d.h, scratch)
-        }
-    }
-}
-
-/// Output rows `rows` of [`forward`] on the asm path, into `y_band` (`rows.len() x w x cout`:
-/// output row `y` at band row `y - rows.start`): the trainer runs a layer in bands of rows
-/// into one small buffer and max-pools each band right after it, while it is still in L1.
-/// With the Winograd algorithm `rows` must start on an even row and hold whole 2-row tiles.
-pub fn forward_rows_asm(
-    d: &ConvDims,
-    x_pad: &[f32],
-    wpack: &[f32],
-    bias: &[f32],
-    y_band: &mut [f32],
-    rows: std::ops::Range<usize>,
-    scratch: &mut [f32],
-) {
-    with_algo::forward_rows_with(algo(d), d, x_pad, wpack, bias, y_band, rows, scratch)
-}
-
-/// Input gradient `dx` (`h x w x cin`, unpadded) from `dy_pad`: a full convolution with the
-/// flipped, transposed weights. `w.packed` is in the [`pack_backward`] form, `scratch` at
-/// least [`scratch_len`] floats. Needs `cin.is_multiple_of(16)` (conv1's input gradient,
-/// `cin = 3`, is never needed).
-pub fn backward_data(
-    path: Path,
+/// Input gradient, direct: the forward kernels run over `dy_pad` with the flipped, transposed
+/// weights ([`pack_backward_direct`]), no bias, no ReLU.
+fn backward_data_direct(
     d: &ConvDims,
     dy_pad: &[f32],
-    w: ConvWeights,
+    wpack: &[f32],
     dx: &mut [f32],
     scratch: &mut [f32],
 ) {
-    match path {
-        Path::Reference => {
-            assert!(
-                d.cin.is_multiple_of(16),
-                "backward_data needs cin % 16 == 0 (got {})",
-                d.cin
-            );
-            reference::backward_data(d, dy_pad, w.original, dx)
-        }
-        Path::Asm => with_algo::backward_data_with(algo(d), d, dy_pad, w.packed, dx, scratch),
-    }
+    forward_direct(&d.transposed(), dy_pad, wpack, None, dx, 0..d.h, scratch)
+}
+
+/// Forward, reference ([`crate::reference::conv::forward`]).
+fn forward_reference(
+    d: &ConvDims,
+    x_pad: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    rows: Range<usize>,
+    _scratch: &mut [f32],
+) {
+    reference::forward(d, x_pad, w, bias, y, rows)
+}
+
+/// Input gradient, reference ([`crate::reference::conv::backward_data`]), under the same rule as
+/// the asm algorithms (`cin % 16 == 0`; conv1's input gradient is never needed).
+fn backward_data_reference(
+    d: &ConvDims,
+    dy_pad: &[f32],
+    w: &[f32],
+    dx: &mut [f32],
+    _scratch: &mut [f32],
+) {
+    assert!(
+        d.cin.is_multiple_of(16),
+        "the input gradient needs cin % 16 == 0 (got {})",
+        d.cin
+    );
+    reference::backward_data(d, dy_pad, w, dx)
+}
+
+/// Weight gradient, reference ([`crate::reference::conv_wgrad::backward_weights`]).
+fn backward_weights_reference(
+    d: &ConvDims,
+    x_pad: &[f32],
+    dy_pad: &[f32],
+    dw_kc: &mut [f32],
+    db: &mut [f32],
+    _scratch: &mut [f32],
+) {
+    crate::reference::conv_wgrad::backward_weights(d, x_pad, dy_pad, dw_kc, db)
 }

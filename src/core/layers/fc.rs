@@ -7,14 +7,22 @@
 //! take raw pointers and write *only* inside their range, so that several threads may call them
 //! on disjoint ranges of one buffer at the same time.
 //!
+//! The scalar twins are in `crate::reference::dense`.
+//!
 //! The asm path tiles the work into 4x4 register blocks (see [`crate::kernels::dense`]); edge
 //! tiles repeat a valid row/neuron pointer and send the extra results to a dummy buffer.
 
-use crate::cpu::Path;
 use crate::kernels::dense::{self as kernel, WeightGradTile};
-use crate::reference::dense as reference;
 use std::cell::RefCell;
 use std::ops::Range;
+
+/// A dense layer over a batch: `rows` samples, `k` inputs, `n` neurons.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FcDims {
+    pub rows: usize,
+    pub k: usize,
+    pub n: usize,
+}
 
 /// Forward k-chunk: 1024 floats = 4 KiB per row, so the 4 weight rows of a tile (16 KiB) and
 /// the 4 input rows of a row tile (16 KiB) fit L1 together, while all inputs of a chunk
@@ -27,17 +35,16 @@ thread_local! {
     static FWD_ACC: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
+// ---------------------------------------------------------------------------------------------
+// Forward. x [rows][k], w [n][k], bias [n] -> y [rows][n]
+
 /// `y[r][j] = act(sum_k x[r][k] * w[j][k] + bias[j])` for every row `r` and `j` in `cols`;
 /// `act` is ReLU when `relu`, identity otherwise.
 ///
 /// # Safety
 /// `y` is valid for `rows * n` floats; no other thread touches `y[r][j]` for `j` in `cols`.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn forward(
-    path: Path,
-    rows: usize,
-    k: usize,
-    n: usize,
+pub unsafe fn forward_asm(
+    d: FcDims,
     x: &[f32],
     w: &[f32],
     bias: &[f32],
@@ -45,26 +52,30 @@ pub unsafe fn forward(
     y: *mut f32,
     cols: Range<usize>,
 ) {
-    assert!(k.is_multiple_of(16) && rows >= 1 && n >= 1 && cols.end <= n);
-    assert!(x.len() >= rows * k && w.len() >= n * k && bias.len() >= n);
+    check(d, cols.end <= d.n);
+    assert!(x.len() >= d.rows * d.k && w.len() >= d.n * d.k && bias.len() >= d.n);
     if cols.is_empty() {
         return;
     }
-    match path {
-        Path::Reference => reference::forward(rows, k, n, x, w, bias, relu, y, cols),
-        Path::Asm => {
-            crate::cpu::assert_asm_ok();
-            // Blocks of at most 64 rows x 128 neurons bound the accumulator scratch (512 KiB)
-            // for any batch / fc1 width; fc1 at batch <= 64 is a single block.
-            for r0 in (0..rows).step_by(FWD_ROWS) {
-                for c0 in cols.clone().step_by(FWD_COLS) {
-                    let rb = r0..(r0 + FWD_ROWS).min(rows);
-                    let cb = c0..(c0 + FWD_COLS).min(cols.end);
-                    forward_block(k, n, x, w, bias, relu, y, rb, cb);
-                }
-            }
+    crate::cpu::assert_asm_ok();
+    // Blocks of at most 64 rows x 128 neurons bound the accumulator scratch (512 KiB) for any
+    // batch / fc1 width; fc1 at batch <= 64 is a single block.
+    for r0 in (0..d.rows).step_by(FWD_ROWS) {
+        for c0 in cols.clone().step_by(FWD_COLS) {
+            let rb = r0..(r0 + FWD_ROWS).min(d.rows);
+            let cb = c0..(c0 + FWD_COLS).min(cols.end);
+            forward_block(d, x, (w, bias), relu, y, rb, cb);
         }
     }
+}
+
+/// The shape rules every pass checks: `k` a multiple of 16, at least one row and neuron, and the
+/// caller's range inside the layer (`range_ok`).
+fn check(d: FcDims, range_ok: bool) {
+    assert!(
+        d.k.is_multiple_of(16) && d.rows >= 1 && d.n >= 1 && range_ok,
+        "dense layer {d:?}: k must be a multiple of 16, the range inside the layer"
+    );
 }
 
 /// Rows per forward block (16 row tiles).
@@ -76,19 +87,17 @@ const FWD_COLS: usize = 128;
 /// tiles (which reuse the tile's weights from L1); one horizontal sum per output at the end.
 ///
 /// # Safety
-/// As [`forward`], AVX-512 present, both ranges non-empty.
-#[allow(clippy::too_many_arguments)]
+/// As [`forward_asm`], AVX-512 present, both ranges non-empty.
 unsafe fn forward_block(
-    k: usize,
-    n: usize,
+    d: FcDims,
     x: &[f32],
-    w: &[f32],
-    bias: &[f32],
+    (w, bias): (&[f32], &[f32]),
     relu: bool,
     y: *mut f32,
     rb: Range<usize>,
     cb: Range<usize>,
 ) {
+    let (k, n) = (d.k, d.n);
     let rt = rb.len().div_ceil(4);
     let ct = cb.len().div_ceil(4);
     FWD_ACC.with(|acc| {
@@ -147,144 +156,133 @@ unsafe fn forward_block(
     });
 }
 
+// ---------------------------------------------------------------------------------------------
+// Backward. dy [rows][n] (ReLU mask applied), x [rows][k], w [n][k]
+//   -> dx [rows][k], dw [n][k], db [n]
+
+/// The ReLU mask on an output gradient: `dy[i] = 0` where `y[i] <= 0` (`y` the stored post-ReLU
+/// output), as the original's `relu_backward`. Shapes: `y`, `dy` `[rows][n]`.
+pub fn relu_backward_asm(y: &[f32], dy: &mut [f32]) {
+    assert_eq!(y.len(), dy.len());
+    crate::cpu::assert_asm_ok();
+    // SAFETY: both slices hold y.len() floats (checked above).
+    unsafe { crate::kernels::activations::relu_backward(y.as_ptr(), dy.as_mut_ptr(), y.len()) }
+}
+
 /// Input gradient: `dx[r][i] = sum_j dy[r][j] * w[j][i]` for every row and `i` in `ks`
 /// (`ks.start` a multiple of 16).
 ///
 /// # Safety
 /// `dx` is valid for `rows * k` floats; no other thread touches `dx[r][i]` for `i` in `ks`.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn backward_data(
-    path: Path,
-    rows: usize,
-    k: usize,
-    n: usize,
-    dy: &[f32],
-    w: &[f32],
-    dx: *mut f32,
-    ks: Range<usize>,
-) {
-    assert!(
-        k.is_multiple_of(16) && rows >= 1 && n >= 1 && ks.end <= k && ks.start.is_multiple_of(16)
-    );
+pub unsafe fn backward_data_asm(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, ks: Range<usize>) {
+    check(d, ks.end <= d.k && ks.start.is_multiple_of(16));
+    let FcDims { rows, k, n } = d;
     assert!(dy.len() >= rows * n && w.len() >= n * k);
     if ks.is_empty() {
         return;
     }
-    match path {
-        Path::Reference => reference::backward_data(rows, k, n, dy, w, dx, ks),
-        Path::Asm => {
-            crate::cpu::assert_asm_ok();
-            let mut dummy = [0.0f32; 64];
-            let dummy = dummy.as_mut_ptr();
-            let rt = rows.div_ceil(4);
-            let ldw = 4 * k;
-            let mut i = ks.start;
-            // i-block outer, row tiles inner: the n x 64 weight block stays in L1 across them.
-            while i < ks.end {
-                let left = ks.end - i;
-                let width = if left >= 64 { 64 } else { left.min(16) };
-                for r in 0..rt {
-                    let dyp = [0, 1, 2, 3].map(|t| dy.as_ptr().add((4 * r + t).min(rows - 1) * n));
-                    let dxp = tile_rows(dx.add(i), 4 * r, rows, k, dummy);
-                    if width == 64 {
-                        kernel::bwd_data_tile4x4(w.as_ptr().add(i), ldw, dyp, n, &dxp);
-                    } else {
-                        let mask = ((1u32 << width) - 1) & 0xffff;
-                        kernel::bwd_data_tile4x1(w.as_ptr().add(i), ldw, dyp, n, &dxp, mask);
-                    }
-                }
-                i += width;
+    crate::cpu::assert_asm_ok();
+    let mut dummy = [0.0f32; 64];
+    let dummy = dummy.as_mut_ptr();
+    let rt = rows.div_ceil(4);
+    let ldw = 4 * k;
+    let mut i = ks.start;
+    while i < ks.end {
+        let left = ks.end - i;
+        let width = if left >= 64 { 64 } else { left.min(16) };
+        // i-block outer, row tiles inner: the n x 64 weight block stays in L1 across them.
+        for r in 0..rt {
+            let dyp = [0, 1, 2, 3].map(|t| dy.as_ptr().add((4 * r + t).min(rows - 1) * n));
+            let dxp = tile_rows(dx.add(i), 4 * r, rows, k, dummy);
+            if width == 64 {
+                kernel::bwd_data_tile4x4(w.as_ptr().add(i), ldw, dyp, n, &dxp);
+            } else {
+                let mask = ((1u32 << width) - 1) & 0xffff;
+                kernel::bwd_data_tile4x1(w.as_ptr().add(i), ldw, dyp, n, &dxp, mask);
             }
         }
+        i += width;
     }
 }
 
 /// Weight and bias gradients for neurons `cols`, *overwritten* and summed over the rows in
 /// order: `dw_rows[(j - cols.start)][i] = sum_r dy[r][j] * x[r][i]`, `db_rows[j - cols.start] =
 /// sum_r dy[r][j]`. `dw_rows` holds `cols.len() * k` floats (contiguous rows of the full `dw`).
-#[allow(clippy::too_many_arguments)]
-pub fn backward_weights(
-    path: Path,
-    rows: usize,
-    k: usize,
-    n: usize,
+pub fn backward_weights_asm(
+    d: FcDims,
     x: &[f32],
     dy: &[f32],
     dw_rows: &mut [f32],
     db_rows: &mut [f32],
     cols: Range<usize>,
 ) {
-    assert!(k.is_multiple_of(16) && rows >= 1 && n >= 1 && cols.end <= n);
+    check(d, cols.end <= d.n);
+    let FcDims { rows, k, n } = d;
     assert!(x.len() >= rows * k && dy.len() >= rows * n);
     assert!(dw_rows.len() >= cols.len() * k && db_rows.len() >= cols.len());
     if cols.is_empty() {
         return;
     }
-    match path {
-        Path::Reference => reference::backward_weights(rows, k, n, x, dy, dw_rows, db_rows, cols),
-        Path::Asm => unsafe {
-            crate::cpu::assert_asm_ok();
-            let mut dummy = [0.0f32; 64];
-            let dummy = dummy.as_mut_ptr();
-            let ct = cols.len().div_ceil(4);
-            let dwp = dw_rows.as_mut_ptr();
-            let mut i = 0;
+    crate::cpu::assert_asm_ok();
+    // SAFETY: every tile writes rows of dw_rows inside cols.len() * k (tile_rows sends the rows
+    // past the end to `dummy`) and reads x and dy inside the lengths checked above.
+    unsafe {
+        let mut dummy = [0.0f32; 64];
+        let dummy = dummy.as_mut_ptr();
+        let ct = cols.len().div_ceil(4);
+        let dwp = dw_rows.as_mut_ptr();
+        let mut i = 0;
+        while i < k {
+            let width = if k - i >= 64 { 64 } else { 16 };
             // i-block outer, neuron tiles inner: the rows x 64 input block stays in L1.
-            while i < k {
-                let width = if k - i >= 64 { 64 } else { 16 };
-                for c in 0..ct {
-                    let jj0 = 4 * c;
-                    let colb =
-                        [0, 1, 2, 3].map(|t| 4 * (cols.start + (jj0 + t).min(cols.len() - 1)));
-                    let dst = tile_rows(dwp.add(i), jj0, cols.len(), k, dummy);
-                    let tile = weight_grad_tile(x, dy, (rows, k, n), i, colb);
-                    if width == 64 {
-                        kernel::bwd_weights_tile4x4(&tile, &dst);
-                    } else {
-                        kernel::bwd_weights_tile4x1(&tile, &dst, 0xffff);
-                    }
+            for c in 0..ct {
+                let jj0 = 4 * c;
+                let colb = [0, 1, 2, 3].map(|t| 4 * (cols.start + (jj0 + t).min(cols.len() - 1)));
+                let dst = tile_rows(dwp.add(i), jj0, cols.len(), k, dummy);
+                let tile = weight_grad_tile(x, dy, d, i, colb);
+                if width == 64 {
+                    kernel::bwd_weights_tile4x4(&tile, &dst);
+                } else {
+                    kernel::bwd_weights_tile4x1(&tile, &dst, 0xffff);
                 }
-                i += width;
             }
-            // db: column sums of dy over the rows, in row order (the strided-sum kernel).
-            crate::kernels::update::sum_slots(
-                dy.as_ptr().add(cols.start),
-                rows,
-                n,
-                db_rows.as_mut_ptr(),
-                cols.len(),
-            );
-        },
+            i += width;
+        }
+        // db: column sums of dy over the rows, in row order (the strided-sum kernel).
+        crate::kernels::update::sum_slots(
+            dy.as_ptr().add(cols.start),
+            rows,
+            n,
+            db_rows.as_mut_ptr(),
+            cols.len(),
+        );
     }
 }
 
 /// fc backward fused with the plain SGD step of the weights, for this thread's inputs `ks`
 /// (`ks.start` and `ks.end` multiples of 64, `k` a multiple of 64; asm path only):
 /// for each block of 64 inputs, first the input gradient `dx[r][i] = sum_j dy[r][j] * w[j][i]`
-/// (as [`backward_data`], from the weights as they were), then for every neuron the weight
-/// gradient of those inputs (as [`backward_weights`]) and at once `w[j][i] -= scale * g[j][i]`
-/// (as [`crate::update::sgd`]). Same bits as running the three separately; the weight gradient
-/// is never stored, and each block of weights is read from memory once (the separate passes
-/// read the 16 MiB of fc1 weights twice, wrote and re-read the 16 MiB gradient).
+/// (as [`backward_data_asm`], from the weights as they were), then for every neuron the weight
+/// gradient of those inputs (as [`backward_weights_asm`]) and at once `w[j][i] -= scale *
+/// g[j][i]` (as [`crate::update::sgd_asm`]). Same bits as running the three separately; the
+/// weight gradient is never stored, and each block of weights is read from memory once (the
+/// separate passes read the 16 MiB of fc1 weights twice, wrote and re-read the 16 MiB gradient).
 ///
 /// # Safety
 /// `w` is valid for `n * k` floats and `dx` for `rows * k`; during the call no other thread
 /// touches `w[j][i]` or `dx[r][i]` for `i` in `ks` (other threads may run this call on
 /// disjoint `ks` at the same time).
-#[allow(clippy::too_many_arguments)]
 pub unsafe fn backward_fused_sgd(
-    rows: usize,
-    k: usize,
-    n: usize,
-    x: &[f32],
-    dy: &[f32],
+    d: FcDims,
+    (x, dy): (&[f32], &[f32]),
     w: *mut f32,
     scale: f32,
     dx: *mut f32,
     ks: Range<usize>,
 ) {
+    let FcDims { rows, k, n } = d;
     assert!(k.is_multiple_of(64) && ks.start.is_multiple_of(64) && ks.end.is_multiple_of(64));
-    assert!(rows >= 1 && n >= 1 && ks.end <= k);
+    check(d, ks.end <= k);
     assert!(x.len() >= rows * k && dy.len() >= rows * n);
     crate::cpu::assert_asm_ok();
     let mut dummy = [0.0f32; 64];
@@ -292,7 +290,7 @@ pub unsafe fn backward_fused_sgd(
     let rt = rows.div_ceil(4);
     let ct = n.div_ceil(4);
     for i in ks.step_by(64) {
-        // Input gradient of the block, from the old weights.
+        // Input gradient of the block, from the weights before their step.
         for r in 0..rt {
             let dyp = [0, 1, 2, 3].map(|t| dy.as_ptr().add((4 * r + t).min(rows - 1) * n));
             let dxp = tile_rows(dx.add(i), 4 * r, rows, k, dummy);
@@ -302,7 +300,7 @@ pub unsafe fn backward_fused_sgd(
         for c in 0..ct {
             let colb = [0, 1, 2, 3].map(|t| 4 * (4 * c + t).min(n - 1));
             let wp = tile_rows(w.add(i), 4 * c, n, k, dummy);
-            let tile = weight_grad_tile(x, dy, (rows, k, n), i, colb);
+            let tile = weight_grad_tile(x, dy, d, i, colb);
             kernel::bwd_weights_sgd_tile4x4(&tile, &wp, scale);
         }
     }
@@ -337,7 +335,7 @@ unsafe fn tile_rows(
 unsafe fn weight_grad_tile(
     x: &[f32],
     dy: &[f32],
-    (rows, k, n): (usize, usize, usize),
+    FcDims { rows, k, n }: FcDims,
     i: usize,
     col_bytes: [usize; 4],
 ) -> WeightGradTile {

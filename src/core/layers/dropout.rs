@@ -3,7 +3,6 @@
 //! needs no change. Masks are bits (one per element), drawn from a stream keyed by
 //! (seed, epoch, step, sample, layer): any thread count, and a resumed run, draws the same masks.
 
-use crate::cpu::Path;
 use crate::rng::Rng;
 
 /// Bytes of a bit mask for `len` elements (`len` a multiple of 16).
@@ -29,28 +28,23 @@ pub fn draw_mask(bits: &mut [u8], keep: f32, key: [u64; 5]) {
     }
 }
 
-/// `x[i] *= bit(i) / keep` (zero where the bit is clear). `x.len()` must be a multiple of 16.
-pub fn apply(path: Path, x: &mut [f32], bits: &[u8], keep: f32) {
+/// `x[i] *= bit(i) / keep` (zero where the bit is clear), forward and backward alike (the
+/// backward pass applies the same mask to the gradient). `x.len()` must be a multiple of 16.
+/// The scalar twin is `crate::reference::dropout::apply`.
+pub fn apply_asm(x: &mut [f32], bits: &[u8], keep: f32) {
+    check(x, bits);
+    crate::cpu::assert_asm_ok();
+    // SAFETY: x holds len/16 whole vectors and bits one bit per element (checked above).
+    unsafe {
+        crate::kernels::dropout::apply_mask(x.as_mut_ptr(), bits.as_ptr(), x.len() / 16, 1.0 / keep)
+    }
+}
+
+pub(crate) fn check(x: &[f32], bits: &[u8]) {
     assert!(
         x.len().is_multiple_of(16) && bits.len() * 8 >= x.len(),
         "dropout: {} values, {} mask bytes",
         x.len(),
         bits.len()
     );
-    let scale = 1.0 / keep;
-    match path {
-        Path::Reference => crate::reference::dropout::apply_mask(x, bits, scale),
-        Path::Asm => {
-            crate::cpu::assert_asm_ok();
-            // SAFETY: lengths checked above.
-            unsafe {
-                crate::kernels::dropout::apply_mask(
-                    x.as_mut_ptr(),
-                    bits.as_ptr(),
-                    x.len() / 16,
-                    scale,
-                )
-            }
-        }
-    }
 }

@@ -17,9 +17,8 @@
 //! 4. kernel rows `ky` and tiles of `R` consecutive `j`: one micro-kernel call each, which
 //!    overwrites its `R x NV*16` piece of `dw_kc` in the first block and adds to it after.
 
-use super::Algo;
 use crate::config::ConvDims;
-use crate::cpu::{self, Path};
+use crate::cpu;
 use crate::kernels::conv_wgrad::{
     bias_16, prefetch_l2, wgrad_12x2, wgrad_24x1, wgrad_6x4, wgrad_8x3, wgrad_9x1, wgrad_9x1_bias,
     wgrad_9x2, wgrad_9x2_bias, BiasCol, Tile,
@@ -31,43 +30,18 @@ use crate::reference::conv_wgrad as reference;
 /// over it.
 pub const BLOCK_BYTES: usize = 32 << 10;
 
-/// Weight and bias gradients of one sample, *overwritten* (not accumulated):
-/// `dw_kc[ky][kx][ic][oc] = sum_{y,x} x_pad[y+ky][x+kx][ic] * dy[y][x][oc]`, `db[oc] = sum dy`.
-///
-/// The asm path uses [`super::algo`]`(d)`: Winograd F(2x2, 3x3) where it applies (conv2,
-/// conv3), the direct GEMM below elsewhere. `scratch`: at least [`super::scratch_len`]`(d)`
-/// floats (Winograd's transformed tiles and accumulated `dU`; unused otherwise).
-pub fn backward_weights(
-    path: Path,
+/// Weight and bias gradients of one sample by the direct GEMM below, *overwritten*:
+/// `dw_kc[ky][kx][ic][oc] = sum_{y,x} x_pad[y+ky][x+kx][ic] * dy[y][x][oc]`, `db[oc] = sum dy`
+/// ([`super::BackwardWeightsFn`]; no scratch). Shapes its kernels do not cover (never produced by
+/// `Hyper::shapes`) fall back to the reference.
+pub fn backward_weights_direct(
     d: &ConvDims,
     x_pad: &[f32],
     dy_pad: &[f32],
     dw_kc: &mut [f32],
     db: &mut [f32],
-    scratch: &mut [f32],
+    _scratch: &mut [f32],
 ) {
-    match path {
-        Path::Asm => backward_weights_with(super::algo(d), d, x_pad, dy_pad, dw_kc, db, scratch),
-        Path::Reference => reference::backward_weights(d, x_pad, dy_pad, dw_kc, db),
-    }
-}
-
-/// [`backward_weights`] on the asm path with a given algorithm (`Algo::Winograd` needs
-/// [`super::winograd::applies`]`(d)`); `Algo::Direct` falls back to the reference for shapes
-/// its kernels do not cover.
-pub fn backward_weights_with(
-    a: Algo,
-    d: &ConvDims,
-    x_pad: &[f32],
-    dy_pad: &[f32],
-    dw_kc: &mut [f32],
-    db: &mut [f32],
-    scratch: &mut [f32],
-) {
-    if a == Algo::Winograd {
-        assert!(cpu::has_avx512(), "asm path on a CPU without AVX-512");
-        return super::winograd::backward_weights(d, x_pad, dy_pad, dw_kc, db, scratch);
-    }
     let asm_shape = d.h >= 1
         && d.w >= 1
         && d.cout.is_multiple_of(16)
@@ -77,7 +51,7 @@ pub fn backward_weights_with(
         // A shape the kernels do not cover (never produced by `Hyper::shapes`).
         return reference::backward_weights(d, x_pad, dy_pad, dw_kc, db);
     }
-    assert!(cpu::has_avx512(), "asm path on a CPU without AVX-512");
+    cpu::assert_asm_ok();
     // Pixels per block: the widest slab (64 channels, 32 for cin = 3) fills BLOCK_BYTES.
     let slab = d.cout.min(if d.cin == 3 { 32 } else { 64 });
     let block_pixels = BLOCK_BYTES / (slab * core::mem::size_of::<f32>());

@@ -1,0 +1,101 @@
+//! The network's layers, one file each, forward and backward side by side with their shapes:
+//! [`input`] (image to floats), [`conv`] (3x3 conv + ReLU), [`pool`] (2x2 max-pool),
+//! [`fc`] (dense + ReLU), [`dropout`], [`loss`] (sigmoid + cross-entropy). The optimizer step is
+//! [`crate::update`]; the order the layers run in, a batch's phases, is [`crate::step`].
+//!
+//! Each layer has its asm driver here (`*_asm`, loops around the `asm!` kernels of
+//! [`crate::kernels`]) and its scalar twin in [`crate::reference`], with the same signature.
+//! Which of the two runs is chosen once, when a network is built: [`Kernels`] is the table of
+//! one path's functions ([`Path::kernels`]), and each conv layer gets its own
+//! [`conv::ConvPlan`] (the path and the algorithm: direct, Winograd or the reference). The
+//! passes call through them and never ask which path they are on.
+
+pub mod conv;
+pub mod dropout;
+pub mod fc;
+pub mod input;
+pub mod loss;
+pub mod pool;
+
+use crate::config::PoolDims;
+use crate::cpu::Path;
+use crate::reference as r;
+use crate::update::{self, Momentum};
+use fc::FcDims;
+use pool::OutPlace;
+use std::ops::Range;
+
+/// One kernel path's function for every layer but the convolutions (those are per layer:
+/// [`conv::ConvPlan`]). Each field's contract is the doc of its asm function.
+pub struct Kernels {
+    /// [`input::load_asm`]: `(h, w, image, x_pad, flip)`.
+    pub load_image: fn(usize, usize, &[u8], &mut [f32], bool),
+    /// [`pool::forward_asm`].
+    pub pool_forward: fn(&PoolDims, &[f32], &mut [f32], OutPlace, &mut [u8], Range<usize>),
+    /// [`pool::backward_asm`].
+    pub pool_backward: fn(&PoolDims, &[f32], &[u8], &mut [f32]),
+    /// [`fc::forward_asm`].
+    pub fc_forward: unsafe fn(FcDims, &[f32], &[f32], &[f32], bool, *mut f32, Range<usize>),
+    /// [`fc::relu_backward_asm`].
+    pub relu_backward: fn(&[f32], &mut [f32]),
+    /// [`fc::backward_data_asm`].
+    pub fc_backward_data: unsafe fn(FcDims, &[f32], &[f32], *mut f32, Range<usize>),
+    /// [`fc::backward_weights_asm`].
+    pub fc_backward_weights: fn(FcDims, &[f32], &[f32], &mut [f32], &mut [f32], Range<usize>),
+    /// [`dropout::apply_asm`].
+    pub dropout: fn(&mut [f32], &[u8], f32),
+    /// [`loss::sigmoid_asm`].
+    pub sigmoid: fn(&[f32], &mut [f32]),
+    /// [`loss::sigmoid_bce_asm`].
+    pub sigmoid_bce: fn(&[f32], &[u8], &mut [f32], &mut [f32]) -> f32,
+    /// [`update::sum_slots_asm`].
+    pub sum_slots: fn(&[f32], usize, usize, &mut [f32]),
+    /// [`update::sgd_asm`].
+    pub sgd: fn(&mut [f32], &[f32], f32),
+    /// [`update::sgd_momentum_asm`].
+    pub sgd_momentum: fn(&mut [f32], &[f32], &mut [f32], Momentum),
+}
+
+/// The asm drivers.
+pub static ASM: Kernels = Kernels {
+    load_image: input::load_asm,
+    pool_forward: pool::forward_asm,
+    pool_backward: pool::backward_asm,
+    fc_forward: fc::forward_asm,
+    relu_backward: fc::relu_backward_asm,
+    fc_backward_data: fc::backward_data_asm,
+    fc_backward_weights: fc::backward_weights_asm,
+    dropout: dropout::apply_asm,
+    sigmoid: loss::sigmoid_asm,
+    sigmoid_bce: loss::sigmoid_bce_asm,
+    sum_slots: update::sum_slots_asm,
+    sgd: update::sgd_asm,
+    sgd_momentum: update::sgd_momentum_asm,
+};
+
+/// The scalar reference.
+pub static REFERENCE: Kernels = Kernels {
+    load_image: r::load::load_image,
+    pool_forward: r::pool::forward,
+    pool_backward: r::pool::backward,
+    fc_forward: r::dense::forward,
+    relu_backward: r::activations::relu_backward,
+    fc_backward_data: r::dense::backward_data,
+    fc_backward_weights: r::dense::backward_weights,
+    dropout: r::dropout::apply,
+    sigmoid: r::loss::sigmoid,
+    sigmoid_bce: r::loss::sigmoid_bce,
+    sum_slots: r::update::sum_slots,
+    sgd: r::update::sgd,
+    sgd_momentum: r::update::sgd_momentum,
+};
+
+impl Path {
+    /// This path's table of layer functions.
+    pub fn kernels(self) -> &'static Kernels {
+        match self {
+            Path::Asm => &ASM,
+            Path::Reference => &REFERENCE,
+        }
+    }
+}

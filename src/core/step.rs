@@ -1,0 +1,504 @@
+//! One batch through the network: the forward pass (the original's `forward.asm`), the backward
+//! pass (`backward.asm`), and the inference pass, as phases that every thread of a [`Team`] runs,
+//! separated by barriers. Each phase calls the layers ([`crate::layers`]) through the table and
+//! plans chosen when the network was built ([`Ctx::kernels`], [`Ctx::conv`]).
+//!
+//! Shapes for the default hyperparameters (S = 128), per sample:
+//! image u8 128x128x3 -> `x_pad[0]` 130x130x3 -> conv1 128x128x32 -> pool1 -> `x_pad[1]`
+//! 66x66x32 -> conv2 64x64x64 -> pool2 -> `x_pad[2]` 34x34x64 -> conv3 32x32x128 -> pool3 ->
+//! fc_in row 16x16x128 = 32768 -> fc1 128 -> fc2 1 -> sigmoid. Checked:
+//!
+//! ```
+//! let s = catdog_core::config::Hyper::default().shapes().unwrap();
+//! let hwc = |d: &catdog_core::config::ConvDims| (d.h, d.w, d.cin, d.cout);
+//! assert_eq!(hwc(&s.conv[0]), (128, 128, 3, 32)); // x_pad[0] is (128+2) x (128+2) x 3
+//! assert_eq!(hwc(&s.conv[1]), (64, 64, 32, 64)); // x_pad[1] is 66 x 66 x 32
+//! assert_eq!(hwc(&s.conv[2]), (32, 32, 64, 128)); // x_pad[2] is 34 x 34 x 64
+//! assert_eq!((s.flat, s.fc1), (16 * 16 * 128, 128));
+//! assert_eq!(s.flat, 32768);
+//! // conv outputs: 2 MiB, 1 MiB, 0.5 MiB (conv1 and conv2 run banded, see ConvPlan::band)
+//! let mib = |d: &catdog_core::config::ConvDims| d.out_len() as f64 * 4.0 / (1 << 20) as f64;
+//! assert_eq!([mib(&s.conv[0]), mib(&s.conv[1]), mib(&s.conv[2])], [2.0, 1.0, 0.5]);
+//! ```
+//!
+//! A training step ([`forward_backward`]) is seven phases:
+//! 1. conv blocks forward, samples handed to whichever thread is free ([`Team::deal`]; each
+//!    sample has its own slot, so which thread runs it does not matter);
+//! 2. fc1 forward, neurons split among threads;
+//! 3. fc2, loss, fc2 backward (thread 0; tiny);
+//! 4. fc1 backward: neurons split for the weight gradient, inputs split for the input gradient
+//!    (with plain SGD on the asm path: inputs split for both, and fc1's weights take their SGD
+//!    step right there, see [`crate::layers::fc::backward_fused_sgd`]);
+//! 5. conv blocks backward per sample, each into the sample's own gradient block;
+//! 6. per-sample conv gradients summed in sample order (threads split the block);
+//! 7. (in `crate::train`) the SGD step over all parameters, then the weights are repacked.
+//!
+//! No phase's arithmetic depends on the number of threads, so any `--threads` gives the same
+//! bits. `bench --profile` times the phases here, and the layers inside the per-sample phases,
+//! with a [`Clock`] read at their boundaries.
+
+use crate::arena::View;
+use crate::dataset::Dataset;
+use crate::layers::fc::{self, FcDims};
+use crate::layers::pool::OutPlace;
+use crate::model::Ctx;
+use crate::profile::{Clock, Section};
+use crate::team::Team;
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Per-batch augmentation and regularisation switches.
+pub struct Augment {
+    /// `Some(epoch)` when flips are on.
+    pub flips: Option<usize>,
+    pub dropout: bool,
+    pub keep: f32,
+    /// (seed, epoch, step): with the slot and layer, the key of a dropout mask.
+    pub key: [u64; 3],
+}
+
+impl Augment {
+    pub fn none() -> Self {
+        Self {
+            flips: None,
+            dropout: false,
+            keep: 1.0,
+            key: [0; 3],
+        }
+    }
+    pub fn new(opts: &crate::train::EpochOptions, epoch: usize, step: usize) -> Self {
+        Self {
+            flips: opts.flips.then_some(epoch),
+            dropout: opts.dropout > 0.0,
+            keep: 1.0 - opts.dropout,
+            key: [opts.seed, epoch as u64, step as u64],
+        }
+    }
+    fn dropout_key(&self, slot: usize, layer: u64) -> Option<[u64; 5]> {
+        self.dropout
+            .then_some([self.key[0], self.key[1], self.key[2], slot as u64, layer])
+    }
+}
+
+/// A batch: which samples of which dataset, and with which augmentation.
+pub struct Batch<'a> {
+    pub data: &'a dyn Dataset,
+    /// Sample indices, one per slot.
+    pub idx: &'a [u32],
+    pub aug: Augment,
+}
+
+/// Phases 1-6 for the batch `idx`, run by thread `t` of `team`. Thread 0 returns the batch's
+/// mean loss (other threads `None`). Gradients end up in the gradient arena, in the parameter
+/// file's layout, except with `fc1_sgd = Some(lr / batch)`: then fc1's weights take their plain
+/// SGD step in phase 4 instead (unless the loss is not finite; thread 0 tells the others through
+/// `loss_ok`) and their gradient is not stored.
+pub fn forward_backward(
+    c: &Ctx,
+    team: &Team,
+    t: usize,
+    batch: &Batch,
+    fc1_sgd: Option<f32>,
+    loss_ok: &AtomicBool,
+) -> Option<f32> {
+    let &Batch { data, idx, ref aug } = batch;
+    let (k, s, b) = (c.kernels, c.shapes, idx.len());
+    // 1. conv blocks forward (and dropout on the sample's fc1 input).
+    for slot in team.deal(t, b) {
+        let i = idx[slot] as usize;
+        let flip = aug
+            .flips
+            .is_some_and(|epoch| crate::train::flip_bit(aug.key[0], epoch, i));
+        conv_blocks_forward(c, slot, t, data.image(i), flip);
+        if let Some(key) = aug.dropout_key(slot, 0) {
+            // SAFETY: the slot's row of fc_in and of the mask belong to this thread now.
+            unsafe {
+                let (row, bits) = (
+                    c.batch.fc_in.slot(slot, s.flat),
+                    c.batch.drop_in.slot(slot, s.flat / 8),
+                );
+                crate::layers::dropout::draw_mask(c.masks.get_mut(bits), aug.keep, key);
+                (k.dropout)(c.acts.get_mut(row), c.masks.get(bits), aug.keep);
+            }
+        }
+    }
+    team.sync();
+    // 2. fc1 forward.
+    let clock = Clock::start();
+    fc1_forward(c, b, team.part(s.fc1, t, 4));
+    clock.lap(Section::Fc1Forward);
+    team.sync();
+    // 3. head (thread 0): fc2, sigmoid, loss, fc2 backward.
+    let mut loss = None;
+    if t == 0 {
+        // SAFETY: only thread 0 runs in this phase.
+        let labels = unsafe { &mut c.masks.get_mut(c.batch.labels)[..b] };
+        for (l, &i) in labels.iter_mut().zip(idx) {
+            *l = data.labels()[i as usize];
+        }
+        if let Some(key) = aug.dropout_key(0, 1) {
+            // SAFETY: only thread 0 runs in this phase.
+            unsafe {
+                let n = b * s.fc1;
+                let bits = &mut c.masks.get_mut(c.batch.drop_h1)[..n / 8];
+                crate::layers::dropout::draw_mask(bits, aug.keep, key);
+                (k.dropout)(&mut c.acts.get_mut(c.batch.h1)[..n], bits, aug.keep);
+            }
+        }
+        let clock = Clock::start();
+        head_forward(c, b);
+        let mut l = head_backward(c, b, labels, aug.dropout.then_some(aug.keep)) / b as f32;
+        clock.lap(Section::Head);
+        // The clamped log in the loss can hide diverged parameters; the logits cannot.
+        // SAFETY: only thread 0 runs in this phase.
+        if unsafe { c.acts.get(c.batch.logits) }[..b]
+            .iter()
+            .any(|z| !z.is_finite())
+        {
+            l = f32::NAN;
+        }
+        loss_ok.store(l.is_finite(), Ordering::SeqCst);
+        loss = Some(l);
+    }
+    team.sync();
+    // A non-finite loss stops training before any parameter changes: no fused step then.
+    let fc1_sgd = fc1_sgd.filter(|_| loss_ok.load(Ordering::SeqCst));
+    // 4. fc1 backward (with `fc1_sgd = Some(lr / batch)`: fused with fc1's weight step).
+    let clock = Clock::start();
+    let cols = team.part(s.fc1, t, 4);
+    match fc1_sgd {
+        Some(scale) => fc1_backward_fused_sgd(c, b, cols, team.part(s.flat, t, 64), scale),
+        None => fc1_backward(c, b, cols, team.part(s.flat, t, 16)),
+    }
+    clock.lap(Section::Fc1Backward);
+    team.sync();
+    // 5. conv blocks backward (after undoing dropout on the fc1 input gradient).
+    for slot in team.deal(t, b) {
+        if aug.dropout {
+            // SAFETY: the slot's row of dflat belongs to this thread now.
+            unsafe {
+                let (row, bits) = (
+                    c.batch.dflat.slot(slot, s.flat),
+                    c.batch.drop_in.slot(slot, s.flat / 8),
+                );
+                (k.dropout)(c.acts.get_mut(row), c.masks.get(bits), aug.keep);
+            }
+        }
+        conv_blocks_backward(c, slot, t);
+    }
+    team.sync();
+    // 6. sum the per-sample conv gradients, and move them into the gradient arena.
+    let clock = Clock::start();
+    reduce_conv_grads(c, b, team.part(c.samples[0].grads.len, t, 16));
+    clock.lap(Section::Reduce);
+    team.sync();
+    if t == 0 {
+        let clock = Clock::start();
+        store_conv_grads(c);
+        clock.lap(Section::Reduce);
+    }
+    team.sync();
+    loss
+}
+
+/// The inference pass over `rows` samples of `data` from `start` (the forward phases 1-3
+/// without the loss): leaves P(dog) in the batch's `probs`.
+pub fn forward_only(c: &Ctx, team: &Team, t: usize, data: &dyn Dataset, start: usize, rows: usize) {
+    for slot in team.deal(t, rows) {
+        conv_blocks_forward(c, slot, t, data.image(start + slot), false);
+    }
+    team.sync();
+    fc1_forward(c, rows, team.part(c.shapes.fc1, t, 4));
+    team.sync();
+    if t == 0 {
+        head_forward(c, rows);
+    }
+    team.sync();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conv blocks (input, then conv + ReLU + pool three times), one sample, forward and backward.
+// x_pad[l] [h+2][w+2][cin] -> conv -> y [h][w][cout] -> pool -> x_pad[l+1] interior (fc_in row
+// [flat] after conv3); backward: dflat row or dx[l+1] -> pool -> dy_pad[l] -> dw, db, dx[l].
+
+/// The conv blocks of one sample: `image` into batch slot `slot`, using thread `t`'s scratch.
+/// Writes the slot's padded conv inputs, argmax codes and its row of `fc_in`. Each layer runs
+/// in bands of its plan's `band` output rows: a band is pooled right after it is computed, while
+/// it is still in L1 (2 rows: 32 KiB for conv1 and conv2 of the default network), instead of
+/// the whole 1-2 MiB output being written out and read back.
+pub fn conv_blocks_forward(c: &Ctx, slot: usize, t: usize, image: &[u8], flip: bool) {
+    let (k, s) = (c.kernels, c.shapes);
+    let (sample, thread) = (&c.samples[slot], &c.threads[t]);
+    let clock = Clock::start();
+    // SAFETY (all unsafe blocks here): slot views belong to this slot only and thread views to
+    // this thread only; the parameter and packed views are read-only during this phase.
+    unsafe {
+        let x0 = c.acts.get_mut(sample.x_pad[0]);
+        (k.load_image)(s.conv[0].h, s.conv[0].w, image, x0, flip);
+        clock.lap(Section::Load);
+        for l in 0..3 {
+            let (d, plan) = (s.conv[l], c.conv[l]);
+            let p = d.pool();
+            let (out, place) = if l < 2 {
+                (c.acts.get_mut(sample.x_pad[l + 1]), OutPlace::padded(&p))
+            } else {
+                let row = c.batch.fc_in.slot(slot, s.flat);
+                (c.acts.get_mut(row), OutPlace::flat(&p))
+            };
+            let x_pad = c.acts.get(sample.x_pad[l]);
+            let wpack = c.packed.get(c.packed_fwd[l]);
+            let bias = c.params.get(c.param_views.conv_b[l]);
+            let y_band = &mut c.acts.get_mut(thread.y)[..plan.band * d.w * d.cout];
+            let scratch = c.acts.get_mut(thread.wino);
+            let argmax = c.masks.get_mut(sample.argmax[l]);
+            for y0 in (0..d.h).step_by(plan.band) {
+                let rows = y0..(y0 + plan.band).min(d.h);
+                (plan.forward)(&d, x_pad, wpack, Some(bias), y_band, rows.clone(), scratch);
+                let pooled = rows.start / 2..rows.end / 2;
+                (k.pool_forward)(&p, y_band, out, place, argmax, pooled);
+            }
+            clock.lap(Section::ConvForward(l));
+        }
+    }
+}
+
+/// The conv blocks of the sample in batch slot `slot`, backwards, with thread `t`'s scratch:
+/// fills the slot's conv gradient block.
+pub fn conv_blocks_backward(c: &Ctx, slot: usize, t: usize) {
+    let (k, s) = (c.kernels, c.shapes);
+    let (sample, thread) = (&c.samples[slot], &c.threads[t]);
+    let clock = Clock::start();
+    // SAFETY: slot views belong to this slot, thread views to this thread; parameters, packed
+    // weights and dflat are read-only in this phase.
+    unsafe {
+        for l in (0..3).rev() {
+            let (d, plan) = (s.conv[l], c.conv[l]);
+            let dout: &[f32] = if l == 2 {
+                c.acts.get(c.batch.dflat.slot(slot, s.flat))
+            } else {
+                c.acts.get(thread.dx[l + 1])
+            };
+            let dy_pad = c.acts.get_mut(thread.dy_pad[l]);
+            let scratch = c.acts.get_mut(thread.wino);
+            (k.pool_backward)(&d.pool(), dout, c.masks.get(sample.argmax[l]), dy_pad);
+            clock.lap(Section::PoolBackward(l));
+            let (dw, db) = (sample.grads.dw_kc[l], sample.grads.db[l]);
+            let x_pad = c.acts.get(sample.x_pad[l]);
+            let (dw, db) = (c.acts.get_mut(dw), c.acts.get_mut(db));
+            (plan.backward_weights)(&d, x_pad, dy_pad, dw, db, scratch);
+            clock.lap(Section::ConvWeightGrad(l));
+            if l > 0 {
+                let wpack = c.packed.get(c.packed_bwd[l]);
+                let dx = c.acts.get_mut(thread.dx[l]);
+                (plan.backward_data)(&d, dy_pad, wpack, dx, scratch);
+                clock.lap(Section::ConvDataGrad(l));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// fc1 + ReLU over the batch. fc_in [rows][flat], fc1_w [fc1][flat], fc1_b [fc1] -> h1 [rows][fc1];
+// backward: dh1 [rows][fc1] (ReLU mask applied) -> dflat [rows][flat], dw [fc1][flat], db [fc1].
+
+/// fc1 over `rows` samples for thread `t`'s share of the neurons: `h1 = relu(fc_in W1^T + b1)`.
+pub fn fc1_forward(c: &Ctx, rows: usize, cols: Range<usize>) {
+    let s = c.shapes;
+    let d = FcDims {
+        rows,
+        k: s.flat,
+        n: s.fc1,
+    };
+    // SAFETY: reads fc_in and parameters (not written in this phase); each thread writes only
+    // its own columns of h1.
+    unsafe {
+        let h1 = c.acts.get_mut(c.batch.h1);
+        (c.kernels.fc_forward)(
+            d,
+            &c.acts.get(c.batch.fc_in)[..rows * s.flat],
+            c.params.get(c.param_views.fc1_w),
+            c.params.get(c.param_views.fc1_b),
+            true,
+            h1.as_mut_ptr(),
+            cols,
+        );
+    }
+}
+
+/// fc1 backward for this thread's share: weight/bias gradients of neurons `cols`, input
+/// gradient of inputs `ks`.
+pub fn fc1_backward(c: &Ctx, rows: usize, cols: Range<usize>, ks: Range<usize>) {
+    let s = c.shapes;
+    let d = FcDims {
+        rows,
+        k: s.flat,
+        n: s.fc1,
+    };
+    // SAFETY: reads fc_in, dh1, fc1_w; writes disjoint rows of the fc1 gradient and disjoint
+    // columns of dflat.
+    unsafe {
+        let fc_in = &c.acts.get(c.batch.fc_in)[..rows * s.flat];
+        let dh1 = &c.acts.get(c.batch.dh1)[..rows * s.fc1];
+        if !cols.is_empty() {
+            let dw = c.grads.get_mut(c.param_views.fc1_w);
+            let db = c.grads.get_mut(c.param_views.fc1_b);
+            let dw_rows = &mut dw[cols.start * s.flat..cols.end * s.flat];
+            let db_rows = &mut db[cols.clone()];
+            (c.kernels.fc_backward_weights)(d, fc_in, dh1, dw_rows, db_rows, cols);
+        }
+        if !ks.is_empty() {
+            let dflat = c.acts.get_mut(c.batch.dflat).as_mut_ptr();
+            let w = c.params.get(c.param_views.fc1_w);
+            (c.kernels.fc_backward_data)(d, dh1, w, dflat, ks);
+        }
+    }
+}
+
+/// fc1 backward fused with fc1's plain SGD weight step (asm path, `flat % 64 == 0`, no
+/// momentum or weight decay), for this thread's share: bias gradients of neurons `cols` (into
+/// the gradient arena, updated later with the other parameters), and for inputs `ks` (multiples
+/// of 64) the input gradient, then the weight gradient applied at once as `w -= scale * g`
+/// ([`fc::backward_fused_sgd`]). fc1's weight gradient is not stored, and the update step
+/// must skip fc1's weights.
+pub fn fc1_backward_fused_sgd(
+    c: &Ctx,
+    rows: usize,
+    cols: Range<usize>,
+    ks: Range<usize>,
+    scale: f32,
+) {
+    let s = c.shapes;
+    let d = FcDims {
+        rows,
+        k: s.flat,
+        n: s.fc1,
+    };
+    // SAFETY: reads fc_in and dh1; each thread writes disjoint entries of fc1_b's gradient and
+    // disjoint input columns of dflat and of fc1_w (nobody else reads fc1_w in this phase).
+    unsafe {
+        let fc_in = &c.acts.get(c.batch.fc_in)[..rows * s.flat];
+        let dh1 = &c.acts.get(c.batch.dh1)[..rows * s.fc1];
+        if !cols.is_empty() {
+            let db = c.grads.get_mut(c.param_views.fc1_b);
+            (c.kernels.sum_slots)(&dh1[cols.start..], rows, s.fc1, &mut db[cols.clone()]);
+        }
+        if !ks.is_empty() {
+            let w = c.params.get_mut(c.param_views.fc1_w);
+            assert!(w.len() >= s.fc1 * s.flat);
+            let dflat = c.acts.get_mut(c.batch.dflat).as_mut_ptr();
+            fc::backward_fused_sgd(d, (fc_in, dh1), w.as_mut_ptr(), scale, dflat, ks);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Head: fc2 + sigmoid + loss (one thread). h1 [rows][fc1], fc2_w [fc1], fc2_b [1] -> logits
+// [rows] -> probs [rows]; backward: labels [rows] -> dlogits [rows] -> dw2 [fc1], db2 [1],
+// dh1 [rows][fc1].
+
+/// fc2 and the sigmoid over `rows` samples (one thread): fills `logits` and `probs`.
+pub fn head_forward(c: &Ctx, rows: usize) {
+    let s = c.shapes;
+    let d = FcDims {
+        rows,
+        k: s.fc1,
+        n: 1,
+    };
+    // SAFETY: single thread in this phase.
+    unsafe {
+        let logits = c.acts.get_mut(c.batch.logits);
+        (c.kernels.fc_forward)(
+            d,
+            &c.acts.get(c.batch.h1)[..rows * s.fc1],
+            c.params.get(c.param_views.fc2_w),
+            c.params.get(c.param_views.fc2_b),
+            false,
+            logits.as_mut_ptr(),
+            0..1,
+        );
+        let probs = &mut c.acts.get_mut(c.batch.probs)[..rows];
+        (c.kernels.sigmoid)(&logits[..rows], probs);
+    }
+}
+
+/// Loss and fc2 backward over `rows` samples (one thread). Returns the summed loss.
+/// Needs `logits` and `h1` from the forward pass; writes `probs`, `dlogits`, fc2's gradients,
+/// and `dh1` (with fc1's ReLU mask applied).
+/// With dropout on fc2's input (`keep = Some(k)`), fc1's output gradient also passes the mask.
+pub fn head_backward(c: &Ctx, rows: usize, labels: &[u8], keep: Option<f32>) -> f32 {
+    let (k, s) = (c.kernels, c.shapes);
+    let d = FcDims {
+        rows,
+        k: s.fc1,
+        n: 1,
+    };
+    // SAFETY: single thread in this phase.
+    unsafe {
+        let logits = &c.acts.get(c.batch.logits)[..rows];
+        let probs = &mut c.acts.get_mut(c.batch.probs)[..rows];
+        let dlogits = &mut c.acts.get_mut(c.batch.dlogits)[..rows];
+        let sum = (k.sigmoid_bce)(logits, labels, probs, dlogits);
+        let h1 = &c.acts.get(c.batch.h1)[..rows * s.fc1];
+        let dw2 = c.grads.get_mut(c.param_views.fc2_w);
+        let db2 = c.grads.get_mut(c.param_views.fc2_b);
+        (k.fc_backward_weights)(d, h1, dlogits, dw2, db2, 0..1);
+        let dh1 = &mut c.acts.get_mut(c.batch.dh1)[..rows * s.fc1];
+        let w2 = c.params.get(c.param_views.fc2_w);
+        (k.fc_backward_data)(d, dlogits, w2, dh1.as_mut_ptr(), 0..s.fc1);
+        if let Some(keep) = keep {
+            let bits = &c.masks.get(c.batch.drop_h1)[..rows * s.fc1 / 8];
+            (k.dropout)(dh1, bits, keep);
+        }
+        (k.relu_backward)(h1, dh1);
+        sum
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conv gradients of the batch: per-sample blocks [rows][block] -> conv_grad_sum [block] -> the
+// gradient arena's conv weights (original layout) and biases.
+
+/// Sums the per-sample conv gradient blocks of `rows` slots into `conv_grad_sum`, for this
+/// thread's `range` of the block (slot order fixed).
+pub fn reduce_conv_grads(c: &Ctx, rows: usize, range: Range<usize>) {
+    if range.is_empty() {
+        return;
+    }
+    let first = &c.samples[0].grads;
+    let base = first.dw_kc[0].off;
+    let stride = if c.samples.len() > 1 {
+        c.samples[1].grads.dw_kc[0].off - base
+    } else {
+        first.len
+    };
+    let src = View {
+        off: base + range.start,
+        len: (rows - 1) * stride + range.len(),
+    };
+    let sum = &c.batch.conv_grad_sum;
+    let dst = View {
+        off: sum.dw_kc[0].off + range.start,
+        len: range.len(),
+    };
+    // SAFETY: slots are read-only now; threads write disjoint ranges of the sum.
+    unsafe { (c.kernels.sum_slots)(c.acts.get(src), rows, stride, c.acts.get_mut(dst)) }
+}
+
+/// Moves the summed conv gradients into the gradient arena in the original layout (one thread).
+pub fn store_conv_grads(c: &Ctx) {
+    let sum = &c.batch.conv_grad_sum;
+    // SAFETY: single thread in this phase.
+    unsafe {
+        for l in 0..3 {
+            let d = c.shapes.conv[l];
+            crate::layers::conv::unpack_wgrad(
+                &d,
+                c.acts.get(sum.dw_kc[l]),
+                c.grads.get_mut(c.param_views.conv_w[l]),
+            );
+            c.grads
+                .get_mut(c.param_views.conv_b[l])
+                .copy_from_slice(c.acts.get(sum.db[l]));
+        }
+    }
+}
