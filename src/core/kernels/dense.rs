@@ -1,6 +1,6 @@
 //! Dense-layer micro-kernels (the original's `dot_product.asm` and `matrix_ops.asm`, batched).
 //!
-//! Every kernel works on a small register tile and is driven by the loops in [`crate::dense`].
+//! Every kernel works on a small register tile and is driven by the loops in [`crate::layers::fc`].
 //! Tiles at the edges (fewer than 4 rows or neurons) are handled by the caller: it repeats a
 //! valid input pointer for the missing rows/neurons and points their outputs at a dummy buffer,
 //! so the kernels themselves never branch on shape.

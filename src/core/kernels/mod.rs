@@ -1,6 +1,6 @@
 //! The `asm!` kernels, on ZMM registers, one file per layer family. Each kernel states its
 //! contract (shapes, strides, alignment, which registers it uses) in its doc comment; the loops
-//! that call them live in the layer modules (`crate::convolution`, `crate::maxpool`, ...).
+//! that call them live in the layer modules (`crate::layers`).
 //! Callers must have checked [`crate::cpu::has_avx512`].
 
 // Off x86_64 the kernel bodies are a panic, so their operands go unused: no warnings for that.

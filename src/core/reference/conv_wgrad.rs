@@ -4,7 +4,7 @@
 //! pixel, take the output gradient `dy[y][x][oc]` and add `x * dy` into every weight gradient of
 //! the 3x3 window, and `dy` into the bias gradient. Written for clarity, not speed.
 //!
-//! Layouts (HWC floats, see [`crate::convolution`]):
+//! Layouts (HWC floats, see [`crate::layers::conv`]):
 //! - `x_pad`: `(h+2) x (w+2) x cin`, zero border;
 //! - `dy_pad`: `(h+2) x (w+2) x cout`; only its interior `dy[y][x] = dy_pad[y+1][x+1]` is read;
 //! - `dw_kc`: "KC" layout `[3][3][cin][cout]`; `db`: `[cout]`.
