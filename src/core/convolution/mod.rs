@@ -33,6 +33,7 @@ use crate::reference::conv as reference;
 
 pub(crate) mod weight_grad;
 pub mod winograd;
+pub mod winograd4;
 pub(crate) mod with_algo;
 pub use weight_grad::{backward_weights, unpack_wgrad};
 
