@@ -8,7 +8,8 @@
 //!
 //! A layer (as the kernels see it: `n_in` channels in, `n_out` out, output `h x w`) is cut into
 //! 4x4 output tiles, `w/4` per tile row; tiles are processed in *bands* of whole tile rows
-//! (about [`BAND_TILES`] tiles, so the matrix products have enough rows). Per band, with
+//! (about [`BAND_TILES`] tiles, so that the matrix products have enough rows and a band's
+//! transformed tiles stay in L2). Per band, with
 //! scratch `V`, `M`:
 //!
 //! 1. input transform (asm, [`crate::kernels::winograd4::input_tile_row`]):
@@ -19,14 +20,14 @@
 //! 3. output transform (asm, `output_tile_row_*`): `y = A^T M A` (+ bias, ReLU in forward).
 //!
 //! Scratch per band: `36 * tiles * (n_in + n_out)` floats ([`scratch_len`]), plus a cache line
-//! per position; for the network's layers at most 652.5 KiB (conv3), 2.25x F(2x2)'s per tile.
+//! per position; for the network's layers at most 436.5 KiB (conv3).
 //! The weight gradient also holds `dU`, 36 positions of `cin x cout` (conv3: 1.15 MiB):
 //!
 //! ```
 //! use catdog_core::convolution::winograd4::{scratch_len, wgrad_scratch_len};
 //! let s = catdog_core::config::Hyper::default().shapes().unwrap();
 //! let most = s.conv.iter().map(|d| scratch_len(d) * 4).max().unwrap();
-//! assert_eq!(most, 668_160);
+//! assert_eq!(most, 446_976);
 //! let most = s.conv.iter().map(|d| wgrad_scratch_len(d) * 4).max().unwrap();
 //! assert_eq!(most, 2_071_296);
 //! ```
@@ -65,9 +66,13 @@ use crate::kernels::winograd4::Transit;
 /// Positions of a transformed tile (6 x 6).
 const POS: usize = 36;
 
-/// Tiles per band the forward and input-gradient drivers aim for (the micro-kernels' best
-/// tiles are 10-14 rows of the product, so 24+ tiles keep them in their fast range).
-pub const BAND_TILES: usize = 24;
+/// Tiles per band the forward and input-gradient drivers aim for: conv2 one tile row of 16,
+/// conv3 two rows of 8. Measured (`speed_f4x4_vs_f2x2` in `tests/winograd4.rs`, the value
+/// overridden for the run, two alternations each): 8, 16, 24, 32 and 48 tiles within 3% of
+/// each other, 16 best or tied on all four passes (conv2 forward 453-459 us, 8 tiles 477-487
+/// us, 24 tiles 459-460 us, 48 tiles slowest); 16 also keeps the band's `V` and `M` small
+/// (conv3: 437 KiB).
+pub const BAND_TILES: usize = 16;
 
 /// Whether the F(4x4) path can run a layer (as the kernels see it): output sides multiples of 4
 /// (whole 4x4 tiles), channel counts in whole 16-lane groups.
@@ -373,7 +378,9 @@ fn tile_plan(n: usize, nv: usize) -> Plan {
     })
 }
 
-/// Tiles per band of the weight gradient ([`backward_weights`]).
+/// Tiles per band of the weight gradient ([`backward_weights`]): conv2 two tile rows, conv3
+/// four. Measured as [`BAND_TILES`]: 24 and 32 tiles tied; 8 and 16 were slower on conv3
+/// (`dU`, 1.15 MiB, is re-read and re-written once per band), 48 slower on both.
 pub const WGRAD_BAND_TILES: usize = 32;
 
 /// Tile rows per band of the weight gradient.
