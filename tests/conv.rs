@@ -453,13 +453,21 @@ fn banded_conv_and_pool_give_the_bits_of_whole_layers() {
         (6, 10, 16, 48, 2),
         (10, 6, 32, 64, 4),
         (12, 30, 3, 16, 6),
-        (4, 52, 16, 16, 2),
+        (4, 52, 16, 16, 4),
+        (8, 12, 32, 48, 4),
     ] {
         let d = ConvDims { h, w, cin, cout };
         let x = padded(&mut rng, h, w, cin, 0);
         let wts = rng.fill(d.weight_len());
         let bias = rng.fill(cout);
         let plan = ConvPlan::new(Path::Asm, &d);
+        // F(4x4) computes whole 4-row tiles: its bands are 4 rows.
+        let tile_rows: usize = if plan.algo == Algo::Winograd4 { 4 } else { 2 };
+        assert!(
+            band % tile_rows == 0,
+            "band {band} cuts {:?} tiles",
+            plan.algo
+        );
         let (wp, _) = packed(&plan, &d, &wts);
         let p = PoolDims { h, w, c: cout };
         let place = OutPlace::padded(&p);

@@ -34,6 +34,7 @@ use std::ops::Range;
 
 pub(crate) mod weight_grad;
 pub mod winograd;
+pub mod winograd4;
 pub use weight_grad::unpack_wgrad;
 
 /// How a layer's forward and input-gradient convolutions compute.
@@ -45,6 +46,9 @@ pub enum Algo {
     Direct,
     /// Winograd F(2x2, 3x3) (even output sides, channels in 16s): 16/36 of the multiplies.
     Winograd,
+    /// Winograd F(4x4, 3x3) (output sides in 4s, channels in 16s): 36/144 of the multiplies,
+    /// at about 10x F(2x2)'s rounding error (`asm_notes/winograd4.md`).
+    Winograd4,
 }
 
 /// `(d, x_pad, packed weights, bias, y, rows, scratch)`: output rows `rows` of
@@ -59,9 +63,14 @@ pub type BackwardWeightsFn = fn(&ConvDims, &[f32], &[f32], &mut [f32], &mut [f32
 /// `(d, original-layout weights, packed)`.
 pub type PackFn = fn(&ConvDims, &[f32], &mut [f32]);
 
-/// Conv output rows per band of the fused conv + pool forward (even: whole pooling windows and
-/// whole Winograd tiles).
-const BAND: usize = 2;
+/// Conv output rows per band of the fused conv + pool forward: whole pooling windows (2 rows)
+/// and whole Winograd tiles (2 or 4 rows).
+fn band_rows(algo: Algo) -> usize {
+    match algo {
+        Algo::Winograd4 => 4,
+        _ => 2,
+    }
+}
 
 /// Layers whose conv output is at least this large run conv + pool in bands (conv1 and conv2 of
 /// the default network, 2 and 1 MiB). conv3 (0.5 MiB, 4 output-channel blocks whose weights
@@ -97,12 +106,13 @@ pub struct ConvPlan {
 }
 
 impl ConvPlan {
-    /// The trainer's choice for a layer on `path`: on the asm path Winograd wherever it applies
-    /// (both passes of a layer agree: the input gradient swaps the channel counts, which does
-    /// not change the test), else the direct convolution.
+    /// The trainer's choice for a layer on `path`: on the asm path the largest Winograd tile
+    /// that applies (F(4x4), else F(2x2); both passes of a layer agree: the input gradient swaps
+    /// the channel counts, which does not change the test), else the direct convolution.
     pub fn new(path: Path, d: &ConvDims) -> Self {
         let algo = match path {
             Path::Reference => Algo::Reference,
+            Path::Asm if winograd4::applies(d) => Algo::Winograd4,
             Path::Asm if winograd::applies(d) => Algo::Winograd,
             Path::Asm => Algo::Direct,
         };
@@ -113,7 +123,7 @@ impl ConvPlan {
     /// [`winograd::applies`]`(d)`.
     pub fn with(algo: Algo, d: &ConvDims) -> Self {
         let band = if algo != Algo::Reference && d.out_len() * 4 >= BAND_MIN_BYTES {
-            BAND.min(d.h)
+            band_rows(algo).min(d.h)
         } else {
             d.h
         };
@@ -154,6 +164,22 @@ impl ConvPlan {
                     forward: winograd::run,
                     backward_data: winograd::backward_data,
                     backward_weights: winograd::backward_weights,
+                }
+            }
+            Algo::Winograd4 => {
+                assert!(winograd4::applies(d), "Winograd F(4x4) cannot run {d:?}");
+                ConvPlan {
+                    algo,
+                    band,
+                    packed_len: winograd4::packed_len(d.cin, d.cout),
+                    scratch_len: winograd4::scratch_len(d)
+                        .max(winograd4::scratch_len(&d.transposed()))
+                        .max(winograd4::wgrad_scratch_len(d)),
+                    pack_forward: winograd4::pack_forward,
+                    pack_backward: winograd4::pack_backward,
+                    forward: winograd4::run,
+                    backward_data: winograd4::backward_data,
+                    backward_weights: winograd4::backward_weights,
                 }
             }
         }

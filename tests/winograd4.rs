@@ -1,0 +1,782 @@
+//! Winograd F(4x4, 3x3) (`catdog::layers::conv::winograd4`): forward, input gradient and weight
+//! gradient against an f64 reference, against the direct and F(2x2) paths, on many shapes
+//! (sides multiples of 4 from 4 up, channel counts 16..128 with every block/slab tail,
+//! misaligned buffers, row bands); its accuracy on the network's conv2 and conv3 with realistic
+//! magnitudes; and a check that a wrong transform constant would be caught by these tolerances.
+//! `cargo test --release --test winograd4`; the side-by-side timing against F(2x2):
+//! `cargo test --release --test winograd4 -- --ignored --nocapture speed`.
+
+use catdog::config::ConvDims;
+use catdog::cpu::has_avx512;
+use catdog::layers::conv::{winograd, winograd4, Algo, ConvPlan};
+
+/// xorshift64*: a small deterministic generator, uniform floats in [lo, hi).
+struct Rng(u64);
+impl Rng {
+    fn unit(&mut self) -> f32 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let r = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        (r >> 40) as f32 / (1u64 << 24) as f32
+    }
+    fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
+        lo + (hi - lo) * self.unit()
+    }
+    fn fill(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+        (0..n).map(|_| self.uniform(lo, hi)).collect()
+    }
+}
+
+fn dims(h: usize, w: usize, cin: usize, cout: usize) -> ConvDims {
+    ConvDims { h, w, cin, cout }
+}
+
+/// A `(h+2) x (w+2) x c` buffer, interior uniform in `[lo, hi)`, zero border.
+fn padded(rng: &mut Rng, h: usize, w: usize, c: usize, lo: f32, hi: f32) -> Vec<f32> {
+    let mut v = vec![0.0; (h + 2) * (w + 2) * c];
+    for y in 1..=h {
+        for x in 1..=w {
+            for i in 0..c {
+                v[(y * (w + 2) + x) * c + i] = rng.uniform(lo, hi);
+            }
+        }
+    }
+    v
+}
+
+/// `v` copied `shift` floats into a new vector: the returned vector's `[shift..]` is `v`,
+/// misaligned by that many floats.
+fn shifted(v: &[f32], shift: usize) -> Vec<f32> {
+    let mut s = vec![0.0; shift];
+    s.extend_from_slice(v);
+    s
+}
+
+fn skip_without_avx512(name: &str) -> bool {
+    if has_avx512() {
+        return false;
+    }
+    println!("note: {name}: this CPU lacks AVX-512, asm kernels not tested");
+    true
+}
+
+// ---- f64 references ----------------------------------------------------------------------
+
+/// Forward in f64: `relu(bias + sum x_pad[y+ky][x+kx][ic] * w[oc][ky][kx][ic])`, `h x w x cout`.
+fn forward64(d: &ConvDims, x_pad: &[f32], w: &[f32], bias: &[f32]) -> Vec<f64> {
+    let pre = conv64(d, x_pad, |oc, ky, kx, ic| {
+        w[((oc * 3 + ky) * 3 + kx) * d.cin + ic]
+    });
+    pre.iter()
+        .enumerate()
+        .map(|(i, &s)| (s + bias[i % d.cout] as f64).max(0.0))
+        .collect()
+}
+
+/// Input gradient in f64: `dx[y][x][ic] = sum dy_pad[y+ky][x+kx][oc] * w[oc][2-ky][2-kx][ic]`.
+fn backward_data64(d: &ConvDims, dy_pad: &[f32], w: &[f32]) -> Vec<f64> {
+    let bd = dims(d.h, d.w, d.cout, d.cin);
+    conv64(&bd, dy_pad, |ic, ky, kx, oc| {
+        w[((oc * 3 + (2 - ky)) * 3 + (2 - kx)) * d.cin + ic]
+    })
+}
+
+/// `out[y][x][o] = sum_{ky,kx,i} inp[y+ky][x+kx][i] * f(o, ky, kx, i)` in f64 (no bias).
+fn conv64(d: &ConvDims, inp: &[f32], f: impl Fn(usize, usize, usize, usize) -> f32) -> Vec<f64> {
+    let (h, w, ci, co) = (d.h, d.w, d.cin, d.cout);
+    // wt[ky][kx][i][o]
+    let mut wt = vec![0.0f64; 9 * ci * co];
+    for o in 0..co {
+        for ky in 0..3 {
+            for kx in 0..3 {
+                for i in 0..ci {
+                    wt[((ky * 3 + kx) * ci + i) * co + o] = f(o, ky, kx, i) as f64;
+                }
+            }
+        }
+    }
+    let mut out = vec![0.0f64; h * w * co];
+    for y in 0..h {
+        for x in 0..w {
+            let acc = &mut out[(y * w + x) * co..][..co];
+            for ky in 0..3 {
+                for kx in 0..3 {
+                    let px = &inp[((y + ky) * (w + 2) + x + kx) * ci..][..ci];
+                    for (i, &v) in px.iter().enumerate() {
+                        let v = v as f64;
+                        let row = &wt[((ky * 3 + kx) * ci + i) * co..][..co];
+                        for (a, &wv) in acc.iter_mut().zip(row) {
+                            *a += v * wv;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Weight and bias gradients in f64: `dw_kc[ky][kx][ic][oc] = sum x_pad[y+ky][x+kx][ic] *
+/// dy[y][x][oc]`, `db[oc] = sum dy`.
+fn backward_weights64(d: &ConvDims, x_pad: &[f32], dy_pad: &[f32]) -> (Vec<f64>, Vec<f64>) {
+    let (h, w, ci, co) = (d.h, d.w, d.cin, d.cout);
+    let mut dw = vec![0.0f64; 9 * ci * co];
+    let mut db = vec![0.0f64; co];
+    let mut g = vec![0.0f64; co];
+    for y in 0..h {
+        for x in 0..w {
+            for (gv, &v) in g
+                .iter_mut()
+                .zip(&dy_pad[((y + 1) * (w + 2) + x + 1) * co..][..co])
+            {
+                *gv = v as f64;
+            }
+            for (b, &gv) in db.iter_mut().zip(&g) {
+                *b += gv;
+            }
+            for ky in 0..3 {
+                for kx in 0..3 {
+                    let px = &x_pad[((y + ky) * (w + 2) + x + kx) * ci..][..ci];
+                    for (i, &v) in px.iter().enumerate() {
+                        let v = v as f64;
+                        let row = &mut dw[((ky * 3 + kx) * ci + i) * co..][..co];
+                        for (a, &gv) in row.iter_mut().zip(&g) {
+                            *a += v * gv;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (dw, db)
+}
+
+// ---- error measures ----------------------------------------------------------------------
+
+/// `(max |got - want|, that over max |want|)`.
+fn max_err(got: &[f32], want: &[f64]) -> (f64, f64) {
+    assert_eq!(got.len(), want.len());
+    let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let err = got
+        .iter()
+        .zip(want)
+        .fold(0.0f64, |m, (&g, &r)| m.max((g as f64 - r).abs()));
+    (err, err / scale.max(f64::MIN_POSITIVE))
+}
+
+/// Bound on F(4x4)'s error over the largest value of the result, forward and input gradient.
+/// Measured (`WINO4_VERBOSE=1 cargo test --release --test winograd4 -- --nocapture
+/// --test-threads 1`): at most 1.03e-5 (conv3's input gradient in
+/// [`accuracy_on_network_shapes`]), 9.6e-6 on the random +-1 shapes; F(2x2) on the network's
+/// shapes at most 4.9e-7, the direct path 1.1e-6.
+const TOL: f64 = 2e-5;
+/// The same for the weight gradient: measured at most 4.6e-6 (conv2, realistic data), 3.8e-6
+/// on the random shapes (F(2x2): 1.2e-6, direct: 2.9e-6 on conv2).
+const TOL_WGRAD: f64 = 1e-5;
+
+fn assert_within(got: &[f32], want: &[f64], tol: f64, what: &str) {
+    let (abs, rel) = max_err(got, want);
+    if std::env::var_os("WINO4_VERBOSE").is_some() {
+        println!("{what}: {abs:.2e} abs, {rel:.2e} of max");
+    }
+    assert!(
+        rel <= tol,
+        "{what}: max error {abs:.3e} = {rel:.3e} of the largest value (bound {tol:.1e})"
+    );
+    assert!(got.iter().all(|v| v.is_finite()), "{what}: non-finite");
+}
+
+// ---- runners -----------------------------------------------------------------------------
+
+/// F(4x4) forward of the whole layer (buffers misaligned by `shift` floats).
+fn fwd4(d: &ConvDims, x_pad: &[f32], w: &[f32], bias: &[f32], shift: usize) -> Vec<f32> {
+    let cin = d.cin;
+    let mut up = vec![0.0; shift + winograd4::packed_len(cin, d.cout)];
+    winograd4::pack(
+        cin,
+        d.cout,
+        |oc, ky, kx, ic| w[((oc * 3 + ky) * 3 + kx) * cin + ic],
+        &mut up[shift..],
+    );
+    run4(d, x_pad, &up[shift..], Some(bias), shift)
+}
+
+/// `winograd4::run` over all rows with given packed weights, `bias` or the plain transform.
+fn run4(d: &ConvDims, inp: &[f32], up: &[f32], bias: Option<&[f32]>, shift: usize) -> Vec<f32> {
+    let inp = shifted(inp, shift);
+    let mut scratch = vec![f32::NAN; shift + winograd4::scratch_len(d)];
+    let mut out = vec![f32::NAN; shift + d.h * d.w * d.cout];
+    winograd4::run(
+        d,
+        &inp[shift..],
+        up,
+        bias,
+        &mut out[shift..],
+        0..d.h,
+        &mut scratch[shift..],
+    );
+    out.split_off(shift)
+}
+
+/// F(4x4) input gradient (`h x w x cin`), packed as `ConvPlan::pack_backward` packs F(2x2)'s.
+fn bwd4(d: &ConvDims, dy_pad: &[f32], w: &[f32], shift: usize) -> Vec<f32> {
+    let cin = d.cin;
+    let mut up = vec![0.0; shift + winograd4::packed_len(d.cout, cin)];
+    winograd4::pack(
+        d.cout,
+        cin,
+        |ic, ky, kx, oc| w[((oc * 3 + (2 - ky)) * 3 + (2 - kx)) * cin + ic],
+        &mut up[shift..],
+    );
+    let kd = dims(d.h, d.w, d.cout, d.cin);
+    run4(&kd, dy_pad, &up[shift..], None, shift)
+}
+
+/// F(4x4) weight and bias gradients.
+fn wgrad4(d: &ConvDims, x_pad: &[f32], dy_pad: &[f32], shift: usize) -> (Vec<f32>, Vec<f32>) {
+    let (x, dy) = (shifted(x_pad, shift), shifted(dy_pad, shift));
+    let mut scratch = vec![f32::NAN; shift + winograd4::wgrad_scratch_len(d)];
+    let mut dw = vec![f32::NAN; shift + d.weight_len()];
+    let mut db = vec![f32::NAN; shift + d.cout];
+    winograd4::backward_weights(
+        d,
+        &x[shift..],
+        &dy[shift..],
+        &mut dw[shift..],
+        &mut db[shift..],
+        &mut scratch[shift..],
+    );
+    (dw.split_off(shift), db.split_off(shift))
+}
+
+/// Floats of scratch the direct and F(2x2) paths need on `d`.
+fn scratch_len_f2(d: &ConvDims) -> usize {
+    ConvPlan::with(Algo::Winograd, d).scratch_len
+}
+
+/// The direct or F(2x2) path's forward.
+fn fwd_other(a: Algo, d: &ConvDims, x_pad: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
+    let mut wp = vec![0.0; ConvPlan::with(a, d).packed_len];
+    (ConvPlan::with(a, d).pack_forward)(d, w, &mut wp);
+    let mut scratch = vec![0.0; ConvPlan::with(a, d).scratch_len];
+    let mut y = vec![f32::NAN; d.out_len()];
+    (ConvPlan::with(a, d).forward)(d, x_pad, &wp, Some(bias), &mut y, 0..d.h, &mut scratch);
+    y
+}
+
+/// The direct or F(2x2) path's input gradient.
+fn bwd_other(a: Algo, d: &ConvDims, dy_pad: &[f32], w: &[f32]) -> Vec<f32> {
+    let mut wp = vec![0.0; ConvPlan::with(a, d).packed_len];
+    (ConvPlan::with(a, d).pack_backward)(d, w, &mut wp);
+    let mut scratch = vec![0.0; ConvPlan::with(a, d).scratch_len];
+    let mut dx = vec![f32::NAN; d.h * d.w * d.cin];
+    (ConvPlan::with(a, d).backward_data)(d, dy_pad, &wp, &mut dx, &mut scratch);
+    dx
+}
+
+/// The direct or F(2x2) path's weight and bias gradients.
+fn wgrad_other(a: Algo, d: &ConvDims, x_pad: &[f32], dy_pad: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let mut scratch = vec![0.0; ConvPlan::with(a, d).scratch_len];
+    let mut dw = vec![f32::NAN; d.weight_len()];
+    let mut db = vec![f32::NAN; d.cout];
+    (ConvPlan::with(a, d).backward_weights)(d, x_pad, dy_pad, &mut dw, &mut db, &mut scratch);
+    (dw, db)
+}
+
+fn to64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+// ---- tests -------------------------------------------------------------------------------
+
+#[test]
+fn applies_only_to_whole_4x4_tiles_and_16_channel_groups() {
+    assert!(winograd4::applies(&dims(4, 4, 16, 16)));
+    assert!(winograd4::applies(&dims(64, 64, 32, 64)));
+    assert!(winograd4::applies(&dims(32, 32, 64, 128)));
+    for d in [
+        dims(2, 4, 16, 16),
+        dims(4, 6, 16, 16),
+        dims(12, 10, 16, 16),
+        dims(4, 4, 3, 16),
+        dims(4, 4, 16, 8),
+        dims(0, 4, 16, 16),
+    ] {
+        assert!(!winograd4::applies(&d), "{d:?}");
+        assert_eq!(winograd4::scratch_len(&d), 0);
+        assert_eq!(winograd4::wgrad_scratch_len(&d), 0);
+    }
+    assert_eq!(winograd4::packed_len(32, 64), 36 * 32 * 64);
+}
+
+/// Sides multiples of 4 (one tile, one tile row or column, several bands, uneven pieces of a
+/// row) and channel counts with every output-block tail (16 = NV 1 only, 48 = 32 + 16,
+/// 80, 112); tolerance [`TOL`] of the largest value against f64.
+const SHAPES: &[(usize, usize, usize, usize)] = &[
+    (4, 4, 16, 16),
+    (4, 12, 16, 32),
+    (12, 4, 32, 16),
+    (8, 8, 48, 64),
+    (12, 12, 64, 48),
+    (4, 20, 16, 128),
+    (16, 8, 128, 16),
+    (12, 28, 32, 80),
+    (8, 100, 16, 32),
+    (24, 16, 112, 48),
+];
+
+#[test]
+fn forward_matches_f64_reference_and_other_paths() {
+    if skip_without_avx512("forward_matches_f64_reference_and_other_paths") {
+        return;
+    }
+    let mut rng = Rng(11);
+    for (k, &(h, w, cin, cout)) in SHAPES.iter().enumerate() {
+        let d = dims(h, w, cin, cout);
+        let x = padded(&mut rng, h, w, cin, -1.0, 1.0);
+        let wts = rng.fill(d.weight_len(), -1.0, 1.0);
+        let bias = rng.fill(cout, -0.5, 0.5);
+        let want = forward64(&d, &x, &wts, &bias);
+        // ReLU exercised: both signs of pre-activation.
+        assert!(want.contains(&0.0) && want.iter().any(|&v| v > 0.0));
+        let y4 = fwd4(&d, &x, &wts, &bias, k % 3);
+        assert_within(&y4, &want, TOL, &format!("forward F(4x4) {d:?}"));
+        // The direct and F(2x2) paths agree with F(4x4) to the same bound.
+        for a in [Algo::Direct, Algo::Winograd] {
+            assert!(winograd::applies(&d));
+            let y = fwd_other(a, &d, &x, &wts, &bias);
+            assert_within(
+                &y4,
+                &to64(&y),
+                TOL,
+                &format!("forward F(4x4) vs {a:?} {d:?}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn input_gradient_matches_f64_reference_and_other_paths() {
+    if skip_without_avx512("input_gradient_matches_f64_reference_and_other_paths") {
+        return;
+    }
+    let mut rng = Rng(12);
+    for (k, &(h, w, cin, cout)) in SHAPES.iter().enumerate() {
+        let d = dims(h, w, cin, cout);
+        let dy = padded(&mut rng, h, w, cout, -1.0, 1.0);
+        let wts = rng.fill(d.weight_len(), -1.0, 1.0);
+        let want = backward_data64(&d, &dy, &wts);
+        let dx4 = bwd4(&d, &dy, &wts, (k + 1) % 3);
+        assert_within(&dx4, &want, TOL, &format!("input gradient F(4x4) {d:?}"));
+        for a in [Algo::Direct, Algo::Winograd] {
+            let dx = bwd_other(a, &d, &dy, &wts);
+            assert_within(&dx4, &to64(&dx), TOL, &format!("dx F(4x4) vs {a:?} {d:?}"));
+        }
+    }
+}
+
+/// Shapes of the weight gradient: one band or several (the band is [`winograd4::WGRAD_BAND_TILES`]
+/// tiles of whole tile rows), every slab kernel (64-channel slabs, 16 / 32 / 48 tails).
+const WGRAD_SHAPES: &[(usize, usize, usize, usize)] = &[
+    (4, 4, 16, 16),
+    (4, 12, 16, 32),
+    (12, 4, 32, 48),
+    (8, 8, 48, 64),
+    (20, 12, 64, 16),
+    (12, 28, 16, 80),
+    (16, 16, 128, 112),
+    (24, 8, 32, 128),
+];
+
+#[test]
+fn weight_gradient_matches_f64_reference_and_other_paths() {
+    if skip_without_avx512("weight_gradient_matches_f64_reference_and_other_paths") {
+        return;
+    }
+    let mut rng = Rng(13);
+    for (k, &(h, w, cin, cout)) in WGRAD_SHAPES.iter().enumerate() {
+        let d = dims(h, w, cin, cout);
+        let x = padded(&mut rng, h, w, cin, -1.0, 1.0);
+        let dy = padded(&mut rng, h, w, cout, -1.0, 1.0);
+        let (dw_want, db_want) = backward_weights64(&d, &x, &dy);
+        let (dw4, db4) = wgrad4(&d, &x, &dy, k % 3);
+        assert_within(&dw4, &dw_want, TOL_WGRAD, &format!("dw F(4x4) {d:?}"));
+        assert_within(&db4, &db_want, 1e-6, &format!("db F(4x4) {d:?}"));
+        for a in [Algo::Direct, Algo::Winograd] {
+            let (dw, db) = wgrad_other(a, &d, &x, &dy);
+            assert_within(
+                &dw4,
+                &to64(&dw),
+                TOL_WGRAD,
+                &format!("dw F(4x4) vs {a:?} {d:?}"),
+            );
+            assert_within(&db4, &to64(&db), 1e-6, &format!("db F(4x4) vs {a:?} {d:?}"));
+        }
+    }
+}
+
+/// A second call overwrites (dU accumulates across bands in scratch, dw and db must not).
+#[test]
+fn weight_gradient_overwrites_bit_for_bit() {
+    if skip_without_avx512("weight_gradient_overwrites_bit_for_bit") {
+        return;
+    }
+    let mut rng = Rng(14);
+    let d = dims(20, 12, 32, 48);
+    let x = padded(&mut rng, 20, 12, 32, -1.0, 1.0);
+    let dy = padded(&mut rng, 20, 12, 48, -1.0, 1.0);
+    let mut scratch = vec![0.0; winograd4::wgrad_scratch_len(&d)];
+    let (mut dw, mut db) = (vec![0.0; d.weight_len()], vec![0.0; 48]);
+    winograd4::backward_weights(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
+    let (first_dw, first_db) = (dw.clone(), db.clone());
+    winograd4::backward_weights(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
+    assert_eq!(dw, first_dw);
+    assert_eq!(db, first_db);
+}
+
+/// The weight gradient reads only the interior of `dy_pad`: garbage in its border changes
+/// nothing.
+#[test]
+fn weight_gradient_reads_only_the_interior_of_dy() {
+    if skip_without_avx512("weight_gradient_reads_only_the_interior_of_dy") {
+        return;
+    }
+    let mut rng = Rng(15);
+    let d = dims(8, 12, 16, 32);
+    let x = padded(&mut rng, 8, 12, 16, -1.0, 1.0);
+    let dy = padded(&mut rng, 8, 12, 32, -1.0, 1.0);
+    let mut dirty = dy.clone();
+    for y in 0..10 {
+        for x in 0..14 {
+            if y == 0 || y == 9 || x == 0 || x == 13 {
+                for c in 0..32 {
+                    dirty[(y * 14 + x) * 32 + c] = 1e30;
+                }
+            }
+        }
+    }
+    assert_eq!(wgrad4(&d, &x, &dy, 0), wgrad4(&d, &x, &dirty, 0));
+}
+
+/// Row bands (as the trainer runs conv2 + pool2) give the same bits as the whole layer, and
+/// write nothing outside their rows.
+#[test]
+fn row_bands_match_whole_layer_bit_for_bit() {
+    if skip_without_avx512("row_bands_match_whole_layer_bit_for_bit") {
+        return;
+    }
+    let mut rng = Rng(16);
+    for (h, w, cin, cout) in [(16, 12, 32, 64), (24, 64, 16, 32), (12, 8, 64, 48)] {
+        let d = dims(h, w, cin, cout);
+        let x = padded(&mut rng, h, w, cin, -1.0, 1.0);
+        let wts = rng.fill(d.weight_len(), -1.0, 1.0);
+        let bias = rng.fill(cout, -0.5, 0.5);
+        let whole = fwd4(&d, &x, &wts, &bias, 0);
+        let mut up = vec![0.0; winograd4::packed_len(cin, cout)];
+        winograd4::pack(
+            cin,
+            cout,
+            |oc, ky, kx, ic| wts[((oc * 3 + ky) * 3 + kx) * cin + ic],
+            &mut up,
+        );
+        let mut scratch = vec![0.0; winograd4::scratch_len(&d)];
+        let mut y0 = 0;
+        for band in [4, 8, 4, 12, 4].iter().cycle() {
+            if y0 >= h {
+                break;
+            }
+            let y1 = (y0 + band).min(h);
+            let n = (y1 - y0) * w * cout;
+            let mut out = vec![f32::NAN; n + 16];
+            winograd4::run(&d, &x, &up, Some(&bias), &mut out, y0..y1, &mut scratch);
+            assert_eq!(
+                &out[..n],
+                &whole[y0 * w * cout..y1 * w * cout],
+                "{d:?} rows {y0}..{y1}"
+            );
+            assert!(out[n..].iter().all(|v| v.is_nan()), "wrote past its rows");
+            y0 = y1;
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "whole 4-row tiles")]
+fn rows_must_be_whole_tiles() {
+    let d = dims(8, 8, 16, 16);
+    let x = vec![0.0; d.in_pad_len()];
+    let up = vec![0.0; winograd4::packed_len(16, 16)];
+    let mut out = vec![0.0; d.out_len()];
+    let mut scratch = vec![0.0; winograd4::scratch_len(&d)];
+    winograd4::run(&d, &x, &up, None, &mut out, 2..6, &mut scratch);
+}
+
+/// The network's conv2 (64x64, 32 -> 64) and conv3 (32x32, 64 -> 128) with realistic
+/// magnitudes: inputs uniform in [0, 1) (post-ReLU activations, a quarter of them zero),
+/// weights uniform in +-sqrt(6 / (9 cin)) (He-like), output gradients in +-1e-3. Prints the
+/// error of every path against f64 and asserts F(4x4)'s bound.
+#[test]
+fn accuracy_on_network_shapes() {
+    if skip_without_avx512("accuracy_on_network_shapes") {
+        return;
+    }
+    let mut rng = Rng(17);
+    for d in [dims(64, 64, 32, 64), dims(32, 32, 64, 128)] {
+        let mut x = padded(&mut rng, d.h, d.w, d.cin, -0.33, 1.0);
+        x.iter_mut().for_each(|v| *v = v.max(0.0));
+        let lim = (6.0 / (9.0 * d.cin as f32)).sqrt();
+        let wts = rng.fill(d.weight_len(), -lim, lim);
+        let bias = rng.fill(d.cout, -0.01, 0.01);
+        let dy = padded(&mut rng, d.h, d.w, d.cout, -1e-3, 1e-3);
+        let y_want = forward64(&d, &x, &wts, &bias);
+        let dx_want = backward_data64(&d, &dy, &wts);
+        let (dw_want, db_want) = backward_weights64(&d, &x, &dy);
+        let y4 = fwd4(&d, &x, &wts, &bias, 0);
+        let dx4 = bwd4(&d, &dy, &wts, 0);
+        let (dw4, db4) = wgrad4(&d, &x, &dy, 0);
+        for a in [Algo::Direct, Algo::Winograd] {
+            let y = fwd_other(a, &d, &x, &wts, &bias);
+            let dx = bwd_other(a, &d, &dy, &wts);
+            let (dw, _) = wgrad_other(a, &d, &x, &dy);
+            for (what, got, want) in [
+                ("forward", &y, &y_want),
+                ("input gradient", &dx, &dx_want),
+                ("weight gradient", &dw, &dw_want),
+            ] {
+                let (abs, rel) = max_err(got, want);
+                println!("{d:?} {what:16} {a:?}: max |error| {abs:.2e}, {rel:.2e} of max");
+            }
+        }
+        for (what, got, want, tol) in [
+            ("forward", &y4, &y_want, TOL),
+            ("input gradient", &dx4, &dx_want, TOL),
+            ("weight gradient", &dw4, &dw_want, TOL_WGRAD),
+            ("bias gradient", &db4, &db_want, 1e-6),
+        ] {
+            let (abs, rel) = max_err(got, want);
+            println!("{d:?} {what:16} F(4x4): max |error| {abs:.2e}, {rel:.2e} of max");
+            assert_within(got, want, tol, &format!("{what} F(4x4) {d:?}"));
+        }
+    }
+}
+
+/// [`winograd4::pack`]'s layout with a given `G` (6x3) in place of the exact one, to run
+/// `winograd4::run` with a wrong weight transform.
+fn pack_with_g(
+    g: &[[f64; 3]; 6],
+    n_in: usize,
+    n_out: usize,
+    f: impl Fn(usize, usize, usize, usize) -> f32,
+) -> Vec<f32> {
+    let plane = n_in * n_out;
+    let mut out = vec![0.0; 36 * plane];
+    let blocks: Vec<(usize, usize)> = catdog::testing::channel_blocks(n_out);
+    for &(o0, nv) in &blocks {
+        let nb = nv * 16;
+        for i in 0..n_in {
+            for c in 0..nb {
+                let o = o0 + c;
+                for r in 0..6 {
+                    for s in 0..6 {
+                        // u[r][s] = sum_{ky,kx} G[r][ky] g[ky][kx] G[s][kx]
+                        let mut u = 0.0;
+                        for ky in 0..3 {
+                            for kx in 0..3 {
+                                u += g[r][ky] * f(o, ky, kx, i) as f64 * g[s][kx];
+                            }
+                        }
+                        out[(r * 6 + s) * plane + o0 * n_in + i * nb + c] = u as f32;
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The exact `G`.
+const G: [[f64; 3]; 6] = [
+    [0.25, 0.0, 0.0],
+    [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
+    [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
+    [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
+    [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
+    [0.0, 0.0, 1.0],
+];
+
+/// The tolerances are tight enough to mean something: the same forward with one constant of
+/// `G` written to 4 significant digits (1/6 -> 0.1667, a relative error of 2e-4, or 1/24 ->
+/// 0.04167, 8e-5, in one entry) fails [`TOL`] on the network's conv3, while the exact `G`
+/// through the same test-side packer passes (and matches `winograd4::pack`).
+#[test]
+fn a_wrong_transform_constant_is_caught() {
+    if skip_without_avx512("a_wrong_transform_constant_is_caught") {
+        return;
+    }
+    let mut rng = Rng(18);
+    let d = dims(32, 32, 64, 128);
+    let mut x = padded(&mut rng, d.h, d.w, d.cin, -0.33, 1.0);
+    x.iter_mut().for_each(|v| *v = v.max(0.0));
+    let lim = (6.0 / (9.0 * d.cin as f32)).sqrt();
+    let wts = rng.fill(d.weight_len(), -lim, lim);
+    let bias = rng.fill(d.cout, -0.01, 0.01);
+    let want = forward64(&d, &x, &wts, &bias);
+    let f = |oc: usize, ky: usize, kx: usize, ic: usize| wts[((oc * 3 + ky) * 3 + kx) * d.cin + ic];
+    let exact = pack_with_g(&G, d.cin, d.cout, f);
+    let mut packed = vec![0.0; winograd4::packed_len(d.cin, d.cout)];
+    winograd4::pack(d.cin, d.cout, f, &mut packed);
+    let (_, rel_pack) = max_err(&exact, &to64(&packed));
+    assert!(
+        rel_pack < 1e-6,
+        "test-side packer differs from pack: {rel_pack:e}"
+    );
+    let y = run4(&d, &x, &exact, Some(&bias), 0);
+    assert_within(&y, &want, TOL, "exact G through the test packer");
+    // Measured: 0.1667 -> 4.2e-4 of max (21x the bound), 0.04167 -> 4.4e-5 (2.2x); a
+    // relative error of 2e-5 in one constant (-1/6 -> -0.16667: 2.0e-5 of max) is at the
+    // bound and not caught.
+    for (r, c, v) in [(3, 2, 0.1667), (3, 0, 0.04167)] {
+        let mut g = G;
+        g[r][c] = v;
+        let wrong = pack_with_g(&g, d.cin, d.cout, f);
+        let y = run4(&d, &x, &wrong, Some(&bias), 0);
+        let (abs, rel) = max_err(&y, &want);
+        println!("G[{r}][{c}] = {v}: max error {abs:.2e} = {rel:.2e} of max (bound {TOL:.0e})");
+        assert!(
+            rel > TOL,
+            "G[{r}][{c}] = {v} was not caught: {rel:.2e} of max"
+        );
+    }
+}
+
+// ---- speed ---------------------------------------------------------------------------------
+
+/// Median of `reps` timed calls of `f` (after one warm-up call), in microseconds.
+fn time_us(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut t: Vec<f64> = (0..reps)
+        .map(|_| {
+            let s = std::time::Instant::now();
+            f();
+            s.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    t.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    t[reps / 2]
+}
+
+/// Side-by-side timing, one thread, one sample: F(4x4) against F(2x2) (and the direct path) on
+/// conv2 and conv3, forward, input gradient and weight gradient; rounds alternate the
+/// algorithms so that a noisy neighbour hits both. Prints times and ratios; asserts nothing
+/// about speed. `cargo test --release --test winograd4 -- --ignored --nocapture speed`
+#[test]
+#[ignore]
+fn speed_f4x4_vs_f2x2() {
+    if skip_without_avx512("speed_f4x4_vs_f2x2") {
+        return;
+    }
+    let rounds: usize = std::env::var("WINO4_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let reps = 15;
+    let mut rng = Rng(19);
+    for (name, d) in [
+        ("conv2", dims(64, 64, 32, 64)),
+        ("conv3", dims(32, 32, 64, 128)),
+    ] {
+        let x = padded(&mut rng, d.h, d.w, d.cin, 0.0, 1.0);
+        let dy = padded(&mut rng, d.h, d.w, d.cout, -1e-3, 1e-3);
+        let wts = rng.fill(d.weight_len(), -0.1, 0.1);
+        let bias = rng.fill(d.cout, -0.01, 0.01);
+        let bd = dims(d.h, d.w, d.cout, d.cin);
+        let cin = d.cin;
+        // F(4x4) buffers.
+        let mut u4f = vec![0.0; winograd4::packed_len(d.cin, d.cout)];
+        winograd4::pack(
+            d.cin,
+            d.cout,
+            |oc, ky, kx, ic| wts[((oc * 3 + ky) * 3 + kx) * cin + ic],
+            &mut u4f,
+        );
+        let mut u4b = vec![0.0; winograd4::packed_len(d.cout, d.cin)];
+        winograd4::pack(
+            d.cout,
+            d.cin,
+            |ic, ky, kx, oc| wts[((oc * 3 + (2 - ky)) * 3 + (2 - kx)) * cin + ic],
+            &mut u4b,
+        );
+        let s4 = winograd4::scratch_len(&d)
+            .max(winograd4::scratch_len(&bd))
+            .max(winograd4::wgrad_scratch_len(&d));
+        let mut scr4 = vec![0.0; s4];
+        // F(2x2) and direct buffers.
+        let pk = |a: Algo| {
+            let mut f = vec![0.0; ConvPlan::with(a, &d).packed_len];
+            (ConvPlan::with(a, &d).pack_forward)(&d, &wts, &mut f);
+            let mut b = vec![0.0; ConvPlan::with(a, &d).packed_len];
+            (ConvPlan::with(a, &d).pack_backward)(&d, &wts, &mut b);
+            (f, b)
+        };
+        let (u2f, u2b) = pk(Algo::Winograd);
+        let (udf, udb) = pk(Algo::Direct);
+        let mut scr2 = vec![0.0; scratch_len_f2(&d)];
+        let mut y = vec![0.0; d.out_len()];
+        let mut dx = vec![0.0; d.h * d.w * d.cin];
+        let mut dw = vec![0.0; d.weight_len()];
+        let mut db = vec![0.0; d.cout];
+        let mut best = [[f64::MAX; 3]; 3]; // [pass][direct, f2, f4]
+        for _ in 0..rounds {
+            for (ai, a) in [Algo::Direct, Algo::Winograd].into_iter().enumerate() {
+                let (uf, ub) = if ai == 0 { (&udf, &udb) } else { (&u2f, &u2b) };
+                let t = time_us(reps, || {
+                    (ConvPlan::with(a, &d).forward)(
+                        &d,
+                        &x,
+                        uf,
+                        Some(&bias),
+                        &mut y,
+                        0..d.h,
+                        &mut scr2,
+                    )
+                });
+                best[0][ai] = best[0][ai].min(t);
+                let t = time_us(reps, || {
+                    (ConvPlan::with(a, &d).backward_data)(&d, &dy, ub, &mut dx, &mut scr2)
+                });
+                best[1][ai] = best[1][ai].min(t);
+                let t = time_us(reps, || {
+                    (ConvPlan::with(a, &d).backward_weights)(
+                        &d, &x, &dy, &mut dw, &mut db, &mut scr2,
+                    )
+                });
+                best[2][ai] = best[2][ai].min(t);
+            }
+            let t = time_us(reps, || {
+                winograd4::run(&d, &x, &u4f, Some(&bias), &mut y, 0..d.h, &mut scr4)
+            });
+            best[0][2] = best[0][2].min(t);
+            let t = time_us(reps, || {
+                winograd4::run(&bd, &dy, &u4b, None, &mut dx, 0..d.h, &mut scr4)
+            });
+            best[1][2] = best[1][2].min(t);
+            let t = time_us(reps, || {
+                winograd4::backward_weights(&d, &x, &dy, &mut dw, &mut db, &mut scr4)
+            });
+            best[2][2] = best[2][2].min(t);
+        }
+        for (p, pass) in ["forward", "input gradient", "weight gradient"]
+            .iter()
+            .enumerate()
+        {
+            let [td, t2, t4] = best[p];
+            println!(
+                "{name} {pass:15}: direct {td:7.1} us, F(2x2) {t2:7.1} us, F(4x4) {t4:7.1} us; \
+                 F(2x2)/F(4x4) time = {:.2}x, direct/F(4x4) = {:.2}x",
+                t2 / t4,
+                td / t4
+            );
+        }
+    }
+}
