@@ -29,7 +29,7 @@ Usage:    python3 engines.py ENGINE THREADS [BATCHES]      (BATCHES default 8)
           ENGINES_MIN_SECONDS=3 ENGINES_INFER_BATCH=64 ENGINES_TORCH_POOL=both
           ENGINES_TORCH_MODE=default|max-autotune-no-cudagraphs
 Output:   one line on stdout, e.g.
-          engine=onnxruntime version=1.22.0 threads=2 train=n/a infer=812.4
+          engine=onnxruntime version=VERSION threads=2 train=n/a infer=RATE
           (samples/s; train=n/a for inference-only engines); details on stderr.
 """
 import os
