@@ -406,8 +406,8 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
                 slots
                     .par_chunks_mut(il)
                     .zip(&cands[start..end])
-                    .map_init(fast_image_resize::Resizer::new, |rz, (slot, c)| {
-                        let r = load(rz, &c.path, &resize, max_px, slot);
+                    .map_init(Loader::new, |ld, (slot, c)| {
+                        let r = load(ld, &c.path, &resize, max_px, slot);
                         pb.inc(1);
                         r
                     })
