@@ -340,11 +340,11 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
     let mut staging = if n == 0 {
         None
     } else if ((n * il) as u64) < mem_available() / 2 {
-        // Fits in memory: anonymous, prefaulted in one go (cheaper than a fault per page).
+        // Fits in memory: anonymous, faulted in by the decoding threads as they fill it (a
+        // prefault in one go costs less CPU but runs on one thread before any decoding starts).
         Some(
             memmap2::MmapOptions::new()
                 .len(n * il)
-                .populate()
                 .map_anon()
                 .map_err(|e| format!("cannot allocate {} bytes of staging memory: {e}", n * il))?,
         )
