@@ -620,17 +620,19 @@ fn load_jpeg_rgbx(
     true
 }
 
-/// `out` (3 bytes a pixel) from `src` (4 bytes a pixel, the fourth dropped): one 4-byte store a
-/// pixel, whose last byte the next pixel overwrites.
+/// `out` (3 bytes a pixel) from `src` (4 bytes a pixel, the fourth dropped): two pixels at a
+/// time as one 8-byte word, stored whole (its last 2 bytes are overwritten by the next pair).
 fn drop_fourth(src: &[u8], out: &mut [u8]) {
     let n = out.len() / 3;
-    if n == 0 {
-        return;
+    let pairs = n.saturating_sub(2) / 2; // the last 8-byte store ends at least 4 bytes early
+    for (i, two) in src.chunks_exact(8).take(pairs).enumerate() {
+        let v = u64::from_le_bytes(two.try_into().expect("8 bytes"));
+        let w = (v & 0xFF_FFFF) | ((v >> 8) & 0xFFFF_FF00_0000);
+        out[6 * i..6 * i + 8].copy_from_slice(&w.to_le_bytes());
     }
-    for (i, px) in src.chunks_exact(4).take(n - 1).enumerate() {
-        out[3 * i..3 * i + 4].copy_from_slice(px);
+    for p in 2 * pairs..n {
+        out[3 * p..3 * p + 3].copy_from_slice(&src[4 * p..4 * p + 3]);
     }
-    out[3 * (n - 1)..3 * n].copy_from_slice(&src[4 * (n - 1)..4 * (n - 1) + 3]);
 }
 
 /// Reads, decodes and resizes one file into `out`.
@@ -943,14 +945,13 @@ mod tests {
 
     #[test]
     fn drop_fourth_keeps_three_bytes_a_pixel() {
-        let src: Vec<u8> = (0..40).collect();
-        let mut out = vec![0u8; 30];
-        drop_fourth(&src, &mut out);
-        let want: Vec<u8> = src
-            .chunks(4)
-            .flat_map(|p| p[..3].to_vec())
-            .collect();
-        assert_eq!(out, want);
+        for n in 0..20 {
+            let src: Vec<u8> = (0..4 * n as u8).map(|b| b ^ 0xA5).collect();
+            let mut out = vec![0u8; 3 * n];
+            drop_fourth(&src, &mut out);
+            let want: Vec<u8> = src.chunks(4).flat_map(|p| p[..3].to_vec()).collect();
+            assert_eq!(out, want, "{n} pixels");
+        }
     }
 
     #[test]
