@@ -933,9 +933,18 @@ mod tests {
                     };
                     let n = size as usize * size as usize * 3;
                     let (mut a, mut b) = (vec![1u8; n], vec![2u8; n]);
-                    assert!(load_jpeg_rgbx(&mut fast, &jpeg, &r, DEFAULT_MAX_PIXELS, &mut a));
+                    assert!(load_jpeg_rgbx(
+                        &mut fast,
+                        &jpeg,
+                        &r,
+                        DEFAULT_MAX_PIXELS,
+                        &mut a
+                    ));
                     load_general(&mut general, &jpeg, &r, DEFAULT_MAX_PIXELS, &mut b).unwrap();
-                    assert!(a == b, "{w}x{h} {sampling:?} grey {grey} -> {size} {crop} {filter:?}");
+                    assert!(
+                        a == b,
+                        "{w}x{h} {sampling:?} grey {grey} -> {size} {crop} {filter:?}"
+                    );
                     checked += 1;
                 }
             }
