@@ -340,11 +340,11 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
     let mut staging = if n == 0 {
         None
     } else if ((n * il) as u64) < mem_available() / 2 {
-        // Fits in memory: anonymous, prefaulted in one go (cheaper than a fault per page).
+        // Fits in memory: anonymous, faulted in by the decoding threads as they fill it (a
+        // prefault in one go costs less CPU but runs on one thread before any decoding starts).
         Some(
             memmap2::MmapOptions::new()
                 .len(n * il)
-                .populate()
                 .map_anon()
                 .map_err(|e| format!("cannot allocate {} bytes of staging memory: {e}", n * il))?,
         )
@@ -406,8 +406,8 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
                 slots
                     .par_chunks_mut(il)
                     .zip(&cands[start..end])
-                    .map_init(fast_image_resize::Resizer::new, |rz, (slot, c)| {
-                        let r = load(rz, &c.path, &resize, max_px, slot);
+                    .map_init(Loader::new, |ld, (slot, c)| {
+                        let r = load(ld, &c.path, &resize, max_px, slot);
                         pb.inc(1);
                         r
                     })

@@ -1,7 +1,7 @@
 //! `tools/pack photos INPUT... -o OUT.bin`: photos and folders of photos, in the order given,
 //! into one unlabeled blob. `model predict` uses it to read photos (the trainer has no decoder).
 
-use crate::{load, scan, Resize, Skip};
+use crate::{load, scan, Loader, Resize, Skip};
 use catdog_core::blob::{BlobMeta, BlobWriter, CLASS_NAMES, UNLABELED};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -35,9 +35,9 @@ pub fn pack(
     let il = r.width as usize * r.height as usize * 3;
     let decoded: Vec<Result<Vec<u8>, String>> = files
         .par_iter()
-        .map_init(fast_image_resize::Resizer::new, |rz, p| {
+        .map_init(Loader::new, |ld, p| {
             let mut px = vec![0u8; il];
-            load(rz, p, r, max_pixels, &mut px).map(|()| px)
+            load(ld, p, r, max_pixels, &mut px).map(|()| px)
         })
         .collect();
     let mut skipped = Vec::new();
