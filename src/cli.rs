@@ -50,6 +50,30 @@ pub struct ArchArgs {
     /// (the assembly original's own routines, bit for bit, one thread, plain SGD only).
     #[arg(long, value_enum, default_value = "fast")]
     pub kernels: KernelsName,
+    /// The fast tier's conv algorithm: `auto` (Winograd F(4x4) where the layer's sides are
+    /// multiples of 4, else F(2x2) where they are even, else direct), `winograd2` (F(2x2) where
+    /// it applies: less rounding error, slower) or `direct` (no Winograd: the least rounding
+    /// error, slowest).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub conv: ConvName,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ConvName {
+    Auto,
+    Winograd2,
+    Direct,
+}
+
+impl ConvName {
+    pub fn choice(self) -> crate::layers::conv::ConvChoice {
+        use crate::layers::conv::ConvChoice;
+        match self {
+            ConvName::Auto => ConvChoice::Auto,
+            ConvName::Winograd2 => ConvChoice::Winograd2,
+            ConvName::Direct => ConvChoice::Direct,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -183,7 +207,9 @@ pub struct EvalArgs {
     /// How many images the contact sheet shows.
     #[arg(long, default_value_t = 24)]
     pub errors_count: usize,
-    #[arg(long, default_value_t = 16)]
+    /// Samples per forward pass: fc1's weights (16 MiB in the default network) are read once
+    /// per batch, so inference runs in larger batches than training.
+    #[arg(long, default_value_t = INFER_BATCH)]
     pub batch_size: usize,
     #[command(flatten)]
     pub arch: ArchArgs,
@@ -197,11 +223,16 @@ pub struct PredictArgs {
     /// Photos (JPEG, PNG, ...), folders of photos, or packed blobs (.bin).
     #[arg(required = true, value_name = "PHOTO|FOLDER|BLOB")]
     pub inputs: Vec<PathBuf>,
-    #[arg(long, default_value_t = 16)]
+    /// Samples per forward pass: fc1's weights (16 MiB in the default network) are read once
+    /// per batch, so inference runs in larger batches than training.
+    #[arg(long, default_value_t = INFER_BATCH)]
     pub batch_size: usize,
     #[command(flatten)]
     pub arch: ArchArgs,
 }
+
+/// The default batch of `eval`, `predict` and `bench`'s inference timing.
+pub const INFER_BATCH: usize = 64;
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -210,8 +241,12 @@ pub struct BenchArgs {
     pub batches: usize,
     #[arg(long, default_value_t = 128)]
     pub image: usize,
+    /// Samples per training step.
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
+    /// Samples per forward pass of the inference timing (as `eval` and `predict`).
+    #[arg(long, default_value_t = INFER_BATCH)]
+    pub infer_batch: usize,
     /// Also print a per-layer time breakdown of a training step.
     #[arg(long)]
     pub profile: bool,

@@ -23,7 +23,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 fn make_net(h: &Hyper, arch: &ArchArgs, momentum: bool) -> Result<Box<dyn Network>, String> {
-    network::build(h, arch.kernels.tier(), momentum)
+    network::build(h, arch.kernels.tier(), momentum, arch.conv.choice())
 }
 
 /// A training run ready to start: what `prepare_training` set up, for `fit::fit` and
@@ -488,17 +488,27 @@ fn bench_cmd(a: BenchArgs) -> Result<(), String> {
         out!("{}", catdog::profile::report(st.steps))?;
         catdog::profile::enable(false);
     }
-    let _ = net.predict(&data);
+    // Inference in its own batches (a network sized for them), on the trained parameters.
+    let hi = Hyper {
+        batch: a.infer_batch,
+        ..h.clone()
+    };
+    hi.shapes()?;
+    let mut infer_net = make_net(&hi, &a.arch, false)?;
+    infer_net.params_mut().copy_from_slice(net.params());
+    infer_net.repack();
+    let _ = infer_net.predict(&data);
     let t = Instant::now();
-    let probs = net.predict(&data);
+    let probs = infer_net.predict(&data);
     let infer_rate = probs.len() as f64 / t.elapsed().as_secs_f64();
     let gflop = 2.0 * shapes.train_macs() as f64 / 1e9;
     outln!(
-        "config: image {}, widths {:?}, fc1 {}, batch {}, {}",
+        "config: image {}, widths {:?}, fc1 {}, batch {} (inference {}), {}",
         h.image,
         h.widths,
         h.fc1,
         h.batch,
+        hi.batch,
         net.describe()
     )?;
     // Counted as the direct convolution would (Winograd layers do fewer multiplies, so on

@@ -162,6 +162,52 @@ fn any_thread_count_gives_the_same_bits() {
     assert!(results[0] == results[2], "1 vs 7 threads differ");
 }
 
+/// Inference bits depend on neither the batch size nor the thread count (each sample's
+/// forward pass is its own; fc1's tiles keep every output's sum order), and every conv
+/// algorithm of `--conv` gives the same predictions up to its rounding, the default (F(4x4)
+/// Winograd on the Winograd-shaped layers) within 1e-5 of the direct convolution.
+#[test]
+fn inference_bits_do_not_depend_on_batch_or_threads_and_algorithms_agree() {
+    use catdog::layers::conv::{Algo, ConvChoice};
+    let data = Synthetic::new(70, 32, 9);
+    let probs = |batch: usize, threads: usize, conv: ConvChoice| {
+        let h = Hyper {
+            widths: [16, 32, 48],
+            ..small(32, batch, threads)
+        };
+        let mut n = Net::new_with(&h, cpu::detect(), false, conv).unwrap();
+        let s = n.shapes.clone();
+        parameters::he_init(&s, n.params_mut(), 5);
+        n.repack();
+        (n.conv.map(|p| p.algo), train::predict(&mut n, &data))
+    };
+    let (algos, base) = probs(16, 1, ConvChoice::Auto);
+    for (batch, threads) in [(64, 1), (64, 2), (7, 2), (70, 7)] {
+        let (_, p) = probs(batch, threads, ConvChoice::Auto);
+        assert!(p == base, "batch {batch}, {threads} threads: other bits");
+    }
+    if cpu::detect() == Path::Asm {
+        assert_eq!(algos, [Algo::Direct, Algo::Winograd4, Algo::Winograd4]);
+        let (a2, p2) = probs(16, 1, ConvChoice::Winograd2);
+        let (ad, pd) = probs(16, 1, ConvChoice::Direct);
+        assert_eq!(a2, [Algo::Direct, Algo::Winograd, Algo::Winograd]);
+        assert_eq!(ad, [Algo::Direct; 3]);
+        for (other, name) in [(&p2, "F(2x2)"), (&base, "F(4x4)")] {
+            let worst = other
+                .iter()
+                .zip(&pd)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            eprintln!("{name} vs direct: worst probability difference {worst:.2e}");
+            assert!(worst < 1e-5, "{name}: {worst}");
+            assert!(
+                other != &pd,
+                "{name} gave the direct convolution's very bits"
+            );
+        }
+    }
+}
+
 /// The network learns a simple signal (dogs are redder) well above chance.
 #[test]
 fn learns_synthetic_signal() {

@@ -199,5 +199,13 @@ fn the_original_tier_refuses_what_it_has_no_kernels_for() {
     }
     let out = model(&["bench", "--kernels", "original", "--profile"], &[]);
     assert_eq!(out.status.code(), Some(2));
+    // --conv chooses among the fast tier's algorithms only.
+    let out = model(&["bench", "--kernels", "original", "--conv", "direct"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--conv chooses the fast tier's conv algorithm"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

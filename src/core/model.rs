@@ -5,7 +5,7 @@
 use crate::arena::{Arena, ArenaLayout, Shared, View};
 use crate::config::{Hyper, Shapes};
 use crate::cpu::Path;
-use crate::layers::conv::ConvPlan;
+use crate::layers::conv::{ConvChoice, ConvPlan};
 use crate::layers::Kernels;
 
 /// The ten parameter tensors, contiguous and in `parameters.raw` order.
@@ -291,12 +291,22 @@ impl Net {
     /// Sizes and allocates every arena (zeroed: padded borders stay zero forever after).
     /// Refuses, before allocating, a configuration larger than the machine's memory.
     pub fn new(h: &Hyper, path: Path, momentum: bool) -> Result<Net, String> {
+        Net::new_with(h, path, momentum, ConvChoice::Auto)
+    }
+
+    /// [`Net::new`] with the conv algorithms limited by `conv` (`model --conv`).
+    pub fn new_with(
+        h: &Hyper,
+        path: Path,
+        momentum: bool,
+        conv: ConvChoice,
+    ) -> Result<Net, String> {
         if path == Path::Asm && !crate::cpu::has_avx512() {
             // The kernels' own checks are debug-only; this is the one gate in release builds.
             return Err("the asm kernels need AVX-512 F/BW/DQ/VL, which this CPU lacks".into());
         }
         let shapes = h.shapes()?;
-        let conv = shapes.conv.map(|d| ConvPlan::new(path, &d));
+        let conv = shapes.conv.map(|d| ConvPlan::choose(path, &d, conv));
         let c = carve(h, &shapes, &conv, momentum);
         if let Some(phys) = physical_memory() {
             if c.plan.total() > phys / 10 * 9 {

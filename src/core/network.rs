@@ -9,6 +9,7 @@
 
 use crate::config::{Hyper, Shapes};
 use crate::dataset::Dataset;
+use crate::layers::conv::ConvChoice;
 use crate::train::{EpochOptions, EpochStats};
 
 /// Which kernels a network runs.
@@ -53,20 +54,31 @@ pub trait Network {
 }
 
 /// Builds the network of `h` with `tier`'s kernels (the fast tier on the kernel path the CPU
-/// allows). `momentum` sizes the optimizer's velocity (fast tier only).
-pub fn build(h: &Hyper, tier: Tier, momentum: bool) -> Result<Box<dyn Network>, String> {
+/// allows, its conv algorithms limited by `conv`). `momentum` sizes the optimizer's velocity
+/// (fast tier only).
+pub fn build(
+    h: &Hyper,
+    tier: Tier,
+    momentum: bool,
+    conv: ConvChoice,
+) -> Result<Box<dyn Network>, String> {
     match tier {
         Tier::Fast => {
             let path = crate::cpu::detect();
             if let Some(line) = crate::cpu::notice(path) {
                 crate::errln!("{line}")?;
             }
-            Ok(Box::new(crate::model::Net::new(h, path, momentum)?))
+            Ok(Box::new(crate::model::Net::new_with(
+                h, path, momentum, conv,
+            )?))
         }
         #[cfg(target_arch = "x86_64")]
         Tier::Original => {
             if momentum {
                 return Err(ORIGINAL_RECIPE_ONLY.into());
+            }
+            if conv != ConvChoice::Auto {
+                return Err("--conv chooses the fast tier's conv algorithm; the original tier has its own (drop --conv or use --kernels fast)".into());
             }
             Ok(Box::new(crate::original::OriginalNet::new(h)?))
         }

@@ -51,6 +51,20 @@ pub enum Algo {
     Winograd4,
 }
 
+/// Which algorithms the asm path may use for conv layers (`model --conv`): the fastest that
+/// applies (`Auto`), or a slower, more exact one for comparisons and the ladder.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ConvChoice {
+    /// Winograd F(4x4) where output sides are multiples of 4, else F(2x2) where they are even,
+    /// else direct.
+    #[default]
+    Auto,
+    /// Winograd F(2x2) where it applies, else direct.
+    Winograd2,
+    /// The direct convolution everywhere.
+    Direct,
+}
+
 /// `(d, x_pad, packed weights, bias, y, rows, scratch)`: output rows `rows` of
 /// `y = relu(conv(x_pad, w) + bias)` into `y` (which holds just those rows); with `bias = None`
 /// the plain convolution, no ReLU (the input gradient runs this way).
@@ -110,11 +124,17 @@ impl ConvPlan {
     /// that applies (F(4x4), else F(2x2); both passes of a layer agree: the input gradient swaps
     /// the channel counts, which does not change the test), else the direct convolution.
     pub fn new(path: Path, d: &ConvDims) -> Self {
-        let algo = match path {
-            Path::Reference => Algo::Reference,
-            Path::Asm if winograd4::applies(d) => Algo::Winograd4,
-            Path::Asm if winograd::applies(d) => Algo::Winograd,
-            Path::Asm => Algo::Direct,
+        Self::choose(path, d, ConvChoice::Auto)
+    }
+
+    /// [`ConvPlan::new`] limited to the algorithms `choice` allows.
+    pub fn choose(path: Path, d: &ConvDims, choice: ConvChoice) -> Self {
+        use ConvChoice::{Auto, Winograd2};
+        let algo = match (path, choice) {
+            (Path::Reference, _) => Algo::Reference,
+            (Path::Asm, Auto) if winograd4::applies(d) => Algo::Winograd4,
+            (Path::Asm, Auto | Winograd2) if winograd::applies(d) => Algo::Winograd,
+            (Path::Asm, _) => Algo::Direct,
         };
         Self::with(algo, d)
     }
