@@ -165,11 +165,8 @@ pub fn forward_backward(
     let fc1_sgd = fc1_sgd.filter(|_| loss_ok.load(Ordering::SeqCst));
     // 4. fc1 backward (with `fc1_sgd = Some(lr / batch)`: fused with fc1's weight step).
     let clock = Clock::start();
-    let cols = team.part(s.fc1, t, 4);
-    match fc1_sgd {
-        Some(scale) => fc1_backward_fused_sgd(c, b, cols, team.part(s.flat, t, 64), scale),
-        None => fc1_backward(c, b, cols, team.part(s.flat, t, 16)),
-    }
+    let ks = team.part(s.flat, t, if fc1_sgd.is_some() { 64 } else { 16 });
+    fc1_backward(c, b, team.part(s.fc1, t, 4), ks, fc1_sgd);
     clock.lap(Section::Fc1Backward);
     team.sync();
     // 5. conv blocks backward (after undoing dropout on the fc1 input gradient).
@@ -301,21 +298,25 @@ pub fn conv_blocks_backward(c: &Ctx, slot: usize, t: usize) {
 // fc1 + ReLU over the batch. fc_in [rows][flat], fc1_w [fc1][flat], fc1_b [fc1] -> h1 [rows][fc1];
 // backward: dh1 [rows][fc1] (ReLU mask applied) -> dflat [rows][flat], dw [fc1][flat], db [fc1].
 
+/// fc1 as a dense layer over `rows` samples.
+fn fc1_dims(c: &Ctx, rows: usize) -> FcDims {
+    FcDims {
+        rows,
+        k: c.shapes.flat,
+        n: c.shapes.fc1,
+    }
+}
+
 /// fc1 over `rows` samples for thread `t`'s share of the neurons: `h1 = relu(fc_in W1^T + b1)`.
 pub fn fc1_forward(c: &Ctx, rows: usize, cols: Range<usize>) {
-    let s = c.shapes;
-    let d = FcDims {
-        rows,
-        k: s.flat,
-        n: s.fc1,
-    };
+    let d = fc1_dims(c, rows);
     // SAFETY: reads fc_in and parameters (not written in this phase); each thread writes only
     // its own columns of h1.
     unsafe {
         let h1 = c.acts.get_mut(c.batch.h1);
         (c.kernels.fc_forward)(
             d,
-            &c.acts.get(c.batch.fc_in)[..rows * s.flat],
+            &c.acts.get(c.batch.fc_in)[..rows * d.k],
             c.params.get(c.param_views.fc1_w),
             c.params.get(c.param_views.fc1_b),
             true,
@@ -325,68 +326,49 @@ pub fn fc1_forward(c: &Ctx, rows: usize, cols: Range<usize>) {
     }
 }
 
-/// fc1 backward for this thread's share: weight/bias gradients of neurons `cols`, input
-/// gradient of inputs `ks`.
-pub fn fc1_backward(c: &Ctx, rows: usize, cols: Range<usize>, ks: Range<usize>) {
-    let s = c.shapes;
-    let d = FcDims {
-        rows,
-        k: s.flat,
-        n: s.fc1,
-    };
-    // SAFETY: reads fc_in, dh1, fc1_w; writes disjoint rows of the fc1 gradient and disjoint
-    // columns of dflat.
-    unsafe {
-        let fc_in = &c.acts.get(c.batch.fc_in)[..rows * s.flat];
-        let dh1 = &c.acts.get(c.batch.dh1)[..rows * s.fc1];
-        if !cols.is_empty() {
-            let dw = c.grads.get_mut(c.param_views.fc1_w);
-            let db = c.grads.get_mut(c.param_views.fc1_b);
-            let dw_rows = &mut dw[cols.start * s.flat..cols.end * s.flat];
-            let db_rows = &mut db[cols.clone()];
-            (c.kernels.fc_backward_weights)(d, fc_in, dh1, dw_rows, db_rows, cols);
-        }
-        if !ks.is_empty() {
-            let dflat = c.acts.get_mut(c.batch.dflat).as_mut_ptr();
-            let w = c.params.get(c.param_views.fc1_w);
-            (c.kernels.fc_backward_data)(d, dh1, w, dflat, ks);
-        }
-    }
-}
-
-/// fc1 backward fused with fc1's plain SGD weight step (asm path, `flat % 64 == 0`, no
-/// momentum or weight decay), for this thread's share: bias gradients of neurons `cols` (into
-/// the gradient arena, updated later with the other parameters), and for inputs `ks` (multiples
-/// of 64) the input gradient, then the weight gradient applied at once as `w -= scale * g`
-/// ([`fc::backward_fused_sgd`]). fc1's weight gradient is not stored, and the update step
-/// must skip fc1's weights.
-pub fn fc1_backward_fused_sgd(
+/// fc1 backward for this thread's share: the bias gradients of neurons `cols`, and the input
+/// gradient of inputs `ks`. The weight gradient: with `fused_sgd = None`, of neurons `cols`,
+/// into the gradient arena; with `Some(scale)` (plain SGD on the asm path, `flat % 64 == 0`,
+/// `ks` in multiples of 64), of inputs `ks`, applied at once as `w -= scale * g`
+/// ([`fc::backward_fused_sgd`]) and never stored, so the update step must skip fc1's weights.
+pub fn fc1_backward(
     c: &Ctx,
     rows: usize,
     cols: Range<usize>,
     ks: Range<usize>,
-    scale: f32,
+    fused_sgd: Option<f32>,
 ) {
-    let s = c.shapes;
-    let d = FcDims {
-        rows,
-        k: s.flat,
-        n: s.fc1,
-    };
-    // SAFETY: reads fc_in and dh1; each thread writes disjoint entries of fc1_b's gradient and
-    // disjoint input columns of dflat and of fc1_w (nobody else reads fc1_w in this phase).
+    let (k, d) = (c.kernels, fc1_dims(c, rows));
+    // SAFETY: reads fc_in and dh1, and unfused fc1_w; threads write disjoint neurons of the fc1
+    // gradients, disjoint columns of dflat and, fused, disjoint input columns of fc1_w (then
+    // nobody reads fc1_w in this phase but through this call's columns).
     unsafe {
-        let fc_in = &c.acts.get(c.batch.fc_in)[..rows * s.flat];
-        let dh1 = &c.acts.get(c.batch.dh1)[..rows * s.fc1];
-        if !cols.is_empty() {
-            let db = c.grads.get_mut(c.param_views.fc1_b);
-            (c.kernels.sum_slots)(&dh1[cols.start..], rows, s.fc1, &mut db[cols.clone()]);
-        }
-        if !ks.is_empty() {
-            let w = c.params.get_mut(c.param_views.fc1_w);
-            assert!(w.len() >= s.fc1 * s.flat);
-            let dflat = c.acts.get_mut(c.batch.dflat).as_mut_ptr();
-            fc::backward_fused_sgd(d, (fc_in, dh1), w.as_mut_ptr(), scale, dflat, ks);
+        let fc_in = &c.acts.get(c.batch.fc_in)[..rows * d.k];
+        let dh1 = &c.acts.get(c.batch.dh1)[..rows * d.n];
+        let db_rows = &mut c.grads.get_mut(c.param_views.fc1_b)[cols.clone()];
+        let dflat = c.acts.get_mut(c.batch.dflat).as_mut_ptr();
+        match fused_sgd {
+            None => {
+                if !cols.is_empty() {
+                    let dw = c.grads.get_mut(c.param_views.fc1_w);
+                    let dw_rows = &mut dw[cols.start * d.k..cols.end * d.k];
+                    (k.fc_backward_weights)(d, fc_in, dh1, dw_rows, db_rows, cols);
+                }
+                if !ks.is_empty() {
+                    let w = c.params.get(c.param_views.fc1_w);
+                    (k.fc_backward_data)(d, dh1, w, dflat, ks);
+                }
+            }
+            Some(scale) => {
+                if !cols.is_empty() {
+                    (k.sum_slots)(&dh1[cols.start..], rows, d.n, db_rows);
+                }
+                if !ks.is_empty() {
+                    let w = c.params.get_mut(c.param_views.fc1_w);
+                    assert!(w.len() >= d.n * d.k);
+                    fc::backward_fused_sgd(d, (fc_in, dh1), w.as_mut_ptr(), scale, dflat, ks);
+                }
+            }
         }
     }
 }
