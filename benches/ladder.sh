@@ -3,7 +3,9 @@
 # thread, side by side in one run, alternating, best of ROUNDS (default 2):
 #   reference  the scalar plain-Rust reference (CATDOG_REFERENCE=1)
 #   original   --kernels original: the assembly original's routines, bit for bit
-#   fast       --kernels fast: register-blocked, Winograd kernels (THREADS=2 adds a 2-thread row)
+#   direct     --kernels fast --conv direct: register-blocked direct convolutions, fc over the batch
+#   winograd2  --conv winograd2: conv2, conv3 as Winograd F(2x2, 3x3)
+#   fast       the default: conv2, conv3 as Winograd F(4x4, 3x3)
 # Prints samples/s of each and each rung's speed-up over the one below.
 #   benches/ladder.sh            ROUNDS=3 benches/ladder.sh
 set -euo pipefail
@@ -23,10 +25,12 @@ run() { # name, env, args...
 for r in $(seq "$rounds"); do
   run reference CATDOG_REFERENCE=1 --threads 1 --batches 1
   run original CATDOG_REFERENCE=0 --kernels original --threads 1 --batches 2
+  run direct CATDOG_REFERENCE=0 --conv direct --threads 1 --batches 12
+  run winograd2 CATDOG_REFERENCE=0 --conv winograd2 --threads 1 --batches 12
   run fast CATDOG_REFERENCE=0 --threads 1 --batches 12
 done
 prev=""
-for name in reference original fast; do
+for name in reference original direct winograd2 fast; do
   t=$(printf '%s\n' ${train[$name]} | best); i=$(printf '%s\n' ${infer[$name]} | best)
   if [ -n "$prev" ]; then
     printf '%-10s train %8s samples/s (%5.1fx)   infer %8s samples/s (%5.1fx)\n' "$name" "$t" \
