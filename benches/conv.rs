@@ -13,7 +13,8 @@
 
 use catdog::config::ConvDims;
 use catdog::cpu::has_avx512;
-use catdog::layers::conv::{winograd, Algo, ConvPlan};
+use catdog::layers::conv::winograd::{self, F2};
+use catdog::layers::conv::{Algo, ConvPlan};
 use catdog::testing::fma_peak_gflops;
 use criterion::{criterion_group, Criterion, Throughput};
 use std::hint::black_box;
@@ -152,7 +153,7 @@ fn cases() -> Vec<(&'static str, Algo, ConvDims)> {
     let mut v = Vec::new();
     for (name, d) in LAYERS {
         v.push((name, Algo::Direct, d));
-        if winograd::applies(&d) {
+        if winograd::applies::<F2>(&d) {
             v.push((name, Algo::Winograd, d));
         }
     }

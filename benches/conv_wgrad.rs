@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use catdog::arena::Arena;
 use catdog::config::{ConvDims, Hyper};
 use catdog::cpu;
-use catdog::layers::conv::{winograd, Algo, ConvPlan};
+use catdog::layers::conv::winograd::{self, F2};
+use catdog::layers::conv::{Algo, ConvPlan};
 use catdog::testing::{fma_peak_loop, FMA_PEAK_FLOPS_PER_ITER};
 use criterion::{criterion_group, Criterion, Throughput};
 
@@ -66,7 +67,7 @@ impl Layer {
     /// The algorithms to measure on this layer.
     fn algos(&self) -> Vec<Algo> {
         let mut v = vec![Algo::Direct];
-        if winograd::applies(&self.d) {
+        if winograd::applies::<F2>(&self.d) {
             v.push(Algo::Winograd);
         }
         v
@@ -87,7 +88,7 @@ impl Layer {
 /// Floats of scratch any algorithm needs on `d` (at least 1).
 fn scratch_len(d: &ConvDims) -> usize {
     let most = |a| ConvPlan::with(a, d).scratch_len;
-    let wino = if winograd::applies(d) {
+    let wino = if winograd::applies::<F2>(d) {
         most(Algo::Winograd)
     } else {
         0

@@ -1,4 +1,4 @@
-//! Criterion benchmarks of Winograd F(4x4, 3x3) (`catdog::layers::conv::winograd4`) beside
+//! Criterion benchmarks of Winograd F(4x4, 3x3) (`catdog::layers::conv::winograd`) beside
 //! F(2x2, 3x3) (the trainer's algorithm for conv2 and conv3) at the network's default sizes
 //! (image 128): conv2 (64x64, 32 -> 64) and conv3 (32x32, 64 -> 128), forward, input gradient
 //! and weight gradient, one sample, one thread. Ids `winograd4/<layer> <pass>/<F(2x2)|F(4x4)>`;
@@ -10,7 +10,8 @@
 
 use catdog::config::ConvDims;
 use catdog::cpu::has_avx512;
-use catdog::layers::conv::{winograd4, Algo, ConvPlan};
+use catdog::layers::conv::winograd::{self, F4};
+use catdog::layers::conv::{Algo, ConvPlan};
 use criterion::{criterion_group, Criterion};
 use std::hint::black_box;
 
@@ -87,15 +88,15 @@ fn bench(c: &mut Criterion) {
         (ConvPlan::with(a, &d).pack_backward)(&d, &wts, &mut u2b);
         let mut s2 = vec![0.0; ConvPlan::with(a, &d).scratch_len];
         // F(4x4).
-        let mut u4f = vec![0.0; winograd4::packed_len(d.cin, d.cout)];
-        winograd4::pack(
+        let mut u4f = vec![0.0; winograd::packed_len::<F4>(d.cin, d.cout)];
+        winograd::pack::<F4>(
             d.cin,
             d.cout,
             |oc, ky, kx, ic| wts[((oc * 3 + ky) * 3 + kx) * cin + ic],
             &mut u4f,
         );
-        let mut u4b = vec![0.0; winograd4::packed_len(d.cout, d.cin)];
-        winograd4::pack(
+        let mut u4b = vec![0.0; winograd::packed_len::<F4>(d.cout, d.cin)];
+        winograd::pack::<F4>(
             d.cout,
             d.cin,
             |ic, ky, kx, oc| wts[((oc * 3 + (2 - ky)) * 3 + (2 - kx)) * cin + ic],
@@ -103,9 +104,9 @@ fn bench(c: &mut Criterion) {
         );
         let mut s4 = vec![
             0.0;
-            winograd4::scratch_len(&d)
-                .max(winograd4::scratch_len(&bd))
-                .max(winograd4::wgrad_scratch_len(&d))
+            winograd::scratch_len::<F4>(&d)
+                .max(winograd::scratch_len::<F4>(&bd))
+                .max(winograd::wgrad_scratch_len::<F4>(&d))
         ];
         g.bench_function(format!("{name} forward/F(2x2)"), |b| {
             b.iter(|| {
@@ -113,13 +114,13 @@ fn bench(c: &mut Criterion) {
             })
         });
         g.bench_function(format!("{name} forward/F(4x4)"), |b| {
-            b.iter(|| winograd4::run(&d, &x, &u4f, Some(&bias), &mut y, 0..d.h, &mut s4))
+            b.iter(|| winograd::run::<F4>(&d, &x, &u4f, Some(&bias), &mut y, 0..d.h, &mut s4))
         });
         g.bench_function(format!("{name} input gradient/F(2x2)"), |b| {
             b.iter(|| (ConvPlan::with(a, &d).backward_data)(&d, &dy, &u2b, &mut dx, &mut s2))
         });
         g.bench_function(format!("{name} input gradient/F(4x4)"), |b| {
-            b.iter(|| winograd4::run(&bd, &dy, &u4b, None, &mut dx, 0..d.h, &mut s4))
+            b.iter(|| winograd::run::<F4>(&bd, &dy, &u4b, None, &mut dx, 0..d.h, &mut s4))
         });
         g.bench_function(format!("{name} weight gradient/F(2x2)"), |b| {
             b.iter(|| {
@@ -127,7 +128,7 @@ fn bench(c: &mut Criterion) {
             })
         });
         g.bench_function(format!("{name} weight gradient/F(4x4)"), |b| {
-            b.iter(|| winograd4::backward_weights(&d, &x, &dy, &mut dw, &mut db, &mut s4))
+            b.iter(|| winograd::backward_weights::<F4>(&d, &x, &dy, &mut dw, &mut db, &mut s4))
         });
         black_box((&y, &dx, &dw, &db));
     }

@@ -6,7 +6,8 @@
 use approx::{assert_relative_eq, relative_eq};
 use catdog::config::ConvDims;
 use catdog::cpu::{has_avx512, Path};
-use catdog::layers::conv::{chunks, row_tile_widths, winograd, Algo, ConvPlan};
+use catdog::layers::conv::winograd::{self, F2};
+use catdog::layers::conv::{chunks, row_tile_widths, Algo, ConvPlan};
 use catdog::reference::conv as reference;
 use catdog::testing::channel_blocks;
 
@@ -250,7 +251,7 @@ fn compare(h: usize, w: usize, cin: usize, cout: usize, shift: usize, seed: u64)
         reference::backward_data(&d, &dy_pad[shift..], wts, &mut dx_ref);
     }
     let mut algos = vec![Algo::Direct];
-    if winograd::applies(&d) {
+    if winograd::applies::<F2>(&d) {
         algos.push(Algo::Winograd);
     }
     for a in algos {

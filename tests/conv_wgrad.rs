@@ -7,7 +7,8 @@
 use approx::{assert_relative_eq, relative_eq};
 use catdog::config::ConvDims;
 use catdog::cpu::{has_avx512, Path};
-use catdog::layers::conv::{unpack_wgrad, winograd, Algo, ConvPlan};
+use catdog::layers::conv::winograd::{self, F2};
+use catdog::layers::conv::{unpack_wgrad, Algo, ConvPlan};
 use catdog::reference::conv_wgrad as reference;
 
 /// splitmix64: a small deterministic generator, so that failures reproduce.
@@ -240,7 +241,7 @@ fn both_algorithms_match_reference() {
     let mut rng = Rng(7);
     for &(h, w, cin, cout) in WINOGRAD_SHAPES {
         let d = dims(h, w, cin, cout);
-        assert!(winograd::applies(&d), "{d:?}");
+        assert!(winograd::applies::<F2>(&d), "{d:?}");
         let x = padded(&mut rng, h, w, cin);
         let dy = padded(&mut rng, h, w, cout);
         let (dw_ref, db_ref) = run(Path::Reference, &d, &x, &dy);

@@ -1,4 +1,4 @@
-//! Winograd F(4x4, 3x3) (`catdog::layers::conv::winograd4`): forward, input gradient and weight
+//! Winograd F(4x4, 3x3) (`catdog::layers::conv::winograd`): forward, input gradient and weight
 //! gradient against an f64 reference, against the direct and F(2x2) paths, on many shapes
 //! (sides multiples of 4 from 4 up, channel counts 16..128 with every block/slab tail,
 //! misaligned buffers, row bands); its accuracy on the network's conv2 and conv3 with realistic
@@ -8,7 +8,8 @@
 
 use catdog::config::ConvDims;
 use catdog::cpu::has_avx512;
-use catdog::layers::conv::{winograd, winograd4, Algo, ConvPlan};
+use catdog::layers::conv::winograd::{self, F2, F4};
+use catdog::layers::conv::{Algo, ConvPlan};
 
 /// xorshift64*: a small deterministic generator, uniform floats in [lo, hi).
 struct Rng(u64);
@@ -192,8 +193,8 @@ fn assert_within(got: &[f32], want: &[f64], tol: f64, what: &str) {
 /// F(4x4) forward of the whole layer (buffers misaligned by `shift` floats).
 fn fwd4(d: &ConvDims, x_pad: &[f32], w: &[f32], bias: &[f32], shift: usize) -> Vec<f32> {
     let cin = d.cin;
-    let mut up = vec![0.0; shift + winograd4::packed_len(cin, d.cout)];
-    winograd4::pack(
+    let mut up = vec![0.0; shift + winograd::packed_len::<F4>(cin, d.cout)];
+    winograd::pack::<F4>(
         cin,
         d.cout,
         |oc, ky, kx, ic| w[((oc * 3 + ky) * 3 + kx) * cin + ic],
@@ -202,12 +203,12 @@ fn fwd4(d: &ConvDims, x_pad: &[f32], w: &[f32], bias: &[f32], shift: usize) -> V
     run4(d, x_pad, &up[shift..], Some(bias), shift)
 }
 
-/// `winograd4::run` over all rows with given packed weights, `bias` or the plain transform.
+/// `winograd::run::<F4>` over all rows with given packed weights, `bias` or the plain transform.
 fn run4(d: &ConvDims, inp: &[f32], up: &[f32], bias: Option<&[f32]>, shift: usize) -> Vec<f32> {
     let inp = shifted(inp, shift);
-    let mut scratch = vec![f32::NAN; shift + winograd4::scratch_len(d)];
+    let mut scratch = vec![f32::NAN; shift + winograd::scratch_len::<F4>(d)];
     let mut out = vec![f32::NAN; shift + d.h * d.w * d.cout];
-    winograd4::run(
+    winograd::run::<F4>(
         d,
         &inp[shift..],
         up,
@@ -222,8 +223,8 @@ fn run4(d: &ConvDims, inp: &[f32], up: &[f32], bias: Option<&[f32]>, shift: usiz
 /// F(4x4) input gradient (`h x w x cin`), packed as `ConvPlan::pack_backward` packs F(2x2)'s.
 fn bwd4(d: &ConvDims, dy_pad: &[f32], w: &[f32], shift: usize) -> Vec<f32> {
     let cin = d.cin;
-    let mut up = vec![0.0; shift + winograd4::packed_len(d.cout, cin)];
-    winograd4::pack(
+    let mut up = vec![0.0; shift + winograd::packed_len::<F4>(d.cout, cin)];
+    winograd::pack::<F4>(
         d.cout,
         cin,
         |ic, ky, kx, oc| w[((oc * 3 + (2 - ky)) * 3 + (2 - kx)) * cin + ic],
@@ -236,10 +237,10 @@ fn bwd4(d: &ConvDims, dy_pad: &[f32], w: &[f32], shift: usize) -> Vec<f32> {
 /// F(4x4) weight and bias gradients.
 fn wgrad4(d: &ConvDims, x_pad: &[f32], dy_pad: &[f32], shift: usize) -> (Vec<f32>, Vec<f32>) {
     let (x, dy) = (shifted(x_pad, shift), shifted(dy_pad, shift));
-    let mut scratch = vec![f32::NAN; shift + winograd4::wgrad_scratch_len(d)];
+    let mut scratch = vec![f32::NAN; shift + winograd::wgrad_scratch_len::<F4>(d)];
     let mut dw = vec![f32::NAN; shift + d.weight_len()];
     let mut db = vec![f32::NAN; shift + d.cout];
-    winograd4::backward_weights(
+    winograd::backward_weights::<F4>(
         d,
         &x[shift..],
         &dy[shift..],
@@ -292,9 +293,9 @@ fn to64(v: &[f32]) -> Vec<f64> {
 
 #[test]
 fn applies_only_to_whole_4x4_tiles_and_16_channel_groups() {
-    assert!(winograd4::applies(&dims(4, 4, 16, 16)));
-    assert!(winograd4::applies(&dims(64, 64, 32, 64)));
-    assert!(winograd4::applies(&dims(32, 32, 64, 128)));
+    assert!(winograd::applies::<F4>(&dims(4, 4, 16, 16)));
+    assert!(winograd::applies::<F4>(&dims(64, 64, 32, 64)));
+    assert!(winograd::applies::<F4>(&dims(32, 32, 64, 128)));
     for d in [
         dims(2, 4, 16, 16),
         dims(4, 6, 16, 16),
@@ -303,11 +304,11 @@ fn applies_only_to_whole_4x4_tiles_and_16_channel_groups() {
         dims(4, 4, 16, 8),
         dims(0, 4, 16, 16),
     ] {
-        assert!(!winograd4::applies(&d), "{d:?}");
-        assert_eq!(winograd4::scratch_len(&d), 0);
-        assert_eq!(winograd4::wgrad_scratch_len(&d), 0);
+        assert!(!winograd::applies::<F4>(&d), "{d:?}");
+        assert_eq!(winograd::scratch_len::<F4>(&d), 0);
+        assert_eq!(winograd::wgrad_scratch_len::<F4>(&d), 0);
     }
-    assert_eq!(winograd4::packed_len(32, 64), 36 * 32 * 64);
+    assert_eq!(winograd::packed_len::<F4>(32, 64), 36 * 32 * 64);
 }
 
 /// Sides multiples of 4 (one tile, one tile row or column, several bands, uneven pieces of a
@@ -344,7 +345,7 @@ fn forward_matches_f64_reference_and_other_paths() {
         assert_within(&y4, &want, TOL, &format!("forward F(4x4) {d:?}"));
         // The direct and F(2x2) paths agree with F(4x4) to the same bound.
         for a in [Algo::Direct, Algo::Winograd] {
-            assert!(winograd::applies(&d));
+            assert!(winograd::applies::<F2>(&d));
             let y = fwd_other(a, &d, &x, &wts, &bias);
             assert_within(
                 &y4,
@@ -376,7 +377,7 @@ fn input_gradient_matches_f64_reference_and_other_paths() {
     }
 }
 
-/// Shapes of the weight gradient: one band or several (the band is [`winograd4::WGRAD_BAND_TILES`]
+/// Shapes of the weight gradient: one band or several (the band is `F4::WGRAD_BAND_TILES`
 /// tiles of whole tile rows), every slab kernel (64-channel slabs, 16 / 32 / 48 tails).
 const WGRAD_SHAPES: &[(usize, usize, usize, usize)] = &[
     (4, 4, 16, 16),
@@ -426,11 +427,11 @@ fn weight_gradient_overwrites_bit_for_bit() {
     let d = dims(20, 12, 32, 48);
     let x = padded(&mut rng, 20, 12, 32, -1.0, 1.0);
     let dy = padded(&mut rng, 20, 12, 48, -1.0, 1.0);
-    let mut scratch = vec![0.0; winograd4::wgrad_scratch_len(&d)];
+    let mut scratch = vec![0.0; winograd::wgrad_scratch_len::<F4>(&d)];
     let (mut dw, mut db) = (vec![0.0; d.weight_len()], vec![0.0; 48]);
-    winograd4::backward_weights(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
+    winograd::backward_weights::<F4>(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
     let (first_dw, first_db) = (dw.clone(), db.clone());
-    winograd4::backward_weights(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
+    winograd::backward_weights::<F4>(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
     assert_eq!(dw, first_dw);
     assert_eq!(db, first_db);
 }
@@ -473,14 +474,14 @@ fn row_bands_match_whole_layer_bit_for_bit() {
         let wts = rng.fill(d.weight_len(), -1.0, 1.0);
         let bias = rng.fill(cout, -0.5, 0.5);
         let whole = fwd4(&d, &x, &wts, &bias, 0);
-        let mut up = vec![0.0; winograd4::packed_len(cin, cout)];
-        winograd4::pack(
+        let mut up = vec![0.0; winograd::packed_len::<F4>(cin, cout)];
+        winograd::pack::<F4>(
             cin,
             cout,
             |oc, ky, kx, ic| wts[((oc * 3 + ky) * 3 + kx) * cin + ic],
             &mut up,
         );
-        let mut scratch = vec![0.0; winograd4::scratch_len(&d)];
+        let mut scratch = vec![0.0; winograd::scratch_len::<F4>(&d)];
         let mut y0 = 0;
         for band in [4, 8, 4, 12, 4].iter().cycle() {
             if y0 >= h {
@@ -489,7 +490,7 @@ fn row_bands_match_whole_layer_bit_for_bit() {
             let y1 = (y0 + band).min(h);
             let n = (y1 - y0) * w * cout;
             let mut out = vec![f32::NAN; n + 16];
-            winograd4::run(&d, &x, &up, Some(&bias), &mut out, y0..y1, &mut scratch);
+            winograd::run::<F4>(&d, &x, &up, Some(&bias), &mut out, y0..y1, &mut scratch);
             assert_eq!(
                 &out[..n],
                 &whole[y0 * w * cout..y1 * w * cout],
@@ -506,10 +507,10 @@ fn row_bands_match_whole_layer_bit_for_bit() {
 fn rows_must_be_whole_tiles() {
     let d = dims(8, 8, 16, 16);
     let x = vec![0.0; d.in_pad_len()];
-    let up = vec![0.0; winograd4::packed_len(16, 16)];
+    let up = vec![0.0; winograd::packed_len::<F4>(16, 16)];
     let mut out = vec![0.0; d.out_len()];
-    let mut scratch = vec![0.0; winograd4::scratch_len(&d)];
-    winograd4::run(&d, &x, &up, None, &mut out, 2..6, &mut scratch);
+    let mut scratch = vec![0.0; winograd::scratch_len::<F4>(&d)];
+    winograd::run::<F4>(&d, &x, &up, None, &mut out, 2..6, &mut scratch);
 }
 
 /// The network's conv2 (64x64, 32 -> 64) and conv3 (32x32, 64 -> 128) with realistic
@@ -561,8 +562,8 @@ fn accuracy_on_network_shapes() {
     }
 }
 
-/// [`winograd4::pack`]'s layout with a given `G` (6x3) in place of the exact one, to run
-/// `winograd4::run` with a wrong weight transform.
+/// `winograd::pack::<F4>`'s layout with a given `G` (6x3) in place of the exact one, to run
+/// `winograd::run::<F4>` with a wrong weight transform.
 fn pack_with_g(
     g: &[[f64; 3]; 6],
     n_in: usize,
@@ -608,7 +609,7 @@ const G: [[f64; 3]; 6] = [
 /// The tolerances are tight enough to mean something: the same forward with one constant of
 /// `G` written to 4 significant digits (1/6 -> 0.1667, a relative error of 2e-4, or 1/24 ->
 /// 0.04167, 8e-5, in one entry) fails [`TOL`] on the network's conv3, while the exact `G`
-/// through the same test-side packer passes (and matches `winograd4::pack`).
+/// through the same test-side packer passes (and matches `winograd::pack::<F4>`).
 #[test]
 fn a_wrong_transform_constant_is_caught() {
     if skip_without_avx512("a_wrong_transform_constant_is_caught") {
@@ -624,8 +625,8 @@ fn a_wrong_transform_constant_is_caught() {
     let want = forward64(&d, &x, &wts, &bias);
     let f = |oc: usize, ky: usize, kx: usize, ic: usize| wts[((oc * 3 + ky) * 3 + kx) * d.cin + ic];
     let exact = pack_with_g(&G, d.cin, d.cout, f);
-    let mut packed = vec![0.0; winograd4::packed_len(d.cin, d.cout)];
-    winograd4::pack(d.cin, d.cout, f, &mut packed);
+    let mut packed = vec![0.0; winograd::packed_len::<F4>(d.cin, d.cout)];
+    winograd::pack::<F4>(d.cin, d.cout, f, &mut packed);
     let (_, rel_pack) = max_err(&exact, &to64(&packed));
     assert!(
         rel_pack < 1e-6,
@@ -693,23 +694,23 @@ fn speed_f4x4_vs_f2x2() {
         let bd = dims(d.h, d.w, d.cout, d.cin);
         let cin = d.cin;
         // F(4x4) buffers.
-        let mut u4f = vec![0.0; winograd4::packed_len(d.cin, d.cout)];
-        winograd4::pack(
+        let mut u4f = vec![0.0; winograd::packed_len::<F4>(d.cin, d.cout)];
+        winograd::pack::<F4>(
             d.cin,
             d.cout,
             |oc, ky, kx, ic| wts[((oc * 3 + ky) * 3 + kx) * cin + ic],
             &mut u4f,
         );
-        let mut u4b = vec![0.0; winograd4::packed_len(d.cout, d.cin)];
-        winograd4::pack(
+        let mut u4b = vec![0.0; winograd::packed_len::<F4>(d.cout, d.cin)];
+        winograd::pack::<F4>(
             d.cout,
             d.cin,
             |ic, ky, kx, oc| wts[((oc * 3 + (2 - ky)) * 3 + (2 - kx)) * cin + ic],
             &mut u4b,
         );
-        let s4 = winograd4::scratch_len(&d)
-            .max(winograd4::scratch_len(&bd))
-            .max(winograd4::wgrad_scratch_len(&d));
+        let s4 = winograd::scratch_len::<F4>(&d)
+            .max(winograd::scratch_len::<F4>(&bd))
+            .max(winograd::wgrad_scratch_len::<F4>(&d));
         let mut scr4 = vec![0.0; s4];
         // F(2x2) and direct buffers.
         let pk = |a: Algo| {
@@ -754,15 +755,15 @@ fn speed_f4x4_vs_f2x2() {
                 best[2][ai] = best[2][ai].min(t);
             }
             let t = time_us(reps, || {
-                winograd4::run(&d, &x, &u4f, Some(&bias), &mut y, 0..d.h, &mut scr4)
+                winograd::run::<F4>(&d, &x, &u4f, Some(&bias), &mut y, 0..d.h, &mut scr4)
             });
             best[0][2] = best[0][2].min(t);
             let t = time_us(reps, || {
-                winograd4::run(&bd, &dy, &u4b, None, &mut dx, 0..d.h, &mut scr4)
+                winograd::run::<F4>(&bd, &dy, &u4b, None, &mut dx, 0..d.h, &mut scr4)
             });
             best[1][2] = best[1][2].min(t);
             let t = time_us(reps, || {
-                winograd4::backward_weights(&d, &x, &dy, &mut dw, &mut db, &mut scr4)
+                winograd::backward_weights::<F4>(&d, &x, &dy, &mut dw, &mut db, &mut scr4)
             });
             best[2][2] = best[2][2].min(t);
         }

@@ -31,10 +31,10 @@ use crate::cpu::Path;
 use crate::kernels::conv::{self, Tile, TileArgs, TileFn};
 use crate::reference::conv as reference;
 use std::ops::Range;
+use winograd::{TileSize, F2, F4};
 
 pub(crate) mod weight_grad;
 pub mod winograd;
-pub mod winograd4;
 pub use weight_grad::unpack_wgrad;
 
 /// How a layer's forward and input-gradient convolutions compute.
@@ -120,6 +120,24 @@ pub struct ConvPlan {
 }
 
 impl ConvPlan {
+    /// The plan of a Winograd algorithm (tile size `T`).
+    fn winograd<T: TileSize>(algo: Algo, band: usize, d: &ConvDims) -> Self {
+        assert!(winograd::applies::<T>(d), "{algo:?} cannot run {d:?}");
+        ConvPlan {
+            algo,
+            band,
+            packed_len: winograd::packed_len::<T>(d.cin, d.cout),
+            scratch_len: winograd::scratch_len::<T>(d)
+                .max(winograd::scratch_len::<T>(&d.transposed()))
+                .max(winograd::wgrad_scratch_len::<T>(d)),
+            pack_forward: winograd::pack_forward::<T>,
+            pack_backward: winograd::pack_backward::<T>,
+            forward: winograd::run::<T>,
+            backward_data: winograd::backward_data::<T>,
+            backward_weights: winograd::backward_weights::<T>,
+        }
+    }
+
     /// The trainer's choice for a layer on `path`: on the asm path the largest Winograd tile
     /// that applies (F(4x4), else F(2x2); both passes of a layer agree: the input gradient swaps
     /// the channel counts, which does not change the test), else the direct convolution.
@@ -132,8 +150,8 @@ impl ConvPlan {
         use ConvChoice::{Auto, Winograd2};
         let algo = match (path, choice) {
             (Path::Reference, _) => Algo::Reference,
-            (Path::Asm, Auto) if winograd4::applies(d) => Algo::Winograd4,
-            (Path::Asm, Auto | Winograd2) if winograd::applies(d) => Algo::Winograd,
+            (Path::Asm, Auto) if winograd::applies::<F4>(d) => Algo::Winograd4,
+            (Path::Asm, Auto | Winograd2) if winograd::applies::<F2>(d) => Algo::Winograd,
             (Path::Asm, _) => Algo::Direct,
         };
         Self::with(algo, d)
@@ -170,38 +188,8 @@ impl ConvPlan {
                 backward_data: backward_data_direct,
                 backward_weights: weight_grad::backward_weights_direct,
             },
-            Algo::Winograd => {
-                assert!(winograd::applies(d), "Winograd cannot run {d:?}");
-                ConvPlan {
-                    algo,
-                    band,
-                    packed_len: winograd::packed_len(d.cin, d.cout),
-                    scratch_len: winograd::scratch_len(d)
-                        .max(winograd::scratch_len(&d.transposed()))
-                        .max(winograd::wgrad_scratch_len(d)),
-                    pack_forward: winograd::pack_forward,
-                    pack_backward: winograd::pack_backward,
-                    forward: winograd::run,
-                    backward_data: winograd::backward_data,
-                    backward_weights: winograd::backward_weights,
-                }
-            }
-            Algo::Winograd4 => {
-                assert!(winograd4::applies(d), "Winograd F(4x4) cannot run {d:?}");
-                ConvPlan {
-                    algo,
-                    band,
-                    packed_len: winograd4::packed_len(d.cin, d.cout),
-                    scratch_len: winograd4::scratch_len(d)
-                        .max(winograd4::scratch_len(&d.transposed()))
-                        .max(winograd4::wgrad_scratch_len(d)),
-                    pack_forward: winograd4::pack_forward,
-                    pack_backward: winograd4::pack_backward,
-                    forward: winograd4::run,
-                    backward_data: winograd4::backward_data,
-                    backward_weights: winograd4::backward_weights,
-                }
-            }
+            Algo::Winograd => Self::winograd::<F2>(algo, band, d),
+            Algo::Winograd4 => Self::winograd::<F4>(algo, band, d),
         }
     }
 }

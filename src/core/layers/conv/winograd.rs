@@ -1,133 +1,394 @@
-//! Winograd F(2x2, 3x3) driver for the 3x3 convolutions whose output height and width are even
-//! and whose channel counts are multiples of 16 (conv2 and conv3 of the network: forward, input
-//! gradient and, through the adjoint transforms, weight gradient: [`backward_weights`]). Same
-//! results as the direct convolution up to rounding, with 16 instead of 36 multiplies per 2x2
-//! output block: the direct kernels already run near the FMA peak, so
-//! doing fewer FMAs is the only way left to go faster.
+//! Winograd F(m x m, 3x3) for the 3x3 convolutions whose output sides are multiples of `m` and
+//! whose channel counts are multiples of 16 (conv2 and conv3 of the network): forward, input
+//! gradient and, through the adjoint transforms, weight gradient ([`backward_weights`]). The
+//! direct kernels already run near the FMA peak, so doing fewer multiplies is the only way left
+//! to go faster. Two tile sizes share this one driver, each a [`TileSize`] (its transforms are
+//! its own `asm!` kernels; everything else is written once here):
+//!
+//! - [`F2`], F(2x2, 3x3): 4x4 input tiles, 16 positions, 16 instead of 36 multiplies per 2x2
+//!   output block ([`crate::kernels::winograd`]; `asm_notes/winograd.md`);
+//! - [`F4`], F(4x4, 3x3): 6x6 input tiles, 36 positions, 36 instead of 144 multiplies per 4x4
+//!   block, at the price of larger transforms and more rounding ([`crate::kernels::winograd4`];
+//!   `asm_notes/winograd4.md`). The trainer's default where it applies.
 //!
 //! A layer (as the kernels see it: `n_in` channels in, `n_out` out, output `h x w`) is cut into
-//! 2x2 output tiles, `w/2` per tile row; tiles are processed in *bands* of whole tile rows
-//! (about 24+ tiles, so the matrix products have enough rows). Per band, with scratch `V`, `M`:
+//! m x m output tiles, `w/m` per tile row; tiles are processed in *bands* of whole tile rows
+//! (about [`TileSize::BAND_TILES`] tiles, so that the matrix products have enough rows and a
+//! band's transformed tiles stay in L2). Per band, with scratch `V`, `M`:
 //!
-//! 1. input transform (asm, [`crate::kernels::winograd::input_tile_row`]):
-//!    `V[pos][tile][n_in] = B^T d B` of each tile's 4x4 padded-input block;
-//! 2. 16 matrix products `M[pos] = V[pos] U[pos]` (`tiles x n_in` by `n_in x n_out`) on the
+//! 1. input transform (asm, `input_tile_row`): `V[pos][tile][n_in] = B^T d B` of each tile's
+//!    (m+2) x (m+2) padded-input block;
+//! 2. (m+2)^2 matrix products `M[pos] = V[pos] U[pos]` (`tiles x n_in` by `n_in x n_out`) on the
 //!    direct convolution's register-blocked micro-kernels (one segment of `k = n_in` steps,
 //!    tiles as "pixels"), `U` packed by [`pack`];
 //! 3. output transform (asm, `output_tile_row_*`): `y = A^T M A` (+ bias, ReLU in forward).
 //!
-//! Scratch per band: `16 * tiles * (n_in + n_out)` floats ([`scratch_len`]), from the caller's
-//! arena, plus a cache line per position (see `pos_stride`); for the network's layers at most
-//! 386 KiB, so a band's `V` and `M` stay in L2:
+//! Scratch per band: `positions * tiles * (n_in + n_out)` floats ([`scratch_len`]), from the
+//! caller's arena, plus a cache line per position (see `pos_stride`); for the network's layers
+//! at most 386 KiB (F(2x2)) and 436.5 KiB (F(4x4), conv3). The weight gradient also holds `dU`,
+//! the positions of `cin x cout` (F(4x4), conv3: 1.15 MiB):
 //!
 //! ```
-//! use catdog_core::layers::conv::winograd::scratch_len;
+//! use catdog_core::layers::conv::winograd::{scratch_len, wgrad_scratch_len, F2, F4};
 //! let s = catdog_core::config::Hyper::default().shapes().unwrap();
-//! let most = s.conv.iter().map(|d| scratch_len(d) * 4).max().unwrap();
-//! assert_eq!(most, 386 << 10);
+//! let most = |f: fn(&catdog_core::config::ConvDims) -> usize| {
+//!     s.conv.iter().map(|d| f(d) * 4).max().unwrap()
+//! };
+//! assert_eq!(most(scratch_len::<F2>), 386 << 10);
+//! assert_eq!(most(scratch_len::<F4>), 446_976);
+//! assert_eq!(most(wgrad_scratch_len::<F4>), 2_071_296);
 //! ```
+//!
+//! # Accuracy of F(4x4)
+//!
+//! The transforms have coefficients up to 8 (A) and 5 (B), and `U` carries sixths and
+//! twenty-fourths, so F(4x4) rounds more than F(2x2): about 10 to 20 times its error, still
+//! near 1e-5 of the largest value of a result. Measured by `tests/winograd4.rs`
+//! (`accuracy_on_network_shapes`: inputs uniform in [-0.33, 1) then ReLU'd, weights uniform in
+//! `+-sqrt(6 / (9 cin))`, biases in +-0.01, output gradients in +-1e-3), against an f64
+//! reference, as the largest |error| over the largest |value| of the result:
+//!
+//! | layer, pass | direct | F(2x2) | F(4x4) |
+//! |---|---|---|---|
+//! | conv2 forward | 5.5e-7 | 2.0e-7 | 4.0e-6 (1.2e-5 absolute) |
+//! | conv2 input gradient | 9.2e-7 | 3.3e-7 | 6.8e-6 (3.5e-8 absolute) |
+//! | conv2 weight gradient | 2.9e-6 | 1.2e-6 | 4.6e-6 (3.8e-7 absolute) |
+//! | conv3 forward | 7.4e-7 | 2.9e-7 | 3.8e-6 (1.1e-5 absolute) |
+//! | conv3 input gradient | 1.1e-6 | 4.9e-7 | 1.03e-5 (5.8e-8 absolute) |
+//! | conv3 weight gradient | 8.8e-7 | 4.8e-7 | 2.6e-6 (1.2e-7 absolute) |
+//!
+//! (On the random +-1 shapes of the same tests: at most 9.6e-6 forward and input gradient,
+//! 3.8e-6 weight gradient.) The tests bound F(4x4) by 2e-5 (forward, input gradient) and
+//! 1e-5 (weight gradient) of the largest value; one constant of `G` off by 8e-5 relative
+//! already exceeds that (`a_wrong_transform_constant_is_caught`).
 
 use super::channel_block_iter;
 use super::row_tile_widths;
 use crate::config::ConvDims;
 use crate::kernels::conv::{self, TileArgs, TileFn};
 use crate::kernels::conv_wgrad as wgrad_kernels;
-use crate::kernels::winograd as winograd_kernels;
+use crate::kernels::{winograd as k2, winograd4 as k4};
 
-/// Tiles per band the drivers aim for (the micro-kernels' best tiles are 10-14 rows of the
-/// product, so 24+ tiles keep them in their fast range).
-const BAND_TILES: usize = 24;
+/// One Winograd tile size: its output tile side, its measured band sizes, its weight transform
+/// `G` and its `asm!` transforms. The kernels' contracts are those of
+/// [`crate::kernels::winograd`] (F(2x2)) and [`crate::kernels::winograd4`] (F(4x4)), whose
+/// 36-vector tiles go through a staging area in L1 ([`TileSize::Transit`]).
+pub trait TileSize {
+    /// `m`: the output tile side.
+    const M: usize;
+    /// Positions of a transformed tile, `(m+2)^2`.
+    const POS: usize = (Self::M + 2) * (Self::M + 2);
+    /// Tiles per band the forward and input-gradient passes aim for.
+    const BAND_TILES: usize;
+    /// Tiles per band of the weight gradient.
+    const WGRAD_BAND_TILES: usize;
+    /// The kernels' staging area (`()` when the tile fits in registers).
+    type Transit;
+    fn transit() -> Self::Transit;
+    /// `G` applied to three values (a column or a row of a 3x3 filter), in f64: the first
+    /// `m+2` entries.
+    fn g(a: f64, b: f64, c: f64) -> [f64; 6];
+    /// `input_tile_row`: `V = B^T d B` of `tiles` tiles of 16 channels.
+    ///
+    /// # Safety
+    /// The kernel's contract.
+    unsafe fn input_tile_row(
+        inp: *const f32,
+        strides: (usize, usize),
+        out: *mut f32,
+        pos_stride: usize,
+        tiles: usize,
+        tr: &mut Self::Transit,
+    );
+    /// `output_tile_row_relu` (with `bias`) or `output_tile_row_plain` (`bias` null):
+    /// `y = A^T M A` of `tiles` tiles of 16 channels.
+    ///
+    /// # Safety
+    /// The kernel's contract.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn output_tile_row(
+        m: *const f32,
+        pos_stride: usize,
+        pix_stride: usize,
+        y: *mut f32,
+        row_stride: usize,
+        tiles: usize,
+        bias: *const f32,
+        tr: &mut Self::Transit,
+    );
+    /// `grad_tile_row`: `dM = A dY A^T` of `tiles` tiles of 16 channels, and their bias sums.
+    ///
+    /// # Safety
+    /// The kernel's contract.
+    unsafe fn grad_tile_row(
+        dy: *const f32,
+        strides: (usize, usize),
+        out: *mut f32,
+        pos_stride: usize,
+        tiles: usize,
+        db: *mut f32,
+        tr: &mut Self::Transit,
+    );
+    /// `weight_grad_transform`: `dw = G^T dU G` for `groups` groups of 16.
+    ///
+    /// # Safety
+    /// The kernel's contract.
+    unsafe fn weight_grad_transform(
+        du: *const f32,
+        pos_stride: usize,
+        dw: *mut f32,
+        tap_stride: usize,
+        groups: usize,
+        tr: &mut Self::Transit,
+    );
+}
 
-/// Whether the Winograd path can run a layer (as the kernels see it): even output sides (whole
-/// 2x2 tiles), channel counts in whole 16-lane groups.
-pub fn applies(kernel_dims: &ConvDims) -> bool {
-    kernel_dims.h > 0
-        && kernel_dims.w > 0
-        && kernel_dims.h.is_multiple_of(2)
-        && kernel_dims.w.is_multiple_of(2)
-        && kernel_dims.cin.is_multiple_of(16)
-        && kernel_dims.cout.is_multiple_of(16)
+/// Winograd F(2x2, 3x3).
+#[derive(Clone, Copy, Debug)]
+pub struct F2;
+
+/// Winograd F(4x4, 3x3).
+#[derive(Clone, Copy, Debug)]
+pub struct F4;
+
+impl TileSize for F2 {
+    const M: usize = 2;
+    /// Measured: 24+ tiles keep the micro-kernels in their fast range (10-14 rows of the
+    /// product).
+    const BAND_TILES: usize = 24;
+    /// Measured (one sample, one thread, `CONV_WGRAD_QUICK=1 cargo bench --bench conv_wgrad`):
+    /// 32, 64 and 128 tiles within noise for conv2; for conv3 128 tiles was slower (its band's
+    /// `V` and `dM`, 1.5 MiB, no longer stay in L2 beside `dU`). The slab kernels were within
+    /// noise too (64-channel `wgrad_4x4` slabs against all-`wgrad_8x2`, and against 48-channel
+    /// `wgrad_8x3` slabs with tails). About a quarter of the time is the two transforms, bound
+    /// by writing `V` and `dM` (16 floats per tile and channel) to L2. Prefetching the next
+    /// band's input rows towards L2 (as the direct driver does) gained nothing in the trainer
+    /// (3 alternated runs), so there is none.
+    const WGRAD_BAND_TILES: usize = 64;
+    type Transit = ();
+    fn transit() {}
+    /// `[a, (a+b+c)/2, (a-b+c)/2, c]`.
+    fn g(a: f64, b: f64, c: f64) -> [f64; 6] {
+        [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c, 0.0, 0.0]
+    }
+    unsafe fn input_tile_row(
+        inp: *const f32,
+        (pix, row): (usize, usize),
+        out: *mut f32,
+        pos_stride: usize,
+        tiles: usize,
+        _: &mut (),
+    ) {
+        k2::input_tile_row(inp, pix, row, out, pos_stride, tiles)
+    }
+    unsafe fn output_tile_row(
+        m: *const f32,
+        pos_stride: usize,
+        pix_stride: usize,
+        y: *mut f32,
+        row_stride: usize,
+        tiles: usize,
+        bias: *const f32,
+        _: &mut (),
+    ) {
+        let f = if bias.is_null() {
+            k2::output_tile_row_plain
+        } else {
+            k2::output_tile_row_relu
+        };
+        f(m, pos_stride, pix_stride, y, row_stride, tiles, bias)
+    }
+    unsafe fn grad_tile_row(
+        dy: *const f32,
+        (pix, row): (usize, usize),
+        out: *mut f32,
+        pos_stride: usize,
+        tiles: usize,
+        db: *mut f32,
+        _: &mut (),
+    ) {
+        k2::grad_tile_row(dy, pix, row, out, pos_stride, tiles, db)
+    }
+    unsafe fn weight_grad_transform(
+        du: *const f32,
+        pos_stride: usize,
+        dw: *mut f32,
+        tap_stride: usize,
+        groups: usize,
+        _: &mut (),
+    ) {
+        k2::weight_grad_transform(du, pos_stride, dw, tap_stride, groups)
+    }
+}
+
+impl TileSize for F4 {
+    const M: usize = 4;
+    /// Conv2 one tile row of 16, conv3 two rows of 8. Measured (`speed_f4x4_vs_f2x2` in
+    /// `tests/winograd4.rs`, the value overridden for the run, two alternations each): 8, 16,
+    /// 24, 32 and 48 tiles within 3% of each other, 16 best or tied on all four passes (conv2
+    /// forward 453-459 us, 8 tiles 477-487 us, 24 tiles 459-460 us, 48 tiles slowest); 16 also
+    /// keeps the band's `V` and `M` small (conv3: 437 KiB).
+    const BAND_TILES: usize = 16;
+    /// Conv2 two tile rows, conv3 four. Measured as `BAND_TILES`: 24 and 32 tiles tied; 8 and
+    /// 16 were slower on conv3 (`dU`, 1.15 MiB, is re-read and re-written once per band), 48
+    /// slower on both.
+    const WGRAD_BAND_TILES: usize = 32;
+    type Transit = k4::Transit;
+    fn transit() -> k4::Transit {
+        k4::Transit::new()
+    }
+    /// `[a/4, -(a+b+c)/6, -(a-b+c)/6, (a+2b+4c)/24, (a-2b+4c)/24, c]`.
+    fn g(a: f64, b: f64, c: f64) -> [f64; 6] {
+        [
+            a / 4.0,
+            -(a + b + c) / 6.0,
+            -(a - b + c) / 6.0,
+            (a + 2.0 * b + 4.0 * c) / 24.0,
+            (a - 2.0 * b + 4.0 * c) / 24.0,
+            c,
+        ]
+    }
+    unsafe fn input_tile_row(
+        inp: *const f32,
+        (pix, row): (usize, usize),
+        out: *mut f32,
+        pos_stride: usize,
+        tiles: usize,
+        tr: &mut k4::Transit,
+    ) {
+        k4::input_tile_row(inp, pix, row, out, pos_stride, tiles, tr)
+    }
+    unsafe fn output_tile_row(
+        m: *const f32,
+        pos_stride: usize,
+        pix_stride: usize,
+        y: *mut f32,
+        row_stride: usize,
+        tiles: usize,
+        bias: *const f32,
+        tr: &mut k4::Transit,
+    ) {
+        let f = if bias.is_null() {
+            k4::output_tile_row_plain
+        } else {
+            k4::output_tile_row_relu
+        };
+        f(m, pos_stride, pix_stride, y, row_stride, tiles, bias, tr)
+    }
+    unsafe fn grad_tile_row(
+        dy: *const f32,
+        (pix, row): (usize, usize),
+        out: *mut f32,
+        pos_stride: usize,
+        tiles: usize,
+        db: *mut f32,
+        tr: &mut k4::Transit,
+    ) {
+        k4::grad_tile_row(dy, pix, row, out, pos_stride, tiles, db, tr)
+    }
+    unsafe fn weight_grad_transform(
+        du: *const f32,
+        pos_stride: usize,
+        dw: *mut f32,
+        tap_stride: usize,
+        groups: usize,
+        tr: &mut k4::Transit,
+    ) {
+        k4::weight_grad_transform(du, pos_stride, dw, tap_stride, groups, tr)
+    }
+}
+
+/// Whether tile size `T` can run a layer (as the kernels see it): output sides multiples of
+/// `m` (whole tiles), channel counts in whole 16-lane groups.
+pub fn applies<T: TileSize>(kernel_dims: &ConvDims) -> bool {
+    let ConvDims { h, w, cin, cout } = *kernel_dims;
+    h > 0
+        && w > 0
+        && h.is_multiple_of(T::M)
+        && w.is_multiple_of(T::M)
+        && cin > 0
+        && cout > 0
+        && cin.is_multiple_of(16)
+        && cout.is_multiple_of(16)
 }
 
 /// A band's shape in tiles, `(tile rows, tiles per row)`: whole tile rows up to about
-/// [`BAND_TILES`] tiles when a row is short, else a piece of one row (rows split evenly).
-fn band_shape(kernel_dims: &ConvDims) -> (usize, usize) {
-    let tw = kernel_dims.w / 2;
-    if tw >= BAND_TILES {
-        let pieces = tw.div_ceil(BAND_TILES);
+/// `T::BAND_TILES` tiles when a row is short, else a piece of one row (rows split evenly).
+fn band_shape<T: TileSize>(kernel_dims: &ConvDims) -> (usize, usize) {
+    let tw = kernel_dims.w / T::M;
+    if tw >= T::BAND_TILES {
+        let pieces = tw.div_ceil(T::BAND_TILES);
         (1, tw.div_ceil(pieces))
     } else {
-        (BAND_TILES.div_ceil(tw).clamp(1, kernel_dims.h / 2), tw)
+        let rows = T::BAND_TILES.div_ceil(tw);
+        (rows.clamp(1, kernel_dims.h / T::M), tw)
     }
 }
 
-/// Floats of scratch [`run`] needs for a layer (as the kernels see it).
-pub fn scratch_len(kernel_dims: &ConvDims) -> usize {
-    if !applies(kernel_dims) {
+/// Floats of scratch [`run`] needs for a layer (as the kernels see it): a band's `V` and `M`.
+pub fn scratch_len<T: TileSize>(kernel_dims: &ConvDims) -> usize {
+    if !applies::<T>(kernel_dims) {
         return 0;
     }
-    let (br, bc) = band_shape(kernel_dims);
+    let (br, bc) = band_shape::<T>(kernel_dims);
     let tiles = br * bc;
-    16 * (pos_stride(tiles, kernel_dims.cin) + pos_stride(tiles, kernel_dims.cout))
+    T::POS * (pos_stride(tiles, kernel_dims.cin) + pos_stride(tiles, kernel_dims.cout))
 }
 
 /// Floats between positions of `V` or `M` for a band of `tiles` tiles of `n` channels: the
-/// tiles, plus one cache line so that the 16 positions of a tile (read or written together by
+/// tiles, plus one cache line so that the positions of a tile (read or written together by
 /// the transforms) do not all fall into the same L1 set, which they did with the network's
-/// power-of-two strides (4 and 8 KiB): the forward pass of conv2 ran markedly slower
+/// power-of-two strides (4 and 8 KiB): F(2x2)'s forward pass of conv2 ran markedly slower
 /// (re-measure with `CONV_BENCH_MANUAL_ONLY=1 cargo bench --bench conv`).
 fn pos_stride(tiles: usize, n: usize) -> usize {
     tiles * n + 16
 }
 
-/// Floats of the packed (transformed) weights: 16 positions x `n_in x n_out`.
-pub fn packed_len(n_in: usize, n_out: usize) -> usize {
-    16 * n_in * n_out
+/// Floats of the packed (transformed) weights: the positions x `n_in x n_out`.
+pub fn packed_len<T: TileSize>(n_in: usize, n_out: usize) -> usize {
+    T::POS * n_in * n_out
 }
 
 /// Transforms and packs the weights of a layer that reads `n_in` channels and writes `n_out`
-/// (as the kernels see it); `f(o, ky, kx, i)` gives the 3x3 filter of output `o`, input `i`.
-/// Layout: for each position `pos` (16), starting at float `pos * n_in * n_out`, the direct
-/// kernels' packing of a 1x1 convolution: for each output block `(o0, NV)` of
-/// [`super::channel_block_iter`] (at `o0 * n_in`), `n_in` steps of `NV*16`
-/// floats, `U[pos][i][o]` with the block's output channels innermost. `U = G g G^T` is computed in f64 and rounded once.
-pub fn pack(
+/// (as the kernels see it); `f(o, ky, kx, i)` gives the 3x3 filter of output `o`, input `i`
+/// (forward, or flipped and transposed for the input gradient). Layout: for each position
+/// `pos`, starting at float `pos * n_in * n_out`, the direct kernels' packing of a 1x1
+/// convolution: for each output block `(o0, NV)` of [`super::channel_block_iter`] (at
+/// `o0 * n_in`), `n_in` steps of `NV*16` floats, `U[pos][i][o]` with the block's output
+/// channels innermost. `U = G g G^T` is computed in f64 and rounded once.
+pub fn pack<T: TileSize>(
     n_in: usize,
     n_out: usize,
     f: impl Fn(usize, usize, usize, usize) -> f32,
     out: &mut [f32],
 ) {
     assert!(
-        out.len() >= packed_len(n_in, n_out),
+        out.len() >= packed_len::<T>(n_in, n_out),
         "packed buffer too short"
     );
-    // G applied to three values (a column or a row of g): [a, (a+b+c)/2, (a-b+c)/2, c].
-    fn g3(a: f64, b: f64, c: f64) -> [f64; 4] {
-        [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c]
-    }
-    let plane = n_in * n_out;
+    let (a, plane) = (T::M + 2, n_in * n_out);
     for (o0, nv) in channel_block_iter(n_out) {
         let nb = nv * 16;
         for i in 0..n_in {
-            // One step (input channel i, the block's nb output channels) of all 16 positions,
-            // gathered here and then written as 16 contiguous runs: writing each float straight
+            // One step (input channel i, the block's nb output channels) of every position,
+            // gathered here and then written as contiguous runs: writing each float straight
             // to its position's plane (planes 8-32 KiB apart, the same L1 set) was slower.
-            let mut step = [[0.0f32; 32]; 16];
+            let mut step = [[0.0f32; 32]; 36];
             #[allow(clippy::needless_range_loop)] // c is the output channel as well
             for c in 0..nb {
                 let o = o0 + c;
                 let g = |ky, kx| f(o, ky, kx, i) as f64;
-                // gg = G g, column by column (4x3), then u = gg G^T, row by row (4x4).
-                let cols: [[f64; 4]; 3] =
-                    std::array::from_fn(|kx| g3(g(0, kx), g(1, kx), g(2, kx)));
-                for r in 0..4 {
-                    let u = g3(cols[0][r], cols[1][r], cols[2][r]);
-                    for (s, &v) in u.iter().enumerate() {
-                        step[r * 4 + s][c] = v as f32;
+                // gg = G g, column by column ((m+2) x 3), then u = gg G^T, row by row.
+                let cols: [[f64; 6]; 3] =
+                    std::array::from_fn(|kx| T::g(g(0, kx), g(1, kx), g(2, kx)));
+                for r in 0..a {
+                    let u = T::g(cols[0][r], cols[1][r], cols[2][r]);
+                    for (s, &v) in u[..a].iter().enumerate() {
+                        step[r * a + s][c] = v as f32;
                     }
                 }
             }
-            for (pos, run) in step.iter().enumerate() {
+            for (pos, run) in step[..T::POS].iter().enumerate() {
                 let at = pos * plane + o0 * n_in + i * nb;
                 out[at..at + nb].copy_from_slice(&run[..nb]);
             }
@@ -135,33 +396,34 @@ pub fn pack(
     }
 }
 
-/// [`super::ConvPlan::pack_forward`] for Winograd: [`pack`] of the original-layout weights.
-pub fn pack_forward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
-    pack(d.cin, d.cout, super::original_forward(d, w), out)
+/// [`super::ConvPlan::pack_forward`]: [`pack`] of the original-layout weights.
+pub fn pack_forward<T: TileSize>(d: &ConvDims, w: &[f32], out: &mut [f32]) {
+    pack::<T>(d.cin, d.cout, super::original_forward(d, w), out)
 }
 
-/// [`super::ConvPlan::pack_backward`] for Winograd: [`pack`] of the flipped, transposed weights.
-pub fn pack_backward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
-    pack(d.cout, d.cin, super::original_backward(d, w), out)
+/// [`super::ConvPlan::pack_backward`]: [`pack`] of the flipped, transposed weights.
+pub fn pack_backward<T: TileSize>(d: &ConvDims, w: &[f32], out: &mut [f32]) {
+    pack::<T>(d.cout, d.cin, super::original_backward(d, w), out)
 }
 
-/// Input gradient by Winograd: [`run`] over `dy_pad` with the [`pack_backward`] weights, no bias,
-/// no ReLU. `dx` is `h x w x cin`.
-pub fn backward_data(
+/// Input gradient: [`run`] over `dy_pad` with the [`pack_backward`] weights, no bias, no ReLU.
+/// `dx` is `h x w x cin`.
+pub fn backward_data<T: TileSize>(
     d: &ConvDims,
     dy_pad: &[f32],
     upack: &[f32],
     dx: &mut [f32],
     scratch: &mut [f32],
 ) {
-    run(&d.transposed(), dy_pad, upack, None, dx, 0..d.h, scratch)
+    run::<T>(&d.transposed(), dy_pad, upack, None, dx, 0..d.h, scratch)
 }
 
-/// Output rows `rows` (even start; even end or `h`, which is even) of a layer as the kernels see
-/// it, like the direct `forward_direct`: `inp` `(h+2) x (w+2) x n_in` with a zero border, `upack` from
-/// [`pack`], `bias` (forward: + bias, ReLU) or `None`, `out` holding just the rows computed
-/// (`rows.len() x w x n_out`), `scratch` at least [`scratch_len`] floats.
-pub fn run(
+/// Output rows `rows` (start and end multiples of `m`, end at most `h`) of a layer as the
+/// kernels see it, like the direct `forward_direct`: `inp` `(h+2) x (w+2) x n_in` with a zero
+/// border, `upack` from [`pack`], `bias` (forward: + bias, ReLU) or `None` (input gradient),
+/// `out` holding just the rows computed (`rows.len() x w x n_out`), `scratch` at least
+/// [`scratch_len`] floats.
+pub fn run<T: TileSize>(
     kernel_dims: &ConvDims,
     inp: &[f32],
     upack: &[f32],
@@ -176,71 +438,63 @@ pub fn run(
         kernel_dims.cin,
         kernel_dims.cout,
     );
+    let m = T::M;
     assert!(
-        applies(kernel_dims),
-        "Winograd path needs even h, w and channels in 16s: {kernel_dims:?}"
+        applies::<T>(kernel_dims),
+        "Winograd F({m}x{m}) needs h, w in {m}s and channels in 16s: {kernel_dims:?}"
     );
     assert!(
-        rows.start.is_multiple_of(2) && rows.end.is_multiple_of(2) && rows.end <= h,
-        "rows {rows:?}: Winograd bands are whole 2-row tiles of 0..{h}"
+        rows.start.is_multiple_of(m) && rows.end.is_multiple_of(m) && rows.end <= h,
+        "rows {rows:?}: F({m}x{m}) bands are whole {m}-row tiles of 0..{h}"
     );
     assert!(
         inp.len() >= (h + 2) * (w + 2) * n_in,
         "padded input too short"
     );
     assert!(
-        upack.len() >= packed_len(n_in, n_out),
+        upack.len() >= packed_len::<T>(n_in, n_out),
         "packed weights too short"
     );
     assert!(out.len() >= rows.len() * w * n_out, "output too short");
     assert!(
-        scratch.len() >= scratch_len(kernel_dims),
+        scratch.len() >= scratch_len::<T>(kernel_dims),
         "scratch too short"
     );
     if let Some(b) = bias {
         assert!(b.len() >= n_out, "bias too short");
     }
     crate::cpu::assert_asm_ok();
-    let tw = w / 2;
-    let (br, bc) = band_shape(kernel_dims);
+    let tw = w / m;
+    let (br, bc) = band_shape::<T>(kernel_dims);
     let max_tiles = br * bc;
-    let (v, m) = scratch.split_at_mut(16 * pos_stride(max_tiles, n_in));
-    let (vp, mp) = (v.as_mut_ptr(), m.as_mut_ptr());
+    let (v, mm) = scratch.split_at_mut(T::POS * pos_stride(max_tiles, n_in));
+    let (vp, mp) = (v.as_mut_ptr(), mm.as_mut_ptr());
     let (ip, up, op) = (inp.as_ptr(), upack.as_ptr(), out.as_mut_ptr());
+    let mut tr = T::transit();
     static NO_SKIP: [isize; 1] = [0];
-    let bands = (rows.start / 2..rows.end / 2)
+    let bands = (rows.start / m..rows.end / m)
         .step_by(br)
         .flat_map(|ty| (0..tw).step_by(bc).map(move |tx0| (ty, tx0)));
     for (ty, tx0) in bands {
-        let nrows = br.min(rows.end / 2 - ty);
+        let nrows = br.min(rows.end / m - ty);
         let ncols = bc.min(tw - tx0);
         let tiles = nrows * ncols;
         let (vs, ms) = (pos_stride(tiles, n_in), pos_stride(tiles, n_out));
         // SAFETY: the asserts above bound every address: tile row ty + r reads padded rows
-        // 2(ty+r) .. 2(ty+r)+3 <= h+1 and columns 2*tx0 .. 2*(tx0+ncols)+1 <= w+1; V and M
-        // hold 16 x tiles x n_in / n_out floats within the scratch; the products read U inside 16 x n_in x n_out and
-        // write M's `tiles x n_out` rows; the output rows 2(ty+r) - rows.start .. +1 lie inside
-        // `out`. AVX-512 is checked by the caller (Path::Asm).
+        // m(ty+r) .. m(ty+r)+m+1 <= h+1 and columns m*tx0 .. m*(tx0+ncols)+1 <= w+1; V and M
+        // hold POS x tiles x n_in / n_out floats (+ padding) within the scratch; the products
+        // read U inside POS x n_in x n_out and write M's `tiles x n_out` rows; the output rows
+        // m(ty+r) - rows.start .. +m-1 lie inside `out`. AVX-512 is checked by the caller.
         unsafe {
             for r in 0..nrows {
-                input_tile_row_all(
-                    ip,
-                    w,
-                    n_in,
-                    ty + r,
-                    tx0,
-                    ncols,
-                    vp.add(r * ncols * n_in),
-                    vs,
-                );
+                let v_row = vp.add(r * ncols * n_in);
+                input_tile_row_all::<T>(ip, (w, n_in), (ty + r, tx0, ncols), v_row, vs, &mut tr);
             }
             // The micro-kernel tiles covering the band's rows of the products, for both block
-            // widths of `channel_blocks(n_out)` (blocks of 32 channels, a last one of 16).
+            // widths of `channel_block_iter(n_out)` (blocks of 32 channels, a last one of 16).
             let (plan2, plan1) = (tile_plan(tiles, 2), tile_plan(tiles, 1));
-            for pos in 0..16 {
-                let mut o0 = 0;
-                while o0 < n_out {
-                    let nv = if n_out - o0 >= 32 { 2 } else { 1 };
+            for pos in 0..T::POS {
+                for (o0, nv) in channel_block_iter(n_out) {
                     let mut t0 = 0;
                     for &(pixels, f) in if nv == 2 { plan2.iter() } else { plan1.iter() } {
                         let args = TileArgs {
@@ -257,26 +511,24 @@ pub fn run(
                         f(&args, up.add(pos * n_in * n_out + o0 * n_in));
                         t0 += pixels;
                     }
-                    o0 += nv * 16;
                 }
             }
             for r in 0..nrows {
-                let y = op.add(((2 * (ty + r) - rows.start) * w + 2 * tx0) * n_out);
+                let y = op.add(((m * (ty + r) - rows.start) * w + m * tx0) * n_out);
                 for g in (0..n_out).step_by(16) {
                     let mg = mp.add(r * ncols * n_out + g);
-                    // forward: + bias, ReLU; input gradient: neither
-                    let (output_row, bias_g): (OutputRow, *const f32) = match bias {
-                        Some(b) => (winograd_kernels::output_tile_row_relu, b.as_ptr().add(g)),
-                        None => (winograd_kernels::output_tile_row_plain, std::ptr::null()),
-                    };
-                    output_row(
+                    // forward: + bias, ReLU; input gradient: neither (a null bias)
+                    let bias_g = bias.map_or(std::ptr::null(), |b| b.as_ptr().add(g));
+                    let (y_g, row_bytes) = (y.add(g), w * n_out * 4);
+                    T::output_tile_row(
                         mg,
                         ms * 4,
                         n_out * 4,
-                        y.add(g),
-                        w * n_out * 4,
+                        y_g,
+                        row_bytes,
                         ncols,
                         bias_g,
+                        &mut tr,
                     );
                 }
             }
@@ -284,37 +536,25 @@ pub fn run(
     }
 }
 
-/// The output transforms' signature ([`winograd_kernels::output_tile_row_relu`] and
-/// `output_tile_row_plain`).
-type OutputRow = unsafe fn(*const f32, usize, usize, *mut f32, usize, usize, *const f32);
-
 /// Input transform of `ncols` tiles of tile row `ty`, from tile `tx0` on, every channel (16 at
 /// a time): `inp` is the padded input (`(h+2) x (w+2) x n` floats), `v` the first of those
 /// tiles in `V` (tiles `n` floats apart), `vs` floats between positions.
 ///
 /// # Safety
-/// As [`winograd_kernels::input_tile_row`]: the 4x4 blocks of those tiles lie inside `inp`, and `v` holds 16
-/// positions of `ncols` tiles.
-#[allow(clippy::too_many_arguments)]
-unsafe fn input_tile_row_all(
+/// As `input_tile_row`: the (m+2) x (m+2) blocks of those tiles lie inside `inp`, and `v` holds
+/// the positions of `ncols` tiles.
+unsafe fn input_tile_row_all<T: TileSize>(
     inp: *const f32,
-    w: usize,
-    n: usize,
-    ty: usize,
-    tx0: usize,
-    ncols: usize,
+    (w, n): (usize, usize),
+    (ty, tx0, ncols): (usize, usize, usize),
     v: *mut f32,
     vs: usize,
+    tr: &mut T::Transit,
 ) {
+    let m = T::M;
     for g in (0..n).step_by(16) {
-        winograd_kernels::input_tile_row(
-            inp.add((2 * ty * (w + 2) + 2 * tx0) * n + g),
-            n * 4,
-            (w + 2) * n * 4,
-            v.add(g),
-            vs * 4,
-            ncols,
-        );
+        let at = inp.add((m * ty * (w + 2) + m * tx0) * n + g);
+        T::input_tile_row(at, (n * 4, (w + 2) * n * 4), v.add(g), vs * 4, ncols, tr);
     }
 }
 
@@ -349,38 +589,27 @@ fn tile_plan(n: usize, nv: usize) -> Plan {
     })
 }
 
-/// Tiles per band of the weight gradient ([`backward_weights`]). Measured (one sample, one
-/// thread, `CONV_WGRAD_QUICK=1 cargo bench --bench conv_wgrad`): 32, 64 and 128 tiles within
-/// noise for conv2; for conv3 128 tiles was slower (its band's `V` and `dM`, 1.5 MiB, no
-/// longer stay in L2 beside `dU`). The slab
-/// kernels were within noise too (64-channel `wgrad_4x4` slabs against all-`wgrad_8x2`, and
-/// against 48-channel `wgrad_8x3` slabs with tails). About a quarter of the time is the two
-/// transforms, bound by writing `V` and `dM` (16 floats per tile and channel) to L2.
-/// Prefetching the next band's input rows towards L2 (as the direct driver does) gained
-/// nothing in the trainer (3 alternated runs), so there is none.
-const WGRAD_BAND_TILES: usize = 64;
-
 /// Tile rows per band of the weight gradient.
-fn wgrad_band_rows(kernel_dims: &ConvDims) -> usize {
-    WGRAD_BAND_TILES
-        .div_ceil(kernel_dims.w / 2)
-        .clamp(1, kernel_dims.h / 2)
+fn wgrad_band_rows<T: TileSize>(kernel_dims: &ConvDims) -> usize {
+    T::WGRAD_BAND_TILES
+        .div_ceil(kernel_dims.w / T::M)
+        .clamp(1, kernel_dims.h / T::M)
 }
 
 /// Floats between positions of the accumulated `dU[pos][cin][cout]`: padded by a cache line
-/// like [`pos_stride`] (the 16 positions of a group are read together by the final transform).
+/// like [`pos_stride`] (the positions of a group are read together by the final transform).
 fn du_stride(cin: usize, cout: usize) -> usize {
     cin * cout + 16
 }
 
 /// Floats of scratch [`backward_weights`] needs for a layer: a band's `V` and `dM` and the
 /// accumulated `dU`.
-pub fn wgrad_scratch_len(d: &ConvDims) -> usize {
-    if !applies(d) {
+pub fn wgrad_scratch_len<T: TileSize>(d: &ConvDims) -> usize {
+    if !applies::<T>(d) {
         return 0;
     }
-    let tiles = wgrad_band_rows(d) * (d.w / 2);
-    16 * (pos_stride(tiles, d.cin) + pos_stride(tiles, d.cout) + du_stride(d.cin, d.cout))
+    let tiles = wgrad_band_rows::<T>(d) * (d.w / T::M);
+    T::POS * (pos_stride(tiles, d.cin) + pos_stride(tiles, d.cout) + du_stride(d.cin, d.cout))
 }
 
 /// The weight-gradient micro-kernel for a slab starting `rem` channels before the end of
@@ -394,19 +623,21 @@ fn wgrad_slab(rem: usize) -> (usize, usize, unsafe fn(&wgrad_kernels::Tile)) {
     }
 }
 
-/// Weight and bias gradients of one sample by Winograd F(2x2, 3x3), *overwritten*: same
-/// contract as [`super::ConvPlan::backward_weights`] (`dw_kc[ky][kx][ci][co]`, `db[co]`),
-/// for a layer where [`applies`]; `scratch` at least [`wgrad_scratch_len`] floats.
+/// Weight and bias gradients of one sample by Winograd, *overwritten*: same contract as
+/// [`super::ConvPlan::backward_weights`] (`dw_kc[ky][kx][ci][co]`, `db[co]`; `x_pad`
+/// `(h+2) x (w+2) x cin`, `dy_pad` `(h+2) x (w+2) x cout`, interior read), for a layer where
+/// [`applies`]; `scratch` at least [`wgrad_scratch_len`] floats.
 ///
 /// The adjoint of the forward `Y = A^T [(G g G^T) ⊙ (B^T d B)] A`: per band of tiles,
-/// 1. `V[pos][t][ci] = B^T d_t B` ([`winograd_kernels::input_tile_row`], as in the forward pass) and
-///    `dM[pos][t][co] = A dY_t A^T` ([`winograd_kernels::grad_tile_row`], which also sums `db`);
-/// 2. 16 products `dU[pos] += V[pos]^T dM[pos]` (`cin x tiles` by `tiles x cout`) on the direct
-///    weight gradient's micro-kernels ([`crate::kernels::conv_wgrad`]) with tiles as "pixels";
+/// 1. `V[pos][t][ci] = B^T d_t B` (`input_tile_row`, as in the forward pass) and
+///    `dM[pos][t][co] = A dY_t A^T` (`grad_tile_row`, which also sums `db`);
+/// 2. a product `dU[pos] += V[pos]^T dM[pos]` per position (`cin x tiles` by `tiles x cout`) on
+///    the direct weight gradient's micro-kernels ([`crate::kernels::conv_wgrad`]) with tiles as
+///    "pixels";
 ///
-/// then `dw_kc = G^T dU G` ([`winograd_kernels::weight_grad_transform`]). 16 instead of 36 multiplies per
-/// 2x2 block and channel pair, as in the forward pass.
-pub fn backward_weights(
+/// then `dw_kc = G^T dU G` (`weight_grad_transform`). As few multiplies per block and channel
+/// pair as in the forward pass.
+pub fn backward_weights<T: TileSize>(
     d: &ConvDims,
     x_pad: &[f32],
     dy_pad: &[f32],
@@ -415,52 +646,53 @@ pub fn backward_weights(
     scratch: &mut [f32],
 ) {
     let ConvDims { h, w, cin, cout } = *d;
+    let m = T::M;
     assert!(
-        applies(d),
-        "Winograd path needs even h, w and channels in 16s: {d:?}"
+        applies::<T>(d),
+        "Winograd F({m}x{m}) needs h, w in {m}s and channels in 16s: {d:?}"
     );
     assert!(x_pad.len() >= d.in_pad_len(), "x_pad too short");
     assert!(dy_pad.len() >= d.out_pad_len(), "dy_pad too short");
     assert!(dw_kc.len() >= 9 * cin * cout, "dw_kc too short");
     assert!(db.len() >= cout, "db too short");
-    assert!(scratch.len() >= wgrad_scratch_len(d), "scratch too short");
+    assert!(
+        scratch.len() >= wgrad_scratch_len::<T>(d),
+        "scratch too short"
+    );
     crate::cpu::assert_asm_ok();
     db[..cout].fill(0.0);
-    let (tw, wp) = (w / 2, w + 2);
-    let tr = wgrad_band_rows(d);
-    let max_tiles = tr * tw;
-    let (v, rest) = scratch.split_at_mut(16 * pos_stride(max_tiles, cin));
-    let (m, du) = rest.split_at_mut(16 * pos_stride(max_tiles, cout));
+    let (tw, wp) = (w / m, w + 2);
+    let band_rows = wgrad_band_rows::<T>(d);
+    let max_tiles = band_rows * tw;
+    let (v, rest) = scratch.split_at_mut(T::POS * pos_stride(max_tiles, cin));
+    let (mm, du) = rest.split_at_mut(T::POS * pos_stride(max_tiles, cout));
     let us = du_stride(cin, cout);
-    let (vp, mp, up) = (v.as_mut_ptr(), m.as_mut_ptr(), du.as_mut_ptr());
+    let (vp, mp, up) = (v.as_mut_ptr(), mm.as_mut_ptr(), du.as_mut_ptr());
     let (xp, dyp, dbp) = (x_pad.as_ptr(), dy_pad.as_ptr(), db.as_mut_ptr());
+    let mut tr = T::transit();
     let mut ty = 0;
-    while ty < h / 2 {
-        let nrows = tr.min(h / 2 - ty);
+    while ty < h / m {
+        let nrows = band_rows.min(h / m - ty);
         let tiles = nrows * tw;
         let (vs, ms) = (pos_stride(tiles, cin), pos_stride(tiles, cout));
-        // SAFETY: tile row ty + r reads padded input rows 2(ty+r) .. +3 <= h+1, columns
-        // 0 .. w+1, and output-gradient rows 2(ty+r)+1 .. +2 <= h, columns 1 .. w (interior);
-        // V and dM hold 16 x tiles x cin / cout floats (+ padding) inside the scratch; the
+        // SAFETY: tile row ty + r reads padded input rows m(ty+r) .. +m+1 <= h+1, columns
+        // 0 .. w+1, and output-gradient rows m(ty+r)+1 .. +m <= h, columns 1 .. w (interior);
+        // V and dM hold POS x tiles x cin / cout floats (+ padding) inside the scratch; the
         // products read V[pos] rows j0 .. j0+R <= cin and dM[pos] channels oc0 .. oc0+16NV
         // <= cout of the band's tiles and write dU[pos][j0..j0+R][oc0..] inside the scratch;
-        // db has cout floats. AVX-512 is checked by the caller (Path::Asm).
+        // db has cout floats. AVX-512 is checked by the caller.
         unsafe {
             for r in 0..nrows {
-                input_tile_row_all(xp, w, cin, ty + r, 0, tw, vp.add(r * tw * cin), vs);
+                let v_row = vp.add(r * tw * cin);
+                input_tile_row_all::<T>(xp, (w, cin), (ty + r, 0, tw), v_row, vs, &mut tr);
                 for g in (0..cout).step_by(16) {
-                    winograd_kernels::grad_tile_row(
-                        dyp.add(((2 * (ty + r) + 1) * wp + 1) * cout + g),
-                        cout * 4,
-                        wp * cout * 4,
-                        mp.add(r * tw * cout + g),
-                        ms * 4,
-                        tw,
-                        dbp.add(g),
-                    );
+                    let dy_at = dyp.add(((m * (ty + r) + 1) * wp + 1) * cout + g);
+                    let strides = (cout * 4, wp * cout * 4);
+                    let m_at = mp.add(r * tw * cout + g);
+                    T::grad_tile_row(dy_at, strides, m_at, ms * 4, tw, dbp.add(g), &mut tr);
                 }
             }
-            for pos in 0..16 {
+            for pos in 0..T::POS {
                 let mut oc0 = 0;
                 while oc0 < cout {
                     let (r, nv, run) = wgrad_slab(cout - oc0);
@@ -487,14 +719,10 @@ pub fn backward_weights(
         }
         ty += nrows;
     }
-    // SAFETY: dU holds 16 positions of cin x cout floats, us apart; dw_kc 9 taps of cin x cout.
+    // SAFETY: dU holds POS positions of cin x cout floats, us apart; dw_kc 9 taps of
+    // cin x cout.
     unsafe {
-        winograd_kernels::weight_grad_transform(
-            up,
-            us * 4,
-            dw_kc.as_mut_ptr(),
-            cin * cout * 4,
-            cin * cout / 16,
-        )
+        let dw = dw_kc.as_mut_ptr();
+        T::weight_grad_transform(up, us * 4, dw, cin * cout * 4, cin * cout / 16, &mut tr)
     };
 }
