@@ -21,7 +21,7 @@
 #![cfg(target_arch = "x86_64")]
 
 use catdog::config::{ConvDims, Hyper, PoolDims};
-use catdog::cpu::{has_avx512, Path};
+use catdog::cpu::Path;
 use catdog::dataset::{Dataset, Synthetic};
 use catdog::layers::fc::FcDims;
 use catdog::layers::pool::OutPlace;
@@ -40,6 +40,10 @@ use catdog::original::update_weights::{add_to_vector, fill_zero};
 use catdog::original::OriginalNet;
 use catdog::{parameters, reference, train};
 
+#[path = "common/kernels.rs"]
+mod kernels;
+use kernels::{avx512_or_note, avx512_rng, Rng};
+
 // The C library's functions the original calls (the models use the same ones).
 extern "C" {
     fn expf(x: f32) -> f32;
@@ -47,38 +51,6 @@ extern "C" {
 }
 
 // ------------------------------------------------------------------------------------ helpers
-
-/// xorshift64*: deterministic test data.
-struct Rng(u64);
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in [-1, 1).
-    fn f(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-    fn vec(&mut self, n: usize) -> Vec<f32> {
-        (0..n).map(|_| self.f()).collect()
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| (self.next() >> 56) as u8).collect()
-    }
-}
-
-fn skip(name: &str) -> bool {
-    if has_avx512() {
-        return false;
-    }
-    println!("note: {name}: this CPU lacks AVX-512, the original tier is not tested");
-    true
-}
 
 /// A quiet NaN with a payload no routine produces: what "not written" looks like.
 fn sentinel() -> f32 {
@@ -471,10 +443,9 @@ impl ConvCase {
 
 #[test]
 fn conv2d_matches_reference_and_model_bits() {
-    if skip("conv2d") {
+    let Some(mut rng) = avx512_rng("conv2d", 1) else {
         return;
-    }
-    let mut rng = Rng::new(1);
+    };
     let (mut positive, mut clamped) = (0, 0);
     for case in CONV_CASES {
         let k = ConvCase::new(&mut rng, case);
@@ -535,10 +506,9 @@ fn conv_backward_run(k: &ConvCase, d_out: &[f32], init: &[Vec<f32>; 3]) -> [Vec<
 
 #[test]
 fn conv2d_backward_matches_reference_and_model_bits() {
-    if skip("conv2d_backward") {
+    let Some(mut rng) = avx512_rng("conv2d_backward", 2) else {
         return;
-    }
-    let mut rng = Rng::new(2);
+    };
     for case in CONV_CASES {
         let k = ConvCase::new(&mut rng, case);
         let (n, c, f) = (k.n, k.c, k.f);
@@ -656,10 +626,9 @@ fn maxpool_run(x: &[f32], n: usize, c: usize) -> (Vec<f32>, Vec<u16>) {
 
 #[test]
 fn maxpool_matches_reference_and_model_bits() {
-    if skip("maxpool") {
+    let Some(mut rng) = avx512_rng("maxpool", 3) else {
         return;
-    }
-    let mut rng = Rng::new(3);
+    };
     for (n, c) in POOL_CASES {
         for ties in [false, true] {
             let what = format!("maxpool n={n} c={c} ties={ties}");
@@ -705,10 +674,9 @@ fn maxpool_matches_reference_and_model_bits() {
 
 #[test]
 fn maxpool_backward_matches_reference_and_model_bits() {
-    if skip("maxpool_backward") {
+    let Some(mut rng) = avx512_rng("maxpool_backward", 4) else {
         return;
-    }
-    let mut rng = Rng::new(4);
+    };
     for (n, c) in POOL_CASES {
         for ties in [false, true] {
             let what = format!("maxpool_backward n={n} c={c} ties={ties}");
@@ -780,10 +748,9 @@ const PAD_CASES: [(usize, usize); 8] = [
 
 #[test]
 fn padding_in_place_matches_model_bits() {
-    if skip("padding") {
+    let Some(mut rng) = avx512_rng("padding", 5) else {
         return;
-    }
-    let mut rng = Rng::new(5);
+    };
     for (n, c) in PAD_CASES {
         let what = format!("add_padding n={n} c={c}");
         let padded = (n + 2) * (n + 2) * c;
@@ -833,10 +800,9 @@ fn padding_in_place_matches_model_bits() {
 
 #[test]
 fn dot_product_matches_reference_and_model_bits() {
-    if skip("dot_product") {
+    let Some(mut rng) = avx512_rng("dot_product", 6) else {
         return;
-    }
-    let mut rng = Rng::new(6);
+    };
     for len in [16, 48, 432, 1152, 128] {
         let (x, w, bias) = (rng.vec(len), rng.vec(len), rng.f());
         // SAFETY: AVX-512 checked above; equal lengths, a multiple of 16.
@@ -874,10 +840,9 @@ fn dot_product_matches_reference_and_model_bits() {
 
 #[test]
 fn dense_matches_reference_and_model_bits() {
-    if skip("dense") {
+    let Some(mut rng) = avx512_rng("dense", 7) else {
         return;
-    }
-    let mut rng = Rng::new(7);
+    };
     for (inputs, neurons) in [(16, 5), (48, 37), (128, 16), (64, 1), (32, 7)] {
         for act in [Activation::Relu, Activation::Sigmoid] {
             let what = format!("dense {inputs}->{neurons} {act:?}");
@@ -982,10 +947,9 @@ const MATRIX_CASES: [(usize, usize); 8] = [
 
 #[test]
 fn outer_product_add_matches_reference_and_model_bits() {
-    if skip("outer_product_add") {
+    let Some(mut rng) = avx512_rng("outer_product_add", 8) else {
         return;
-    }
-    let mut rng = Rng::new(8);
+    };
     for (rows, cols) in MATRIX_CASES {
         let what = format!("outer_product_add {rows}x{cols}");
         let (a, b) = (rng.vec(rows), rng.vec(cols));
@@ -1023,10 +987,9 @@ fn outer_product_add_matches_reference_and_model_bits() {
 
 #[test]
 fn matrix_vector_multiply_matches_reference_and_model_bits() {
-    if skip("matrix_vector_multiply") {
+    let Some(mut rng) = avx512_rng("matrix_vector_multiply", 9) else {
         return;
-    }
-    let mut rng = Rng::new(9);
+    };
     for (xlen, ylen) in MATRIX_CASES {
         let what = format!("matrix_vector_multiply {xlen}x{ylen}");
         let (x, w) = (rng.vec(xlen), rng.vec(xlen * ylen));
@@ -1091,10 +1054,9 @@ fn awkward_values(rng: &mut Rng, n: usize) -> Vec<f32> {
 
 #[test]
 fn relu_and_sigmoid_match_reference_and_model_bits() {
-    if skip("relu, sigmoid") {
+    let Some(mut rng) = avx512_rng("relu, sigmoid", 10) else {
         return;
-    }
-    let mut rng = Rng::new(10);
+    };
     let mut sigmoid_checked = 0;
     for x in awkward_values(&mut rng, 300) {
         let (r, s) = (relu(x), sigmoid(x));
@@ -1115,10 +1077,9 @@ fn relu_and_sigmoid_match_reference_and_model_bits() {
 
 #[test]
 fn relu_backward_matches_reference_and_model_bits() {
-    if skip("relu_backward") {
+    let Some(mut rng) = avx512_rng("relu_backward", 11) else {
         return;
-    }
-    let mut rng = Rng::new(11);
+    };
     for len in [1, 5, 37, 16, 600] {
         let mut z = awkward_values(&mut rng, len);
         z.truncate(len.max(18));
@@ -1153,10 +1114,9 @@ fn relu_backward_matches_reference_and_model_bits() {
 
 #[test]
 fn compute_loss_matches_reference_and_model_bits() {
-    if skip("compute_loss") {
+    let Some(mut rng) = avx512_rng("compute_loss", 12) else {
         return;
-    }
-    let mut rng = Rng::new(12);
+    };
     let mut ps: Vec<f32> = vec![0.0, 1.0, 0.5, 1e-7, 1.0 - 1e-7, 1e-30, 0.999_999];
     ps.extend((0..400).map(|_| rng.f() * 0.5 + 0.5));
     for p in ps {
@@ -1178,10 +1138,9 @@ fn compute_loss_matches_reference_and_model_bits() {
 
 #[test]
 fn add_to_vector_matches_reference_and_model_bits() {
-    if skip("add_to_vector") {
+    let Some(mut rng) = avx512_rng("add_to_vector", 13) else {
         return;
-    }
-    let mut rng = Rng::new(13);
+    };
     for (n, lr, batch) in [
         (1, 0.01f32, 16.0f32),
         (16, 0.01, 16.0),
@@ -1219,10 +1178,9 @@ fn add_to_vector_matches_reference_and_model_bits() {
 
 #[test]
 fn fill_zero_and_accumulate_db_match_model_bits() {
-    if skip("fill_zero, accumulate_db") {
+    let Some(mut rng) = avx512_rng("fill_zero, accumulate_db", 14) else {
         return;
-    }
-    let mut rng = Rng::new(14);
+    };
     for n in [16, 37, 48, 53, 130] {
         // fill_zero: whole blocks of 16 only; the rest, and what follows, as it was.
         let before = rng.vec(n + ROOM);
@@ -1256,10 +1214,9 @@ fn fill_zero_and_accumulate_db_match_model_bits() {
 #[test]
 #[allow(clippy::excessive_precision)] // the original's constant, as it writes it
 fn load_sample_matches_reference_and_model_bits() {
-    if skip("load_sample") {
+    let Some(mut rng) = avx512_rng("load_sample", 15) else {
         return;
-    }
-    let mut rng = Rng::new(15);
+    };
     let scale = 0.003_921_568_9f32;
     for (h, w) in [(4, 4), (16, 16), (7, 16), (1, 16), (16, 5)] {
         let count = h * w * 3;
@@ -1301,10 +1258,9 @@ fn load_sample_matches_reference_and_model_bits() {
 /// "bit-exact against the model" says more than "close to the reference".
 #[test]
 fn models_are_sharp() {
-    if skip("models_are_sharp") {
+    let Some(mut rng) = avx512_rng("models_are_sharp", 1) else {
         return;
-    }
-    let mut rng = Rng::new(1);
+    };
     for case in CONV_CASES {
         let k = ConvCase::new(&mut rng, case);
         if k.n * k.n * k.f < 16 {
@@ -1474,7 +1430,7 @@ fn tensor_ranges(h: &Hyper) -> Vec<(usize, usize)> {
 
 #[test]
 fn original_net_matches_reference_path_and_finite_differences() {
-    if skip("OriginalNet") {
+    if !avx512_or_note("OriginalNet") {
         return;
     }
     let h = small_hyper();
