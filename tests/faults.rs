@@ -4,11 +4,13 @@
 //! file; every bad input gets one `error:` line and exit code 2.
 
 mod common;
-use common::{synthetic_blob, tmp};
+use common::{
+    assert_refused, dev_full, have_dev_full, stderr_after_exit, stderr_of, synthetic_blob, tmp,
+    tmp_with_blobs, wait_or_kill,
+};
 use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 
 fn model() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_model"));
@@ -16,43 +18,10 @@ fn model() -> Command {
     c
 }
 
-/// Waits for `child` at most `secs` seconds; kills it and panics if it is still running.
-fn wait_or_kill(child: &mut Child, secs: u64, what: &str) -> ExitStatus {
-    let t = Instant::now();
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st;
-        }
-        if t.elapsed() > Duration::from_secs(secs) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what}: still running after {secs} s (hung)");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn stderr_of(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// One `error:` line naming what went wrong, exit code 2, no panic.
-fn assert_refused(o: &Output, want: &[&str]) -> String {
-    let err = stderr_of(o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    let errors: Vec<&str> = err.lines().filter(|l| l.contains("error:")).collect();
-    assert_eq!(errors.len(), 1, "{err}");
-    assert!(!err.contains("internal error"), "{err}");
-    for w in want {
-        assert!(errors[0].contains(w), "expected {w:?} in {err:?}");
-    }
-    errors[0].to_string()
-}
-
-/// Small blobs (8x8 images) for fast runs: `train.bin` with `n` samples, `test.bin` with 8.
-fn blobs(dir: &Path, n: usize) {
-    synthetic_blob(&dir.join("train.bin"), n, 8, 1);
-    synthetic_blob(&dir.join("test.bin"), 8, 8, 2);
+/// A fresh temporary folder with small blobs (8x8 images) for fast runs: `train.bin` with `n`
+/// samples, `test.bin` with 8.
+fn tmp_with_small_blobs(tag: &str, n: usize) -> PathBuf {
+    tmp_with_blobs(tag, 8, (n, 1), (8, 2))
 }
 
 fn train_args(dir: &Path) -> Vec<String> {
@@ -79,8 +48,7 @@ fn train_args(dir: &Path) -> Vec<String> {
 /// the others waiting forever.
 #[test]
 fn train_into_a_closed_pipe_stops_quietly_on_any_thread_count() {
-    let dir = tmp("faults-pipe");
-    blobs(&dir, 400);
+    let dir = tmp_with_small_blobs("faults-pipe", 400);
     for threads in ["1", "2", "3"] {
         let mut child = model()
             .args(train_args(&dir))
@@ -94,9 +62,7 @@ fn train_into_a_closed_pipe_stops_quietly_on_any_thread_count() {
         out.read_line(&mut first).unwrap();
         assert!(first.starts_with("Epoch: 0, Step: 0"), "{first}");
         drop(out); // the reader goes away, as `head -1` does
-        let st = wait_or_kill(&mut child, 120, "train into a closed pipe");
-        let mut err = String::new();
-        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        let (st, err) = stderr_after_exit(&mut child, 120, "train into a closed pipe");
         assert_eq!(st.code(), Some(141), "threads {threads}: {err}");
         assert!(!err.contains("error"), "threads {threads}: {err}");
     }
@@ -107,18 +73,16 @@ fn train_into_a_closed_pipe_stops_quietly_on_any_thread_count() {
 /// last finished epoch is intact.
 #[test]
 fn train_with_a_full_stdout_reports_one_error_and_keeps_the_checkpoint() {
-    if !Path::new("/dev/full").exists() {
-        eprintln!("skipped: no /dev/full");
+    if !have_dev_full() {
         return;
     }
-    let dir = tmp("faults-full");
-    blobs(&dir, 32);
+    let dir = tmp_with_small_blobs("faults-full", 32);
     for threads in ["1", "2"] {
         // Step lines on: the first one fails.
         let o = model()
             .args(train_args(&dir))
             .args(["--batch-size", "4", "--epochs", "2", "--threads", threads])
-            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .stdout(dev_full())
             .output()
             .unwrap();
         let line = assert_refused(&o, &["standard output", "No space left"]);
@@ -128,7 +92,7 @@ fn train_with_a_full_stdout_reports_one_error_and_keeps_the_checkpoint() {
             .args(train_args(&dir))
             .args(["--batch-size", "4", "--epochs", "2", "--threads", threads])
             .args(["--log-every", "0"])
-            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .stdout(dev_full())
             .output()
             .unwrap();
         assert_refused(&o, &["standard output"]);
@@ -141,12 +105,10 @@ fn train_with_a_full_stdout_reports_one_error_and_keeps_the_checkpoint() {
 /// `eval` and `bench` print through the same checked writes.
 #[test]
 fn eval_and_bench_into_a_full_stdout_report_one_error() {
-    if !Path::new("/dev/full").exists() {
-        eprintln!("skipped: no /dev/full");
+    if !have_dev_full() {
         return;
     }
-    let dir = tmp("faults-full-eval");
-    blobs(&dir, 32);
+    let dir = tmp_with_small_blobs("faults-full-eval", 32);
     let o = model()
         .args(train_args(&dir))
         .args(["--batch-size", "4", "--epochs", "1", "--log-every", "0"])
@@ -159,7 +121,7 @@ fn eval_and_bench_into_a_full_stdout_report_one_error() {
         .arg(&ck)
         .arg("--data")
         .arg(dir.join("test.bin"))
-        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .stdout(dev_full())
         .output()
         .unwrap();
     assert_refused(&o, &["standard output"]);
@@ -167,7 +129,7 @@ fn eval_and_bench_into_a_full_stdout_report_one_error() {
         .args(["predict", "--params"])
         .arg(&ck)
         .arg(dir.join("test.bin"))
-        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .stdout(dev_full())
         .output()
         .unwrap();
     assert_refused(&o, &["standard output"]);
@@ -182,7 +144,7 @@ fn eval_and_bench_into_a_full_stdout_report_one_error() {
             "16,16,16",
         ])
         .args(["--fc1", "16", "--threads", "1"])
-        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .stdout(dev_full())
         .output()
         .unwrap();
     assert_refused(&o, &["standard output"]);
@@ -199,8 +161,7 @@ fn mkfifo(p: &Path) {
 /// A FIFO (or a device) given where a file is read is refused at once, not read forever.
 #[test]
 fn fifos_and_devices_are_refused_as_inputs_without_blocking() {
-    let dir = tmp("faults-fifo");
-    blobs(&dir, 32);
+    let dir = tmp_with_small_blobs("faults-fifo", 32);
     let fifo = dir.join("pipe");
     mkfifo(&fifo);
     let o = model()
@@ -297,8 +258,7 @@ fn fifos_and_devices_are_refused_as_inputs_without_blocking() {
 /// untouched; so is a name whose temporary file (`.NAME.PID.tmp`) would be too long.
 #[test]
 fn outputs_that_are_inputs_or_too_long_are_refused_before_any_work() {
-    let dir = tmp("faults-same");
-    blobs(&dir, 32);
+    let dir = tmp_with_small_blobs("faults-same", 32);
     let train = dir.join("train.bin");
     let before = std::fs::read(&train).unwrap();
     // `extra` replaces a flag of `train_args` where it repeats one.
@@ -376,8 +336,7 @@ fn outputs_that_are_inputs_or_too_long_are_refused_before_any_work() {
 /// by the next run, which says so; those of live processes are not.
 #[test]
 fn stale_temporary_files_of_dead_runs_are_removed_and_reported() {
-    let dir = tmp("faults-stale");
-    blobs(&dir, 32);
+    let dir = tmp_with_small_blobs("faults-stale", 32);
     let dead = dir.join(".run.ckpt.4000000000.tmp");
     let dead_metrics = dir.join(".m.csv.3999999999.tmp");
     let live = dir.join(format!(".run.ckpt.{}.tmp", std::process::id()));
@@ -552,8 +511,7 @@ fn train_refuses_a_mismatched_pair() {
 /// `error:` line naming the file and exit code 2, not a silent death by SIGBUS.
 #[test]
 fn a_blob_truncated_under_a_running_train_gives_one_error_line() {
-    let dir = tmp("faults-sigbus");
-    blobs(&dir, 400);
+    let dir = tmp_with_small_blobs("faults-sigbus", 400);
     for threads in ["1", "2"] {
         synthetic_blob(&dir.join("train.bin"), 400, 8, 1);
         let mut child = model()

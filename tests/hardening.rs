@@ -4,7 +4,7 @@ mod common;
 use catdog::config::Hyper;
 use catdog::parameters;
 use catdog::rng::Rng;
-use common::{synthetic_blob, tmp};
+use common::{synthetic_blob, tmp, tmp_with_blobs};
 use std::path::Path;
 use std::process::Command;
 
@@ -62,9 +62,7 @@ fn parameter_file_truncations_and_bit_flips_are_refused_or_read_cleanly() {
 /// command line (exit code 2, one line, no panic).
 #[test]
 fn the_trainer_refuses_damaged_blobs_with_one_line() {
-    let dir = tmp("blob");
-    synthetic_blob(&dir.join("train.bin"), 20, 8, 1);
-    synthetic_blob(&dir.join("test.bin"), 8, 8, 2);
+    let dir = tmp_with_blobs("blob", 8, (20, 1), (8, 2));
     let good = std::fs::read(dir.join("train.bin")).unwrap();
     let mut rng = Rng::new(9);
     for round in 0..12 {
@@ -118,9 +116,7 @@ fn losses(stdout: &[u8]) -> Vec<f64> {
 /// follow the asm path's to float rounding (faithful mode: file order, one thread, same init).
 #[test]
 fn forced_reference_path_prints_a_notice_and_the_same_losses() {
-    let dir = tmp("refpath");
-    synthetic_blob(&dir.join("train.bin"), 48, 16, 3);
-    synthetic_blob(&dir.join("test.bin"), 16, 16, 4);
+    let dir = tmp_with_blobs("refpath", 16, (48, 3), (16, 4));
     let run = |reference: bool| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_model"));
         c.args([
@@ -189,9 +185,7 @@ fn model_out(args: &[&str], extra: &[&Path]) -> std::process::Output {
 /// already on disk unchanged.
 #[test]
 fn a_diverging_run_stops_and_points_to_the_last_good_checkpoint() {
-    let dir = tmp("diverge");
-    synthetic_blob(&dir.join("train.bin"), 32, 8, 1);
-    synthetic_blob(&dir.join("test.bin"), 8, 8, 2);
+    let dir = tmp_with_blobs("diverge", 8, (32, 1), (8, 2));
     let ck = dir.join("c.ckpt");
     let base = [
         "train",
@@ -257,9 +251,7 @@ fn a_diverging_run_stops_and_points_to_the_last_good_checkpoint() {
 /// a configuration needs; a directory given as data is refused by name.
 #[test]
 fn oversized_configurations_and_directories_are_refused() {
-    let dir = tmp("sizes");
-    synthetic_blob(&dir.join("train.bin"), 4, 32, 1);
-    synthetic_blob(&dir.join("test.bin"), 4, 32, 2);
+    let dir = tmp_with_blobs("sizes", 32, (4, 1), (4, 2));
     let out = model_out(
         &["train", "--dry-run", "--test"],
         &[

@@ -57,6 +57,18 @@ fn sentinel() -> f32 {
     f32::from_bits(0x7FC0_BEEF)
 }
 
+/// Truncates `buf` to its first `len` floats, after checking that the routine that filled them
+/// wrote nothing after them (everything there still [`sentinel`]).
+fn written_up_to(buf: &mut Vec<f32>, len: usize, what: &str) {
+    assert!(
+        buf[len..]
+            .iter()
+            .all(|v| v.to_bits() == sentinel().to_bits()),
+        "{what}: wrote past"
+    );
+    buf.truncate(len);
+}
+
 /// Room left after every buffer a routine may read or write a little past (as the tier's own
 /// buffers have, `original::buffer::ROOM`).
 const ROOM: usize = 16;
@@ -430,13 +442,7 @@ impl ConvCase {
                 &self.bias,
             )
         };
-        assert!(
-            out[len..]
-                .iter()
-                .all(|v| v.to_bits() == sentinel().to_bits()),
-            "conv2d wrote past its output"
-        );
-        out.truncate(len);
+        written_up_to(&mut out, len, "conv2d");
         out
     }
 }
@@ -609,19 +615,24 @@ fn maxpool_run(x: &[f32], n: usize, c: usize) -> (Vec<f32>, Vec<u16>) {
     let mut masks = vec![0xA5A5u16; mask_len(n, c) + 4];
     // SAFETY: AVX-512 checked by the caller; shapes as documented.
     unsafe { maxpool(x, &mut out, &mut masks, n, c) };
-    assert!(
-        out[len..]
-            .iter()
-            .all(|v| v.to_bits() == sentinel().to_bits()),
-        "maxpool wrote past its output"
-    );
+    written_up_to(&mut out, len, "maxpool");
     assert!(
         masks[mask_len(n, c)..].iter().all(|&m| m == 0xA5A5),
         "maxpool wrote past its masks"
     );
-    out.truncate(len);
     masks.truncate(mask_len(n, c));
     (out, masks)
+}
+
+/// The reference's max-pool of the `n x n x c` tensor `x`: the pooled tensor (flat) and the
+/// argmax codes.
+fn reference_pool(x: &[f32], n: usize, c: usize) -> (Vec<f32>, Vec<u8>) {
+    let d = PoolDims { h: n, w: n, c };
+    let mut out = vec![0.0f32; d.out_len()];
+    let mut argmax = vec![0u8; d.out_len()];
+    let place = OutPlace::flat(&d);
+    reference::pool::forward(&d, x, &mut out, place, &mut argmax, 0..d.h / 2);
+    (out, argmax)
 }
 
 #[test]
@@ -636,20 +647,7 @@ fn maxpool_matches_reference_and_model_bits() {
             let (out, masks) = maxpool_run(&x, n, c);
             // The reference: the same maxima (exactly: a max rounds nothing), and the argmax it
             // keeps is the one position whose mask bit is clear (where the max is positive).
-            let d = PoolDims { h: n, w: n, c };
-            let mut want = vec![0.0f32; out.len()];
-            let mut argmax = vec![0u8; out.len()];
-            reference::pool::forward(
-                &d,
-                &x,
-                &mut want,
-                OutPlace {
-                    off: 0,
-                    row_stride: n / 2 * c,
-                },
-                &mut argmax,
-                0..d.h / 2,
-            );
+            let (want, argmax) = reference_pool(&x, n, c);
             assert_close(&out, &want, 0.0, 1.0, &what);
             for (o, &code) in argmax.iter().enumerate() {
                 let (p, ch) = (o / c, o % c);
@@ -690,32 +688,13 @@ fn maxpool_backward_matches_reference_and_model_bits() {
             let mut got = vec![sentinel(); n * n * c + ROOM];
             // SAFETY: AVX-512 checked above; shapes as documented.
             unsafe { maxpool_backward(&mut got, &d_out, &masks, n, c) };
-            assert!(
-                got[n * n * c..]
-                    .iter()
-                    .all(|v| v.to_bits() == sentinel().to_bits()),
-                "{what}: wrote past"
-            );
-            got.truncate(n * n * c);
+            written_up_to(&mut got, n * n * c, &what);
             assert_bits(&got, &maxpool_backward_model(&d_out, &masks, n, c), &what);
             // The reference routes to its argmax (nothing where the max is <= 0); composed with
             // the ReLU gradient, as the network does, both must give the same (exactly).
-            let d = PoolDims { h: n, w: n, c };
-            let mut argmax = vec![0u8; d_out.len()];
-            let mut pooled = vec![0.0f32; d_out.len()];
-            reference::pool::forward(
-                &d,
-                &x,
-                &mut pooled,
-                OutPlace {
-                    off: 0,
-                    row_stride: n / 2 * c,
-                },
-                &mut argmax,
-                0..d.h / 2,
-            );
+            let (_, argmax) = reference_pool(&x, n, c);
             let mut dy_pad = vec![sentinel(); (n + 2) * (n + 2) * c];
-            reference::pool::backward(&d, &d_out, &argmax, &mut dy_pad);
+            reference::pool::backward(&PoolDims { h: n, w: n, c }, &d_out, &argmax, &mut dy_pad);
             let want: Vec<f32> = (0..n * n * c)
                 .map(|i| dy_pad[((i / c / n + 1) * (n + 2) + i / c % n + 1) * c + i % c])
                 .collect();
@@ -851,13 +830,7 @@ fn dense_matches_reference_and_model_bits() {
             let mut got = vec![sentinel(); neurons + ROOM];
             // SAFETY: AVX-512 checked above; shapes as documented.
             unsafe { dense(&x, &w, &b, &mut got[..neurons], act) };
-            assert!(
-                got[neurons..]
-                    .iter()
-                    .all(|v| v.to_bits() == sentinel().to_bits()),
-                "{what}: wrote past"
-            );
-            got.truncate(neurons);
+            written_up_to(&mut got, neurons, &what);
             let mut want = vec![0.0f32; neurons];
             let relu = act == Activation::Relu;
             // SAFETY: one row of `neurons` outputs, `want` holds it.
@@ -996,13 +969,7 @@ fn matrix_vector_multiply_matches_reference_and_model_bits() {
         let mut got = vec![sentinel(); ylen + ROOM];
         // SAFETY: AVX-512 checked above; `w` is `[xlen][ylen]`.
         unsafe { matrix_vector_multiply(&x, &w, &mut got[..ylen]) };
-        assert!(
-            got[ylen..]
-                .iter()
-                .all(|v| v.to_bits() == sentinel().to_bits()),
-            "{what}: wrote past"
-        );
-        got.truncate(ylen);
+        written_up_to(&mut got, ylen, &what);
         let mut want = vec![0.0f32; ylen];
         // SAFETY: one row of `ylen` outputs, `want` holds it.
         unsafe {
@@ -1230,13 +1197,7 @@ fn load_sample_matches_reference_and_model_bits() {
             // SAFETY: AVX-512 checked above; 48 readable bytes after the image.
             unsafe { load_sample(&bytes, count, &label, &mut out[..count], &mut got_label) };
             assert_eq!(got_label, label, "{what}: label");
-            assert!(
-                out[count..]
-                    .iter()
-                    .all(|v| v.to_bits() == sentinel().to_bits()),
-                "{what}: wrote past"
-            );
-            out.truncate(count);
+            written_up_to(&mut out, count, &what);
             let model: Vec<f32> = bytes[..count].iter().map(|&b| b as f32 * scale).collect();
             assert_bits(&out, &model, &what);
             let mut pad = vec![0.0f32; (h + 2) * (w + 2) * 3];

@@ -7,7 +7,7 @@ mod http;
 #[path = "common/packer.rs"]
 mod packer;
 
-use common::{synthetic_blob, tmp};
+use common::tmp_with_blobs;
 use packer::pack_bin;
 use std::process::{Command, Output};
 
@@ -29,10 +29,8 @@ fn lines(o: &Output) -> Vec<Vec<String>> {
 
 #[test]
 fn predict_takes_photos_folders_and_blobs() {
-    let dir = tmp("predict-photos");
+    let dir = tmp_with_blobs("predict-photos", 16, (32, 1), (8, 2));
     let d = |p: &str| dir.join(p).display().to_string();
-    synthetic_blob(&dir.join("train.bin"), 32, 16, 1);
-    synthetic_blob(&dir.join("test.bin"), 8, 16, 2);
     let o = model(&[
         "train",
         "--train",

@@ -10,7 +10,7 @@ use catdog::layers::dropout;
 use catdog::model::Net;
 use catdog::parameters;
 use catdog::train::{self, EpochOptions};
-use common::{synthetic_blob, tmp};
+use common::tmp_with_blobs;
 use std::path::Path;
 use std::process::Command;
 
@@ -50,9 +50,7 @@ fn small_run(dir: &Path) -> Vec<String> {
 
 #[test]
 fn a_killed_run_resumes_to_the_same_bits_and_a_damaged_checkpoint_is_refused() {
-    let dir = tmp("resume");
-    synthetic_blob(&dir.join("train.bin"), 96, 32, 1);
-    synthetic_blob(&dir.join("test.bin"), 32, 32, 2);
+    let dir = tmp_with_blobs("resume", 32, (96, 1), (32, 2));
     let args = small_run(&dir);
     let full = model()
         .args(&args)
@@ -144,9 +142,7 @@ fn a_killed_run_resumes_to_the_same_bits_and_a_damaged_checkpoint_is_refused() {
 
 #[test]
 fn predict_agrees_with_eval_and_names_every_file() {
-    let dir = tmp("predict");
-    synthetic_blob(&dir.join("train.bin"), 64, 16, 3);
-    synthetic_blob(&dir.join("test.bin"), 40, 16, 4);
+    let dir = tmp_with_blobs("predict", 16, (64, 3), (40, 4));
     let mut args = small_run(&dir);
     let e = args.iter().position(|a| a == "--epochs").unwrap();
     args[e + 1] = "2".into();
@@ -394,9 +390,7 @@ fn flips_are_a_pure_input_transform() {
 /// ever left under an output name.
 #[test]
 fn sigkill_at_any_moment_then_resume_gives_the_same_result() {
-    let dir = tmp("sigkill");
-    synthetic_blob(&dir.join("train.bin"), 1200, 32, 7);
-    synthetic_blob(&dir.join("test.bin"), 32, 32, 8);
+    let dir = tmp_with_blobs("sigkill", 32, (1200, 7), (32, 8));
     let mut args = small_run(&dir);
     let e = args.iter().position(|a| a == "--epochs").unwrap();
     args[e + 1] = "6".into();

@@ -6,7 +6,7 @@
 mod common;
 use catdog::blob::Blob;
 use catdog::checkpoint::{self, BlobId};
-use common::{synthetic_blob, tmp};
+use common::{synthetic_blob, tmp_with_blobs};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -60,9 +60,7 @@ fn refused(o: &Output, words: &[&str]) {
 
 #[test]
 fn resume_refuses_what_contradicts_the_checkpoint_unless_forced() {
-    let dir = tmp("promise");
-    synthetic_blob(&dir.join("train.bin"), 48, 16, 1);
-    synthetic_blob(&dir.join("test.bin"), 16, 16, 2);
+    let dir = tmp_with_blobs("promise", 16, (48, 1), (16, 2));
     synthetic_blob(&dir.join("other.bin"), 16, 16, 3);
     let ck = dir.join("c.ckpt");
     let cks = ck.display().to_string();
@@ -141,9 +139,7 @@ fn resume_refuses_what_contradicts_the_checkpoint_unless_forced() {
 
 #[test]
 fn a_fresh_run_moves_an_earlier_checkpoint_aside_and_old_checkpoints_need_force() {
-    let dir = tmp("aside");
-    synthetic_blob(&dir.join("train.bin"), 32, 16, 1);
-    synthetic_blob(&dir.join("test.bin"), 16, 16, 2);
+    let dir = tmp_with_blobs("aside", 16, (32, 1), (16, 2));
     let ck = dir.join("c.ckpt");
     let cks = ck.display().to_string();
     let o = run(&dir, &["--epochs", "1", "--checkpoint", &cks]);

@@ -4,10 +4,13 @@
 #[path = "../../../tests/common/mod.rs"]
 #[allow(dead_code)]
 mod common;
-use common::{synthetic_blob, tmp};
+use common::{
+    assert_refused, dev_full, have_dev_full, names_in, stderr_after_exit, stderr_of,
+    synthetic_blob, tmp,
+};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn pack() -> Command {
@@ -46,22 +49,6 @@ fn photos(dir: &Path, n: usize) {
     testgen(&r);
 }
 
-fn stderr_of(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// One `error:` line containing every `want`, exit code 2, no panic.
-fn assert_refused(o: &Output, want: &[&str]) {
-    let err = stderr_of(o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    let errors: Vec<&str> = err.lines().filter(|l| l.contains("error:")).collect();
-    assert_eq!(errors.len(), 1, "{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    for w in want {
-        assert!(errors[0].contains(w), "expected {w:?} in {err:?}");
-    }
-}
-
 /// `tools/pack inspect --list | head -1`: a quiet stop with 141, not a panic (exit 101).
 #[test]
 fn inspect_list_into_a_closed_pipe_stops_quietly() {
@@ -79,16 +66,7 @@ fn inspect_list_into_a_closed_pipe_stops_quietly() {
     let mut first = String::new();
     out.read_line(&mut first).unwrap();
     drop(out);
-    let t = Instant::now();
-    let st = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(t.elapsed() < Duration::from_secs(60), "inspect hung");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    let (st, err) = stderr_after_exit(&mut child, 60, "inspect into a closed pipe");
     assert_eq!(st.code(), Some(141), "{err}");
     assert!(err.is_empty(), "{err}");
     std::fs::remove_dir_all(&dir).ok();
@@ -97,8 +75,7 @@ fn inspect_list_into_a_closed_pipe_stops_quietly() {
 /// stdout on a full disk: one `error:` line, exit 2.
 #[test]
 fn inspect_into_a_full_stdout_reports_one_error() {
-    if !Path::new("/dev/full").exists() {
-        eprintln!("skipped: no /dev/full");
+    if !have_dev_full() {
         return;
     }
     let dir = tmp("pack-faults-full");
@@ -107,7 +84,7 @@ fn inspect_into_a_full_stdout_reports_one_error() {
     let o = pack()
         .arg("inspect")
         .arg(&blob)
-        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .stdout(dev_full())
         .output()
         .unwrap();
     assert_refused(&o, &["standard output", "No space left"]);
@@ -189,19 +166,7 @@ fn from_raw_refuses_a_fifo_without_blocking() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let t = Instant::now();
-        let st = loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                break st;
-            }
-            if t.elapsed() > Duration::from_secs(30) {
-                let _ = child.kill();
-                panic!("pack --from-raw blocked on a FIFO");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let mut err = String::new();
-        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        let (st, err) = stderr_after_exit(&mut child, 30, "pack --from-raw on a FIFO");
         assert_eq!(st.code(), Some(2), "{err}");
         assert!(err.contains("named pipe"), "{err}");
     }
@@ -235,11 +200,7 @@ fn dump_onto_its_own_blob_is_refused_and_dumps_are_atomic() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr_of(&o));
     assert_eq!(&std::fs::read(&png).unwrap()[1..4], b"PNG");
-    let names: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
+    let names = names_in(&dir);
     assert_eq!(names.len(), 2, "{names:?}");
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -422,11 +383,7 @@ fn a_split_that_fails_half_way_leaves_the_old_pair_untouched() {
     let err = stderr_of(&o);
     assert!(o.status.success(), "{err}");
     assert!(err.contains("left by an interrupted run"), "{err}");
-    let names: Vec<_> = std::fs::read_dir(&out)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
+    let names = names_in(&out);
     assert_eq!(names.len(), 2, "{names:?}");
     std::fs::remove_dir_all(&dir).ok();
 }
