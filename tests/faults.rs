@@ -5,8 +5,8 @@
 
 mod common;
 use common::{
-    assert_refused, dev_full, have_dev_full, stderr_after_exit, stderr_of, synthetic_blob, tmp,
-    tmp_with_blobs, wait_or_kill,
+    assert_ok, assert_refused, dev_full, have_dev_full, stderr_after_exit, stderr_of, strings,
+    synthetic_blob, tmp, tmp_with_blobs, wait_or_kill, SMALL_NET,
 };
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -24,23 +24,20 @@ fn tmp_with_small_blobs(tag: &str, n: usize) -> PathBuf {
     tmp_with_blobs(tag, 8, (n, 1), (8, 2))
 }
 
+/// `train` on the blobs of [`tmp_with_small_blobs`], the small network, checkpointing to
+/// `run.ckpt`.
 fn train_args(dir: &Path) -> Vec<String> {
-    [
-        "train",
+    let path = |f: &str| dir.join(f).to_str().unwrap().to_string();
+    let mut args = strings(&SMALL_NET);
+    args.extend(strings(&[
         "--train",
-        dir.join("train.bin").to_str().unwrap(),
+        &path("train.bin"),
         "--test",
-        dir.join("test.bin").to_str().unwrap(),
-        "--widths",
-        "16,16,16",
-        "--fc1",
-        "16",
-        "--checkpoint",
-        dir.join("run.ckpt").to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+        &path("test.bin"),
+    ]));
+    args.extend(strings(&["--checkpoint", &path("run.ckpt")]));
+    args.insert(0, "train".into());
+    args
 }
 
 /// `model train | head -1`: the step lines meet a closed pipe. Every thread count must stop,
@@ -114,7 +111,7 @@ fn eval_and_bench_into_a_full_stdout_report_one_error() {
         .args(["--batch-size", "4", "--epochs", "1", "--log-every", "0"])
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_ok(&o);
     let ck = dir.join("run.ckpt");
     let o = model()
         .args(["eval", "--params"])
@@ -134,16 +131,8 @@ fn eval_and_bench_into_a_full_stdout_report_one_error() {
         .unwrap();
     assert_refused(&o, &["standard output"]);
     let o = model()
-        .args([
-            "bench",
-            "--batches",
-            "1",
-            "--image",
-            "8",
-            "--widths",
-            "16,16,16",
-        ])
-        .args(["--fc1", "16", "--threads", "1"])
+        .args(["bench", "--batches", "1", "--image", "8", "--threads", "1"])
+        .args(SMALL_NET)
         .stdout(dev_full())
         .output()
         .unwrap();
@@ -169,7 +158,7 @@ fn fifos_and_devices_are_refused_as_inputs_without_blocking() {
         .args(["--batch-size", "4", "--epochs", "1", "--log-every", "0"])
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_ok(&o);
     let ck = dir.join("run.ckpt");
     let runs: Vec<(Vec<std::ffi::OsString>, &str)> = vec![
         (
@@ -313,7 +302,7 @@ fn outputs_that_are_inputs_or_too_long_are_refused_before_any_work() {
     assert_eq!(std::fs::read(&train).unwrap(), before);
     // eval --errors onto the data blob.
     let o = run(&[]);
-    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_ok(&o);
     let o = model()
         .args(["eval", "--params"])
         .arg(dir.join("run.ckpt"))
@@ -328,7 +317,7 @@ fn outputs_that_are_inputs_or_too_long_are_refused_before_any_work() {
     // Resuming into the checkpoint resumed from is the documented use, and stays allowed.
     let ck = dir.join("run.ckpt");
     let o = run(&["--resume".as_ref(), ck.as_os_str()]);
-    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_ok(&o);
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -433,12 +422,14 @@ fn predict_escapes_names_in_its_tsv() {
     catdog::parameters::he_init(&shapes, &mut p, 1);
     catdog::parameters::write_raw(&dir.join("p.raw"), &shapes, &p).unwrap();
     let o = model()
-        .args(["predict", "--widths", "16,16,16", "--fc1", "16", "--params"])
+        .arg("predict")
+        .args(SMALL_NET)
+        .arg("--params")
         .arg(dir.join("p.raw"))
         .arg(dir.join("u.bin"))
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_ok(&o);
     assert!(!o.stdout.contains(&0x1b));
     let text = String::from_utf8(o.stdout).unwrap();
     let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();

@@ -4,7 +4,7 @@ mod common;
 use catdog::config::Hyper;
 use catdog::parameters;
 use catdog::rng::Rng;
-use common::{synthetic_blob, tmp, tmp_with_blobs};
+use common::{assert_ok, synthetic_blob, tmp, tmp_with_blobs, SMALL_NET};
 use std::path::Path;
 use std::process::Command;
 
@@ -77,16 +77,13 @@ fn the_trainer_refuses_damaged_blobs_with_one_line() {
         let out = Command::new(env!("CARGO_BIN_EXE_model"))
             .args([
                 "train",
-                "--widths",
-                "16,16,16",
-                "--fc1",
-                "16",
                 "--batch-size",
                 "4",
                 "--epochs",
                 "1",
                 "--no-checkpoint",
             ])
+            .args(SMALL_NET)
             .arg("--train")
             .arg(dir.join("bad.bin"))
             .arg("--test")
@@ -188,16 +185,10 @@ fn a_diverging_run_stops_and_points_to_the_last_good_checkpoint() {
     let dir = tmp_with_blobs("diverge", 8, (32, 1), (8, 2));
     let ck = dir.join("c.ckpt");
     let base = [
-        "train",
-        "--widths",
-        "16,16,16",
-        "--fc1",
-        "16",
-        "--batch-size",
-        "4",
-        "--log-every",
-        "0",
-    ];
+        &["train", "--batch-size", "4", "--log-every", "0"][..],
+        &SMALL_NET,
+    ]
+    .concat();
     let (train, test) = (dir.join("train.bin"), dir.join("test.bin"));
     let ok = model_out(
         &[&base[..], &["--epochs", "1", "--train"]].concat(),
@@ -207,7 +198,7 @@ fn a_diverging_run_stops_and_points_to_the_last_good_checkpoint() {
     // One good epoch with a checkpoint, then resume it with an absurd learning rate.
     let mut c = Command::new(env!("CARGO_BIN_EXE_model"));
     let good = c
-        .args(base)
+        .args(&base)
         .args(["--epochs", "1", "--train"])
         .arg(&train)
         .arg("--test")
@@ -216,15 +207,11 @@ fn a_diverging_run_stops_and_points_to_the_last_good_checkpoint() {
         .arg(&ck)
         .output()
         .unwrap();
-    assert!(
-        good.status.success(),
-        "{}",
-        String::from_utf8_lossy(&good.stderr)
-    );
+    assert_ok(&good);
     let before = std::fs::read(&ck).unwrap();
     let mut c = Command::new(env!("CARGO_BIN_EXE_model"));
     let bad = c
-        .args(base)
+        .args(&base)
         .args(["--epochs", "3", "--lr", "1e30", "--train"])
         .arg(&train)
         .arg("--test")

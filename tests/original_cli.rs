@@ -3,7 +3,7 @@
 //! follows the fast tier's losses closely (different summation order, same network).
 
 mod common;
-use common::{synthetic_blob, tmp_with_blobs};
+use common::{final_accuracy, synthetic_blob, tmp_with_blobs};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -99,13 +99,7 @@ fn the_original_tier_trains_evaluates_predicts_and_benches() {
         &eval_args,
         &[("--params", &orig_raw), ("--data", &test)],
     ));
-    let acc: f64 = eval
-        .lines()
-        .last()
-        .unwrap()
-        .trim_start_matches("Accuracy is: ")
-        .parse()
-        .unwrap();
+    let acc: f64 = final_accuracy(&eval);
     let mut predict_args = vec!["predict"];
     predict_args.extend(arch);
     let mut c = Command::new(env!("CARGO_BIN_EXE_model"));

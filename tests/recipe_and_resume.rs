@@ -10,7 +10,7 @@ use catdog::layers::dropout;
 use catdog::model::Net;
 use catdog::parameters;
 use catdog::train::{self, EpochOptions};
-use common::tmp_with_blobs;
+use common::{assert_ok, final_accuracy, strings, tmp_with_blobs};
 use std::path::Path;
 use std::process::Command;
 
@@ -20,7 +20,7 @@ fn model() -> Command {
 
 fn small_run(dir: &Path) -> Vec<String> {
     let d = dir.display();
-    [
+    strings(&[
         "train",
         "--train",
         &format!("{d}/train.bin"),
@@ -42,10 +42,7 @@ fn small_run(dir: &Path) -> Vec<String> {
         "2",
         "--log-every",
         "0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    ])
 }
 
 #[test]
@@ -60,11 +57,7 @@ fn a_killed_run_resumes_to_the_same_bits_and_a_damaged_checkpoint_is_refused() {
         .arg(dir.join("a.raw"))
         .output()
         .unwrap();
-    assert!(
-        full.status.success(),
-        "{}",
-        String::from_utf8_lossy(&full.stderr)
-    );
+    assert_ok(&full);
     // The same run, dying right after epoch 2's checkpoint, then resumed.
     let killed = model()
         .args(&args)
@@ -149,11 +142,7 @@ fn predict_agrees_with_eval_and_names_every_file() {
     args.extend(["--no-checkpoint", "--save"].map(String::from));
     args.push(dir.join("p.raw").display().to_string());
     let out = model().args(&args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let arch = ["--widths", "16,32,16", "--fc1", "16"];
     let eval = model()
         .arg("eval")
@@ -164,23 +153,13 @@ fn predict_agrees_with_eval_and_names_every_file() {
         .args(arch)
         .output()
         .unwrap();
-    assert!(
-        eval.status.success(),
-        "{}",
-        String::from_utf8_lossy(&eval.stderr)
-    );
+    assert_ok(&eval);
     let eval_out = String::from_utf8_lossy(&eval.stdout);
     assert!(
         eval_out.contains("confusion matrix") && eval_out.contains("precision"),
         "{eval_out}"
     );
-    let acc: f64 = eval_out
-        .lines()
-        .last()
-        .unwrap()
-        .trim_start_matches("Accuracy is: ")
-        .parse()
-        .unwrap();
+    let acc: f64 = final_accuracy(&eval_out);
     let pred = model()
         .arg("predict")
         .arg("--params")
@@ -403,11 +382,7 @@ fn sigkill_at_any_moment_then_resume_gives_the_same_result() {
         .arg(dir.join("full.raw"))
         .output()
         .unwrap();
-    assert!(
-        full.status.success(),
-        "{}",
-        String::from_utf8_lossy(&full.stderr)
-    );
+    assert_ok(&full);
     let want = std::fs::read(dir.join("full.raw")).unwrap();
     let started = std::time::Instant::now();
     let _ = model().args(&args).arg("--no-checkpoint").output().unwrap();
@@ -457,11 +432,7 @@ fn sigkill_at_any_moment_then_resume_gives_the_same_result() {
             again.arg("--resume").arg(&ck);
         }
         let res = again.output().unwrap();
-        assert!(
-            res.status.success(),
-            "{}",
-            String::from_utf8_lossy(&res.stderr)
-        );
+        assert_ok(&res);
         assert!(
             std::fs::read(&out).unwrap() == want,
             "kill at {frac} of the run: parameters differ"

@@ -59,6 +59,15 @@ pub fn synthetic_blob(path: &Path, n: usize, size: usize, seed: u64) {
     write_blob(path, &meta, (0..n).map(|i| s.image(i))).unwrap();
 }
 
+/// The flags of the small network most command-line tests train: three 16-filter convolutions
+/// and 16 hidden neurons.
+pub const SMALL_NET: [&str; 4] = ["--widths", "16,16,16", "--fc1", "16"];
+
+/// Owned copies of command-line arguments.
+pub fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
 /// A fresh temporary folder (as [`tmp`]) holding `train.bin` and `test.bin`: synthetic blobs of
 /// `size` x `size` images, `(count, seed)` each.
 pub fn tmp_with_blobs(tag: &str, size: usize, train: (usize, u64), test: (usize, u64)) -> PathBuf {
@@ -71,6 +80,17 @@ pub fn tmp_with_blobs(tag: &str, size: usize, train: (usize, u64), test: (usize,
 /// What a finished command wrote to standard error.
 pub fn stderr_of(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts that a command succeeded, showing its standard error where it did not.
+pub fn assert_ok(o: &Output) {
+    assert!(o.status.success(), "{}", stderr_of(o));
+}
+
+/// The accuracy in the last line of what `model eval` (or `train`) printed, `Accuracy is: A`.
+pub fn final_accuracy(stdout: &str) -> f64 {
+    let last = stdout.lines().last().unwrap();
+    last.trim_start_matches("Accuracy is: ").parse().unwrap()
 }
 
 /// One `error:` line containing every `want`, exit code 2, no panic and no internal error; the

@@ -5,7 +5,7 @@
 #[allow(dead_code)]
 mod common;
 use common::{
-    assert_refused, dev_full, have_dev_full, names_in, stderr_after_exit, stderr_of,
+    assert_ok, assert_refused, dev_full, have_dev_full, names_in, stderr_after_exit, stderr_of,
     synthetic_blob, tmp,
 };
 use std::io::{BufRead, BufReader};
@@ -139,7 +139,7 @@ fn jobs_are_capped_and_help_says_so() {
         .args(["--jobs", "256", "--size", "8", "-q"])
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_ok(&o);
     let help = String::from_utf8(pack().arg("--help").output().unwrap().stdout).unwrap();
     assert!(help.contains("1 to 256"), "{help}");
     std::fs::remove_dir_all(&dir).ok();
@@ -198,7 +198,7 @@ fn dump_onto_its_own_blob_is_refused_and_dumps_are_atomic() {
         .arg(&png)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_ok(&o);
     assert_eq!(&std::fs::read(&png).unwrap()[1..4], b"PNG");
     let names = names_in(&dir);
     assert_eq!(names.len(), 2, "{names:?}");
@@ -315,7 +315,7 @@ fn file_names_are_stored_as_bytes_and_printed_escaped() {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_ok(&o);
     assert!(
         !o.stdout.contains(&0x1b),
         "an escape sequence reached the terminal"
@@ -349,7 +349,7 @@ fn a_split_that_fails_half_way_leaves_the_old_pair_untouched() {
         c
     };
     let o = split("1").output().unwrap();
-    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_ok(&o);
     let (train0, test0) = (
         std::fs::read(out.join("train.bin")).unwrap(),
         std::fs::read(out.join("test.bin")).unwrap(),
@@ -403,7 +403,7 @@ fn each_half_of_a_split_records_its_sibling() {
             .args(["--test", "4", "--size", "8", "-q", "--seed", seed])
             .output()
             .unwrap();
-        assert!(o.status.success(), "{}", stderr_of(&o));
+        assert_ok(&o);
     }
     let open = |p: &str| Blob::open(&dir.join(p)).unwrap();
     let (ta, sa) = (open("a/train.bin"), open("a/test.bin"));
