@@ -5,7 +5,7 @@
 
 mod common;
 use catdog::blob::Blob;
-use catdog::checkpoint::{self, BlobId};
+use catdog::checkpoint::{self, BlobId, CheckpointRef};
 use common::{assert_ok, assert_refused, stderr_of, synthetic_blob, tmp_with_blobs, SMALL_NET};
 use std::path::Path;
 use std::process::{Command, Output};
@@ -146,17 +146,11 @@ fn a_fresh_run_moves_an_earlier_checkpoint_aside_and_old_checkpoints_need_force(
     // A version 1 checkpoint records no data: resuming it needs --force.
     let c = checkpoint::load(&ck).unwrap();
     let v1 = dir.join("v1.ckpt");
-    checkpoint::save(
-        &v1,
-        &c.hyper,
-        &c.recipe,
-        c.epochs_done,
-        c.rng_state,
-        &c.params,
-        &c.velocity,
-        &c.history,
-    )
-    .unwrap();
+    let version1 = CheckpointRef {
+        run: None,
+        ..c.view()
+    };
+    checkpoint::save(&v1, &version1).unwrap();
     assert!(checkpoint::load(&v1).unwrap().run.is_none());
     let v1s = v1.display().to_string();
     let o = run(&dir, &["--resume", &v1s, "--epochs", "2"]);

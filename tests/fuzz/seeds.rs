@@ -5,7 +5,7 @@
 mod checks;
 
 use catdog::blob::{write_blob, BlobMeta, CLASS_NAMES, UNLABELED};
-use catdog::checkpoint::encode;
+use catdog::checkpoint::{encode, CheckpointRef};
 use catdog::config::{Hyper, Recipe};
 use catdog::metrics::EpochRecord;
 use catdog::parameters::{he_init, write_raw};
@@ -83,26 +83,22 @@ fn main() {
         lr: 0.01,
     };
     let ck = dir("checkpoint");
-    let b = encode(
-        &small,
-        &Recipe::faithful(true),
-        1,
-        7,
-        &params,
-        &[],
-        &[rec(1)],
-    )
+    let (faithful, improved) = (Recipe::faithful(true), Recipe::improved());
+    let b = encode(&CheckpointRef {
+        epochs_done: 1,
+        rng_state: 7,
+        history: &[rec(1)],
+        ..CheckpointRef::new(&small, &faithful, &params)
+    })
     .unwrap();
     std::fs::write(ck.join("seed-faithful"), b).unwrap();
-    let b = encode(
-        &small,
-        &Recipe::improved(),
-        2,
-        9,
-        &params,
-        &params,
-        &[rec(1), rec(2)],
-    )
+    let b = encode(&CheckpointRef {
+        epochs_done: 2,
+        rng_state: 9,
+        velocity: &params,
+        history: &[rec(1), rec(2)],
+        ..CheckpointRef::new(&small, &improved, &params)
+    })
     .unwrap();
     // Header and history only: the checkpoint target zero-extends an input to the size its
     // header declares and reseals it, so this stands for the whole 43 KB file.
