@@ -103,15 +103,17 @@ enum Item {
         points: Vec<(f64, f64)>,
         color: [u8; 3],
     },
-    /// `y` is the top of the text; `scale` 1 is 8 pixels high.
-    Text {
-        x: f64,
-        y: f64,
-        text: String,
-        color: [u8; 3],
-        scale: usize,
-        anchor: Anchor,
-    },
+    Text(Label),
+}
+
+/// A line of text: `y` is its top; `scale` 1 is 8 pixels high.
+struct Label {
+    x: f64,
+    y: f64,
+    text: String,
+    color: [u8; 3],
+    scale: usize,
+    anchor: Anchor,
 }
 
 /// Tick positions covering `[lo, hi]` with a 1/2/5 step, and the range rounded out to them.
@@ -182,14 +184,14 @@ struct Series {
 }
 
 fn text(x: f64, y: f64, s: impl Into<String>, color: [u8; 3], anchor: Anchor) -> Item {
-    Item::Text {
+    Item::Text(Label {
         x,
         y,
         text: s.into(),
         color,
         scale: 1,
         anchor,
-    }
+    })
 }
 
 fn line((x0, y0): (f64, f64), (x1, y1): (f64, f64), color: [u8; 3]) -> Item {
@@ -346,14 +348,14 @@ fn layout(history: &[EpochRecord], title: &str) -> Vec<Item> {
     };
     let (w, h) = (PLOT_SIZE.0 as f64, PLOT_SIZE.1 as f64);
     let mut out = vec![rect((0.0, 0.0), (w - 1.0, h - 1.0), Some(WHITE), None)];
-    out.push(Item::Text {
+    out.push(Item::Text(Label {
         x: w / 2.0,
         y: 12.0,
         text: fit(title, (w as usize - 20) / 16),
         color: BLACK,
         scale: 2,
         anchor: Anchor::Middle,
-    });
+    }));
     let series = |label, id, color, f: &dyn Fn(&EpochRecord) -> Option<f64>| Series {
         label,
         id,
@@ -500,26 +502,20 @@ fn to_svg(scene: &[Item], title: &str) -> String {
                     );
                 }
             }
-            Item::Text {
-                x,
-                y,
-                text,
-                color,
-                scale,
-                anchor,
-            } => {
-                let a = match anchor {
+            Item::Text(t) => {
+                let a = match t.anchor {
                     Anchor::Start => "start",
                     Anchor::Middle => "middle",
                     Anchor::End => "end",
                 };
-                let size = 13 * scale;
+                let size = 13 * t.scale;
                 let _ = writeln!(
                     s,
-                    r#"<text x="{x}" y="{}" font-size="{size}" text-anchor="{a}" fill="{}">{}</text>"#,
-                    y + 8.0 * *scale as f64,
-                    hex(*color),
-                    escape(text)
+                    r#"<text x="{}" y="{}" font-size="{size}" text-anchor="{a}" fill="{}">{}</text>"#,
+                    t.x,
+                    t.y + 8.0 * t.scale as f64,
+                    hex(t.color),
+                    escape(&t.text)
                 );
             }
         }
@@ -552,21 +548,14 @@ fn draw_png(c: &mut Canvas, item: &Item) {
                 c.fill_rect(r(x) - 2, r(y) - 2, 5, 5, *color);
             }
         }
-        Item::Text {
-            x,
-            y,
-            text,
-            color,
-            scale,
-            anchor,
-        } => {
-            let w = Canvas::text_width(text, *scale) as f64;
-            let x = match anchor {
-                Anchor::Start => *x,
-                Anchor::Middle => x - w / 2.0,
-                Anchor::End => x - w,
+        Item::Text(t) => {
+            let w = Canvas::text_width(&t.text, t.scale) as f64;
+            let x = match t.anchor {
+                Anchor::Start => t.x,
+                Anchor::Middle => t.x - w / 2.0,
+                Anchor::End => t.x - w,
             };
-            c.text(r(x), r(*y), text, *color, *scale);
+            c.text(r(x), r(t.y), &t.text, t.color, t.scale);
         }
     }
 }

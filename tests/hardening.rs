@@ -196,30 +196,21 @@ fn a_diverging_run_stops_and_points_to_the_last_good_checkpoint() {
     );
     let _ = ok;
     // One good epoch with a checkpoint, then resume it with an absurd learning rate.
-    let mut c = Command::new(env!("CARGO_BIN_EXE_model"));
-    let good = c
-        .args(&base)
-        .args(["--epochs", "1", "--train"])
-        .arg(&train)
-        .arg("--test")
-        .arg(&test)
-        .arg("--checkpoint")
-        .arg(&ck)
-        .output()
-        .unwrap();
-    assert_ok(&good);
+    let train_with = |extra: &[&str]| {
+        model_out(
+            &[&base[..], extra, &["--train"]].concat(),
+            &[
+                &train,
+                Path::new("--test"),
+                &test,
+                Path::new("--checkpoint"),
+                &ck,
+            ],
+        )
+    };
+    assert_ok(&train_with(&["--epochs", "1"]));
     let before = std::fs::read(&ck).unwrap();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_model"));
-    let bad = c
-        .args(&base)
-        .args(["--epochs", "3", "--lr", "1e30", "--train"])
-        .arg(&train)
-        .arg("--test")
-        .arg(&test)
-        .arg("--checkpoint")
-        .arg(&ck)
-        .output()
-        .unwrap();
+    let bad = train_with(&["--epochs", "3", "--lr", "1e30"]);
     let err = String::from_utf8_lossy(&bad.stderr);
     assert_eq!(bad.status.code(), Some(2), "{err}");
     assert!(
