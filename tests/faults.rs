@@ -5,8 +5,8 @@
 
 mod common;
 use common::{
-    assert_ok, assert_refused, dev_full, have_dev_full, stderr_after_exit, stderr_of, strings,
-    synthetic_blob, tmp, tmp_with_blobs, wait_or_kill, SMALL_NET,
+    assert_ok, assert_refused, dev_full, first_line_then_close, have_dev_full, stderr_after_exit,
+    stderr_of, strings, synthetic_blob, tmp, tmp_with_blobs, wait_or_kill, SMALL_NET,
 };
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -54,11 +54,8 @@ fn train_into_a_closed_pipe_stops_quietly_on_any_thread_count() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
-        out.read_line(&mut first).unwrap();
+        let first = first_line_then_close(&mut child);
         assert!(first.starts_with("Epoch: 0, Step: 0"), "{first}");
-        drop(out); // the reader goes away, as `head -1` does
         let (st, err) = stderr_after_exit(&mut child, 120, "train into a closed pipe");
         assert_eq!(st.code(), Some(141), "threads {threads}: {err}");
         assert!(!err.contains("error"), "threads {threads}: {err}");

@@ -148,6 +148,16 @@ pub fn stderr_after_exit(child: &mut Child, secs: u64, what: &str) -> (ExitStatu
     (st, err)
 }
 
+/// The first line `child` writes to its (piped) standard output, after which the pipe is closed,
+/// as `head -1` does.
+pub fn first_line_then_close(child: &mut Child) -> String {
+    use std::io::BufRead;
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    first
+}
+
 /// The names of the entries of folder `dir`.
 pub fn names_in(dir: &Path) -> Vec<std::ffi::OsString> {
     std::fs::read_dir(dir)

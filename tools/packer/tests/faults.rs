@@ -5,10 +5,9 @@
 #[allow(dead_code)]
 mod common;
 use common::{
-    assert_ok, assert_refused, dev_full, have_dev_full, names_in, stderr_after_exit, stderr_of,
-    synthetic_blob, tmp,
+    assert_ok, assert_refused, dev_full, first_line_then_close, have_dev_full, names_in,
+    stderr_after_exit, stderr_of, synthetic_blob, tmp,
 };
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -62,10 +61,7 @@ fn inspect_list_into_a_closed_pipe_stops_quietly() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    drop(out);
+    first_line_then_close(&mut child);
     let (st, err) = stderr_after_exit(&mut child, 60, "inspect into a closed pipe");
     assert_eq!(st.code(), Some(141), "{err}");
     assert!(err.is_empty(), "{err}");
