@@ -3,14 +3,16 @@
 //! eval.
 
 mod common;
+#[path = "common/net.rs"]
+mod net;
 use catdog::config::Hyper;
 use catdog::cpu::{self, Path as KPath};
 use catdog::dataset::{Dataset, Synthetic};
 use catdog::layers::dropout;
 use catdog::model::Net;
-use catdog::parameters;
 use catdog::train::{self, EpochOptions};
 use common::{assert_ok, final_accuracy, strings, tmp_with_blobs};
+use net::{central_difference, he_net};
 use std::path::Path;
 use std::process::Command;
 
@@ -237,11 +239,7 @@ fn tiny_net(path: KPath) -> Net {
         lr: 0.05,
         seed: 3,
     };
-    let mut n = Net::new(&h, path, false).unwrap();
-    let s = n.shapes.clone();
-    parameters::he_init(&s, n.params_mut(), 17);
-    n.repack();
-    n
+    he_net(&h, path, 17, false)
 }
 
 /// With dropout (fixed masks for a given step) and flips on, the gradients still match central
@@ -271,17 +269,9 @@ fn gradients_with_dropout_and_flips_match_finite_differences() {
         for &len in &lens {
             for k in 0..len.min(6) {
                 let i = off + k * len / len.min(6);
-                let orig = n.params()[i];
-                let eps = 1e-3f32;
-                n.params_mut()[i] = orig + eps;
-                n.repack();
-                let lp = train::loss_and_gradients(&mut n, &data, &idx, aug) as f64;
-                n.params_mut()[i] = orig - eps;
-                n.repack();
-                let lm = train::loss_and_gradients(&mut n, &data, &idx, aug) as f64;
-                n.params_mut()[i] = orig;
-                n.repack();
-                let fd = (lp - lm) / (2.0 * eps as f64);
+                let fd = central_difference(&mut n, i, 1e-3, |n| {
+                    train::loss_and_gradients(n, &data, &idx, aug)
+                });
                 let g = grads[i] as f64 / 3.0;
                 total += 1;
                 if (fd - g).abs() <= 2e-3 + 0.05 * g.abs() {
