@@ -650,12 +650,7 @@ mod tests {
 
     #[test]
     fn header_layout_matches_the_docs() {
-        let h = Hyper {
-            image: 8,
-            widths: [16, 16, 16],
-            fc1: 16,
-            ..Hyper::default()
-        };
+        let h = crate::testing::tiny_hyper();
         let n = h.shapes().unwrap().param_count();
         let (recipe, params) = (Recipe::improved(), vec![0.5; n]);
         let c = CheckpointRef {

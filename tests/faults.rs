@@ -408,12 +408,7 @@ fn predict_escapes_names_in_its_tsv() {
         note: "names".into(),
     };
     write_blob(&dir.join("u.bin"), &meta, (0..4).map(|i| s.image(i))).unwrap();
-    let h = catdog::config::Hyper {
-        image: 8,
-        widths: [16, 16, 16],
-        fc1: 16,
-        ..Default::default()
-    };
+    let h = catdog::testing::tiny_hyper();
     let shapes = h.shapes().unwrap();
     let mut p = vec![0.0f32; shapes.param_count()];
     catdog::parameters::he_init(&shapes, &mut p, 1);

@@ -1,7 +1,6 @@
 //! Bad files are refused cleanly, and the forced reference path gives the asm path's losses.
 
 mod common;
-use catdog::config::Hyper;
 use catdog::parameters;
 use catdog::rng::Rng;
 use common::{assert_ok, synthetic_blob, tmp, tmp_with_blobs, SMALL_NET};
@@ -13,12 +12,7 @@ use std::process::Command;
 /// through, or a truncated file being read.
 #[test]
 fn parameter_file_truncations_and_bit_flips_are_refused_or_read_cleanly() {
-    let h = Hyper {
-        image: 8,
-        widths: [16, 16, 16],
-        fc1: 16,
-        ..Hyper::default()
-    };
+    let h = catdog::testing::tiny_hyper();
     let s = h.shapes().unwrap();
     let dir = tmp("params");
     let f = dir.join("p.raw");

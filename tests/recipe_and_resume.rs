@@ -230,14 +230,12 @@ fn dropout_kernel_matches_reference_and_keeps_the_asked_fraction() {
 
 fn tiny_net(path: KPath) -> Net {
     let h = Hyper {
-        image: 8,
-        widths: [16, 16, 16],
-        fc1: 16,
         batch: 3,
         threads: 1,
         epochs: 1,
         lr: 0.05,
         seed: 3,
+        ..catdog::testing::tiny_hyper()
     };
     he_net(&h, path, 17, false)
 }

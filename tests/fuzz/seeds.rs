@@ -6,7 +6,7 @@ mod checks;
 
 use catdog::blob::{write_blob, BlobMeta, CLASS_NAMES, UNLABELED};
 use catdog::checkpoint::{encode, CheckpointRef};
-use catdog::config::{Hyper, Recipe};
+use catdog::config::Recipe;
 use catdog::metrics::EpochRecord;
 use catdog::parameters::{he_init, write_raw};
 use std::path::{Path, PathBuf};
@@ -50,12 +50,7 @@ fn main() {
     blob("seed-8x8x1-unlabeled", 2, (8, 8, 1), &[], "unlabeled");
     blob("seed-5x1x3x4", 5, (1, 3, 4), &["a", "b", "c"], "");
 
-    let small = Hyper {
-        image: 8,
-        widths: [16, 16, 16],
-        fc1: 16,
-        ..Hyper::default()
-    };
+    let small = catdog::testing::tiny_hyper();
     let shapes = small.shapes().unwrap();
     let n = shapes.param_count();
     let mut params = vec![0.0f32; n];
