@@ -570,26 +570,20 @@ fn inspect_and_dump_round_trip() {
         pack(&[&d, &"-o", &out, &"--size", &"48x32", &"--crop"]).code,
         0
     );
-    let r = pack(&[
-        &"inspect",
-        &out,
-        &"--dump",
-        &"2",
-        &"-o",
-        &t.path("dump/x.png"),
-        &"--list",
-    ]);
+    let dump_2_to = |png: &str| {
+        pack(&[
+            &"inspect",
+            &out,
+            &"--dump",
+            &"2",
+            &"-o",
+            &t.path(png),
+            &"--list",
+        ])
+    };
     // -o into a missing folder fails cleanly; into an existing one works.
-    assert_ne!(r.code, 0);
-    let r = pack(&[
-        &"inspect",
-        &out,
-        &"--dump",
-        &"2",
-        &"-o",
-        &t.path("x.png"),
-        &"--list",
-    ]);
+    assert_ne!(dump_2_to("dump/x.png").code, 0);
+    let r = dump_2_to("x.png");
     assert_eq!(r.code, 0);
     assert!(r.out.contains("samples:   6"));
     assert!(r.out.contains("32x48x3"));

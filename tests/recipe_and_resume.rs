@@ -20,6 +20,16 @@ fn model() -> Command {
     Command::new(env!("CARGO_BIN_EXE_model"))
 }
 
+/// `model` with `args`, then each `(flag, name)` as the flag and the file `name` in `dir`.
+fn model_with(args: &[String], dir: &Path, files: &[(&str, &str)]) -> Command {
+    let mut c = model();
+    c.args(args);
+    for (flag, name) in files {
+        c.arg(flag).arg(dir.join(name));
+    }
+    c
+}
+
 fn small_run(dir: &Path) -> Vec<String> {
     let d = dir.display();
     strings(&[
@@ -51,20 +61,16 @@ fn small_run(dir: &Path) -> Vec<String> {
 fn a_killed_run_resumes_to_the_same_bits_and_a_damaged_checkpoint_is_refused() {
     let dir = tmp_with_blobs("resume", 32, (96, 1), (32, 2));
     let args = small_run(&dir);
-    let full = model()
-        .args(&args)
-        .arg("--checkpoint")
-        .arg(dir.join("a.ckpt"))
-        .arg("--save")
-        .arg(dir.join("a.raw"))
-        .output()
-        .unwrap();
+    let full = model_with(
+        &args,
+        &dir,
+        &[("--checkpoint", "a.ckpt"), ("--save", "a.raw")],
+    )
+    .output()
+    .unwrap();
     assert_ok(&full);
     // The same run, dying right after epoch 2's checkpoint, then resumed.
-    let killed = model()
-        .args(&args)
-        .arg("--checkpoint")
-        .arg(dir.join("b.ckpt"))
+    let killed = model_with(&args, &dir, &[("--checkpoint", "b.ckpt")])
         .env("CATDOG_TEST_ABORT_AFTER_EPOCH", "2")
         .output()
         .unwrap();
@@ -74,16 +80,17 @@ fn a_killed_run_resumes_to_the_same_bits_and_a_damaged_checkpoint_is_refused() {
     );
     let ck = catdog::checkpoint::load(&dir.join("b.ckpt")).unwrap();
     assert_eq!(ck.epochs_done, 2);
-    let resumed = model()
-        .args(&args)
-        .arg("--checkpoint")
-        .arg(dir.join("b.ckpt"))
-        .arg("--resume")
-        .arg(dir.join("b.ckpt"))
-        .arg("--save")
-        .arg(dir.join("b.raw"))
-        .output()
-        .unwrap();
+    let resumed = model_with(
+        &args,
+        &dir,
+        &[
+            ("--checkpoint", "b.ckpt"),
+            ("--resume", "b.ckpt"),
+            ("--save", "b.raw"),
+        ],
+    )
+    .output()
+    .unwrap();
     let err = String::from_utf8_lossy(&resumed.stderr);
     assert!(resumed.status.success(), "{err}");
     assert!(err.contains("resuming after epoch 2 of 4"), "{err}");
@@ -111,11 +118,8 @@ fn a_killed_run_resumes_to_the_same_bits_and_a_damaged_checkpoint_is_refused() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x10;
     std::fs::write(dir.join("bad.ckpt"), &bytes).unwrap();
-    let out = model()
-        .args(&args)
+    let out = model_with(&args, &dir, &[("--resume", "bad.ckpt")])
         .arg("--no-checkpoint")
-        .arg("--resume")
-        .arg(dir.join("bad.ckpt"))
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -124,11 +128,8 @@ fn a_killed_run_resumes_to_the_same_bits_and_a_damaged_checkpoint_is_refused() {
     assert!(!err.contains("panicked"), "{err}");
     // Truncated: refused too.
     std::fs::write(dir.join("short.ckpt"), &bytes[..bytes.len() / 3]).unwrap();
-    let out = model()
-        .args(&args)
+    let out = model_with(&args, &dir, &[("--resume", "short.ckpt")])
         .arg("--no-checkpoint")
-        .arg("--resume")
-        .arg(dir.join("short.ckpt"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -362,14 +363,13 @@ fn sigkill_at_any_moment_then_resume_gives_the_same_result() {
     let e = args.iter().position(|a| a == "--epochs").unwrap();
     args[e + 1] = "6".into();
     let metrics = dir.join("m.csv");
-    let full = model()
-        .args(&args)
-        .arg("--checkpoint")
-        .arg(dir.join("full.ckpt"))
-        .arg("--save")
-        .arg(dir.join("full.raw"))
-        .output()
-        .unwrap();
+    let full = model_with(
+        &args,
+        &dir,
+        &[("--checkpoint", "full.ckpt"), ("--save", "full.raw")],
+    )
+    .output()
+    .unwrap();
     assert_ok(&full);
     let want = std::fs::read(dir.join("full.raw")).unwrap();
     let started = std::time::Instant::now();
