@@ -1350,10 +1350,8 @@ fn small_hyper() -> Hyper {
     Hyper {
         image: 16,
         widths: [16, 16, 32],
-        fc1: 16,
         batch: 4,
-        threads: 1,
-        ..Hyper::default()
+        ..catdog::testing::tiny_hyper()
     }
 }
 
