@@ -2,7 +2,6 @@
 //! pairs, outputs that name an input, exit codes, hostile file names.
 
 #[path = "../../../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 use common::{
     assert_ok, assert_refused, dev_full, first_line_then_close, have_dev_full, names_in,
