@@ -15,6 +15,12 @@ use std::time::Instant;
 const ROWS: usize = 16;
 const K: usize = 32768;
 const N: usize = 128;
+/// The benchmarked dense layer: fc1 of the original network, one batch.
+const FC1: FcDims = FcDims {
+    rows: ROWS,
+    k: K,
+    n: N,
+};
 
 /// Pseudo-random floats in a 64-byte-aligned buffer (as the trainer's arenas: unaligned
 /// `Vec`s would make every ZMM load straddle two cache lines and halve the load bandwidth).
@@ -75,11 +81,7 @@ impl Fc1 {
     fn forward(&mut self) {
         unsafe {
             (Path::Asm.kernels().fc_forward)(
-                FcDims {
-                    rows: ROWS,
-                    k: K,
-                    n: N,
-                },
+                FC1,
                 &self.x,
                 &self.w,
                 &self.b,
@@ -92,11 +94,7 @@ impl Fc1 {
     fn backward_data(&mut self) {
         unsafe {
             (Path::Asm.kernels().fc_backward_data)(
-                FcDims {
-                    rows: ROWS,
-                    k: K,
-                    n: N,
-                },
+                FC1,
                 &self.dy,
                 &self.w,
                 self.dx.as_mut_ptr(),
@@ -106,11 +104,7 @@ impl Fc1 {
     }
     fn backward_weights(&mut self) {
         (Path::Asm.kernels().fc_backward_weights)(
-            FcDims {
-                rows: ROWS,
-                k: K,
-                n: N,
-            },
+            FC1,
             &self.x,
             &self.dy,
             &mut self.dw,

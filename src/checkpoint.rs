@@ -4,7 +4,7 @@
 //! hyperparameters and recipe it was started with, how many epochs are done, the state of the
 //! random generator, the parameters, the momentum buffer and the metrics history.
 //!
-//! [`save`] writes through a temporary file in the same directory, fsyncs it and renames it over
+//! [`save`] writes a [`CheckpointRef`] through a temporary file in the same directory, fsyncs it and renames it over
 //! the target ([`crate::parameters::write_atomic`]), then fsyncs the directory: a kill at any
 //! moment leaves either the old checkpoint or the new one under the name, never a mix. [`load`] checks everything before it
 //! trusts anything: sizes against the file length before allocating, checksums, then values.
@@ -179,157 +179,167 @@ fn validate(hyper: &Hyper, recipe: &Recipe, params: usize, velocity: usize) -> R
     Ok(())
 }
 
-/// The bytes of a version 1 checkpoint (see the module docs); `save` writes exactly these.
-#[allow(clippy::too_many_arguments)]
-pub fn encode(
-    hyper: &Hyper,
-    recipe: &Recipe,
-    epochs_done: usize,
-    rng_state: u64,
-    params: &[f32],
-    velocity: &[f32],
-    history: &[EpochRecord],
-) -> Result<Vec<u8>, String> {
-    encode_run(
-        hyper,
-        recipe,
-        epochs_done,
-        rng_state,
-        params,
-        velocity,
-        history,
-        None,
-    )
+/// What a checkpoint holds, borrowed from the trainer (or a test): what [`encode`] and [`save`]
+/// write. [`CheckpointRef::new`] and struct update syntax fill in the rest:
+/// `CheckpointRef { epochs_done: 3, ..CheckpointRef::new(&hyper, &recipe, &params) }`.
+#[derive(Clone, Copy, Debug)]
+pub struct CheckpointRef<'a> {
+    pub hyper: &'a Hyper,
+    pub recipe: &'a Recipe,
+    /// Epochs finished; training resumes at this (0-based) epoch.
+    pub epochs_done: usize,
+    /// State of the training random generator after `epochs_done` epochs.
+    pub rng_state: u64,
+    /// All parameters, in `parameters.raw` order.
+    pub params: &'a [f32],
+    /// Momentum buffer, same layout as `params`; empty when training without momentum.
+    pub velocity: &'a [f32],
+    /// One record per finished epoch.
+    pub history: &'a [EpochRecord],
+    /// Limit and data of the run: `Some` writes version 2, `None` version 1.
+    pub run: Option<&'a RunRecord>,
 }
 
-/// The bytes of a checkpoint: version 2 with `run`, version 1 without.
-#[allow(clippy::too_many_arguments)]
-pub fn encode_run(
-    hyper: &Hyper,
-    recipe: &Recipe,
-    epochs_done: usize,
-    rng_state: u64,
-    params: &[f32],
-    velocity: &[f32],
-    history: &[EpochRecord],
-    run: Option<&RunRecord>,
-) -> Result<Vec<u8>, String> {
+impl<'a> CheckpointRef<'a> {
+    /// A checkpoint of `params` before any epoch: no momentum, no history, no run record
+    /// (version 1), random generator state 0.
+    pub fn new(hyper: &'a Hyper, recipe: &'a Recipe, params: &'a [f32]) -> Self {
+        Self {
+            hyper,
+            recipe,
+            epochs_done: 0,
+            rng_state: 0,
+            params,
+            velocity: &[],
+            history: &[],
+            run: None,
+        }
+    }
+}
+
+impl Checkpoint {
+    /// This checkpoint, borrowed, as [`save`] and [`encode`] take it.
+    pub fn view(&self) -> CheckpointRef<'_> {
+        CheckpointRef {
+            hyper: &self.hyper,
+            recipe: &self.recipe,
+            epochs_done: self.epochs_done,
+            rng_state: self.rng_state,
+            params: &self.params,
+            velocity: &self.velocity,
+            history: &self.history,
+            run: self.run.as_ref(),
+        }
+    }
+}
+
+/// A little-endian writer, the counterpart of [`Reader`].
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn bytes(&mut self, b: &[u8]) {
+        self.0.extend_from_slice(b);
+    }
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.bytes(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.bytes(&v.to_le_bytes());
+    }
+    fn f32(&mut self, v: f32) {
+        self.bytes(&v.to_le_bytes());
+    }
+    fn f64(&mut self, v: f64) {
+        self.bytes(&v.to_le_bytes());
+    }
+    fn blob_id(&mut self, id: &BlobId) {
+        self.u32(id.header_crc);
+        self.u32(id.payload_crc);
+        self.u64(id.count);
+    }
+    /// The CRC-32 of everything written so far, appended.
+    fn seal(&mut self) {
+        let crc = crc32fast::hash(&self.0);
+        self.u32(crc);
+    }
+}
+
+/// The bytes of a checkpoint (see the module docs): version 2 with a run record, version 1
+/// without; [`save`] writes exactly these.
+pub fn encode(c: &CheckpointRef) -> Result<Vec<u8>, String> {
+    let (hyper, recipe, params, velocity) = (c.hyper, c.recipe, c.params, c.velocity);
     validate(hyper, recipe, params.len(), velocity.len())?;
-    let run_len = if run.is_some() { RUN_LEN } else { 0 };
-    let total =
-        HEADER_LEN + run_len + RECORD_LEN * history.len() + 4 * (params.len() + velocity.len()) + 4;
-    let mut b = Vec::with_capacity(total);
-    let u64s = |b: &mut Vec<u8>, v: u64| b.extend_from_slice(&v.to_le_bytes());
-    b.extend_from_slice(&MAGIC);
-    let version = if run.is_some() { VERSION_RUN } else { VERSION };
-    b.extend_from_slice(&version.to_le_bytes());
-    b.extend_from_slice(&(HEADER_LEN as u32).to_le_bytes());
-    u64s(&mut b, hyper.image as u64);
-    for w in hyper.widths {
-        u64s(&mut b, w as u64);
+    let run_len = if c.run.is_some() { RUN_LEN } else { 0 };
+    let total = HEADER_LEN
+        + run_len
+        + RECORD_LEN * c.history.len()
+        + 4 * (params.len() + velocity.len())
+        + 4;
+    let mut w = Writer(Vec::with_capacity(total));
+    w.bytes(&MAGIC);
+    w.u32(if c.run.is_some() {
+        VERSION_RUN
+    } else {
+        VERSION
+    });
+    w.u32(HEADER_LEN as u32);
+    w.u64(hyper.image as u64);
+    for width in hyper.widths {
+        w.u64(width as u64);
     }
-    u64s(&mut b, hyper.fc1 as u64);
-    u64s(&mut b, hyper.epochs as u64);
-    u64s(&mut b, hyper.batch as u64);
-    b.extend_from_slice(&hyper.lr.to_le_bytes());
-    b.extend_from_slice(&0u32.to_le_bytes());
-    u64s(&mut b, hyper.seed);
-    u64s(&mut b, hyper.threads as u64);
-    b.push(recipe.shuffle as u8);
-    b.push(recipe.flips as u8);
-    b.push(schedule_code(recipe.schedule));
-    b.push(0);
-    b.extend_from_slice(&recipe.momentum.to_le_bytes());
-    b.extend_from_slice(&recipe.weight_decay.to_le_bytes());
-    b.extend_from_slice(&recipe.dropout.to_le_bytes());
-    u64s(&mut b, epochs_done as u64);
-    u64s(&mut b, rng_state);
-    u64s(&mut b, params.len() as u64);
-    u64s(&mut b, velocity.len() as u64);
-    u64s(&mut b, history.len() as u64);
-    b.extend_from_slice(&0u32.to_le_bytes());
-    debug_assert_eq!(b.len(), HEADER_LEN - 4);
-    let hcrc = crc32fast::hash(&b);
-    b.extend_from_slice(&hcrc.to_le_bytes());
-    if let Some(run) = run {
-        u64s(&mut b, run.limit.unwrap_or(u64::MAX));
-        b.extend_from_slice(&run.train.header_crc.to_le_bytes());
-        b.extend_from_slice(&run.train.payload_crc.to_le_bytes());
-        u64s(&mut b, run.train.count);
-        b.extend_from_slice(&run.test.header_crc.to_le_bytes());
-        b.extend_from_slice(&run.test.payload_crc.to_le_bytes());
-        u64s(&mut b, run.test.count);
+    w.u64(hyper.fc1 as u64);
+    w.u64(hyper.epochs as u64);
+    w.u64(hyper.batch as u64);
+    w.f32(hyper.lr);
+    w.u32(0);
+    w.u64(hyper.seed);
+    w.u64(hyper.threads as u64);
+    w.u8(recipe.shuffle as u8);
+    w.u8(recipe.flips as u8);
+    w.u8(schedule_code(recipe.schedule));
+    w.u8(0);
+    w.f32(recipe.momentum);
+    w.f32(recipe.weight_decay);
+    w.f32(recipe.dropout);
+    w.u64(c.epochs_done as u64);
+    w.u64(c.rng_state);
+    w.u64(params.len() as u64);
+    w.u64(velocity.len() as u64);
+    w.u64(c.history.len() as u64);
+    w.u32(0);
+    debug_assert_eq!(w.0.len(), HEADER_LEN - 4);
+    w.seal();
+    if let Some(run) = c.run {
+        w.u64(run.limit.unwrap_or(u64::MAX));
+        w.blob_id(&run.train);
+        w.blob_id(&run.test);
     }
-    for r in history {
-        u64s(&mut b, r.epoch as u64);
-        b.extend_from_slice(&r.train_loss.to_le_bytes());
-        b.extend_from_slice(&r.test_accuracy.unwrap_or(0.0).to_le_bytes());
-        b.extend_from_slice(&r.test_loss.unwrap_or(0.0).to_le_bytes());
-        b.extend_from_slice(&r.samples_per_s.to_le_bytes());
-        b.extend_from_slice(&r.elapsed_s.to_le_bytes());
-        b.extend_from_slice(&r.lr.to_le_bytes());
-        let flags = r.test_accuracy.is_some() as u32 | (r.test_loss.is_some() as u32) << 1;
-        b.extend_from_slice(&flags.to_le_bytes());
+    for r in c.history {
+        w.u64(r.epoch as u64);
+        w.f64(r.train_loss);
+        w.f64(r.test_accuracy.unwrap_or(0.0));
+        w.f64(r.test_loss.unwrap_or(0.0));
+        w.f64(r.samples_per_s);
+        w.f64(r.elapsed_s);
+        w.f32(r.lr);
+        w.u32(r.test_accuracy.is_some() as u32 | (r.test_loss.is_some() as u32) << 1);
     }
-    for v in params.iter().chain(velocity) {
-        b.extend_from_slice(&v.to_le_bytes());
+    for &v in params.iter().chain(velocity) {
+        w.f32(v);
     }
-    let crc = crc32fast::hash(&b);
-    b.extend_from_slice(&crc.to_le_bytes());
-    debug_assert_eq!(b.len(), total);
-    Ok(b)
+    w.seal();
+    debug_assert_eq!(w.0.len(), total);
+    Ok(w.0)
 }
 
 /// Writes a checkpoint to `path` atomically (temporary file in the same directory, fsync,
 /// rename). Refuses contents that [`load`] would refuse (counts that do not fit `hyper`).
-#[allow(clippy::too_many_arguments)]
-pub fn save(
-    path: &Path,
-    hyper: &Hyper,
-    recipe: &Recipe,
-    epochs_done: usize,
-    rng_state: u64,
-    params: &[f32],
-    velocity: &[f32],
-    history: &[EpochRecord],
-) -> Result<(), String> {
-    save_run(
-        path,
-        hyper,
-        recipe,
-        epochs_done,
-        rng_state,
-        params,
-        velocity,
-        history,
-        None,
-    )
-}
-
-/// [`save`] with a run record (version 2), as the trainer writes.
-#[allow(clippy::too_many_arguments)]
-pub fn save_run(
-    path: &Path,
-    hyper: &Hyper,
-    recipe: &Recipe,
-    epochs_done: usize,
-    rng_state: u64,
-    params: &[f32],
-    velocity: &[f32],
-    history: &[EpochRecord],
-    run: Option<&RunRecord>,
-) -> Result<(), String> {
-    let bytes = encode_run(
-        hyper,
-        recipe,
-        epochs_done,
-        rng_state,
-        params,
-        velocity,
-        history,
-        run,
-    )
-    .map_err(|e| format!("{}: will not write checkpoint: {e}", path.display()))?;
+pub fn save(path: &Path, c: &CheckpointRef) -> Result<(), String> {
+    let bytes =
+        encode(c).map_err(|e| format!("{}: will not write checkpoint: {e}", path.display()))?;
     write_atomic(path, &bytes)?;
     // Make the rename itself durable (best effort: not every platform can fsync a directory).
     let dir = path
@@ -397,6 +407,13 @@ impl Reader<'_> {
     }
     fn f64(&mut self) -> f64 {
         f64::from_le_bytes(self.take())
+    }
+    fn blob_id(&mut self) -> BlobId {
+        BlobId {
+            header_crc: self.u32(),
+            payload_crc: self.u32(),
+            count: self.u64(),
+        }
     }
     /// A stored count or size as `usize`, refusing values this machine cannot hold.
     fn size(&mut self, what: &str) -> Result<usize, String> {
@@ -534,20 +551,10 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
     validate(&hyper, &recipe, p, v)?;
     let run = (run_len > 0).then(|| {
         let limit = r.u64();
-        let train = BlobId {
-            header_crc: r.u32(),
-            payload_crc: r.u32(),
-            count: r.u64(),
-        };
-        let test = BlobId {
-            header_crc: r.u32(),
-            payload_crc: r.u32(),
-            count: r.u64(),
-        };
         RunRecord {
             limit: (limit != u64::MAX).then_some(limit),
-            train,
-            test,
+            train: r.blob_id(),
+            test: r.blob_id(),
         }
     });
     let mut history = Vec::with_capacity(h);
@@ -643,14 +650,15 @@ mod tests {
 
     #[test]
     fn header_layout_matches_the_docs() {
-        let h = Hyper {
-            image: 8,
-            widths: [16, 16, 16],
-            fc1: 16,
-            ..Hyper::default()
-        };
+        let h = crate::testing::tiny_hyper();
         let n = h.shapes().unwrap().param_count();
-        let b = encode(&h, &Recipe::improved(), 3, 7, &vec![0.5; n], &[], &[]).unwrap();
+        let (recipe, params) = (Recipe::improved(), vec![0.5; n]);
+        let c = CheckpointRef {
+            epochs_done: 3,
+            rng_state: 7,
+            ..CheckpointRef::new(&h, &recipe, &params)
+        };
+        let b = encode(&c).unwrap();
         assert_eq!(b.len(), HEADER_LEN + 4 * n + 4);
         assert_eq!(&b[..8], b"CATDOGCK");
         assert_eq!(u64::from_le_bytes(b[16..24].try_into().unwrap()), 8);

@@ -122,17 +122,17 @@ pub fn fit(
                     to.display()
                 );
             }
-            crate::checkpoint::save_run(
-                p,
-                &h,
-                r,
-                epoch,
-                h.seed,
-                net.params(),
-                net.velocity_values(),
+            let ck = crate::checkpoint::CheckpointRef {
+                hyper: &h,
+                recipe: r,
+                epochs_done: epoch,
+                rng_state: h.seed,
+                params: net.params(),
+                velocity: net.velocity_values(),
                 history,
-                cfg.run.as_ref(),
-            )?;
+                run: cfg.run.as_ref(),
+            };
+            crate::checkpoint::save(p, &ck)?;
         }
         // Test hook: die like a crash right after this epoch's checkpoint (resume tests).
         if std::env::var("CATDOG_TEST_ABORT_AFTER_EPOCH")

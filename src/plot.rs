@@ -77,21 +77,24 @@ enum Anchor {
     End,
 }
 
+/// Two corners of a rectangle, or the two ends of a line, in picture coordinates.
+#[derive(Clone, Copy)]
+struct Span {
+    x0: f64,
+    y0: f64,
+    x1: f64,
+    y1: f64,
+}
+
 /// One drawing primitive, in picture coordinates.
 enum Item {
     Rect {
-        x0: f64,
-        y0: f64,
-        x1: f64,
-        y1: f64,
+        at: Span,
         fill: Option<[u8; 3]>,
         stroke: Option<[u8; 3]>,
     },
     Line {
-        x0: f64,
-        y0: f64,
-        x1: f64,
-        y1: f64,
+        at: Span,
         color: [u8; 3],
     },
     /// A data curve: one connected piece.
@@ -100,15 +103,17 @@ enum Item {
         points: Vec<(f64, f64)>,
         color: [u8; 3],
     },
-    /// `y` is the top of the text; `scale` 1 is 8 pixels high.
-    Text {
-        x: f64,
-        y: f64,
-        text: String,
-        color: [u8; 3],
-        scale: usize,
-        anchor: Anchor,
-    },
+    Text(Label),
+}
+
+/// A line of text: `y` is its top; `scale` 1 is 8 pixels high.
+struct Label {
+    x: f64,
+    y: f64,
+    text: String,
+    color: [u8; 3],
+    scale: usize,
+    anchor: Anchor,
 }
 
 /// Tick positions covering `[lo, hi]` with a 1/2/5 step, and the range rounded out to them.
@@ -179,27 +184,52 @@ struct Series {
 }
 
 fn text(x: f64, y: f64, s: impl Into<String>, color: [u8; 3], anchor: Anchor) -> Item {
-    Item::Text {
+    Item::Text(Label {
         x,
         y,
         text: s.into(),
         color,
         scale: 1,
         anchor,
-    }
+    })
 }
 
-/// One panel: grid, ticks, frame, curves, legend, or a note when there is nothing to draw.
-#[allow(clippy::too_many_arguments)]
-fn panel(
-    out: &mut Vec<Item>,
+fn line((x0, y0): (f64, f64), (x1, y1): (f64, f64), color: [u8; 3]) -> Item {
+    let at = Span { x0, y0, x1, y1 };
+    Item::Line { at, color }
+}
+
+fn rect(
+    (x0, y0): (f64, f64),
+    (x1, y1): (f64, f64),
+    fill: Option<[u8; 3]>,
+    stroke: Option<[u8; 3]>,
+) -> Item {
+    let at = Span { x0, y0, x1, y1 };
+    Item::Rect { at, fill, stroke }
+}
+
+/// What one panel shows.
+struct Panel<'a> {
     area: Rect,
-    xr: (f64, f64),
-    ylabel: &str,
-    series: &[Series],
-    note: &str,
+    ylabel: &'a str,
+    series: &'a [Series],
+    /// Said in the middle of the panel when no series has a finite value.
+    note: &'a str,
+    /// The y range when there are no finite values.
     default_y: (f64, f64),
-) {
+}
+
+/// One panel over epochs `xr`: grid, ticks, frame, curves, legend, or a note when there is
+/// nothing to draw.
+fn panel(out: &mut Vec<Item>, xr: (f64, f64), p: &Panel) {
+    let Panel {
+        area,
+        ylabel,
+        series,
+        note,
+        default_y,
+    } = *p;
     let finite: Vec<f64> = series
         .iter()
         .flat_map(|s| s.values.iter().filter_map(|v| v.1))
@@ -227,20 +257,8 @@ fn panel(
     for i in 0..=n {
         let v = ylo + i as f64 * ystep;
         let y = ax.py(v).round();
-        out.push(Item::Line {
-            x0: l,
-            y0: y,
-            x1: r,
-            y1: y,
-            color: GRID,
-        });
-        out.push(Item::Line {
-            x0: l - 5.0,
-            y0: y,
-            x1: l,
-            y1: y,
-            color: BLACK,
-        });
+        out.push(line((l, y), (r, y), GRID));
+        out.push(line((l - 5.0, y), (l, y), BLACK));
         out.push(text(
             l - 8.0,
             y - 4.0,
@@ -255,31 +273,12 @@ fn panel(
     let mut e = (xr.0 / xstep).ceil() * xstep;
     while e <= xr.1 + 1e-9 {
         let x = ax.px(e).round();
-        out.push(Item::Line {
-            x0: x,
-            y0: t,
-            x1: x,
-            y1: b,
-            color: GRID,
-        });
-        out.push(Item::Line {
-            x0: x,
-            y0: b,
-            x1: x,
-            y1: b + 5.0,
-            color: BLACK,
-        });
+        out.push(line((x, t), (x, b), GRID));
+        out.push(line((x, b), (x, b + 5.0), BLACK));
         out.push(text(x, b + 8.0, format!("{e:.0}"), BLACK, Anchor::Middle));
         e += xstep;
     }
-    out.push(Item::Rect {
-        x0: l,
-        y0: t,
-        x1: r,
-        y1: b,
-        fill: None,
-        stroke: Some(BLACK),
-    });
+    out.push(rect((l, t), (r, b), None, Some(BLACK)));
     out.push(text(l, t - 20.0, ylabel, BLACK, Anchor::Start));
     // Curves, broken at non-finite values.
     let mut shown = Vec::new();
@@ -328,14 +327,12 @@ fn panel(
         let w = 8.0 * s.label.len() as f64;
         out.push(text(x, t - 20.0, s.label, BLACK, Anchor::End));
         x -= w + 8.0;
-        out.push(Item::Rect {
-            x0: x - 20.0,
-            y0: t - 18.0,
-            x1: x,
-            y1: t - 15.0,
-            fill: Some(s.color),
-            stroke: None,
-        });
+        out.push(rect(
+            (x - 20.0, t - 18.0),
+            (x, t - 15.0),
+            Some(s.color),
+            None,
+        ));
         x -= 36.0;
     }
 }
@@ -350,22 +347,15 @@ fn layout(history: &[EpochRecord], title: &str) -> Vec<Item> {
         _ => (0.0, 1.0),
     };
     let (w, h) = (PLOT_SIZE.0 as f64, PLOT_SIZE.1 as f64);
-    let mut out = vec![Item::Rect {
-        x0: 0.0,
-        y0: 0.0,
-        x1: w - 1.0,
-        y1: h - 1.0,
-        fill: Some(WHITE),
-        stroke: None,
-    }];
-    out.push(Item::Text {
+    let mut out = vec![rect((0.0, 0.0), (w - 1.0, h - 1.0), Some(WHITE), None)];
+    out.push(Item::Text(Label {
         x: w / 2.0,
         y: 12.0,
         text: fit(title, (w as usize - 20) / 16),
         color: BLACK,
         scale: 2,
         anchor: Anchor::Middle,
-    });
+    }));
     let series = |label, id, color, f: &dyn Fn(&EpochRecord) -> Option<f64>| Series {
         label,
         id,
@@ -390,30 +380,28 @@ fn layout(history: &[EpochRecord], title: &str) -> Vec<Item> {
     } else {
         "no finite loss recorded"
     };
-    panel(
-        &mut out,
-        LOSS_AREA,
-        xr,
-        "loss",
-        &loss,
-        loss_note,
-        (0.0, 1.0),
-    );
+    let loss = Panel {
+        area: LOSS_AREA,
+        ylabel: "loss",
+        series: &loss,
+        note: loss_note,
+        default_y: (0.0, 1.0),
+    };
+    panel(&mut out, xr, &loss);
     let acc = [series(
         "test accuracy",
         "test_accuracy",
         ACCURACY_COLOR,
         &|r| r.test_accuracy,
     )];
-    panel(
-        &mut out,
-        ACCURACY_AREA,
-        xr,
-        "test accuracy",
-        &acc,
+    let acc = Panel {
+        area: ACCURACY_AREA,
+        ylabel: "test accuracy",
+        series: &acc,
         note,
-        (0.0, 1.0),
-    );
+        default_y: (0.0, 1.0),
+    };
+    panel(&mut out, xr, &acc);
     out.push(text(
         (ACCURACY_AREA.0 + ACCURACY_AREA.2) as f64 / 2.0,
         h - 28.0,
@@ -472,10 +460,7 @@ fn to_svg(scene: &[Item], title: &str) -> String {
     for item in scene {
         match item {
             Item::Rect {
-                x0,
-                y0,
-                x1,
-                y1,
+                at: Span { x0, y0, x1, y1 },
                 fill,
                 stroke,
             } => {
@@ -489,10 +474,7 @@ fn to_svg(scene: &[Item], title: &str) -> String {
                 );
             }
             Item::Line {
-                x0,
-                y0,
-                x1,
-                y1,
+                at: Span { x0, y0, x1, y1 },
                 color,
             } => {
                 let _ = writeln!(
@@ -520,26 +502,20 @@ fn to_svg(scene: &[Item], title: &str) -> String {
                     );
                 }
             }
-            Item::Text {
-                x,
-                y,
-                text,
-                color,
-                scale,
-                anchor,
-            } => {
-                let a = match anchor {
+            Item::Text(t) => {
+                let a = match t.anchor {
                     Anchor::Start => "start",
                     Anchor::Middle => "middle",
                     Anchor::End => "end",
                 };
-                let size = 13 * scale;
+                let size = 13 * t.scale;
                 let _ = writeln!(
                     s,
-                    r#"<text x="{x}" y="{}" font-size="{size}" text-anchor="{a}" fill="{}">{}</text>"#,
-                    y + 8.0 * *scale as f64,
-                    hex(*color),
-                    escape(text)
+                    r#"<text x="{}" y="{}" font-size="{size}" text-anchor="{a}" fill="{}">{}</text>"#,
+                    t.x,
+                    t.y + 8.0 * t.scale as f64,
+                    hex(t.color),
+                    escape(&t.text)
                 );
             }
         }
@@ -551,15 +527,8 @@ fn to_svg(scene: &[Item], title: &str) -> String {
 fn draw_png(c: &mut Canvas, item: &Item) {
     let r = |v: f64| v.round() as i64;
     match item {
-        Item::Rect {
-            x0,
-            y0,
-            x1,
-            y1,
-            fill,
-            stroke,
-        } => {
-            let (a, b, cc, d) = (r(*x0), r(*y0), r(*x1), r(*y1));
+        Item::Rect { at, fill, stroke } => {
+            let (a, b, cc, d) = (r(at.x0), r(at.y0), r(at.x1), r(at.y1));
             if let Some(f) = fill {
                 c.fill_rect(a, b, cc - a + 1, d - b + 1, *f);
             }
@@ -570,13 +539,7 @@ fn draw_png(c: &mut Canvas, item: &Item) {
                 c.fill_rect(cc, b, 1, d - b + 1, *s);
             }
         }
-        Item::Line {
-            x0,
-            y0,
-            x1,
-            y1,
-            color,
-        } => c.line(r(*x0), r(*y0), r(*x1), r(*y1), *color, 1),
+        Item::Line { at, color } => c.line(r(at.x0), r(at.y0), r(at.x1), r(at.y1), *color, 1),
         Item::Curve { points, color, .. } => {
             for w in points.windows(2) {
                 c.line(r(w[0].0), r(w[0].1), r(w[1].0), r(w[1].1), *color, 2);
@@ -585,21 +548,14 @@ fn draw_png(c: &mut Canvas, item: &Item) {
                 c.fill_rect(r(x) - 2, r(y) - 2, 5, 5, *color);
             }
         }
-        Item::Text {
-            x,
-            y,
-            text,
-            color,
-            scale,
-            anchor,
-        } => {
-            let w = Canvas::text_width(text, *scale) as f64;
-            let x = match anchor {
-                Anchor::Start => *x,
-                Anchor::Middle => x - w / 2.0,
-                Anchor::End => x - w,
+        Item::Text(t) => {
+            let w = Canvas::text_width(&t.text, t.scale) as f64;
+            let x = match t.anchor {
+                Anchor::Start => t.x,
+                Anchor::Middle => t.x - w / 2.0,
+                Anchor::End => t.x - w,
             };
-            c.text(r(x), r(*y), text, *color, *scale);
+            c.text(r(x), r(t.y), &t.text, t.color, t.scale);
         }
     }
 }

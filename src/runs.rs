@@ -197,53 +197,37 @@ pub fn resume_settings(
     let asked = recipe(a)?;
     let all = given(a, "recipe");
     let r0 = &ck.recipe;
-    let parts: [(&str, bool, String, String); 6] = [
-        (
-            "no_shuffle",
-            r0.shuffle != asked.shuffle,
-            format!("shuffle {}", onoff(r0.shuffle)),
-            format!("shuffle {}", onoff(asked.shuffle)),
-        ),
-        (
-            "flip",
-            r0.flips != asked.flips,
-            format!("flips {}", onoff(r0.flips)),
-            format!("flips {}", onoff(asked.flips)),
-        ),
-        (
-            "momentum",
-            r0.momentum != asked.momentum,
-            format!("momentum {}", r0.momentum),
-            format!("momentum {}", asked.momentum),
-        ),
-        (
-            "weight_decay",
-            r0.weight_decay != asked.weight_decay,
-            format!("weight decay {}", r0.weight_decay),
-            format!("weight decay {}", asked.weight_decay),
-        ),
-        (
-            "dropout",
-            r0.dropout != asked.dropout,
-            format!("dropout {}", r0.dropout),
-            format!("dropout {}", asked.dropout),
-        ),
-        (
-            "schedule",
-            r0.schedule != asked.schedule,
-            format!("{:?} schedule", r0.schedule),
-            format!("{:?} schedule", asked.schedule),
-        ),
+    // Each part: its flag's id, whether it differs, and how a recipe's value reads.
+    type Describe = fn(&Recipe) -> String;
+    let parts: [(&str, bool, Describe); 6] = [
+        ("no_shuffle", r0.shuffle != asked.shuffle, |r| {
+            format!("shuffle {}", onoff(r.shuffle))
+        }),
+        ("flip", r0.flips != asked.flips, |r| {
+            format!("flips {}", onoff(r.flips))
+        }),
+        ("momentum", r0.momentum != asked.momentum, |r| {
+            format!("momentum {}", r.momentum)
+        }),
+        ("weight_decay", r0.weight_decay != asked.weight_decay, |r| {
+            format!("weight decay {}", r.weight_decay)
+        }),
+        ("dropout", r0.dropout != asked.dropout, |r| {
+            format!("dropout {}", r.dropout)
+        }),
+        ("schedule", r0.schedule != asked.schedule, |r| {
+            format!("{:?} schedule", r.schedule)
+        }),
     ];
     let mut recipe_differs = false;
-    for (id, differs, was, now) in parts {
+    for (id, differs, describe) in parts {
         if differs && (all || given(a, id)) {
             let flag = if all {
                 "--recipe".to_string()
             } else {
                 format!("--{}", id.replace('_', "-"))
             };
-            differ(&flag, was, now);
+            differ(&flag, describe(r0), describe(&asked));
             recipe_differs = true;
         }
     }

@@ -1,7 +1,9 @@
 //! Checkpoints: exact round trips, a clean refusal for every kind of bad file, atomic saves.
 
 mod common;
-use catdog::checkpoint::{self, check_compatible, Checkpoint, HEADER_LEN, RECORD_LEN};
+use catdog::checkpoint::{
+    self, check_compatible, Checkpoint, CheckpointRef, HEADER_LEN, RECORD_LEN,
+};
 use catdog::config::{Hyper, Recipe, Schedule};
 use catdog::metrics::EpochRecord;
 use common::TempDir;
@@ -54,17 +56,15 @@ fn save_small(path: &Path, momentum: bool) -> Vec<u8> {
     let h = small_hyper();
     let n = h.shapes().unwrap().param_count();
     let vel = if momentum { values(n, 9) } else { Vec::new() };
-    checkpoint::save(
-        path,
-        &h,
-        &Recipe::improved(),
-        4,
-        0x0123_4567_89AB_CDEF,
-        &values(n, 1),
-        &vel,
-        &history(),
-    )
-    .unwrap();
+    let (recipe, params, history) = (Recipe::improved(), values(n, 1), history());
+    let c = CheckpointRef {
+        epochs_done: 4,
+        rng_state: 0x0123_4567_89AB_CDEF,
+        velocity: &vel,
+        history: &history,
+        ..CheckpointRef::new(&h, &recipe, &params)
+    };
+    checkpoint::save(path, &c).unwrap();
     std::fs::read(path).unwrap()
 }
 
@@ -105,7 +105,15 @@ fn round_trip_is_exact_with_and_without_momentum() {
         };
         let params = values(n, 1);
         let vel = if momentum { values(n, 2) } else { vec![] };
-        checkpoint::save(&p, &h, &recipe, 4, u64::MAX - 3, &params, &vel, &history()).unwrap();
+        let hist = history();
+        let c = CheckpointRef {
+            epochs_done: 4,
+            rng_state: u64::MAX - 3,
+            velocity: &vel,
+            history: &hist,
+            ..CheckpointRef::new(&h, &recipe, &params)
+        };
+        checkpoint::save(&p, &c).unwrap();
         let ck: Checkpoint = checkpoint::load(&p).unwrap();
         assert_eq!(ck.hyper, h);
         assert_eq!(ck.hyper.lr.to_bits(), h.lr.to_bits());
@@ -131,7 +139,12 @@ fn round_trip_of_the_original_network() {
     assert_eq!(n, 4_287_809);
     let params = values(n, 3);
     let p = d.path("orig.ck");
-    checkpoint::save(&p, &h, &Recipe::faithful(false), 0, 1, &params, &[], &[]).unwrap();
+    let recipe = Recipe::faithful(false);
+    let c = CheckpointRef {
+        rng_state: 1,
+        ..CheckpointRef::new(&h, &recipe, &params)
+    };
+    checkpoint::save(&p, &c).unwrap();
     let ck = checkpoint::load(&p).unwrap();
     assert_eq!(ck.hyper, h);
     assert_eq!(ck.recipe, Recipe::faithful(false));
@@ -146,18 +159,23 @@ fn save_refuses_counts_that_do_not_fit_the_network() {
     let n = h.shapes().unwrap().param_count();
     let p = d.path("x.ck");
     let r = Recipe::faithful(true);
-    let e = checkpoint::save(&p, &h, &r, 0, 0, &vec![0.0; n - 1], &[], &[]).unwrap_err();
+    let (short, params) = (vec![0.0; n - 1], vec![0.0; n]);
+    let e = checkpoint::save(&p, &CheckpointRef::new(&h, &r, &short)).unwrap_err();
     assert!(
         e.contains(&format!("{}", n - 1)) && e.contains(&format!("{n}")),
         "{e}"
     );
-    let e = checkpoint::save(&p, &h, &r, 0, 0, &vec![0.0; n], &[1.0; 3], &[]).unwrap_err();
+    let c = CheckpointRef {
+        velocity: &[1.0; 3],
+        ..CheckpointRef::new(&h, &r, &params)
+    };
+    let e = checkpoint::save(&p, &c).unwrap_err();
     assert!(e.contains("momentum"), "{e}");
     let bad = Hyper {
         image: 12,
         ..small_hyper()
     };
-    let e = checkpoint::save(&p, &bad, &r, 0, 0, &vec![0.0; n], &[], &[]).unwrap_err();
+    let e = checkpoint::save(&p, &CheckpointRef::new(&bad, &r, &params)).unwrap_err();
     assert!(e.contains("multiple of 8"), "{e}");
     assert!(!p.exists(), "a refused save left a file");
 }
@@ -312,17 +330,15 @@ fn saving_over_an_existing_checkpoint_is_atomic_and_leaves_no_temp_file() {
         epoch: 5,
         ..hist[3].clone()
     });
-    checkpoint::save(
-        &p,
-        &h,
-        &Recipe::improved(),
-        5,
-        99,
-        &params,
-        &values(n, 78),
-        &hist,
-    )
-    .unwrap();
+    let (recipe, vel) = (Recipe::improved(), values(n, 78));
+    let c = CheckpointRef {
+        epochs_done: 5,
+        rng_state: 99,
+        velocity: &vel,
+        history: &hist,
+        ..CheckpointRef::new(&h, &recipe, &params)
+    };
+    checkpoint::save(&p, &c).unwrap();
     let second = checkpoint::load(&p).unwrap();
     assert_eq!(second.epochs_done, 5);
     assert_eq!(second.history.len(), 5);
@@ -335,7 +351,8 @@ fn saving_over_an_existing_checkpoint_is_atomic_and_leaves_no_temp_file() {
     assert_eq!(names, vec!["run.ck".to_string()], "left behind: {names:?}");
     // A save that fails (the directory is gone) leaves no file and says why.
     let gone = d.path("no/such/dir/run.ck");
-    let e = checkpoint::save(&gone, &h, &Recipe::improved(), 5, 99, &params, &[], &[]).unwrap_err();
+    let c = CheckpointRef { velocity: &[], ..c };
+    let e = checkpoint::save(&gone, &c).unwrap_err();
     assert!(e.contains("cannot write"), "{e}");
 }
 

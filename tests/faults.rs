@@ -4,11 +4,13 @@
 //! file; every bad input gets one `error:` line and exit code 2.
 
 mod common;
-use common::{synthetic_blob, tmp};
+use common::{
+    assert_ok, assert_refused, dev_full, first_line_then_close, have_dev_full, stderr_after_exit,
+    stderr_of, strings, synthetic_blob, tmp, tmp_with_blobs, wait_or_kill, SMALL_NET,
+};
 use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 
 fn model() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_model"));
@@ -16,62 +18,26 @@ fn model() -> Command {
     c
 }
 
-/// Waits for `child` at most `secs` seconds; kills it and panics if it is still running.
-fn wait_or_kill(child: &mut Child, secs: u64, what: &str) -> ExitStatus {
-    let t = Instant::now();
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st;
-        }
-        if t.elapsed() > Duration::from_secs(secs) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what}: still running after {secs} s (hung)");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// A fresh temporary folder with small blobs (8x8 images) for fast runs: `train.bin` with `n`
+/// samples, `test.bin` with 8.
+fn tmp_with_small_blobs(tag: &str, n: usize) -> PathBuf {
+    tmp_with_blobs(tag, 8, (n, 1), (8, 2))
 }
 
-fn stderr_of(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// One `error:` line naming what went wrong, exit code 2, no panic.
-fn assert_refused(o: &Output, want: &[&str]) -> String {
-    let err = stderr_of(o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    let errors: Vec<&str> = err.lines().filter(|l| l.contains("error:")).collect();
-    assert_eq!(errors.len(), 1, "{err}");
-    assert!(!err.contains("internal error"), "{err}");
-    for w in want {
-        assert!(errors[0].contains(w), "expected {w:?} in {err:?}");
-    }
-    errors[0].to_string()
-}
-
-/// Small blobs (8x8 images) for fast runs: `train.bin` with `n` samples, `test.bin` with 8.
-fn blobs(dir: &Path, n: usize) {
-    synthetic_blob(&dir.join("train.bin"), n, 8, 1);
-    synthetic_blob(&dir.join("test.bin"), 8, 8, 2);
-}
-
+/// `train` on the blobs of [`tmp_with_small_blobs`], the small network, checkpointing to
+/// `run.ckpt`.
 fn train_args(dir: &Path) -> Vec<String> {
-    [
-        "train",
+    let path = |f: &str| dir.join(f).to_str().unwrap().to_string();
+    let mut args = strings(&SMALL_NET);
+    args.extend(strings(&[
         "--train",
-        dir.join("train.bin").to_str().unwrap(),
+        &path("train.bin"),
         "--test",
-        dir.join("test.bin").to_str().unwrap(),
-        "--widths",
-        "16,16,16",
-        "--fc1",
-        "16",
-        "--checkpoint",
-        dir.join("run.ckpt").to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+        &path("test.bin"),
+    ]));
+    args.extend(strings(&["--checkpoint", &path("run.ckpt")]));
+    args.insert(0, "train".into());
+    args
 }
 
 /// `model train | head -1`: the step lines meet a closed pipe. Every thread count must stop,
@@ -79,8 +45,7 @@ fn train_args(dir: &Path) -> Vec<String> {
 /// the others waiting forever.
 #[test]
 fn train_into_a_closed_pipe_stops_quietly_on_any_thread_count() {
-    let dir = tmp("faults-pipe");
-    blobs(&dir, 400);
+    let dir = tmp_with_small_blobs("faults-pipe", 400);
     for threads in ["1", "2", "3"] {
         let mut child = model()
             .args(train_args(&dir))
@@ -89,14 +54,9 @@ fn train_into_a_closed_pipe_stops_quietly_on_any_thread_count() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
-        out.read_line(&mut first).unwrap();
+        let first = first_line_then_close(&mut child);
         assert!(first.starts_with("Epoch: 0, Step: 0"), "{first}");
-        drop(out); // the reader goes away, as `head -1` does
-        let st = wait_or_kill(&mut child, 120, "train into a closed pipe");
-        let mut err = String::new();
-        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        let (st, err) = stderr_after_exit(&mut child, 120, "train into a closed pipe");
         assert_eq!(st.code(), Some(141), "threads {threads}: {err}");
         assert!(!err.contains("error"), "threads {threads}: {err}");
     }
@@ -107,18 +67,16 @@ fn train_into_a_closed_pipe_stops_quietly_on_any_thread_count() {
 /// last finished epoch is intact.
 #[test]
 fn train_with_a_full_stdout_reports_one_error_and_keeps_the_checkpoint() {
-    if !Path::new("/dev/full").exists() {
-        eprintln!("skipped: no /dev/full");
+    if !have_dev_full() {
         return;
     }
-    let dir = tmp("faults-full");
-    blobs(&dir, 32);
+    let dir = tmp_with_small_blobs("faults-full", 32);
     for threads in ["1", "2"] {
         // Step lines on: the first one fails.
         let o = model()
             .args(train_args(&dir))
             .args(["--batch-size", "4", "--epochs", "2", "--threads", threads])
-            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .stdout(dev_full())
             .output()
             .unwrap();
         let line = assert_refused(&o, &["standard output", "No space left"]);
@@ -128,7 +86,7 @@ fn train_with_a_full_stdout_reports_one_error_and_keeps_the_checkpoint() {
             .args(train_args(&dir))
             .args(["--batch-size", "4", "--epochs", "2", "--threads", threads])
             .args(["--log-every", "0"])
-            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .stdout(dev_full())
             .output()
             .unwrap();
         assert_refused(&o, &["standard output"]);
@@ -141,25 +99,23 @@ fn train_with_a_full_stdout_reports_one_error_and_keeps_the_checkpoint() {
 /// `eval` and `bench` print through the same checked writes.
 #[test]
 fn eval_and_bench_into_a_full_stdout_report_one_error() {
-    if !Path::new("/dev/full").exists() {
-        eprintln!("skipped: no /dev/full");
+    if !have_dev_full() {
         return;
     }
-    let dir = tmp("faults-full-eval");
-    blobs(&dir, 32);
+    let dir = tmp_with_small_blobs("faults-full-eval", 32);
     let o = model()
         .args(train_args(&dir))
         .args(["--batch-size", "4", "--epochs", "1", "--log-every", "0"])
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_ok(&o);
     let ck = dir.join("run.ckpt");
     let o = model()
         .args(["eval", "--params"])
         .arg(&ck)
         .arg("--data")
         .arg(dir.join("test.bin"))
-        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .stdout(dev_full())
         .output()
         .unwrap();
     assert_refused(&o, &["standard output"]);
@@ -167,22 +123,14 @@ fn eval_and_bench_into_a_full_stdout_report_one_error() {
         .args(["predict", "--params"])
         .arg(&ck)
         .arg(dir.join("test.bin"))
-        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .stdout(dev_full())
         .output()
         .unwrap();
     assert_refused(&o, &["standard output"]);
     let o = model()
-        .args([
-            "bench",
-            "--batches",
-            "1",
-            "--image",
-            "8",
-            "--widths",
-            "16,16,16",
-        ])
-        .args(["--fc1", "16", "--threads", "1"])
-        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .args(["bench", "--batches", "1", "--image", "8", "--threads", "1"])
+        .args(SMALL_NET)
+        .stdout(dev_full())
         .output()
         .unwrap();
     assert_refused(&o, &["standard output"]);
@@ -199,8 +147,7 @@ fn mkfifo(p: &Path) {
 /// A FIFO (or a device) given where a file is read is refused at once, not read forever.
 #[test]
 fn fifos_and_devices_are_refused_as_inputs_without_blocking() {
-    let dir = tmp("faults-fifo");
-    blobs(&dir, 32);
+    let dir = tmp_with_small_blobs("faults-fifo", 32);
     let fifo = dir.join("pipe");
     mkfifo(&fifo);
     let o = model()
@@ -208,7 +155,7 @@ fn fifos_and_devices_are_refused_as_inputs_without_blocking() {
         .args(["--batch-size", "4", "--epochs", "1", "--log-every", "0"])
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_ok(&o);
     let ck = dir.join("run.ckpt");
     let runs: Vec<(Vec<std::ffi::OsString>, &str)> = vec![
         (
@@ -297,8 +244,7 @@ fn fifos_and_devices_are_refused_as_inputs_without_blocking() {
 /// untouched; so is a name whose temporary file (`.NAME.PID.tmp`) would be too long.
 #[test]
 fn outputs_that_are_inputs_or_too_long_are_refused_before_any_work() {
-    let dir = tmp("faults-same");
-    blobs(&dir, 32);
+    let dir = tmp_with_small_blobs("faults-same", 32);
     let train = dir.join("train.bin");
     let before = std::fs::read(&train).unwrap();
     // `extra` replaces a flag of `train_args` where it repeats one.
@@ -353,7 +299,7 @@ fn outputs_that_are_inputs_or_too_long_are_refused_before_any_work() {
     assert_eq!(std::fs::read(&train).unwrap(), before);
     // eval --errors onto the data blob.
     let o = run(&[]);
-    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_ok(&o);
     let o = model()
         .args(["eval", "--params"])
         .arg(dir.join("run.ckpt"))
@@ -368,7 +314,7 @@ fn outputs_that_are_inputs_or_too_long_are_refused_before_any_work() {
     // Resuming into the checkpoint resumed from is the documented use, and stays allowed.
     let ck = dir.join("run.ckpt");
     let o = run(&["--resume".as_ref(), ck.as_os_str()]);
-    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_ok(&o);
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -376,8 +322,7 @@ fn outputs_that_are_inputs_or_too_long_are_refused_before_any_work() {
 /// by the next run, which says so; those of live processes are not.
 #[test]
 fn stale_temporary_files_of_dead_runs_are_removed_and_reported() {
-    let dir = tmp("faults-stale");
-    blobs(&dir, 32);
+    let dir = tmp_with_small_blobs("faults-stale", 32);
     let dead = dir.join(".run.ckpt.4000000000.tmp");
     let dead_metrics = dir.join(".m.csv.3999999999.tmp");
     let live = dir.join(format!(".run.ckpt.{}.tmp", std::process::id()));
@@ -463,23 +408,20 @@ fn predict_escapes_names_in_its_tsv() {
         note: "names".into(),
     };
     write_blob(&dir.join("u.bin"), &meta, (0..4).map(|i| s.image(i))).unwrap();
-    let h = catdog::config::Hyper {
-        image: 8,
-        widths: [16, 16, 16],
-        fc1: 16,
-        ..Default::default()
-    };
+    let h = catdog::testing::tiny_hyper();
     let shapes = h.shapes().unwrap();
     let mut p = vec![0.0f32; shapes.param_count()];
     catdog::parameters::he_init(&shapes, &mut p, 1);
     catdog::parameters::write_raw(&dir.join("p.raw"), &shapes, &p).unwrap();
     let o = model()
-        .args(["predict", "--widths", "16,16,16", "--fc1", "16", "--params"])
+        .arg("predict")
+        .args(SMALL_NET)
+        .arg("--params")
         .arg(dir.join("p.raw"))
         .arg(dir.join("u.bin"))
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_ok(&o);
     assert!(!o.stdout.contains(&0x1b));
     let text = String::from_utf8(o.stdout).unwrap();
     let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
@@ -552,8 +494,7 @@ fn train_refuses_a_mismatched_pair() {
 /// `error:` line naming the file and exit code 2, not a silent death by SIGBUS.
 #[test]
 fn a_blob_truncated_under_a_running_train_gives_one_error_line() {
-    let dir = tmp("faults-sigbus");
-    blobs(&dir, 400);
+    let dir = tmp_with_small_blobs("faults-sigbus", 400);
     for threads in ["1", "2"] {
         synthetic_blob(&dir.join("train.bin"), 400, 8, 1);
         let mut child = model()

@@ -11,7 +11,7 @@
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -27,6 +27,16 @@ fn sha256_hex(path: &Path) -> String {
 
 /// The fidelity case's inputs, packed: `(dir, train.bin, test.bin, parameters.raw)`, or `None`
 /// (with a note printed) when the case cannot run here.
+/// Runs `cmd`, asserting that it ran and succeeded (else: `what` failed, and its standard error).
+fn output_ok(cmd: &mut Command, what: &str) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what} does not run: {e}"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{what} failed: {err}");
+    out
+}
+
 fn prepare(tag: &str) -> Option<(PathBuf, PathBuf, PathBuf, PathBuf)> {
     let fid = repo().join("../shared/fidelity");
     let photos = repo().join("../shared/data/dogs-vs-cats/train");
@@ -43,17 +53,13 @@ fn prepare(tag: &str) -> Option<(PathBuf, PathBuf, PathBuf, PathBuf)> {
     let dir = std::env::temp_dir().join(format!("catdog-fidelity-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let made = Command::new("python3")
-        .arg(fid.join("make_inputs.py"))
-        .arg(&photos)
-        .arg(&dir)
-        .args(["300", "7"])
-        .output()
-        .expect("python3 runs");
-    assert!(
-        made.status.success(),
-        "make_inputs.py failed (it needs numpy and Pillow: pip install numpy pillow): {}",
-        String::from_utf8_lossy(&made.stderr)
+    output_ok(
+        Command::new("python3")
+            .arg(fid.join("make_inputs.py"))
+            .arg(&photos)
+            .arg(&dir)
+            .args(["300", "7"]),
+        "make_inputs.py (it needs numpy and Pillow: pip install numpy pillow)",
     );
     let expected = std::fs::read_to_string(fid.join("inputs.sha256")).unwrap();
     for line in expected.lines().filter(|l| !l.trim().is_empty()) {
@@ -89,8 +95,8 @@ fn prepare(tag: &str) -> Option<(PathBuf, PathBuf, PathBuf, PathBuf)> {
 
 /// Runs `model train` on the case with extra flags; returns its stdout.
 fn train(dir: &Path, train: &Path, test: &Path, init: &Path, extra: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_model"))
-        .arg("train")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_model"));
+    cmd.arg("train")
         .arg("--train")
         .arg(train)
         .arg("--test")
@@ -108,15 +114,8 @@ fn train(dir: &Path, train: &Path, test: &Path, init: &Path, extra: &[&str]) -> 
         ])
         .arg("--no-checkpoint")
         .args(extra)
-        .current_dir(dir)
-        .output()
-        .expect("model runs");
-    assert!(
-        out.status.success(),
-        "model train failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+        .current_dir(dir);
+    String::from_utf8(output_ok(&mut cmd, "model train").stdout).unwrap()
 }
 
 fn original_trace() -> String {

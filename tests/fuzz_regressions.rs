@@ -36,34 +36,31 @@ fn tmp(tag: &str) -> PathBuf {
     d
 }
 
+/// Replays corpus `target` through `check` (1 for an input it accepts, 0 for one it refuses
+/// cleanly; a panic fails the test), and asserts that the corpus still holds some `accepted`.
+fn replay(target: &str, check: impl Fn(&[u8]) -> usize, accepted: &str) {
+    let n: usize = corpus(target).iter().map(|(_, b)| check(b)).sum();
+    assert!(n > 0, "no {accepted} left in the corpus");
+}
+
 #[test]
 fn blob_corpus_is_refused_or_read_in_bounds() {
-    let accepted: usize = corpus("blob").iter().map(|(_, b)| checks::blob(b)).sum();
-    assert!(accepted > 0, "no valid blob left in the corpus");
+    replay("blob", checks::blob, "valid blob");
 }
 
 #[test]
 fn checkpoint_corpus_is_refused_or_consistent() {
-    let accepted: usize = corpus("checkpoint")
-        .iter()
-        .map(|(_, b)| checks::checkpoint(b))
-        .sum();
-    assert!(accepted > 0, "no valid checkpoint left in the corpus");
+    replay("checkpoint", checks::checkpoint, "valid checkpoint");
 }
 
 #[test]
 fn parameter_corpus_is_refused_or_finite() {
-    let accepted: usize = corpus("parameters")
-        .iter()
-        .map(|(_, b)| checks::parameters(b))
-        .sum();
-    assert!(accepted > 0, "no valid parameter file left in the corpus");
+    replay("parameters", checks::parameters, "valid parameter file");
 }
 
 #[test]
 fn cli_corpus_parses_or_errs() {
-    let accepted = corpus("cli").iter().filter(|(_, b)| checks::cli(b)).count();
-    assert!(accepted > 0, "no accepted command line left in the corpus");
+    replay("cli", |b| checks::cli(b) as usize, "accepted command line");
 }
 
 /// `Blob::from_bytes` is `Blob::open` without the file: same verdicts and messages, for a

@@ -1,10 +1,9 @@
 //! Bad files are refused cleanly, and the forced reference path gives the asm path's losses.
 
 mod common;
-use catdog::config::Hyper;
 use catdog::parameters;
 use catdog::rng::Rng;
-use common::{synthetic_blob, tmp};
+use common::{assert_ok, synthetic_blob, tmp, tmp_with_blobs, SMALL_NET};
 use std::path::Path;
 use std::process::Command;
 
@@ -13,12 +12,7 @@ use std::process::Command;
 /// through, or a truncated file being read.
 #[test]
 fn parameter_file_truncations_and_bit_flips_are_refused_or_read_cleanly() {
-    let h = Hyper {
-        image: 8,
-        widths: [16, 16, 16],
-        fc1: 16,
-        ..Hyper::default()
-    };
+    let h = catdog::testing::tiny_hyper();
     let s = h.shapes().unwrap();
     let dir = tmp("params");
     let f = dir.join("p.raw");
@@ -62,9 +56,7 @@ fn parameter_file_truncations_and_bit_flips_are_refused_or_read_cleanly() {
 /// command line (exit code 2, one line, no panic).
 #[test]
 fn the_trainer_refuses_damaged_blobs_with_one_line() {
-    let dir = tmp("blob");
-    synthetic_blob(&dir.join("train.bin"), 20, 8, 1);
-    synthetic_blob(&dir.join("test.bin"), 8, 8, 2);
+    let dir = tmp_with_blobs("blob", 8, (20, 1), (8, 2));
     let good = std::fs::read(dir.join("train.bin")).unwrap();
     let mut rng = Rng::new(9);
     for round in 0..12 {
@@ -79,16 +71,13 @@ fn the_trainer_refuses_damaged_blobs_with_one_line() {
         let out = Command::new(env!("CARGO_BIN_EXE_model"))
             .args([
                 "train",
-                "--widths",
-                "16,16,16",
-                "--fc1",
-                "16",
                 "--batch-size",
                 "4",
                 "--epochs",
                 "1",
                 "--no-checkpoint",
             ])
+            .args(SMALL_NET)
             .arg("--train")
             .arg(dir.join("bad.bin"))
             .arg("--test")
@@ -118,9 +107,7 @@ fn losses(stdout: &[u8]) -> Vec<f64> {
 /// follow the asm path's to float rounding (faithful mode: file order, one thread, same init).
 #[test]
 fn forced_reference_path_prints_a_notice_and_the_same_losses() {
-    let dir = tmp("refpath");
-    synthetic_blob(&dir.join("train.bin"), 48, 16, 3);
-    synthetic_blob(&dir.join("test.bin"), 16, 16, 4);
+    let dir = tmp_with_blobs("refpath", 16, (48, 3), (16, 4));
     let run = |reference: bool| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_model"));
         c.args([
@@ -189,21 +176,13 @@ fn model_out(args: &[&str], extra: &[&Path]) -> std::process::Output {
 /// already on disk unchanged.
 #[test]
 fn a_diverging_run_stops_and_points_to_the_last_good_checkpoint() {
-    let dir = tmp("diverge");
-    synthetic_blob(&dir.join("train.bin"), 32, 8, 1);
-    synthetic_blob(&dir.join("test.bin"), 8, 8, 2);
+    let dir = tmp_with_blobs("diverge", 8, (32, 1), (8, 2));
     let ck = dir.join("c.ckpt");
     let base = [
-        "train",
-        "--widths",
-        "16,16,16",
-        "--fc1",
-        "16",
-        "--batch-size",
-        "4",
-        "--log-every",
-        "0",
-    ];
+        &["train", "--batch-size", "4", "--log-every", "0"][..],
+        &SMALL_NET,
+    ]
+    .concat();
     let (train, test) = (dir.join("train.bin"), dir.join("test.bin"));
     let ok = model_out(
         &[&base[..], &["--epochs", "1", "--train"]].concat(),
@@ -211,34 +190,21 @@ fn a_diverging_run_stops_and_points_to_the_last_good_checkpoint() {
     );
     let _ = ok;
     // One good epoch with a checkpoint, then resume it with an absurd learning rate.
-    let mut c = Command::new(env!("CARGO_BIN_EXE_model"));
-    let good = c
-        .args(base)
-        .args(["--epochs", "1", "--train"])
-        .arg(&train)
-        .arg("--test")
-        .arg(&test)
-        .arg("--checkpoint")
-        .arg(&ck)
-        .output()
-        .unwrap();
-    assert!(
-        good.status.success(),
-        "{}",
-        String::from_utf8_lossy(&good.stderr)
-    );
+    let train_with = |extra: &[&str]| {
+        model_out(
+            &[&base[..], extra, &["--train"]].concat(),
+            &[
+                &train,
+                Path::new("--test"),
+                &test,
+                Path::new("--checkpoint"),
+                &ck,
+            ],
+        )
+    };
+    assert_ok(&train_with(&["--epochs", "1"]));
     let before = std::fs::read(&ck).unwrap();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_model"));
-    let bad = c
-        .args(base)
-        .args(["--epochs", "3", "--lr", "1e30", "--train"])
-        .arg(&train)
-        .arg("--test")
-        .arg(&test)
-        .arg("--checkpoint")
-        .arg(&ck)
-        .output()
-        .unwrap();
+    let bad = train_with(&["--epochs", "3", "--lr", "1e30"]);
     let err = String::from_utf8_lossy(&bad.stderr);
     assert_eq!(bad.status.code(), Some(2), "{err}");
     assert!(
@@ -257,9 +223,7 @@ fn a_diverging_run_stops_and_points_to_the_last_good_checkpoint() {
 /// a configuration needs; a directory given as data is refused by name.
 #[test]
 fn oversized_configurations_and_directories_are_refused() {
-    let dir = tmp("sizes");
-    synthetic_blob(&dir.join("train.bin"), 4, 32, 1);
-    synthetic_blob(&dir.join("test.bin"), 4, 32, 2);
+    let dir = tmp_with_blobs("sizes", 32, (4, 1), (4, 2));
     let out = model_out(
         &["train", "--dry-run", "--test"],
         &[

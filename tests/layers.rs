@@ -3,41 +3,15 @@
 
 use approx::assert_relative_eq;
 use catdog::config::PoolDims;
-use catdog::cpu::{has_avx512, Path};
+use catdog::cpu::Path;
 use catdog::layers::fc::{self, FcDims};
 use catdog::layers::pool::OutPlace;
 use catdog::update::Momentum;
+use std::ops::Range;
 
-/// xorshift64*: a deterministic PRNG for test data.
-struct Rng(u64);
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in [-1, 1).
-    fn f(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-    fn vec(&mut self, n: usize) -> Vec<f32> {
-        (0..n).map(|_| self.f()).collect()
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| (self.next() >> 56) as u8).collect()
-    }
-}
-
-fn asm_ok(name: &str) -> bool {
-    if !has_avx512() {
-        println!("note: {name}: no AVX-512 on this CPU, asm path skipped");
-    }
-    has_avx512()
-}
+#[path = "common/kernels.rs"]
+mod kernels;
+use kernels::{avx512_or_note, avx512_rng, paths, Rng};
 
 fn close(a: &[f32], b: &[f32], eps: f32) {
     assert_eq!(a.len(), b.len());
@@ -53,10 +27,9 @@ fn close(a: &[f32], b: &[f32], eps: f32) {
 
 #[test]
 fn load_image_asm_matches_reference() {
-    if !asm_ok("load_image") {
+    let Some(mut rng) = avx512_rng("load_image", 1) else {
         return;
-    }
-    let mut rng = Rng::new(1);
+    };
     for &(h, w) in &[
         (1, 1),
         (2, 5),
@@ -121,10 +94,9 @@ fn pool_case(rng: &mut Rng, d: PoolDims, ties: bool) -> Vec<f32> {
 
 #[test]
 fn maxpool_asm_matches_reference() {
-    if !asm_ok("maxpool") {
+    let Some(mut rng) = avx512_rng("maxpool", 2) else {
         return;
-    }
-    let mut rng = Rng::new(2);
+    };
     for &(h, w, c) in &[
         (2, 2, 16),
         (4, 6, 32),
@@ -212,12 +184,7 @@ fn maxpool_ties_first_wins_and_code_4() {
             y[t * 16 + ch] = p[t];
         }
     }
-    let paths: &[Path] = if has_avx512() {
-        &[Path::Reference, Path::Asm]
-    } else {
-        &[Path::Reference]
-    };
-    for &path in paths {
+    for &path in paths() {
         let mut o = vec![0.0f32; 16];
         let mut a = vec![0u8; 16];
         (path.kernels().pool_forward)(&d, &y, &mut o, OutPlace::flat(&d), &mut a, 0..d.h / 2);
@@ -248,12 +215,7 @@ fn maxpool_backward_is_gradient_of_forward() {
         .map(|i| 0.1 + ((i * 7919) % n) as f32 / n as f32)
         .collect();
     let dout = rng.vec(d.out_len());
-    let paths: &[Path] = if has_avx512() {
-        &[Path::Reference, Path::Asm]
-    } else {
-        &[Path::Reference]
-    };
-    for &path in paths {
+    for &path in paths() {
         let lossf = |y: &[f32]| -> f64 {
             let mut o = vec![0.0f32; d.out_len()];
             let mut a = vec![0u8; d.out_len()];
@@ -284,33 +246,44 @@ fn maxpool_backward_is_gradient_of_forward() {
 
 // ---------------------------------------------------------------- dense
 
-#[allow(clippy::too_many_arguments)]
-fn fwd(
+/// One dense layer's kernels on one path, the unsafe calls wrapped: every buffer the tests pass
+/// holds what `d` says it must.
+#[derive(Clone, Copy)]
+struct Fc {
     path: Path,
-    rows: usize,
-    k: usize,
-    n: usize,
-    x: &[f32],
-    w: &[f32],
-    b: &[f32],
-    relu: bool,
-    cols: std::ops::Range<usize>,
-    y: &mut [f32],
-) {
-    unsafe {
-        (path.kernels().fc_forward)(
-            FcDims {
-                rows: rows,
-                k: k,
-                n: n,
-            },
-            x,
-            w,
-            b,
-            relu,
-            y.as_mut_ptr(),
-            cols,
-        )
+    d: FcDims,
+}
+
+impl Fc {
+    fn new(path: Path, rows: usize, k: usize, n: usize) -> Self {
+        Fc {
+            path,
+            d: FcDims { rows, k, n },
+        }
+    }
+    fn forward(
+        self,
+        (x, w, b): (&[f32], &[f32], &[f32]),
+        relu: bool,
+        cols: Range<usize>,
+        y: &mut [f32],
+    ) {
+        // SAFETY: `y` holds `rows x n` floats.
+        unsafe { (self.path.kernels().fc_forward)(self.d, x, w, b, relu, y.as_mut_ptr(), cols) }
+    }
+    fn backward_data(self, dy: &[f32], w: &[f32], dx: &mut [f32], ks: Range<usize>) {
+        // SAFETY: `dx` holds `rows x k` floats.
+        unsafe { (self.path.kernels().fc_backward_data)(self.d, dy, w, dx.as_mut_ptr(), ks) }
+    }
+    fn backward_weights(
+        self,
+        x: &[f32],
+        dy: &[f32],
+        dw: &mut [f32],
+        db: &mut [f32],
+        cols: Range<usize>,
+    ) {
+        (self.path.kernels().fc_backward_weights)(self.d, x, dy, dw, db, cols)
     }
 }
 
@@ -328,10 +301,9 @@ const DENSE_SIZES: &[(usize, usize, usize)] = &[
 
 #[test]
 fn dense_forward_asm_matches_reference() {
-    if !asm_ok("dense forward") {
+    let Some(mut rng) = avx512_rng("dense forward", 4) else {
         return;
-    }
-    let mut rng = Rng::new(4);
+    };
     for &(rows, k, n) in DENSE_SIZES {
         let x = rng.vec(rows * k);
         let w = rng.vec(n * k);
@@ -340,26 +312,9 @@ fn dense_forward_asm_matches_reference() {
             for cols in [0..n, n / 3..n, 0..n.div_ceil(2), n / 2..n / 2 + 1] {
                 let mut ya = vec![42.0f32; rows * n];
                 let mut yr = vec![42.0f32; rows * n];
-                fwd(
-                    Path::Asm,
-                    rows,
-                    k,
-                    n,
-                    &x,
-                    &w,
-                    &b,
-                    relu,
-                    cols.clone(),
-                    &mut ya,
-                );
-                fwd(
-                    Path::Reference,
-                    rows,
-                    k,
-                    n,
-                    &x,
-                    &w,
-                    &b,
+                Fc::new(Path::Asm, rows, k, n).forward((&x, &w, &b), relu, cols.clone(), &mut ya);
+                Fc::new(Path::Reference, rows, k, n).forward(
+                    (&x, &w, &b),
                     relu,
                     cols.clone(),
                     &mut yr,
@@ -381,10 +336,9 @@ fn dense_forward_asm_matches_reference() {
 
 #[test]
 fn dense_fused_sgd_gives_the_bits_of_the_separate_passes() {
-    if !asm_ok("dense fused backward + sgd") {
+    let Some(mut rng) = avx512_rng("dense fused backward + sgd", 11) else {
         return;
-    }
-    let mut rng = Rng::new(11);
+    };
     // k a multiple of 64; rows and n also off the 4x4 tile grid.
     for &(rows, k, n) in &[
         (16, 256, 8),
@@ -402,31 +356,8 @@ fn dense_fused_sgd_gives_the_bits_of_the_separate_passes() {
         let mut dw = vec![0.0f32; n * k];
         let mut db = vec![0.0f32; n];
         let mut w_ref = w.clone();
-        unsafe {
-            (Path::Asm.kernels().fc_backward_data)(
-                FcDims {
-                    rows: rows,
-                    k: k,
-                    n: n,
-                },
-                &dy,
-                &w,
-                dx_ref.as_mut_ptr(),
-                0..k,
-            )
-        };
-        (Path::Asm.kernels().fc_backward_weights)(
-            FcDims {
-                rows: rows,
-                k: k,
-                n: n,
-            },
-            &x,
-            &dy,
-            &mut dw,
-            &mut db,
-            0..n,
-        );
+        Fc::new(Path::Asm, rows, k, n).backward_data(&dy, &w, &mut dx_ref, 0..k);
+        Fc::new(Path::Asm, rows, k, n).backward_weights(&x, &dy, &mut dw, &mut db, 0..n);
         (Path::Asm.kernels().sgd)(&mut w_ref, &dw, scale);
         // Fused, in two disjoint input ranges (as two threads would).
         let mut dx = vec![42.0f32; rows * k];
@@ -435,11 +366,7 @@ fn dense_fused_sgd_gives_the_bits_of_the_separate_passes() {
         for ks in [0..mid, mid..k] {
             unsafe {
                 fc::backward_fused_sgd(
-                    FcDims {
-                        rows: rows,
-                        k: k,
-                        n: n,
-                    },
+                    FcDims { rows, k, n },
                     (&x, &dy),
                     w_f.as_mut_ptr(),
                     scale,
@@ -465,10 +392,9 @@ fn dense_fused_sgd_gives_the_bits_of_the_separate_passes() {
 
 #[test]
 fn dense_backward_asm_matches_reference() {
-    if !asm_ok("dense backward") {
+    let Some(mut rng) = avx512_rng("dense backward", 5) else {
         return;
-    }
-    let mut rng = Rng::new(5);
+    };
     for &(rows, k, n) in DENSE_SIZES {
         let x = rng.vec(rows * k);
         let w = rng.vec(n * k);
@@ -486,30 +412,8 @@ fn dense_backward_asm_matches_reference() {
         ] {
             let mut da = vec![42.0f32; rows * k];
             let mut dr = vec![42.0f32; rows * k];
-            unsafe {
-                (Path::Asm.kernels().fc_backward_data)(
-                    FcDims {
-                        rows: rows,
-                        k: k,
-                        n: n,
-                    },
-                    &dy,
-                    &w,
-                    da.as_mut_ptr(),
-                    ks.clone(),
-                );
-                (Path::Reference.kernels().fc_backward_data)(
-                    FcDims {
-                        rows: rows,
-                        k: k,
-                        n: n,
-                    },
-                    &dy,
-                    &w,
-                    dr.as_mut_ptr(),
-                    ks.clone(),
-                );
-            }
+            Fc::new(Path::Asm, rows, k, n).backward_data(&dy, &w, &mut da, ks.clone());
+            Fc::new(Path::Reference, rows, k, n).backward_data(&dy, &w, &mut dr, ks.clone());
             close(&da, &dr, 1e-4 * (n as f32).sqrt());
             for r in 0..rows {
                 for i in 0..k {
@@ -525,24 +429,14 @@ fn dense_backward_asm_matches_reference() {
             let mut wr = vec![42.0f32; m * k + 5];
             let mut ba = vec![42.0f32; m + 3];
             let mut br = vec![42.0f32; m + 3];
-            (Path::Asm.kernels().fc_backward_weights)(
-                FcDims {
-                    rows: rows,
-                    k: k,
-                    n: n,
-                },
+            Fc::new(Path::Asm, rows, k, n).backward_weights(
                 &x,
                 &dy,
                 &mut wa,
                 &mut ba,
                 cols.clone(),
             );
-            (Path::Reference.kernels().fc_backward_weights)(
-                FcDims {
-                    rows: rows,
-                    k: k,
-                    n: n,
-                },
+            Fc::new(Path::Reference, rows, k, n).backward_weights(
                 &x,
                 &dy,
                 &mut wr,
@@ -566,45 +460,17 @@ fn dense_gradients_match_finite_differences() {
     let w = rng.vec(n * k);
     let b = rng.vec(n);
     let g = rng.vec(rows * n);
-    let paths: &[Path] = if has_avx512() {
-        &[Path::Reference, Path::Asm]
-    } else {
-        &[Path::Reference]
-    };
-    for &path in paths {
+    for &path in paths() {
         let lossf = |x: &[f32], w: &[f32], b: &[f32]| -> f64 {
             let mut y = vec![0.0f32; rows * n];
-            fwd(path, rows, k, n, x, w, b, false, 0..n, &mut y);
+            Fc::new(path, rows, k, n).forward((x, w, b), false, 0..n, &mut y);
             y.iter().zip(&g).map(|(&y, &g)| y as f64 * g as f64).sum()
         };
         let mut dx = vec![0.0f32; rows * k];
-        unsafe {
-            (path.kernels().fc_backward_data)(
-                FcDims {
-                    rows: rows,
-                    k: k,
-                    n: n,
-                },
-                &g,
-                &w,
-                dx.as_mut_ptr(),
-                0..k,
-            )
-        };
+        Fc::new(path, rows, k, n).backward_data(&g, &w, &mut dx, 0..k);
         let mut dw = vec![0.0f32; n * k];
         let mut db = vec![0.0f32; n];
-        (path.kernels().fc_backward_weights)(
-            FcDims {
-                rows: rows,
-                k: k,
-                n: n,
-            },
-            &x,
-            &g,
-            &mut dw,
-            &mut db,
-            0..n,
-        );
+        Fc::new(path, rows, k, n).backward_weights(&x, &g, &mut dw, &mut db, 0..n);
         let h = 1e-2f32;
         let fd = |f: &dyn Fn(f32) -> f64| (f(h) - f(-h)) / (2.0 * h as f64);
         for i in (0..rows * k).step_by(5) {
@@ -656,16 +522,11 @@ fn dense_forward_hand_computed() {
     let mut w = vec![1.0f32; k];
     w.extend(vec![-1.0f32; k]);
     let b = [0.5f32, 0.0];
-    let paths: &[Path] = if has_avx512() {
-        &[Path::Reference, Path::Asm]
-    } else {
-        &[Path::Reference]
-    };
-    for &path in paths {
+    for &path in paths() {
         let mut y = [0.0f32; 2];
-        fwd(path, 1, k, 2, &x, &w, &b, false, 0..2, &mut y);
+        Fc::new(path, 1, k, 2).forward((&x, &w, &b), false, 0..2, &mut y);
         assert_eq!(y, [3.5, -3.0]);
-        fwd(path, 1, k, 2, &x, &w, &b, true, 0..2, &mut y);
+        Fc::new(path, 1, k, 2).forward((&x, &w, &b), true, 0..2, &mut y);
         assert_eq!(y, [3.5, 0.0]);
     }
 }
@@ -674,10 +535,9 @@ fn dense_forward_hand_computed() {
 
 #[test]
 fn relu_backward_asm_matches_reference() {
-    if !asm_ok("relu_backward") {
+    let Some(mut rng) = avx512_rng("relu_backward", 7) else {
         return;
-    }
-    let mut rng = Rng::new(7);
+    };
     for n in [1, 15, 16, 17, 33, 100, 4096] {
         let y: Vec<f32> = rng
             .vec(n)
@@ -719,10 +579,9 @@ fn sigmoid_bce_reference_hand_computed() {
 
 #[test]
 fn sigmoid_bce_asm_matches_reference() {
-    if !asm_ok("sigmoid_bce") {
+    let Some(mut rng) = avx512_rng("sigmoid_bce", 8) else {
         return;
-    }
-    let mut rng = Rng::new(8);
+    };
     for n in [1, 2, 15, 16, 17, 31, 64, 100, 1000] {
         let z: Vec<f32> = (0..n)
             .map(|i| {
@@ -758,7 +617,7 @@ fn sigmoid_bce_asm_matches_reference() {
 #[test]
 fn vector_exp_log_accuracy_over_a_sweep() {
     // sigmoid over a dense sweep of z and the loss of p near 0 and 1 stress exp and log
-    if !asm_ok("exp/log sweep") {
+    if !avx512_or_note("exp/log sweep") {
         return;
     }
     let n = 20001;
@@ -805,12 +664,7 @@ fn vector_exp_log_accuracy_over_a_sweep() {
 fn sigmoid_bce_dz_is_gradient_of_loss() {
     let z = [-3.0f32, -0.4, 0.0, 0.7, 2.5];
     let y = [1u8, 0, 1, 0, 1];
-    let paths: &[Path] = if has_avx512() {
-        &[Path::Reference, Path::Asm]
-    } else {
-        &[Path::Reference]
-    };
-    for &path in paths {
+    for &path in paths() {
         let mut p = [0.0f32; 5];
         let mut dz = [0.0f32; 5];
         (path.kernels().sigmoid_bce)(&z, &y, &mut p, &mut dz);
@@ -836,10 +690,9 @@ fn sigmoid_bce_dz_is_gradient_of_loss() {
 
 #[test]
 fn update_asm_matches_reference() {
-    if !asm_ok("update") {
+    let Some(mut rng) = avx512_rng("update", 9) else {
         return;
-    }
-    let mut rng = Rng::new(9);
+    };
     for len in [1, 7, 16, 17, 100, 1000] {
         for slots in [1, 2, 3, 5] {
             let stride = len + 3;
@@ -890,12 +743,7 @@ fn update_asm_matches_reference() {
 
 #[test]
 fn update_hand_computed() {
-    let paths: &[Path] = if has_avx512() {
-        &[Path::Reference, Path::Asm]
-    } else {
-        &[Path::Reference]
-    };
-    for &path in paths {
+    for &path in paths() {
         let mut p = [1.0f32, -2.0, 0.5];
         (path.kernels().sgd)(&mut p, &[16.0, 32.0, -8.0], 0.01 / 16.0);
         assert_relative_eq!(p[0], 0.99, max_relative = 1e-6);
@@ -927,7 +775,7 @@ fn update_hand_computed() {
 #[test]
 fn dense_split_across_threads_matches_one_call() {
     // the trainer splits fc work by cols / ks ranges; two threads write one buffer at once
-    if !asm_ok("dense threads") {
+    if !avx512_or_note("dense threads") {
         return;
     }
     #[derive(Clone, Copy)]
@@ -941,21 +789,9 @@ fn dense_split_across_threads_matches_one_call() {
     let b = rng.vec(n);
     let dy = rng.vec(rows * n);
     let mut y1 = vec![0.0f32; rows * n];
-    fwd(Path::Asm, rows, k, n, &x, &w, &b, true, 0..n, &mut y1);
+    Fc::new(Path::Asm, rows, k, n).forward((&x, &w, &b), true, 0..n, &mut y1);
     let mut dx1 = vec![0.0f32; rows * k];
-    unsafe {
-        (Path::Asm.kernels().fc_backward_data)(
-            FcDims {
-                rows: rows,
-                k: k,
-                n: n,
-            },
-            &dy,
-            &w,
-            dx1.as_mut_ptr(),
-            0..k,
-        )
-    };
+    Fc::new(Path::Asm, rows, k, n).backward_data(&dy, &w, &mut dx1, 0..k);
     for parts in [2usize, 3, 5] {
         let mut y2 = vec![0.0f32; rows * n];
         let mut dx2 = vec![0.0f32; rows * k];
@@ -969,11 +805,7 @@ fn dense_split_across_threads_matches_one_call() {
                     let ks = (k / 16 * t / parts) * 16..(k / 16 * (t + 1) / parts) * 16;
                     unsafe {
                         (Path::Asm.kernels().fc_forward)(
-                            FcDims {
-                                rows: rows,
-                                k: k,
-                                n: n,
-                            },
+                            FcDims { rows, k, n },
                             x,
                             w,
                             b,
@@ -982,11 +814,7 @@ fn dense_split_across_threads_matches_one_call() {
                             cols,
                         );
                         (Path::Asm.kernels().fc_backward_data)(
-                            FcDims {
-                                rows: rows,
-                                k: k,
-                                n: n,
-                            },
+                            FcDims { rows, k, n },
                             dy,
                             w,
                             pdx.0,

@@ -9,6 +9,10 @@ use catdog::network::Network;
 use catdog::parameters;
 use catdog::train::{self, EpochOptions};
 
+#[path = "common/net.rs"]
+mod net;
+use net::{central_difference, he_net};
+
 fn small(image: usize, batch: usize, threads: usize) -> Hyper {
     Hyper {
         image,
@@ -27,11 +31,7 @@ fn net(h: &Hyper, path: Path, seed: u64) -> Net {
 }
 
 fn net_with(h: &Hyper, path: Path, seed: u64, momentum: bool) -> Net {
-    let mut n = Net::new(h, path, momentum).unwrap();
-    let s = n.shapes.clone();
-    parameters::he_init(&s, n.params_mut(), seed);
-    n.repack();
-    n
+    he_net(h, path, seed, momentum)
 }
 
 fn paths() -> Vec<Path> {
@@ -63,17 +63,9 @@ fn whole_network_gradients_match_finite_differences() {
                 .collect();
             let mut good = 0;
             for &i in &picks {
-                let eps = 1e-3f32;
-                let orig = n.params()[i];
-                n.params_mut()[i] = orig + eps;
-                n.repack();
-                let lp = train::loss_and_gradients(&mut n, &data, &idx, None) as f64;
-                n.params_mut()[i] = orig - eps;
-                n.repack();
-                let lm = train::loss_and_gradients(&mut n, &data, &idx, None) as f64;
-                n.params_mut()[i] = orig;
-                n.repack();
-                let fd = (lp - lm) / (2.0 * eps as f64);
+                let fd = central_difference(&mut n, i, 1e-3, |n| {
+                    train::loss_and_gradients(n, &data, &idx, None)
+                });
                 // The loss is the batch mean; the gradient arena holds the batch sum.
                 let g = grads[i] as f64 / 3.0;
                 if (fd - g).abs() <= 2e-3 + 0.05 * g.abs() {

@@ -3,7 +3,7 @@
 //! follows the fast tier's losses closely (different summation order, same network).
 
 mod common;
-use common::{synthetic_blob, tmp};
+use common::{final_accuracy, synthetic_blob, tmp_with_blobs};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -43,10 +43,8 @@ fn the_original_tier_trains_evaluates_predicts_and_benches() {
         eprintln!("note: this CPU lacks AVX-512: the original tier cannot run; test skipped");
         return;
     }
-    let dir = tmp("original-cli");
+    let dir = tmp_with_blobs("original-cli", 16, (64, 1), (24, 2));
     let (train, test) = (dir.join("train.bin"), dir.join("test.bin"));
-    synthetic_blob(&train, 64, 16, 1);
-    synthetic_blob(&test, 24, 16, 2);
     let (orig_raw, fast_raw) = (dir.join("orig.raw"), dir.join("fast.raw"));
     let run = |kernels: &str, threads: &str, save: &Path| {
         let mut args = vec!["train", "--kernels", kernels, "--threads", threads];
@@ -101,13 +99,7 @@ fn the_original_tier_trains_evaluates_predicts_and_benches() {
         &eval_args,
         &[("--params", &orig_raw), ("--data", &test)],
     ));
-    let acc: f64 = eval
-        .lines()
-        .last()
-        .unwrap()
-        .trim_start_matches("Accuracy is: ")
-        .parse()
-        .unwrap();
+    let acc: f64 = final_accuracy(&eval);
     let mut predict_args = vec!["predict"];
     predict_args.extend(arch);
     let mut c = Command::new(env!("CARGO_BIN_EXE_model"));
@@ -157,10 +149,8 @@ fn the_original_tier_trains_evaluates_predicts_and_benches() {
 
 #[test]
 fn the_original_tier_refuses_what_it_has_no_kernels_for() {
-    let dir = tmp("original-refusals");
+    let dir = tmp_with_blobs("original-refusals", 16, (32, 1), (16, 2));
     let (train, test) = (dir.join("train.bin"), dir.join("test.bin"));
-    synthetic_blob(&train, 32, 16, 1);
-    synthetic_blob(&test, 16, 16, 2);
     for extra in [
         &["--recipe", "improved"][..],
         &["--momentum", "0.9"],

@@ -21,7 +21,7 @@
 #![cfg(target_arch = "x86_64")]
 
 use catdog::config::{ConvDims, Hyper, PoolDims};
-use catdog::cpu::{has_avx512, Path};
+use catdog::cpu::Path;
 use catdog::dataset::{Dataset, Synthetic};
 use catdog::layers::fc::FcDims;
 use catdog::layers::pool::OutPlace;
@@ -40,6 +40,10 @@ use catdog::original::update_weights::{add_to_vector, fill_zero};
 use catdog::original::OriginalNet;
 use catdog::{parameters, reference, train};
 
+#[path = "common/kernels.rs"]
+mod kernels;
+use kernels::{avx512_or_note, avx512_rng, Rng};
+
 // The C library's functions the original calls (the models use the same ones).
 extern "C" {
     fn expf(x: f32) -> f32;
@@ -48,41 +52,21 @@ extern "C" {
 
 // ------------------------------------------------------------------------------------ helpers
 
-/// xorshift64*: deterministic test data.
-struct Rng(u64);
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in [-1, 1).
-    fn f(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-    fn vec(&mut self, n: usize) -> Vec<f32> {
-        (0..n).map(|_| self.f()).collect()
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| (self.next() >> 56) as u8).collect()
-    }
-}
-
-fn skip(name: &str) -> bool {
-    if has_avx512() {
-        return false;
-    }
-    println!("note: {name}: this CPU lacks AVX-512, the original tier is not tested");
-    true
-}
-
 /// A quiet NaN with a payload no routine produces: what "not written" looks like.
 fn sentinel() -> f32 {
     f32::from_bits(0x7FC0_BEEF)
+}
+
+/// Truncates `buf` to its first `len` floats, after checking that the routine that filled them
+/// wrote nothing after them (everything there still [`sentinel`]).
+fn written_up_to(buf: &mut Vec<f32>, len: usize, what: &str) {
+    assert!(
+        buf[len..]
+            .iter()
+            .all(|v| v.to_bits() == sentinel().to_bits()),
+        "{what}: wrote past"
+    );
+    buf.truncate(len);
 }
 
 /// Room left after every buffer a routine may read or write a little past (as the tier's own
@@ -458,23 +442,16 @@ impl ConvCase {
                 &self.bias,
             )
         };
-        assert!(
-            out[len..]
-                .iter()
-                .all(|v| v.to_bits() == sentinel().to_bits()),
-            "conv2d wrote past its output"
-        );
-        out.truncate(len);
+        written_up_to(&mut out, len, "conv2d");
         out
     }
 }
 
 #[test]
 fn conv2d_matches_reference_and_model_bits() {
-    if skip("conv2d") {
+    let Some(mut rng) = avx512_rng("conv2d", 1) else {
         return;
-    }
-    let mut rng = Rng::new(1);
+    };
     let (mut positive, mut clamped) = (0, 0);
     for case in CONV_CASES {
         let k = ConvCase::new(&mut rng, case);
@@ -535,10 +512,9 @@ fn conv_backward_run(k: &ConvCase, d_out: &[f32], init: &[Vec<f32>; 3]) -> [Vec<
 
 #[test]
 fn conv2d_backward_matches_reference_and_model_bits() {
-    if skip("conv2d_backward") {
+    let Some(mut rng) = avx512_rng("conv2d_backward", 2) else {
         return;
-    }
-    let mut rng = Rng::new(2);
+    };
     for case in CONV_CASES {
         let k = ConvCase::new(&mut rng, case);
         let (n, c, f) = (k.n, k.c, k.f);
@@ -639,27 +615,31 @@ fn maxpool_run(x: &[f32], n: usize, c: usize) -> (Vec<f32>, Vec<u16>) {
     let mut masks = vec![0xA5A5u16; mask_len(n, c) + 4];
     // SAFETY: AVX-512 checked by the caller; shapes as documented.
     unsafe { maxpool(x, &mut out, &mut masks, n, c) };
-    assert!(
-        out[len..]
-            .iter()
-            .all(|v| v.to_bits() == sentinel().to_bits()),
-        "maxpool wrote past its output"
-    );
+    written_up_to(&mut out, len, "maxpool");
     assert!(
         masks[mask_len(n, c)..].iter().all(|&m| m == 0xA5A5),
         "maxpool wrote past its masks"
     );
-    out.truncate(len);
     masks.truncate(mask_len(n, c));
     (out, masks)
 }
 
+/// The reference's max-pool of the `n x n x c` tensor `x`: the pooled tensor (flat) and the
+/// argmax codes.
+fn reference_pool(x: &[f32], n: usize, c: usize) -> (Vec<f32>, Vec<u8>) {
+    let d = PoolDims { h: n, w: n, c };
+    let mut out = vec![0.0f32; d.out_len()];
+    let mut argmax = vec![0u8; d.out_len()];
+    let place = OutPlace::flat(&d);
+    reference::pool::forward(&d, x, &mut out, place, &mut argmax, 0..d.h / 2);
+    (out, argmax)
+}
+
 #[test]
 fn maxpool_matches_reference_and_model_bits() {
-    if skip("maxpool") {
+    let Some(mut rng) = avx512_rng("maxpool", 3) else {
         return;
-    }
-    let mut rng = Rng::new(3);
+    };
     for (n, c) in POOL_CASES {
         for ties in [false, true] {
             let what = format!("maxpool n={n} c={c} ties={ties}");
@@ -667,20 +647,7 @@ fn maxpool_matches_reference_and_model_bits() {
             let (out, masks) = maxpool_run(&x, n, c);
             // The reference: the same maxima (exactly: a max rounds nothing), and the argmax it
             // keeps is the one position whose mask bit is clear (where the max is positive).
-            let d = PoolDims { h: n, w: n, c };
-            let mut want = vec![0.0f32; out.len()];
-            let mut argmax = vec![0u8; out.len()];
-            reference::pool::forward(
-                &d,
-                &x,
-                &mut want,
-                OutPlace {
-                    off: 0,
-                    row_stride: n / 2 * c,
-                },
-                &mut argmax,
-                0..d.h / 2,
-            );
+            let (want, argmax) = reference_pool(&x, n, c);
             assert_close(&out, &want, 0.0, 1.0, &what);
             for (o, &code) in argmax.iter().enumerate() {
                 let (p, ch) = (o / c, o % c);
@@ -705,10 +672,9 @@ fn maxpool_matches_reference_and_model_bits() {
 
 #[test]
 fn maxpool_backward_matches_reference_and_model_bits() {
-    if skip("maxpool_backward") {
+    let Some(mut rng) = avx512_rng("maxpool_backward", 4) else {
         return;
-    }
-    let mut rng = Rng::new(4);
+    };
     for (n, c) in POOL_CASES {
         for ties in [false, true] {
             let what = format!("maxpool_backward n={n} c={c} ties={ties}");
@@ -722,32 +688,13 @@ fn maxpool_backward_matches_reference_and_model_bits() {
             let mut got = vec![sentinel(); n * n * c + ROOM];
             // SAFETY: AVX-512 checked above; shapes as documented.
             unsafe { maxpool_backward(&mut got, &d_out, &masks, n, c) };
-            assert!(
-                got[n * n * c..]
-                    .iter()
-                    .all(|v| v.to_bits() == sentinel().to_bits()),
-                "{what}: wrote past"
-            );
-            got.truncate(n * n * c);
+            written_up_to(&mut got, n * n * c, &what);
             assert_bits(&got, &maxpool_backward_model(&d_out, &masks, n, c), &what);
             // The reference routes to its argmax (nothing where the max is <= 0); composed with
             // the ReLU gradient, as the network does, both must give the same (exactly).
-            let d = PoolDims { h: n, w: n, c };
-            let mut argmax = vec![0u8; d_out.len()];
-            let mut pooled = vec![0.0f32; d_out.len()];
-            reference::pool::forward(
-                &d,
-                &x,
-                &mut pooled,
-                OutPlace {
-                    off: 0,
-                    row_stride: n / 2 * c,
-                },
-                &mut argmax,
-                0..d.h / 2,
-            );
+            let (_, argmax) = reference_pool(&x, n, c);
             let mut dy_pad = vec![sentinel(); (n + 2) * (n + 2) * c];
-            reference::pool::backward(&d, &d_out, &argmax, &mut dy_pad);
+            reference::pool::backward(&PoolDims { h: n, w: n, c }, &d_out, &argmax, &mut dy_pad);
             let want: Vec<f32> = (0..n * n * c)
                 .map(|i| dy_pad[((i / c / n + 1) * (n + 2) + i / c % n + 1) * c + i % c])
                 .collect();
@@ -780,10 +727,9 @@ const PAD_CASES: [(usize, usize); 8] = [
 
 #[test]
 fn padding_in_place_matches_model_bits() {
-    if skip("padding") {
+    let Some(mut rng) = avx512_rng("padding", 5) else {
         return;
-    }
-    let mut rng = Rng::new(5);
+    };
     for (n, c) in PAD_CASES {
         let what = format!("add_padding n={n} c={c}");
         let padded = (n + 2) * (n + 2) * c;
@@ -833,10 +779,9 @@ fn padding_in_place_matches_model_bits() {
 
 #[test]
 fn dot_product_matches_reference_and_model_bits() {
-    if skip("dot_product") {
+    let Some(mut rng) = avx512_rng("dot_product", 6) else {
         return;
-    }
-    let mut rng = Rng::new(6);
+    };
     for len in [16, 48, 432, 1152, 128] {
         let (x, w, bias) = (rng.vec(len), rng.vec(len), rng.f());
         // SAFETY: AVX-512 checked above; equal lengths, a multiple of 16.
@@ -874,10 +819,9 @@ fn dot_product_matches_reference_and_model_bits() {
 
 #[test]
 fn dense_matches_reference_and_model_bits() {
-    if skip("dense") {
+    let Some(mut rng) = avx512_rng("dense", 7) else {
         return;
-    }
-    let mut rng = Rng::new(7);
+    };
     for (inputs, neurons) in [(16, 5), (48, 37), (128, 16), (64, 1), (32, 7)] {
         for act in [Activation::Relu, Activation::Sigmoid] {
             let what = format!("dense {inputs}->{neurons} {act:?}");
@@ -886,13 +830,7 @@ fn dense_matches_reference_and_model_bits() {
             let mut got = vec![sentinel(); neurons + ROOM];
             // SAFETY: AVX-512 checked above; shapes as documented.
             unsafe { dense(&x, &w, &b, &mut got[..neurons], act) };
-            assert!(
-                got[neurons..]
-                    .iter()
-                    .all(|v| v.to_bits() == sentinel().to_bits()),
-                "{what}: wrote past"
-            );
-            got.truncate(neurons);
+            written_up_to(&mut got, neurons, &what);
             let mut want = vec![0.0f32; neurons];
             let relu = act == Activation::Relu;
             // SAFETY: one row of `neurons` outputs, `want` holds it.
@@ -982,10 +920,9 @@ const MATRIX_CASES: [(usize, usize); 8] = [
 
 #[test]
 fn outer_product_add_matches_reference_and_model_bits() {
-    if skip("outer_product_add") {
+    let Some(mut rng) = avx512_rng("outer_product_add", 8) else {
         return;
-    }
-    let mut rng = Rng::new(8);
+    };
     for (rows, cols) in MATRIX_CASES {
         let what = format!("outer_product_add {rows}x{cols}");
         let (a, b) = (rng.vec(rows), rng.vec(cols));
@@ -1023,23 +960,16 @@ fn outer_product_add_matches_reference_and_model_bits() {
 
 #[test]
 fn matrix_vector_multiply_matches_reference_and_model_bits() {
-    if skip("matrix_vector_multiply") {
+    let Some(mut rng) = avx512_rng("matrix_vector_multiply", 9) else {
         return;
-    }
-    let mut rng = Rng::new(9);
+    };
     for (xlen, ylen) in MATRIX_CASES {
         let what = format!("matrix_vector_multiply {xlen}x{ylen}");
         let (x, w) = (rng.vec(xlen), rng.vec(xlen * ylen));
         let mut got = vec![sentinel(); ylen + ROOM];
         // SAFETY: AVX-512 checked above; `w` is `[xlen][ylen]`.
         unsafe { matrix_vector_multiply(&x, &w, &mut got[..ylen]) };
-        assert!(
-            got[ylen..]
-                .iter()
-                .all(|v| v.to_bits() == sentinel().to_bits()),
-            "{what}: wrote past"
-        );
-        got.truncate(ylen);
+        written_up_to(&mut got, ylen, &what);
         let mut want = vec![0.0f32; ylen];
         // SAFETY: one row of `ylen` outputs, `want` holds it.
         unsafe {
@@ -1091,10 +1021,9 @@ fn awkward_values(rng: &mut Rng, n: usize) -> Vec<f32> {
 
 #[test]
 fn relu_and_sigmoid_match_reference_and_model_bits() {
-    if skip("relu, sigmoid") {
+    let Some(mut rng) = avx512_rng("relu, sigmoid", 10) else {
         return;
-    }
-    let mut rng = Rng::new(10);
+    };
     let mut sigmoid_checked = 0;
     for x in awkward_values(&mut rng, 300) {
         let (r, s) = (relu(x), sigmoid(x));
@@ -1115,10 +1044,9 @@ fn relu_and_sigmoid_match_reference_and_model_bits() {
 
 #[test]
 fn relu_backward_matches_reference_and_model_bits() {
-    if skip("relu_backward") {
+    let Some(mut rng) = avx512_rng("relu_backward", 11) else {
         return;
-    }
-    let mut rng = Rng::new(11);
+    };
     for len in [1, 5, 37, 16, 600] {
         let mut z = awkward_values(&mut rng, len);
         z.truncate(len.max(18));
@@ -1153,10 +1081,9 @@ fn relu_backward_matches_reference_and_model_bits() {
 
 #[test]
 fn compute_loss_matches_reference_and_model_bits() {
-    if skip("compute_loss") {
+    let Some(mut rng) = avx512_rng("compute_loss", 12) else {
         return;
-    }
-    let mut rng = Rng::new(12);
+    };
     let mut ps: Vec<f32> = vec![0.0, 1.0, 0.5, 1e-7, 1.0 - 1e-7, 1e-30, 0.999_999];
     ps.extend((0..400).map(|_| rng.f() * 0.5 + 0.5));
     for p in ps {
@@ -1178,10 +1105,9 @@ fn compute_loss_matches_reference_and_model_bits() {
 
 #[test]
 fn add_to_vector_matches_reference_and_model_bits() {
-    if skip("add_to_vector") {
+    let Some(mut rng) = avx512_rng("add_to_vector", 13) else {
         return;
-    }
-    let mut rng = Rng::new(13);
+    };
     for (n, lr, batch) in [
         (1, 0.01f32, 16.0f32),
         (16, 0.01, 16.0),
@@ -1219,10 +1145,9 @@ fn add_to_vector_matches_reference_and_model_bits() {
 
 #[test]
 fn fill_zero_and_accumulate_db_match_model_bits() {
-    if skip("fill_zero, accumulate_db") {
+    let Some(mut rng) = avx512_rng("fill_zero, accumulate_db", 14) else {
         return;
-    }
-    let mut rng = Rng::new(14);
+    };
     for n in [16, 37, 48, 53, 130] {
         // fill_zero: whole blocks of 16 only; the rest, and what follows, as it was.
         let before = rng.vec(n + ROOM);
@@ -1256,10 +1181,9 @@ fn fill_zero_and_accumulate_db_match_model_bits() {
 #[test]
 #[allow(clippy::excessive_precision)] // the original's constant, as it writes it
 fn load_sample_matches_reference_and_model_bits() {
-    if skip("load_sample") {
+    let Some(mut rng) = avx512_rng("load_sample", 15) else {
         return;
-    }
-    let mut rng = Rng::new(15);
+    };
     let scale = 0.003_921_568_9f32;
     for (h, w) in [(4, 4), (16, 16), (7, 16), (1, 16), (16, 5)] {
         let count = h * w * 3;
@@ -1273,13 +1197,7 @@ fn load_sample_matches_reference_and_model_bits() {
             // SAFETY: AVX-512 checked above; 48 readable bytes after the image.
             unsafe { load_sample(&bytes, count, &label, &mut out[..count], &mut got_label) };
             assert_eq!(got_label, label, "{what}: label");
-            assert!(
-                out[count..]
-                    .iter()
-                    .all(|v| v.to_bits() == sentinel().to_bits()),
-                "{what}: wrote past"
-            );
-            out.truncate(count);
+            written_up_to(&mut out, count, &what);
             let model: Vec<f32> = bytes[..count].iter().map(|&b| b as f32 * scale).collect();
             assert_bits(&out, &model, &what);
             let mut pad = vec![0.0f32; (h + 2) * (w + 2) * 3];
@@ -1301,10 +1219,9 @@ fn load_sample_matches_reference_and_model_bits() {
 /// "bit-exact against the model" says more than "close to the reference".
 #[test]
 fn models_are_sharp() {
-    if skip("models_are_sharp") {
+    let Some(mut rng) = avx512_rng("models_are_sharp", 1) else {
         return;
-    }
-    let mut rng = Rng::new(1);
+    };
     for case in CONV_CASES {
         let k = ConvCase::new(&mut rng, case);
         if k.n * k.n * k.f < 16 {
@@ -1433,10 +1350,8 @@ fn small_hyper() -> Hyper {
     Hyper {
         image: 16,
         widths: [16, 16, 32],
-        fc1: 16,
         batch: 4,
-        threads: 1,
-        ..Hyper::default()
+        ..catdog::testing::tiny_hyper()
     }
 }
 
@@ -1474,7 +1389,7 @@ fn tensor_ranges(h: &Hyper) -> Vec<(usize, usize)> {
 
 #[test]
 fn original_net_matches_reference_path_and_finite_differences() {
-    if skip("OriginalNet") {
+    if !avx512_or_note("OriginalNet") {
         return;
     }
     let h = small_hyper();

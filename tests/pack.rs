@@ -6,7 +6,9 @@
 //! photos in `../shared/data` are packed too when present; when absent that test prints a note and
 //! passes.
 
+mod common;
 use catdog::blob::{Blob, UNLABELED};
+use common::TempDir;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -41,24 +43,6 @@ fn bins() -> &'static (PathBuf, PathBuf) {
         let rel = target.join("release");
         (rel.join("pack"), rel.join("pack-testgen"))
     })
-}
-
-struct Tmp(PathBuf);
-impl Tmp {
-    fn new(tag: &str) -> Tmp {
-        let d = std::env::temp_dir().join(format!("catdog-pack-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Tmp(d)
-    }
-    fn p(&self, rel: &str) -> PathBuf {
-        self.0.join(rel)
-    }
-}
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Writes images: each request is "FORMAT VARIANT W H SEED", written to `path`.
@@ -149,8 +133,8 @@ fn summary_row(r: &Run, class: &str) -> (usize, usize) {
 
 #[test]
 fn kaggle_layout_every_format_and_every_bad_input() {
-    let t = Tmp::new("kaggle");
-    let d = t.p("train");
+    let t = TempDir::new("pack", "kaggle");
+    let d = t.path("train");
     let good = [
         ("jpg pattern 40 30 1", "cat.1.jpg"),
         ("png pattern 40 30 2", "cat.2.png"),
@@ -168,11 +152,11 @@ fn kaggle_layout_every_format_and_every_bad_input() {
     let reqs: Vec<(&str, PathBuf)> = good.iter().map(|(s, n)| (*s, d.join(n))).collect();
     gen(&reqs);
     gen(&[
-        ("jpg pattern 64 64 11", t.p("src.jpg")),
+        ("jpg pattern 64 64 11", t.path("src.jpg")),
         ("png bomb 100000 100000 0", d.join("dog.50.png")),
         ("jpg pattern 40 30 12", d.join("cat.60.jpg")),
     ]);
-    let jpeg = std::fs::read(t.p("src.jpg")).unwrap();
+    let jpeg = std::fs::read(t.path("src.jpg")).unwrap();
     std::fs::write(d.join("cat.50.jpg"), b"").unwrap(); // zero bytes
     std::fs::write(d.join("cat.51.jpg"), &jpeg[..jpeg.len() / 2]).unwrap(); // truncated
     let mut corrupt = jpeg.clone();
@@ -199,7 +183,7 @@ fn kaggle_layout_every_format_and_every_bad_input() {
     std::fs::set_permissions(&unreadable, std::fs::Permissions::from_mode(0o000)).unwrap();
     let can_read = std::fs::File::open(&unreadable).is_ok();
 
-    let out = t.p("out");
+    let out = t.path("out");
     let r = pack(&[&d, &"-o", &out, &"--test", &"4", &"--seed", &"3"]);
     assert_eq!(r.code, 0);
     assert!(reason(&r, &d.join("cat.50.jpg")).contains("empty file"));
@@ -264,8 +248,8 @@ fn kaggle_layout_every_format_and_every_bad_input() {
 
 #[test]
 fn class_folders_any_case_colour_models_orientation() {
-    let t = Tmp::new("folders");
-    let d = t.p("PetImages");
+    let t = TempDir::new("pack", "folders");
+    let d = t.path("PetImages");
     let c = d.join("Cat");
     let g = d.join("dOG");
     gen(&[
@@ -286,7 +270,7 @@ fn class_folders_any_case_colour_models_orientation() {
     ]);
     std::fs::write(c.join("Thumbs.db"), [0u8; 32]).unwrap();
     std::fs::write(g.join("666.jpg"), b"").unwrap();
-    let out = t.p("pets.bin");
+    let out = t.path("pets.bin");
     let r = pack(&[&d, &"-o", &out, &"--size", &"32"]);
     assert_eq!(r.code, 0);
     assert!(reason(&r, &c.join("Thumbs.db")).contains("unknown extension"));
@@ -302,42 +286,24 @@ fn class_folders_any_case_colour_models_orientation() {
     let lbl = |p: PathBuf| b.labels()[index_of(&b, &p)];
     assert_eq!(lbl(c.join("nested/7.png")), 0);
     assert_eq!(lbl(g.join("5.bmp")), 1);
-    assert!(near(at(c.join("2.jpg"), 16, 16), [100; 3], 3), "grey JPEG");
-    assert!(
-        near(at(c.join("3.png"), 16, 16), [128; 3], 1),
-        "16-bit grey PNG"
-    );
-    assert!(
-        near(at(c.join("4.png"), 16, 16), [255, 0, 0], 1),
-        "16-bit RGB PNG"
-    );
-    assert!(
-        near(at(c.join("5.png"), 16, 16), [0, 255, 0], 1),
-        "palette PNG"
-    );
-    // Alpha is composited over white: transparent left half, opaque red right half.
-    assert!(
-        near(at(c.join("6.png"), 16, 2), [255, 255, 255], 1),
-        "transparent"
-    );
-    assert!(near(at(c.join("6.png"), 16, 29), [255, 0, 0], 1), "opaque");
-    assert!(
-        near(at(g.join("4.webp"), 16, 2), [255, 255, 255], 1),
-        "webp alpha"
-    );
-    assert!(
-        near(at(c.join("nested/7.png"), 16, 16), [100; 3], 1),
-        "grey+alpha"
-    );
-    assert!(
-        near(at(g.join("1.jpg"), 16, 16), [255, 0, 0], 12),
-        "CMYK JPEG"
-    );
-    assert!(
-        near(at(g.join("2.gif"), 16, 16), [255, 0, 0], 1),
-        "GIF first frame"
-    );
-    assert!(near(at(g.join("5.bmp"), 16, 16), [100; 3], 1), "grey BMP");
+    // (file, (y, x), expected colour, tolerance, what it checks). Alpha is composited over
+    // white: 6.png has a transparent left half and an opaque red right half.
+    let (white, red) = ([255, 255, 255], [255, 0, 0]);
+    for (file, (y, x), want, tol, what) in [
+        (c.join("2.jpg"), (16, 16), [100; 3], 3, "grey JPEG"),
+        (c.join("3.png"), (16, 16), [128; 3], 1, "16-bit grey PNG"),
+        (c.join("4.png"), (16, 16), red, 1, "16-bit RGB PNG"),
+        (c.join("5.png"), (16, 16), [0, 255, 0], 1, "palette PNG"),
+        (c.join("6.png"), (16, 2), white, 1, "transparent"),
+        (c.join("6.png"), (16, 29), red, 1, "opaque"),
+        (g.join("4.webp"), (16, 2), white, 1, "webp alpha"),
+        (c.join("nested/7.png"), (16, 16), [100; 3], 1, "grey+alpha"),
+        (g.join("1.jpg"), (16, 16), red, 12, "CMYK JPEG"),
+        (g.join("2.gif"), (16, 16), red, 1, "GIF first frame"),
+        (g.join("5.bmp"), (16, 16), [100; 3], 1, "grey BMP"),
+    ] {
+        assert!(near(at(file, y, x), want, tol), "{what}");
+    }
     // EXIF orientation 6: stored left red / right blue, displayed top red / bottom blue.
     let e = g.join("3.jpg");
     assert!(near(at(e.clone(), 2, 16), [255, 0, 0], 40), "top is red");
@@ -353,14 +319,14 @@ fn class_folders_any_case_colour_models_orientation() {
 
 #[test]
 fn unlabeled_folder_and_forced_unlabeled() {
-    let t = Tmp::new("unlabeled");
-    let d = t.p("test1");
+    let t = TempDir::new("pack", "unlabeled");
+    let d = t.path("test1");
     gen(&[
         ("jpg pattern 40 30 1", d.join("10.jpg")),
         ("png pattern 40 30 2", d.join("2.png")),
         ("webp pattern 40 30 3", d.join("1.webp")),
     ]);
-    let out = t.p("o");
+    let out = t.path("o");
     let r = pack(&[&d, &"-o", &out]);
     assert_eq!(r.code, 0);
     assert!(r.out.contains("unlabeled"));
@@ -376,15 +342,15 @@ fn unlabeled_folder_and_forced_unlabeled() {
     assert_ne!(r.code, 0);
     // --unlabeled ignores cat./dog. names.
     gen(&[("jpg pattern 40 30 4", d.join("cat.1.jpg"))]);
-    let r = pack(&[&d, &"-o", &t.p("u.bin"), &"--unlabeled"]);
+    let r = pack(&[&d, &"-o", &t.path("u.bin"), &"--unlabeled"]);
     assert_eq!(r.code, 0);
-    let b = Blob::open(&t.p("u.bin")).unwrap();
+    let b = Blob::open(&t.path("u.bin")).unwrap();
     assert_eq!(b.len(), 4);
     assert!(b.labels().iter().all(|&l| l == UNLABELED));
 }
 
-fn make_split_folder(t: &Tmp, cats: usize, dogs: usize) -> PathBuf {
-    let d = t.p("in");
+fn make_split_folder(t: &TempDir, cats: usize, dogs: usize) -> PathBuf {
+    let d = t.path("in");
     let mut reqs = Vec::new();
     for i in 0..cats {
         reqs.push((
@@ -405,10 +371,10 @@ fn make_split_folder(t: &Tmp, cats: usize, dogs: usize) -> PathBuf {
 
 #[test]
 fn split_is_stratified_deterministic_and_thread_independent() {
-    let t = Tmp::new("split");
+    let t = TempDir::new("pack", "split");
     let d = make_split_folder(&t, 30, 20);
     let run = |o: &str, extra: &[&str]| {
-        let out = t.p(o);
+        let out = t.path(o);
         let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&d, &"-o"];
         args.push(&out);
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
@@ -428,7 +394,7 @@ fn split_is_stratified_deterministic_and_thread_independent() {
     let f = run("f", &["--test-fraction", "0.2", "--seed", "5", "-j", "3"]);
     assert!(a == b && b == c, "blobs differ with the thread count");
     let sources = |p: &str| {
-        let b = Blob::open(&t.p(p)).unwrap();
+        let b = Blob::open(&t.path(p)).unwrap();
         (
             (0..b.len())
                 .map(|i| b.source(i).to_string())
@@ -446,8 +412,8 @@ fn split_is_stratified_deterministic_and_thread_independent() {
     assert!(a.1 != other.1, "the seed changes nothing");
     drop((f, other));
 
-    let train = Blob::open(&t.p("a/train.bin")).unwrap();
-    let test = Blob::open(&t.p("a/test.bin")).unwrap();
+    let train = Blob::open(&t.path("a/train.bin")).unwrap();
+    let test = Blob::open(&t.path("a/test.bin")).unwrap();
     assert_eq!((train.len(), test.len()), (40, 10));
     let count = |b: &Blob, l| b.labels().iter().filter(|&&x| x == l).count();
     assert_eq!((count(&test, 0), count(&test, 1)), (6, 4), "stratified");
@@ -462,24 +428,24 @@ fn split_is_stratified_deterministic_and_thread_independent() {
     // The train order is shuffled (not all cats first).
     assert!(train.labels()[..24].contains(&1));
     // Too big a test set is refused.
-    let r = pack(&[&d, &"-o", &t.p("x"), &"--test", &"51"]);
+    let r = pack(&[&d, &"-o", &t.path("x"), &"--test", &"51"]);
     assert_ne!(r.code, 0);
 }
 
 #[test]
 fn from_raw_keeps_the_originals_samples_in_file_order() {
-    let t = Tmp::new("raw");
+    let t = TempDir::new("pack", "raw");
     let n = 5;
     let il = 128 * 128 * 3;
     let data: Vec<u8> = (0..n * il).map(|i| (i * 7 % 251) as u8).collect();
     let labels = [0u8, 1, 1, 0, 1];
-    std::fs::write(t.p("train_data.raw"), &data).unwrap();
-    std::fs::write(t.p("train_label.raw"), labels).unwrap();
-    let out = t.p("orig.bin");
+    std::fs::write(t.path("train_data.raw"), &data).unwrap();
+    std::fs::write(t.path("train_label.raw"), labels).unwrap();
+    let out = t.path("orig.bin");
     let r = pack(&[
         &"--from-raw",
-        &t.p("train_data.raw"),
-        &t.p("train_label.raw"),
+        &t.path("train_data.raw"),
+        &t.path("train_label.raw"),
         &"-o",
         &out,
     ]);
@@ -493,51 +459,51 @@ fn from_raw_keeps_the_originals_samples_in_file_order() {
         assert!(b.source(i).ends_with(&format!("train_data.raw[{i}]")));
     }
     // Mismatched files are refused, naming the problem.
-    std::fs::write(t.p("short_label.raw"), [0u8, 1]).unwrap();
+    std::fs::write(t.path("short_label.raw"), [0u8, 1]).unwrap();
     let r = pack(&[
         &"--from-raw",
-        &t.p("train_data.raw"),
-        &t.p("short_label.raw"),
+        &t.path("train_data.raw"),
+        &t.path("short_label.raw"),
         &"-o",
-        &t.p("x.bin"),
+        &t.path("x.bin"),
     ]);
     assert_ne!(r.code, 0);
     assert!(r.err.contains("5 images") && r.err.contains("2 labels"));
-    std::fs::write(t.p("odd.raw"), &data[..il + 5]).unwrap();
+    std::fs::write(t.path("odd.raw"), &data[..il + 5]).unwrap();
     let r = pack(&[
         &"--from-raw",
-        &t.p("odd.raw"),
-        &t.p("train_label.raw"),
+        &t.path("odd.raw"),
+        &t.path("train_label.raw"),
         &"-o",
-        &t.p("x.bin"),
+        &t.path("x.bin"),
     ]);
     assert_ne!(r.code, 0);
     assert!(r.err.contains("not a whole number"));
-    std::fs::write(t.p("bad_label.raw"), [0u8, 1, 7, 0, 1]).unwrap();
+    std::fs::write(t.path("bad_label.raw"), [0u8, 1, 7, 0, 1]).unwrap();
     let r = pack(&[
         &"--from-raw",
-        &t.p("train_data.raw"),
-        &t.p("bad_label.raw"),
+        &t.path("train_data.raw"),
+        &t.path("bad_label.raw"),
         &"-o",
-        &t.p("x.bin"),
+        &t.path("x.bin"),
     ]);
     assert_ne!(r.code, 0);
     assert!(r.err.contains("label 7 at index 2"));
-    assert!(!t.p("x.bin").exists());
+    assert!(!t.path("x.bin").exists());
 }
 
 #[test]
 fn reader_refuses_truncated_damaged_and_foreign_files() {
-    let t = Tmp::new("refuse");
+    let t = TempDir::new("pack", "refuse");
     let d = make_split_folder(&t, 3, 2);
-    let good = t.p("good.bin");
+    let good = t.path("good.bin");
     assert_eq!(pack(&[&d, &"-o", &good, &"--size", &"16"]).code, 0);
     let bytes = std::fs::read(&good).unwrap();
     let b = Blob::open(&good).unwrap();
     let po = b.header().payload_offset as usize;
     drop(b);
     let check = |name: &str, content: &[u8], want: &str| {
-        let p = t.p(name);
+        let p = t.path(name);
         std::fs::write(&p, content).unwrap();
         let e = Blob::open(&p).unwrap_err();
         println!("{name}: {e}");
@@ -575,73 +541,67 @@ fn reader_refuses_truncated_damaged_and_foreign_files() {
     check("text.bin", &[b'x'; 100], "not a catdog dataset blob");
     // Every single-byte truncation and a flip in every header byte is refused.
     for cut in [0, 1, 63, 64, po - 1, po, po + 1, bytes.len() - 1] {
-        let p = t.p("cut.bin");
+        let p = t.path("cut.bin");
         std::fs::write(&p, &bytes[..cut]).unwrap();
         assert!(Blob::open(&p).is_err(), "cut at {cut} accepted");
     }
     for at in 0..po {
         let mut x = bytes.clone();
         x[at] ^= 0x40;
-        let p = t.p("flip.bin");
+        let p = t.path("flip.bin");
         std::fs::write(&p, &x).unwrap();
         assert!(Blob::open(&p).is_err(), "flip at {at} accepted");
     }
     // inspect reports the damage and fails.
-    let r = pack(&[&"inspect", &t.p("payload.bin")]);
+    let r = pack(&[&"inspect", &t.path("payload.bin")]);
     assert_ne!(r.code, 0);
     assert!(r.out.contains("PAYLOAD BAD"));
-    let r = pack(&[&"inspect", &t.p("trunc.bin")]);
+    let r = pack(&[&"inspect", &t.path("trunc.bin")]);
     assert_ne!(r.code, 0);
     assert!(r.err.contains("truncated"));
 }
 
 #[test]
 fn inspect_and_dump_round_trip() {
-    let t = Tmp::new("inspect");
+    let t = TempDir::new("pack", "inspect");
     let d = make_split_folder(&t, 3, 3);
-    let out = t.p("b.bin");
+    let out = t.path("b.bin");
     assert_eq!(
         pack(&[&d, &"-o", &out, &"--size", &"48x32", &"--crop"]).code,
         0
     );
-    let r = pack(&[
-        &"inspect",
-        &out,
-        &"--dump",
-        &"2",
-        &"-o",
-        &t.p("dump/x.png"),
-        &"--list",
-    ]);
+    let dump_2_to = |png: &str| {
+        pack(&[
+            &"inspect",
+            &out,
+            &"--dump",
+            &"2",
+            &"-o",
+            &t.path(png),
+            &"--list",
+        ])
+    };
     // -o into a missing folder fails cleanly; into an existing one works.
-    assert_ne!(r.code, 0);
-    let r = pack(&[
-        &"inspect",
-        &out,
-        &"--dump",
-        &"2",
-        &"-o",
-        &t.p("x.png"),
-        &"--list",
-    ]);
+    assert_ne!(dump_2_to("dump/x.png").code, 0);
+    let r = dump_2_to("x.png");
     assert_eq!(r.code, 0);
     assert!(r.out.contains("samples:   6"));
     assert!(r.out.contains("32x48x3"));
     assert!(r.out.contains("0 = cat: 3, 1 = dog: 3"));
     assert!(r.out.contains("payload ok"));
     assert!(r.out.contains("centre crop"));
-    let png = std::fs::read(t.p("x.png")).unwrap();
+    let png = std::fs::read(t.path("x.png")).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     // Packing the dump again at the same size gives back the very same pixels.
-    let again = t.p("again");
+    let again = t.path("again");
     std::fs::create_dir_all(&again).unwrap();
-    std::fs::rename(t.p("x.png"), again.join("x.png")).unwrap();
+    std::fs::rename(t.path("x.png"), again.join("x.png")).unwrap();
     assert_eq!(
-        pack(&[&again, &"-o", &t.p("again.bin"), &"--size", &"48x32"]).code,
+        pack(&[&again, &"-o", &t.path("again.bin"), &"--size", &"48x32"]).code,
         0
     );
     let a = Blob::open(&out).unwrap();
-    let b = Blob::open(&t.p("again.bin")).unwrap();
+    let b = Blob::open(&t.path("again.bin")).unwrap();
     assert_eq!(a.image(2), b.image(0));
     let r = pack(&[&"inspect", &out, &"--dump", &"6"]);
     assert_ne!(r.code, 0);
@@ -649,36 +609,36 @@ fn inspect_and_dump_round_trip() {
 
 #[test]
 fn nothing_packable_or_unwritable_output_fails() {
-    let t = Tmp::new("fail");
-    let d = t.p("junk");
+    let t = TempDir::new("pack", "fail");
+    let d = t.path("junk");
     std::fs::create_dir_all(&d).unwrap();
     std::fs::write(d.join("cat.1.jpg"), b"").unwrap();
     std::fs::write(d.join("dog.1.jpg"), b"garbage").unwrap();
-    let r = pack(&[&d, &"-o", &t.p("o")]);
+    let r = pack(&[&d, &"-o", &t.path("o")]);
     assert_ne!(r.code, 0);
     assert!(r.err.contains("nothing could be packed"));
-    assert!(!t.p("o/train.bin").exists());
+    assert!(!t.path("o/train.bin").exists());
     // An output path under a regular file cannot be created.
     let d = make_split_folder(&t, 2, 2);
-    std::fs::write(t.p("file"), b"x").unwrap();
-    let r = pack(&[&d, &"-o", &t.p("file/sub")]);
+    std::fs::write(t.path("file"), b"x").unwrap();
+    let r = pack(&[&d, &"-o", &t.path("file/sub")]);
     assert_ne!(r.code, 0);
     assert!(r.err.contains("cannot"));
     // --max-pixels applies to ordinary images too.
-    let r = pack(&[&d, &"-o", &t.p("mp"), &"--max-pixels", &"100"]);
+    let r = pack(&[&d, &"-o", &t.path("mp"), &"--max-pixels", &"100"]);
     assert_ne!(r.code, 0);
     assert!(r.err.contains("absurd dimensions"));
     // Missing input folder.
-    assert_ne!(pack(&[&t.p("nope"), &"-o", &t.p("o")]).code, 0);
+    assert_ne!(pack(&[&t.path("nope"), &"-o", &t.path("o")]).code, 0);
 }
 
 #[test]
 fn a_file_that_vanishes_mid_run_is_skipped() {
-    let t = Tmp::new("vanish");
+    let t = TempDir::new("pack", "vanish");
     let d = make_split_folder(&t, 4, 4);
     let victim = d.join("cat.2.jpg");
     let mut child = Command::new(&bins().0)
-        .args([d.as_os_str(), "-o".as_ref(), t.p("o").as_os_str()])
+        .args([d.as_os_str(), "-o".as_ref(), t.path("o").as_os_str()])
         .env("CATDOG_PACK_PAUSE_AFTER_LISTING", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -704,15 +664,15 @@ fn a_file_that_vanishes_mid_run_is_skipped() {
     println!("{seen}");
     assert!(out.status.success());
     assert!(seen.contains(&format!("skipped {}: vanished", victim.display())));
-    let b = Blob::open(&t.p("o/train.bin")).unwrap();
+    let b = Blob::open(&t.path("o/train.bin")).unwrap();
     assert_eq!(b.len(), 7);
 }
 
 #[test]
 fn an_interrupted_run_leaves_the_old_blob_and_no_debris() {
-    let t = Tmp::new("interrupt");
+    let t = TempDir::new("pack", "interrupt");
     let d = make_split_folder(&t, 3, 3);
-    let out = t.p("o");
+    let out = t.path("o");
     assert_eq!(pack(&[&d, &"-o", &out]).code, 0);
     let before = std::fs::read(out.join("train.bin")).unwrap();
     let mut child = Command::new(&bins().0)
@@ -762,13 +722,13 @@ fn real_photos_when_present() {
         );
         return;
     }
-    let t = Tmp::new("real");
+    let t = TempDir::new("pack", "real");
     let kaggle = data.join("dogs-vs-cats/train");
     if kaggle.is_dir() {
-        let r = pack(&[&kaggle, &"-o", &t.p("k"), &"--test", &"500", &"-q"]);
+        let r = pack(&[&kaggle, &"-o", &t.path("k"), &"--test", &"500", &"-q"]);
         assert_eq!(r.code, 0);
-        let train = Blob::open(&t.p("k/train.bin")).unwrap();
-        let test = Blob::open(&t.p("k/test.bin")).unwrap();
+        let train = Blob::open(&t.path("k/train.bin")).unwrap();
+        let test = Blob::open(&t.path("k/test.bin")).unwrap();
         let n = std::fs::read_dir(&kaggle).unwrap().count();
         let (_, skipped) = summary_row(&r, "cat");
         assert_eq!(
@@ -780,9 +740,9 @@ fn real_photos_when_present() {
     }
     let pets = data.join("pet-images");
     if pets.is_dir() {
-        let r = pack(&[&pets, &"-o", &t.p("pets.bin"), &"-q"]);
+        let r = pack(&[&pets, &"-o", &t.path("pets.bin"), &"-q"]);
         assert_eq!(r.code, 0);
-        let b = Blob::open(&t.p("pets.bin")).unwrap();
+        let b = Blob::open(&t.path("pets.bin")).unwrap();
         assert!(!b.is_empty());
         assert!(b.labels().contains(&0) && b.labels().contains(&1));
         println!("packed {} real PetImages photos", b.len());

@@ -16,6 +16,14 @@ fn read(rel: &str) -> String {
     std::fs::read_to_string(Path::new(ROOT).join(rel)).unwrap()
 }
 
+/// Asserts that the repository's file `rel` has each of `lines` as a line of its own.
+fn has_lines(rel: &str, lines: &[&str]) {
+    let text = read(rel);
+    for want in lines {
+        assert!(text.lines().any(|l| l == *want), "{rel} lacks {want}");
+    }
+}
+
 fn model(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_model"))
         .args(args)
@@ -190,26 +198,22 @@ fn generated_files_are_ignored_anywhere_under_data() {
         }
         _ => {
             // No git (e.g. an exported tarball): check the patterns themselves.
-            let gi = read(".gitignore");
-            for pat in [
+            let patterns = [
                 "/data/**/*.bin",
                 "/data/**/*.ckpt",
                 "/data/runs/",
                 "/data/downloads/",
-            ] {
-                assert!(gi.lines().any(|l| l == pat), ".gitignore lacks {pat}");
-            }
+            ];
+            has_lines(".gitignore", &patterns);
         }
     }
-    let di = read(".dockerignore");
-    for pat in [
+    let patterns = [
         "data/**/*.bin",
         "data/**/*.ckpt",
         "data/runs",
         "data/downloads",
-    ] {
-        assert!(di.lines().any(|l| l == pat), ".dockerignore lacks {pat}");
-    }
+    ];
+    has_lines(".dockerignore", &patterns);
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod http;
 #[path = "common/packer.rs"]
 mod packer;
 
-use common::{synthetic_blob, tmp};
+use common::{assert_ok, tmp_with_blobs, SMALL_NET};
 use packer::pack_bin;
 use std::process::{Command, Output};
 
@@ -29,30 +29,22 @@ fn lines(o: &Output) -> Vec<Vec<String>> {
 
 #[test]
 fn predict_takes_photos_folders_and_blobs() {
-    let dir = tmp("predict-photos");
+    let dir = tmp_with_blobs("predict-photos", 16, (32, 1), (8, 2));
     let d = |p: &str| dir.join(p).display().to_string();
-    synthetic_blob(&dir.join("train.bin"), 32, 16, 1);
-    synthetic_blob(&dir.join("test.bin"), 8, 16, 2);
-    let o = model(&[
+    let (train, test, ckpt) = (d("train.bin"), d("test.bin"), d("m.ckpt"));
+    let mut args = vec![
         "train",
         "--train",
-        &d("train.bin"),
+        &train,
         "--test",
-        &d("test.bin"),
-        "--widths",
-        "16,16,16",
-        "--fc1",
-        "16",
-        "--batch-size",
-        "8",
-        "--epochs",
-        "1",
-        "--log-every",
-        "0",
+        &test,
         "--checkpoint",
-        &d("m.ckpt"),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        &ckpt,
+    ];
+    args.extend(["--batch-size", "8", "--epochs", "1", "--log-every", "0"]);
+    args.extend(SMALL_NET);
+    let o = model(&args);
+    assert_ok(&o);
     std::fs::create_dir_all(dir.join("pets")).unwrap();
     std::fs::write(dir.join("one.png"), http::png(30, 20, true, 1)).unwrap();
     std::fs::write(dir.join("pets/b.png"), http::png(20, 30, false, 2)).unwrap();

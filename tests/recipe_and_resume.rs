@@ -3,14 +3,16 @@
 //! eval.
 
 mod common;
+#[path = "common/net.rs"]
+mod net;
 use catdog::config::Hyper;
 use catdog::cpu::{self, Path as KPath};
 use catdog::dataset::{Dataset, Synthetic};
 use catdog::layers::dropout;
 use catdog::model::Net;
-use catdog::parameters;
 use catdog::train::{self, EpochOptions};
-use common::{synthetic_blob, tmp};
+use common::{assert_ok, final_accuracy, strings, tmp_with_blobs};
+use net::{central_difference, he_net};
 use std::path::Path;
 use std::process::Command;
 
@@ -18,9 +20,19 @@ fn model() -> Command {
     Command::new(env!("CARGO_BIN_EXE_model"))
 }
 
+/// `model` with `args`, then each `(flag, name)` as the flag and the file `name` in `dir`.
+fn model_with(args: &[String], dir: &Path, files: &[(&str, &str)]) -> Command {
+    let mut c = model();
+    c.args(args);
+    for (flag, name) in files {
+        c.arg(flag).arg(dir.join(name));
+    }
+    c
+}
+
 fn small_run(dir: &Path) -> Vec<String> {
     let d = dir.display();
-    [
+    strings(&[
         "train",
         "--train",
         &format!("{d}/train.bin"),
@@ -42,36 +54,23 @@ fn small_run(dir: &Path) -> Vec<String> {
         "2",
         "--log-every",
         "0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    ])
 }
 
 #[test]
 fn a_killed_run_resumes_to_the_same_bits_and_a_damaged_checkpoint_is_refused() {
-    let dir = tmp("resume");
-    synthetic_blob(&dir.join("train.bin"), 96, 32, 1);
-    synthetic_blob(&dir.join("test.bin"), 32, 32, 2);
+    let dir = tmp_with_blobs("resume", 32, (96, 1), (32, 2));
     let args = small_run(&dir);
-    let full = model()
-        .args(&args)
-        .arg("--checkpoint")
-        .arg(dir.join("a.ckpt"))
-        .arg("--save")
-        .arg(dir.join("a.raw"))
-        .output()
-        .unwrap();
-    assert!(
-        full.status.success(),
-        "{}",
-        String::from_utf8_lossy(&full.stderr)
-    );
+    let full = model_with(
+        &args,
+        &dir,
+        &[("--checkpoint", "a.ckpt"), ("--save", "a.raw")],
+    )
+    .output()
+    .unwrap();
+    assert_ok(&full);
     // The same run, dying right after epoch 2's checkpoint, then resumed.
-    let killed = model()
-        .args(&args)
-        .arg("--checkpoint")
-        .arg(dir.join("b.ckpt"))
+    let killed = model_with(&args, &dir, &[("--checkpoint", "b.ckpt")])
         .env("CATDOG_TEST_ABORT_AFTER_EPOCH", "2")
         .output()
         .unwrap();
@@ -81,16 +80,17 @@ fn a_killed_run_resumes_to_the_same_bits_and_a_damaged_checkpoint_is_refused() {
     );
     let ck = catdog::checkpoint::load(&dir.join("b.ckpt")).unwrap();
     assert_eq!(ck.epochs_done, 2);
-    let resumed = model()
-        .args(&args)
-        .arg("--checkpoint")
-        .arg(dir.join("b.ckpt"))
-        .arg("--resume")
-        .arg(dir.join("b.ckpt"))
-        .arg("--save")
-        .arg(dir.join("b.raw"))
-        .output()
-        .unwrap();
+    let resumed = model_with(
+        &args,
+        &dir,
+        &[
+            ("--checkpoint", "b.ckpt"),
+            ("--resume", "b.ckpt"),
+            ("--save", "b.raw"),
+        ],
+    )
+    .output()
+    .unwrap();
     let err = String::from_utf8_lossy(&resumed.stderr);
     assert!(resumed.status.success(), "{err}");
     assert!(err.contains("resuming after epoch 2 of 4"), "{err}");
@@ -118,11 +118,8 @@ fn a_killed_run_resumes_to_the_same_bits_and_a_damaged_checkpoint_is_refused() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x10;
     std::fs::write(dir.join("bad.ckpt"), &bytes).unwrap();
-    let out = model()
-        .args(&args)
+    let out = model_with(&args, &dir, &[("--resume", "bad.ckpt")])
         .arg("--no-checkpoint")
-        .arg("--resume")
-        .arg(dir.join("bad.ckpt"))
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -131,11 +128,8 @@ fn a_killed_run_resumes_to_the_same_bits_and_a_damaged_checkpoint_is_refused() {
     assert!(!err.contains("panicked"), "{err}");
     // Truncated: refused too.
     std::fs::write(dir.join("short.ckpt"), &bytes[..bytes.len() / 3]).unwrap();
-    let out = model()
-        .args(&args)
+    let out = model_with(&args, &dir, &[("--resume", "short.ckpt")])
         .arg("--no-checkpoint")
-        .arg("--resume")
-        .arg(dir.join("short.ckpt"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -144,20 +138,14 @@ fn a_killed_run_resumes_to_the_same_bits_and_a_damaged_checkpoint_is_refused() {
 
 #[test]
 fn predict_agrees_with_eval_and_names_every_file() {
-    let dir = tmp("predict");
-    synthetic_blob(&dir.join("train.bin"), 64, 16, 3);
-    synthetic_blob(&dir.join("test.bin"), 40, 16, 4);
+    let dir = tmp_with_blobs("predict", 16, (64, 3), (40, 4));
     let mut args = small_run(&dir);
     let e = args.iter().position(|a| a == "--epochs").unwrap();
     args[e + 1] = "2".into();
     args.extend(["--no-checkpoint", "--save"].map(String::from));
     args.push(dir.join("p.raw").display().to_string());
     let out = model().args(&args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let arch = ["--widths", "16,32,16", "--fc1", "16"];
     let eval = model()
         .arg("eval")
@@ -168,23 +156,13 @@ fn predict_agrees_with_eval_and_names_every_file() {
         .args(arch)
         .output()
         .unwrap();
-    assert!(
-        eval.status.success(),
-        "{}",
-        String::from_utf8_lossy(&eval.stderr)
-    );
+    assert_ok(&eval);
     let eval_out = String::from_utf8_lossy(&eval.stdout);
     assert!(
         eval_out.contains("confusion matrix") && eval_out.contains("precision"),
         "{eval_out}"
     );
-    let acc: f64 = eval_out
-        .lines()
-        .last()
-        .unwrap()
-        .trim_start_matches("Accuracy is: ")
-        .parse()
-        .unwrap();
+    let acc: f64 = final_accuracy(&eval_out);
     let pred = model()
         .arg("predict")
         .arg("--params")
@@ -253,20 +231,14 @@ fn dropout_kernel_matches_reference_and_keeps_the_asked_fraction() {
 
 fn tiny_net(path: KPath) -> Net {
     let h = Hyper {
-        image: 8,
-        widths: [16, 16, 16],
-        fc1: 16,
         batch: 3,
         threads: 1,
         epochs: 1,
         lr: 0.05,
         seed: 3,
+        ..catdog::testing::tiny_hyper()
     };
-    let mut n = Net::new(&h, path, false).unwrap();
-    let s = n.shapes.clone();
-    parameters::he_init(&s, n.params_mut(), 17);
-    n.repack();
-    n
+    he_net(&h, path, 17, false)
 }
 
 /// With dropout (fixed masks for a given step) and flips on, the gradients still match central
@@ -296,17 +268,9 @@ fn gradients_with_dropout_and_flips_match_finite_differences() {
         for &len in &lens {
             for k in 0..len.min(6) {
                 let i = off + k * len / len.min(6);
-                let orig = n.params()[i];
-                let eps = 1e-3f32;
-                n.params_mut()[i] = orig + eps;
-                n.repack();
-                let lp = train::loss_and_gradients(&mut n, &data, &idx, aug) as f64;
-                n.params_mut()[i] = orig - eps;
-                n.repack();
-                let lm = train::loss_and_gradients(&mut n, &data, &idx, aug) as f64;
-                n.params_mut()[i] = orig;
-                n.repack();
-                let fd = (lp - lm) / (2.0 * eps as f64);
+                let fd = central_difference(&mut n, i, 1e-3, |n| {
+                    train::loss_and_gradients(n, &data, &idx, aug)
+                });
                 let g = grads[i] as f64 / 3.0;
                 total += 1;
                 if (fd - g).abs() <= 2e-3 + 0.05 * g.abs() {
@@ -394,26 +358,19 @@ fn flips_are_a_pure_input_transform() {
 /// ever left under an output name.
 #[test]
 fn sigkill_at_any_moment_then_resume_gives_the_same_result() {
-    let dir = tmp("sigkill");
-    synthetic_blob(&dir.join("train.bin"), 1200, 32, 7);
-    synthetic_blob(&dir.join("test.bin"), 32, 32, 8);
+    let dir = tmp_with_blobs("sigkill", 32, (1200, 7), (32, 8));
     let mut args = small_run(&dir);
     let e = args.iter().position(|a| a == "--epochs").unwrap();
     args[e + 1] = "6".into();
     let metrics = dir.join("m.csv");
-    let full = model()
-        .args(&args)
-        .arg("--checkpoint")
-        .arg(dir.join("full.ckpt"))
-        .arg("--save")
-        .arg(dir.join("full.raw"))
-        .output()
-        .unwrap();
-    assert!(
-        full.status.success(),
-        "{}",
-        String::from_utf8_lossy(&full.stderr)
-    );
+    let full = model_with(
+        &args,
+        &dir,
+        &[("--checkpoint", "full.ckpt"), ("--save", "full.raw")],
+    )
+    .output()
+    .unwrap();
+    assert_ok(&full);
     let want = std::fs::read(dir.join("full.raw")).unwrap();
     let started = std::time::Instant::now();
     let _ = model().args(&args).arg("--no-checkpoint").output().unwrap();
@@ -463,11 +420,7 @@ fn sigkill_at_any_moment_then_resume_gives_the_same_result() {
             again.arg("--resume").arg(&ck);
         }
         let res = again.output().unwrap();
-        assert!(
-            res.status.success(),
-            "{}",
-            String::from_utf8_lossy(&res.stderr)
-        );
+        assert_ok(&res);
         assert!(
             std::fs::read(&out).unwrap() == want,
             "kill at {frac} of the run: parameters differ"

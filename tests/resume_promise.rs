@@ -5,8 +5,8 @@
 
 mod common;
 use catdog::blob::Blob;
-use catdog::checkpoint::{self, BlobId};
-use common::{synthetic_blob, tmp};
+use catdog::checkpoint::{self, BlobId, CheckpointRef};
+use common::{assert_ok, assert_refused, stderr_of, synthetic_blob, tmp_with_blobs, SMALL_NET};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -28,41 +28,20 @@ fn run(dir: &Path, extra: &[&str]) -> Output {
             &format!("{d}/train.bin"),
             "--test",
             &test,
-            "--widths",
-            "16,16,16",
-            "--fc1",
-            "16",
             "--batch-size",
             "8",
             "--log-every",
             "0",
         ])
+        .args(SMALL_NET)
         .args(&extra)
         .output()
         .unwrap()
 }
 
-fn err(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn refused(o: &Output, words: &[&str]) {
-    let e = err(o);
-    assert_eq!(o.status.code(), Some(2), "{e}");
-    let line = e
-        .lines()
-        .find(|l| l.starts_with("error: "))
-        .unwrap_or_else(|| panic!("no error line: {e}"));
-    for w in words {
-        assert!(line.contains(w), "{w:?} missing from: {line}");
-    }
-}
-
 #[test]
 fn resume_refuses_what_contradicts_the_checkpoint_unless_forced() {
-    let dir = tmp("promise");
-    synthetic_blob(&dir.join("train.bin"), 48, 16, 1);
-    synthetic_blob(&dir.join("test.bin"), 16, 16, 2);
+    let dir = tmp_with_blobs("promise", 16, (48, 1), (16, 2));
     synthetic_blob(&dir.join("other.bin"), 16, 16, 3);
     let ck = dir.join("c.ckpt");
     let cks = ck.display().to_string();
@@ -79,7 +58,7 @@ fn resume_refuses_what_contradicts_the_checkpoint_unless_forced() {
             &cks,
         ],
     );
-    assert!(o.status.success(), "{}", err(&o));
+    assert_ok(&o);
     // What the checkpoint records.
     let c = checkpoint::load(&ck).unwrap();
     let rec = c.run.expect("a run record");
@@ -102,18 +81,18 @@ fn resume_refuses_what_contradicts_the_checkpoint_unless_forced() {
             "--resume", &cks, "--epochs", "3", "--lr", "0.5", "--seed", "9",
         ],
     );
-    refused(&o, &["--lr", "0.02", "0.5", "--seed", "--force"]);
+    assert_refused(&o, &["--lr", "0.02", "0.5", "--seed", "--force"]);
     let o = run(&dir, &["--resume", &cks, "--epochs", "3", "--limit", "32"]);
-    refused(&o, &["--limit 40", "--limit 32"]);
+    assert_refused(&o, &["--limit 40", "--limit 32"]);
     let o = run(&dir, &["--resume", &cks, "--epochs", "3", "--flip"]);
-    refused(&o, &["--flip", "flips off", "flips on"]);
+    assert_refused(&o, &["--flip", "flips off", "flips on"]);
     // Other data.
     let other = dir.join("other.bin").display().to_string();
     let o = run(&dir, &["--resume", &cks, "--epochs", "3", "--test", &other]);
-    refused(&o, &["test data", "other.bin", "--force"]);
+    assert_refused(&o, &["test data", "other.bin", "--force"]);
     // Fewer epochs than done: refused, even with --force.
     let o = run(&dir, &["--resume", &cks, "--epochs", "1", "--force"]);
-    refused(&o, &["already done 2 epochs"]);
+    assert_refused(&o, &["already done 2 epochs"]);
     assert!(
         std::fs::read(&ck).unwrap() == before,
         "a refused resume touched the checkpoint"
@@ -121,7 +100,7 @@ fn resume_refuses_what_contradicts_the_checkpoint_unless_forced() {
 
     // The same flags, or none: fine; the limit and learning rate come from the checkpoint.
     let o = run(&dir, &["--resume", &cks, "--epochs", "3"]);
-    assert!(o.status.success(), "{}", err(&o));
+    assert_ok(&o);
     let c = checkpoint::load(&ck).unwrap();
     assert_eq!(
         (c.epochs_done, c.hyper.lr, c.run.unwrap().limit),
@@ -133,32 +112,30 @@ fn resume_refuses_what_contradicts_the_checkpoint_unless_forced() {
         &dir,
         &["--resume", &cks, "--epochs", "4", "--lr", "0.01", "--force"],
     );
-    assert!(o.status.success(), "{}", err(&o));
-    assert!(err(&o).contains("--force"), "{}", err(&o));
+    assert_ok(&o);
+    assert!(stderr_of(&o).contains("--force"), "{}", stderr_of(&o));
     assert_eq!(checkpoint::load(&ck).unwrap().hyper.lr, 0.01);
     std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn a_fresh_run_moves_an_earlier_checkpoint_aside_and_old_checkpoints_need_force() {
-    let dir = tmp("aside");
-    synthetic_blob(&dir.join("train.bin"), 32, 16, 1);
-    synthetic_blob(&dir.join("test.bin"), 16, 16, 2);
+    let dir = tmp_with_blobs("aside", 16, (32, 1), (16, 2));
     let ck = dir.join("c.ckpt");
     let cks = ck.display().to_string();
     let o = run(&dir, &["--epochs", "1", "--checkpoint", &cks]);
-    assert!(o.status.success(), "{}", err(&o));
+    assert_ok(&o);
     let first = std::fs::read(&ck).unwrap();
     let o = run(
         &dir,
         &["--epochs", "1", "--seed", "5", "--checkpoint", &cks],
     );
-    assert!(o.status.success(), "{}", err(&o));
+    assert_ok(&o);
     let aside = dir.join("c.1.ckpt");
     assert!(
-        err(&o).contains(&aside.display().to_string()),
+        stderr_of(&o).contains(&aside.display().to_string()),
         "{}",
-        err(&o)
+        stderr_of(&o)
     );
     assert!(
         std::fs::read(&aside).unwrap() == first,
@@ -169,23 +146,17 @@ fn a_fresh_run_moves_an_earlier_checkpoint_aside_and_old_checkpoints_need_force(
     // A version 1 checkpoint records no data: resuming it needs --force.
     let c = checkpoint::load(&ck).unwrap();
     let v1 = dir.join("v1.ckpt");
-    checkpoint::save(
-        &v1,
-        &c.hyper,
-        &c.recipe,
-        c.epochs_done,
-        c.rng_state,
-        &c.params,
-        &c.velocity,
-        &c.history,
-    )
-    .unwrap();
+    let version1 = CheckpointRef {
+        run: None,
+        ..c.view()
+    };
+    checkpoint::save(&v1, &version1).unwrap();
     assert!(checkpoint::load(&v1).unwrap().run.is_none());
     let v1s = v1.display().to_string();
     let o = run(&dir, &["--resume", &v1s, "--epochs", "2"]);
-    refused(&o, &["older version", "--force"]);
+    assert_refused(&o, &["older version", "--force"]);
     let o = run(&dir, &["--resume", &v1s, "--epochs", "2", "--force"]);
-    assert!(o.status.success(), "{}", err(&o));
+    assert_ok(&o);
     assert!(checkpoint::load(&v1).unwrap().run.is_some());
     std::fs::remove_dir_all(&dir).ok();
 }

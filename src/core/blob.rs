@@ -838,11 +838,34 @@ pub fn write_blob<'a>(
 mod tests {
     use super::*;
 
-    fn tmpdir(tag: &str) -> PathBuf {
+    /// A fresh temporary folder, removed when dropped.
+    struct TmpDir(PathBuf);
+
+    impl std::ops::Deref for TmpDir {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TmpDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn tmpdir(tag: &str) -> TmpDir {
         let d = std::env::temp_dir().join(format!("catdog-blob-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
-        d
+        TmpDir(d)
+    }
+
+    /// Writes the blob of [`sample`]`(n)` to `p`; returns what it holds.
+    fn write_sample(p: &Path, n: usize) -> (BlobMeta, Vec<Vec<u8>>) {
+        let (meta, imgs) = sample(n);
+        write_blob(p, &meta, imgs.iter().map(|v| v.as_slice())).unwrap();
+        (meta, imgs)
     }
 
     fn sample(n: usize) -> (BlobMeta, Vec<Vec<u8>>) {
@@ -865,8 +888,7 @@ mod tests {
     fn round_trip() {
         let d = tmpdir("rt");
         let p = d.join("a.bin");
-        let (meta, imgs) = sample(7);
-        write_blob(&p, &meta, imgs.iter().map(|v| v.as_slice())).unwrap();
+        let (meta, imgs) = write_sample(&p, 7);
         let b = Blob::open(&p).unwrap();
         assert_eq!(b.len(), 7);
         assert_eq!(b.dims(), (4, 5, 3));
@@ -880,16 +902,14 @@ mod tests {
         assert_eq!(b.header().payload_offset % 64, 0);
         assert_eq!(b.label_counts(), vec![3, 2, 2]);
         // No temporary file left behind.
-        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1);
-        std::fs::remove_dir_all(&d).unwrap();
+        assert_eq!(std::fs::read_dir(&*d).unwrap().count(), 1);
     }
 
     #[test]
     fn every_truncation_and_bit_flip_is_refused() {
         let d = tmpdir("flip");
         let p = d.join("a.bin");
-        let (meta, imgs) = sample(3);
-        write_blob(&p, &meta, imgs.iter().map(|v| v.as_slice())).unwrap();
+        write_sample(&p, 3);
         let good = std::fs::read(&p).unwrap();
         let q = d.join("b.bin");
         for len in 0..good.len() {
@@ -902,7 +922,6 @@ mod tests {
             std::fs::write(&q, &bad).unwrap();
             assert!(Blob::open(&q).is_err(), "flip at {at} accepted");
         }
-        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
@@ -913,8 +932,7 @@ mod tests {
         let mut w = BlobWriter::create(&p, &meta).unwrap();
         w.push(&imgs[0]).unwrap();
         drop(w);
-        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0);
-        std::fs::remove_dir_all(&d).unwrap();
+        assert_eq!(std::fs::read_dir(&*d).unwrap().count(), 0);
     }
 
     /// Recomputes both CRCs, so a test can reach the checks behind them.
@@ -930,8 +948,7 @@ mod tests {
     fn inconsistent_fields_behind_valid_checksums_are_refused() {
         let d = tmpdir("fields");
         let p = d.join("a.bin");
-        let (meta, imgs) = sample(3);
-        write_blob(&p, &meta, imgs.iter().map(|v| v.as_slice())).unwrap();
+        write_sample(&p, 3);
         let good = std::fs::read(&p).unwrap();
         let b = Blob::open(&p).unwrap();
         let (labels_at, offsets_at) = (b.labels_at, b.offsets_at);
@@ -971,6 +988,5 @@ mod tests {
         case(&|x| put32(x, 36, 1), "");
         case(&|x| put64(x, 48, 65), "not a multiple of 64");
         case(&|x| put32(x, 64, 1 << 30), "cut short");
-        std::fs::remove_dir_all(&d).unwrap();
     }
 }

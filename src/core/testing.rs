@@ -4,10 +4,23 @@
 //!
 //! - [`channel_blocks`]: [`crate::layers::conv::channel_block_iter`] as a Vec.
 //! - [`fma_peak_loop`]: the register-only FMA loop the benches time next to their kernels.
+//! - [`tiny_hyper`]: the smallest network, for fast tests.
 //!
 //! (The conv passes of one algorithm on any shape: `crate::layers::conv::ConvPlan::with`.)
 
+use crate::config::Hyper;
 use crate::kernels::asm_zmm;
+
+/// The smallest network the trainer accepts: 8 x 8 images, three 16-filter convolutions and 16
+/// hidden neurons; everything else as [`Hyper::default`].
+pub fn tiny_hyper() -> Hyper {
+    Hyper {
+        image: 8,
+        widths: [16, 16, 16],
+        fc1: 16,
+        ..Hyper::default()
+    }
+}
 
 /// [`crate::layers::conv::channel_block_iter`] collected: `(first channel, NV)` per block.
 pub fn channel_blocks(n: usize) -> Vec<(usize, usize)> {

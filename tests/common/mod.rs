@@ -1,4 +1,5 @@
-//! Fixtures shared by the integration tests that drive the `model` binary.
+//! Fixtures shared by the integration tests that drive the `model` binary (and, through a
+//! `#[path]` include, by `tools/packer`'s tests that drive `pack`).
 
 // Not every test crate that includes this module uses every fixture.
 #![allow(dead_code)]
@@ -6,6 +7,8 @@
 use catdog::blob::{write_blob, BlobMeta};
 use catdog::dataset::{Dataset, Synthetic};
 use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus, Output};
+use std::time::{Duration, Instant};
 
 /// A fresh, empty temporary folder for one test.
 pub fn tmp(tag: &str) -> PathBuf {
@@ -54,4 +57,112 @@ pub fn synthetic_blob(path: &Path, n: usize, size: usize, seed: u64) {
         note: "synthetic".into(),
     };
     write_blob(path, &meta, (0..n).map(|i| s.image(i))).unwrap();
+}
+
+/// The flags of the small network most command-line tests train: three 16-filter convolutions
+/// and 16 hidden neurons.
+pub const SMALL_NET: [&str; 4] = ["--widths", "16,16,16", "--fc1", "16"];
+
+/// Owned copies of command-line arguments.
+pub fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// A fresh temporary folder (as [`tmp`]) holding `train.bin` and `test.bin`: synthetic blobs of
+/// `size` x `size` images, `(count, seed)` each.
+pub fn tmp_with_blobs(tag: &str, size: usize, train: (usize, u64), test: (usize, u64)) -> PathBuf {
+    let d = tmp(tag);
+    synthetic_blob(&d.join("train.bin"), train.0, size, train.1);
+    synthetic_blob(&d.join("test.bin"), test.0, size, test.1);
+    d
+}
+
+/// What a finished command wrote to standard error.
+pub fn stderr_of(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts that a command succeeded, showing its standard error where it did not.
+pub fn assert_ok(o: &Output) {
+    assert!(o.status.success(), "{}", stderr_of(o));
+}
+
+/// The accuracy in the last line of what `model eval` (or `train`) printed, `Accuracy is: A`.
+pub fn final_accuracy(stdout: &str) -> f64 {
+    let last = stdout.lines().last().unwrap();
+    last.trim_start_matches("Accuracy is: ").parse().unwrap()
+}
+
+/// One `error:` line containing every `want`, exit code 2, no panic and no internal error; the
+/// line.
+pub fn assert_refused(o: &Output, want: &[&str]) -> String {
+    let err = stderr_of(o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.contains("error:")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!err.contains("internal error"), "{err}");
+    for w in want {
+        assert!(errors[0].contains(w), "expected {w:?} in {err:?}");
+    }
+    errors[0].to_string()
+}
+
+/// Waits for `child` at most `secs` seconds; kills it and panics if it is still running.
+pub fn wait_or_kill(child: &mut Child, secs: u64, what: &str) -> ExitStatus {
+    let t = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if t.elapsed() > Duration::from_secs(secs) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after {secs} s (hung)");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether `/dev/full` (a disk that is always full) is here; where it is not, a note that the
+/// test is skipped.
+pub fn have_dev_full() -> bool {
+    let here = Path::new("/dev/full").exists();
+    if !here {
+        eprintln!("skipped: no /dev/full");
+    }
+    here
+}
+
+/// `/dev/full` opened for writing, for a child's standard output.
+pub fn dev_full() -> std::fs::File {
+    std::fs::File::create("/dev/full").unwrap()
+}
+
+/// Everything `child` writes to standard error until it exits, once it has (within `secs`
+/// seconds, see [`wait_or_kill`]).
+pub fn stderr_after_exit(child: &mut Child, secs: u64, what: &str) -> (ExitStatus, String) {
+    let st = wait_or_kill(child, secs, what);
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (st, err)
+}
+
+/// The first line `child` writes to its (piped) standard output, after which the pipe is closed,
+/// as `head -1` does.
+pub fn first_line_then_close(child: &mut Child) -> String {
+    use std::io::BufRead;
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    first
+}
+
+/// The names of the entries of folder `dir`.
+pub fn names_in(dir: &Path) -> Vec<std::ffi::OsString> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect()
 }

@@ -112,14 +112,7 @@ fn checkpoint_one(data: &[u8]) -> usize {
 /// The small network the parameter target reads: image 8, widths 16/16/16, fc1 16 (5,377
 /// parameters, a 21,508-byte file), so that the exact size is reachable.
 pub fn small_shapes() -> Shapes {
-    Hyper {
-        image: 8,
-        widths: [16, 16, 16],
-        fc1: 16,
-        ..Hyper::default()
-    }
-    .shapes()
-    .unwrap()
+    catdog::testing::tiny_hyper().shapes().unwrap()
 }
 
 /// A tiny hand-made geometry (one channel per conv, fc1 2: 55 parameters, a 220-byte file)

@@ -5,8 +5,8 @@
 mod checks;
 
 use catdog::blob::{write_blob, BlobMeta, CLASS_NAMES, UNLABELED};
-use catdog::checkpoint::encode;
-use catdog::config::{Hyper, Recipe};
+use catdog::checkpoint::{encode, CheckpointRef};
+use catdog::config::Recipe;
 use catdog::metrics::EpochRecord;
 use catdog::parameters::{he_init, write_raw};
 use std::path::{Path, PathBuf};
@@ -50,12 +50,7 @@ fn main() {
     blob("seed-8x8x1-unlabeled", 2, (8, 8, 1), &[], "unlabeled");
     blob("seed-5x1x3x4", 5, (1, 3, 4), &["a", "b", "c"], "");
 
-    let small = Hyper {
-        image: 8,
-        widths: [16, 16, 16],
-        fc1: 16,
-        ..Hyper::default()
-    };
+    let small = catdog::testing::tiny_hyper();
     let shapes = small.shapes().unwrap();
     let n = shapes.param_count();
     let mut params = vec![0.0f32; n];
@@ -83,26 +78,22 @@ fn main() {
         lr: 0.01,
     };
     let ck = dir("checkpoint");
-    let b = encode(
-        &small,
-        &Recipe::faithful(true),
-        1,
-        7,
-        &params,
-        &[],
-        &[rec(1)],
-    )
+    let (faithful, improved) = (Recipe::faithful(true), Recipe::improved());
+    let b = encode(&CheckpointRef {
+        epochs_done: 1,
+        rng_state: 7,
+        history: &[rec(1)],
+        ..CheckpointRef::new(&small, &faithful, &params)
+    })
     .unwrap();
     std::fs::write(ck.join("seed-faithful"), b).unwrap();
-    let b = encode(
-        &small,
-        &Recipe::improved(),
-        2,
-        9,
-        &params,
-        &params,
-        &[rec(1), rec(2)],
-    )
+    let b = encode(&CheckpointRef {
+        epochs_done: 2,
+        rng_state: 9,
+        velocity: &params,
+        history: &[rec(1), rec(2)],
+        ..CheckpointRef::new(&small, &improved, &params)
+    })
     .unwrap();
     // Header and history only: the checkpoint target zero-extends an input to the size its
     // header declares and reseals it, so this stands for the whole 43 KB file.

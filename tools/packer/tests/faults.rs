@@ -2,12 +2,13 @@
 //! pairs, outputs that name an input, exit codes, hostile file names.
 
 #[path = "../../../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
-use common::{synthetic_blob, tmp};
-use std::io::{BufRead, BufReader};
+use common::{
+    assert_ok, assert_refused, dev_full, first_line_then_close, have_dev_full, names_in,
+    stderr_after_exit, stderr_of, synthetic_blob, tmp,
+};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn pack() -> Command {
@@ -46,22 +47,6 @@ fn photos(dir: &Path, n: usize) {
     testgen(&r);
 }
 
-fn stderr_of(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// One `error:` line containing every `want`, exit code 2, no panic.
-fn assert_refused(o: &Output, want: &[&str]) {
-    let err = stderr_of(o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    let errors: Vec<&str> = err.lines().filter(|l| l.contains("error:")).collect();
-    assert_eq!(errors.len(), 1, "{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    for w in want {
-        assert!(errors[0].contains(w), "expected {w:?} in {err:?}");
-    }
-}
-
 /// `tools/pack inspect --list | head -1`: a quiet stop with 141, not a panic (exit 101).
 #[test]
 fn inspect_list_into_a_closed_pipe_stops_quietly() {
@@ -75,20 +60,8 @@ fn inspect_list_into_a_closed_pipe_stops_quietly() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    drop(out);
-    let t = Instant::now();
-    let st = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(t.elapsed() < Duration::from_secs(60), "inspect hung");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    first_line_then_close(&mut child);
+    let (st, err) = stderr_after_exit(&mut child, 60, "inspect into a closed pipe");
     assert_eq!(st.code(), Some(141), "{err}");
     assert!(err.is_empty(), "{err}");
     std::fs::remove_dir_all(&dir).ok();
@@ -97,8 +70,7 @@ fn inspect_list_into_a_closed_pipe_stops_quietly() {
 /// stdout on a full disk: one `error:` line, exit 2.
 #[test]
 fn inspect_into_a_full_stdout_reports_one_error() {
-    if !Path::new("/dev/full").exists() {
-        eprintln!("skipped: no /dev/full");
+    if !have_dev_full() {
         return;
     }
     let dir = tmp("pack-faults-full");
@@ -107,7 +79,7 @@ fn inspect_into_a_full_stdout_reports_one_error() {
     let o = pack()
         .arg("inspect")
         .arg(&blob)
-        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .stdout(dev_full())
         .output()
         .unwrap();
     assert_refused(&o, &["standard output", "No space left"]);
@@ -162,7 +134,7 @@ fn jobs_are_capped_and_help_says_so() {
         .args(["--jobs", "256", "--size", "8", "-q"])
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_ok(&o);
     let help = String::from_utf8(pack().arg("--help").output().unwrap().stdout).unwrap();
     assert!(help.contains("1 to 256"), "{help}");
     std::fs::remove_dir_all(&dir).ok();
@@ -189,19 +161,7 @@ fn from_raw_refuses_a_fifo_without_blocking() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let t = Instant::now();
-        let st = loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                break st;
-            }
-            if t.elapsed() > Duration::from_secs(30) {
-                let _ = child.kill();
-                panic!("pack --from-raw blocked on a FIFO");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let mut err = String::new();
-        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        let (st, err) = stderr_after_exit(&mut child, 30, "pack --from-raw on a FIFO");
         assert_eq!(st.code(), Some(2), "{err}");
         assert!(err.contains("named pipe"), "{err}");
     }
@@ -233,13 +193,9 @@ fn dump_onto_its_own_blob_is_refused_and_dumps_are_atomic() {
         .arg(&png)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_ok(&o);
     assert_eq!(&std::fs::read(&png).unwrap()[1..4], b"PNG");
-    let names: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
+    let names = names_in(&dir);
     assert_eq!(names.len(), 2, "{names:?}");
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -354,7 +310,7 @@ fn file_names_are_stored_as_bytes_and_printed_escaped() {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_ok(&o);
     assert!(
         !o.stdout.contains(&0x1b),
         "an escape sequence reached the terminal"
@@ -388,7 +344,7 @@ fn a_split_that_fails_half_way_leaves_the_old_pair_untouched() {
         c
     };
     let o = split("1").output().unwrap();
-    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_ok(&o);
     let (train0, test0) = (
         std::fs::read(out.join("train.bin")).unwrap(),
         std::fs::read(out.join("test.bin")).unwrap(),
@@ -422,11 +378,7 @@ fn a_split_that_fails_half_way_leaves_the_old_pair_untouched() {
     let err = stderr_of(&o);
     assert!(o.status.success(), "{err}");
     assert!(err.contains("left by an interrupted run"), "{err}");
-    let names: Vec<_> = std::fs::read_dir(&out)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
+    let names = names_in(&out);
     assert_eq!(names.len(), 2, "{names:?}");
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -446,7 +398,7 @@ fn each_half_of_a_split_records_its_sibling() {
             .args(["--test", "4", "--size", "8", "-q", "--seed", seed])
             .output()
             .unwrap();
-        assert!(o.status.success(), "{}", stderr_of(&o));
+        assert_ok(&o);
     }
     let open = |p: &str| Blob::open(&dir.join(p)).unwrap();
     let (ta, sa) = (open("a/train.bin"), open("a/test.bin"));
