@@ -10,12 +10,12 @@
 //!   gradient with respect to the conv's pre-activation output, ReLU mask already applied);
 //! - weight gradient in "KC" layout `[3][3][cin][cout]` (see [`unpack_wgrad`]).
 //!
-//! The asm path is a register-blocked direct convolution (see `asm_notes/convolution.md`): a
+//! The direct algorithm is a register-blocked convolution (see `asm_notes/convolution.md`): a
 //! micro-kernel computes 1..14 consecutive output pixels of a row x 32 output channels (1..16
 //! pixels x 16 channels for a last 16-channel block) with the accumulators in ZMM registers over
-//! the whole 3x3xC reduction; this module packs the weights
-//! (`pack_forward_direct`, `pack_backward_direct`), covers each row with tiles ([`row_tile_widths`]) and
-//! drives the kernels. The input gradient is the same kernel run over `dy_pad` with the flipped,
+//! the whole 3x3xC reduction; this module packs the weights (`pack_forward_direct`,
+//! `pack_backward_direct`), covers each row with tiles ([`row_tile_widths`]) and drives the
+//! kernels (`forward_direct`). The input gradient is the same kernel run over `dy_pad` with the flipped,
 //! channel-transposed weights. The tile plans are built once per shape and thread, so the drivers
 //! allocate nothing in the training loop.
 //!
