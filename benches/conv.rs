@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the 3x3 convolution's asm path at the network's default sizes
 //! (image 128): conv1/conv2/conv3 forward, conv2/conv3 backward-data, one sample, one thread,
-//! with the direct algorithm and (conv2, conv3) Winograd F(2x2, 3x3), which the trainer uses.
+//! with the direct algorithm and (conv2, conv3) Winograd F(2x2, 3x3) and F(4x4, 3x3), which
+//! the trainer uses.
 //!
 //! Before criterion runs, a short manual timing prints one line per case:
 //! `conv2 forward Direct: X GFLOP/s (Y% of 279; Z% of the P GFLOP/s FMA peak measured
@@ -13,7 +14,7 @@
 
 use catdog::config::ConvDims;
 use catdog::cpu::has_avx512;
-use catdog::layers::conv::winograd::{self, F2};
+use catdog::layers::conv::winograd::{self, F2, F4};
 use catdog::layers::conv::{Algo, ConvPlan};
 use catdog::testing::fma_peak_gflops;
 use criterion::{criterion_group, Criterion, Throughput};
@@ -148,13 +149,17 @@ fn measure(flops: f64, mut f: impl FnMut()) -> (f64, f64) {
     (best, peak)
 }
 
-/// The (layer name, algorithm, shape) cases: every layer direct, and Winograd where it applies.
+/// The (layer name, algorithm, shape) cases: every layer direct, and each Winograd tile size
+/// where it applies.
 fn cases() -> Vec<(&'static str, Algo, ConvDims)> {
     let mut v = Vec::new();
     for (name, d) in LAYERS {
         v.push((name, Algo::Direct, d));
         if winograd::applies::<F2>(&d) {
             v.push((name, Algo::Winograd, d));
+        }
+        if winograd::applies::<F4>(&d) {
+            v.push((name, Algo::Winograd4, d));
         }
     }
     v

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use catdog::arena::Arena;
 use catdog::config::{ConvDims, Hyper};
 use catdog::cpu;
-use catdog::layers::conv::winograd::{self, F2};
+use catdog::layers::conv::winograd::{self, F2, F4};
 use catdog::layers::conv::{Algo, ConvPlan};
 use catdog::testing::{fma_peak_loop, FMA_PEAK_FLOPS_PER_ITER};
 use criterion::{criterion_group, Criterion, Throughput};
@@ -70,6 +70,9 @@ impl Layer {
         if winograd::applies::<F2>(&self.d) {
             v.push(Algo::Winograd);
         }
+        if winograd::applies::<F4>(&self.d) {
+            v.push(Algo::Winograd4);
+        }
         v
     }
     fn run(&mut self, a: Algo) {
@@ -88,12 +91,14 @@ impl Layer {
 /// Floats of scratch any algorithm needs on `d` (at least 1).
 fn scratch_len(d: &ConvDims) -> usize {
     let most = |a| ConvPlan::with(a, d).scratch_len;
-    let wino = if winograd::applies::<F2>(d) {
-        most(Algo::Winograd)
-    } else {
-        0
-    };
-    most(Algo::Direct).max(wino).max(1)
+    let mut n = most(Algo::Direct).max(1);
+    if winograd::applies::<F2>(d) {
+        n = n.max(most(Algo::Winograd));
+    }
+    if winograd::applies::<F4>(d) {
+        n = n.max(most(Algo::Winograd4));
+    }
+    n
 }
 
 /// This thread's CPU time (`clock_gettime(CLOCK_THREAD_CPUTIME_ID)`, made as a raw Linux
