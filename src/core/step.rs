@@ -221,8 +221,8 @@ pub fn forward_only(c: &Ctx, team: &Team, t: usize, data: &dyn Dataset, start: u
 /// The conv blocks of one sample: `image` into batch slot `slot`, using thread `t`'s scratch.
 /// Writes the slot's padded conv inputs, argmax codes and its row of `fc_in`. Each layer runs
 /// in bands of its plan's `band` output rows: a band is pooled right after it is computed, while
-/// it is still in L1 (2 rows: 32 KiB for conv1 and conv2 of the default network), instead of
-/// the whole 1-2 MiB output being written out and read back.
+/// it is still in cache (default network: conv1 2 rows, 32 KiB; conv2, whole F(4x4) tiles, 4
+/// rows, 64 KiB), instead of the whole 1-2 MiB output being written out and read back.
 pub fn conv_blocks_forward(c: &Ctx, slot: usize, t: usize, image: &[u8], flip: bool) {
     let (k, s) = (c.kernels, c.shapes);
     let (sample, thread) = (&c.samples[slot], &c.threads[t]);
