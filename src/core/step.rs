@@ -39,7 +39,7 @@
 
 use crate::arena::View;
 use crate::dataset::Dataset;
-use crate::layers::fc::{self, FcDims};
+use crate::layers::fc::FcDims;
 use crate::layers::pool::OutPlace;
 use crate::model::Ctx;
 use crate::profile::{Clock, Section};
@@ -328,9 +328,10 @@ pub fn fc1_forward(c: &Ctx, rows: usize, cols: Range<usize>) {
 
 /// fc1 backward for this thread's share: the bias gradients of neurons `cols`, and the input
 /// gradient of inputs `ks`. The weight gradient: with `fused_sgd = None`, of neurons `cols`,
-/// into the gradient arena; with `Some(scale)` (plain SGD on the asm path, `flat % 64 == 0`,
+/// into the gradient arena; with `Some(scale)` (plain SGD on a path whose table has
+/// `fc_backward_fused_sgd`, `flat % 64 == 0`,
 /// `ks` in multiples of 64), of inputs `ks`, applied at once as `w -= scale * g`
-/// ([`fc::backward_fused_sgd`]) and never stored, so the update step must skip fc1's weights.
+/// ([`crate::layers::fc::backward_fused_sgd`]) and never stored, so the update step must skip fc1's weights.
 pub fn fc1_backward(
     c: &Ctx,
     rows: usize,
@@ -366,7 +367,10 @@ pub fn fc1_backward(
                 if !ks.is_empty() {
                     let w = c.params.get_mut(c.param_views.fc1_w);
                     assert!(w.len() >= d.n * d.k);
-                    fc::backward_fused_sgd(d, (fc_in, dh1), w.as_mut_ptr(), scale, dflat, ks);
+                    let fused = k
+                        .fc_backward_fused_sgd
+                        .expect("fused SGD on a path without it");
+                    fused(d, (fc_in, dh1), w.as_mut_ptr(), scale, dflat, ks);
                 }
             }
         }

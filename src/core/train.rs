@@ -198,12 +198,12 @@ impl Network for Net {
         let losses = Mutex::new(Vec::with_capacity(steps));
         let start = Instant::now();
         let momentum = !self.velocity.is_empty();
-        let asm = self.path == crate::cpu::Path::Asm;
         let c: Ctx = self.ctx();
-        // Plain SGD on the asm path: fc1's weights are updated inside fc1 backward (phase 4, see
-        // `layers::fc::backward_fused_sgd`), and phase 7 skips them.
+        // Plain SGD where the path has the fused kernel (asm): fc1's weights are updated inside
+        // fc1 backward (phase 4, see `layers::fc::backward_fused_sgd`), and phase 7 skips them.
+        let fused = c.kernels.fc_backward_fused_sgd.is_some();
         let fc1_sgd =
-            (!momentum && asm && c.shapes.flat.is_multiple_of(64)).then_some(opts.lr * scale);
+            (!momentum && fused && c.shapes.flat.is_multiple_of(64)).then_some(opts.lr * scale);
         let fc1_w = c.param_views.fc1_w;
         let sgd_momentum = Momentum {
             lr: opts.lr,

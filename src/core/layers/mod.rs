@@ -42,6 +42,9 @@ pub struct Kernels {
     pub fc_backward_data: unsafe fn(FcDims, &[f32], &[f32], *mut f32, Range<usize>),
     /// [`fc::backward_weights_asm`].
     pub fc_backward_weights: fn(FcDims, &[f32], &[f32], &mut [f32], &mut [f32], Range<usize>),
+    /// [`fc::backward_fused_sgd`], where the path has it (fc1's input and weight gradients with
+    /// the plain SGD step in one sweep; `None`: the reference runs the three separately).
+    pub fc_backward_fused_sgd: Option<FusedSgdFn>,
     /// [`dropout::apply_asm`].
     pub dropout: fn(&mut [f32], &[u8], f32),
     /// [`loss::sigmoid_asm`].
@@ -56,6 +59,9 @@ pub struct Kernels {
     pub sgd_momentum: fn(&mut [f32], &[f32], &mut [f32], Momentum),
 }
 
+/// [`fc::backward_fused_sgd`]'s signature.
+pub type FusedSgdFn = unsafe fn(FcDims, (&[f32], &[f32]), *mut f32, f32, *mut f32, Range<usize>);
+
 /// The asm drivers.
 pub static ASM: Kernels = Kernels {
     load_image: input::load_asm,
@@ -65,6 +71,7 @@ pub static ASM: Kernels = Kernels {
     relu_backward: fc::relu_backward_asm,
     fc_backward_data: fc::backward_data_asm,
     fc_backward_weights: fc::backward_weights_asm,
+    fc_backward_fused_sgd: Some(fc::backward_fused_sgd),
     dropout: dropout::apply_asm,
     sigmoid: loss::sigmoid_asm,
     sigmoid_bce: loss::sigmoid_bce_asm,
@@ -82,6 +89,7 @@ pub static REFERENCE: Kernels = Kernels {
     relu_backward: r::activations::relu_backward,
     fc_backward_data: r::dense::backward_data,
     fc_backward_weights: r::dense::backward_weights,
+    fc_backward_fused_sgd: None,
     dropout: r::dropout::apply,
     sigmoid: r::loss::sigmoid,
     sigmoid_bce: r::loss::sigmoid_bce,
