@@ -173,7 +173,7 @@ fn summary() {
     let mut am = vec![0u8; d.out_len()];
     let place = OutPlace::padded(&d);
     let s = time(200, || {
-        (Path::Asm.kernels().pool_forward)(&d, &y, &mut out, place, &mut am, 0..d.h / 2)
+        (Path::Asm.kernels().pool_forward)(&d, &y, &mut out, place, Some(&mut am), 0..d.h / 2)
     });
     let bytes = (y.len() * 4 + d.out_len() * 5) as f64;
     println!(
@@ -237,7 +237,7 @@ fn benches(c: &mut Criterion) {
                 black_box(&y),
                 &mut out,
                 place,
-                &mut am,
+                Some(&mut am),
                 0..d.h / 2,
             )
         })

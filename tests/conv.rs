@@ -478,7 +478,7 @@ fn banded_conv_and_pool_give_the_bits_of_whole_layers() {
         let mut scratch = vec![0.0; plan.scratch_len];
         (plan.forward)(&d, &x, &wp, Some(&bias), &mut y, 0..h, &mut scratch);
         let (mut out_a, mut am_a) = (vec![0.0; out_len], vec![9u8; p.out_len()]);
-        (Path::Asm.kernels().pool_forward)(&p, &y, &mut out_a, place, &mut am_a, 0..p.h / 2);
+        (Path::Asm.kernels().pool_forward)(&p, &y, &mut out_a, place, Some(&mut am_a), 0..p.h / 2);
         // Bands through one small buffer.
         let mut yb = vec![f32::NAN; band * w * cout];
         let (mut out_b, mut am_b) = (vec![0.0; out_len], vec![9u8; p.out_len()]);
@@ -490,7 +490,7 @@ fn banded_conv_and_pool_give_the_bits_of_whole_layers() {
                 &yb,
                 &mut out_b,
                 place,
-                &mut am_b,
+                Some(&mut am_b),
                 y0 / 2..y1 / 2,
             );
         }

@@ -116,17 +116,31 @@ fn maxpool_asm_matches_reference() {
                 let olen = (h / 2 + 2) * (w / 2 + 2) * c;
                 let (mut oa, mut or) = (vec![9.0f32; olen], vec![9.0f32; olen]);
                 let (mut aa, mut ar) = (vec![99u8; d.out_len()], vec![99u8; d.out_len()]);
-                (Path::Asm.kernels().pool_forward)(&d, &y, &mut oa, place, &mut aa, 0..d.h / 2);
+                (Path::Asm.kernels().pool_forward)(
+                    &d,
+                    &y,
+                    &mut oa,
+                    place,
+                    Some(&mut aa),
+                    0..d.h / 2,
+                );
                 (Path::Reference.kernels().pool_forward)(
                     &d,
                     &y,
                     &mut or,
                     place,
-                    &mut ar,
+                    Some(&mut ar),
                     0..d.h / 2,
                 );
                 assert_eq!(oa, or, "{d:?} ties={ties}");
                 assert_eq!(aa, ar, "{d:?} ties={ties}");
+                // Without argmax (inference): the same maxima, bit for bit, on both paths.
+                for path in [Path::Asm, Path::Reference] {
+                    let mut om = vec![9.0f32; olen];
+                    (path.kernels().pool_forward)(&d, &y, &mut om, place, None, 0..d.h / 2);
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&om), bits(&oa), "{path:?} {d:?} ties={ties} no argmax");
+                }
                 assert!(aa.iter().all(|&a| a <= 4));
                 if ties && d.out_len() >= 256 {
                     assert!(aa.contains(&4) && aa.contains(&0) && aa.contains(&3));
@@ -140,7 +154,7 @@ fn maxpool_asm_matches_reference() {
                     &y,
                     &mut o,
                     OutPlace::flat(&d),
-                    &mut a,
+                    Some(&mut a),
                     0..d.h / 2,
                 );
                 a
@@ -187,7 +201,7 @@ fn maxpool_ties_first_wins_and_code_4() {
     for &path in paths() {
         let mut o = vec![0.0f32; 16];
         let mut a = vec![0u8; 16];
-        (path.kernels().pool_forward)(&d, &y, &mut o, OutPlace::flat(&d), &mut a, 0..d.h / 2);
+        (path.kernels().pool_forward)(&d, &y, &mut o, OutPlace::flat(&d), Some(&mut a), 0..d.h / 2);
         assert_eq!(&a[..6], &want, "{path:?}");
         assert_eq!(&o[..6], &[1.0, 2.0, 0.0, 0.3, -0.5, 0.25], "{path:?}");
         // backward: gradient 1 to the chosen position only
@@ -219,7 +233,14 @@ fn maxpool_backward_is_gradient_of_forward() {
         let lossf = |y: &[f32]| -> f64 {
             let mut o = vec![0.0f32; d.out_len()];
             let mut a = vec![0u8; d.out_len()];
-            (path.kernels().pool_forward)(&d, y, &mut o, OutPlace::flat(&d), &mut a, 0..d.h / 2);
+            (path.kernels().pool_forward)(
+                &d,
+                y,
+                &mut o,
+                OutPlace::flat(&d),
+                Some(&mut a),
+                0..d.h / 2,
+            );
             o.iter()
                 .zip(&dout)
                 .map(|(&o, &g)| o as f64 * g as f64)
@@ -227,7 +248,7 @@ fn maxpool_backward_is_gradient_of_forward() {
         };
         let mut o = vec![0.0f32; d.out_len()];
         let mut a = vec![0u8; d.out_len()];
-        (path.kernels().pool_forward)(&d, &y, &mut o, OutPlace::flat(&d), &mut a, 0..d.h / 2);
+        (path.kernels().pool_forward)(&d, &y, &mut o, OutPlace::flat(&d), Some(&mut a), 0..d.h / 2);
         let mut g = vec![0.0f32; (d.h + 2) * (d.w + 2) * d.c];
         (path.kernels().pool_backward)(&d, &dout, &a, &mut g);
         let h = 1e-3f32;

@@ -631,7 +631,7 @@ fn reference_pool(x: &[f32], n: usize, c: usize) -> (Vec<f32>, Vec<u8>) {
     let mut out = vec![0.0f32; d.out_len()];
     let mut argmax = vec![0u8; d.out_len()];
     let place = OutPlace::flat(&d);
-    reference::pool::forward(&d, x, &mut out, place, &mut argmax, 0..d.h / 2);
+    reference::pool::forward(&d, x, &mut out, place, Some(&mut argmax), 0..d.h / 2);
     (out, argmax)
 }
 

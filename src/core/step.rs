@@ -39,6 +39,7 @@
 
 use crate::arena::View;
 use crate::dataset::Dataset;
+use crate::layers::conv::PoolOut;
 use crate::layers::fc::FcDims;
 use crate::layers::pool::OutPlace;
 use crate::model::Ctx;
@@ -109,7 +110,7 @@ pub fn forward_backward(
         let flip = aug
             .flips
             .is_some_and(|epoch| crate::train::flip_bit(aug.key[0], epoch, i));
-        conv_blocks_forward(c, slot, t, data.image(i), flip);
+        conv_blocks_forward(c, slot, t, data.image(i), flip, true);
         if let Some(key) = aug.dropout_key(slot, 0) {
             // SAFETY: the slot's row of fc_in and of the mask belong to this thread now.
             unsafe {
@@ -202,7 +203,7 @@ pub fn forward_backward(
 /// without the loss): leaves P(dog) in the batch's `probs`.
 pub fn forward_only(c: &Ctx, team: &Team, t: usize, data: &dyn Dataset, start: usize, rows: usize) {
     for slot in team.deal(t, rows) {
-        conv_blocks_forward(c, slot, t, data.image(start + slot), false);
+        conv_blocks_forward(c, slot, t, data.image(start + slot), false, false);
     }
     team.sync();
     fc1_forward(c, rows, team.part(c.shapes.fc1, t, 4));
@@ -219,11 +220,13 @@ pub fn forward_only(c: &Ctx, team: &Team, t: usize, data: &dyn Dataset, start: u
 // [flat] after conv3); backward: dflat row or dx[l+1] -> pool -> dy_pad[l] -> dw, db, dx[l].
 
 /// The conv blocks of one sample: `image` into batch slot `slot`, using thread `t`'s scratch.
-/// Writes the slot's padded conv inputs, argmax codes and its row of `fc_in`. Each layer runs
-/// in bands of its plan's `band` output rows: a band is pooled right after it is computed, while
-/// it is still in cache (default network: conv1 2 rows, 32 KiB; conv2, whole F(4x4) tiles, 4
-/// rows, 64 KiB), instead of the whole 1-2 MiB output being written out and read back.
-pub fn conv_blocks_forward(c: &Ctx, slot: usize, t: usize, image: &[u8], flip: bool) {
+/// Writes the slot's padded conv inputs, its row of `fc_in` and, when training (`codes`), its
+/// argmax codes; inference (`codes = false`) writes none. Each layer runs in bands of its
+/// plan's `band` output rows: a band is pooled right after it is computed, while it is still
+/// in cache (default network: conv1 2 rows, 32 KiB; conv2, whole F(4x4) tiles, 4 rows,
+/// 64 KiB), instead of the whole 1-2 MiB output being written out and read back; where the
+/// plan has a fused kernel (`forward_pool`), the band is pooled in registers and never stored.
+pub fn conv_blocks_forward(c: &Ctx, slot: usize, t: usize, image: &[u8], flip: bool, codes: bool) {
     let (k, s) = (c.kernels, c.shapes);
     let (sample, thread) = (&c.samples[slot], &c.threads[t]);
     let clock = Clock::start();
@@ -242,17 +245,22 @@ pub fn conv_blocks_forward(c: &Ctx, slot: usize, t: usize, image: &[u8], flip: b
                 let row = c.batch.fc_in.slot(slot, s.flat);
                 (c.acts.get_mut(row), OutPlace::flat(&p))
             };
+            let argmax = codes.then(|| c.masks.get_mut(sample.argmax[l]));
+            let mut pool = PoolOut { out, place, argmax };
             let x_pad = c.acts.get(sample.x_pad[l]);
             let wpack = c.packed.get(c.packed_fwd[l]);
             let bias = c.params.get(c.param_views.conv_b[l]);
-            let y_band = &mut c.acts.get_mut(thread.y)[..plan.band * d.w * d.cout];
             let scratch = c.acts.get_mut(thread.wino);
-            let argmax = c.masks.get_mut(sample.argmax[l]);
             for y0 in (0..d.h).step_by(plan.band) {
                 let rows = y0..(y0 + plan.band).min(d.h);
+                if let Some(fused) = plan.forward_pool {
+                    fused(&d, x_pad, wpack, bias, rows, scratch, &mut pool);
+                    continue;
+                }
+                let y_band = &mut c.acts.get_mut(thread.y)[..plan.band * d.w * d.cout];
                 (plan.forward)(&d, x_pad, wpack, Some(bias), y_band, rows.clone(), scratch);
-                let pooled = rows.start / 2..rows.end / 2;
-                (k.pool_forward)(&p, y_band, out, place, argmax, pooled);
+                let (pooled, am) = (rows.start / 2..rows.end / 2, pool.argmax.as_deref_mut());
+                (k.pool_forward)(&p, y_band, pool.out, place, am, pooled);
             }
             clock.lap(Section::ConvForward(l));
         }

@@ -88,6 +88,53 @@ pub unsafe fn forward_row(
     );
 }
 
+/// [`forward_row`] without the argmax codes (inference): per 16 channels the maximum of the
+/// four window positions, `vmaxps` in window order as there, so the same bits (NaN and
+/// signed zeros included).
+///
+/// Registers: zmm0-3 the window positions, zmm0 the maximum.
+///
+/// # Safety
+/// As [`forward_row`].
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
+pub unsafe fn max_row(top: *const f32, row_bytes: usize, groups: usize, wo: usize, out: *mut f32) {
+    asm_zmm!(
+        "lea {bot}, [{top} + {rb}]",
+        "mov {cs}, {groups}",
+        "shl {cs}, 6",
+        "2:",
+        "mov {g}, {groups}",
+        "3:",
+        "vmovups zmm0, [{top}]",
+        "vmovups zmm1, [{top} + {cs}]",
+        "vmovups zmm2, [{bot}]",
+        "vmovups zmm3, [{bot} + {cs}]",
+        "vmaxps zmm0, zmm0, zmm1",
+        "vmaxps zmm0, zmm0, zmm2",
+        "vmaxps zmm0, zmm0, zmm3",
+        "prefetchw [{out} + 512]",
+        "vmovups [{out}], zmm0",
+        "add {top}, 64",
+        "add {bot}, 64",
+        "add {out}, 64",
+        "dec {g}",
+        "jnz 3b",
+        "add {top}, {cs}",
+        "add {bot}, {cs}",
+        "dec {wo}",
+        "jnz 2b",
+        ;
+        top = inout(reg) top => _,
+        rb = in(reg) row_bytes,
+        groups = in(reg) groups,
+        wo = inout(reg) wo => _,
+        out = inout(reg) out => _,
+        bot = out(reg) _,
+        cs = out(reg) _,
+        g = out(reg) _,
+    );
+}
+
 /// Backward of one output row: for `wo` pixels x `16*groups` channels, the gradient `dout`
 /// goes to the window position named by its argmax byte, zero to the other three (code 4:
 /// zero everywhere). `top` is the first interior element of the window's top row in `dy_pad`,

@@ -31,7 +31,7 @@ pub struct Kernels {
     /// [`input::load_asm`]: `(h, w, image, x_pad, flip)`.
     pub load_image: fn(usize, usize, &[u8], &mut [f32], bool),
     /// [`pool::forward_asm`].
-    pub pool_forward: fn(&PoolDims, &[f32], &mut [f32], OutPlace, &mut [u8], Range<usize>),
+    pub pool_forward: fn(&PoolDims, &[f32], &mut [f32], OutPlace, Option<&mut [u8]>, Range<usize>),
     /// [`pool::backward_asm`].
     pub pool_backward: fn(&PoolDims, &[f32], &[u8], &mut [f32]),
     /// [`fc::forward_asm`].

@@ -50,7 +50,8 @@ pub(crate) fn check(d: &PoolDims) {
 /// Forward, pooled rows `rows` (`0..h/2`: the whole layer): `y_band` holds just conv rows
 /// `2*rows.start .. 2*rows.end` (`2*rows.len() x w x c`), so the trainer can pool a band of
 /// conv output right after computing it, while it is still in L1. Writes only those pooled rows
-/// and their argmax codes.
+/// and, when `argmax` is given (training), their argmax codes; inference passes `None` and
+/// runs a kernel that only takes the maxima.
 ///
 /// Shapes: `y_band [2*rows.len()][w][c]` -> `out[place.off + i*place.row_stride + j*c + ch]`,
 /// `argmax [h/2][w/2][c]`.
@@ -59,28 +60,30 @@ pub fn forward_asm(
     y_band: &[f32],
     out: &mut [f32],
     place: OutPlace,
-    argmax: &mut [u8],
+    mut argmax: Option<&mut [u8]>,
     rows: std::ops::Range<usize>,
 ) {
     check(d);
     let (ho, wo) = (d.h / 2, d.w / 2);
     assert!(rows.end <= ho, "pooled rows {rows:?} past {ho}");
-    assert!(y_band.len() >= 2 * rows.len() * d.w * d.c && argmax.len() >= d.out_len());
+    assert!(y_band.len() >= 2 * rows.len() * d.w * d.c);
+    assert!(argmax.as_ref().is_none_or(|a| a.len() >= d.out_len()));
     assert!(place.row_stride >= wo * d.c);
     assert!(out.len() >= place.off + (ho - 1) * place.row_stride + wo * d.c);
     crate::cpu::assert_asm_ok();
     let row = d.w * d.c;
     for i in rows.clone() {
+        let (top, at) = (2 * (i - rows.start) * row, place.off + i * place.row_stride);
         // SAFETY: bounds checked above; one output row of wo*c values per call.
         unsafe {
-            kernel::forward_row(
-                y_band.as_ptr().add(2 * (i - rows.start) * row),
-                4 * row,
-                d.c / 16,
-                wo,
-                out.as_mut_ptr().add(place.off + i * place.row_stride),
-                argmax.as_mut_ptr().add(i * wo * d.c),
-            )
+            let (top, out) = (y_band.as_ptr().add(top), out.as_mut_ptr().add(at));
+            match argmax.as_deref_mut() {
+                Some(a) => {
+                    let am = a.as_mut_ptr().add(i * wo * d.c);
+                    kernel::forward_row(top, 4 * row, d.c / 16, wo, out, am)
+                }
+                None => kernel::max_row(top, 4 * row, d.c / 16, wo, out),
+            }
         }
     }
 }

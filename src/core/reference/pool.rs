@@ -4,14 +4,14 @@ use crate::config::PoolDims;
 use crate::layers::pool::OutPlace;
 
 /// Pools conv rows `2*rows.start .. 2*rows.end`, held in `y_band`, into pooled rows `rows` at
-/// `out[place.off + i*place.row_stride + j*c + ch]`, argmax codes into `argmax`
+/// `out[place.off + i*place.row_stride + j*c + ch]`, argmax codes into `argmax` when given
 /// (`crate::layers::pool::forward_asm`'s contract).
 pub fn forward(
     d: &PoolDims,
     y_band: &[f32],
     out: &mut [f32],
     place: OutPlace,
-    argmax: &mut [u8],
+    mut argmax: Option<&mut [u8]>,
     rows: std::ops::Range<usize>,
 ) {
     crate::layers::pool::check(d);
@@ -35,7 +35,9 @@ pub fn forward(
                     code = 4;
                 }
                 out[off + i * row_stride + j * c + ch] = m;
-                argmax[(i * (d.w / 2) + j) * c + ch] = code;
+                if let Some(a) = argmax.as_deref_mut() {
+                    a[(i * (d.w / 2) + j) * c + ch] = code;
+                }
             }
         }
     }

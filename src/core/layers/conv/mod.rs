@@ -29,6 +29,7 @@
 use crate::config::ConvDims;
 use crate::cpu::Path;
 use crate::kernels::conv::{self, Tile, TileArgs, TileFn};
+use crate::layers::pool::OutPlace;
 use crate::reference::conv as reference;
 use std::ops::Range;
 use winograd::{TileSize, F2, F4};
@@ -77,6 +78,22 @@ pub type BackwardWeightsFn = fn(&ConvDims, &[f32], &[f32], &mut [f32], &mut [f32
 /// `(d, original-layout weights, packed)`.
 pub type PackFn = fn(&ConvDims, &[f32], &mut [f32]);
 
+/// Where a fused conv + ReLU + pool forward ([`ForwardPoolFn`]) puts the pooled band: pooled
+/// rows go to `out` at `place` (as [`crate::layers::pool::forward_asm`] writes them), argmax
+/// codes to `argmax` (`[h/2][w/2][cout]`, same codes) when given; inference gives `None`.
+pub struct PoolOut<'a> {
+    pub out: &'a mut [f32],
+    pub place: OutPlace,
+    pub argmax: Option<&'a mut [u8]>,
+}
+
+/// `(d, x_pad, packed weights, bias, rows, scratch, pool)`: output rows `rows` (whole pooling
+/// windows, and whole tiles of the layer's algorithm) of `relu(conv(x_pad, w) + bias)`,
+/// 2x2 max-pooled straight into `pool` (pooled rows `rows.start/2 .. rows.end/2`), the
+/// full-resolution output never written: the same bits as [`ForwardFn`] then the pool.
+pub type ForwardPoolFn =
+    fn(&ConvDims, &[f32], &[f32], &[f32], Range<usize>, &mut [f32], &mut PoolOut);
+
 /// Conv output rows per band of the fused conv + pool forward: whole pooling windows (2 rows)
 /// and whole Winograd tiles (2 or 4 rows).
 fn band_rows(algo: Algo) -> usize {
@@ -115,6 +132,9 @@ pub struct ConvPlan {
     pub pack_forward: PackFn,
     pub pack_backward: PackFn,
     pub forward: ForwardFn,
+    /// The forward with its pool fused in, where the algorithm has such a kernel; `None`: the
+    /// passes run `forward` into a band buffer, then the pool.
+    pub forward_pool: Option<ForwardPoolFn>,
     pub backward_data: BackwardDataFn,
     pub backward_weights: BackwardWeightsFn,
 }
@@ -133,6 +153,7 @@ impl ConvPlan {
             pack_forward: winograd::pack_forward::<T>,
             pack_backward: winograd::pack_backward::<T>,
             forward: winograd::run::<T>,
+            forward_pool: None,
             backward_data: winograd::backward_data::<T>,
             backward_weights: winograd::backward_weights::<T>,
         }
@@ -174,6 +195,7 @@ impl ConvPlan {
                 pack_forward: pack_copy,
                 pack_backward: pack_copy,
                 forward: forward_reference,
+                forward_pool: None,
                 backward_data: backward_data_reference,
                 backward_weights: backward_weights_reference,
             },
@@ -185,6 +207,7 @@ impl ConvPlan {
                 pack_forward: pack_forward_direct,
                 pack_backward: pack_backward_direct,
                 forward: forward_direct,
+                forward_pool: None,
                 backward_data: backward_data_direct,
                 backward_weights: weight_grad::backward_weights_direct,
             },
