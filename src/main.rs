@@ -451,7 +451,8 @@ fn bench_samples(batches: usize, batch: usize, image: usize) -> Result<usize, St
         .map_or(u128::MAX, |kb| kb * 1024);
     if bytes > available / 2 {
         return Err(format!(
-            "--batches {batches}: {n} synthetic {image}x{image} images need {:.1} GiB, more than              half the memory available ({:.1} GiB); use fewer batches",
+            "--batches {batches}: {n} synthetic {image}x{image} images need {:.1} GiB, more than \
+             half the memory available ({:.1} GiB); use fewer batches",
             bytes as f64 / (1u64 << 30) as f64,
             available as f64 / (1u64 << 30) as f64
         ));

@@ -796,7 +796,10 @@ pub fn check_pair(train: &Blob, test: &Blob) -> Result<(), String> {
         let Some(s) = a.sibling() else { continue };
         if b.len() as u64 != s.count || b.header.payload_crc != s.payload_crc {
             return Err(format!(
-                "{} and {} are not a pair: {} was packed together with a {} set of {} samples                  (payload checksum {:08x}), but {} holds {} samples (checksum {:08x}). A split                  interrupted half-way, or a blob from another run, would mix photos of the                  test set into the training set: pack both again",
+                "{} and {} are not a pair: {} was packed together with a {} set of {} samples \
+                 (payload checksum {:08x}), but {} holds {} samples (checksum {:08x}). A split \
+                 interrupted half-way, or a blob from another run, would mix photos of the \
+                 test set into the training set: pack both again",
                 train.path.display(),
                 test.path.display(),
                 a.path.display(),

@@ -102,6 +102,8 @@ pub fn assert_refused(o: &Output, want: &[&str]) -> String {
     assert_eq!(errors.len(), 1, "{err}");
     assert!(!err.contains("panicked"), "{err}");
     assert!(!err.contains("internal error"), "{err}");
+    // A string continuation without its `\` leaves the source indentation in the message.
+    assert!(!errors[0].contains("   "), "a run of spaces in {err:?}");
     for w in want {
         assert!(errors[0].contains(w), "expected {w:?} in {err:?}");
     }
