@@ -366,6 +366,20 @@ pub fn pack<T: TileSize>(
         out.len() >= packed_len::<T>(n_in, n_out),
         "packed buffer too short"
     );
+    crate::cpu::assert_asm_ok();
+    // SAFETY: AVX-512 is present (checked above); it only widens the f64 vectors the compiler
+    // may use (2.5 to 3x faster than SSE2's two lanes, the same operations per filter).
+    unsafe { pack_avx512::<T>(n_in, n_out, f, out) }
+}
+
+/// [`pack`]'s body, compiled for AVX-512.
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
+unsafe fn pack_avx512<T: TileSize>(
+    n_in: usize,
+    n_out: usize,
+    f: impl Fn(usize, usize, usize, usize) -> f32,
+    out: &mut [f32],
+) {
     let (a, plane) = (T::M + 2, n_in * n_out);
     for (o0, nv) in channel_block_iter(n_out) {
         let nb = nv * 16;
@@ -374,15 +388,29 @@ pub fn pack<T: TileSize>(
             // gathered here and then written as contiguous runs: writing each float straight
             // to its position's plane (planes 8-32 KiB apart, the same L1 set) was slower.
             let mut step = [[0.0f32; 32]; 36];
-            #[allow(clippy::needless_range_loop)] // c is the output channel as well
+            // The block's nb <= 32 filters side by side, so that each f64 step below is one
+            // loop over c (vectorized; the same operations per filter, so the same bits).
+            let mut g = [[[0.0f64; 32]; 3]; 3]; // g[ky][kx][c]
             for c in 0..nb {
-                let o = o0 + c;
-                let g = |ky, kx| f(o, ky, kx, i) as f64;
-                // gg = G g, column by column ((m+2) x 3), then u = gg G^T, row by row.
-                let cols: [[f64; 6]; 3] =
-                    std::array::from_fn(|kx| T::g(g(0, kx), g(1, kx), g(2, kx)));
-                for r in 0..a {
-                    let u = T::g(cols[0][r], cols[1][r], cols[2][r]);
+                for (ky, gy) in g.iter_mut().enumerate() {
+                    for (kx, gyx) in gy.iter_mut().enumerate() {
+                        gyx[c] = f(o0 + c, ky, kx, i) as f64;
+                    }
+                }
+            }
+            // gg = G g, column by column ((m+2) x 3), then u = gg G^T, row by row.
+            let mut cols = [[[0.0f64; 32]; 6]; 3]; // cols[kx][r][c]
+            for (kx, col) in cols.iter_mut().enumerate() {
+                for c in 0..32 {
+                    let u = T::g(g[0][kx][c], g[1][kx][c], g[2][kx][c]);
+                    for (r, v) in u.iter().enumerate() {
+                        col[r][c] = *v;
+                    }
+                }
+            }
+            for r in 0..a {
+                for c in 0..32 {
+                    let u = T::g(cols[0][r][c], cols[1][r][c], cols[2][r][c]);
                     for (s, &v) in u[..a].iter().enumerate() {
                         step[r * a + s][c] = v as f32;
                     }
