@@ -220,34 +220,36 @@ pub fn forward_only(c: &Ctx, team: &Team, t: usize, data: &dyn Dataset, start: u
 // [flat] after conv3); backward: dflat row or dx[l+1] -> pool -> dy_pad[l] -> dw, db, dx[l].
 
 /// The conv blocks of one sample: `image` into batch slot `slot`, using thread `t`'s scratch.
-/// Writes the slot's padded conv inputs, its row of `fc_in` and, when training (`codes`), its
-/// argmax codes; inference (`codes = false`) writes none. Each layer runs in bands of its
+/// Training (`train`) writes the slot's padded conv inputs, argmax codes and row of `fc_in`,
+/// all that its backward pass needs; inference writes only the row of `fc_in`, with the conv
+/// inputs in the thread's own buffers and no argmax codes. Each layer runs in bands of its
 /// plan's `band` output rows: a band is pooled right after it is computed, while it is still
 /// in cache (default network: conv1 2 rows, 32 KiB; conv2, whole F(4x4) tiles, 4 rows,
 /// 64 KiB), instead of the whole 1-2 MiB output being written out and read back; where the
 /// plan has a fused kernel (`forward_pool`), the band is pooled in registers and never stored.
-pub fn conv_blocks_forward(c: &Ctx, slot: usize, t: usize, image: &[u8], flip: bool, codes: bool) {
+pub fn conv_blocks_forward(c: &Ctx, slot: usize, t: usize, image: &[u8], flip: bool, train: bool) {
     let (k, s) = (c.kernels, c.shapes);
     let (sample, thread) = (&c.samples[slot], &c.threads[t]);
+    let x_pads = if train { &sample.x_pad } else { &thread.x_pad };
     let clock = Clock::start();
     // SAFETY (all unsafe blocks here): slot views belong to this slot only and thread views to
     // this thread only; the parameter and packed views are read-only during this phase.
     unsafe {
-        let x0 = c.acts.get_mut(sample.x_pad[0]);
+        let x0 = c.acts.get_mut(x_pads[0]);
         (k.load_image)(s.conv[0].h, s.conv[0].w, image, x0, flip);
         clock.lap(Section::Load);
         for l in 0..3 {
             let (d, plan) = (s.conv[l], c.conv[l]);
             let p = d.pool();
             let (out, place) = if l < 2 {
-                (c.acts.get_mut(sample.x_pad[l + 1]), OutPlace::padded(&p))
+                (c.acts.get_mut(x_pads[l + 1]), OutPlace::padded(&p))
             } else {
                 let row = c.batch.fc_in.slot(slot, s.flat);
                 (c.acts.get_mut(row), OutPlace::flat(&p))
             };
-            let argmax = codes.then(|| c.masks.get_mut(sample.argmax[l]));
+            let argmax = train.then(|| c.masks.get_mut(sample.argmax[l]));
             let mut pool = PoolOut { out, place, argmax };
-            let x_pad = c.acts.get(sample.x_pad[l]);
+            let x_pad = c.acts.get(x_pads[l]);
             let wpack = c.packed.get(c.packed_fwd[l]);
             let bias = c.params.get(c.param_views.conv_b[l]);
             let scratch = c.acts.get_mut(thread.wino);
