@@ -48,6 +48,34 @@
 //! are paid once per 4 steps; `k % 4` leftover steps (conv1: `k = 9`) run one at a time.
 //! For the 14 x 2 tile one iteration is 8 weight loads, 56 broadcasts, 112 FMAs, 8 scalar
 //! instructions: 56 cycles at two FMAs per cycle.
+//!
+//! # The fused conv + pool micro-kernels (`pool_tile_2xP`, [`POOL_TILES`])
+//!
+//! One call computes **2 output rows x P pixels (P = 6, 4, 2) x 32 output channels** (`NV = 2`)
+//! over the *whole* reduction (no `accumulate`: the driver gives every segment of the block's
+//! reduction in one `skips` list, chunk after chunk), adds the bias, applies ReLU, and 2x2
+//! max-pools the tile in registers into `P/2` pooled pixels; the conv outputs are never stored.
+//! Per conv output the instructions are those of the contract above (the reduction loop is the
+//! same `conv_reduction!` text, the same steps in the same order into one accumulator, then
+//! `vaddps` bias, `vmaxps` zero), and per window those of
+//! [`crate::kernels::pool::forward_row`] (`vmaxps m, m, x` in the order top-right,
+//! bottom-left, bottom-right; with codes, `vcmpps GT` before each and `m <= 0` last, narrowed by
+//! `vpmovdb`), so the pooled values and codes have the bits of the tile kernels followed by the
+//! pool kernel. Arguments in [`PoolTileArgs`]: conv row 0's input as in [`TileArgs`], row 1's at
+//! `in_row` bytes further; `out`/`out_stride` the pooled pixels; `argmax` null: no codes
+//! (inference), else 16 code bytes per channel vector, `argmax_stride` bytes between pooled pixels.
+//!
+//! | register | holds |
+//! |---|---|
+//! | `zmm0 .. zmm(4P-1)` | accumulators: row `r`, pixel `p`, channel vector `v` in `zmm((r*P+p)*2+v)` |
+//! | `zmm(4P), zmm(4P+1)` | the step's weight vectors, then the bias |
+//! | `zmm(4P+2) .. zmm(4P+7)` | the first 4: input broadcasts (round-robin); after the reduction, in order: ReLU's zero, the codes (dwords), the codes 1..4 (`c1 .. c4`) |
+//! | `b0, b1` / `b2, b3` (GPR) | row 0 / row 1 input bases (pixel `3i+m` of a row at `[b_i + s*m]`; P = 2: `b0`, `b1` one per row); in the pool, `b0` = pooled output, `s` its pixel stride |
+//! | `skp`, `cnt` (GPR) | as above during the reduction; in the pool, the codes' address and pixel stride |
+//! | `seg` (GPR) | segments left; in the pool, the constants 1..4 on their way to `c1 .. c4` |
+//!
+//! The 2 x 6 tile runs 24 FMAs per step (2 weight loads, 12 broadcasts), the 14-pixel tile 28:
+//! per FMA the same loads. conv1's 128-pixel rows are covered by 20 tiles of 6 and 2 of 4.
 
 use crate::kernels::asm_zmm;
 

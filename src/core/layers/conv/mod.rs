@@ -581,7 +581,7 @@ struct Pass {
 }
 
 /// Whether the direct convolution has a fused conv + ReLU + pool forward for `d`
-/// ([`forward_pool_direct`]): 32-channel output blocks only (`cout % 32 == 0`: conv1, and
+/// (`forward_pool_direct`): 32-channel output blocks only (`cout % 32 == 0`: conv1, and
 /// conv2 and conv3 under `--conv direct`) and even sides (whole pooling windows).
 pub fn fused_pool_applies(d: &ConvDims) -> bool {
     d.cout.is_multiple_of(32)
