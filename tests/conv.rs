@@ -7,7 +7,7 @@ use approx::{assert_relative_eq, relative_eq};
 use catdog::config::ConvDims;
 use catdog::cpu::{has_avx512, Path};
 use catdog::layers::conv::winograd::{self, F2};
-use catdog::layers::conv::{chunks, row_tile_widths, Algo, ConvPlan};
+use catdog::layers::conv::{chunks, row_tile_widths, Algo, ConvPlan, PoolOut};
 use catdog::reference::conv as reference;
 use catdog::testing::channel_blocks;
 
@@ -503,4 +503,113 @@ fn banded_conv_and_pool_give_the_bits_of_whole_layers() {
         );
         assert_eq!(am_a, am_b, "argmax codes differ ({d:?}, band {band})");
     }
+}
+
+/// The direct plan's fused conv + ReLU + pool forward (`forward_pool`) gives the bits of
+/// `forward` followed by `pool::forward_asm`: pooled values (padded and flat places) and, when
+/// asked for, argmax codes; in the trainer's 2-row bands and over the whole layer at once. The
+/// inputs make every code occur: the bottom half of each image is constant in 8 x 8 blocks, so
+/// neighbouring conv outputs tie exactly (the first maximum wins), and the biases of every
+/// third channel are very negative, so ReLU blocks whole windows (code 4).
+#[test]
+fn fused_conv_pool_gives_the_bits_of_conv_then_pool() {
+    use catdog::config::PoolDims;
+    use catdog::kernels::conv::POOL_TILES;
+    use catdog::layers::conv::fused_pool_applies;
+    use catdog::layers::pool::{forward_asm, OutPlace};
+    if skip_without_avx512("fused conv + pool") {
+        return;
+    }
+    // Which shapes have the fused kernel: 32-channel blocks and even sides.
+    for (h, w, cout, fused) in [(4, 4, 32, true), (4, 4, 48, false), (4, 5, 32, false)] {
+        let d = ConvDims { h, w, cin: 3, cout };
+        assert_eq!(fused_pool_applies(&d), fused, "{d:?}");
+        let plan = ConvPlan::with(Algo::Direct, &d);
+        assert_eq!(plan.forward_pool.is_some(), fused, "{d:?}");
+    }
+    let mut rng = Rng(0xf0_5ed);
+    let (mut seen, mut ties) = ([0usize; 5], 0);
+    for &(h, w, cin, cout) in &[
+        (128, 128, 3, 32), // conv1: 20 tiles of 6 + 2 of 4 per row pair
+        (6, 10, 3, 32),    // 6 + 4
+        (4, 2, 3, 32),     // one 2 x 2 tile
+        (8, 14, 16, 32),   // 6 + 4 + 4
+        (6, 12, 32, 64),   // 6 + 6, two channel blocks
+        (4, 8, 32, 96),    // 4 + 4, three blocks
+        (2, 6, 256, 32),   // split reduction: 3 chunks
+        (2, 4, 1024, 64),  // 6 chunks (kernel row x 512 channels)
+    ] {
+        let d = ConvDims { h, w, cin, cout };
+        println!("{d:?}: tiles {:?}", row_tile_widths(w, POOL_TILES));
+        // Input: random top half, bottom half constant over 8 x 8 blocks.
+        let mut x = padded(&mut rng, h, w, cin, 0);
+        let blocks = rng.fill(h.div_ceil(8) * w.div_ceil(8) * cin);
+        for y in h / 2..h {
+            for xx in 0..w {
+                for c in 0..cin {
+                    let b = ((y / 8) * w.div_ceil(8) + xx / 8) * cin + c;
+                    x[((y + 1) * (w + 2) + xx + 1) * cin + c] = blocks[b];
+                }
+            }
+        }
+        let scale = 1.0 / (cin as f32).sqrt();
+        let wts: Vec<f32> = rng.fill(d.weight_len()).iter().map(|v| v * scale).collect();
+        let bias: Vec<f32> = (0..cout)
+            .map(|c| rng.next_f32() * 0.3 - if c % 3 == 0 { 4.0 } else { 0.0 })
+            .collect();
+        let plan = ConvPlan::with(Algo::Direct, &d);
+        let fused = plan.forward_pool.expect("a fused kernel for this shape");
+        let (wp, _) = packed(&plan, &d, &wts);
+        let mut scratch = vec![0.0; plan.scratch_len];
+        let mut y = vec![0.0; d.out_len()];
+        (plan.forward)(&d, &x, &wp, Some(&bias), &mut y, 0..h, &mut scratch);
+        let p = PoolDims { h, w, c: cout };
+        // Windows whose positive maximum occurs at two or more positions.
+        for i in 0..h / 2 {
+            for j in 0..w / 2 {
+                for c in 0..cout {
+                    let at = |dy: usize, dx: usize| y[((2 * i + dy) * w + 2 * j + dx) * cout + c];
+                    let v = [at(0, 0), at(0, 1), at(1, 0), at(1, 1)];
+                    let m = v.iter().fold(0.0f32, |m, &x| m.max(x));
+                    ties += (m > 0.0 && v.iter().filter(|&&x| x == m).count() > 1) as usize;
+                }
+            }
+        }
+        for place in [OutPlace::padded(&p), OutPlace::flat(&p)] {
+            let out_len = place.off + (h / 2) * place.row_stride + place.off;
+            for codes in [true, false] {
+                let what = format!("{d:?} {place:?} codes {codes}");
+                let (mut out_a, mut am_a) = (vec![f32::NAN; out_len], vec![9u8; p.out_len()]);
+                let am = codes.then_some(&mut am_a[..]);
+                forward_asm(&p, &y, &mut out_a, place, am, 0..h / 2);
+                if codes {
+                    for &c in &am_a {
+                        seen[c as usize] += 1;
+                    }
+                }
+                for band in [2, h] {
+                    let (mut out_b, mut am_b) = (vec![f32::NAN; out_len], vec![9u8; p.out_len()]);
+                    let argmax = codes.then_some(&mut am_b[..]);
+                    let mut pool = PoolOut {
+                        out: &mut out_b,
+                        place,
+                        argmax,
+                    };
+                    for y0 in (0..h).step_by(band) {
+                        let rows = y0..(y0 + band).min(h);
+                        fused(&d, &x, &wp, &bias, rows, &mut scratch, &mut pool);
+                    }
+                    let differ = out_a
+                        .iter()
+                        .zip(&out_b)
+                        .position(|(a, b)| a.to_bits() != b.to_bits());
+                    assert_eq!(differ, None, "pooled values differ ({what}, band {band})");
+                    assert_eq!(am_a, am_b, "argmax codes differ ({what}, band {band})");
+                }
+            }
+        }
+    }
+    println!("argmax codes 0..4 seen: {seen:?}, windows with tied maxima: {ties}");
+    assert!(seen.iter().all(|&n| n > 100), "codes seen {seen:?}");
+    assert!(ties > 1000, "only {ties} tied windows");
 }

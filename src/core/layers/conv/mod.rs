@@ -28,7 +28,7 @@
 
 use crate::config::ConvDims;
 use crate::cpu::Path;
-use crate::kernels::conv::{self, Tile, TileArgs, TileFn};
+use crate::kernels::conv::{self, PoolTileArgs, PoolTileFn, Tile, TileArgs, TileFn};
 use crate::layers::pool::OutPlace;
 use crate::reference::conv as reference;
 use std::ops::Range;
@@ -207,7 +207,7 @@ impl ConvPlan {
                 pack_forward: pack_forward_direct,
                 pack_backward: pack_backward_direct,
                 forward: forward_direct,
-                forward_pool: None,
+                forward_pool: fused_pool_applies(d).then_some(forward_pool_direct),
                 backward_data: backward_data_direct,
                 backward_weights: weight_grad::backward_weights_direct,
             },
@@ -373,7 +373,7 @@ pub(crate) fn original_backward<'a>(
 /// (no pixel twice: a later reduction chunk adds to the output): the cheapest split of `w` into
 /// tile widths under the tiles' measured rates (a small dynamic programme over `0..=w`), see
 /// [`row_tile_widths`].
-fn row_plan(w: usize, tiles: &[Tile]) -> Vec<(usize, TileFn)> {
+fn row_plan<F: Copy>(w: usize, tiles: &[Tile<F>]) -> Vec<(usize, F)> {
     let mut plan = Vec::new();
     let mut x0 = 0;
     for p in row_tile_widths(w, tiles) {
@@ -400,20 +400,22 @@ fn row_plan(w: usize, tiles: &[Tile]) -> Vec<(usize, TileFn)> {
 /// let rate = |p: usize| tiles(2).iter().find(|t| t.pixels == p).unwrap().rate;
 /// assert_eq!((rate(14), rate(11), rate(7), rate(4)), (100, 95, 88, 66));
 /// ```
-pub fn row_tile_widths(w: usize, tiles: &[Tile]) -> Vec<usize> {
-    // best[x] = (cost of covering x pixels, width of the last tile).
+pub fn row_tile_widths<F>(w: usize, tiles: &[Tile<F>]) -> Vec<usize> {
+    // best[x] = (cost of covering x pixels, width of the last tile); u64::MAX: no cover (odd x
+    // with the fused tiles, whose widths are all even).
     let mut best = vec![(0u64, 0usize); w + 1];
     for x in 1..=w {
         best[x] = tiles
             .iter()
-            .filter(|t| t.pixels <= x)
+            .filter(|t| t.pixels <= x && best[x - t.pixels].0 != u64::MAX)
             .map(|t| {
                 let c = best[x - t.pixels].0 + (t.pixels as u64 * 10_000) / t.rate as u64;
                 (c, t.pixels)
             })
             .min()
-            .expect("a 1-pixel tile exists");
+            .unwrap_or((u64::MAX, 0));
     }
+    assert!(best[w].0 != u64::MAX, "no tiles cover a row of {w}");
     let mut widths = Vec::new();
     let mut x = w;
     while x > 0 {
@@ -510,7 +512,6 @@ fn forward_direct(
 /// and how the reduction is chunked.
 fn plan_passes(kernel_dims: &ConvDims) -> Vec<Pass> {
     let (w, n_in, n_out) = (kernel_dims.w, kernel_dims.cin, kernel_dims.cout);
-    let row = (w + 2) * n_in;
     // One pass per (output-channel block, reduction chunk), in accumulation order.
     let mut passes = Vec::new();
     for (o0, nv) in channel_block_iter(n_out) {
@@ -519,29 +520,14 @@ fn plan_passes(kernel_dims: &ConvDims) -> Vec<Pass> {
         let chunks = chunks(n_in, nb);
         let mut wat = o0 * 9 * n_in;
         for (ci, ch) in chunks.iter().enumerate() {
-            // Segments of this chunk: (start in floats from the tile's input pixel 0, length).
-            let segs: Vec<(usize, usize)> = if ch.kc == n_in {
-                (ch.ky0..ch.ky0 + ch.nky)
-                    .map(|ky| (ky * row, 3 * n_in))
-                    .collect()
-            } else {
-                (ch.ky0..ch.ky0 + ch.nky)
-                    .flat_map(|ky| (0..3).map(move |kx| (ky * row + kx * n_in + ch.c0, ch.kc)))
-                    .collect()
-            };
+            let segs = chunk_segments(w, n_in, ch);
             let k = segs[0].1;
-            let skips: Vec<isize> = (0..segs.len())
-                .map(|i| match segs.get(i + 1) {
-                    Some(next) => (next.0 as isize - (segs[i].0 + k) as isize) * 4,
-                    None => 0,
-                })
-                .collect();
             passes.push(Pass {
                 o0,
                 plan: plan.clone(),
                 first_seg: segs[0].0,
                 k,
-                skips,
+                skips: segment_skips(&segs),
                 wat,
                 accumulate: ci > 0,
                 last: ci + 1 == chunks.len(),
@@ -550,6 +536,34 @@ fn plan_passes(kernel_dims: &ConvDims) -> Vec<Pass> {
         }
     }
     passes
+}
+
+/// The input segments of reduction chunk `ch` (rows `w + 2` pixels of `n_in` channels wide):
+/// `(start in floats from a tile's input pixel 0, length)`, in the packed weights' step order.
+fn chunk_segments(w: usize, n_in: usize, ch: &Chunk) -> Vec<(usize, usize)> {
+    let row = (w + 2) * n_in;
+    if ch.kc == n_in {
+        (ch.ky0..ch.ky0 + ch.nky)
+            .map(|ky| (ky * row, 3 * n_in))
+            .collect()
+    } else {
+        (ch.ky0..ch.ky0 + ch.nky)
+            .flat_map(|ky| (0..3).map(move |kx| (ky * row + kx * n_in + ch.c0, ch.kc)))
+            .collect()
+    }
+}
+
+/// [`TileArgs::skips`] of segments that all have the length of the first: bytes from the end of
+/// each to the start of the next (0 after the last).
+fn segment_skips(segs: &[(usize, usize)]) -> Vec<isize> {
+    let k = segs[0].1;
+    assert!(segs.iter().all(|s| s.1 == k), "segments of unequal length");
+    (0..segs.len())
+        .map(|i| match segs.get(i + 1) {
+            Some(next) => (next.0 as isize - (segs[i].0 + k) as isize) * 4,
+            None => 0,
+        })
+        .collect()
 }
 
 /// One sweep of the micro-kernels over the layer: an output-channel block and a reduction chunk.
@@ -564,6 +578,132 @@ struct Pass {
     wat: usize,
     accumulate: bool,
     last: bool,
+}
+
+/// Whether the direct convolution has a fused conv + ReLU + pool forward for `d`
+/// (`forward_pool_direct`): 32-channel output blocks only (`cout % 32 == 0`: conv1, and
+/// conv2 and conv3 under `--conv direct`) and even sides (whole pooling windows).
+pub fn fused_pool_applies(d: &ConvDims) -> bool {
+    d.cout.is_multiple_of(32)
+        && d.h >= 2
+        && d.w >= 2
+        && d.h.is_multiple_of(2)
+        && d.w.is_multiple_of(2)
+}
+
+/// Forward, direct, with ReLU and the 2x2 max-pool fused in ([`ForwardPoolFn`]): the fused
+/// micro-kernels ([`crate::kernels::conv::POOL_TILES`]) cover each pair of output rows with
+/// 2 x P pixel tiles ([`row_tile_widths`] over the fused tiles), per 32-channel block, over the
+/// whole reduction in one call (a layer whose reduction [`chunks`] splits runs its chunks'
+/// segments one after the other on the same accumulators: the same operations in the same
+/// order as [`forward_direct`]'s chunk by chunk passes, whose stores and reloads round nothing),
+/// then bias, ReLU, and [`crate::kernels::pool::forward_row`]'s max and argmax instructions in
+/// registers: the same bits as [`forward_direct`] then [`crate::layers::pool::forward_asm`].
+/// `rows` must start and end on even rows. Needs [`fused_pool_applies`]`(d)`.
+fn forward_pool_direct(
+    d: &ConvDims,
+    inp: &[f32],
+    wpack: &[f32],
+    bias: &[f32],
+    rows: Range<usize>,
+    _scratch: &mut [f32],
+    pool: &mut PoolOut,
+) {
+    let (h, w, n_in, n_out) = (d.h, d.w, d.cin, d.cout);
+    assert!(fused_pool_applies(d), "no fused conv + pool for {d:?}");
+    assert!(
+        rows.end <= h && rows.start.is_multiple_of(2) && rows.end.is_multiple_of(2),
+        "rows {rows:?}: whole pooling windows of {h} rows"
+    );
+    assert!(
+        inp.len() >= (h + 2) * (w + 2) * n_in,
+        "padded input too short"
+    );
+    assert!(wpack.len() >= 9 * n_in * n_out, "packed weights too short");
+    assert!(bias.len() >= n_out, "bias too short");
+    let (ho, wo, place) = (h / 2, w / 2, pool.place);
+    assert!(place.row_stride >= wo * n_out, "pooled rows overlap");
+    assert!(
+        pool.out.len() >= place.off + (ho - 1) * place.row_stride + wo * n_out,
+        "pooled output too short"
+    );
+    assert!(
+        pool.argmax
+            .as_ref()
+            .is_none_or(|a| a.len() >= ho * wo * n_out),
+        "argmax too short"
+    );
+    crate::cpu::assert_asm_ok();
+    thread_local! {
+        static PLANS: std::cell::RefCell<Vec<(ConvDims, std::rc::Rc<PoolPlan>)>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let pp = PLANS.with(|cell| {
+        let mut cache = cell.borrow_mut();
+        if let Some((_, p)) = cache.iter().find(|(k, _)| k == d) {
+            return p.clone();
+        }
+        let segs: Vec<(usize, usize)> = chunk_iter(n_in, 32)
+            .flat_map(|ch| chunk_segments(w, n_in, &ch))
+            .collect();
+        let p = std::rc::Rc::new(PoolPlan {
+            plan: row_plan(w, conv::POOL_TILES),
+            first_seg: segs[0].0,
+            k: segs[0].1,
+            skips: segment_skips(&segs),
+        });
+        cache.push((*d, p.clone()));
+        p
+    });
+    let (ip, wpp, bp, op) = (
+        inp.as_ptr(),
+        wpack.as_ptr(),
+        bias.as_ptr(),
+        pool.out.as_mut_ptr(),
+    );
+    let ap = pool.argmax.as_deref_mut().map(|a| a.as_mut_ptr());
+    for o0 in (0..n_out).step_by(32) {
+        for y in rows.clone().step_by(2) {
+            for &(x0, f) in &pp.plan {
+                // SAFETY: the asserts above bound every address: input floats up to
+                // ((y+3)*(w+2) + x0+P+1) * n_in + n_in - 1 < (h+2)*(w+2)*n_in (y+1 < h, x0+P <= w),
+                // weights of block o0 inside 9*n_in*n_out, pooled pixel (y/2, x0/2 + q) with
+                // q < P/2 inside the output and the codes; AVX-512 checked above.
+                unsafe {
+                    let (i, j) = (y / 2, x0 / 2);
+                    let args = PoolTileArgs {
+                        tile: TileArgs {
+                            inp: ip.add((y * (w + 2) + x0) * n_in + pp.first_seg),
+                            in_stride: n_in * 4,
+                            k: pp.k,
+                            nseg: pp.skips.len(),
+                            skips: pp.skips.as_ptr(),
+                            out: op.add(place.off + i * place.row_stride + j * n_out + o0),
+                            out_stride: n_out * 4,
+                            bias: bp.add(o0),
+                            accumulate: 0,
+                        },
+                        in_row: (w + 2) * n_in * 4,
+                        argmax: match ap {
+                            Some(a) => a.add((i * wo + j) * n_out + o0),
+                            None => std::ptr::null_mut(),
+                        },
+                        argmax_stride: n_out,
+                    };
+                    f(&args, wpp.add(o0 * 9 * n_in));
+                }
+            }
+        }
+    }
+}
+
+/// The tiling of [`forward_pool_direct`] for one shape: which fused tiles cover a row pair, and
+/// the whole reduction of a 32-channel block as one list of segments.
+struct PoolPlan {
+    plan: Vec<(usize, PoolTileFn)>,
+    /// Float offset of the first segment from a tile's input pixel 0.
+    first_seg: usize,
+    k: usize,
+    skips: Vec<isize>,
 }
 
 // ---------------------------------------------------------------------------------------------
