@@ -132,8 +132,9 @@ pub struct ConvPlan {
     pub pack_forward: PackFn,
     pub pack_backward: PackFn,
     pub forward: ForwardFn,
-    /// The forward with its pool fused in, where the algorithm has such a kernel; `None`: the
-    /// passes run `forward` into a band buffer, then the pool.
+    /// The forward with its pool fused in, where the algorithm has such a kernel (F(4x4):
+    /// [`winograd::run_pool`], the pool in the output transform); `None`: the passes run
+    /// `forward` into a band buffer, then the pool.
     pub forward_pool: Option<ForwardPoolFn>,
     pub backward_data: BackwardDataFn,
     pub backward_weights: BackwardWeightsFn,
@@ -212,7 +213,10 @@ impl ConvPlan {
                 backward_weights: weight_grad::backward_weights_direct,
             },
             Algo::Winograd => Self::winograd::<F2>(algo, band, d),
-            Algo::Winograd4 => Self::winograd::<F4>(algo, band, d),
+            Algo::Winograd4 => ConvPlan {
+                forward_pool: Some(winograd::run_pool::<F4>),
+                ..Self::winograd::<F4>(algo, band, d)
+            },
         }
     }
 }
