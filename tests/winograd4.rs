@@ -883,3 +883,80 @@ fn speed_f4x4_vs_f2x2() {
         }
     }
 }
+
+/// Side-by-side timing, one thread, one sample, of conv2 + pool2 and conv3 + pool3 forward as
+/// the trainer runs them (bands of the plan's height): F(4x4) into a band buffer then the pool
+/// kernels, against the fused `forward_pool`; with codes (training) and without (inference).
+/// Rounds alternate; prints the best round's median of each. Asserts nothing about speed.
+/// `cargo test --release --test winograd4 -- --ignored --nocapture speed_fused`
+#[test]
+#[ignore]
+fn speed_fused_pool() {
+    if skip_without_avx512("speed_fused_pool") {
+        return;
+    }
+    let (rounds, reps) = (7, 25);
+    let mut rng = Rng(31);
+    for (name, d) in [
+        ("conv2", dims(64, 64, 32, 64)),
+        ("conv3", dims(32, 32, 64, 128)),
+    ] {
+        let plan = ConvPlan::with(Algo::Winograd4, &d);
+        let fused = plan.forward_pool.expect("F(4x4) has a fused conv + pool");
+        let mut x = padded(&mut rng, d.h, d.w, d.cin, -0.5, 1.0);
+        x.iter_mut().for_each(|v| *v = v.max(0.0));
+        let wts = rng.fill(d.weight_len(), -0.1, 0.1);
+        let bias = rng.fill(d.cout, -0.01, 0.01);
+        let mut wp = vec![0.0; plan.packed_len];
+        (plan.pack_forward)(&d, &wts, &mut wp);
+        let mut scratch = vec![0.0; plan.scratch_len];
+        let p = d.pool();
+        let place = OutPlace::padded(&p);
+        let mut out = vec![0.0; (d.h / 2 + 2) * (d.w / 2 + 2) * d.cout];
+        let mut am = vec![0u8; p.out_len()];
+        let mut y = vec![0.0; plan.band * d.w * d.cout];
+        let mut best = [f64::MAX; 4];
+        for _ in 0..rounds {
+            for (k, best) in best.iter_mut().enumerate() {
+                let codes = k % 2 == 0;
+                let t = time_us(reps, || {
+                    for y0 in (0..d.h).step_by(plan.band) {
+                        let rows = y0..(y0 + plan.band).min(d.h);
+                        let a = codes.then_some(&mut am[..]);
+                        if k < 2 {
+                            (plan.forward)(
+                                &d,
+                                &x,
+                                &wp,
+                                Some(&bias),
+                                &mut y,
+                                rows.clone(),
+                                &mut scratch,
+                            );
+                            let pooled = rows.start / 2..rows.end / 2;
+                            forward_asm(&p, &y, &mut out, place, a, pooled);
+                        } else {
+                            let mut pool = PoolOut {
+                                out: &mut out,
+                                place,
+                                argmax: a,
+                            };
+                            fused(&d, &x, &wp, &bias, rows, &mut scratch, &mut pool);
+                        }
+                    }
+                });
+                *best = best.min(t);
+            }
+        }
+        println!(
+            "{name}: codes: forward + pool {:.1} us, fused {:.1} us ({:.3}x); \
+             no codes: forward + pool {:.1} us, fused {:.1} us ({:.3}x)",
+            best[0],
+            best[2],
+            best[0] / best[2],
+            best[1],
+            best[3],
+            best[1] / best[3]
+        );
+    }
+}
