@@ -105,7 +105,8 @@ fn band_rows(algo: Algo) -> usize {
 
 /// Layers whose conv output is at least this large run conv + pool in bands (conv1 and conv2 of
 /// the default network, 2 and 1 MiB). conv3 (0.5 MiB, 4 output-channel blocks whose weights
-/// would be re-streamed for every band) runs whole, then pools.
+/// would be re-streamed for every band) runs whole (with F(4x4) the pool is fused into its
+/// output transform either way, see [`ConvPlan::forward_pool`]).
 const BAND_MIN_BYTES: usize = 1 << 20;
 
 /// Everything about how one conv layer runs, chosen once when the network is built: the
