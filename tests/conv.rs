@@ -440,7 +440,8 @@ fn backward_data_refuses_cin_3() {
 
 /// Conv + pool run band by band (the plan's `forward` over a few rows into a small band buffer,
 /// then `pool::forward_asm` over those rows), as the trainer runs conv1 and conv2, gives exactly
-/// the bits of the whole layer followed by the whole pool: output and argmax codes.
+/// the bits of the whole layer followed by the whole pool: output and argmax codes; so does
+/// the plan's fused conv + pool (`forward_pool`) where it has one.
 #[test]
 fn banded_conv_and_pool_give_the_bits_of_whole_layers() {
     use catdog::config::PoolDims;
@@ -502,6 +503,26 @@ fn banded_conv_and_pool_give_the_bits_of_whole_layers() {
             "pooled output differs ({d:?}, band {band})"
         );
         assert_eq!(am_a, am_b, "argmax codes differ ({d:?}, band {band})");
+        // The fused conv + pool (F(4x4): the pool in the output transform), in the same bands.
+        if let Some(fused) = plan.forward_pool {
+            let (mut out_c, mut am_c) = (vec![0.0; out_len], vec![9u8; p.out_len()]);
+            let argmax = Some(&mut am_c[..]);
+            let mut pool = catdog::layers::conv::PoolOut {
+                out: &mut out_c,
+                place,
+                argmax,
+            };
+            for y0 in (0..h).step_by(band) {
+                let rows = y0..(y0 + band).min(h);
+                fused(&d, &x, &wp, &bias, rows, &mut scratch, &mut pool);
+            }
+            let same = out_a.iter().zip(&out_c);
+            assert!(
+                same.into_iter().all(|(a, c)| a.to_bits() == c.to_bits()),
+                "fused pooled output differs ({d:?}, band {band})"
+            );
+            assert_eq!(am_a, am_c, "fused argmax codes differ ({d:?}, band {band})");
+        }
     }
 }
 

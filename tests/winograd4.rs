@@ -9,7 +9,8 @@
 use catdog::config::ConvDims;
 use catdog::cpu::has_avx512;
 use catdog::layers::conv::winograd::{self, F2, F4};
-use catdog::layers::conv::{Algo, ConvPlan};
+use catdog::layers::conv::{Algo, ConvPlan, PoolOut};
+use catdog::layers::pool::{forward_asm, OutPlace};
 
 /// xorshift64*: a small deterministic generator, uniform floats in [lo, hi).
 struct Rng(u64);
@@ -513,6 +514,113 @@ fn rows_must_be_whole_tiles() {
     winograd::run::<F4>(&d, &x, &up, None, &mut out, 2..6, &mut scratch);
 }
 
+/// Pooled values and argmax codes of `y` (`h x w x cout`) by the pool kernels
+/// (`layers::pool::forward_asm`), into a buffer of `out_len` floats at `place`, the rest -7.0.
+fn pool_after(d: &ConvDims, y: &[f32], place: OutPlace, out_len: usize) -> (Vec<f32>, Vec<u8>) {
+    let (p, mut out) = (d.pool(), vec![-7.0; out_len]);
+    let mut am = vec![9; p.out_len()];
+    forward_asm(&p, y, &mut out, place, Some(&mut am), 0..d.h / 2);
+    (out, am)
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// The fused conv + ReLU + pool forward of F(4x4) (`ConvPlan::forward_pool`: the pool in the
+/// output transform) against the forward then the pool kernels (`forward_row` with codes,
+/// `max_row` without), bit for bit, on the network's conv2 and conv3 and a small shape with a
+/// 48-channel output (a last 16-channel block), into a padded and a flat place, in bands of
+/// the plan's height, 4 rows and the whole layer. The inputs have many ties: a third of the
+/// input is zero and one block of it wholly so, every third output channel has zero weights
+/// (its output is `relu(bias)` everywhere, all four positions equal), biases of both signs
+/// (windows ReLU blocked wholly, code 4), and a NaN input (windows where some positions are
+/// NaN before the ReLU); every code 0..4 must occur. Nothing outside the
+/// pooled places is written, and without codes no code is.
+#[test]
+fn fused_pool_matches_forward_then_pool_bit_for_bit() {
+    if skip_without_avx512("fused_pool_matches_forward_then_pool_bit_for_bit") {
+        return;
+    }
+    let mut rng = Rng(29);
+    for (h, w, cin, cout) in [(64, 64, 32, 64), (32, 32, 64, 128), (8, 12, 16, 48)] {
+        let d = dims(h, w, cin, cout);
+        let plan = ConvPlan::with(Algo::Winograd4, &d);
+        let fused = plan.forward_pool.expect("F(4x4) has a fused conv + pool");
+        let mut x = padded(&mut rng, h, w, cin, -0.5, 1.0);
+        x.iter_mut().for_each(|v| *v = v.max(0.0));
+        for r in 1..=6 {
+            x[(r * (w + 2) + 1) * cin..(r * (w + 2) + 7) * cin].fill(0.0);
+        }
+        // A NaN at the top-left corner of the last tile row's last tile: the forward gives NaN
+        // before the ReLU (0 after) at some positions of a window and not at others (that
+        // tile's output (0, 0); the left tile's row 0, the upper tile's column 0).
+        let (a, b) = (h / 4 - 1, w / 4 - 1);
+        x[(4 * a * (w + 2) + 4 * b) * cin + cin / 2] = f32::NAN;
+        let lim = (6.0 / (9.0 * cin as f32)).sqrt();
+        let mut wts = rng.fill(d.weight_len(), -lim, lim);
+        for oc in (0..cout).step_by(3) {
+            wts[oc * 9 * cin..(oc + 1) * 9 * cin].fill(0.0);
+        }
+        let bias = rng.fill(cout, -0.1, 0.1);
+        let mut wp = vec![0.0; plan.packed_len];
+        (plan.pack_forward)(&d, &wts, &mut wp);
+        let mut scratch = vec![f32::NAN; plan.scratch_len];
+        let mut y = vec![f32::NAN; d.out_len()];
+        (plan.forward)(&d, &x, &wp, Some(&bias), &mut y, 0..h, &mut scratch);
+        let p = d.pool();
+        let (ho, wo) = (h / 2, w / 2);
+        for (name, place, len) in [
+            ("flat", OutPlace::flat(&p), p.out_len()),
+            ("padded", OutPlace::padded(&p), (ho + 2) * (wo + 2) * cout),
+        ] {
+            let (want, want_am) = pool_after(&d, &y, place, len + 16);
+            let mut seen = [0usize; 5];
+            want_am.iter().for_each(|&c| seen[c as usize] += 1);
+            assert!(seen.iter().all(|&n| n > 0), "{d:?}: codes seen {seen:?}");
+            let mut bands = vec![plan.band, 4, h];
+            bands.dedup();
+            for band in bands {
+                for codes in [true, false] {
+                    let (mut got, mut got_am) = (vec![-7.0; len + 16], vec![9; p.out_len()]);
+                    let mut pool = PoolOut {
+                        out: &mut got,
+                        place,
+                        argmax: codes.then_some(&mut got_am[..]),
+                    };
+                    for y0 in (0..h).step_by(band) {
+                        let rows = y0..(y0 + band).min(h);
+                        fused(&d, &x, &wp, &bias, rows, &mut scratch, &mut pool);
+                    }
+                    let what = format!("{d:?} {name} band {band} codes {codes}");
+                    assert!(bits(&got) == bits(&want), "{what}: pooled values differ");
+                    if codes {
+                        assert!(got_am == want_am, "{what}: codes differ");
+                    } else {
+                        assert!(got_am.iter().all(|&c| c == 9), "{what}: wrote codes");
+                    }
+                }
+            }
+        }
+        // The ties are there: windows whose maximum (> 0) is at two or more positions.
+        let ties = (0..ho * wo * cout)
+            .filter(|&k| {
+                let (i, j, ch) = (k / (wo * cout), k / cout % wo, k % cout);
+                let at = |r: usize, c: usize| y[(r * w + c) * cout + ch];
+                let v = [
+                    at(2 * i, 2 * j),
+                    at(2 * i, 2 * j + 1),
+                    at(2 * i + 1, 2 * j),
+                    at(2 * i + 1, 2 * j + 1),
+                ];
+                let top = v.iter().cloned().fold(f32::MIN, f32::max);
+                top > 0.0 && v.iter().filter(|&&x| x == top).count() > 1
+            })
+            .count();
+        assert!(ties > 0, "{d:?}: no tied windows");
+    }
+}
+
 /// The network's conv2 (64x64, 32 -> 64) and conv3 (32x32, 64 -> 128) with realistic
 /// magnitudes: inputs uniform in [0, 1) (post-ReLU activations, a quarter of them zero),
 /// weights uniform in +-sqrt(6 / (9 cin)) (He-like), output gradients in +-1e-3. Prints the
@@ -778,6 +886,91 @@ fn speed_f4x4_vs_f2x2() {
                 t2 / t4,
                 td / t4
             );
+        }
+    }
+}
+
+/// Side-by-side timing, one thread, one sample, of conv2 + pool2 and conv3 + pool3 forward as
+/// the trainer runs them (bands of the plan's height): F(4x4) into a band buffer then the pool
+/// kernels, against the fused `forward_pool`; with codes (training) and without (inference);
+/// with the pooled output in cache ("warm") and evicted before each run ("cold": in the trainer
+/// it is the next layer's input slot, last touched a batch earlier). Rounds alternate; prints
+/// the best round's median of each. Asserts nothing about speed.
+/// `cargo test --release --test winograd4 -- --ignored --nocapture speed_fused`
+#[test]
+#[ignore]
+fn speed_fused_pool() {
+    if skip_without_avx512("speed_fused_pool") {
+        return;
+    }
+    let (rounds, reps) = (5, 21);
+    let mut rng = Rng(31);
+    let mut evict = vec![0u8; 8 << 20];
+    for (name, d) in [
+        ("conv2", dims(64, 64, 32, 64)),
+        ("conv3", dims(32, 32, 64, 128)),
+    ] {
+        let plan = ConvPlan::with(Algo::Winograd4, &d);
+        let fused = plan.forward_pool.expect("F(4x4) has a fused conv + pool");
+        let mut x = padded(&mut rng, d.h, d.w, d.cin, -0.5, 1.0);
+        x.iter_mut().for_each(|v| *v = v.max(0.0));
+        let wts = rng.fill(d.weight_len(), -0.1, 0.1);
+        let bias = rng.fill(d.cout, -0.01, 0.01);
+        let mut wp = vec![0.0; plan.packed_len];
+        (plan.pack_forward)(&d, &wts, &mut wp);
+        let mut scratch = vec![0.0; plan.scratch_len];
+        let p = d.pool();
+        let place = OutPlace::padded(&p);
+        let mut out = vec![0.0; (d.h / 2 + 2) * (d.w / 2 + 2) * d.cout];
+        let mut am = vec![0u8; p.out_len()];
+        let mut y = vec![0.0; plan.band * d.w * d.cout];
+        // [cold][codes, no codes][forward + pool, fused]
+        let mut best = [[[f64::MAX; 2]; 2]; 2];
+        for _ in 0..rounds {
+            for (k, best) in best.iter_mut().flatten().flatten().enumerate() {
+                let (cold, codes, fuse) = (k >= 4, k % 4 < 2, k % 2 == 1);
+                let mut run = || {
+                    for y0 in (0..d.h).step_by(plan.band) {
+                        let rows = y0..(y0 + plan.band).min(d.h);
+                        let a = codes.then_some(&mut am[..]);
+                        if fuse {
+                            let mut pool = PoolOut {
+                                out: &mut out,
+                                place,
+                                argmax: a,
+                            };
+                            fused(&d, &x, &wp, &bias, rows, &mut scratch, &mut pool);
+                        } else {
+                            let r = rows.clone();
+                            (plan.forward)(&d, &x, &wp, Some(&bias), &mut y, r, &mut scratch);
+                            let pooled = rows.start / 2..rows.end / 2;
+                            forward_asm(&p, &y, &mut out, place, a, pooled);
+                        }
+                    }
+                };
+                run();
+                let mut t: Vec<f64> = (0..reps)
+                    .map(|i| {
+                        if cold {
+                            evict.iter_mut().step_by(64).for_each(|b| *b = i as u8);
+                        }
+                        let s = std::time::Instant::now();
+                        run();
+                        s.elapsed().as_secs_f64() * 1e6
+                    })
+                    .collect();
+                t.sort_by(|a, b| a.partial_cmp(b).unwrap());
+                *best = best.min(t[reps / 2]);
+            }
+        }
+        for (cold, b) in ["warm", "cold"].iter().zip(best) {
+            for (codes, [sep, fus]) in ["codes", "no codes"].iter().zip(b) {
+                println!(
+                    "{name} {cold} {codes}: forward + pool {sep:.1} us, fused {fus:.1} us \
+                     ({:.3}x)",
+                    sep / fus
+                );
+            }
         }
     }
 }

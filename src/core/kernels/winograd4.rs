@@ -1,5 +1,6 @@
 //! `asm!` kernels of the Winograd F(4x4, 3x3) convolution: the input transform
-//! ([`input_tile_row`]), the output transform ([`output_tile_row_relu`], [`output_tile_row_plain`])
+//! ([`input_tile_row`]), the output transform ([`output_tile_row_relu`], [`output_tile_row_plain`];
+//! with the 2x2 max-pool fused in, [`output_tile_row_pool_codes`], [`output_tile_row_pool`])
 //! and, for the weight gradient, the adjoints of the output and weight transforms
 //! ([`grad_tile_row`], [`weight_grad_transform`]). The 36 matrix products between them run on
 //! the direct convolution's micro-kernels, see `crate::layers::conv::winograd4`.
@@ -331,6 +332,250 @@ output_tile_row!(
 output_tile_row!(
     /// Output transform alone: `y = A^T M A` (the input gradient; `bias` is ignored).
     output_tile_row_plain, relu: false
+);
+
+/// The rows of the pooled output and of its argmax codes that
+/// [`output_tile_row_pool`] and [`output_tile_row_pool_codes`] write (read from memory once
+/// per tile; the kernels are short of general registers).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PoolRows {
+    /// Bytes between pooled rows of the output.
+    pub out_row: usize,
+    /// The codes of the group's first pooled pixel (`_codes` variant only).
+    pub codes: *mut u8,
+    /// Bytes between pooled rows of the codes.
+    pub codes_row: usize,
+    /// Bytes between pooled pixels of the codes (the channel count).
+    pub codes_pix: usize,
+}
+
+/// Emits the output transform with bias, ReLU and the 2x2 max-pool fused in, with or without
+/// the argmax codes.
+macro_rules! output_tile_row_pool {
+    ($(#[$doc:meta])* $name:ident, codes: $codes:tt) => {
+        $(#[$doc])*
+        ///
+        /// For tiles `t = 0..tiles` of one row of tiles and one group of 16 channels: the 4x4
+        /// outputs `max(A^T M_t A + bias, 0)` exactly as [`output_tile_row_relu`] computes them
+        /// (`M_t[pos]` at `m + pos*pos_stride + t*pix_stride` bytes), never stored: each of the
+        /// tile's four 2x2 windows is pooled in registers as
+        /// [`crate::kernels::pool::forward_row`] (codes) or [`crate::kernels::pool::max_row`]
+        /// (none) pools it, the same instructions in the same operand order, so the same bits
+        /// and codes. Pooled pixel `(i, j)` (`i, j` in 0..2) of tile `t` goes to
+        /// `out + i*rows.out_row + (2*t + j)*pix_stride` bytes, its 16 code bytes to
+        /// `rows.codes + i*rows.codes_row + (2*t + j)*rows.codes_pix`. `pix_stride` is M's
+        /// tile stride and the pooled output's pixel stride (`n_out*4`).
+        ///
+        /// Registers: pass 1 is [`output_tile_row_relu`]'s (columns j of M -> transit
+        /// vectors `6r + j`); pass 2 loads transit row `r` into `zmm0..5`, transforms it into
+        /// y0 `zmm10`, y1 `zmm7`, y2 `zmm6`, y3 `zmm11` (temps `zmm8, 9`), + bias, ReLU; an
+        /// even row starts the left window (y0, y1) in `zmm12` and the right one (y2, y3) in
+        /// `zmm13`, an odd row finishes them and stores. With codes: `zmm14`, `zmm15` the two
+        /// windows' codes (dwords), `k1..k6` the compare masks, `zmm20..23` = 1, 2, 3, 4.
+        /// `zmm25, 26, 27` = 2.0, 4.0, 8.0; `zmm28` bias, `zmm29` zero. GPRs: `m`, `y` (the
+        /// pooled output) and `a` (the codes) walk the tiles, `cp` the column of M (pass 1) /
+        /// a temp (pass 2), `t` rows 3..5 of M (pass 1) / pooled row 1 (pass 2; the bias
+        /// pointer on entry), `st` the [`PoolRows`], `mps6`, `mps18` = 6 and 18 positions.
+        /// Per tile and group: 36 + 24 loads, 10 x 10 transform instructions (+ 16 adds, 16
+        /// max, 12 max of the pool; codes: + 14 compares and 14 masked moves), 24 stores to
+        /// the transit buffer, 4 pooled stores (codes: + 4 `vpmovdb`).
+        ///
+        /// # Safety
+        /// AVX-512F (and BW, VL for the codes) available; every address above valid for 64
+        /// bytes (codes: 16 bytes), no alignment needed; `bias` valid for 64 bytes.
+        #[cfg_attr(
+            target_arch = "x86_64",
+            target_feature(enable = "avx512f,avx512bw,avx512vl")
+        )]
+        #[allow(clippy::too_many_arguments)]
+        pub unsafe fn $name(
+            m: *const f32,
+            pos_stride: usize,
+            pix_stride: usize,
+            out: *mut f32,
+            rows: &PoolRows,
+            tiles: usize,
+            bias: *const f32,
+            tr: &mut Transit,
+        ) {
+            if tiles == 0 {
+                return;
+            }
+            asm_zmm!(
+                "vmovups zmm28, zmmword ptr [{t}]",
+                "vpxord zmm29, zmm29, zmm29",
+                output_tile_row_pool!(@constants $codes),
+                "mov {t:e}, 0x40000000",
+                "vpbroadcastd zmm25, {t:e}",
+                "mov {t:e}, 0x40800000",
+                "vpbroadcastd zmm26, {t:e}",
+                "mov {t:e}, 0x41000000",
+                "vpbroadcastd zmm27, {t:e}",
+                "2:",
+                // Pass 1: columns j of M -> transit vectors 6r + j.
+                "mov {cp}, {m}",
+                ".irp j, 0, 1, 2, 3, 4, 5",
+                "vmovups zmm0, zmmword ptr [{cp}]",
+                "vmovups zmm1, zmmword ptr [{cp} + {mps6}]",
+                "vmovups zmm2, zmmword ptr [{cp} + {mps6}*2]",
+                "lea {t}, [{cp} + {mps18}]",
+                "vmovups zmm3, zmmword ptr [{t}]",
+                "vmovups zmm4, zmmword ptr [{t} + {mps6}]",
+                "vmovups zmm5, zmmword ptr [{t} + {mps6}*2]",
+                at6!(),
+                "vmovaps zmmword ptr [{tr} + 64*\\j], zmm10",
+                "vmovaps zmmword ptr [{tr} + 64*\\j + 384], zmm7",
+                "vmovaps zmmword ptr [{tr} + 64*\\j + 768], zmm6",
+                "vmovaps zmmword ptr [{tr} + 64*\\j + 1152], zmm11",
+                "add {cp}, {mps}",
+                ".endr",
+                // Pass 2: transit rows r -> output row r, + bias, ReLU, pooled in pairs.
+                ".irp r, 0, 1, 2, 3",
+                "vmovaps zmm0, zmmword ptr [{tr} + 384*\\r]",
+                "vmovaps zmm1, zmmword ptr [{tr} + 384*\\r + 64]",
+                "vmovaps zmm2, zmmword ptr [{tr} + 384*\\r + 128]",
+                "vmovaps zmm3, zmmword ptr [{tr} + 384*\\r + 192]",
+                "vmovaps zmm4, zmmword ptr [{tr} + 384*\\r + 256]",
+                "vmovaps zmm5, zmmword ptr [{tr} + 384*\\r + 320]",
+                at6!(),
+                output_tile_row!(@epilogue true),
+                ".if \\r & 1",
+                output_tile_row_pool!(@bottom $codes),
+                ".if \\r == 1",
+                // Pooled row 0.
+                "vmovups zmmword ptr [{y}], zmm12",
+                "vmovups zmmword ptr [{y} + {ps}], zmm13",
+                output_tile_row_pool!(@store_codes0 $codes),
+                ".else",
+                // Pooled row 1.
+                "mov {t}, qword ptr [{st}]",
+                "add {t}, {y}",
+                "vmovups zmmword ptr [{t}], zmm12",
+                "vmovups zmmword ptr [{t} + {ps}], zmm13",
+                output_tile_row_pool!(@store_codes1 $codes),
+                ".endif",
+                ".else",
+                output_tile_row_pool!(@top $codes),
+                ".endif",
+                ".endr",
+                // Next tile: one tile on in M, two pooled pixels right in the output (and
+                // codes).
+                "add {m}, {ps}",
+                "lea {y}, [{y} + {ps}*2]",
+                output_tile_row_pool!(@next_codes $codes),
+                "dec {n}",
+                "jnz 2b",
+                ;
+                m = inout(reg) m => _,
+                mps = in(reg) pos_stride,
+                mps6 = in(reg) 6 * pos_stride,
+                mps18 = in(reg) 18 * pos_stride,
+                ps = in(reg) pix_stride,
+                y = inout(reg) out => _,
+                a = inout(reg) rows.codes => _,
+                st = in(reg) rows as *const PoolRows,
+                n = inout(reg) tiles => _,
+                tr = in(reg) tr.0.as_mut_ptr(),
+                t = inout(reg) bias => _,
+                cp = out(reg) _,
+            );
+        }
+    };
+    (@constants true) => {
+        concat!(
+            "mov {t:e}, 1\nvpbroadcastd zmm20, {t:e}\n",
+            "mov {t:e}, 2\nvpbroadcastd zmm21, {t:e}\n",
+            "mov {t:e}, 3\nvpbroadcastd zmm22, {t:e}\n",
+            "mov {t:e}, 4\nvpbroadcastd zmm23, {t:e}"
+        )
+    };
+    (@constants false) => {
+        "/* no codes */"
+    };
+    // The windows' top-left and top-right: m = max(TL, TR), code 1 where TR > TL.
+    (@top true) => {
+        concat!(
+            "vcmpps k1, zmm7, zmm10, 0x1e\n",
+            "vmaxps zmm12, zmm10, zmm7\n",
+            "vmovdqa32 zmm14 {{k1}}{{z}}, zmm20\n",
+            "vcmpps k2, zmm11, zmm6, 0x1e\n",
+            "vmaxps zmm13, zmm6, zmm11\n",
+            "vmovdqa32 zmm15 {{k2}}{{z}}, zmm20"
+        )
+    };
+    (@top false) => {
+        "vmaxps zmm12, zmm10, zmm7\nvmaxps zmm13, zmm6, zmm11"
+    };
+    // Bottom-left, bottom-right: code 2, 3 where greater than m so far; code 4 where m <= 0.
+    (@bottom true) => {
+        concat!(
+            "vcmpps k1, zmm10, zmm12, 0x1e\n",
+            "vmaxps zmm12, zmm12, zmm10\n",
+            "vmovdqa32 zmm14 {{k1}}, zmm21\n",
+            "vcmpps k2, zmm6, zmm13, 0x1e\n",
+            "vmaxps zmm13, zmm13, zmm6\n",
+            "vmovdqa32 zmm15 {{k2}}, zmm21\n",
+            "vcmpps k3, zmm7, zmm12, 0x1e\n",
+            "vmaxps zmm12, zmm12, zmm7\n",
+            "vmovdqa32 zmm14 {{k3}}, zmm22\n",
+            "vcmpps k4, zmm11, zmm13, 0x1e\n",
+            "vmaxps zmm13, zmm13, zmm11\n",
+            "vmovdqa32 zmm15 {{k4}}, zmm22\n",
+            "vcmpps k5, zmm12, zmm29, 0x12\n",
+            "vmovdqa32 zmm14 {{k5}}, zmm23\n",
+            "vcmpps k6, zmm13, zmm29, 0x12\n",
+            "vmovdqa32 zmm15 {{k6}}, zmm23"
+        )
+    };
+    (@bottom false) => {
+        concat!(
+            "vmaxps zmm12, zmm12, zmm10\nvmaxps zmm13, zmm13, zmm6\n",
+            "vmaxps zmm12, zmm12, zmm7\nvmaxps zmm13, zmm13, zmm11"
+        )
+    };
+    (@store_codes0 true) => {
+        concat!(
+            "vpmovdb xmmword ptr [{a}], zmm14\n",
+            "mov {cp}, qword ptr [{st} + 24]\n",
+            "vpmovdb xmmword ptr [{a} + {cp}], zmm15"
+        )
+    };
+    (@store_codes1 true) => {
+        concat!(
+            "mov {cp}, qword ptr [{st} + 16]\n",
+            "add {cp}, {a}\n",
+            "vpmovdb xmmword ptr [{cp}], zmm14\n",
+            "add {cp}, qword ptr [{st} + 24]\n",
+            "vpmovdb xmmword ptr [{cp}], zmm15"
+        )
+    };
+    (@next_codes true) => {
+        "mov {cp}, qword ptr [{st} + 24]\nlea {a}, [{a} + {cp}*2]"
+    };
+    (@store_codes0 false) => {
+        "/* no codes */"
+    };
+    (@store_codes1 false) => {
+        "/* no codes */"
+    };
+    (@next_codes false) => {
+        "/* no codes ({a} unused) */"
+    };
+}
+
+output_tile_row_pool!(
+    /// Output transform, bias, ReLU and 2x2 max-pool with argmax codes (training): the pooled
+    /// values and codes of [`output_tile_row_relu`] followed by
+    /// [`crate::kernels::pool::forward_row`].
+    output_tile_row_pool_codes, codes: true
+);
+
+output_tile_row_pool!(
+    /// Output transform, bias, ReLU and 2x2 max-pool, no codes (inference): the pooled values
+    /// of [`output_tile_row_relu`] followed by [`crate::kernels::pool::max_row`]
+    /// (`rows.codes*` unused).
+    output_tile_row_pool, codes: false
 );
 
 /// The 1-D output-gradient transform `A` (4 -> 6): `zmm0..3` (y0..y3; zmm1, zmm2 clobbered) ->

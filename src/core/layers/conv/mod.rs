@@ -105,7 +105,8 @@ fn band_rows(algo: Algo) -> usize {
 
 /// Layers whose conv output is at least this large run conv + pool in bands (conv1 and conv2 of
 /// the default network, 2 and 1 MiB). conv3 (0.5 MiB, 4 output-channel blocks whose weights
-/// would be re-streamed for every band) runs whole, then pools.
+/// would be re-streamed for every band) runs whole (with F(4x4) the pool is fused into its
+/// output transform either way, see [`ConvPlan::forward_pool`]).
 const BAND_MIN_BYTES: usize = 1 << 20;
 
 /// Everything about how one conv layer runs, chosen once when the network is built: the
@@ -132,8 +133,9 @@ pub struct ConvPlan {
     pub pack_forward: PackFn,
     pub pack_backward: PackFn,
     pub forward: ForwardFn,
-    /// The forward with its pool fused in, where the algorithm has such a kernel; `None`: the
-    /// passes run `forward` into a band buffer, then the pool.
+    /// The forward with its pool fused in, where the algorithm has such a kernel (F(4x4):
+    /// [`winograd::run_pool`], the pool in the output transform); `None`: the passes run
+    /// `forward` into a band buffer, then the pool.
     pub forward_pool: Option<ForwardPoolFn>,
     pub backward_data: BackwardDataFn,
     pub backward_weights: BackwardWeightsFn,
@@ -212,7 +214,10 @@ impl ConvPlan {
                 backward_weights: weight_grad::backward_weights_direct,
             },
             Algo::Winograd => Self::winograd::<F2>(algo, band, d),
-            Algo::Winograd4 => Self::winograd::<F4>(algo, band, d),
+            Algo::Winograd4 => ConvPlan {
+                forward_pool: Some(winograd::run_pool::<F4>),
+                ..Self::winograd::<F4>(algo, band, d)
+            },
         }
     }
 }

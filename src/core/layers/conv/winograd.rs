@@ -23,6 +23,11 @@
 //!    tiles as "pixels"), `U` packed by [`pack`];
 //! 3. output transform (asm, `output_tile_row_*`): `y = A^T M A` (+ bias, ReLU in forward).
 //!
+//! F(4x4)'s forward can also pool ([`run_pool`], the trainer's `ConvPlan::forward_pool`): a 4x4
+//! output tile holds four whole 2x2 pooling windows, so step 3 (`output_tile_row_pool*`) pools
+//! them in registers after bias and ReLU and writes only the pooled values (and argmax codes),
+//! the same bits as [`run`] then the pool kernels. Both share one band loop (`bands`).
+//!
 //! Scratch per band: `positions * tiles * (n_in + n_out)` floats ([`scratch_len`]), from the
 //! caller's arena, plus a cache line per position (see `pos_stride`); for the network's layers
 //! at most 386 KiB (F(2x2)) and 436.5 KiB (F(4x4), conv3). The weight gradient also holds `dU`,
@@ -64,6 +69,7 @@
 
 use super::channel_block_iter;
 use super::row_tile_widths;
+use super::PoolOut;
 use crate::config::ConvDims;
 use crate::kernels::conv::{self, TileArgs, TileFn};
 use crate::kernels::conv_wgrad as wgrad_kernels;
@@ -460,6 +466,159 @@ pub fn run<T: TileSize>(
     rows: std::ops::Range<usize>,
     scratch: &mut [f32],
 ) {
+    let (w, n_out, m) = (kernel_dims.w, kernel_dims.cout, T::M);
+    assert!(out.len() >= rows.len() * w * n_out, "output too short");
+    if let Some(b) = bias {
+        assert!(b.len() >= n_out, "bias too short");
+    }
+    let (op, first) = (out.as_mut_ptr(), rows.start);
+    bands::<T>(kernel_dims, inp, upack, rows, scratch, |t, tr| {
+        // SAFETY: `bands` gives tile rows of `rows` (first >= rows.start) and tiles inside
+        // 0..w/m, so the output rows m*t.ty - rows.start .. +m-1 and columns lie inside `out`
+        // (asserted above), and M's tile row as its kernel needs it; bias has n_out floats.
+        unsafe {
+            let y = op.add(((m * t.ty - first) * w + m * t.tx0) * n_out + t.g);
+            // forward: + bias, ReLU; input gradient: neither (a null bias)
+            let bias_g = bias.map_or(std::ptr::null(), |b| b.as_ptr().add(t.g));
+            let (ps, row_bytes) = (n_out * 4, w * n_out * 4);
+            T::output_tile_row(t.m, t.pos_stride, ps, y, row_bytes, t.ncols, bias_g, tr);
+        }
+    });
+}
+
+/// A tile size with an output transform that pools: its `m x m` tiles hold whole 2x2 pooling
+/// windows (`m` even), pooled in registers after bias and ReLU.
+pub trait PoolTile: TileSize {
+    /// `output_tile_row_pool_codes` (`codes` not null) or `output_tile_row_pool` (null):
+    /// `max(A^T M A + bias, 0)` of `tiles` tiles of 16 channels, 2x2 max-pooled, pooled pixel
+    /// `(i, j)` of tile `t` to `out + i*out_row + (m/2*t + j)*pix_stride` bytes, its codes to
+    /// `codes + i*codes_row + (m/2*t + j)*pix_stride/4`.
+    ///
+    /// # Safety
+    /// The kernel's contract.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn output_tile_row_pool(
+        m: *const f32,
+        pos_stride: usize,
+        pix_stride: usize,
+        out: *mut f32,
+        out_row: usize,
+        codes: (*mut u8, usize),
+        tiles: usize,
+        bias: *const f32,
+        tr: &mut Self::Transit,
+    );
+}
+
+impl PoolTile for F4 {
+    unsafe fn output_tile_row_pool(
+        m: *const f32,
+        pos_stride: usize,
+        pix_stride: usize,
+        out: *mut f32,
+        out_row: usize,
+        (codes, codes_row): (*mut u8, usize),
+        tiles: usize,
+        bias: *const f32,
+        tr: &mut k4::Transit,
+    ) {
+        let rows = k4::PoolRows {
+            out_row,
+            codes,
+            codes_row,
+            codes_pix: pix_stride / 4,
+        };
+        let f = if codes.is_null() {
+            k4::output_tile_row_pool
+        } else {
+            k4::output_tile_row_pool_codes
+        };
+        f(m, pos_stride, pix_stride, out, &rows, tiles, bias, tr)
+    }
+}
+
+/// [`super::ConvPlan::forward_pool`]: output rows `rows` of the forward (as [`run`] with a
+/// bias; whole tiles, so whole pooling windows), 2x2 max-pooled in the output transform
+/// straight into `pool` (pooled rows `rows.start/2 .. rows.end/2` at `pool.place`, codes into
+/// `pool.argmax` when given): the same bits as [`run`] then
+/// [`crate::layers::pool::forward_asm`], without the full-resolution output.
+pub fn run_pool<T: PoolTile>(
+    d: &ConvDims,
+    x_pad: &[f32],
+    upack: &[f32],
+    bias: &[f32],
+    rows: std::ops::Range<usize>,
+    scratch: &mut [f32],
+    pool: &mut PoolOut,
+) {
+    let p = d.pool();
+    crate::layers::pool::check(&p);
+    let (wo, c, place, half) = (d.w / 2, d.cout, pool.place, T::M / 2);
+    assert!(
+        T::M.is_multiple_of(2),
+        "F({0}x{0}) tiles are not whole windows",
+        T::M
+    );
+    assert!(bias.len() >= c, "bias too short");
+    assert!(place.row_stride >= wo * c, "pooled rows overlap");
+    assert!(
+        pool.out.len() >= place.off + (d.h / 2 - 1) * place.row_stride + wo * c,
+        "pooled output too short"
+    );
+    let argmax = pool.argmax.as_deref_mut();
+    assert!(
+        argmax.as_ref().is_none_or(|a| a.len() >= p.out_len()),
+        "argmax too short"
+    );
+    let (op, ap) = (pool.out.as_mut_ptr(), argmax.map(|a| a.as_mut_ptr()));
+    bands::<T>(d, x_pad, upack, rows, scratch, |t, tr| {
+        // SAFETY: tile row t.ty and tiles t.tx0 .. +ncols of the layer hold pooled rows
+        // half*t.ty .. +half-1 < h/2 and columns half*t.tx0 .. < w/2, inside `out` at `place`
+        // and inside `argmax` (asserted above); M's tile row as its kernel needs it; bias has
+        // c floats.
+        unsafe {
+            let (i, j) = (half * t.ty, half * t.tx0);
+            let out = op.add(place.off + i * place.row_stride + j * c + t.g);
+            let codes = ap.map_or(std::ptr::null_mut(), |a| a.add((i * wo + j) * c + t.g));
+            T::output_tile_row_pool(
+                t.m,
+                t.pos_stride,
+                c * 4,
+                out,
+                place.row_stride * 4,
+                (codes, wo * c),
+                t.ncols,
+                bias.as_ptr().add(t.g),
+                tr,
+            );
+        }
+    });
+}
+
+/// One tile row of a band's `M` ready for the output transform, one group of 16 channels: tile
+/// row `ty` of the layer, tiles `tx0 .. tx0 + ncols`, channels `g .. g + 16`; `m` is
+/// `M[0][first tile][g]`, tiles `n_out` floats apart, positions `pos_stride` bytes apart.
+struct TileRow {
+    ty: usize,
+    tx0: usize,
+    ncols: usize,
+    g: usize,
+    m: *const f32,
+    pos_stride: usize,
+}
+
+/// The band loop of [`run`] and [`run_pool`]: checks what both need, then for each band of the
+/// output rows `rows` (whole tiles), the input transform and the products into `M`, and
+/// `emit` (the output transform) for each of the band's tile rows and groups of 16 output
+/// channels.
+fn bands<T: TileSize>(
+    kernel_dims: &ConvDims,
+    inp: &[f32],
+    upack: &[f32],
+    rows: std::ops::Range<usize>,
+    scratch: &mut [f32],
+    mut emit: impl FnMut(TileRow, &mut T::Transit),
+) {
     let (h, w, n_in, n_out) = (
         kernel_dims.h,
         kernel_dims.w,
@@ -483,21 +642,17 @@ pub fn run<T: TileSize>(
         upack.len() >= packed_len::<T>(n_in, n_out),
         "packed weights too short"
     );
-    assert!(out.len() >= rows.len() * w * n_out, "output too short");
     assert!(
         scratch.len() >= scratch_len::<T>(kernel_dims),
         "scratch too short"
     );
-    if let Some(b) = bias {
-        assert!(b.len() >= n_out, "bias too short");
-    }
     crate::cpu::assert_asm_ok();
     let tw = w / m;
     let (br, bc) = band_shape::<T>(kernel_dims);
     let max_tiles = br * bc;
     let (v, mm) = scratch.split_at_mut(T::POS * pos_stride(max_tiles, n_in));
     let (vp, mp) = (v.as_mut_ptr(), mm.as_mut_ptr());
-    let (ip, up, op) = (inp.as_ptr(), upack.as_ptr(), out.as_mut_ptr());
+    let (ip, up) = (inp.as_ptr(), upack.as_ptr());
     let mut tr = T::transit();
     static NO_SKIP: [isize; 1] = [0];
     let bands = (rows.start / m..rows.end / m)
@@ -511,8 +666,9 @@ pub fn run<T: TileSize>(
         // SAFETY: the asserts above bound every address: tile row ty + r reads padded rows
         // m(ty+r) .. m(ty+r)+m+1 <= h+1 and columns m*tx0 .. m*(tx0+ncols)+1 <= w+1; V and M
         // hold POS x tiles x n_in / n_out floats (+ padding) within the scratch; the products
-        // read U inside POS x n_in x n_out and write M's `tiles x n_out` rows; the output rows
-        // m(ty+r) - rows.start .. +m-1 lie inside `out`. AVX-512 is checked by the caller.
+        // read U inside POS x n_in x n_out and write M's `tiles x n_out` rows, which `emit`
+        // reads (tile row r: its ncols tiles, positions ms floats apart). AVX-512 is checked
+        // by the caller.
         unsafe {
             for r in 0..nrows {
                 let v_row = vp.add(r * ncols * n_in);
@@ -542,20 +698,18 @@ pub fn run<T: TileSize>(
                 }
             }
             for r in 0..nrows {
-                let y = op.add(((m * (ty + r) - rows.start) * w + m * tx0) * n_out);
                 for g in (0..n_out).step_by(16) {
-                    let mg = mp.add(r * ncols * n_out + g);
-                    // forward: + bias, ReLU; input gradient: neither (a null bias)
-                    let bias_g = bias.map_or(std::ptr::null(), |b| b.as_ptr().add(g));
-                    let (y_g, row_bytes) = (y.add(g), w * n_out * 4);
-                    T::output_tile_row(
-                        mg,
-                        ms * 4,
-                        n_out * 4,
-                        y_g,
-                        row_bytes,
-                        ncols,
-                        bias_g,
+                    let m = mp.add(r * ncols * n_out + g);
+                    let (ty, pos_stride) = (ty + r, ms * 4);
+                    emit(
+                        TileRow {
+                            ty,
+                            tx0,
+                            ncols,
+                            g,
+                            m,
+                            pos_stride,
+                        },
                         &mut tr,
                     );
                 }
