@@ -225,9 +225,9 @@ fn carve(h: &Hyper, s: &Shapes, conv: &[ConvPlan; 3], momentum: bool) -> Carving
         .collect();
     let y_len = s.conv.iter().map(|c| c.out_len()).max().unwrap_or(0);
     let wino_len = conv.iter().map(|p| p.scratch_len).max().unwrap_or(0);
-    let threads = (0..h.threads)
+    let threads: Vec<ThreadViews> = (0..h.threads)
         .map(|_| ThreadViews {
-            x_pad: s.conv.map(|c| a.take(c.in_pad_len())),
+            x_pad: [View::default(); 3], // carved last, below
             y: a.take(y_len),
             dy_pad: s.conv.map(|c| a.take(c.out_pad_len())),
             dx: [
@@ -252,6 +252,12 @@ fn carve(h: &Hyper, s: &Shapes, conv: &[ConvPlan; 3], momentum: bool) -> Carving
         drop_h1: m.take(b * s.fc1 / 8),
         labels: m.take(b),
     };
+    // Carved after every other view, so that adding them moved none (the training passes'
+    // buffers keep the offsets, and the cache-set spacing, they were measured with).
+    let mut threads = threads;
+    for t in &mut threads {
+        t.x_pad = s.conv.map(|c| a.take(c.in_pad_len()));
+    }
     let mut p = ArenaLayout::new();
     let packed_fwd = conv.map(|c| p.take(c.packed_len));
     let packed_bwd = conv.map(|c| p.take(c.packed_len));

@@ -226,7 +226,8 @@ pub fn forward_only(c: &Ctx, team: &Team, t: usize, data: &dyn Dataset, start: u
 /// plan's `band` output rows: a band is pooled right after it is computed, while it is still
 /// in cache (default network: conv1 2 rows, 32 KiB; conv2, whole F(4x4) tiles, 4 rows,
 /// 64 KiB), instead of the whole 1-2 MiB output being written out and read back; where the
-/// plan has a fused kernel (`forward_pool`), the band is pooled in registers and never stored.
+/// plan has a fused kernel (`forward_pool`; in training only where `fused_in_training`: conv1,
+/// not F(4x4)), the band is pooled in registers and never stored.
 pub fn conv_blocks_forward(c: &Ctx, slot: usize, t: usize, image: &[u8], flip: bool, train: bool) {
     let (k, s) = (c.kernels, c.shapes);
     let (sample, thread) = (&c.samples[slot], &c.threads[t]);
@@ -255,7 +256,10 @@ pub fn conv_blocks_forward(c: &Ctx, slot: usize, t: usize, image: &[u8], flip: b
             let scratch = c.acts.get_mut(thread.wino);
             for y0 in (0..d.h).step_by(plan.band) {
                 let rows = y0..(y0 + plan.band).min(d.h);
-                if let Some(fused) = plan.forward_pool {
+                if let Some(fused) = plan
+                    .forward_pool
+                    .filter(|_| !train || plan.fused_in_training)
+                {
                     fused(&d, x_pad, wpack, bias, rows, scratch, &mut pool);
                     continue;
                 }

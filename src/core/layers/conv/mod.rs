@@ -137,6 +137,13 @@ pub struct ConvPlan {
     /// [`winograd::run_pool`], the pool in the output transform); `None`: the passes run
     /// `forward` into a band buffer, then the pool.
     pub forward_pool: Option<ForwardPoolFn>,
+    /// Whether training runs `forward_pool` too (with argmax codes), or only inference does.
+    /// Direct (conv1): yes, 5.5 -> 4.5 ms per step of 16 for conv1 + pool1. F(4x4): no: its
+    /// fused kernel with codes was 5 to 12% slower in the trainer than forward then pool
+    /// (conv2 + pool2 8.5-9.0 against 9.4-9.7 ms per step, three alternated runs, 1 Dec 2026),
+    /// though faster on one sample alone, while without codes it is what makes inference
+    /// faster; `tests/winograd4.rs` keeps both variants bit-exact.
+    pub fused_in_training: bool,
     pub backward_data: BackwardDataFn,
     pub backward_weights: BackwardWeightsFn,
 }
@@ -156,6 +163,7 @@ impl ConvPlan {
             pack_backward: winograd::pack_backward::<T>,
             forward: winograd::run::<T>,
             forward_pool: None,
+            fused_in_training: false,
             backward_data: winograd::backward_data::<T>,
             backward_weights: winograd::backward_weights::<T>,
         }
@@ -198,6 +206,7 @@ impl ConvPlan {
                 pack_backward: pack_copy,
                 forward: forward_reference,
                 forward_pool: None,
+                fused_in_training: false,
                 backward_data: backward_data_reference,
                 backward_weights: backward_weights_reference,
             },
@@ -210,6 +219,7 @@ impl ConvPlan {
                 pack_backward: pack_backward_direct,
                 forward: forward_direct,
                 forward_pool: fused_pool_applies(d).then_some(forward_pool_direct),
+                fused_in_training: true,
                 backward_data: backward_data_direct,
                 backward_weights: weight_grad::backward_weights_direct,
             },
