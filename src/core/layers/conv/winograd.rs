@@ -23,10 +23,11 @@
 //!    tiles as "pixels"), `U` packed by [`pack`];
 //! 3. output transform (asm, `output_tile_row_*`): `y = A^T M A` (+ bias, ReLU in forward).
 //!
-//! F(4x4)'s forward can also pool ([`run_pool`], the trainer's `ConvPlan::forward_pool`): a 4x4
-//! output tile holds four whole 2x2 pooling windows, so step 3 (`output_tile_row_pool*`) pools
-//! them in registers after bias and ReLU and writes only the pooled values (and argmax codes),
-//! the same bits as [`run`] then the pool kernels. Both share one band loop (`bands`).
+//! F(4x4)'s forward can also pool ([`run_pool`], `ConvPlan::forward_pool`; inference only, see
+//! `ConvPlan::fused_in_training`): a 4x4 output tile holds four whole 2x2 pooling windows, so
+//! step 3 (`output_tile_row_pool*`) pools them in registers after bias and ReLU and writes only
+//! the pooled values (and argmax codes), the same bits as [`run`] then the pool kernels. Both
+//! share one band loop (`bands`).
 //!
 //! Scratch per band: `positions * tiles * (n_in + n_out)` floats ([`scratch_len`]), from the
 //! caller's arena, plus a cache line per position (see `pos_stride`); for the network's layers
