@@ -108,6 +108,59 @@ macro_rules! at6 {
     };
 }
 
+/// Loads transit row `i` (the `.irp` symbol named by `$i`) into `zmm0..5`: vectors `6i .. 6i+5`.
+#[rustfmt::skip]
+macro_rules! transit_row {
+    ($i:literal) => {
+        concat!(
+            "vmovaps zmm0, zmmword ptr [{tr} + 384*\\", $i, "]\n",
+            "vmovaps zmm1, zmmword ptr [{tr} + 384*\\", $i, " + 64]\n",
+            "vmovaps zmm2, zmmword ptr [{tr} + 384*\\", $i, " + 128]\n",
+            "vmovaps zmm3, zmmword ptr [{tr} + 384*\\", $i, " + 192]\n",
+            "vmovaps zmm4, zmmword ptr [{tr} + 384*\\", $i, " + 256]\n",
+            "vmovaps zmm5, zmmword ptr [{tr} + 384*\\", $i, " + 320]"
+        )
+    };
+}
+
+/// The constants of [`at6`]: `zmm25, 26, 27` = 2.0, 4.0, 8.0 (via `{t}`).
+macro_rules! at_constants {
+    () => {
+        concat!(
+            "mov {t:e}, 0x40000000\nvpbroadcastd zmm25, {t:e}\n",
+            "mov {t:e}, 0x40800000\nvpbroadcastd zmm26, {t:e}\n",
+            "mov {t:e}, 0x41000000\nvpbroadcastd zmm27, {t:e}"
+        )
+    };
+}
+
+/// Pass 1 of the output transforms: columns `j` of the tile's `M` (positions `6i + j`, `{m}`
+/// the tile, `{mps}` bytes between positions, `{mps6}`, `{mps18}` 6 and 18 of them) through
+/// [`at6`] into transit vectors `6r + j`. Uses `{cp}`, `{t}`.
+macro_rules! at_columns {
+    () => {
+        concat!(
+            "mov {cp}, {m}\n",
+            ".irp j, 0, 1, 2, 3, 4, 5\n",
+            "vmovups zmm0, zmmword ptr [{cp}]\n",
+            "vmovups zmm1, zmmword ptr [{cp} + {mps6}]\n",
+            "vmovups zmm2, zmmword ptr [{cp} + {mps6}*2]\n",
+            "lea {t}, [{cp} + {mps18}]\n",
+            "vmovups zmm3, zmmword ptr [{t}]\n",
+            "vmovups zmm4, zmmword ptr [{t} + {mps6}]\n",
+            "vmovups zmm5, zmmword ptr [{t} + {mps6}*2]\n",
+            at6!(),
+            "\n",
+            "vmovaps zmmword ptr [{tr} + 64*\\j], zmm10\n",
+            "vmovaps zmmword ptr [{tr} + 64*\\j + 384], zmm7\n",
+            "vmovaps zmmword ptr [{tr} + 64*\\j + 768], zmm6\n",
+            "vmovaps zmmword ptr [{tr} + 64*\\j + 1152], zmm11\n",
+            "add {cp}, {mps}\n",
+            ".endr"
+        )
+    };
+}
+
 /// Input transform of one row of tiles, one group of 16 channels: for tiles `t = 0..tiles`,
 /// `V[pos][t][0..16] = (B^T d_t B)[pos]`, where `d_t` is the 6x6 pixel block whose top-left
 /// pixel is `inp + 4*t*pix_stride` bytes (neighbouring tiles overlap by two pixels).
@@ -166,12 +219,7 @@ pub unsafe fn input_tile_row(
         // Pass 2: transit rows i = 0..5 -> positions 6i + j of V.
         "mov {t}, {q}",
         ".irp i, 0, 1, 2, 3, 4, 5",
-        "vmovaps zmm0, zmmword ptr [{tr} + 384*\\i]",
-        "vmovaps zmm1, zmmword ptr [{tr} + 384*\\i + 64]",
-        "vmovaps zmm2, zmmword ptr [{tr} + 384*\\i + 128]",
-        "vmovaps zmm3, zmmword ptr [{tr} + 384*\\i + 192]",
-        "vmovaps zmm4, zmmword ptr [{tr} + 384*\\i + 256]",
-        "vmovaps zmm5, zmmword ptr [{tr} + 384*\\i + 320]",
+        transit_row!("i"),
         bt6!(),
         "vmovups zmmword ptr [{t}], zmm6",
         "vmovups zmmword ptr [{t} + {pso}], zmm7",
@@ -242,39 +290,14 @@ macro_rules! output_tile_row {
             }
             asm_zmm!(
                 output_tile_row!(@prologue $relu),
-                "mov {t:e}, 0x40000000",
-                "vpbroadcastd zmm25, {t:e}",
-                "mov {t:e}, 0x40800000",
-                "vpbroadcastd zmm26, {t:e}",
-                "mov {t:e}, 0x41000000",
-                "vpbroadcastd zmm27, {t:e}",
+                at_constants!(),
                 "2:",
                 // Pass 1: columns j of M -> transit vectors 6r + j.
-                "mov {cp}, {m}",
-                ".irp j, 0, 1, 2, 3, 4, 5",
-                "vmovups zmm0, zmmword ptr [{cp}]",
-                "vmovups zmm1, zmmword ptr [{cp} + {mps6}]",
-                "vmovups zmm2, zmmword ptr [{cp} + {mps6}*2]",
-                "lea {t}, [{cp} + {mps18}]",
-                "vmovups zmm3, zmmword ptr [{t}]",
-                "vmovups zmm4, zmmword ptr [{t} + {mps6}]",
-                "vmovups zmm5, zmmword ptr [{t} + {mps6}*2]",
-                at6!(),
-                "vmovaps zmmword ptr [{tr} + 64*\\j], zmm10",
-                "vmovaps zmmword ptr [{tr} + 64*\\j + 384], zmm7",
-                "vmovaps zmmword ptr [{tr} + 64*\\j + 768], zmm6",
-                "vmovaps zmmword ptr [{tr} + 64*\\j + 1152], zmm11",
-                "add {cp}, {mps}",
-                ".endr",
+                at_columns!(),
                 // Pass 2: transit rows r -> output row r.
                 "mov {t}, {y}",
                 ".irp r, 0, 1, 2, 3",
-                "vmovaps zmm0, zmmword ptr [{tr} + 384*\\r]",
-                "vmovaps zmm1, zmmword ptr [{tr} + 384*\\r + 64]",
-                "vmovaps zmm2, zmmword ptr [{tr} + 384*\\r + 128]",
-                "vmovaps zmm3, zmmword ptr [{tr} + 384*\\r + 192]",
-                "vmovaps zmm4, zmmword ptr [{tr} + 384*\\r + 256]",
-                "vmovaps zmm5, zmmword ptr [{tr} + 384*\\r + 320]",
+                transit_row!("r"),
                 at6!(),
                 output_tile_row!(@epilogue $relu),
                 "vmovups zmmword ptr [{t}], zmm10",
@@ -406,38 +429,13 @@ macro_rules! output_tile_row_pool {
                 "vmovups zmm28, zmmword ptr [{t}]",
                 "vpxord zmm29, zmm29, zmm29",
                 output_tile_row_pool!(@constants $codes),
-                "mov {t:e}, 0x40000000",
-                "vpbroadcastd zmm25, {t:e}",
-                "mov {t:e}, 0x40800000",
-                "vpbroadcastd zmm26, {t:e}",
-                "mov {t:e}, 0x41000000",
-                "vpbroadcastd zmm27, {t:e}",
+                at_constants!(),
                 "2:",
                 // Pass 1: columns j of M -> transit vectors 6r + j.
-                "mov {cp}, {m}",
-                ".irp j, 0, 1, 2, 3, 4, 5",
-                "vmovups zmm0, zmmword ptr [{cp}]",
-                "vmovups zmm1, zmmword ptr [{cp} + {mps6}]",
-                "vmovups zmm2, zmmword ptr [{cp} + {mps6}*2]",
-                "lea {t}, [{cp} + {mps18}]",
-                "vmovups zmm3, zmmword ptr [{t}]",
-                "vmovups zmm4, zmmword ptr [{t} + {mps6}]",
-                "vmovups zmm5, zmmword ptr [{t} + {mps6}*2]",
-                at6!(),
-                "vmovaps zmmword ptr [{tr} + 64*\\j], zmm10",
-                "vmovaps zmmword ptr [{tr} + 64*\\j + 384], zmm7",
-                "vmovaps zmmword ptr [{tr} + 64*\\j + 768], zmm6",
-                "vmovaps zmmword ptr [{tr} + 64*\\j + 1152], zmm11",
-                "add {cp}, {mps}",
-                ".endr",
+                at_columns!(),
                 // Pass 2: transit rows r -> output row r, + bias, ReLU, pooled in pairs.
                 ".irp r, 0, 1, 2, 3",
-                "vmovaps zmm0, zmmword ptr [{tr} + 384*\\r]",
-                "vmovaps zmm1, zmmword ptr [{tr} + 384*\\r + 64]",
-                "vmovaps zmm2, zmmword ptr [{tr} + 384*\\r + 128]",
-                "vmovaps zmm3, zmmword ptr [{tr} + 384*\\r + 192]",
-                "vmovaps zmm4, zmmword ptr [{tr} + 384*\\r + 256]",
-                "vmovaps zmm5, zmmword ptr [{tr} + 384*\\r + 320]",
+                transit_row!("r"),
                 at6!(),
                 output_tile_row!(@epilogue true),
                 ".if \\r & 1",
@@ -772,12 +770,7 @@ pub unsafe fn weight_grad_transform(
         ".endr",
         // Pass 2: transit rows k = ky -> taps 3*ky + kx.
         ".irp k, 0, 1, 2",
-        "vmovaps zmm0, zmmword ptr [{tr} + 384*\\k]",
-        "vmovaps zmm1, zmmword ptr [{tr} + 384*\\k + 64]",
-        "vmovaps zmm2, zmmword ptr [{tr} + 384*\\k + 128]",
-        "vmovaps zmm3, zmmword ptr [{tr} + 384*\\k + 192]",
-        "vmovaps zmm4, zmmword ptr [{tr} + 384*\\k + 256]",
-        "vmovaps zmm5, zmmword ptr [{tr} + 384*\\k + 320]",
+        transit_row!("k"),
         gt6!(),
         ".if \\k == 0",
         "mov {t}, {d}",

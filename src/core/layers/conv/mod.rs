@@ -34,6 +34,28 @@ use crate::reference::conv as reference;
 use std::ops::Range;
 use winograd::{TileSize, F2, F4};
 
+/// `per_thread!(Key => Value, key, build)`: the value `build` makes for `key` (a shape), built
+/// on the calling thread's first call with that key and then reused (`Value` is cheap to
+/// clone, an `Rc`), so the training loop allocates nothing. Each use site has its own cache.
+macro_rules! per_thread {
+    ($k:ty => $v:ty, $key:expr, $build:expr) => {{
+        thread_local! {
+            static CACHE: std::cell::RefCell<Vec<($k, $v)>> =
+                const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let key: $k = $key;
+        CACHE.with(|cell| {
+            let mut cache = cell.borrow_mut();
+            if let Some((_, v)) = cache.iter().find(|(k, _)| *k == key) {
+                return v.clone();
+            }
+            let v: $v = $build;
+            cache.push((key, v.clone()));
+            v
+        })
+    }};
+}
+
 pub(crate) mod weight_grad;
 pub mod winograd;
 pub use weight_grad::unpack_wgrad;
@@ -477,17 +499,8 @@ fn forward_direct(
     crate::cpu::assert_asm_ok();
     // The plan depends only on the shape: built on a thread's first call for that shape, then
     // reused, so the training loop allocates nothing here.
-    thread_local! {
-        static PLANS: std::cell::RefCell<Vec<(ConvDims, std::rc::Rc<[Pass]>)>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    let passes = PLANS.with(|cell| {
-        let mut cache = cell.borrow_mut();
-        if let Some((_, p)) = cache.iter().find(|(d, _)| d == kernel_dims) {
-            return p.clone();
-        }
-        let p: std::rc::Rc<[Pass]> = plan_passes(kernel_dims).into();
-        cache.push((*kernel_dims, p.clone()));
-        p
+    let passes = per_thread!(ConvDims => std::rc::Rc<[Pass]>, *kernel_dims, {
+        plan_passes(kernel_dims).into()
     });
     let (ip, wpp, op) = (inp.as_ptr(), wpack.as_ptr(), out.as_mut_ptr());
     let run_row = |y: usize, ps: &Pass| {
@@ -649,25 +662,16 @@ fn forward_pool_direct(
         "argmax too short"
     );
     crate::cpu::assert_asm_ok();
-    thread_local! {
-        static PLANS: std::cell::RefCell<Vec<(ConvDims, std::rc::Rc<PoolPlan>)>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    let pp = PLANS.with(|cell| {
-        let mut cache = cell.borrow_mut();
-        if let Some((_, p)) = cache.iter().find(|(k, _)| k == d) {
-            return p.clone();
-        }
+    let pp = per_thread!(ConvDims => std::rc::Rc<PoolPlan>, *d, {
         let segs: Vec<(usize, usize)> = chunk_iter(n_in, 32)
             .flat_map(|ch| chunk_segments(w, n_in, &ch))
             .collect();
-        let p = std::rc::Rc::new(PoolPlan {
+        std::rc::Rc::new(PoolPlan {
             plan: row_plan(w, conv::POOL_TILES),
             first_seg: segs[0].0,
             k: segs[0].1,
             skips: segment_skips(&segs),
-        });
-        cache.push((*d, p.clone()));
-        p
+        })
     });
     let (ip, wpp, bp, op) = (
         inp.as_ptr(),

@@ -747,17 +747,9 @@ type Plan = std::rc::Rc<[(usize, TileFn)]>;
 /// cheapest split, as for a row of the direct convolution). The split for each `(n, nv)` is
 /// computed once per thread and cached, so the training loop allocates nothing.
 fn tile_plan(n: usize, nv: usize) -> Plan {
-    thread_local! {
-        static PLANS: std::cell::RefCell<Vec<((usize, usize), Plan)>> =
-            const { std::cell::RefCell::new(Vec::new()) };
-    }
-    PLANS.with(|cell| {
-        let mut cache = cell.borrow_mut();
-        if let Some((_, p)) = cache.iter().find(|(k, _)| *k == (n, nv)) {
-            return p.clone();
-        }
+    per_thread!((usize, usize) => Plan, (n, nv), {
         let tiles = conv::tiles(nv);
-        let p: Plan = row_tile_widths(n, tiles)
+        row_tile_widths(n, tiles)
             .into_iter()
             .map(|px| {
                 let t = tiles
@@ -766,9 +758,7 @@ fn tile_plan(n: usize, nv: usize) -> Plan {
                     .expect("width from the table");
                 (px, t.kernel)
             })
-            .collect();
-        cache.push(((n, nv), p.clone()));
-        p
+            .collect()
     })
 }
 
