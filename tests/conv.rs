@@ -7,6 +7,7 @@ use approx::{assert_relative_eq, relative_eq};
 use catdog::config::ConvDims;
 use catdog::cpu::{has_avx512, Path};
 use catdog::layers::conv::winograd::{self, F2};
+use catdog::layers::conv::winograd_rows;
 use catdog::layers::conv::{chunks, row_tile_widths, Algo, ConvPlan, PoolOut};
 use catdog::reference::conv as reference;
 use catdog::testing::channel_blocks;
@@ -254,6 +255,9 @@ fn compare(h: usize, w: usize, cin: usize, cout: usize, shift: usize, seed: u64)
     if winograd::applies::<F2>(&d) {
         algos.push(Algo::Winograd);
     }
+    if winograd_rows::applies(&d) {
+        algos.push(Algo::WinogradRows);
+    }
     for a in algos {
         let what = format!("{a:?} {d:?} shift {shift}");
         let plan = ConvPlan::with(a, &d);
@@ -298,6 +302,11 @@ fn asm_matches_reference_small_and_odd_shapes() {
         (6, 2),
         (4, 10),
         (12, 6),
+        // Widths in 4s: F(4,3) along rows too (cin 3, cout 32), odd and even tile counts.
+        (2, 4),
+        (4, 12),
+        (6, 20),
+        (8, 16),
     ] {
         for &(cin, cout) in &[
             (3, 16),
@@ -531,7 +540,9 @@ fn banded_conv_and_pool_give_the_bits_of_whole_layers() {
 /// asked for, argmax codes; in the trainer's 2-row bands and over the whole layer at once. The
 /// inputs make every code occur: the bottom half of each image is constant in 8 x 8 blocks, so
 /// neighbouring conv outputs tie exactly (the first maximum wins), and the biases of every
-/// third channel are very negative, so ReLU blocks whole windows (code 4).
+/// third channel are very negative, so ReLU blocks whole windows (code 4). Both algorithms
+/// with a fused kernel: direct, and F(4,3) along rows where it applies (1 to 3 input channels,
+/// widths in 4s).
 #[test]
 fn fused_conv_pool_gives_the_bits_of_conv_then_pool() {
     use catdog::config::PoolDims;
@@ -559,6 +570,9 @@ fn fused_conv_pool_gives_the_bits_of_conv_then_pool() {
         (4, 8, 32, 96),    // 4 + 4, three blocks
         (2, 6, 256, 32),   // split reduction: 3 chunks
         (2, 4, 1024, 64),  // 6 chunks (kernel row x 512 channels)
+        (6, 12, 3, 32),    // F(4,3) along rows: 3 tiles (one pair and an odd one)
+        (4, 8, 1, 64),     // rows: one input channel, two blocks
+        (2, 20, 2, 32),    // rows: two input channels, 5 tiles
     ] {
         let d = ConvDims { h, w, cin, cout };
         println!("{d:?}: tiles {:?}", row_tile_widths(w, POOL_TILES));
@@ -578,54 +592,62 @@ fn fused_conv_pool_gives_the_bits_of_conv_then_pool() {
         let bias: Vec<f32> = (0..cout)
             .map(|c| rng.next_f32() * 0.3 - if c % 3 == 0 { 4.0 } else { 0.0 })
             .collect();
-        let plan = ConvPlan::with(Algo::Direct, &d);
-        let fused = plan.forward_pool.expect("a fused kernel for this shape");
-        let (wp, _) = packed(&plan, &d, &wts);
-        let mut scratch = vec![0.0; plan.scratch_len];
-        let mut y = vec![0.0; d.out_len()];
-        (plan.forward)(&d, &x, &wp, Some(&bias), &mut y, 0..h, &mut scratch);
-        let p = PoolDims { h, w, c: cout };
-        // Windows whose positive maximum occurs at two or more positions.
-        for i in 0..h / 2 {
-            for j in 0..w / 2 {
-                for c in 0..cout {
-                    let at = |dy: usize, dx: usize| y[((2 * i + dy) * w + 2 * j + dx) * cout + c];
-                    let v = [at(0, 0), at(0, 1), at(1, 0), at(1, 1)];
-                    let m = v.iter().fold(0.0f32, |m, &x| m.max(x));
-                    ties += (m > 0.0 && v.iter().filter(|&&x| x == m).count() > 1) as usize;
+        let mut algos = vec![Algo::Direct];
+        if winograd_rows::applies(&d) {
+            algos.push(Algo::WinogradRows);
+        }
+        for algo in algos {
+            let plan = ConvPlan::with(algo, &d);
+            let fused = plan.forward_pool.expect("a fused kernel for this shape");
+            let (wp, _) = packed(&plan, &d, &wts);
+            let mut scratch = vec![0.0; plan.scratch_len];
+            let mut y = vec![0.0; d.out_len()];
+            (plan.forward)(&d, &x, &wp, Some(&bias), &mut y, 0..h, &mut scratch);
+            let p = PoolDims { h, w, c: cout };
+            // Windows whose positive maximum occurs at two or more positions.
+            for i in 0..h / 2 {
+                for j in 0..w / 2 {
+                    for c in 0..cout {
+                        let at =
+                            |dy: usize, dx: usize| y[((2 * i + dy) * w + 2 * j + dx) * cout + c];
+                        let v = [at(0, 0), at(0, 1), at(1, 0), at(1, 1)];
+                        let m = v.iter().fold(0.0f32, |m, &x| m.max(x));
+                        ties += (m > 0.0 && v.iter().filter(|&&x| x == m).count() > 1) as usize;
+                    }
                 }
             }
-        }
-        for place in [OutPlace::padded(&p), OutPlace::flat(&p)] {
-            let out_len = place.off + (h / 2) * place.row_stride + place.off;
-            for codes in [true, false] {
-                let what = format!("{d:?} {place:?} codes {codes}");
-                let (mut out_a, mut am_a) = (vec![f32::NAN; out_len], vec![9u8; p.out_len()]);
-                let am = codes.then_some(&mut am_a[..]);
-                forward_asm(&p, &y, &mut out_a, place, am, 0..h / 2);
-                if codes {
-                    for &c in &am_a {
-                        seen[c as usize] += 1;
+            for place in [OutPlace::padded(&p), OutPlace::flat(&p)] {
+                let out_len = place.off + (h / 2) * place.row_stride + place.off;
+                for codes in [true, false] {
+                    let what = format!("{algo:?} {d:?} {place:?} codes {codes}");
+                    let (mut out_a, mut am_a) = (vec![f32::NAN; out_len], vec![9u8; p.out_len()]);
+                    let am = codes.then_some(&mut am_a[..]);
+                    forward_asm(&p, &y, &mut out_a, place, am, 0..h / 2);
+                    if codes {
+                        for &c in &am_a {
+                            seen[c as usize] += 1;
+                        }
                     }
-                }
-                for band in [2, h] {
-                    let (mut out_b, mut am_b) = (vec![f32::NAN; out_len], vec![9u8; p.out_len()]);
-                    let argmax = codes.then_some(&mut am_b[..]);
-                    let mut pool = PoolOut {
-                        out: &mut out_b,
-                        place,
-                        argmax,
-                    };
-                    for y0 in (0..h).step_by(band) {
-                        let rows = y0..(y0 + band).min(h);
-                        fused(&d, &x, &wp, &bias, rows, &mut scratch, &mut pool);
+                    for band in [2, h] {
+                        let (mut out_b, mut am_b) =
+                            (vec![f32::NAN; out_len], vec![9u8; p.out_len()]);
+                        let argmax = codes.then_some(&mut am_b[..]);
+                        let mut pool = PoolOut {
+                            out: &mut out_b,
+                            place,
+                            argmax,
+                        };
+                        for y0 in (0..h).step_by(band) {
+                            let rows = y0..(y0 + band).min(h);
+                            fused(&d, &x, &wp, &bias, rows, &mut scratch, &mut pool);
+                        }
+                        let differ = out_a
+                            .iter()
+                            .zip(&out_b)
+                            .position(|(a, b)| a.to_bits() != b.to_bits());
+                        assert_eq!(differ, None, "pooled values differ ({what}, band {band})");
+                        assert_eq!(am_a, am_b, "argmax codes differ ({what}, band {band})");
                     }
-                    let differ = out_a
-                        .iter()
-                        .zip(&out_b)
-                        .position(|(a, b)| a.to_bits() != b.to_bits());
-                    assert_eq!(differ, None, "pooled values differ ({what}, band {band})");
-                    assert_eq!(am_a, am_b, "argmax codes differ ({what}, band {band})");
                 }
             }
         }

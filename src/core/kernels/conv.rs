@@ -269,6 +269,60 @@ macro_rules! conv_microkernel {
     };
 }
 
+/// The pool of the fused conv + pool micro-kernels (a `concat!` of template lines): 2x2 windows
+/// of ReLU'd values already in registers, max-pooled with [`crate::kernels::pool::forward_row`]'s
+/// instructions in its operand order (so the same bits and codes) when `{skp}` holds the codes'
+/// address, or with `max_row`'s (no codes) when it is null. With codes it loads their pixel
+/// stride from `cstride` (a memory operand) into `{cnt}` and uses `{seg}` for the constants 1..4 (`consts`),
+/// `codes` for a window's dword codes; `zero` holds 0.0. Each entry of `windows` is a pooled
+/// pixel: its output and codes addresses (template text), then per channel vector the window's
+/// (top-left, top-right, bottom-left, bottom-right) registers and the vector's byte offsets in
+/// the output and in the codes. Uses the local labels 4 and 5.
+macro_rules! pool_windows {
+    (
+        cstride: $cs:literal, codes: $codes:ident, zero: $zero:ident,
+        consts: [$c1:ident, $c2:ident, $c3:ident, $c4:ident],
+        windows: [$(($oaddr:literal, $aaddr:literal,
+            [$(($tl:ident, $tr:ident, $bl:ident, $br:ident, $ooff:literal, $aoff:literal)),*])),* $(,)?]
+    ) => {
+        concat!(
+            "test {skp}, {skp}\n",
+            "jz 4f\n",
+            "mov {cnt}, qword ptr ", $cs, "\n",
+            "mov {seg:e}, 1\n", "vpbroadcastd ", stringify!($c1), ", {seg:e}\n",
+            "mov {seg:e}, 2\n", "vpbroadcastd ", stringify!($c2), ", {seg:e}\n",
+            "mov {seg:e}, 3\n", "vpbroadcastd ", stringify!($c3), ", {seg:e}\n",
+            "mov {seg:e}, 4\n", "vpbroadcastd ", stringify!($c4), ", {seg:e}\n",
+            $( $(
+                "vpxord ", stringify!($codes), ", ", stringify!($codes), ", ", stringify!($codes), "\n",
+                "vcmpps k1, ", stringify!($tr), ", ", stringify!($tl), ", 0x1e\n",
+                "vmaxps ", stringify!($tl), ", ", stringify!($tl), ", ", stringify!($tr), "\n",
+                "vmovdqa32 ", stringify!($codes), " {{k1}}, ", stringify!($c1), "\n",
+                "vcmpps k2, ", stringify!($bl), ", ", stringify!($tl), ", 0x1e\n",
+                "vmaxps ", stringify!($tl), ", ", stringify!($tl), ", ", stringify!($bl), "\n",
+                "vmovdqa32 ", stringify!($codes), " {{k2}}, ", stringify!($c2), "\n",
+                "vcmpps k3, ", stringify!($br), ", ", stringify!($tl), ", 0x1e\n",
+                "vmaxps ", stringify!($tl), ", ", stringify!($tl), ", ", stringify!($br), "\n",
+                "vmovdqa32 ", stringify!($codes), " {{k3}}, ", stringify!($c3), "\n",
+                "vcmpps k4, ", stringify!($tl), ", ", stringify!($zero), ", 0x12\n",
+                "vmovdqa32 ", stringify!($codes), " {{k4}}, ", stringify!($c4), "\n",
+                "vmovups zmmword ptr [", $oaddr, " + ", $ooff, "], ", stringify!($tl), "\n",
+                "vpmovdb xmmword ptr [", $aaddr, " + ", $aoff, "], ", stringify!($codes), "\n",
+            )* )*
+            "jmp 5f\n",
+            "4:\n",
+            $( $(
+                "vmaxps ", stringify!($tl), ", ", stringify!($tl), ", ", stringify!($tr), "\n",
+                "vmaxps ", stringify!($tl), ", ", stringify!($tl), ", ", stringify!($bl), "\n",
+                "vmaxps ", stringify!($tl), ", ", stringify!($tl), ", ", stringify!($br), "\n",
+                "vmovups zmmword ptr [", $oaddr, " + ", $ooff, "], ", stringify!($tl), "\n",
+            )* )*
+            "5:\n",
+        )
+    };
+}
+pub(crate) use pool_windows;
+
 /// Emits one fused conv + ReLU + 2x2 max-pool micro-kernel (contract and register table in the
 /// module docs, "The fused conv + pool micro-kernels"). `chain` sets up row 0's input bases from
 /// `b0`, `row1` is row 1's first base (`b0 + in_row`), `row1_chain` the rest of row 1's; `pix`
@@ -323,38 +377,11 @@ macro_rules! conv_pool_microkernel {
                     "mov {b0}, qword ptr [{prm} + 40]\n",
                     "mov {s}, qword ptr [{prm} + 48]\n",
                     "mov {skp}, qword ptr [{prm} + 80]\n",
-                    "test {skp}, {skp}\n",
-                    "jz 4f\n",
-                    "mov {cnt}, qword ptr [{prm} + 88]\n",
-                    "mov {seg:e}, 1\n", "vpbroadcastd ", stringify!($c1), ", {seg:e}\n",
-                    "mov {seg:e}, 2\n", "vpbroadcastd ", stringify!($c2), ", {seg:e}\n",
-                    "mov {seg:e}, 3\n", "vpbroadcastd ", stringify!($c3), ", {seg:e}\n",
-                    "mov {seg:e}, 4\n", "vpbroadcastd ", stringify!($c4), ", {seg:e}\n",
-                    $( $(
-                        "vpxord ", stringify!($codes), ", ", stringify!($codes), ", ", stringify!($codes), "\n",
-                        "vcmpps k1, ", stringify!($tr), ", ", stringify!($tl), ", 0x1e\n",
-                        "vmaxps ", stringify!($tl), ", ", stringify!($tl), ", ", stringify!($tr), "\n",
-                        "vmovdqa32 ", stringify!($codes), " {{k1}}, ", stringify!($c1), "\n",
-                        "vcmpps k2, ", stringify!($bl), ", ", stringify!($tl), ", 0x1e\n",
-                        "vmaxps ", stringify!($tl), ", ", stringify!($tl), ", ", stringify!($bl), "\n",
-                        "vmovdqa32 ", stringify!($codes), " {{k2}}, ", stringify!($c2), "\n",
-                        "vcmpps k3, ", stringify!($br), ", ", stringify!($tl), ", 0x1e\n",
-                        "vmaxps ", stringify!($tl), ", ", stringify!($tl), ", ", stringify!($br), "\n",
-                        "vmovdqa32 ", stringify!($codes), " {{k3}}, ", stringify!($c3), "\n",
-                        "vcmpps k4, ", stringify!($tl), ", ", stringify!($zero), ", 0x12\n",
-                        "vmovdqa32 ", stringify!($codes), " {{k4}}, ", stringify!($c4), "\n",
-                        "vmovups zmmword ptr [", $oaddr, " + ", $ooff, "], ", stringify!($tl), "\n",
-                        "vpmovdb xmmword ptr [", $aaddr, " + ", $aoff, "], ", stringify!($codes), "\n",
-                    )* )*
-                    "jmp 5f\n",
-                    "4:\n",
-                    $( $(
-                        "vmaxps ", stringify!($tl), ", ", stringify!($tl), ", ", stringify!($tr), "\n",
-                        "vmaxps ", stringify!($tl), ", ", stringify!($tl), ", ", stringify!($bl), "\n",
-                        "vmaxps ", stringify!($tl), ", ", stringify!($tl), ", ", stringify!($br), "\n",
-                        "vmovups zmmword ptr [", $oaddr, " + ", $ooff, "], ", stringify!($tl), "\n",
-                    )* )*
-                    "5:\n",
+                    pool_windows!(
+                        cstride: "[{prm} + 88]", codes: $codes, zero: $zero, consts: [$c1, $c2, $c3, $c4],
+                        windows: [$(($oaddr, $aaddr,
+                            [$(($tl, $tr, $bl, $br, $ooff, $aoff)),*])),*]
+                    ),
                 ),
                 ;
                 b0 = out(reg) _,

@@ -41,6 +41,7 @@ pub mod pool;
 pub mod update;
 pub mod winograd;
 pub mod winograd4;
+pub mod winograd_rows;
 
 /// `asm!` for every kernel of the fast tier: `asm_zmm!(template lines; operands)`, each operand
 /// followed by a comma. After the template lines it emits a `vzeroupper`, so the caller's SSE

@@ -88,6 +88,7 @@ macro_rules! bt6 {
         )
     };
 }
+pub(crate) use bt6;
 
 /// The 1-D output transform `A^T`: `zmm0..5` (m0..m5) -> y0 `zmm10`, y1 `zmm7`, y2 `zmm6`,
 /// y3 `zmm11`; temps `zmm8` (m3 + m4), `zmm9` (m3 - m4); `zmm25, 26, 27` = 2.0, 4.0, 8.0.

@@ -58,6 +58,7 @@ macro_rules! per_thread {
 
 pub(crate) mod weight_grad;
 pub mod winograd;
+pub mod winograd_rows;
 pub use weight_grad::unpack_wgrad;
 
 /// How a layer's forward and input-gradient convolutions compute.
@@ -72,6 +73,10 @@ pub enum Algo {
     /// Winograd F(4x4, 3x3) (output sides in 4s, channels in 16s): 36/144 of the multiplies,
     /// at about 10x F(2x2)'s rounding error (`asm_notes/winograd4.md`).
     Winograd4,
+    /// Winograd F(4,3) along each row ([`winograd_rows`]; 1 to 3 input channels, output
+    /// channels in 32s, width in 4s, even height: conv1): half the direct multiplies, the
+    /// forward only (fused with the pool); the gradients run direct.
+    WinogradRows,
 }
 
 /// Which algorithms the asm path may use for conv layers (`model --conv`): the fastest that
@@ -79,7 +84,7 @@ pub enum Algo {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ConvChoice {
     /// Winograd F(4x4) where output sides are multiples of 4, else F(2x2) where they are even,
-    /// else direct.
+    /// else F(4,3) along rows where a layer has 1 to 3 input channels (conv1), else direct.
     #[default]
     Auto,
     /// Winograd F(2x2) where it applies, else direct.
@@ -121,6 +126,7 @@ pub type ForwardPoolFn =
 fn band_rows(algo: Algo) -> usize {
     match algo {
         Algo::Winograd4 => 4,
+        Algo::WinogradRows => winograd_rows::BAND_ROWS,
         _ => 2,
     }
 }
@@ -205,6 +211,7 @@ impl ConvPlan {
             (Path::Reference, _) => Algo::Reference,
             (Path::Asm, Auto) if winograd::applies::<F4>(d) => Algo::Winograd4,
             (Path::Asm, Auto | Winograd2) if winograd::applies::<F2>(d) => Algo::Winograd,
+            (Path::Asm, Auto) if winograd_rows::applies(d) => Algo::WinogradRows,
             (Path::Asm, _) => Algo::Direct,
         };
         Self::with(algo, d)
@@ -241,6 +248,19 @@ impl ConvPlan {
                 pack_backward: pack_backward_direct,
                 forward: forward_direct,
                 forward_pool: fused_pool_applies(d).then_some(forward_pool_direct),
+                fused_in_training: true,
+                backward_data: backward_data_direct,
+                backward_weights: weight_grad::backward_weights_direct,
+            },
+            Algo::WinogradRows => ConvPlan {
+                algo,
+                band,
+                packed_len: winograd_rows::packed_len(d).max(d.weight_len()),
+                scratch_len: winograd_rows::scratch_len(d),
+                pack_forward: winograd_rows::pack_forward,
+                pack_backward: pack_backward_direct,
+                forward: winograd_rows::forward,
+                forward_pool: Some(winograd_rows::forward_pool),
                 fused_in_training: true,
                 backward_data: backward_data_direct,
                 backward_weights: weight_grad::backward_weights_direct,

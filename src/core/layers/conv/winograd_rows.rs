@@ -1,0 +1,233 @@
+//! Winograd F(4,3) along each row (1-D) for a convolution with few input channels (conv1: 3 RGB
+//! channels; [`super::Algo::WinogradRows`]): the forward pass, fused with ReLU and the 2x2 pool.
+//!
+//! Conv1 cannot use the 2-D Winograd drivers ([`super::winograd`]): their matrix products run
+//! over the input channels, 16 at a time, and conv1 has 3. Its direct kernels spend 27 FMAs per
+//! output pixel and 16 channels, at the FMA peak. Transforming along x only keeps the direct
+//! kernels' shape (accumulators in registers over the whole reduction, input values broadcast)
+//! and halves the multiplies: a tile of 4 output pixels of a row takes, per kernel row `ky` and
+//! input channel `c`, 6 transformed inputs times 6 transformed weight vectors instead of 4 x 3,
+//! 13.5 FMAs per pixel and 16 channels instead of 27.
+//!
+//! With F(4x4)'s matrices ([`super::winograd::F4`], `asm_notes/winograd4.md`) applied along x:
+//!
+//! ```text
+//! D[row][tile][c][p] = (B^T x[row][4 tile .. 4 tile + 5][c])[p]       (6 of 6 padded pixels)
+//! U[ky][c][p][o]     = (G w[o][ky][0..3][c])[p]                        (f64, rounded once)
+//! m[y][tile][p][o]   = sum_{ky, c} D[y+ky][tile][c][p] * U[ky][c][p][o]
+//! out[y][4 tile + i][o] = max((A^T m[y][tile][..][o])[i] + bias[o], 0)
+//! ```
+//!
+//! Per band of output rows, [`input_row`](crate::kernels::winograd_rows::input_row) transforms
+//! each padded input row the band reads once into the scratch (`D`, two tiles per vector, see
+//! [`crate::kernels::winograd_rows`]), then [`tile_2x4`](crate::kernels::winograd_rows::tile_2x4)
+//! runs 2 output rows x 4 pixels x 32 channels per call and pools them in registers (or stores
+//! them: [`forward`], for the tests and `ConvPlan::forward`).
+//!
+//! Accuracy: a 1-D F(4,3) rounds a little more than the direct sum of 27 products (its
+//! coefficients up to 5 and 8 meet 6 values, not 36 as in F(4x4)): `tests/winograd_rows.rs`
+//! measures at most 5.2e-7 of the largest output against an f64 reference (conv1: 4.4e-7;
+//! direct: 2.3e-7) and bounds it by 2e-6.
+//! The input gradient and the weight gradient stay direct (conv1 needs no input gradient).
+
+use super::winograd::{TileSize, F4};
+use super::PoolOut;
+use crate::config::ConvDims;
+use crate::kernels::winograd_rows::{self as k, RowTileArgs};
+use std::ops::Range;
+
+/// Output rows per band: the drivers transform the `BAND_ROWS + 2` padded rows a band reads
+/// into `D` (60 KiB for conv1), then run the band's tiles, so each input row is transformed
+/// once, a band's 2 border rows twice. Also the band of a banded layer (`ConvPlan::band`).
+pub const BAND_ROWS: usize = 8;
+
+/// Whether F(4,3) along rows runs `d`: 1 to 3 input channels (two tiles of a channel count
+/// share a 16-lane vector), 32-channel output blocks, whole tiles of 4 pixels and whole pooling
+/// windows (even height).
+pub fn applies(d: &ConvDims) -> bool {
+    (1..=3).contains(&d.cin)
+        && d.cout.is_multiple_of(32)
+        && d.h >= 2
+        && d.h.is_multiple_of(2)
+        && d.w >= 4
+        && d.w.is_multiple_of(4)
+}
+
+/// Floats of the packed weights `U`: 3 kernel rows x `cin` x 6 positions x `cout`.
+pub fn packed_len(d: &ConvDims) -> usize {
+    18 * d.cin * d.cout
+}
+
+/// Floats of one transformed row `D`: tile pairs x 6 positions x 16 lanes.
+fn d_row(d: &ConvDims) -> usize {
+    (d.w / 4).div_ceil(2) * 96
+}
+
+/// Floats of scratch the drivers need: `D` of a band, `BAND_ROWS + 2` rows (fewer for a
+/// shorter layer).
+pub fn scratch_len(d: &ConvDims) -> usize {
+    (BAND_ROWS.min(d.h) + 2) * d_row(d)
+}
+
+/// `U = G w` along x, in f64, rounded once. Layout: for each 32-channel block `o0` (at float
+/// `o0 * 18 cin`), for each step `(ky, c)`, the 6 positions of 32 floats, output channels
+/// innermost: what [`tile_2x4`](crate::kernels::winograd_rows::tile_2x4) reads.
+pub fn pack_forward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
+    assert!(applies(d), "F(4,3) along rows cannot run {d:?}");
+    assert!(w.len() >= d.weight_len(), "weights too short");
+    assert!(out.len() >= packed_len(d), "packed buffer too short");
+    let cin = d.cin;
+    let at = |o: usize, ky: usize, kx: usize, c: usize| w[((o * 3 + ky) * 3 + kx) * cin + c] as f64;
+    for o0 in (0..d.cout).step_by(32) {
+        for ky in 0..3 {
+            for c in 0..cin {
+                let step = o0 * 18 * cin + (ky * cin + c) * 6 * 32;
+                for o in 0..32 {
+                    let oc = o0 + o;
+                    let u = F4::g(at(oc, ky, 0, c), at(oc, ky, 1, c), at(oc, ky, 2, c));
+                    for (p, v) in u.iter().enumerate() {
+                        out[step + p * 32 + o] = *v as f32;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`super::ConvPlan::forward`]: output rows `rows` (even start and end) of
+/// `relu(conv(x_pad, w) + bias)` into `y` (just those rows). This algorithm has no plain
+/// convolution: `bias` must be given (the input gradient runs direct).
+pub fn forward(
+    d: &ConvDims,
+    x_pad: &[f32],
+    upack: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    rows: Range<usize>,
+    scratch: &mut [f32],
+) {
+    let bias = bias.expect("F(4,3) along rows runs only the forward pass (with its bias)");
+    assert!(y.len() >= rows.len() * d.w * d.cout, "output too short");
+    let (w, c, first, yp) = (d.w, d.cout, rows.start, y.as_mut_ptr());
+    tiles(d, x_pad, upack, bias, rows, scratch, |yr, t, o0| {
+        // SAFETY: `tiles` gives rows yr, yr+1 of `rows` and tiles t < w/4, so pixels
+        // (yr - first + r, 4t + i) lie inside `y` (asserted above).
+        let out = unsafe { yp.add(((yr - first) * w + 4 * t) * c + o0) };
+        (out, w * c * 4, std::ptr::null_mut())
+    });
+}
+
+/// [`super::ConvPlan::forward_pool`]: [`forward`]'s rows, 2x2 max-pooled in the kernel into
+/// `pool` (pooled rows `rows.start/2 .. rows.end/2`, codes when `pool.argmax` is given): the
+/// same bits as [`forward`] then [`crate::layers::pool::forward_asm`].
+pub fn forward_pool(
+    d: &ConvDims,
+    x_pad: &[f32],
+    upack: &[f32],
+    bias: &[f32],
+    rows: Range<usize>,
+    scratch: &mut [f32],
+    pool: &mut PoolOut,
+) {
+    let (wo, c, place) = (d.w / 2, d.cout, pool.place);
+    assert!(place.row_stride >= wo * c, "pooled rows overlap");
+    assert!(
+        pool.out.len() >= place.off + (d.h / 2 - 1) * place.row_stride + wo * c,
+        "pooled output too short"
+    );
+    let argmax = pool.argmax.as_deref_mut();
+    assert!(
+        argmax.as_ref().is_none_or(|a| a.len() >= d.h / 2 * wo * c),
+        "argmax too short"
+    );
+    let (op, ap) = (pool.out.as_mut_ptr(), argmax.map(|a| a.as_mut_ptr()));
+    tiles(d, x_pad, upack, bias, rows, scratch, |yr, t, o0| {
+        let (i, j) = (yr / 2, 2 * t);
+        // SAFETY: pooled pixels (i, j), (i, j+1) with i < h/2, j+1 < w/2 lie inside `out` at
+        // `place` and inside `argmax` (asserted above).
+        unsafe {
+            let out = op.add(place.off + i * place.row_stride + j * c + o0);
+            let codes = ap.map_or(std::ptr::null_mut(), |a| a.add((i * wo + j) * c + o0));
+            (out, 0, codes)
+        }
+    });
+}
+
+/// The band loop of [`forward`] and [`forward_pool`]: checks what both need, then for each band
+/// of at most [`BAND_ROWS`] of the output rows `rows`, transforms the padded rows it reads
+/// (`band.start .. band.end + 2`) into `D` and runs the kernel on every pair of output rows,
+/// tile and 32-channel block; `place(y, tile, o0)` gives the call's `out`, `out_row` (0: pool)
+/// and codes.
+fn tiles(
+    d: &ConvDims,
+    x_pad: &[f32],
+    upack: &[f32],
+    bias: &[f32],
+    rows: Range<usize>,
+    scratch: &mut [f32],
+    mut place: impl FnMut(usize, usize, usize) -> (*mut f32, usize, *mut u8),
+) {
+    let (h, w, cin, cout) = (d.h, d.w, d.cin, d.cout);
+    assert!(applies(d), "F(4,3) along rows cannot run {d:?}");
+    assert!(
+        rows.end <= h && rows.start.is_multiple_of(2) && rows.end.is_multiple_of(2),
+        "rows {rows:?}: whole pairs of the {h} output rows"
+    );
+    assert!(
+        x_pad.len() >= (h + 2) * (w + 2) * cin,
+        "padded input too short"
+    );
+    assert!(upack.len() >= packed_len(d), "packed weights too short");
+    assert!(bias.len() >= cout, "bias too short");
+    let dr = d_row(d);
+    assert!(scratch.len() >= scratch_len(d), "scratch too short");
+    crate::cpu::assert_asm_ok();
+    let (tw, pix) = (w / 4, cin * 4);
+    let run = (1u16 << cin) - 1;
+    let (both, first_only) = (run | run << (4 * cin), run);
+    let (xp, dp) = (x_pad.as_ptr(), scratch.as_mut_ptr());
+    let (up, bp) = (upack.as_ptr(), bias.as_ptr());
+    for y0 in rows.clone().step_by(BAND_ROWS) {
+        let band = y0..(y0 + BAND_ROWS).min(rows.end);
+        // SAFETY: padded rows band.start .. band.end + 2 <= h + 2 of x_pad; each masked load
+        // reads at most pixel 8q + 9 of its row (pixel w + 1 for the last full pair), only the
+        // first run for an odd last tile; D row r of the band, at dp + r*dr, holds
+        // tw.div_ceil(2) pairs, r < BAND_ROWS + 2 (asserted above). AVX-512 checked above.
+        unsafe {
+            for (r, y) in (band.start..band.end + 2).enumerate() {
+                let (x, dst) = (xp.add(y * (w + 2) * cin), dp.add(r * dr));
+                k::input_row(x, pix, tw / 2, dst, both);
+                if tw % 2 == 1 {
+                    let q = tw / 2;
+                    k::input_row(x.add(8 * q * cin), pix, 1, dst.add(q * 96), first_only);
+                }
+            }
+        }
+        for o0 in (0..cout).step_by(32) {
+            for yr in band.clone().step_by(2) {
+                for t in 0..tw {
+                    let (out, out_row, argmax) = place(yr, t, o0);
+                    let args = RowTileArgs {
+                        // SAFETY: row yr - band.start (and the 3 below it) of the band's D,
+                        // pair t/2, lane (t%2)*4cin: inside the scratch (asserted above).
+                        d: unsafe {
+                            dp.add((yr - band.start) * dr + (t / 2) * 96 + (t % 2) * 4 * cin)
+                        },
+                        d_row: dr * 4,
+                        cin,
+                        // SAFETY: block o0 of the bias (cout floats, asserted above).
+                        bias: unsafe { bp.add(o0) },
+                        out,
+                        out_stride: cout * 4,
+                        out_row,
+                        argmax,
+                        argmax_stride: cout,
+                    };
+                    // SAFETY: the block's U at o0 * 18 cin (packed_len asserted above); D,
+                    // bias and the outputs as above; AVX-512 checked above.
+                    unsafe { k::tile_2x4(&args, up.add(o0 * 18 * cin)) };
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! Winograd F(4,3) along rows (`catdog::layers::conv::winograd_rows`, conv1's forward): its
+//! accuracy against an f64 reference beside the direct kernels' on the network's conv1 and on
+//! 1 to 3 input channels with odd and even tile counts; bands giving the bits of the whole
+//! layer; and a check that a wrong transform constant would be caught by the tolerance.
+//! (Its fused pool against forward-then-pool, bit for bit, is in `tests/conv.rs`;
+//! against the scalar reference on many shapes, `asm_matches_reference_*` there too.)
+//! `cargo test --release --test winograd_rows`.
+
+use catdog::config::ConvDims;
+use catdog::cpu::has_avx512;
+use catdog::layers::conv::winograd_rows::{self, BAND_ROWS};
+use catdog::layers::conv::{Algo, ConvPlan};
+
+/// xorshift64*: uniform floats in [lo, hi).
+struct Rng(u64);
+impl Rng {
+    fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let r = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        lo + (hi - lo) * ((r >> 40) as f32 / (1u64 << 24) as f32)
+    }
+    fn fill(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+        (0..n).map(|_| self.uniform(lo, hi)).collect()
+    }
+}
+
+fn skip_without_avx512(name: &str) -> bool {
+    if has_avx512() {
+        return false;
+    }
+    println!("note: {name}: this CPU lacks AVX-512, asm kernels not tested");
+    true
+}
+
+/// Largest error of the tests' tolerance, relative to the largest |value| of the result.
+/// Measured (`accuracy_against_f64`, 2 Dec 2026): at most 5.2e-7 for F(4,3) along rows
+/// (conv1: 4.4e-7), 2.3e-7 for the direct kernels; one constant of `G` off by 1e-4: 3.4e-5.
+const TOL: f64 = 2e-6;
+
+/// A conv1-like input: pixels in [0, 1) (as the loader makes them), zero border.
+fn image(rng: &mut Rng, d: &ConvDims) -> Vec<f32> {
+    let (h, w, c) = (d.h, d.w, d.cin);
+    let mut v = vec![0.0; (h + 2) * (w + 2) * c];
+    for y in 1..=h {
+        for x in 1..=w {
+            for i in 0..c {
+                v[(y * (w + 2) + x) * c + i] = rng.uniform(0.0, 1.0);
+            }
+        }
+    }
+    v
+}
+
+/// `relu(conv(x, w) + b)` in f64 (weights `[cout][3][3][cin]`).
+fn forward64(d: &ConvDims, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f64> {
+    let (h, wd, ci, co) = (d.h, d.w, d.cin, d.cout);
+    let mut y = vec![0.0; h * wd * co];
+    for r in 0..h {
+        for c in 0..wd {
+            for o in 0..co {
+                let mut s = b[o] as f64;
+                for ky in 0..3 {
+                    for kx in 0..3 {
+                        for i in 0..ci {
+                            let xv = x[((r + ky) * (wd + 2) + c + kx) * ci + i] as f64;
+                            s += xv * w[((o * 3 + ky) * 3 + kx) * ci + i] as f64;
+                        }
+                    }
+                }
+                y[(r * wd + c) * co + o] = s.max(0.0);
+            }
+        }
+    }
+    y
+}
+
+/// A plan's forward over the whole layer (its own packing and scratch).
+fn run(algo: Algo, d: &ConvDims, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
+    let plan = ConvPlan::with(algo, d);
+    let mut up = vec![0.0; plan.packed_len];
+    (plan.pack_forward)(d, w, &mut up);
+    run_packed(&plan, d, x, &up, b, d.h)
+}
+
+/// `plan.forward` with packed weights `up`, in bands of `band` rows.
+fn run_packed(
+    plan: &ConvPlan,
+    d: &ConvDims,
+    x: &[f32],
+    up: &[f32],
+    b: &[f32],
+    band: usize,
+) -> Vec<f32> {
+    let mut scratch = vec![f32::NAN; plan.scratch_len];
+    let mut y = vec![f32::NAN; d.out_len()];
+    let row = d.w * d.cout;
+    for y0 in (0..d.h).step_by(band) {
+        let rows = y0..(y0 + band).min(d.h);
+        let out = &mut y[y0 * row..rows.end * row];
+        (plan.forward)(d, x, up, Some(b), out, rows, &mut scratch);
+    }
+    y
+}
+
+/// (largest |error|, that over the largest |value| of `want`).
+fn max_err(got: &[f32], want: &[f64]) -> (f64, f64) {
+    assert_eq!(got.len(), want.len());
+    let big = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let err = got
+        .iter()
+        .zip(want)
+        .fold(0.0f64, |m, (&g, &r)| m.max((g as f64 - r).abs()));
+    (err, err / big)
+}
+
+/// Conv1 of the network (128 x 128 x 3 -> 32) with the trainer's initial weight scale, and
+/// small shapes with 1 to 3 input channels, tile counts odd and even, one or several 32-channel
+/// blocks: F(4,3) along rows within `TOL` of f64, printed beside the direct kernels' error.
+#[test]
+fn accuracy_against_f64() {
+    if skip_without_avx512("accuracy_against_f64") {
+        return;
+    }
+    let mut rng = Rng(0x5eed_0001);
+    for (h, w, cin, cout) in [
+        (128, 128, 3, 32),
+        (2, 4, 1, 32),
+        (4, 12, 2, 32),
+        (6, 20, 3, 64),
+        (10, 8, 3, 96),
+        (18, 36, 3, 32),
+    ] {
+        let d = ConvDims { h, w, cin, cout };
+        assert!(winograd_rows::applies(&d), "{d:?}");
+        let x = image(&mut rng, &d);
+        let lim = (6.0 / (9.0 * cin as f32)).sqrt();
+        let wts = rng.fill(d.weight_len(), -lim, lim);
+        let bias = rng.fill(cout, -0.1, 0.1);
+        let want = forward64(&d, &x, &wts, &bias);
+        assert!(want.iter().any(|&v| v == 0.0) && want.iter().any(|&v| v > 0.0));
+        let (rows_abs, rows_rel) = max_err(&run(Algo::WinogradRows, &d, &x, &wts, &bias), &want);
+        let (_, direct_rel) = max_err(&run(Algo::Direct, &d, &x, &wts, &bias), &want);
+        println!(
+            "{d:?}: F(4,3) along rows {rows_abs:.2e} ({rows_rel:.2e} of max), \
+             direct {direct_rel:.2e} of max"
+        );
+        assert!(
+            rows_rel <= TOL,
+            "{d:?}: error {rows_rel:.2e} of max > {TOL:e}"
+        );
+    }
+}
+
+/// Bands of 2, 4, `BAND_ROWS` and more rows, and the whole layer at once, give the same bits:
+/// each band transforms the input rows it reads the same way.
+#[test]
+fn bands_give_the_bits_of_the_whole_layer() {
+    if skip_without_avx512("bands_give_the_bits_of_the_whole_layer") {
+        return;
+    }
+    let mut rng = Rng(0x5eed_0002);
+    let d = ConvDims {
+        h: 22,
+        w: 12,
+        cin: 3,
+        cout: 64,
+    };
+    let plan = ConvPlan::with(Algo::WinogradRows, &d);
+    assert_eq!(plan.scratch_len, winograd_rows::scratch_len(&d));
+    let x = image(&mut rng, &d);
+    let wts = rng.fill(d.weight_len(), -0.5, 0.5);
+    let bias = rng.fill(d.cout, -0.1, 0.1);
+    let mut up = vec![0.0; plan.packed_len];
+    (plan.pack_forward)(&d, &wts, &mut up);
+    let whole = run_packed(&plan, &d, &x, &up, &bias, d.h);
+    assert!(whole.iter().all(|v| v.is_finite()));
+    for band in [2, 4, BAND_ROWS, 10, 12] {
+        let banded = run_packed(&plan, &d, &x, &up, &bias, band);
+        let differ = whole
+            .iter()
+            .zip(&banded)
+            .position(|(a, b)| a.to_bits() != b.to_bits());
+        assert_eq!(differ, None, "band {band}");
+    }
+}
+
+/// The tolerance is tight enough to matter: packed weights with one of `G`'s constants off by
+/// 1e-4 relative (position 3's, `1/24` of `a`) fail it on conv1.
+#[test]
+fn a_wrong_transform_constant_is_caught() {
+    if skip_without_avx512("a_wrong_transform_constant_is_caught") {
+        return;
+    }
+    let mut rng = Rng(0x5eed_0003);
+    let d = ConvDims {
+        h: 16,
+        w: 16,
+        cin: 3,
+        cout: 32,
+    };
+    let x = image(&mut rng, &d);
+    let wts = rng.fill(d.weight_len(), -0.47, 0.47);
+    let bias = rng.fill(d.cout, -0.1, 0.1);
+    let want = forward64(&d, &x, &wts, &bias);
+    let plan = ConvPlan::with(Algo::WinogradRows, &d);
+    let mut up = vec![0.0; plan.packed_len];
+    (plan.pack_forward)(&d, &wts, &mut up);
+    let (_, good) = max_err(&run_packed(&plan, &d, &x, &up, &bias, d.h), &want);
+    assert!(good <= TOL, "exact constants: {good:.2e}");
+    // Position 3 of step (ky, c) holds (a + 2b + 4c)/24 for filter row (a, b, c): add 1e-4 of
+    // a/24 to it, for every filter and step (packed layout: step (ky, c) at (3 ky + c) * 192,
+    // position p at + 32 p, then the 32 output channels).
+    for ky in 0..3 {
+        for c in 0..3 {
+            for o in 0..32 {
+                let a = wts[((o * 3 + ky) * 3) * 3 + c];
+                up[(ky * 3 + c) * 192 + 3 * 32 + o] += 1e-4 * a / 24.0;
+            }
+        }
+    }
+    let (_, bad) = max_err(&run_packed(&plan, &d, &x, &up, &bias, d.h), &want);
+    println!("exact G: {good:.2e} of max; one constant off by 1e-4: {bad:.2e}");
+    assert!(bad > TOL, "a wrong constant went unnoticed: {bad:.2e}");
+}
