@@ -182,7 +182,10 @@ fn inference_bits_do_not_depend_on_batch_or_threads_and_algorithms_agree() {
         assert!(p == base, "batch {batch}, {threads} threads: other bits");
     }
     if cpu::detect() == Path::Asm {
-        assert_eq!(algos, [Algo::WinogradRows, Algo::Winograd4, Algo::Winograd4]);
+        assert_eq!(
+            algos,
+            [Algo::WinogradRows, Algo::Winograd4, Algo::Winograd4]
+        );
         let (a2, p2) = probs(16, 1, ConvChoice::Winograd2);
         let (ad, pd) = probs(16, 1, ConvChoice::Direct);
         assert_eq!(a2, [Algo::Direct, Algo::Winograd, Algo::Winograd]);
