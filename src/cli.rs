@@ -51,9 +51,10 @@ pub struct ArchArgs {
     #[arg(long, value_enum, default_value = "fast")]
     pub kernels: KernelsName,
     /// The fast tier's conv algorithm: `auto` (Winograd F(4x4) where the layer's sides are
-    /// multiples of 4, else F(2x2) where they are even, else direct), `winograd2` (F(2x2) where
-    /// it applies: less rounding error, slower) or `direct` (no Winograd: the least rounding
-    /// error, slowest).
+    /// multiples of 4, else F(2x2) where they are even; a layer with 1 to 3 input channels,
+    /// conv1, as Winograd F(4,3) along rows where its width is a multiple of 4; else direct),
+    /// `winograd2` (F(2x2) where it applies, else direct: less rounding error, slower) or
+    /// `direct` (no Winograd: the least rounding error, slowest).
     #[arg(long, value_enum, default_value = "auto")]
     pub conv: ConvName,
 }

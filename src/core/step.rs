@@ -224,10 +224,10 @@ pub fn forward_only(c: &Ctx, team: &Team, t: usize, data: &dyn Dataset, start: u
 /// all that its backward pass needs; inference writes only the row of `fc_in`, with the conv
 /// inputs in the thread's own buffers and no argmax codes. Each layer runs in bands of its
 /// plan's `band` output rows: a band is pooled right after it is computed, while it is still
-/// in cache (default network: conv1 2 rows, 32 KiB; conv2, whole F(4x4) tiles, 4 rows,
-/// 64 KiB), instead of the whole 1-2 MiB output being written out and read back; where the
-/// plan has a fused kernel (`forward_pool`; in training only where `fused_in_training`: conv1,
-/// not F(4x4)), the band is pooled in registers and never stored.
+/// in cache (default network: conv1 8 rows, the bands of F(4,3) along rows; conv2, whole
+/// F(4x4) tiles, 4 rows, 64 KiB), instead of the whole 1-2 MiB output being written out and
+/// read back; where the plan has a fused kernel (`forward_pool`; in training only where
+/// `fused_in_training`: conv1, not F(4x4)), the band is pooled in registers and never stored.
 pub fn conv_blocks_forward(c: &Ctx, slot: usize, t: usize, image: &[u8], flip: bool, train: bool) {
     let (k, s) = (c.kernels, c.shapes);
     let (sample, thread) = (&c.samples[slot], &c.threads[t]);
