@@ -15,6 +15,7 @@
 use catdog::config::ConvDims;
 use catdog::cpu::has_avx512;
 use catdog::layers::conv::winograd::{self, F2, F4};
+use catdog::layers::conv::winograd_rows;
 use catdog::layers::conv::{Algo, ConvPlan};
 use catdog::testing::fma_peak_gflops;
 use criterion::{criterion_group, Criterion, Throughput};
@@ -150,7 +151,7 @@ fn measure(flops: f64, mut f: impl FnMut()) -> (f64, f64) {
 }
 
 /// The (layer name, algorithm, shape) cases: every layer direct, and each Winograd tile size
-/// where it applies.
+/// where it applies (F(4,3) along rows: conv1).
 fn cases() -> Vec<(&'static str, Algo, ConvDims)> {
     let mut v = Vec::new();
     for (name, d) in LAYERS {
@@ -160,6 +161,9 @@ fn cases() -> Vec<(&'static str, Algo, ConvDims)> {
         }
         if winograd::applies::<F4>(&d) {
             v.push((name, Algo::Winograd4, d));
+        }
+        if winograd_rows::applies(&d) {
+            v.push((name, Algo::WinogradRows, d));
         }
     }
     v

@@ -14,6 +14,7 @@ use catdog::arena::Arena;
 use catdog::config::{ConvDims, Hyper};
 use catdog::cpu;
 use catdog::layers::conv::winograd::{self, F2, F4};
+use catdog::layers::conv::winograd_rows;
 use catdog::layers::conv::{Algo, ConvPlan};
 use catdog::testing::{fma_peak_loop, FMA_PEAK_FLOPS_PER_ITER};
 use criterion::{criterion_group, Criterion, Throughput};
@@ -73,6 +74,9 @@ impl Layer {
         if winograd::applies::<F4>(&self.d) {
             v.push(Algo::Winograd4);
         }
+        if winograd_rows::applies(&self.d) {
+            v.push(Algo::WinogradRows);
+        }
         v
     }
     fn run(&mut self, a: Algo) {
@@ -97,6 +101,9 @@ fn scratch_len(d: &ConvDims) -> usize {
     }
     if winograd::applies::<F4>(d) {
         n = n.max(most(Algo::Winograd4));
+    }
+    if winograd_rows::applies(d) {
+        n = n.max(most(Algo::WinogradRows));
     }
     n
 }

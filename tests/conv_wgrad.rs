@@ -140,6 +140,12 @@ const SHAPES: &[(usize, usize, usize, usize)] = &[
     (2, 150, 3, 32),
     (3, 300, 16, 16),
     (64, 1, 16, 16),
+    // F(4,3) along rows (the asm default for 1 to 3 input channels, widths in 4s, even
+    // heights, 32-channel blocks): odd and even tile counts, one and several 8-row bands.
+    (4, 12, 3, 32),
+    (6, 8, 1, 64),
+    (10, 20, 2, 32),
+    (18, 16, 3, 96),
 ];
 
 #[test]
@@ -427,12 +433,14 @@ fn forward_f64(d: &ConvDims, x_pad: &[f32], w: &[f64], b: &[f64]) -> Vec<f64> {
 #[test]
 fn gradients_match_central_differences() {
     let mut rng = Rng(6);
-    // (4, 4, 16, 32) is even: the asm path's default there is Winograd, checked with Direct.
+    // (4, 4, 16, 32) is even: the asm path's default there is Winograd, checked with Direct;
+    // (2, 8, 3, 32): F(4,3) along rows, checked with Direct.
     for &(h, w, cin, cout) in &[
         (3, 4, 3, 16),
         (4, 5, 16, 16),
         (2, 3, 16, 32),
         (4, 4, 16, 32),
+        (2, 8, 3, 32),
     ] {
         let d = dims(h, w, cin, cout);
         let x_pad = padded(&mut rng, h, w, cin);

@@ -224,3 +224,49 @@ fn a_wrong_transform_constant_is_caught() {
     println!("exact G: {good:.2e} of max; one constant off by 1e-4: {bad:.2e}");
     assert!(bad > TOL, "a wrong constant went unnoticed: {bad:.2e}");
 }
+
+/// The weight gradient straight from the pooled gradient and the argmax codes
+/// (`ConvPlan::backward_weights_pooled`, conv1's backward) gives the bits of the pool's backward
+/// pass then `backward_weights`, on codes 0..4 (4: the window was ReLU-blocked, no gradient),
+/// odd and even tile counts, one and several bands, 1 to 3 input channels.
+#[test]
+fn pooled_weight_gradient_gives_the_bits_of_pool_backward_then_weight_gradient() {
+    use catdog::config::PoolDims;
+    use catdog::layers::pool::backward_asm;
+    if skip_without_avx512("pooled_weight_gradient") {
+        return;
+    }
+    let mut rng = Rng(0x5eed_0004);
+    for (h, w, cin, cout) in [
+        (128, 128, 3, 32),
+        (6, 12, 3, 32),
+        (18, 20, 2, 64),
+        (2, 8, 1, 32),
+    ] {
+        let d = ConvDims { h, w, cin, cout };
+        let plan = ConvPlan::with(Algo::WinogradRows, &d);
+        let fused = plan
+            .backward_weights_pooled
+            .expect("a fused weight gradient");
+        let x = image(&mut rng, &d);
+        let p = PoolDims { h, w, c: cout };
+        let dpool = rng.fill(p.out_len(), -1.0, 1.0);
+        let codes: Vec<u8> = (0..p.out_len())
+            .map(|_| (rng.uniform(0.0, 5.0) as u8).min(4))
+            .collect();
+        for code in 0..5u8 {
+            assert!(codes.contains(&code), "{d:?}: code {code} never drawn");
+        }
+        let mut dy_pad = vec![0.0; (h + 2) * (w + 2) * cout];
+        backward_asm(&p, &dpool, &codes, &mut dy_pad);
+        let mut scratch = vec![f32::NAN; plan.scratch_len];
+        let (mut dw_a, mut db_a) = (vec![f32::NAN; d.weight_len()], vec![f32::NAN; cout]);
+        (plan.backward_weights)(&d, &x, &dy_pad, &mut dw_a, &mut db_a, &mut scratch);
+        let (mut dw_b, mut db_b) = (vec![f32::NAN; d.weight_len()], vec![f32::NAN; cout]);
+        fused(&d, &x, &dpool, &codes, &mut dw_b, &mut db_b, &mut scratch);
+        assert!(dw_a.iter().all(|v| v.is_finite()) && dw_a.iter().any(|&v| v != 0.0));
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&dw_a), bits(&dw_b), "{d:?}: weight gradient");
+        assert_eq!(bits(&db_a), bits(&db_b), "{d:?}: bias gradient");
+    }
+}

@@ -291,11 +291,19 @@ pub fn conv_blocks_backward(c: &Ctx, slot: usize, t: usize) {
             };
             let dy_pad = c.acts.get_mut(thread.dy_pad[l]);
             let scratch = c.acts.get_mut(thread.wino);
-            (k.pool_backward)(&d.pool(), dout, c.masks.get(sample.argmax[l]), dy_pad);
-            clock.lap(Section::PoolBackward(l));
+            let codes = c.masks.get(sample.argmax[l]);
             let (dw, db) = (sample.grads.dw_kc[l], sample.grads.db[l]);
             let x_pad = c.acts.get(sample.x_pad[l]);
             let (dw, db) = (c.acts.get_mut(dw), c.acts.get_mut(db));
+            // conv1 needs no input gradient, so where its plan can unpool inside the weight
+            // gradient, the padded output gradient is never made.
+            if let Some(fused) = plan.backward_weights_pooled.filter(|_| l == 0) {
+                fused(&d, x_pad, dout, codes, dw, db, scratch);
+                clock.lap(Section::ConvWeightGrad(l));
+                continue;
+            }
+            (k.pool_backward)(&d.pool(), dout, codes, dy_pad);
+            clock.lap(Section::PoolBackward(l));
             (plan.backward_weights)(&d, x_pad, dy_pad, dw, db, scratch);
             clock.lap(Section::ConvWeightGrad(l));
             if l > 0 {

@@ -595,6 +595,7 @@ macro_rules! a6 {
         )
     };
 }
+pub(crate) use a6;
 
 /// Output-gradient transform of one row of tiles, one group of 16 channels, for the weight
 /// gradient: for tiles `t = 0..tiles`, `dM[pos][t][0..16] = (A dY_t A^T)[pos]` (the adjoint of
@@ -716,6 +717,21 @@ macro_rules! gt6 {
         )
     };
 }
+pub(crate) use gt6;
+
+/// The constants of [`gt6`]: `zmm28..31` = 1/4, 1/6, 1/12, 1/24 (the last three rounded to
+/// f32), via `{t}`.
+macro_rules! gt_constants {
+    () => {
+        concat!(
+            "mov {t:e}, 0x3e800000\nvpbroadcastd zmm28, {t:e}\n",
+            "mov {t:e}, 0x3e2aaaab\nvpbroadcastd zmm29, {t:e}\n",
+            "mov {t:e}, 0x3daaaaab\nvpbroadcastd zmm30, {t:e}\n",
+            "mov {t:e}, 0x3d2aaaab\nvpbroadcastd zmm31, {t:e}"
+        )
+    };
+}
+pub(crate) use gt_constants;
 
 /// Weight-gradient transform `dg = G^T dU G` (6x6 -> 3x3, the adjoint of the weight transform
 /// `U = G g G^T`), for `groups` consecutive groups of 16 floats: group `k` reads
@@ -744,14 +760,7 @@ pub unsafe fn weight_grad_transform(
         return;
     }
     asm_zmm!(
-        "mov {t:e}, 0x3e800000",
-        "vpbroadcastd zmm28, {t:e}",
-        "mov {t:e}, 0x3e2aaaab",
-        "vpbroadcastd zmm29, {t:e}",
-        "mov {t:e}, 0x3daaaaab",
-        "vpbroadcastd zmm30, {t:e}",
-        "mov {t:e}, 0x3d2aaaab",
-        "vpbroadcastd zmm31, {t:e}",
+        gt_constants!(),
         "2:",
         // Pass 1: columns j of dU -> transit vectors 6k + j.
         "mov {cp}, {p}",

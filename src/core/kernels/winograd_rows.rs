@@ -12,11 +12,18 @@
 //! never read.
 //!
 //! Layout of the transformed rows `D` (one per padded input row): for each tile pair `q`, the 6
-//! positions `p` of 16 floats, `D[row][q][p][lane]` (384 bytes per pair).
+//! positions `p` of 16 floats, `D[row][q][p][lane]` (384 bytes per pair). Lanes of channels
+//! `cin .. 3` are zero in both tiles' runs (they fall between or after the two runs), so the
+//! weight-gradient kernel may always sum 3 channels.
+//!
+//! The weight gradient is the adjoint: `dU[ky][c][p][o] = sum_{y, tile} D[y+ky][tile][c][p] *
+//! dM[y][tile][p][o]` with `dM = A dY` (4 output-gradient pixels of a tile -> 6 positions, F(4x4)'s
+//! `a6!`, in registers: [`grad_rows`]), then `dw[ky][kx][c][o] = (G^T dU[ky][c][..][o])[kx]`
+//! ([`weight_row_transform`], F(4x4)'s `gt6!`).
 
 use crate::kernels::asm_zmm;
 use crate::kernels::conv::pool_windows;
-use crate::kernels::winograd4::bt6;
+use crate::kernels::winograd4::{a6, bt6, gt6, gt_constants};
 
 /// Input transform of one padded row: for pairs `q = 0..pairs`, `D[q][p][..] = B^T` of the
 /// six masked loads at pixels `8q + j` (`j = 0..5`), each of 16 floats masked by `mask` (lanes
@@ -307,5 +314,352 @@ pub unsafe fn tile_2x4(args: &RowTileArgs, wp: *const f32) {
         seg = out(reg) _,
         skp = out(reg) _,
         prm = in(reg) args as *const RowTileArgs,
+    );
+}
+
+/// What [`grad_rows`] reads (`#[repr(C)]`: the asm uses the byte offsets in the comments).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct RowGradArgs {
+    /// 0: `D` of the input row `y0 + ky` of the first output row `y0` (pair 0, position 0,
+    /// lane 0).
+    pub d: *const f32,
+    /// 8: bytes between rows of `D`.
+    pub d_row: usize,
+    /// 16: the output gradient at pixel `(y0, 0)`, the group's first channel.
+    pub dy: *const f32,
+    /// 24: bytes between output-gradient rows.
+    pub dy_row: usize,
+    /// 32: bytes between output-gradient pixels (`cout * 4`).
+    pub pix: usize,
+    /// 40: output rows (at least 1).
+    pub rows: usize,
+    /// 48: whole tile pairs per row.
+    pub pairs: usize,
+    /// 56: nonzero: each row ends with an odd tile (the first of a last pair).
+    pub odd: usize,
+    /// 64: bytes from a pair's first tile's lanes to its second's (`16 cin`).
+    pub lane: usize,
+    /// 72: `dU` of this `ky` and group, `[c][p]` x 16 floats (18 vectors), accumulated.
+    pub du: *mut f32,
+    /// 80: the group's 16 bias-gradient sums, accumulated, or null.
+    pub db: *mut f32,
+}
+
+/// One tile of [`grad_rows`] and [`grad_rows_pooled`], after its 4 output-gradient vectors are
+/// in `zmm0..3`: `a6!` into `dM` (`zmm0, 6, 7, 8, 9, 3`), `dM[1]` (their sum) into the bias
+/// sums, then per position `p` and channel `c` the `D` value at `{bd}` + `$lane` + `64p + 4c`
+/// broadcast and one FMA into `dU[c][p]` (`zmm(10 + 6c + p)`).
+macro_rules! grad_tile {
+    ($lane:literal) => {
+        concat!(
+            a6!(),
+            "vaddps zmm28, zmm28, zmm6\n",
+            grad_fmas!($lane;
+                (zmm10, zmm0, zmm29, "0"), (zmm16, zmm0, zmm30, "4"), (zmm22, zmm0, zmm29, "8"),
+                (zmm11, zmm6, zmm30, "64"), (zmm17, zmm6, zmm29, "68"), (zmm23, zmm6, zmm30, "72"),
+                (zmm12, zmm7, zmm29, "128"), (zmm18, zmm7, zmm30, "132"), (zmm24, zmm7, zmm29, "136"),
+                (zmm13, zmm8, zmm30, "192"), (zmm19, zmm8, zmm29, "196"), (zmm25, zmm8, zmm30, "200"),
+                (zmm14, zmm9, zmm29, "256"), (zmm20, zmm9, zmm30, "260"), (zmm26, zmm9, zmm29, "264"),
+                (zmm15, zmm3, zmm30, "320"), (zmm21, zmm3, zmm29, "324"), (zmm27, zmm3, zmm30, "328"),
+            ),
+        )
+    };
+}
+
+/// [`grad_rows`]' output-gradient vectors of a tile: 4 pixels at `{by}`, `{pix}` bytes apart
+/// (`{p3}` = 3 of them), into `zmm0..3`.
+macro_rules! dy_padded {
+    () => {
+        concat!(
+            "vmovups zmm0, zmmword ptr [{by}]\n",
+            "vmovups zmm1, zmmword ptr [{by} + {pix}]\n",
+            "vmovups zmm2, zmmword ptr [{by} + {pix}*2]\n",
+            "vmovups zmm3, zmmword ptr [{by} + {p3}]\n",
+        )
+    };
+}
+
+/// [`grad_rows_pooled`]'s output-gradient vectors of a tile, unpooled: the tile's 2 pooled
+/// pixels' gradients at `{by}` and `{by} + {pix}` (`zmm4, 5`) and argmax codes at `{bc}` and
+/// `{bc} + {cpix}` (widened to dwords, `zmm6, 7`); pixel `2j + i` of the tile gets pooled pixel
+/// `j`'s gradient where its code is the window position of column `i` in this row
+/// (`[{prm} + 80]` for `i = 0`, `[{prm} + 84]` for `i = 1`), else +0.0: the instructions of
+/// [`crate::kernels::pool::backward_row`], so the values it would have stored.
+macro_rules! dy_pooled {
+    () => {
+        concat!(
+            "vmovups zmm4, zmmword ptr [{by}]\n",
+            "vmovups zmm5, zmmword ptr [{by} + {pix}]\n",
+            "vpmovzxbd zmm6, xmmword ptr [{bc}]\n",
+            "vpmovzxbd zmm7, xmmword ptr [{bc} + {cpix}]\n",
+            "vpcmpeqd k1, zmm6, dword ptr [{prm} + 80]{{1to16}}\n",
+            "vpcmpeqd k2, zmm6, dword ptr [{prm} + 84]{{1to16}}\n",
+            "vpcmpeqd k3, zmm7, dword ptr [{prm} + 80]{{1to16}}\n",
+            "vpcmpeqd k4, zmm7, dword ptr [{prm} + 84]{{1to16}}\n",
+            "vmovaps zmm0 {{k1}}{{z}}, zmm4\n",
+            "vmovaps zmm1 {{k2}}{{z}}, zmm4\n",
+            "vmovaps zmm2 {{k3}}{{z}}, zmm5\n",
+            "vmovaps zmm3 {{k4}}{{z}}, zmm5\n",
+        )
+    };
+}
+
+/// Loads the 18 `dU` accumulators `zmm10..27` from `[{bd}]` (`load`) or stores them there.
+macro_rules! du_accumulators {
+    (load) => {
+        concat!(
+            ".irp i, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27\n",
+            "vmovups zmm\\i, zmmword ptr [{bd} + 64*(\\i - 10)]\n",
+            ".endr\n",
+        )
+    };
+    (store) => {
+        concat!(
+            ".irp i, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27\n",
+            "vmovups zmmword ptr [{bd} + 64*(\\i - 10)], zmm\\i\n",
+            ".endr\n",
+        )
+    };
+}
+
+/// The broadcasts and FMAs of [`grad_tile!`]: (accumulator, `dM` register, broadcast register,
+/// byte offset of the `D` value from the tile's lanes).
+macro_rules! grad_fmas {
+    ($lane:literal; $(($acc:ident, $dm:ident, $b:ident, $off:literal)),* $(,)?) => {
+        concat!($(
+            "vbroadcastss ", stringify!($b), ", dword ptr [{bd}", $lane, " + ", $off, "]\n",
+            "vfmadd231ps ", stringify!($acc), ", ", stringify!($dm), ", ", stringify!($b), "\n",
+        )*)
+    };
+}
+
+/// Weight-gradient kernel of F(4,3) along rows, one kernel row `ky` and one group of 16 output
+/// channels over a band of output rows: for every row and tile, `dM = A dY` of the tile's 4
+/// output-gradient vectors in registers, then `dU[c][p] += D[y+ky][tile][c][p] * dM[p]` for 3
+/// channels x 6 positions (18 FMAs per tile, where the direct weight gradient spends 36 on 3
+/// channels x 3 taps x 4 pixels), and the bias sums `+= dM[1]` (the sum of the 4 pixels).
+/// Arguments in [`RowGradArgs`].
+///
+/// | register | holds |
+/// |---|---|
+/// | `zmm0..3` | the tile's 4 output-gradient vectors, then `dM` in `zmm0, 6, 7, 8, 9, 3` (`a6!`; temps `zmm4, 5`, `zmm1, 2` clobbered) |
+/// | `zmm10 .. zmm27` | `dU[c][p]` in `zmm(10 + 6c + p)`, loaded from and stored back to `du` |
+/// | `zmm28` | the bias sums (from `db`, or zero and not stored) |
+/// | `zmm29, 30` | `D` values broadcast, alternately |
+/// | `zmm31` | 4.0 (`a6!`) |
+/// | `bd`, `by` (GPR) | the current tile's `D` and output gradient; `rd`, `ry` their rows |
+/// | `q`, `r` | pairs left in the row, rows left |
+/// | `pix`, `p3`, `lane` | the pixel stride, 3 of them, the second tile's lane offset |
+///
+/// Per tile: 4 loads, 9 + 1 transform instructions, 18 broadcasts, 18 FMAs.
+///
+/// # Safety
+/// AVX-512F available; every address the arguments imply valid (no alignment needed).
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
+pub unsafe fn grad_rows(args: &RowGradArgs) {
+    asm_zmm!(
+        "mov {bd}, qword ptr [{prm} + 72]",
+        du_accumulators!(load),
+        "vpxord zmm28, zmm28, zmm28",
+        "mov {bd}, qword ptr [{prm} + 80]",
+        "test {bd}, {bd}",
+        "jz 2f",
+        "vmovups zmm28, zmmword ptr [{bd}]",
+        "2:",
+        "mov {bd:e}, 0x40800000",
+        "vpbroadcastd zmm31, {bd:e}",
+        "mov {pix}, qword ptr [{prm} + 32]",
+        "lea {p3}, [{pix} + {pix}*2]",
+        "mov {lane}, qword ptr [{prm} + 64]",
+        "mov {rd}, qword ptr [{prm}]",
+        "mov {ry}, qword ptr [{prm} + 16]",
+        "mov {r}, qword ptr [{prm} + 40]",
+        "3:",
+        "mov {bd}, {rd}",
+        "mov {by}, {ry}",
+        "mov {q}, qword ptr [{prm} + 48]",
+        "test {q}, {q}",
+        "jz 5f",
+        "4:",
+        dy_padded!(),
+        grad_tile!(""),
+        "lea {by}, [{by} + {pix}*4]",
+        dy_padded!(),
+        grad_tile!(" + {lane}"),
+        "lea {by}, [{by} + {pix}*4]",
+        "add {bd}, 384",
+        "dec {q}",
+        "jnz 4b",
+        "5:",
+        "cmp qword ptr [{prm} + 56], 0",
+        "je 6f",
+        dy_padded!(),
+        grad_tile!(""),
+        "6:",
+        "add {rd}, qword ptr [{prm} + 8]",
+        "add {ry}, qword ptr [{prm} + 24]",
+        "dec {r}",
+        "jnz 3b",
+        "mov {bd}, qword ptr [{prm} + 72]",
+        du_accumulators!(store),
+        "mov {bd}, qword ptr [{prm} + 80]",
+        "test {bd}, {bd}",
+        "jz 7f",
+        "vmovups zmmword ptr [{bd}], zmm28",
+        "7:",
+        ;
+        prm = in(reg) args as *const RowGradArgs,
+        bd = out(reg) _,
+        by = out(reg) _,
+        rd = out(reg) _,
+        ry = out(reg) _,
+        q = out(reg) _,
+        r = out(reg) _,
+        pix = out(reg) _,
+        p3 = out(reg) _,
+        lane = out(reg) _,
+    );
+}
+
+/// What [`grad_rows_pooled`] reads (`#[repr(C)]`: the asm uses the byte offsets in the
+/// comments).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct RowGradPooledArgs {
+    /// 0: `D` of the input row `y + ky` of the output row `y` (pair 0, position 0, lane 0).
+    pub d: *const f32,
+    /// 8: the pooled gradient at pooled pixel `(y/2, 0)`, the group's first channel.
+    pub dpool: *const f32,
+    /// 16: the argmax codes at pooled pixel `(y/2, 0)`, the group's first channel.
+    pub codes: *const u8,
+    /// 24: bytes between pooled pixels' gradients (`cout * 4`).
+    pub pix: usize,
+    /// 32: bytes between pooled pixels' codes (`cout`).
+    pub cpix: usize,
+    /// 40: whole tile pairs in the row.
+    pub pairs: usize,
+    /// 48: nonzero: the row ends with an odd tile.
+    pub odd: usize,
+    /// 56: bytes from a pair's first tile's lanes to its second's (`16 cin`).
+    pub lane: usize,
+    /// 64: `dU` of this `ky` and group (18 vectors), accumulated.
+    pub du: *mut f32,
+    /// 72: the group's 16 bias-gradient sums, accumulated, or null.
+    pub db: *mut f32,
+    /// 80: the codes of this row's even and odd columns' window positions: `2 (y%2)`,
+    /// `2 (y%2) + 1`.
+    pub positions: [u32; 2],
+}
+
+/// [`grad_rows`] for one output row, reading the gradient *before* the 2x2 max-pool's backward
+/// (the pooled gradient and its argmax codes) and unpooling it in registers as
+/// [`crate::kernels::pool::backward_row`] would (`dy_pooled!`): for a layer whose input gradient
+/// is not needed (conv1), the pool's backward pass and its full-size output gradient (2 MiB for
+/// conv1) disappear, with the same bits. Arguments in [`RowGradPooledArgs`]; registers as
+/// [`grad_rows`], plus `zmm4..7` (the pooled gradients and codes, before `a6!` reuses them) and
+/// `k1..4`; GPRs `bd`, `by`, `bc` (the tile's `D`, pooled gradient, codes), `q`, `pix`, `cpix`,
+/// `lane`.
+///
+/// # Safety
+/// AVX-512F available; every address the arguments imply valid (no alignment needed).
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
+pub unsafe fn grad_rows_pooled(args: &RowGradPooledArgs) {
+    asm_zmm!(
+        "mov {bd}, qword ptr [{prm} + 64]",
+        du_accumulators!(load),
+        "vpxord zmm28, zmm28, zmm28",
+        "mov {bd}, qword ptr [{prm} + 72]",
+        "test {bd}, {bd}",
+        "jz 2f",
+        "vmovups zmm28, zmmword ptr [{bd}]",
+        "2:",
+        "mov {bd:e}, 0x40800000",
+        "vpbroadcastd zmm31, {bd:e}",
+        "mov {pix}, qword ptr [{prm} + 24]",
+        "mov {cpix}, qword ptr [{prm} + 32]",
+        "mov {lane}, qword ptr [{prm} + 56]",
+        "mov {bd}, qword ptr [{prm}]",
+        "mov {by}, qword ptr [{prm} + 8]",
+        "mov {bc}, qword ptr [{prm} + 16]",
+        "mov {q}, qword ptr [{prm} + 40]",
+        "test {q}, {q}",
+        "jz 5f",
+        "4:",
+        dy_pooled!(),
+        grad_tile!(""),
+        "lea {by}, [{by} + {pix}*2]",
+        "lea {bc}, [{bc} + {cpix}*2]",
+        dy_pooled!(),
+        grad_tile!(" + {lane}"),
+        "lea {by}, [{by} + {pix}*2]",
+        "lea {bc}, [{bc} + {cpix}*2]",
+        "add {bd}, 384",
+        "dec {q}",
+        "jnz 4b",
+        "5:",
+        "cmp qword ptr [{prm} + 48], 0",
+        "je 6f",
+        dy_pooled!(),
+        grad_tile!(""),
+        "6:",
+        "mov {bd}, qword ptr [{prm} + 64]",
+        du_accumulators!(store),
+        "mov {bd}, qword ptr [{prm} + 72]",
+        "test {bd}, {bd}",
+        "jz 7f",
+        "vmovups zmmword ptr [{bd}], zmm28",
+        "7:",
+        ;
+        prm = in(reg) args as *const RowGradPooledArgs,
+        bd = out(reg) _,
+        by = out(reg) _,
+        bc = out(reg) _,
+        q = out(reg) _,
+        pix = out(reg) _,
+        cpix = out(reg) _,
+        lane = out(reg) _,
+    );
+}
+
+/// `dw[kx] = (G^T dU)[kx]` for `groups` groups of 16 channels: group `g` reads the 6 position
+/// vectors at `du + g*du_group + 64p` bytes and writes tap `kx` to `dw + kx*kx_stride + 64g`
+/// bytes (overwrite). F(4x4)'s 1-D `gt6!`: `zmm0..5` -> `zmm10..12`, temps `zmm6..9`,
+/// `zmm28..31` = 1/4, 1/6, 1/12, 1/24.
+///
+/// # Safety
+/// AVX-512F available; every address above valid for 64 bytes (no alignment needed).
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
+pub unsafe fn weight_row_transform(
+    du: *const f32,
+    du_group: usize,
+    dw: *mut f32,
+    kx_stride: usize,
+    groups: usize,
+) {
+    if groups == 0 {
+        return;
+    }
+    asm_zmm!(
+        gt_constants!(),
+        "2:",
+        ".irp p, 0, 1, 2, 3, 4, 5",
+        "vmovups zmm\\p, zmmword ptr [{u} + 64*\\p]",
+        ".endr",
+        gt6!(),
+        "vmovups zmmword ptr [{d}], zmm10",
+        "vmovups zmmword ptr [{d} + {ks}], zmm11",
+        "vmovups zmmword ptr [{d} + {ks}*2], zmm12",
+        "add {u}, {ug}",
+        "add {d}, 64",
+        "dec {n}",
+        "jnz 2b",
+        ;
+        u = inout(reg) du => _,
+        ug = in(reg) du_group,
+        d = inout(reg) dw => _,
+        ks = in(reg) kx_stride,
+        n = inout(reg) groups => _,
+        t = out(reg) _,
     );
 }

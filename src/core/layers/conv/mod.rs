@@ -102,6 +102,12 @@ pub type ForwardFn =
 pub type BackwardDataFn = fn(&ConvDims, &[f32], &[f32], &mut [f32], &mut [f32]);
 /// `(d, x_pad, dy_pad, dw_kc, db, scratch)`: weight and bias gradients, overwritten.
 pub type BackwardWeightsFn = fn(&ConvDims, &[f32], &[f32], &mut [f32], &mut [f32], &mut [f32]);
+/// `(d, x_pad, pooled gradient, argmax codes, dw_kc, db, scratch)`: [`BackwardWeightsFn`] from
+/// the gradient before the layer's 2x2 max-pool's backward pass and its argmax codes (both
+/// `[h/2][w/2][cout]`), the pool's backward fused in (for a layer whose input gradient is not
+/// needed: the padded output gradient is never made).
+pub type BackwardWeightsPooledFn =
+    fn(&ConvDims, &[f32], &[f32], &[u8], &mut [f32], &mut [f32], &mut [f32]);
 /// `(d, original-layout weights, packed)`.
 pub type PackFn = fn(&ConvDims, &[f32], &mut [f32]);
 
@@ -174,6 +180,9 @@ pub struct ConvPlan {
     pub fused_in_training: bool,
     pub backward_data: BackwardDataFn,
     pub backward_weights: BackwardWeightsFn,
+    /// `backward_weights` with the pool's backward pass fused in, where the algorithm has it
+    /// (F(4,3) along rows); the passes use it for conv1, whose input gradient is not needed.
+    pub backward_weights_pooled: Option<BackwardWeightsPooledFn>,
 }
 
 impl ConvPlan {
@@ -194,6 +203,7 @@ impl ConvPlan {
             fused_in_training: false,
             backward_data: winograd::backward_data::<T>,
             backward_weights: winograd::backward_weights::<T>,
+            backward_weights_pooled: None,
         }
     }
 
@@ -238,6 +248,7 @@ impl ConvPlan {
                 fused_in_training: false,
                 backward_data: backward_data_reference,
                 backward_weights: backward_weights_reference,
+                backward_weights_pooled: None,
             },
             Algo::Direct => ConvPlan {
                 algo,
@@ -251,6 +262,7 @@ impl ConvPlan {
                 fused_in_training: true,
                 backward_data: backward_data_direct,
                 backward_weights: weight_grad::backward_weights_direct,
+                backward_weights_pooled: None,
             },
             Algo::WinogradRows => ConvPlan {
                 algo,
@@ -263,7 +275,8 @@ impl ConvPlan {
                 forward_pool: Some(winograd_rows::forward_pool),
                 fused_in_training: true,
                 backward_data: backward_data_direct,
-                backward_weights: weight_grad::backward_weights_direct,
+                backward_weights: winograd_rows::backward_weights,
+                backward_weights_pooled: Some(winograd_rows::backward_weights_pooled),
             },
             Algo::Winograd => Self::winograd::<F2>(algo, band, d),
             Algo::Winograd4 => ConvPlan {

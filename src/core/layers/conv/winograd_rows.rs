@@ -28,7 +28,10 @@
 //! coefficients up to 5 and 8 meet 6 values, not 36 as in F(4x4)): `tests/winograd_rows.rs`
 //! measures at most 5.2e-7 of the largest output against an f64 reference (conv1: 4.4e-7;
 //! direct: 2.3e-7) and bounds it by 2e-6.
-//! The input gradient and the weight gradient stay direct (conv1 needs no input gradient).
+//! The weight gradient ([`backward_weights`]) is the adjoint, on the same transformed rows:
+//! 13.5 instead of the direct weight gradient's 27 FMAs per output pixel and 16 channels
+//! ([`crate::kernels::winograd_rows::grad_rows`]). The input gradient stays direct (conv1
+//! needs none).
 
 use super::winograd::{TileSize, F4};
 use super::PoolOut;
@@ -64,9 +67,19 @@ fn d_row(d: &ConvDims) -> usize {
 }
 
 /// Floats of scratch the drivers need: `D` of a band, `BAND_ROWS + 2` rows (fewer for a
-/// shorter layer).
+/// shorter layer), then the weight gradient's `dU` ([`du_len`]).
 pub fn scratch_len(d: &ConvDims) -> usize {
+    d_len(d) + du_len(d)
+}
+
+/// Floats of a band's `D`.
+fn d_len(d: &ConvDims) -> usize {
     (BAND_ROWS.min(d.h) + 2) * d_row(d)
+}
+
+/// Floats of the weight gradient's `dU`: `[ky][group of 16 outputs][c < 3][p]` x 16.
+fn du_len(d: &ConvDims) -> usize {
+    3 * (d.cout / 16) * 18 * 16
 }
 
 /// `U = G w` along x, in f64, rounded once. Layout: for each 32-channel block `o0` (at float
@@ -182,27 +195,12 @@ fn tiles(
     let dr = d_row(d);
     assert!(scratch.len() >= scratch_len(d), "scratch too short");
     crate::cpu::assert_asm_ok();
-    let (tw, pix) = (w / 4, cin * 4);
-    let run = (1u16 << cin) - 1;
-    let (both, first_only) = (run | run << (4 * cin), run);
-    let (xp, dp) = (x_pad.as_ptr(), scratch.as_mut_ptr());
+    let tw = w / 4;
     let (up, bp) = (upack.as_ptr(), bias.as_ptr());
     for y0 in rows.clone().step_by(BAND_ROWS) {
         let band = y0..(y0 + BAND_ROWS).min(rows.end);
-        // SAFETY: padded rows band.start .. band.end + 2 <= h + 2 of x_pad; each masked load
-        // reads at most pixel 8q + 9 of its row (pixel w + 1 for the last full pair), only the
-        // first run for an odd last tile; D row r of the band, at dp + r*dr, holds
-        // tw.div_ceil(2) pairs, r < BAND_ROWS + 2 (asserted above). AVX-512 checked above.
-        unsafe {
-            for (r, y) in (band.start..band.end + 2).enumerate() {
-                let (x, dst) = (xp.add(y * (w + 2) * cin), dp.add(r * dr));
-                k::input_row(x, pix, tw / 2, dst, both);
-                if tw % 2 == 1 {
-                    let q = tw / 2;
-                    k::input_row(x.add(8 * q * cin), pix, 1, dst.add(q * 96), first_only);
-                }
-            }
-        }
+        transform_band(d, x_pad, band.clone(), scratch);
+        let dp = scratch.as_ptr();
         for o0 in (0..cout).step_by(32) {
             for yr in band.clone().step_by(2) {
                 for t in 0..tw {
@@ -227,6 +225,175 @@ fn tiles(
                     // bias and the outputs as above; AVX-512 checked above.
                     unsafe { k::tile_2x4(&args, up.add(o0 * 18 * cin)) };
                 }
+            }
+        }
+    }
+}
+
+/// `D` of the padded input rows `band.start .. band.end + 2` into the first rows of `scratch`
+/// (row `r` of the band at `r * d_row` floats), by [`k::input_row`]: whole tile pairs with both
+/// tiles' lanes, an odd last tile with its own. The caller has checked the shapes ([`tiles`],
+/// [`backward_weights`]): `band.end <= h`, `band.len() <= BAND_ROWS`, `x_pad` whole.
+fn transform_band(d: &ConvDims, x_pad: &[f32], band: Range<usize>, scratch: &mut [f32]) {
+    let (w, cin) = (d.w, d.cin);
+    let (tw, pix, dr) = (w / 4, cin * 4, d_row(d));
+    assert!(band.end <= d.h && band.len() <= BAND_ROWS && scratch.len() >= d_len(d));
+    assert!(
+        x_pad.len() >= (d.h + 2) * (w + 2) * cin,
+        "padded input too short"
+    );
+    let run = (1u16 << cin) - 1;
+    let (both, first_only) = (run | run << (4 * cin), run);
+    let (xp, dp) = (x_pad.as_ptr(), scratch.as_mut_ptr());
+    // SAFETY: padded rows band.start .. band.end + 2 <= h + 2 of x_pad; each masked load reads
+    // at most pixel 8q + 9 of its row (pixel w + 1 for the last full pair), only the first run
+    // for an odd last tile; D row r of the band, at dp + r*dr, holds tw.div_ceil(2) pairs,
+    // r < BAND_ROWS + 2 (asserted above). AVX-512 checked by the callers.
+    unsafe {
+        for (r, y) in (band.start..band.end + 2).enumerate() {
+            let (x, dst) = (xp.add(y * (w + 2) * cin), dp.add(r * dr));
+            k::input_row(x, pix, tw / 2, dst, both);
+            if tw % 2 == 1 {
+                let q = tw / 2;
+                k::input_row(x.add(8 * q * cin), pix, 1, dst.add(q * 96), first_only);
+            }
+        }
+    }
+}
+
+/// [`super::ConvPlan::backward_weights`]: the weight and bias gradients of one sample,
+/// overwritten: `dw_kc[ky][kx][c][o] = sum_{y,x} x_pad[y+ky][x+kx][c] * dy[y][x][o]`, `db[o] =
+/// sum dy`, through the adjoint of F(4,3) along rows ([`weight_grad`], [`k::grad_rows`]).
+pub fn backward_weights(
+    d: &ConvDims,
+    x_pad: &[f32],
+    dy_pad: &[f32],
+    dw_kc: &mut [f32],
+    db: &mut [f32],
+    scratch: &mut [f32],
+) {
+    assert!(
+        dy_pad.len() >= (d.h + 2) * (d.w + 2) * d.cout,
+        "padded output gradient too short"
+    );
+    weight_grad(d, x_pad, Grad::Padded(dy_pad), dw_kc, db, scratch)
+}
+
+/// [`super::ConvPlan::backward_weights_pooled`]: [`backward_weights`] from the gradient before
+/// the 2x2 max-pool's backward pass, `dpool` (`[h/2][w/2][cout]`) and the pool's argmax codes
+/// (`[h/2][w/2][cout]`), unpooled in the kernel ([`k::grad_rows_pooled`]): the bits of
+/// [`crate::layers::pool::backward_asm`] then [`backward_weights`], without the full-size output
+/// gradient. For a layer whose input gradient is not needed (conv1).
+pub fn backward_weights_pooled(
+    d: &ConvDims,
+    x_pad: &[f32],
+    dpool: &[f32],
+    codes: &[u8],
+    dw_kc: &mut [f32],
+    db: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let pooled = d.h / 2 * (d.w / 2) * d.cout;
+    assert!(dpool.len() >= pooled, "pooled gradient too short");
+    assert!(codes.len() >= pooled, "argmax codes too short");
+    weight_grad(d, x_pad, Grad::Pooled(dpool, codes), dw_kc, db, scratch)
+}
+
+/// Where [`weight_grad`] reads the output gradient: padded (`dy_pad`), or before the pool's
+/// backward pass (pooled gradient, argmax codes).
+enum Grad<'a> {
+    Padded(&'a [f32]),
+    Pooled(&'a [f32], &'a [u8]),
+}
+
+/// The weight gradient of both entries: per band of [`BAND_ROWS`] output rows, `D` of its input
+/// rows, then for each kernel row and group of 16 output channels the kernel accumulates `dU`
+/// (and, for `ky = 0`, the bias sums), a band per call ([`k::grad_rows`]) or a row per call
+/// ([`k::grad_rows_pooled`]); at the end [`k::weight_row_transform`] turns `dU` into the
+/// weight gradient. The callers have checked the output gradient's length.
+fn weight_grad(
+    d: &ConvDims,
+    x_pad: &[f32],
+    grad: Grad,
+    dw_kc: &mut [f32],
+    db: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let (h, w, cin, cout) = (d.h, d.w, d.cin, d.cout);
+    assert!(applies(d), "F(4,3) along rows cannot run {d:?}");
+    assert!(dw_kc.len() >= d.weight_len(), "weight gradient too short");
+    assert!(db.len() >= cout, "bias gradient too short");
+    assert!(scratch.len() >= scratch_len(d), "scratch too short");
+    crate::cpu::assert_asm_ok();
+    let (dl, groups, tw, dr) = (d_len(d), cout / 16, w / 4, d_row(d));
+    db[..cout].fill(0.0);
+    scratch[dl..dl + du_len(d)].fill(0.0);
+    for y0 in (0..h).step_by(BAND_ROWS) {
+        let band = y0..(y0 + BAND_ROWS).min(h);
+        transform_band(d, x_pad, band.clone(), scratch);
+        let (dp, dup) = (scratch.as_ptr(), scratch[dl..].as_mut_ptr());
+        for ky in 0..3 {
+            for g in 0..groups {
+                // SAFETY: D rows ky .. ky + band.len() of the band (asserted in
+                // transform_band); the output gradient's rows of the band, group g (lengths
+                // asserted by the callers); dU of (ky, g) inside du_len; db's group g.
+                unsafe {
+                    let du = dup.add((ky * groups + g) * 18 * 16);
+                    let db = if ky == 0 {
+                        db.as_mut_ptr().add(16 * g)
+                    } else {
+                        std::ptr::null_mut()
+                    };
+                    match grad {
+                        Grad::Padded(dy_pad) => k::grad_rows(&k::RowGradArgs {
+                            d: dp.add(ky * dr),
+                            d_row: dr * 4,
+                            dy: dy_pad
+                                .as_ptr()
+                                .add(((y0 + 1) * (w + 2) + 1) * cout + 16 * g),
+                            dy_row: (w + 2) * cout * 4,
+                            pix: cout * 4,
+                            rows: band.len(),
+                            pairs: tw / 2,
+                            odd: tw % 2,
+                            lane: 16 * cin,
+                            du,
+                            db,
+                        }),
+                        Grad::Pooled(dpool, codes) => {
+                            for y in band.clone() {
+                                let at = (y / 2) * (w / 2) * cout + 16 * g;
+                                let r = (y % 2) as u32;
+                                k::grad_rows_pooled(&k::RowGradPooledArgs {
+                                    d: dp.add((y - y0 + ky) * dr),
+                                    dpool: dpool.as_ptr().add(at),
+                                    codes: codes.as_ptr().add(at),
+                                    pix: cout * 4,
+                                    cpix: cout,
+                                    pairs: tw / 2,
+                                    odd: tw % 2,
+                                    lane: 16 * cin,
+                                    du,
+                                    db,
+                                    positions: [2 * r, 2 * r + 1],
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // SAFETY: dU of (ky, group g, c) at ((ky*groups + g)*18 + 6c)*16 floats, 6 vectors, inside
+    // du_len; taps (ky, kx, c) of dw_kc at ((3 ky + kx)*cin + c)*cout floats, groups of 16
+    // inside weight_len (asserted above).
+    unsafe {
+        let (dup, dwp) = (scratch[dl..].as_ptr(), dw_kc.as_mut_ptr());
+        for ky in 0..3 {
+            for c in 0..cin {
+                let du = dup.add((ky * groups * 18 + 6 * c) * 16);
+                let dw = dwp.add((3 * ky * cin + c) * cout);
+                k::weight_row_transform(du, 18 * 64, dw, cin * cout * 4, groups);
             }
         }
     }
