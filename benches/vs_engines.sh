@@ -12,7 +12,8 @@
 #       MIN_SECONDS=3 benches/vs_engines.sh
 #
 # BATCHES: our timed training batches (`model bench --batches`), and the engines' minimum
-# batches per figure; MIN_SECONDS: the engines' minimum seconds per figure. Compilation and
+# batches per figure; MIN_SECONDS: every figure's minimum seconds, ours (`model bench
+# --min-seconds`: training repeats its batches, inference its pass) and the engines'. Compilation and
 # warm-up are never timed. A full run (2 thread counts, 2 rounds) takes about 10 minutes,
 # mostly torch.compile compiling.
 set -euo pipefail
@@ -59,7 +60,7 @@ field() { sed -nE "s/.*(^| )$1=([^ ]+).*/\\2/p"; }
 echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 for t in $threads; do
     for r in $(seq "$rounds"); do
-        out=$("$model" bench --threads "$t" --batches "$batches")
+        out=$("$model" bench --threads "$t" --batches "$batches" --min-seconds "${MIN_SECONDS:-3}")
         tr=$(echo "$out" | awk '/^train: .* samples/ { print $2 }')
         in=$(echo "$out" | awk '/^infer:/ { print $2 }')
         [ -n "$tr" ] && [ -n "$in" ] || { echo "vs_engines.sh: unexpected model bench output: $out" >&2; exit 1; }

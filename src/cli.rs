@@ -251,6 +251,11 @@ pub struct BenchArgs {
     /// Also print a per-layer time breakdown of a training step.
     #[arg(long)]
     pub profile: bool,
+    /// Time each figure over at least this many seconds: training repeats its batches and
+    /// inference its pass over the images until then, and each rate is over the whole span (as
+    /// benches/vs_engines.sh times the other engines). 0: one pass each.
+    #[arg(long, default_value_t = 0.0, value_name = "S")]
+    pub min_seconds: f64,
     #[command(flatten)]
     pub arch: ArchArgs,
 }

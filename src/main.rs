@@ -471,6 +471,12 @@ fn bench_cmd(a: BenchArgs) -> Result<(), String> {
     if a.profile && a.arch.kernels.tier() == Tier::Original {
         return Err("--profile times the fast tier's phases; the original tier has none (drop --profile or use --kernels fast)".into());
     }
+    if !(0.0..=3600.0).contains(&a.min_seconds) {
+        return Err(format!(
+            "--min-seconds {} is not usable: it must be between 0 and 3600",
+            a.min_seconds
+        ));
+    }
     let n = bench_samples(a.batches, h.batch, a.image)?;
     h.epochs = 1;
     let mut net = make_net(&h, &a.arch, false)?;
@@ -481,8 +487,13 @@ fn bench_cmd(a: BenchArgs) -> Result<(), String> {
     let order: Vec<u32> = (0..n as u32).collect();
     // Warm-up: one batch (page faults, caches, frequency).
     net.run_epoch(&data, &order[..h.batch], 1, &opts, None)?;
-    let st = net.run_epoch(&data, &order[h.batch..], 1, &opts, None)?;
-    let train_rate = st.samples as f64 / st.seconds;
+    // The timed batches, again until --min-seconds have passed.
+    let (mut samples, mut seconds) = (0, 0.0);
+    while samples == 0 || seconds < a.min_seconds {
+        let st = net.run_epoch(&data, &order[h.batch..], 1, &opts, None)?;
+        (samples, seconds) = (samples + st.samples, seconds + st.seconds);
+    }
+    let train_rate = samples as f64 / seconds;
     if a.profile {
         catdog::profile::enable(true);
         let st = net.run_epoch(&data, &order[h.batch..], 1, &opts, None)?;
@@ -499,9 +510,11 @@ fn bench_cmd(a: BenchArgs) -> Result<(), String> {
     infer_net.params_mut().copy_from_slice(net.params());
     infer_net.repack();
     let _ = infer_net.predict(&data);
-    let t = Instant::now();
-    let probs = infer_net.predict(&data);
-    let infer_rate = probs.len() as f64 / t.elapsed().as_secs_f64();
+    let (t, mut inferred) = (Instant::now(), 0);
+    while inferred == 0 || t.elapsed().as_secs_f64() < a.min_seconds {
+        inferred += infer_net.predict(&data).len();
+    }
+    let infer_rate = inferred as f64 / t.elapsed().as_secs_f64();
     let gflop = 2.0 * shapes.train_macs() as f64 / 1e9;
     outln!(
         "config: image {}, widths {:?}, fc1 {}, batch {} (inference {}), {}",

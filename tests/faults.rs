@@ -381,6 +381,14 @@ fn absurd_bench_sizes_are_refused() {
         .output()
         .unwrap();
     assert_refused(&o, &["--batches", "memory"]);
+    // A time to measure for that is not a number of seconds, or more than an hour.
+    for secs in ["nan", "inf", "3601"] {
+        let o = model()
+            .args(["bench", "--min-seconds", secs, "--threads", "1"])
+            .output()
+            .unwrap();
+        assert_refused(&o, &["--min-seconds", "between 0 and 3600"]);
+    }
 }
 
 /// `predict`'s TSV escapes names (backslash escapes, like `ls -b`): a tab or line break in a
