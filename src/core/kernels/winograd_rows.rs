@@ -150,7 +150,7 @@ macro_rules! at6_in_place {
 /// The conv micro-kernel of F(4,3) along rows: **2 output rows x 4 pixels (one tile) x 32
 /// output channels** over the whole reduction (3 kernel rows x `cin` channels x 6 positions),
 /// then the output transform, ReLU, and either stores the 8 pixels or 2x2 max-pools them into 2
-/// pooled pixels (with or without argmax codes, [`pool_windows!`]: the same instructions as
+/// pooled pixels (with or without argmax codes, `pool_windows!`: the same instructions as
 /// [`crate::kernels::pool::forward_row`] and `max_row`, so pooling here gives the bits of storing
 /// then pooling). Arguments in [`RowTileArgs`]; `wp` the block's packed `U`: for each step
 /// `(ky, c)` 6 positions of 32 floats (768 bytes per step).
@@ -423,6 +423,81 @@ macro_rules! du_accumulators {
     };
 }
 
+/// The start of [`grad_rows`] and [`grad_rows_pooled`]: `dU` into `zmm10..27` from the address
+/// at `$du`, the bias sums into `zmm28` from the address at `$db` (zero when it is null), 4.0
+/// into `zmm31`. Uses `{bd}` and the local label 2.
+macro_rules! grad_start {
+    ($du:literal, $db:literal) => {
+        concat!(
+            "mov {bd}, qword ptr ",
+            $du,
+            "\n",
+            du_accumulators!(load),
+            "vpxord zmm28, zmm28, zmm28\n",
+            "mov {bd}, qword ptr ",
+            $db,
+            "\n",
+            "test {bd}, {bd}\n",
+            "jz 2f\n",
+            "vmovups zmm28, zmmword ptr [{bd}]\n",
+            "2:\n",
+            "mov {bd:e}, 0x40800000\n",
+            "vpbroadcastd zmm31, {bd:e}\n",
+        )
+    };
+}
+
+/// The end of both: `dU` and (when `$db` holds an address) the bias sums stored back. Uses
+/// `{bd}` and the local label 7.
+macro_rules! grad_end {
+    ($du:literal, $db:literal) => {
+        concat!(
+            "mov {bd}, qword ptr ",
+            $du,
+            "\n",
+            du_accumulators!(store),
+            "mov {bd}, qword ptr ",
+            $db,
+            "\n",
+            "test {bd}, {bd}\n",
+            "jz 7f\n",
+            "vmovups zmmword ptr [{bd}], zmm28\n",
+            "7:\n",
+        )
+    };
+}
+
+/// One row's tiles in both kernels: `{q}` tile pairs (the second tile's `D` lanes `{lane}`
+/// bytes further, the next pair 384 bytes on), then an odd last tile when the value at `$odd`
+/// is nonzero. `$load` puts a tile's output-gradient vectors in `zmm0..3` and `$next` moves to
+/// the next tile's. Uses the local labels 4, 5, 6.
+macro_rules! grad_row {
+    ($load:expr, $next:literal, $odd:literal) => {
+        concat!(
+            "test {q}, {q}\n",
+            "jz 5f\n",
+            "4:\n",
+            $load,
+            grad_tile!(""),
+            $next,
+            $load,
+            grad_tile!(" + {lane}"),
+            $next,
+            "add {bd}, 384\n",
+            "dec {q}\n",
+            "jnz 4b\n",
+            "5:\n",
+            "cmp qword ptr ",
+            $odd,
+            ", 0\n",
+            "je 6f\n",
+            $load,
+            grad_tile!(""),
+            "6:\n",
+        )
+    };
+}
+
 /// The broadcasts and FMAs of [`grad_tile!`]: (accumulator, `dM` register, broadcast register,
 /// byte offset of the `D` value from the tile's lanes).
 macro_rules! grad_fmas {
@@ -459,16 +534,7 @@ macro_rules! grad_fmas {
 #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
 pub unsafe fn grad_rows(args: &RowGradArgs) {
     asm_zmm!(
-        "mov {bd}, qword ptr [{prm} + 72]",
-        du_accumulators!(load),
-        "vpxord zmm28, zmm28, zmm28",
-        "mov {bd}, qword ptr [{prm} + 80]",
-        "test {bd}, {bd}",
-        "jz 2f",
-        "vmovups zmm28, zmmword ptr [{bd}]",
-        "2:",
-        "mov {bd:e}, 0x40800000",
-        "vpbroadcastd zmm31, {bd:e}",
+        grad_start!("[{prm} + 72]", "[{prm} + 80]"),
         "mov {pix}, qword ptr [{prm} + 32]",
         "lea {p3}, [{pix} + {pix}*2]",
         "mov {lane}, qword ptr [{prm} + 64]",
@@ -479,35 +545,12 @@ pub unsafe fn grad_rows(args: &RowGradArgs) {
         "mov {bd}, {rd}",
         "mov {by}, {ry}",
         "mov {q}, qword ptr [{prm} + 48]",
-        "test {q}, {q}",
-        "jz 5f",
-        "4:",
-        dy_padded!(),
-        grad_tile!(""),
-        "lea {by}, [{by} + {pix}*4]",
-        dy_padded!(),
-        grad_tile!(" + {lane}"),
-        "lea {by}, [{by} + {pix}*4]",
-        "add {bd}, 384",
-        "dec {q}",
-        "jnz 4b",
-        "5:",
-        "cmp qword ptr [{prm} + 56], 0",
-        "je 6f",
-        dy_padded!(),
-        grad_tile!(""),
-        "6:",
+        grad_row!(dy_padded!(), "lea {by}, [{by} + {pix}*4]\n", "[{prm} + 56]"),
         "add {rd}, qword ptr [{prm} + 8]",
         "add {ry}, qword ptr [{prm} + 24]",
         "dec {r}",
         "jnz 3b",
-        "mov {bd}, qword ptr [{prm} + 72]",
-        du_accumulators!(store),
-        "mov {bd}, qword ptr [{prm} + 80]",
-        "test {bd}, {bd}",
-        "jz 7f",
-        "vmovups zmmword ptr [{bd}], zmm28",
-        "7:",
+        grad_end!("[{prm} + 72]", "[{prm} + 80]"),
         ;
         prm = in(reg) args as *const RowGradArgs,
         bd = out(reg) _,
@@ -566,16 +609,7 @@ pub struct RowGradPooledArgs {
 #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
 pub unsafe fn grad_rows_pooled(args: &RowGradPooledArgs) {
     asm_zmm!(
-        "mov {bd}, qword ptr [{prm} + 64]",
-        du_accumulators!(load),
-        "vpxord zmm28, zmm28, zmm28",
-        "mov {bd}, qword ptr [{prm} + 72]",
-        "test {bd}, {bd}",
-        "jz 2f",
-        "vmovups zmm28, zmmword ptr [{bd}]",
-        "2:",
-        "mov {bd:e}, 0x40800000",
-        "vpbroadcastd zmm31, {bd:e}",
+        grad_start!("[{prm} + 64]", "[{prm} + 72]"),
         "mov {pix}, qword ptr [{prm} + 24]",
         "mov {cpix}, qword ptr [{prm} + 32]",
         "mov {lane}, qword ptr [{prm} + 56]",
@@ -583,33 +617,12 @@ pub unsafe fn grad_rows_pooled(args: &RowGradPooledArgs) {
         "mov {by}, qword ptr [{prm} + 8]",
         "mov {bc}, qword ptr [{prm} + 16]",
         "mov {q}, qword ptr [{prm} + 40]",
-        "test {q}, {q}",
-        "jz 5f",
-        "4:",
-        dy_pooled!(),
-        grad_tile!(""),
-        "lea {by}, [{by} + {pix}*2]",
-        "lea {bc}, [{bc} + {cpix}*2]",
-        dy_pooled!(),
-        grad_tile!(" + {lane}"),
-        "lea {by}, [{by} + {pix}*2]",
-        "lea {bc}, [{bc} + {cpix}*2]",
-        "add {bd}, 384",
-        "dec {q}",
-        "jnz 4b",
-        "5:",
-        "cmp qword ptr [{prm} + 48], 0",
-        "je 6f",
-        dy_pooled!(),
-        grad_tile!(""),
-        "6:",
-        "mov {bd}, qword ptr [{prm} + 64]",
-        du_accumulators!(store),
-        "mov {bd}, qword ptr [{prm} + 72]",
-        "test {bd}, {bd}",
-        "jz 7f",
-        "vmovups zmmword ptr [{bd}], zmm28",
-        "7:",
+        grad_row!(
+            dy_pooled!(),
+            "lea {by}, [{by} + {pix}*2]\nlea {bc}, [{bc} + {cpix}*2]\n",
+            "[{prm} + 48]"
+        ),
+        grad_end!("[{prm} + 64]", "[{prm} + 72]"),
         ;
         prm = in(reg) args as *const RowGradPooledArgs,
         bd = out(reg) _,

@@ -120,6 +120,23 @@ pub struct PoolOut<'a> {
     pub argmax: Option<&'a mut [u8]>,
 }
 
+impl PoolOut<'_> {
+    /// Asserts that the pooled output of layer `d` (`h/2 x w/2 x cout`) fits: rows at `place`
+    /// that do not overlap, inside `out`; the codes, when given, `h/2 x w/2 x cout` bytes.
+    pub fn check(&self, d: &ConvDims) {
+        let (ho, row, place) = (d.h / 2, d.w / 2 * d.cout, self.place);
+        assert!(place.row_stride >= row, "pooled rows overlap");
+        assert!(
+            ho == 0 || self.out.len() >= place.off + (ho - 1) * place.row_stride + row,
+            "pooled output too short"
+        );
+        assert!(
+            self.argmax.as_ref().is_none_or(|a| a.len() >= ho * row),
+            "argmax too short"
+        );
+    }
+}
+
 /// `(d, x_pad, packed weights, bias, rows, scratch, pool)`: output rows `rows` (whole pooling
 /// windows, and whole tiles of the layer's algorithm) of `relu(conv(x_pad, w) + bias)`,
 /// 2x2 max-pooled straight into `pool` (pooled rows `rows.start/2 .. rows.end/2`), the
@@ -682,18 +699,8 @@ fn forward_pool_direct(
     );
     assert!(wpack.len() >= 9 * n_in * n_out, "packed weights too short");
     assert!(bias.len() >= n_out, "bias too short");
-    let (ho, wo, place) = (h / 2, w / 2, pool.place);
-    assert!(place.row_stride >= wo * n_out, "pooled rows overlap");
-    assert!(
-        pool.out.len() >= place.off + (ho - 1) * place.row_stride + wo * n_out,
-        "pooled output too short"
-    );
-    assert!(
-        pool.argmax
-            .as_ref()
-            .is_none_or(|a| a.len() >= ho * wo * n_out),
-        "argmax too short"
-    );
+    let (wo, place) = (w / 2, pool.place);
+    pool.check(d);
     crate::cpu::assert_asm_ok();
     let pp = per_thread!(ConvDims => std::rc::Rc<PoolPlan>, *d, {
         let segs: Vec<(usize, usize)> = chunk_iter(n_in, 32)

@@ -561,16 +561,8 @@ pub fn run_pool<T: PoolTile>(
         T::M
     );
     assert!(bias.len() >= c, "bias too short");
-    assert!(place.row_stride >= wo * c, "pooled rows overlap");
-    assert!(
-        pool.out.len() >= place.off + (d.h / 2 - 1) * place.row_stride + wo * c,
-        "pooled output too short"
-    );
+    pool.check(d);
     let argmax = pool.argmax.as_deref_mut();
-    assert!(
-        argmax.as_ref().is_none_or(|a| a.len() >= p.out_len()),
-        "argmax too short"
-    );
     let (op, ap) = (pool.out.as_mut_ptr(), argmax.map(|a| a.as_mut_ptr()));
     bands::<T>(d, x_pad, upack, rows, scratch, |t, tr| {
         // SAFETY: tile row t.ty and tiles t.tx0 .. +ncols of the layer hold pooled rows

@@ -67,7 +67,7 @@ fn d_row(d: &ConvDims) -> usize {
 }
 
 /// Floats of scratch the drivers need: `D` of a band, `BAND_ROWS + 2` rows (fewer for a
-/// shorter layer), then the weight gradient's `dU` ([`du_len`]).
+/// shorter layer), then the weight gradient's `dU` (`du_len`).
 pub fn scratch_len(d: &ConvDims) -> usize {
     d_len(d) + du_len(d)
 }
@@ -143,16 +143,8 @@ pub fn forward_pool(
     pool: &mut PoolOut,
 ) {
     let (wo, c, place) = (d.w / 2, d.cout, pool.place);
-    assert!(place.row_stride >= wo * c, "pooled rows overlap");
-    assert!(
-        pool.out.len() >= place.off + (d.h / 2 - 1) * place.row_stride + wo * c,
-        "pooled output too short"
-    );
+    pool.check(d);
     let argmax = pool.argmax.as_deref_mut();
-    assert!(
-        argmax.as_ref().is_none_or(|a| a.len() >= d.h / 2 * wo * c),
-        "argmax too short"
-    );
     let (op, ap) = (pool.out.as_mut_ptr(), argmax.map(|a| a.as_mut_ptr()));
     tiles(d, x_pad, upack, bias, rows, scratch, |yr, t, o0| {
         let (i, j) = (yr / 2, 2 * t);
@@ -263,7 +255,7 @@ fn transform_band(d: &ConvDims, x_pad: &[f32], band: Range<usize>, scratch: &mut
 
 /// [`super::ConvPlan::backward_weights`]: the weight and bias gradients of one sample,
 /// overwritten: `dw_kc[ky][kx][c][o] = sum_{y,x} x_pad[y+ky][x+kx][c] * dy[y][x][o]`, `db[o] =
-/// sum dy`, through the adjoint of F(4,3) along rows ([`weight_grad`], [`k::grad_rows`]).
+/// sum dy`, through the adjoint of F(4,3) along rows (`weight_grad`, [`k::grad_rows`]).
 pub fn backward_weights(
     d: &ConvDims,
     x_pad: &[f32],
