@@ -74,8 +74,9 @@ pub enum Algo {
     /// at about 10x F(2x2)'s rounding error (`asm_notes/winograd4.md`).
     Winograd4,
     /// Winograd F(4,3) along each row ([`winograd_rows`]; 1 to 3 input channels, output
-    /// channels in 32s, width in 4s, even height: conv1): half the direct multiplies, the
-    /// forward only (fused with the pool); the gradients run direct.
+    /// channels in 32s, width in 4s, even height: conv1): half the direct multiplies in the
+    /// forward (fused with the pool) and the weight gradient (with the pool's backward fused
+    /// in); the input gradient runs direct.
     WinogradRows,
 }
 

@@ -1,5 +1,6 @@
 //! Winograd F(4,3) along each row (1-D) for a convolution with few input channels (conv1: 3 RGB
-//! channels; [`super::Algo::WinogradRows`]): the forward pass, fused with ReLU and the 2x2 pool.
+//! channels; [`super::Algo::WinogradRows`]): the forward pass, fused with ReLU and the 2x2 pool,
+//! and the weight gradient, with the pool's backward pass fused in.
 //!
 //! Conv1 cannot use the 2-D Winograd drivers ([`super::winograd`]): their matrix products run
 //! over the input channels, 16 at a time, and conv1 has 3. Its direct kernels spend 27 FMAs per
