@@ -8,8 +8,8 @@
 //! F(4x4)'s, [`crate::kernels::winograd4`]). Two tiles share a 16-lane vector, in lanes
 //! `0 .. cin` (tile `2q`, channel `c` in lane `c`) and `4cin .. 5cin` (tile `2q+1`, lane
 //! `4cin + c`): those are the lanes of one unaligned load at tile `2q`'s pixel `j`, since tile
-//! `2q+1` starts 4 pixels (`4cin` floats) later. The other lanes are zero (masked loads) and
-//! never read.
+//! `2q+1` starts 4 pixels (`4cin` floats) later. The other lanes are zero (masked loads); the
+//! forward never reads them.
 //!
 //! Layout of the transformed rows `D` (one per padded input row): for each tile pair `q`, the 6
 //! positions `p` of 16 floats, `D[row][q][p][lane]` (384 bytes per pair). Lanes of channels
