@@ -3,7 +3,10 @@
 //! The original kept every tensor as a static `.bss` buffer. We size the same buffers at start-up
 //! from the hyperparameters: an [`ArenaLayout`] hands out [`View`]s (offset + length, each start
 //! rounded up to 16 floats = one cache line), then one zeroed allocation backs them all. Nothing
-//! is allocated after that.
+//! is allocated after that. An arena of 2 MiB or more is a mapping of its own on a 2 MiB
+//! boundary, offered transparent huge pages (`madvise`, see `huge_mapping`): `model predict`
+//! on 4,000 photos ran 4-5% shorter (5 alternated pairs), its start-up no longer faulting in
+//! the arenas 4 KiB at a time; the steady-state `bench` rates did not move.
 
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::ptr::NonNull;
@@ -66,6 +69,48 @@ impl ArenaLayout {
 pub struct Arena<T: Copy> {
     ptr: NonNull<T>,
     len: usize,
+    /// `Some((base, bytes))` when the memory is a mapping of its own ([`huge_mapping`]), to be
+    /// unmapped; `None` when it came from the global allocator.
+    mapping: Option<(NonNull<u8>, usize)>,
+}
+
+/// Arenas of at least this many bytes are mapped on their own at a 2 MiB boundary and offered
+/// transparent huge pages.
+const HUGE: usize = 2 << 20;
+
+/// Maps `bytes` of zeroed memory starting at a 2 MiB boundary and asks for transparent huge
+/// pages (`madvise(MADV_HUGEPAGE)`: where THP is in `madvise` mode, the usual default, nothing
+/// else gets them). One fault then maps 2 MiB instead of 4 KiB, and the TLB covers the arena
+/// with 512x fewer entries. Returns `(start, (base, mapped bytes))`, or `None` when the mapping
+/// fails (the caller falls back to the allocator). Where the kernel has no huge page to give,
+/// the memory is ordinary pages: the advice changes speed, never contents.
+#[cfg(target_os = "linux")]
+fn huge_mapping(bytes: usize) -> Option<(NonNull<u8>, (NonNull<u8>, usize))> {
+    let len = bytes.checked_add(HUGE)?;
+    // SAFETY: a fresh private anonymous mapping that nothing else refers to; `start` and
+    // `start + bytes` lie inside it (`base + len`).
+    unsafe {
+        let base = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if base == libc::MAP_FAILED {
+            return None;
+        }
+        let base = base as *mut u8;
+        let start = base.add(base.align_offset(HUGE));
+        libc::madvise(start as *mut libc::c_void, bytes, libc::MADV_HUGEPAGE);
+        Some((NonNull::new(start)?, (NonNull::new(base)?, len)))
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn huge_mapping(_bytes: usize) -> Option<(NonNull<u8>, (NonNull<u8>, usize))> {
+    None
 }
 
 // SAFETY: the arena owns its memory like a Box<[T]>; sharing rules are enforced by the borrow
@@ -81,6 +126,15 @@ impl<T: Copy> Arena<T> {
             .max(LINE)
             .checked_mul(std::mem::size_of::<T>())
             .ok_or("arena size overflows")?;
+        if bytes >= HUGE {
+            if let Some((start, mapping)) = huge_mapping(bytes) {
+                return Ok(Self {
+                    ptr: start.cast(),
+                    len,
+                    mapping: Some(mapping),
+                });
+            }
+        }
         let layout = Layout::from_size_align(bytes, 64).map_err(|e| e.to_string())?;
         // SAFETY: layout has non-zero size; all-zero bits are a valid f32 / u8.
         let raw = unsafe { alloc_zeroed(layout) } as *mut T;
@@ -90,7 +144,11 @@ impl<T: Copy> Arena<T> {
                 bytes as f64 / (1 << 20) as f64
             )
         })?;
-        Ok(Self { ptr, len })
+        Ok(Self {
+            ptr,
+            len,
+            mapping: None,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -128,6 +186,15 @@ impl<T: Copy> Arena<T> {
 
 impl<T: Copy> Drop for Arena<T> {
     fn drop(&mut self) {
+        if let Some((base, len)) = self.mapping {
+            // SAFETY: the mapping made by `huge_mapping`, unmapped once, here.
+            #[cfg(target_os = "linux")]
+            unsafe {
+                libc::munmap(base.as_ptr() as *mut libc::c_void, len);
+            }
+            let _ = (base, len);
+            return;
+        }
         let bytes = self.len.max(LINE) * std::mem::size_of::<T>();
         // SAFETY: same layout as in `zeroed`.
         unsafe {
@@ -201,6 +268,31 @@ mod tests {
         assert_eq!(arena.get(a), &[0.0; 3]);
         assert_eq!(arena.get(c), &[0.0]);
         assert_eq!(arena.all()[16..33].iter().sum::<f32>(), 17.0);
+    }
+
+    #[test]
+    fn large_arenas_are_zeroed_whole_and_aligned_to_huge_pages() {
+        // 3 MiB + one line of floats, and a byte arena of exactly 2 MiB: both mapped on their
+        // own (on Linux), zeroed, writable to the last element, unmapped on drop; below the
+        // threshold the allocator's 64-byte alignment.
+        for len in [(3 << 20) / 4 + 16, (2 << 20) / 4] {
+            let mut a = Arena::<f32>::zeroed(len).unwrap();
+            let addr = a.all().as_ptr() as usize;
+            assert_eq!(addr % 64, 0);
+            if cfg!(target_os = "linux") {
+                assert_eq!(addr % HUGE, 0, "{len} floats not at a 2 MiB boundary");
+                assert!(a.mapping.is_some());
+            }
+            assert!(a.all().iter().all(|&x| x == 0.0));
+            a.all_mut().fill(2.0);
+            assert_eq!(a.all()[len - 1], 2.0);
+            assert_eq!(a.len(), len);
+        }
+        let b = Arena::<u8>::zeroed(2 << 20).unwrap();
+        assert!(b.all().iter().all(|&x| x == 0));
+        let small = Arena::<f32>::zeroed((2 << 20) / 4 - 16).unwrap();
+        assert!(small.mapping.is_none());
+        assert_eq!(small.all().as_ptr() as usize % 64, 0);
     }
 
     #[test]
