@@ -9,9 +9,9 @@
 #   N=10 THREADS=2 benches/ab.sh A B -- --conv winograd2     # extra bench flags after --
 #
 # Each run is `MODEL bench --threads THREADS --batches BATCHES --min-seconds MIN_SECONDS`
-# (defaults 1, 8, 1.5) plus the extra flags; both of its last two lines are used (training and inference
-# samples/s). Prints every pair, then per figure the medians of A and B, the median of B/A and
-# the range of B/A.
+# (defaults 1, 8, 1.5) plus the extra flags; both of its last two lines are used (training and
+# inference samples/s). Prints every pair, then per figure the medians of A and B, the median of
+# B/A and the range of B/A.
 set -euo pipefail
 usage="usage: benches/ab.sh MODEL_A MODEL_B [-- EXTRA BENCH FLAGS]  (env: N, THREADS, BATCHES, MIN_SECONDS)"
 [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }
@@ -36,7 +36,7 @@ for i in $(seq "$n"); do
     echo "pair $i: A train $(echo "$ra" | cut -d' ' -f1) infer $(echo "$ra" | cut -d' ' -f2) | B train $(echo "$rb" | cut -d' ' -f1) infer $(echo "$rb" | cut -d' ' -f2)"
     pairs+="$ra $rb"$'\n'
 done
-echo "$pairs" | awk -v n="$n" '
+echo "$pairs" | awk '
     function median(v, k,   i, j, t) {
         for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
         return k % 2 ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2

@@ -272,9 +272,9 @@ mod tests {
 
     #[test]
     fn large_arenas_are_zeroed_whole_and_aligned_to_huge_pages() {
-        // 3 MiB + one line of floats, and a byte arena of exactly 2 MiB: both mapped on their
-        // own (on Linux), zeroed, writable to the last element, unmapped on drop; below the
-        // threshold the allocator's 64-byte alignment.
+        // Float arenas of 3 MiB and a line and of exactly 2 MiB, and a byte arena of 2 MiB:
+        // mapped on their own (on Linux), zeroed, writable to the last element, unmapped on
+        // drop; just below the threshold, the allocator's 64-byte alignment.
         for len in [(3 << 20) / 4 + 16, (2 << 20) / 4] {
             let mut a = Arena::<f32>::zeroed(len).unwrap();
             let addr = a.all().as_ptr() as usize;
