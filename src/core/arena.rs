@@ -69,48 +69,28 @@ impl ArenaLayout {
 pub struct Arena<T: Copy> {
     ptr: NonNull<T>,
     len: usize,
-    /// `Some((base, bytes))` when the memory is a mapping of its own ([`huge_mapping`]), to be
-    /// unmapped; `None` when it came from the global allocator.
-    mapping: Option<(NonNull<u8>, usize)>,
+    /// The memory's own mapping ([`huge_mapping`]), unmapped when it drops; `None` when the
+    /// memory came from the global allocator.
+    mapping: Option<memmap2::MmapMut>,
 }
 
 /// Arenas of at least this many bytes are mapped on their own at a 2 MiB boundary and offered
 /// transparent huge pages.
 const HUGE: usize = 2 << 20;
 
-/// Maps `bytes` of zeroed memory starting at a 2 MiB boundary and asks for transparent huge
-/// pages (`madvise(MADV_HUGEPAGE)`: where THP is in `madvise` mode, the usual default, nothing
+/// An anonymous (zeroed) mapping of `bytes` + 2 MiB and the offset in it of the first 2 MiB
+/// boundary, from where `bytes` are advised to use transparent huge pages
+/// (`madvise(MADV_HUGEPAGE)`, Linux: where THP is in `madvise` mode, the usual default, nothing
 /// else gets them). One fault then maps 2 MiB instead of 4 KiB, and the TLB covers the arena
-/// with 512x fewer entries. Returns `(start, (base, mapped bytes))`, or `None` when the mapping
-/// fails (the caller falls back to the allocator). Where the kernel has no huge page to give,
-/// the memory is ordinary pages: the advice changes speed, never contents.
-#[cfg(target_os = "linux")]
-fn huge_mapping(bytes: usize) -> Option<(NonNull<u8>, (NonNull<u8>, usize))> {
-    let len = bytes.checked_add(HUGE)?;
-    // SAFETY: a fresh private anonymous mapping that nothing else refers to; `start` and
-    // `start + bytes` lie inside it (`base + len`).
-    unsafe {
-        let base = libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        );
-        if base == libc::MAP_FAILED {
-            return None;
-        }
-        let base = base as *mut u8;
-        let start = base.add(base.align_offset(HUGE));
-        libc::madvise(start as *mut libc::c_void, bytes, libc::MADV_HUGEPAGE);
-        Some((NonNull::new(start)?, (NonNull::new(base)?, len)))
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn huge_mapping(_bytes: usize) -> Option<(NonNull<u8>, (NonNull<u8>, usize))> {
-    None
+/// with 512x fewer entries. `None` when the mapping fails (the caller falls back to the
+/// allocator). The advice is only advice: where the kernel has no huge page to give, or
+/// refuses, the memory is ordinary pages; it changes speed, never contents.
+fn huge_mapping(bytes: usize) -> Option<(memmap2::MmapMut, usize)> {
+    let map = memmap2::MmapMut::map_anon(bytes.checked_add(HUGE)?).ok()?;
+    let start = map.as_ptr().align_offset(HUGE);
+    #[cfg(target_os = "linux")]
+    let _ = map.advise_range(memmap2::Advice::HugePage, start, bytes);
+    Some((map, start))
 }
 
 // SAFETY: the arena owns its memory like a Box<[T]>; sharing rules are enforced by the borrow
@@ -127,11 +107,13 @@ impl<T: Copy> Arena<T> {
             .checked_mul(std::mem::size_of::<T>())
             .ok_or("arena size overflows")?;
         if bytes >= HUGE {
-            if let Some((start, mapping)) = huge_mapping(bytes) {
+            if let Some((mut map, start)) = huge_mapping(bytes) {
+                // `start + bytes` lies inside the mapping (`bytes + 2 MiB` long).
+                let ptr = NonNull::new(map[start..].as_mut_ptr() as *mut T).expect("mapped");
                 return Ok(Self {
-                    ptr: start.cast(),
+                    ptr,
                     len,
-                    mapping: Some(mapping),
+                    mapping: Some(map),
                 });
             }
         }
@@ -186,14 +168,8 @@ impl<T: Copy> Arena<T> {
 
 impl<T: Copy> Drop for Arena<T> {
     fn drop(&mut self) {
-        if let Some((base, len)) = self.mapping {
-            // SAFETY: the mapping made by `huge_mapping`, unmapped once, here.
-            #[cfg(target_os = "linux")]
-            unsafe {
-                libc::munmap(base.as_ptr() as *mut libc::c_void, len);
-            }
-            let _ = (base, len);
-            return;
+        if self.mapping.is_some() {
+            return; // the mapping unmaps itself when the field drops
         }
         let bytes = self.len.max(LINE) * std::mem::size_of::<T>();
         // SAFETY: same layout as in `zeroed`.
@@ -273,16 +249,14 @@ mod tests {
     #[test]
     fn large_arenas_are_zeroed_whole_and_aligned_to_huge_pages() {
         // Float arenas of 3 MiB and a line and of exactly 2 MiB, and a byte arena of 2 MiB:
-        // mapped on their own (on Linux), zeroed, writable to the last element, unmapped on
+        // mapped on their own, zeroed, writable to the last element, unmapped on
         // drop; just below the threshold, the allocator's 64-byte alignment.
         for len in [(3 << 20) / 4 + 16, (2 << 20) / 4] {
             let mut a = Arena::<f32>::zeroed(len).unwrap();
             let addr = a.all().as_ptr() as usize;
             assert_eq!(addr % 64, 0);
-            if cfg!(target_os = "linux") {
-                assert_eq!(addr % HUGE, 0, "{len} floats not at a 2 MiB boundary");
-                assert!(a.mapping.is_some());
-            }
+            assert_eq!(addr % HUGE, 0, "{len} floats not at a 2 MiB boundary");
+            assert!(a.mapping.is_some());
             assert!(a.all().iter().all(|&x| x == 0.0));
             a.all_mut().fill(2.0);
             assert_eq!(a.all()[len - 1], 2.0);
