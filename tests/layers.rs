@@ -355,6 +355,89 @@ fn dense_forward_asm_matches_reference() {
     }
 }
 
+/// fc1's inference forward on packed weights against the reference (bias, ReLU), on rows that
+/// need every tile width, neuron counts with a last block of 16, inputs across chunks of 2,048
+/// and strides padded or not; its bits depend neither on the rows a call covers (each output
+/// one sum in input order) nor on how the neuron blocks are split between calls (threads).
+#[test]
+fn dense_forward_packed_matches_reference_and_its_bits_do_not_depend_on_the_split() {
+    let Some(mut rng) = avx512_rng("dense forward on packed weights", 21) else {
+        return;
+    };
+    let f = Path::Asm
+        .kernels()
+        .fc_forward_packed
+        .expect("asm path packs fc1");
+    assert!(Path::Reference.kernels().fc_forward_packed.is_none());
+    for &(rows, k, n) in &[
+        (1, 16, 16),
+        (3, 48, 48),
+        (14, 32, 32),
+        (17, 2048 + 16, 80),
+        (64, 4096 + 48, 128),
+        (70, 5000 * 16 / 16 + 8, 16),
+    ] {
+        for stride in [fc::infer_stride(k), k] {
+            let x = rng.vec((rows - 1) * stride + k);
+            let w = rng.vec(n * k);
+            let b = rng.vec(n);
+            let mut wt = vec![0.0f32; fc::packed_inference_len(k, n)];
+            fc::pack_inference(k, n, &w, &mut wt);
+            let d = FcDims { rows, k, n };
+            let mut y = vec![42.0f32; rows * n];
+            // SAFETY: y holds rows x n floats.
+            unsafe { f(d, (&x, stride), &wt, &b, y.as_mut_ptr(), 0..n) };
+            let dense: Vec<f32> = (0..rows)
+                .flat_map(|r| x[r * stride..r * stride + k].to_vec())
+                .collect();
+            let mut yr = vec![0.0f32; rows * n];
+            Fc::new(Path::Reference, rows, k, n).forward((&dense, &w, &b), true, 0..n, &mut yr);
+            close(&y, &yr, 1e-4 * (k as f32).sqrt());
+            assert!(y.iter().all(|&v| v >= 0.0), "ReLU");
+            // A thread with no neurons (an empty part of a team) writes nothing.
+            let mut none = vec![42.0f32; rows * n];
+            // SAFETY: as above.
+            unsafe { f(d, (&x, stride), &wt, &b, none.as_mut_ptr(), n - 16..n - 16) };
+            assert!(none.iter().all(|&v| v == 42.0), "an empty range wrote");
+            // Row by row, and neuron block by neuron block: the same bits.
+            let mut y1 = vec![0.0f32; rows * n];
+            for r in 0..rows {
+                let d1 = FcDims { rows: 1, k, n };
+                let xr = &x[r * stride..r * stride + k];
+                for c0 in (0..n).step_by(32) {
+                    let cols = c0..(c0 + 32).min(n);
+                    // SAFETY: the row's n outputs lie inside y1.
+                    unsafe { f(d1, (xr, stride), &wt, &b, y1.as_mut_ptr().add(r * n), cols) };
+                }
+            }
+            assert!(y == y1, "rows {rows}, k {k}, n {n}: other bits row by row");
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "whole blocks of 32")]
+fn dense_forward_packed_refuses_a_split_inside_a_block() {
+    // The split is checked before anything else: the same refusal on any CPU.
+    let (k, n) = (16, 64);
+    let (x, w, b) = (vec![1.0f32; k], vec![1.0f32; n * k], vec![0.0f32; n]);
+    let mut wt = vec![0.0f32; fc::packed_inference_len(k, n)];
+    fc::pack_inference(k, n, &w, &mut wt);
+    let mut y = vec![0.0f32; n];
+    let f = Path::Asm.kernels().fc_forward_packed.unwrap();
+    // SAFETY: y holds n floats (the call refuses before writing).
+    unsafe {
+        f(
+            FcDims { rows: 1, k, n },
+            (&x, k),
+            &wt,
+            &b,
+            y.as_mut_ptr(),
+            16..64,
+        )
+    };
+}
+
 #[test]
 fn dense_fused_sgd_gives_the_bits_of_the_separate_passes() {
     let Some(mut rng) = avx512_rng("dense fused backward + sgd", 11) else {

@@ -206,6 +206,54 @@ fn inference_bits_do_not_depend_on_batch_or_threads_and_algorithms_agree() {
     }
 }
 
+/// fc1's inference packing follows the parameters: after `params_mut` and after a training
+/// epoch, `predict` gives the very bits of a fresh network loaded with the same parameters (on
+/// the asm path it packs fc1's weights again; a stale packing would give the old outputs).
+#[test]
+fn predict_follows_every_change_of_the_parameters() {
+    let data = Synthetic::new(24, 32, 6);
+    let h = Hyper {
+        fc1: 48, // a last neuron block of 16
+        ..small(32, 8, 2)
+    };
+    for path in paths() {
+        let fresh = |params: &[f32]| {
+            let mut f = Net::new(&h, path, false).unwrap();
+            f.params_mut().copy_from_slice(params);
+            f.repack();
+            train::predict(&mut f, &data)
+        };
+        let mut n = net(&h, path, 8);
+        let before = train::predict(&mut n, &data);
+        assert!(
+            before == fresh(n.params()),
+            "{path:?}: a fresh network differs"
+        );
+        let v = n.param_views.fc1_w;
+        for w in &mut n.params_mut()[v.off..v.off + v.len] {
+            *w *= -1.5;
+        }
+        let changed = train::predict(&mut n, &data);
+        assert!(
+            changed != before,
+            "{path:?}: fc1's new weights changed nothing"
+        );
+        assert!(
+            changed == fresh(n.params()),
+            "{path:?}: stale after params_mut"
+        );
+        let order = train::epoch_order(24, false, 1, 1);
+        n.run_epoch(&data, &order, 1, &EpochOptions::plain(0.05), None)
+            .unwrap();
+        let trained = train::predict(&mut n, &data);
+        assert!(trained != changed, "{path:?}: the epoch changed nothing");
+        assert!(
+            trained == fresh(n.params()),
+            "{path:?}: stale after an epoch"
+        );
+    }
+}
+
 /// The network learns a simple signal (dogs are redder) well above chance.
 #[test]
 fn learns_synthetic_signal() {

@@ -118,6 +118,10 @@ pub struct ThreadViews {
 pub struct BatchViews {
     /// fc1 input, `[batch][flat]` (pool3 outputs, HWC order).
     pub fc_in: View,
+    /// fc1 input in inference where the path runs fc1 on packed weights
+    /// ([`crate::layers::Kernels::fc_forward_packed`]): `[batch][infer_stride(flat)]`, rows a
+    /// cache line longer than `flat` ([`crate::layers::fc::infer_stride`]); else empty.
+    pub infer_in: View,
     /// fc1 output after ReLU, `[batch][fc1]`.
     pub h1: View,
     /// fc2 output (logit), probability, and the logit's gradient, `[batch]` each.
@@ -155,6 +159,12 @@ pub struct Net {
     pub packed: Arena<f32>,
     pub packed_fwd: [View; 3],
     pub packed_bwd: [View; 3],
+    /// fc1's weights packed for inference ([`crate::layers::fc::pack_inference`]: neuron
+    /// blocks of `[flat][32]`), where the path has `fc_forward_packed`; else empty. Packed by
+    /// [`crate::train::predict`] when `fc1_packed_current` is false: set false by
+    /// [`Net::params_mut`] and by every training epoch, so the training loop never packs it.
+    pub fc1_packed: View,
+    pub fc1_packed_current: bool,
     /// Activations and gradients (samples, threads, batch).
     pub acts: Arena<f32>,
     pub masks: Arena<u8>,
@@ -209,10 +219,13 @@ struct Carving {
     batch: BatchViews,
     packed_fwd: [View; 3],
     packed_bwd: [View; 3],
+    fc1_packed: View,
     plan: MemoryPlan,
 }
 
-fn carve(h: &Hyper, s: &Shapes, conv: &[ConvPlan; 3], momentum: bool) -> Carving {
+/// Carves every view from the hyperparameters; `packs_fc1`: the path runs fc1 in inference on
+/// packed weights (its `fc1_packed` and `infer_in` views are empty otherwise).
+fn carve(h: &Hyper, s: &Shapes, conv: &[ConvPlan; 3], momentum: bool, packs_fc1: bool) -> Carving {
     let cg = ConvGradViews::new(s);
     let mut a = ArenaLayout::new();
     let mut m = ArenaLayout::new();
@@ -251,15 +264,24 @@ fn carve(h: &Hyper, s: &Shapes, conv: &[ConvPlan; 3], momentum: bool) -> Carving
         drop_in: m.take(b * s.flat / 8),
         drop_h1: m.take(b * s.fc1 / 8),
         labels: m.take(b),
+        infer_in: View::default(), // carved last, below
     };
     // The threads' inference inputs, carved after every other view: carved first they moved
     // every training buffer, and unrelated backward passes ran up to 10% slower.
     for t in &mut threads {
         t.x_pad = s.conv.map(|c| a.take(c.in_pad_len()));
     }
+    let mut batch = batch;
+    let packed_fc1_len = if packs_fc1 {
+        batch.infer_in = a.take(b * crate::layers::fc::infer_stride(s.flat));
+        crate::layers::fc::packed_inference_len(s.flat, s.fc1)
+    } else {
+        0
+    };
     let mut p = ArenaLayout::new();
     let packed_fwd = conv.map(|c| p.take(c.packed_len));
     let packed_bwd = conv.map(|c| p.take(c.packed_len));
+    let fc1_packed = p.take(packed_fc1_len);
     let n = s.param_count().div_ceil(16) * 16;
     let plan = MemoryPlan {
         params_bytes: n * 4,
@@ -278,6 +300,7 @@ fn carve(h: &Hyper, s: &Shapes, conv: &[ConvPlan; 3], momentum: bool) -> Carving
         batch,
         packed_fwd,
         packed_bwd,
+        fc1_packed,
         plan,
     }
 }
@@ -294,8 +317,10 @@ impl Net {
     /// The memory a configuration needs, without allocating it.
     pub fn plan(h: &Hyper, momentum: bool) -> Result<MemoryPlan, String> {
         let s = h.shapes()?;
-        let conv = s.conv.map(|d| ConvPlan::new(crate::cpu::detect(), &d));
-        Ok(carve(h, &s, &conv, momentum).plan)
+        let path = crate::cpu::detect();
+        let conv = s.conv.map(|d| ConvPlan::new(path, &d));
+        let packs_fc1 = path.kernels().fc_forward_packed.is_some();
+        Ok(carve(h, &s, &conv, momentum, packs_fc1).plan)
     }
 
     /// Sizes and allocates every arena (zeroed: padded borders stay zero forever after).
@@ -317,7 +342,14 @@ impl Net {
         }
         let shapes = h.shapes()?;
         let conv = shapes.conv.map(|d| ConvPlan::choose(path, &d, conv));
-        let c = carve(h, &shapes, &conv, momentum);
+        let kernels = path.kernels();
+        let c = carve(
+            h,
+            &shapes,
+            &conv,
+            momentum,
+            kernels.fc_forward_packed.is_some(),
+        );
         if let Some(phys) = physical_memory() {
             if c.plan.total() > phys / 10 * 9 {
                 return Err(format!(
@@ -337,6 +369,8 @@ impl Net {
             packed: Arena::zeroed(c.plan.packed_len)?,
             packed_fwd: c.packed_fwd,
             packed_bwd: c.packed_bwd,
+            fc1_packed: c.fc1_packed,
+            fc1_packed_current: false,
             acts: Arena::zeroed(c.plan.acts_len)?,
             masks: Arena::zeroed(c.plan.masks_len)?,
             samples: c.samples,
@@ -344,7 +378,7 @@ impl Net {
             batch: c.batch,
             shapes,
             path,
-            kernels: path.kernels(),
+            kernels,
             conv,
         })
     }
@@ -353,7 +387,9 @@ impl Net {
     pub fn params(&self) -> &[f32] {
         self.params.get(self.param_views.all)
     }
+    /// The parameters to change (marks fc1's inference packing stale).
     pub fn params_mut(&mut self) -> &mut [f32] {
+        self.fc1_packed_current = false;
         let v = self.param_views.all;
         self.params.get_mut(v)
     }
@@ -376,12 +412,25 @@ impl Net {
     }
 
     /// Refreshes the kernels' packed copies of the conv weights (after every update).
+    /// fc1's inference packing is refreshed by the next [`crate::train::predict`].
     pub fn repack(&mut self) {
         let c = self.ctx();
         for l in 0..3 {
             // SAFETY: `&mut self` excludes every other user of the arenas.
             unsafe { c.repack_layer(l) };
         }
+    }
+
+    /// Packs fc1's weights for inference ([`crate::layers::fc::pack_inference`]) unless the
+    /// packing is current or the path has no use for it.
+    pub fn pack_fc1_for_inference(&mut self) {
+        if self.fc1_packed_current || self.kernels.fc_forward_packed.is_none() {
+            return;
+        }
+        let (k, n) = (self.shapes.flat, self.shapes.fc1);
+        let w = self.params.get(self.param_views.fc1_w);
+        crate::layers::fc::pack_inference(k, n, w, self.packed.get_mut(self.fc1_packed));
+        self.fc1_packed_current = true;
     }
 }
 
@@ -400,6 +449,7 @@ pub struct Ctx<'a> {
     pub packed: Shared<'a, f32>,
     pub packed_fwd: &'a [View; 3],
     pub packed_bwd: &'a [View; 3],
+    pub fc1_packed: View,
     pub acts: Shared<'a, f32>,
     pub masks: Shared<'a, u8>,
     pub samples: &'a [SampleViews],
@@ -421,6 +471,7 @@ impl Net {
             packed: self.packed.shared(),
             packed_fwd: &self.packed_fwd,
             packed_bwd: &self.packed_bwd,
+            fc1_packed: self.fc1_packed,
             acts: self.acts.shared(),
             masks: self.masks.shared(),
             samples: &self.samples,

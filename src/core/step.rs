@@ -40,8 +40,9 @@
 use crate::arena::View;
 use crate::dataset::Dataset;
 use crate::layers::conv::PoolOut;
-use crate::layers::fc::FcDims;
+use crate::layers::fc::{self, FcDims};
 use crate::layers::pool::OutPlace;
+use crate::layers::FcPackedFn;
 use crate::model::Ctx;
 use crate::profile::{Clock, Section};
 use crate::team::Team;
@@ -206,7 +207,10 @@ pub fn forward_only(c: &Ctx, team: &Team, t: usize, data: &dyn Dataset, start: u
         conv_blocks_forward(c, slot, t, data.image(start + slot), false, false);
     }
     team.sync();
-    fc1_forward(c, rows, team.part(c.shapes.fc1, t, 4));
+    match c.kernels.fc_forward_packed {
+        Some(f) => fc1_forward_packed(c, f, rows, team.part(c.shapes.fc1, t, 32)),
+        None => fc1_forward(c, rows, team.part(c.shapes.fc1, t, 4)),
+    }
     team.sync();
     if t == 0 {
         head_forward(c, rows);
@@ -245,8 +249,10 @@ pub fn conv_blocks_forward(c: &Ctx, slot: usize, t: usize, image: &[u8], flip: b
             let (out, place) = if l < 2 {
                 (c.acts.get_mut(x_pads[l + 1]), OutPlace::padded(&p))
             } else {
-                let row = c.batch.fc_in.slot(slot, s.flat);
-                (c.acts.get_mut(row), OutPlace::flat(&p))
+                (
+                    c.acts.get_mut(fc1_input_row(c, slot, train)),
+                    OutPlace::flat(&p),
+                )
             };
             let argmax = train.then(|| c.masks.get_mut(sample.argmax[l]));
             let mut pool = PoolOut { out, place, argmax };
@@ -326,6 +332,39 @@ fn fc1_dims(c: &Ctx, rows: usize) -> FcDims {
         rows,
         k: c.shapes.flat,
         n: c.shapes.fc1,
+    }
+}
+
+/// Where the conv blocks leave sample `slot`'s fc1 input (`flat` floats): its row of `fc_in`,
+/// or in inference on a path with packed fc1 weights its row of `infer_in` (rows
+/// `fc::infer_stride(flat)` apart).
+fn fc1_input_row(c: &Ctx, slot: usize, train: bool) -> View {
+    let flat = c.shapes.flat;
+    if train || c.kernels.fc_forward_packed.is_none() {
+        c.batch.fc_in.slot(slot, flat)
+    } else {
+        let row = c.batch.infer_in.slot(slot, fc::infer_stride(flat));
+        View { len: flat, ..row }
+    }
+}
+
+/// fc1 in inference on the packed weights, for thread `t`'s share of the neurons (whole blocks
+/// of 32): `h1 = relu(infer_in W1^T + b1)`.
+fn fc1_forward_packed(c: &Ctx, f: FcPackedFn, rows: usize, cols: Range<usize>) {
+    let d = fc1_dims(c, rows);
+    let stride = fc::infer_stride(d.k);
+    // SAFETY: reads infer_in, the packed weights and fc1's bias (none written in this phase);
+    // each thread writes only its own columns of h1.
+    unsafe {
+        let h1 = c.acts.get_mut(c.batch.h1);
+        f(
+            d,
+            (&c.acts.get(c.batch.infer_in)[..rows * stride], stride),
+            c.packed.get(c.fc1_packed),
+            c.params.get(c.param_views.fc1_b),
+            h1.as_mut_ptr(),
+            cols,
+        );
     }
 }
 

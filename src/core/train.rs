@@ -198,6 +198,8 @@ impl Network for Net {
         let losses = Mutex::new(Vec::with_capacity(steps));
         let start = Instant::now();
         let momentum = !self.velocity.is_empty();
+        // The epoch changes fc1's weights; the next predict packs them again.
+        self.fc1_packed_current = false;
         let c: Ctx = self.ctx();
         // Plain SGD where the path has the fused kernel (asm): fc1's weights are updated inside
         // fc1 backward (phase 4, see `layers::fc::backward_fused_sgd`), and phase 7 skips them.
@@ -305,6 +307,7 @@ pub fn predict(net: &mut Net, data: &dyn Dataset) -> Vec<f32> {
     let mut probs = vec![0.0f32; n];
     let out = Mutex::new(&mut probs);
     let threads = net.hyper.threads;
+    net.pack_fc1_for_inference();
     let c: Ctx = net.ctx();
     Team::run(threads, |team, t| {
         for start in (0..n).step_by(b) {

@@ -157,6 +157,126 @@ unsafe fn forward_block(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Inference forward on packed weights. x [rows][x_stride] (x_stride >= k), wt = pack_inference(w)
+// (per block of 16 NV neurons: [k][16 NV]), bias [n] -> y [rows][n]
+
+/// Floats between the rows of the inference input ([`forward_packed`]'s `x`): `k` plus one
+/// cache line. fc1's `k` (32,768) makes unpadded rows exactly 128 KiB apart, so the 14 rows a
+/// micro-kernel reads at once all fall into one L1 set (and one L2 set), more lines than the
+/// set has ways: on Zen 5, fc1 over 64 rows ran at 145-158 GFLOP/s unpadded against 188-204
+/// padded (the packed weights in both).
+pub fn infer_stride(k: usize) -> usize {
+    k + 16
+}
+
+/// Floats of [`pack_inference`]'s output for `n` neurons of `k` inputs.
+pub fn packed_inference_len(k: usize, n: usize) -> usize {
+    n * k
+}
+
+/// Packs `w [n][k]` for [`forward_packed`]: for each neuron block `(j0, NV)` of
+/// [`crate::layers::conv::channel_block_iter`] (32 neurons, the last 16 when `n` is an odd
+/// multiple of 16), starting at float `j0 * k`, `k` steps of the block's `16 NV` weights,
+/// `out[j0*k + i*16NV + c] = w[j0 + c][i]`: the direct convolution's packing of a 1x1
+/// convolution, so that fc1 runs on its micro-kernels. `n` must be a multiple of 16.
+pub fn pack_inference(k: usize, n: usize, w: &[f32], out: &mut [f32]) {
+    assert!(w.len() >= n * k && out.len() >= packed_inference_len(k, n));
+    for (j0, nv) in crate::layers::conv::channel_block_iter(n) {
+        let nb = 16 * nv;
+        let block = &mut out[j0 * k..(j0 + nb) * k];
+        // 64 inputs at a time: the block's rows are read 256 bytes at a stretch and its output
+        // written in whole runs (a plain transpose; the layout is what matters).
+        for i0 in (0..k).step_by(64) {
+            for c in 0..nb {
+                let row = &w[(j0 + c) * k..(j0 + c + 1) * k];
+                for i in i0..(i0 + 64).min(k) {
+                    block[i * nb + c] = row[i];
+                }
+            }
+        }
+    }
+}
+
+/// Input chunk of [`forward_packed`]: the micro-kernels run over 2,048 inputs, then store their
+/// sums and go on from them (`accumulate`), so that a chunk of the inputs (64 rows: 512 KiB)
+/// and of a neuron block's weights (256 KiB) stay in L2 for all of the chunk's tiles. Measured
+/// (fc1, 64 rows, one thread, padded rows): 1,024 188, 2,048 191-196, 4,096 188-192, no
+/// chunks at all 197-204 GFLOP/s: a plateau; 2,048 keeps two threads' chunks in their L2s.
+const INFER_KC: usize = 2048;
+
+/// Inference forward: `y[r][j] = relu(sum_k x[r][k] * w[j][k] + bias[j])` for every row and
+/// every `j` in `cols`, on the direct convolution's micro-kernels
+/// ([`crate::kernels::conv`]'s contract, samples as "pixels": `in_stride = 4 x_stride`, one
+/// segment of up to [`INFER_KC`] steps; `accumulate` for every chunk after the first; bias and
+/// ReLU in the last chunk's epilogue). Each output is one sequential sum over `k` in one vector
+/// lane, so its bits depend on neither the rows tile it falls in nor `cols` (the number of
+/// threads); they differ from [`forward_asm`]'s (training's forward), which sums 16 partial sums
+/// across a vector at the end.
+///
+/// `x` holds `rows` rows of `x_stride` floats (the first `k` used), `wt` is
+/// [`pack_inference`]`(w)`; `cols` is empty, or starts on a neuron block (a multiple of 32) and
+/// ends at one or at `n`.
+///
+/// # Safety
+/// `y` is valid for `rows * n` floats; no other thread touches `y[r][j]` for `j` in `cols`.
+pub unsafe fn forward_packed(
+    d: FcDims,
+    (x, x_stride): (&[f32], usize),
+    wt: &[f32],
+    bias: &[f32],
+    y: *mut f32,
+    cols: Range<usize>,
+) {
+    check(d, cols.end <= d.n);
+    let (k, n, rows) = (d.k, d.n, d.rows);
+    if cols.is_empty() {
+        return;
+    }
+    assert!(
+        cols.start.is_multiple_of(32) && (cols.end.is_multiple_of(32) || cols.end == n),
+        "neurons {cols:?}: whole blocks of 32 (or the last 16) of {n}"
+    );
+    assert!(n.is_multiple_of(16), "{n} neurons: a multiple of 16");
+    assert!(x_stride >= k && x.len() >= (rows - 1) * x_stride + k);
+    assert!(wt.len() >= packed_inference_len(k, n) && bias.len() >= n);
+    crate::cpu::assert_asm_ok();
+    static NO_SKIP: [isize; 1] = [0];
+    let blocks =
+        || crate::layers::conv::channel_block_iter(n).filter(|&(j0, _)| cols.contains(&j0));
+    let mut k0 = 0;
+    while k0 < k {
+        let kc = INFER_KC.min(k - k0);
+        let last = k0 + kc == k;
+        for (j0, nv) in blocks() {
+            let mut r0 = 0;
+            for &(px, tile) in crate::layers::conv::tile_plan(rows, nv).iter() {
+                let args = crate::kernels::conv::TileArgs {
+                    inp: x.as_ptr().add(r0 * x_stride + k0),
+                    in_stride: x_stride * 4,
+                    k: kc,
+                    nseg: 1,
+                    skips: NO_SKIP.as_ptr(),
+                    out: y.add(r0 * n + j0),
+                    out_stride: n * 4,
+                    bias: if last {
+                        bias.as_ptr().add(j0)
+                    } else {
+                        std::ptr::null()
+                    },
+                    accumulate: (k0 > 0) as usize,
+                };
+                // SAFETY: rows r0 .. r0+px < rows of x, inputs k0 .. k0+kc <= k; the block's
+                // packed steps k0 .. k0+kc at wt[j0*k + k0*16NV ..]; outputs rows r0 .. +px,
+                // neurons j0 .. j0+16NV inside cols (the caller's); bias has n floats.
+                tile(&args, wt.as_ptr().add(j0 * k + k0 * 16 * nv));
+                r0 += px;
+            }
+        }
+        k0 += kc;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Backward. dy [rows][n] (ReLU mask applied), x [rows][k], w [n][k]
 //   -> dx [rows][k], dw [n][k], db [n]
 

@@ -36,6 +36,10 @@ pub struct Kernels {
     pub pool_backward: fn(&PoolDims, &[f32], &[u8], &mut [f32]),
     /// [`fc::forward_asm`].
     pub fc_forward: unsafe fn(FcDims, &[f32], &[f32], &[f32], bool, *mut f32, Range<usize>),
+    /// [`fc::forward_packed`], where the path has it: fc1 in inference, on weights packed once
+    /// per change of the parameters, from rows [`fc::infer_stride`] apart (`None`: inference
+    /// runs `fc_forward` as training does).
+    pub fc_forward_packed: Option<FcPackedFn>,
     /// [`fc::relu_backward_asm`].
     pub relu_backward: fn(&[f32], &mut [f32]),
     /// [`fc::backward_data_asm`].
@@ -59,6 +63,9 @@ pub struct Kernels {
     pub sgd_momentum: fn(&mut [f32], &[f32], &mut [f32], Momentum),
 }
 
+/// [`fc::forward_packed`]'s signature.
+pub type FcPackedFn = unsafe fn(FcDims, (&[f32], usize), &[f32], &[f32], *mut f32, Range<usize>);
+
 /// [`fc::backward_fused_sgd`]'s signature.
 pub type FusedSgdFn = unsafe fn(FcDims, (&[f32], &[f32]), *mut f32, f32, *mut f32, Range<usize>);
 
@@ -68,6 +75,7 @@ pub static ASM: Kernels = Kernels {
     pool_forward: pool::forward_asm,
     pool_backward: pool::backward_asm,
     fc_forward: fc::forward_asm,
+    fc_forward_packed: Some(fc::forward_packed),
     relu_backward: fc::relu_backward_asm,
     fc_backward_data: fc::backward_data_asm,
     fc_backward_weights: fc::backward_weights_asm,
@@ -86,6 +94,7 @@ pub static REFERENCE: Kernels = Kernels {
     pool_forward: r::pool::forward,
     pool_backward: r::pool::backward,
     fc_forward: r::dense::forward,
+    fc_forward_packed: None,
     relu_backward: r::activations::relu_backward,
     fc_backward_data: r::dense::backward_data,
     fc_backward_weights: r::dense::backward_weights,

@@ -305,6 +305,29 @@ impl ConvPlan {
     }
 }
 
+/// A covering of `n` pixels by micro-kernel tiles: `(pixels, kernel)` in order.
+pub(crate) type Plan = std::rc::Rc<[(usize, TileFn)]>;
+
+/// The `(pixels, kernel)` micro-kernel tiles of `nv` channel vectors that cover `n` rows of a
+/// product (Winograd's tiles of a band, fc1's samples in inference), in order: the cheapest
+/// split, as for a row of the direct convolution ([`row_tile_widths`]). The split for each
+/// `(n, nv)` is computed once per thread and cached, so the training loop allocates nothing.
+pub(crate) fn tile_plan(n: usize, nv: usize) -> Plan {
+    per_thread!((usize, usize) => Plan, (n, nv), {
+        let tiles = conv::tiles(nv);
+        row_tile_widths(n, tiles)
+            .into_iter()
+            .map(|px| {
+                let t = tiles
+                    .iter()
+                    .find(|t| t.pixels == px)
+                    .expect("width from the table");
+                (px, t.kernel)
+            })
+            .collect()
+    })
+}
+
 /// The output-channel blocks of the packed layout and of the micro-kernels: `(first channel, NV)`,
 /// each block `NV x 16` channels wide: blocks of 32 channels (`NV = 2`, the 14-pixel tiles),
 /// and a last block of 16 (`NV = 1`) when `n` is an odd multiple of 16. (A `6 x 64` tile,

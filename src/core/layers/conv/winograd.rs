@@ -69,10 +69,10 @@
 //! already exceeds that (`a_wrong_transform_constant_is_caught`).
 
 use super::channel_block_iter;
-use super::row_tile_widths;
+use super::tile_plan;
 use super::PoolOut;
 use crate::config::ConvDims;
-use crate::kernels::conv::{self, TileArgs, TileFn};
+use crate::kernels::conv::TileArgs;
 use crate::kernels::conv_wgrad as wgrad_kernels;
 use crate::kernels::{winograd as k2, winograd4 as k4};
 
@@ -731,27 +731,6 @@ unsafe fn input_tile_row_all<T: TileSize>(
         let at = inp.add((m * ty * (w + 2) + m * tx0) * n + g);
         T::input_tile_row(at, (n * 4, (w + 2) * n * 4), v.add(g), vs * 4, ncols, tr);
     }
-}
-
-type Plan = std::rc::Rc<[(usize, TileFn)]>;
-
-/// The `(pixels, kernel)` micro-kernel tiles that cover `n` rows of a product, in order (the
-/// cheapest split, as for a row of the direct convolution). The split for each `(n, nv)` is
-/// computed once per thread and cached, so the training loop allocates nothing.
-fn tile_plan(n: usize, nv: usize) -> Plan {
-    per_thread!((usize, usize) => Plan, (n, nv), {
-        let tiles = conv::tiles(nv);
-        row_tile_widths(n, tiles)
-            .into_iter()
-            .map(|px| {
-                let t = tiles
-                    .iter()
-                    .find(|t| t.pixels == px)
-                    .expect("width from the table");
-                (px, t.kernel)
-            })
-            .collect()
-    })
 }
 
 /// Tile rows per band of the weight gradient.
