@@ -87,6 +87,9 @@ pub trait TileSize {
     const POS: usize = (Self::M + 2) * (Self::M + 2);
     /// Tiles per band the forward and input-gradient passes aim for.
     const BAND_TILES: usize;
+    /// Tiles per band instead of `BAND_TILES` for a layer whose transformed weights take at
+    /// most [`SMALL_WEIGHTS`] bytes (see [`band_shape`]).
+    const SMALL_BAND_TILES: usize;
     /// Tiles per band of the weight gradient.
     const WGRAD_BAND_TILES: usize;
     /// The kernels' staging area (`()` when the tile fits in registers).
@@ -163,6 +166,8 @@ impl TileSize for F2 {
     /// Measured: 24+ tiles keep the micro-kernels in their fast range (10-14 rows of the
     /// product).
     const BAND_TILES: usize = 24;
+    /// Not measured apart: as `BAND_TILES`.
+    const SMALL_BAND_TILES: usize = 24;
     /// Measured (one sample, one thread, `CONV_WGRAD_QUICK=1 cargo bench --bench conv_wgrad`):
     /// 32, 64 and 128 tiles within noise for conv2; for conv3 128 tiles was slower (its band's
     /// `V` and `dM`, 1.5 MiB, no longer stay in L2 beside `dU`). The slab kernels were within
@@ -236,6 +241,12 @@ impl TileSize for F4 {
     /// forward 453-459 us, 8 tiles 477-487 us, 24 tiles 459-460 us, 48 tiles slowest); 16 also
     /// keeps the band's `V` and `M` small (conv3: 437 KiB).
     const BAND_TILES: usize = 16;
+    /// Conv2 (transformed weights 288 KiB): half a tile row. Measured on Zen 5 (one sample, one
+    /// thread, the band size switched inside one process, best of 30 rounds): conv2's forward
+    /// with the pool 228-234 us at 16 tiles, 218-224 at 8 (6 tiles 225-229, 4 tiles 250, 24 and
+    /// 32 tiles 231-242), its input gradient 252-259 against 244-247 us. Conv3 keeps 16 (8
+    /// tiles: forward 191-199 against 186-195 us, input gradient 205-209 against 201-205).
+    const SMALL_BAND_TILES: usize = 8;
     /// Conv2 two tile rows, conv3 four. Measured as `BAND_TILES`: 24 and 32 tiles tied; 8 and
     /// 16 were slower on conv3 (`dU`, 1.15 MiB, is re-read and re-written once per band), 48
     /// slower on both.
@@ -319,15 +330,30 @@ pub fn applies<T: TileSize>(kernel_dims: &ConvDims) -> bool {
         && cout.is_multiple_of(16)
 }
 
+/// The largest transformed weights (bytes) that take [`TileSize::SMALL_BAND_TILES`]: half the
+/// 1 MiB L2 of the Zen 5 the sizes were measured on. Such weights stay in L2 from band to band
+/// whatever the band's size, so smaller bands only gain (their `V` and `M` stay closer to L1);
+/// larger ones (conv3's 1.2 MiB) come from L3 once per band, so fewer, larger bands read them
+/// less often.
+pub const SMALL_WEIGHTS: usize = 512 << 10;
+
 /// A band's shape in tiles, `(tile rows, tiles per row)`: whole tile rows up to about
-/// `T::BAND_TILES` tiles when a row is short, else a piece of one row (rows split evenly).
+/// `T::BAND_TILES` tiles (`T::SMALL_BAND_TILES` where the layer's transformed weights take at
+/// most [`SMALL_WEIGHTS`] bytes) when a row is short, else a piece of one row (rows split
+/// evenly).
 fn band_shape<T: TileSize>(kernel_dims: &ConvDims) -> (usize, usize) {
+    let small = packed_len::<T>(kernel_dims.cin, kernel_dims.cout) * 4 <= SMALL_WEIGHTS;
+    let aim = if small {
+        T::SMALL_BAND_TILES
+    } else {
+        T::BAND_TILES
+    };
     let tw = kernel_dims.w / T::M;
-    if tw >= T::BAND_TILES {
-        let pieces = tw.div_ceil(T::BAND_TILES);
+    if tw >= aim {
+        let pieces = tw.div_ceil(aim);
         (1, tw.div_ceil(pieces))
     } else {
-        let rows = T::BAND_TILES.div_ceil(tw);
+        let rows = aim.div_ceil(tw);
         (rows.clamp(1, kernel_dims.h / T::M), tw)
     }
 }
