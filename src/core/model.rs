@@ -252,7 +252,7 @@ fn carve(h: &Hyper, s: &Shapes, conv: &[ConvPlan; 3], momentum: bool, packs_fc1:
         })
         .collect();
     let b = h.batch;
-    let batch = BatchViews {
+    let mut batch = BatchViews {
         fc_in: a.take(b * s.flat),
         h1: a.take(b * s.fc1),
         logits: a.take(b),
@@ -271,7 +271,6 @@ fn carve(h: &Hyper, s: &Shapes, conv: &[ConvPlan; 3], momentum: bool, packs_fc1:
     for t in &mut threads {
         t.x_pad = s.conv.map(|c| a.take(c.in_pad_len()));
     }
-    let mut batch = batch;
     let packed_fc1_len = if packs_fc1 {
         batch.infer_in = a.take(b * crate::layers::fc::infer_stride(s.flat));
         crate::layers::fc::packed_inference_len(s.flat, s.fc1)
