@@ -207,7 +207,7 @@ const INFER_KC: usize = 2048;
 /// Inference forward: `y[r][j] = relu(sum_k x[r][k] * w[j][k] + bias[j])` for every row and
 /// every `j` in `cols`, on the direct convolution's micro-kernels
 /// ([`crate::kernels::conv`]'s contract, samples as "pixels": `in_stride = 4 x_stride`, one
-/// segment of up to [`INFER_KC`] steps; `accumulate` for every chunk after the first; bias and
+/// segment of up to `INFER_KC` (2,048) steps; `accumulate` for every chunk after the first; bias and
 /// ReLU in the last chunk's epilogue). Each output is one sequential sum over `k` in one vector
 /// lane, so its bits depend on neither the rows tile it falls in nor `cols` (the number of
 /// threads); they differ from [`forward_asm`]'s (training's forward), which sums 16 partial sums

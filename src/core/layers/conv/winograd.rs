@@ -88,7 +88,7 @@ pub trait TileSize {
     /// Tiles per band the forward and input-gradient passes aim for.
     const BAND_TILES: usize;
     /// Tiles per band instead of `BAND_TILES` for a layer whose transformed weights take at
-    /// most [`SMALL_WEIGHTS`] bytes (see [`band_shape`]).
+    /// most [`SMALL_WEIGHTS`] bytes (see `band_shape`).
     const SMALL_BAND_TILES: usize;
     /// Tiles per band of the weight gradient.
     const WGRAD_BAND_TILES: usize;
