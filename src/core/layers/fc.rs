@@ -243,13 +243,15 @@ pub unsafe fn forward_packed(
     static NO_SKIP: [isize; 1] = [0];
     let blocks =
         || crate::layers::conv::channel_block_iter(n).filter(|&(j0, _)| cols.contains(&j0));
+    // The rows' tiles for both block widths (NV = 1, 2), looked up once per call.
+    let plans = [1, 2].map(|nv| crate::layers::conv::tile_plan(rows, nv));
     let mut k0 = 0;
     while k0 < k {
         let kc = INFER_KC.min(k - k0);
         let last = k0 + kc == k;
         for (j0, nv) in blocks() {
             let mut r0 = 0;
-            for &(px, tile) in crate::layers::conv::tile_plan(rows, nv).iter() {
+            for &(px, tile) in plans[nv - 1].iter() {
                 let args = crate::kernels::conv::TileArgs {
                     inp: x.as_ptr().add(r0 * x_stride + k0),
                     in_stride: x_stride * 4,
