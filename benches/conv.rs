@@ -17,7 +17,7 @@ use catdog::cpu::has_avx512;
 use catdog::layers::conv::winograd::{self, F2, F4};
 use catdog::layers::conv::winograd_rows;
 use catdog::layers::conv::{Algo, ConvPlan};
-use catdog::testing::fma_peak_gflops;
+use catdog::testing::{fma_peak_gflops, plan};
 use criterion::{criterion_group, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::Instant;
@@ -85,7 +85,7 @@ struct Case {
 impl Case {
     fn new(a: Algo, d: ConvDims) -> Self {
         let w = data(d.weight_len(), 3);
-        let plan = ConvPlan::with(a, &d);
+        let plan = plan(a, &d);
         let mut wp = vec![0.0; plan.packed_len];
         (plan.pack_forward)(&d, &w, &mut wp);
         let mut wb = vec![0.0; plan.packed_len];

@@ -15,8 +15,8 @@ use catdog::config::{ConvDims, Hyper};
 use catdog::cpu;
 use catdog::layers::conv::winograd::{self, F2, F4};
 use catdog::layers::conv::winograd_rows;
-use catdog::layers::conv::{Algo, ConvPlan};
-use catdog::testing::{fma_peak_loop, FMA_PEAK_FLOPS_PER_ITER};
+use catdog::layers::conv::Algo;
+use catdog::testing::{fma_peak_loop, plan, FMA_PEAK_FLOPS_PER_ITER};
 use criterion::{criterion_group, Criterion, Throughput};
 
 /// Measured FP32 FMA peak of one core of the development machine, GFLOP/s.
@@ -80,7 +80,7 @@ impl Layer {
         v
     }
     fn run(&mut self, a: Algo) {
-        (ConvPlan::with(a, &self.d).backward_weights)(
+        (plan(a, &self.d).backward_weights)(
             &self.d,
             black_box(self.x.all()),
             black_box(self.dy.all()),
@@ -94,7 +94,7 @@ impl Layer {
 
 /// Floats of scratch any algorithm needs on `d` (at least 1).
 fn scratch_len(d: &ConvDims) -> usize {
-    let most = |a| ConvPlan::with(a, d).scratch_len;
+    let most = |a| plan(a, d).scratch_len;
     let mut n = most(Algo::Direct).max(1);
     if winograd::applies::<F2>(d) {
         n = n.max(most(Algo::Winograd));

@@ -5,10 +5,11 @@
 
 use catdog::arena::Arena;
 use catdog::config::PoolDims;
-use catdog::cpu::{has_avx512, Path};
+use catdog::cpu::has_avx512;
 use catdog::layers::fc::FcDims;
 use catdog::layers::pool::OutPlace;
-use catdog::testing::fma_peak_gflops;
+use catdog::network::Kernels;
+use catdog::testing::{fma_peak_gflops, fns};
 use criterion::{black_box, criterion_group, Criterion, Throughput};
 use std::time::Instant;
 
@@ -80,7 +81,7 @@ impl Fc1 {
     }
     fn forward(&mut self) {
         unsafe {
-            (Path::Asm.kernels().fc_forward)(
+            (fns(Kernels::Fast).fc_forward)(
                 FC1,
                 &self.x,
                 &self.w,
@@ -93,7 +94,7 @@ impl Fc1 {
     }
     fn backward_data(&mut self) {
         unsafe {
-            (Path::Asm.kernels().fc_backward_data)(
+            (fns(Kernels::Fast).fc_backward_data)(
                 FC1,
                 &self.dy,
                 &self.w,
@@ -103,7 +104,7 @@ impl Fc1 {
         }
     }
     fn backward_weights(&mut self) {
-        (Path::Asm.kernels().fc_backward_weights)(
+        (fns(Kernels::Fast).fc_backward_weights)(
             FC1,
             &self.x,
             &self.dy,
@@ -156,7 +157,7 @@ fn summary() {
     }
     // streaming reference point: SGD over fc1-sized buffers (reads p, g; writes p)
     let mut p = data(N * K, 7);
-    let s = time(30, || (Path::Asm.kernels().sgd)(&mut p, &fc.dw, 1e-3));
+    let s = time(30, || (fns(Kernels::Fast).sgd)(&mut p, &fc.dw, 1e-3));
     println!(
         "sgd over {} floats: {:8.3} ms  {:6.1} GB/s (p, g read + p written)",
         N * K,
@@ -173,7 +174,7 @@ fn summary() {
     let mut am = vec![0u8; d.out_len()];
     let place = OutPlace::padded(&d);
     let s = time(200, || {
-        (Path::Asm.kernels().pool_forward)(&d, &y, &mut out, place, Some(&mut am), 0..d.h / 2)
+        (fns(Kernels::Fast).pool_forward)(&d, &y, &mut out, place, Some(&mut am), 0..d.h / 2)
     });
     let bytes = (y.len() * 4 + d.out_len() * 5) as f64;
     println!(
@@ -184,7 +185,7 @@ fn summary() {
     let dout = data(d.out_len(), 6);
     let mut dyp = zeros(130 * 130 * 32);
     let s = time(200, || {
-        (Path::Asm.kernels().pool_backward)(&d, &dout, &am, &mut dyp)
+        (fns(Kernels::Fast).pool_backward)(&d, &dout, &am, &mut dyp)
     });
     println!(
         "maxpool backward 128x128x32: {:8.1} us  {:6.1} GB/s",
@@ -195,7 +196,7 @@ fn summary() {
     let mut pad = zeros(130 * 130 * 3);
     for flip in [false, true] {
         let s = time(500, || {
-            (Path::Asm.kernels().load_image)(128, 128, &img, &mut pad, flip)
+            (fns(Kernels::Fast).load_image)(128, 128, &img, &mut pad, flip)
         });
         let bytes = (img.len() * 5) as f64;
         println!(
@@ -232,7 +233,7 @@ fn benches(c: &mut Criterion) {
     g.throughput(Throughput::Bytes((y.len() * 4 + d.out_len() * 5) as u64));
     g.bench_function("forward", |b| {
         b.iter(|| {
-            (Path::Asm.kernels().pool_forward)(
+            (fns(Kernels::Fast).pool_forward)(
                 &d,
                 black_box(&y),
                 &mut out,
@@ -243,7 +244,7 @@ fn benches(c: &mut Criterion) {
         })
     });
     g.bench_function("backward", |b| {
-        b.iter(|| (Path::Asm.kernels().pool_backward)(&d, black_box(&dout), &am, &mut dyp))
+        b.iter(|| (fns(Kernels::Fast).pool_backward)(&d, black_box(&dout), &am, &mut dyp))
     });
     g.finish();
 
@@ -253,7 +254,7 @@ fn benches(c: &mut Criterion) {
     g.throughput(Throughput::Bytes((img.len() * 5) as u64));
     for flip in [false, true] {
         g.bench_function(if flip { "flip" } else { "plain" }, |b| {
-            b.iter(|| (Path::Asm.kernels().load_image)(128, 128, black_box(&img), &mut pad, flip))
+            b.iter(|| (fns(Kernels::Fast).load_image)(128, 128, black_box(&img), &mut pad, flip))
         });
     }
     g.finish();

@@ -2,6 +2,8 @@
 //! parse and check arguments exactly as the binary does. `main.rs` only dispatches.
 
 use crate::config::{Hyper, Recipe, Schedule};
+use crate::network::Kernels;
+use clap::builder::TypedValueParser;
 use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;
@@ -46,10 +48,12 @@ pub struct ArchArgs {
     /// `--kernels original` always runs on one thread.
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Kernel tier: `fast` (ours: register-blocked, Winograd, multi-threaded) or `original`
-    /// (the assembly original's own routines, bit for bit, one thread, plain SGD only).
-    #[arg(long, value_enum, default_value = "fast")]
-    pub kernels: KernelsName,
+    /// Which kernels run: `fast` (ours: register-blocked, Winograd, multi-threaded asm!;
+    /// AVX-512), `original` (the assembly original's own routines, bit for bit, one thread,
+    /// plain SGD only; AVX-512) or `reference` (the scalar plain-Rust oracle, slow). Default:
+    /// `CATDOG_KERNELS` if set, else `fast` where the CPU has AVX-512, else `reference`.
+    #[arg(long, value_name = "KERNELS", value_parser = kernels_parser())]
+    pub kernels: Option<Kernels>,
     /// The fast tier's conv algorithm: `auto` (Winograd F(4x4) where the layer's sides are
     /// multiples of 4, else F(2x2) where they are even; a layer with 1 to 3 input channels,
     /// conv1, as Winograd F(4,3) along rows where its width is a multiple of 4; else direct),
@@ -77,20 +81,26 @@ impl ConvName {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum KernelsName {
-    /// Register-blocked, Winograd, multi-threaded; the same bits on any thread count.
-    Fast,
-    /// The assembly original's routines, in its order: its exact bits, at its speed.
-    Original,
+/// `--kernels`' values: the names of [`Kernels`], listed in `--help`.
+fn kernels_parser() -> impl TypedValueParser<Value = Kernels> {
+    let names: Vec<&'static str> = Kernels::ALL.iter().map(|k| k.name()).collect();
+    clap::builder::PossibleValuesParser::new(names).map(|s| s.parse::<Kernels>().unwrap())
 }
 
-impl KernelsName {
-    pub fn tier(self) -> crate::network::Tier {
-        match self {
-            KernelsName::Fast => crate::network::Tier::Fast,
-            KernelsName::Original => crate::network::Tier::Original,
+impl ArchArgs {
+    /// The kernels to run: `--kernels`, else `CATDOG_KERNELS`, else this CPU's default.
+    pub fn kernels(&self) -> Result<Kernels, String> {
+        Kernels::resolve(self.kernels).map(|(k, _)| k)
+    }
+
+    /// [`ArchArgs::kernels`], printing the `note:` line for a default that is not `fast` (once
+    /// per command: `main` calls this before running it).
+    pub fn announce_kernels(&self) -> Result<Kernels, String> {
+        let (k, note) = Kernels::resolve(self.kernels)?;
+        if let Some(line) = note {
+            crate::errln!("{line}")?;
         }
+        Ok(k)
     }
 }
 

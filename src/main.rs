@@ -9,7 +9,7 @@ use catdog::dataset::{open_blob, Synthetic};
 use catdog::fit::{self, FitConfig};
 use catdog::guard;
 use catdog::model::Net;
-use catdog::network::{self, Network, Tier};
+use catdog::network::{self, Kernels, Network};
 use catdog::packer_cmd;
 use catdog::parameters;
 use catdog::report::Confusion;
@@ -23,7 +23,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 fn make_net(h: &Hyper, arch: &ArchArgs, momentum: bool) -> Result<Box<dyn Network>, String> {
-    network::build(h, arch.kernels.tier(), momentum, arch.conv.choice())
+    network::build(h, arch.kernels()?, momentum, arch.conv.choice())
 }
 
 /// A training run ready to start: what `prepare_training` set up, for `fit::fit` and
@@ -60,8 +60,8 @@ fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
     }
     let momentum = r.momentum != 0.0 || r.weight_decay != 0.0;
     h.shapes()?; // every hyperparameter is checked before any file is touched
-    let tier = a.arch.kernels.tier();
-    if tier == Tier::Original && (momentum || r.flips || r.dropout != 0.0) {
+    let kernels = a.arch.kernels()?;
+    if kernels == Kernels::Original && (momentum || r.flips || r.dropout != 0.0) {
         return Err(network::ORIGINAL_RECIPE_ONLY.into());
     }
     if a.dry_run {
@@ -81,15 +81,19 @@ fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
             h.batch,
             h.threads
         )?;
-        match tier {
-            Tier::Fast => outln!("{}", Net::plan(&h, momentum)?.report())?,
-            Tier::Original => {
+        match kernels {
+            Kernels::Original => {
                 #[cfg(target_arch = "x86_64")]
                 outln!(
                     "{}",
-                    catdog::original::OriginalNet::new(&h)?.memory_report()
+                    catdog::original::OriginalNet::new(
+                        &h,
+                        catdog::cpu::require_avx512("original")?
+                    )?
+                    .memory_report()
                 )?;
             }
+            _ => outln!("{}", Net::plan(&h, kernels, momentum)?.report())?,
         }
         return Ok(None);
     }
@@ -468,7 +472,7 @@ fn model_image_size(params: &Path) -> usize {
 fn bench_cmd(a: BenchArgs) -> Result<(), String> {
     let mut h = hyper(&a.arch, a.image, a.batch_size)?;
     let shapes = h.shapes()?;
-    if a.profile && a.arch.kernels.tier() == Tier::Original {
+    if a.profile && a.arch.kernels()? == Kernels::Original {
         return Err("--profile times the fast tier's phases; the original tier has none (drop --profile or use --kernels fast)".into());
     }
     if !(0.0..=3600.0).contains(&a.min_seconds) {
@@ -562,6 +566,16 @@ fn main() -> ExitCode {
         .command
         .or_else(|| Cli::parse_from(["model", "train"]).command)
         .expect("`model train` parses as the train command");
+    let arch = match &command {
+        Command::Train(a) => Some(&a.arch),
+        Command::Eval(a) => Some(&a.arch),
+        Command::Predict(a) => Some(&a.arch),
+        Command::Bench(a) => Some(&a.arch),
+    };
+    // Which kernels run is decided once, and said once when it is not the fast kernels.
+    if let Some(Err(e)) = arch.map(ArchArgs::announce_kernels) {
+        return catdog::guard::exit_code(Err(e), "");
+    }
     let result = match command {
         // Train: set up, run the epochs (fit -> Network::run_epoch -> step -> layers), report.
         Command::Train(a) => prepare_training(a).and_then(|t| match t {

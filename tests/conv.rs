@@ -5,12 +5,13 @@
 
 use approx::{assert_relative_eq, relative_eq};
 use catdog::config::ConvDims;
-use catdog::cpu::{has_avx512, Path};
 use catdog::layers::conv::winograd::{self, F2};
 use catdog::layers::conv::winograd_rows;
 use catdog::layers::conv::{chunks, row_tile_widths, Algo, ConvPlan, PoolOut};
+use catdog::network::Kernels;
 use catdog::reference::conv as reference;
 use catdog::testing::channel_blocks;
+use catdog::testing::{auto_plan, avx512, avx512_or_skip, fns, plan};
 
 /// xorshift64*: a small deterministic generator, uniform floats in [-1, 1).
 struct Rng(u64);
@@ -39,14 +40,6 @@ fn padded(rng: &mut Rng, h: usize, w: usize, c: usize, shift: usize) -> Vec<f32>
         }
     }
     v
-}
-
-fn skip_without_avx512(name: &str) -> bool {
-    if has_avx512() {
-        return false;
-    }
-    println!("note: {name}: this CPU lacks AVX-512, asm kernels not tested");
-    true
 }
 
 /// Every element of `got` equals `want` up to float rounding of sums of `want`'s magnitude.
@@ -147,13 +140,13 @@ fn reference_matches_naive_formula_with_channels() {
 
 /// `dL/dx` for `L = sum(y * r)` with a bias large enough that no pre-activation is near zero
 /// (so ReLU is the identity and `dL/dpre = r`), by central differences, against `backward_data`.
-fn gradient_check(path: Path, d: ConvDims) {
+fn gradient_check(path: Kernels, d: ConvDims) {
     let mut rng = Rng(7);
     let mut x_pad = padded(&mut rng, d.h, d.w, d.cin, 0);
     let w: Vec<f32> = rng.fill(d.weight_len()).iter().map(|v| v * 0.2).collect();
     let bias = vec![40.0; d.cout];
     let r_pad = padded(&mut rng, d.h, d.w, d.cout, 0);
-    let plan = ConvPlan::new(path, &d);
+    let plan = auto_plan(path, &d);
     let (wp, wb) = packed(&plan, &d, &w);
     let mut dx = vec![0.0; d.h * d.w * d.cin];
     let mut scratch = vec![0.0; plan.scratch_len];
@@ -202,7 +195,7 @@ fn gradient_check(path: Path, d: ConvDims) {
 
 #[test]
 fn reference_backward_data_matches_finite_differences() {
-    gradient_check(Path::Reference, ODD);
+    gradient_check(Kernels::Reference, ODD);
 }
 
 /// Shapes of the finite-difference checks: odd sides (the direct path) and even (Winograd).
@@ -221,13 +214,13 @@ const EVEN: ConvDims = ConvDims {
 
 #[test]
 fn asm_backward_data_matches_finite_differences() {
-    if skip_without_avx512("asm_backward_data_matches_finite_differences") {
+    if avx512_or_skip("asm_backward_data_matches_finite_differences").is_none() {
         return;
     }
-    assert_eq!(ConvPlan::new(Path::Asm, &ODD).algo, Algo::Direct);
-    gradient_check(Path::Asm, ODD);
-    assert_eq!(ConvPlan::new(Path::Asm, &EVEN).algo, Algo::Winograd);
-    gradient_check(Path::Asm, EVEN);
+    assert_eq!(auto_plan(Kernels::Fast, &ODD).algo, Algo::Direct);
+    gradient_check(Kernels::Fast, ODD);
+    assert_eq!(auto_plan(Kernels::Fast, &EVEN).algo, Algo::Winograd);
+    gradient_check(Kernels::Fast, EVEN);
 }
 
 /// Forward and (where `cin % 16 == 0`) backward-data, asm against reference, on one shape, with
@@ -260,7 +253,7 @@ fn compare(h: usize, w: usize, cin: usize, cout: usize, shift: usize, seed: u64)
     }
     for a in algos {
         let what = format!("{a:?} {d:?} shift {shift}");
-        let plan = ConvPlan::with(a, &d);
+        let plan = plan(a, &d);
         let mut scratch = vec![f32::NAN; shift + plan.scratch_len];
         let scratch = &mut scratch[shift..];
         let mut wp = vec![0.0; shift + plan.packed_len];
@@ -283,7 +276,7 @@ fn compare(h: usize, w: usize, cin: usize, cout: usize, shift: usize, seed: u64)
 
 #[test]
 fn asm_matches_reference_small_and_odd_shapes() {
-    if skip_without_avx512("asm_matches_reference_small_and_odd_shapes") {
+    if avx512_or_skip("asm_matches_reference_small_and_odd_shapes").is_none() {
         return;
     }
     let mut seed = 1;
@@ -325,7 +318,7 @@ fn asm_matches_reference_small_and_odd_shapes() {
 
 #[test]
 fn asm_matches_reference_wide_channel_mixes() {
-    if skip_without_avx512("asm_matches_reference_wide_channel_mixes") {
+    if avx512_or_skip("asm_matches_reference_wide_channel_mixes").is_none() {
         return;
     }
     // Channel counts whose blocks mix NV = 2 and 1 (112 = 3*32 + 16), and many tile plans.
@@ -348,7 +341,7 @@ fn asm_matches_reference_wide_channel_mixes() {
 
 #[test]
 fn asm_matches_reference_network_sizes() {
-    if skip_without_avx512("asm_matches_reference_network_sizes") {
+    if avx512_or_skip("asm_matches_reference_network_sizes").is_none() {
         return;
     }
     compare(128, 128, 3, 32, 0, 11);
@@ -358,7 +351,7 @@ fn asm_matches_reference_network_sizes() {
 
 #[test]
 fn asm_matches_reference_with_split_reductions() {
-    if skip_without_avx512("asm_matches_reference_with_split_reductions") {
+    if avx512_or_skip("asm_matches_reference_with_split_reductions").is_none() {
         return;
     }
     // 256 input channels: one chunk per kernel row; 1024: kernel row x 512 channels. Forward
@@ -441,7 +434,7 @@ fn backward_data_refuses_cin_3() {
         cin: 3,
         cout: 16,
     };
-    let plan = ConvPlan::new(Path::Reference, &d);
+    let plan = auto_plan(Kernels::Reference, &d);
     let (dy_pad, w) = (vec![0.0; d.out_pad_len()], vec![0.0; d.weight_len()]);
     let mut dx = vec![0.0; 12];
     (plan.backward_data)(&d, &dy_pad, &w, &mut dx, &mut []);
@@ -455,7 +448,7 @@ fn backward_data_refuses_cin_3() {
 fn banded_conv_and_pool_give_the_bits_of_whole_layers() {
     use catdog::config::PoolDims;
     use catdog::layers::pool::OutPlace;
-    if skip_without_avx512("banded conv + pool") {
+    if avx512_or_skip("banded conv + pool").is_none() {
         return;
     }
     let mut rng = Rng(0x5eed_ba5d);
@@ -471,7 +464,7 @@ fn banded_conv_and_pool_give_the_bits_of_whole_layers() {
         let x = padded(&mut rng, h, w, cin, 0);
         let wts = rng.fill(d.weight_len());
         let bias = rng.fill(cout);
-        let plan = ConvPlan::new(Path::Asm, &d);
+        let plan = auto_plan(Kernels::Fast, &d);
         // F(4x4) computes whole 4-row tiles: its bands are 4 rows.
         let tile_rows: usize = if plan.algo == Algo::Winograd4 { 4 } else { 2 };
         assert!(
@@ -488,7 +481,7 @@ fn banded_conv_and_pool_give_the_bits_of_whole_layers() {
         let mut scratch = vec![0.0; plan.scratch_len];
         (plan.forward)(&d, &x, &wp, Some(&bias), &mut y, 0..h, &mut scratch);
         let (mut out_a, mut am_a) = (vec![0.0; out_len], vec![9u8; p.out_len()]);
-        (Path::Asm.kernels().pool_forward)(&p, &y, &mut out_a, place, Some(&mut am_a), 0..p.h / 2);
+        (fns(Kernels::Fast).pool_forward)(&p, &y, &mut out_a, place, Some(&mut am_a), 0..p.h / 2);
         // Bands through one small buffer.
         let mut yb = vec![f32::NAN; band * w * cout];
         let (mut out_b, mut am_b) = (vec![0.0; out_len], vec![9u8; p.out_len()]);
@@ -496,6 +489,7 @@ fn banded_conv_and_pool_give_the_bits_of_whole_layers() {
             let y1 = (y0 + band).min(h);
             (plan.forward)(&d, &x, &wp, Some(&bias), &mut yb, y0..y1, &mut scratch);
             catdog::layers::pool::forward_asm(
+                avx512(),
                 &p,
                 &yb,
                 &mut out_b,
@@ -549,14 +543,14 @@ fn fused_conv_pool_gives_the_bits_of_conv_then_pool() {
     use catdog::kernels::conv::POOL_TILES;
     use catdog::layers::conv::fused_pool_applies;
     use catdog::layers::pool::{forward_asm, OutPlace};
-    if skip_without_avx512("fused conv + pool") {
+    if avx512_or_skip("fused conv + pool").is_none() {
         return;
     }
     // Which shapes have the fused kernel: 32-channel blocks and even sides.
     for (h, w, cout, fused) in [(4, 4, 32, true), (4, 4, 48, false), (4, 5, 32, false)] {
         let d = ConvDims { h, w, cin: 3, cout };
         assert_eq!(fused_pool_applies(&d), fused, "{d:?}");
-        let plan = ConvPlan::with(Algo::Direct, &d);
+        let plan = plan(Algo::Direct, &d);
         assert_eq!(plan.forward_pool.is_some(), fused, "{d:?}");
     }
     let mut rng = Rng(0xf0_5ed);
@@ -597,7 +591,7 @@ fn fused_conv_pool_gives_the_bits_of_conv_then_pool() {
             algos.push(Algo::WinogradRows);
         }
         for algo in algos {
-            let plan = ConvPlan::with(algo, &d);
+            let plan = plan(algo, &d);
             let fused = plan.forward_pool.expect("a fused kernel for this shape");
             let (wp, _) = packed(&plan, &d, &wts);
             let mut scratch = vec![0.0; plan.scratch_len];
@@ -622,7 +616,7 @@ fn fused_conv_pool_gives_the_bits_of_conv_then_pool() {
                     let what = format!("{algo:?} {d:?} {place:?} codes {codes}");
                     let (mut out_a, mut am_a) = (vec![f32::NAN; out_len], vec![9u8; p.out_len()]);
                     let am = codes.then_some(&mut am_a[..]);
-                    forward_asm(&p, &y, &mut out_a, place, am, 0..h / 2);
+                    forward_asm(avx512(), &p, &y, &mut out_a, place, am, 0..h / 2);
                     if codes {
                         for &c in &am_a {
                             seen[c as usize] += 1;

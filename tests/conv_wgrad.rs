@@ -6,10 +6,12 @@
 
 use approx::{assert_relative_eq, relative_eq};
 use catdog::config::ConvDims;
-use catdog::cpu::{has_avx512, Path};
+use catdog::cpu::has_avx512;
 use catdog::layers::conv::winograd::{self, F2};
-use catdog::layers::conv::{unpack_wgrad, Algo, ConvPlan};
+use catdog::layers::conv::{unpack_wgrad, Algo};
+use catdog::network::Kernels;
 use catdog::reference::conv_wgrad as reference;
+use catdog::testing::{auto_plan, avx512_or_skip, plan};
 
 /// splitmix64: a small deterministic generator, so that failures reproduce.
 struct Rng(u64);
@@ -52,26 +54,17 @@ fn unaligned(v: &[f32]) -> Vec<f32> {
     s
 }
 
-fn skip_without_avx512(test: &str) -> bool {
-    if has_avx512() {
-        false
-    } else {
-        println!("note: {test}: this CPU lacks AVX-512, the asm path is not tested");
-        true
-    }
-}
-
 /// Runs the plan's `backward_weights` on `path` with unaligned input slices, output slices that sit one
 /// float into a sentinel-filled buffer, and garbage in the outputs beforehand. Checks that
 /// nothing outside the outputs was written, and returns `(dw_kc, db)`.
-fn run(path: Path, d: &ConvDims, x_pad: &[f32], dy_pad: &[f32]) -> (Vec<f32>, Vec<f32>) {
+fn run(path: Kernels, d: &ConvDims, x_pad: &[f32], dy_pad: &[f32]) -> (Vec<f32>, Vec<f32>) {
     run_algo(path, None, d, x_pad, dy_pad)
 }
 
 /// [`run`] with an explicit algorithm (`Some`: asm path, that algorithm; `None`: `path`'s
 /// default). The scratch is unaligned too, and filled with garbage.
 fn run_algo(
-    path: Path,
+    path: Kernels,
     a: Option<Algo>,
     d: &ConvDims,
     x_pad: &[f32],
@@ -87,8 +80,8 @@ fn run_algo(
     dw[1..=nw].fill(f32::NAN);
     db[1..=d.cout].fill(1e6);
     let plan = match a {
-        None => ConvPlan::new(path, d),
-        Some(a) => ConvPlan::with(a, d),
+        None => auto_plan(path, d),
+        Some(a) => plan(a, d),
     };
     let mut scratch = vec![f32::NAN; plan.scratch_len + 1];
     let (dw_out, db_out) = (&mut dw[1..=nw], &mut db[1..=d.cout]);
@@ -150,7 +143,7 @@ const SHAPES: &[(usize, usize, usize, usize)] = &[
 
 #[test]
 fn asm_matches_reference() {
-    if skip_without_avx512("asm_matches_reference") {
+    if avx512_or_skip("asm_matches_reference").is_none() {
         return;
     }
     let mut rng = Rng(1);
@@ -158,11 +151,11 @@ fn asm_matches_reference() {
         let d = dims(h, w, cin, cout);
         let x = padded(&mut rng, h, w, cin);
         let dy = padded(&mut rng, h, w, cout);
-        let (dw_asm, db_asm) = run(Path::Asm, &d, &x, &dy);
-        let (dw_ref, db_ref) = run(Path::Reference, &d, &x, &dy);
+        let (dw_asm, db_asm) = run(Kernels::Fast, &d, &x, &dy);
+        let (dw_ref, db_ref) = run(Kernels::Reference, &d, &x, &dy);
         let xa: Vec<f32> = x.iter().map(|v| v.abs()).collect();
         let dya: Vec<f32> = dy.iter().map(|v| v.abs()).collect();
-        let (dw_mag, db_mag) = run(Path::Reference, &d, &xa, &dya);
+        let (dw_mag, db_mag) = run(Kernels::Reference, &d, &xa, &dya);
         assert_close("dw", &d, &dw_asm, &dw_ref, &dw_mag);
         assert_close("db", &d, &db_asm, &db_ref, &db_mag);
         // The gradient is not trivially zero: the interior weights see every pixel.
@@ -172,7 +165,7 @@ fn asm_matches_reference() {
 
 #[test]
 fn asm_overwrites_and_is_deterministic() {
-    if skip_without_avx512("asm_overwrites_and_is_deterministic") {
+    if avx512_or_skip("asm_overwrites_and_is_deterministic").is_none() {
         return;
     }
     let mut rng = Rng(2);
@@ -181,7 +174,7 @@ fn asm_overwrites_and_is_deterministic() {
     let dy = padded(&mut rng, 13, 11, 48);
     let mut dw = vec![0.0; 9 * 16 * 48];
     let mut db = vec![0.0; 48];
-    let plan = ConvPlan::new(Path::Asm, &d);
+    let plan = auto_plan(Kernels::Fast, &d);
     let mut scratch = vec![0.0; plan.scratch_len];
     (plan.backward_weights)(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
     let (first_dw, first_db) = (dw.clone(), db.clone());
@@ -193,7 +186,7 @@ fn asm_overwrites_and_is_deterministic() {
     let x = padded(&mut rng, 12, 6, 32);
     let dy = padded(&mut rng, 12, 6, 48);
     let (mut dw, mut db) = (vec![0.0; 9 * 32 * 48], vec![0.0; 48]);
-    let plan = ConvPlan::new(Path::Asm, &d);
+    let plan = auto_plan(Kernels::Fast, &d);
     let mut scratch = vec![0.0; plan.scratch_len];
     assert_eq!(plan.algo, Algo::Winograd);
     (plan.backward_weights)(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
@@ -241,7 +234,7 @@ fn window_magnitude(d: &ConvDims, mag: &[f32]) -> Vec<f32> {
 /// [`window_magnitude`] (same tolerance, 1e-5; the bias is a plain sum either way).
 #[test]
 fn both_algorithms_match_reference() {
-    if skip_without_avx512("both_algorithms_match_reference") {
+    if avx512_or_skip("both_algorithms_match_reference").is_none() {
         return;
     }
     let mut rng = Rng(7);
@@ -250,13 +243,13 @@ fn both_algorithms_match_reference() {
         assert!(winograd::applies::<F2>(&d), "{d:?}");
         let x = padded(&mut rng, h, w, cin);
         let dy = padded(&mut rng, h, w, cout);
-        let (dw_ref, db_ref) = run(Path::Reference, &d, &x, &dy);
+        let (dw_ref, db_ref) = run(Kernels::Reference, &d, &x, &dy);
         let xa: Vec<f32> = x.iter().map(|v| v.abs()).collect();
         let dya: Vec<f32> = dy.iter().map(|v| v.abs()).collect();
-        let (dw_mag, db_mag) = run(Path::Reference, &d, &xa, &dya);
+        let (dw_mag, db_mag) = run(Kernels::Reference, &d, &xa, &dya);
         let win_mag = window_magnitude(&d, &dw_mag);
         for (a, mag) in [(Algo::Direct, &dw_mag), (Algo::Winograd, &win_mag)] {
-            let (dw, db) = run_algo(Path::Asm, Some(a), &d, &x, &dy);
+            let (dw, db) = run_algo(Kernels::Fast, Some(a), &d, &x, &dy);
             let what = format!("{a:?}");
             assert_close_tol(&format!("dw {what}"), &d, &dw, &dw_ref, mag, 1e-5);
             assert_close_tol(&format!("db {what}"), &d, &db, &db_ref, &db_mag, 1e-5);
@@ -275,7 +268,7 @@ fn both_algorithms_match_reference() {
 /// must not change the result.
 #[test]
 fn asm_reads_only_the_interior_of_dy() {
-    if skip_without_avx512("asm_reads_only_the_interior_of_dy") {
+    if avx512_or_skip("asm_reads_only_the_interior_of_dy").is_none() {
         return;
     }
     let mut rng = Rng(3);
@@ -298,8 +291,8 @@ fn interior_only(rng: &mut Rng, d: ConvDims) {
             }
         }
     }
-    let clean = run(Path::Asm, &d, &x, &dy);
-    let dirty = run(Path::Asm, &d, &x, &dy_dirty);
+    let clean = run(Kernels::Fast, &d, &x, &dy);
+    let dirty = run(Kernels::Fast, &d, &x, &dy_dirty);
     assert_eq!(clean, dirty, "{d:?}");
 }
 
@@ -311,8 +304,8 @@ fn unsupported_shapes_fall_back_to_the_reference() {
     let d = dims(4, 3, 5, 16);
     let x = padded(&mut rng, 4, 3, 5);
     let dy = padded(&mut rng, 4, 3, 16);
-    let (dw_asm, db_asm) = run(Path::Asm, &d, &x, &dy);
-    let (dw_ref, db_ref) = run(Path::Reference, &d, &x, &dy);
+    let (dw_asm, db_asm) = run(Kernels::Fast, &d, &x, &dy);
+    let (dw_ref, db_ref) = run(Kernels::Reference, &d, &x, &dy);
     assert_eq!(dw_asm, dw_ref);
     assert_eq!(db_asm, db_ref);
 }
@@ -461,15 +454,15 @@ fn gradients_match_central_differences() {
             l
         };
         let eps = 1e-2;
-        let mut runs = vec![(Path::Reference, None)];
+        let mut runs = vec![(Kernels::Reference, None)];
         if has_avx512() {
-            runs.push((Path::Asm, None));
-            let algo = ConvPlan::new(Path::Asm, &d).algo;
+            runs.push((Kernels::Fast, None));
+            let algo = auto_plan(Kernels::Fast, &d).algo;
             if algo != Algo::Direct {
-                runs.push((Path::Asm, Some(Algo::Direct)));
+                runs.push((Kernels::Fast, Some(Algo::Direct)));
             }
             if algo == Algo::Winograd4 {
-                runs.push((Path::Asm, Some(Algo::Winograd)));
+                runs.push((Kernels::Fast, Some(Algo::Winograd)));
             }
         } else {
             println!("note: this CPU lacks AVX-512: central differences check the reference only");

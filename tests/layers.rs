@@ -3,14 +3,15 @@
 
 use approx::assert_relative_eq;
 use catdog::config::PoolDims;
-use catdog::cpu::Path;
 use catdog::layers::fc::{self, FcDims};
 use catdog::layers::pool::OutPlace;
+use catdog::network::Kernels;
 use catdog::update::Momentum;
 use std::ops::Range;
 
 #[path = "common/kernels.rs"]
 mod kernels;
+use catdog::testing::fns;
 use kernels::{avx512_or_note, avx512_rng, paths, Rng};
 
 fn close(a: &[f32], b: &[f32], eps: f32) {
@@ -46,8 +47,8 @@ fn load_image_asm_matches_reference() {
             let len = (h + 2) * (w + 2) * 3;
             let mut a = vec![-7.0f32; len];
             let mut r = vec![-7.0f32; len];
-            (Path::Asm.kernels().load_image)(h, w, &src, &mut a, flip);
-            (Path::Reference.kernels().load_image)(h, w, &src, &mut r, flip);
+            (fns(Kernels::Fast).load_image)(h, w, &src, &mut a, flip);
+            (fns(Kernels::Reference).load_image)(h, w, &src, &mut r, flip);
             assert_eq!(a, r, "h={h} w={w} flip={flip}");
             // border untouched
             assert!(a[..(w + 2) * 3].iter().all(|&v| v == -7.0));
@@ -61,13 +62,13 @@ fn load_image_reference_values_and_flip() {
     let (h, w) = (2, 3);
     let src: Vec<u8> = (0..18).map(|i| (i * 15) as u8).collect();
     let mut d = vec![0.0f32; 4 * 5 * 3];
-    (Path::Reference.kernels().load_image)(h, w, &src, &mut d, false);
+    (fns(Kernels::Reference).load_image)(h, w, &src, &mut d, false);
     let at = |d: &[f32], y: usize, x: usize, c: usize| d[((y + 1) * 5 + x + 1) * 3 + c];
     assert_eq!(at(&d, 0, 0, 0), 0.0);
     assert_eq!(at(&d, 1, 2, 2), 255.0 / 255.0);
     assert_eq!(at(&d, 0, 1, 1), 60.0 * (1.0 / 255.0));
     let mut f = vec![0.0f32; 4 * 5 * 3];
-    (Path::Reference.kernels().load_image)(h, w, &src, &mut f, true);
+    (fns(Kernels::Reference).load_image)(h, w, &src, &mut f, true);
     for y in 0..2 {
         for x in 0..3 {
             for c in 0..3 {
@@ -116,7 +117,7 @@ fn maxpool_asm_matches_reference() {
                 let olen = (h / 2 + 2) * (w / 2 + 2) * c;
                 let (mut oa, mut or) = (vec![9.0f32; olen], vec![9.0f32; olen]);
                 let (mut aa, mut ar) = (vec![99u8; d.out_len()], vec![99u8; d.out_len()]);
-                (Path::Asm.kernels().pool_forward)(
+                (fns(Kernels::Fast).pool_forward)(
                     &d,
                     &y,
                     &mut oa,
@@ -124,7 +125,7 @@ fn maxpool_asm_matches_reference() {
                     Some(&mut aa),
                     0..d.h / 2,
                 );
-                (Path::Reference.kernels().pool_forward)(
+                (fns(Kernels::Reference).pool_forward)(
                     &d,
                     &y,
                     &mut or,
@@ -135,9 +136,9 @@ fn maxpool_asm_matches_reference() {
                 assert_eq!(oa, or, "{d:?} ties={ties}");
                 assert_eq!(aa, ar, "{d:?} ties={ties}");
                 // Without argmax (inference): the same maxima, bit for bit, on both paths.
-                for path in [Path::Asm, Path::Reference] {
+                for path in [Kernels::Fast, Kernels::Reference] {
                     let mut om = vec![9.0f32; olen];
-                    (path.kernels().pool_forward)(&d, &y, &mut om, place, None, 0..d.h / 2);
+                    (fns(path).pool_forward)(&d, &y, &mut om, place, None, 0..d.h / 2);
                     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                     assert_eq!(bits(&om), bits(&oa), "{path:?} {d:?} ties={ties} no argmax");
                 }
@@ -149,7 +150,7 @@ fn maxpool_asm_matches_reference() {
             let argmax = {
                 let mut o = vec![0.0f32; d.out_len()];
                 let mut a = vec![0u8; d.out_len()];
-                (Path::Reference.kernels().pool_forward)(
+                (fns(Kernels::Reference).pool_forward)(
                     &d,
                     &y,
                     &mut o,
@@ -162,8 +163,8 @@ fn maxpool_asm_matches_reference() {
             let dout = rng.vec(d.out_len());
             let plen = (h + 2) * (w + 2) * c;
             let (mut ga, mut gr) = (vec![5.0f32; plen], vec![5.0f32; plen]);
-            (Path::Asm.kernels().pool_backward)(&d, &dout, &argmax, &mut ga);
-            (Path::Reference.kernels().pool_backward)(&d, &dout, &argmax, &mut gr);
+            (fns(Kernels::Fast).pool_backward)(&d, &dout, &argmax, &mut ga);
+            (fns(Kernels::Reference).pool_backward)(&d, &dout, &argmax, &mut gr);
             assert_eq!(ga, gr, "{d:?} backward");
             // border untouched, interior fully written
             for yy in 0..h + 2 {
@@ -201,13 +202,13 @@ fn maxpool_ties_first_wins_and_code_4() {
     for &path in paths() {
         let mut o = vec![0.0f32; 16];
         let mut a = vec![0u8; 16];
-        (path.kernels().pool_forward)(&d, &y, &mut o, OutPlace::flat(&d), Some(&mut a), 0..d.h / 2);
+        (fns(path).pool_forward)(&d, &y, &mut o, OutPlace::flat(&d), Some(&mut a), 0..d.h / 2);
         assert_eq!(&a[..6], &want, "{path:?}");
         assert_eq!(&o[..6], &[1.0, 2.0, 0.0, 0.3, -0.5, 0.25], "{path:?}");
         // backward: gradient 1 to the chosen position only
         let dout = vec![1.0f32; 16];
         let mut g = vec![0.0f32; 16 * 16];
-        (path.kernels().pool_backward)(&d, &dout, &a, &mut g);
+        (fns(path).pool_backward)(&d, &dout, &a, &mut g);
         #[allow(clippy::needless_range_loop)]
         for ch in 0..6 {
             for t in 0..4 {
@@ -233,14 +234,7 @@ fn maxpool_backward_is_gradient_of_forward() {
         let lossf = |y: &[f32]| -> f64 {
             let mut o = vec![0.0f32; d.out_len()];
             let mut a = vec![0u8; d.out_len()];
-            (path.kernels().pool_forward)(
-                &d,
-                y,
-                &mut o,
-                OutPlace::flat(&d),
-                Some(&mut a),
-                0..d.h / 2,
-            );
+            (fns(path).pool_forward)(&d, y, &mut o, OutPlace::flat(&d), Some(&mut a), 0..d.h / 2);
             o.iter()
                 .zip(&dout)
                 .map(|(&o, &g)| o as f64 * g as f64)
@@ -248,9 +242,9 @@ fn maxpool_backward_is_gradient_of_forward() {
         };
         let mut o = vec![0.0f32; d.out_len()];
         let mut a = vec![0u8; d.out_len()];
-        (path.kernels().pool_forward)(&d, &y, &mut o, OutPlace::flat(&d), Some(&mut a), 0..d.h / 2);
+        (fns(path).pool_forward)(&d, &y, &mut o, OutPlace::flat(&d), Some(&mut a), 0..d.h / 2);
         let mut g = vec![0.0f32; (d.h + 2) * (d.w + 2) * d.c];
-        (path.kernels().pool_backward)(&d, &dout, &a, &mut g);
+        (fns(path).pool_backward)(&d, &dout, &a, &mut g);
         let h = 1e-3f32;
         for i in (0..n).step_by(7) {
             let (yy, xx, ch) = (i / (d.w * d.c), (i / d.c) % d.w, i % d.c);
@@ -271,12 +265,12 @@ fn maxpool_backward_is_gradient_of_forward() {
 /// holds what `d` says it must.
 #[derive(Clone, Copy)]
 struct Fc {
-    path: Path,
+    path: Kernels,
     d: FcDims,
 }
 
 impl Fc {
-    fn new(path: Path, rows: usize, k: usize, n: usize) -> Self {
+    fn new(path: Kernels, rows: usize, k: usize, n: usize) -> Self {
         Fc {
             path,
             d: FcDims { rows, k, n },
@@ -290,11 +284,11 @@ impl Fc {
         y: &mut [f32],
     ) {
         // SAFETY: `y` holds `rows x n` floats.
-        unsafe { (self.path.kernels().fc_forward)(self.d, x, w, b, relu, y.as_mut_ptr(), cols) }
+        unsafe { (fns(self.path).fc_forward)(self.d, x, w, b, relu, y.as_mut_ptr(), cols) }
     }
     fn backward_data(self, dy: &[f32], w: &[f32], dx: &mut [f32], ks: Range<usize>) {
         // SAFETY: `dx` holds `rows x k` floats.
-        unsafe { (self.path.kernels().fc_backward_data)(self.d, dy, w, dx.as_mut_ptr(), ks) }
+        unsafe { (fns(self.path).fc_backward_data)(self.d, dy, w, dx.as_mut_ptr(), ks) }
     }
     fn backward_weights(
         self,
@@ -304,7 +298,7 @@ impl Fc {
         db: &mut [f32],
         cols: Range<usize>,
     ) {
-        (self.path.kernels().fc_backward_weights)(self.d, x, dy, dw, db, cols)
+        (fns(self.path).fc_backward_weights)(self.d, x, dy, dw, db, cols)
     }
 }
 
@@ -333,8 +327,13 @@ fn dense_forward_asm_matches_reference() {
             for cols in [0..n, n / 3..n, 0..n.div_ceil(2), n / 2..n / 2 + 1] {
                 let mut ya = vec![42.0f32; rows * n];
                 let mut yr = vec![42.0f32; rows * n];
-                Fc::new(Path::Asm, rows, k, n).forward((&x, &w, &b), relu, cols.clone(), &mut ya);
-                Fc::new(Path::Reference, rows, k, n).forward(
+                Fc::new(Kernels::Fast, rows, k, n).forward(
+                    (&x, &w, &b),
+                    relu,
+                    cols.clone(),
+                    &mut ya,
+                );
+                Fc::new(Kernels::Reference, rows, k, n).forward(
                     (&x, &w, &b),
                     relu,
                     cols.clone(),
@@ -364,11 +363,10 @@ fn dense_forward_packed_matches_reference_and_its_bits_do_not_depend_on_the_spli
     let Some(mut rng) = avx512_rng("dense forward on packed weights", 21) else {
         return;
     };
-    let f = Path::Asm
-        .kernels()
+    let f = fns(Kernels::Fast)
         .fc_forward_packed
         .expect("asm path packs fc1");
-    assert!(Path::Reference.kernels().fc_forward_packed.is_none());
+    assert!(fns(Kernels::Reference).fc_forward_packed.is_none());
     for &(rows, k, n) in &[
         (1, 16, 16),
         (3, 48, 48),
@@ -391,7 +389,7 @@ fn dense_forward_packed_matches_reference_and_its_bits_do_not_depend_on_the_spli
                 .flat_map(|r| x[r * stride..r * stride + k].to_vec())
                 .collect();
             let mut yr = vec![0.0f32; rows * n];
-            Fc::new(Path::Reference, rows, k, n).forward((&dense, &w, &b), true, 0..n, &mut yr);
+            Fc::new(Kernels::Reference, rows, k, n).forward((&dense, &w, &b), true, 0..n, &mut yr);
             close(&y, &yr, 1e-4 * (k as f32).sqrt());
             assert!(y.iter().all(|&v| v >= 0.0), "ReLU");
             // A thread with no neurons (an empty part of a team) writes nothing.
@@ -424,7 +422,7 @@ fn dense_forward_packed_refuses_a_split_inside_a_block() {
     let mut wt = vec![0.0f32; fc::packed_inference_len(k, n)];
     fc::pack_inference(k, n, &w, &mut wt);
     let mut y = vec![0.0f32; n];
-    let f = Path::Asm.kernels().fc_forward_packed.unwrap();
+    let f = fns(Kernels::Fast).fc_forward_packed.unwrap();
     // SAFETY: y holds n floats (the call refuses before writing).
     unsafe {
         f(
@@ -460,9 +458,9 @@ fn dense_fused_sgd_gives_the_bits_of_the_separate_passes() {
         let mut dw = vec![0.0f32; n * k];
         let mut db = vec![0.0f32; n];
         let mut w_ref = w.clone();
-        Fc::new(Path::Asm, rows, k, n).backward_data(&dy, &w, &mut dx_ref, 0..k);
-        Fc::new(Path::Asm, rows, k, n).backward_weights(&x, &dy, &mut dw, &mut db, 0..n);
-        (Path::Asm.kernels().sgd)(&mut w_ref, &dw, scale);
+        Fc::new(Kernels::Fast, rows, k, n).backward_data(&dy, &w, &mut dx_ref, 0..k);
+        Fc::new(Kernels::Fast, rows, k, n).backward_weights(&x, &dy, &mut dw, &mut db, 0..n);
+        (fns(Kernels::Fast).sgd)(&mut w_ref, &dw, scale);
         // Fused, in two disjoint input ranges (as two threads would).
         let mut dx = vec![42.0f32; rows * k];
         let mut w_f = w.clone();
@@ -516,8 +514,8 @@ fn dense_backward_asm_matches_reference() {
         ] {
             let mut da = vec![42.0f32; rows * k];
             let mut dr = vec![42.0f32; rows * k];
-            Fc::new(Path::Asm, rows, k, n).backward_data(&dy, &w, &mut da, ks.clone());
-            Fc::new(Path::Reference, rows, k, n).backward_data(&dy, &w, &mut dr, ks.clone());
+            Fc::new(Kernels::Fast, rows, k, n).backward_data(&dy, &w, &mut da, ks.clone());
+            Fc::new(Kernels::Reference, rows, k, n).backward_data(&dy, &w, &mut dr, ks.clone());
             close(&da, &dr, 1e-4 * (n as f32).sqrt());
             for r in 0..rows {
                 for i in 0..k {
@@ -533,14 +531,14 @@ fn dense_backward_asm_matches_reference() {
             let mut wr = vec![42.0f32; m * k + 5];
             let mut ba = vec![42.0f32; m + 3];
             let mut br = vec![42.0f32; m + 3];
-            Fc::new(Path::Asm, rows, k, n).backward_weights(
+            Fc::new(Kernels::Fast, rows, k, n).backward_weights(
                 &x,
                 &dy,
                 &mut wa,
                 &mut ba,
                 cols.clone(),
             );
-            Fc::new(Path::Reference, rows, k, n).backward_weights(
+            Fc::new(Kernels::Reference, rows, k, n).backward_weights(
                 &x,
                 &dy,
                 &mut wr,
@@ -650,8 +648,8 @@ fn relu_backward_asm_matches_reference() {
             .collect();
         let dy = rng.vec(n);
         let (mut a, mut r) = (dy.clone(), dy.clone());
-        (Path::Asm.kernels().relu_backward)(&y, &mut a);
-        (Path::Reference.kernels().relu_backward)(&y, &mut r);
+        (fns(Kernels::Fast).relu_backward)(&y, &mut a);
+        (fns(Kernels::Reference).relu_backward)(&y, &mut r);
         assert_eq!(a, r);
         for i in 0..n {
             assert_eq!(a[i], if y[i] > 0.0 { dy[i] } else { 0.0 });
@@ -663,21 +661,17 @@ fn relu_backward_asm_matches_reference() {
 fn sigmoid_bce_reference_hand_computed() {
     let mut p = [0.0f32; 3];
     let mut dz = [0.0f32; 3];
-    let l = (Path::Reference.kernels().sigmoid_bce)(&[0.0, 0.0, 2.0], &[0, 1, 1], &mut p, &mut dz);
+    let l = (fns(Kernels::Reference).sigmoid_bce)(&[0.0, 0.0, 2.0], &[0, 1, 1], &mut p, &mut dz);
     assert_eq!(p[0], 0.5);
     assert_eq!(dz, [0.5, -0.5, 1.0 / (1.0 + (-2.0f32).exp()) - 1.0]);
     let want = 2.0 * std::f64::consts::LN_2 + (1.0 + (-2.0f64).exp()).ln();
     assert_relative_eq!(l as f64, want, max_relative = 1e-5);
     // extremes stay finite: loss saturates at -ln(1e-7)
-    let l = (Path::Reference.kernels().sigmoid_bce)(
-        &[-100.0, 100.0],
-        &[1, 0],
-        &mut p[..2],
-        &mut dz[..2],
-    );
+    let l =
+        (fns(Kernels::Reference).sigmoid_bce)(&[-100.0, 100.0], &[1, 0], &mut p[..2], &mut dz[..2]);
     assert_relative_eq!(l, 2.0 * 16.118_095, max_relative = 1e-4);
     let mut q = [0.0f32; 2];
-    (Path::Reference.kernels().sigmoid)(&[-100.0, 100.0], &mut q);
+    (fns(Kernels::Reference).sigmoid)(&[-100.0, 100.0], &mut q);
     assert!(q[0] >= 0.0 && q[0] < 1e-40 && q[1] == 1.0);
 }
 
@@ -699,8 +693,8 @@ fn sigmoid_bce_asm_matches_reference() {
         let y: Vec<u8> = (0..n).map(|_| (rng.next() >> 63) as u8).collect();
         let (mut pa, mut pr) = (vec![0.0f32; n], vec![0.0f32; n]);
         let (mut da, mut dr) = (vec![0.0f32; n], vec![0.0f32; n]);
-        let la = (Path::Asm.kernels().sigmoid_bce)(&z, &y, &mut pa, &mut da);
-        let lr = (Path::Reference.kernels().sigmoid_bce)(&z, &y, &mut pr, &mut dr);
+        let la = (fns(Kernels::Fast).sigmoid_bce)(&z, &y, &mut pa, &mut da);
+        let lr = (fns(Kernels::Reference).sigmoid_bce)(&z, &y, &mut pr, &mut dr);
         for i in 0..n {
             assert!(
                 (pa[i] - pr[i]).abs() <= 2.5e-7 * pr[i].abs().max(1e-30) + 1e-37,
@@ -713,7 +707,7 @@ fn sigmoid_bce_asm_matches_reference() {
         }
         assert_relative_eq!(la, lr, max_relative = 1e-5);
         let mut ps = vec![0.0f32; n];
-        (Path::Asm.kernels().sigmoid)(&z, &mut ps);
+        (fns(Kernels::Fast).sigmoid)(&z, &mut ps);
         assert_eq!(ps, pa);
     }
 }
@@ -721,7 +715,7 @@ fn sigmoid_bce_asm_matches_reference() {
 #[test]
 fn vector_exp_log_accuracy_over_a_sweep() {
     // sigmoid over a dense sweep of z and the loss of p near 0 and 1 stress exp and log
-    if !avx512_or_note("exp/log sweep") {
+    if avx512_or_note("exp/log sweep").is_none() {
         return;
     }
     let n = 20001;
@@ -729,7 +723,7 @@ fn vector_exp_log_accuracy_over_a_sweep() {
         .map(|i| -40.0 + 80.0 * i as f32 / (n - 1) as f32)
         .collect();
     let mut pa = vec![0.0f32; n];
-    (Path::Asm.kernels().sigmoid)(&z, &mut pa);
+    (fns(Kernels::Fast).sigmoid)(&z, &mut pa);
     let mut worst = 0.0f64;
     for i in 0..n {
         let exact = 1.0 / (1.0 + (-(z[i] as f64)).exp());
@@ -742,7 +736,7 @@ fn vector_exp_log_accuracy_over_a_sweep() {
         for i in 0..n {
             let mut one_p = [0.0f32];
             let mut one_d = [0.0f32];
-            let la = (Path::Asm.kernels().sigmoid_bce)(
+            let la = (fns(Kernels::Fast).sigmoid_bce)(
                 &z[i..i + 1],
                 &labels[..1],
                 &mut one_p,
@@ -760,7 +754,7 @@ fn vector_exp_log_accuracy_over_a_sweep() {
                 z[i]
             );
         }
-        let _ = (Path::Asm.kernels().sigmoid_bce)(&z, &labels, &mut p, &mut d);
+        let _ = (fns(Kernels::Fast).sigmoid_bce)(&z, &labels, &mut p, &mut d);
     }
 }
 
@@ -771,12 +765,12 @@ fn sigmoid_bce_dz_is_gradient_of_loss() {
     for &path in paths() {
         let mut p = [0.0f32; 5];
         let mut dz = [0.0f32; 5];
-        (path.kernels().sigmoid_bce)(&z, &y, &mut p, &mut dz);
+        (fns(path).sigmoid_bce)(&z, &y, &mut p, &mut dz);
         for i in 0..5 {
             let f = |e: f32| {
                 let mut p1 = [0.0f32];
                 let mut d1 = [0.0f32];
-                (path.kernels().sigmoid_bce)(&[z[i] + e], &y[i..i + 1], &mut p1, &mut d1) as f64
+                (fns(path).sigmoid_bce)(&[z[i] + e], &y[i..i + 1], &mut p1, &mut d1) as f64
             };
             let h = 1e-2;
             let fd = (f(h) - f(-h)) / (2.0 * h as f64);
@@ -804,21 +798,21 @@ fn update_asm_matches_reference() {
             let (mut a, mut r) = (vec![0.0f32; len + 1], vec![0.0f32; len + 1]);
             a[len] = 7.0;
             r[len] = 7.0;
-            (Path::Asm.kernels().sum_slots)(&src, slots, stride, &mut a[..len]);
-            (Path::Reference.kernels().sum_slots)(&src, slots, stride, &mut r[..len]);
+            (fns(Kernels::Fast).sum_slots)(&src, slots, stride, &mut a[..len]);
+            (fns(Kernels::Reference).sum_slots)(&src, slots, stride, &mut r[..len]);
             assert_eq!(a, r, "sum_slots len {len} slots {slots}");
             assert_eq!(a[len], 7.0);
         }
         let p0 = rng.vec(len);
         let g = rng.vec(len);
         let (mut pa, mut pr) = (p0.clone(), p0.clone());
-        (Path::Asm.kernels().sgd)(&mut pa, &g, 0.01 / 16.0);
-        (Path::Reference.kernels().sgd)(&mut pr, &g, 0.01 / 16.0);
+        (fns(Kernels::Fast).sgd)(&mut pa, &g, 0.01 / 16.0);
+        (fns(Kernels::Reference).sgd)(&mut pr, &g, 0.01 / 16.0);
         close(&pa, &pr, 1e-7);
         let v0 = rng.vec(len);
         let (mut pa, mut pr) = (p0.clone(), p0.clone());
         let (mut va, mut vr) = (v0.clone(), v0.clone());
-        (Path::Asm.kernels().sgd_momentum)(
+        (fns(Kernels::Fast).sgd_momentum)(
             &mut pa,
             &g,
             &mut va,
@@ -829,7 +823,7 @@ fn update_asm_matches_reference() {
                 weight_decay: 1e-3,
             },
         );
-        (Path::Reference.kernels().sgd_momentum)(
+        (fns(Kernels::Reference).sgd_momentum)(
             &mut pr,
             &g,
             &mut vr,
@@ -849,14 +843,14 @@ fn update_asm_matches_reference() {
 fn update_hand_computed() {
     for &path in paths() {
         let mut p = [1.0f32, -2.0, 0.5];
-        (path.kernels().sgd)(&mut p, &[16.0, 32.0, -8.0], 0.01 / 16.0);
+        (fns(path).sgd)(&mut p, &[16.0, 32.0, -8.0], 0.01 / 16.0);
         assert_relative_eq!(p[0], 0.99, max_relative = 1e-6);
         assert_relative_eq!(p[1], -2.02, max_relative = 1e-6);
         assert_relative_eq!(p[2], 0.505, max_relative = 1e-6);
         // v = 0.9*1 + (0.5*2 + 0.1*1) = 2.0; p = 1 - 0.1*2 = 0.8
         let mut p = [1.0f32];
         let mut v = [1.0f32];
-        (path.kernels().sgd_momentum)(
+        (fns(path).sgd_momentum)(
             &mut p,
             &[2.0],
             &mut v,
@@ -871,7 +865,7 @@ fn update_hand_computed() {
         assert_relative_eq!(p[0], 0.8, max_relative = 1e-6);
         let src = [1.0f32, 2.0, 10.0, 20.0, 100.0, 200.0];
         let mut d = [0.0f32; 2];
-        (path.kernels().sum_slots)(&src, 3, 2, &mut d);
+        (fns(path).sum_slots)(&src, 3, 2, &mut d);
         assert_eq!(d, [111.0, 222.0]);
     }
 }
@@ -879,7 +873,7 @@ fn update_hand_computed() {
 #[test]
 fn dense_split_across_threads_matches_one_call() {
     // the trainer splits fc work by cols / ks ranges; two threads write one buffer at once
-    if !avx512_or_note("dense threads") {
+    if avx512_or_note("dense threads").is_none() {
         return;
     }
     #[derive(Clone, Copy)]
@@ -893,9 +887,9 @@ fn dense_split_across_threads_matches_one_call() {
     let b = rng.vec(n);
     let dy = rng.vec(rows * n);
     let mut y1 = vec![0.0f32; rows * n];
-    Fc::new(Path::Asm, rows, k, n).forward((&x, &w, &b), true, 0..n, &mut y1);
+    Fc::new(Kernels::Fast, rows, k, n).forward((&x, &w, &b), true, 0..n, &mut y1);
     let mut dx1 = vec![0.0f32; rows * k];
-    Fc::new(Path::Asm, rows, k, n).backward_data(&dy, &w, &mut dx1, 0..k);
+    Fc::new(Kernels::Fast, rows, k, n).backward_data(&dy, &w, &mut dx1, 0..k);
     for parts in [2usize, 3, 5] {
         let mut y2 = vec![0.0f32; rows * n];
         let mut dx2 = vec![0.0f32; rows * k];
@@ -908,7 +902,7 @@ fn dense_split_across_threads_matches_one_call() {
                     let cols = n * t / parts..n * (t + 1) / parts;
                     let ks = (k / 16 * t / parts) * 16..(k / 16 * (t + 1) / parts) * 16;
                     unsafe {
-                        (Path::Asm.kernels().fc_forward)(
+                        (fns(Kernels::Fast).fc_forward)(
                             FcDims { rows, k, n },
                             x,
                             w,
@@ -917,7 +911,7 @@ fn dense_split_across_threads_matches_one_call() {
                             py.0,
                             cols,
                         );
-                        (Path::Asm.kernels().fc_backward_data)(
+                        (fns(Kernels::Fast).fc_backward_data)(
                             FcDims { rows, k, n },
                             dy,
                             w,

@@ -2,9 +2,9 @@
 //! must rise clearly above chance. Skipped (with a note) when `../shared/data` is absent.
 
 use catdog::config::Hyper;
-use catdog::cpu;
 use catdog::dataset::open_blob;
 use catdog::model::Net;
+use catdog::network::Kernels;
 use catdog::network::Network;
 use catdog::parameters;
 use catdog::train::{self, EpochOptions};
@@ -47,7 +47,7 @@ fn training_on_real_photos_beats_chance_clearly() {
         seed: 1,
         ..Hyper::default()
     };
-    let mut net = Net::new(&h, cpu::detect(), false).unwrap();
+    let mut net = Net::new(&h, Kernels::default_for_cpu(), false).unwrap();
     let shapes = net.shapes.clone();
     parameters::he_init(&shapes, net.params_mut(), h.seed);
     net.repack();

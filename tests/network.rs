@@ -2,9 +2,10 @@
 //! path, thread-count independence, learning on synthetic data, and the parameter file.
 
 use catdog::config::Hyper;
-use catdog::cpu::{self, Path};
+use catdog::cpu;
 use catdog::dataset::{Dataset, Synthetic};
 use catdog::model::Net;
+use catdog::network::Kernels;
 use catdog::network::Network;
 use catdog::parameters;
 use catdog::train::{self, EpochOptions};
@@ -28,20 +29,20 @@ fn small(image: usize, batch: usize, threads: usize) -> Hyper {
     }
 }
 
-fn net(h: &Hyper, path: Path, seed: u64) -> Net {
+fn net(h: &Hyper, path: Kernels, seed: u64) -> Net {
     net_with(h, path, seed, false)
 }
 
-fn net_with(h: &Hyper, path: Path, seed: u64, momentum: bool) -> Net {
+fn net_with(h: &Hyper, path: Kernels, seed: u64, momentum: bool) -> Net {
     he_net(h, path, seed, momentum)
 }
 
-fn paths() -> Vec<Path> {
+fn paths() -> Vec<Kernels> {
     if cpu::has_avx512() {
-        vec![Path::Reference, Path::Asm]
+        vec![Kernels::Reference, Kernels::Fast]
     } else {
         eprintln!("note: no AVX-512 here: only the reference path is checked");
-        vec![Path::Reference]
+        vec![Kernels::Reference]
     }
 }
 
@@ -105,7 +106,7 @@ fn asm_path_follows_reference_losses() {
     let opts = EpochOptions::plain(0.05);
     let mut losses = Vec::new();
     let mut finals = Vec::new();
-    for path in [Path::Reference, Path::Asm] {
+    for path in [Kernels::Reference, Kernels::Fast] {
         let mut n = net(&h, path, 21);
         let mut l = Vec::new();
         for e in 1..=3 {
@@ -146,7 +147,7 @@ fn any_thread_count_gives_the_same_bits() {
     let mut results = Vec::new();
     for threads in [1, 2, 7] {
         let h = small(16, 5, threads);
-        let mut n = net_with(&h, cpu::detect(), 8, true);
+        let mut n = net_with(&h, Kernels::default_for_cpu(), 8, true);
         for e in 1..=2 {
             n.run_epoch(&data, &order, e, &opts, None).unwrap();
         }
@@ -170,7 +171,7 @@ fn inference_bits_do_not_depend_on_batch_or_threads_and_algorithms_agree() {
             widths: [32, 32, 48],
             ..small(32, batch, threads)
         };
-        let mut n = Net::new_with(&h, cpu::detect(), false, conv).unwrap();
+        let mut n = Net::new_with(&h, Kernels::default_for_cpu(), false, conv).unwrap();
         let s = n.shapes.clone();
         parameters::he_init(&s, n.params_mut(), 5);
         n.repack();
@@ -181,7 +182,7 @@ fn inference_bits_do_not_depend_on_batch_or_threads_and_algorithms_agree() {
         let (_, p) = probs(batch, threads, ConvChoice::Auto);
         assert!(p == base, "batch {batch}, {threads} threads: other bits");
     }
-    if cpu::detect() == Path::Asm {
+    if Kernels::default_for_cpu() == Kernels::Fast {
         assert_eq!(
             algos,
             [Algo::WinogradRows, Algo::Winograd4, Algo::Winograd4]
@@ -263,7 +264,7 @@ fn learns_synthetic_signal() {
     };
     let train_set = Synthetic::new(256, 16, 1);
     let test_set = Synthetic::new(128, 16, 2);
-    let mut n = net(&h, cpu::detect(), 4);
+    let mut n = net(&h, Kernels::default_for_cpu(), 4);
     let before = train::accuracy(&train::predict(&mut n, &test_set), test_set.labels());
     let opts = EpochOptions::plain(0.02);
     for e in 1..=4 {

@@ -21,11 +21,11 @@
 #![cfg(target_arch = "x86_64")]
 
 use catdog::config::{ConvDims, Hyper, PoolDims};
-use catdog::cpu::Path;
 use catdog::dataset::{Dataset, Synthetic};
 use catdog::layers::fc::FcDims;
 use catdog::layers::pool::OutPlace;
 use catdog::model::Net;
+use catdog::network::Kernels;
 use catdog::network::Network;
 use catdog::original::activation_functions::{relu, relu_backward, sigmoid};
 use catdog::original::backward::accumulate_db;
@@ -1389,9 +1389,9 @@ fn tensor_ranges(h: &Hyper) -> Vec<(usize, usize)> {
 
 #[test]
 fn original_net_matches_reference_path_and_finite_differences() {
-    if !avx512_or_note("OriginalNet") {
+    let Some(cpu) = avx512_or_note("OriginalNet") else {
         return;
-    }
+    };
     let h = small_hyper();
     let data = Synthetic::new(8, h.image, 5);
     let idx = [0u32, 3, 5, 6];
@@ -1401,7 +1401,7 @@ fn original_net_matches_reference_path_and_finite_differences() {
             && idx.iter().any(|&i| data.labels()[i as usize] == 1)
     );
 
-    let mut orig = OriginalNet::new(&h).unwrap();
+    let mut orig = OriginalNet::new(&h, cpu).unwrap();
     orig.params_mut().copy_from_slice(&params);
     let (loss, grads) = orig.loss_and_gradients(&data, &idx);
     // A second call gives the same bits (the routines pad and un-pad their buffers in place).
@@ -1411,7 +1411,7 @@ fn original_net_matches_reference_path_and_finite_differences() {
         "not repeatable"
     );
 
-    let mut fast = Net::new(&h, Path::Reference, false).unwrap();
+    let mut fast = Net::new(&h, Kernels::Reference, false).unwrap();
     fast.params_mut().copy_from_slice(&params);
     fast.repack();
     let fast_loss = train::loss_and_gradients(&mut fast, &data, &idx, None);

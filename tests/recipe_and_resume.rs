@@ -6,10 +6,12 @@ mod common;
 #[path = "common/net.rs"]
 mod net;
 use catdog::config::Hyper;
-use catdog::cpu::{self, Path as KPath};
+use catdog::cpu;
 use catdog::dataset::{Dataset, Synthetic};
 use catdog::layers::dropout;
 use catdog::model::Net;
+use catdog::network::Kernels;
+use catdog::testing::fns;
 use catdog::train::{self, EpochOptions};
 use common::{assert_ok, final_accuracy, strings, tmp_with_blobs};
 use net::{central_difference, he_net};
@@ -215,21 +217,21 @@ fn dropout_kernel_matches_reference_and_keeps_the_asked_fraction() {
     assert_eq!(bits, other);
     let x: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
     let mut r = x.clone();
-    (KPath::Reference.kernels().dropout)(&mut r, &bits, 0.7);
+    (fns(Kernels::Reference).dropout)(&mut r, &bits, 0.7);
     for i in [0, 1, 17, 4095, n - 1] {
         let on = bits[i / 8] >> (i % 8) & 1 == 1;
         assert_eq!(r[i], if on { x[i] / 0.7 } else { 0.0 });
     }
     if cpu::has_avx512() {
         let mut a = x.clone();
-        (KPath::Asm.kernels().dropout)(&mut a, &bits, 0.7);
+        (fns(Kernels::Fast).dropout)(&mut a, &bits, 0.7);
         assert!(a == r, "asm dropout differs from the reference");
     } else {
         eprintln!("note: no AVX-512 here: asm dropout not checked");
     }
 }
 
-fn tiny_net(path: KPath) -> Net {
+fn tiny_net(path: Kernels) -> Net {
     let h = Hyper {
         batch: 3,
         threads: 1,
@@ -246,9 +248,9 @@ fn tiny_net(path: KPath) -> Net {
 #[test]
 fn gradients_with_dropout_and_flips_match_finite_differences() {
     let paths = if cpu::has_avx512() {
-        vec![KPath::Reference, KPath::Asm]
+        vec![Kernels::Reference, Kernels::Fast]
     } else {
-        vec![KPath::Reference]
+        vec![Kernels::Reference]
     };
     for path in paths {
         let mut n = tiny_net(path);
@@ -292,7 +294,7 @@ fn gradients_with_dropout_and_flips_match_finite_differences() {
 /// gradient bits.
 #[test]
 fn flips_are_a_pure_input_transform() {
-    let path = cpu::detect();
+    let path = Kernels::default_for_cpu();
     let data = Synthetic::new(3, 8, 6);
     let opts = EpochOptions {
         flips: true,

@@ -7,10 +7,11 @@
 //! `cargo test --release --test winograd4 -- --ignored --nocapture speed`.
 
 use catdog::config::ConvDims;
-use catdog::cpu::has_avx512;
+
 use catdog::layers::conv::winograd::{self, F2, F4};
-use catdog::layers::conv::{Algo, ConvPlan, PoolOut};
+use catdog::layers::conv::{Algo, PoolOut};
 use catdog::layers::pool::{forward_asm, OutPlace};
+use catdog::testing::{avx512, avx512_or_skip, plan};
 
 /// xorshift64*: a small deterministic generator, uniform floats in [lo, hi).
 struct Rng(u64);
@@ -53,14 +54,6 @@ fn shifted(v: &[f32], shift: usize) -> Vec<f32> {
     let mut s = vec![0.0; shift];
     s.extend_from_slice(v);
     s
-}
-
-fn skip_without_avx512(name: &str) -> bool {
-    if has_avx512() {
-        return false;
-    }
-    println!("note: {name}: this CPU lacks AVX-512, asm kernels not tested");
-    true
 }
 
 // ---- f64 references ----------------------------------------------------------------------
@@ -196,6 +189,7 @@ fn fwd4(d: &ConvDims, x_pad: &[f32], w: &[f32], bias: &[f32], shift: usize) -> V
     let cin = d.cin;
     let mut up = vec![0.0; shift + winograd::packed_len::<F4>(cin, d.cout)];
     winograd::pack::<F4>(
+        avx512(),
         cin,
         d.cout,
         |oc, ky, kx, ic| w[((oc * 3 + ky) * 3 + kx) * cin + ic],
@@ -210,6 +204,7 @@ fn run4(d: &ConvDims, inp: &[f32], up: &[f32], bias: Option<&[f32]>, shift: usiz
     let mut scratch = vec![f32::NAN; shift + winograd::scratch_len::<F4>(d)];
     let mut out = vec![f32::NAN; shift + d.h * d.w * d.cout];
     winograd::run::<F4>(
+        avx512(),
         d,
         &inp[shift..],
         up,
@@ -226,6 +221,7 @@ fn bwd4(d: &ConvDims, dy_pad: &[f32], w: &[f32], shift: usize) -> Vec<f32> {
     let cin = d.cin;
     let mut up = vec![0.0; shift + winograd::packed_len::<F4>(d.cout, cin)];
     winograd::pack::<F4>(
+        avx512(),
         d.cout,
         cin,
         |ic, ky, kx, oc| w[((oc * 3 + (2 - ky)) * 3 + (2 - kx)) * cin + ic],
@@ -242,6 +238,7 @@ fn wgrad4(d: &ConvDims, x_pad: &[f32], dy_pad: &[f32], shift: usize) -> (Vec<f32
     let mut dw = vec![f32::NAN; shift + d.weight_len()];
     let mut db = vec![f32::NAN; shift + d.cout];
     winograd::backward_weights::<F4>(
+        avx512(),
         d,
         &x[shift..],
         &dy[shift..],
@@ -254,35 +251,35 @@ fn wgrad4(d: &ConvDims, x_pad: &[f32], dy_pad: &[f32], shift: usize) -> (Vec<f32
 
 /// Floats of scratch the direct and F(2x2) paths need on `d`.
 fn scratch_len_f2(d: &ConvDims) -> usize {
-    ConvPlan::with(Algo::Winograd, d).scratch_len
+    plan(Algo::Winograd, d).scratch_len
 }
 
 /// The direct or F(2x2) path's forward.
 fn fwd_other(a: Algo, d: &ConvDims, x_pad: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
-    let mut wp = vec![0.0; ConvPlan::with(a, d).packed_len];
-    (ConvPlan::with(a, d).pack_forward)(d, w, &mut wp);
-    let mut scratch = vec![0.0; ConvPlan::with(a, d).scratch_len];
+    let mut wp = vec![0.0; plan(a, d).packed_len];
+    (plan(a, d).pack_forward)(d, w, &mut wp);
+    let mut scratch = vec![0.0; plan(a, d).scratch_len];
     let mut y = vec![f32::NAN; d.out_len()];
-    (ConvPlan::with(a, d).forward)(d, x_pad, &wp, Some(bias), &mut y, 0..d.h, &mut scratch);
+    (plan(a, d).forward)(d, x_pad, &wp, Some(bias), &mut y, 0..d.h, &mut scratch);
     y
 }
 
 /// The direct or F(2x2) path's input gradient.
 fn bwd_other(a: Algo, d: &ConvDims, dy_pad: &[f32], w: &[f32]) -> Vec<f32> {
-    let mut wp = vec![0.0; ConvPlan::with(a, d).packed_len];
-    (ConvPlan::with(a, d).pack_backward)(d, w, &mut wp);
-    let mut scratch = vec![0.0; ConvPlan::with(a, d).scratch_len];
+    let mut wp = vec![0.0; plan(a, d).packed_len];
+    (plan(a, d).pack_backward)(d, w, &mut wp);
+    let mut scratch = vec![0.0; plan(a, d).scratch_len];
     let mut dx = vec![f32::NAN; d.h * d.w * d.cin];
-    (ConvPlan::with(a, d).backward_data)(d, dy_pad, &wp, &mut dx, &mut scratch);
+    (plan(a, d).backward_data)(d, dy_pad, &wp, &mut dx, &mut scratch);
     dx
 }
 
 /// The direct or F(2x2) path's weight and bias gradients.
 fn wgrad_other(a: Algo, d: &ConvDims, x_pad: &[f32], dy_pad: &[f32]) -> (Vec<f32>, Vec<f32>) {
-    let mut scratch = vec![0.0; ConvPlan::with(a, d).scratch_len];
+    let mut scratch = vec![0.0; plan(a, d).scratch_len];
     let mut dw = vec![f32::NAN; d.weight_len()];
     let mut db = vec![f32::NAN; d.cout];
-    (ConvPlan::with(a, d).backward_weights)(d, x_pad, dy_pad, &mut dw, &mut db, &mut scratch);
+    (plan(a, d).backward_weights)(d, x_pad, dy_pad, &mut dw, &mut db, &mut scratch);
     (dw, db)
 }
 
@@ -330,7 +327,7 @@ const SHAPES: &[(usize, usize, usize, usize)] = &[
 
 #[test]
 fn forward_matches_f64_reference_and_other_paths() {
-    if skip_without_avx512("forward_matches_f64_reference_and_other_paths") {
+    if avx512_or_skip("forward_matches_f64_reference_and_other_paths").is_none() {
         return;
     }
     let mut rng = Rng(11);
@@ -360,7 +357,7 @@ fn forward_matches_f64_reference_and_other_paths() {
 
 #[test]
 fn input_gradient_matches_f64_reference_and_other_paths() {
-    if skip_without_avx512("input_gradient_matches_f64_reference_and_other_paths") {
+    if avx512_or_skip("input_gradient_matches_f64_reference_and_other_paths").is_none() {
         return;
     }
     let mut rng = Rng(12);
@@ -393,7 +390,7 @@ const WGRAD_SHAPES: &[(usize, usize, usize, usize)] = &[
 
 #[test]
 fn weight_gradient_matches_f64_reference_and_other_paths() {
-    if skip_without_avx512("weight_gradient_matches_f64_reference_and_other_paths") {
+    if avx512_or_skip("weight_gradient_matches_f64_reference_and_other_paths").is_none() {
         return;
     }
     let mut rng = Rng(13);
@@ -421,7 +418,7 @@ fn weight_gradient_matches_f64_reference_and_other_paths() {
 /// A second call overwrites (dU accumulates across bands in scratch, dw and db must not).
 #[test]
 fn weight_gradient_overwrites_bit_for_bit() {
-    if skip_without_avx512("weight_gradient_overwrites_bit_for_bit") {
+    if avx512_or_skip("weight_gradient_overwrites_bit_for_bit").is_none() {
         return;
     }
     let mut rng = Rng(14);
@@ -430,9 +427,9 @@ fn weight_gradient_overwrites_bit_for_bit() {
     let dy = padded(&mut rng, 20, 12, 48, -1.0, 1.0);
     let mut scratch = vec![0.0; winograd::wgrad_scratch_len::<F4>(&d)];
     let (mut dw, mut db) = (vec![0.0; d.weight_len()], vec![0.0; 48]);
-    winograd::backward_weights::<F4>(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
+    winograd::backward_weights::<F4>(avx512(), &d, &x, &dy, &mut dw, &mut db, &mut scratch);
     let (first_dw, first_db) = (dw.clone(), db.clone());
-    winograd::backward_weights::<F4>(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
+    winograd::backward_weights::<F4>(avx512(), &d, &x, &dy, &mut dw, &mut db, &mut scratch);
     assert_eq!(dw, first_dw);
     assert_eq!(db, first_db);
 }
@@ -441,7 +438,7 @@ fn weight_gradient_overwrites_bit_for_bit() {
 /// nothing.
 #[test]
 fn weight_gradient_reads_only_the_interior_of_dy() {
-    if skip_without_avx512("weight_gradient_reads_only_the_interior_of_dy") {
+    if avx512_or_skip("weight_gradient_reads_only_the_interior_of_dy").is_none() {
         return;
     }
     let mut rng = Rng(15);
@@ -465,7 +462,7 @@ fn weight_gradient_reads_only_the_interior_of_dy() {
 /// write nothing outside their rows.
 #[test]
 fn row_bands_match_whole_layer_bit_for_bit() {
-    if skip_without_avx512("row_bands_match_whole_layer_bit_for_bit") {
+    if avx512_or_skip("row_bands_match_whole_layer_bit_for_bit").is_none() {
         return;
     }
     let mut rng = Rng(16);
@@ -477,6 +474,7 @@ fn row_bands_match_whole_layer_bit_for_bit() {
         let whole = fwd4(&d, &x, &wts, &bias, 0);
         let mut up = vec![0.0; winograd::packed_len::<F4>(cin, cout)];
         winograd::pack::<F4>(
+            avx512(),
             cin,
             cout,
             |oc, ky, kx, ic| wts[((oc * 3 + ky) * 3 + kx) * cin + ic],
@@ -491,7 +489,16 @@ fn row_bands_match_whole_layer_bit_for_bit() {
             let y1 = (y0 + band).min(h);
             let n = (y1 - y0) * w * cout;
             let mut out = vec![f32::NAN; n + 16];
-            winograd::run::<F4>(&d, &x, &up, Some(&bias), &mut out, y0..y1, &mut scratch);
+            winograd::run::<F4>(
+                avx512(),
+                &d,
+                &x,
+                &up,
+                Some(&bias),
+                &mut out,
+                y0..y1,
+                &mut scratch,
+            );
             assert_eq!(
                 &out[..n],
                 &whole[y0 * w * cout..y1 * w * cout],
@@ -511,7 +518,7 @@ fn rows_must_be_whole_tiles() {
     let up = vec![0.0; winograd::packed_len::<F4>(16, 16)];
     let mut out = vec![0.0; d.out_len()];
     let mut scratch = vec![0.0; winograd::scratch_len::<F4>(&d)];
-    winograd::run::<F4>(&d, &x, &up, None, &mut out, 2..6, &mut scratch);
+    winograd::run::<F4>(avx512(), &d, &x, &up, None, &mut out, 2..6, &mut scratch);
 }
 
 /// Pooled values and argmax codes of `y` (`h x w x cout`) by the pool kernels
@@ -519,7 +526,7 @@ fn rows_must_be_whole_tiles() {
 fn pool_after(d: &ConvDims, y: &[f32], place: OutPlace, out_len: usize) -> (Vec<f32>, Vec<u8>) {
     let (p, mut out) = (d.pool(), vec![-7.0; out_len]);
     let mut am = vec![9; p.out_len()];
-    forward_asm(&p, y, &mut out, place, Some(&mut am), 0..d.h / 2);
+    forward_asm(avx512(), &p, y, &mut out, place, Some(&mut am), 0..d.h / 2);
     (out, am)
 }
 
@@ -539,13 +546,13 @@ fn bits(v: &[f32]) -> Vec<u32> {
 /// pooled places is written, and without codes no code is.
 #[test]
 fn fused_pool_matches_forward_then_pool_bit_for_bit() {
-    if skip_without_avx512("fused_pool_matches_forward_then_pool_bit_for_bit") {
+    if avx512_or_skip("fused_pool_matches_forward_then_pool_bit_for_bit").is_none() {
         return;
     }
     let mut rng = Rng(29);
     for (h, w, cin, cout) in [(64, 64, 32, 64), (32, 32, 64, 128), (8, 12, 16, 48)] {
         let d = dims(h, w, cin, cout);
-        let plan = ConvPlan::with(Algo::Winograd4, &d);
+        let plan = plan(Algo::Winograd4, &d);
         let fused = plan.forward_pool.expect("F(4x4) has a fused conv + pool");
         let mut x = padded(&mut rng, h, w, cin, -0.5, 1.0);
         x.iter_mut().for_each(|v| *v = v.max(0.0));
@@ -627,7 +634,7 @@ fn fused_pool_matches_forward_then_pool_bit_for_bit() {
 /// error of every path against f64 and asserts F(4x4)'s bound.
 #[test]
 fn accuracy_on_network_shapes() {
-    if skip_without_avx512("accuracy_on_network_shapes") {
+    if avx512_or_skip("accuracy_on_network_shapes").is_none() {
         return;
     }
     let mut rng = Rng(17);
@@ -720,7 +727,7 @@ const G: [[f64; 3]; 6] = [
 /// through the same test-side packer passes (and matches `winograd::pack::<F4>`).
 #[test]
 fn a_wrong_transform_constant_is_caught() {
-    if skip_without_avx512("a_wrong_transform_constant_is_caught") {
+    if avx512_or_skip("a_wrong_transform_constant_is_caught").is_none() {
         return;
     }
     let mut rng = Rng(18);
@@ -734,7 +741,7 @@ fn a_wrong_transform_constant_is_caught() {
     let f = |oc: usize, ky: usize, kx: usize, ic: usize| wts[((oc * 3 + ky) * 3 + kx) * d.cin + ic];
     let exact = pack_with_g(&G, d.cin, d.cout, f);
     let mut packed = vec![0.0; winograd::packed_len::<F4>(d.cin, d.cout)];
-    winograd::pack::<F4>(d.cin, d.cout, f, &mut packed);
+    winograd::pack::<F4>(avx512(), d.cin, d.cout, f, &mut packed);
     let (_, rel_pack) = max_err(&exact, &to64(&packed));
     assert!(
         rel_pack < 1e-6,
@@ -782,7 +789,7 @@ fn time_us(reps: usize, mut f: impl FnMut()) -> f64 {
 #[test]
 #[ignore]
 fn speed_f4x4_vs_f2x2() {
-    if skip_without_avx512("speed_f4x4_vs_f2x2") {
+    if avx512_or_skip("speed_f4x4_vs_f2x2").is_none() {
         return;
     }
     let rounds: usize = std::env::var("WINO4_ROUNDS")
@@ -804,6 +811,7 @@ fn speed_f4x4_vs_f2x2() {
         // F(4x4) buffers.
         let mut u4f = vec![0.0; winograd::packed_len::<F4>(d.cin, d.cout)];
         winograd::pack::<F4>(
+            avx512(),
             d.cin,
             d.cout,
             |oc, ky, kx, ic| wts[((oc * 3 + ky) * 3 + kx) * cin + ic],
@@ -811,6 +819,7 @@ fn speed_f4x4_vs_f2x2() {
         );
         let mut u4b = vec![0.0; winograd::packed_len::<F4>(d.cout, d.cin)];
         winograd::pack::<F4>(
+            avx512(),
             d.cout,
             d.cin,
             |ic, ky, kx, oc| wts[((oc * 3 + (2 - ky)) * 3 + (2 - kx)) * cin + ic],
@@ -822,10 +831,10 @@ fn speed_f4x4_vs_f2x2() {
         let mut scr4 = vec![0.0; s4];
         // F(2x2) and direct buffers.
         let pk = |a: Algo| {
-            let mut f = vec![0.0; ConvPlan::with(a, &d).packed_len];
-            (ConvPlan::with(a, &d).pack_forward)(&d, &wts, &mut f);
-            let mut b = vec![0.0; ConvPlan::with(a, &d).packed_len];
-            (ConvPlan::with(a, &d).pack_backward)(&d, &wts, &mut b);
+            let mut f = vec![0.0; plan(a, &d).packed_len];
+            (plan(a, &d).pack_forward)(&d, &wts, &mut f);
+            let mut b = vec![0.0; plan(a, &d).packed_len];
+            (plan(a, &d).pack_backward)(&d, &wts, &mut b);
             (f, b)
         };
         let (u2f, u2b) = pk(Algo::Winograd);
@@ -840,38 +849,37 @@ fn speed_f4x4_vs_f2x2() {
             for (ai, a) in [Algo::Direct, Algo::Winograd].into_iter().enumerate() {
                 let (uf, ub) = if ai == 0 { (&udf, &udb) } else { (&u2f, &u2b) };
                 let t = time_us(reps, || {
-                    (ConvPlan::with(a, &d).forward)(
-                        &d,
-                        &x,
-                        uf,
-                        Some(&bias),
-                        &mut y,
-                        0..d.h,
-                        &mut scr2,
-                    )
+                    (plan(a, &d).forward)(&d, &x, uf, Some(&bias), &mut y, 0..d.h, &mut scr2)
                 });
                 best[0][ai] = best[0][ai].min(t);
                 let t = time_us(reps, || {
-                    (ConvPlan::with(a, &d).backward_data)(&d, &dy, ub, &mut dx, &mut scr2)
+                    (plan(a, &d).backward_data)(&d, &dy, ub, &mut dx, &mut scr2)
                 });
                 best[1][ai] = best[1][ai].min(t);
                 let t = time_us(reps, || {
-                    (ConvPlan::with(a, &d).backward_weights)(
-                        &d, &x, &dy, &mut dw, &mut db, &mut scr2,
-                    )
+                    (plan(a, &d).backward_weights)(&d, &x, &dy, &mut dw, &mut db, &mut scr2)
                 });
                 best[2][ai] = best[2][ai].min(t);
             }
             let t = time_us(reps, || {
-                winograd::run::<F4>(&d, &x, &u4f, Some(&bias), &mut y, 0..d.h, &mut scr4)
+                winograd::run::<F4>(
+                    avx512(),
+                    &d,
+                    &x,
+                    &u4f,
+                    Some(&bias),
+                    &mut y,
+                    0..d.h,
+                    &mut scr4,
+                )
             });
             best[0][2] = best[0][2].min(t);
             let t = time_us(reps, || {
-                winograd::run::<F4>(&bd, &dy, &u4b, None, &mut dx, 0..d.h, &mut scr4)
+                winograd::run::<F4>(avx512(), &bd, &dy, &u4b, None, &mut dx, 0..d.h, &mut scr4)
             });
             best[1][2] = best[1][2].min(t);
             let t = time_us(reps, || {
-                winograd::backward_weights::<F4>(&d, &x, &dy, &mut dw, &mut db, &mut scr4)
+                winograd::backward_weights::<F4>(avx512(), &d, &x, &dy, &mut dw, &mut db, &mut scr4)
             });
             best[2][2] = best[2][2].min(t);
         }
@@ -900,7 +908,7 @@ fn speed_f4x4_vs_f2x2() {
 #[test]
 #[ignore]
 fn speed_fused_pool() {
-    if skip_without_avx512("speed_fused_pool") {
+    if avx512_or_skip("speed_fused_pool").is_none() {
         return;
     }
     let (rounds, reps) = (5, 21);
@@ -910,7 +918,7 @@ fn speed_fused_pool() {
         ("conv2", dims(64, 64, 32, 64)),
         ("conv3", dims(32, 32, 64, 128)),
     ] {
-        let plan = ConvPlan::with(Algo::Winograd4, &d);
+        let plan = plan(Algo::Winograd4, &d);
         let fused = plan.forward_pool.expect("F(4x4) has a fused conv + pool");
         let mut x = padded(&mut rng, d.h, d.w, d.cin, -0.5, 1.0);
         x.iter_mut().for_each(|v| *v = v.max(0.0));
@@ -944,7 +952,7 @@ fn speed_fused_pool() {
                             let r = rows.clone();
                             (plan.forward)(&d, &x, &wp, Some(&bias), &mut y, r, &mut scratch);
                             let pooled = rows.start / 2..rows.end / 2;
-                            forward_asm(&p, &y, &mut out, place, a, pooled);
+                            forward_asm(avx512(), &p, &y, &mut out, place, a, pooled);
                         }
                     }
                 };

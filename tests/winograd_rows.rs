@@ -7,9 +7,9 @@
 //! `cargo test --release --test winograd_rows`.
 
 use catdog::config::ConvDims;
-use catdog::cpu::has_avx512;
 use catdog::layers::conv::winograd_rows::{self, BAND_ROWS};
 use catdog::layers::conv::{Algo, ConvPlan};
+use catdog::testing::{avx512, avx512_or_skip, plan};
 
 /// xorshift64*: uniform floats in [lo, hi).
 struct Rng(u64);
@@ -24,14 +24,6 @@ impl Rng {
     fn fill(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
         (0..n).map(|_| self.uniform(lo, hi)).collect()
     }
-}
-
-fn skip_without_avx512(name: &str) -> bool {
-    if has_avx512() {
-        return false;
-    }
-    println!("note: {name}: this CPU lacks AVX-512, asm kernels not tested");
-    true
 }
 
 /// Largest error of the tests' tolerance, relative to the largest |value| of the result.
@@ -78,7 +70,7 @@ fn forward64(d: &ConvDims, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f64> {
 
 /// A plan's forward over the whole layer (its own packing and scratch).
 fn run(algo: Algo, d: &ConvDims, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
-    let plan = ConvPlan::with(algo, d);
+    let plan = plan(algo, d);
     let mut up = vec![0.0; plan.packed_len];
     (plan.pack_forward)(d, w, &mut up);
     run_packed(&plan, d, x, &up, b, d.h)
@@ -120,7 +112,7 @@ fn max_err(got: &[f32], want: &[f64]) -> (f64, f64) {
 /// blocks: F(4,3) along rows within `TOL` of f64, printed beside the direct kernels' error.
 #[test]
 fn accuracy_against_f64() {
-    if skip_without_avx512("accuracy_against_f64") {
+    if avx512_or_skip("accuracy_against_f64").is_none() {
         return;
     }
     let mut rng = Rng(0x5eed_0001);
@@ -157,7 +149,7 @@ fn accuracy_against_f64() {
 /// each band transforms the input rows it reads the same way.
 #[test]
 fn bands_give_the_bits_of_the_whole_layer() {
-    if skip_without_avx512("bands_give_the_bits_of_the_whole_layer") {
+    if avx512_or_skip("bands_give_the_bits_of_the_whole_layer").is_none() {
         return;
     }
     let mut rng = Rng(0x5eed_0002);
@@ -167,7 +159,7 @@ fn bands_give_the_bits_of_the_whole_layer() {
         cin: 3,
         cout: 64,
     };
-    let plan = ConvPlan::with(Algo::WinogradRows, &d);
+    let plan = plan(Algo::WinogradRows, &d);
     assert_eq!(plan.scratch_len, winograd_rows::scratch_len(&d));
     let x = image(&mut rng, &d);
     let wts = rng.fill(d.weight_len(), -0.5, 0.5);
@@ -190,7 +182,7 @@ fn bands_give_the_bits_of_the_whole_layer() {
 /// 1e-4 relative (position 3's, `1/24` of `a`) fail it on conv1.
 #[test]
 fn a_wrong_transform_constant_is_caught() {
-    if skip_without_avx512("a_wrong_transform_constant_is_caught") {
+    if avx512_or_skip("a_wrong_transform_constant_is_caught").is_none() {
         return;
     }
     let mut rng = Rng(0x5eed_0003);
@@ -204,7 +196,7 @@ fn a_wrong_transform_constant_is_caught() {
     let wts = rng.fill(d.weight_len(), -0.47, 0.47);
     let bias = rng.fill(d.cout, -0.1, 0.1);
     let want = forward64(&d, &x, &wts, &bias);
-    let plan = ConvPlan::with(Algo::WinogradRows, &d);
+    let plan = plan(Algo::WinogradRows, &d);
     let mut up = vec![0.0; plan.packed_len];
     (plan.pack_forward)(&d, &wts, &mut up);
     let (_, good) = max_err(&run_packed(&plan, &d, &x, &up, &bias, d.h), &want);
@@ -233,7 +225,7 @@ fn a_wrong_transform_constant_is_caught() {
 fn pooled_weight_gradient_gives_the_bits_of_pool_backward_then_weight_gradient() {
     use catdog::config::PoolDims;
     use catdog::layers::pool::backward_asm;
-    if skip_without_avx512("pooled_weight_gradient") {
+    if avx512_or_skip("pooled_weight_gradient").is_none() {
         return;
     }
     let mut rng = Rng(0x5eed_0004);
@@ -244,7 +236,7 @@ fn pooled_weight_gradient_gives_the_bits_of_pool_backward_then_weight_gradient()
         (2, 8, 1, 32),
     ] {
         let d = ConvDims { h, w, cin, cout };
-        let plan = ConvPlan::with(Algo::WinogradRows, &d);
+        let plan = plan(Algo::WinogradRows, &d);
         let fused = plan
             .backward_weights_pooled
             .expect("a fused weight gradient");
@@ -258,7 +250,7 @@ fn pooled_weight_gradient_gives_the_bits_of_pool_backward_then_weight_gradient()
             assert!(codes.contains(&code), "{d:?}: code {code} never drawn");
         }
         let mut dy_pad = vec![0.0; (h + 2) * (w + 2) * cout];
-        backward_asm(&p, &dpool, &codes, &mut dy_pad);
+        backward_asm(avx512(), &p, &dpool, &codes, &mut dy_pad);
         let mut scratch = vec![f32::NAN; plan.scratch_len];
         let (mut dw_a, mut db_a) = (vec![f32::NAN; d.weight_len()], vec![f32::NAN; cout]);
         (plan.backward_weights)(&d, &x, &dy_pad, &mut dw_a, &mut db_a, &mut scratch);

@@ -1,15 +1,29 @@
-//! Which kernel path runs: the `asm!` AVX-512 kernels, or the scalar reference.
+//! What this CPU can run, as a value: [`Avx512`], which only [`avx512`] (run-time detection) can
+//! make. Every safe function that executes an AVX-512 instruction takes one, and the asm tables
+//! ([`Avx512::layer_fns`], the asm conv plans) are reachable only through one, so safe code
+//! cannot reach an AVX-512 instruction on a CPU without AVX-512 F/BW/DQ/VL.
 //!
-//! The original assumed AVX-512 unconditionally. We check at start-up and fall back to the plain
-//! Rust reference on CPUs without AVX-512 F/BW/DQ/VL, or when `CATDOG_REFERENCE=1` forces it.
+//! The original assumed AVX-512 unconditionally; which kernels run is the user's choice
+//! ([`crate::network::Kernels`]), checked against this value once, when a network is built.
 
-/// The two implementations of every kernel.
+/// Proof that this CPU has AVX-512 F, BW, DQ and VL, every subset the asm kernels use. Zero-sized
+/// and `Copy`: pass it by value. Made only by [`avx512`] (and, inside this crate, by the asm
+/// tables that one of them unlocked).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Path {
-    /// Hand-written `core::arch::asm!` kernels on ZMM registers.
-    Asm,
-    /// Scalar plain-Rust reference (slow, obviously correct).
-    Reference,
+pub struct Avx512 {
+    _detected: (),
+}
+
+impl Avx512 {
+    /// The token, without detection.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512 F/BW/DQ/VL: call it only where an [`Avx512`] was already
+    /// obtained from [`avx512`] (the asm tables, which only such a token hands out).
+    #[inline(always)]
+    pub(crate) const unsafe fn assumed() -> Avx512 {
+        Avx512 { _detected: () }
+    }
 }
 
 /// True when this CPU has every AVX-512 subset the asm kernels use.
@@ -27,33 +41,16 @@ pub fn has_avx512() -> bool {
     }
 }
 
-/// The path to use: `Asm` when the CPU allows it and `CATDOG_REFERENCE` is unset (or `0`).
-pub fn detect() -> Path {
-    let forced = std::env::var("CATDOG_REFERENCE")
-        .map(|v| v != "0" && !v.is_empty())
-        .unwrap_or(false);
-    if forced || !has_avx512() {
-        Path::Reference
-    } else {
-        Path::Asm
-    }
+/// The AVX-512 token where this CPU has AVX-512 F/BW/DQ/VL, else `None`.
+pub fn avx512() -> Option<Avx512> {
+    // SAFETY: detected just now.
+    has_avx512().then(|| unsafe { Avx512::assumed() })
 }
 
-/// One line for the user when we are not on the fast path, `None` when we are.
-pub fn notice(path: Path) -> Option<&'static str> {
-    match path {
-        Path::Asm => None,
-        Path::Reference if has_avx512() => {
-            Some("note: CATDOG_REFERENCE is set: running the scalar reference kernels (slow)")
-        }
-        Path::Reference => Some(
-            "note: this CPU lacks AVX-512 F/BW/DQ/VL: running the scalar reference kernels (slow)",
-        ),
-    }
-}
-
-/// Panics unless the asm path may run; every asm kernel wrapper calls it in debug builds.
-#[inline]
-pub fn assert_asm_ok() {
-    debug_assert!(has_avx512(), "asm kernel called on a CPU without AVX-512");
+/// The token, or the error line for a user who chose `what` (a `--kernels` value) on a CPU
+/// without AVX-512.
+pub fn require_avx512(what: &str) -> Result<Avx512, String> {
+    avx512().ok_or_else(|| {
+        format!("--kernels {what} needs AVX-512 F/BW/DQ/VL, which this CPU lacks (use --kernels reference)")
+    })
 }

@@ -4,9 +4,9 @@
 
 use crate::arena::{Arena, ArenaLayout, Shared, View};
 use crate::config::{Hyper, Shapes};
-use crate::cpu::Path;
 use crate::layers::conv::{ConvChoice, ConvPlan};
-use crate::layers::Kernels;
+use crate::layers::LayerFns;
+use crate::network::Kernels;
 
 /// The ten parameter tensors, contiguous and in `parameters.raw` order.
 #[derive(Clone, Debug)]
@@ -119,7 +119,7 @@ pub struct BatchViews {
     /// fc1 input, `[batch][flat]` (pool3 outputs, HWC order).
     pub fc_in: View,
     /// fc1 input in inference where the path runs fc1 on packed weights
-    /// ([`crate::layers::Kernels::fc_forward_packed`]): `[batch][infer_stride(flat)]`, rows a
+    /// ([`crate::layers::LayerFns::fc_forward_packed`]): `[batch][infer_stride(flat)]`, rows a
     /// cache line longer than `flat` ([`crate::layers::fc::infer_stride`]); else empty.
     pub infer_in: View,
     /// fc1 output after ReLU, `[batch][fc1]`.
@@ -146,9 +146,10 @@ pub struct BatchViews {
 pub struct Net {
     pub hyper: Hyper,
     pub shapes: Shapes,
-    pub path: Path,
-    /// What runs, chosen once here: the path's layer functions and each conv layer's plan.
-    pub kernels: &'static Kernels,
+    /// Which kernels run (`Fast` or `Reference`).
+    pub kernels: Kernels,
+    /// What runs, chosen once here: the kernels' layer functions and each conv layer's plan.
+    pub fns: &'static LayerFns,
     pub conv: [ConvPlan; 3],
     /// Parameters and their gradients (same layout); the optimizer's velocity when momentum is on.
     pub params: Arena<f32>,
@@ -304,6 +305,16 @@ fn carve(h: &Hyper, s: &Shapes, conv: &[ConvPlan; 3], momentum: bool, packs_fc1:
     }
 }
 
+/// Each conv layer's plan on `kernels`.
+fn plans(kernels: Kernels, s: &Shapes, choice: ConvChoice) -> Result<[ConvPlan; 3], String> {
+    let [a, b, c] = s.conv;
+    Ok([
+        ConvPlan::for_kernels(kernels, &a, choice)?,
+        ConvPlan::for_kernels(kernels, &b, choice)?,
+        ConvPlan::for_kernels(kernels, &c, choice)?,
+    ])
+}
+
 /// Physical memory of this machine in bytes, if known.
 pub fn physical_memory() -> Option<usize> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
@@ -314,41 +325,32 @@ pub fn physical_memory() -> Option<usize> {
 
 impl Net {
     /// The memory a configuration needs, without allocating it.
-    pub fn plan(h: &Hyper, momentum: bool) -> Result<MemoryPlan, String> {
+    pub fn plan(h: &Hyper, kernels: Kernels, momentum: bool) -> Result<MemoryPlan, String> {
         let s = h.shapes()?;
-        let path = crate::cpu::detect();
-        let conv = s.conv.map(|d| ConvPlan::new(path, &d));
-        let packs_fc1 = path.kernels().fc_forward_packed.is_some();
+        let conv = plans(kernels, &s, ConvChoice::Auto)?;
+        let packs_fc1 = LayerFns::for_kernels(kernels)?.fc_forward_packed.is_some();
         Ok(carve(h, &s, &conv, momentum, packs_fc1).plan)
     }
 
     /// Sizes and allocates every arena (zeroed: padded borders stay zero forever after).
     /// Refuses, before allocating, a configuration larger than the machine's memory.
-    pub fn new(h: &Hyper, path: Path, momentum: bool) -> Result<Net, String> {
-        Net::new_with(h, path, momentum, ConvChoice::Auto)
+    pub fn new(h: &Hyper, kernels: Kernels, momentum: bool) -> Result<Net, String> {
+        Net::new_with(h, kernels, momentum, ConvChoice::Auto)
     }
 
     /// [`Net::new`] with the conv algorithms limited by `conv` (`model --conv`).
     pub fn new_with(
         h: &Hyper,
-        path: Path,
+        kernels: Kernels,
         momentum: bool,
         conv: ConvChoice,
     ) -> Result<Net, String> {
-        if path == Path::Asm && !crate::cpu::has_avx512() {
-            // The kernels' own checks are debug-only; this is the one gate in release builds.
-            return Err("the asm kernels need AVX-512 F/BW/DQ/VL, which this CPU lacks".into());
-        }
+        // The asm table and plans exist only with an AVX-512 token: kernels this CPU cannot
+        // run are refused here.
+        let fns = LayerFns::for_kernels(kernels)?;
         let shapes = h.shapes()?;
-        let conv = shapes.conv.map(|d| ConvPlan::choose(path, &d, conv));
-        let kernels = path.kernels();
-        let c = carve(
-            h,
-            &shapes,
-            &conv,
-            momentum,
-            kernels.fc_forward_packed.is_some(),
-        );
+        let conv = plans(kernels, &shapes, conv)?;
+        let c = carve(h, &shapes, &conv, momentum, fns.fc_forward_packed.is_some());
         if let Some(phys) = physical_memory() {
             if c.plan.total() > phys / 10 * 9 {
                 return Err(format!(
@@ -376,8 +378,8 @@ impl Net {
             threads: c.threads,
             batch: c.batch,
             shapes,
-            path,
             kernels,
+            fns,
             conv,
         })
     }
@@ -423,7 +425,7 @@ impl Net {
     /// Packs fc1's weights for inference ([`crate::layers::fc::pack_inference`]) unless the
     /// packing is current or the path has no use for it.
     pub fn pack_fc1_for_inference(&mut self) {
-        if self.fc1_packed_current || self.kernels.fc_forward_packed.is_none() {
+        if self.fc1_packed_current || self.fns.fc_forward_packed.is_none() {
             return;
         }
         let (k, n) = (self.shapes.flat, self.shapes.fc1);
@@ -438,7 +440,7 @@ impl Net {
 /// (see `train.rs`: phases separated by barriers).
 #[derive(Clone, Copy)]
 pub struct Ctx<'a> {
-    pub kernels: &'static Kernels,
+    pub fns: &'static LayerFns,
     pub conv: &'a [ConvPlan; 3],
     pub shapes: &'a Shapes,
     pub param_views: &'a ParamViews,
@@ -460,7 +462,7 @@ impl Net {
     /// Shared handles for a parallel region.
     pub fn ctx(&mut self) -> Ctx<'_> {
         Ctx {
-            kernels: self.kernels,
+            fns: self.fns,
             conv: &self.conv,
             shapes: &self.shapes,
             param_views: &self.param_views,

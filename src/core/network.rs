@@ -1,24 +1,96 @@
-//! The seam between the loops and the kernels: a network is built once, with one kernel tier,
-//! and the training loop (`catdog::fit::fit`), evaluation and benchmarks drive it through
-//! [`Network`] without knowing which tier runs.
+//! The seam between the loops and the kernels: a network is built once, with one choice of
+//! [`Kernels`], and the training loop (`catdog::fit::fit`), evaluation and benchmarks drive it
+//! through [`Network`] without knowing which kernels run.
 //!
-//! - [`Tier::Fast`]: [`crate::model::Net`], our register-blocked, Winograd, multi-threaded
-//!   kernels (or the scalar reference on CPUs without AVX-512).
-//! - [`Tier::Original`]: `crate::original::OriginalNet`, the assembly original's own routines,
-//!   one sample at a time on one thread, bit for bit.
+//! - [`Kernels::Fast`] and [`Kernels::Reference`]: [`crate::model::Net`], our layers on the
+//!   `asm!` kernels (register-blocked, Winograd, multi-threaded) or on the scalar reference.
+//! - [`Kernels::Original`]: `crate::original::OriginalNet`, the assembly original's own
+//!   routines, one sample at a time on one thread, bit for bit.
 
 use crate::config::{Hyper, Shapes};
 use crate::dataset::Dataset;
 use crate::layers::conv::ConvChoice;
 use crate::train::{EpochOptions, EpochStats};
 
-/// Which kernels a network runs.
+/// Which kernels a network runs: the one choice behind `--kernels` and `CATDOG_KERNELS`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Tier {
-    /// Ours: register-blocked, Winograd, multi-threaded; bitwise the same on any thread count.
-    Fast,
-    /// The original's routines, in the original's order: its exact bits, at its speed.
+pub enum Kernels {
+    /// The assembly original's routines, in the original's order: its exact bits, at its speed
+    /// (AVX-512; one thread; plain SGD).
     Original,
+    /// Ours: register-blocked, Winograd, multi-threaded `asm!` on ZMM registers (AVX-512);
+    /// bitwise the same on any thread count.
+    Fast,
+    /// The scalar plain-Rust reference: slow, obviously correct; the oracle of the tests.
+    Reference,
+}
+
+impl Kernels {
+    /// Every choice, in `--help` order.
+    pub const ALL: [Kernels; 3] = [Kernels::Original, Kernels::Fast, Kernels::Reference];
+
+    /// The flag value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernels::Original => "original",
+            Kernels::Fast => "fast",
+            Kernels::Reference => "reference",
+        }
+    }
+
+    /// The default for this CPU: `fast` where it has AVX-512, else `reference`.
+    pub fn default_for_cpu() -> Kernels {
+        if crate::cpu::has_avx512() {
+            Kernels::Fast
+        } else {
+            Kernels::Reference
+        }
+    }
+
+    /// `explicit` (the `--kernels` flag) if given, else `CATDOG_KERNELS` if set, else
+    /// [`Kernels::default_for_cpu`]; with the `note:` line to print when the kernels come from
+    /// the environment or the default had to leave the fast kernels.
+    pub fn resolve(explicit: Option<Kernels>) -> Result<(Kernels, Option<String>), String> {
+        if let Some(k) = explicit {
+            return Ok((k, None));
+        }
+        match std::env::var("CATDOG_KERNELS") {
+            Ok(v) if !v.is_empty() => {
+                let k: Kernels = v.parse().map_err(|e| format!("CATDOG_KERNELS: {e}"))?;
+                Ok((k, Some(format!("note: CATDOG_KERNELS is set: running the {k} kernels"))))
+            }
+            _ => {
+                let k = Kernels::default_for_cpu();
+                let note = (k != Kernels::Fast).then(|| {
+                    "note: this CPU lacks AVX-512 F/BW/DQ/VL: running the scalar reference kernels (slow)"
+                        .to_string()
+                });
+                Ok((k, note))
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for Kernels {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Kernels::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Kernels::ALL.iter().map(|k| k.name()).collect();
+                format!(
+                    "unknown kernels '{s}' (expected one of: {})",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+impl std::fmt::Display for Kernels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// Why the original tier refuses the improved recipe's parts.
@@ -28,7 +100,7 @@ pub const ORIGINAL_RECIPE_ONLY: &str = "--kernels original runs the original's p
 pub trait Network {
     fn hyper(&self) -> &Hyper;
     fn shapes(&self) -> &Shapes;
-    fn tier(&self) -> Tier;
+    fn kernels(&self) -> Kernels;
     /// One line on what runs (for `bench`).
     fn describe(&self) -> String;
     /// The parameters, in `parameters.raw` order.
@@ -53,36 +125,39 @@ pub trait Network {
     fn predict(&mut self, data: &dyn Dataset) -> Vec<f32>;
 }
 
-/// Builds the network of `h` with `tier`'s kernels (the fast tier on the kernel path the CPU
-/// allows, its conv algorithms limited by `conv`). `momentum` sizes the optimizer's velocity
-/// (fast tier only).
+/// Builds the network of `h` on `kernels` (the fast kernels' conv algorithms limited by
+/// `conv`). `momentum` sizes the optimizer's velocity (not the original's). Kernels this CPU
+/// cannot run are refused here, with the error line for the user.
 pub fn build(
     h: &Hyper,
-    tier: Tier,
+    kernels: Kernels,
     momentum: bool,
     conv: ConvChoice,
 ) -> Result<Box<dyn Network>, String> {
-    match tier {
-        Tier::Fast => {
-            let path = crate::cpu::detect();
-            if let Some(line) = crate::cpu::notice(path) {
-                crate::errln!("{line}")?;
-            }
-            Ok(Box::new(crate::model::Net::new_with(
-                h, path, momentum, conv,
-            )?))
-        }
-        #[cfg(target_arch = "x86_64")]
-        Tier::Original => {
+    if conv != ConvChoice::Auto && kernels != Kernels::Fast {
+        return Err(format!(
+            "--conv chooses the fast kernels' conv algorithm; --kernels {kernels} has its own (drop --conv or use --kernels fast)"
+        ));
+    }
+    match kernels {
+        Kernels::Fast | Kernels::Reference => Ok(Box::new(crate::model::Net::new_with(
+            h, kernels, momentum, conv,
+        )?)),
+        Kernels::Original => {
             if momentum {
                 return Err(ORIGINAL_RECIPE_ONLY.into());
             }
-            if conv != ConvChoice::Auto {
-                return Err("--conv chooses the fast tier's conv algorithm; the original tier has its own (drop --conv or use --kernels fast)".into());
-            }
-            Ok(Box::new(crate::original::OriginalNet::new(h)?))
+            original(h, crate::cpu::require_avx512("original")?)
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        Tier::Original => Err("--kernels original needs an x86-64 CPU with AVX-512".into()),
     }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn original(h: &Hyper, cpu: crate::cpu::Avx512) -> Result<Box<dyn Network>, String> {
+    Ok(Box::new(crate::original::OriginalNet::new(h, cpu)?))
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn original(_: &Hyper, _: crate::cpu::Avx512) -> Result<Box<dyn Network>, String> {
+    unreachable!("no AVX-512 token exists off x86-64")
 }

@@ -1,7 +1,7 @@
 //! One batch through the network: the forward pass (the original's `forward.asm`), the backward
 //! pass (`backward.asm`), and the inference pass, as phases that every thread of a [`Team`] runs,
 //! separated by barriers. Each phase calls the layers ([`crate::layers`]) through the table and
-//! plans chosen when the network was built ([`Ctx::kernels`], [`Ctx::conv`]).
+//! plans chosen when the network was built ([`Ctx::fns`], [`Ctx::conv`]).
 //!
 //! Shapes for the default hyperparameters (S = 128), per sample:
 //! image u8 128x128x3 -> `x_pad[0]` 130x130x3 -> conv1 128x128x32 -> pool1 -> `x_pad[1]`
@@ -104,7 +104,7 @@ pub fn forward_backward(
     loss_ok: &AtomicBool,
 ) -> Option<f32> {
     let &Batch { data, idx, ref aug } = batch;
-    let (k, s, b) = (c.kernels, c.shapes, idx.len());
+    let (k, s, b) = (c.fns, c.shapes, idx.len());
     // 1. conv blocks forward (and dropout on the sample's fc1 input).
     for slot in team.deal(t, b) {
         let i = idx[slot] as usize;
@@ -208,7 +208,7 @@ pub fn forward_only(c: &Ctx, team: &Team, t: usize, data: &dyn Dataset, start: u
         conv_blocks_forward(c, slot, t, data.image(start + slot), false, false);
     }
     team.sync();
-    match c.kernels.fc_forward_packed {
+    match c.fns.fc_forward_packed {
         Some(f) => fc1_forward_packed(c, f, rows, team.part(c.shapes.fc1, t, 32)),
         None => fc1_forward(c, rows, team.part(c.shapes.fc1, t, 4)),
     }
@@ -234,7 +234,7 @@ pub fn forward_only(c: &Ctx, team: &Team, t: usize, data: &dyn Dataset, start: u
 /// read back; where the plan has a fused kernel (`forward_pool`; in training only where
 /// `fused_in_training`: conv1, not F(4x4)), the band is pooled in registers and never stored.
 pub fn conv_blocks_forward(c: &Ctx, slot: usize, t: usize, image: &[u8], flip: bool, train: bool) {
-    let (k, s) = (c.kernels, c.shapes);
+    let (k, s) = (c.fns, c.shapes);
     let (sample, thread) = (&c.samples[slot], &c.threads[t]);
     let x_pads = if train { &sample.x_pad } else { &thread.x_pad };
     let clock = Clock::start();
@@ -283,7 +283,7 @@ pub fn conv_blocks_forward(c: &Ctx, slot: usize, t: usize, image: &[u8], flip: b
 /// The conv blocks of the sample in batch slot `slot`, backwards, with thread `t`'s scratch:
 /// fills the slot's conv gradient block.
 pub fn conv_blocks_backward(c: &Ctx, slot: usize, t: usize) {
-    let (k, s) = (c.kernels, c.shapes);
+    let (k, s) = (c.fns, c.shapes);
     let (sample, thread) = (&c.samples[slot], &c.threads[t]);
     let clock = Clock::start();
     // SAFETY: slot views belong to this slot, thread views to this thread; parameters, packed
@@ -341,7 +341,7 @@ fn fc1_dims(c: &Ctx, rows: usize) -> FcDims {
 /// `fc::infer_stride(flat)` apart).
 fn fc1_input_row(c: &Ctx, slot: usize, train: bool) -> View {
     let flat = c.shapes.flat;
-    if train || c.kernels.fc_forward_packed.is_none() {
+    if train || c.fns.fc_forward_packed.is_none() {
         c.batch.fc_in.slot(slot, flat)
     } else {
         let row = c.batch.infer_in.slot(slot, fc::infer_stride(flat));
@@ -376,7 +376,7 @@ pub fn fc1_forward(c: &Ctx, rows: usize, cols: Range<usize>) {
     // its own columns of h1.
     unsafe {
         let h1 = c.acts.get_mut(c.batch.h1);
-        (c.kernels.fc_forward)(
+        (c.fns.fc_forward)(
             d,
             &c.acts.get(c.batch.fc_in)[..rows * d.k],
             c.params.get(c.param_views.fc1_w),
@@ -401,7 +401,7 @@ pub fn fc1_backward(
     ks: Range<usize>,
     fused_sgd: Option<f32>,
 ) {
-    let (k, d) = (c.kernels, fc1_dims(c, rows));
+    let (k, d) = (c.fns, fc1_dims(c, rows));
     // SAFETY: reads fc_in and dh1, and unfused fc1_w; threads write disjoint neurons of the fc1
     // gradients, disjoint columns of dflat and, fused, disjoint input columns of fc1_w (then
     // nobody reads fc1_w in this phase but through this call's columns).
@@ -455,7 +455,7 @@ pub fn head_forward(c: &Ctx, rows: usize) {
     // SAFETY: single thread in this phase.
     unsafe {
         let logits = c.acts.get_mut(c.batch.logits);
-        (c.kernels.fc_forward)(
+        (c.fns.fc_forward)(
             d,
             &c.acts.get(c.batch.h1)[..rows * s.fc1],
             c.params.get(c.param_views.fc2_w),
@@ -465,7 +465,7 @@ pub fn head_forward(c: &Ctx, rows: usize) {
             0..1,
         );
         let probs = &mut c.acts.get_mut(c.batch.probs)[..rows];
-        (c.kernels.sigmoid)(&logits[..rows], probs);
+        (c.fns.sigmoid)(&logits[..rows], probs);
     }
 }
 
@@ -474,7 +474,7 @@ pub fn head_forward(c: &Ctx, rows: usize) {
 /// and `dh1` (with fc1's ReLU mask applied).
 /// With dropout on fc2's input (`keep = Some(k)`), fc1's output gradient also passes the mask.
 pub fn head_backward(c: &Ctx, rows: usize, labels: &[u8], keep: Option<f32>) -> f32 {
-    let (k, s) = (c.kernels, c.shapes);
+    let (k, s) = (c.fns, c.shapes);
     let d = FcDims {
         rows,
         k: s.fc1,
@@ -529,7 +529,7 @@ pub fn reduce_conv_grads(c: &Ctx, rows: usize, range: Range<usize>) {
         len: range.len(),
     };
     // SAFETY: slots are read-only now; threads write disjoint ranges of the sum.
-    unsafe { (c.kernels.sum_slots)(c.acts.get(src), rows, stride, c.acts.get_mut(dst)) }
+    unsafe { (c.fns.sum_slots)(c.acts.get(src), rows, stride, c.acts.get_mut(dst)) }
 }
 
 /// Moves the summed conv gradients into the gradient arena in the original layout (one thread).

@@ -5,11 +5,17 @@
 //! - [`channel_blocks`]: [`crate::layers::conv::channel_block_iter`] as a Vec.
 //! - [`fma_peak_loop`]: the register-only FMA loop the benches time next to their kernels.
 //! - [`tiny_hyper`]: the smallest network, for fast tests.
-//!
-//! (The conv passes of one algorithm on any shape: `crate::layers::conv::ConvPlan::with`.)
+//! - [`fns`], [`plan`], [`auto_plan`]: one choice of kernels' layer table and conv plans.
+//! - [`avx512_or_skip`], [`require`]: where a test cannot run what it checks, a note and a skip,
+//!   or (under `CATDOG_REQUIRE_AVX512=1` / `CATDOG_REQUIRE_SHARED=1`, as CI sets them) a failure
+//!   naming what was missing.
 
-use crate::config::Hyper;
+use crate::config::{ConvDims, Hyper};
+use crate::cpu::Avx512;
 use crate::kernels::asm_zmm;
+use crate::layers::conv::{Algo, ConvChoice, ConvPlan};
+use crate::layers::LayerFns;
+use crate::network::Kernels;
 
 /// The smallest network the trainer accepts: 8 x 8 images, three 16-filter convolutions and 16
 /// hidden neurons; everything else as [`Hyper::default`].
@@ -20,6 +26,63 @@ pub fn tiny_hyper() -> Hyper {
         fc1: 16,
         ..Hyper::default()
     }
+}
+
+/// Whether environment variable `var` is set to a true value (`1`, `true`, `yes`).
+fn env_true(var: &str) -> bool {
+    std::env::var(var).is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes"))
+}
+
+/// `Ok(())` where `have`; else, when `var` is set (CI sets `CATDOG_REQUIRE_AVX512` on an AVX-512
+/// machine and `CATDOG_REQUIRE_SHARED` where the shared data is present), a panic naming what
+/// `test` lacked; else `Err` after a `note:` saying that `test` is skipped.
+pub fn require(have: bool, var: &str, test: &str, lack: &str) -> Result<(), ()> {
+    if have {
+        return Ok(());
+    }
+    if env_true(var) {
+        panic!("{test}: {lack}, and {var} is set: this test must run here");
+    }
+    println!("note: {test}: {lack}: skipped ({var}=1 makes this a failure)");
+    Err(())
+}
+
+/// The AVX-512 token for test `test`, or `None` after a note (a failure under
+/// `CATDOG_REQUIRE_AVX512=1`).
+pub fn avx512_or_skip(test: &str) -> Option<Avx512> {
+    let cpu = crate::cpu::avx512();
+    require(
+        cpu.is_some(),
+        "CATDOG_REQUIRE_AVX512",
+        test,
+        "this CPU lacks AVX-512",
+    )
+    .ok()?;
+    cpu
+}
+
+/// The AVX-512 token, for a test that has already checked [`avx512_or_skip`] (panics without).
+pub fn avx512() -> Avx512 {
+    crate::cpu::require_avx512("fast").unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The layer table of `k` (panics where this CPU cannot run them).
+pub fn fns(k: Kernels) -> &'static LayerFns {
+    LayerFns::for_kernels(k).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The plan of conv algorithm `algo` on layer `d` (panics for an asm algorithm on a CPU without
+/// AVX-512).
+pub fn plan(algo: Algo, d: &ConvDims) -> ConvPlan {
+    match algo {
+        Algo::Reference => ConvPlan::reference(d),
+        _ => ConvPlan::with(avx512(), algo, d),
+    }
+}
+
+/// The plan the trainer picks for layer `d` on `k` (`--conv auto`).
+pub fn auto_plan(k: Kernels, d: &ConvDims) -> ConvPlan {
+    ConvPlan::for_kernels(k, d, ConvChoice::Auto).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// [`crate::layers::conv::channel_block_iter`] collected: `(first channel, NV)` per block.

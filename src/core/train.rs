@@ -10,7 +10,7 @@ use crate::arena::View;
 use crate::config::{Hyper, Shapes};
 use crate::dataset::Dataset;
 use crate::model::{Ctx, Net, REPACK_UNITS};
-use crate::network::{Network, Tier};
+use crate::network::{Kernels, Network};
 use crate::profile::{Clock, Section};
 use crate::step::{self, Augment, Batch};
 use crate::team::Team;
@@ -144,14 +144,14 @@ impl Network for Net {
     fn shapes(&self) -> &Shapes {
         &self.shapes
     }
-    fn tier(&self) -> Tier {
-        Tier::Fast
+    fn kernels(&self) -> Kernels {
+        self.kernels
     }
     fn describe(&self) -> String {
         let algos = self.conv.map(|p| format!("{:?}", p.algo)).join("/");
         format!(
-            "kernels fast, path {:?} (conv {algos}), threads {}",
-            self.path, self.hyper.threads
+            "kernels {} (conv {algos}), threads {}",
+            self.kernels, self.hyper.threads
         )
     }
     fn params(&self) -> &[f32] {
@@ -203,7 +203,7 @@ impl Network for Net {
         let c: Ctx = self.ctx();
         // Plain SGD where the path has the fused kernel (asm): fc1's weights are updated inside
         // fc1 backward (phase 4, see `layers::fc::backward_fused_sgd`), and phase 7 skips them.
-        let fused = c.kernels.fc_backward_fused_sgd.is_some();
+        let fused = c.fns.fc_backward_fused_sgd.is_some();
         let fc1_sgd =
             (!momentum && fused && c.shapes.flat.is_multiple_of(64)).then_some(opts.lr * scale);
         let fc1_w = c.param_views.fc1_w;
@@ -258,9 +258,9 @@ impl Network for Net {
                     unsafe {
                         let (p, g) = (c.params.get_mut(r), c.grads.get(r));
                         if momentum {
-                            (c.kernels.sgd_momentum)(p, g, c.velocity.get_mut(r), sgd_momentum);
+                            (c.fns.sgd_momentum)(p, g, c.velocity.get_mut(r), sgd_momentum);
                         } else {
-                            (c.kernels.sgd)(p, g, opts.lr * scale);
+                            (c.fns.sgd)(p, g, opts.lr * scale);
                         }
                     }
                 }

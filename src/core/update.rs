@@ -5,13 +5,14 @@
 //! Shapes: `params`, `grads`, `velocity` are `[len]`, any `len`; `sum_slots` reads `slots` runs
 //! of `dst.len()` floats, `stride` apart. The scalar twins are in `crate::reference::update`.
 
+use crate::cpu::Avx512;
+
 use crate::kernels::update as kernel;
 
 /// `dst[i] = src[0*stride + i] + src[1*stride + i] + ... + src[(slots-1)*stride + i]`, summed in
 /// slot order (so the result does not depend on how many threads produced the slots).
-pub fn sum_slots_asm(src: &[f32], slots: usize, stride: usize, dst: &mut [f32]) {
+pub fn sum_slots_asm(_cpu: Avx512, src: &[f32], slots: usize, stride: usize, dst: &mut [f32]) {
     check_slots(src, slots, stride, dst);
-    crate::cpu::assert_asm_ok();
     // SAFETY: every slot's run lies inside src (checked above), dst holds dst.len() floats.
     unsafe { kernel::sum_slots(src.as_ptr(), slots, stride, dst.as_mut_ptr(), dst.len()) }
 }
@@ -25,9 +26,8 @@ pub(crate) fn check_slots(src: &[f32], slots: usize, stride: usize, dst: &[f32])
 }
 
 /// Plain SGD as the original: `p -= scale * g` with `scale = lr / batch`.
-pub fn sgd_asm(params: &mut [f32], grads: &[f32], scale: f32) {
+pub fn sgd_asm(_cpu: Avx512, params: &mut [f32], grads: &[f32], scale: f32) {
     assert_eq!(params.len(), grads.len());
-    crate::cpu::assert_asm_ok();
     // SAFETY: both slices hold params.len() floats (checked above).
     unsafe { kernel::sgd(params.as_mut_ptr(), grads.as_ptr(), params.len(), scale) }
 }
@@ -44,10 +44,15 @@ pub struct Momentum {
 
 /// SGD with momentum and classic L2 weight decay:
 /// `v = momentum * v + (scale * g + weight_decay * p)`, `p -= lr * v`, where `scale = 1 / batch`.
-pub fn sgd_momentum_asm(params: &mut [f32], grads: &[f32], velocity: &mut [f32], m: Momentum) {
+pub fn sgd_momentum_asm(
+    _cpu: Avx512,
+    params: &mut [f32],
+    grads: &[f32],
+    velocity: &mut [f32],
+    m: Momentum,
+) {
     assert_eq!(params.len(), grads.len());
     assert_eq!(params.len(), velocity.len());
-    crate::cpu::assert_asm_ok();
     // SAFETY: the three slices hold params.len() floats (checked above).
     unsafe {
         kernel::sgd_momentum(

@@ -2,7 +2,8 @@
 //! kernel paths to test.
 #![allow(dead_code)]
 
-use catdog::cpu::{has_avx512, Path};
+pub use catdog::cpu::Avx512;
+pub use catdog::network::Kernels;
 
 /// xorshift64*: a deterministic PRNG for test data.
 pub struct Rng(u64);
@@ -29,25 +30,24 @@ impl Rng {
     }
 }
 
-/// The kernel paths this CPU can run: the scalar reference, and the asm one where AVX-512 is.
-pub fn paths() -> &'static [Path] {
-    if has_avx512() {
-        &[Path::Reference, Path::Asm]
+/// The kernels whose layers this CPU runs: the scalar reference, and the fast kernels where
+/// AVX-512 is (a failure without it under `CATDOG_REQUIRE_AVX512=1`).
+pub fn paths() -> &'static [Kernels] {
+    if avx512_or_note("the fast kernels' layers").is_some() {
+        &[Kernels::Reference, Kernels::Fast]
     } else {
-        &[Path::Reference]
+        &[Kernels::Reference]
     }
 }
 
-/// Whether this CPU runs the asm code; where it does not, a note saying that `test` is skipped.
-pub fn avx512_or_note(test: &str) -> bool {
-    if !has_avx512() {
-        println!("note: {test}: this CPU lacks AVX-512, the asm code is not tested");
-    }
-    has_avx512()
+/// The AVX-512 token; where this CPU lacks AVX-512, `None` after a note saying that `test` is
+/// skipped (a failure under `CATDOG_REQUIRE_AVX512=1`, which CI sets on AVX-512 machines).
+pub fn avx512_or_note(test: &str) -> Option<Avx512> {
+    catdog::testing::avx512_or_skip(test)
 }
 
-/// The data generator for a test of asm code, seeded with `seed`; `None`, after a note, on a CPU
-/// without AVX-512 (where the test has nothing to run).
+/// The data generator for a test of asm code, seeded with `seed`; `None`, as
+/// [`avx512_or_note`], on a CPU without AVX-512.
 pub fn avx512_rng(test: &str, seed: u64) -> Option<Rng> {
-    avx512_or_note(test).then(|| Rng::new(seed))
+    avx512_or_note(test).map(|_| Rng::new(seed))
 }

@@ -3,13 +3,13 @@
 #![allow(dead_code)]
 
 use catdog::config::Hyper;
-use catdog::cpu::Path;
 use catdog::model::Net;
+use catdog::network::Kernels;
 use catdog::parameters;
 
 /// A network for `h` on kernel `path` (with a momentum buffer if `momentum`), its parameters
 /// He-initialized from `seed`.
-pub fn he_net(h: &Hyper, path: Path, seed: u64, momentum: bool) -> Net {
+pub fn he_net(h: &Hyper, path: Kernels, seed: u64, momentum: bool) -> Net {
     let mut n = Net::new(h, path, momentum).unwrap();
     let s = n.shapes.clone();
     parameters::he_init(&s, n.params_mut(), seed);

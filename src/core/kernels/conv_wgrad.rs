@@ -183,7 +183,6 @@ macro_rules! wgrad_kernel {
         /// writable (and readable when `accumulate`).
         pub unsafe fn $name(a: &Tile) {
             debug_assert!(a.rows >= 1 && a.cols >= 1);
-            crate::cpu::assert_asm_ok();
             let f = core::mem::size_of::<f32>();
             asm_zmm!(
                 // -- tile prologue: C tile -> accumulators, or zeros --------------------------
@@ -253,7 +252,6 @@ macro_rules! wgrad_kernel_bias {
         /// `accumulate`).
         pub unsafe fn $name(a: &Tile) {
             debug_assert!(a.rows >= 1 && a.cols >= 1);
-            crate::cpu::assert_asm_ok();
             let f = core::mem::size_of::<f32>();
             asm_zmm!(
                 // -- prologue: C tile and db -> accumulators, or zeros ------------------------
@@ -638,7 +636,6 @@ pub struct BiasCol {
 /// of the block; `db[0..16]` writable (readable when `accumulate`).
 pub unsafe fn bias_16(a: &BiasCol) {
     debug_assert!(a.rows >= 1 && a.cols >= 1);
-    crate::cpu::assert_asm_ok();
     let f = core::mem::size_of::<f32>();
     asm_zmm!(
         "vpxord zmm1, zmm1, zmm1",
@@ -717,8 +714,7 @@ pub unsafe fn prefetch_l2(p: *const f32, lines: usize) {
         "add {p}, 64",
         "dec {n}",
         "jnz 2b",
-        // Leave the upper vector state clean for the caller's SSE code.
-        "vzeroupper",
+        // No vzeroupper: no vector register is touched, so none is clobbered or left dirty.
         p = inout(reg) p => _,
         n = inout(reg) lines => _,
         options(nostack),

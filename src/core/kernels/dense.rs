@@ -5,7 +5,7 @@
 //! valid input pointer for the missing rows/neurons and points their outputs at a dummy buffer,
 //! so the kernels themselves never branch on shape.
 //!
-//! All kernels need AVX-512 F/VL; the caller has checked [`crate::cpu::has_avx512`].
+//! All kernels need AVX-512 F/VL; the caller holds a [`crate::cpu::Avx512`].
 
 use crate::kernels::asm_zmm;
 

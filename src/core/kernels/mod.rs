@@ -1,7 +1,8 @@
 //! The `asm!` kernels, on ZMM registers, one file per layer family. Each kernel states its
 //! contract (shapes, strides, alignment, which registers it uses) in its doc comment; the loops
 //! that call them live in the layer modules (`crate::layers`).
-//! Callers must have checked [`crate::cpu::has_avx512`].
+//! Every kernel is an `unsafe fn` whose first safety condition is AVX-512: callers hold a
+//! [`crate::cpu::Avx512`].
 
 // Off x86_64 the kernel bodies are a panic, so their operands go unused: no warnings for that.
 #![cfg_attr(
@@ -16,8 +17,8 @@
     )
 )]
 
-// x86_64: the real `asm!`. Elsewhere the ZMM kernels cannot be assembled; `cpu::detect` never
-// picks them there (no AVX-512), so each kernel body is replaced by a panic and the crate builds
+// x86_64: the real `asm!`. Elsewhere the ZMM kernels cannot be assembled; no `Avx512` token
+// exists there (no AVX-512), so each kernel body is replaced by a panic and the crate builds
 // and runs on the scalar reference path.
 #[cfg(target_arch = "x86_64")]
 pub(crate) use std::arch::asm;

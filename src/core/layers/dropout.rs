@@ -3,6 +3,8 @@
 //! needs no change. Masks are bits (one per element), drawn from a stream keyed by
 //! (seed, epoch, step, sample, layer): any thread count, and a resumed run, draws the same masks.
 
+use crate::cpu::Avx512;
+
 use crate::rng::Rng;
 
 /// Bytes of a bit mask for `len` elements (`len` a multiple of 16).
@@ -31,9 +33,8 @@ pub fn draw_mask(bits: &mut [u8], keep: f32, key: [u64; 5]) {
 /// `x[i] *= bit(i) / keep` (zero where the bit is clear), forward and backward alike (the
 /// backward pass applies the same mask to the gradient). `x.len()` must be a multiple of 16.
 /// The scalar twin is `crate::reference::dropout::apply`.
-pub fn apply_asm(x: &mut [f32], bits: &[u8], keep: f32) {
+pub fn apply_asm(_cpu: Avx512, x: &mut [f32], bits: &[u8], keep: f32) {
     check(x, bits);
-    crate::cpu::assert_asm_ok();
     // SAFETY: x holds len/16 whole vectors and bits one bit per element (checked above).
     unsafe {
         crate::kernels::dropout::apply_mask(x.as_mut_ptr(), bits.as_ptr(), x.len() / 16, 1.0 / keep)

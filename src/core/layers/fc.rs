@@ -12,6 +12,8 @@
 //! The asm path tiles the work into 4x4 register blocks (see [`crate::kernels::dense`]); edge
 //! tiles repeat a valid row/neuron pointer and send the extra results to a dummy buffer.
 
+use crate::cpu::Avx512;
+
 use crate::kernels::dense::{self as kernel, WeightGradTile};
 use std::cell::RefCell;
 use std::ops::Range;
@@ -42,6 +44,7 @@ thread_local! {
 /// `act` is ReLU when `relu`, identity otherwise.
 ///
 /// # Safety
+/// The CPU has AVX-512 F/BW/DQ/VL (an [`Avx512`] exists).
 /// `y` is valid for `rows * n` floats; no other thread touches `y[r][j]` for `j` in `cols`.
 pub unsafe fn forward_asm(
     d: FcDims,
@@ -57,7 +60,6 @@ pub unsafe fn forward_asm(
     if cols.is_empty() {
         return;
     }
-    crate::cpu::assert_asm_ok();
     // Blocks of at most 64 rows x 128 neurons bound the accumulator scratch (512 KiB) for any
     // batch / fc1 width; fc1 at batch <= 64 is a single block.
     for r0 in (0..d.rows).step_by(FWD_ROWS) {
@@ -218,6 +220,7 @@ const INFER_KC: usize = 2048;
 /// ends at one or at `n`.
 ///
 /// # Safety
+/// The CPU has AVX-512 F/BW/DQ/VL (an [`Avx512`] exists).
 /// `y` is valid for `rows * n` floats; no other thread touches `y[r][j]` for `j` in `cols`.
 pub unsafe fn forward_packed(
     d: FcDims,
@@ -239,7 +242,6 @@ pub unsafe fn forward_packed(
     assert!(n.is_multiple_of(16), "{n} neurons: a multiple of 16");
     assert!(x_stride >= k && x.len() >= (rows - 1) * x_stride + k);
     assert!(wt.len() >= packed_inference_len(k, n) && bias.len() >= n);
-    crate::cpu::assert_asm_ok();
     static NO_SKIP: [isize; 1] = [0];
     let blocks =
         || crate::layers::conv::channel_block_iter(n).filter(|&(j0, _)| cols.contains(&j0));
@@ -284,9 +286,8 @@ pub unsafe fn forward_packed(
 
 /// The ReLU mask on an output gradient: `dy[i] = 0` where `y[i] <= 0` (`y` the stored post-ReLU
 /// output), as the original's `relu_backward`. Shapes: `y`, `dy` `[rows][n]`.
-pub fn relu_backward_asm(y: &[f32], dy: &mut [f32]) {
+pub fn relu_backward_asm(_cpu: Avx512, y: &[f32], dy: &mut [f32]) {
     assert_eq!(y.len(), dy.len());
-    crate::cpu::assert_asm_ok();
     // SAFETY: both slices hold y.len() floats (checked above).
     unsafe { crate::kernels::activations::relu_backward(y.as_ptr(), dy.as_mut_ptr(), y.len()) }
 }
@@ -295,6 +296,7 @@ pub fn relu_backward_asm(y: &[f32], dy: &mut [f32]) {
 /// (`ks.start` a multiple of 16).
 ///
 /// # Safety
+/// The CPU has AVX-512 F/BW/DQ/VL (an [`Avx512`] exists).
 /// `dx` is valid for `rows * k` floats; no other thread touches `dx[r][i]` for `i` in `ks`.
 pub unsafe fn backward_data_asm(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, ks: Range<usize>) {
     check(d, ks.end <= d.k && ks.start.is_multiple_of(16));
@@ -303,7 +305,6 @@ pub unsafe fn backward_data_asm(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, 
     if ks.is_empty() {
         return;
     }
-    crate::cpu::assert_asm_ok();
     let mut dummy = [0.0f32; 64];
     let dummy = dummy.as_mut_ptr();
     let rt = rows.div_ceil(4);
@@ -331,6 +332,7 @@ pub unsafe fn backward_data_asm(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, 
 /// order: `dw_rows[(j - cols.start)][i] = sum_r dy[r][j] * x[r][i]`, `db_rows[j - cols.start] =
 /// sum_r dy[r][j]`. `dw_rows` holds `cols.len() * k` floats (contiguous rows of the full `dw`).
 pub fn backward_weights_asm(
+    _cpu: Avx512,
     d: FcDims,
     x: &[f32],
     dy: &[f32],
@@ -345,7 +347,6 @@ pub fn backward_weights_asm(
     if cols.is_empty() {
         return;
     }
-    crate::cpu::assert_asm_ok();
     // SAFETY: every tile writes rows of dw_rows inside cols.len() * k (tile_rows sends the rows
     // past the end to `dummy`) and reads x and dy inside the lengths checked above.
     unsafe {
@@ -391,6 +392,7 @@ pub fn backward_weights_asm(
 /// separate passes read the 16 MiB of fc1 weights twice, wrote and re-read the 16 MiB gradient).
 ///
 /// # Safety
+/// The CPU has AVX-512 F/BW/DQ/VL (an [`Avx512`] exists).
 /// `w` is valid for `n * k` floats and `dx` for `rows * k`; during the call no other thread
 /// touches `w[j][i]` or `dx[r][i]` for `i` in `ks` (other threads may run this call on
 /// disjoint `ks` at the same time).
@@ -406,7 +408,6 @@ pub unsafe fn backward_fused_sgd(
     assert!(k.is_multiple_of(64) && ks.start.is_multiple_of(64) && ks.end.is_multiple_of(64));
     check(d, ks.end <= k);
     assert!(x.len() >= rows * k && dy.len() >= rows * n);
-    crate::cpu::assert_asm_ok();
     let mut dummy = [0.0f32; 64];
     let dummy = dummy.as_mut_ptr();
     let rt = rows.div_ceil(4);

@@ -3,16 +3,17 @@
 //!
 //! Shapes: `src [h][w][3]` u8 -> the interior of `dst_pad [h+2][w+2][3]` f32 (border untouched).
 
+use crate::cpu::Avx512;
+
 /// Converts one image to floats `byte * (1/255)` into the interior of the padded buffer. With
 /// `flip`, the image is mirrored left-right on the way (data augmentation; the u8 data is never
 /// modified). The scalar twin is `crate::reference::load::load_image`.
-pub fn load_asm(h: usize, w: usize, src: &[u8], dst_pad: &mut [f32], flip: bool) {
+pub fn load_asm(_cpu: Avx512, h: usize, w: usize, src: &[u8], dst_pad: &mut [f32], flip: bool) {
     assert!(src.len() >= h * w * 3, "image bytes too short");
     assert!(
         dst_pad.len() >= (h + 2) * (w + 2) * 3,
         "padded buffer too short"
     );
-    crate::cpu::assert_asm_ok();
     let mut tmp = [0u8; 64];
     for y in 0..h {
         let s = src[y * w * 3..].as_ptr();

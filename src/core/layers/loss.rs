@@ -6,8 +6,11 @@
 //! z), `loss = -(y ln(p + 1e-7) + (1 - y) ln(1 - p + 1e-7))`, `dz = p - y`.
 //! The scalar twins are in `crate::reference::loss`.
 
+use crate::cpu::Avx512;
+
 /// Training: fills `probs` and `dlogits` and returns the *sum* of the losses.
 pub fn sigmoid_bce_asm(
+    _cpu: Avx512,
     logits: &[f32],
     labels: &[u8],
     probs: &mut [f32],
@@ -15,7 +18,6 @@ pub fn sigmoid_bce_asm(
 ) -> f32 {
     let n = logits.len();
     assert!(labels.len() == n && probs.len() == n && dlogits.len() == n);
-    crate::cpu::assert_asm_ok();
     // SAFETY: the four slices hold n elements each (checked above).
     unsafe {
         crate::kernels::loss::sigmoid_bce(
@@ -29,9 +31,8 @@ pub fn sigmoid_bce_asm(
 }
 
 /// Inference: `probs[i] = sigmoid(logits[i])` only.
-pub fn sigmoid_asm(logits: &[f32], probs: &mut [f32]) {
+pub fn sigmoid_asm(_cpu: Avx512, logits: &[f32], probs: &mut [f32]) {
     assert_eq!(logits.len(), probs.len());
-    crate::cpu::assert_asm_ok();
     // SAFETY: both slices hold logits.len() elements (checked above).
     unsafe { crate::kernels::loss::sigmoid(logits.as_ptr(), probs.as_mut_ptr(), logits.len()) }
 }

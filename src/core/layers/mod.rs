@@ -4,11 +4,12 @@
 //! [`crate::update`]; the order the layers run in, a batch's phases, is [`crate::step`].
 //!
 //! Each layer has its asm driver here (`*_asm`, loops around the `asm!` kernels of
-//! [`crate::kernels`]) and its scalar twin in [`crate::reference`], with the same signature.
-//! Which of the two runs is chosen once, when a network is built: [`Kernels`] is the table of
-//! one path's functions ([`Path::kernels`]), and each conv layer gets its own
-//! [`conv::ConvPlan`] (the path and the algorithm: direct, Winograd or the reference). The
-//! passes call through them and never ask which path they are on.
+//! [`crate::kernels`]; each takes the [`Avx512`] token) and its scalar twin in
+//! [`crate::reference`], with the same signature otherwise. Which of them runs is chosen once,
+//! when a network is built: [`LayerFns`] is the table of one choice's functions
+//! ([`LayerFns::for_kernels`]; the asm table only through [`Avx512::layer_fns`]), and each conv
+//! layer gets its own [`conv::ConvPlan`] (the algorithm: direct, Winograd or the reference).
+//! The passes call through them and never ask which kernels they are on.
 
 pub mod conv;
 pub mod dropout;
@@ -18,16 +19,17 @@ pub mod loss;
 pub mod pool;
 
 use crate::config::PoolDims;
-use crate::cpu::Path;
+use crate::cpu::Avx512;
+use crate::network::Kernels;
 use crate::reference as r;
 use crate::update::{self, Momentum};
 use fc::FcDims;
 use pool::OutPlace;
 use std::ops::Range;
 
-/// One kernel path's function for every layer but the convolutions (those are per layer:
+/// One choice of kernels' function for every layer but the convolutions (those are per layer:
 /// [`conv::ConvPlan`]). Each field's contract is the doc of its asm function.
-pub struct Kernels {
+pub struct LayerFns {
     /// [`input::load_asm`]: `(h, w, image, x_pad, flip)`.
     pub load_image: fn(usize, usize, &[u8], &mut [f32], bool),
     /// [`pool::forward_asm`].
@@ -69,27 +71,36 @@ pub type FcPackedFn = unsafe fn(FcDims, (&[f32], usize), &[f32], &[f32], *mut f3
 /// [`fc::backward_fused_sgd`]'s signature.
 pub type FusedSgdFn = unsafe fn(FcDims, (&[f32], &[f32]), *mut f32, f32, *mut f32, Range<usize>);
 
-/// The asm drivers.
-pub static ASM: Kernels = Kernels {
-    load_image: input::load_asm,
-    pool_forward: pool::forward_asm,
-    pool_backward: pool::backward_asm,
+/// An asm table entry: a closure that hands driver `$f` the token (the table is reachable only
+/// through one, [`Avx512::layer_fns`]), with the table's signature.
+macro_rules! asm_entry {
+    ($f:path; $($a:ident),*) => {
+        // SAFETY: this table is handed out only by `Avx512::layer_fns`, so an `Avx512` exists.
+        |$($a),*| $f(unsafe { Avx512::assumed() }, $($a),*)
+    };
+}
+
+/// The asm drivers: reachable only through [`Avx512::layer_fns`].
+static ASM: LayerFns = LayerFns {
+    load_image: asm_entry!(input::load_asm; h, w, src, dst, flip),
+    pool_forward: asm_entry!(pool::forward_asm; d, y, out, place, argmax, rows),
+    pool_backward: asm_entry!(pool::backward_asm; d, dout, argmax, dy_pad),
     fc_forward: fc::forward_asm,
     fc_forward_packed: Some(fc::forward_packed),
-    relu_backward: fc::relu_backward_asm,
+    relu_backward: asm_entry!(fc::relu_backward_asm; y, dy),
     fc_backward_data: fc::backward_data_asm,
-    fc_backward_weights: fc::backward_weights_asm,
+    fc_backward_weights: asm_entry!(fc::backward_weights_asm; d, x, dy, dw, db, cols),
     fc_backward_fused_sgd: Some(fc::backward_fused_sgd),
-    dropout: dropout::apply_asm,
-    sigmoid: loss::sigmoid_asm,
-    sigmoid_bce: loss::sigmoid_bce_asm,
-    sum_slots: update::sum_slots_asm,
-    sgd: update::sgd_asm,
-    sgd_momentum: update::sgd_momentum_asm,
+    dropout: asm_entry!(dropout::apply_asm; x, bits, keep),
+    sigmoid: asm_entry!(loss::sigmoid_asm; z, p),
+    sigmoid_bce: asm_entry!(loss::sigmoid_bce_asm; z, y, p, dz),
+    sum_slots: asm_entry!(update::sum_slots_asm; src, slots, stride, dst),
+    sgd: asm_entry!(update::sgd_asm; p, g, scale),
+    sgd_momentum: asm_entry!(update::sgd_momentum_asm; p, g, v, m),
 };
 
 /// The scalar reference.
-pub static REFERENCE: Kernels = Kernels {
+pub static REFERENCE: LayerFns = LayerFns {
     load_image: r::load::load_image,
     pool_forward: r::pool::forward,
     pool_backward: r::pool::backward,
@@ -107,12 +118,20 @@ pub static REFERENCE: Kernels = Kernels {
     sgd_momentum: r::update::sgd_momentum,
 };
 
-impl Path {
-    /// This path's table of layer functions.
-    pub fn kernels(self) -> &'static Kernels {
-        match self {
-            Path::Asm => &ASM,
-            Path::Reference => &REFERENCE,
+impl Avx512 {
+    /// The asm drivers' table.
+    pub fn layer_fns(self) -> &'static LayerFns {
+        &ASM
+    }
+}
+
+impl LayerFns {
+    /// The table of `kernels` (`Original` has none: its routines run whole passes).
+    pub fn for_kernels(kernels: Kernels) -> Result<&'static LayerFns, String> {
+        match kernels {
+            Kernels::Fast => Ok(crate::cpu::require_avx512("fast")?.layer_fns()),
+            Kernels::Reference => Ok(&REFERENCE),
+            Kernels::Original => Err("the original kernels have no layer table".into()),
         }
     }
 }

@@ -7,6 +7,8 @@
 //! maximum in window order (top-left, top-right, bottom-left, bottom-right), as the original's
 //! masks; 4 = the maximum is <= 0, i.e. ReLU blocked every position, so no gradient flows.
 
+use crate::cpu::Avx512;
+
 use crate::config::PoolDims;
 use crate::kernels::pool as kernel;
 
@@ -56,6 +58,7 @@ pub(crate) fn check(d: &PoolDims) {
 /// Shapes: `y_band [2*rows.len()][w][c]` -> `out[place.off + i*place.row_stride + j*c + ch]`,
 /// `argmax [h/2][w/2][c]`.
 pub fn forward_asm(
+    _cpu: Avx512,
     d: &PoolDims,
     y_band: &[f32],
     out: &mut [f32],
@@ -70,7 +73,6 @@ pub fn forward_asm(
     assert!(argmax.as_ref().is_none_or(|a| a.len() >= d.out_len()));
     assert!(place.row_stride >= wo * d.c);
     assert!(out.len() >= place.off + (ho - 1) * place.row_stride + wo * d.c);
-    crate::cpu::assert_asm_ok();
     let row = d.w * d.c;
     for i in rows.clone() {
         let (top, at) = (2 * (i - rows.start) * row, place.off + i * place.row_stride);
@@ -93,12 +95,11 @@ pub fn forward_asm(
 /// argmax is 4. Writes every interior element; never touches the border.
 ///
 /// Shapes: `dout [h/2][w/2][c]`, `argmax [h/2][w/2][c]` -> `dy_pad [h+2][w+2][c]`.
-pub fn backward_asm(d: &PoolDims, dout: &[f32], argmax: &[u8], dy_pad: &mut [f32]) {
+pub fn backward_asm(_cpu: Avx512, d: &PoolDims, dout: &[f32], argmax: &[u8], dy_pad: &mut [f32]) {
     check(d);
     let (ho, wo) = (d.h / 2, d.w / 2);
     assert!(dout.len() >= d.out_len() && argmax.len() >= d.out_len());
     assert!(dy_pad.len() >= (d.h + 2) * (d.w + 2) * d.c);
-    crate::cpu::assert_asm_ok();
     let prow = (d.w + 2) * d.c;
     for i in 0..ho {
         // SAFETY: bounds checked above; writes rows 2i+1, 2i+2, columns 1..=w.

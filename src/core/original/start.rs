@@ -16,8 +16,9 @@ use super::loader::load_sample;
 use super::loss::compute_loss;
 use super::update_weights::add_to_vector;
 use crate::config::{Hyper, Shapes};
+use crate::cpu::Avx512;
 use crate::dataset::Dataset;
-use crate::network::{Network, Tier};
+use crate::network::{Kernels, Network};
 use crate::train::{EpochOptions, EpochStats};
 use std::time::Instant;
 
@@ -28,18 +29,14 @@ pub struct OriginalNet {
     buf: Buffers,
     /// The loaded sample's label (the original's `label` byte).
     label: u8,
+    /// Why the routines' `unsafe` calls may run: this CPU has AVX-512.
+    _cpu: Avx512,
 }
 
 impl OriginalNet {
-    /// Sizes the buffers for `h` (zeroed, as the original's `.bss`). Refuses a CPU without
-    /// AVX-512 and shapes the original's routines cannot walk.
-    pub fn new(h: &Hyper) -> Result<OriginalNet, String> {
-        if !crate::cpu::has_avx512() {
-            return Err(
-                "--kernels original needs AVX-512 F/BW/DQ/VL, which this CPU lacks (--kernels fast runs the scalar reference here)"
-                    .into(),
-            );
-        }
+    /// Sizes the buffers for `h` (zeroed, as the original's `.bss`) on a CPU with AVX-512
+    /// (`cpu`). Refuses shapes the original's routines cannot walk.
+    pub fn new(h: &Hyper, cpu: Avx512) -> Result<OriginalNet, String> {
         let shapes = h.shapes()?;
         if !h.image.is_multiple_of(16) {
             return Err(format!(
@@ -53,6 +50,7 @@ impl OriginalNet {
             shapes,
             buf,
             label: 0,
+            _cpu: cpu,
         })
     }
 
@@ -146,8 +144,8 @@ impl Network for OriginalNet {
     fn shapes(&self) -> &Shapes {
         &self.shapes
     }
-    fn tier(&self) -> Tier {
-        Tier::Original
+    fn kernels(&self) -> Kernels {
+        Kernels::Original
     }
     fn describe(&self) -> String {
         "kernels original (asm, one thread)".into()

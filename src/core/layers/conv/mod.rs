@@ -26,10 +26,12 @@
 //! assert_eq!(tiles(2).last().unwrap().pixels, 1);
 //! ```
 
+use crate::cpu::Avx512;
+
 use crate::config::ConvDims;
-use crate::cpu::Path;
 use crate::kernels::conv::{self, PoolTileArgs, PoolTileFn, Tile, TileArgs, TileFn};
 use crate::layers::pool::OutPlace;
+use crate::network::Kernels;
 use crate::reference::conv as reference;
 use std::ops::Range;
 use winograd::{TileSize, F2, F4};
@@ -203,6 +205,15 @@ pub struct ConvPlan {
     pub backward_weights_pooled: Option<BackwardWeightsPooledFn>,
 }
 
+/// A plan entry for an asm driver: a closure that hands `$f` the token, with the plan's
+/// signature. Only [`ConvPlan::build`] uses it, reached with a token through [`ConvPlan::with`].
+macro_rules! asm_entry {
+    ($f:path; $($a:ident),*) => {
+        // SAFETY: asm plans are built only by `ConvPlan::with`, which takes an `Avx512`.
+        |$($a),*| $f(unsafe { Avx512::assumed() }, $($a),*)
+    };
+}
+
 impl ConvPlan {
     /// The plan of a Winograd algorithm (tile size `T`).
     fn winograd<T: TileSize>(algo: Algo, band: usize, d: &ConvDims) -> Self {
@@ -214,40 +225,58 @@ impl ConvPlan {
             scratch_len: winograd::scratch_len::<T>(d)
                 .max(winograd::scratch_len::<T>(&d.transposed()))
                 .max(winograd::wgrad_scratch_len::<T>(d)),
-            pack_forward: winograd::pack_forward::<T>,
-            pack_backward: winograd::pack_backward::<T>,
-            forward: winograd::run::<T>,
+            pack_forward: asm_entry!(winograd::pack_forward::<T>; d, w, out),
+            pack_backward: asm_entry!(winograd::pack_backward::<T>; d, w, out),
+            forward: asm_entry!(winograd::run::<T>; d, x, w, b, y, r, s),
             forward_pool: None,
             fused_in_training: false,
-            backward_data: winograd::backward_data::<T>,
-            backward_weights: winograd::backward_weights::<T>,
+            backward_data: asm_entry!(winograd::backward_data::<T>; d, dy, w, dx, s),
+            backward_weights: asm_entry!(winograd::backward_weights::<T>; d, x, dy, dw, db, s),
             backward_weights_pooled: None,
         }
     }
 
-    /// The trainer's choice for a layer on `path`: on the asm path the largest Winograd tile
-    /// that applies (F(4x4), else F(2x2); both passes of a layer agree: the input gradient swaps
-    /// the channel counts, which does not change the test), else the direct convolution.
-    pub fn new(path: Path, d: &ConvDims) -> Self {
-        Self::choose(path, d, ConvChoice::Auto)
+    /// The plan of a layer on `kernels` (`--kernels`): the scalar reference, or the fast
+    /// kernels' choice ([`ConvPlan::fast`]); `Original` has no plans (its routines run whole
+    /// passes).
+    pub fn for_kernels(kernels: Kernels, d: &ConvDims, choice: ConvChoice) -> Result<Self, String> {
+        match kernels {
+            Kernels::Reference => Ok(Self::reference(d)),
+            Kernels::Fast => Ok(Self::fast(crate::cpu::require_avx512("fast")?, d, choice)),
+            Kernels::Original => Err("the original kernels have no conv plans".into()),
+        }
     }
 
-    /// [`ConvPlan::new`] limited to the algorithms `choice` allows.
-    pub fn choose(path: Path, d: &ConvDims, choice: ConvChoice) -> Self {
+    /// The scalar reference's plan.
+    pub fn reference(d: &ConvDims) -> Self {
+        Self::build(Algo::Reference, d)
+    }
+
+    /// The fast kernels' choice for a layer, limited to the algorithms `choice` allows: the
+    /// largest Winograd tile that applies (F(4x4), else F(2x2); both passes of a layer agree:
+    /// the input gradient swaps the channel counts, which does not change the test), else F(4,3)
+    /// along rows for 1 to 3 input channels, else the direct convolution.
+    pub fn fast(cpu: Avx512, d: &ConvDims, choice: ConvChoice) -> Self {
         use ConvChoice::{Auto, Winograd2};
-        let algo = match (path, choice) {
-            (Path::Reference, _) => Algo::Reference,
-            (Path::Asm, Auto) if winograd::applies::<F4>(d) => Algo::Winograd4,
-            (Path::Asm, Auto | Winograd2) if winograd::applies::<F2>(d) => Algo::Winograd,
-            (Path::Asm, Auto) if winograd_rows::applies(d) => Algo::WinogradRows,
-            (Path::Asm, _) => Algo::Direct,
+        let algo = match choice {
+            Auto if winograd::applies::<F4>(d) => Algo::Winograd4,
+            Auto | Winograd2 if winograd::applies::<F2>(d) => Algo::Winograd,
+            Auto if winograd_rows::applies(d) => Algo::WinogradRows,
+            _ => Algo::Direct,
         };
-        Self::with(algo, d)
+        Self::with(cpu, algo, d)
     }
 
     /// A given algorithm (tests and benches run them all on one shape). `Algo::Winograd` needs
-    /// [`winograd::applies`]`(d)`.
-    pub fn with(algo: Algo, d: &ConvDims) -> Self {
+    /// [`winograd::applies`]`(d)`. The asm algorithms' functions are reachable only this way,
+    /// with the token.
+    pub fn with(_cpu: Avx512, algo: Algo, d: &ConvDims) -> Self {
+        Self::build(algo, d)
+    }
+
+    /// The plan of `algo`; the asm algorithms' entries hand their drivers the token, so this
+    /// stays private: only [`ConvPlan::with`] (which takes the token) reaches them.
+    fn build(algo: Algo, d: &ConvDims) -> Self {
         let band = if algo != Algo::Reference && d.out_len() * 4 >= BAND_MIN_BYTES {
             band_rows(algo).min(d.h)
         } else {
@@ -275,11 +304,12 @@ impl ConvPlan {
                 scratch_len: 0,
                 pack_forward: pack_forward_direct,
                 pack_backward: pack_backward_direct,
-                forward: forward_direct,
-                forward_pool: fused_pool_applies(d).then_some(forward_pool_direct),
+                forward: asm_entry!(forward_direct; d, x, w, b, y, r, s),
+                forward_pool: fused_pool_applies(d)
+                    .then_some(asm_entry!(forward_pool_direct; d, x, w, b, r, s, p)),
                 fused_in_training: true,
-                backward_data: backward_data_direct,
-                backward_weights: weight_grad::backward_weights_direct,
+                backward_data: asm_entry!(backward_data_direct; d, dy, w, dx, s),
+                backward_weights: asm_entry!(weight_grad::backward_weights_direct; d, x, dy, dw, db, s),
                 backward_weights_pooled: None,
             },
             Algo::WinogradRows => ConvPlan {
@@ -289,16 +319,18 @@ impl ConvPlan {
                 scratch_len: winograd_rows::scratch_len(d),
                 pack_forward: winograd_rows::pack_forward,
                 pack_backward: pack_backward_direct,
-                forward: winograd_rows::forward,
-                forward_pool: Some(winograd_rows::forward_pool),
+                forward: asm_entry!(winograd_rows::forward; d, x, w, b, y, r, s),
+                forward_pool: Some(asm_entry!(winograd_rows::forward_pool; d, x, w, b, r, s, p)),
                 fused_in_training: true,
-                backward_data: backward_data_direct,
-                backward_weights: winograd_rows::backward_weights,
-                backward_weights_pooled: Some(winograd_rows::backward_weights_pooled),
+                backward_data: asm_entry!(backward_data_direct; d, dy, w, dx, s),
+                backward_weights: asm_entry!(winograd_rows::backward_weights; d, x, dy, dw, db, s),
+                backward_weights_pooled: Some(asm_entry!(
+                    winograd_rows::backward_weights_pooled; d, x, dp, c, dw, db, s
+                )),
             },
             Algo::Winograd => Self::winograd::<F2>(algo, band, d),
             Algo::Winograd4 => ConvPlan {
-                forward_pool: Some(winograd::run_pool::<F4>),
+                forward_pool: Some(asm_entry!(winograd::run_pool::<F4>; d, x, w, b, r, s, p)),
                 ..Self::winograd::<F4>(algo, band, d)
             },
         }
@@ -546,6 +578,7 @@ pub fn row_tile_widths<F>(w: usize, tiles: &[Tile<F>]) -> Vec<usize> {
 /// [`pack`] layout, `bias` (forward: + bias, ReLU) or `None` (input gradient: neither). Loop
 /// order: output-channel block, reduction chunk (its weights stay in L1), output row, tile.
 fn forward_direct(
+    _cpu: Avx512,
     kernel_dims: &ConvDims,
     inp: &[f32],
     wpack: &[f32],
@@ -570,7 +603,6 @@ fn forward_direct(
     if let Some(b) = bias {
         assert!(b.len() >= n_out, "bias too short");
     }
-    crate::cpu::assert_asm_ok();
     // The plan depends only on the shape: built on a thread's first call for that shape, then
     // reused, so the training loop allocates nothing here.
     let passes = per_thread!(ConvDims => std::rc::Rc<[Pass]>, *kernel_dims, {
@@ -583,7 +615,7 @@ fn forward_direct(
             // up to ((y+2)*(w+2) + x0+P-1 + 2) * n_in + n_in - 1 < (h+2)*(w+2)*n_in,
             // output pixels y*w + x0 + p < h*w, weights of this chunk inside the block
             // o0*9*n_in .. (o0+nb)*9*n_in <= 9*n_in*n_out; AVX-512 is checked by the
-            // caller (Path::Asm).
+            // caller (an `Avx512`).
             unsafe {
                 let args = TileArgs {
                     inp: ip.add((y * (w + 2) + x0) * n_in + ps.first_seg),
@@ -703,6 +735,7 @@ pub fn fused_pool_applies(d: &ConvDims) -> bool {
 /// registers: the same bits as [`forward_direct`] then [`crate::layers::pool::forward_asm`].
 /// `rows` must start and end on even rows. Needs [`fused_pool_applies`]`(d)`.
 fn forward_pool_direct(
+    _cpu: Avx512,
     d: &ConvDims,
     inp: &[f32],
     wpack: &[f32],
@@ -725,7 +758,6 @@ fn forward_pool_direct(
     assert!(bias.len() >= n_out, "bias too short");
     let (wo, place) = (w / 2, pool.place);
     pool.check(d);
-    crate::cpu::assert_asm_ok();
     let pp = per_thread!(ConvDims => std::rc::Rc<PoolPlan>, *d, {
         let segs: Vec<(usize, usize)> = chunk_iter(n_in, 32)
             .flat_map(|ch| chunk_segments(w, n_in, &ch))
@@ -796,13 +828,23 @@ struct PoolPlan {
 /// Input gradient, direct: the forward kernels run over `dy_pad` with the flipped, transposed
 /// weights ([`pack_backward_direct`]), no bias, no ReLU.
 fn backward_data_direct(
+    cpu: Avx512,
     d: &ConvDims,
     dy_pad: &[f32],
     wpack: &[f32],
     dx: &mut [f32],
     scratch: &mut [f32],
 ) {
-    forward_direct(&d.transposed(), dy_pad, wpack, None, dx, 0..d.h, scratch)
+    forward_direct(
+        cpu,
+        &d.transposed(),
+        dy_pad,
+        wpack,
+        None,
+        dx,
+        0..d.h,
+        scratch,
+    )
 }
 
 /// Forward, reference ([`crate::reference::conv::forward`]).

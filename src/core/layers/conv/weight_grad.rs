@@ -17,8 +17,9 @@
 //! 4. kernel rows `ky` and tiles of `R` consecutive `j`: one micro-kernel call each, which
 //!    overwrites its `R x NV*16` piece of `dw_kc` in the first block and adds to it after.
 
+use crate::cpu::Avx512;
+
 use crate::config::ConvDims;
-use crate::cpu;
 use crate::kernels::conv_wgrad::{
     bias_16, prefetch_l2, wgrad_12x2, wgrad_24x1, wgrad_6x4, wgrad_8x3, wgrad_9x1, wgrad_9x1_bias,
     wgrad_9x2, wgrad_9x2_bias, BiasCol, Tile,
@@ -35,6 +36,7 @@ pub const BLOCK_BYTES: usize = 32 << 10;
 /// ([`super::BackwardWeightsFn`]; no scratch). Shapes its kernels do not cover (never produced by
 /// `Hyper::shapes`) fall back to the reference.
 pub fn backward_weights_direct(
+    cpu: Avx512,
     d: &ConvDims,
     x_pad: &[f32],
     dy_pad: &[f32],
@@ -51,11 +53,10 @@ pub fn backward_weights_direct(
         // A shape the kernels do not cover (never produced by `Hyper::shapes`).
         return reference::backward_weights(d, x_pad, dy_pad, dw_kc, db);
     }
-    cpu::assert_asm_ok();
     // Pixels per block: the widest slab (64 channels, 32 for cin = 3) fills BLOCK_BYTES.
     let slab = d.cout.min(if d.cin == 3 { 32 } else { 64 });
     let block_pixels = BLOCK_BYTES / (slab * core::mem::size_of::<f32>());
-    backward_weights_asm(d, x_pad, dy_pad, dw_kc, db, block_pixels);
+    backward_weights_asm(cpu, d, x_pad, dy_pad, dw_kc, db, block_pixels);
 }
 
 /// A micro-kernel and the tile it covers: `r` rows of `j` by `nv` ZMM vectors of channels.
@@ -97,6 +98,7 @@ fn slab_at(cin: usize, cout: usize, oc0: usize) -> Kernel {
 
 /// The asm path; `block_pixels` is the pixel-block target.
 fn backward_weights_asm(
+    _cpu: Avx512,
     d: &ConvDims,
     x_pad: &[f32],
     dy_pad: &[f32],

@@ -68,6 +68,8 @@
 //! 1e-5 (weight gradient) of the largest value; one constant of `G` off by 8e-5 relative
 //! already exceeds that (`a_wrong_transform_constant_is_caught`).
 
+use crate::cpu::Avx512;
+
 use super::channel_block_iter;
 use super::tile_plan;
 use super::PoolOut;
@@ -390,6 +392,7 @@ pub fn packed_len<T: TileSize>(n_in: usize, n_out: usize) -> usize {
 /// `o0 * n_in`), `n_in` steps of `NV*16` floats, `U[pos][i][o]` with the block's output
 /// channels innermost. `U = G g G^T` is computed in f64 and rounded once.
 pub fn pack<T: TileSize>(
+    _cpu: Avx512,
     n_in: usize,
     n_out: usize,
     f: impl Fn(usize, usize, usize, usize) -> f32,
@@ -399,7 +402,6 @@ pub fn pack<T: TileSize>(
         out.len() >= packed_len::<T>(n_in, n_out),
         "packed buffer too short"
     );
-    crate::cpu::assert_asm_ok();
     // SAFETY: AVX-512 is present (checked above); it only widens the f64 vectors the compiler
     // may use (2.5 to 3x faster than SSE2's two lanes, the same operations per filter).
     unsafe { pack_avx512::<T>(n_in, n_out, f, out) }
@@ -458,25 +460,35 @@ unsafe fn pack_avx512<T: TileSize>(
 }
 
 /// [`super::ConvPlan::pack_forward`]: [`pack`] of the original-layout weights.
-pub fn pack_forward<T: TileSize>(d: &ConvDims, w: &[f32], out: &mut [f32]) {
-    pack::<T>(d.cin, d.cout, super::original_forward(d, w), out)
+pub fn pack_forward<T: TileSize>(cpu: Avx512, d: &ConvDims, w: &[f32], out: &mut [f32]) {
+    pack::<T>(cpu, d.cin, d.cout, super::original_forward(d, w), out)
 }
 
 /// [`super::ConvPlan::pack_backward`]: [`pack`] of the flipped, transposed weights.
-pub fn pack_backward<T: TileSize>(d: &ConvDims, w: &[f32], out: &mut [f32]) {
-    pack::<T>(d.cout, d.cin, super::original_backward(d, w), out)
+pub fn pack_backward<T: TileSize>(cpu: Avx512, d: &ConvDims, w: &[f32], out: &mut [f32]) {
+    pack::<T>(cpu, d.cout, d.cin, super::original_backward(d, w), out)
 }
 
 /// Input gradient: [`run`] over `dy_pad` with the [`pack_backward`] weights, no bias, no ReLU.
 /// `dx` is `h x w x cin`.
 pub fn backward_data<T: TileSize>(
+    cpu: Avx512,
     d: &ConvDims,
     dy_pad: &[f32],
     upack: &[f32],
     dx: &mut [f32],
     scratch: &mut [f32],
 ) {
-    run::<T>(&d.transposed(), dy_pad, upack, None, dx, 0..d.h, scratch)
+    run::<T>(
+        cpu,
+        &d.transposed(),
+        dy_pad,
+        upack,
+        None,
+        dx,
+        0..d.h,
+        scratch,
+    )
 }
 
 /// Output rows `rows` (start and end multiples of `m`, end at most `h`) of a layer as the
@@ -485,6 +497,7 @@ pub fn backward_data<T: TileSize>(
 /// `out` holding just the rows computed (`rows.len() x w x n_out`), `scratch` at least
 /// [`scratch_len`] floats.
 pub fn run<T: TileSize>(
+    cpu: Avx512,
     kernel_dims: &ConvDims,
     inp: &[f32],
     upack: &[f32],
@@ -499,7 +512,7 @@ pub fn run<T: TileSize>(
         assert!(b.len() >= n_out, "bias too short");
     }
     let (op, first) = (out.as_mut_ptr(), rows.start);
-    bands::<T>(kernel_dims, inp, upack, rows, scratch, |t, tr| {
+    bands::<T>(cpu, kernel_dims, inp, upack, rows, scratch, |t, tr| {
         // SAFETY: `bands` gives tile rows of `rows` (first >= rows.start) and tiles inside
         // 0..w/m, so the output rows m*t.ty - rows.start .. +m-1 and columns lie inside `out`
         // (asserted above), and M's tile row as its kernel needs it; bias has n_out floats.
@@ -570,6 +583,7 @@ impl PoolTile for F4 {
 /// `pool.argmax` when given): the same bits as [`run`] then
 /// [`crate::layers::pool::forward_asm`], without the full-resolution output.
 pub fn run_pool<T: PoolTile>(
+    cpu: Avx512,
     d: &ConvDims,
     x_pad: &[f32],
     upack: &[f32],
@@ -590,7 +604,7 @@ pub fn run_pool<T: PoolTile>(
     pool.check(d);
     let argmax = pool.argmax.as_deref_mut();
     let (op, ap) = (pool.out.as_mut_ptr(), argmax.map(|a| a.as_mut_ptr()));
-    bands::<T>(d, x_pad, upack, rows, scratch, |t, tr| {
+    bands::<T>(cpu, d, x_pad, upack, rows, scratch, |t, tr| {
         // SAFETY: tile row t.ty and tiles t.tx0 .. +ncols of the layer hold pooled rows
         // half*t.ty .. +half-1 < h/2 and columns half*t.tx0 .. < w/2, inside `out` at `place`
         // and inside `argmax` (asserted above); M's tile row as its kernel needs it; bias has
@@ -631,6 +645,7 @@ struct TileRow {
 /// `emit` (the output transform) for each of the band's tile rows and groups of 16 output
 /// channels.
 fn bands<T: TileSize>(
+    _cpu: Avx512,
     kernel_dims: &ConvDims,
     inp: &[f32],
     upack: &[f32],
@@ -665,7 +680,6 @@ fn bands<T: TileSize>(
         scratch.len() >= scratch_len::<T>(kernel_dims),
         "scratch too short"
     );
-    crate::cpu::assert_asm_ok();
     let tw = w / m;
     let (br, bc) = band_shape::<T>(kernel_dims);
     let max_tiles = br * bc;
@@ -808,6 +822,7 @@ fn wgrad_slab(rem: usize) -> (usize, usize, unsafe fn(&wgrad_kernels::Tile)) {
 /// then `dw_kc = G^T dU G` (`weight_grad_transform`). As few multiplies per block and channel
 /// pair as in the forward pass.
 pub fn backward_weights<T: TileSize>(
+    _cpu: Avx512,
     d: &ConvDims,
     x_pad: &[f32],
     dy_pad: &[f32],
@@ -829,7 +844,6 @@ pub fn backward_weights<T: TileSize>(
         scratch.len() >= wgrad_scratch_len::<T>(d),
         "scratch too short"
     );
-    crate::cpu::assert_asm_ok();
     db[..cout].fill(0.0);
     let (tw, wp) = (w / m, w + 2);
     let band_rows = wgrad_band_rows::<T>(d);

@@ -34,6 +34,8 @@
 //! ([`crate::kernels::winograd_rows::grad_rows`]). The input gradient stays direct (conv1
 //! needs none).
 
+use crate::cpu::Avx512;
+
 use super::winograd::{TileSize, F4};
 use super::PoolOut;
 use crate::config::ConvDims;
@@ -112,6 +114,7 @@ pub fn pack_forward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
 /// `relu(conv(x_pad, w) + bias)` into `y` (just those rows). This algorithm has no plain
 /// convolution: `bias` must be given (the input gradient runs direct).
 pub fn forward(
+    cpu: Avx512,
     d: &ConvDims,
     x_pad: &[f32],
     upack: &[f32],
@@ -123,7 +126,7 @@ pub fn forward(
     let bias = bias.expect("F(4,3) along rows runs only the forward pass (with its bias)");
     assert!(y.len() >= rows.len() * d.w * d.cout, "output too short");
     let (w, c, first, yp) = (d.w, d.cout, rows.start, y.as_mut_ptr());
-    tiles(d, x_pad, upack, bias, rows, scratch, |yr, t, o0| {
+    tiles(cpu, d, x_pad, upack, bias, rows, scratch, |yr, t, o0| {
         // SAFETY: `tiles` gives rows yr, yr+1 of `rows` and tiles t < w/4, so pixels
         // (yr - first + r, 4t + i) lie inside `y` (asserted above).
         let out = unsafe { yp.add(((yr - first) * w + 4 * t) * c + o0) };
@@ -135,6 +138,7 @@ pub fn forward(
 /// `pool` (pooled rows `rows.start/2 .. rows.end/2`, codes when `pool.argmax` is given): the
 /// same bits as [`forward`] then [`crate::layers::pool::forward_asm`].
 pub fn forward_pool(
+    cpu: Avx512,
     d: &ConvDims,
     x_pad: &[f32],
     upack: &[f32],
@@ -147,7 +151,7 @@ pub fn forward_pool(
     pool.check(d);
     let argmax = pool.argmax.as_deref_mut();
     let (op, ap) = (pool.out.as_mut_ptr(), argmax.map(|a| a.as_mut_ptr()));
-    tiles(d, x_pad, upack, bias, rows, scratch, |yr, t, o0| {
+    tiles(cpu, d, x_pad, upack, bias, rows, scratch, |yr, t, o0| {
         let (i, j) = (yr / 2, 2 * t);
         // SAFETY: pooled pixels (i, j), (i, j+1) with i < h/2, j+1 < w/2 lie inside `out` at
         // `place` and inside `argmax` (asserted above).
@@ -165,6 +169,7 @@ pub fn forward_pool(
 /// tile and 32-channel block; `place(y, tile, o0)` gives the call's `out`, `out_row` (0: pool)
 /// and codes.
 fn tiles(
+    cpu: Avx512,
     d: &ConvDims,
     x_pad: &[f32],
     upack: &[f32],
@@ -187,12 +192,11 @@ fn tiles(
     assert!(bias.len() >= cout, "bias too short");
     let dr = d_row(d);
     assert!(scratch.len() >= scratch_len(d), "scratch too short");
-    crate::cpu::assert_asm_ok();
     let tw = w / 4;
     let (up, bp) = (upack.as_ptr(), bias.as_ptr());
     for y0 in rows.clone().step_by(BAND_ROWS) {
         let band = y0..(y0 + BAND_ROWS).min(rows.end);
-        transform_band(d, x_pad, band.clone(), scratch);
+        transform_band(cpu, d, x_pad, band.clone(), scratch);
         let dp = scratch.as_ptr();
         for o0 in (0..cout).step_by(32) {
             for yr in band.clone().step_by(2) {
@@ -227,7 +231,13 @@ fn tiles(
 /// (row `r` of the band at `r * d_row` floats), by [`k::input_row`]: whole tile pairs with both
 /// tiles' lanes, an odd last tile with its own. The caller has checked the shapes ([`tiles`],
 /// [`backward_weights`]): `band.end <= h`, `band.len() <= BAND_ROWS`, `x_pad` whole.
-fn transform_band(d: &ConvDims, x_pad: &[f32], band: Range<usize>, scratch: &mut [f32]) {
+fn transform_band(
+    _cpu: Avx512,
+    d: &ConvDims,
+    x_pad: &[f32],
+    band: Range<usize>,
+    scratch: &mut [f32],
+) {
     let (w, cin) = (d.w, d.cin);
     let (tw, pix, dr) = (w / 4, cin * 4, d_row(d));
     assert!(band.end <= d.h && band.len() <= BAND_ROWS && scratch.len() >= d_len(d));
@@ -258,6 +268,7 @@ fn transform_band(d: &ConvDims, x_pad: &[f32], band: Range<usize>, scratch: &mut
 /// overwritten: `dw_kc[ky][kx][c][o] = sum_{y,x} x_pad[y+ky][x+kx][c] * dy[y][x][o]`, `db[o] =
 /// sum dy`, through the adjoint of F(4,3) along rows (`weight_grad`, [`k::grad_rows`]).
 pub fn backward_weights(
+    cpu: Avx512,
     d: &ConvDims,
     x_pad: &[f32],
     dy_pad: &[f32],
@@ -269,7 +280,7 @@ pub fn backward_weights(
         dy_pad.len() >= (d.h + 2) * (d.w + 2) * d.cout,
         "padded output gradient too short"
     );
-    weight_grad(d, x_pad, Grad::Padded(dy_pad), dw_kc, db, scratch)
+    weight_grad(cpu, d, x_pad, Grad::Padded(dy_pad), dw_kc, db, scratch)
 }
 
 /// [`super::ConvPlan::backward_weights_pooled`]: [`backward_weights`] from the gradient before
@@ -278,6 +289,7 @@ pub fn backward_weights(
 /// [`crate::layers::pool::backward_asm`] then [`backward_weights`], without the full-size output
 /// gradient. For a layer whose input gradient is not needed (conv1).
 pub fn backward_weights_pooled(
+    cpu: Avx512,
     d: &ConvDims,
     x_pad: &[f32],
     dpool: &[f32],
@@ -289,7 +301,15 @@ pub fn backward_weights_pooled(
     let pooled = d.h / 2 * (d.w / 2) * d.cout;
     assert!(dpool.len() >= pooled, "pooled gradient too short");
     assert!(codes.len() >= pooled, "argmax codes too short");
-    weight_grad(d, x_pad, Grad::Pooled(dpool, codes), dw_kc, db, scratch)
+    weight_grad(
+        cpu,
+        d,
+        x_pad,
+        Grad::Pooled(dpool, codes),
+        dw_kc,
+        db,
+        scratch,
+    )
 }
 
 /// Where [`weight_grad`] reads the output gradient: padded (`dy_pad`), or before the pool's
@@ -305,6 +325,7 @@ enum Grad<'a> {
 /// ([`k::grad_rows_pooled`]); at the end [`k::weight_row_transform`] turns `dU` into the
 /// weight gradient. The callers have checked the output gradient's length.
 fn weight_grad(
+    cpu: Avx512,
     d: &ConvDims,
     x_pad: &[f32],
     grad: Grad,
@@ -317,13 +338,12 @@ fn weight_grad(
     assert!(dw_kc.len() >= d.weight_len(), "weight gradient too short");
     assert!(db.len() >= cout, "bias gradient too short");
     assert!(scratch.len() >= scratch_len(d), "scratch too short");
-    crate::cpu::assert_asm_ok();
     let (dl, groups, tw, dr) = (d_len(d), cout / 16, w / 4, d_row(d));
     db[..cout].fill(0.0);
     scratch[dl..dl + du_len(d)].fill(0.0);
     for y0 in (0..h).step_by(BAND_ROWS) {
         let band = y0..(y0 + BAND_ROWS).min(h);
-        transform_band(d, x_pad, band.clone(), scratch);
+        transform_band(cpu, d, x_pad, band.clone(), scratch);
         let (dp, dup) = (scratch.as_ptr(), scratch[dl..].as_mut_ptr());
         for ky in 0..3 {
             for g in 0..groups {
