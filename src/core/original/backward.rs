@@ -85,6 +85,8 @@ pub unsafe fn backward_pass(buf: &mut Buffers, s: &Shapes, label: u8) {
     outer_product_add(f.get(v.d_fc1_out), f.get(v.pool_out[2]), f.get_mut(g.fc1_w));
     accumulate_db(f.get(v.d_fc1_out), f.get_mut(g.fc1_b));
     matrix_vector_multiply(f.get(v.d_fc1_out), f.get(p.fc1_w), f.get_mut(v.d_pool[2]));
+    // l = 2, 1, 0: the original's conv3, conv2, conv1; `d_pool[l]` is its `d_pool{l+1}`,
+    // `d_pool[l - 1]` the input gradient this layer writes (see `buffer::Views`).
     for l in (0..3).rev() {
         let d = s.conv[l];
         maxpool_backward(

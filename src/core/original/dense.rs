@@ -50,7 +50,7 @@ pub unsafe extern "C" fn dot_product_routine() {
 /// Registers (as the original): `rdi` x, `rsi` weights `[neurons][rcx]`, `rdx` biases, `r8`
 /// output, `r9` neuron count, `rcx` input length, `r12` activation flag; uses `r10`, `r11`.
 ///
-/// Mirrors [`dense.asm` lines 15-40](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/dense.asm#L15-L40).
+/// Mirrors [`dense.asm` lines 15-41](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/dense.asm#L15-L41).
 ///
 /// # Safety
 /// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),

@@ -71,6 +71,10 @@ pub unsafe extern "C" fn outer_product_add_routine() {
 /// Registers (as the original): `rdi` x, `rsi` W, `rdx` y, `rcx` length of x, `r9` length of y;
 /// uses `r8` (j), `r10` (i), `r11`, `r12`, `r13`, `zmm0-2`.
 ///
+/// One instruction of the original is left out: its `.tail_end` (lines 154-155) is a lone jump
+/// to `.outer_end`, so the tail loop's exit jumps to `.outer_end` directly; the same path, the
+/// same bits.
+///
 /// Mirrors [`matrix_ops.asm` lines 78-158](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/matrix_ops.asm#L78-L158).
 ///
 /// # Safety
