@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Remakes the pictures and numbers in README.md's "Measured" section.
+# Remakes the pictures and numbers in README.md's "Accuracy" section.
 #   benches/readme_pictures.sh            (needs ../shared/data; about 25 minutes on 2 cores)
 # 1. Both recipes, 20 epochs, on a 4,000 / 1,000 split of the 5,000 shared Kaggle photos:
 #    training curves (PNG) and per-epoch metrics (CSV) into data/readme/.

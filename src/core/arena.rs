@@ -4,9 +4,9 @@
 //! from the hyperparameters: an [`ArenaLayout`] hands out [`View`]s (offset + length, each start
 //! rounded up to 16 floats = one cache line), then one zeroed allocation backs them all. Nothing
 //! is allocated after that. An arena of 2 MiB or more is a mapping of its own on a 2 MiB
-//! boundary, offered transparent huge pages (`madvise`, see `huge_mapping`): `model predict`
-//! on 4,000 photos ran 4-5% shorter (5 alternated pairs), its start-up no longer faulting in
-//! the arenas 4 KiB at a time; the steady-state `bench` rates did not move.
+//! boundary, offered transparent huge pages (`madvise`, see `huge_mapping`), so that a short
+//! run's start-up faults its arenas in 2 MiB at a time instead of 4 KiB (what it bought, and
+//! that the steady-state rates did not move: benches/HISTORY.md).
 
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::ptr::NonNull;

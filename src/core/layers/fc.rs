@@ -165,8 +165,8 @@ unsafe fn forward_block(
 /// Floats between the rows of the inference input ([`forward_packed`]'s `x`): `k` plus one
 /// cache line. fc1's `k` (32,768) makes unpadded rows exactly 128 KiB apart, so the 14 rows a
 /// micro-kernel reads at once all fall into one L1 set (and one L2 set), more lines than the
-/// set has ways: on Zen 5, fc1 over 64 rows ran at 145-158 GFLOP/s unpadded against 188-204
-/// padded (the packed weights in both).
+/// set has ways; padding each row by a line spreads them over the sets (the measured gain is
+/// in benches/HISTORY.md, "Tuning constants in the code").
 pub fn infer_stride(k: usize) -> usize {
     k + 16
 }
@@ -201,9 +201,9 @@ pub fn pack_inference(k: usize, n: usize, w: &[f32], out: &mut [f32]) {
 
 /// Input chunk of [`forward_packed`]: the micro-kernels run over 2,048 inputs, then store their
 /// sums and go on from them (`accumulate`), so that a chunk of the inputs (64 rows: 512 KiB)
-/// and of a neuron block's weights (256 KiB) stay in L2 for all of the chunk's tiles. Measured
-/// (fc1, 64 rows, one thread, padded rows): 1,024 188, 2,048 191-196, 4,096 188-192, no
-/// chunks at all 197-204 GFLOP/s: a plateau; 2,048 keeps two threads' chunks in their L2s.
+/// and of a neuron block's weights (256 KiB) stay in L2 for all of the chunk's tiles. Chunk
+/// sizes from 1,024 inputs to none at all measured on a plateau (benches/HISTORY.md, "Tuning
+/// constants in the code"); 2,048 keeps two threads' chunks in their L2s.
 const INFER_KC: usize = 2048;
 
 /// Inference forward: `y[r][j] = relu(sum_k x[r][k] * w[j][k] + bias[j])` for every row and

@@ -15,6 +15,12 @@ static ONE: f32 = 1.0;
 /// `xmm0 = max(xmm0, +0.0)` by `maxss` (so `-0.0` and NaN both give `+0.0`). Clobbers `xmm1`.
 ///
 /// Mirrors [`activation_functions.asm` lines 12-15](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/activation_functions.asm#L12-L15).
+///
+/// # Safety
+/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
+/// never through its Rust signature: its arguments and results are in the registers named
+/// above, and the caller must declare every register it writes as clobbered. SSE only; it
+/// touches no memory and no stack.
 #[unsafe(naked)]
 pub unsafe extern "C" fn relu_routine() {
     core::arch::naked_asm!("xorps xmm1, xmm1", "maxss xmm0, xmm1", "ret")
@@ -26,13 +32,22 @@ pub unsafe extern "C" fn relu_routine() {
 /// stack around the `expf` call.
 ///
 /// Mirrors [`activation_functions.asm` lines 20-85](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/activation_functions.asm#L20-L85).
+///
+/// # Safety
+/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
+/// never through its Rust signature: its arguments and results are in the registers named
+/// above, and the caller must declare every register it writes as clobbered. SSE only. It calls
+/// the C library's `expf`, so the caller must also treat every register the C ABI lets a callee
+/// clobber as clobbered, and `rsp` must be a multiple of 16 on entry (one below the System V
+/// convention, as when `dense_routine` calls it), so that the `call` to `expf` after its eight
+/// pushes is aligned.
 #[unsafe(naked)]
 pub unsafe extern "C" fn sigmoid_routine() {
     core::arch::naked_asm!(
         "xorps xmm1, xmm1",
         "comiss xmm0, xmm1",
         "jb 3f",
-        // x >= 0
+        // .x_positive (activation_functions.asm:26): x >= 0
         "xorps xmm1, xmm1",
         "subss xmm1, xmm0",
         "movaps xmm0, xmm1",
@@ -60,7 +75,7 @@ pub unsafe extern "C" fn sigmoid_routine() {
         "movaps xmm0, xmm1",
         "ret",
         // x < 0
-        "3:",
+        "3:", // .x_negative (activation_functions.asm:60)
         "push rcx",
         "push rdx",
         "push rsi",
@@ -93,20 +108,27 @@ pub unsafe extern "C" fn sigmoid_routine() {
 /// Registers: `rdi` z, `rsi` gradient (in place), `rcx` count; uses `rax`, `xmm0-1`.
 ///
 /// Mirrors [`activation_functions.asm` lines 92-108](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/activation_functions.asm#L92-L108).
+///
+/// # Safety
+/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
+/// never through its Rust signature: its arguments and results are in the registers named
+/// above, and the caller must declare every register it writes as clobbered. SSE only. `rcx >=
+/// 1` (the loop tests at its end); `rdi` readable and `rsi` readable and writable for `rcx`
+/// floats.
 #[unsafe(naked)]
 pub unsafe extern "C" fn relu_backward_routine() {
     core::arch::naked_asm!(
         "xor rax, rax",
-        "2:",
+        "2:", // .relu_backward_loop (activation_functions.asm:94)
         "movss xmm0, [rdi + rax*4]",
         "xorps xmm1, xmm1",
         "comiss xmm0, xmm1",
         "jbe 3f",
         "movss xmm0, [rsi + rax*4]",
         "jmp 4f",
-        "3:",
+        "3:", // .zero_grad (activation_functions.asm:101)
         "xorps xmm0, xmm0",
-        "4:",
+        "4:", // .store_grad (activation_functions.asm:103)
         "movss [rsi + rax*4], xmm0",
         "inc rax",
         "cmp rax, rcx",

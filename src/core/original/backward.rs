@@ -31,11 +31,18 @@ use crate::config::Shapes;
 /// Registers (as the original): `rdi` g, `rdx` db, `rcx` count; uses `zmm0-1`.
 ///
 /// Mirrors [`backward.asm` lines 192-205](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/backward.asm#L192-L205).
+///
+/// # Safety
+/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
+/// never through its Rust signature: its arguments and results are in the registers named
+/// above, and the caller must declare every register it writes as clobbered. AVX-512 F. `rcx` a
+/// nonzero multiple of 16 (a count below 16 would loop about 2^64 times); `rdi` readable and
+/// `rdx` readable and writable for `rcx` floats (no alignment needed).
 #[unsafe(naked)]
 pub unsafe extern "C" fn accumulate_db_routine() {
     core::arch::naked_asm!(
         "shr rcx, 4",
-        "2:",
+        "2:", // .db_loop (backward.asm:194)
         "vmovups zmm0, [rdi]",
         "vmovups zmm1, [rdx]",
         "vaddps zmm1, zmm1, zmm0",
@@ -78,6 +85,8 @@ pub unsafe fn backward_pass(buf: &mut Buffers, s: &Shapes, label: u8) {
     outer_product_add(f.get(v.d_fc1_out), f.get(v.pool_out[2]), f.get_mut(g.fc1_w));
     accumulate_db(f.get(v.d_fc1_out), f.get_mut(g.fc1_b));
     matrix_vector_multiply(f.get(v.d_fc1_out), f.get(p.fc1_w), f.get_mut(v.d_pool[2]));
+    // l = 2, 1, 0: the original's conv3, conv2, conv1; `d_pool[l]` is its `d_pool{l+1}`,
+    // `d_pool[l - 1]` the input gradient this layer writes (see `buffer::Views`).
     for l in (0..3).rev() {
         let d = s.conv[l];
         maxpool_backward(

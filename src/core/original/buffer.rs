@@ -62,6 +62,10 @@ impl Tensors {
 
 /// Where every buffer of the float arena is. Comments give the shapes (S = image size,
 /// `n_l = S >> l` the size of conv layer `l`'s input and output, `w_l` its width).
+///
+/// Each `[View; 3]` is indexed by layer from 0, where the original's names count from 1: index
+/// `l` is the original's layer `l + 1` (`conv_out[0]` is `conv1_out`, `pool_out[1]` is
+/// `pool2_out`, `argmax[2]` is `pool3_argmax`, `d_pool[2]` is `d_pool3`).
 #[derive(Clone, Debug)]
 pub struct Views {
     /// The parameters, contiguous in `parameters.raw` order.
@@ -71,10 +75,12 @@ pub struct Views {
     pub grads: Tensors,
     /// The sample: `S x S x 3`, padded in place to `(S+2)^2 x 3`.
     pub input: View,
-    /// Conv outputs after ReLU, `n_l x n_l x w_l`.
+    /// Conv outputs after ReLU, `n_l x n_l x w_l`: the original's `conv1_out`, `conv2_out`,
+    /// `conv3_out`.
     pub conv_out: [View; 3],
     /// Pool outputs `n_l/2 x n_l/2 x w_l`; pool1's and pool2's padded in place to
-    /// `(n_l/2 + 2)^2 x w_l` as the next conv's input. pool3's is fc1's input (`flat`).
+    /// `(n_l/2 + 2)^2 x w_l` as the next conv's input. pool3's is fc1's input (`flat`). The
+    /// original's `pool1_out`, `pool2_out`, `pool3_out`.
     pub pool_out: [View; 3],
     /// `[fc1]`, and the network's output probability `[1]`.
     pub fc1_out: View,
@@ -82,10 +88,13 @@ pub struct Views {
     /// Gradients of the output, of fc1's output, of pool3's output (`flat`).
     pub d_fc2_out: View,
     pub d_fc1_out: View,
-    /// `d_pool[2]`: `flat`; `d_pool[1]`, `d_pool[0]`: padded inputs of conv3 and conv2,
-    /// `(n+2)^2 x w` (conv3's and conv2's input gradients, un-padded in place afterwards).
+    /// The gradients of the pool outputs, the original's `d_pool1`, `d_pool2`, `d_pool3`:
+    /// `d_pool[2]` (`d_pool3`) `flat`; `d_pool[1]` (`d_pool2`) and `d_pool[0]` (`d_pool1`) padded
+    /// like the inputs of conv3 and conv2, `(n+2)^2 x w` (conv3's and conv2's input gradients,
+    /// un-padded in place afterwards).
     pub d_pool: [View; 3],
-    /// Gradients of the conv outputs, `n_l x n_l x w_l`.
+    /// Gradients of the conv outputs, `n_l x n_l x w_l`: the original's `d_conv1_out`,
+    /// `d_conv2_out`, `d_conv3_out`.
     pub d_conv_out: [View; 3],
     /// conv1's input gradient, `(S+2)^2 x 3`: computed and never used, as in the original.
     pub d_input_not_needed: View,
@@ -95,7 +104,8 @@ pub struct Views {
     pub losses: View,
     /// Length of the float arena.
     pub total: usize,
-    /// Max-pool masks (the `u16` arena): `maxpool::mask_len(n_l, w_l)` each.
+    /// Max-pool masks (the `u16` arena): `maxpool::mask_len(n_l, w_l)` each; the original's
+    /// `pool1_argmax`, `pool2_argmax`, `pool3_argmax`.
     pub argmax: [View; 3],
     pub argmax_total: usize,
     /// The staging image `S x S x 3` bytes plus 64 of room, and the label byte (the byte arena).
@@ -131,9 +141,12 @@ impl Views {
         let output = l.take(1);
         let d_fc2_out = l.take(1);
         let d_fc1_out = l.take(s.fc1);
-        let d_pool2 = l.take(s.flat);
+        // In the original's order: d_pool3, then per layer from conv3 down d_convN_out and
+        // d_pool(N-1) (the original has no d_pool0: conv1's input gradient is
+        // d_input_not_needed).
+        let d_pool3 = l.take(s.flat);
         let mut d_conv_out = [View::default(); 3];
-        let mut d_pool = [View::default(), View::default(), d_pool2];
+        let mut d_pool = [View::default(), View::default(), d_pool3];
         for i in (0..3).rev() {
             d_conv_out[i] = l.take(c[i].out_len() + ROOM);
             if i > 0 {

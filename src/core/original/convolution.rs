@@ -24,6 +24,15 @@ use super::call_routine;
 /// row), `r12` (bytes of a filter row), `r13` (filter index), `r15`, `zmm0-6`.
 ///
 /// Mirrors [`convolution.asm` lines 19-102](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/convolution.asm#L19-L102).
+///
+/// # Safety
+/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
+/// never through its Rust signature: its arguments and results are in the registers named
+/// above, and the caller must declare every register it writes as clobbered. AVX-512 F and DQ.
+/// `rbx` is 3 (with `k1 = 0x1FF`) or a multiple of 16 (with `k1 = 0xFFFF`), `rax` and `rcx` at
+/// least 1; `rsi` readable for `(rax+2)^2 * rbx` floats, `rdi` for `rcx * 9 * rbx`, `r14` for
+/// `rcx`; `rdx` writable for `rax^2 * rcx` floats. Masked loads do not fault on masked lanes,
+/// so conv1's 9-float rows need no room after them.
 #[unsafe(naked)]
 pub unsafe extern "C" fn conv2d_routine() {
     core::arch::naked_asm!(
@@ -36,11 +45,11 @@ pub unsafe extern "C" fn conv2d_routine() {
         "mov r11, r12",
         "shr r11, 6",
         // a new output pixel
-        "2:",
+        "2:", // .next_i_j (convolution.asm:29)
         "xor r13, r13",
         "vxorps zmm0, zmm0, zmm0",
         // 16 floats of each of the three window rows (also the entry of the next filter)
-        "3:",
+        "3:", // .filter_loop (convolution.asm:33)
         "vmovdqu32 zmm1 {{k1}}{{z}}, [rsi]",
         "vmovdqu32 zmm2 {{k1}}{{z}}, [rsi + r10]",
         "vmovdqu32 zmm3 {{k1}}{{z}}, [rsi + r10*2]",
@@ -95,7 +104,7 @@ pub unsafe extern "C" fn conv2d_routine() {
         "inc r8",
         "cmp r8, rax",
         "jne 2b",
-        "ret",
+        "ret", // .end_of_end (convolution.asm:101)
         relu = sym super::activation_functions::relu_routine,
     )
 }
@@ -116,6 +125,16 @@ pub unsafe extern "C" fn conv2d_routine() {
 /// `r15`, `zmm0-15`.
 ///
 /// Mirrors [`convolution.asm` lines 117-244](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/convolution.asm#L117-L244).
+///
+/// # Safety
+/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
+/// never through its Rust signature: its arguments and results are in the registers named
+/// above, and the caller must declare every register it writes as clobbered. AVX-512 F and DQ.
+/// Shapes and mask as [`conv2d_routine`]; besides, `r14` (`rcx * 9 * rbx` floats) and `r8`
+/// (`(rax+2)^2 * rbx` floats) readable and writable with 16 floats of room after each (the
+/// unmasked read-modify-writes run past a 9-float row), `r9` readable and writable for `rcx`
+/// floats, `rdx` readable for `rax^2 * rcx + 1` floats (the broadcast of the next gradient runs
+/// one past the last); it keeps its row and column counters on the stack.
 #[unsafe(naked)]
 pub unsafe extern "C" fn conv2d_backward_routine() {
     core::arch::naked_asm!(
@@ -138,10 +157,10 @@ pub unsafe extern "C" fn conv2d_backward_routine() {
         "mov r11, r12",
         "shr r11, 6",
         // a new output pixel
-        "2:",
+        "2:", // .next_i_j (convolution.asm:137)
         "xor r13, r13",
         "vbroadcastss zmm0, [rdx]",
-        "3:",
+        "3:", // .filter_loop (convolution.asm:141)
         "vmovdqu32 zmm1 {{k1}}{{z}}, [rsi]",
         "vmovdqu32 zmm2 {{k1}}{{z}}, [rsi + r10]",
         "vmovdqu32 zmm3 {{k1}}{{z}}, [rsi + r10*2]",
@@ -218,7 +237,7 @@ pub unsafe extern "C" fn conv2d_backward_routine() {
         "pop r15",
         "lea rsi, [rsi + rbx*8]",
         "lea r8, [r8 + rbx*8]",
-        "pop r15",
+        "pop r15", // .end_of_end (convolution.asm:241)
         "inc r15",
         "push r15",
         "push 0",

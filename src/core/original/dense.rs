@@ -11,6 +11,13 @@ use super::call_routine;
 /// uses `rax` (index), `rbx` (16-float steps), `zmm0-2`.
 ///
 /// Mirrors [`dot_product.asm` lines 11-42](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/dot_product.asm#L11-L42).
+///
+/// # Safety
+/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
+/// never through its Rust signature: its arguments and results are in the registers named
+/// above, and the caller must declare every register it writes as clobbered. AVX-512 F and DQ.
+/// `rcx` a nonzero multiple of 16; `rdi` and `rsi` readable for `rcx` floats, `rdx` for one. It
+/// overwrites `rbx`, which Rust reserves: save it around the call (`call_routine!` does).
 #[unsafe(naked)]
 pub unsafe extern "C" fn dot_product_routine() {
     core::arch::naked_asm!(
@@ -18,7 +25,7 @@ pub unsafe extern "C" fn dot_product_routine() {
         "vxorps zmm0, zmm0, zmm0",
         "mov rbx, rcx",
         "shr rbx, 4",
-        "2:",
+        "2:", // .dp_loop (dot_product.asm:17)
         "vmovups zmm1, [rdi + rax*4]",
         "vmovups zmm2, [rsi + rax*4]",
         "vfmadd231ps zmm0, zmm1, zmm2",
@@ -31,7 +38,7 @@ pub unsafe extern "C" fn dot_product_routine() {
         "vaddps xmm0, xmm0, xmm1",
         "haddps xmm0, xmm0",
         "haddps xmm0, xmm0",
-        "movss xmm1, [rdx]",
+        "movss xmm1, [rdx]", // .add_bias (dot_product.asm:39), never a jump target
         "addss xmm0, xmm1",
         "ret",
     )
@@ -43,21 +50,31 @@ pub unsafe extern "C" fn dot_product_routine() {
 /// Registers (as the original): `rdi` x, `rsi` weights `[neurons][rcx]`, `rdx` biases, `r8`
 /// output, `r9` neuron count, `rcx` input length, `r12` activation flag; uses `r10`, `r11`.
 ///
-/// Mirrors [`dense.asm` lines 15-40](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/dense.asm#L15-L40).
+/// Mirrors [`dense.asm` lines 15-41](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/dense.asm#L15-L41).
+///
+/// # Safety
+/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
+/// never through its Rust signature: its arguments and results are in the registers named
+/// above, and the caller must declare every register it writes as clobbered. AVX-512 F and DQ.
+/// `r9 >= 1`; `rcx` a nonzero multiple of 16; `rdi` readable for `rcx` floats, `rsi` for `r9 *
+/// rcx`, `rdx` for `r9`; `r8` writable for `r9` floats. `r12 = 1` selects the sigmoid, anything
+/// else ReLU. It calls [`super::activation_functions::sigmoid_routine`] and so the C library's
+/// `expf`: the caller must treat every register the C ABI lets a callee clobber, and `rbx`, as
+/// clobbered, and enter it the System V way (`rsp` a multiple of 16 at its `call`).
 #[unsafe(naked)]
 pub unsafe extern "C" fn dense_routine() {
     core::arch::naked_asm!(
         "mov r10, r9",
         "imul r11, rcx, 4",
-        "2:",
+        "2:", // .layer_loop (dense.asm:18)
         "call {dot_product}",
         "cmp r12, 1",
         "je 3f",
         "call {relu}",
         "jmp 4f",
-        "3:",
+        "3:", // .no_relu (dense.asm:28)
         "call {sigmoid}",
-        "4:",
+        "4:", // .save_value (dense.asm:31)
         "movss [r8], xmm0",
         "add r8, 4",
         "add rsi, r11",

@@ -28,6 +28,7 @@ pub unsafe fn forward_pass(buf: &mut Buffers, s: &Shapes) {
     // SAFETY (every get/get_mut below): the views of one call are distinct buffers of the arena.
     let (f, masks) = (f.shared(), masks.shared());
     let p = &v.params;
+    // l = 0, 1, 2: the original's conv1, conv2, conv3 (and pool1..3; see `buffer::Views`).
     for l in 0..3 {
         let d = s.conv[l];
         let x = if l == 0 { v.input } else { v.pool_out[l - 1] };

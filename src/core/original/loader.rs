@@ -17,11 +17,18 @@ static ONE_OVER_255: f32 = 0.003_921_568_9;
 /// by index in its static buffers (`rax`) and has the byte count as a constant; the loop is its.
 ///
 /// Mirrors [`loader.asm` lines 118-142](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/loader.asm#L118-L142).
+///
+/// # Safety
+/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
+/// never through its Rust signature: its arguments and results are in the registers named
+/// above, and the caller must declare every register it writes as clobbered. AVX-512 F and BW.
+/// `r10` a multiple of 16; `rsi` readable for `r10 + 48` bytes (each step loads 64 bytes and
+/// uses 16), `rdi` for one byte; `r8` writable for `r10` floats, `r9` for one byte.
 #[unsafe(naked)]
 pub unsafe extern "C" fn load_sample_routine() {
     core::arch::naked_asm!(
         "xor rcx, rcx",
-        "2:",
+        "2:", // .data_loop (loader.asm:125)
         "cmp rcx, r10",
         "jge 3f",
         "vmovdqu8 zmm0, [rsi + rcx]",
@@ -32,7 +39,7 @@ pub unsafe extern "C" fn load_sample_routine() {
         "vmovups [r8 + rcx*4], zmm2",
         "add rcx, 16",
         "jmp 2b",
-        "3:",
+        "3:", // .data_done (loader.asm:138)
         "mov cl, [rdi]",
         "mov [r9], cl",
         "ret",

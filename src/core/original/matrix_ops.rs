@@ -10,11 +10,18 @@ use super::call_routine;
 /// uses `r8` (i), `r10` (j), `r11`, `r12` (row pointer), `zmm0-2`.
 ///
 /// Mirrors [`matrix_ops.asm` lines 14-69](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/matrix_ops.asm#L14-L69).
+///
+/// # Safety
+/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
+/// never through its Rust signature: its arguments and results are in the registers named
+/// above, and the caller must declare every register it writes as clobbered. AVX-512 F. `rdi`
+/// readable for `r9` floats, `rsi` for `rcx`; `rdx` readable and writable for `r9 * rcx`
+/// floats.
 #[unsafe(naked)]
 pub unsafe extern "C" fn outer_product_add_routine() {
     core::arch::naked_asm!(
         "xor r8, r8",
-        "2:",
+        "2:", // .outer_loop (matrix_ops.asm:16)
         "cmp r8, r9",
         "jae 7f",
         "vbroadcastss zmm0, dword ptr [rdi + r8*4]",
@@ -26,7 +33,7 @@ pub unsafe extern "C" fn outer_product_add_routine() {
         "cmp rcx, 16",
         "jb 4f",
         // 16 columns at a time
-        "3:",
+        "3:", // .inner_loop (matrix_ops.asm:32)
         "vmovups zmm1, [rsi + r10*4]",
         "vmovups zmm2, [r12 + r10*4]",
         "vfmadd231ps zmm2, zmm0, zmm1",
@@ -37,9 +44,9 @@ pub unsafe extern "C" fn outer_product_add_routine() {
         "cmp r11, 16",
         "jae 3b",
         // the remaining columns, one at a time
-        "4:",
+        "4:", // .tail_loop (matrix_ops.asm:46)
         "movss xmm0, dword ptr [rdi + r8*4]",
-        "5:",
+        "5:", // .tail_inner_loop (matrix_ops.asm:49)
         "cmp r10, rcx",
         "jge 6f",
         "movss xmm1, dword ptr [rsi + r10*4]",
@@ -49,10 +56,10 @@ pub unsafe extern "C" fn outer_product_add_routine() {
         "movss dword ptr [r12 + r10*4], xmm2",
         "inc r10",
         "jmp 5b",
-        "6:",
+        "6:", // .next_outer_i (matrix_ops.asm:64)
         "inc r8",
         "jmp 2b",
-        "7:",
+        "7:", // .outer_end (matrix_ops.asm:68)
         "ret",
     )
 }
@@ -64,12 +71,22 @@ pub unsafe extern "C" fn outer_product_add_routine() {
 /// Registers (as the original): `rdi` x, `rsi` W, `rdx` y, `rcx` length of x, `r9` length of y;
 /// uses `r8` (j), `r10` (i), `r11`, `r12`, `r13`, `zmm0-2`.
 ///
+/// One instruction of the original is left out: its `.tail_end` (lines 154-155) is a lone jump
+/// to `.outer_end`, so the tail loop's exit jumps to `.outer_end` directly; the same path, the
+/// same bits.
+///
 /// Mirrors [`matrix_ops.asm` lines 78-158](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/matrix_ops.asm#L78-L158).
+///
+/// # Safety
+/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
+/// never through its Rust signature: its arguments and results are in the registers named
+/// above, and the caller must declare every register it writes as clobbered. AVX-512 F. `rdi`
+/// readable for `rcx` floats, `rsi` for `rcx * r9`; `rdx` writable for `r9` floats.
 #[unsafe(naked)]
 pub unsafe extern "C" fn matrix_vector_multiply_routine() {
     core::arch::naked_asm!(
         "xor r8, r8",
-        "2:",
+        "2:", // .outer_loop (matrix_ops.asm:81)
         "cmp r8, r9",
         "jae 9f",
         "mov r11, r9",
@@ -79,7 +96,7 @@ pub unsafe extern "C" fn matrix_vector_multiply_routine() {
         // 16 outputs: sum over i
         "vxorps zmm0, zmm0, zmm0",
         "xor r10, r10",
-        "3:",
+        "3:", // .inner_loop (matrix_ops.asm:92)
         "cmp r10, rcx",
         "jae 4f",
         "vbroadcastss zmm1, dword ptr [rdi + r10*4]",
@@ -91,19 +108,19 @@ pub unsafe extern "C" fn matrix_vector_multiply_routine() {
         "vfmadd231ps zmm0, zmm1, zmm2",
         "inc r10",
         "jmp 3b",
-        "4:",
+        "4:", // .store_inner (matrix_ops.asm:110)
         "vmovups [rdx + r8*4], zmm0",
         "add r8, 16",
         "jmp 2b",
         // fewer than 16 outputs left: one at a time
-        "5:",
+        "5:", // .tail_loop (matrix_ops.asm:116)
         "mov r13, r8",
-        "6:",
+        "6:", // .tail_loop_col (matrix_ops.asm:119)
         "cmp r13, r9",
-        "jge 9f",
+        "jge 9f", // the original jumps to .tail_end (matrix_ops.asm:121, 154), which only jumps on to .outer_end; we jump there directly
         "pxor xmm0, xmm0",
         "xor r10, r10",
-        "7:",
+        "7:", // .tail_inner (matrix_ops.asm:128)
         "cmp r10, rcx",
         "jge 8f",
         "movss xmm1, dword ptr [rdi + r10*4]",
@@ -117,11 +134,11 @@ pub unsafe extern "C" fn matrix_vector_multiply_routine() {
         "addss xmm0, xmm1",
         "inc r10",
         "jmp 7b",
-        "8:",
+        "8:", // .tail_store (matrix_ops.asm:148)
         "movss dword ptr [rdx + r13*4], xmm0",
         "inc r13",
         "jmp 6b",
-        "9:",
+        "9:", // .outer_end (matrix_ops.asm:157); .tail_end (matrix_ops.asm:154) is folded into it
         "ret",
     )
 }

@@ -16,6 +16,14 @@ use super::call_routine;
 /// `zmm16-19`, `k0-k6`.
 ///
 /// Mirrors [`maxpool.asm` lines 8-78](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/maxpool.asm#L8-L78).
+///
+/// # Safety
+/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
+/// never through its Rust signature: its arguments and results are in the registers named
+/// above, and the caller must declare every register it writes as clobbered. AVX-512 F and BW.
+/// `rdi` even and at least 2, `rcx` a nonzero multiple of 16; `rdx` readable for `rdi^2 * rcx`
+/// floats; `rsi` writable for `rdi^2 * rcx / 4` floats and `rbx` for [`mask_len`] `u16`s. It
+/// overwrites `rbx`, which Rust reserves: save it around the call (`call_routine!` does).
 #[unsafe(naked)]
 pub unsafe extern "C" fn maxpool_routine() {
     core::arch::naked_asm!(
@@ -29,7 +37,7 @@ pub unsafe extern "C" fn maxpool_routine() {
         "mov r12, r10",
         "add r12, r11",
         "mov r13, rcx",
-        "2:",
+        "2:", // .loop (maxpool.asm:21)
         "vmovdqu32 zmm0, [rdx]",
         "vmovdqu32 zmm1, [rdx + r10]",
         "vmovdqu32 zmm2, [rdx + r11]",
@@ -84,6 +92,14 @@ pub unsafe extern "C" fn maxpool_routine() {
 /// `rcx` channels, `rbx` masks; uses `r8-r13`, `rax`, `zmm0-4`, `k1-k4`.
 ///
 /// Mirrors [`maxpool.asm` lines 88-143](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/maxpool.asm#L88-L143).
+///
+/// # Safety
+/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
+/// never through its Rust signature: its arguments and results are in the registers named
+/// above, and the caller must declare every register it writes as clobbered. AVX-512 F and BW.
+/// Shapes as [`maxpool_routine`]; `rdx` writable for `rdi^2 * rcx` floats; `rsi` readable for
+/// `rdi^2 * rcx / 4` floats and `rbx` for [`mask_len`] `u16`s. It overwrites `rbx`, which Rust
+/// reserves: save it around the call (`call_routine!` does).
 #[unsafe(naked)]
 pub unsafe extern "C" fn maxpool_backward_routine() {
     core::arch::naked_asm!(
@@ -97,7 +113,7 @@ pub unsafe extern "C" fn maxpool_backward_routine() {
         "mov r12, r10",
         "add r12, r11",
         "mov r13, rcx",
-        "2:",
+        "2:", // .loop (maxpool.asm:101)
         "kmovw k1, [rbx]",
         "kmovw k2, [rbx + 2]",
         "kmovw k3, [rbx + 4]",

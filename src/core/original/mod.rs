@@ -27,9 +27,17 @@
 //! How a routine is written: the original's routines pass their arguments in registers of their
 //! own choosing (`rbx` for a channel count, `r14` for a bias pointer, `k1` for a load mask) and
 //! call each other (`dense` calls `dot_product`, then `relu` or `sigmoid`, which calls the C
-//! library's `expf`). So each routine is a naked function (`#[unsafe(naked)]`) whose body is the
-//! routine, taking its arguments in the original's registers; routines call each other with
-//! `call`, exactly as in the original. A safe-to-read Rust wrapper beside each one loads the
+//! library's `expf`). So each computing routine is a naked function (`#[unsafe(naked)]`,
+//! `*_routine`) whose body is the routine, taking its arguments in the original's registers;
+//! routines call each other with `call`, exactly as in the original. The drivers are not naked
+//! functions but plain Rust calling the routines in the original's order: `_start.asm`'s loops
+//! ([`start`]), `forward_pass` and `backward_pass` ([`forward`], [`backward`]) and the sequence
+//! of calls of `update_weights` (`OriginalNet::update_weights` in [`start`]).
+//!
+//! The tier keeps the original's file, routine and buffer names on purpose, so the two read side
+//! by side; every numbered local label in a routine carries the original's label and line as a
+//! comment (`"3:", // .filter_loop (convolution.asm:33)`). Rust arrays count layers from 0, the
+//! original's names from 1: `conv_out[0]` is its `conv1_out`, `d_pool[2]` its `d_pool3`. A safe-to-read Rust wrapper beside each one loads the
 //! registers and calls it (see `call_routine!` below). Rust reserves `rbx` for itself, so the wrappers
 //! save and restore it around the call; inside the routine it plays the original's role.
 //!

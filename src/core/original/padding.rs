@@ -11,20 +11,26 @@ use super::call_routine;
 /// `update_weights.asm`, [`super::update_weights::fill_zero_routine`]).
 ///
 /// Mirrors [`padding.asm` lines 128-154](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/padding.asm#L128-L154).
+///
+/// # Safety
+/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
+/// never through its Rust signature: its arguments and results are in the registers named
+/// above, and the caller must declare every register it writes as clobbered. AVX-512 F and BW
+/// (`kmovd`). `r8` writable for `r10` floats.
 #[unsafe(naked)]
 pub unsafe extern "C" fn padding_fill_zero_routine() {
     core::arch::naked_asm!(
         "vpxord zmm0, zmm0, zmm0",
         "mov rax, r10",
         "shr rax, 4",
-        "2:",
+        "2:", // .full_block_loop (padding.asm:133)
         "test rax, rax",
         "jz 3f",
         "vmovdqu32 [r8], zmm0",
         "add r8, 64",
         "dec rax",
         "jmp 2b",
-        "3:",
+        "3:", // .tail (padding.asm:141)
         "and r10, 15",
         "jz 4f",
         "mov ecx, r10d",
@@ -33,7 +39,7 @@ pub unsafe extern "C" fn padding_fill_zero_routine() {
         "dec eax",
         "kmovd k1, eax",
         "vmovdqu32 [r8] {{k1}}, zmm0",
-        "4:",
+        "4:", // .done (padding.asm:151)
         "shl r10, 2",
         "add r8, r10",
         "ret",
@@ -51,6 +57,14 @@ pub unsafe extern "C" fn padding_fill_zero_routine() {
 /// `rcx`, `zmm0-1`, `k1`.
 ///
 /// Mirrors [`padding.asm` lines 15-79](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/padding.asm#L15-L79).
+///
+/// # Safety
+/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
+/// never through its Rust signature: its arguments and results are in the registers named
+/// above, and the caller must declare every register it writes as clobbered. AVX-512 F and BW.
+/// `rsi * rdx` a nonzero multiple of 16; `rdi` readable and writable for `(rsi+2)^2 * rdx`
+/// floats, and `r9` (the temp buffer, not overlapping it) writable for as many. It overwrites
+/// `rbx`, which Rust reserves: save it around the call (`call_routine!` does).
 #[unsafe(naked)]
 pub unsafe extern "C" fn add_padding_routine() {
     core::arch::naked_asm!(
@@ -59,18 +73,18 @@ pub unsafe extern "C" fn add_padding_routine() {
         "mov rbx, rsi",
         "add rbx, 2",
         "imul rbx, rdx",
-        // top border row
+        // .loop (padding.asm:23), never a jump target: the top border row
         "mov r10, rbx",
         "call {fill_zero}",
         "mov r12, rsi",
-        "2:",
+        "2:", // .middle_layer (padding.asm:30)
         // left border pixel, the row, right border pixel
         "mov r10, rdx",
         "call {fill_zero}",
         "mov r11, rsi",
         "imul r11, rdx",
         "shr r11, 4",
-        "3:",
+        "3:", // .middle_layer_loop (padding.asm:39)
         "vmovdqu32 zmm1, [rdi]",
         "vmovdqu32 [r8], zmm1",
         "add rdi, 64",
@@ -94,14 +108,14 @@ pub unsafe extern "C" fn add_padding_routine() {
         "mov r13, rbx",
         "and r13, 15",
         "shr rbx, 4",
-        "4:",
+        "4:", // .replace_loop (padding.asm:70)
         "vmovdqu32 zmm1, [r8]",
         "vmovdqu32 [rdi], zmm1",
         "add r8, 64",
         "add rdi, 64",
         "dec rbx",
         "jnz 4b",
-        "ret",
+        "ret", // .done (padding.asm:78)
         fill_zero = sym padding_fill_zero_routine,
     )
 }
@@ -113,6 +127,14 @@ pub unsafe extern "C" fn add_padding_routine() {
 /// `r10-r12`, `zmm1`.
 ///
 /// Mirrors [`padding.asm` lines 84-123](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/padding.asm#L84-L123).
+///
+/// # Safety
+/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
+/// never through its Rust signature: its arguments and results are in the registers named
+/// above, and the caller must declare every register it writes as clobbered. AVX-512 F. `rsi >=
+/// 1` and `rsi * rdx` a nonzero multiple of 16; `rdi` readable and writable for `(rsi+2)^2 *
+/// rdx` floats. It overwrites `rbx`, which Rust reserves: save it around the call
+/// (`call_routine!` does).
 #[unsafe(naked)]
 pub unsafe extern "C" fn remove_padding_routine() {
     core::arch::naked_asm!(
@@ -124,14 +146,14 @@ pub unsafe extern "C" fn remove_padding_routine() {
         "shl r10, 2",
         "add rdi, r10",
         "mov r12, rsi",
-        "2:",
+        "2:", // .loop (padding.asm:96)
         "mov r10, rdx",
         "shl r10, 2",
         "add rdi, r10",
         "mov r11, rsi",
         "imul r11, rdx",
         "shr r11, 4",
-        "3:",
+        "3:", // .middle_loop (padding.asm:106)
         "vmovdqu32 zmm1, [rdi]",
         "vmovdqu32 [r8], zmm1",
         "add rdi, 64",

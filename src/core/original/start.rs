@@ -181,8 +181,10 @@ impl Network for OriginalNet {
         let start = Instant::now();
         let mut losses = Vec::with_capacity(steps);
         let losses_view = self.buf.v.losses;
+        // .batch_loop (_start.asm:32); the caller runs the epochs (.epoch_loop, _start.asm:29).
         for step in 0..steps {
-            // The sample loop: load, forward, loss, backward (gradients add up over the batch).
+            // .sample_loop (_start.asm:34): load, forward, loss, backward (gradients add up
+            // over the batch).
             for s in 0..b {
                 self.load(data, order[step * b + s] as usize);
                 // SAFETY: AVX-512 checked in `new`; buffers sized for these shapes.
@@ -192,7 +194,8 @@ impl Network for OriginalNet {
                 // SAFETY: as above; the forward pass of this sample just ran.
                 unsafe { backward_pass(&mut self.buf, &self.shapes, self.label) };
             }
-            // The batch's mean loss: summed in order from +0.0 in f32, divided by the batch.
+            // The batch's mean loss: summed in order from +0.0 in f32, divided by the batch
+            // (.sum_loop, _start.asm:76).
             let mut sum = 0.0f32;
             for &l in self.buf.f.get(losses_view) {
                 sum += l;
@@ -221,6 +224,7 @@ impl Network for OriginalNet {
     }
 
     fn predict(&mut self, data: &dyn Dataset) -> Vec<f32> {
+        // .test_loop (_start.asm:116), less its count of right answers (the caller's).
         (0..data.len())
             .map(|i| {
                 self.load(data, i);

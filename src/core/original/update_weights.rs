@@ -11,11 +11,18 @@ use super::call_routine;
 /// `zmm0-2`.
 ///
 /// Mirrors [`update_weights.asm` lines 92-117](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/update_weights.asm#L92-L117).
+///
+/// # Safety
+/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
+/// never through its Rust signature: its arguments and results are in the registers named
+/// above, and the caller must declare every register it writes as clobbered. AVX-512 F. `rcx` a
+/// nonzero multiple of 16; `rdi` and `rsi` readable and writable for `rcx` floats; `r10`
+/// readable for two floats.
 #[unsafe(naked)]
 pub unsafe extern "C" fn add_to_vector_routine() {
     core::arch::naked_asm!(
         "shr rcx, 4",
-        "2:",
+        "2:", // .loop (update_weights.asm:94)
         "vmovups zmm1, [rdi]",
         "vbroadcastss zmm2, dword ptr [r10]",
         "vmulps zmm1, zmm1, zmm2",
@@ -41,6 +48,13 @@ pub unsafe extern "C" fn add_to_vector_routine() {
 /// `xmm0-1`.
 ///
 /// Mirrors [`update_weights.asm` lines 23-33](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/update_weights.asm#L23-L33).
+///
+/// # Safety
+/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
+/// never through its Rust signature: its arguments and results are in the registers named
+/// above, and the caller must declare every register it writes as clobbered. AVX (VEX-encoded
+/// scalar instructions). `rdi` and `rsi` readable and writable for one float; `r10` readable
+/// for two.
 #[unsafe(naked)]
 pub unsafe extern "C" fn update_scalar_routine() {
     core::arch::naked_asm!(
@@ -60,11 +74,18 @@ pub unsafe extern "C" fn update_scalar_routine() {
 /// `zmm1`.
 ///
 /// Mirrors [`update_weights.asm` lines 122-132](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/update_weights.asm#L122-L132).
+///
+/// # Safety
+/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
+/// never through its Rust signature: its arguments and results are in the registers named
+/// above, and the caller must declare every register it writes as clobbered. AVX-512 F. `rcx >=
+/// 16` (a count below 16 would loop about 2^64 times); `rdi` writable for `rcx / 16 * 16`
+/// floats.
 #[unsafe(naked)]
 pub unsafe extern "C" fn fill_zero_routine() {
     core::arch::naked_asm!(
         "shr rcx, 4",
-        "2:",
+        "2:", // .loop (update_weights.asm:124)
         "vpxorq zmm1, zmm1, zmm1",
         "vmovups [rdi], zmm1",
         "add rdi, 64",

@@ -192,11 +192,11 @@ pub struct ConvPlan {
     /// `forward` into a band buffer, then the pool.
     pub forward_pool: Option<ForwardPoolFn>,
     /// Whether training runs `forward_pool` too (with argmax codes), or only inference does.
-    /// Direct (conv1): yes, 5.5 -> 4.5 ms per step of 16 for conv1 + pool1. F(4x4): no: its
-    /// fused kernel with codes was 5 to 12% slower in the trainer than forward then pool
-    /// (conv2 + pool2 8.5-9.0 against 9.4-9.7 ms per step, three alternated runs, 1 Dec 2026),
-    /// though faster on one sample alone, while without codes it is what makes inference
-    /// faster; `tests/winograd4.rs` keeps both variants bit-exact.
+    /// Direct (conv1): yes, the fused pass saves storing and re-reading conv1's output. F(4x4):
+    /// no: writing the argmax codes from inside its output transform made the trainer slower
+    /// than forward then pool, though faster on one sample alone, while without codes it is
+    /// what makes inference faster (figures: benches/HISTORY.md, "Tuning constants in the
+    /// code"); `tests/winograd4.rs` keeps both variants bit-exact.
     pub fused_in_training: bool,
     pub backward_data: BackwardDataFn,
     pub backward_weights: BackwardWeightsFn,

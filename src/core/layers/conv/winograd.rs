@@ -237,17 +237,15 @@ impl TileSize for F2 {
 
 impl TileSize for F4 {
     const M: usize = 4;
-    /// Conv2 one tile row of 16, conv3 two rows of 8. Measured (`speed_f4x4_vs_f2x2` in
-    /// `tests/winograd4.rs`, the value overridden for the run, two alternations each): 8, 16,
-    /// 24, 32 and 48 tiles within 3% of each other, 16 best or tied on all four passes (conv2
-    /// forward 453-459 us, 8 tiles 477-487 us, 24 tiles 459-460 us, 48 tiles slowest); 16 also
-    /// keeps the band's `V` and `M` small (conv3: 437 KiB).
+    /// Conv2 one tile row of 16, conv3 two rows of 8. Band sizes from 8 to 48 tiles measured
+    /// within a few percent of each other, 16 best or tied on all four passes
+    /// (benches/HISTORY.md, "Tuning constants in the code"); 16 also keeps the band's `V` and
+    /// `M` small (conv3: 437 KiB).
     const BAND_TILES: usize = 16;
-    /// Conv2 (transformed weights 288 KiB): half a tile row. Measured on Zen 5 (one sample, one
-    /// thread, the band size switched inside one process, best of 30 rounds): conv2's forward
-    /// with the pool 228-234 us at 16 tiles, 218-224 at 8 (6 tiles 225-229, 4 tiles 250, 24 and
-    /// 32 tiles 231-242), its input gradient 252-259 against 244-247 us. Conv3 keeps 16 (8
-    /// tiles: forward 191-199 against 186-195 us, input gradient 205-209 against 201-205).
+    /// Conv2 (transformed weights 288 KiB): half a tile row. Weights that stay in L2 anyway
+    /// leave nothing to gain from large bands, and smaller bands keep `V` and `M` closer to L1:
+    /// conv2's forward with its pool and its input gradient ran faster at 8 tiles than at 16,
+    /// while conv3 did not (benches/HISTORY.md, "Tuning constants in the code").
     const SMALL_BAND_TILES: usize = 8;
     /// Conv2 two tile rows, conv3 four. Measured as `BAND_TILES`: 24 and 32 tiles tied; 8 and
     /// 16 were slower on conv3 (`dU`, 1.15 MiB, is re-read and re-written once per band), 48
@@ -333,7 +331,7 @@ pub fn applies<T: TileSize>(kernel_dims: &ConvDims) -> bool {
 }
 
 /// The largest transformed weights (bytes) that take [`TileSize::SMALL_BAND_TILES`]: half the
-/// 1 MiB L2 of the Zen 5 the sizes were measured on. Such weights stay in L2 from band to band
+/// 1 MiB L2 of the machine the sizes were measured on (benches/HISTORY.md). Such weights stay in L2 from band to band
 /// whatever the band's size, so smaller bands only gain (their `V` and `M` stay closer to L1);
 /// larger ones (conv3's 1.2 MiB) come from L3 once per band, so fewer, larger bands read them
 /// less often.
