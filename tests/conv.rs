@@ -227,6 +227,11 @@ fn asm_backward_data_matches_finite_differences() {
 /// the direct algorithm and (where it applies) Winograd; `shift` misaligns every buffer by that
 /// many floats.
 fn compare(h: usize, w: usize, cin: usize, cout: usize, shift: usize, seed: u64) {
+    compare_algos(h, w, cin, cout, shift, seed, true)
+}
+
+/// [`compare`] of the asm algorithms (`asm`) or of the portable kernels' GEMM (`!asm`).
+fn compare_algos(h: usize, w: usize, cin: usize, cout: usize, shift: usize, seed: u64, asm: bool) {
     let d = ConvDims { h, w, cin, cout };
     let mut rng = Rng(seed);
     let x_pad = padded(&mut rng, h, w, cin, shift);
@@ -244,11 +249,11 @@ fn compare(h: usize, w: usize, cin: usize, cout: usize, shift: usize, seed: u64)
     if cin.is_multiple_of(16) {
         reference::backward_data(&d, &dy_pad[shift..], wts, &mut dx_ref);
     }
-    let mut algos = vec![Algo::Direct];
-    if winograd::applies::<F2>(&d) {
+    let mut algos = vec![if asm { Algo::Direct } else { Algo::Gemm }];
+    if asm && winograd::applies::<F2>(&d) {
         algos.push(Algo::Winograd);
     }
-    if winograd_rows::applies(&d) {
+    if asm && winograd_rows::applies(&d) {
         algos.push(Algo::WinogradRows);
     }
     for a in algos {
@@ -272,6 +277,47 @@ fn compare(h: usize, w: usize, cin: usize, cout: usize, shift: usize, seed: u64)
             assert_close(&dx_asm[shift..], &dx_ref, &format!("backward_data {what}"));
         }
     }
+}
+
+/// The portable kernels' implicit GEMM: forward and input gradient against the reference on odd
+/// and even sides, conv1's 3 input channels and channel counts that are not multiples of 16 (the
+/// GEMM has no block constraint), misaligned buffers.
+#[test]
+fn portable_matches_reference_odd_and_even_shapes() {
+    let mut seed = 100;
+    for &(h, w) in &[
+        (1, 1),
+        (1, 2),
+        (2, 3),
+        (5, 7),
+        (13, 9),
+        (3, 17),
+        (8, 8),
+        (9, 10),
+        (17, 6),
+    ] {
+        for &(cin, cout) in &[
+            (3, 16),
+            (3, 32),
+            (1, 5),
+            (16, 16),
+            (16, 48),
+            (32, 64),
+            (48, 32),
+            (64, 16),
+        ] {
+            seed += 1;
+            compare_algos(h, w, cin, cout, (seed % 3) as usize, seed, false);
+        }
+    }
+}
+
+/// The portable input gradient against central differences, on odd and even sides.
+#[test]
+fn portable_backward_data_matches_finite_differences() {
+    assert_eq!(auto_plan(Kernels::Portable, &ODD).algo, Algo::Gemm);
+    gradient_check(Kernels::Portable, ODD);
+    gradient_check(Kernels::Portable, EVEN);
 }
 
 #[test]

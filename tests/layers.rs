@@ -314,11 +314,9 @@ const DENSE_SIZES: &[(usize, usize, usize)] = &[
     (70, 32, 133), // more than one forward block of 64 rows x 128 neurons
 ];
 
-#[test]
-fn dense_forward_asm_matches_reference() {
-    let Some(mut rng) = avx512_rng("dense forward", 4) else {
-        return;
-    };
+/// `kern`'s dense layer against the reference.
+fn dense_forward_matches_reference(kern: Kernels) {
+    let mut rng = Rng::new(4);
     for &(rows, k, n) in DENSE_SIZES {
         let x = rng.vec(rows * k);
         let w = rng.vec(n * k);
@@ -327,12 +325,7 @@ fn dense_forward_asm_matches_reference() {
             for cols in [0..n, n / 3..n, 0..n.div_ceil(2), n / 2..n / 2 + 1] {
                 let mut ya = vec![42.0f32; rows * n];
                 let mut yr = vec![42.0f32; rows * n];
-                Fc::new(Kernels::Fast, rows, k, n).forward(
-                    (&x, &w, &b),
-                    relu,
-                    cols.clone(),
-                    &mut ya,
-                );
+                Fc::new(kern, rows, k, n).forward((&x, &w, &b), relu, cols.clone(), &mut ya);
                 Fc::new(Kernels::Reference, rows, k, n).forward(
                     (&x, &w, &b),
                     relu,
@@ -352,6 +345,18 @@ fn dense_forward_asm_matches_reference() {
             }
         }
     }
+}
+
+#[test]
+fn dense_forward_asm_matches_reference() {
+    if avx512_or_note("dense forward").is_some() {
+        dense_forward_matches_reference(Kernels::Fast);
+    }
+}
+
+#[test]
+fn dense_forward_portable_matches_reference() {
+    dense_forward_matches_reference(Kernels::Portable);
 }
 
 /// fc1's inference forward on packed weights against the reference (bias, ReLU), on rows that
@@ -492,11 +497,9 @@ fn dense_fused_sgd_gives_the_bits_of_the_separate_passes() {
     }
 }
 
-#[test]
-fn dense_backward_asm_matches_reference() {
-    let Some(mut rng) = avx512_rng("dense backward", 5) else {
-        return;
-    };
+/// `kern`'s dense layer against the reference.
+fn dense_backward_matches_reference(kern: Kernels) {
+    let mut rng = Rng::new(5);
     for &(rows, k, n) in DENSE_SIZES {
         let x = rng.vec(rows * k);
         let w = rng.vec(n * k);
@@ -514,7 +517,7 @@ fn dense_backward_asm_matches_reference() {
         ] {
             let mut da = vec![42.0f32; rows * k];
             let mut dr = vec![42.0f32; rows * k];
-            Fc::new(Kernels::Fast, rows, k, n).backward_data(&dy, &w, &mut da, ks.clone());
+            Fc::new(kern, rows, k, n).backward_data(&dy, &w, &mut da, ks.clone());
             Fc::new(Kernels::Reference, rows, k, n).backward_data(&dy, &w, &mut dr, ks.clone());
             close(&da, &dr, 1e-4 * (n as f32).sqrt());
             for r in 0..rows {
@@ -531,13 +534,7 @@ fn dense_backward_asm_matches_reference() {
             let mut wr = vec![42.0f32; m * k + 5];
             let mut ba = vec![42.0f32; m + 3];
             let mut br = vec![42.0f32; m + 3];
-            Fc::new(Kernels::Fast, rows, k, n).backward_weights(
-                &x,
-                &dy,
-                &mut wa,
-                &mut ba,
-                cols.clone(),
-            );
+            Fc::new(kern, rows, k, n).backward_weights(&x, &dy, &mut wa, &mut ba, cols.clone());
             Fc::new(Kernels::Reference, rows, k, n).backward_weights(
                 &x,
                 &dy,
@@ -551,6 +548,18 @@ fn dense_backward_asm_matches_reference() {
             assert!(ba[m..].iter().all(|&v| v == 42.0));
         }
     }
+}
+
+#[test]
+fn dense_backward_asm_matches_reference() {
+    if avx512_or_note("dense backward").is_some() {
+        dense_backward_matches_reference(Kernels::Fast);
+    }
+}
+
+#[test]
+fn dense_backward_portable_matches_reference() {
+    dense_backward_matches_reference(Kernels::Portable);
 }
 
 #[test]

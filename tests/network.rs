@@ -2,7 +2,6 @@
 //! path, thread-count independence, learning on synthetic data, and the parameter file.
 
 use catdog::config::Hyper;
-use catdog::cpu;
 use catdog::dataset::{Dataset, Synthetic};
 use catdog::model::Net;
 use catdog::network::Kernels;
@@ -37,13 +36,14 @@ fn net_with(h: &Hyper, path: Kernels, seed: u64, momentum: bool) -> Net {
     he_net(h, path, seed, momentum)
 }
 
+/// Every choice of kernels this CPU runs with our layers: the reference, portable, and the fast
+/// kernels where AVX-512 is (a failure without it under `CATDOG_REQUIRE_AVX512=1`).
 fn paths() -> Vec<Kernels> {
-    if cpu::has_avx512() {
-        vec![Kernels::Reference, Kernels::Fast]
-    } else {
-        eprintln!("note: no AVX-512 here: only the reference path is checked");
-        vec![Kernels::Reference]
+    let mut k = vec![Kernels::Reference, Kernels::Portable];
+    if catdog::testing::avx512_or_skip("the fast kernels' network").is_some() {
+        k.push(Kernels::Fast);
     }
+    k
 }
 
 /// Central differences of the batch loss against the analytic gradient, for a spread of
@@ -92,21 +92,18 @@ fn whole_network_gradients_match_finite_differences() {
     }
 }
 
-/// The faithful mode's promise in small: from the same parameters, in file order, the asm path
-/// follows the reference path's per-batch losses to float rounding.
+/// The faithful mode's promise in small: from the same parameters, in file order, the fast and
+/// the portable kernels follow the reference's per-batch losses to float rounding.
 #[test]
-fn asm_path_follows_reference_losses() {
-    if !cpu::has_avx512() {
-        eprintln!("note: no AVX-512 here: asm path not checked");
-        return;
-    }
+fn fast_and_portable_kernels_follow_reference_losses() {
     let h = small(16, 4, 1);
     let data = Synthetic::new(32, 16, 9);
     let order: Vec<u32> = (0..32).collect();
     let opts = EpochOptions::plain(0.05);
     let mut losses = Vec::new();
     let mut finals = Vec::new();
-    for path in [Kernels::Reference, Kernels::Fast] {
+    let kernels = paths();
+    for &path in &kernels {
         let mut n = net(&h, path, 21);
         let mut l = Vec::new();
         for e in 1..=3 {
@@ -116,18 +113,21 @@ fn asm_path_follows_reference_losses() {
         finals.push(n.params().to_vec());
     }
     assert_eq!(losses[0].len(), 24);
-    for (s, (a, b)) in losses[0].iter().zip(&losses[1]).enumerate() {
-        assert!(
-            (a - b).abs() <= 1e-4 * a.abs().max(1.0),
-            "step {s}: reference {a} vs asm {b}"
-        );
+    for i in 1..kernels.len() {
+        let k = kernels[i];
+        for (s, (a, b)) in losses[0].iter().zip(&losses[i]).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-4 * a.abs().max(1.0),
+                "step {s}: reference {a} vs {k} {b}"
+            );
+        }
+        let worst = finals[0]
+            .iter()
+            .zip(&finals[i])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-4, "{k}: parameters drifted apart by {worst}");
     }
-    let worst = finals[0]
-        .iter()
-        .zip(&finals[1])
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
-    assert!(worst < 1e-4, "parameters drifted apart by {worst}");
 }
 
 /// Gradients are summed in sample order whatever the thread count: bitwise equal parameters,
@@ -144,17 +144,19 @@ fn any_thread_count_gives_the_same_bits() {
         seed: 5,
         ..EpochOptions::plain(0.02)
     };
-    let mut results = Vec::new();
-    for threads in [1, 2, 7] {
-        let h = small(16, 5, threads);
-        let mut n = net_with(&h, Kernels::default_for_cpu(), 8, true);
-        for e in 1..=2 {
-            n.run_epoch(&data, &order, e, &opts, None).unwrap();
+    for kernels in paths().into_iter().filter(|&k| k != Kernels::Reference) {
+        let mut results = Vec::new();
+        for threads in [1, 2, 7] {
+            let h = small(16, 5, threads);
+            let mut n = net_with(&h, kernels, 8, true);
+            for e in 1..=2 {
+                n.run_epoch(&data, &order, e, &opts, None).unwrap();
+            }
+            results.push(n.params().to_vec());
         }
-        results.push(n.params().to_vec());
+        assert!(results[0] == results[1], "{kernels}: 1 vs 2 threads differ");
+        assert!(results[0] == results[2], "{kernels}: 1 vs 7 threads differ");
     }
-    assert!(results[0] == results[1], "1 vs 2 threads differ");
-    assert!(results[0] == results[2], "1 vs 7 threads differ");
 }
 
 /// Inference bits depend on neither the batch size nor the thread count (each sample's
@@ -166,6 +168,26 @@ fn any_thread_count_gives_the_same_bits() {
 fn inference_bits_do_not_depend_on_batch_or_threads_and_algorithms_agree() {
     use catdog::layers::conv::{Algo, ConvChoice};
     let data = Synthetic::new(70, 32, 9);
+    for kernels in paths().into_iter().filter(|&k| k != Kernels::Reference) {
+        let probs = |batch: usize, threads: usize| {
+            let h = Hyper {
+                widths: [32, 32, 48],
+                ..small(32, batch, threads)
+            };
+            let mut n = Net::new_with(&h, kernels, false, ConvChoice::Auto).unwrap();
+            let s = n.shapes.clone();
+            parameters::he_init(&s, n.params_mut(), 5);
+            n.repack();
+            train::predict(&mut n, &data)
+        };
+        let base = probs(16, 1);
+        for (batch, threads) in [(64, 1), (64, 2), (7, 2), (70, 7)] {
+            assert!(
+                probs(batch, threads) == base,
+                "{kernels}: batch {batch}, {threads} threads: other bits"
+            );
+        }
+    }
     let probs = |batch: usize, threads: usize, conv: ConvChoice| {
         let h = Hyper {
             widths: [32, 32, 48],

@@ -51,6 +51,6 @@ pub fn avx512() -> Option<Avx512> {
 /// without AVX-512.
 pub fn require_avx512(what: &str) -> Result<Avx512, String> {
     avx512().ok_or_else(|| {
-        format!("--kernels {what} needs AVX-512 F/BW/DQ/VL, which this CPU lacks (use --kernels reference)")
+        format!("--kernels {what} needs AVX-512 F/BW/DQ/VL, which this CPU lacks (use --kernels portable)")
     })
 }

@@ -33,6 +33,7 @@ pub mod network;
 #[cfg(target_arch = "x86_64")]
 pub mod original;
 pub mod parameters;
+pub mod portable;
 pub mod profile;
 pub mod reference;
 pub mod report;

@@ -2,8 +2,9 @@
 //! [`Kernels`], and the training loop (`catdog::fit::fit`), evaluation and benchmarks drive it
 //! through [`Network`] without knowing which kernels run.
 //!
-//! - [`Kernels::Fast`] and [`Kernels::Reference`]: [`crate::model::Net`], our layers on the
-//!   `asm!` kernels (register-blocked, Winograd, multi-threaded) or on the scalar reference.
+//! - [`Kernels::Fast`], [`Kernels::Portable`] and [`Kernels::Reference`]:
+//!   [`crate::model::Net`], our layers on the `asm!` kernels (register-blocked, Winograd,
+//!   multi-threaded), on the portable plain-Rust and GEMM kernels, or on the scalar reference.
 //! - [`Kernels::Original`]: `crate::original::OriginalNet`, the assembly original's own
 //!   routines, one sample at a time on one thread, bit for bit.
 
@@ -21,29 +22,38 @@ pub enum Kernels {
     /// Ours: register-blocked, Winograd, multi-threaded `asm!` on ZMM registers (AVX-512);
     /// bitwise the same on any thread count.
     Fast,
+    /// Ours for CPUs without AVX-512: plain Rust and an implicit GEMM on `matrixmultiply`
+    /// (AVX2+FMA or SSE2, chosen at run time), the same threads; [`crate::portable`].
+    Portable,
     /// The scalar plain-Rust reference: slow, obviously correct; the oracle of the tests.
     Reference,
 }
 
 impl Kernels {
     /// Every choice, in `--help` order.
-    pub const ALL: [Kernels; 3] = [Kernels::Original, Kernels::Fast, Kernels::Reference];
+    pub const ALL: [Kernels; 4] = [
+        Kernels::Original,
+        Kernels::Fast,
+        Kernels::Portable,
+        Kernels::Reference,
+    ];
 
     /// The flag value.
     pub fn name(self) -> &'static str {
         match self {
             Kernels::Original => "original",
             Kernels::Fast => "fast",
+            Kernels::Portable => "portable",
             Kernels::Reference => "reference",
         }
     }
 
-    /// The default for this CPU: `fast` where it has AVX-512, else `reference`.
+    /// The default for this CPU: `fast` where it has AVX-512, else `portable`.
     pub fn default_for_cpu() -> Kernels {
         if crate::cpu::has_avx512() {
             Kernels::Fast
         } else {
-            Kernels::Reference
+            Kernels::Portable
         }
     }
 
@@ -57,12 +67,17 @@ impl Kernels {
         match std::env::var("CATDOG_KERNELS") {
             Ok(v) if !v.is_empty() => {
                 let k: Kernels = v.parse().map_err(|e| format!("CATDOG_KERNELS: {e}"))?;
-                Ok((k, Some(format!("note: CATDOG_KERNELS is set: running the {k} kernels"))))
+                Ok((
+                    k,
+                    Some(format!(
+                        "note: CATDOG_KERNELS is set: running the {k} kernels"
+                    )),
+                ))
             }
             _ => {
                 let k = Kernels::default_for_cpu();
                 let note = (k != Kernels::Fast).then(|| {
-                    "note: this CPU lacks AVX-512 F/BW/DQ/VL: running the scalar reference kernels (slow)"
+                    "note: this CPU lacks AVX-512 F/BW/DQ/VL: running the portable kernels (--kernels portable)"
                         .to_string()
                 });
                 Ok((k, note))
@@ -140,9 +155,9 @@ pub fn build(
         ));
     }
     match kernels {
-        Kernels::Fast | Kernels::Reference => Ok(Box::new(crate::model::Net::new_with(
-            h, kernels, momentum, conv,
-        )?)),
+        Kernels::Fast | Kernels::Portable | Kernels::Reference => Ok(Box::new(
+            crate::model::Net::new_with(h, kernels, momentum, conv)?,
+        )),
         Kernels::Original => {
             if momentum {
                 return Err(ORIGINAL_RECIPE_ONLY.into());

@@ -76,6 +76,7 @@ pub fn fns(k: Kernels) -> &'static LayerFns {
 pub fn plan(algo: Algo, d: &ConvDims) -> ConvPlan {
     match algo {
         Algo::Reference => ConvPlan::reference(d),
+        Algo::Gemm => ConvPlan::portable(d),
         _ => ConvPlan::with(avx512(), algo, d),
     }
 }

@@ -30,13 +30,13 @@ impl Rng {
     }
 }
 
-/// The kernels whose layers this CPU runs: the scalar reference, and the fast kernels where
-/// AVX-512 is (a failure without it under `CATDOG_REQUIRE_AVX512=1`).
+/// The kernels whose layers this CPU runs: the scalar reference, the portable kernels, and the
+/// fast kernels where AVX-512 is (a failure without it under `CATDOG_REQUIRE_AVX512=1`).
 pub fn paths() -> &'static [Kernels] {
     if avx512_or_note("the fast kernels' layers").is_some() {
-        &[Kernels::Reference, Kernels::Fast]
+        &[Kernels::Reference, Kernels::Portable, Kernels::Fast]
     } else {
-        &[Kernels::Reference]
+        &[Kernels::Reference, Kernels::Portable]
     }
 }
 

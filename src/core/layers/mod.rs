@@ -131,6 +131,7 @@ impl LayerFns {
         match kernels {
             Kernels::Fast => Ok(crate::cpu::require_avx512("fast")?.layer_fns()),
             Kernels::Reference => Ok(&REFERENCE),
+            Kernels::Portable => Ok(&crate::portable::PORTABLE),
             Kernels::Original => Err("the original kernels have no layer table".into()),
         }
     }

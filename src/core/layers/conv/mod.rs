@@ -58,6 +58,7 @@ macro_rules! per_thread {
     }};
 }
 
+pub mod gemm;
 pub(crate) mod weight_grad;
 pub mod winograd;
 pub mod winograd_rows;
@@ -80,6 +81,8 @@ pub enum Algo {
     /// forward (fused with the pool) and the weight gradient (with the pool's backward fused
     /// in); the input gradient runs direct.
     WinogradRows,
+    /// The portable kernels' implicit GEMM ([`gemm`]; any shape, no `asm!`).
+    Gemm,
 }
 
 /// Which algorithms the asm path may use for conv layers (`model --conv`): the fastest that
@@ -242,6 +245,7 @@ impl ConvPlan {
     pub fn for_kernels(kernels: Kernels, d: &ConvDims, choice: ConvChoice) -> Result<Self, String> {
         match kernels {
             Kernels::Reference => Ok(Self::reference(d)),
+            Kernels::Portable => Ok(Self::portable(d)),
             Kernels::Fast => Ok(Self::fast(crate::cpu::require_avx512("fast")?, d, choice)),
             Kernels::Original => Err("the original kernels have no conv plans".into()),
         }
@@ -328,6 +332,7 @@ impl ConvPlan {
                     winograd_rows::backward_weights_pooled; d, x, dp, c, dw, db, s
                 )),
             },
+            Algo::Gemm => Self::portable(d),
             Algo::Winograd => Self::winograd::<F2>(algo, band, d),
             Algo::Winograd4 => ConvPlan {
                 forward_pool: Some(asm_entry!(winograd::run_pool::<F4>; d, x, w, b, r, s, p)),
