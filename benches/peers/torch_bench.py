@@ -62,7 +62,8 @@ def main():
         for _ in range(n):
             torch.sigmoid(net(xi))
         infer = n * 64 / (time.perf_counter() - start)
-    print(f"torch {torch.__version__} threads={threads} layout={layout}: "
+    isa = torch.backends.cpu.get_cpu_capability()  # what ATEN_CPU_CAPABILITY left it
+    print(f"torch {torch.__version__} isa={isa} threads={threads} layout={layout}: "
           f"train {train:.1f} samples/s, infer {infer:.1f} samples/s")
 
 
