@@ -2,7 +2,7 @@
 //! plain Rust. The GEMMs (the convolutions, [`crate::layers::conv::gemm`], and fc1/fc2 below) run
 //! on `matrixmultiply`'s `sgemm`, which detects AVX2+FMA, AVX or SSE2 at run time and never
 //! uses AVX-512. The element-wise loops (the optimizer step, the gradient sums, bias + ReLU, the
-//! pools) are written so that LLVM vectorises them, and compiled twice by [`multiversion!`]: for
+//! pools) are written so that LLVM vectorises them, and compiled twice by `multiversion!`: for
 //! AVX2+FMA, chosen at run time where the CPU has it, and for the baseline x86-64 (SSE2).
 //! Element-wise loops give the same bits either way (Rust never fuses a multiply and an add on
 //! its own); the reductions keep their order.
