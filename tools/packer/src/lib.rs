@@ -730,6 +730,20 @@ pub fn split(
             "--test {n_test} asks for more samples than the {n} packed"
         ));
     }
+    // An empty blob is of no use to the trainer, which refuses it: refused here, not later.
+    if test.is_some() && n_test == 0 {
+        return Err(format!(
+            "the split puts no sample of the {n} packed in test.bin; ask for at least one \
+             (--test N), or leave out --test and --test-fraction to write one blob"
+        ));
+    }
+    if test.is_some() && n_test == n {
+        return Err(format!(
+            "the split puts all {n} packed samples in test.bin and none in train.bin; ask for \
+             fewer (--test N below {n}), or leave out --test and --test-fraction to write one \
+             blob"
+        ));
+    }
     let mut rng = SplitMix64(seed);
     let mut classes: Vec<u8> = labels.to_vec();
     classes.sort_unstable();
