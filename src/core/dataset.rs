@@ -94,8 +94,14 @@ pub fn open_blob(path: &Path, what: &str, need_labels: bool) -> Result<Blob, Str
     }
     if need_labels {
         if let Some(i) = blob.labels().iter().position(|&l| l > 1) {
+            let l = blob.labels()[i];
+            let is = if l == crate::blob::UNLABELED {
+                "is unlabeled".to_string()
+            } else {
+                format!("has label {l}, a class this network does not have")
+            };
             return Err(format!(
-                "{}: sample {i} ({}) is unlabeled; {what} needs labeled data (cat/dog)",
+                "{}: sample {i} ({}) {is}; {what} needs data labeled 0 (cat) or 1 (dog)",
                 path.display(),
                 blob.source(i)
             ));
