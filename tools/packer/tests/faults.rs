@@ -522,3 +522,40 @@ fn one_class_photos_are_refused_for_a_split_and_warned_otherwise() {
     assert!(err.contains("warning") && err.contains("no dog photo"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Issue 23, group 3: a symbolic link inside one class folder that leads into the other does
+/// not relabel that folder's photos (the alias is skipped, with a reason); a class folder that
+/// is another through a link is refused, naming both.
+#[test]
+fn a_link_into_the_other_class_folder_does_not_relabel_photos() {
+    let dir = tmp("pack-r2-alias");
+    let src = dir.join("PetImages");
+    let reqs: Vec<(String, std::path::PathBuf)> = (0..6)
+        .map(|i| {
+            let class = if i % 2 == 0 { "Cat" } else { "Dog" };
+            (format!("png pattern 20 16 {i}"), src.join(format!("{class}/{i}.png")))
+        })
+        .collect();
+    let r: Vec<(&str, &Path)> = reqs.iter().map(|(s, p)| (s.as_str(), p.as_path())).collect();
+    testgen(&r);
+    std::os::unix::fs::symlink("../Dog", src.join("Cat/aaa-alias")).unwrap();
+    let out = dir.join("all.bin");
+    let o = pack().arg(&src).arg("-o").arg(&out).output().unwrap();
+    assert_ok(&o);
+    let err = stderr_of(&o);
+    assert!(err.contains("aaa-alias") && err.contains("other class folder"), "{err}");
+    let b = catdog::blob::Blob::open(&out).unwrap();
+    assert_eq!(b.label_counts()[..2], [3, 3], "dogs packed as cats");
+    for i in 0..b.len() {
+        let want = if b.source(i).contains("/Dog/") { 1 } else { 0 };
+        assert_eq!(b.labels()[i], want, "{}", b.source(i));
+    }
+    // Dog/ itself a link to Cat/: refused.
+    let src2 = dir.join("Twins");
+    std::fs::create_dir_all(&src2).unwrap();
+    std::os::unix::fs::symlink(src.join("Cat"), src2.join("Cat")).unwrap();
+    std::os::unix::fs::symlink(src.join("Cat"), src2.join("Dog")).unwrap();
+    let o = pack().arg(&src2).arg("-o").arg(dir.join("twins.bin")).output().unwrap();
+    assert_refused(&o, &["same folder", "Dog"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
