@@ -119,6 +119,11 @@ pub fn fit(
             ));
         }
         let probs = net.predict(test);
+        // The data must still be what the run opened: an epoch on a blob rewritten under the
+        // run (another split copied over it, bytes zeroed) must not reach a checkpoint.
+        for d in [train, test] {
+            d.check_unchanged().map_err(|e| stop_message(e, cfg, history))?;
+        }
         last_accuracy = Some(original_accuracy(&probs, test.labels()));
         let rec = crate::metrics::EpochRecord {
             epoch,
@@ -182,7 +187,9 @@ pub fn fit(
 
 fn stop_message(e: String, cfg: &FitConfig, history: &[crate::metrics::EpochRecord]) -> String {
     // Lowering the learning rate helps a diverging run, not a failed write to stdout/stderr.
-    let diverged = !e.contains("standard output") && !e.contains("standard error");
+    let diverged = !e.contains("standard output")
+        && !e.contains("standard error")
+        && !e.contains("changed while this run");
     match (&cfg.checkpoint, history.last()) {
         (Some(p), Some(last)) => format!(
             "{e}; training stopped. The last good checkpoint, {} (after epoch {}), is intact{}",

@@ -428,3 +428,52 @@ fn a_checkpoint_whose_history_disagrees_with_its_epochs_is_refused() {
     let e = catdog::checkpoint::decode(&b).unwrap_err();
     assert!(e.contains("3 epochs") && e.contains("history"), "{e}");
 }
+
+/// Group 4: a training blob changed under a running `train` (another file renamed over it, or
+/// its bytes rewritten in place with the modification time put back) stops the run with exit
+/// 2 naming the file, and the checkpoint keeps the last epoch trained on the data as opened.
+#[test]
+fn a_blob_changed_while_training_stops_the_run_before_its_checkpoint() {
+    for replace in [true, false] {
+        let dir = tmp_with_blobs("r2-changed", 8, (8000, 1), (8, 2));
+        common::synthetic_blob(&dir.join("other.bin"), 8000, 8, 9);
+        let train = dir.join("train.bin");
+        let ck = dir.join("run.ckpt");
+        let mut args = train_args(&dir, "4");
+        let b = args.iter().position(|a| a == "--batch-size").unwrap();
+        args[b + 1] = "1".into();
+        let mut ch = model(&dir)
+            .args(args)
+            .arg("--checkpoint")
+            .arg(&ck)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t = std::time::Instant::now();
+        while !ck.exists() {
+            assert!(t.elapsed().as_secs() < 60, "no checkpoint after 60 s");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        if replace {
+            std::fs::rename(dir.join("other.bin"), &train).unwrap();
+        } else {
+            let mtime = std::fs::metadata(&train).unwrap().modified().unwrap();
+            let bytes = std::fs::read(dir.join("other.bin")).unwrap();
+            let mut f = std::fs::OpenOptions::new().write(true).open(&train).unwrap();
+            std::io::Write::write_all(&mut f, &bytes).unwrap();
+            f.set_modified(mtime).unwrap();
+        }
+        let (st, err) = common::stderr_after_exit(&mut ch, 120, "train on a changed blob");
+        assert_eq!(st.code(), Some(2), "{err}");
+        let line = err.lines().find(|l| l.starts_with("error:")).unwrap();
+        let want = if replace { "another file was put in its place" } else { "rewritten" };
+        assert!(
+            line.contains(&train.display().to_string()) && line.contains(want),
+            "{line}"
+        );
+        assert!(!line.contains("lower --lr"), "{line}");
+        assert_eq!(catdog::checkpoint::load(&ck).unwrap().epochs_done, 1, "{err}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -13,6 +13,11 @@ pub trait Dataset: Sync {
     }
     fn image(&self, i: usize) -> &[u8];
     fn labels(&self) -> &[u8];
+    /// `Err` naming the file and what changed when the data on disk is no longer what was
+    /// opened (see [`Blob::check_unchanged`]); data in memory never changes.
+    fn check_unchanged(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 impl Dataset for Blob {
@@ -24,6 +29,14 @@ impl Dataset for Blob {
     }
     fn labels(&self) -> &[u8] {
         Blob::labels(self)
+    }
+    fn check_unchanged(&self) -> Result<(), String> {
+        Blob::check_unchanged(self).map_err(|e| {
+            format!(
+                "{}: the blob changed while this run was reading it: {e}",
+                self.path().display()
+            )
+        })
     }
 }
 
