@@ -137,8 +137,38 @@ struct PackArgs {
     quiet: bool,
 }
 
+/// The command line, parsed. A source folder named like a subcommand (`photos`, `inspect`) is
+/// read as the subcommand first; when the arguments do not fit it and a folder of that name
+/// exists, they are read again with the folder as `./NAME` (and a note says so).
+fn parse_cli() -> Cli {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            let sub = args.get(1).and_then(|a| a.to_str()).unwrap_or("");
+            let usage = !matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            );
+            if usage && matches!(sub, "photos" | "inspect") && Path::new(sub).is_dir() {
+                let mut again = args.clone();
+                again[1] = format!("./{sub}").into();
+                if let Ok(c) = Cli::try_parse_from(&again) {
+                    eprintln!(
+                        "pack: note: reading `{sub}` as the folder ./{sub} (the {sub} subcommand \
+                         does not take these arguments)"
+                    );
+                    return c;
+                }
+                eprintln!("pack: note: to pack the folder `{sub}`, write ./{sub}");
+            }
+            e.exit()
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_cli();
     let r = match cli.cmd {
         Some(Cmd::Inspect(a)) => inspect(a),
         Some(Cmd::Photos(a)) => photos(a),

@@ -559,3 +559,20 @@ fn a_link_into_the_other_class_folder_does_not_relabel_photos() {
     assert_refused(&o, &["same folder", "Dog"]);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Issue 23, group 11: a source folder named like a subcommand (`photos`) packs when the
+/// arguments do not fit the subcommand, with a note.
+#[test]
+fn a_folder_named_like_a_subcommand_is_packed() {
+    let dir = tmp("pack-r2-photos-folder");
+    photos(&dir.join("photos"), 6);
+    let o = pack()
+        .current_dir(&dir)
+        .args(["photos", "--test", "2", "-q", "-o", "out"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert!(stderr_of(&o).contains("./photos"), "{}", stderr_of(&o));
+    assert!(dir.join("out/train.bin").is_file() && dir.join("out/test.bin").is_file());
+    std::fs::remove_dir_all(&dir).ok();
+}
