@@ -301,9 +301,17 @@ fn load_model(
     // A FIFO or device is refused here, without blocking; a missing file is reported by the
     // reader of parameters.raw below.
     let is_ck = match guard::open_regular(file, "the model (--params)") {
-        Ok(mut f) => std::io::Read::read_exact(&mut f, &mut magic)
-            .map(|_| magic == checkpoint::MAGIC)
-            .unwrap_or(false),
+        Ok(mut f) => {
+            let read = std::io::Read::read_exact(&mut f, &mut magic).is_ok();
+            if read && &magic == b"CATDOGDS" {
+                return Err(format!(
+                    "{}: this is a dataset blob, not a model: --params takes a checkpoint or a \
+                     parameters.raw file (give the blob as the data)",
+                    file.display()
+                ));
+            }
+            read && magic == checkpoint::MAGIC
+        }
         Err(e) if file.exists() => return Err(e),
         Err(_) => false,
     };
@@ -337,6 +345,11 @@ fn load_model(
 }
 
 fn eval_cmd(a: EvalArgs) -> Result<(), String> {
+    if a.errors.is_some() && a.errors_count == 0 {
+        return Err("--errors-count 0 would write a contact sheet of no images: give at least 1, \
+                    or leave out --errors"
+            .into());
+    }
     if let Some(out) = &a.errors {
         let inputs = [
             (a.data.as_path(), "--data"),
@@ -449,8 +462,12 @@ fn is_blob(p: &Path) -> bool {
 fn predict_inputs(a: &PredictArgs, tmp: &Path) -> Result<(), String> {
     let mut groups: Vec<(bool, Vec<std::path::PathBuf>)> = Vec::new();
     for p in &a.inputs {
-        if !p.exists() {
-            return Err(format!("{}: no such file or folder", p.display()));
+        if let Err(e) = std::fs::metadata(p) {
+            return Err(match e.kind() {
+                std::io::ErrorKind::NotFound => format!("{}: no such file or folder", p.display()),
+                // A symbolic link loop, a folder without permission: not "missing".
+                _ => format!("{}: cannot open: {e}", p.display()),
+            });
         }
         if !p.is_dir() {
             // A FIFO or a device is refused at once (a read would block or never end).

@@ -477,3 +477,126 @@ fn a_blob_changed_while_training_stops_the_run_before_its_checkpoint() {
         std::fs::remove_dir_all(&dir).ok();
     }
 }
+
+/// A PNG whose header claims `w` x `h` pixels (no pixel data follows).
+fn png_header_only(w: u32, h: u32) -> Vec<u8> {
+    let chunk = |out: &mut Vec<u8>, kind: &[u8], data: &[u8]| {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32fast::hash(&body).to_be_bytes());
+    };
+    let mut v = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    chunk(&mut v, b"IHDR", &ihdr);
+    chunk(&mut v, b"IDAT", &[]);
+    chunk(&mut v, b"IEND", &[]);
+    v
+}
+
+/// The smaller ones of issue 23, each as a user meets it.
+#[test]
+fn smaller_misreports_are_mended() {
+    let dir = tmp_with_blobs("r2-small", 8, (32, 1), (8, 2));
+    let ck = dir.join("c.ckpt");
+    assert_ok(
+        &model(&dir)
+            .args(train_args(&dir, "1"))
+            .arg("--checkpoint")
+            .arg(&ck)
+            .output()
+            .unwrap(),
+    );
+    let ckn = ck.to_str().unwrap();
+    // --checkpoint FILE/c.ckpt, FILE a file: not "does not exist".
+    let o = model(&dir)
+        .args(train_args(&dir, "1"))
+        .arg("--checkpoint")
+        .arg(dir.join("train.bin/c.ckpt"))
+        .output()
+        .unwrap();
+    assert_refused(&o, &["train.bin is not a folder"]);
+    // An explicit symbolic link loop is not "not found".
+    let lp = dir.join("loop.bin");
+    std::os::unix::fs::symlink(&lp, &lp).unwrap();
+    let o = model(&dir)
+        .args(train_on(&dir, "1", "loop.bin", "test.bin"))
+        .output()
+        .unwrap();
+    let line = assert_refused(&o, &["loop.bin", "symbolic links"]);
+    assert!(!line.contains("not found"), "{line}");
+    let o = model(&dir).args(["predict", "--params", ckn]).arg(&lp).output().unwrap();
+    let line = assert_refused(&o, &["loop.bin", "symbolic links"]);
+    assert!(!line.contains("no such"), "{line}");
+    // --params given a dataset blob.
+    let data = dir.join("test.bin");
+    let o = model(&dir)
+        .args(["eval", "--params"])
+        .arg(&data)
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_refused(&o, &["test.bin", "dataset blob, not a model"]);
+    // --errors-count 0 with --errors.
+    let o = model(&dir)
+        .args(["eval", "--params", ckn, "--errors-count", "0", "--errors"])
+        .arg(dir.join("e.png"))
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_refused(&o, &["--errors-count 0"]);
+    // Recall of a class with no samples is n/a, not 0.
+    one_class_blob(&dir.join("dogs.bin"), 8, 1);
+    let o = model(&dir)
+        .args(["eval", "--params", ckn, "--data"])
+        .arg(dir.join("dogs.bin"))
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let text = String::from_utf8_lossy(&o.stdout);
+    let cat = text.lines().find(|l| l.starts_with("cat:")).unwrap();
+    assert!(cat.ends_with("recall n/a"), "{text}");
+    // Label 2 of a 3-class blob is not "unlabeled".
+    let meta = BlobMeta {
+        height: 8,
+        width: 8,
+        channels: 3,
+        class_names: vec!["cat".into(), "dog".into(), "fox".into()],
+        labels: vec![0, 1, 2, 0],
+        sources: (0..4).map(|i| format!("s/{i}.png").into()).collect(),
+        note: "three classes".into(),
+    };
+    let img = vec![90u8; 8 * 8 * 3];
+    write_blob(&dir.join("three.bin"), &meta, (0..4).map(|_| &img[..])).unwrap();
+    let o = model(&dir)
+        .args(["eval", "--params", ckn, "--data"])
+        .arg(dir.join("three.bin"))
+        .output()
+        .unwrap();
+    let line = assert_refused(&o, &["sample 2", "has label 2"]);
+    assert!(!line.contains("unlabeled"), "{line}");
+    // predict's skip reason does not name a flag predict does not take.
+    std::fs::write(dir.join("bomb.png"), png_header_only(100_000, 100_000)).unwrap();
+    let o = model(&dir)
+        .args(["predict", "--params", ckn])
+        .arg(dir.join("bomb.png"))
+        .output()
+        .unwrap();
+    let err = stderr_of(&o);
+    assert!(err.contains("over the limit"), "{err}");
+    assert!(!err.contains("--max-pixels"), "{err}");
+    // A perfect prediction's loss is 0, never -0.0000.
+    let loss = catdog::train::mean_bce(&[1.0, 0.0], &[1, 0]);
+    assert!(loss >= 0.0, "{loss}");
+    assert_eq!(format!("{loss:.4}"), "0.0000");
+    // Unicode line and paragraph separators are escaped in printed names.
+    let e = catdog::guard::escape_name("a\u{2028}b\u{2029}c\u{85}d".as_bytes());
+    assert_eq!(e, "a\\u{2028}b\\u{2029}c\\u{0085}d");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -84,7 +84,11 @@ impl Dataset for Synthetic {
 /// Opens a blob for training or evaluation at `image` x `image` (None: whatever the blob has),
 /// with errors that tell the user what to do.
 pub fn open_blob(path: &Path, what: &str, need_labels: bool) -> Result<Blob, String> {
-    if !path.exists() {
+    if let Err(e) = std::fs::metadata(path) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            // A symbolic link loop, a folder without permission: not "missing".
+            return Err(format!("{}: cannot open {what} data: {e}", path.display()));
+        }
         return Err(format!(
             "{}: {what} data not found; {}",
             path.display(),

@@ -225,10 +225,12 @@ pub fn check_outputs(inputs: &[(&Path, &str)], outputs: &[(&Path, &str)]) -> Res
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         if !dir.is_dir() {
-            return Err(format!(
-                "{flag} {name}: the folder {} does not exist",
-                dir.display()
-            ));
+            let why = if dir.exists() {
+                "is not a folder"
+            } else {
+                "does not exist"
+            };
+            return Err(format!("{flag} {name}: {} {why}", dir.display()));
         }
         let probe = dir.join(format!(".catdog-write-probe.{}.tmp", std::process::id()));
         std::fs::write(&probe, b"")
@@ -329,9 +331,11 @@ pub fn escape_name(bytes: &[u8]) -> String {
                 c if c.is_control() && (c as u32) < 0x80 => {
                     let _ = write!(out, "\\x{:02x}", c as u32);
                 }
-                // C1 controls, and the invisible characters that reorder or hide text.
+                // C1 controls (NEL among them), the line and paragraph separators (U+2028,
+                // U+2029: line breaks to some readers), and the invisible characters that
+                // reorder or hide text.
                 c if c.is_control()
-                    || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+                    || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
                 {
                     let _ = write!(out, "\\u{{{:04x}}}", c as u32);
                 }

@@ -90,6 +90,14 @@ pub fn download(url: &str, dest: &Path, quiet: bool) -> Result<u64, String> {
             return Ok(m.len());
         }
     }
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    if !matches!(scheme.as_deref(), Some("http" | "https")) {
+        return Err(format!(
+            "cannot download {url}: only http:// and https:// URLs can be fetched (for a file on \
+             this machine, copy it to {})",
+            dest.display()
+        ));
+    }
     let part = PathBuf::from(format!("{}.part", dest.display()));
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(30)))

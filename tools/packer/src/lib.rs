@@ -359,7 +359,7 @@ fn check_pixels(w: u32, h: u32, max_pixels: u64) -> Result<(), String> {
     }
     if px > max_pixels {
         return Err(format!(
-            "absurd dimensions {w}x{h} ({px} pixels, limit --max-pixels {max_pixels}): \
+            "absurd dimensions {w}x{h} ({px} pixels, over the limit of {max_pixels}): \
              possible decompression bomb"
         ));
     }
@@ -464,9 +464,15 @@ fn decode_other(bytes: &[u8], max_pixels: u64) -> Result<Rgb, String> {
     limits.max_alloc = Some(max_pixels.saturating_mul(8).max(64 << 20));
     reader.limits(limits);
     let fmt = format!("{format:?}").to_uppercase();
+    // A format this build cannot decode (AVIF, say) is not a corrupt file.
+    let unsupported = |e: &image::ImageError| {
+        matches!(e, image::ImageError::Unsupported(_)).then(|| {
+            format!("unsupported image format {fmt} (this tool reads JPEG, PNG, BMP, GIF and WebP)")
+        })
+    };
     let mut dec = reader
         .into_decoder()
-        .map_err(|e| format!("corrupt {fmt}: {e}"))?;
+        .map_err(|e| unsupported(&e).unwrap_or_else(|| format!("corrupt {fmt}: {e}")))?;
     let (w, h) = dec.dimensions();
     check_pixels(w, h, max_pixels)?;
     let orientation = dec
@@ -476,7 +482,7 @@ fn decode_other(bytes: &[u8], max_pixels: u64) -> Result<Rgb, String> {
         image::ImageError::IoError(ref io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
             format!("truncated {fmt}: {e}")
         }
-        _ => format!("corrupt {fmt}: {e}"),
+        _ => unsupported(&e).unwrap_or_else(|| format!("corrupt {fmt}: {e}")),
     })?;
     Ok(orient(to_rgb8(img), orientation))
 }

@@ -576,3 +576,31 @@ fn a_folder_named_like_a_subcommand_is_packed() {
     assert!(dir.join("out/train.bin").is_file() && dir.join("out/test.bin").is_file());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Issue 23, smaller ones: an AVIF file is reported as unsupported, not corrupt; a `file://`
+/// URL as an unsupported scheme, not an invalid format.
+#[test]
+fn unsupported_formats_and_schemes_are_named_as_such() {
+    let dir = tmp("pack-r2-avif");
+    let mut avif = vec![0, 0, 0, 0x1c];
+    avif.extend_from_slice(b"ftypavif\0\0\0\0avifmif1miaf");
+    avif.extend_from_slice(&[0u8; 64]);
+    std::fs::write(dir.join("a.jpg"), &avif).unwrap();
+    let o = pack()
+        .args(["photos", "-q", "-o"])
+        .arg(dir.join("o.bin"))
+        .arg(dir.join("a.jpg"))
+        .output()
+        .unwrap();
+    let err = stderr_of(&o);
+    assert!(err.contains("unsupported image format AVIF"), "{err}");
+    assert!(!err.contains("corrupt"), "{err}");
+    let o = pack()
+        .args(["--fetch", "petimages", "-q", "-o"])
+        .arg(dir.join("out"))
+        .env("CATDOG_DATA_URL", "file:///tmp/x.zip")
+        .output()
+        .unwrap();
+    assert_refused(&o, &["file:///tmp/x.zip", "only http:// and https://"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
