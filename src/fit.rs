@@ -40,8 +40,10 @@ fn interrupt_line(cfg: &FitConfig, epochs_done: usize, total: usize, ours: bool)
             crate::runs::shell_word(&p.to_string_lossy()),
             cfg.resume_flags
         ),
-        Some(_) => "interrupted before this run's first checkpoint: no checkpoint of this run was written"
-            .into(),
+        Some(_) => {
+            "interrupted before this run's first checkpoint: no checkpoint of this run was written"
+                .into()
+        }
         None => "interrupted: nothing was kept (--no-checkpoint)".into(),
     }
 }
@@ -122,7 +124,8 @@ pub fn fit(
         // The data must still be what the run opened: an epoch on a blob rewritten under the
         // run (another split copied over it, bytes zeroed) must not reach a checkpoint.
         for d in [train, test] {
-            d.check_unchanged().map_err(|e| stop_message(e, cfg, history))?;
+            d.check_unchanged()
+                .map_err(|e| stop_message(e, cfg, history))?;
         }
         last_accuracy = Some(original_accuracy(&probs, test.labels()));
         let rec = crate::metrics::EpochRecord {

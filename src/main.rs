@@ -235,7 +235,10 @@ fn check_classes(
     for (k, name) in names.iter().enumerate() {
         if !has(train, n, k) {
             let which = if n < train.len() {
-                format!("the first {n} samples (--limit) of {}", train.path().display())
+                format!(
+                    "the first {n} samples (--limit) of {}",
+                    train.path().display()
+                )
             } else {
                 format!("{} ({n} samples)", train.path().display())
             };
@@ -346,9 +349,11 @@ fn load_model(
 
 fn eval_cmd(a: EvalArgs) -> Result<(), String> {
     if a.errors.is_some() && a.errors_count == 0 {
-        return Err("--errors-count 0 would write a contact sheet of no images: give at least 1, \
+        return Err(
+            "--errors-count 0 would write a contact sheet of no images: give at least 1, \
                     or leave out --errors"
-            .into());
+                .into(),
+        );
     }
     if let Some(out) = &a.errors {
         let inputs = [

@@ -97,7 +97,6 @@ pub fn claim_run_dir(runs: &Path) -> Result<PathBuf, String> {
         }
     }
     *CLAIMED.lock().unwrap_or_else(|p| p.into_inner()) = Some(dir.clone());
-    crate::guard::on_interrupt_remove_dir(&dir);
     Ok(dir)
 }
 
@@ -167,7 +166,10 @@ pub fn settle_paths(a: &mut TrainArgs, runs: &Path, create: bool) -> Result<(), 
         (None, Some(r)) => r.clone(),
         (None, None) => {
             let dir = if create && !a.no_checkpoint {
-                claim_run_dir(runs)?
+                let d = claim_run_dir(runs)?;
+                // Ctrl-C before the first checkpoint leaves no empty folder either.
+                crate::guard::on_interrupt_remove_dir(&d);
+                d
             } else {
                 new_run_dir(runs)?
             };

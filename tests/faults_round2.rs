@@ -13,7 +13,8 @@ use std::process::{Command, Stdio};
 /// `model`, run in `cwd`.
 fn model(cwd: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_model"));
-    c.current_dir(cwd).env_remove("CATDOG_TEST_ABORT_AFTER_EPOCH");
+    c.current_dir(cwd)
+        .env_remove("CATDOG_TEST_ABORT_AFTER_EPOCH");
     c
 }
 
@@ -24,7 +25,15 @@ fn train_args(dir: &Path, epochs: &str) -> Vec<String> {
 
 /// [`train_args`] on the blobs `train` and `test` (names in `dir`, or paths).
 fn train_on(dir: &Path, epochs: &str, train: &str, test: &str) -> Vec<String> {
-    let mut a = strings(&["train", "--batch-size", "4", "--log-every", "0", "--epochs", epochs]);
+    let mut a = strings(&[
+        "train",
+        "--batch-size",
+        "4",
+        "--log-every",
+        "0",
+        "--epochs",
+        epochs,
+    ]);
     a.extend(strings(&SMALL_NET));
     for (flag, f) in [("--train", train), ("--test", test)] {
         a.push(flag.into());
@@ -36,7 +45,11 @@ fn train_on(dir: &Path, epochs: &str, train: &str, test: &str) -> Vec<String> {
 fn mkfifo(p: &Path) {
     let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
     // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo {p:?}");
+    assert_eq!(
+        unsafe { libc::mkfifo(c.as_ptr(), 0o644) },
+        0,
+        "mkfifo {p:?}"
+    );
 }
 
 fn is_fifo(p: &Path) -> bool {
@@ -78,7 +91,10 @@ fn outputs_that_are_not_regular_files_are_refused_before_any_work() {
         }
         let o = c.arg(flag).arg(p).output().unwrap();
         assert_refused(&o, &[flag, what]);
-        assert!(o.stdout.is_empty(), "{flag}: work was done before the refusal");
+        assert!(
+            o.stdout.is_empty(),
+            "{flag}: work was done before the refusal"
+        );
         assert!(!ck.exists(), "{flag}: a checkpoint was written");
     }
     // eval --errors onto a link.
@@ -357,7 +373,10 @@ fn ctrl_c_says_what_was_kept_and_how_to_continue() {
     sigint(ch.id());
     let (st, err) = common::stderr_after_exit(&mut ch, 60, "train after SIGINT");
     assert_eq!(st.code(), Some(130), "{err}");
-    assert!(err.contains("no checkpoint of this run was written"), "{err}");
+    assert!(
+        err.contains("no checkpoint of this run was written"),
+        "{err}"
+    );
     let left: Vec<_> = std::fs::read_dir(dir.join("data/runs"))
         .unwrap()
         .flatten()
@@ -460,20 +479,31 @@ fn a_blob_changed_while_training_stops_the_run_before_its_checkpoint() {
         } else {
             let mtime = std::fs::metadata(&train).unwrap().modified().unwrap();
             let bytes = std::fs::read(dir.join("other.bin")).unwrap();
-            let mut f = std::fs::OpenOptions::new().write(true).open(&train).unwrap();
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&train)
+                .unwrap();
             std::io::Write::write_all(&mut f, &bytes).unwrap();
             f.set_modified(mtime).unwrap();
         }
         let (st, err) = common::stderr_after_exit(&mut ch, 120, "train on a changed blob");
         assert_eq!(st.code(), Some(2), "{err}");
         let line = err.lines().find(|l| l.starts_with("error:")).unwrap();
-        let want = if replace { "another file was put in its place" } else { "rewritten" };
+        let want = if replace {
+            "another file was put in its place"
+        } else {
+            "rewritten"
+        };
         assert!(
             line.contains(&train.display().to_string()) && line.contains(want),
             "{line}"
         );
         assert!(!line.contains("lower --lr"), "{line}");
-        assert_eq!(catdog::checkpoint::load(&ck).unwrap().epochs_done, 1, "{err}");
+        assert_eq!(
+            catdog::checkpoint::load(&ck).unwrap().epochs_done,
+            1,
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 }
@@ -529,7 +559,11 @@ fn smaller_misreports_are_mended() {
         .unwrap();
     let line = assert_refused(&o, &["loop.bin", "symbolic links"]);
     assert!(!line.contains("not found"), "{line}");
-    let o = model(&dir).args(["predict", "--params", ckn]).arg(&lp).output().unwrap();
+    let o = model(&dir)
+        .args(["predict", "--params", ckn])
+        .arg(&lp)
+        .output()
+        .unwrap();
     let line = assert_refused(&o, &["loop.bin", "symbolic links"]);
     assert!(!line.contains("no such"), "{line}");
     // --params given a dataset blob.

@@ -197,15 +197,14 @@ pub fn existing_output_ok(p: &Path, flag: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks, before any work, every file a run will write: an existing one must be a regular
-/// file ([`existing_output_ok`]), not a folder, in an existing,
+/// Checks, before any work, every file a run will write: not a folder, in an existing,
 /// writable folder, with a name whose temporary file (`.NAME.PID.tmp`) is not too long, and
 /// none of them the same file as an input or as another output (by device and inode, or by
-/// canonical path for a file not yet created). Each entry is (path, what: e.g. "--checkpoint").
+/// canonical path for a file not yet created), and an existing one a regular file
+/// ([`existing_output_ok`]). Each entry is (path, what: e.g. "--checkpoint").
 pub fn check_outputs(inputs: &[(&Path, &str)], outputs: &[(&Path, &str)]) -> Result<(), String> {
     for (k, &(p, flag)) in outputs.iter().enumerate() {
         let name = p.display();
-        existing_output_ok(p, flag)?;
         if p.is_dir() {
             return Err(format!(
                 "{flag} {name}: is a directory, expected a file name"
@@ -236,24 +235,27 @@ pub fn check_outputs(inputs: &[(&Path, &str)], outputs: &[(&Path, &str)]) -> Res
         std::fs::write(&probe, b"")
             .map_err(|e| format!("{flag} {name}: cannot write in {}: {e}", dir.display()))?;
         let _ = std::fs::remove_file(&probe);
-        let Some(id) = identity(p) else { continue };
-        for &(q, what) in inputs {
-            if identity(q).as_ref() == Some(&id) {
-                return Err(format!(
-                    "{flag} {name} is the same file as {what} {}: writing it would destroy the \
-                     input; choose another name",
-                    q.display()
-                ));
+        if let Some(id) = identity(p) {
+            for &(q, what) in inputs {
+                if identity(q).as_ref() == Some(&id) {
+                    return Err(format!(
+                        "{flag} {name} is the same file as {what} {}: writing it would destroy the \
+                         input; choose another name",
+                        q.display()
+                    ));
+                }
+            }
+            for &(q, what) in &outputs[..k] {
+                if identity(q).as_ref() == Some(&id) {
+                    return Err(format!(
+                        "{flag} {name} and {what} {} are the same file: each output needs its own name",
+                        q.display()
+                    ));
+                }
             }
         }
-        for &(q, what) in &outputs[..k] {
-            if identity(q).as_ref() == Some(&id) {
-                return Err(format!(
-                    "{flag} {name} and {what} {} are the same file: each output needs its own name",
-                    q.display()
-                ));
-            }
-        }
+        // After the same-file checks: a link to an input is named as that input.
+        existing_output_ok(p, flag)?;
     }
     Ok(())
 }

@@ -140,7 +140,11 @@ pub fn download(url: &str, dest: &Path, quiet: bool) -> Result<u64, String> {
                 // just before its rename) is complete.
                 if is_zip(&part) {
                     fs::rename(&part, dest).map_err(|e| {
-                        format!("cannot rename {} to {}: {e}", part.display(), dest.display())
+                        format!(
+                            "cannot rename {} to {}: {e}",
+                            part.display(),
+                            dest.display()
+                        )
                     })?;
                     return Ok(have);
                 }
@@ -412,10 +416,7 @@ pub fn extract(z: &mut zip::ZipArchive<fs::File>, dir: &Path) -> Result<PathBuf,
                     Ok(n) => n,
                     Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
                     Err(err) => {
-                        return Err(Unzip::BadArchive(format!(
-                            "unzipping {}: {err}",
-                            e.name()
-                        )))
+                        return Err(Unzip::BadArchive(format!("unzipping {}: {err}", e.name())))
                     }
                 };
                 got += n as u64;

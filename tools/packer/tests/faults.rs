@@ -429,7 +429,11 @@ fn each_half_of_a_split_records_its_sibling() {
 fn mkfifo(p: &Path) {
     let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
     // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo {p:?}");
+    assert_eq!(
+        unsafe { libc::mkfifo(c.as_ptr(), 0o644) },
+        0,
+        "mkfifo {p:?}"
+    );
 }
 
 /// Issue 23, group 1: a FIFO or a symbolic link given as `-o` (a pack to a file, `pack photos`,
@@ -446,7 +450,11 @@ fn outputs_that_are_not_regular_files_are_refused() {
     let link = dir.join("link.bin");
     std::os::unix::fs::symlink(&target, &link).unwrap();
     for out in [&fifo, &link] {
-        let what = if out == &fifo { "named pipe" } else { "symbolic link" };
+        let what = if out == &fifo {
+            "named pipe"
+        } else {
+            "symbolic link"
+        };
         let o = pack().arg(&src).arg("-o").arg(out).output().unwrap();
         assert_refused(&o, &["-o", what]);
         assert!(o.stdout.is_empty(), "decoded before the refusal");
@@ -471,9 +479,18 @@ fn outputs_that_are_not_regular_files_are_refused() {
         .unwrap();
     assert_refused(&o, &["-o", "symbolic link"]);
     use std::os::unix::fs::FileTypeExt;
-    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
-    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
-    assert!(std::fs::symlink_metadata(&png_link).unwrap().file_type().is_symlink());
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(std::fs::symlink_metadata(&png_link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
     assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -492,10 +509,23 @@ fn a_split_that_leaves_a_blob_empty_is_refused() {
         &["--test-fraction", "1"],
     ] {
         let out = dir.join("out");
-        let o = pack().arg(&src).args(split).arg("-o").arg(&out).output().unwrap();
-        let want = if split[1] == "6" || split[1] == "1" { "none in train.bin" } else { "no sample" };
+        let o = pack()
+            .arg(&src)
+            .args(split)
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let want = if split[1] == "6" || split[1] == "1" {
+            "none in train.bin"
+        } else {
+            "no sample"
+        };
         assert_refused(&o, &[want]);
-        assert!(!out.join("train.bin").exists() && !out.join("test.bin").exists(), "{split:?}");
+        assert!(
+            !out.join("train.bin").exists() && !out.join("test.bin").exists(),
+            "{split:?}"
+        );
     }
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -513,13 +543,26 @@ fn one_class_photos_are_refused_for_a_split_and_warned_otherwise() {
         }
     }
     let out = dir.join("out");
-    let o = pack().arg(&src).args(["--test", "1", "-o"]).arg(&out).output().unwrap();
+    let o = pack()
+        .arg(&src)
+        .args(["--test", "1", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
     assert_refused(&o, &["no dog photo"]);
     assert!(!out.join("train.bin").exists());
-    let o = pack().arg(&src).arg("-o").arg(dir.join("cats.bin")).output().unwrap();
+    let o = pack()
+        .arg(&src)
+        .arg("-o")
+        .arg(dir.join("cats.bin"))
+        .output()
+        .unwrap();
     assert_ok(&o);
     let err = stderr_of(&o);
-    assert!(err.contains("warning") && err.contains("no dog photo"), "{err}");
+    assert!(
+        err.contains("warning") && err.contains("no dog photo"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -533,17 +576,26 @@ fn a_link_into_the_other_class_folder_does_not_relabel_photos() {
     let reqs: Vec<(String, std::path::PathBuf)> = (0..6)
         .map(|i| {
             let class = if i % 2 == 0 { "Cat" } else { "Dog" };
-            (format!("png pattern 20 16 {i}"), src.join(format!("{class}/{i}.png")))
+            (
+                format!("png pattern 20 16 {i}"),
+                src.join(format!("{class}/{i}.png")),
+            )
         })
         .collect();
-    let r: Vec<(&str, &Path)> = reqs.iter().map(|(s, p)| (s.as_str(), p.as_path())).collect();
+    let r: Vec<(&str, &Path)> = reqs
+        .iter()
+        .map(|(s, p)| (s.as_str(), p.as_path()))
+        .collect();
     testgen(&r);
     std::os::unix::fs::symlink("../Dog", src.join("Cat/aaa-alias")).unwrap();
     let out = dir.join("all.bin");
     let o = pack().arg(&src).arg("-o").arg(&out).output().unwrap();
     assert_ok(&o);
     let err = stderr_of(&o);
-    assert!(err.contains("aaa-alias") && err.contains("other class folder"), "{err}");
+    assert!(
+        err.contains("aaa-alias") && err.contains("other class folder"),
+        "{err}"
+    );
     let b = catdog::blob::Blob::open(&out).unwrap();
     assert_eq!(b.label_counts()[..2], [3, 3], "dogs packed as cats");
     for i in 0..b.len() {
@@ -555,7 +607,12 @@ fn a_link_into_the_other_class_folder_does_not_relabel_photos() {
     std::fs::create_dir_all(&src2).unwrap();
     std::os::unix::fs::symlink(src.join("Cat"), src2.join("Cat")).unwrap();
     std::os::unix::fs::symlink(src.join("Cat"), src2.join("Dog")).unwrap();
-    let o = pack().arg(&src2).arg("-o").arg(dir.join("twins.bin")).output().unwrap();
+    let o = pack()
+        .arg(&src2)
+        .arg("-o")
+        .arg(dir.join("twins.bin"))
+        .output()
+        .unwrap();
     assert_refused(&o, &["same folder", "Dog"]);
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -39,8 +39,14 @@ fn downloaded(tag: &str, zip: &[u8]) -> (PathBuf, PathBuf) {
 fn photos(n: u32) -> Vec<(String, Vec<u8>)> {
     let mut e = Vec::new();
     for i in 0..n {
-        e.push((format!("PetImages/Cat/{i}.png"), http::png(20, 20, false, i)));
-        e.push((format!("PetImages/Dog/{i}.png"), http::png(20, 20, true, 100 + i)));
+        e.push((
+            format!("PetImages/Cat/{i}.png"),
+            http::png(20, 20, false, i),
+        ));
+        e.push((
+            format!("PetImages/Dog/{i}.png"),
+            http::png(20, 20, true, 100 + i),
+        ));
     }
     e
 }
@@ -51,8 +57,14 @@ fn photos(n: u32) -> Vec<(String, Vec<u8>)> {
 fn archive_entries_that_leave_their_folder_are_skipped() {
     let mut e = photos(3);
     e.push(("PetImages/Cat/../../evil.txt".into(), b"x".to_vec()));
-    e.push((format!("PetImages/Cat/../../{ZIP}"), b"overwritten".to_vec()));
-    e.push(("PetImages/Dog/../Cat/9.png".into(), http::png(20, 20, true, 9)));
+    e.push((
+        format!("PetImages/Cat/../../{ZIP}"),
+        b"overwritten".to_vec(),
+    ));
+    e.push((
+        "PetImages/Dog/../Cat/9.png".into(),
+        http::png(20, 20, true, 9),
+    ));
     let zip = http::make_zip(&e);
     let (out, dl) = downloaded("fetch-r2-dotdot", &zip);
     let o = fetch(&out, &http::dead_url());
@@ -60,8 +72,15 @@ fn archive_entries_that_leave_their_folder_are_skipped() {
     let err = stderr_of(&o);
     assert!(err.contains("skipped 3 archive entries"), "{err}");
     assert!(!dl.join("evil.txt").exists() && !out.join("evil.txt").exists());
-    assert_eq!(std::fs::read(dl.join(ZIP)).unwrap(), zip, "the archive was overwritten");
-    assert!(!dl.join("PetImages/Cat/9.png").exists(), "a dog entered Cat/");
+    assert_eq!(
+        std::fs::read(dl.join(ZIP)).unwrap(),
+        zip,
+        "the archive was overwritten"
+    );
+    assert!(
+        !dl.join("PetImages/Cat/9.png").exists(),
+        "a dog entered Cat/"
+    );
     let b = catdog::blob::Blob::open(&out.join("train.bin")).unwrap();
     let t = catdog::blob::Blob::open(&out.join("test.bin")).unwrap();
     assert_eq!(b.len() + t.len(), 6);
@@ -81,7 +100,8 @@ fn an_entry_larger_than_a_photo_can_be_is_not_unzipped() {
             z.start_file(name, opts).unwrap();
             z.write_all(&data).unwrap();
         }
-        z.start_file("PetImages/Cat/huge.jpg", opts.large_file(true)).unwrap();
+        z.start_file("PetImages/Cat/huge.jpg", opts.large_file(true))
+            .unwrap();
         let mib = vec![0u8; 1 << 20];
         for _ in 0..513 {
             z.write_all(&mib).unwrap();
@@ -94,7 +114,10 @@ fn an_entry_larger_than_a_photo_can_be_is_not_unzipped() {
     let o = fetch(&out, &http::dead_url());
     assert_ok(&o);
     let err = stderr_of(&o);
-    assert!(err.contains("larger than") && err.contains("huge.jpg"), "{err}");
+    assert!(
+        err.contains("larger than") && err.contains("huge.jpg"),
+        "{err}"
+    );
     assert!(!dl.join("PetImages/Cat/huge.jpg").exists());
     std::fs::remove_dir_all(&out).ok();
 }
@@ -105,7 +128,13 @@ fn an_entry_larger_than_a_photo_can_be_is_not_unzipped() {
 fn a_damaged_archive_is_moved_aside_and_nothing_half_made_is_kept() {
     let mut zip = http::make_zip(&photos(3));
     // Damage the third entry's data (stored, so its bytes are in the clear).
-    let at = zip.windows(4).enumerate().filter(|(_, w)| w == b"\x89PNG").nth(2).unwrap().0;
+    let at = zip
+        .windows(4)
+        .enumerate()
+        .filter(|(_, w)| w == b"\x89PNG")
+        .nth(2)
+        .unwrap()
+        .0;
     zip[at + 40] ^= 0xff;
     let (out, dl) = downloaded("fetch-r2-damaged", &zip);
     let o = fetch(&out, &http::dead_url());
