@@ -590,6 +590,34 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
     let params = floats(&mut r, p);
     let velocity = floats(&mut r, v);
     debug_assert_eq!(r.at, body);
+    // A valid checksum says the file is as written, not that training was sane: a NaN or an
+    // infinity would make every prediction meaningless (as in parameters.raw, refused).
+    for (what, vals) in [("parameter", &params), ("momentum value", &velocity)] {
+        if let Some(i) = vals.iter().position(|x| !x.is_finite()) {
+            let tensor = if what == "parameter" {
+                format!(
+                    " (in {})",
+                    crate::parameters::tensor_of(&hyper.shapes()?, i)
+                )
+            } else {
+                String::new()
+            };
+            return Err(format!(
+                "{what} {i}{tensor} is {}, not a finite number: this checkpoint cannot be used",
+                vals[i]
+            ));
+        }
+    }
+    if let Some(last) = history.last() {
+        if last.epoch != epochs_done || history.len() > epochs_done {
+            return Err(format!(
+                "damaged checkpoint: it says {epochs_done} epochs are done, but its history has \
+                 {} records ending at epoch {}",
+                history.len(),
+                last.epoch
+            ));
+        }
+    }
     Ok(Checkpoint {
         hyper,
         recipe,

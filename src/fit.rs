@@ -24,6 +24,28 @@ pub struct FitConfig {
     /// A file already under the checkpoint's name belongs to an earlier run: move it aside
     /// (saying where) before the first checkpoint is written.
     pub set_aside: bool,
+    /// Flags besides `--resume FILE` that a continuing run needs (non-default data paths),
+    /// for the line an interrupt prints, e.g. ` --train a.bin --test b.bin`.
+    pub resume_flags: String,
+}
+
+/// What an interrupt keeps after `epochs_done` epochs of `total`: the checkpoint and the
+/// command that continues, or that nothing was kept.
+fn interrupt_line(cfg: &FitConfig, epochs_done: usize, total: usize, ours: bool) -> String {
+    match &cfg.checkpoint {
+        Some(p) if epochs_done > 0 && ours => format!(
+            "interrupted: kept {} (after epoch {epochs_done} of {total}); continue with: \
+             ./model train --resume {}{}",
+            p.display(),
+            crate::runs::shell_word(&p.to_string_lossy()),
+            cfg.resume_flags
+        ),
+        Some(_) => {
+            "interrupted before this run's first checkpoint: no checkpoint of this run was written"
+                .into()
+        }
+        None => "interrupted: nothing was kept (--no-checkpoint)".into(),
+    }
 }
 
 /// Trains epochs `first_epoch..=net.hyper().epochs`, evaluating on `test` after each, appending
@@ -42,6 +64,13 @@ pub fn fit(
     let r = &cfg.recipe;
     let started = Instant::now();
     let elapsed_before = history.last().map(|e| e.elapsed_s).unwrap_or(0.0);
+    // A resumed run's own file holds the epochs before `first_epoch`.
+    crate::guard::on_interrupt_say(&interrupt_line(
+        cfg,
+        first_epoch - 1,
+        h.epochs,
+        !cfg.set_aside,
+    ));
     for epoch in first_epoch..=h.epochs {
         let lr = epoch_lr(h.lr, r.schedule, epoch, h.epochs);
         let opts = EpochOptions {
@@ -92,6 +121,12 @@ pub fn fit(
             ));
         }
         let probs = net.predict(test);
+        // The data must still be what the run opened: an epoch on a blob rewritten under the
+        // run (another split copied over it, bytes zeroed) must not reach a checkpoint.
+        for d in [train, test] {
+            d.check_unchanged()
+                .map_err(|e| stop_message(e, cfg, history))?;
+        }
         last_accuracy = Some(original_accuracy(&probs, test.labels()));
         let rec = crate::metrics::EpochRecord {
             epoch,
@@ -133,6 +168,7 @@ pub fn fit(
                 run: cfg.run.as_ref(),
             };
             crate::checkpoint::save(p, &ck)?;
+            crate::guard::on_interrupt_say(&interrupt_line(cfg, epoch, h.epochs, true));
         }
         // Test hook: die like a crash right after this epoch's checkpoint (resume tests).
         if std::env::var("CATDOG_TEST_ABORT_AFTER_EPOCH")
@@ -154,7 +190,9 @@ pub fn fit(
 
 fn stop_message(e: String, cfg: &FitConfig, history: &[crate::metrics::EpochRecord]) -> String {
     // Lowering the learning rate helps a diverging run, not a failed write to stdout/stderr.
-    let diverged = !e.contains("standard output") && !e.contains("standard error");
+    let diverged = !e.contains("standard output")
+        && !e.contains("standard error")
+        && !e.contains("changed while this run");
     match (&cfg.checkpoint, history.last()) {
         (Some(p), Some(last)) => format!(
             "{e}; training stopped. The last good checkpoint, {} (after epoch {}), is intact{}",

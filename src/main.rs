@@ -194,6 +194,7 @@ fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
             h.batch
         ));
     }
+    check_classes(&train_blob, n, &test_blob)?;
     let terminal = std::io::stdout().is_terminal();
     let cfg = FitConfig {
         recipe: r,
@@ -209,6 +210,7 @@ fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
             test: checkpoint::BlobId::of(&test_blob),
         }),
         set_aside: a.resume.as_ref() != Some(&a.checkpoint),
+        resume_flags: runs::resume_flags(&a),
     };
     if !a.no_checkpoint {
         errln!("checkpoint: {}", a.checkpoint.display())?;
@@ -222,6 +224,42 @@ fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
         first_epoch,
         history,
     }))
+}
+
+/// Refuses training samples of one class (the network would learn to answer that class, and
+/// the test accuracy could read 1.0): names the missing class. A test set without a class gets
+/// a warning (its accuracy says nothing about telling the two apart).
+fn check_classes(
+    train: &catdog::blob::Blob,
+    n: usize,
+    test: &catdog::blob::Blob,
+) -> Result<(), String> {
+    let names = catdog::blob::CLASS_NAMES;
+    let has = |b: &catdog::blob::Blob, n: usize, k: usize| b.labels()[..n].contains(&(k as u8));
+    for (k, name) in names.iter().enumerate() {
+        if !has(train, n, k) {
+            let which = if n < train.len() {
+                format!(
+                    "the first {n} samples (--limit) of {}",
+                    train.path().display()
+                )
+            } else {
+                format!("{} ({n} samples)", train.path().display())
+            };
+            return Err(format!(
+                "{which} hold no {name} (class {k}): a network trained on one class learns \
+                 nothing; pack photos of both classes"
+            ));
+        }
+        if !has(test, test.len(), k) {
+            errln!(
+                "warning: {}: the test set holds no {name} (class {k}): its accuracy says \
+                 nothing about telling cats from dogs",
+                test.path().display()
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// After the last epoch: `--save`, and the original's `Accuracy is:` line (from the last
@@ -270,9 +308,17 @@ fn load_model(
     // A FIFO or device is refused here, without blocking; a missing file is reported by the
     // reader of parameters.raw below.
     let is_ck = match guard::open_regular(file, "the model (--params)") {
-        Ok(mut f) => std::io::Read::read_exact(&mut f, &mut magic)
-            .map(|_| magic == checkpoint::MAGIC)
-            .unwrap_or(false),
+        Ok(mut f) => {
+            let read = std::io::Read::read_exact(&mut f, &mut magic).is_ok();
+            if read && &magic == b"CATDOGDS" {
+                return Err(format!(
+                    "{}: this is a dataset blob, not a model: --params takes a checkpoint or a \
+                     parameters.raw file (give the blob as the data)",
+                    file.display()
+                ));
+            }
+            read && magic == checkpoint::MAGIC
+        }
         Err(e) if file.exists() => return Err(e),
         Err(_) => false,
     };
@@ -306,6 +352,13 @@ fn load_model(
 }
 
 fn eval_cmd(a: EvalArgs) -> Result<(), String> {
+    if a.errors.is_some() && a.errors_count == 0 {
+        return Err(
+            "--errors-count 0 would write a contact sheet of no images: give at least 1, \
+                    or leave out --errors"
+                .into(),
+        );
+    }
     if let Some(out) = &a.errors {
         let inputs = [
             (a.data.as_path(), "--data"),
@@ -370,8 +423,33 @@ fn eval_cmd(a: EvalArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// The prefix of `predict`'s temporary folders (`catdog-predict-PID` in the temporary folder).
+const PREDICT_TMP: &str = "catdog-predict-";
+
+/// Removes the temporary folders of `predict` runs whose process is gone (killed while packing).
+fn clean_stale_predict(tmp_root: &Path) {
+    for e in std::fs::read_dir(tmp_root).into_iter().flatten().flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(PREDICT_TMP))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id()
+            && !guard::process_alive(pid)
+            && e.file_type().is_ok_and(|t| t.is_dir())
+        {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 fn predict_cmd(a: PredictArgs) -> Result<(), String> {
-    let tmp = std::env::temp_dir().join(format!("catdog-predict-{}", std::process::id()));
+    clean_stale_predict(&std::env::temp_dir());
+    let tmp = std::env::temp_dir().join(format!("{PREDICT_TMP}{}", std::process::id()));
+    guard::on_interrupt_remove_dir(&tmp);
     let r = predict_inputs(&a, &tmp);
     let _ = std::fs::remove_dir_all(&tmp);
     r
@@ -393,8 +471,12 @@ fn is_blob(p: &Path) -> bool {
 fn predict_inputs(a: &PredictArgs, tmp: &Path) -> Result<(), String> {
     let mut groups: Vec<(bool, Vec<std::path::PathBuf>)> = Vec::new();
     for p in &a.inputs {
-        if !p.exists() {
-            return Err(format!("{}: no such file or folder", p.display()));
+        if let Err(e) = std::fs::metadata(p) {
+            return Err(match e.kind() {
+                std::io::ErrorKind::NotFound => format!("{}: no such file or folder", p.display()),
+                // A symbolic link loop, a folder without permission: not "missing".
+                _ => format!("{}: cannot open: {e}", p.display()),
+            });
         }
         if !p.is_dir() {
             // A FIFO or a device is refused at once (a read would block or never end).
@@ -414,6 +496,9 @@ fn predict_inputs(a: &PredictArgs, tmp: &Path) -> Result<(), String> {
             std::fs::create_dir_all(tmp)
                 .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
             let p = tmp.join(format!("photos-{k}.bin"));
+            // An interrupt removes the blob and its temporary file (then the empty folder).
+            guard::on_interrupt_remove_file(&p);
+            guard::on_interrupt_remove_file(&guard::tmp_path(&p)?);
             let size = model_image_size(&a.params);
             packer_cmd::pack_photos(paths, &p, size)?;
             p
@@ -578,14 +663,21 @@ fn main() -> ExitCode {
     }
     let result = match command {
         // Train: set up, run the epochs (fit -> Network::run_epoch -> step -> layers), report.
-        Command::Train(a) => prepare_training(a).and_then(|t| match t {
-            None => Ok(()),
-            Some(mut t) => {
-                let (net, train, test) = (t.net.as_mut(), &t.train_blob, &t.test_blob);
-                let last = fit::fit(net, train, test, &t.cfg, t.first_epoch, &mut t.history)?;
-                finish_training(&mut t, last)
+        Command::Train(a) => {
+            let r = prepare_training(a).and_then(|t| match t {
+                None => Ok(()),
+                Some(mut t) => {
+                    let (net, train, test) = (t.net.as_mut(), &t.train_blob, &t.test_blob);
+                    let last = fit::fit(net, train, test, &t.cfg, t.first_epoch, &mut t.history)?;
+                    finish_training(&mut t, last)
+                }
+            });
+            if r.is_err() {
+                // A run that stopped before its first checkpoint leaves no empty run folder.
+                runs::release_run_dir();
             }
-        }),
+            r
+        }
         Command::Eval(a) => eval_cmd(a),
         Command::Predict(a) => predict_cmd(a),
         Command::Bench(a) => bench_cmd(a),

@@ -1,7 +1,9 @@
 //! Where a training run keeps its checkpoint, and what `--resume` must agree with.
 //!
-//! A fresh run gets its own folder, `data/runs/N/` (N one more than the newest run folder that
-//! holds anything), so a new run never replaces an earlier run's checkpoint; `--resume last`
+//! A fresh run claims its own folder, `data/runs/N/` (N one more than the highest numbered run
+//! folder, created atomically: two runs started together get two folders, and an empty folder
+//! is never adopted), so a new run never replaces an earlier run's checkpoint; a run that stops
+//! before its first checkpoint removes its folder again; `--resume last`
 //! continues the newest. An explicit `--checkpoint FILE` that already holds an earlier run is
 //! moved aside (to `FILE`'s stem plus `.N`, see [`set_aside`]) when the new run writes its first
 //! checkpoint, and the trainer says where it went.
@@ -42,16 +44,68 @@ fn run_dirs(runs: &Path) -> Vec<(u64, PathBuf, bool)> {
     v
 }
 
-/// The folder a new run uses: `runs/N`, N one more than the newest folder that holds anything
-/// (an empty folder left by a run that failed before its first epoch is used again).
-pub fn new_run_dir(runs: &Path) -> PathBuf {
-    let next = run_dirs(runs)
-        .iter()
-        .filter(|(_, _, used)| *used)
-        .map(|(n, _, _)| n + 1)
-        .max()
-        .unwrap_or(1);
-    runs.join(next.to_string())
+/// The number after `last`, refusing to wrap around.
+fn after(runs: &Path, last: u64) -> Result<u64, String> {
+    last.checked_add(1).ok_or_else(|| {
+        format!(
+            "{}: a run folder is numbered {last}, the largest number there is: rename or move \
+             it, or give --checkpoint FILE",
+            runs.display()
+        )
+    })
+}
+
+/// The folder a new run would use (for `--dry-run`, which creates nothing): `runs/N`, N one
+/// more than the highest numbered folder. An empty folder is not used again: another run may
+/// have just claimed it.
+pub fn new_run_dir(runs: &Path) -> Result<PathBuf, String> {
+    let next = match run_dirs(runs).last() {
+        Some((n, _, _)) => after(runs, *n)?,
+        None => 1,
+    };
+    Ok(runs.join(next.to_string()))
+}
+
+/// The run folder this process claimed (see [`claim_run_dir`]), removed by
+/// [`release_run_dir`] if the run stops before writing anything into it.
+static CLAIMED: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+
+/// Claims a folder for a new run: creates `runs/N` (N as [`new_run_dir`]) with a call that
+/// fails if it exists, taking the next number until one is created, so two runs started
+/// together never share a folder (nor one's checkpoint the other's).
+pub fn claim_run_dir(runs: &Path) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(runs)
+        .map_err(|e| format!("cannot create the runs folder {}: {e}", runs.display()))?;
+    let mut dir = new_run_dir(runs)?;
+    loop {
+        match std::fs::create_dir(&dir) {
+            Ok(()) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let n: u64 = dir
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.parse().ok())
+                    .expect("a number we made");
+                dir = runs.join(after(runs, n)?.to_string());
+            }
+            Err(e) => {
+                return Err(format!(
+                    "cannot create the run folder {}: {e}",
+                    dir.display()
+                ))
+            }
+        }
+    }
+    *CLAIMED.lock().unwrap_or_else(|p| p.into_inner()) = Some(dir.clone());
+    Ok(dir)
+}
+
+/// Removes the run folder claimed by [`claim_run_dir`] if it is still empty (the run stopped
+/// before its first checkpoint), so that no empty run folder is left behind.
+pub fn release_run_dir() {
+    if let Some(d) = CLAIMED.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        let _ = std::fs::remove_dir(d); // fails, as it should, once it holds anything
+    }
 }
 
 /// The checkpoint of the newest run under `runs` that has one (`--resume last`).
@@ -74,6 +128,8 @@ pub fn last_checkpoint(runs: &Path) -> Result<PathBuf, String> {
 /// Moves an earlier run's file out of the way: `a/checkpoint.ckpt` becomes
 /// `a/checkpoint.1.ckpt` (the first free number). Returns the new name.
 pub fn set_aside(p: &Path) -> Result<PathBuf, String> {
+    // Only an earlier run's file is moved: never a device, pipe or link that took its name.
+    crate::guard::existing_output_ok(p, "--checkpoint")?;
     let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned());
     let ext = p.extension().map(|s| s.to_string_lossy().into_owned());
     let stem = stem.unwrap_or_else(|| "checkpoint".into());
@@ -109,15 +165,44 @@ pub fn settle_paths(a: &mut TrainArgs, runs: &Path, create: bool) -> Result<(), 
         (Some(p), _) => p.clone(),
         (None, Some(r)) => r.clone(),
         (None, None) => {
-            let dir = new_run_dir(runs);
-            if create && !a.no_checkpoint {
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| format!("cannot create the run folder {}: {e}", dir.display()))?;
-            }
+            let dir = if create && !a.no_checkpoint {
+                let d = claim_run_dir(runs)?;
+                // Ctrl-C before the first checkpoint leaves no empty folder either.
+                crate::guard::on_interrupt_remove_dir(&d);
+                d
+            } else {
+                new_run_dir(runs)?
+            };
             dir.join(CHECKPOINT_NAME)
         }
     };
     Ok(())
+}
+
+/// `w` as one word of a POSIX shell command: as it is when it has only safe characters, else
+/// in single quotes.
+pub fn shell_word(w: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+,:=@%".contains(c);
+    if !w.is_empty() && w.chars().all(safe) {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', "'\\''"))
+    }
+}
+
+/// The flags a run continued with `--resume` must repeat: the data, when not the defaults
+/// (the resumed run checks it against the checkpoint's checksums).
+pub fn resume_flags(a: &TrainArgs) -> String {
+    let mut s = String::new();
+    for (flag, p, default) in [
+        ("--train", &a.train, "data/train.bin"),
+        ("--test", &a.test, "data/test.bin"),
+    ] {
+        if p != Path::new(default) {
+            s += &format!(" {flag} {}", shell_word(&p.to_string_lossy()));
+        }
+    }
+    s
 }
 
 fn given(a: &TrainArgs, id: &str) -> bool {

@@ -14,6 +14,7 @@ use std::process::{Command, Output, Stdio};
 
 fn model() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_model"));
+    c.current_dir(common::scratch_cwd());
     c.env_remove("CATDOG_TEST_ABORT_AFTER_EPOCH");
     c
 }

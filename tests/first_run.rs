@@ -169,7 +169,7 @@ fn fetch_refuses_an_archive_that_is_not_petimages() {
     for (body, want) in [
         (
             b"<html>not found</html>".to_vec(),
-            "not a readable zip archive",
+            "not a zip archive",
         ),
         (
             http::make_zip(&[("PetImages/Cat/1.png".into(), http::png(8, 8, false, 1))]),

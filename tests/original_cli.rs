@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 
 fn model(args: &[&str], paths: &[(&str, &Path)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_model"));
+    c.current_dir(common::scratch_cwd());
     c.args(args);
     for (flag, p) in paths {
         c.arg(flag).arg(p);
@@ -103,6 +104,7 @@ fn the_original_tier_trains_evaluates_predicts_and_benches() {
     let mut predict_args = vec!["predict"];
     predict_args.extend(arch);
     let mut c = Command::new(env!("CARGO_BIN_EXE_model"));
+    c.current_dir(common::scratch_cwd());
     c.args(&predict_args)
         .arg("--params")
         .arg(&orig_raw)

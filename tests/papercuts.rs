@@ -2,6 +2,7 @@
 //! are as documented, prerequisites are stated, generated files are ignored in any subfolder of
 //! data/, rates print one decimal, and the packer says when the trainer cannot use a size.
 
+mod common;
 #[path = "common/http.rs"]
 mod http;
 #[path = "common/packer.rs"]
@@ -26,6 +27,7 @@ fn has_lines(rel: &str, lines: &[&str]) {
 
 fn model(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_model"))
+        .current_dir(common::scratch_cwd())
         .args(args)
         .output()
         .unwrap()

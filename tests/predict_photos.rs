@@ -14,6 +14,7 @@ use std::process::{Command, Output};
 fn model(args: &[&str]) -> Output {
     pack_bin();
     Command::new(env!("CARGO_BIN_EXE_model"))
+        .current_dir(common::scratch_cwd())
         .env_remove("CATDOG_PACK")
         .args(args)
         .output()

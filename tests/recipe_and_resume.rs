@@ -19,7 +19,9 @@ use std::path::Path;
 use std::process::Command;
 
 fn model() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_model"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_model"));
+    c.current_dir(common::scratch_cwd());
+    c
 }
 
 /// `model` with `args`, then each `(flag, name)` as the flag and the file `name` in `dir`.

@@ -196,6 +196,27 @@ impl std::ops::Deref for Bytes {
     }
 }
 
+/// Which file a blob was opened from, and as what: device, inode, size, modification time.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct FileStamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+}
+
+impl FileStamp {
+    fn of(m: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        FileStamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+        }
+    }
+}
+
 /// A validated, memory-mapped dataset blob.
 pub struct Blob {
     /// Turns a SIGBUS in the mapping (the file truncated under us) into one error line.
@@ -203,6 +224,8 @@ pub struct Blob {
     sigbus: Option<crate::guard::MappingGuard>,
     map: Bytes,
     path: PathBuf,
+    /// The opened file's identity, for [`Blob::check_unchanged`] (`None` for bytes in memory).
+    file: Option<FileStamp>,
     header: Header,
     note: String,
     class_names: Vec<String>,
@@ -283,6 +306,7 @@ impl Blob {
         let mut blob =
             Self::validate(Bytes::Map(map), path, verify).map_err(|e| format!("{name}: {e}"))?;
         blob.sigbus = sigbus;
+        blob.file = Some(FileStamp::of(&meta));
         Ok(blob)
     }
 
@@ -441,6 +465,7 @@ impl Blob {
         }
         let blob = Blob {
             sigbus: None,
+            file: None,
             path: path.to_path_buf(),
             header: h,
             note,
@@ -457,6 +482,44 @@ impl Blob {
             blob.verify_payload()?;
         }
         Ok(blob)
+    }
+
+    /// Checks that the file this blob was opened from is unchanged: still the file at its path
+    /// (device and inode: not replaced), with the same size and modification time, and the
+    /// mapped header, metadata and payload still matching their checksums (not rewritten in
+    /// place, as `cp other.bin train.bin` does). `Err` says what changed, without the path.
+    /// Reads the whole mapping (a CRC-32 of it); a blob from memory is always unchanged.
+    pub fn check_unchanged(&self) -> Result<(), String> {
+        let Some(was) = self.file else {
+            return Ok(());
+        };
+        let now = std::fs::metadata(&self.path).map(|m| FileStamp::of(&m));
+        let what = match now {
+            Err(e) => Some(format!("it can no longer be read ({e})")),
+            Ok(n) if (n.dev, n.ino) != (was.dev, was.ino) => {
+                Some("another file was put in its place".to_string())
+            }
+            Ok(n) if n.size != was.size => Some(format!(
+                "its size went from {} to {} bytes",
+                was.size, n.size
+            )),
+            Ok(n) if n.mtime != was.mtime => Some("it was modified".to_string()),
+            Ok(_) => None,
+        };
+        if let Some(w) = what {
+            return Err(w);
+        }
+        let po = self.header.payload_offset as usize;
+        let stored = u32::from_le_bytes(self.map[12..16].try_into().expect("4 bytes"));
+        if stored != self.header.header_crc
+            || crc32fast::hash(&self.map[16..po]) != self.header.header_crc
+        {
+            return Err("its header or labels were rewritten".into());
+        }
+        if crc32fast::hash(self.payload()) != self.header.payload_crc {
+            return Err("its images were rewritten in place".into());
+        }
+        Ok(())
     }
 
     /// Recomputes the payload CRC-32 and compares it with the header's.

@@ -13,6 +13,11 @@ pub trait Dataset: Sync {
     }
     fn image(&self, i: usize) -> &[u8];
     fn labels(&self) -> &[u8];
+    /// `Err` naming the file and what changed when the data on disk is no longer what was
+    /// opened (see [`Blob::check_unchanged`]); data in memory never changes.
+    fn check_unchanged(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 impl Dataset for Blob {
@@ -24,6 +29,14 @@ impl Dataset for Blob {
     }
     fn labels(&self) -> &[u8] {
         Blob::labels(self)
+    }
+    fn check_unchanged(&self) -> Result<(), String> {
+        Blob::check_unchanged(self).map_err(|e| {
+            format!(
+                "{}: the blob changed while this run was reading it: {e}",
+                self.path().display()
+            )
+        })
     }
 }
 
@@ -71,7 +84,11 @@ impl Dataset for Synthetic {
 /// Opens a blob for training or evaluation at `image` x `image` (None: whatever the blob has),
 /// with errors that tell the user what to do.
 pub fn open_blob(path: &Path, what: &str, need_labels: bool) -> Result<Blob, String> {
-    if !path.exists() {
+    if let Err(e) = std::fs::metadata(path) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            // A symbolic link loop, a folder without permission: not "missing".
+            return Err(format!("{}: cannot open {what} data: {e}", path.display()));
+        }
         return Err(format!(
             "{}: {what} data not found; {}",
             path.display(),
@@ -94,8 +111,14 @@ pub fn open_blob(path: &Path, what: &str, need_labels: bool) -> Result<Blob, Str
     }
     if need_labels {
         if let Some(i) = blob.labels().iter().position(|&l| l > 1) {
+            let l = blob.labels()[i];
+            let is = if l == crate::blob::UNLABELED {
+                "is unlabeled".to_string()
+            } else {
+                format!("has label {l}, a class this network does not have")
+            };
             return Err(format!(
-                "{}: sample {i} ({}) is unlabeled; {what} needs labeled data (cat/dog)",
+                "{}: sample {i} ({}) {is}; {what} needs data labeled 0 (cat) or 1 (dog)",
                 path.display(),
                 blob.source(i)
             ));

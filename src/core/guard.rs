@@ -168,10 +168,40 @@ fn identity(p: &Path) -> Option<Identity> {
     ))
 }
 
+/// Refuses an output path that exists and is not a regular file: a FIFO, socket or device
+/// (run as root, `/dev/null` would be replaced by a file), or a symbolic link (the atomic
+/// rename would replace the link, not the file it points to). A folder is left to the caller's
+/// own message. Nothing is touched.
+pub fn existing_output_ok(p: &Path, flag: &str) -> Result<(), String> {
+    let name = p.display();
+    let Ok(m) = std::fs::symlink_metadata(p) else {
+        return Ok(());
+    };
+    let ft = m.file_type();
+    if ft.is_symlink() {
+        let to = std::fs::read_link(p)
+            .map(|t| format!(" (to {})", t.display()))
+            .unwrap_or_default();
+        return Err(format!(
+            "{flag} {name} is a symbolic link{to}: writing would replace the link, not the file \
+             it points to; give the real path, or another name"
+        ));
+    }
+    if !ft.is_file() && !ft.is_dir() {
+        return Err(format!(
+            "{flag} {name} is {}, not a regular file: an output would replace it; give a file \
+             name",
+            file_kind(ft)
+        ));
+    }
+    Ok(())
+}
+
 /// Checks, before any work, every file a run will write: not a folder, in an existing,
 /// writable folder, with a name whose temporary file (`.NAME.PID.tmp`) is not too long, and
 /// none of them the same file as an input or as another output (by device and inode, or by
-/// canonical path for a file not yet created). Each entry is (path, what: e.g. "--checkpoint").
+/// canonical path for a file not yet created), and an existing one a regular file
+/// ([`existing_output_ok`]). Each entry is (path, what: e.g. "--checkpoint").
 pub fn check_outputs(inputs: &[(&Path, &str)], outputs: &[(&Path, &str)]) -> Result<(), String> {
     for (k, &(p, flag)) in outputs.iter().enumerate() {
         let name = p.display();
@@ -194,33 +224,38 @@ pub fn check_outputs(inputs: &[(&Path, &str)], outputs: &[(&Path, &str)]) -> Res
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         if !dir.is_dir() {
-            return Err(format!(
-                "{flag} {name}: the folder {} does not exist",
-                dir.display()
-            ));
+            let why = if dir.exists() {
+                "is not a folder"
+            } else {
+                "does not exist"
+            };
+            return Err(format!("{flag} {name}: {} {why}", dir.display()));
         }
         let probe = dir.join(format!(".catdog-write-probe.{}.tmp", std::process::id()));
         std::fs::write(&probe, b"")
             .map_err(|e| format!("{flag} {name}: cannot write in {}: {e}", dir.display()))?;
         let _ = std::fs::remove_file(&probe);
-        let Some(id) = identity(p) else { continue };
-        for &(q, what) in inputs {
-            if identity(q).as_ref() == Some(&id) {
-                return Err(format!(
-                    "{flag} {name} is the same file as {what} {}: writing it would destroy the \
-                     input; choose another name",
-                    q.display()
-                ));
+        if let Some(id) = identity(p) {
+            for &(q, what) in inputs {
+                if identity(q).as_ref() == Some(&id) {
+                    return Err(format!(
+                        "{flag} {name} is the same file as {what} {}: writing it would destroy the \
+                         input; choose another name",
+                        q.display()
+                    ));
+                }
+            }
+            for &(q, what) in &outputs[..k] {
+                if identity(q).as_ref() == Some(&id) {
+                    return Err(format!(
+                        "{flag} {name} and {what} {} are the same file: each output needs its own name",
+                        q.display()
+                    ));
+                }
             }
         }
-        for &(q, what) in &outputs[..k] {
-            if identity(q).as_ref() == Some(&id) {
-                return Err(format!(
-                    "{flag} {name} and {what} {} are the same file: each output needs its own name",
-                    q.display()
-                ));
-            }
-        }
+        // After the same-file checks: a link to an input is named as that input.
+        existing_output_ok(p, flag)?;
     }
     Ok(())
 }
@@ -246,7 +281,7 @@ pub fn clean_stale(dir: &Path, ours: impl Fn(&str) -> bool, prefix: &str) -> Res
         let ours = ours(what) || what == "catdog-write-probe";
         if ours
             && pid != std::process::id()
-            && !Path::new(&format!("/proc/{pid}")).exists()
+            && !process_alive(pid)
             && e.file_type().is_ok_and(|t| t.is_file())
             && std::fs::remove_file(e.path()).is_ok()
         {
@@ -298,9 +333,11 @@ pub fn escape_name(bytes: &[u8]) -> String {
                 c if c.is_control() && (c as u32) < 0x80 => {
                     let _ = write!(out, "\\x{:02x}", c as u32);
                 }
-                // C1 controls, and the invisible characters that reorder or hide text.
+                // C1 controls (NEL among them), the line and paragraph separators (U+2028,
+                // U+2029: line breaks to some readers), and the invisible characters that
+                // reorder or hide text.
                 c if c.is_control()
-                    || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+                    || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
                 {
                     let _ = write!(out, "\\u{{{:04x}}}", c as u32);
                 }
@@ -426,4 +463,98 @@ impl Drop for MappingGuard {
         }
         s.taken.store(false, Ordering::Release);
     }
+}
+
+/// What an interrupt (SIGINT: Ctrl-C, or SIGTERM) does before the program ends with 128 + the
+/// signal's number (130 for Ctrl-C): removes the files and the empty folder registered here
+/// (a temporary blob, a run folder that holds nothing yet) and prints the registered line
+/// (e.g. which checkpoint was kept and the command that continues). Only async-signal-safe
+/// calls in the handler: unlink, rmdir, write, _exit.
+static INT_MSG: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
+static INT_MSG_LEN: AtomicUsize = AtomicUsize::new(0);
+static INT_DIR: AtomicPtr<libc::c_char> = AtomicPtr::new(std::ptr::null_mut());
+const INT_FILE_SLOTS: usize = 8;
+#[allow(clippy::declare_interior_mutable_const)]
+const NO_FILE: AtomicPtr<libc::c_char> = AtomicPtr::new(std::ptr::null_mut());
+static INT_FILES: [AtomicPtr<libc::c_char>; INT_FILE_SLOTS] = [NO_FILE; INT_FILE_SLOTS];
+static INT_HANDLER: std::sync::Once = std::sync::Once::new();
+
+extern "C" fn on_interrupt(sig: libc::c_int) {
+    // SAFETY: every pointer read here was leaked (never freed) by the registering functions
+    // below, and only async-signal-safe functions are called.
+    unsafe {
+        for f in &INT_FILES {
+            let p = f.load(Ordering::Acquire);
+            if !p.is_null() {
+                libc::unlink(p);
+            }
+        }
+        let d = INT_DIR.load(Ordering::Acquire);
+        if !d.is_null() {
+            libc::rmdir(d); // fails, as it should, once the folder holds anything
+        }
+        let (p, n) = (
+            INT_MSG.load(Ordering::Acquire),
+            INT_MSG_LEN.load(Ordering::Acquire),
+        );
+        if !p.is_null() {
+            libc::write(2, p as *const libc::c_void, n);
+        }
+        libc::_exit(128 + sig);
+    }
+}
+
+fn install_interrupt_handler() {
+    INT_HANDLER.call_once(|| {
+        // SAFETY: installs a handler that only calls async-signal-safe functions.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_interrupt as *const () as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
+            libc::sigaction(libc::SIGTERM, &sa, std::ptr::null_mut());
+        }
+    });
+}
+
+/// A path as a C string that is never freed (the handler may read it at any moment).
+fn leak_cpath(p: &Path) -> *mut libc::c_char {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(p.as_os_str().as_bytes())
+        .unwrap_or_default()
+        .into_raw()
+}
+
+/// The line an interrupt prints (a line break is put before it, to end a progress bar's line,
+/// and after it). Each call leaks the previous text (a few hundred bytes per epoch): freeing it
+/// could pull it from under a handler that is printing it.
+pub fn on_interrupt_say(msg: &str) {
+    install_interrupt_handler();
+    let bytes = format!("\n{msg}\n").into_bytes().into_boxed_slice();
+    let n = bytes.len();
+    // Length first, to zero, so the handler never reads a new pointer with an old length.
+    INT_MSG_LEN.store(0, Ordering::Release);
+    INT_MSG.store(Box::leak(bytes).as_mut_ptr(), Ordering::Release);
+    INT_MSG_LEN.store(n, Ordering::Release);
+}
+
+/// A folder an interrupt removes if it is empty (the run folder of a run with no checkpoint yet).
+pub fn on_interrupt_remove_dir(p: &Path) {
+    install_interrupt_handler();
+    INT_DIR.store(leak_cpath(p), Ordering::Release);
+}
+
+/// A file an interrupt removes (a temporary file); `false` when all slots are taken.
+pub fn on_interrupt_remove_file(p: &Path) -> bool {
+    install_interrupt_handler();
+    let c = leak_cpath(p);
+    INT_FILES.iter().any(|s| {
+        s.compare_exchange(std::ptr::null_mut(), c, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    })
+}
+
+/// Whether process `pid` is alive (its /proc entry exists).
+pub fn process_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
 }

@@ -56,12 +56,20 @@ impl Confusion {
                 self.m[i][1]
             );
         }
+        // A ratio over no samples is not 0: it is undefined, and printed as such.
+        let or_na = |v: f64, over: usize| {
+            if over == 0 {
+                "n/a".to_string()
+            } else {
+                format!("{v:.4}")
+            }
+        };
         for (i, name) in ["cat", "dog"].iter().enumerate() {
             let _ = writeln!(
                 s,
-                "{name}: precision {:.4}, recall {:.4}",
-                self.precision(i),
-                self.recall(i)
+                "{name}: precision {}, recall {}",
+                or_na(self.precision(i), self.m[0][i] + self.m[1][i]),
+                or_na(self.recall(i), self.m[i][0] + self.m[i][1])
             );
         }
         if self.unlabeled > 0 {

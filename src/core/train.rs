@@ -362,7 +362,9 @@ pub fn mean_bce(probs: &[f32], labels: &[u8]) -> f64 {
     for (&p, &l) in probs.iter().zip(labels) {
         if l <= 1 {
             let (p, y) = (p as f64, l as f64);
-            sum -= y * (p + 1e-7).ln() + (1.0 - y) * (1.0 - p + 1e-7).ln();
+            // The 1e-7 that keeps ln finite makes a perfect prediction's loss -1e-7: a loss
+            // is never below 0 ("-0.0000" in the summary line).
+            sum += (-(y * (p + 1e-7).ln() + (1.0 - y) * (1.0 - p + 1e-7).ln())).max(0.0);
             n += 1;
         }
     }

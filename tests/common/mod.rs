@@ -168,3 +168,11 @@ pub fn names_in(dir: &Path) -> Vec<std::ffi::OsString> {
         .map(|e| e.file_name())
         .collect()
 }
+
+/// A folder for this test process to run `model` in: the binary's defaults (`data/runs/N`,
+/// `data/train.bin`) then land there, never in the checkout's `data/`.
+pub fn scratch_cwd() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("catdog-test-cwd-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}

@@ -20,6 +20,16 @@ pub const URL_ENV: &str = "CATDOG_DATA_URL";
 /// Connection drops survived within one run before giving up (the next run resumes anyway).
 const MAX_RESUMES: u32 = 5;
 
+/// How long a download may go without receiving a byte before it counts as dropped: 60 s
+/// (`CATDOG_TEST_FETCH_IDLE_S` shortens it, for the tests).
+fn idle_limit() -> Duration {
+    let s = std::env::var("CATDOG_TEST_FETCH_IDLE_S")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    Duration::from_secs(s)
+}
+
 /// The URL to fetch: `CATDOG_DATA_URL`, or Microsoft's.
 pub fn url() -> String {
     std::env::var(URL_ENV)
@@ -80,6 +90,14 @@ pub fn download(url: &str, dest: &Path, quiet: bool) -> Result<u64, String> {
             return Ok(m.len());
         }
     }
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    if !matches!(scheme.as_deref(), Some("http" | "https")) {
+        return Err(format!(
+            "cannot download {url}: only http:// and https:// URLs can be fetched (for a file on \
+             this machine, copy it to {})",
+            dest.display()
+        ));
+    }
     let part = PathBuf::from(format!("{}.part", dest.display()));
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(30)))
@@ -118,6 +136,18 @@ pub fn download(url: &str, dest: &Path, quiet: bool) -> Result<u64, String> {
                 }
             },
             416 if have > 0 => {
+                // Nothing left to send: a `.part` that is already the whole archive (killed
+                // just before its rename) is complete.
+                if is_zip(&part) {
+                    fs::rename(&part, dest).map_err(|e| {
+                        format!(
+                            "cannot rename {} to {}: {e}",
+                            part.display(),
+                            dest.display()
+                        )
+                    })?;
+                    return Ok(have);
+                }
                 // The partial file is not a prefix the server knows: start again.
                 fs::remove_file(&part).map_err(|e| format!("{}: {e}", part.display()))?;
                 drops += 1;
@@ -151,20 +181,41 @@ pub fn download(url: &str, dest: &Path, quiet: bool) -> Result<u64, String> {
         let start = if append { have } else { 0 };
         let pb = bar(total, quiet);
         pb.set_position(start);
+        // The body is read on a thread so that a server that stalls after its headers is
+        // noticed: no byte for `idle` counts as a dropped connection (then resumed). A
+        // stalled reader thread is left behind; it ends with the connection or the program.
         let mut body = resp.into_body().into_reader();
-        let mut buf = vec![0u8; 1 << 16];
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<u8>, String>>(4);
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                let r = match body.read(&mut buf) {
+                    Ok(0) => return,
+                    Ok(n) => Ok(buf[..n].to_vec()),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => Err(e.to_string()),
+                };
+                let stop = r.is_err();
+                if tx.send(r).is_err() || stop {
+                    return;
+                }
+            }
+        });
+        let idle = idle_limit();
         let mut got = start;
         let read_err = loop {
-            match body.read(&mut buf) {
-                Ok(0) => break None,
-                Ok(n) => {
-                    f.write_all(&buf[..n])
+            match rx.recv_timeout(idle) {
+                Ok(Ok(chunk)) => {
+                    f.write_all(&chunk)
                         .map_err(|e| format!("cannot write {}: {e}", part.display()))?;
-                    got += n as u64;
+                    got += chunk.len() as u64;
                     pb.set_position(got);
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => break Some(e.to_string()),
+                Ok(Err(e)) => break Some(e),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    break Some(format!("no data for {} s", idle.as_secs()))
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break None,
             }
         };
         pb.finish_and_clear();
@@ -187,6 +238,28 @@ pub fn download(url: &str, dest: &Path, quiet: bool) -> Result<u64, String> {
             );
             continue;
         }
+        // Only a zip gets the final name: an HTML page (a login or error page answered with
+        // 200) or a body cut short without a Content-Length is not one.
+        if !is_zip(&part) {
+            let mut head = [0u8; 64];
+            let n = fs::File::open(&part)
+                .and_then(|mut f| f.read(&mut head))
+                .unwrap_or(0);
+            let text = String::from_utf8_lossy(&head[..n]).to_ascii_lowercase();
+            if text.trim_start().starts_with('<') {
+                let _ = fs::remove_file(&part);
+                return Err(format!(
+                    "cannot download {url}: the server sent a web page ({got} bytes), not a zip \
+                     archive; nothing was kept (check the URL, or a proxy's login page)"
+                ));
+            }
+            return Err(format!(
+                "cannot download {url}: the {got} bytes received are not a whole zip archive \
+                 (the connection may have ended early); run the same command again to resume \
+                 {}, or delete it to start over",
+                part.display()
+            ));
+        }
         fs::rename(&part, dest).map_err(|e| {
             format!(
                 "cannot rename {} to {}: {e}",
@@ -196,6 +269,11 @@ pub fn download(url: &str, dest: &Path, quiet: bool) -> Result<u64, String> {
         })?;
         return Ok(got);
     }
+}
+
+/// Whether `p` reads as a zip archive (its central directory is found and parsed).
+fn is_zip(p: &Path) -> bool {
+    fs::File::open(p).is_ok_and(|f| zip::ZipArchive::new(f).is_ok())
 }
 
 /// Opens `zip_path` and checks it is a zip with `PetImages/Cat/` and `PetImages/Dog/` entries.
@@ -218,49 +296,146 @@ pub fn check_archive(zip_path: &Path) -> Result<zip::ZipArchive<fs::File>, Strin
     Ok(z)
 }
 
+/// Bytes free for an unprivileged user on the file system of `dir` (`None` if unknown).
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid NUL-terminated path and a struct to fill.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+/// Why an unzip failed: the archive (damaged or hostile: the next run must not read it again)
+/// or this machine (a full disk, a folder that cannot be written).
+pub enum Unzip {
+    BadArchive(String),
+    Local(String),
+}
+
 /// Unzips the `PetImages/Cat/` and `PetImages/Dog/` entries of `z` under `dir`, returning
 /// `dir/PetImages`. Files go to `dir/PetImages.partial/` first, renamed when all are out, so an
-/// interrupted unzip is redone, never half used. Other entries are left in the archive.
-pub fn extract(z: &mut zip::ZipArchive<fs::File>, dir: &Path) -> Result<PathBuf, String> {
+/// interrupted unzip is redone, never half used; on failure the partial folder is removed.
+/// An entry whose name has a `..` or `.` component is skipped (it could leave the folder), as
+/// is one larger than the packer reads ([`crate::MAX_FILE_BYTES`]); the whole expansion must
+/// fit in the disk's free space, checked before writing, and an entry that expands beyond its
+/// declared size stops the unzip. Other entries are left in the archive.
+pub fn extract(z: &mut zip::ZipArchive<fs::File>, dir: &Path) -> Result<PathBuf, Unzip> {
     let done = dir.join("PetImages");
     if done.is_dir() {
         return Ok(done);
     }
     let tmp = dir.join("PetImages.partial");
+    let local = |e: String| Unzip::Local(e);
     if tmp.exists() {
-        fs::remove_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        fs::remove_dir_all(&tmp).map_err(|e| local(format!("{}: {e}", tmp.display())))?;
     }
+    // What to write, with declared sizes, before writing anything.
+    let mut wanted: Vec<(usize, PathBuf, bool, u64)> = Vec::new();
+    let mut outside = (0usize, String::new());
+    let mut too_big = (0usize, String::new());
     for i in 0..z.len() {
-        let mut e = z
+        let e = z
             .by_index(i)
-            .map_err(|err| format!("zip entry {i}: {err}"))?;
-        // `enclosed_name` refuses absolute names and `..`: nothing is written outside `tmp`.
-        let Some(name) = e.enclosed_name() else {
+            .map_err(|err| Unzip::BadArchive(format!("zip entry {i}: {err}")))?;
+        let Some(rel) = e.name().strip_prefix("PetImages/") else {
             continue;
         };
-        let Ok(rel) = name.strip_prefix("PetImages") else {
-            continue;
-        };
-        let top = rel.components().next().map(|c| c.as_os_str().to_owned());
+        let rel = PathBuf::from(rel);
+        let mut comps = rel.components();
+        let top = comps.next().map(|c| c.as_os_str().to_owned());
         if top.as_deref() != Some("Cat".as_ref()) && top.as_deref() != Some("Dog".as_ref()) {
             continue;
         }
-        let to = tmp.join(rel);
-        if e.is_dir() {
-            fs::create_dir_all(&to).map_err(|err| format!("{}: {err}", to.display()))?;
+        let plain = rel
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !plain || e.name().contains('\0') {
+            outside.0 += 1;
+            if outside.1.is_empty() {
+                outside.1 = e.name().to_string();
+            }
             continue;
         }
-        if let Some(p) = to.parent() {
-            fs::create_dir_all(p).map_err(|err| format!("{}: {err}", p.display()))?;
+        if !e.is_dir() && e.size() > crate::MAX_FILE_BYTES {
+            too_big.0 += 1;
+            if too_big.1.is_empty() {
+                too_big.1 = format!("{} ({} bytes)", e.name(), e.size());
+            }
+            continue;
         }
-        let mut out = fs::File::create(&to).map_err(|err| format!("{}: {err}", to.display()))?;
-        // A damaged entry is the packer's business (it skips what it cannot decode), but the
-        // archive itself must read back.
-        std::io::copy(&mut e, &mut out)
-            .map_err(|err| format!("unzipping {}: {err}", name.display()))?;
+        wanted.push((i, rel, e.is_dir(), e.size()));
     }
-    fs::rename(&tmp, &done).map_err(|e| format!("{}: {e}", done.display()))?;
-    Ok(done)
+    if outside.0 > 0 {
+        eprintln!(
+            "pack: skipped {} archive entries whose names leave PetImages/Cat/ or PetImages/Dog/ \
+             (a .. or . in the name), e.g. {}",
+            outside.0,
+            catdog_core::guard::escape_name(outside.1.as_bytes())
+        );
+    }
+    if too_big.0 > 0 {
+        eprintln!(
+            "pack: skipped {} archive entries larger than {} bytes (no photo is), e.g. {}",
+            too_big.0,
+            crate::MAX_FILE_BYTES,
+            catdog_core::guard::escape_name(too_big.1.as_bytes())
+        );
+    }
+    let total: u64 = wanted.iter().map(|w| w.3).sum();
+    if let Some(free) = free_bytes(dir) {
+        if total > free {
+            return Err(local(format!(
+                "unzipping needs {total} bytes but {} has {free} free; free some space",
+                dir.display()
+            )));
+        }
+    }
+    let r = (|| {
+        let mut buf = vec![0u8; 1 << 16];
+        for (i, rel, is_dir, size) in &wanted {
+            let to = tmp.join(rel);
+            if *is_dir {
+                fs::create_dir_all(&to).map_err(|err| local(format!("{}: {err}", to.display())))?;
+                continue;
+            }
+            if let Some(p) = to.parent() {
+                fs::create_dir_all(p).map_err(|err| local(format!("{}: {err}", p.display())))?;
+            }
+            let mut e = z
+                .by_index(*i)
+                .map_err(|err| Unzip::BadArchive(format!("zip entry {i}: {err}")))?;
+            let mut out =
+                fs::File::create(&to).map_err(|err| local(format!("{}: {err}", to.display())))?;
+            let mut got = 0u64;
+            loop {
+                let n = match e.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(err) => {
+                        return Err(Unzip::BadArchive(format!("unzipping {}: {err}", e.name())))
+                    }
+                };
+                got += n as u64;
+                if got > *size {
+                    return Err(Unzip::BadArchive(format!(
+                        "{} expands beyond its declared {size} bytes",
+                        e.name()
+                    )));
+                }
+                out.write_all(&buf[..n])
+                    .map_err(|err| local(format!("{}: {err}", to.display())))?;
+            }
+        }
+        fs::rename(&tmp, &done).map_err(|e| local(format!("{}: {e}", done.display())))
+    })();
+    if r.is_err() {
+        let _ = fs::remove_dir_all(&tmp);
+    }
+    r.map(|()| done)
 }
 
 /// Downloads (or resumes), checks and unzips PetImages under `out/downloads/`; returns the
@@ -279,7 +454,27 @@ pub fn fetch_petimages(out: &Path, quiet: bool) -> Result<PathBuf, String> {
             z.len()
         );
     }
-    extract(&mut z, &dir)
+    match extract(&mut z, &dir) {
+        Ok(p) => Ok(p),
+        Err(Unzip::Local(e)) => Err(e),
+        Err(Unzip::BadArchive(e)) => {
+            // The same archive would fail the same way on every rerun: move it aside.
+            drop(z);
+            let aside = dir.join(format!("{PETIMAGES_FILE}.damaged"));
+            match fs::rename(&zip_path, &aside) {
+                Ok(()) => Err(format!(
+                    "{}: {e}; the archive is damaged and was moved aside to {}: run the same \
+                     command again to download it again",
+                    zip_path.display(),
+                    aside.display()
+                )),
+                Err(_) => Err(format!(
+                    "{}: {e}; the archive is damaged: delete it and run the same command again",
+                    zip_path.display()
+                )),
+            }
+        }
+    }
 }
 
 #[cfg(test)]

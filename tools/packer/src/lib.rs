@@ -150,9 +150,22 @@ fn is_dir(e: &fs::DirEntry) -> bool {
     }
 }
 
+/// The other class folder (its canonical path) that a symbolic link `p` leads into, if any.
+fn link_into<'a>(p: &Path, e: &fs::DirEntry, others: &'a [PathBuf]) -> Option<&'a PathBuf> {
+    if !e.file_type().is_ok_and(|t| t.is_symlink()) {
+        return None;
+    }
+    let target = fs::canonicalize(p).ok()?;
+    others.iter().find(|o| target.starts_with(o))
+}
+
+/// Lists the images under the class folder `dir` (label `label`), recursively. A symbolic link
+/// that leads into another class folder (`others`, canonical) is skipped: a photo's label comes
+/// from the class folder it really lives in, not from an alias.
 fn walk_class_folder(
     dir: &Path,
     label: u8,
+    others: &[PathBuf],
     seen: &mut HashSet<PathBuf>,
     out: &mut Vec<Candidate>,
     skipped: &mut Vec<Skip>,
@@ -169,8 +182,18 @@ fn walk_class_folder(
     }
     for e in sorted_entries(dir, skipped, Some(label)) {
         let p = e.path();
-        if is_dir(&e) {
-            walk_class_folder(&p, label, seen, out, skipped);
+        if let Some(o) = link_into(&p, &e, others) {
+            skipped.push(Skip {
+                path: p,
+                label: Some(label),
+                reason: format!(
+                    "symbolic link into the other class folder {}: not followed (a photo is \
+                     labeled by the folder it lives in)",
+                    o.display()
+                ),
+            });
+        } else if is_dir(&e) {
+            walk_class_folder(&p, label, others, seen, out, skipped);
         } else if let Some(reason) = extension_problem(&p) {
             skipped.push(Skip {
                 path: p,
@@ -202,10 +225,38 @@ pub fn scan(root: &Path, force_unlabeled: bool) -> Result<Listing, String> {
     if !class_dirs.is_empty() && !force_unlabeled {
         layout = Layout::ClassFolders;
         let mut seen = HashSet::new();
+        // Class folders by their real paths: one that is (or holds, or lies in) another
+        // through a symbolic link would give its photos the label of whichever is read first.
+        let roots: Vec<(u8, PathBuf, PathBuf)> = class_dirs
+            .iter()
+            .filter_map(|(c, d)| Some((*c, d.path(), fs::canonicalize(d.path()).ok()?)))
+            .collect();
+        for (i, (c1, p1, r1)) in roots.iter().enumerate() {
+            for (c2, p2, r2) in &roots[i + 1..] {
+                if c1 != c2 && (r1.starts_with(r2) || r2.starts_with(r1)) {
+                    return Err(format!(
+                        "{} and {} are the same folder, or one lies inside the other (through a \
+                         symbolic link: {} and {}): their photos cannot be labeled; make them \
+                         separate folders",
+                        p1.display(),
+                        p2.display(),
+                        r1.display(),
+                        r2.display()
+                    ));
+                }
+            }
+        }
         for e in &entries {
             let p = e.path();
             match class_dirs.iter().find(|(_, d)| d.path() == p) {
-                Some(&(c, _)) => walk_class_folder(&p, c, &mut seen, &mut candidates, &mut skipped),
+                Some(&(c, _)) => {
+                    let others: Vec<PathBuf> = roots
+                        .iter()
+                        .filter(|r| r.0 != c)
+                        .map(|r| r.2.clone())
+                        .collect();
+                    walk_class_folder(&p, c, &others, &mut seen, &mut candidates, &mut skipped)
+                }
                 None => skipped.push(Skip {
                     reason: if is_dir(e) {
                         "folder is not a class folder (expected Cat/ or Dog/); not searched".into()
@@ -308,7 +359,7 @@ fn check_pixels(w: u32, h: u32, max_pixels: u64) -> Result<(), String> {
     }
     if px > max_pixels {
         return Err(format!(
-            "absurd dimensions {w}x{h} ({px} pixels, limit --max-pixels {max_pixels}): \
+            "absurd dimensions {w}x{h} ({px} pixels, over the limit of {max_pixels}): \
              possible decompression bomb"
         ));
     }
@@ -413,9 +464,15 @@ fn decode_other(bytes: &[u8], max_pixels: u64) -> Result<Rgb, String> {
     limits.max_alloc = Some(max_pixels.saturating_mul(8).max(64 << 20));
     reader.limits(limits);
     let fmt = format!("{format:?}").to_uppercase();
+    // A format this build cannot decode (AVIF, say) is not a corrupt file.
+    let unsupported = |e: &image::ImageError| {
+        matches!(e, image::ImageError::Unsupported(_)).then(|| {
+            format!("unsupported image format {fmt} (this tool reads JPEG, PNG, BMP, GIF and WebP)")
+        })
+    };
     let mut dec = reader
         .into_decoder()
-        .map_err(|e| format!("corrupt {fmt}: {e}"))?;
+        .map_err(|e| unsupported(&e).unwrap_or_else(|| format!("corrupt {fmt}: {e}")))?;
     let (w, h) = dec.dimensions();
     check_pixels(w, h, max_pixels)?;
     let orientation = dec
@@ -425,7 +482,7 @@ fn decode_other(bytes: &[u8], max_pixels: u64) -> Result<Rgb, String> {
         image::ImageError::IoError(ref io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
             format!("truncated {fmt}: {e}")
         }
-        _ => format!("corrupt {fmt}: {e}"),
+        _ => unsupported(&e).unwrap_or_else(|| format!("corrupt {fmt}: {e}")),
     })?;
     Ok(orient(to_rgb8(img), orientation))
 }
@@ -728,6 +785,20 @@ pub fn split(
     if n_test > n {
         return Err(format!(
             "--test {n_test} asks for more samples than the {n} packed"
+        ));
+    }
+    // An empty blob is of no use to the trainer, which refuses it: refused here, not later.
+    if test.is_some() && n_test == 0 {
+        return Err(format!(
+            "the split puts no sample of the {n} packed in test.bin; ask for at least one \
+             (--test N), or leave out --test and --test-fraction to write one blob"
+        ));
+    }
+    if test.is_some() && n_test == n {
+        return Err(format!(
+            "the split puts all {n} packed samples in test.bin and none in train.bin; ask for \
+             fewer (--test N below {n}), or leave out --test and --test-fraction to write one \
+             blob"
         ));
     }
     let mut rng = SplitMix64(seed);

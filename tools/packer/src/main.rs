@@ -137,8 +137,38 @@ struct PackArgs {
     quiet: bool,
 }
 
+/// The command line, parsed. A source folder named like a subcommand (`photos`, `inspect`) is
+/// read as the subcommand first; when the arguments do not fit it and a folder of that name
+/// exists, they are read again with the folder as `./NAME` (and a note says so).
+fn parse_cli() -> Cli {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            let sub = args.get(1).and_then(|a| a.to_str()).unwrap_or("");
+            let usage = !matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            );
+            if usage && matches!(sub, "photos" | "inspect") && Path::new(sub).is_dir() {
+                let mut again = args.clone();
+                again[1] = format!("./{sub}").into();
+                if let Ok(c) = Cli::try_parse_from(&again) {
+                    eprintln!(
+                        "pack: note: reading `{sub}` as the folder ./{sub} (the {sub} subcommand \
+                         does not take these arguments)"
+                    );
+                    return c;
+                }
+                eprintln!("pack: note: to pack the folder `{sub}`, write ./{sub}");
+            }
+            e.exit()
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_cli();
     let r = match cli.cmd {
         Some(Cmd::Inspect(a)) => inspect(a),
         Some(Cmd::Photos(a)) => photos(a),
@@ -179,6 +209,9 @@ fn photos(a: PhotosArgs) -> Result<(), String> {
         crop: false,
         filter: parse_filter("bilinear")?,
     };
+    let inputs: Vec<(&Path, &str)> = a.inputs.iter().map(|p| (p.as_path(), "an input")).collect();
+    catdog_core::guard::check_outputs(&inputs, &[(a.out.as_path(), "-o")])?;
+    catdog_core::guard::clean_stale_beside(&[a.out.as_path()], "pack: ")?;
     let (files, mut skipped) = packer::photos::list(&a.inputs)?;
     let (n, more) = packer::photos::pack(&files, &resize, a.max_pixels, &a.out)?;
     skipped.extend(more);
@@ -453,6 +486,9 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
     } else {
         split(&good_labels, test, a.seed, !a.no_shuffle)?
     };
+    if !unlabeled {
+        one_class_check(&good_labels, test.is_some(), src)?;
+    }
     let to_idx = |v: &[usize]| v.iter().map(|&k| good[k]).collect::<Vec<_>>();
     let note =
         |set: &str, count: usize| {
@@ -535,6 +571,29 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
         n as f64 / decode_s.max(1e-9),
         jobs
     )?;
+    Ok(())
+}
+
+/// A labeled pack with no sample of a class teaches the trainer nothing (it would report 100%
+/// accuracy on one class): refused when splitting (training data), a warning otherwise (a blob
+/// for `eval` or `predict` may hold one class on purpose). Names the missing class.
+fn one_class_check(labels: &[u8], split: bool, src: &Path) -> Result<(), String> {
+    for (k, name) in CLASS_NAMES.iter().enumerate() {
+        if labels.iter().any(|&l| l as usize == k) {
+            continue;
+        }
+        let msg = format!(
+            "{}: no {name} photo was packed (class {k} is missing): a network trained on one \
+             class learns nothing",
+            src.display()
+        );
+        if split {
+            return Err(format!(
+                "{msg}; add {name} photos (or fix the folder names) and pack again"
+            ));
+        }
+        errln!("pack: warning: {msg}")?;
+    }
     Ok(())
 }
 

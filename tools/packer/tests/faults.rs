@@ -425,3 +425,239 @@ fn each_half_of_a_split_records_its_sibling() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+fn mkfifo(p: &Path) {
+    let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(
+        unsafe { libc::mkfifo(c.as_ptr(), 0o644) },
+        0,
+        "mkfifo {p:?}"
+    );
+}
+
+/// Issue 23, group 1: a FIFO or a symbolic link given as `-o` (a pack to a file, `pack photos`,
+/// `inspect --dump`) is refused before any decoding, exit 2, and stays as it was.
+#[test]
+fn outputs_that_are_not_regular_files_are_refused() {
+    let dir = tmp("pack-r2-outputs");
+    let src = dir.join("src");
+    photos(&src, 4);
+    let fifo = dir.join("pipe.bin");
+    mkfifo(&fifo);
+    let target = dir.join("precious.bin");
+    std::fs::write(&target, b"keep me").unwrap();
+    let link = dir.join("link.bin");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    for out in [&fifo, &link] {
+        let what = if out == &fifo {
+            "named pipe"
+        } else {
+            "symbolic link"
+        };
+        let o = pack().arg(&src).arg("-o").arg(out).output().unwrap();
+        assert_refused(&o, &["-o", what]);
+        assert!(o.stdout.is_empty(), "decoded before the refusal");
+        let o = pack()
+            .args(["photos", "-q"])
+            .arg(&src)
+            .arg("-o")
+            .arg(out)
+            .output()
+            .unwrap();
+        assert_refused(&o, &["-o", what]);
+    }
+    let good = dir.join("good.bin");
+    assert_ok(&pack().arg(&src).arg("-o").arg(&good).output().unwrap());
+    let png_link = dir.join("s.png");
+    std::os::unix::fs::symlink(&target, &png_link).unwrap();
+    let o = pack()
+        .args(["inspect", "--dump", "0", "-o"])
+        .arg(&png_link)
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert_refused(&o, &["-o", "symbolic link"]);
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(std::fs::symlink_metadata(&png_link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Issue 23, group 13: a split that would write an empty blob (`--test 0`, a fraction that
+/// rounds to 0, `--test` equal to every photo) is refused at pack time; nothing is written.
+#[test]
+fn a_split_that_leaves_a_blob_empty_is_refused() {
+    let dir = tmp("pack-r2-empty-split");
+    let src = dir.join("src");
+    photos(&src, 6);
+    for split in [
+        &["--test", "0"][..],
+        &["--test-fraction", "0.01"],
+        &["--test", "6"],
+        &["--test-fraction", "1"],
+    ] {
+        let out = dir.join("out");
+        let o = pack()
+            .arg(&src)
+            .args(split)
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let want = if split[1] == "6" || split[1] == "1" {
+            "none in train.bin"
+        } else {
+            "no sample"
+        };
+        assert_refused(&o, &[want]);
+        assert!(
+            !out.join("train.bin").exists() && !out.join("test.bin").exists(),
+            "{split:?}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Issue 23, group 7: photos of one class are refused when split (training data), naming the
+/// missing class, and packed with a warning when not.
+#[test]
+fn one_class_photos_are_refused_for_a_split_and_warned_otherwise() {
+    let dir = tmp("pack-r2-one-class");
+    let src = dir.join("src");
+    photos(&src, 6);
+    for e in std::fs::read_dir(&src).unwrap().flatten() {
+        if e.file_name().to_string_lossy().starts_with("dog.") {
+            std::fs::remove_file(e.path()).unwrap();
+        }
+    }
+    let out = dir.join("out");
+    let o = pack()
+        .arg(&src)
+        .args(["--test", "1", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_refused(&o, &["no dog photo"]);
+    assert!(!out.join("train.bin").exists());
+    let o = pack()
+        .arg(&src)
+        .arg("-o")
+        .arg(dir.join("cats.bin"))
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let err = stderr_of(&o);
+    assert!(
+        err.contains("warning") && err.contains("no dog photo"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Issue 23, group 3: a symbolic link inside one class folder that leads into the other does
+/// not relabel that folder's photos (the alias is skipped, with a reason); a class folder that
+/// is another through a link is refused, naming both.
+#[test]
+fn a_link_into_the_other_class_folder_does_not_relabel_photos() {
+    let dir = tmp("pack-r2-alias");
+    let src = dir.join("PetImages");
+    let reqs: Vec<(String, std::path::PathBuf)> = (0..6)
+        .map(|i| {
+            let class = if i % 2 == 0 { "Cat" } else { "Dog" };
+            (
+                format!("png pattern 20 16 {i}"),
+                src.join(format!("{class}/{i}.png")),
+            )
+        })
+        .collect();
+    let r: Vec<(&str, &Path)> = reqs
+        .iter()
+        .map(|(s, p)| (s.as_str(), p.as_path()))
+        .collect();
+    testgen(&r);
+    std::os::unix::fs::symlink("../Dog", src.join("Cat/aaa-alias")).unwrap();
+    let out = dir.join("all.bin");
+    let o = pack().arg(&src).arg("-o").arg(&out).output().unwrap();
+    assert_ok(&o);
+    let err = stderr_of(&o);
+    assert!(
+        err.contains("aaa-alias") && err.contains("other class folder"),
+        "{err}"
+    );
+    let b = catdog::blob::Blob::open(&out).unwrap();
+    assert_eq!(b.label_counts()[..2], [3, 3], "dogs packed as cats");
+    for i in 0..b.len() {
+        let want = if b.source(i).contains("/Dog/") { 1 } else { 0 };
+        assert_eq!(b.labels()[i], want, "{}", b.source(i));
+    }
+    // Dog/ itself a link to Cat/: refused.
+    let src2 = dir.join("Twins");
+    std::fs::create_dir_all(&src2).unwrap();
+    std::os::unix::fs::symlink(src.join("Cat"), src2.join("Cat")).unwrap();
+    std::os::unix::fs::symlink(src.join("Cat"), src2.join("Dog")).unwrap();
+    let o = pack()
+        .arg(&src2)
+        .arg("-o")
+        .arg(dir.join("twins.bin"))
+        .output()
+        .unwrap();
+    assert_refused(&o, &["same folder", "Dog"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Issue 23, group 11: a source folder named like a subcommand (`photos`) packs when the
+/// arguments do not fit the subcommand, with a note.
+#[test]
+fn a_folder_named_like_a_subcommand_is_packed() {
+    let dir = tmp("pack-r2-photos-folder");
+    photos(&dir.join("photos"), 6);
+    let o = pack()
+        .current_dir(&dir)
+        .args(["photos", "--test", "2", "-q", "-o", "out"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert!(stderr_of(&o).contains("./photos"), "{}", stderr_of(&o));
+    assert!(dir.join("out/train.bin").is_file() && dir.join("out/test.bin").is_file());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Issue 23, smaller ones: an AVIF file is reported as unsupported, not corrupt; a `file://`
+/// URL as an unsupported scheme, not an invalid format.
+#[test]
+fn unsupported_formats_and_schemes_are_named_as_such() {
+    let dir = tmp("pack-r2-avif");
+    let mut avif = vec![0, 0, 0, 0x1c];
+    avif.extend_from_slice(b"ftypavif\0\0\0\0avifmif1miaf");
+    avif.extend_from_slice(&[0u8; 64]);
+    std::fs::write(dir.join("a.jpg"), &avif).unwrap();
+    let o = pack()
+        .args(["photos", "-q", "-o"])
+        .arg(dir.join("o.bin"))
+        .arg(dir.join("a.jpg"))
+        .output()
+        .unwrap();
+    let err = stderr_of(&o);
+    assert!(err.contains("unsupported image format AVIF"), "{err}");
+    assert!(!err.contains("corrupt"), "{err}");
+    let o = pack()
+        .args(["--fetch", "petimages", "-q", "-o"])
+        .arg(dir.join("out"))
+        .env("CATDOG_DATA_URL", "file:///tmp/x.zip")
+        .output()
+        .unwrap();
+    assert_refused(&o, &["file:///tmp/x.zip", "only http:// and https://"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
