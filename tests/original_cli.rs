@@ -196,7 +196,7 @@ fn the_original_tier_refuses_what_it_has_no_kernels_for() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("--conv chooses the fast tier's conv algorithm"),
+        err.contains("--conv chooses the fast kernels' conv algorithm"),
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&dir);
