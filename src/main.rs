@@ -254,14 +254,25 @@ fn fetch_if_no_data(a: &TrainArgs) -> Result<(), String> {
     }
 }
 
-/// A network with the parameters of `file`: a checkpoint (its own shapes) or a parameters.raw
-/// file (shapes from the flags).
+/// A network with the parameters of `file` (see [`load_params`]), for `image` x `image` data.
 fn load_model(
     file: &Path,
     arch: &ArchArgs,
     image: usize,
     batch: usize,
 ) -> Result<Box<dyn Network>, String> {
+    let flags = hyper(arch, image, batch)?;
+    let (h, params) = load_params(file, &flags)?;
+    let mut net = make_net(&h, arch, false)?;
+    net.params_mut().copy_from_slice(&params);
+    net.repack();
+    Ok(net)
+}
+
+/// The parameters in `file` and the network they fit: a checkpoint's own hyperparameters (with
+/// `flags`' batch and threads; its image size must be `flags.image`), or for a parameters.raw
+/// file `flags` themselves.
+fn load_params(file: &Path, flags: &Hyper) -> Result<(Hyper, Vec<f32>), String> {
     let mut magic = [0u8; 8];
     // A FIFO or device is refused here, without blocking; a missing file is reported by the
     // reader of parameters.raw below.
@@ -275,30 +286,59 @@ fn load_model(
     if is_ck {
         let ck = checkpoint::load(file)?;
         let h = Hyper {
-            batch,
-            threads: arch.threads.unwrap_or_else(default_threads),
+            batch: flags.batch,
+            threads: flags.threads,
             ..ck.hyper.clone()
         };
-        if h.image != image {
+        if h.image != flags.image {
             return Err(format!(
-                "{}: the model takes {}x{} images but the data has {image}x{image}",
+                "{}: the model takes {}x{} images but the data has {}x{}",
                 file.display(),
                 h.image,
-                h.image
+                h.image,
+                flags.image,
+                flags.image
             ));
         }
-        let mut net = make_net(&h, arch, false)?;
-        net.params_mut().copy_from_slice(&ck.params);
-        net.repack();
-        Ok(net)
+        Ok((h, ck.params))
     } else {
-        let h = hyper(arch, image, batch)?;
-        let mut net = make_net(&h, arch, false)?;
-        let shapes = net.shapes().clone();
-        parameters::read_raw(file, &shapes, net.params_mut())?;
-        net.repack();
-        Ok(net)
+        let shapes = flags.shapes()?;
+        let mut params = vec![0.0; shapes.param_count()];
+        parameters::read_raw(file, &shapes, &mut params)?;
+        Ok((flags.clone(), params))
     }
+}
+
+/// `model export`: the model of `--params` as ONNX and/or safetensors.
+fn export_cmd(a: ExportArgs) -> Result<(), String> {
+    let outputs: Vec<(&Path, &str)> = [(&a.onnx, "--onnx"), (&a.safetensors, "--safetensors")]
+        .into_iter()
+        .filter_map(|(p, flag)| p.as_deref().map(|p| (p, flag)))
+        .collect();
+    guard::check_outputs(&[(a.params.as_path(), "--params")], &outputs)?;
+    let image = a.image.unwrap_or_else(|| model_image_size(&a.params));
+    let flags = match <[usize; 3]>::try_from(a.widths.as_slice()) {
+        Ok(widths) => Hyper {
+            image,
+            widths,
+            fc1: a.fc1,
+            batch: 1,
+            ..Hyper::default()
+        },
+        Err(_) => {
+            return Err(format!(
+                "--widths takes three numbers (conv1,conv2,conv3), got {}",
+                a.widths.len()
+            ))
+        }
+    };
+    let (h, params) = load_params(&a.params, &flags)?;
+    catdog::export::write(
+        &h.shapes()?,
+        &params,
+        a.onnx.as_deref(),
+        a.safetensors.as_deref(),
+    )
 }
 
 fn eval_cmd(a: EvalArgs) -> Result<(), String> {
@@ -575,6 +615,8 @@ fn main() -> ExitCode {
         Command::Eval(a) => eval_cmd(a),
         Command::Predict(a) => predict_cmd(a),
         Command::Bench(a) => bench_cmd(a),
+        Command::Export(a) => export_cmd(a),
+        Command::Import(a) => catdog::export::import(&a.safetensors, &a.save),
     };
     catdog::guard::exit_code(result, "")
 }
