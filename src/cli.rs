@@ -263,6 +263,25 @@ pub struct ExportArgs {
     pub image: Option<usize>,
 }
 
+impl ExportArgs {
+    /// The network of a parameters.raw file, from the flags, for `image` x `image` images.
+    pub fn hyper(&self, image: usize) -> Result<Hyper, String> {
+        let Ok(widths) = <[usize; 3]>::try_from(self.widths.as_slice()) else {
+            return Err(format!(
+                "--widths takes three numbers (conv1,conv2,conv3), got {}",
+                self.widths.len()
+            ));
+        };
+        Ok(Hyper {
+            image,
+            widths,
+            fc1: self.fc1,
+            batch: 1,
+            ..Hyper::default()
+        })
+    }
+}
+
 #[derive(Args)]
 pub struct ImportArgs {
     /// A safetensors file: conv1..3 and fc1, fc2 weights and biases, float32, PyTorch layouts.

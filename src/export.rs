@@ -168,7 +168,6 @@ pub fn onnx_bytes(shapes: &Shapes, params: &[f32]) -> Vec<u8> {
         name: name.into(),
         op_type: op.into(),
         attribute,
-        ..Default::default()
     };
     let mut nodes = Vec::new();
     let mut x = "image".to_string();
@@ -387,7 +386,7 @@ fn hyper_of(dims: &[Vec<usize>]) -> Result<Hyper, String> {
         }
     }
     let f = &dims[6];
-    let side = if f.len() == 2 && f[1] % widths[2] == 0 {
+    let side = if f.len() == 2 && f[1].is_multiple_of(widths[2]) {
         let hw = f[1] / widths[2];
         let s = (hw as f64).sqrt().round() as usize;
         (s * s == hw && s > 0).then_some(s)

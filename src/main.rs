@@ -262,7 +262,7 @@ fn load_model(
     batch: usize,
 ) -> Result<Box<dyn Network>, String> {
     let flags = hyper(arch, image, batch)?;
-    let (h, params) = load_params(file, &flags)?;
+    let (h, params) = load_params(file, &flags, "the data has")?;
     let mut net = make_net(&h, arch, false)?;
     net.params_mut().copy_from_slice(&params);
     net.repack();
@@ -270,9 +270,9 @@ fn load_model(
 }
 
 /// The parameters in `file` and the network they fit: a checkpoint's own hyperparameters (with
-/// `flags`' batch and threads; its image size must be `flags.image`), or for a parameters.raw
-/// file `flags` themselves.
-fn load_params(file: &Path, flags: &Hyper) -> Result<(Hyper, Vec<f32>), String> {
+/// `flags`' batch and threads; its image size must be `flags.image`, which `image_is` names in
+/// the message if not), or for a parameters.raw file `flags` themselves.
+fn load_params(file: &Path, flags: &Hyper, image_is: &str) -> Result<(Hyper, Vec<f32>), String> {
     let mut magic = [0u8; 8];
     // A FIFO or device is refused here, without blocking; a missing file is reported by the
     // reader of parameters.raw below.
@@ -292,7 +292,7 @@ fn load_params(file: &Path, flags: &Hyper) -> Result<(Hyper, Vec<f32>), String> 
         };
         if h.image != flags.image {
             return Err(format!(
-                "{}: the model takes {}x{} images but the data has {}x{}",
+                "{}: the model takes {}x{} images but {image_is} {}x{}",
                 file.display(),
                 h.image,
                 h.image,
@@ -303,7 +303,11 @@ fn load_params(file: &Path, flags: &Hyper) -> Result<(Hyper, Vec<f32>), String> 
         Ok((h, ck.params))
     } else {
         let shapes = flags.shapes()?;
-        let mut params = vec![0.0; shapes.param_count()];
+        // Room for the parameters only once the file has their size: flags for a network too
+        // large to hold get read_raw's size error, not an allocation failure.
+        let n = shapes.param_count();
+        let fits = std::fs::metadata(file).is_ok_and(|m| m.len() == n as u64 * 4);
+        let mut params = vec![0.0; if fits { n } else { 0 }];
         parameters::read_raw(file, &shapes, &mut params)?;
         Ok((flags.clone(), params))
     }
@@ -317,22 +321,8 @@ fn export_cmd(a: ExportArgs) -> Result<(), String> {
         .collect();
     guard::check_outputs(&[(a.params.as_path(), "--params")], &outputs)?;
     let image = a.image.unwrap_or_else(|| model_image_size(&a.params));
-    let flags = match <[usize; 3]>::try_from(a.widths.as_slice()) {
-        Ok(widths) => Hyper {
-            image,
-            widths,
-            fc1: a.fc1,
-            batch: 1,
-            ..Hyper::default()
-        },
-        Err(_) => {
-            return Err(format!(
-                "--widths takes three numbers (conv1,conv2,conv3), got {}",
-                a.widths.len()
-            ))
-        }
-    };
-    let (h, params) = load_params(&a.params, &flags)?;
+    let flags = a.hyper(image)?;
+    let (h, params) = load_params(&a.params, &flags, "--image is")?;
     catdog::export::write(
         &h.shapes()?,
         &params,

@@ -70,11 +70,11 @@ fn trained() -> &'static PathBuf {
     })
 }
 
-/// Called at the end of each test: the last of the four to finish removes [`trained`]'s folder
+/// Called at the end of each test: the last of the five to finish removes [`trained`]'s folder
 /// (a failed test leaves it, to look at).
 fn done() {
     static FINISHED: AtomicUsize = AtomicUsize::new(0);
-    if FINISHED.fetch_add(1, Ordering::SeqCst) + 1 == 4 {
+    if FINISHED.fetch_add(1, Ordering::SeqCst) + 1 == 5 {
         std::fs::remove_dir_all(trained()).ok();
     }
 }
@@ -208,6 +208,50 @@ fn onnx_runtime_and_numpy_give_predicts_probabilities() {
     done();
 }
 
+/// The README's ONNX Runtime example, run as printed on each photo, gives `predict`'s answers:
+/// its Pillow preprocessing matches the packer's up to resize rounding.
+#[test]
+fn readme_example_classifies_like_predict() {
+    let dir = trained();
+    let out = TempDir::new("export", "readme");
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"));
+    let readme = readme.unwrap();
+    let start = readme
+        .find("```python\nimport sys\n")
+        .expect("README.md has the ONNX Runtime example");
+    let code = &readme[start + "```python\n".len()..];
+    let code = &code[..code.find("```").unwrap()];
+    std::fs::write(out.path("classify.py"), code).unwrap();
+    let onnx = out.path("m.onnx");
+    let ckpt = s(&dir.join("m.ckpt"));
+    assert_ok(&model(&["export", "--params", &ckpt, "--onnx", &s(&onnx)]));
+    let mut args = vec!["predict".to_string(), "--params".into(), ckpt.clone()];
+    args.extend(photos(dir));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let predicted = predictions(&model(&args));
+    let mut worst = 0.0f64;
+    for (photo, p) in &predicted {
+        let o = Command::new("python3")
+            .arg(out.path("classify.py"))
+            .args([s(&onnx), photo.clone()])
+            .output()
+            .expect("python3 runs");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let line = String::from_utf8(o.stdout).unwrap();
+        let f: Vec<&str> = line.trim_end().split('\t').collect();
+        assert_eq!(f[0], photo);
+        let theirs: f64 = f[1].parse().unwrap();
+        assert_eq!(f[2], if theirs > 0.5 { "dog" } else { "cat" });
+        worst = worst.max((theirs - p).abs());
+    }
+    eprintln!("README example: largest |P(dog) - predict's| {worst:.2e}");
+    assert!(
+        worst <= 5e-3,
+        "the README's preprocessing is off by {worst}"
+    );
+    done();
+}
+
 #[test]
 fn original_tier_parameters_export_alike() {
     let dir = trained();
@@ -327,7 +371,7 @@ fn bad_input_is_one_error_line() {
         &f("a.onnx"),
     ]);
     assert_refused(&o, &["notes.txt", "parameter file has 5 bytes"]);
-    let o = model(&["export", "--params", &s(&dir), "--safetensors", &f("a.st")]);
+    let o = model(&["export", "--params", &s(dir), "--safetensors", &f("a.st")]);
     assert_refused(&o, &["directory"]);
     let o = model(&["export", "--params", &f("nope.raw"), "--onnx", &f("a.onnx")]);
     assert_refused(&o, &["nope.raw"]);
