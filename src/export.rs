@@ -431,6 +431,16 @@ pub fn write(
     safetensors: Option<&Path>,
 ) -> Result<(), String> {
     if let Some(p) = onnx {
+        // Protocol Buffers parsers, ONNX Runtime's included, refuse messages of 2 GiB or more.
+        let bytes = shapes.param_count() as u64 * 4;
+        if bytes >= (1 << 31) - (1 << 20) {
+            return Err(format!(
+                "--onnx {}: the network's {:.1} GiB of weights do not fit in one ONNX file \
+                 (2 GiB at most); --safetensors has no such limit",
+                p.display(),
+                bytes as f64 / (1u64 << 30) as f64
+            ));
+        }
         write_atomic(p, &onnx_bytes(shapes, params))?;
         crate::errln!(
             "wrote {} (ONNX opset {OPSET}: input `image`, output `p_dog`)",

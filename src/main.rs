@@ -254,7 +254,8 @@ fn fetch_if_no_data(a: &TrainArgs) -> Result<(), String> {
     }
 }
 
-/// A network with the parameters of `file` (see [`load_params`]), for `image` x `image` data.
+/// A network with the parameters of `file`: a checkpoint (its own shapes) or a parameters.raw
+/// file (shapes from the flags).
 fn load_model(
     file: &Path,
     arch: &ArchArgs,
@@ -262,20 +263,35 @@ fn load_model(
     batch: usize,
 ) -> Result<Box<dyn Network>, String> {
     let flags = hyper(arch, image, batch)?;
-    let (h, params) = load_params(file, &flags, "the data has")?;
-    let mut net = make_net(&h, arch, false)?;
-    net.params_mut().copy_from_slice(&params);
+    let mut net = match load_checkpoint(file, &flags, "the data has")? {
+        Some((h, params)) => {
+            let mut net = make_net(&h, arch, false)?;
+            net.params_mut().copy_from_slice(&params);
+            net
+        }
+        None => {
+            // The network first: one the machine cannot hold is refused before any read.
+            let mut net = make_net(&flags, arch, false)?;
+            let shapes = net.shapes().clone();
+            parameters::read_raw(file, &shapes, net.params_mut())?;
+            net
+        }
+    };
     net.repack();
     Ok(net)
 }
 
-/// The parameters in `file` and the network they fit: a checkpoint's own hyperparameters (with
+/// The hyperparameters and parameters of `file` when it is a checkpoint (its own shapes, with
 /// `flags`' batch and threads; its image size must be `flags.image`, which `image_is` names in
-/// the message if not), or for a parameters.raw file `flags` themselves.
-fn load_params(file: &Path, flags: &Hyper, image_is: &str) -> Result<(Hyper, Vec<f32>), String> {
+/// the message if not); `None` when it is not one (a parameters.raw file, or missing).
+fn load_checkpoint(
+    file: &Path,
+    flags: &Hyper,
+    image_is: &str,
+) -> Result<Option<(Hyper, Vec<f32>)>, String> {
     let mut magic = [0u8; 8];
     // A FIFO or device is refused here, without blocking; a missing file is reported by the
-    // reader of parameters.raw below.
+    // reader of parameters.raw.
     let is_ck = match guard::open_regular(file, "the model (--params)") {
         Ok(mut f) => std::io::Read::read_exact(&mut f, &mut magic)
             .map(|_| magic == checkpoint::MAGIC)
@@ -283,34 +299,42 @@ fn load_params(file: &Path, flags: &Hyper, image_is: &str) -> Result<(Hyper, Vec
         Err(e) if file.exists() => return Err(e),
         Err(_) => false,
     };
-    if is_ck {
-        let ck = checkpoint::load(file)?;
-        let h = Hyper {
-            batch: flags.batch,
-            threads: flags.threads,
-            ..ck.hyper.clone()
-        };
-        if h.image != flags.image {
-            return Err(format!(
-                "{}: the model takes {}x{} images but {image_is} {}x{}",
-                file.display(),
-                h.image,
-                h.image,
-                flags.image,
-                flags.image
-            ));
-        }
-        Ok((h, ck.params))
-    } else {
-        let shapes = flags.shapes()?;
-        // Room for the parameters only once the file has their size: flags for a network too
-        // large to hold get read_raw's size error, not an allocation failure.
-        let n = shapes.param_count();
-        let fits = std::fs::metadata(file).is_ok_and(|m| m.len() == n as u64 * 4);
-        let mut params = vec![0.0; if fits { n } else { 0 }];
-        parameters::read_raw(file, &shapes, &mut params)?;
-        Ok((flags.clone(), params))
+    if !is_ck {
+        return Ok(None);
     }
+    let ck = checkpoint::load(file)?;
+    let h = Hyper {
+        batch: flags.batch,
+        threads: flags.threads,
+        ..ck.hyper.clone()
+    };
+    if h.image != flags.image {
+        return Err(format!(
+            "{}: the model takes {}x{} images but {image_is} {}x{}",
+            file.display(),
+            h.image,
+            h.image,
+            flags.image,
+            flags.image
+        ));
+    }
+    Ok(Some((h, ck.params)))
+}
+
+/// The parameters in `file`, a checkpoint or a parameters.raw file of the network `flags`
+/// describes (as [`load_model`] reads them), without building a network.
+fn load_params(file: &Path, flags: &Hyper, image_is: &str) -> Result<(Hyper, Vec<f32>), String> {
+    if let Some(loaded) = load_checkpoint(file, flags, image_is)? {
+        return Ok(loaded);
+    }
+    let shapes = flags.shapes()?;
+    // Room for the parameters only once the file has their size: flags for a network too large
+    // to hold get read_raw's size error, not an allocation failure.
+    let n = shapes.param_count();
+    let fits = std::fs::metadata(file).is_ok_and(|m| m.len() == n as u64 * 4);
+    let mut params = vec![0.0; if fits { n } else { 0 }];
+    parameters::read_raw(file, &shapes, &mut params)?;
+    Ok((flags.clone(), params))
 }
 
 /// `model export`: the model of `--params` as ONNX and/or safetensors.
