@@ -33,6 +33,11 @@ pub enum Command {
     Predict(PredictArgs),
     /// Training and inference throughput on synthetic data.
     Bench(BenchArgs),
+    /// The trained network as ONNX (for ONNX Runtime) and/or safetensors (for PyTorch).
+    Export(ExportArgs),
+    /// A network from a safetensors file in PyTorch's layout (as `export` writes) to
+    /// parameters.raw, for --init or --params.
+    Import(ImportArgs),
 }
 
 /// Network shape flags (the image size comes from the data).
@@ -240,6 +245,61 @@ pub struct PredictArgs {
     pub batch_size: usize,
     #[command(flatten)]
     pub arch: ArchArgs,
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("format").required(true).multiple(true).args(["onnx", "safetensors"])))]
+pub struct ExportArgs {
+    /// Model: a parameters.raw file or a checkpoint.
+    #[arg(long)]
+    pub params: PathBuf,
+    /// Write an ONNX graph here: input `image` float32 [N, 3, S, S] (RGB, byte / 255), output
+    /// `p_dog` float32 [N, 1].
+    #[arg(long, value_name = "FILE")]
+    pub onnx: Option<PathBuf>,
+    /// Write the tensors here in PyTorch's names and layouts (conv1.weight, ..., fc2.bias).
+    #[arg(long, value_name = "FILE")]
+    pub safetensors: Option<PathBuf>,
+    /// Output channels of conv1,conv2,conv3, for a parameters.raw file (a checkpoint knows its
+    /// own).
+    #[arg(long, value_name = "A,B,C", value_delimiter = ',', default_values_t = [32, 64, 128])]
+    pub widths: Vec<usize>,
+    /// Neurons of fc1, for a parameters.raw file.
+    #[arg(long, default_value_t = 128)]
+    pub fc1: usize,
+    /// Side of the square images the network takes, for a parameters.raw file (default: a
+    /// checkpoint's own, else 128).
+    #[arg(long, value_name = "S")]
+    pub image: Option<usize>,
+}
+
+impl ExportArgs {
+    /// The network of a parameters.raw file, from the flags, for `image` x `image` images.
+    pub fn hyper(&self, image: usize) -> Result<Hyper, String> {
+        let Ok(widths) = <[usize; 3]>::try_from(self.widths.as_slice()) else {
+            return Err(format!(
+                "--widths takes three numbers (conv1,conv2,conv3), got {}",
+                self.widths.len()
+            ));
+        };
+        Ok(Hyper {
+            image,
+            widths,
+            fc1: self.fc1,
+            batch: 1,
+            ..Hyper::default()
+        })
+    }
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// A safetensors file: conv1..3 and fc1, fc2 weights and biases, float32, PyTorch layouts.
+    #[arg(long, value_name = "FILE")]
+    pub safetensors: PathBuf,
+    /// Write the network here, in the original's parameters.raw format.
+    #[arg(long, value_name = "FILE")]
+    pub save: PathBuf,
 }
 
 /// The default batch of `eval`, `predict` and `bench`'s inference timing.

@@ -13,6 +13,7 @@ pub use catdog_core::{errln, out, outln};
 pub mod checkpoint;
 pub mod cli;
 pub mod contact_sheet;
+pub mod export;
 pub mod fit;
 pub mod metrics;
 pub mod packer_cmd;

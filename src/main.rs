@@ -304,9 +304,36 @@ fn load_model(
     image: usize,
     batch: usize,
 ) -> Result<Box<dyn Network>, String> {
+    let flags = hyper(arch, image, batch)?;
+    let mut net = match load_checkpoint(file, &flags, "the data has")? {
+        Some((h, params)) => {
+            let mut net = make_net(&h, arch, false)?;
+            net.params_mut().copy_from_slice(&params);
+            net
+        }
+        None => {
+            // The network first: one the machine cannot hold is refused before any read.
+            let mut net = make_net(&flags, arch, false)?;
+            let shapes = net.shapes().clone();
+            parameters::read_raw(file, &shapes, net.params_mut())?;
+            net
+        }
+    };
+    net.repack();
+    Ok(net)
+}
+
+/// The hyperparameters and parameters of `file` when it is a checkpoint (its own shapes, with
+/// `flags`' batch and threads; its image size must be `flags.image`, which `image_is` names in
+/// the message if not); `None` when it is not one (a parameters.raw file, or missing).
+fn load_checkpoint(
+    file: &Path,
+    flags: &Hyper,
+    image_is: &str,
+) -> Result<Option<(Hyper, Vec<f32>)>, String> {
     let mut magic = [0u8; 8];
     // A FIFO or device is refused here, without blocking; a missing file is reported by the
-    // reader of parameters.raw below.
+    // reader of parameters.raw.
     let is_ck = match guard::open_regular(file, "the model (--params)") {
         Ok(mut f) => {
             let read = std::io::Read::read_exact(&mut f, &mut magic).is_ok();
@@ -322,33 +349,60 @@ fn load_model(
         Err(e) if file.exists() => return Err(e),
         Err(_) => false,
     };
-    if is_ck {
-        let ck = checkpoint::load(file)?;
-        let h = Hyper {
-            batch,
-            threads: arch.threads.unwrap_or_else(default_threads),
-            ..ck.hyper.clone()
-        };
-        if h.image != image {
-            return Err(format!(
-                "{}: the model takes {}x{} images but the data has {image}x{image}",
-                file.display(),
-                h.image,
-                h.image
-            ));
-        }
-        let mut net = make_net(&h, arch, false)?;
-        net.params_mut().copy_from_slice(&ck.params);
-        net.repack();
-        Ok(net)
-    } else {
-        let h = hyper(arch, image, batch)?;
-        let mut net = make_net(&h, arch, false)?;
-        let shapes = net.shapes().clone();
-        parameters::read_raw(file, &shapes, net.params_mut())?;
-        net.repack();
-        Ok(net)
+    if !is_ck {
+        return Ok(None);
     }
+    let ck = checkpoint::load(file)?;
+    let h = Hyper {
+        batch: flags.batch,
+        threads: flags.threads,
+        ..ck.hyper.clone()
+    };
+    if h.image != flags.image {
+        return Err(format!(
+            "{}: the model takes {}x{} images but {image_is} {}x{}",
+            file.display(),
+            h.image,
+            h.image,
+            flags.image,
+            flags.image
+        ));
+    }
+    Ok(Some((h, ck.params)))
+}
+
+/// The parameters in `file`, a checkpoint or a parameters.raw file of the network `flags`
+/// describes (as [`load_model`] reads them), without building a network.
+fn load_params(file: &Path, flags: &Hyper, image_is: &str) -> Result<(Hyper, Vec<f32>), String> {
+    if let Some(loaded) = load_checkpoint(file, flags, image_is)? {
+        return Ok(loaded);
+    }
+    let shapes = flags.shapes()?;
+    // Room for the parameters only once the file has their size: flags for a network too large
+    // to hold get read_raw's size error, not an allocation failure.
+    let n = shapes.param_count();
+    let fits = std::fs::metadata(file).is_ok_and(|m| m.len() == n as u64 * 4);
+    let mut params = vec![0.0; if fits { n } else { 0 }];
+    parameters::read_raw(file, &shapes, &mut params)?;
+    Ok((flags.clone(), params))
+}
+
+/// `model export`: the model of `--params` as ONNX and/or safetensors.
+fn export_cmd(a: ExportArgs) -> Result<(), String> {
+    let outputs: Vec<(&Path, &str)> = [(&a.onnx, "--onnx"), (&a.safetensors, "--safetensors")]
+        .into_iter()
+        .filter_map(|(p, flag)| p.as_deref().map(|p| (p, flag)))
+        .collect();
+    guard::check_outputs(&[(a.params.as_path(), "--params")], &outputs)?;
+    let image = a.image.unwrap_or_else(|| model_image_size(&a.params));
+    let flags = a.hyper(image)?;
+    let (h, params) = load_params(&a.params, &flags, "--image is")?;
+    catdog::export::write(
+        &h.shapes()?,
+        &params,
+        a.onnx.as_deref(),
+        a.safetensors.as_deref(),
+    )
 }
 
 fn eval_cmd(a: EvalArgs) -> Result<(), String> {
@@ -656,6 +710,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => Some(&a.arch),
         Command::Predict(a) => Some(&a.arch),
         Command::Bench(a) => Some(&a.arch),
+        Command::Export(_) | Command::Import(_) => None,
     };
     // Which kernels run is decided once, and said once when it is not the fast kernels.
     if let Some(Err(e)) = arch.map(ArchArgs::announce_kernels) {
@@ -681,6 +736,8 @@ fn main() -> ExitCode {
         Command::Eval(a) => eval_cmd(a),
         Command::Predict(a) => predict_cmd(a),
         Command::Bench(a) => bench_cmd(a),
+        Command::Export(a) => export_cmd(a),
+        Command::Import(a) => catdog::export::import(&a.safetensors, &a.save),
     };
     catdog::guard::exit_code(result, "")
 }

@@ -190,6 +190,12 @@ pub fn cli(data: &[u8]) -> bool {
                 let _ = h.shapes();
             }
         }
+        Some(Command::Export(a)) => {
+            if let Ok(h) = a.hyper(a.image.unwrap_or(128)) {
+                let _ = h.shapes();
+            }
+        }
+        Some(Command::Import(_)) => {}
         None => {}
     }
     true
