@@ -2,12 +2,12 @@
 //! path, thread-count independence, learning on synthetic data, and the parameter file.
 
 use catdog::config::Hyper;
-use catdog::cpu;
 use catdog::dataset::{Dataset, Synthetic};
 use catdog::model::Net;
 use catdog::network::Kernels;
 use catdog::network::Network;
 use catdog::parameters;
+use catdog::testing::avx512_or_skip;
 use catdog::train::{self, EpochOptions};
 
 #[path = "common/net.rs"]
@@ -37,11 +37,12 @@ fn net_with(h: &Hyper, path: Kernels, seed: u64, momentum: bool) -> Net {
     he_net(h, path, seed, momentum)
 }
 
-fn paths() -> Vec<Kernels> {
-    if cpu::has_avx512() {
+/// The reference kernels, and the fast ones where this CPU has AVX-512 (without it, a note, or a
+/// failure under `CATDOG_REQUIRE_AVX512=1`).
+fn paths(test: &str) -> Vec<Kernels> {
+    if avx512_or_skip(&format!("{test} on the fast kernels")).is_some() {
         vec![Kernels::Reference, Kernels::Fast]
     } else {
-        eprintln!("note: no AVX-512 here: only the reference path is checked");
         vec![Kernels::Reference]
     }
 }
@@ -51,7 +52,7 @@ fn paths() -> Vec<Kernels> {
 /// tensor must agree on at least 80% of its checked entries (a wrong gradient agrees on none).
 #[test]
 fn whole_network_gradients_match_finite_differences() {
-    for path in paths() {
+    for path in paths("whole_network_gradients_match_finite_differences") {
         let h = small(8, 3, 1);
         let mut n = net(&h, path, 11);
         let data = Synthetic::new(3, 8, 5);
@@ -96,8 +97,7 @@ fn whole_network_gradients_match_finite_differences() {
 /// follows the reference path's per-batch losses to float rounding.
 #[test]
 fn asm_path_follows_reference_losses() {
-    if !cpu::has_avx512() {
-        eprintln!("note: no AVX-512 here: asm path not checked");
+    if avx512_or_skip("asm_path_follows_reference_losses").is_none() {
         return;
     }
     let h = small(16, 4, 1);
@@ -217,7 +217,7 @@ fn predict_follows_every_change_of_the_parameters() {
         fc1: 48, // a last neuron block of 16
         ..small(32, 8, 2)
     };
-    for path in paths() {
+    for path in paths("predict_follows_every_change_of_the_parameters") {
         let fresh = |params: &[f32]| {
             let mut f = Net::new(&h, path, false).unwrap();
             f.params_mut().copy_from_slice(params);
