@@ -22,6 +22,10 @@ use criterion::{criterion_group, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::Instant;
 
+#[path = "../tests/common/numbers.rs"]
+mod numbers;
+use numbers::Rng;
+
 const PEAK_GFLOPS: f64 = 279.0;
 
 /// The network's three convolutions at image 128.
@@ -55,17 +59,9 @@ const LAYERS: [(&str, ConvDims); 3] = [
     ),
 ];
 
-/// Deterministic pseudo-random buffers (xorshift), values in [-1, 1).
+/// Deterministic pseudo-random buffers, values in [-1, 1).
 fn data(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
+    Rng::new(seed).vec(n)
 }
 
 /// Everything one layer's passes need.

@@ -19,6 +19,10 @@ use catdog::layers::conv::Algo;
 use catdog::testing::{fma_peak_loop, plan, FMA_PEAK_FLOPS_PER_ITER};
 use criterion::{criterion_group, Criterion, Throughput};
 
+#[path = "../tests/common/numbers.rs"]
+mod numbers;
+use numbers::{padded, Rng};
+
 /// Measured FP32 FMA peak of one core of the development machine, GFLOP/s.
 const PEAK_GFLOPS: f64 = 279.0;
 
@@ -37,21 +41,11 @@ impl Layer {
     fn new(name: &'static str, d: ConvDims) -> Self {
         let mut x = Arena::zeroed(d.in_pad_len()).unwrap();
         let mut dy = Arena::zeroed(d.out_pad_len()).unwrap();
-        let mut s = 0x2545_F491_4F6C_DD1Du64;
-        let mut fill = |buf: &mut [f32], c: usize| {
-            for y in 1..=d.h {
-                for xx in 1..=d.w {
-                    for v in &mut buf[(y * (d.w + 2) + xx) * c..][..c] {
-                        s ^= s << 13;
-                        s ^= s >> 7;
-                        s ^= s << 17;
-                        *v = (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
-                    }
-                }
-            }
-        };
-        fill(x.all_mut(), d.cin);
-        fill(dy.all_mut(), d.cout);
+        let mut rng = Rng::new(1);
+        x.all_mut()
+            .copy_from_slice(&padded(&mut rng, d.h, d.w, d.cin, -0.5, 0.5));
+        dy.all_mut()
+            .copy_from_slice(&padded(&mut rng, d.h, d.w, d.cout, -0.5, 0.5));
         Self {
             name,
             d,

@@ -13,6 +13,10 @@ use catdog::testing::{fma_peak_gflops, fns};
 use criterion::{black_box, criterion_group, Criterion, Throughput};
 use std::time::Instant;
 
+#[path = "../tests/common/numbers.rs"]
+mod numbers;
+use numbers::Rng;
+
 const ROWS: usize = 16;
 const K: usize = 32768;
 const N: usize = 128;
@@ -27,13 +31,8 @@ const FC1: FcDims = FcDims {
 /// `Vec`s would make every ZMM load straddle two cache lines and halve the load bandwidth).
 fn data(n: usize, seed: u32) -> Buf {
     let mut a = Arena::<f32>::zeroed(n).unwrap();
-    let mut s = seed.wrapping_mul(2654435761) | 1;
-    for v in a.all_mut() {
-        s ^= s << 13;
-        s ^= s >> 17;
-        s ^= s << 5;
-        *v = (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5;
-    }
+    a.all_mut()
+        .copy_from_slice(&Rng::new(seed.into()).fill(n, -0.5, 0.5));
     Buf(a)
 }
 

@@ -3,7 +3,7 @@
 //! buffers), both algorithms (direct everywhere, Winograd wherever it applies).
 //! `cargo test --release --test conv`.
 
-use approx::{assert_relative_eq, relative_eq};
+use approx::assert_relative_eq;
 use catdog::config::ConvDims;
 use catdog::layers::conv::winograd::{self, F2};
 use catdog::layers::conv::winograd_rows;
@@ -13,45 +13,23 @@ use catdog::reference::conv as reference;
 use catdog::testing::channel_blocks;
 use catdog::testing::{auto_plan, avx512, avx512_or_skip, fns, plan};
 
-/// xorshift64*: a small deterministic generator, uniform floats in [-1, 1).
-struct Rng(u64);
-impl Rng {
-    fn next_f32(&mut self) -> f32 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let r = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d);
-        ((r >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-    fn fill(&mut self, n: usize) -> Vec<f32> {
-        (0..n).map(|_| self.next_f32()).collect()
-    }
-}
+#[path = "common/numbers.rs"]
+mod numbers;
+use numbers::Rng;
 
-/// A `(h+2) x (w+2) x c` buffer with random interior and zero border, starting `shift` floats
-/// into the returned vector (so the slice may be misaligned).
+/// A `(h+2) x (w+2) x c` buffer with interior uniform in [-1, 1) and zero border, starting
+/// `shift` floats into the returned vector (so the slice may be misaligned).
 fn padded(rng: &mut Rng, h: usize, w: usize, c: usize, shift: usize) -> Vec<f32> {
-    let mut v = vec![0.0; shift + (h + 2) * (w + 2) * c];
-    for y in 1..=h {
-        for x in 1..=w {
-            for i in 0..c {
-                v[shift + (y * (w + 2) + x) * c + i] = rng.next_f32();
-            }
-        }
-    }
+    let mut v = vec![0.0; shift];
+    v.extend(numbers::padded(rng, h, w, c, -1.0, 1.0));
     v
 }
 
 /// Every element of `got` equals `want` up to float rounding of sums of `want`'s magnitude.
+#[track_caller]
 fn assert_close(got: &[f32], want: &[f32], what: &str) {
-    assert_eq!(got.len(), want.len());
-    let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-    for (i, (&g, &r)) in got.iter().zip(want).enumerate() {
-        assert!(
-            relative_eq!(g, r, epsilon = 1e-5 * scale, max_relative = 1e-4),
-            "{what}: element {i}: asm {g} vs reference {r} (scale {scale})"
-        );
-    }
+    let s = numbers::scale(want, 1.0);
+    numbers::assert_close(what, got, want, |_| 1e-5 * s, 1e-4);
 }
 
 /// A layer's plan's packed weights: forward, backward.
@@ -141,9 +119,9 @@ fn reference_matches_naive_formula_with_channels() {
 /// `dL/dx` for `L = sum(y * r)` with a bias large enough that no pre-activation is near zero
 /// (so ReLU is the identity and `dL/dpre = r`), by central differences, against `backward_data`.
 fn gradient_check(path: Kernels, d: ConvDims) {
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     let mut x_pad = padded(&mut rng, d.h, d.w, d.cin, 0);
-    let w: Vec<f32> = rng.fill(d.weight_len()).iter().map(|v| v * 0.2).collect();
+    let w: Vec<f32> = rng.vec(d.weight_len()).iter().map(|v| v * 0.2).collect();
     let bias = vec![40.0; d.cout];
     let r_pad = padded(&mut rng, d.h, d.w, d.cout, 0);
     let plan = auto_plan(path, &d);
@@ -233,12 +211,12 @@ fn compare(h: usize, w: usize, cin: usize, cout: usize, shift: usize, seed: u64)
 /// [`compare`] of the asm algorithms (`asm`) or of the portable kernels' GEMM (`!asm`).
 fn compare_algos(h: usize, w: usize, cin: usize, cout: usize, shift: usize, seed: u64, asm: bool) {
     let d = ConvDims { h, w, cin, cout };
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let x_pad = padded(&mut rng, h, w, cin, shift);
     let mut wts = vec![0.0; shift];
-    wts.extend(rng.fill(d.weight_len()));
+    wts.extend(rng.vec(d.weight_len()));
     let mut bias = vec![0.0; shift];
-    bias.extend(rng.fill(cout).iter().map(|v| v * 0.5));
+    bias.extend(rng.vec(cout).iter().map(|v| v * 0.5));
     let (x_pad, wts, bias) = (&x_pad[shift..], &wts[shift..], &bias[shift..]);
     let dy_pad = padded(&mut rng, h, w, cout, shift);
     let mut y_ref = vec![0.0; d.out_len()];
@@ -497,7 +475,7 @@ fn banded_conv_and_pool_give_the_bits_of_whole_layers() {
     if avx512_or_skip("banded conv + pool").is_none() {
         return;
     }
-    let mut rng = Rng(0x5eed_ba5d);
+    let mut rng = Rng::new(0x5eed_ba5d);
     for &(h, w, cin, cout, band) in &[
         (8, 8, 3, 32, 2),
         (6, 10, 16, 48, 2),
@@ -508,8 +486,8 @@ fn banded_conv_and_pool_give_the_bits_of_whole_layers() {
     ] {
         let d = ConvDims { h, w, cin, cout };
         let x = padded(&mut rng, h, w, cin, 0);
-        let wts = rng.fill(d.weight_len());
-        let bias = rng.fill(cout);
+        let wts = rng.vec(d.weight_len());
+        let bias = rng.vec(cout);
         let plan = auto_plan(Kernels::Fast, &d);
         // F(4x4) computes whole 4-row tiles: its bands are 4 rows.
         let tile_rows: usize = if plan.algo == Algo::Winograd4 { 4 } else { 2 };
@@ -599,7 +577,7 @@ fn fused_conv_pool_gives_the_bits_of_conv_then_pool() {
         let plan = plan(Algo::Direct, &d);
         assert_eq!(plan.forward_pool.is_some(), fused, "{d:?}");
     }
-    let mut rng = Rng(0xf0_5ed);
+    let mut rng = Rng::new(0xf0_5ed);
     let (mut seen, mut ties) = ([0usize; 5], 0);
     for &(h, w, cin, cout) in &[
         (128, 128, 3, 32), // conv1: 20 tiles of 6 + 2 of 4 per row pair
@@ -618,7 +596,7 @@ fn fused_conv_pool_gives_the_bits_of_conv_then_pool() {
         println!("{d:?}: tiles {:?}", row_tile_widths(w, POOL_TILES));
         // Input: random top half, bottom half constant over 8 x 8 blocks.
         let mut x = padded(&mut rng, h, w, cin, 0);
-        let blocks = rng.fill(h.div_ceil(8) * w.div_ceil(8) * cin);
+        let blocks = rng.vec(h.div_ceil(8) * w.div_ceil(8) * cin);
         for y in h / 2..h {
             for xx in 0..w {
                 for c in 0..cin {
@@ -628,9 +606,9 @@ fn fused_conv_pool_gives_the_bits_of_conv_then_pool() {
             }
         }
         let scale = 1.0 / (cin as f32).sqrt();
-        let wts: Vec<f32> = rng.fill(d.weight_len()).iter().map(|v| v * scale).collect();
+        let wts: Vec<f32> = rng.vec(d.weight_len()).iter().map(|v| v * scale).collect();
         let bias: Vec<f32> = (0..cout)
-            .map(|c| rng.next_f32() * 0.3 - if c % 3 == 0 { 4.0 } else { 0.0 })
+            .map(|c| rng.f() * 0.3 - if c % 3 == 0 { 4.0 } else { 0.0 })
             .collect();
         let mut algos = vec![Algo::Direct];
         if winograd_rows::applies(&d) {

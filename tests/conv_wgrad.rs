@@ -4,47 +4,25 @@
 //!
 //! Run with `cargo test --release --test conv_wgrad`.
 
-use approx::{assert_relative_eq, relative_eq};
+use approx::assert_relative_eq;
 use catdog::config::ConvDims;
-use catdog::cpu::has_avx512;
 use catdog::layers::conv::winograd::{self, F2};
 use catdog::layers::conv::{unpack_wgrad, Algo};
 use catdog::network::Kernels;
 use catdog::reference::conv_wgrad as reference;
 use catdog::testing::{auto_plan, avx512_or_skip, plan};
 
-/// splitmix64: a small deterministic generator, so that failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [-1, 1).
-    fn f32(&mut self) -> f32 {
-        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-}
+#[path = "common/numbers.rs"]
+mod numbers;
+use numbers::Rng;
 
 fn dims(h: usize, w: usize, cin: usize, cout: usize) -> ConvDims {
     ConvDims { h, w, cin, cout }
 }
 
-/// A padded `(h+2) x (w+2) x c` HWC tensor: random interior, zero border.
+/// A padded `(h+2) x (w+2) x c` HWC tensor: interior uniform in [-1, 1), zero border.
 fn padded(rng: &mut Rng, h: usize, w: usize, c: usize) -> Vec<f32> {
-    let mut t = vec![0.0; (h + 2) * (w + 2) * c];
-    for y in 1..=h {
-        for x in 1..=w {
-            for v in &mut t[(y * (w + 2) + x) * c..][..c] {
-                *v = rng.f32();
-            }
-        }
-    }
-    t
+    numbers::padded(rng, h, w, c, -1.0, 1.0)
 }
 
 /// A copy of `v` starting one float into a fresh allocation: an unaligned slice.
@@ -100,14 +78,10 @@ fn assert_close(what: &str, d: &ConvDims, got: &[f32], want: &[f32], mag: &[f32]
 }
 
 /// [`assert_close`] with tolerance `tol` instead of 1e-5.
+#[track_caller]
 fn assert_close_tol(what: &str, d: &ConvDims, got: &[f32], want: &[f32], mag: &[f32], tol: f32) {
-    assert_eq!(got.len(), want.len());
-    for (i, ((&g, &r), &m)) in got.iter().zip(want).zip(mag).enumerate() {
-        assert!(
-            g.is_finite() && relative_eq!(g, r, epsilon = tol * m + 1e-30, max_relative = tol),
-            "{what} {d:?}: element {i}: asm {g} vs reference {r} (magnitude {m})"
-        );
-    }
+    let what = format!("{what} {d:?} (asm vs reference)");
+    numbers::assert_close(&what, got, want, |i| tol * mag[i] + 1e-30, tol);
 }
 
 /// Shapes: conv1's cin = 3 and multiples of 16; odd sizes; channel tails of every width (16,
@@ -146,7 +120,7 @@ fn asm_matches_reference() {
     if avx512_or_skip("asm_matches_reference").is_none() {
         return;
     }
-    let mut rng = Rng(1);
+    let mut rng = Rng::new(1);
     for &(h, w, cin, cout) in SHAPES {
         let d = dims(h, w, cin, cout);
         let x = padded(&mut rng, h, w, cin);
@@ -167,7 +141,7 @@ fn asm_matches_reference() {
 /// against the reference on every shape above: odd sides, 1 to 3 input channels, wide rows.
 #[test]
 fn portable_matches_reference() {
-    let mut rng = Rng(11);
+    let mut rng = Rng::new(11);
     for &(h, w, cin, cout) in SHAPES {
         let d = dims(h, w, cin, cout);
         let x = padded(&mut rng, h, w, cin);
@@ -188,7 +162,7 @@ fn asm_overwrites_and_is_deterministic() {
     if avx512_or_skip("asm_overwrites_and_is_deterministic").is_none() {
         return;
     }
-    let mut rng = Rng(2);
+    let mut rng = Rng::new(2);
     let d = dims(13, 11, 16, 48);
     let x = padded(&mut rng, 13, 11, 16);
     let dy = padded(&mut rng, 13, 11, 48);
@@ -257,7 +231,7 @@ fn both_algorithms_match_reference() {
     if avx512_or_skip("both_algorithms_match_reference").is_none() {
         return;
     }
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     for &(h, w, cin, cout) in WINOGRAD_SHAPES {
         let d = dims(h, w, cin, cout);
         assert!(winograd::applies::<F2>(&d), "{d:?}");
@@ -291,7 +265,7 @@ fn asm_reads_only_the_interior_of_dy() {
     if avx512_or_skip("asm_reads_only_the_interior_of_dy").is_none() {
         return;
     }
-    let mut rng = Rng(3);
+    let mut rng = Rng::new(3);
     // Odd height: the direct algorithm; even: Winograd.
     for (h, w, cin, cout) in [(5, 6, 16, 32), (4, 6, 16, 32)] {
         interior_only(&mut rng, dims(h, w, cin, cout));
@@ -320,7 +294,7 @@ fn interior_only(rng: &mut Rng, d: ConvDims) {
 /// reference's answer on the asm path.
 #[test]
 fn unsupported_shapes_fall_back_to_the_reference() {
-    let mut rng = Rng(4);
+    let mut rng = Rng::new(4);
     let d = dims(4, 3, 5, 16);
     let x = padded(&mut rng, 4, 3, 5);
     let dy = padded(&mut rng, 4, 3, 16);
@@ -397,10 +371,10 @@ fn pack_kc(d: &ConvDims, w: &[f32]) -> Vec<f32> {
 
 #[test]
 fn unpack_wgrad_round_trips() {
-    let mut rng = Rng(5);
+    let mut rng = Rng::new(5);
     for &(cin, cout) in &[(3, 16), (16, 32), (5, 7)] {
         let d = dims(1, 1, cin, cout);
-        let w: Vec<f32> = (0..9 * cin * cout).map(|_| rng.f32()).collect();
+        let w: Vec<f32> = (0..9 * cin * cout).map(|_| rng.f()).collect();
         let kc = pack_kc(&d, &w);
         assert_ne!(kc, w, "the two layouts differ for cin {cin}, cout {cout}");
         let mut back = vec![f32::NAN; w.len()];
@@ -445,7 +419,7 @@ fn forward_f64(d: &ConvDims, x_pad: &[f32], w: &[f64], b: &[f64]) -> Vec<f64> {
 /// `r`, so `backward_weights(dy = r)` must equal central differences of `L` in `w` and `b`.
 #[test]
 fn gradients_match_central_differences() {
-    let mut rng = Rng(6);
+    let mut rng = Rng::new(6);
     // (4, 4, 16, 32) is even: the asm path's default there is Winograd, checked with Direct;
     // (2, 8, 3, 32): F(4,3) along rows, checked with Direct.
     for &(h, w, cin, cout) in &[
@@ -459,8 +433,8 @@ fn gradients_match_central_differences() {
         let x_pad = padded(&mut rng, h, w, cin);
         let r_pad = padded(&mut rng, h, w, cout);
         let r = |y: usize, x: usize, oc: usize| r_pad[((y + 1) * (w + 2) + x + 1) * cout + oc];
-        let wts: Vec<f64> = (0..d.weight_len()).map(|_| rng.f32() as f64).collect();
-        let bias: Vec<f64> = (0..cout).map(|_| rng.f32() as f64).collect();
+        let wts: Vec<f64> = (0..d.weight_len()).map(|_| rng.f() as f64).collect();
+        let bias: Vec<f64> = (0..cout).map(|_| rng.f() as f64).collect();
         let loss = |wts: &[f64], bias: &[f64]| -> f64 {
             let out = forward_f64(&d, &x_pad, wts, bias);
             let mut l = 0.0;
@@ -475,7 +449,7 @@ fn gradients_match_central_differences() {
         };
         let eps = 1e-2;
         let mut runs = vec![(Kernels::Reference, None)];
-        if has_avx512() {
+        if avx512_or_skip("central differences of the asm weight gradient").is_some() {
             runs.push((Kernels::Fast, None));
             let algo = auto_plan(Kernels::Fast, &d).algo;
             if algo != Algo::Direct {
@@ -484,8 +458,6 @@ fn gradients_match_central_differences() {
             if algo == Algo::Winograd4 {
                 runs.push((Kernels::Fast, Some(Algo::Winograd)));
             }
-        } else {
-            println!("note: this CPU lacks AVX-512: central differences check the reference only");
         }
         for (path, a) in runs {
             let (dw_kc, db) = run_algo(path, a, &d, &x_pad, &r_pad);

@@ -5,9 +5,14 @@
 //! parameters with the sha256 of the original's. The fast tier, on the same case, must print
 //! the same format and follow the original's losses closely.
 //!
-//! Skipped, with a note, when `../shared/fidelity` is absent, and when the inputs this machine's
-//! numpy and Pillow make differ from the ones the original was run on (then the case proves
-//! nothing here: the note says so).
+//! Skipped, with a note, when `../shared/fidelity` is absent, when the CPU lacks AVX-512, and when
+//! the inputs this machine's numpy and Pillow make differ from the ones the original was run on
+//! (then the case proves nothing here: the note says so). Under `CATDOG_REQUIRE_SHARED=1` (and
+//! `CATDOG_REQUIRE_AVX512=1` for the CPU) each of these is a failure instead.
+
+mod common;
+use catdog::testing::{avx512_or_skip, require};
+use common::shared_or_skip;
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -25,8 +30,6 @@ fn sha256_hex(path: &Path) -> String {
         .collect()
 }
 
-/// The fidelity case's inputs, packed: `(dir, train.bin, test.bin, parameters.raw)`, or `None`
-/// (with a note printed) when the case cannot run here.
 /// Runs `cmd`, asserting that it ran and succeeded (else: `what` failed, and its standard error).
 fn output_ok(cmd: &mut Command, what: &str) -> Output {
     let out = cmd
@@ -37,19 +40,13 @@ fn output_ok(cmd: &mut Command, what: &str) -> Output {
     out
 }
 
+/// The fidelity case's inputs, packed: `(dir, train.bin, test.bin, parameters.raw)`, or `None`
+/// (with a note printed) when the case cannot run here.
 fn prepare(tag: &str) -> Option<(PathBuf, PathBuf, PathBuf, PathBuf)> {
-    let fid = repo().join("../shared/fidelity");
-    let photos = repo().join("../shared/data/dogs-vs-cats/train");
-    if !fid.is_dir() || !photos.is_dir() {
-        eprintln!("note: ../shared/fidelity or its photos are absent: fidelity test skipped");
-        return None;
-    }
-    if !catdog::cpu::has_avx512() {
-        eprintln!(
-            "note: this CPU lacks AVX-512: the original tier cannot run; fidelity test skipped"
-        );
-        return None;
-    }
+    let test = format!("fidelity ({tag})");
+    let fid = shared_or_skip(&test, "fidelity")?;
+    let photos = shared_or_skip(&test, "data/dogs-vs-cats/train")?;
+    avx512_or_skip(&test)?;
     let dir = std::env::temp_dir().join(format!("catdog-fidelity-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -65,14 +62,12 @@ fn prepare(tag: &str) -> Option<(PathBuf, PathBuf, PathBuf, PathBuf)> {
     for line in expected.lines().filter(|l| !l.trim().is_empty()) {
         let (hash, name) = line.split_once(char::is_whitespace).unwrap();
         let got = sha256_hex(&dir.join(name.trim()));
-        if got != hash {
-            eprintln!(
-                "note: {name} made here has sha256 {got}, not the original's input {hash}: this \
-                 machine's numpy or Pillow resizes or draws differently, so the fidelity case \
-                 cannot be reproduced here; fidelity test skipped"
-            );
-            return None;
-        }
+        let lack = format!(
+            "{name} made here has sha256 {got}, not the original's input {hash}: this machine's \
+             numpy or Pillow resizes or draws differently, so the fidelity case cannot be \
+             reproduced here"
+        );
+        require(got == hash, "CATDOG_REQUIRE_SHARED", &test, &lack).ok()?;
     }
     for stem in ["train", "test"] {
         let status = Command::new(repo().join("tools/pack"))

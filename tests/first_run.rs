@@ -167,10 +167,7 @@ fn offline_the_first_run_fails_with_one_error_line_giving_the_commands() {
 fn fetch_refuses_an_archive_that_is_not_petimages() {
     let dir = tmp("notzip");
     for (body, want) in [
-        (
-            b"<html>not found</html>".to_vec(),
-            "not a zip archive",
-        ),
+        (b"<html>not found</html>".to_vec(), "not a zip archive"),
         (
             http::make_zip(&[("PetImages/Cat/1.png".into(), http::png(8, 8, false, 1))]),
             "without the folders PetImages/Cat/ and PetImages/Dog/",

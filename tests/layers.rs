@@ -12,16 +12,12 @@ use std::ops::Range;
 #[path = "common/kernels.rs"]
 mod kernels;
 use catdog::testing::fns;
-use kernels::{avx512_or_note, avx512_rng, paths, Rng};
+use kernels::{assert_close, avx512_or_note, avx512_rng, paths, Rng};
 
+/// `|a - b| <= eps * (1 + |b|)` elementwise.
+#[track_caller]
 fn close(a: &[f32], b: &[f32], eps: f32) {
-    assert_eq!(a.len(), b.len());
-    for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
-        assert!(
-            (x - y).abs() <= eps * (1.0 + y.abs()),
-            "index {i}: {x} vs {y} (eps {eps})"
-        );
-    }
+    assert_close("asm vs reference", a, b, |i| eps * (1.0 + b[i].abs()), 0.0);
 }
 
 // ---------------------------------------------------------------- loader
@@ -85,7 +81,7 @@ fn pool_case(rng: &mut Rng, d: PoolDims, ties: bool) -> Vec<f32> {
         .map(|_| {
             if ties {
                 // few distinct values: many ties and many windows that are all <= 0
-                ((rng.next() >> 62) as f32 - 1.0).max(0.0) * 0.5
+                ((rng.next_u64() >> 62) as f32 - 1.0).max(0.0) * 0.5
             } else {
                 rng.f().max(0.0)
             }
@@ -699,7 +695,7 @@ fn sigmoid_bce_asm_matches_reference() {
                 }
             })
             .collect();
-        let y: Vec<u8> = (0..n).map(|_| (rng.next() >> 63) as u8).collect();
+        let y: Vec<u8> = (0..n).map(|_| (rng.next_u64() >> 63) as u8).collect();
         let (mut pa, mut pr) = (vec![0.0f32; n], vec![0.0f32; n]);
         let (mut da, mut dr) = (vec![0.0f32; n], vec![0.0f32; n]);
         let la = (fns(Kernels::Fast).sigmoid_bce)(&z, &y, &mut pa, &mut da);

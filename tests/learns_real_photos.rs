@@ -1,5 +1,8 @@
 //! Packing the shared Kaggle photos with `tools/pack` and training on them: held-out accuracy
-//! must rise clearly above chance. Skipped (with a note) when `../shared/data` is absent.
+//! must rise clearly above chance. Skipped (with a note) when `../shared/data` is absent; a failure
+//! then under `CATDOG_REQUIRE_SHARED=1`.
+
+mod common;
 
 use catdog::config::Hyper;
 use catdog::dataset::open_blob;
@@ -8,6 +11,7 @@ use catdog::network::Kernels;
 use catdog::network::Network;
 use catdog::parameters;
 use catdog::train::{self, EpochOptions};
+use common::shared_or_skip;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -18,14 +22,10 @@ fn repo() -> PathBuf {
 /// The original network and recipe on `kernels`: `epochs` epochs on 4000 photos, then at least
 /// `min_accuracy` on the 1000 held out.
 fn learns(kernels: Kernels, epochs: usize, min_accuracy: f64) {
-    let src = repo().join("../shared/data/dogs-vs-cats/train");
-    if !src.is_dir() {
-        eprintln!(
-            "note: {} is absent: real-photo training test skipped",
-            src.display()
-        );
+    let test = format!("training the {kernels} kernels on real photos");
+    let Some(src) = shared_or_skip(&test, "data/dogs-vs-cats/train") else {
         return;
-    }
+    };
     let out = std::env::temp_dir().join(format!("catdog-real-{kernels}-{}", std::process::id()));
     let status = Command::new(repo().join("tools/pack"))
         .arg(&src)

@@ -7,6 +7,7 @@ use catdog::model::Net;
 use catdog::network::Kernels;
 use catdog::network::Network;
 use catdog::parameters;
+use catdog::testing::avx512_or_skip;
 use catdog::train::{self, EpochOptions};
 
 #[path = "common/net.rs"]
@@ -40,7 +41,7 @@ fn net_with(h: &Hyper, path: Kernels, seed: u64, momentum: bool) -> Net {
 /// kernels where AVX-512 is (a failure without it under `CATDOG_REQUIRE_AVX512=1`).
 fn paths() -> Vec<Kernels> {
     let mut k = vec![Kernels::Reference, Kernels::Portable];
-    if catdog::testing::avx512_or_skip("the fast kernels' network").is_some() {
+    if avx512_or_skip("the fast kernels' network").is_some() {
         k.push(Kernels::Fast);
     }
     k

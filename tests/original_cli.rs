@@ -3,6 +3,7 @@
 //! follows the fast tier's losses closely (different summation order, same network).
 
 mod common;
+use catdog::testing::avx512_or_skip;
 use common::{final_accuracy, synthetic_blob, tmp_with_blobs};
 use std::path::Path;
 use std::process::{Command, Output};
@@ -40,8 +41,7 @@ fn losses(stdout: &str) -> Vec<f64> {
 
 #[test]
 fn the_original_tier_trains_evaluates_predicts_and_benches() {
-    if !catdog::cpu::has_avx512() {
-        eprintln!("note: this CPU lacks AVX-512: the original tier cannot run; test skipped");
+    if avx512_or_skip("the_original_tier_trains_evaluates_predicts_and_benches").is_none() {
         return;
     }
     let dir = tmp_with_blobs("original-cli", 16, (64, 1), (24, 2));
@@ -185,7 +185,7 @@ fn the_original_tier_refuses_what_it_has_no_kernels_for() {
             ("--test", &dir.join("small.bin")),
         ],
     );
-    if catdog::cpu::has_avx512() {
+    if avx512_or_skip("the original tier's refusal of a batch not a multiple of 16").is_some() {
         assert_eq!(out.status.code(), Some(2));
         assert!(String::from_utf8_lossy(&out.stderr).contains("multiple of 16"));
     }

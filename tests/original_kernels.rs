@@ -42,7 +42,7 @@ use catdog::{parameters, reference, train};
 
 #[path = "common/kernels.rs"]
 mod kernels;
-use kernels::{avx512_or_note, avx512_rng, Rng};
+use kernels::{assert_close, avx512_or_note, avx512_rng, scale, Rng};
 
 // The C library's functions the original calls (the models use the same ones).
 extern "C" {
@@ -97,15 +97,10 @@ fn bit_diffs(a: &[f32], b: &[f32]) -> usize {
 
 /// `|got - want| <= rel * scale` elementwise, `scale` the largest magnitude of `want` (at least
 /// `floor`): float rounding of sums of terms of that size.
-fn assert_close(got: &[f32], want: &[f32], rel: f32, floor: f32, what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}: lengths");
-    let scale = want.iter().fold(floor, |m, v| m.max(v.abs()));
-    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (g - w).abs() <= rel * scale,
-            "{what}: element {i}: routine {g} vs reference {w} (tolerance {rel} x {scale})"
-        );
-    }
+#[track_caller]
+fn close(got: &[f32], want: &[f32], rel: f32, floor: f32, what: &str) {
+    let s = scale(want, floor);
+    assert_close(what, got, want, |_| rel * s, 0.0);
 }
 
 // ----------------------------------------------------------------- models of the arithmetic
@@ -466,7 +461,7 @@ fn conv2d_matches_reference_and_model_bits() {
             &mut want,
             0..k.dims().h,
         );
-        assert_close(&got, &want, 1e-5, 1.0, &what);
+        close(&got, &want, 1e-5, 1.0, &what);
         positive += got.iter().filter(|&&v| v > 0.0).count();
         clamped += got.iter().filter(|&&v| v == 0.0).count();
         let model = conv_model(&k.w, &k.x_pad, k.n, k.c, k.f, &k.bias, Flaw::None);
@@ -487,7 +482,7 @@ fn signed_zero_init(rng: &mut Rng, lens: [usize; 3]) -> [Vec<f32>; 3] {
     let mut init = lens.map(|l| rng.vec(l));
     for (t, v) in init.iter_mut().enumerate() {
         for x in v.iter_mut() {
-            if rng.next().is_multiple_of(4) {
+            if rng.next_u64().is_multiple_of(4) {
                 *x = -0.0;
             }
         }
@@ -548,15 +543,15 @@ fn conv2d_backward_matches_reference_and_model_bits() {
         let dx_got: Vec<f32> = (0..n * n * c)
             .map(|i| got[1][((i / c / n + 1) * (n + 2) + i / c % n + 1) * c + i % c])
             .collect();
-        assert_close(
+        close(
             &got[0][..f * 9 * c],
             &dw_ref,
             1e-5,
             1.0,
             &format!("{what}: d_w"),
         );
-        assert_close(&got[2], &db, 1e-5, 1.0, &format!("{what}: d_b"));
-        assert_close(&dx_got, &dx, 1e-5, 1.0, &format!("{what}: d_x interior"));
+        close(&got[2], &db, 1e-5, 1.0, &format!("{what}: d_b"));
+        close(&dx_got, &dx, 1e-5, 1.0, &format!("{what}: d_x interior"));
 
         // From zero and from random gradients: the model, every float (room included).
         let random = signed_zero_init(&mut rng, lens);
@@ -601,7 +596,7 @@ fn pool_input(rng: &mut Rng, n: usize, c: usize, ties: bool) -> Vec<f32> {
             if ties {
                 // A few distinct values: ties in most windows, some all-zero ones, and zeros of
                 // both signs (which `vmaxps` picks by operand order).
-                [-0.0, 0.0, 0.0, 0.5, 0.5, 1.0, -0.5, -0.0][(rng.next() >> 61) as usize]
+                [-0.0, 0.0, 0.0, 0.5, 0.5, 1.0, -0.5, -0.0][(rng.next_u64() >> 61) as usize]
             } else {
                 rng.f()
             }
@@ -648,7 +643,7 @@ fn maxpool_matches_reference_and_model_bits() {
             // The reference: the same maxima (exactly: a max rounds nothing), and the argmax it
             // keeps is the one position whose mask bit is clear (where the max is positive).
             let (want, argmax) = reference_pool(&x, n, c);
-            assert_close(&out, &want, 0.0, 1.0, &what);
+            close(&out, &want, 0.0, 1.0, &what);
             for (o, &code) in argmax.iter().enumerate() {
                 let (p, ch) = (o / c, o % c);
                 let bits = &masks[(p * (c / 16) + ch / 16) * 4..][..4];
@@ -700,7 +695,7 @@ fn maxpool_backward_matches_reference_and_model_bits() {
                 .collect();
             let mut got_relu = got.clone();
             reference::activations::relu_backward(&x, &mut got_relu);
-            assert_close(&got_relu, &want, 0.0, 1.0, &what);
+            close(&got_relu, &want, 0.0, 1.0, &what);
             assert!(
                 got_relu.iter().filter(|&&v| v != 0.0).count() >= d_out.len() / 8,
                 "{what}: little routed"
@@ -853,7 +848,7 @@ fn dense_matches_reference_and_model_bits() {
                 want.iter_mut()
                     .for_each(|v| *v = reference::loss::sigmoid1(*v));
             }
-            assert_close(&got, &want, 1e-5, 1.0, &what);
+            close(&got, &want, 1e-5, 1.0, &what);
             let model: Vec<f32> = (0..neurons)
                 .map(|j| {
                     let z = dot_model(&x, &w[j * inputs..][..inputs], b[j], Flaw::None);
@@ -951,7 +946,7 @@ fn outer_product_add_matches_reference_and_model_bits() {
             0..rows,
         );
         let want: Vec<f32> = c0.iter().zip(&dw).map(|(c, d)| c + d).collect();
-        assert_close(&got[..rows * cols], &want, 1e-5, 1.0, &what);
+        close(&got[..rows * cols], &want, 1e-5, 1.0, &what);
         let mut model = c0.clone();
         outer_model(&a, &b, &mut model, Flaw::None);
         assert_bits(&got, &model, &what);
@@ -985,7 +980,7 @@ fn matrix_vector_multiply_matches_reference_and_model_bits() {
                 0..ylen,
             )
         };
-        assert_close(&got, &want, 1e-5, 1.0, &what);
+        close(&got, &want, 1e-5, 1.0, &what);
         assert_bits(&got, &matvec_model(&x, &w, ylen, Flaw::None), &what);
     }
 }
@@ -1069,7 +1064,7 @@ fn relu_backward_matches_reference_and_model_bits() {
         relu_backward(&clean, &mut got);
         let mut want = dz0.clone();
         reference::activations::relu_backward(&clean, &mut want);
-        assert_close(
+        close(
             &got,
             &want,
             0.0,
@@ -1138,7 +1133,7 @@ fn add_to_vector_matches_reference_and_model_bits() {
         assert_bits(&g[..n], &vec![0.0; n], &format!("{what}: gradient zeroed"));
         let mut want = p0.clone();
         reference::update::sgd(&mut want, &g0, lr * inv);
-        assert_close(&p[..n], &want, 1e-6, 1.0, &what);
+        close(&p[..n], &want, 1e-6, 1.0, &what);
         assert!(bit_diffs(&p[..n], &p0) > n / 2, "{what}: nothing moved");
     }
 }
@@ -1174,7 +1169,7 @@ fn fill_zero_and_accumulate_db_match_model_bits() {
         let mut want = vec![0.0f32; n];
         let stacked: Vec<f32> = db0[..n].iter().chain(&g).copied().collect();
         reference::update::sum_slots(&stacked, 2, n, &mut want);
-        assert_close(&db[..n], &want, 0.0, 1.0, &format!("accumulate_db n={n}"));
+        close(&db[..n], &want, 0.0, 1.0, &format!("accumulate_db n={n}"));
     }
 }
 
@@ -1205,7 +1200,7 @@ fn load_sample_matches_reference_and_model_bits() {
             let want: Vec<f32> = (0..count)
                 .map(|i| pad[((i / 3 / w + 1) * (w + 2) + i / 3 % w + 1) * 3 + i % 3])
                 .collect();
-            assert_close(&out, &want, 1e-6, 1.0, &what);
+            close(&out, &want, 1e-6, 1.0, &what);
             assert_eq!(out[0], 1.0, "{what}: 255 gives 1");
         }
     }

@@ -4,11 +4,11 @@
 //! the fly into a temp folder), plus deliberately broken files. The packer and the generator are
 //! built once with `cargo build --release -p packer` into this test's own target folder. The real
 //! photos in `../shared/data` are packed too when present; when absent that test prints a note and
-//! passes.
+//! passes (it fails under `CATDOG_REQUIRE_SHARED=1`).
 
 mod common;
 use catdog::blob::{Blob, UNLABELED};
-use common::TempDir;
+use common::{shared_or_skip, TempDir};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -714,17 +714,8 @@ fn an_interrupted_run_leaves_the_old_blob_and_no_debris() {
 
 #[test]
 fn real_photos_when_present() {
-    let data = Path::new(ROOT).join("../shared/data");
-    if !data.is_dir() {
-        println!(
-            "note: {} is absent; skipping the real-photo test",
-            data.display()
-        );
-        return;
-    }
     let t = TempDir::new("pack", "real");
-    let kaggle = data.join("dogs-vs-cats/train");
-    if kaggle.is_dir() {
+    if let Some(kaggle) = shared_or_skip("real_photos_when_present", "data/dogs-vs-cats/train") {
         let r = pack(&[&kaggle, &"-o", &t.path("k"), &"--test", &"500", &"-q"]);
         assert_eq!(r.code, 0);
         let train = Blob::open(&t.path("k/train.bin")).unwrap();
@@ -738,8 +729,7 @@ fn real_photos_when_present() {
         assert_eq!(test.len(), 500);
         println!("packed {} real Kaggle photos", train.len() + test.len());
     }
-    let pets = data.join("pet-images");
-    if pets.is_dir() {
+    if let Some(pets) = shared_or_skip("real_photos_when_present", "data/pet-images") {
         let r = pack(&[&pets, &"-o", &t.path("pets.bin"), &"-q"]);
         assert_eq!(r.code, 0);
         let b = Blob::open(&t.path("pets.bin")).unwrap();

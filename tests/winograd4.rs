@@ -3,8 +3,8 @@
 //! (sides multiples of 4 from 4 up, channel counts 16..128 with every block/slab tail,
 //! misaligned buffers, row bands); its accuracy on the network's conv2 and conv3 with realistic
 //! magnitudes; and a check that a wrong transform constant would be caught by these tolerances.
-//! `cargo test --release --test winograd4`; the side-by-side timing against F(2x2):
-//! `cargo test --release --test winograd4 -- --ignored --nocapture speed`.
+//! `cargo test --release --test winograd4`; the side-by-side timings against F(2x2) and of the
+//! fused conv + pool are a bench: `cargo bench --bench winograd4`.
 
 use catdog::config::ConvDims;
 
@@ -13,39 +13,12 @@ use catdog::layers::conv::{Algo, PoolOut};
 use catdog::layers::pool::{forward_asm, OutPlace};
 use catdog::testing::{avx512, avx512_or_skip, plan};
 
-/// xorshift64*: a small deterministic generator, uniform floats in [lo, hi).
-struct Rng(u64);
-impl Rng {
-    fn unit(&mut self) -> f32 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let r = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d);
-        (r >> 40) as f32 / (1u64 << 24) as f32
-    }
-    fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
-        lo + (hi - lo) * self.unit()
-    }
-    fn fill(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
-        (0..n).map(|_| self.uniform(lo, hi)).collect()
-    }
-}
+#[path = "common/numbers.rs"]
+mod numbers;
+use numbers::{padded, Rng};
 
 fn dims(h: usize, w: usize, cin: usize, cout: usize) -> ConvDims {
     ConvDims { h, w, cin, cout }
-}
-
-/// A `(h+2) x (w+2) x c` buffer, interior uniform in `[lo, hi)`, zero border.
-fn padded(rng: &mut Rng, h: usize, w: usize, c: usize, lo: f32, hi: f32) -> Vec<f32> {
-    let mut v = vec![0.0; (h + 2) * (w + 2) * c];
-    for y in 1..=h {
-        for x in 1..=w {
-            for i in 0..c {
-                v[(y * (w + 2) + x) * c + i] = rng.uniform(lo, hi);
-            }
-        }
-    }
-    v
 }
 
 /// `v` copied `shift` floats into a new vector: the returned vector's `[shift..]` is `v`,
@@ -249,11 +222,6 @@ fn wgrad4(d: &ConvDims, x_pad: &[f32], dy_pad: &[f32], shift: usize) -> (Vec<f32
     (dw.split_off(shift), db.split_off(shift))
 }
 
-/// Floats of scratch the direct and F(2x2) paths need on `d`.
-fn scratch_len_f2(d: &ConvDims) -> usize {
-    plan(Algo::Winograd, d).scratch_len
-}
-
 /// The direct or F(2x2) path's forward.
 fn fwd_other(a: Algo, d: &ConvDims, x_pad: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
     let mut wp = vec![0.0; plan(a, d).packed_len];
@@ -330,7 +298,7 @@ fn forward_matches_f64_reference_and_other_paths() {
     if avx512_or_skip("forward_matches_f64_reference_and_other_paths").is_none() {
         return;
     }
-    let mut rng = Rng(11);
+    let mut rng = Rng::new(11);
     for (k, &(h, w, cin, cout)) in SHAPES.iter().enumerate() {
         let d = dims(h, w, cin, cout);
         let x = padded(&mut rng, h, w, cin, -1.0, 1.0);
@@ -360,7 +328,7 @@ fn input_gradient_matches_f64_reference_and_other_paths() {
     if avx512_or_skip("input_gradient_matches_f64_reference_and_other_paths").is_none() {
         return;
     }
-    let mut rng = Rng(12);
+    let mut rng = Rng::new(12);
     for (k, &(h, w, cin, cout)) in SHAPES.iter().enumerate() {
         let d = dims(h, w, cin, cout);
         let dy = padded(&mut rng, h, w, cout, -1.0, 1.0);
@@ -393,7 +361,7 @@ fn weight_gradient_matches_f64_reference_and_other_paths() {
     if avx512_or_skip("weight_gradient_matches_f64_reference_and_other_paths").is_none() {
         return;
     }
-    let mut rng = Rng(13);
+    let mut rng = Rng::new(13);
     for (k, &(h, w, cin, cout)) in WGRAD_SHAPES.iter().enumerate() {
         let d = dims(h, w, cin, cout);
         let x = padded(&mut rng, h, w, cin, -1.0, 1.0);
@@ -421,7 +389,7 @@ fn weight_gradient_overwrites_bit_for_bit() {
     if avx512_or_skip("weight_gradient_overwrites_bit_for_bit").is_none() {
         return;
     }
-    let mut rng = Rng(14);
+    let mut rng = Rng::new(14);
     let d = dims(20, 12, 32, 48);
     let x = padded(&mut rng, 20, 12, 32, -1.0, 1.0);
     let dy = padded(&mut rng, 20, 12, 48, -1.0, 1.0);
@@ -441,7 +409,7 @@ fn weight_gradient_reads_only_the_interior_of_dy() {
     if avx512_or_skip("weight_gradient_reads_only_the_interior_of_dy").is_none() {
         return;
     }
-    let mut rng = Rng(15);
+    let mut rng = Rng::new(15);
     let d = dims(8, 12, 16, 32);
     let x = padded(&mut rng, 8, 12, 16, -1.0, 1.0);
     let dy = padded(&mut rng, 8, 12, 32, -1.0, 1.0);
@@ -465,7 +433,7 @@ fn row_bands_match_whole_layer_bit_for_bit() {
     if avx512_or_skip("row_bands_match_whole_layer_bit_for_bit").is_none() {
         return;
     }
-    let mut rng = Rng(16);
+    let mut rng = Rng::new(16);
     for (h, w, cin, cout) in [(16, 12, 32, 64), (24, 64, 16, 32), (12, 8, 64, 48)] {
         let d = dims(h, w, cin, cout);
         let x = padded(&mut rng, h, w, cin, -1.0, 1.0);
@@ -549,7 +517,7 @@ fn fused_pool_matches_forward_then_pool_bit_for_bit() {
     if avx512_or_skip("fused_pool_matches_forward_then_pool_bit_for_bit").is_none() {
         return;
     }
-    let mut rng = Rng(29);
+    let mut rng = Rng::new(29);
     for (h, w, cin, cout) in [(64, 64, 32, 64), (32, 32, 64, 128), (8, 12, 16, 48)] {
         let d = dims(h, w, cin, cout);
         let plan = plan(Algo::Winograd4, &d);
@@ -637,7 +605,7 @@ fn accuracy_on_network_shapes() {
     if avx512_or_skip("accuracy_on_network_shapes").is_none() {
         return;
     }
-    let mut rng = Rng(17);
+    let mut rng = Rng::new(17);
     for d in [dims(64, 64, 32, 64), dims(32, 32, 64, 128)] {
         let mut x = padded(&mut rng, d.h, d.w, d.cin, -0.33, 1.0);
         x.iter_mut().for_each(|v| *v = v.max(0.0));
@@ -730,7 +698,7 @@ fn a_wrong_transform_constant_is_caught() {
     if avx512_or_skip("a_wrong_transform_constant_is_caught").is_none() {
         return;
     }
-    let mut rng = Rng(18);
+    let mut rng = Rng::new(18);
     let d = dims(32, 32, 64, 128);
     let mut x = padded(&mut rng, d.h, d.w, d.cin, -0.33, 1.0);
     x.iter_mut().for_each(|v| *v = v.max(0.0));
@@ -763,222 +731,5 @@ fn a_wrong_transform_constant_is_caught() {
             rel > TOL,
             "G[{r}][{c}] = {v} was not caught: {rel:.2e} of max"
         );
-    }
-}
-
-// ---- speed ---------------------------------------------------------------------------------
-
-/// Median of `reps` timed calls of `f` (after one warm-up call), in microseconds.
-fn time_us(reps: usize, mut f: impl FnMut()) -> f64 {
-    f();
-    let mut t: Vec<f64> = (0..reps)
-        .map(|_| {
-            let s = std::time::Instant::now();
-            f();
-            s.elapsed().as_secs_f64() * 1e6
-        })
-        .collect();
-    t.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    t[reps / 2]
-}
-
-/// Side-by-side timing, one thread, one sample: F(4x4) against F(2x2) (and the direct path) on
-/// conv2 and conv3, forward, input gradient and weight gradient; rounds alternate the
-/// algorithms so that a noisy neighbour hits both. Prints times and ratios; asserts nothing
-/// about speed. `cargo test --release --test winograd4 -- --ignored --nocapture speed`
-#[test]
-#[ignore]
-fn speed_f4x4_vs_f2x2() {
-    if avx512_or_skip("speed_f4x4_vs_f2x2").is_none() {
-        return;
-    }
-    let rounds: usize = std::env::var("WINO4_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
-    let reps = 15;
-    let mut rng = Rng(19);
-    for (name, d) in [
-        ("conv2", dims(64, 64, 32, 64)),
-        ("conv3", dims(32, 32, 64, 128)),
-    ] {
-        let x = padded(&mut rng, d.h, d.w, d.cin, 0.0, 1.0);
-        let dy = padded(&mut rng, d.h, d.w, d.cout, -1e-3, 1e-3);
-        let wts = rng.fill(d.weight_len(), -0.1, 0.1);
-        let bias = rng.fill(d.cout, -0.01, 0.01);
-        let bd = dims(d.h, d.w, d.cout, d.cin);
-        let cin = d.cin;
-        // F(4x4) buffers.
-        let mut u4f = vec![0.0; winograd::packed_len::<F4>(d.cin, d.cout)];
-        winograd::pack::<F4>(
-            avx512(),
-            d.cin,
-            d.cout,
-            |oc, ky, kx, ic| wts[((oc * 3 + ky) * 3 + kx) * cin + ic],
-            &mut u4f,
-        );
-        let mut u4b = vec![0.0; winograd::packed_len::<F4>(d.cout, d.cin)];
-        winograd::pack::<F4>(
-            avx512(),
-            d.cout,
-            d.cin,
-            |ic, ky, kx, oc| wts[((oc * 3 + (2 - ky)) * 3 + (2 - kx)) * cin + ic],
-            &mut u4b,
-        );
-        let s4 = winograd::scratch_len::<F4>(&d)
-            .max(winograd::scratch_len::<F4>(&bd))
-            .max(winograd::wgrad_scratch_len::<F4>(&d));
-        let mut scr4 = vec![0.0; s4];
-        // F(2x2) and direct buffers.
-        let pk = |a: Algo| {
-            let mut f = vec![0.0; plan(a, &d).packed_len];
-            (plan(a, &d).pack_forward)(&d, &wts, &mut f);
-            let mut b = vec![0.0; plan(a, &d).packed_len];
-            (plan(a, &d).pack_backward)(&d, &wts, &mut b);
-            (f, b)
-        };
-        let (u2f, u2b) = pk(Algo::Winograd);
-        let (udf, udb) = pk(Algo::Direct);
-        let mut scr2 = vec![0.0; scratch_len_f2(&d)];
-        let mut y = vec![0.0; d.out_len()];
-        let mut dx = vec![0.0; d.h * d.w * d.cin];
-        let mut dw = vec![0.0; d.weight_len()];
-        let mut db = vec![0.0; d.cout];
-        let mut best = [[f64::MAX; 3]; 3]; // [pass][direct, f2, f4]
-        for _ in 0..rounds {
-            for (ai, a) in [Algo::Direct, Algo::Winograd].into_iter().enumerate() {
-                let (uf, ub) = if ai == 0 { (&udf, &udb) } else { (&u2f, &u2b) };
-                let t = time_us(reps, || {
-                    (plan(a, &d).forward)(&d, &x, uf, Some(&bias), &mut y, 0..d.h, &mut scr2)
-                });
-                best[0][ai] = best[0][ai].min(t);
-                let t = time_us(reps, || {
-                    (plan(a, &d).backward_data)(&d, &dy, ub, &mut dx, &mut scr2)
-                });
-                best[1][ai] = best[1][ai].min(t);
-                let t = time_us(reps, || {
-                    (plan(a, &d).backward_weights)(&d, &x, &dy, &mut dw, &mut db, &mut scr2)
-                });
-                best[2][ai] = best[2][ai].min(t);
-            }
-            let t = time_us(reps, || {
-                winograd::run::<F4>(
-                    avx512(),
-                    &d,
-                    &x,
-                    &u4f,
-                    Some(&bias),
-                    &mut y,
-                    0..d.h,
-                    &mut scr4,
-                )
-            });
-            best[0][2] = best[0][2].min(t);
-            let t = time_us(reps, || {
-                winograd::run::<F4>(avx512(), &bd, &dy, &u4b, None, &mut dx, 0..d.h, &mut scr4)
-            });
-            best[1][2] = best[1][2].min(t);
-            let t = time_us(reps, || {
-                winograd::backward_weights::<F4>(avx512(), &d, &x, &dy, &mut dw, &mut db, &mut scr4)
-            });
-            best[2][2] = best[2][2].min(t);
-        }
-        for (p, pass) in ["forward", "input gradient", "weight gradient"]
-            .iter()
-            .enumerate()
-        {
-            let [td, t2, t4] = best[p];
-            println!(
-                "{name} {pass:15}: direct {td:7.1} us, F(2x2) {t2:7.1} us, F(4x4) {t4:7.1} us; \
-                 F(2x2)/F(4x4) time = {:.2}x, direct/F(4x4) = {:.2}x",
-                t2 / t4,
-                td / t4
-            );
-        }
-    }
-}
-
-/// Side-by-side timing, one thread, one sample, of conv2 + pool2 and conv3 + pool3 forward as
-/// the trainer runs them (bands of the plan's height): F(4x4) into a band buffer then the pool
-/// kernels, against the fused `forward_pool`; with codes (training) and without (inference);
-/// with the pooled output in cache ("warm") and evicted before each run ("cold": in the trainer
-/// it is the next layer's input slot, last touched a batch earlier). Rounds alternate; prints
-/// the best round's median of each. Asserts nothing about speed.
-/// `cargo test --release --test winograd4 -- --ignored --nocapture speed_fused`
-#[test]
-#[ignore]
-fn speed_fused_pool() {
-    if avx512_or_skip("speed_fused_pool").is_none() {
-        return;
-    }
-    let (rounds, reps) = (5, 21);
-    let mut rng = Rng(31);
-    let mut evict = vec![0u8; 8 << 20];
-    for (name, d) in [
-        ("conv2", dims(64, 64, 32, 64)),
-        ("conv3", dims(32, 32, 64, 128)),
-    ] {
-        let plan = plan(Algo::Winograd4, &d);
-        let fused = plan.forward_pool.expect("F(4x4) has a fused conv + pool");
-        let mut x = padded(&mut rng, d.h, d.w, d.cin, -0.5, 1.0);
-        x.iter_mut().for_each(|v| *v = v.max(0.0));
-        let wts = rng.fill(d.weight_len(), -0.1, 0.1);
-        let bias = rng.fill(d.cout, -0.01, 0.01);
-        let mut wp = vec![0.0; plan.packed_len];
-        (plan.pack_forward)(&d, &wts, &mut wp);
-        let mut scratch = vec![0.0; plan.scratch_len];
-        let p = d.pool();
-        let place = OutPlace::padded(&p);
-        let mut out = vec![0.0; (d.h / 2 + 2) * (d.w / 2 + 2) * d.cout];
-        let mut am = vec![0u8; p.out_len()];
-        let mut y = vec![0.0; plan.band * d.w * d.cout];
-        // [cold][codes, no codes][forward + pool, fused]
-        let mut best = [[[f64::MAX; 2]; 2]; 2];
-        for _ in 0..rounds {
-            for (k, best) in best.iter_mut().flatten().flatten().enumerate() {
-                let (cold, codes, fuse) = (k >= 4, k % 4 < 2, k % 2 == 1);
-                let mut run = || {
-                    for y0 in (0..d.h).step_by(plan.band) {
-                        let rows = y0..(y0 + plan.band).min(d.h);
-                        let a = codes.then_some(&mut am[..]);
-                        if fuse {
-                            let mut pool = PoolOut {
-                                out: &mut out,
-                                place,
-                                argmax: a,
-                            };
-                            fused(&d, &x, &wp, &bias, rows, &mut scratch, &mut pool);
-                        } else {
-                            let r = rows.clone();
-                            (plan.forward)(&d, &x, &wp, Some(&bias), &mut y, r, &mut scratch);
-                            let pooled = rows.start / 2..rows.end / 2;
-                            forward_asm(avx512(), &p, &y, &mut out, place, a, pooled);
-                        }
-                    }
-                };
-                run();
-                let mut t: Vec<f64> = (0..reps)
-                    .map(|i| {
-                        if cold {
-                            evict.iter_mut().step_by(64).for_each(|b| *b = i as u8);
-                        }
-                        let s = std::time::Instant::now();
-                        run();
-                        s.elapsed().as_secs_f64() * 1e6
-                    })
-                    .collect();
-                t.sort_by(|a, b| a.partial_cmp(b).unwrap());
-                *best = best.min(t[reps / 2]);
-            }
-        }
-        for (cold, b) in ["warm", "cold"].iter().zip(best) {
-            for (codes, [sep, fus]) in ["codes", "no codes"].iter().zip(b) {
-                println!(
-                    "{name} {cold} {codes}: forward + pool {sep:.1} us, fused {fus:.1} us \
-                     ({:.3}x)",
-                    sep / fus
-                );
-            }
-        }
     }
 }

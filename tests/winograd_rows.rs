@@ -11,20 +11,9 @@ use catdog::layers::conv::winograd_rows::{self, BAND_ROWS};
 use catdog::layers::conv::{Algo, ConvPlan};
 use catdog::testing::{avx512, avx512_or_skip, plan};
 
-/// xorshift64*: uniform floats in [lo, hi).
-struct Rng(u64);
-impl Rng {
-    fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let r = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d);
-        lo + (hi - lo) * ((r >> 40) as f32 / (1u64 << 24) as f32)
-    }
-    fn fill(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
-        (0..n).map(|_| self.uniform(lo, hi)).collect()
-    }
-}
+#[path = "common/numbers.rs"]
+mod numbers;
+use numbers::Rng;
 
 /// Largest error of the tests' tolerance, relative to the largest |value| of the result.
 /// Measured (`accuracy_against_f64`, 2 Dec 2026): at most 5.2e-7 for F(4,3) along rows
@@ -33,16 +22,7 @@ const TOL: f64 = 2e-6;
 
 /// A conv1-like input: pixels in [0, 1) (as the loader makes them), zero border.
 fn image(rng: &mut Rng, d: &ConvDims) -> Vec<f32> {
-    let (h, w, c) = (d.h, d.w, d.cin);
-    let mut v = vec![0.0; (h + 2) * (w + 2) * c];
-    for y in 1..=h {
-        for x in 1..=w {
-            for i in 0..c {
-                v[(y * (w + 2) + x) * c + i] = rng.uniform(0.0, 1.0);
-            }
-        }
-    }
-    v
+    numbers::padded(rng, d.h, d.w, d.cin, 0.0, 1.0)
 }
 
 /// `relu(conv(x, w) + b)` in f64 (weights `[cout][3][3][cin]`).
@@ -115,7 +95,7 @@ fn accuracy_against_f64() {
     if avx512_or_skip("accuracy_against_f64").is_none() {
         return;
     }
-    let mut rng = Rng(0x5eed_0001);
+    let mut rng = Rng::new(0x5eed_0001);
     for (h, w, cin, cout) in [
         (128, 128, 3, 32),
         (2, 4, 1, 32),
@@ -152,7 +132,7 @@ fn bands_give_the_bits_of_the_whole_layer() {
     if avx512_or_skip("bands_give_the_bits_of_the_whole_layer").is_none() {
         return;
     }
-    let mut rng = Rng(0x5eed_0002);
+    let mut rng = Rng::new(0x5eed_0002);
     let d = ConvDims {
         h: 22,
         w: 12,
@@ -185,7 +165,7 @@ fn a_wrong_transform_constant_is_caught() {
     if avx512_or_skip("a_wrong_transform_constant_is_caught").is_none() {
         return;
     }
-    let mut rng = Rng(0x5eed_0003);
+    let mut rng = Rng::new(0x5eed_0003);
     let d = ConvDims {
         h: 16,
         w: 16,
@@ -228,7 +208,7 @@ fn pooled_weight_gradient_gives_the_bits_of_pool_backward_then_weight_gradient()
     if avx512_or_skip("pooled_weight_gradient").is_none() {
         return;
     }
-    let mut rng = Rng(0x5eed_0004);
+    let mut rng = Rng::new(0x5eed_0004);
     for (h, w, cin, cout) in [
         (128, 128, 3, 32),
         (6, 12, 3, 32),

@@ -49,6 +49,7 @@
 //! mapping is registered with [`crate::guard::guard_mapping`], which prints one `error:` line
 //! naming the file and exits with code 2.
 
+use byteorder::{ByteOrder, WriteBytesExt, LE};
 use memmap2::Mmap;
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
@@ -102,10 +103,10 @@ pub struct Header {
 }
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+    LE::read_u32(&b[at..at + 4])
 }
 fn u64_at(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+    LE::read_u64(&b[at..at + 8])
 }
 
 impl Header {
@@ -154,17 +155,17 @@ impl Header {
     fn to_bytes(&self) -> [u8; HEADER_LEN] {
         let mut b = [0u8; HEADER_LEN];
         b[0..8].copy_from_slice(&MAGIC);
-        b[8..12].copy_from_slice(&self.version.to_le_bytes());
-        b[12..16].copy_from_slice(&self.header_crc.to_le_bytes());
-        b[16..24].copy_from_slice(&self.count.to_le_bytes());
-        b[24..28].copy_from_slice(&self.height.to_le_bytes());
-        b[28..32].copy_from_slice(&self.width.to_le_bytes());
-        b[32..36].copy_from_slice(&self.channels.to_le_bytes());
-        b[36..40].copy_from_slice(&self.num_classes.to_le_bytes());
-        b[40..48].copy_from_slice(&self.meta_len.to_le_bytes());
-        b[48..56].copy_from_slice(&self.payload_offset.to_le_bytes());
-        b[56..60].copy_from_slice(&self.payload_crc.to_le_bytes());
-        b[60..64].copy_from_slice(&self.flags.to_le_bytes());
+        LE::write_u32(&mut b[8..12], self.version);
+        LE::write_u32(&mut b[12..16], self.header_crc);
+        LE::write_u64(&mut b[16..24], self.count);
+        LE::write_u32(&mut b[24..28], self.height);
+        LE::write_u32(&mut b[28..32], self.width);
+        LE::write_u32(&mut b[32..36], self.channels);
+        LE::write_u32(&mut b[36..40], self.num_classes);
+        LE::write_u64(&mut b[40..48], self.meta_len);
+        LE::write_u64(&mut b[48..56], self.payload_offset);
+        LE::write_u32(&mut b[56..60], self.payload_crc);
+        LE::write_u32(&mut b[60..64], self.flags);
         b
     }
 }
@@ -268,7 +269,7 @@ impl<'a> Meta<'a> {
         Ok(s)
     }
     fn string(&mut self, what: &str) -> Result<String, String> {
-        let n = u32::from_le_bytes(self.take(4, what)?.try_into().unwrap());
+        let n = LE::read_u32(self.take(4, what)?);
         let s = self.take(n as u64, what)?;
         String::from_utf8(s.to_vec()).map_err(|_| format!("{what} is not valid UTF-8"))
     }
@@ -449,7 +450,7 @@ impl Blob {
         }
         let mut prev = 0u64;
         for (i, o) in offsets.chunks_exact(8).enumerate() {
-            let o = u64::from_le_bytes(o.try_into().unwrap());
+            let o = LE::read_u64(o);
             if (i == 0 && o != 0) || o < prev || o > strings_len as u64 {
                 return Err(format!(
                     "source path table is damaged at entry {i} (offset {o}, previous {prev}, table \
@@ -653,6 +654,32 @@ fn io_err(path: &Path, what: &str, e: std::io::Error) -> String {
     format!("{}: cannot {what}: {e}", path.display())
 }
 
+/// The metadata section (before its padding): note and class names (u32 length, UTF-8), labels,
+/// the `count + 1` source offsets (u64), the source paths, the sibling record.
+fn metadata(meta: &BlobMeta, sibling: Option<&Sibling>) -> std::io::Result<Vec<u8>> {
+    let mut mb = Vec::new();
+    for s in std::iter::once(&meta.note).chain(&meta.class_names) {
+        mb.write_u32::<LE>(s.len() as u32)?;
+        mb.write_all(s.as_bytes())?;
+    }
+    mb.write_all(&meta.labels)?;
+    mb.write_u64::<LE>(0)?;
+    let mut off = 0u64;
+    for s in &meta.sources {
+        off += s.len() as u64;
+        mb.write_u64::<LE>(off)?;
+    }
+    for s in &meta.sources {
+        mb.write_all(s)?;
+    }
+    if let Some(sib) = sibling {
+        mb.write_u64::<LE>(sib.count)?;
+        mb.write_u32::<LE>(sib.payload_crc)?;
+        mb.write_u32::<LE>(if sib.is_test { 1 } else { 2 })?;
+    }
+    Ok(mb)
+}
+
 impl BlobWriter {
     /// Starts writing the blob that will be `path`; checks `meta` for consistency.
     pub fn create(path: &Path, meta: &BlobMeta) -> Result<BlobWriter, String> {
@@ -693,30 +720,7 @@ impl BlobWriter {
         {
             return Err(format!("label {l} but only {nc} classes"));
         }
-        let mut mb = Vec::new();
-        let put_str = |mb: &mut Vec<u8>, s: &str| {
-            mb.extend_from_slice(&(s.len() as u32).to_le_bytes());
-            mb.extend_from_slice(s.as_bytes());
-        };
-        put_str(&mut mb, &meta.note);
-        for c in &meta.class_names {
-            put_str(&mut mb, c);
-        }
-        mb.extend_from_slice(&meta.labels);
-        let mut off = 0u64;
-        mb.extend_from_slice(&off.to_le_bytes());
-        for s in &meta.sources {
-            off += s.len() as u64;
-            mb.extend_from_slice(&off.to_le_bytes());
-        }
-        for s in &meta.sources {
-            mb.extend_from_slice(s);
-        }
-        if let Some(sib) = sibling {
-            mb.extend_from_slice(&sib.count.to_le_bytes());
-            mb.extend_from_slice(&sib.payload_crc.to_le_bytes());
-            mb.extend_from_slice(&(if sib.is_test { 1u32 } else { 2 }).to_le_bytes());
-        }
+        let mut mb = metadata(meta, sibling.as_ref()).expect("writing to a Vec cannot fail");
         let meta_len = mb.len() as u64;
         let payload_offset = (HEADER_LEN + mb.len()).next_multiple_of(ALIGN);
         mb.resize(payload_offset - HEADER_LEN, 0);
@@ -1005,9 +1009,9 @@ mod tests {
     fn reseal(b: &mut [u8]) {
         let po = u64_at(b, 48) as usize;
         let pc = crc32fast::hash(&b[po.min(b.len())..]);
-        b[56..60].copy_from_slice(&pc.to_le_bytes());
+        LE::write_u32(&mut b[56..60], pc);
         let hc = crc32fast::hash(&b[16..po.min(b.len())]);
-        b[12..16].copy_from_slice(&hc.to_le_bytes());
+        LE::write_u32(&mut b[12..16], hc);
     }
 
     #[test]
@@ -1028,10 +1032,8 @@ mod tests {
             let e = Blob::open(&q).unwrap_err();
             assert!(e.contains(want), "expected {want:?} in {e:?}");
         };
-        let put64 =
-            |x: &mut Vec<u8>, at: usize, v: u64| x[at..at + 8].copy_from_slice(&v.to_le_bytes());
-        let put32 =
-            |x: &mut Vec<u8>, at: usize, v: u32| x[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        let put64 = |x: &mut Vec<u8>, at: usize, v: u64| LE::write_u64(&mut x[at..at + 8], v);
+        let put32 = |x: &mut Vec<u8>, at: usize, v: u32| LE::write_u32(&mut x[at..at + 4], v);
         case(&|x| x[labels_at + 1] = 7, "label 7");
         case(
             &|x| put64(x, offsets_at + 8, 1000),

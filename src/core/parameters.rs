@@ -7,6 +7,7 @@
 
 use crate::config::Shapes;
 use crate::rng::Rng;
+use byteorder::{ByteOrder, LE};
 use std::io::Write;
 use std::path::Path;
 
@@ -110,9 +111,7 @@ pub fn parse_raw(bytes: &[u8], shapes: &Shapes, params: &mut [f32]) -> Result<()
             params.len()
         ));
     };
-    for (p, b) in params.iter_mut().zip(bytes.chunks_exact(4)) {
-        *p = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-    }
+    LE::read_f32_into(bytes, params);
     if let Some(i) = params.iter().position(|v| !v.is_finite()) {
         return Err(format!(
             "value {} (in {}) is not a finite number",
@@ -136,10 +135,9 @@ pub fn tensor_of(shapes: &Shapes, mut i: usize) -> &'static str {
 
 /// Writes `params` in the `parameters.raw` format, atomically (temporary file, fsync, rename).
 pub fn write_raw(path: &Path, shapes: &Shapes, params: &[f32]) -> Result<(), String> {
-    let mut bytes = Vec::with_capacity(shapes.param_count() * 4);
-    for v in &params[..shapes.param_count()] {
-        bytes.extend_from_slice(&v.to_le_bytes());
-    }
+    let params = &params[..shapes.param_count()];
+    let mut bytes = vec![0u8; params.len() * 4];
+    LE::write_f32_into(params, &mut bytes);
     write_atomic(path, &bytes)
 }
 

@@ -1,8 +1,11 @@
 //! A local stand-in for the PetImages download, for the first-run tests (there is no outside
 //! network in tests): a small zip made here, served over HTTP on 127.0.0.1 by a thread, with
-//! `Range` support and an optional interrupted first response. Shared by `tests/first_run.rs`
-//! and `tools/packer/tests/fetch.rs`.
+//! `Range` support and an optional interrupted first response; and the PNGs to put in it. Shared
+//! by the tests that drive the `model` binary on photos.
 #![allow(dead_code)]
+
+#[path = "numbers.rs"]
+mod numbers;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -58,12 +61,9 @@ pub fn make_zip(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
 /// A `w` x `h` RGB PNG: cats bluish, dogs reddish, with some seeded noise.
 pub fn png(w: u32, h: u32, dog: bool, seed: u32) -> Vec<u8> {
     let mut px = Vec::with_capacity((w * h * 3) as usize);
-    let mut s = seed.wrapping_mul(2654435761).wrapping_add(1);
+    let mut rng = numbers::Rng::new(seed.into());
     for _ in 0..w * h {
-        s ^= s << 13;
-        s ^= s >> 17;
-        s ^= s << 5;
-        let n = (s >> 26) as u8; // 0..63
+        let n = (rng.next_u64() >> 58) as u8; // 0..63
         let (r, b) = if dog { (180, 60) } else { (60, 180) };
         px.extend_from_slice(&[r + n, 100 + n, b + n]);
     }

@@ -1,34 +1,14 @@
-//! Helpers shared by the kernel tests (`layers`, `original_kernels`): deterministic test data, and the
-//! kernel paths to test.
+//! Helpers shared by the kernel tests (`layers`, `original_kernels`): deterministic test data
+//! (from `numbers.rs`), and the kernel paths to test.
 #![allow(dead_code)]
 
 pub use catdog::cpu::Avx512;
 pub use catdog::network::Kernels;
 
-/// xorshift64*: a deterministic PRNG for test data.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in [-1, 1).
-    pub fn f(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-    pub fn vec(&mut self, n: usize) -> Vec<f32> {
-        (0..n).map(|_| self.f()).collect()
-    }
-    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| (self.next() >> 56) as u8).collect()
-    }
-}
+#[path = "numbers.rs"]
+mod numbers;
+#[allow(unused_imports)] // each test crate uses some
+pub use numbers::{assert_close, scale, Rng};
 
 /// The kernels whose layers this CPU runs: the scalar reference, the portable kernels, and the
 /// fast kernels where AVX-512 is (a failure without it under `CATDOG_REQUIRE_AVX512=1`).

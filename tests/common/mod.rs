@@ -68,6 +68,35 @@ pub fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| s.to_string()).collect()
 }
 
+/// The arguments of a small run of the improved recipe on `dir`'s `train.bin` and `test.bin`:
+/// 4 epochs, batch 8, 2 threads.
+pub fn small_run(dir: &Path) -> Vec<String> {
+    let d = dir.display();
+    strings(&[
+        "train",
+        "--train",
+        &format!("{d}/train.bin"),
+        "--test",
+        &format!("{d}/test.bin"),
+        "--widths",
+        "16,32,16",
+        "--fc1",
+        "16",
+        "--batch-size",
+        "8",
+        "--epochs",
+        "4",
+        "--lr",
+        "0.02",
+        "--recipe",
+        "improved",
+        "--threads",
+        "2",
+        "--log-every",
+        "0",
+    ])
+}
+
 /// A fresh temporary folder (as [`tmp`]) holding `train.bin` and `test.bin`: synthetic blobs of
 /// `size` x `size` images, `(count, seed)` each.
 pub fn tmp_with_blobs(tag: &str, size: usize, train: (usize, u64), test: (usize, u64)) -> PathBuf {
@@ -126,12 +155,28 @@ pub fn wait_or_kill(child: &mut Child, secs: u64, what: &str) -> ExitStatus {
     }
 }
 
-/// Whether `/dev/full` (a disk that is always full) is here; where it is not, a note that the
-/// test is skipped.
+/// `../shared/REL` beside the repository (photos and reference data the tests use where they
+/// are present), or `None` after a note that `test` is skipped; a failure, naming the missing
+/// path, under `CATDOG_REQUIRE_SHARED=1` (which CI sets where `../shared` is present).
+pub fn shared_or_skip(test: &str, rel: &str) -> Option<PathBuf> {
+    // The workspace root: this file is included by the root crate's tests and by tools/packer's.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .find(|d| d.join("Cargo.lock").is_file())
+        .expect("the workspace root holds Cargo.lock");
+    let p = root.join("../shared").join(rel);
+    let lack = format!("{} is absent", p.display());
+    catdog::testing::require(p.exists(), "CATDOG_REQUIRE_SHARED", test, &lack).ok()?;
+    Some(p)
+}
+
+/// Whether `/dev/full` (a disk that is always full) is here. Every Linux system has it, so there
+/// its absence fails the test; elsewhere, a note that `test` is skipped.
 pub fn have_dev_full() -> bool {
     let here = Path::new("/dev/full").exists();
     if !here {
-        eprintln!("skipped: no /dev/full");
+        assert!(!cfg!(target_os = "linux"), "/dev/full is absent on Linux");
+        eprintln!("note: no /dev/full: skipped");
     }
     here
 }

@@ -1,4 +1,4 @@
-//! The fast tier's network in tests (`network`, `recipe_and_resume`): He-initialized, and central
+//! The fast tier's network in tests (`network`, `recipe`): He-initialized, and central
 //! differences of its loss in one parameter.
 #![allow(dead_code)]
 

@@ -78,9 +78,10 @@
 //! per FMA the same loads. conv1's 128-pixel rows are covered by 20 tiles of 6 and 2 of 4.
 
 use crate::kernels::asm_zmm;
+use std::mem::offset_of;
 
-/// Everything a micro-kernel call reads besides the weights (`#[repr(C)]`: the asm uses the byte
-/// offsets in the comments).
+/// Everything a micro-kernel call reads besides the weights (`#[repr(C)]`: the asm reads each field
+/// at `offset_of!` of it; the offsets in the comments are for the reader).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct TileArgs {
@@ -107,9 +108,10 @@ pub struct TileArgs {
 /// Signature shared by every micro-kernel.
 pub type TileFn = unsafe fn(args: &TileArgs, wp: *const f32);
 
-/// What a fused conv + pool micro-kernel reads besides the weights (`#[repr(C)]`; the asm uses
-/// the byte offsets in the comments): [`TileArgs`] for the reduction over both rows, then row 1
-/// and the pool's outputs (see "The fused conv + pool micro-kernels" in the module docs).
+/// What a fused conv + pool micro-kernel reads besides the weights (`#[repr(C)]`; the asm reads
+/// each field at `offset_of!` of it; the offsets in the comments are for the reader): [`TileArgs`]
+/// for the reduction over both rows, then row 1 and the pool's outputs (see "The fused conv + pool
+/// micro-kernels" in the module docs).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct PoolTileArgs {
@@ -140,12 +142,12 @@ macro_rules! conv_reduction {
         pix: [$(($bc:ident, $addr:literal, [$(($pacc:ident, $pw:ident, $poff:literal)),*])),* $(,)?]
     ) => {
         concat!(
-            "mov {skp}, qword ptr [{prm} + 32]\n",
-            "mov {seg}, qword ptr [{prm} + 24]\n",
+            "mov {skp}, qword ptr [{prm} + {o_skips}]\n",
+            "mov {seg}, qword ptr [{prm} + {o_nseg}]\n",
             "3:\n",
             // Main loop: 4 steps per iteration (`.irp` repeats the step with the
             // displacements of step u = 0..3), then the k % 4 leftover steps one by one.
-            "mov {cnt}, qword ptr [{prm} + 16]\n",
+            "mov {cnt}, qword ptr [{prm} + {o_k}]\n",
             "shr {cnt}, 2\n",
             "jz 8f\n",
             "2:\n",
@@ -162,7 +164,7 @@ macro_rules! conv_reduction {
             "dec {cnt}\n",
             "jnz 2b\n",
             "8:\n",
-            "mov {cnt}, qword ptr [{prm} + 16]\n",
+            "mov {cnt}, qword ptr [{prm} + {o_k}]\n",
             "and {cnt}, 3\n",
             "jz 9f\n",
             "12:\n",
@@ -211,10 +213,10 @@ macro_rules! conv_microkernel {
             asm_zmm!(
                 concat!(
                     // Prologue: accumulators from `out` (accumulate) or zero.
-                    "cmp qword ptr [{prm} + 64], 0\n",
+                    "cmp qword ptr [{prm} + {o_accumulate}], 0\n",
                     "je 6f\n",
-                    "mov {b0}, qword ptr [{prm} + 40]\n",
-                    "mov {s}, qword ptr [{prm} + 48]\n",
+                    "mov {b0}, qword ptr [{prm} + {o_out}]\n",
+                    "mov {s}, qword ptr [{prm} + {o_out_stride}]\n",
                     "lea {cnt}, [{s} + {s}*2]\n",
                     $( "lea {", stringify!($bnext), "}, [{", stringify!($bprev), "} + {cnt}]\n", )*
                     $( $(
@@ -225,8 +227,8 @@ macro_rules! conv_microkernel {
                     $( "vpxord ", stringify!($acc), ", ", stringify!($acc), ", ", stringify!($acc), "\n", )*
                     "7:\n",
                     // Input bases: b_i = b_(i-1) + 3*s.
-                    "mov {b0}, qword ptr [{prm}]\n",
-                    "mov {s}, qword ptr [{prm} + 8]\n",
+                    "mov {b0}, qword ptr [{prm} + {o_inp}]\n",
+                    "mov {s}, qword ptr [{prm} + {o_in_stride}]\n",
                     "lea {cnt}, [{s} + {s}*2]\n",
                     $( "lea {", stringify!($bnext), "}, [{", stringify!($bprev), "} + {cnt}]\n", )*
                     conv_reduction!(
@@ -234,11 +236,11 @@ macro_rules! conv_microkernel {
                         pix: [$(($bc, $addr, [$(($pacc, $pw, $poff)),*])),*]
                     ),
                     // Epilogue: the same base scheme over the output pixels.
-                    "mov {b0}, qword ptr [{prm} + 40]\n",
-                    "mov {s}, qword ptr [{prm} + 48]\n",
+                    "mov {b0}, qword ptr [{prm} + {o_out}]\n",
+                    "mov {s}, qword ptr [{prm} + {o_out_stride}]\n",
                     "lea {cnt}, [{s} + {s}*2]\n",
                     $( "lea {", stringify!($bnext), "}, [{", stringify!($bprev), "} + {cnt}]\n", )*
-                    "mov {wp}, qword ptr [{prm} + 56]\n",
+                    "mov {wp}, qword ptr [{prm} + {o_bias}]\n",
                     "test {wp}, {wp}\n",
                     "jz 4f\n",
                     $( "vmovups ", stringify!($wr), ", zmmword ptr [{wp} + ", $woff, "]\n", )*
@@ -264,6 +266,15 @@ macro_rules! conv_microkernel {
                 seg = out(reg) _,
                 skp = out(reg) _,
                 prm = in(reg) args as *const TileArgs,
+                o_inp = const offset_of!(TileArgs, inp),
+                o_in_stride = const offset_of!(TileArgs, in_stride),
+                o_k = const offset_of!(TileArgs, k),
+                o_nseg = const offset_of!(TileArgs, nseg),
+                o_skips = const offset_of!(TileArgs, skips),
+                o_out = const offset_of!(TileArgs, out),
+                o_out_stride = const offset_of!(TileArgs, out_stride),
+                o_bias = const offset_of!(TileArgs, bias),
+                o_accumulate = const offset_of!(TileArgs, accumulate),
             );
         }
     };
@@ -354,11 +365,11 @@ macro_rules! conv_pool_microkernel {
                 concat!(
                     $( "vpxord ", stringify!($acc), ", ", stringify!($acc), ", ", stringify!($acc), "\n", )*
                     // Input bases: row 0 from `inp`, b_i = b_(i-1) + 3*s; row 1 from `inp + in_row`.
-                    "mov {b0}, qword ptr [{prm}]\n",
-                    "mov {s}, qword ptr [{prm} + 8]\n",
+                    "mov {b0}, qword ptr [{prm} + {o_inp}]\n",
+                    "mov {s}, qword ptr [{prm} + {o_in_stride}]\n",
                     "lea {cnt}, [{s} + {s}*2]\n",
                     $( "lea {", stringify!($bnext), "}, [{", stringify!($bprev), "} + {cnt}]\n", )*
-                    "mov {", stringify!($row1), "}, qword ptr [{prm} + 72]\n",
+                    "mov {", stringify!($row1), "}, qword ptr [{prm} + {o_in_row}]\n",
                     "add {", stringify!($row1), "}, {b0}\n",
                     $( "lea {", stringify!($rnext), "}, [{", stringify!($rprev), "} + {cnt}]\n", )*
                     conv_reduction!(
@@ -366,7 +377,7 @@ macro_rules! conv_pool_microkernel {
                         pix: [$(($bc, $addr, [$(($pacc, $pw, $poff)),*])),*]
                     ),
                     // Bias and ReLU, as `conv_microkernel!`'s epilogue.
-                    "mov {wp}, qword ptr [{prm} + 56]\n",
+                    "mov {wp}, qword ptr [{prm} + {o_bias}]\n",
                     $( "vmovups ", stringify!($wr), ", zmmword ptr [{wp} + ", $woff, "]\n", )*
                     "vpxord ", stringify!($zero), ", ", stringify!($zero), ", ", stringify!($zero), "\n",
                     $( $(
@@ -374,11 +385,11 @@ macro_rules! conv_pool_microkernel {
                         "vmaxps ", stringify!($pacc), ", ", stringify!($pacc), ", ", stringify!($zero), "\n",
                     )* )*
                     // The pool: `crate::kernels::pool::forward_row`'s instructions per window.
-                    "mov {b0}, qword ptr [{prm} + 40]\n",
-                    "mov {s}, qword ptr [{prm} + 48]\n",
-                    "mov {skp}, qword ptr [{prm} + 80]\n",
+                    "mov {b0}, qword ptr [{prm} + {o_out}]\n",
+                    "mov {s}, qword ptr [{prm} + {o_out_stride}]\n",
+                    "mov {skp}, qword ptr [{prm} + {o_argmax}]\n",
                     pool_windows!(
-                        cstride: "[{prm} + 88]", codes: $codes, zero: $zero, consts: [$c1, $c2, $c3, $c4],
+                        cstride: "[{prm} + {o_argmax_stride}]", codes: $codes, zero: $zero, consts: [$c1, $c2, $c3, $c4],
                         windows: [$(($oaddr, $aaddr,
                             [$(($tl, $tr, $bl, $br, $ooff, $aoff)),*])),*]
                     ),
@@ -392,6 +403,17 @@ macro_rules! conv_pool_microkernel {
                 seg = out(reg) _,
                 skp = out(reg) _,
                 prm = in(reg) args as *const PoolTileArgs,
+                o_inp = const offset_of!(PoolTileArgs, tile.inp),
+                o_in_stride = const offset_of!(PoolTileArgs, tile.in_stride),
+                o_k = const offset_of!(PoolTileArgs, tile.k),
+                o_nseg = const offset_of!(PoolTileArgs, tile.nseg),
+                o_skips = const offset_of!(PoolTileArgs, tile.skips),
+                o_out = const offset_of!(PoolTileArgs, tile.out),
+                o_out_stride = const offset_of!(PoolTileArgs, tile.out_stride),
+                o_bias = const offset_of!(PoolTileArgs, tile.bias),
+                o_in_row = const offset_of!(PoolTileArgs, in_row),
+                o_argmax = const offset_of!(PoolTileArgs, argmax),
+                o_argmax_stride = const offset_of!(PoolTileArgs, argmax_stride),
             );
         }
     };

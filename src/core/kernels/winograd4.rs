@@ -48,6 +48,7 @@
 //! `n_in x n_out` matrix product.
 
 use crate::kernels::asm_zmm;
+use std::mem::offset_of;
 
 /// The transit buffer of the two-pass transforms: 36 vectors of 16 floats (2,304 bytes), 64-byte
 /// aligned. Its contents are meaningless between calls; the drivers keep one on the stack.
@@ -448,7 +449,7 @@ macro_rules! output_tile_row_pool {
                 output_tile_row_pool!(@store_codes0 $codes),
                 ".else",
                 // Pooled row 1.
-                "mov {t}, qword ptr [{st}]",
+                "mov {t}, qword ptr [{st} + {o_out_row}]",
                 "add {t}, {y}",
                 "vmovups zmmword ptr [{t}], zmm12",
                 "vmovups zmmword ptr [{t} + {ps}], zmm13",
@@ -474,6 +475,9 @@ macro_rules! output_tile_row_pool {
                 y = inout(reg) out => _,
                 a = inout(reg) rows.codes => _,
                 st = in(reg) rows as *const PoolRows,
+                o_out_row = const offset_of!(PoolRows, out_row),
+                o_codes_row = const offset_of!(PoolRows, codes_row),
+                o_codes_pix = const offset_of!(PoolRows, codes_pix),
                 n = inout(reg) tiles => _,
                 tr = in(reg) tr.0.as_mut_ptr(),
                 t = inout(reg) bias => _,
@@ -490,7 +494,8 @@ macro_rules! output_tile_row_pool {
         )
     };
     (@constants false) => {
-        "/* no codes */"
+        // asm! refuses an operand it never uses; without codes the codes' offsets are not read.
+        "/* no codes: {o_codes_row} {o_codes_pix} */"
     };
     // The windows' top-left and top-right: m = max(TL, TR), code 1 where TR > TL.
     (@top true) => {
@@ -536,21 +541,21 @@ macro_rules! output_tile_row_pool {
     (@store_codes0 true) => {
         concat!(
             "vpmovdb xmmword ptr [{a}], zmm14\n",
-            "mov {cp}, qword ptr [{st} + 24]\n",
+            "mov {cp}, qword ptr [{st} + {o_codes_pix}]\n",
             "vpmovdb xmmword ptr [{a} + {cp}], zmm15"
         )
     };
     (@store_codes1 true) => {
         concat!(
-            "mov {cp}, qword ptr [{st} + 16]\n",
+            "mov {cp}, qword ptr [{st} + {o_codes_row}]\n",
             "add {cp}, {a}\n",
             "vpmovdb xmmword ptr [{cp}], zmm14\n",
-            "add {cp}, qword ptr [{st} + 24]\n",
+            "add {cp}, qword ptr [{st} + {o_codes_pix}]\n",
             "vpmovdb xmmword ptr [{cp}], zmm15"
         )
     };
     (@next_codes true) => {
-        "mov {cp}, qword ptr [{st} + 24]\nlea {a}, [{a} + {cp}*2]"
+        "mov {cp}, qword ptr [{st} + {o_codes_pix}]\nlea {a}, [{a} + {cp}*2]"
     };
     (@store_codes0 false) => {
         "/* no codes */"

@@ -24,6 +24,7 @@
 use crate::kernels::asm_zmm;
 use crate::kernels::conv::pool_windows;
 use crate::kernels::winograd4::{a6, bt6, gt6, gt_constants};
+use std::mem::offset_of;
 
 /// Input transform of one padded row: for pairs `q = 0..pairs`, `D[q][p][..] = B^T` of the
 /// six masked loads at pixels `8q + j` (`j = 0..5`), each of 16 floats masked by `mask` (lanes
@@ -77,8 +78,8 @@ pub unsafe fn input_row(x: *const f32, pix: usize, pairs: usize, d: *mut f32, ma
     );
 }
 
-/// What [`tile_2x4`] reads besides the weights (`#[repr(C)]`: the asm uses the byte offsets in
-/// the comments).
+/// What [`tile_2x4`] reads besides the weights (`#[repr(C)]`: the asm reads each field at
+/// `offset_of!` of it; the offsets in the comments are for the reader).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct RowTileArgs {
@@ -205,19 +206,19 @@ pub unsafe fn tile_2x4(args: &RowTileArgs, wp: *const f32) {
             "vpxord zmm21, zmm21, zmm21\n",
             "vpxord zmm22, zmm22, zmm22\n",
             "vpxord zmm23, zmm23, zmm23\n",
-            "mov {seg}, qword ptr [{prm} + 24]\n",
+            "mov {seg}, qword ptr [{prm} + {o_bias}]\n",
             "vmovups zmm2, zmmword ptr [{seg}]\n",
             "vmovups zmm3, zmmword ptr [{seg} + 64]\n",
             "vmovaps zmm14, zmm2\n",
             "vmovaps zmm15, zmm3\n",
             // The reduction: kernel rows (3), input channels (cin), 6 positions unrolled.
-            "mov {skp}, qword ptr [{prm}]\n",
-            "mov {s}, qword ptr [{prm} + 8]\n",
+            "mov {skp}, qword ptr [{prm} + {o_d}]\n",
+            "mov {s}, qword ptr [{prm} + {o_d_row}]\n",
             "mov {seg}, 3\n",
             "2:\n",
             "mov {b0}, {skp}\n",
             "lea {b1}, [{skp} + {s}]\n",
-            "mov {cnt}, qword ptr [{prm} + 16]\n",
+            "mov {cnt}, qword ptr [{prm} + {o_cin}]\n",
             "3:\n",
             rows_step!(
                 (zmm24, zmm25, zmm28, zmm29, zmm0, zmm1, zmm12, zmm13, "0", "0"),
@@ -265,9 +266,9 @@ pub unsafe fn tile_2x4(args: &RowTileArgs, wp: *const f32) {
             "vmaxps zmm17, zmm17, zmm28\n",
             "vmaxps zmm22, zmm22, zmm28\n",
             "vmaxps zmm23, zmm23, zmm28\n",
-            "mov {b0}, qword ptr [{prm} + 32]\n",
-            "mov {s}, qword ptr [{prm} + 40]\n",
-            "mov {b1}, qword ptr [{prm} + 48]\n",
+            "mov {b0}, qword ptr [{prm} + {o_out}]\n",
+            "mov {s}, qword ptr [{prm} + {o_out_stride}]\n",
+            "mov {b1}, qword ptr [{prm} + {o_out_row}]\n",
             "test {b1}, {b1}\n",
             "jz 6f\n",
             // Store: output pixels x = 0..3 of rows 0 and 1.
@@ -292,9 +293,9 @@ pub unsafe fn tile_2x4(args: &RowTileArgs, wp: *const f32) {
             "jmp 7f\n",
             // Pool: windows (pixels 0, 1) and (2, 3) of rows 0 and 1.
             "6:\n",
-            "mov {skp}, qword ptr [{prm} + 56]\n",
+            "mov {skp}, qword ptr [{prm} + {o_argmax}]\n",
             pool_windows!(
-                cstride: "[{prm} + 64]", codes: zmm24, zero: zmm28,
+                cstride: "[{prm} + {o_argmax_stride}]", codes: zmm24, zero: zmm28,
                 consts: [zmm25, zmm26, zmm27, zmm29],
                 windows: [
                     ("{b0}", "{skp}", [(zmm0, zmm2, zmm12, zmm14, "0", "0"),
@@ -314,10 +315,20 @@ pub unsafe fn tile_2x4(args: &RowTileArgs, wp: *const f32) {
         seg = out(reg) _,
         skp = out(reg) _,
         prm = in(reg) args as *const RowTileArgs,
+        o_d = const offset_of!(RowTileArgs, d),
+        o_d_row = const offset_of!(RowTileArgs, d_row),
+        o_cin = const offset_of!(RowTileArgs, cin),
+        o_bias = const offset_of!(RowTileArgs, bias),
+        o_out = const offset_of!(RowTileArgs, out),
+        o_out_stride = const offset_of!(RowTileArgs, out_stride),
+        o_out_row = const offset_of!(RowTileArgs, out_row),
+        o_argmax = const offset_of!(RowTileArgs, argmax),
+        o_argmax_stride = const offset_of!(RowTileArgs, argmax_stride),
     );
 }
 
-/// What [`grad_rows`] reads (`#[repr(C)]`: the asm uses the byte offsets in the comments).
+/// What [`grad_rows`] reads (`#[repr(C)]`: the asm reads each field at `offset_of!` of it; the
+/// offsets in the comments are for the reader).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct RowGradArgs {
@@ -384,7 +395,7 @@ macro_rules! dy_padded {
 /// pixels' gradients at `{by}` and `{by} + {pix}` (`zmm4, 5`) and argmax codes at `{bc}` and
 /// `{bc} + {cpix}` (widened to dwords, `zmm6, 7`); pixel `2j + i` of the tile gets pooled pixel
 /// `j`'s gradient where its code is the window position of column `i` in this row
-/// (`[{prm} + 80]` for `i = 0`, `[{prm} + 84]` for `i = 1`), else +0.0: the instructions of
+/// (`positions[0]` for `i = 0`, `positions[1]` for `i = 1`), else +0.0: the instructions of
 /// [`crate::kernels::pool::backward_row`], so the values it would have stored.
 macro_rules! dy_pooled {
     () => {
@@ -393,10 +404,10 @@ macro_rules! dy_pooled {
             "vmovups zmm5, zmmword ptr [{by} + {pix}]\n",
             "vpmovzxbd zmm6, xmmword ptr [{bc}]\n",
             "vpmovzxbd zmm7, xmmword ptr [{bc} + {cpix}]\n",
-            "vpcmpeqd k1, zmm6, dword ptr [{prm} + 80]{{1to16}}\n",
-            "vpcmpeqd k2, zmm6, dword ptr [{prm} + 84]{{1to16}}\n",
-            "vpcmpeqd k3, zmm7, dword ptr [{prm} + 80]{{1to16}}\n",
-            "vpcmpeqd k4, zmm7, dword ptr [{prm} + 84]{{1to16}}\n",
+            "vpcmpeqd k1, zmm6, dword ptr [{prm} + {o_pos0}]{{1to16}}\n",
+            "vpcmpeqd k2, zmm6, dword ptr [{prm} + {o_pos1}]{{1to16}}\n",
+            "vpcmpeqd k3, zmm7, dword ptr [{prm} + {o_pos0}]{{1to16}}\n",
+            "vpcmpeqd k4, zmm7, dword ptr [{prm} + {o_pos1}]{{1to16}}\n",
             "vmovaps zmm0 {{k1}}{{z}}, zmm4\n",
             "vmovaps zmm1 {{k2}}{{z}}, zmm4\n",
             "vmovaps zmm2 {{k3}}{{z}}, zmm5\n",
@@ -534,25 +545,36 @@ macro_rules! grad_fmas {
 #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
 pub unsafe fn grad_rows(args: &RowGradArgs) {
     asm_zmm!(
-        grad_start!("[{prm} + 72]", "[{prm} + 80]"),
-        "mov {pix}, qword ptr [{prm} + 32]",
+        grad_start!("[{prm} + {o_du}]", "[{prm} + {o_db}]"),
+        "mov {pix}, qword ptr [{prm} + {o_pix}]",
         "lea {p3}, [{pix} + {pix}*2]",
-        "mov {lane}, qword ptr [{prm} + 64]",
-        "mov {rd}, qword ptr [{prm}]",
-        "mov {ry}, qword ptr [{prm} + 16]",
-        "mov {r}, qword ptr [{prm} + 40]",
+        "mov {lane}, qword ptr [{prm} + {o_lane}]",
+        "mov {rd}, qword ptr [{prm} + {o_d}]",
+        "mov {ry}, qword ptr [{prm} + {o_dy}]",
+        "mov {r}, qword ptr [{prm} + {o_rows}]",
         "3:",
         "mov {bd}, {rd}",
         "mov {by}, {ry}",
-        "mov {q}, qword ptr [{prm} + 48]",
-        grad_row!(dy_padded!(), "lea {by}, [{by} + {pix}*4]\n", "[{prm} + 56]"),
-        "add {rd}, qword ptr [{prm} + 8]",
-        "add {ry}, qword ptr [{prm} + 24]",
+        "mov {q}, qword ptr [{prm} + {o_pairs}]",
+        grad_row!(dy_padded!(), "lea {by}, [{by} + {pix}*4]\n", "[{prm} + {o_odd}]"),
+        "add {rd}, qword ptr [{prm} + {o_d_row}]",
+        "add {ry}, qword ptr [{prm} + {o_dy_row}]",
         "dec {r}",
         "jnz 3b",
-        grad_end!("[{prm} + 72]", "[{prm} + 80]"),
+        grad_end!("[{prm} + {o_du}]", "[{prm} + {o_db}]"),
         ;
         prm = in(reg) args as *const RowGradArgs,
+        o_d = const offset_of!(RowGradArgs, d),
+        o_d_row = const offset_of!(RowGradArgs, d_row),
+        o_dy = const offset_of!(RowGradArgs, dy),
+        o_dy_row = const offset_of!(RowGradArgs, dy_row),
+        o_pix = const offset_of!(RowGradArgs, pix),
+        o_rows = const offset_of!(RowGradArgs, rows),
+        o_pairs = const offset_of!(RowGradArgs, pairs),
+        o_odd = const offset_of!(RowGradArgs, odd),
+        o_lane = const offset_of!(RowGradArgs, lane),
+        o_du = const offset_of!(RowGradArgs, du),
+        o_db = const offset_of!(RowGradArgs, db),
         bd = out(reg) _,
         by = out(reg) _,
         rd = out(reg) _,
@@ -565,8 +587,8 @@ pub unsafe fn grad_rows(args: &RowGradArgs) {
     );
 }
 
-/// What [`grad_rows_pooled`] reads (`#[repr(C)]`: the asm uses the byte offsets in the
-/// comments).
+/// What [`grad_rows_pooled`] reads (`#[repr(C)]`: the asm reads each field at `offset_of!` of it;
+/// the offsets in the comments are for the reader).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct RowGradPooledArgs {
@@ -609,22 +631,34 @@ pub struct RowGradPooledArgs {
 #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
 pub unsafe fn grad_rows_pooled(args: &RowGradPooledArgs) {
     asm_zmm!(
-        grad_start!("[{prm} + 64]", "[{prm} + 72]"),
-        "mov {pix}, qword ptr [{prm} + 24]",
-        "mov {cpix}, qword ptr [{prm} + 32]",
-        "mov {lane}, qword ptr [{prm} + 56]",
-        "mov {bd}, qword ptr [{prm}]",
-        "mov {by}, qword ptr [{prm} + 8]",
-        "mov {bc}, qword ptr [{prm} + 16]",
-        "mov {q}, qword ptr [{prm} + 40]",
+        grad_start!("[{prm} + {o_du}]", "[{prm} + {o_db}]"),
+        "mov {pix}, qword ptr [{prm} + {o_pix}]",
+        "mov {cpix}, qword ptr [{prm} + {o_cpix}]",
+        "mov {lane}, qword ptr [{prm} + {o_lane}]",
+        "mov {bd}, qword ptr [{prm} + {o_d}]",
+        "mov {by}, qword ptr [{prm} + {o_dpool}]",
+        "mov {bc}, qword ptr [{prm} + {o_codes}]",
+        "mov {q}, qword ptr [{prm} + {o_pairs}]",
         grad_row!(
             dy_pooled!(),
             "lea {by}, [{by} + {pix}*2]\nlea {bc}, [{bc} + {cpix}*2]\n",
-            "[{prm} + 48]"
+            "[{prm} + {o_odd}]"
         ),
-        grad_end!("[{prm} + 64]", "[{prm} + 72]"),
+        grad_end!("[{prm} + {o_du}]", "[{prm} + {o_db}]"),
         ;
         prm = in(reg) args as *const RowGradPooledArgs,
+        o_d = const offset_of!(RowGradPooledArgs, d),
+        o_dpool = const offset_of!(RowGradPooledArgs, dpool),
+        o_codes = const offset_of!(RowGradPooledArgs, codes),
+        o_pix = const offset_of!(RowGradPooledArgs, pix),
+        o_cpix = const offset_of!(RowGradPooledArgs, cpix),
+        o_pairs = const offset_of!(RowGradPooledArgs, pairs),
+        o_odd = const offset_of!(RowGradPooledArgs, odd),
+        o_lane = const offset_of!(RowGradPooledArgs, lane),
+        o_du = const offset_of!(RowGradPooledArgs, du),
+        o_db = const offset_of!(RowGradPooledArgs, db),
+        o_pos0 = const offset_of!(RowGradPooledArgs, positions),
+        o_pos1 = const offset_of!(RowGradPooledArgs, positions) + 4,
         bd = out(reg) _,
         by = out(reg) _,
         bc = out(reg) _,

@@ -150,9 +150,10 @@ pub fn relu(x: f32) -> f32 {
 /// Sigmoid of one value through [`sigmoid_routine`].
 pub fn sigmoid(x: f32) -> f32 {
     let y: f32;
-    // SAFETY: SSE and a C library call, covered by the C-ABI clobbers.
+    // SAFETY: SSE and a C library call, covered by the C-ABI clobbers; entered with the stack
+    // the routine expects (`entry_rsp_16`).
     unsafe {
-        call_routine!(sigmoid_routine, rbx = 0usize; ; inout("xmm0") x => y,);
+        call_routine!(sigmoid_routine, rbx = 0usize, entry_rsp_16; ; inout("xmm0") x => y,);
     }
     y
 }

@@ -69,9 +69,10 @@ pub unsafe extern "C" fn compute_loss_routine() {
 /// The loss of prediction `p` for label `y` (0.0 or 1.0) through [`compute_loss_routine`].
 pub fn compute_loss(y: f32, p: f32) -> f32 {
     let loss: f32;
-    // SAFETY: SSE and C library calls, covered by the C-ABI clobbers.
+    // SAFETY: SSE and C library calls, covered by the C-ABI clobbers; entered with the stack
+    // the routine expects (`entry_rsp_16`).
     unsafe {
-        call_routine!(compute_loss_routine, rbx = 0usize; ;
+        call_routine!(compute_loss_routine, rbx = 0usize, entry_rsp_16; ;
             inout("xmm0") y => loss, in("xmm1") p,);
     }
     loss

@@ -64,13 +64,18 @@ pub use start::OriginalNet;
 /// Calls an original routine (a naked function taking its arguments in registers) from Rust.
 ///
 /// `rbx` is saved and loaded with the given value (Rust may not name it as an operand); the stack
-/// stays 16-byte aligned at the `call`, as the System V ABI wants when the routine reaches the C
-/// library; every register the C ABI lets a callee clobber, and the given extra ones, are declared
+/// is 16-byte aligned at the `call` (the System V convention; the two routines that call the C
+/// library directly want another stack: `entry_rsp_16` below); every register the C ABI lets a callee clobber, and the given extra ones, are declared
 /// clobbered; `vzeroupper` follows, so that the (SSE) Rust code after it does not stall on a dirty
 /// upper vector state. Optional string literals before `;` run first (for example `"kmovw k1,
 /// {mask:e}"`): before `rbx` is touched, because the compiler may have put one of the operands in
 /// `rbx` (it may not be *named*, but it may be allocated); after the `push rbx`, only
 /// `{rbx_value}` is read.
+///
+/// With `entry_rsp_16` after the `rbx` value, the routine is entered with `rsp` itself a multiple
+/// of 16 (8 below the System V convention), as the original's `_start` enters
+/// `compute_loss_routine` and as `dense_routine` enters `sigmoid_routine`: those two were written
+/// for that stack, and only with it are their calls into the C library (`logf`, `expf`) aligned.
 macro_rules! call_routine {
     ($routine:path, rbx = $rbx:expr; $($pre:literal),* ; $($operands:tt)*) => {
         ::core::arch::asm!(
@@ -80,6 +85,20 @@ macro_rules! call_routine {
             "mov rbx, {rbx_value}",
             "call {routine}",
             "add rsp, 8",
+            "pop rbx",
+            "vzeroupper",
+            routine = sym $routine,
+            rbx_value = in(reg) $rbx,
+            $($operands)*
+            clobber_abi("C"),
+        )
+    };
+    ($routine:path, rbx = $rbx:expr, entry_rsp_16; $($pre:literal),* ; $($operands:tt)*) => {
+        ::core::arch::asm!(
+            $($pre,)*
+            "push rbx",
+            "mov rbx, {rbx_value}",
+            "call {routine}",
             "pop rbx",
             "vzeroupper",
             routine = sym $routine,

@@ -1,143 +1,24 @@
-//! The improved recipe's parts (dropout, flips) with their gradients, and the run lifecycle:
-//! a killed run resumes to the same bits, a damaged checkpoint is refused, predict agrees with
-//! eval.
+//! The improved recipe's parts (dropout, flips) with their gradients, and predict agreeing with
+//! eval on a run of that recipe. Resuming a run is tested in `tests/resume.rs`.
 
 mod common;
 #[path = "common/net.rs"]
 mod net;
 use catdog::config::Hyper;
-use catdog::cpu;
 use catdog::dataset::{Dataset, Synthetic};
 use catdog::layers::dropout;
 use catdog::model::Net;
 use catdog::network::Kernels;
-use catdog::testing::fns;
+use catdog::testing::{avx512_or_skip, fns};
 use catdog::train::{self, EpochOptions};
-use common::{assert_ok, final_accuracy, strings, tmp_with_blobs};
+use common::{assert_ok, final_accuracy, small_run, tmp_with_blobs};
 use net::{central_difference, he_net};
-use std::path::Path;
 use std::process::Command;
 
 fn model() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_model"));
     c.current_dir(common::scratch_cwd());
     c
-}
-
-/// `model` with `args`, then each `(flag, name)` as the flag and the file `name` in `dir`.
-fn model_with(args: &[String], dir: &Path, files: &[(&str, &str)]) -> Command {
-    let mut c = model();
-    c.args(args);
-    for (flag, name) in files {
-        c.arg(flag).arg(dir.join(name));
-    }
-    c
-}
-
-fn small_run(dir: &Path) -> Vec<String> {
-    let d = dir.display();
-    strings(&[
-        "train",
-        "--train",
-        &format!("{d}/train.bin"),
-        "--test",
-        &format!("{d}/test.bin"),
-        "--widths",
-        "16,32,16",
-        "--fc1",
-        "16",
-        "--batch-size",
-        "8",
-        "--epochs",
-        "4",
-        "--lr",
-        "0.02",
-        "--recipe",
-        "improved",
-        "--threads",
-        "2",
-        "--log-every",
-        "0",
-    ])
-}
-
-#[test]
-fn a_killed_run_resumes_to_the_same_bits_and_a_damaged_checkpoint_is_refused() {
-    let dir = tmp_with_blobs("resume", 32, (96, 1), (32, 2));
-    let args = small_run(&dir);
-    let full = model_with(
-        &args,
-        &dir,
-        &[("--checkpoint", "a.ckpt"), ("--save", "a.raw")],
-    )
-    .output()
-    .unwrap();
-    assert_ok(&full);
-    // The same run, dying right after epoch 2's checkpoint, then resumed.
-    let killed = model_with(&args, &dir, &[("--checkpoint", "b.ckpt")])
-        .env("CATDOG_TEST_ABORT_AFTER_EPOCH", "2")
-        .output()
-        .unwrap();
-    assert!(
-        !killed.status.success(),
-        "the test hook should have aborted the run"
-    );
-    let ck = catdog::checkpoint::load(&dir.join("b.ckpt")).unwrap();
-    assert_eq!(ck.epochs_done, 2);
-    let resumed = model_with(
-        &args,
-        &dir,
-        &[
-            ("--checkpoint", "b.ckpt"),
-            ("--resume", "b.ckpt"),
-            ("--save", "b.raw"),
-        ],
-    )
-    .output()
-    .unwrap();
-    let err = String::from_utf8_lossy(&resumed.stderr);
-    assert!(resumed.status.success(), "{err}");
-    assert!(err.contains("resuming after epoch 2 of 4"), "{err}");
-    assert!(!err.contains("epoch 2/4"), "epoch 2 ran again: {err}");
-    let a = std::fs::read(dir.join("a.raw")).unwrap();
-    let b = std::fs::read(dir.join("b.raw")).unwrap();
-    assert!(
-        a == b,
-        "resumed parameters differ from the uninterrupted run's"
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&full.stdout),
-        String::from_utf8_lossy(&resumed.stdout)
-    );
-    assert_eq!(
-        catdog::checkpoint::load(&dir.join("b.ckpt"))
-            .unwrap()
-            .history
-            .len(),
-        4
-    );
-
-    // Damage one byte in the middle of the checkpoint: refused, exit code 2, no panic.
-    let mut bytes = std::fs::read(dir.join("b.ckpt")).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x10;
-    std::fs::write(dir.join("bad.ckpt"), &bytes).unwrap();
-    let out = model_with(&args, &dir, &[("--resume", "bad.ckpt")])
-        .arg("--no-checkpoint")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("damaged") && err.contains("bad.ckpt"), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    // Truncated: refused too.
-    std::fs::write(dir.join("short.ckpt"), &bytes[..bytes.len() / 3]).unwrap();
-    let out = model_with(&args, &dir, &[("--resume", "short.ckpt")])
-        .arg("--no-checkpoint")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -224,12 +105,10 @@ fn dropout_kernel_matches_reference_and_keeps_the_asked_fraction() {
         let on = bits[i / 8] >> (i % 8) & 1 == 1;
         assert_eq!(r[i], if on { x[i] / 0.7 } else { 0.0 });
     }
-    if cpu::has_avx512() {
+    if avx512_or_skip("the asm dropout kernel").is_some() {
         let mut a = x.clone();
         (fns(Kernels::Fast).dropout)(&mut a, &bits, 0.7);
         assert!(a == r, "asm dropout differs from the reference");
-    } else {
-        eprintln!("note: no AVX-512 here: asm dropout not checked");
     }
 }
 
@@ -249,10 +128,11 @@ fn tiny_net(path: Kernels) -> Net {
 /// differences of the loss: the masks enter forward and backward alike.
 #[test]
 fn gradients_with_dropout_and_flips_match_finite_differences() {
-    let paths = if cpu::has_avx512() {
-        vec![Kernels::Reference, Kernels::Fast]
+    let paths = if avx512_or_skip("gradients_with_dropout_and_flips on the fast kernels").is_some()
+    {
+        vec![Kernels::Reference, Kernels::Portable, Kernels::Fast]
     } else {
-        vec![Kernels::Reference]
+        vec![Kernels::Reference, Kernels::Portable]
     };
     for path in paths {
         let mut n = tiny_net(path);
@@ -355,90 +235,4 @@ fn flips_are_a_pure_input_transform() {
     let mut c = tiny_net(path);
     let lc = train::loss_and_gradients(&mut c, &data, &idx, None);
     assert_ne!(la, lc);
-}
-
-/// SIGKILL at several moments of a run, then resume (or start again when no checkpoint was
-/// written yet): the final parameters equal an uninterrupted run's, and no half-written file is
-/// ever left under an output name.
-#[test]
-fn sigkill_at_any_moment_then_resume_gives_the_same_result() {
-    let dir = tmp_with_blobs("sigkill", 32, (1200, 7), (32, 8));
-    let mut args = small_run(&dir);
-    let e = args.iter().position(|a| a == "--epochs").unwrap();
-    args[e + 1] = "6".into();
-    let metrics = dir.join("m.csv");
-    let full = model_with(
-        &args,
-        &dir,
-        &[("--checkpoint", "full.ckpt"), ("--save", "full.raw")],
-    )
-    .output()
-    .unwrap();
-    assert_ok(&full);
-    let want = std::fs::read(dir.join("full.raw")).unwrap();
-    let started = std::time::Instant::now();
-    let _ = model().args(&args).arg("--no-checkpoint").output().unwrap();
-    let run_ms = started.elapsed().as_millis() as u64;
-    for (round, frac) in [0.15, 0.4, 0.65, 0.9].iter().enumerate() {
-        let ck = dir.join(format!("k{round}.ckpt"));
-        let out = dir.join(format!("k{round}.raw"));
-        let mut child = model()
-            .args(&args)
-            .arg("--checkpoint")
-            .arg(&ck)
-            .arg("--metrics")
-            .arg(&metrics)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(
-            (run_ms as f64 * frac) as u64,
-        ));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        // Whatever exists under an output name is whole.
-        if ck.exists() {
-            catdog::checkpoint::load(&ck).expect("a checkpoint left by a killed run loads");
-        }
-        if metrics.exists() {
-            catdog::metrics::read_csv(&metrics).expect("a metrics file left by a killed run reads");
-        }
-        eprintln!(
-            "killed at {:.0}% of a {run_ms} ms run: checkpoint {}",
-            frac * 100.0,
-            if ck.exists() {
-                "present, resuming"
-            } else {
-                "absent, starting again"
-            }
-        );
-        let mut again = model();
-        again
-            .args(&args)
-            .arg("--checkpoint")
-            .arg(&ck)
-            .arg("--save")
-            .arg(&out);
-        if ck.exists() {
-            again.arg("--resume").arg(&ck);
-        }
-        let res = again.output().unwrap();
-        assert_ok(&res);
-        assert!(
-            std::fs::read(&out).unwrap() == want,
-            "kill at {frac} of the run: parameters differ"
-        );
-    }
-    let leftovers: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().to_string())
-        .filter(|n| n.ends_with(".tmp"))
-        .collect();
-    // A kill can land between writing a temporary file and renaming it; such a file never sits
-    // under a real output name, and the next successful write of the same output replaces its
-    // own temporary name.
-    eprintln!("temporary files left by kills: {leftovers:?}");
-    std::fs::remove_dir_all(&dir).ok();
 }
