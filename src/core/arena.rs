@@ -65,8 +65,35 @@ impl ArenaLayout {
     }
 }
 
+/// Element types an [`Arena`] may hold: plain old data, for which all-zero bytes are a valid
+/// value (arenas start zeroed) and any bytes may be read back. Sealed: only this module
+/// implements it, for `f32`, `u8`, `u16`, `u32` and `i32`, so that safe code cannot make an
+/// arena of references or other types whose zero bytes are not a value:
+///
+/// ```compile_fail
+/// let refs = catdog_core::arena::Arena::<&u8>::zeroed(16); // no Pod for &u8: does not compile
+/// ```
+///
+/// ```
+/// let floats = catdog_core::arena::Arena::<f32>::zeroed(16).unwrap();
+/// assert!(floats.all().iter().all(|&v| v == 0.0));
+/// ```
+pub trait Pod: Copy + private::Sealed {}
+
+mod private {
+    pub trait Sealed {}
+}
+
+macro_rules! pod {
+    ($($t:ty),*) => {$(
+        impl private::Sealed for $t {}
+        impl Pod for $t {}
+    )*};
+}
+pod!(f32, u8, u16, u32, i32);
+
 /// One zeroed, 64-byte-aligned allocation of `T` (f32 or u8).
-pub struct Arena<T: Copy> {
+pub struct Arena<T: Pod> {
     ptr: NonNull<T>,
     len: usize,
     /// The memory's own mapping ([`huge_mapping`]), unmapped when it drops; `None` when the
@@ -95,10 +122,10 @@ fn huge_mapping(bytes: usize) -> Option<(memmap2::MmapMut, usize)> {
 
 // SAFETY: the arena owns its memory like a Box<[T]>; sharing rules are enforced by the borrow
 // checker on the safe API and by the callers of the unsafe raw-pointer API.
-unsafe impl<T: Copy + Send> Send for Arena<T> {}
-unsafe impl<T: Copy + Sync> Sync for Arena<T> {}
+unsafe impl<T: Pod + Send> Send for Arena<T> {}
+unsafe impl<T: Pod + Sync> Sync for Arena<T> {}
 
-impl<T: Copy> Arena<T> {
+impl<T: Pod> Arena<T> {
     /// Allocates `len` zeroed elements (at least one cache line), or returns an error that says
     /// how much memory was asked for.
     pub fn zeroed(len: usize) -> Result<Self, String> {
@@ -166,7 +193,7 @@ impl<T: Copy> Arena<T> {
     }
 }
 
-impl<T: Copy> Drop for Arena<T> {
+impl<T: Pod> Drop for Arena<T> {
     fn drop(&mut self) {
         if self.mapping.is_some() {
             return; // the mapping unmaps itself when the field drops
@@ -186,16 +213,16 @@ impl<T: Copy> Drop for Arena<T> {
 /// bounds-checked; *disjointness* of views written by different threads at the same time is
 /// the caller's promise (the training loop's phases are separated by barriers).
 #[derive(Clone, Copy)]
-pub struct Shared<'a, T: Copy> {
+pub struct Shared<'a, T: Pod> {
     ptr: NonNull<T>,
     len: usize,
     _borrow: std::marker::PhantomData<&'a mut [T]>,
 }
 
-unsafe impl<T: Copy + Send> Send for Shared<'_, T> {}
-unsafe impl<T: Copy + Sync> Sync for Shared<'_, T> {}
+unsafe impl<T: Pod + Send> Send for Shared<'_, T> {}
+unsafe impl<T: Pod + Sync> Sync for Shared<'_, T> {}
 
-impl<'a, T: Copy> Shared<'a, T> {
+impl<'a, T: Pod> Shared<'a, T> {
     /// Read access to `v`.
     ///
     /// # Safety
