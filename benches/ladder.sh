@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The ladder, llm.c-style: the same network trained and run by each rung of the project, one
 # thread, side by side in one run, alternating, best of ROUNDS (default 2):
-#   reference  the scalar plain-Rust reference (CATDOG_REFERENCE=1)
+#   reference  --kernels reference: the scalar plain-Rust reference
+#   portable   --kernels portable: plain Rust and an implicit GEMM (CPUs without AVX-512)
 #   original   --kernels original: the assembly original's routines, bit for bit
 #   direct     --kernels fast --conv direct: register-blocked direct convolutions, fc over the batch
 #   winograd2  --conv winograd2: conv2, conv3 as Winograd F(2x2, 3x3)
@@ -15,22 +16,23 @@ rounds=${ROUNDS:-2}
 model="${CARGO_TARGET_DIR:-$root/target}/release/model"
 best() { sort -g | tail -1; }
 declare -A train infer
-run() { # name, env, args...
-  local name=$1 envs=$2; shift 2
+run() { # name, args...
+  local name=$1; shift
   local out
-  out=$(env $envs "$model" bench "$@")
+  out=$(env -u CATDOG_KERNELS "$model" bench "$@")
   train[$name]+="$(echo "$out" | awk '/^train: .* samples/ {print $2}') "
   infer[$name]+="$(echo "$out" | awk '/^infer:/ {print $2}') "
 }
 for r in $(seq "$rounds"); do
-  run reference CATDOG_REFERENCE=1 --threads 1 --batches 1
-  run original CATDOG_REFERENCE=0 --kernels original --threads 1 --batches 2
-  run direct CATDOG_REFERENCE=0 --conv direct --threads 1 --batches 12
-  run winograd2 CATDOG_REFERENCE=0 --conv winograd2 --threads 1 --batches 12
-  run fast CATDOG_REFERENCE=0 --threads 1 --batches 12
+  run reference --kernels reference --threads 1 --batches 1
+  run portable --kernels portable --threads 1 --batches 4
+  run original --kernels original --threads 1 --batches 2
+  run direct --kernels fast --conv direct --threads 1 --batches 12
+  run winograd2 --kernels fast --conv winograd2 --threads 1 --batches 12
+  run fast --kernels fast --threads 1 --batches 12
 done
 prev=""
-for name in reference original direct winograd2 fast; do
+for name in reference portable original direct winograd2 fast; do
   t=$(printf '%s\n' ${train[$name]} | best); i=$(printf '%s\n' ${infer[$name]} | best)
   if [ -n "$prev" ]; then
     printf '%-10s train %8s samples/s (%5.1fx)   infer %8s samples/s (%5.1fx)\n' "$name" "$t" \

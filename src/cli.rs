@@ -55,8 +55,9 @@ pub struct ArchArgs {
     pub threads: Option<usize>,
     /// Which kernels run: `fast` (ours: register-blocked, Winograd, multi-threaded asm!;
     /// AVX-512), `original` (the assembly original's own routines, bit for bit, one thread,
-    /// plain SGD only; AVX-512) or `reference` (the scalar plain-Rust oracle, slow). Default:
-    /// `CATDOG_KERNELS` if set, else `fast` where the CPU has AVX-512, else `reference`.
+    /// plain SGD only; AVX-512), `portable` (ours for CPUs without AVX-512: plain Rust and a
+    /// GEMM crate, AVX2 where there is one) or `reference` (the scalar plain-Rust oracle, slow).
+    /// Default: `CATDOG_KERNELS` if set, else `fast` where the CPU has AVX-512, else `portable`.
     #[arg(long, value_name = "KERNELS", value_parser = kernels_parser())]
     pub kernels: Option<Kernels>,
     /// The fast tier's conv algorithm: `auto` (Winograd F(4x4) where the layer's sides are

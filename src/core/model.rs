@@ -146,7 +146,7 @@ pub struct BatchViews {
 pub struct Net {
     pub hyper: Hyper,
     pub shapes: Shapes,
-    /// Which kernels run (`Fast` or `Reference`).
+    /// Which kernels run (`Fast`, `Portable` or `Reference`).
     pub kernels: Kernels,
     /// What runs, chosen once here: the kernels' layer functions and each conv layer's plan.
     pub fns: &'static LayerFns,

@@ -11,6 +11,16 @@
 //! layer gets its own [`conv::ConvPlan`] (the algorithm: direct, Winograd or the reference).
 //! The passes call through them and never ask which kernels they are on.
 
+/// An entry of an asm table ([`LayerFns`], the asm [`conv::ConvPlan`]s): a closure with the
+/// table's signature that hands driver `$f` the [`Avx512`] token. Those tables are reachable only
+/// with a token ([`Avx512::layer_fns`], [`conv::ConvPlan::with`]), so one exists.
+macro_rules! asm_entry {
+    ($f:path; $($a:ident),*) => {
+        // SAFETY: this entry's table was reached with an `Avx512` token.
+        |$($a),*| $f(unsafe { $crate::cpu::Avx512::assumed() }, $($a),*)
+    };
+}
+
 pub mod conv;
 pub mod dropout;
 pub mod fc;
@@ -70,15 +80,6 @@ pub type FcPackedFn = unsafe fn(FcDims, (&[f32], usize), &[f32], &[f32], *mut f3
 
 /// [`fc::backward_fused_sgd`]'s signature.
 pub type FusedSgdFn = unsafe fn(FcDims, (&[f32], &[f32]), *mut f32, f32, *mut f32, Range<usize>);
-
-/// An asm table entry: a closure that hands driver `$f` the token (the table is reachable only
-/// through one, [`Avx512::layer_fns`]), with the table's signature.
-macro_rules! asm_entry {
-    ($f:path; $($a:ident),*) => {
-        // SAFETY: this table is handed out only by `Avx512::layer_fns`, so an `Avx512` exists.
-        |$($a),*| $f(unsafe { Avx512::assumed() }, $($a),*)
-    };
-}
 
 /// The asm drivers: reachable only through [`Avx512::layer_fns`].
 static ASM: LayerFns = LayerFns {

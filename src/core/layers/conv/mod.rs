@@ -208,15 +208,6 @@ pub struct ConvPlan {
     pub backward_weights_pooled: Option<BackwardWeightsPooledFn>,
 }
 
-/// A plan entry for an asm driver: a closure that hands `$f` the token, with the plan's
-/// signature. Only [`ConvPlan::build`] uses it, reached with a token through [`ConvPlan::with`].
-macro_rules! asm_entry {
-    ($f:path; $($a:ident),*) => {
-        // SAFETY: asm plans are built only by `ConvPlan::with`, which takes an `Avx512`.
-        |$($a),*| $f(unsafe { Avx512::assumed() }, $($a),*)
-    };
-}
-
 impl ConvPlan {
     /// The plan of a Winograd algorithm (tile size `T`).
     fn winograd<T: TileSize>(algo: Algo, band: usize, d: &ConvDims) -> Self {
