@@ -262,8 +262,7 @@ fn compare_algos(h: usize, w: usize, cin: usize, cout: usize, shift: usize, seed
 /// GEMM has no block constraint), misaligned buffers.
 #[test]
 fn portable_matches_reference_odd_and_even_shapes() {
-    let mut seed = 100;
-    for &(h, w) in &[
+    let sides = [
         (1, 1),
         (1, 2),
         (2, 3),
@@ -273,19 +272,28 @@ fn portable_matches_reference_odd_and_even_shapes() {
         (8, 8),
         (9, 10),
         (17, 6),
-    ] {
-        for &(cin, cout) in &[
-            (3, 16),
-            (3, 32),
-            (1, 5),
-            (16, 16),
-            (16, 48),
-            (32, 64),
-            (48, 32),
-            (64, 16),
-        ] {
+    ];
+    let channels = [
+        (3, 16),
+        (3, 32),
+        (1, 5),
+        (16, 16),
+        (16, 48),
+        (32, 64),
+        (48, 32),
+        (64, 16),
+    ];
+    compare_grid(&sides, &channels, 100, false);
+}
+
+/// [`compare_algos`] on every side pair of `sides` with every channel pair of `channels`, each
+/// with its own seed (from `seed`) and misalignment.
+fn compare_grid(sides: &[(usize, usize)], channels: &[(usize, usize)], seed: u64, asm: bool) {
+    let mut seed = seed;
+    for &(h, w) in sides {
+        for &(cin, cout) in channels {
             seed += 1;
-            compare_algos(h, w, cin, cout, (seed % 3) as usize, seed, false);
+            compare_algos(h, w, cin, cout, (seed % 3) as usize, seed, asm);
         }
     }
 }
@@ -303,8 +311,7 @@ fn asm_matches_reference_small_and_odd_shapes() {
     if avx512_or_skip("asm_matches_reference_small_and_odd_shapes").is_none() {
         return;
     }
-    let mut seed = 1;
-    for &(h, w) in &[
+    let sides = [
         (1, 1),
         (1, 2),
         (2, 3),
@@ -324,20 +331,17 @@ fn asm_matches_reference_small_and_odd_shapes() {
         (4, 12),
         (6, 20),
         (8, 16),
-    ] {
-        for &(cin, cout) in &[
-            (3, 16),
-            (3, 32),
-            (16, 16),
-            (16, 48),
-            (32, 64),
-            (48, 32),
-            (64, 16),
-        ] {
-            seed += 1;
-            compare(h, w, cin, cout, (seed % 3) as usize, seed);
-        }
-    }
+    ];
+    let channels = [
+        (3, 16),
+        (3, 32),
+        (16, 16),
+        (16, 48),
+        (32, 64),
+        (48, 32),
+        (64, 16),
+    ];
+    compare_grid(&sides, &channels, 1, true);
 }
 
 #[test]
