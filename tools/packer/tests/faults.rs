@@ -31,14 +31,15 @@ fn testgen(reqs: &[(&str, &Path)]) {
 
 /// A Kaggle-style folder of `n` small PNG photos (cat.I.png / dog.I.png).
 fn photos(dir: &Path, n: usize) {
+    photos_at(n, |dog, i| {
+        dir.join(format!("{}.{i}.png", if dog { "dog" } else { "cat" }))
+    });
+}
+
+/// `n` small PNG photos, cats at even `i` and dogs at odd, photo `i` at `path(dog, i)`.
+fn photos_at(n: usize, path: impl Fn(bool, usize) -> std::path::PathBuf) {
     let reqs: Vec<(String, std::path::PathBuf)> = (0..n)
-        .map(|i| {
-            let class = if i % 2 == 0 { "cat" } else { "dog" };
-            (
-                format!("png pattern 20 16 {i}"),
-                dir.join(format!("{class}.{i}.png")),
-            )
-        })
+        .map(|i| (format!("png pattern 20 16 {i}"), path(i % 2 == 1, i)))
         .collect();
     let r: Vec<(&str, &Path)> = reqs
         .iter()
@@ -573,20 +574,9 @@ fn one_class_photos_are_refused_for_a_split_and_warned_otherwise() {
 fn a_link_into_the_other_class_folder_does_not_relabel_photos() {
     let dir = tmp("pack-r2-alias");
     let src = dir.join("PetImages");
-    let reqs: Vec<(String, std::path::PathBuf)> = (0..6)
-        .map(|i| {
-            let class = if i % 2 == 0 { "Cat" } else { "Dog" };
-            (
-                format!("png pattern 20 16 {i}"),
-                src.join(format!("{class}/{i}.png")),
-            )
-        })
-        .collect();
-    let r: Vec<(&str, &Path)> = reqs
-        .iter()
-        .map(|(s, p)| (s.as_str(), p.as_path()))
-        .collect();
-    testgen(&r);
+    photos_at(6, |dog, i| {
+        src.join(format!("{}/{i}.png", if dog { "Dog" } else { "Cat" }))
+    });
     std::os::unix::fs::symlink("../Dog", src.join("Cat/aaa-alias")).unwrap();
     let out = dir.join("all.bin");
     let o = pack().arg(&src).arg("-o").arg(&out).output().unwrap();
