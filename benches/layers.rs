@@ -4,11 +4,11 @@
 //! `cargo bench --bench layers`
 
 use catdog::arena::Arena;
+use catdog::config::Kernels;
 use catdog::config::PoolDims;
 use catdog::cpu::has_avx512;
 use catdog::layers::fc::FcDims;
 use catdog::layers::pool::OutPlace;
-use catdog::network::Kernels;
 use catdog::testing::{fma_peak_gflops, fns};
 use criterion::{black_box, criterion_group, Criterion, Throughput};
 use std::time::Instant;

@@ -5,7 +5,7 @@
 //! random generator, the parameters, the momentum buffer and the metrics history.
 //!
 //! [`save`] writes a [`CheckpointRef`] through a temporary file in the same directory, fsyncs it and renames it over
-//! the target ([`crate::parameters::write_atomic`]), then fsyncs the directory: a kill at any
+//! the target ([`crate::guard::write_atomic`]), then fsyncs the directory: a kill at any
 //! moment leaves either the old checkpoint or the new one under the name, never a mix. [`load`] checks everything before it
 //! trusts anything: sizes against the file length before allocating, checksums, then values.
 //!
@@ -62,8 +62,8 @@
 //! them without `--force`, since their data cannot be checked.
 
 use crate::config::{Hyper, Recipe, Schedule};
+use crate::guard::write_atomic;
 use crate::metrics::EpochRecord;
-use crate::parameters::write_atomic;
 use std::path::Path;
 
 /// The first 8 bytes of every checkpoint.

@@ -1,8 +1,8 @@
 //! The command line of `model` (clap), kept in the library so that tests and fuzz targets can
 //! parse and check arguments exactly as the binary does. `main.rs` only dispatches.
 
+use crate::config::Kernels;
 use crate::config::{Hyper, Recipe, Schedule};
-use crate::network::Kernels;
 use clap::builder::TypedValueParser;
 use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};

@@ -13,7 +13,7 @@
 //! All tiles of a sheet must have the same size, so that [`sheet_size`] and [`tile_origin`]
 //! tell exactly where everything is.
 
-use crate::parameters::write_atomic;
+use crate::guard::write_atomic;
 use crate::plot::{fit, Canvas, ELLIPSIS};
 use std::path::Path;
 

@@ -11,7 +11,7 @@
 //! unchanged.
 
 use crate::config::{Hyper, Shapes, IN_CHANNELS};
-use crate::parameters::write_atomic;
+use crate::guard::write_atomic;
 use prost::Message;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::HashMap;

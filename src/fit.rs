@@ -3,8 +3,9 @@
 //! side of the original's `_start.asm`).
 
 use crate::dataset::Dataset;
+use crate::network::EpochOptions;
 use crate::network::Network;
-use crate::train::{accuracy, epoch_lr, epoch_order, mean_bce, original_accuracy, EpochOptions};
+use crate::train::{accuracy, epoch_lr, epoch_order, mean_bce, original_accuracy};
 use std::time::Instant;
 
 /// Everything [`fit`] needs besides the network and the data.

@@ -1,14 +1,16 @@
 //! catdog: the product around the network core ([`catdog_core`], re-exported here module by
 //! module): the command line of `model`, checkpoints, metrics, plots, contact sheets and the
-//! training run with its progress bar ([`fit`]).
+//! training run with its progress bar ([`fit`]). [`guard`] is the process plumbing
+//! (`catdog-guard`), shared with `tools/pack`.
 
 #[cfg(target_arch = "x86_64")]
 pub use catdog_core::original;
 pub use catdog_core::{
-    arena, blob, config, cpu, dataset, guard, kernels, layers, model, network, parameters, profile,
-    reference, report, rng, step, team, testing, train, update,
+    arena, blob, builder, config, cpu, dataset, kernels, layers, model, network, parameters,
+    profile, reference, report, rng, step, team, testing, train, update,
 };
-pub use catdog_core::{errln, out, outln};
+pub use catdog_guard as guard;
+pub use catdog_guard::{errln, out, outln};
 
 pub mod checkpoint;
 pub mod cli;

@@ -1,20 +1,23 @@
 //! `model`: train, evaluate, predict and benchmark the cat-vs-dog CNN. See README.md for every
 //! flag. Bad input ends with one `error: ...` line and exit code 2.
 
+use catdog::builder;
 use catdog::checkpoint;
 use catdog::cli::*;
 use catdog::config::Hyper;
+use catdog::config::Kernels;
 use catdog::contact_sheet::{self, Tile};
 use catdog::dataset::{open_blob, Synthetic};
 use catdog::fit::{self, FitConfig};
 use catdog::guard;
 use catdog::model::Net;
-use catdog::network::{self, Kernels, Network};
+use catdog::network::EpochOptions;
+use catdog::network::{self, Network};
 use catdog::packer_cmd;
 use catdog::parameters;
 use catdog::report::Confusion;
 use catdog::runs;
-use catdog::train::{self, EpochOptions};
+use catdog::train;
 use catdog::{errln, out, outln};
 use clap::Parser;
 use std::io::{IsTerminal, Write};
@@ -23,7 +26,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 fn make_net(h: &Hyper, arch: &ArchArgs, momentum: bool) -> Result<Box<dyn Network>, String> {
-    network::build(h, arch.kernels()?, momentum, arch.conv.choice())
+    builder::network(h, arch.kernels()?, momentum, arch.conv.choice())
 }
 
 /// A training run ready to start: what `prepare_training` set up, for `fit::fit` and

@@ -11,7 +11,7 @@
 //! measurement (`None`) is an empty cell. `test_accuracy` is whatever fraction the trainer
 //! records (the trainer uses 0..1).
 
-use crate::parameters::write_atomic;
+use crate::guard::write_atomic;
 use std::path::Path;
 
 /// What one epoch of training produced.

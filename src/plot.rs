@@ -13,8 +13,8 @@
 //! This module also holds the small RGB raster (`Canvas`) with an embedded 8x8 bitmap font
 //! ([`font8x8`]) that [`crate::contact_sheet`] uses too.
 
+use crate::guard::write_atomic;
 use crate::metrics::EpochRecord;
-use crate::parameters::write_atomic;
 use std::fmt::Write as _;
 use std::path::Path;
 

@@ -5,10 +5,10 @@
 
 use approx::assert_relative_eq;
 use catdog::config::ConvDims;
+use catdog::config::Kernels;
 use catdog::layers::conv::winograd::{self, F2};
 use catdog::layers::conv::winograd_rows;
 use catdog::layers::conv::{chunks, row_tile_widths, Algo, ConvPlan, PoolOut};
-use catdog::network::Kernels;
 use catdog::reference::conv as reference;
 use catdog::testing::channel_blocks;
 use catdog::testing::{auto_plan, avx512, avx512_or_skip, fns, plan};

@@ -6,9 +6,9 @@
 
 use approx::assert_relative_eq;
 use catdog::config::ConvDims;
+use catdog::config::Kernels;
 use catdog::layers::conv::winograd::{self, F2};
 use catdog::layers::conv::{unpack_wgrad, Algo};
-use catdog::network::Kernels;
 use catdog::reference::conv_wgrad as reference;
 use catdog::testing::{auto_plan, avx512_or_skip, plan};
 

@@ -2,10 +2,10 @@
 //! checks, and hand-computed values. Asm tests print a note and skip without AVX-512.
 
 use approx::assert_relative_eq;
+use catdog::config::Kernels;
 use catdog::config::PoolDims;
 use catdog::layers::fc::{self, FcDims};
 use catdog::layers::pool::OutPlace;
-use catdog::network::Kernels;
 use catdog::update::Momentum;
 use std::ops::Range;
 

@@ -5,12 +5,13 @@
 mod common;
 
 use catdog::config::Hyper;
+use catdog::config::Kernels;
 use catdog::dataset::open_blob;
 use catdog::model::Net;
-use catdog::network::Kernels;
+use catdog::network::EpochOptions;
 use catdog::network::Network;
 use catdog::parameters;
-use catdog::train::{self, EpochOptions};
+use catdog::train;
 use common::shared_or_skip;
 use std::path::PathBuf;
 use std::process::Command;

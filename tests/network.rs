@@ -2,13 +2,14 @@
 //! path, thread-count independence, learning on synthetic data, and the parameter file.
 
 use catdog::config::Hyper;
+use catdog::config::Kernels;
 use catdog::dataset::{Dataset, Synthetic};
 use catdog::model::Net;
-use catdog::network::Kernels;
+use catdog::network::EpochOptions;
 use catdog::network::Network;
 use catdog::parameters;
 use catdog::testing::avx512_or_skip;
-use catdog::train::{self, EpochOptions};
+use catdog::train;
 
 #[path = "common/net.rs"]
 mod net;

@@ -20,12 +20,12 @@
 //! returns. `cargo test --release --test original_kernels`.
 #![cfg(target_arch = "x86_64")]
 
+use catdog::config::Kernels;
 use catdog::config::{ConvDims, Hyper, PoolDims};
 use catdog::dataset::{Dataset, Synthetic};
 use catdog::layers::fc::FcDims;
 use catdog::layers::pool::OutPlace;
 use catdog::model::Net;
-use catdog::network::Kernels;
 use catdog::network::Network;
 use catdog::original::activation_functions::{relu, relu_backward, sigmoid};
 use catdog::original::backward::accumulate_db;

@@ -5,12 +5,13 @@ mod common;
 #[path = "common/net.rs"]
 mod net;
 use catdog::config::Hyper;
+use catdog::config::Kernels;
 use catdog::dataset::{Dataset, Synthetic};
 use catdog::layers::dropout;
 use catdog::model::Net;
-use catdog::network::Kernels;
+use catdog::network::EpochOptions;
 use catdog::testing::{avx512_or_skip, fns};
-use catdog::train::{self, EpochOptions};
+use catdog::train;
 use common::{assert_ok, final_accuracy, small_run, tmp_with_blobs};
 use net::{central_difference, he_net};
 use std::process::Command;
@@ -184,7 +185,9 @@ fn flips_are_a_pure_input_transform() {
         ..EpochOptions::plain(0.05)
     };
     let (epoch, idx) = (5, [0u32, 1, 2]);
-    let flipped: Vec<bool> = (0..3).map(|i| train::flip_bit(4, epoch, i)).collect();
+    let flipped: Vec<bool> = (0..3)
+        .map(|i| catdog::step::flip_bit(4, epoch, i))
+        .collect();
     assert!(
         flipped.iter().any(|&f| f),
         "pick a seed that flips something"

@@ -46,7 +46,7 @@
 //!
 //! As with any memory map, the file must not be modified by another process while it is open.
 //! If it is truncated anyway, the next access past its new end does not crash silently: the
-//! mapping is registered with [`crate::guard::guard_mapping`], which prints one `error:` line
+//! mapping is registered with [`catdog_guard::guard_mapping`], which prints one `error:` line
 //! naming the file and exits with code 2.
 
 use byteorder::{ByteOrder, WriteBytesExt, LE};
@@ -222,7 +222,7 @@ impl FileStamp {
 pub struct Blob {
     /// Turns a SIGBUS in the mapping (the file truncated under us) into one error line.
     /// Declared before `map`, so it is dropped (unregistered) before the unmapping.
-    sigbus: Option<crate::guard::MappingGuard>,
+    sigbus: Option<catdog_guard::MappingGuard>,
     map: Bytes,
     path: PathBuf,
     /// The opened file's identity, for [`Blob::check_unchanged`] (`None` for bytes in memory).
@@ -285,7 +285,7 @@ impl Blob {
     pub fn open_with(path: &Path, verify: Verify) -> Result<Blob, String> {
         let name = path.display();
         // Never blocks on a FIFO; refuses directories, pipes and devices.
-        let file = crate::guard::open_regular(path, "the dataset blob")?;
+        let file = catdog_guard::open_regular(path, "the dataset blob")?;
         let meta = file
             .metadata()
             .map_err(|e| format!("{name}: cannot stat: {e}"))?;
@@ -303,7 +303,7 @@ impl Blob {
             return Err(format!("{name}: the file changed size while being opened"));
         }
         // Before validation reads it: a file truncated from now on gives an error line.
-        let sigbus = crate::guard::guard_mapping(map.as_ptr(), map.len(), path);
+        let sigbus = catdog_guard::guard_mapping(map.as_ptr(), map.len(), path);
         let mut blob =
             Self::validate(Bytes::Map(map), path, verify).map_err(|e| format!("{name}: {e}"))?;
         blob.sigbus = sigbus;
@@ -583,11 +583,11 @@ impl Blob {
         debug_assert!(a <= b && b <= self.strings_len);
         &self.map[self.strings_at + a..self.strings_at + b]
     }
-    /// The source path of sample `i` for printing: escaped by [`crate::guard::escape_name`]
+    /// The source path of sample `i` for printing: escaped by [`catdog_guard::escape_name`]
     /// (a name with a line break, a tab, a terminal escape or bytes that are not UTF-8 stays
     /// on one line and shows what it holds). Panics if `i >= len()`.
     pub fn source(&self, i: usize) -> String {
-        crate::guard::escape_name(self.source_bytes(i))
+        catdog_guard::escape_name(self.source_bytes(i))
     }
     /// The other half of the train/test pair this blob was packed with, if any.
     pub fn sibling(&self) -> Option<Sibling> {
@@ -737,7 +737,7 @@ impl BlobWriter {
             payload_crc: 0,
             flags: if sibling.is_some() { FLAG_SIBLING } else { 0 },
         };
-        let tmp = crate::guard::tmp_path(path)?;
+        let tmp = catdog_guard::tmp_path(path)?;
         let file = File::create(&tmp).map_err(|e| io_err(&tmp, "create", e))?;
         let mut w = BlobWriter {
             out: Some(

@@ -6,6 +6,101 @@
 /// Input channels of the network (RGB).
 pub const IN_CHANNELS: usize = 3;
 
+/// Which kernels a network runs: the one choice behind `--kernels` and `CATDOG_KERNELS`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernels {
+    /// The assembly original's routines, in the original's order: its exact bits, at its speed
+    /// (AVX-512; one thread; plain SGD).
+    Original,
+    /// Ours: register-blocked, Winograd, multi-threaded `asm!` on ZMM registers (AVX-512);
+    /// bitwise the same on any thread count.
+    Fast,
+    /// Ours for CPUs without AVX-512: plain Rust and an implicit GEMM on `matrixmultiply`
+    /// (AVX2+FMA or SSE2, chosen at run time), the same threads; [`crate::portable`].
+    Portable,
+    /// The scalar plain-Rust reference: slow, obviously correct; the oracle of the tests.
+    Reference,
+}
+
+impl Kernels {
+    /// Every choice, in `--help` order.
+    pub const ALL: [Kernels; 4] = [
+        Kernels::Original,
+        Kernels::Fast,
+        Kernels::Portable,
+        Kernels::Reference,
+    ];
+
+    /// The flag value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernels::Original => "original",
+            Kernels::Fast => "fast",
+            Kernels::Portable => "portable",
+            Kernels::Reference => "reference",
+        }
+    }
+
+    /// The default for this CPU: `fast` where it has AVX-512, else `portable`.
+    pub fn default_for_cpu() -> Kernels {
+        if crate::cpu::has_avx512() {
+            Kernels::Fast
+        } else {
+            Kernels::Portable
+        }
+    }
+
+    /// `explicit` (the `--kernels` flag) if given, else `CATDOG_KERNELS` if set, else
+    /// [`Kernels::default_for_cpu`]; with the `note:` line to print when the kernels come from
+    /// the environment or the default had to leave the fast kernels.
+    pub fn resolve(explicit: Option<Kernels>) -> Result<(Kernels, Option<String>), String> {
+        if let Some(k) = explicit {
+            return Ok((k, None));
+        }
+        match std::env::var("CATDOG_KERNELS") {
+            Ok(v) if !v.is_empty() => {
+                let k: Kernels = v.parse().map_err(|e| format!("CATDOG_KERNELS: {e}"))?;
+                Ok((
+                    k,
+                    Some(format!(
+                        "note: CATDOG_KERNELS is set: running the {k} kernels"
+                    )),
+                ))
+            }
+            _ => {
+                let k = Kernels::default_for_cpu();
+                let note = (k != Kernels::Fast).then(|| {
+                    "note: this CPU lacks AVX-512 F/BW/DQ/VL: running the portable kernels (--kernels portable)"
+                        .to_string()
+                });
+                Ok((k, note))
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for Kernels {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Kernels::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Kernels::ALL.iter().map(|k| k.name()).collect();
+                format!(
+                    "unknown kernels '{s}' (expected one of: {})",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+impl std::fmt::Display for Kernels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Everything that sizes or drives training.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Hyper {

@@ -4,7 +4,7 @@
 //! cannot reach an AVX-512 instruction on a CPU without AVX-512 F/BW/DQ/VL.
 //!
 //! The original assumed AVX-512 unconditionally; which kernels run is the user's choice
-//! ([`crate::network::Kernels`]), checked against this value once, when a network is built.
+//! ([`crate::config::Kernels`]), checked against this value once, when a network is built.
 
 /// Proof that this CPU has AVX-512 F, BW, DQ and VL, every subset the asm kernels use. Zero-sized
 /// and `Copy`: pass it by value. Made only by [`avx512`] (and, inside this crate, by the asm

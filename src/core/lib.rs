@@ -5,7 +5,7 @@
 //! on nothing for images, plots, progress bars or the command line: reading this crate is
 //! reading the whole network.
 //!
-//! Reading order, from `main` down: [`network::build`] picks a tier once; [`train`] runs the
+//! Reading order, from `main` down: [`builder::network`] builds the network on the chosen kernels, once; [`train`] runs the
 //! epochs (threads, the update); [`step`] runs one batch's phases through the layers in order;
 //! [`layers`] holds one file per layer (forward and backward side by side, the asm driver and
 //! the table that picks asm or reference once); the `asm!` micro-kernels are in [`kernels`],
@@ -17,15 +17,15 @@
 //! `dense.asm`, `dot_product.asm`, `matrix_ops.asm`, `activation_functions.asm` (ReLU) ->
 //! [`layers::fc`]; `loss.asm` and the sigmoid -> [`layers::loss`]; `update_weights.asm` ->
 //! [`update`]; `forward.asm`, `backward.asm` -> [`step`]; `_start.asm` -> [`train`]. The
-//! original tier, one module per original file, is in [`original`]; [`network`] is the seam that
-//! picks a tier.
+//! original tier, one module per original file, is in [`original`]; [`network`] is the seam the loops
+//! drive every tier through, and [`builder`] the one place a tier is chosen.
 
 pub mod arena;
 pub mod blob;
+pub mod builder;
 pub mod config;
 pub mod cpu;
 pub mod dataset;
-pub mod guard;
 pub mod kernels;
 pub mod layers;
 pub mod model;

@@ -3,10 +3,10 @@
 //! assembly time). Shapes of every view are written next to it.
 
 use crate::arena::{Arena, ArenaLayout, Shared, View};
+use crate::config::Kernels;
 use crate::config::{Hyper, Shapes};
 use crate::layers::conv::{ConvChoice, ConvPlan};
 use crate::layers::LayerFns;
-use crate::network::Kernels;
 
 /// The ten parameter tensors, contiguous and in `parameters.raw` order.
 #[derive(Clone, Debug)]

@@ -8,7 +8,6 @@
 use crate::config::Shapes;
 use crate::rng::Rng;
 use byteorder::{ByteOrder, LE};
-use std::io::Write;
 use std::path::Path;
 
 /// Names of the parameter tensors, in file order.
@@ -60,7 +59,7 @@ pub fn read_raw(path: &Path, shapes: &Shapes, params: &mut [f32]) -> Result<(), 
         ));
     }
     // A FIFO or device is refused here, without blocking on it.
-    let mut file = crate::guard::open_regular(path, "the parameter file")?;
+    let mut file = catdog_guard::open_regular(path, "the parameter file")?;
     if meta.len() != want as u64 {
         return Err(format!(
             "{}: parameter file has {} bytes, expected {} ({} float32 values for image {}, widths {}/{}/{}, fc1 {})",
@@ -138,27 +137,5 @@ pub fn write_raw(path: &Path, shapes: &Shapes, params: &[f32]) -> Result<(), Str
     let params = &params[..shapes.param_count()];
     let mut bytes = vec![0u8; params.len() * 4];
     LE::write_f32_into(params, &mut bytes);
-    write_atomic(path, &bytes)
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so that
-/// a crash never leaves a half-written file under `path`.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    if path.is_dir() {
-        return Err(format!(
-            "{}: is a directory, expected a file name",
-            path.display()
-        ));
-    }
-    let tmp = crate::guard::tmp_path(path)?;
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("{}: cannot write: {e}", path.display())
-    })
+    catdog_guard::write_atomic(path, &bytes)
 }

@@ -68,7 +68,7 @@ impl Augment {
             key: [0; 3],
         }
     }
-    pub fn new(opts: &crate::train::EpochOptions, epoch: usize, step: usize) -> Self {
+    pub fn new(opts: &crate::network::EpochOptions, epoch: usize, step: usize) -> Self {
         Self {
             flips: opts.flips.then_some(epoch),
             dropout: opts.dropout > 0.0,
@@ -80,6 +80,15 @@ impl Augment {
         self.dropout
             .then_some([self.key[0], self.key[1], self.key[2], slot as u64, layer])
     }
+}
+
+/// Whether sample `i` is mirrored in `epoch` of a run seeded `seed` (a hash, so it needs no
+/// state to resume).
+pub fn flip_bit(seed: u64, epoch: usize, i: usize) -> bool {
+    let mut r = crate::rng::Rng::new(
+        seed.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ ((epoch as u64) << 32) ^ i as u64 ^ 0xF11F,
+    );
+    r.next_u64() & 1 == 1
 }
 
 /// A batch: which samples of which dataset, and with which augmentation.
@@ -110,7 +119,7 @@ pub fn forward_backward(
         let i = idx[slot] as usize;
         let flip = aug
             .flips
-            .is_some_and(|epoch| crate::train::flip_bit(aug.key[0], epoch, i));
+            .is_some_and(|epoch| flip_bit(aug.key[0], epoch, i));
         conv_blocks_forward(c, slot, t, data.image(i), flip, true);
         if let Some(key) = aug.dropout_key(slot, 0) {
             // SAFETY: the slot's row of fc_in and of the mask belong to this thread now.

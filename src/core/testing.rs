@@ -10,12 +10,12 @@
 //!   or (under `CATDOG_REQUIRE_AVX512=1` / `CATDOG_REQUIRE_SHARED=1`, as CI sets them) a failure
 //!   naming what was missing.
 
+use crate::config::Kernels;
 use crate::config::{ConvDims, Hyper};
 use crate::cpu::Avx512;
 use crate::kernels::asm_zmm;
 use crate::layers::conv::{Algo, ConvChoice, ConvPlan};
 use crate::layers::LayerFns;
-use crate::network::Kernels;
 
 /// The smallest network the trainer accepts: 8 x 8 images, three 16-filter convolutions and 16
 /// hidden neurons; everything else as [`Hyper::default`].

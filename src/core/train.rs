@@ -7,10 +7,11 @@
 //! ([`Team::run`]), never per batch.
 
 use crate::arena::View;
+use crate::config::Kernels;
 use crate::config::{Hyper, Shapes};
 use crate::dataset::Dataset;
 use crate::model::{Ctx, Net, REPACK_UNITS};
-use crate::network::{Kernels, Network};
+use crate::network::{EpochOptions, EpochStats, Network};
 use crate::profile::{Clock, Section};
 use crate::step::{self, Augment, Batch};
 use crate::team::Team;
@@ -19,56 +20,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-/// How an epoch runs and reports.
-#[derive(Clone, Debug)]
-pub struct EpochOptions {
-    /// Print the original's `Epoch: E, Step: S, Loss: L` line every this many steps (0 = never).
-    pub log_every: usize,
-    /// Mirror each sample left-right when [`flip_bit`] says so for this epoch.
-    pub flips: bool,
-    /// This epoch's learning rate.
-    pub lr: f32,
-    /// SGD momentum and L2 weight decay (0 and 0: the original's plain SGD).
-    pub momentum: f32,
-    pub weight_decay: f32,
-    /// Dropout probability on the inputs of fc1 and fc2 (0: none), and the seed of its masks.
-    pub dropout: f32,
-    pub seed: u64,
-}
-
-impl EpochOptions {
-    /// The original's recipe at learning rate `lr`.
-    pub fn plain(lr: f32) -> Self {
-        Self {
-            log_every: 0,
-            flips: false,
-            lr,
-            momentum: 0.0,
-            weight_decay: 0.0,
-            dropout: 0.0,
-            seed: 0,
-        }
-    }
-}
-
-/// What an epoch measured.
-#[derive(Clone, Debug, Default)]
-pub struct EpochStats {
-    pub steps: usize,
-    pub samples: usize,
-    pub mean_loss: f64,
-    pub seconds: f64,
-    /// Mean loss of every batch, in order (what the per-batch lines print).
-    pub losses: Vec<f32>,
-}
-
 /// Prints the original's per-batch line when `opts.log_every` says so: `Epoch: E, Step: S,
 /// Loss: L`, epochs and steps counted from 0 (`epoch` here counts from 1, `step` from 0), the
 /// loss as [`original_decimal`] prints it.
 /// A failed write to stdout is returned as an error (a closed pipe ends the run quietly).
 pub fn log_step(opts: &EpochOptions, epoch: usize, step: usize, loss: f32) -> Result<(), String> {
     if opts.log_every > 0 && (step + 1).is_multiple_of(opts.log_every) {
-        crate::outln!(
+        catdog_guard::outln!(
             "Epoch: {}, Step: {step}, Loss: {}",
             epoch - 1,
             original_decimal(loss as f64)
@@ -289,15 +247,6 @@ impl Network for Net {
             losses,
         })
     }
-}
-
-/// Whether sample `i` is mirrored in `epoch` of a run seeded `seed` (a hash, so it needs no
-/// state to resume).
-pub fn flip_bit(seed: u64, epoch: usize, i: usize) -> bool {
-    let mut r = crate::rng::Rng::new(
-        seed.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ ((epoch as u64) << 32) ^ i as u64 ^ 0xF11F,
-    );
-    r.next_u64() & 1 == 1
 }
 
 /// P(dog) for every sample of `data`, in batches of the training batch size.

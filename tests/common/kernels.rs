@@ -2,8 +2,8 @@
 //! (from `numbers.rs`), and the kernel paths to test.
 #![allow(dead_code)]
 
+pub use catdog::config::Kernels;
 pub use catdog::cpu::Avx512;
-pub use catdog::network::Kernels;
 
 #[path = "numbers.rs"]
 mod numbers;

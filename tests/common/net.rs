@@ -3,8 +3,8 @@
 #![allow(dead_code)]
 
 use catdog::config::Hyper;
+use catdog::config::Kernels;
 use catdog::model::Net;
-use catdog::network::Kernels;
 use catdog::parameters;
 
 /// A network for `h` on kernel `path` (with a momentum buffer if `momentum`), its parameters

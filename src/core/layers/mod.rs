@@ -28,9 +28,9 @@ pub mod input;
 pub mod loss;
 pub mod pool;
 
+use crate::config::Kernels;
 use crate::config::PoolDims;
 use crate::cpu::Avx512;
-use crate::network::Kernels;
 use crate::reference as r;
 use crate::update::{self, Momentum};
 use fc::FcDims;

@@ -15,11 +15,12 @@ use super::forward::forward_pass;
 use super::loader::load_sample;
 use super::loss::compute_loss;
 use super::update_weights::add_to_vector;
+use crate::config::Kernels;
 use crate::config::{Hyper, Shapes};
 use crate::cpu::Avx512;
 use crate::dataset::Dataset;
-use crate::network::{Kernels, Network};
-use crate::train::{EpochOptions, EpochStats};
+use crate::network::Network;
+use crate::network::{EpochOptions, EpochStats};
 use std::time::Instant;
 
 /// The network as the original keeps it: one set of buffers, one sample at a time, one thread.

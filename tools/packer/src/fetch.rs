@@ -373,7 +373,7 @@ pub fn extract(z: &mut zip::ZipArchive<fs::File>, dir: &Path) -> Result<PathBuf,
             "pack: skipped {} archive entries whose names leave PetImages/Cat/ or PetImages/Dog/ \
              (a .. or . in the name), e.g. {}",
             outside.0,
-            catdog_core::guard::escape_name(outside.1.as_bytes())
+            catdog_guard::escape_name(outside.1.as_bytes())
         );
     }
     if too_big.0 > 0 {
@@ -381,7 +381,7 @@ pub fn extract(z: &mut zip::ZipArchive<fs::File>, dir: &Path) -> Result<PathBuf,
             "pack: skipped {} archive entries larger than {} bytes (no photo is), e.g. {}",
             too_big.0,
             crate::MAX_FILE_BYTES,
-            catdog_core::guard::escape_name(too_big.1.as_bytes())
+            catdog_guard::escape_name(too_big.1.as_bytes())
         );
     }
     let total: u64 = wanted.iter().map(|w| w.3).sum();

@@ -2,8 +2,8 @@
 //! See tools/README.md for every flag and data/README.md for the blob format.
 
 use catdog_core::blob::{Blob, BlobMeta, BlobWriter, Sibling, Verify, CLASS_NAMES, UNLABELED};
-use catdog_core::guard::escape_path;
-use catdog_core::{errln, outln};
+use catdog_guard::escape_path;
+use catdog_guard::{errln, outln};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use packer::*;
@@ -178,7 +178,7 @@ fn main() -> ExitCode {
             None => pack_folder(&cli.pack),
         },
     };
-    catdog_core::guard::exit_code(r, "pack: ")
+    catdog_guard::exit_code(r, "pack: ")
 }
 
 /// `--fetch petimages`: download, check and unzip (packer::fetch), then pack with a 20% split.
@@ -210,15 +210,15 @@ fn photos(a: PhotosArgs) -> Result<(), String> {
         filter: parse_filter("bilinear")?,
     };
     let inputs: Vec<(&Path, &str)> = a.inputs.iter().map(|p| (p.as_path(), "an input")).collect();
-    catdog_core::guard::check_outputs(&inputs, &[(a.out.as_path(), "-o")])?;
-    catdog_core::guard::clean_stale_beside(&[a.out.as_path()], "pack: ")?;
+    catdog_guard::check_outputs(&inputs, &[(a.out.as_path(), "-o")])?;
+    catdog_guard::clean_stale_beside(&[a.out.as_path()], "pack: ")?;
     let (files, mut skipped) = packer::photos::list(&a.inputs)?;
     let (n, more) = packer::photos::pack(&files, &resize, a.max_pixels, &a.out)?;
     skipped.extend(more);
     for s in &skipped {
         eprintln!(
             "skipped {}: {}",
-            catdog_core::guard::escape_path(&s.path),
+            catdog_guard::escape_path(&s.path),
             s.reason
         );
     }
@@ -343,7 +343,7 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
     if test.is_some() {
         outputs.push((test_out.as_path(), "-o"));
     }
-    catdog_core::guard::check_outputs(&[(src.as_path(), "the source folder")], &outputs)?;
+    catdog_guard::check_outputs(&[(src.as_path(), "the source folder")], &outputs)?;
     if !a.quiet {
         errln!(
             "pack: {}: {} layout, {} image files to decode, {} other entries",
@@ -600,7 +600,7 @@ fn one_class_check(labels: &[u8], split: bool, src: &Path) -> Result<(), String>
 /// Removes temporary files that an interrupted earlier run (a process no longer alive) left in
 /// `dir`: `.NAME.bin.PID.tmp` (a blob being written), `.pack-staging.PID.tmp`, `.pack-probe.PID.tmp`.
 fn clean_stale(dir: &Path) -> Result<(), String> {
-    catdog_core::guard::clean_stale(
+    catdog_guard::clean_stale(
         dir,
         |what| what.ends_with(".bin") || what == "pack-staging" || what == "pack-probe",
         "pack: ",
@@ -672,13 +672,13 @@ fn from_raw(a: &PackArgs, data: &Path, labels_path: &Path) -> Result<(), String>
     }
     let il = w as usize * h as usize * 3;
     // Regular files only: a FIFO would block, a device never end.
-    let data_file = catdog_core::guard::open_regular(data, "the raw image file")?;
+    let data_file = catdog_guard::open_regular(data, "the raw image file")?;
     let dsize = data_file
         .metadata()
         .map_err(|e| format!("{}: {e}", data.display()))?
         .len();
     let mut labels = Vec::new();
-    catdog_core::guard::open_regular(labels_path, "the raw label file")?
+    catdog_guard::open_regular(labels_path, "the raw label file")?
         .read_to_end(&mut labels)
         .map_err(|e| format!("{}: {e}", labels_path.display()))?;
     if dsize % il as u64 != 0 {
@@ -722,7 +722,7 @@ fn from_raw(a: &PackArgs, data: &Path, labels_path: &Path) -> Result<(), String>
             .map_or("raw".into(), |s| s.to_string_lossy());
         a.out.join(format!("{stem}.bin"))
     };
-    catdog_core::guard::check_outputs(
+    catdog_guard::check_outputs(
         &[
             (data, "the raw image file"),
             (labels_path, "the raw label file"),
@@ -775,8 +775,8 @@ fn inspect(a: InspectArgs) -> Result<(), String> {
     if let Some(out) = &dump_out {
         // Before the blob is mapped: -o must not be the blob itself (that truncated the mapped
         // file under the reader: a bus error, and the blob was lost).
-        catdog_core::guard::check_outputs(&[(a.blob.as_path(), "the blob")], &[(out, "-o")])?;
-        catdog_core::guard::clean_stale_beside(&[out], "pack: ")?;
+        catdog_guard::check_outputs(&[(a.blob.as_path(), "the blob")], &[(out, "-o")])?;
+        catdog_guard::clean_stale_beside(&[out], "pack: ")?;
     }
     let b = Blob::open_with(&a.blob, Verify::MetadataOnly)?;
     let hd = b.header();
@@ -850,7 +850,7 @@ fn inspect(a: InspectArgs) -> Result<(), String> {
             image::ImageFormat::Png,
         )
         .map_err(|e| format!("cannot encode {}: {e}", out.display()))?;
-        catdog_core::parameters::write_atomic(&out, png.get_ref())?;
+        catdog_guard::write_atomic(&out, png.get_ref())?;
         outln!("dumped sample {i} ({}) to {}", b.source(i), out.display())?;
     }
     payload.map_err(|e| format!("{}: {e}", a.blob.display()))

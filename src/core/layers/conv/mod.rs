@@ -29,9 +29,9 @@
 use crate::cpu::Avx512;
 
 use crate::config::ConvDims;
+use crate::config::Kernels;
 use crate::kernels::conv::{self, PoolTileArgs, PoolTileFn, Tile, TileArgs, TileFn};
 use crate::layers::pool::OutPlace;
-use crate::network::Kernels;
 use crate::reference::conv as reference;
 use std::ops::Range;
 use winograd::{TileSize, F2, F4};

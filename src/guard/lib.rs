@@ -1,5 +1,8 @@
-//! Where the programs meet an unlucky outside world: closed or full standard streams, and the
-//! exit codes both binaries (`model`, `tools/pack`) share.
+//! catdog-guard: where the programs meet an unlucky outside world, in one place for both
+//! binaries (`model`, `tools/pack`) and the file formats of the core: exit codes, closed or full
+//! standard streams (`outln!`, `errln!`), Ctrl-C and SIGTERM, SIGBUS on a memory map whose file
+//! shrank, regular-file checks on inputs, outputs that must not be inputs, temp files and atomic
+//! writes. The network crate (`catdog-core`) uses it only to open, map and write its files.
 //!
 //! Exit codes: 0 success; 2 bad input or any other error reported with one `error:` line;
 //! [`EXIT_BROKEN_PIPE`] (141, what a shell reports for a program killed by SIGPIPE) when the
@@ -51,19 +54,19 @@ pub fn write_std(stderr: bool, args: std::fmt::Arguments) -> Result<(), String> 
 /// `println!` that returns `Result<(), String>` instead of panicking on a closed or full stdout.
 #[macro_export]
 macro_rules! outln {
-    ($($t:tt)*) => { $crate::guard::write_std(false, format_args!("{}\n", format_args!($($t)*))) };
+    ($($t:tt)*) => { $crate::write_std(false, format_args!("{}\n", format_args!($($t)*))) };
 }
 
 /// `print!` that returns `Result<(), String>` instead of panicking.
 #[macro_export]
 macro_rules! out {
-    ($($t:tt)*) => { $crate::guard::write_std(false, format_args!($($t)*)) };
+    ($($t:tt)*) => { $crate::write_std(false, format_args!($($t)*)) };
 }
 
 /// `eprintln!` that returns `Result<(), String>` instead of panicking on a closed or full stderr.
 #[macro_export]
 macro_rules! errln {
-    ($($t:tt)*) => { $crate::guard::write_std(true, format_args!("{}\n", format_args!($($t)*))) };
+    ($($t:tt)*) => { $crate::write_std(true, format_args!("{}\n", format_args!($($t)*))) };
 }
 
 /// The end of a run: success, a quiet stop on a closed pipe, or one `PREFIX: error: ...` line
@@ -557,4 +560,26 @@ pub fn on_interrupt_remove_file(p: &Path) -> bool {
 /// Whether process `pid` is alive (its /proc entry exists).
 pub fn process_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so that
+/// a crash never leaves a half-written file under `path`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    if path.is_dir() {
+        return Err(format!(
+            "{}: is a directory, expected a file name",
+            path.display()
+        ));
+    }
+    let tmp = tmp_path(path)?;
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("{}: cannot write: {e}", path.display())
+    })
 }
