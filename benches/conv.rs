@@ -14,7 +14,7 @@
 
 use catdog::config::ConvDims;
 use catdog::cpu::has_avx512;
-use catdog::layers::conv::winograd::{self, F2, F4};
+use catdog::layers::conv::winograd::{self, Winograd2, Winograd4};
 use catdog::layers::conv::winograd_rows;
 use catdog::layers::conv::{Algo, ConvPlan};
 use catdog::testing::{fma_peak_gflops, plan};
@@ -152,10 +152,10 @@ fn cases() -> Vec<(&'static str, Algo, ConvDims)> {
     let mut v = Vec::new();
     for (name, d) in LAYERS {
         v.push((name, Algo::Direct, d));
-        if winograd::applies::<F2>(&d) {
-            v.push((name, Algo::Winograd, d));
+        if winograd::applies::<Winograd2>(&d) {
+            v.push((name, Algo::Winograd2, d));
         }
-        if winograd::applies::<F4>(&d) {
+        if winograd::applies::<Winograd4>(&d) {
             v.push((name, Algo::Winograd4, d));
         }
         if winograd_rows::applies(&d) {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use catdog::arena::Arena;
 use catdog::config::{ConvDims, Hyper};
 use catdog::cpu;
-use catdog::layers::conv::winograd::{self, F2, F4};
+use catdog::layers::conv::winograd::{self, Winograd2, Winograd4};
 use catdog::layers::conv::winograd_rows;
 use catdog::layers::conv::Algo;
 use catdog::testing::{fma_peak_loop, plan, FMA_PEAK_FLOPS_PER_ITER};
@@ -62,10 +62,10 @@ impl Layer {
     /// The algorithms to measure on this layer.
     fn algos(&self) -> Vec<Algo> {
         let mut v = vec![Algo::Direct];
-        if winograd::applies::<F2>(&self.d) {
-            v.push(Algo::Winograd);
+        if winograd::applies::<Winograd2>(&self.d) {
+            v.push(Algo::Winograd2);
         }
-        if winograd::applies::<F4>(&self.d) {
+        if winograd::applies::<Winograd4>(&self.d) {
             v.push(Algo::Winograd4);
         }
         if winograd_rows::applies(&self.d) {
@@ -90,10 +90,10 @@ impl Layer {
 fn scratch_len(d: &ConvDims) -> usize {
     let most = |a| plan(a, d).scratch_len;
     let mut n = most(Algo::Direct).max(1);
-    if winograd::applies::<F2>(d) {
-        n = n.max(most(Algo::Winograd));
+    if winograd::applies::<Winograd2>(d) {
+        n = n.max(most(Algo::Winograd2));
     }
-    if winograd::applies::<F4>(d) {
+    if winograd::applies::<Winograd4>(d) {
         n = n.max(most(Algo::Winograd4));
     }
     if winograd_rows::applies(d) {

@@ -5,7 +5,7 @@
 
 use approx::assert_relative_eq;
 use catdog::config::ConvDims;
-use catdog::layers::conv::winograd::{self, F2};
+use catdog::layers::conv::winograd::{self, Winograd2};
 use catdog::layers::conv::winograd_rows;
 use catdog::layers::conv::{chunks, row_tile_widths, Algo, ConvPlan, PoolOut};
 use catdog::network::Kernels;
@@ -197,7 +197,7 @@ fn asm_backward_data_matches_finite_differences() {
     }
     assert_eq!(auto_plan(Kernels::Fast, &ODD).algo, Algo::Direct);
     gradient_check(Kernels::Fast, ODD);
-    assert_eq!(auto_plan(Kernels::Fast, &EVEN).algo, Algo::Winograd);
+    assert_eq!(auto_plan(Kernels::Fast, &EVEN).algo, Algo::Winograd2);
     gradient_check(Kernels::Fast, EVEN);
 }
 
@@ -228,8 +228,8 @@ fn compare_algos(h: usize, w: usize, cin: usize, cout: usize, shift: usize, seed
         reference::backward_data(&d, &dy_pad[shift..], wts, &mut dx_ref);
     }
     let mut algos = vec![if asm { Algo::Direct } else { Algo::Gemm }];
-    if asm && winograd::applies::<F2>(&d) {
-        algos.push(Algo::Winograd);
+    if asm && winograd::applies::<Winograd2>(&d) {
+        algos.push(Algo::Winograd2);
     }
     if asm && winograd_rows::applies(&d) {
         algos.push(Algo::WinogradRows);

@@ -6,7 +6,7 @@
 
 use approx::assert_relative_eq;
 use catdog::config::ConvDims;
-use catdog::layers::conv::winograd::{self, F2};
+use catdog::layers::conv::winograd::{self, Winograd2};
 use catdog::layers::conv::{unpack_wgrad, Algo};
 use catdog::network::Kernels;
 use catdog::reference::conv_wgrad as reference;
@@ -182,7 +182,7 @@ fn asm_overwrites_and_is_deterministic() {
     let (mut dw, mut db) = (vec![0.0; 9 * 32 * 48], vec![0.0; 48]);
     let plan = auto_plan(Kernels::Fast, &d);
     let mut scratch = vec![0.0; plan.scratch_len];
-    assert_eq!(plan.algo, Algo::Winograd);
+    assert_eq!(plan.algo, Algo::Winograd2);
     (plan.backward_weights)(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
     let (first_dw, first_db) = (dw.clone(), db.clone());
     (plan.backward_weights)(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
@@ -234,7 +234,7 @@ fn both_algorithms_match_reference() {
     let mut rng = Rng::new(7);
     for &(h, w, cin, cout) in WINOGRAD_SHAPES {
         let d = dims(h, w, cin, cout);
-        assert!(winograd::applies::<F2>(&d), "{d:?}");
+        assert!(winograd::applies::<Winograd2>(&d), "{d:?}");
         let x = padded(&mut rng, h, w, cin);
         let dy = padded(&mut rng, h, w, cout);
         let (dw_ref, db_ref) = run(Kernels::Reference, &d, &x, &dy);
@@ -242,7 +242,7 @@ fn both_algorithms_match_reference() {
         let dya: Vec<f32> = dy.iter().map(|v| v.abs()).collect();
         let (dw_mag, db_mag) = run(Kernels::Reference, &d, &xa, &dya);
         let win_mag = window_magnitude(&d, &dw_mag);
-        for (a, mag) in [(Algo::Direct, &dw_mag), (Algo::Winograd, &win_mag)] {
+        for (a, mag) in [(Algo::Direct, &dw_mag), (Algo::Winograd2, &win_mag)] {
             let (dw, db) = run_algo(Kernels::Fast, Some(a), &d, &x, &dy);
             let what = format!("{a:?}");
             assert_close_tol(&format!("dw {what}"), &d, &dw, &dw_ref, mag, 1e-5);
@@ -456,7 +456,7 @@ fn gradients_match_central_differences() {
                 runs.push((Kernels::Fast, Some(Algo::Direct)));
             }
             if algo == Algo::Winograd4 {
-                runs.push((Kernels::Fast, Some(Algo::Winograd)));
+                runs.push((Kernels::Fast, Some(Algo::Winograd2)));
             }
         }
         for (path, a) in runs {

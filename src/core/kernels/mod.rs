@@ -40,7 +40,7 @@ pub mod load;
 pub mod loss;
 pub mod pool;
 pub mod update;
-pub mod winograd;
+pub mod winograd2;
 pub mod winograd4;
 pub mod winograd_rows;
 

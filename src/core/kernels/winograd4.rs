@@ -25,7 +25,7 @@
 //! written to a small transit buffer ([`Transit`], 36 vectors, L1-resident), then every *row*
 //! of that (`X^T t[i, :]^T`) into the destination. A 6x6 block is 36 vectors, more than the 32
 //! ZMM registers, so the transit buffer replaces the register-only scheme of the F(2x2)
-//! kernels (`crate::kernels::winograd`); its stores are forwarded to the loads that follow.
+//! kernels (`crate::kernels::winograd2`); its stores are forwarded to the loads that follow.
 //!
 //! The 1-D transforms, with `K4` = 4.0 etc. broadcast in registers (FMAs for the scaled terms):
 //!

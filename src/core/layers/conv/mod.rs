@@ -34,7 +34,7 @@ use crate::layers::pool::OutPlace;
 use crate::network::Kernels;
 use crate::reference::conv as reference;
 use std::ops::Range;
-use winograd::{TileSize, F2, F4};
+use winograd::{TileSize, Winograd2, Winograd4};
 
 /// `per_thread!(Key => Value, key, build)`: the value `build` makes for `key` (a shape), built
 /// on the calling thread's first call with that key and then reused (`Value` is cheap to
@@ -72,7 +72,7 @@ pub enum Algo {
     /// Register-blocked direct convolution (any shape).
     Direct,
     /// Winograd F(2x2, 3x3) (even output sides, channels in 16s): 16/36 of the multiplies.
-    Winograd,
+    Winograd2,
     /// Winograd F(4x4, 3x3) (output sides in 4s, channels in 16s): 36/144 of the multiplies,
     /// at about 10x F(2x2)'s rounding error (`asm_notes/winograd4.md`).
     Winograd4,
@@ -252,17 +252,17 @@ impl ConvPlan {
     /// the input gradient swaps the channel counts, which does not change the test), else F(4,3)
     /// along rows for 1 to 3 input channels, else the direct convolution.
     pub fn fast(cpu: Avx512, d: &ConvDims, choice: ConvChoice) -> Self {
-        use ConvChoice::{Auto, Winograd2};
+        use ConvChoice::Auto;
         let algo = match choice {
-            Auto if winograd::applies::<F4>(d) => Algo::Winograd4,
-            Auto | Winograd2 if winograd::applies::<F2>(d) => Algo::Winograd,
+            Auto if winograd::applies::<Winograd4>(d) => Algo::Winograd4,
+            Auto | ConvChoice::Winograd2 if winograd::applies::<Winograd2>(d) => Algo::Winograd2,
             Auto if winograd_rows::applies(d) => Algo::WinogradRows,
             _ => Algo::Direct,
         };
         Self::with(cpu, algo, d)
     }
 
-    /// A given algorithm (tests and benches run them all on one shape). `Algo::Winograd` needs
+    /// A given algorithm (tests and benches run them all on one shape). `Algo::Winograd2` needs
     /// [`winograd::applies`]`(d)`. The asm algorithms' functions are reachable only this way,
     /// with the token.
     pub fn with(_cpu: Avx512, algo: Algo, d: &ConvDims) -> Self {
@@ -324,10 +324,12 @@ impl ConvPlan {
                 )),
             },
             Algo::Gemm => Self::portable(d),
-            Algo::Winograd => Self::winograd::<F2>(algo, band, d),
+            Algo::Winograd2 => Self::winograd::<Winograd2>(algo, band, d),
             Algo::Winograd4 => ConvPlan {
-                forward_pool: Some(asm_entry!(winograd::run_pool::<F4>; d, x, w, b, r, s, p)),
-                ..Self::winograd::<F4>(algo, band, d)
+                forward_pool: Some(
+                    asm_entry!(winograd::run_pool::<Winograd4>; d, x, w, b, r, s, p),
+                ),
+                ..Self::winograd::<Winograd4>(algo, band, d)
             },
         }
     }

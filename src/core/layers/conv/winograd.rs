@@ -5,9 +5,9 @@
 //! to go faster. Two tile sizes share this one driver, each a [`TileSize`] (its transforms are
 //! its own `asm!` kernels; everything else is written once here):
 //!
-//! - [`F2`], F(2x2, 3x3): 4x4 input tiles, 16 positions, 16 instead of 36 multiplies per 2x2
-//!   output block ([`crate::kernels::winograd`]; `asm_notes/winograd.md`);
-//! - [`F4`], F(4x4, 3x3): 6x6 input tiles, 36 positions, 36 instead of 144 multiplies per 4x4
+//! - [`Winograd2`], F(2x2, 3x3): 4x4 input tiles, 16 positions, 16 instead of 36 multiplies per 2x2
+//!   output block ([`crate::kernels::winograd2`]; `asm_notes/winograd2.md`);
+//! - [`Winograd4`], F(4x4, 3x3): 6x6 input tiles, 36 positions, 36 instead of 144 multiplies per 4x4
 //!   block, at the price of larger transforms and more rounding ([`crate::kernels::winograd4`];
 //!   `asm_notes/winograd4.md`). The trainer's default where it applies.
 //!
@@ -35,14 +35,14 @@
 //! the positions of `cin x cout` (F(4x4), conv3: 1.15 MiB):
 //!
 //! ```
-//! use catdog_core::layers::conv::winograd::{scratch_len, wgrad_scratch_len, F2, F4};
+//! use catdog_core::layers::conv::winograd::{scratch_len, wgrad_scratch_len, Winograd2, Winograd4};
 //! let s = catdog_core::config::Hyper::default().shapes().unwrap();
 //! let most = |f: fn(&catdog_core::config::ConvDims) -> usize| {
 //!     s.conv.iter().map(|d| f(d) * 4).max().unwrap()
 //! };
-//! assert_eq!(most(scratch_len::<F2>), 386 << 10);
-//! assert_eq!(most(scratch_len::<F4>), 446_976);
-//! assert_eq!(most(wgrad_scratch_len::<F4>), 2_071_296);
+//! assert_eq!(most(scratch_len::<Winograd2>), 386 << 10);
+//! assert_eq!(most(scratch_len::<Winograd4>), 446_976);
+//! assert_eq!(most(wgrad_scratch_len::<Winograd4>), 2_071_296);
 //! ```
 //!
 //! # Accuracy of F(4x4)
@@ -76,11 +76,11 @@ use super::PoolOut;
 use crate::config::ConvDims;
 use crate::kernels::conv::TileArgs;
 use crate::kernels::conv_wgrad as wgrad_kernels;
-use crate::kernels::{winograd as k2, winograd4 as k4};
+use crate::kernels::{winograd2 as k2, winograd4 as k4};
 
 /// One Winograd tile size: its output tile side, its measured band sizes, its weight transform
 /// `G` and its `asm!` transforms. The kernels' contracts are those of
-/// [`crate::kernels::winograd`] (F(2x2)) and [`crate::kernels::winograd4`] (F(4x4)), whose
+/// [`crate::kernels::winograd2`] (F(2x2)) and [`crate::kernels::winograd4`] (F(4x4)), whose
 /// 36-vector tiles go through a staging area in L1 ([`TileSize::Transit`]).
 pub trait TileSize {
     /// `m`: the output tile side.
@@ -157,13 +157,13 @@ pub trait TileSize {
 
 /// Winograd F(2x2, 3x3).
 #[derive(Clone, Copy, Debug)]
-pub struct F2;
+pub struct Winograd2;
 
 /// Winograd F(4x4, 3x3).
 #[derive(Clone, Copy, Debug)]
-pub struct F4;
+pub struct Winograd4;
 
-impl TileSize for F2 {
+impl TileSize for Winograd2 {
     const M: usize = 2;
     /// Measured: 24+ tiles keep the micro-kernels in their fast range (10-14 rows of the
     /// product).
@@ -235,7 +235,7 @@ impl TileSize for F2 {
     }
 }
 
-impl TileSize for F4 {
+impl TileSize for Winograd4 {
     const M: usize = 4;
     /// Conv2 one tile row of 16, conv3 two rows of 8. Band sizes from 8 to 48 tiles measured
     /// within a few percent of each other, 16 best or tied on all four passes
@@ -548,7 +548,7 @@ pub trait PoolTile: TileSize {
     );
 }
 
-impl PoolTile for F4 {
+impl PoolTile for Winograd4 {
     unsafe fn output_tile_row_pool(
         m: *const f32,
         pos_stride: usize,

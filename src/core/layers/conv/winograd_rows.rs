@@ -10,7 +10,7 @@
 //! input channel `c`, 6 transformed inputs times 6 transformed weight vectors instead of 4 x 3,
 //! 13.5 FMAs per pixel and 16 channels instead of 27.
 //!
-//! With F(4x4)'s matrices ([`super::winograd::F4`], `asm_notes/winograd4.md`) applied along x:
+//! With F(4x4)'s matrices ([`super::winograd::Winograd4`], `asm_notes/winograd4.md`) applied along x:
 //!
 //! ```text
 //! D[row][tile][c][p] = (B^T x[row][4 tile .. 4 tile + 5][c])[p]       (6 of 6 padded pixels)
@@ -36,7 +36,7 @@
 
 use crate::cpu::Avx512;
 
-use super::winograd::{TileSize, F4};
+use super::winograd::{TileSize, Winograd4};
 use super::PoolOut;
 use crate::config::ConvDims;
 use crate::kernels::winograd_rows::{self as k, RowTileArgs};
@@ -100,7 +100,7 @@ pub fn pack_forward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
                 let step = o0 * 18 * cin + (ky * cin + c) * 6 * 32;
                 for o in 0..32 {
                     let oc = o0 + o;
-                    let u = F4::g(at(oc, ky, 0, c), at(oc, ky, 1, c), at(oc, ky, 2, c));
+                    let u = Winograd4::g(at(oc, ky, 0, c), at(oc, ky, 1, c), at(oc, ky, 2, c));
                     for (p, v) in u.iter().enumerate() {
                         out[step + p * 32 + o] = *v as f32;
                     }
