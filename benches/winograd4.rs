@@ -74,7 +74,7 @@ fn speed_f4x4_vs_f2x2() {
         );
         let s4 = winograd::scratch_len::<Winograd4>(&d)
             .max(winograd::scratch_len::<Winograd4>(&bd))
-            .max(winograd::wgrad_scratch_len::<Winograd4>(&d));
+            .max(winograd::weight_grad_scratch_len::<Winograd4>(&d));
         let mut scr4 = vec![0.0; s4];
         // F(2x2) and direct buffers.
         let pk = |a: Algo| {
@@ -104,7 +104,7 @@ fn speed_f4x4_vs_f2x2() {
                 });
                 best[1][ai] = best[1][ai].min(t);
                 let t = time_us(reps, || {
-                    (plan(a, &d).backward_weights)(&d, &x, &dy, &mut dw, &mut db, &mut scr2)
+                    (plan(a, &d).weight_grad)(&d, &x, &dy, &mut dw, &mut db, &mut scr2)
                 });
                 best[2][ai] = best[2][ai].min(t);
             }
@@ -135,7 +135,7 @@ fn speed_f4x4_vs_f2x2() {
             });
             best[1][2] = best[1][2].min(t);
             let t = time_us(reps, || {
-                winograd::backward_weights::<Winograd4>(
+                winograd::weight_grad::<Winograd4>(
                     avx512(),
                     &d,
                     &x,

@@ -286,7 +286,7 @@ impl Fc {
         // SAFETY: `dx` holds `rows x k` floats.
         unsafe { (fns(self.path).fc_backward_data)(self.d, dy, w, dx.as_mut_ptr(), ks) }
     }
-    fn backward_weights(
+    fn weight_grad(
         self,
         x: &[f32],
         dy: &[f32],
@@ -294,7 +294,7 @@ impl Fc {
         db: &mut [f32],
         cols: Range<usize>,
     ) {
-        (fns(self.path).fc_backward_weights)(self.d, x, dy, dw, db, cols)
+        (fns(self.path).fc_weight_grad)(self.d, x, dy, dw, db, cols)
     }
 }
 
@@ -460,7 +460,7 @@ fn dense_fused_sgd_gives_the_bits_of_the_separate_passes() {
         let mut db = vec![0.0f32; n];
         let mut w_ref = w.clone();
         Fc::new(Kernels::Fast, rows, k, n).backward_data(&dy, &w, &mut dx_ref, 0..k);
-        Fc::new(Kernels::Fast, rows, k, n).backward_weights(&x, &dy, &mut dw, &mut db, 0..n);
+        Fc::new(Kernels::Fast, rows, k, n).weight_grad(&x, &dy, &mut dw, &mut db, 0..n);
         (fns(Kernels::Fast).sgd)(&mut w_ref, &dw, scale);
         // Fused, in two disjoint input ranges (as two threads would).
         let mut dx = vec![42.0f32; rows * k];
@@ -530,8 +530,8 @@ fn dense_backward_matches_reference(kern: Kernels) {
             let mut wr = vec![42.0f32; m * k + 5];
             let mut ba = vec![42.0f32; m + 3];
             let mut br = vec![42.0f32; m + 3];
-            Fc::new(kern, rows, k, n).backward_weights(&x, &dy, &mut wa, &mut ba, cols.clone());
-            Fc::new(Kernels::Reference, rows, k, n).backward_weights(
+            Fc::new(kern, rows, k, n).weight_grad(&x, &dy, &mut wa, &mut ba, cols.clone());
+            Fc::new(Kernels::Reference, rows, k, n).weight_grad(
                 &x,
                 &dy,
                 &mut wr,
@@ -560,7 +560,7 @@ fn dense_backward_portable_matches_reference() {
 
 #[test]
 fn dense_gradients_match_finite_differences() {
-    // linear layer, L = sum_r,j g[r][j] * y[r][j]; dL/dx = backward_data(g), dL/dw = backward_weights
+    // linear layer, L = sum_r,j g[r][j] * y[r][j]; dL/dx = backward_data(g), dL/dw = weight_grad
     let (rows, k, n) = (3, 32, 5);
     let mut rng = Rng::new(6);
     let x = rng.vec(rows * k);
@@ -577,7 +577,7 @@ fn dense_gradients_match_finite_differences() {
         Fc::new(path, rows, k, n).backward_data(&g, &w, &mut dx, 0..k);
         let mut dw = vec![0.0f32; n * k];
         let mut db = vec![0.0f32; n];
-        Fc::new(path, rows, k, n).backward_weights(&x, &g, &mut dw, &mut db, 0..n);
+        Fc::new(path, rows, k, n).weight_grad(&x, &g, &mut dw, &mut db, 0..n);
         let h = 1e-2f32;
         let fd = |f: &dyn Fn(f32) -> f64| (f(h) - f(-h)) / (2.0 * h as f64);
         for i in (0..rows * k).step_by(5) {

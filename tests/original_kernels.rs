@@ -531,7 +531,7 @@ fn conv2d_backward_matches_reference_and_model_bits() {
         }
         let mut dw_kc = vec![0.0f32; 9 * c * f];
         let mut db = vec![0.0f32; f];
-        reference::conv_wgrad::backward_weights(&d, &k.x_pad, &dy_pad, &mut dw_kc, &mut db);
+        reference::weight_grad::weight_grad(&d, &k.x_pad, &dy_pad, &mut dw_kc, &mut db);
         let dw_ref: Vec<f32> = (0..f * 9 * c)
             .map(|i| {
                 let (fi, kk, ic) = (i / (9 * c), i / c % 9, i % c);
@@ -933,7 +933,7 @@ fn outer_product_add_matches_reference_and_model_bits() {
         // The reference's weight gradient of one sample: `dw[i][j] = a[i] * b[j]`.
         let mut dw = vec![0.0f32; rows * cols];
         let mut db = vec![0.0f32; rows];
-        reference::dense::backward_weights(
+        reference::dense::weight_grad(
             FcDims {
                 rows: 1,
                 k: cols,

@@ -87,7 +87,7 @@ fn conv64(d: &ConvDims, inp: &[f32], f: impl Fn(usize, usize, usize, usize) -> f
 
 /// Weight and bias gradients in f64: `dw_kc[ky][kx][ic][oc] = sum x_pad[y+ky][x+kx][ic] *
 /// dy[y][x][oc]`, `db[oc] = sum dy`.
-fn backward_weights64(d: &ConvDims, x_pad: &[f32], dy_pad: &[f32]) -> (Vec<f64>, Vec<f64>) {
+fn weight_grad64(d: &ConvDims, x_pad: &[f32], dy_pad: &[f32]) -> (Vec<f64>, Vec<f64>) {
     let (h, w, ci, co) = (d.h, d.w, d.cin, d.cout);
     let mut dw = vec![0.0f64; 9 * ci * co];
     let mut db = vec![0.0f64; co];
@@ -141,7 +141,7 @@ fn max_err(got: &[f32], want: &[f64]) -> (f64, f64) {
 const TOL: f64 = 2e-5;
 /// The same for the weight gradient: measured at most 4.6e-6 (conv2, realistic data), 3.8e-6
 /// on the random shapes (F(2x2): 1.2e-6, direct: 2.9e-6 on conv2).
-const TOL_WGRAD: f64 = 1e-5;
+const TOL_WEIGHT_GRAD: f64 = 1e-5;
 
 fn assert_within(got: &[f32], want: &[f64], tol: f64, what: &str) {
     let (abs, rel) = max_err(got, want);
@@ -205,12 +205,12 @@ fn bwd4(d: &ConvDims, dy_pad: &[f32], w: &[f32], shift: usize) -> Vec<f32> {
 }
 
 /// F(4x4) weight and bias gradients.
-fn wgrad4(d: &ConvDims, x_pad: &[f32], dy_pad: &[f32], shift: usize) -> (Vec<f32>, Vec<f32>) {
+fn weight_grad4(d: &ConvDims, x_pad: &[f32], dy_pad: &[f32], shift: usize) -> (Vec<f32>, Vec<f32>) {
     let (x, dy) = (shifted(x_pad, shift), shifted(dy_pad, shift));
-    let mut scratch = vec![f32::NAN; shift + winograd::wgrad_scratch_len::<Winograd4>(d)];
+    let mut scratch = vec![f32::NAN; shift + winograd::weight_grad_scratch_len::<Winograd4>(d)];
     let mut dw = vec![f32::NAN; shift + d.weight_len()];
     let mut db = vec![f32::NAN; shift + d.cout];
-    winograd::backward_weights::<Winograd4>(
+    winograd::weight_grad::<Winograd4>(
         avx512(),
         d,
         &x[shift..],
@@ -243,11 +243,11 @@ fn bwd_other(a: Algo, d: &ConvDims, dy_pad: &[f32], w: &[f32]) -> Vec<f32> {
 }
 
 /// The direct or F(2x2) path's weight and bias gradients.
-fn wgrad_other(a: Algo, d: &ConvDims, x_pad: &[f32], dy_pad: &[f32]) -> (Vec<f32>, Vec<f32>) {
+fn weight_grad_other(a: Algo, d: &ConvDims, x_pad: &[f32], dy_pad: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let mut scratch = vec![0.0; plan(a, d).scratch_len];
     let mut dw = vec![f32::NAN; d.weight_len()];
     let mut db = vec![f32::NAN; d.cout];
-    (plan(a, d).backward_weights)(d, x_pad, dy_pad, &mut dw, &mut db, &mut scratch);
+    (plan(a, d).weight_grad)(d, x_pad, dy_pad, &mut dw, &mut db, &mut scratch);
     (dw, db)
 }
 
@@ -272,7 +272,7 @@ fn applies_only_to_whole_4x4_tiles_and_16_channel_groups() {
     ] {
         assert!(!winograd::applies::<Winograd4>(&d), "{d:?}");
         assert_eq!(winograd::scratch_len::<Winograd4>(&d), 0);
-        assert_eq!(winograd::wgrad_scratch_len::<Winograd4>(&d), 0);
+        assert_eq!(winograd::weight_grad_scratch_len::<Winograd4>(&d), 0);
     }
     assert_eq!(winograd::packed_len::<Winograd4>(32, 64), 36 * 32 * 64);
 }
@@ -343,9 +343,9 @@ fn input_gradient_matches_f64_reference_and_other_paths() {
     }
 }
 
-/// Shapes of the weight gradient: one band or several (the band is `Winograd4::WGRAD_BAND_TILES`
+/// Shapes of the weight gradient: one band or several (the band is `Winograd4::WEIGHT_GRAD_BAND_TILES`
 /// tiles of whole tile rows), every slab kernel (64-channel slabs, 16 / 32 / 48 tails).
-const WGRAD_SHAPES: &[(usize, usize, usize, usize)] = &[
+const WEIGHT_GRAD_SHAPES: &[(usize, usize, usize, usize)] = &[
     (4, 4, 16, 16),
     (4, 12, 16, 32),
     (12, 4, 32, 48),
@@ -362,20 +362,20 @@ fn weight_gradient_matches_f64_reference_and_other_paths() {
         return;
     }
     let mut rng = Rng::new(13);
-    for (k, &(h, w, cin, cout)) in WGRAD_SHAPES.iter().enumerate() {
+    for (k, &(h, w, cin, cout)) in WEIGHT_GRAD_SHAPES.iter().enumerate() {
         let d = dims(h, w, cin, cout);
         let x = padded(&mut rng, h, w, cin, -1.0, 1.0);
         let dy = padded(&mut rng, h, w, cout, -1.0, 1.0);
-        let (dw_want, db_want) = backward_weights64(&d, &x, &dy);
-        let (dw4, db4) = wgrad4(&d, &x, &dy, k % 3);
-        assert_within(&dw4, &dw_want, TOL_WGRAD, &format!("dw F(4x4) {d:?}"));
+        let (dw_want, db_want) = weight_grad64(&d, &x, &dy);
+        let (dw4, db4) = weight_grad4(&d, &x, &dy, k % 3);
+        assert_within(&dw4, &dw_want, TOL_WEIGHT_GRAD, &format!("dw F(4x4) {d:?}"));
         assert_within(&db4, &db_want, 1e-6, &format!("db F(4x4) {d:?}"));
         for a in [Algo::Direct, Algo::Winograd2] {
-            let (dw, db) = wgrad_other(a, &d, &x, &dy);
+            let (dw, db) = weight_grad_other(a, &d, &x, &dy);
             assert_within(
                 &dw4,
                 &to64(&dw),
-                TOL_WGRAD,
+                TOL_WEIGHT_GRAD,
                 &format!("dw F(4x4) vs {a:?} {d:?}"),
             );
             assert_within(&db4, &to64(&db), 1e-6, &format!("db F(4x4) vs {a:?} {d:?}"));
@@ -393,11 +393,11 @@ fn weight_gradient_overwrites_bit_for_bit() {
     let d = dims(20, 12, 32, 48);
     let x = padded(&mut rng, 20, 12, 32, -1.0, 1.0);
     let dy = padded(&mut rng, 20, 12, 48, -1.0, 1.0);
-    let mut scratch = vec![0.0; winograd::wgrad_scratch_len::<Winograd4>(&d)];
+    let mut scratch = vec![0.0; winograd::weight_grad_scratch_len::<Winograd4>(&d)];
     let (mut dw, mut db) = (vec![0.0; d.weight_len()], vec![0.0; 48]);
-    winograd::backward_weights::<Winograd4>(avx512(), &d, &x, &dy, &mut dw, &mut db, &mut scratch);
+    winograd::weight_grad::<Winograd4>(avx512(), &d, &x, &dy, &mut dw, &mut db, &mut scratch);
     let (first_dw, first_db) = (dw.clone(), db.clone());
-    winograd::backward_weights::<Winograd4>(avx512(), &d, &x, &dy, &mut dw, &mut db, &mut scratch);
+    winograd::weight_grad::<Winograd4>(avx512(), &d, &x, &dy, &mut dw, &mut db, &mut scratch);
     assert_eq!(dw, first_dw);
     assert_eq!(db, first_db);
 }
@@ -423,7 +423,10 @@ fn weight_gradient_reads_only_the_interior_of_dy() {
             }
         }
     }
-    assert_eq!(wgrad4(&d, &x, &dy, 0), wgrad4(&d, &x, &dirty, 0));
+    assert_eq!(
+        weight_grad4(&d, &x, &dy, 0),
+        weight_grad4(&d, &x, &dirty, 0)
+    );
 }
 
 /// Row bands (as the trainer runs conv2 + pool2) give the same bits as the whole layer, and
@@ -615,14 +618,14 @@ fn accuracy_on_network_shapes() {
         let dy = padded(&mut rng, d.h, d.w, d.cout, -1e-3, 1e-3);
         let y_want = forward64(&d, &x, &wts, &bias);
         let dx_want = backward_data64(&d, &dy, &wts);
-        let (dw_want, db_want) = backward_weights64(&d, &x, &dy);
+        let (dw_want, db_want) = weight_grad64(&d, &x, &dy);
         let y4 = fwd4(&d, &x, &wts, &bias, 0);
         let dx4 = bwd4(&d, &dy, &wts, 0);
-        let (dw4, db4) = wgrad4(&d, &x, &dy, 0);
+        let (dw4, db4) = weight_grad4(&d, &x, &dy, 0);
         for a in [Algo::Direct, Algo::Winograd2] {
             let y = fwd_other(a, &d, &x, &wts, &bias);
             let dx = bwd_other(a, &d, &dy, &wts);
-            let (dw, _) = wgrad_other(a, &d, &x, &dy);
+            let (dw, _) = weight_grad_other(a, &d, &x, &dy);
             for (what, got, want) in [
                 ("forward", &y, &y_want),
                 ("input gradient", &dx, &dx_want),
@@ -635,7 +638,7 @@ fn accuracy_on_network_shapes() {
         for (what, got, want, tol) in [
             ("forward", &y4, &y_want, TOL),
             ("input gradient", &dx4, &dx_want, TOL),
-            ("weight gradient", &dw4, &dw_want, TOL_WGRAD),
+            ("weight gradient", &dw4, &dw_want, TOL_WEIGHT_GRAD),
             ("bias gradient", &db4, &db_want, 1e-6),
         ] {
             let (abs, rel) = max_err(got, want);

@@ -61,7 +61,7 @@ pub static PORTABLE: LayerFns = LayerFns {
     fc_forward_packed: None,
     relu_backward: r::activations::relu_backward,
     fc_backward_data,
-    fc_backward_weights,
+    fc_weight_grad,
     fc_backward_fused_sgd: None,
     dropout: r::dropout::apply,
     sigmoid: r::loss::sigmoid,
@@ -166,7 +166,7 @@ pub unsafe fn fc_backward_data(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, k
 
 /// `dw_rows[j - cols.start][i] = sum_r dy[r][j] * x[r][i]`, `db_rows[j - cols.start] =
 /// sum_r dy[r][j]` (rows in order), overwritten: `dW[cols] = dY[:, cols]^T . X`.
-pub fn fc_backward_weights(
+pub fn fc_weight_grad(
     d: FcDims,
     x: &[f32],
     dy: &[f32],

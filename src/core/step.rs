@@ -304,14 +304,14 @@ pub fn conv_blocks_backward(c: &Ctx, slot: usize, t: usize) {
             let (dw, db) = (c.acts.get_mut(dw), c.acts.get_mut(db));
             // conv1 needs no input gradient, so where its plan can unpool inside the weight
             // gradient, the padded output gradient is never made.
-            if let Some(fused) = plan.backward_weights_pooled.filter(|_| l == 0) {
+            if let Some(fused) = plan.weight_grad_pooled.filter(|_| l == 0) {
                 fused(&d, x_pad, dout, codes, dw, db, scratch);
                 clock.lap(Section::ConvWeightGrad(l));
                 continue;
             }
             (k.pool_backward)(&d.pool(), dout, codes, dy_pad);
             clock.lap(Section::PoolBackward(l));
-            (plan.backward_weights)(&d, x_pad, dy_pad, dw, db, scratch);
+            (plan.weight_grad)(&d, x_pad, dy_pad, dw, db, scratch);
             clock.lap(Section::ConvWeightGrad(l));
             if l > 0 {
                 let wpack = c.packed.get(c.packed_bwd[l]);
@@ -415,7 +415,7 @@ pub fn fc1_backward(
                 if !cols.is_empty() {
                     let dw = c.grads.get_mut(c.param_views.fc1_w);
                     let dw_rows = &mut dw[cols.start * d.k..cols.end * d.k];
-                    (k.fc_backward_weights)(d, fc_in, dh1, dw_rows, db_rows, cols);
+                    (k.fc_weight_grad)(d, fc_in, dh1, dw_rows, db_rows, cols);
                 }
                 if !ks.is_empty() {
                     let w = c.params.get(c.param_views.fc1_w);
@@ -489,7 +489,7 @@ pub fn head_backward(c: &Ctx, rows: usize, labels: &[u8], keep: Option<f32>) -> 
         let h1 = &c.acts.get(c.batch.h1)[..rows * s.fc1];
         let dw2 = c.grads.get_mut(c.param_views.fc2_w);
         let db2 = c.grads.get_mut(c.param_views.fc2_b);
-        (k.fc_backward_weights)(d, h1, dlogits, dw2, db2, 0..1);
+        (k.fc_weight_grad)(d, h1, dlogits, dw2, db2, 0..1);
         let dh1 = &mut c.acts.get_mut(c.batch.dh1)[..rows * s.fc1];
         let w2 = c.params.get(c.param_views.fc2_w);
         (k.fc_backward_data)(d, dlogits, w2, dh1.as_mut_ptr(), 0..s.fc1);
@@ -539,7 +539,7 @@ pub fn store_conv_grads(c: &Ctx) {
     unsafe {
         for l in 0..3 {
             let d = c.shapes.conv[l];
-            crate::layers::conv::unpack_wgrad(
+            crate::layers::conv::unpack_weight_grad(
                 &d,
                 c.acts.get(sum.dw_kc[l]),
                 c.grads.get_mut(c.param_views.conv_w[l]),

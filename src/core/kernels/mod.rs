@@ -33,13 +33,13 @@ pub(crate) use asm;
 
 pub mod activations;
 pub mod conv;
-pub mod conv_wgrad;
 pub mod dense;
 pub mod dropout;
 pub mod load;
 pub mod loss;
 pub mod pool;
 pub mod update;
+pub mod weight_grad;
 pub mod winograd2;
 pub mod winograd4;
 pub mod winograd_rows;

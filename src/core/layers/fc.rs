@@ -331,7 +331,7 @@ pub unsafe fn backward_data_asm(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, 
 /// Weight and bias gradients for neurons `cols`, *overwritten* and summed over the rows in
 /// order: `dw_rows[(j - cols.start)][i] = sum_r dy[r][j] * x[r][i]`, `db_rows[j - cols.start] =
 /// sum_r dy[r][j]`. `dw_rows` holds `cols.len() * k` floats (contiguous rows of the full `dw`).
-pub fn backward_weights_asm(
+pub fn weight_grad_asm(
     _cpu: Avx512,
     d: FcDims,
     x: &[f32],
@@ -386,7 +386,7 @@ pub fn backward_weights_asm(
 /// (`ks.start` and `ks.end` multiples of 64, `k` a multiple of 64; asm path only):
 /// for each block of 64 inputs, first the input gradient `dx[r][i] = sum_j dy[r][j] * w[j][i]`
 /// (as [`backward_data_asm`], from the weights as they were), then for every neuron the weight
-/// gradient of those inputs (as [`backward_weights_asm`]) and at once `w[j][i] -= scale *
+/// gradient of those inputs (as [`weight_grad_asm`]) and at once `w[j][i] -= scale *
 /// g[j][i]` (as [`crate::update::sgd_asm`]). Same bits as running the three separately; the
 /// weight gradient is never stored, and each block of weights is read from memory once (the
 /// separate passes read the 16 MiB of fc1 weights twice, wrote and re-read the 16 MiB gradient).

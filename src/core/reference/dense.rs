@@ -54,7 +54,7 @@ pub unsafe fn backward_data(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, ks: 
 
 /// `dw_rows[j - cols.start][i] = sum_r dy[r][j] * x[r][i]`, `db_rows[j - cols.start] =
 /// sum_r dy[r][j]`, rows summed in order.
-pub fn backward_weights(
+pub fn weight_grad(
     d: FcDims,
     x: &[f32],
     dy: &[f32],

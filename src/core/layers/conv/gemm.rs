@@ -143,10 +143,10 @@ pub fn backward_data(
     forward(&d.transposed(), dy_pad, wp, None, dx, 0..d.h, scratch)
 }
 
-/// [`super::ConvPlan::backward_weights`]: `dw_kc [3][3][cin][cout]` and `db [cout]`,
+/// [`super::ConvPlan::weight_grad`]: `dw_kc [3][3][cin][cout]` and `db [cout]`,
 /// overwritten, from `x_pad` and the padded output gradient (interior only is read as data; the
 /// border must be zero, as [`crate::model`] keeps it).
-pub fn backward_weights(
+pub fn weight_grad(
     d: &ConvDims,
     x_pad: &[f32],
     dy_pad: &[f32],
@@ -206,7 +206,7 @@ pub fn backward_weights(
 }
 
 impl ConvPlan {
-    /// The portable plan of layer `d`: [`forward`], [`backward_data`], [`backward_weights`].
+    /// The portable plan of layer `d`: [`forward`], [`backward_data`], [`weight_grad`].
     pub fn portable(d: &ConvDims) -> Self {
         ConvPlan {
             algo: super::Algo::Gemm,
@@ -219,8 +219,8 @@ impl ConvPlan {
             forward_pool: None,
             fused_in_training: false,
             backward_data,
-            backward_weights,
-            backward_weights_pooled: None,
+            weight_grad,
+            weight_grad_pooled: None,
         }
     }
 }

@@ -8,7 +8,7 @@
 //! - output `y`: `h x w x cout`, after ReLU;
 //! - padded output gradient `dy_pad`: `(h+2) x (w+2) x cout`, zero border (the interior is the
 //!   gradient with respect to the conv's pre-activation output, ReLU mask already applied);
-//! - weight gradient in "KC" layout `[3][3][cin][cout]` (see [`unpack_wgrad`]).
+//! - weight gradient in "KC" layout `[3][3][cin][cout]` (see [`unpack_weight_grad`]).
 //!
 //! The direct algorithm is a register-blocked convolution (see `asm_notes/convolution.md`): a
 //! micro-kernel computes 1..14 consecutive output pixels of a row x 32 output channels (1..16
@@ -62,7 +62,7 @@ pub mod gemm;
 pub(crate) mod weight_grad;
 pub mod winograd;
 pub mod winograd_rows;
-pub use weight_grad::unpack_wgrad;
+pub use weight_grad::unpack_weight_grad;
 
 /// How a layer's forward and input-gradient convolutions compute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,12 +107,12 @@ pub type ForwardFn =
 /// `(d, dy_pad, packed backward weights, dx, scratch)`: the input gradient.
 pub type BackwardDataFn = fn(&ConvDims, &[f32], &[f32], &mut [f32], &mut [f32]);
 /// `(d, x_pad, dy_pad, dw_kc, db, scratch)`: weight and bias gradients, overwritten.
-pub type BackwardWeightsFn = fn(&ConvDims, &[f32], &[f32], &mut [f32], &mut [f32], &mut [f32]);
-/// `(d, x_pad, pooled gradient, argmax codes, dw_kc, db, scratch)`: [`BackwardWeightsFn`] from
+pub type WeightGradFn = fn(&ConvDims, &[f32], &[f32], &mut [f32], &mut [f32], &mut [f32]);
+/// `(d, x_pad, pooled gradient, argmax codes, dw_kc, db, scratch)`: [`WeightGradFn`] from
 /// the gradient before the layer's 2x2 max-pool's backward pass and its argmax codes (both
 /// `[h/2][w/2][cout]`), the pool's backward fused in (for a layer whose input gradient is not
 /// needed: the padded output gradient is never made).
-pub type BackwardWeightsPooledFn =
+pub type WeightGradPooledFn =
     fn(&ConvDims, &[f32], &[f32], &[u8], &mut [f32], &mut [f32], &mut [f32]);
 /// `(d, original-layout weights, packed)`.
 pub type PackFn = fn(&ConvDims, &[f32], &mut [f32]);
@@ -177,7 +177,7 @@ const BAND_MIN_BYTES: usize = 1 << 20;
 /// - input gradient: `dy_pad [h+2][w+2][cout]` (zero border; interior = gradient of the
 ///   pre-activation output), weights packed by `pack_backward` -> `dx [h][w][cin]`;
 /// - weight gradient: `x_pad`, `dy_pad` -> `dw_kc [3][3][cin][cout]` ("KC" layout, see
-///   [`unpack_wgrad`]), `db [cout]`.
+///   [`unpack_weight_grad`]), `db [cout]`.
 #[derive(Clone, Copy, Debug)]
 pub struct ConvPlan {
     pub algo: Algo,
@@ -202,10 +202,10 @@ pub struct ConvPlan {
     /// code"); `tests/winograd4.rs` keeps both variants bit-exact.
     pub fused_in_training: bool,
     pub backward_data: BackwardDataFn,
-    pub backward_weights: BackwardWeightsFn,
-    /// `backward_weights` with the pool's backward pass fused in, where the algorithm has it
+    pub weight_grad: WeightGradFn,
+    /// `weight_grad` with the pool's backward pass fused in, where the algorithm has it
     /// (F(4,3) along rows); the passes use it for conv1, whose input gradient is not needed.
-    pub backward_weights_pooled: Option<BackwardWeightsPooledFn>,
+    pub weight_grad_pooled: Option<WeightGradPooledFn>,
 }
 
 impl ConvPlan {
@@ -218,15 +218,15 @@ impl ConvPlan {
             packed_len: winograd::packed_len::<T>(d.cin, d.cout),
             scratch_len: winograd::scratch_len::<T>(d)
                 .max(winograd::scratch_len::<T>(&d.transposed()))
-                .max(winograd::wgrad_scratch_len::<T>(d)),
+                .max(winograd::weight_grad_scratch_len::<T>(d)),
             pack_forward: asm_entry!(winograd::pack_forward::<T>; d, w, out),
             pack_backward: asm_entry!(winograd::pack_backward::<T>; d, w, out),
             forward: asm_entry!(winograd::run::<T>; d, x, w, b, y, r, s),
             forward_pool: None,
             fused_in_training: false,
             backward_data: asm_entry!(winograd::backward_data::<T>; d, dy, w, dx, s),
-            backward_weights: asm_entry!(winograd::backward_weights::<T>; d, x, dy, dw, db, s),
-            backward_weights_pooled: None,
+            weight_grad: asm_entry!(winograd::weight_grad::<T>; d, x, dy, dw, db, s),
+            weight_grad_pooled: None,
         }
     }
 
@@ -289,8 +289,8 @@ impl ConvPlan {
                 forward_pool: None,
                 fused_in_training: false,
                 backward_data: backward_data_reference,
-                backward_weights: backward_weights_reference,
-                backward_weights_pooled: None,
+                weight_grad: weight_grad_reference,
+                weight_grad_pooled: None,
             },
             Algo::Direct => ConvPlan {
                 algo,
@@ -304,8 +304,8 @@ impl ConvPlan {
                     .then_some(asm_entry!(forward_pool_direct; d, x, w, b, r, s, p)),
                 fused_in_training: true,
                 backward_data: asm_entry!(backward_data_direct; d, dy, w, dx, s),
-                backward_weights: asm_entry!(weight_grad::backward_weights_direct; d, x, dy, dw, db, s),
-                backward_weights_pooled: None,
+                weight_grad: asm_entry!(weight_grad::weight_grad_direct; d, x, dy, dw, db, s),
+                weight_grad_pooled: None,
             },
             Algo::WinogradRows => ConvPlan {
                 algo,
@@ -318,9 +318,9 @@ impl ConvPlan {
                 forward_pool: Some(asm_entry!(winograd_rows::forward_pool; d, x, w, b, r, s, p)),
                 fused_in_training: true,
                 backward_data: asm_entry!(backward_data_direct; d, dy, w, dx, s),
-                backward_weights: asm_entry!(winograd_rows::backward_weights; d, x, dy, dw, db, s),
-                backward_weights_pooled: Some(asm_entry!(
-                    winograd_rows::backward_weights_pooled; d, x, dp, c, dw, db, s
+                weight_grad: asm_entry!(winograd_rows::weight_grad; d, x, dy, dw, db, s),
+                weight_grad_pooled: Some(asm_entry!(
+                    winograd_rows::weight_grad_pooled; d, x, dp, c, dw, db, s
                 )),
             },
             Algo::Gemm => Self::portable(d),
@@ -875,8 +875,8 @@ fn backward_data_reference(
     reference::backward_data(d, dy_pad, w, dx)
 }
 
-/// Weight gradient, reference ([`crate::reference::conv_wgrad::backward_weights`]).
-fn backward_weights_reference(
+/// Weight gradient, reference ([`crate::reference::weight_grad::weight_grad`]).
+fn weight_grad_reference(
     d: &ConvDims,
     x_pad: &[f32],
     dy_pad: &[f32],
@@ -884,5 +884,5 @@ fn backward_weights_reference(
     db: &mut [f32],
     _scratch: &mut [f32],
 ) {
-    crate::reference::conv_wgrad::backward_weights(d, x_pad, dy_pad, dw_kc, db)
+    crate::reference::weight_grad::weight_grad(d, x_pad, dy_pad, dw_kc, db)
 }

@@ -5,7 +5,7 @@
 //! reads as FLOP/s; a summary line per layer and algorithm compares the best timing with the
 //! machine's measured single-core FP32 FMA peak.
 //!
-//! `cargo bench --bench conv_wgrad` (`CONV_WGRAD_QUICK=1` skips criterion, prints the summary)
+//! `cargo bench --bench weight_grad` (`WEIGHT_GRAD_QUICK=1` skips criterion, prints the summary)
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -74,7 +74,7 @@ impl Layer {
         v
     }
     fn run(&mut self, a: Algo) {
-        (plan(a, &self.d).backward_weights)(
+        (plan(a, &self.d).weight_grad)(
             &self.d,
             black_box(self.x.all()),
             black_box(self.dy.all()),
@@ -168,7 +168,7 @@ fn layers() -> Vec<Layer> {
 }
 
 fn bench(c: &mut Criterion) {
-    let mut g = c.benchmark_group("conv_wgrad");
+    let mut g = c.benchmark_group("weight_grad");
     for mut l in layers() {
         g.throughput(Throughput::Elements(l.flops()));
         for a in l.algos() {
@@ -220,11 +220,11 @@ criterion_group!(benches, bench);
 
 fn main() {
     if !cpu::has_avx512() {
-        println!("conv_wgrad bench: this CPU lacks AVX-512, nothing to measure");
+        println!("weight_grad bench: this CPU lacks AVX-512, nothing to measure");
         return;
     }
-    // CONV_WGRAD_QUICK=1: only the summary lines (for quick A/B runs while tuning).
-    if std::env::var_os("CONV_WGRAD_QUICK").is_none() {
+    // WEIGHT_GRAD_QUICK=1: only the summary lines (for quick A/B runs while tuning).
+    if std::env::var_os("WEIGHT_GRAD_QUICK").is_none() {
         benches();
         Criterion::default().configure_from_args().final_summary();
     }
