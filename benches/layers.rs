@@ -91,15 +91,9 @@ impl Fc1 {
             )
         }
     }
-    fn backward_data(&mut self) {
+    fn input_grad(&mut self) {
         unsafe {
-            (fns(Kernels::Fast).fc_backward_data)(
-                FC1,
-                &self.dy,
-                &self.w,
-                self.dx.as_mut_ptr(),
-                0..K,
-            )
+            (fns(Kernels::Fast).fc_input_grad)(FC1, &self.dy, &self.w, self.dx.as_mut_ptr(), 0..K)
         }
     }
     fn weight_grad(&mut self) {
@@ -137,10 +131,10 @@ fn summary() {
     let mut fc = Fc1::new();
     let flops = 2.0 * (ROWS * K * N) as f64;
     let wbytes = (N * K * 4) as f64;
-    for (name, which) in [("forward", 0), ("backward_data", 1), ("weight_grad", 2)] {
+    for (name, which) in [("forward", 0), ("input_grad", 1), ("weight_grad", 2)] {
         let s = time(30, || match which {
             0 => fc.forward(),
-            1 => fc.backward_data(),
+            1 => fc.input_grad(),
             _ => fc.weight_grad(),
         });
         println!(
@@ -209,7 +203,7 @@ fn benches(c: &mut Criterion) {
     // "elements" = floating-point operations: criterion's Gelem/s reads as GFLOP/s
     g.throughput(Throughput::Elements((2 * ROWS * K * N) as u64));
     g.bench_function("forward", |b| b.iter(|| fc.forward()));
-    g.bench_function("backward_data", |b| b.iter(|| fc.backward_data()));
+    g.bench_function("input_grad", |b| b.iter(|| fc.input_grad()));
     g.bench_function("weight_grad", |b| b.iter(|| fc.weight_grad()));
     g.finish();
 

@@ -100,7 +100,7 @@ fn speed_f4x4_vs_f2x2() {
                 });
                 best[0][ai] = best[0][ai].min(t);
                 let t = time_us(reps, || {
-                    (plan(a, &d).backward_data)(&d, &dy, ub, &mut dx, &mut scr2)
+                    (plan(a, &d).input_grad)(&d, &dy, ub, &mut dx, &mut scr2)
                 });
                 best[1][ai] = best[1][ai].min(t);
                 let t = time_us(reps, || {

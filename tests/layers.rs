@@ -282,9 +282,9 @@ impl Fc {
         // SAFETY: `y` holds `rows x n` floats.
         unsafe { (fns(self.path).fc_forward)(self.d, x, w, b, relu, y.as_mut_ptr(), cols) }
     }
-    fn backward_data(self, dy: &[f32], w: &[f32], dx: &mut [f32], ks: Range<usize>) {
+    fn input_grad(self, dy: &[f32], w: &[f32], dx: &mut [f32], ks: Range<usize>) {
         // SAFETY: `dx` holds `rows x k` floats.
-        unsafe { (fns(self.path).fc_backward_data)(self.d, dy, w, dx.as_mut_ptr(), ks) }
+        unsafe { (fns(self.path).fc_input_grad)(self.d, dy, w, dx.as_mut_ptr(), ks) }
     }
     fn weight_grad(
         self,
@@ -459,7 +459,7 @@ fn dense_fused_sgd_gives_the_bits_of_the_separate_passes() {
         let mut dw = vec![0.0f32; n * k];
         let mut db = vec![0.0f32; n];
         let mut w_ref = w.clone();
-        Fc::new(Kernels::Fast, rows, k, n).backward_data(&dy, &w, &mut dx_ref, 0..k);
+        Fc::new(Kernels::Fast, rows, k, n).input_grad(&dy, &w, &mut dx_ref, 0..k);
         Fc::new(Kernels::Fast, rows, k, n).weight_grad(&x, &dy, &mut dw, &mut db, 0..n);
         (fns(Kernels::Fast).sgd)(&mut w_ref, &dw, scale);
         // Fused, in two disjoint input ranges (as two threads would).
@@ -513,8 +513,8 @@ fn dense_backward_matches_reference(kern: Kernels) {
         ] {
             let mut da = vec![42.0f32; rows * k];
             let mut dr = vec![42.0f32; rows * k];
-            Fc::new(kern, rows, k, n).backward_data(&dy, &w, &mut da, ks.clone());
-            Fc::new(Kernels::Reference, rows, k, n).backward_data(&dy, &w, &mut dr, ks.clone());
+            Fc::new(kern, rows, k, n).input_grad(&dy, &w, &mut da, ks.clone());
+            Fc::new(Kernels::Reference, rows, k, n).input_grad(&dy, &w, &mut dr, ks.clone());
             close(&da, &dr, 1e-4 * (n as f32).sqrt());
             for r in 0..rows {
                 for i in 0..k {
@@ -560,7 +560,7 @@ fn dense_backward_portable_matches_reference() {
 
 #[test]
 fn dense_gradients_match_finite_differences() {
-    // linear layer, L = sum_r,j g[r][j] * y[r][j]; dL/dx = backward_data(g), dL/dw = weight_grad
+    // linear layer, L = sum_r,j g[r][j] * y[r][j]; dL/dx = input_grad(g), dL/dw = weight_grad
     let (rows, k, n) = (3, 32, 5);
     let mut rng = Rng::new(6);
     let x = rng.vec(rows * k);
@@ -574,7 +574,7 @@ fn dense_gradients_match_finite_differences() {
             y.iter().zip(&g).map(|(&y, &g)| y as f64 * g as f64).sum()
         };
         let mut dx = vec![0.0f32; rows * k];
-        Fc::new(path, rows, k, n).backward_data(&g, &w, &mut dx, 0..k);
+        Fc::new(path, rows, k, n).input_grad(&g, &w, &mut dx, 0..k);
         let mut dw = vec![0.0f32; n * k];
         let mut db = vec![0.0f32; n];
         Fc::new(path, rows, k, n).weight_grad(&x, &g, &mut dw, &mut db, 0..n);
@@ -894,7 +894,7 @@ fn dense_split_across_threads_matches_one_call() {
     let mut y1 = vec![0.0f32; rows * n];
     Fc::new(Kernels::Fast, rows, k, n).forward((&x, &w, &b), true, 0..n, &mut y1);
     let mut dx1 = vec![0.0f32; rows * k];
-    Fc::new(Kernels::Fast, rows, k, n).backward_data(&dy, &w, &mut dx1, 0..k);
+    Fc::new(Kernels::Fast, rows, k, n).input_grad(&dy, &w, &mut dx1, 0..k);
     for parts in [2usize, 3, 5] {
         let mut y2 = vec![0.0f32; rows * n];
         let mut dx2 = vec![0.0f32; rows * k];
@@ -916,18 +916,12 @@ fn dense_split_across_threads_matches_one_call() {
                             py.0,
                             cols,
                         );
-                        (fns(Kernels::Fast).fc_backward_data)(
-                            FcDims { rows, k, n },
-                            dy,
-                            w,
-                            pdx.0,
-                            ks,
-                        );
+                        (fns(Kernels::Fast).fc_input_grad)(FcDims { rows, k, n }, dy, w, pdx.0, ks);
                     }
                 });
             }
         });
         assert_eq!(y1, y2, "forward split in {parts}");
-        assert_eq!(dx1, dx2, "backward_data split in {parts}");
+        assert_eq!(dx1, dx2, "input_grad split in {parts}");
     }
 }

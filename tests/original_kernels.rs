@@ -539,7 +539,7 @@ fn conv2d_backward_matches_reference_and_model_bits() {
             })
             .collect();
         let mut dx = vec![0.0f32; n * n * c];
-        reference::conv::backward_data(&d, &dy_pad, &k.w, &mut dx);
+        reference::conv::input_grad(&d, &dy_pad, &k.w, &mut dx);
         let dx_got: Vec<f32> = (0..n * n * c)
             .map(|i| got[1][((i / c / n + 1) * (n + 2) + i / c % n + 1) * c + i % c])
             .collect();
@@ -968,7 +968,7 @@ fn matrix_vector_multiply_matches_reference_and_model_bits() {
         let mut want = vec![0.0f32; ylen];
         // SAFETY: one row of `ylen` outputs, `want` holds it.
         unsafe {
-            reference::dense::backward_data(
+            reference::dense::input_grad(
                 FcDims {
                     rows: 1,
                     k: ylen,

@@ -43,7 +43,7 @@ fn forward64(d: &ConvDims, x_pad: &[f32], w: &[f32], bias: &[f32]) -> Vec<f64> {
 }
 
 /// Input gradient in f64: `dx[y][x][ic] = sum dy_pad[y+ky][x+kx][oc] * w[oc][2-ky][2-kx][ic]`.
-fn backward_data64(d: &ConvDims, dy_pad: &[f32], w: &[f32]) -> Vec<f64> {
+fn input_grad64(d: &ConvDims, dy_pad: &[f32], w: &[f32]) -> Vec<f64> {
     let bd = dims(d.h, d.w, d.cout, d.cin);
     conv64(&bd, dy_pad, |ic, ky, kx, oc| {
         w[((oc * 3 + (2 - ky)) * 3 + (2 - kx)) * d.cin + ic]
@@ -238,7 +238,7 @@ fn bwd_other(a: Algo, d: &ConvDims, dy_pad: &[f32], w: &[f32]) -> Vec<f32> {
     (plan(a, d).pack_backward)(d, w, &mut wp);
     let mut scratch = vec![0.0; plan(a, d).scratch_len];
     let mut dx = vec![f32::NAN; d.h * d.w * d.cin];
-    (plan(a, d).backward_data)(d, dy_pad, &wp, &mut dx, &mut scratch);
+    (plan(a, d).input_grad)(d, dy_pad, &wp, &mut dx, &mut scratch);
     dx
 }
 
@@ -333,7 +333,7 @@ fn input_gradient_matches_f64_reference_and_other_paths() {
         let d = dims(h, w, cin, cout);
         let dy = padded(&mut rng, h, w, cout, -1.0, 1.0);
         let wts = rng.fill(d.weight_len(), -1.0, 1.0);
-        let want = backward_data64(&d, &dy, &wts);
+        let want = input_grad64(&d, &dy, &wts);
         let dx4 = bwd4(&d, &dy, &wts, (k + 1) % 3);
         assert_within(&dx4, &want, TOL, &format!("input gradient F(4x4) {d:?}"));
         for a in [Algo::Direct, Algo::Winograd2] {
@@ -617,7 +617,7 @@ fn accuracy_on_network_shapes() {
         let bias = rng.fill(d.cout, -0.01, 0.01);
         let dy = padded(&mut rng, d.h, d.w, d.cout, -1e-3, 1e-3);
         let y_want = forward64(&d, &x, &wts, &bias);
-        let dx_want = backward_data64(&d, &dy, &wts);
+        let dx_want = input_grad64(&d, &dy, &wts);
         let (dw_want, db_want) = weight_grad64(&d, &x, &dy);
         let y4 = fwd4(&d, &x, &wts, &bias, 0);
         let dx4 = bwd4(&d, &dy, &wts, 0);

@@ -60,7 +60,7 @@ pub static PORTABLE: LayerFns = LayerFns {
     fc_forward,
     fc_forward_packed: None,
     relu_backward: r::activations::relu_backward,
-    fc_backward_data,
+    fc_input_grad,
     fc_weight_grad,
     fc_backward_fused_sgd: None,
     dropout: r::dropout::apply,
@@ -140,7 +140,7 @@ multiversion! {
 ///
 /// # Safety
 /// `dx` is valid for `rows * k` floats; no other thread touches `dx[r][i]` for `i` in `ks`.
-pub unsafe fn fc_backward_data(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, ks: Range<usize>) {
+pub unsafe fn fc_input_grad(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, ks: Range<usize>) {
     let FcDims { rows, k, n } = d;
     assert!(ks.end <= k && dy.len() >= rows * n && w.len() >= n * k);
     if ks.is_empty() || rows == 0 {

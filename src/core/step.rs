@@ -316,8 +316,8 @@ pub fn conv_blocks_backward(c: &Ctx, slot: usize, t: usize) {
             if l > 0 {
                 let wpack = c.packed.get(c.packed_bwd[l]);
                 let dx = c.acts.get_mut(thread.dx[l]);
-                (plan.backward_data)(&d, dy_pad, wpack, dx, scratch);
-                clock.lap(Section::ConvDataGrad(l));
+                (plan.input_grad)(&d, dy_pad, wpack, dx, scratch);
+                clock.lap(Section::ConvInputGrad(l));
             }
         }
     }
@@ -419,7 +419,7 @@ pub fn fc1_backward(
                 }
                 if !ks.is_empty() {
                     let w = c.params.get(c.param_views.fc1_w);
-                    (k.fc_backward_data)(d, dh1, w, dflat, ks);
+                    (k.fc_input_grad)(d, dh1, w, dflat, ks);
                 }
             }
             Some(scale) => {
@@ -492,7 +492,7 @@ pub fn head_backward(c: &Ctx, rows: usize, labels: &[u8], keep: Option<f32>) -> 
         (k.fc_weight_grad)(d, h1, dlogits, dw2, db2, 0..1);
         let dh1 = &mut c.acts.get_mut(c.batch.dh1)[..rows * s.fc1];
         let w2 = c.params.get(c.param_views.fc2_w);
-        (k.fc_backward_data)(d, dlogits, w2, dh1.as_mut_ptr(), 0..s.fc1);
+        (k.fc_input_grad)(d, dlogits, w2, dh1.as_mut_ptr(), 0..s.fc1);
         if let Some(keep) = keep {
             let bits = &c.masks.get(c.batch.drop_h1)[..rows * s.fc1 / 8];
             (k.dropout)(dh1, bits, keep);

@@ -1,4 +1,4 @@
-//! `asm!` micro-kernels of the 3x3 convolution (forward and backward-data), the inner part of the
+//! `asm!` micro-kernels of the 3x3 convolution (forward and input gradient), the inner part of the
 //! original's `conv2d` rewritten as a register-blocked direct convolution.
 //!
 //! # The micro-kernel contract (every `tile_PxNV` below)

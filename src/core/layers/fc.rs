@@ -298,7 +298,7 @@ pub fn relu_backward_asm(_cpu: Avx512, y: &[f32], dy: &mut [f32]) {
 /// # Safety
 /// The CPU has AVX-512 F/BW/DQ/VL (an [`Avx512`] exists).
 /// `dx` is valid for `rows * k` floats; no other thread touches `dx[r][i]` for `i` in `ks`.
-pub unsafe fn backward_data_asm(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, ks: Range<usize>) {
+pub unsafe fn input_grad_asm(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, ks: Range<usize>) {
     check(d, ks.end <= d.k && ks.start.is_multiple_of(16));
     let FcDims { rows, k, n } = d;
     assert!(dy.len() >= rows * n && w.len() >= n * k);
@@ -318,10 +318,10 @@ pub unsafe fn backward_data_asm(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, 
             let dyp = [0, 1, 2, 3].map(|t| dy.as_ptr().add((4 * r + t).min(rows - 1) * n));
             let dxp = tile_rows(dx.add(i), 4 * r, rows, k, dummy);
             if width == 64 {
-                kernel::bwd_data_tile4x4(w.as_ptr().add(i), ldw, dyp, n, &dxp);
+                kernel::input_grad_tile4x4(w.as_ptr().add(i), ldw, dyp, n, &dxp);
             } else {
                 let mask = ((1u32 << width) - 1) & 0xffff;
-                kernel::bwd_data_tile4x1(w.as_ptr().add(i), ldw, dyp, n, &dxp, mask);
+                kernel::input_grad_tile4x1(w.as_ptr().add(i), ldw, dyp, n, &dxp, mask);
             }
         }
         i += width;
@@ -385,7 +385,7 @@ pub fn weight_grad_asm(
 /// fc backward fused with the plain SGD step of the weights, for this thread's inputs `ks`
 /// (`ks.start` and `ks.end` multiples of 64, `k` a multiple of 64; asm path only):
 /// for each block of 64 inputs, first the input gradient `dx[r][i] = sum_j dy[r][j] * w[j][i]`
-/// (as [`backward_data_asm`], from the weights as they were), then for every neuron the weight
+/// (as [`input_grad_asm`], from the weights as they were), then for every neuron the weight
 /// gradient of those inputs (as [`weight_grad_asm`]) and at once `w[j][i] -= scale *
 /// g[j][i]` (as [`crate::update::sgd_asm`]). Same bits as running the three separately; the
 /// weight gradient is never stored, and each block of weights is read from memory once (the
@@ -417,7 +417,7 @@ pub unsafe fn backward_fused_sgd(
         for r in 0..rt {
             let dyp = [0, 1, 2, 3].map(|t| dy.as_ptr().add((4 * r + t).min(rows - 1) * n));
             let dxp = tile_rows(dx.add(i), 4 * r, rows, k, dummy);
-            kernel::bwd_data_tile4x4(w.add(i), 4 * k, dyp, n, &dxp);
+            kernel::input_grad_tile4x4(w.add(i), 4 * k, dyp, n, &dxp);
         }
         // Weight gradient of the block and the SGD step, 4 neurons at a time.
         for c in 0..ct {

@@ -54,8 +54,8 @@ pub struct LayerFns {
     pub fc_forward_packed: Option<FcPackedFn>,
     /// [`fc::relu_backward_asm`].
     pub relu_backward: fn(&[f32], &mut [f32]),
-    /// [`fc::backward_data_asm`].
-    pub fc_backward_data: unsafe fn(FcDims, &[f32], &[f32], *mut f32, Range<usize>),
+    /// [`fc::input_grad_asm`].
+    pub fc_input_grad: unsafe fn(FcDims, &[f32], &[f32], *mut f32, Range<usize>),
     /// [`fc::weight_grad_asm`].
     pub fc_weight_grad: fn(FcDims, &[f32], &[f32], &mut [f32], &mut [f32], Range<usize>),
     /// [`fc::backward_fused_sgd`], where the path has it (fc1's input and weight gradients with
@@ -89,7 +89,7 @@ static ASM: LayerFns = LayerFns {
     fc_forward: fc::forward_asm,
     fc_forward_packed: Some(fc::forward_packed),
     relu_backward: asm_entry!(fc::relu_backward_asm; y, dy),
-    fc_backward_data: fc::backward_data_asm,
+    fc_input_grad: fc::input_grad_asm,
     fc_weight_grad: asm_entry!(fc::weight_grad_asm; d, x, dy, dw, db, cols),
     fc_backward_fused_sgd: Some(fc::backward_fused_sgd),
     dropout: asm_entry!(dropout::apply_asm; x, bits, keep),
@@ -108,7 +108,7 @@ pub static REFERENCE: LayerFns = LayerFns {
     fc_forward: r::dense::forward,
     fc_forward_packed: None,
     relu_backward: r::activations::relu_backward,
-    fc_backward_data: r::dense::backward_data,
+    fc_input_grad: r::dense::input_grad,
     fc_weight_grad: r::dense::weight_grad,
     fc_backward_fused_sgd: None,
     dropout: r::dropout::apply,

@@ -39,7 +39,7 @@ pub unsafe fn forward(
 ///
 /// # Safety
 /// `dx` is valid for `rows * k` floats.
-pub unsafe fn backward_data(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, ks: Range<usize>) {
+pub unsafe fn input_grad(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, ks: Range<usize>) {
     let FcDims { rows, k, n } = d;
     for r in 0..rows {
         for i in ks.clone() {

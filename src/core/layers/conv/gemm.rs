@@ -131,15 +131,9 @@ pub fn forward(
     }
 }
 
-/// [`super::ConvPlan::backward_data`]: the forward over `dy_pad` with the weights of
+/// [`super::ConvPlan::input_grad`]: the forward over `dy_pad` with the weights of
 /// [`pack_backward`], no bias, no ReLU.
-pub fn backward_data(
-    d: &ConvDims,
-    dy_pad: &[f32],
-    wp: &[f32],
-    dx: &mut [f32],
-    scratch: &mut [f32],
-) {
+pub fn input_grad(d: &ConvDims, dy_pad: &[f32], wp: &[f32], dx: &mut [f32], scratch: &mut [f32]) {
     forward(&d.transposed(), dy_pad, wp, None, dx, 0..d.h, scratch)
 }
 
@@ -206,7 +200,7 @@ pub fn weight_grad(
 }
 
 impl ConvPlan {
-    /// The portable plan of layer `d`: [`forward`], [`backward_data`], [`weight_grad`].
+    /// The portable plan of layer `d`: [`forward`], [`input_grad`], [`weight_grad`].
     pub fn portable(d: &ConvDims) -> Self {
         ConvPlan {
             algo: super::Algo::Gemm,
@@ -218,7 +212,7 @@ impl ConvPlan {
             forward,
             forward_pool: None,
             fused_in_training: false,
-            backward_data,
+            input_grad,
             weight_grad,
             weight_grad_pooled: None,
         }

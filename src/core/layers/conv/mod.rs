@@ -105,7 +105,7 @@ pub enum ConvChoice {
 pub type ForwardFn =
     fn(&ConvDims, &[f32], &[f32], Option<&[f32]>, &mut [f32], Range<usize>, &mut [f32]);
 /// `(d, dy_pad, packed backward weights, dx, scratch)`: the input gradient.
-pub type BackwardDataFn = fn(&ConvDims, &[f32], &[f32], &mut [f32], &mut [f32]);
+pub type InputGradFn = fn(&ConvDims, &[f32], &[f32], &mut [f32], &mut [f32]);
 /// `(d, x_pad, dy_pad, dw_kc, db, scratch)`: weight and bias gradients, overwritten.
 pub type WeightGradFn = fn(&ConvDims, &[f32], &[f32], &mut [f32], &mut [f32], &mut [f32]);
 /// `(d, x_pad, pooled gradient, argmax codes, dw_kc, db, scratch)`: [`WeightGradFn`] from
@@ -201,7 +201,7 @@ pub struct ConvPlan {
     /// what makes inference faster (figures: benches/HISTORY.md, "Tuning constants in the
     /// code"); `tests/winograd4.rs` keeps both variants bit-exact.
     pub fused_in_training: bool,
-    pub backward_data: BackwardDataFn,
+    pub input_grad: InputGradFn,
     pub weight_grad: WeightGradFn,
     /// `weight_grad` with the pool's backward pass fused in, where the algorithm has it
     /// (F(4,3) along rows); the passes use it for conv1, whose input gradient is not needed.
@@ -224,7 +224,7 @@ impl ConvPlan {
             forward: asm_entry!(winograd::run::<T>; d, x, w, b, y, r, s),
             forward_pool: None,
             fused_in_training: false,
-            backward_data: asm_entry!(winograd::backward_data::<T>; d, dy, w, dx, s),
+            input_grad: asm_entry!(winograd::input_grad::<T>; d, dy, w, dx, s),
             weight_grad: asm_entry!(winograd::weight_grad::<T>; d, x, dy, dw, db, s),
             weight_grad_pooled: None,
         }
@@ -288,7 +288,7 @@ impl ConvPlan {
                 forward: forward_reference,
                 forward_pool: None,
                 fused_in_training: false,
-                backward_data: backward_data_reference,
+                input_grad: input_grad_reference,
                 weight_grad: weight_grad_reference,
                 weight_grad_pooled: None,
             },
@@ -303,7 +303,7 @@ impl ConvPlan {
                 forward_pool: fused_pool_applies(d)
                     .then_some(asm_entry!(forward_pool_direct; d, x, w, b, r, s, p)),
                 fused_in_training: true,
-                backward_data: asm_entry!(backward_data_direct; d, dy, w, dx, s),
+                input_grad: asm_entry!(input_grad_direct; d, dy, w, dx, s),
                 weight_grad: asm_entry!(weight_grad::weight_grad_direct; d, x, dy, dw, db, s),
                 weight_grad_pooled: None,
             },
@@ -317,7 +317,7 @@ impl ConvPlan {
                 forward: asm_entry!(winograd_rows::forward; d, x, w, b, y, r, s),
                 forward_pool: Some(asm_entry!(winograd_rows::forward_pool; d, x, w, b, r, s, p)),
                 fused_in_training: true,
-                backward_data: asm_entry!(backward_data_direct; d, dy, w, dx, s),
+                input_grad: asm_entry!(input_grad_direct; d, dy, w, dx, s),
                 weight_grad: asm_entry!(winograd_rows::weight_grad; d, x, dy, dw, db, s),
                 weight_grad_pooled: Some(asm_entry!(
                     winograd_rows::weight_grad_pooled; d, x, dp, c, dw, db, s
@@ -477,7 +477,7 @@ fn pack_forward_direct(d: &ConvDims, w: &[f32], out: &mut [f32]) {
     pack(d.cin, d.cout, original_forward(d, w), out)
 }
 
-/// Repacks original-layout weights into the direct backward-data kernel's layout (flipped 3x3,
+/// Repacks original-layout weights into the direct input-gradient kernel's layout (flipped 3x3,
 /// in/out channels swapped): the forward layout of the weights `wb[ic][ky][kx][oc] =
 /// w[oc][2-ky][2-kx][ic]`, so that the input gradient is a forward-style convolution of `dy_pad`
 /// (`cout` channels in) producing `cin` channels. Needs `cin.is_multiple_of(16)`.
@@ -825,7 +825,7 @@ struct PoolPlan {
 
 /// Input gradient, direct: the forward kernels run over `dy_pad` with the flipped, transposed
 /// weights ([`pack_backward_direct`]), no bias, no ReLU.
-fn backward_data_direct(
+fn input_grad_direct(
     cpu: Avx512,
     d: &ConvDims,
     dy_pad: &[f32],
@@ -858,9 +858,9 @@ fn forward_reference(
     reference::forward(d, x_pad, w, bias, y, rows)
 }
 
-/// Input gradient, reference ([`crate::reference::conv::backward_data`]), under the same rule as
+/// Input gradient, reference ([`crate::reference::conv::input_grad`]), under the same rule as
 /// the asm algorithms (`cin % 16 == 0`; conv1's input gradient is never needed).
-fn backward_data_reference(
+fn input_grad_reference(
     d: &ConvDims,
     dy_pad: &[f32],
     w: &[f32],
@@ -872,7 +872,7 @@ fn backward_data_reference(
         "the input gradient needs cin % 16 == 0 (got {})",
         d.cin
     );
-    reference::backward_data(d, dy_pad, w, dx)
+    reference::input_grad(d, dy_pad, w, dx)
 }
 
 /// Weight gradient, reference ([`crate::reference::weight_grad::weight_grad`]).

@@ -469,7 +469,7 @@ pub fn pack_backward<T: TileSize>(cpu: Avx512, d: &ConvDims, w: &[f32], out: &mu
 
 /// Input gradient: [`run`] over `dy_pad` with the [`pack_backward`] weights, no bias, no ReLU.
 /// `dx` is `h x w x cin`.
-pub fn backward_data<T: TileSize>(
+pub fn input_grad<T: TileSize>(
     cpu: Avx512,
     d: &ConvDims,
     dy_pad: &[f32],
