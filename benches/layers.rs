@@ -20,7 +20,7 @@ use numbers::Rng;
 const ROWS: usize = 16;
 const K: usize = 32768;
 const N: usize = 128;
-/// The benchmarked dense layer: fc1 of the original network, one batch.
+/// The benchmarked fc layer: fc1 of the original network, one batch.
 const FC1: FcDims = FcDims {
     rows: ROWS,
     k: K,

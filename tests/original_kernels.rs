@@ -784,7 +784,7 @@ fn dot_product_matches_reference_and_model_bits() {
         let mut want = [0.0f32];
         // SAFETY: one row, one column, `want` holds it.
         unsafe {
-            reference::dense::forward(
+            reference::fc::forward(
                 FcDims {
                     rows: 1,
                     k: len,
@@ -830,7 +830,7 @@ fn dense_matches_reference_and_model_bits() {
             let relu = act == Activation::Relu;
             // SAFETY: one row of `neurons` outputs, `want` holds it.
             unsafe {
-                reference::dense::forward(
+                reference::fc::forward(
                     FcDims {
                         rows: 1,
                         k: inputs,
@@ -933,7 +933,7 @@ fn outer_product_add_matches_reference_and_model_bits() {
         // The reference's weight gradient of one sample: `dw[i][j] = a[i] * b[j]`.
         let mut dw = vec![0.0f32; rows * cols];
         let mut db = vec![0.0f32; rows];
-        reference::dense::weight_grad(
+        reference::fc::weight_grad(
             FcDims {
                 rows: 1,
                 k: cols,
@@ -968,7 +968,7 @@ fn matrix_vector_multiply_matches_reference_and_model_bits() {
         let mut want = vec![0.0f32; ylen];
         // SAFETY: one row of `ylen` outputs, `want` holds it.
         unsafe {
-            reference::dense::input_grad(
+            reference::fc::input_grad(
                 FcDims {
                     rows: 1,
                     k: ylen,

@@ -72,7 +72,7 @@ pub static PORTABLE: LayerFns = LayerFns {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Dense layers, as GEMMs. x [rows][k], w [n][k], b [n] -> y [rows][n]; dy [rows][n].
+// fc layers, as GEMMs. x [rows][k], w [n][k], b [n] -> y [rows][n]; dy [rows][n].
 
 /// `y[r][j] = act(sum_i x[r][i] * w[j][i] + b[j])` for `j` in `cols`: `Y[:, cols] = X . W^T`.
 ///

@@ -33,8 +33,8 @@ pub(crate) use asm;
 
 pub mod activations;
 pub mod conv;
-pub mod dense;
 pub mod dropout;
+pub mod fc;
 pub mod load;
 pub mod loss;
 pub mod pool;

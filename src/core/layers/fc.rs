@@ -1,4 +1,4 @@
-//! Dense (fully connected) layers, batched over the samples of a batch (the original's
+//! Fully connected (fc) layers, batched over the samples of a batch (the original's
 //! `dense.asm`, `dot_product.asm` and `matrix_ops.asm`).
 //!
 //! Shapes: `x [rows][k]` (one row per sample), `w [n][k]` (the original's `[neuron][input]`),
@@ -7,18 +7,18 @@
 //! take raw pointers and write *only* inside their range, so that several threads may call them
 //! on disjoint ranges of one buffer at the same time.
 //!
-//! The scalar twins are in `crate::reference::dense`.
+//! The scalar twins are in `crate::reference::fc`.
 //!
-//! The asm path tiles the work into 4x4 register blocks (see [`crate::kernels::dense`]); edge
+//! The asm path tiles the work into 4x4 register blocks (see [`crate::kernels::fc`]); edge
 //! tiles repeat a valid row/neuron pointer and send the extra results to a dummy buffer.
 
 use crate::cpu::Avx512;
 
-use crate::kernels::dense::{self as kernel, WeightGradTile};
+use crate::kernels::fc::{self as kernel, WeightGradTile};
 use std::cell::RefCell;
 use std::ops::Range;
 
-/// A dense layer over a batch: `rows` samples, `k` inputs, `n` neurons.
+/// An fc layer over a batch: `rows` samples, `k` inputs, `n` neurons.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FcDims {
     pub rows: usize,
@@ -76,7 +76,7 @@ pub unsafe fn forward_asm(
 fn check(d: FcDims, range_ok: bool) {
     assert!(
         d.k.is_multiple_of(16) && d.rows >= 1 && d.n >= 1 && range_ok,
-        "dense layer {d:?}: k must be a multiple of 16, the range inside the layer"
+        "fc layer {d:?}: k must be a multiple of 16, the range inside the layer"
     );
 }
 

@@ -1,6 +1,6 @@
 //! The network's layers, one file each, forward and backward side by side with their shapes:
 //! [`input`] (image to floats), [`conv`] (3x3 conv + ReLU), [`pool`] (2x2 max-pool),
-//! [`fc`] (dense + ReLU), [`dropout`], [`loss`] (sigmoid + cross-entropy). The optimizer step is
+//! [`fc`] (fully connected + ReLU), [`dropout`], [`loss`] (sigmoid + cross-entropy). The optimizer step is
 //! [`crate::update`]; the order the layers run in, a batch's phases, is [`crate::step`].
 //!
 //! Each layer has its asm driver here (`*_asm`, loops around the `asm!` kernels of
@@ -105,11 +105,11 @@ pub static REFERENCE: LayerFns = LayerFns {
     load_image: r::load::load_image,
     pool_forward: r::pool::forward,
     pool_backward: r::pool::backward,
-    fc_forward: r::dense::forward,
+    fc_forward: r::fc::forward,
     fc_forward_packed: None,
     relu_backward: r::activations::relu_backward,
-    fc_input_grad: r::dense::input_grad,
-    fc_weight_grad: r::dense::weight_grad,
+    fc_input_grad: r::fc::input_grad,
+    fc_weight_grad: r::fc::weight_grad,
     fc_backward_fused_sgd: None,
     dropout: r::dropout::apply,
     sigmoid: r::loss::sigmoid,

@@ -3,8 +3,8 @@
 
 pub mod activations;
 pub mod conv;
-pub mod dense;
 pub mod dropout;
+pub mod fc;
 pub mod load;
 pub mod loss;
 pub mod pool;

@@ -1,4 +1,4 @@
-//! Scalar reference of the dense layers: the plain loops of the original's `dense.asm`
+//! Scalar reference of the fc layers: the plain loops of the original's `dense.asm`
 //! (one dot product per neuron), `matrix_vector_multiply` and `outer_product_add`, batched.
 
 use crate::layers::fc::FcDims;

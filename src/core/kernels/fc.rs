@@ -1,4 +1,5 @@
-//! Dense-layer micro-kernels (the original's `dot_product.asm` and `matrix_ops.asm`, batched).
+//! Fully connected (fc) layer micro-kernels (the original's `dot_product.asm` and
+//! `matrix_ops.asm`, batched).
 //!
 //! Every kernel works on a small register tile and is driven by the loops in [`crate::layers::fc`].
 //! Tiles at the edges (fewer than 4 rows or neurons) are handled by the caller: it repeats a
