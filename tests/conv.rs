@@ -413,7 +413,7 @@ fn reduction_chunks_cover_the_window_once() {
 #[test]
 fn row_plans_cover_every_pixel_once() {
     for nv in [1, 2] {
-        let tiles = catdog::kernels::conv::tiles(nv);
+        let tiles = catdog::kernels::microkernel::tiles(nv);
         for w in 1..=300 {
             let widths = row_tile_widths(w, tiles);
             assert_eq!(widths.iter().sum::<usize>(), w, "w {w} nv {nv}");
@@ -421,7 +421,7 @@ fn row_plans_cover_every_pixel_once() {
         }
     }
     // Wide rows are mostly full 14-pixel tiles; no 1..4-pixel tiles where wider ones fit.
-    let t2 = catdog::kernels::conv::tiles(2);
+    let t2 = catdog::kernels::microkernel::tiles(2);
     assert!(
         row_tile_widths(128, t2)
             .iter()

@@ -37,6 +37,7 @@ pub mod dropout;
 pub mod fc;
 pub mod load;
 pub mod loss;
+pub mod microkernel;
 pub mod pool;
 pub mod update;
 pub mod weight_grad;

@@ -3,7 +3,8 @@
 //! with the 2x2 max-pool fused in, [`output_tile_row_pool_codes`], [`output_tile_row_pool`])
 //! and, for the weight gradient, the adjoints of the output and weight transforms
 //! ([`grad_tile_row`], [`weight_grad_transform`]). The 36 matrix products between them run on
-//! the direct convolution's micro-kernels, see `crate::layers::conv::winograd4`.
+//! the GEMM micro-kernel ([`crate::kernels::microkernel`]), driven by
+//! `crate::layers::conv::winograd`.
 //!
 //! F(4x4, 3x3) computes a 4x4 block of outputs of a 3x3 correlation from a 6x6 block of inputs
 //! with 36 multiplies instead of 144 (F(2x2, 3x3): 16 instead of 36), interpolating at the

@@ -207,8 +207,8 @@ pub fn pack_inference(k: usize, n: usize, w: &[f32], out: &mut [f32]) {
 const INFER_KC: usize = 2048;
 
 /// Inference forward: `y[r][j] = relu(sum_k x[r][k] * w[j][k] + bias[j])` for every row and
-/// every `j` in `cols`, on the direct convolution's micro-kernels
-/// ([`crate::kernels::conv`]'s contract, samples as "pixels": `in_stride = 4 x_stride`, one
+/// every `j` in `cols`, on the GEMM micro-kernel
+/// ([`crate::kernels::microkernel`]'s contract, samples as "pixels": `in_stride = 4 x_stride`, one
 /// segment of up to `INFER_KC` (2,048) steps; `accumulate` for every chunk after the first; bias and
 /// ReLU in the last chunk's epilogue). Each output is one sequential sum over `k` in one vector
 /// lane, so its bits depend on neither the rows tile it falls in nor `cols` (the number of
@@ -254,7 +254,7 @@ pub unsafe fn forward_packed(
         for (j0, nv) in blocks() {
             let mut r0 = 0;
             for &(px, tile) in plans[nv - 1].iter() {
-                let args = crate::kernels::conv::TileArgs {
+                let args = crate::kernels::microkernel::TileArgs {
                     inp: x.as_ptr().add(r0 * x_stride + k0),
                     in_stride: x_stride * 4,
                     k: kc,

@@ -20,7 +20,7 @@
 //! allocate nothing in the training loop.
 //!
 //! ```
-//! use catdog_core::kernels::conv::tiles;
+//! use catdog_core::kernels::microkernel::tiles;
 //! // the widest tiles: 14 pixels x 32 channels, 16 pixels x 16 channels
 //! assert_eq!((tiles(2)[0].pixels, tiles(1)[0].pixels), (14, 16));
 //! assert_eq!(tiles(2).last().unwrap().pixels, 1);
@@ -29,7 +29,8 @@
 use crate::cpu::Avx512;
 
 use crate::config::ConvDims;
-use crate::kernels::conv::{self, PoolTileArgs, PoolTileFn, Tile, TileArgs, TileFn};
+use crate::kernels::conv::{self, PoolTileArgs, PoolTileFn};
+use crate::kernels::microkernel::{self, Tile, TileArgs, TileFn};
 use crate::layers::pool::OutPlace;
 use crate::network::Kernels;
 use crate::reference::conv as reference;
@@ -344,7 +345,7 @@ pub(crate) type Plan = std::rc::Rc<[(usize, TileFn)]>;
 /// `(n, nv)` is computed once per thread and cached, so the training loop allocates nothing.
 pub(crate) fn tile_plan(n: usize, nv: usize) -> Plan {
     per_thread!((usize, usize) => Plan, (n, nv), {
-        let tiles = conv::tiles(nv);
+        let tiles = microkernel::tiles(nv);
         row_tile_widths(n, tiles)
             .into_iter()
             .map(|px| {
@@ -529,14 +530,14 @@ fn row_plan<F: Copy>(w: usize, tiles: &[Tile<F>]) -> Vec<(usize, F)> {
 }
 
 /// The tile widths the drivers use for a row of `w` pixels, widest first (they sum to `w`): the
-/// cheapest split under the tiles' measured rates ([`crate::kernels::conv::Tile::rate`]). E.g.
+/// cheapest split under the tiles' measured rates ([`crate::kernels::microkernel::Tile::rate`]). E.g.
 /// conv3's 32-pixel rows with the 32-channel tiles become 14 + 11 + 7 rather than 14 + 14 + 4
 /// (the 4-pixel tile runs at 66% of the 14-pixel one's rate, the 7- and 11-pixel ones at 88% and
 /// 95%):
 ///
 /// ```
 /// use catdog_core::layers::conv::row_tile_widths;
-/// use catdog_core::kernels::conv::tiles;
+/// use catdog_core::kernels::microkernel::tiles;
 /// assert_eq!(row_tile_widths(32, tiles(2)), vec![14, 11, 7]);
 /// let rate = |p: usize| tiles(2).iter().find(|t| t.pixels == p).unwrap().rate;
 /// assert_eq!((rate(14), rate(11), rate(7), rate(4)), (100, 95, 88, 66));
@@ -648,7 +649,7 @@ fn plan_passes(kernel_dims: &ConvDims) -> Vec<Pass> {
     let mut passes = Vec::new();
     for (o0, nv) in channel_block_iter(n_out) {
         let nb = nv * 16;
-        let plan = row_plan(w, conv::tiles(nv));
+        let plan = row_plan(w, microkernel::tiles(nv));
         let chunks = chunks(n_in, nb);
         let mut wat = o0 * 9 * n_in;
         for (ci, ch) in chunks.iter().enumerate() {

@@ -74,7 +74,7 @@ use super::channel_block_iter;
 use super::tile_plan;
 use super::PoolOut;
 use crate::config::ConvDims;
-use crate::kernels::conv::TileArgs;
+use crate::kernels::microkernel::TileArgs;
 use crate::kernels::weight_grad as weight_grad_kernels;
 use crate::kernels::{winograd2 as k2, winograd4 as k4};
 
