@@ -5,7 +5,7 @@
 #[cfg(target_arch = "x86_64")]
 pub use catdog_core::original;
 pub use catdog_core::{
-    arena, blob, config, cpu, dataset, guard, kernels, layers, model, network, parameters, profile,
+    arena, blob, config, cpu, dataset, guard, kernels, layers, net, network, parameters, profile,
     reference, report, rng, step, team, testing, train, update,
 };
 pub use catdog_core::{errln, out, outln};

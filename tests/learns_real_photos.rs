@@ -6,7 +6,7 @@ mod common;
 
 use catdog::config::Hyper;
 use catdog::dataset::open_blob;
-use catdog::model::Net;
+use catdog::net::Net;
 use catdog::network::Kernels;
 use catdog::network::Network;
 use catdog::parameters;

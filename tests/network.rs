@@ -3,7 +3,7 @@
 
 use catdog::config::Hyper;
 use catdog::dataset::{Dataset, Synthetic};
-use catdog::model::Net;
+use catdog::net::Net;
 use catdog::network::Kernels;
 use catdog::network::Network;
 use catdog::parameters;

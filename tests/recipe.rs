@@ -7,7 +7,7 @@ mod net;
 use catdog::config::Hyper;
 use catdog::dataset::{Dataset, Synthetic};
 use catdog::layers::dropout;
-use catdog::model::Net;
+use catdog::net::Net;
 use catdog::network::Kernels;
 use catdog::testing::{avx512_or_skip, fns};
 use catdog::train::{self, EpochOptions};

@@ -43,7 +43,7 @@ use crate::layers::conv::PoolOut;
 use crate::layers::fc::{self, FcDims};
 use crate::layers::pool::OutPlace;
 use crate::layers::FcPackedFn;
-use crate::model::Ctx;
+use crate::net::Ctx;
 use crate::profile::{Clock, Section};
 use crate::team::Team;
 use std::ops::Range;
@@ -202,7 +202,7 @@ pub fn forward_backward(
 
 /// The inference pass over `rows` samples of `data` from `start` (the forward phases 1-3
 /// without the loss; fc1 on its packed weights where the path has them, which the caller has
-/// packed: [`crate::model::Net::pack_fc1_for_inference`]): leaves P(dog) in the batch's `probs`.
+/// packed: [`crate::net::Net::pack_fc1_for_inference`]): leaves P(dog) in the batch's `probs`.
 pub fn forward_only(c: &Ctx, team: &Team, t: usize, data: &dyn Dataset, start: usize, rows: usize) {
     for slot in team.deal(t, rows) {
         conv_blocks_forward(c, slot, t, data.image(start + slot), false, false);

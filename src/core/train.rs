@@ -9,7 +9,7 @@
 use crate::arena::View;
 use crate::config::{Hyper, Shapes};
 use crate::dataset::Dataset;
-use crate::model::{Ctx, Net, REPACK_UNITS};
+use crate::net::{Ctx, Net, REPACK_UNITS};
 use crate::network::{Kernels, Network};
 use crate::profile::{Clock, Section};
 use crate::step::{self, Augment, Batch};

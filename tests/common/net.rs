@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use catdog::config::Hyper;
-use catdog::model::Net;
+use catdog::net::Net;
 use catdog::network::Kernels;
 use catdog::parameters;
 

@@ -139,7 +139,7 @@ pub fn input_grad(d: &ConvDims, dy_pad: &[f32], wp: &[f32], dx: &mut [f32], scra
 
 /// [`super::ConvPlan::weight_grad`]: `dw_kc [3][3][cin][cout]` and `db [cout]`,
 /// overwritten, from `x_pad` and the padded output gradient (interior only is read as data; the
-/// border must be zero, as [`crate::model`] keeps it).
+/// border must be zero, as [`crate::net`] keeps it).
 pub fn weight_grad(
     d: &ConvDims,
     x_pad: &[f32],
