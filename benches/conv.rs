@@ -1,5 +1,5 @@
 //! Criterion benchmarks of the 3x3 convolution's asm path at the network's default sizes
-//! (image 128): conv1/conv2/conv3 forward, conv2/conv3 backward-data, one sample, one thread,
+//! (image 128): conv1/conv2/conv3 forward, conv2/conv3 input gradient, one sample, one thread,
 //! with the direct algorithm and (conv2, conv3) Winograd F(2x2, 3x3) and F(4x4, 3x3), which
 //! the trainer uses.
 //!
@@ -14,7 +14,7 @@
 
 use catdog::config::ConvDims;
 use catdog::cpu::has_avx512;
-use catdog::layers::conv::winograd::{self, F2, F4};
+use catdog::layers::conv::winograd::{self, Winograd2, Winograd4};
 use catdog::layers::conv::winograd_rows;
 use catdog::layers::conv::{Algo, ConvPlan};
 use catdog::testing::{fma_peak_gflops, plan};
@@ -112,8 +112,8 @@ impl Case {
             &mut self.scratch,
         );
     }
-    fn backward_data(&mut self) {
-        (self.plan.backward_data)(
+    fn input_grad(&mut self) {
+        (self.plan.input_grad)(
             &self.d,
             black_box(&self.dy_pad),
             &self.wb,
@@ -152,10 +152,10 @@ fn cases() -> Vec<(&'static str, Algo, ConvDims)> {
     let mut v = Vec::new();
     for (name, d) in LAYERS {
         v.push((name, Algo::Direct, d));
-        if winograd::applies::<F2>(&d) {
-            v.push((name, Algo::Winograd, d));
+        if winograd::applies::<Winograd2>(&d) {
+            v.push((name, Algo::Winograd2, d));
         }
-        if winograd::applies::<F4>(&d) {
+        if winograd::applies::<Winograd4>(&d) {
             v.push((name, Algo::Winograd4, d));
         }
         if winograd_rows::applies(&d) {
@@ -185,7 +185,7 @@ fn manual_report() {
         };
         report("forward", measure(fl, || c.forward()));
         if name != "conv1" {
-            report("backward_data", measure(fl, || c.backward_data()));
+            report("input_grad", measure(fl, || c.input_grad()));
         }
     }
 }
@@ -197,7 +197,7 @@ fn bench_conv(cr: &mut Criterion) {
         g.throughput(Throughput::Elements(c.flops()));
         g.bench_function("forward", |b| b.iter(|| c.forward()));
         if name != "conv1" {
-            g.bench_function("backward_data", |b| b.iter(|| c.backward_data()));
+            g.bench_function("input_grad", |b| b.iter(|| c.input_grad()));
         }
         g.finish();
     }

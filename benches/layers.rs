@@ -20,7 +20,7 @@ use numbers::Rng;
 const ROWS: usize = 16;
 const K: usize = 32768;
 const N: usize = 128;
-/// The benchmarked dense layer: fc1 of the original network, one batch.
+/// The benchmarked fc layer: fc1 of the original network, one batch.
 const FC1: FcDims = FcDims {
     rows: ROWS,
     k: K,
@@ -91,19 +91,13 @@ impl Fc1 {
             )
         }
     }
-    fn backward_data(&mut self) {
+    fn input_grad(&mut self) {
         unsafe {
-            (fns(Kernels::Fast).fc_backward_data)(
-                FC1,
-                &self.dy,
-                &self.w,
-                self.dx.as_mut_ptr(),
-                0..K,
-            )
+            (fns(Kernels::Fast).fc_input_grad)(FC1, &self.dy, &self.w, self.dx.as_mut_ptr(), 0..K)
         }
     }
-    fn backward_weights(&mut self) {
-        (fns(Kernels::Fast).fc_backward_weights)(
+    fn weight_grad(&mut self) {
+        (fns(Kernels::Fast).fc_weight_grad)(
             FC1,
             &self.x,
             &self.dy,
@@ -137,15 +131,11 @@ fn summary() {
     let mut fc = Fc1::new();
     let flops = 2.0 * (ROWS * K * N) as f64;
     let wbytes = (N * K * 4) as f64;
-    for (name, which) in [
-        ("forward", 0),
-        ("backward_data", 1),
-        ("backward_weights", 2),
-    ] {
+    for (name, which) in [("forward", 0), ("input_grad", 1), ("weight_grad", 2)] {
         let s = time(30, || match which {
             0 => fc.forward(),
-            1 => fc.backward_data(),
-            _ => fc.backward_weights(),
+            1 => fc.input_grad(),
+            _ => fc.weight_grad(),
         });
         println!(
             "fc1 {name:<17} rows={ROWS} k={K} n={N}: {:8.3} ms  {:6.1} GFLOP/s  {:6.1} GB/s of weights",
@@ -213,8 +203,8 @@ fn benches(c: &mut Criterion) {
     // "elements" = floating-point operations: criterion's Gelem/s reads as GFLOP/s
     g.throughput(Throughput::Elements((2 * ROWS * K * N) as u64));
     g.bench_function("forward", |b| b.iter(|| fc.forward()));
-    g.bench_function("backward_data", |b| b.iter(|| fc.backward_data()));
-    g.bench_function("backward_weights", |b| b.iter(|| fc.backward_weights()));
+    g.bench_function("input_grad", |b| b.iter(|| fc.input_grad()));
+    g.bench_function("weight_grad", |b| b.iter(|| fc.weight_grad()));
     g.finish();
 
     let d = PoolDims {

@@ -7,7 +7,7 @@
 
 use catdog::config::ConvDims;
 use catdog::cpu::has_avx512;
-use catdog::layers::conv::winograd::{self, F4};
+use catdog::layers::conv::winograd::{self, Winograd4};
 use catdog::layers::conv::{Algo, PoolOut};
 use catdog::layers::pool::{forward_asm, OutPlace};
 use catdog::testing::{avx512, plan};
@@ -56,25 +56,25 @@ fn speed_f4x4_vs_f2x2() {
         let bd = dims(d.h, d.w, d.cout, d.cin);
         let cin = d.cin;
         // F(4x4) buffers.
-        let mut u4f = vec![0.0; winograd::packed_len::<F4>(d.cin, d.cout)];
-        winograd::pack::<F4>(
+        let mut u4f = vec![0.0; winograd::packed_len::<Winograd4>(d.cin, d.cout)];
+        winograd::pack::<Winograd4>(
             avx512(),
             d.cin,
             d.cout,
             |oc, ky, kx, ic| wts[((oc * 3 + ky) * 3 + kx) * cin + ic],
             &mut u4f,
         );
-        let mut u4b = vec![0.0; winograd::packed_len::<F4>(d.cout, d.cin)];
-        winograd::pack::<F4>(
+        let mut u4b = vec![0.0; winograd::packed_len::<Winograd4>(d.cout, d.cin)];
+        winograd::pack::<Winograd4>(
             avx512(),
             d.cout,
             d.cin,
             |ic, ky, kx, oc| wts[((oc * 3 + (2 - ky)) * 3 + (2 - kx)) * cin + ic],
             &mut u4b,
         );
-        let s4 = winograd::scratch_len::<F4>(&d)
-            .max(winograd::scratch_len::<F4>(&bd))
-            .max(winograd::wgrad_scratch_len::<F4>(&d));
+        let s4 = winograd::scratch_len::<Winograd4>(&d)
+            .max(winograd::scratch_len::<Winograd4>(&bd))
+            .max(winograd::weight_grad_scratch_len::<Winograd4>(&d));
         let mut scr4 = vec![0.0; s4];
         // F(2x2) and direct buffers.
         let pk = |a: Algo| {
@@ -84,32 +84,32 @@ fn speed_f4x4_vs_f2x2() {
             (plan(a, &d).pack_backward)(&d, &wts, &mut b);
             (f, b)
         };
-        let (u2f, u2b) = pk(Algo::Winograd);
+        let (u2f, u2b) = pk(Algo::Winograd2);
         let (udf, udb) = pk(Algo::Direct);
-        let mut scr2 = vec![0.0; plan(Algo::Winograd, &d).scratch_len];
+        let mut scr2 = vec![0.0; plan(Algo::Winograd2, &d).scratch_len];
         let mut y = vec![0.0; d.out_len()];
         let mut dx = vec![0.0; d.h * d.w * d.cin];
         let mut dw = vec![0.0; d.weight_len()];
         let mut db = vec![0.0; d.cout];
         let mut best = [[f64::MAX; 3]; 3]; // [pass][direct, f2, f4]
         for _ in 0..rounds {
-            for (ai, a) in [Algo::Direct, Algo::Winograd].into_iter().enumerate() {
+            for (ai, a) in [Algo::Direct, Algo::Winograd2].into_iter().enumerate() {
                 let (uf, ub) = if ai == 0 { (&udf, &udb) } else { (&u2f, &u2b) };
                 let t = time_us(reps, || {
                     (plan(a, &d).forward)(&d, &x, uf, Some(&bias), &mut y, 0..d.h, &mut scr2)
                 });
                 best[0][ai] = best[0][ai].min(t);
                 let t = time_us(reps, || {
-                    (plan(a, &d).backward_data)(&d, &dy, ub, &mut dx, &mut scr2)
+                    (plan(a, &d).input_grad)(&d, &dy, ub, &mut dx, &mut scr2)
                 });
                 best[1][ai] = best[1][ai].min(t);
                 let t = time_us(reps, || {
-                    (plan(a, &d).backward_weights)(&d, &x, &dy, &mut dw, &mut db, &mut scr2)
+                    (plan(a, &d).weight_grad)(&d, &x, &dy, &mut dw, &mut db, &mut scr2)
                 });
                 best[2][ai] = best[2][ai].min(t);
             }
             let t = time_us(reps, || {
-                winograd::run::<F4>(
+                winograd::run::<Winograd4>(
                     avx512(),
                     &d,
                     &x,
@@ -122,11 +122,28 @@ fn speed_f4x4_vs_f2x2() {
             });
             best[0][2] = best[0][2].min(t);
             let t = time_us(reps, || {
-                winograd::run::<F4>(avx512(), &bd, &dy, &u4b, None, &mut dx, 0..d.h, &mut scr4)
+                winograd::run::<Winograd4>(
+                    avx512(),
+                    &bd,
+                    &dy,
+                    &u4b,
+                    None,
+                    &mut dx,
+                    0..d.h,
+                    &mut scr4,
+                )
             });
             best[1][2] = best[1][2].min(t);
             let t = time_us(reps, || {
-                winograd::backward_weights::<F4>(avx512(), &d, &x, &dy, &mut dw, &mut db, &mut scr4)
+                winograd::weight_grad::<Winograd4>(
+                    avx512(),
+                    &d,
+                    &x,
+                    &dy,
+                    &mut dw,
+                    &mut db,
+                    &mut scr4,
+                )
             });
             best[2][2] = best[2][2].min(t);
         }

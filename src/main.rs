@@ -10,7 +10,7 @@ use catdog::contact_sheet::{self, Tile};
 use catdog::dataset::{open_blob, Synthetic};
 use catdog::fit::{self, FitConfig};
 use catdog::guard;
-use catdog::model::Net;
+use catdog::net::Net;
 use catdog::network::EpochOptions;
 use catdog::network::{self, Network};
 use catdog::packer_cmd;

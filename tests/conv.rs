@@ -6,7 +6,7 @@
 use approx::assert_relative_eq;
 use catdog::config::ConvDims;
 use catdog::config::Kernels;
-use catdog::layers::conv::winograd::{self, F2};
+use catdog::layers::conv::winograd::{self, Winograd2};
 use catdog::layers::conv::winograd_rows;
 use catdog::layers::conv::{chunks, row_tile_widths, Algo, ConvPlan, PoolOut};
 use catdog::reference::conv as reference;
@@ -64,7 +64,7 @@ fn reference_matches_hand_computed_numbers() {
     // dx0 = dy0*5 + dy1*4, dx1 = dy0*6 + dy1*5 for dy = [1, 10].
     let dy_pad = [0., 0., 0., 0., 0., 1., 10., 0., 0., 0., 0., 0.];
     let mut dx = [0.0; 2];
-    reference::backward_data(&d, &dy_pad, &w, &mut dx);
+    reference::input_grad(&d, &dy_pad, &w, &mut dx);
     assert_eq!(dx, [45.0, 56.0]);
 }
 
@@ -117,7 +117,7 @@ fn reference_matches_naive_formula_with_channels() {
 }
 
 /// `dL/dx` for `L = sum(y * r)` with a bias large enough that no pre-activation is near zero
-/// (so ReLU is the identity and `dL/dpre = r`), by central differences, against `backward_data`.
+/// (so ReLU is the identity and `dL/dpre = r`), by central differences, against `input_grad`.
 fn gradient_check(path: Kernels, d: ConvDims) {
     let mut rng = Rng::new(7);
     let mut x_pad = padded(&mut rng, d.h, d.w, d.cin, 0);
@@ -128,7 +128,7 @@ fn gradient_check(path: Kernels, d: ConvDims) {
     let (wp, wb) = packed(&plan, &d, &w);
     let mut dx = vec![0.0; d.h * d.w * d.cin];
     let mut scratch = vec![0.0; plan.scratch_len];
-    (plan.backward_data)(&d, &r_pad, &wb, &mut dx, &mut scratch);
+    (plan.input_grad)(&d, &r_pad, &wb, &mut dx, &mut scratch);
     let mut y = vec![0.0; d.out_len()];
     let mut loss = |x_pad: &[f32]| -> f64 {
         (plan.forward)(&d, x_pad, &wp, Some(&bias), &mut y, 0..d.h, &mut scratch);
@@ -172,7 +172,7 @@ fn gradient_check(path: Kernels, d: ConvDims) {
 }
 
 #[test]
-fn reference_backward_data_matches_finite_differences() {
+fn reference_input_grad_matches_finite_differences() {
     gradient_check(Kernels::Reference, ODD);
 }
 
@@ -191,17 +191,17 @@ const EVEN: ConvDims = ConvDims {
 };
 
 #[test]
-fn asm_backward_data_matches_finite_differences() {
-    if avx512_or_skip("asm_backward_data_matches_finite_differences").is_none() {
+fn asm_input_grad_matches_finite_differences() {
+    if avx512_or_skip("asm_input_grad_matches_finite_differences").is_none() {
         return;
     }
     assert_eq!(auto_plan(Kernels::Fast, &ODD).algo, Algo::Direct);
     gradient_check(Kernels::Fast, ODD);
-    assert_eq!(auto_plan(Kernels::Fast, &EVEN).algo, Algo::Winograd);
+    assert_eq!(auto_plan(Kernels::Fast, &EVEN).algo, Algo::Winograd2);
     gradient_check(Kernels::Fast, EVEN);
 }
 
-/// Forward and (where `cin % 16 == 0`) backward-data, asm against reference, on one shape, with
+/// Forward and (where `cin % 16 == 0`) input gradient, asm against reference, on one shape, with
 /// the direct algorithm and (where it applies) Winograd; `shift` misaligns every buffer by that
 /// many floats.
 fn compare(h: usize, w: usize, cin: usize, cout: usize, shift: usize, seed: u64) {
@@ -225,11 +225,11 @@ fn compare_algos(h: usize, w: usize, cin: usize, cout: usize, shift: usize, seed
     assert!(y_ref.contains(&0.0) && y_ref.iter().any(|&v| v > 0.0));
     let mut dx_ref = vec![0.0; h * w * cin];
     if cin.is_multiple_of(16) {
-        reference::backward_data(&d, &dy_pad[shift..], wts, &mut dx_ref);
+        reference::input_grad(&d, &dy_pad[shift..], wts, &mut dx_ref);
     }
     let mut algos = vec![if asm { Algo::Direct } else { Algo::Gemm }];
-    if asm && winograd::applies::<F2>(&d) {
-        algos.push(Algo::Winograd);
+    if asm && winograd::applies::<Winograd2>(&d) {
+        algos.push(Algo::Winograd2);
     }
     if asm && winograd_rows::applies(&d) {
         algos.push(Algo::WinogradRows);
@@ -251,8 +251,8 @@ fn compare_algos(h: usize, w: usize, cin: usize, cout: usize, shift: usize, seed
             (plan.pack_backward)(&d, wts, &mut wb[shift..]);
             let mut dx_asm = vec![f32::NAN; shift + h * w * cin];
             let dx = &mut dx_asm[shift..];
-            (plan.backward_data)(&d, &dy_pad[shift..], &wb[shift..], dx, scratch);
-            assert_close(&dx_asm[shift..], &dx_ref, &format!("backward_data {what}"));
+            (plan.input_grad)(&d, &dy_pad[shift..], &wb[shift..], dx, scratch);
+            assert_close(&dx_asm[shift..], &dx_ref, &format!("input_grad {what}"));
         }
     }
 }
@@ -300,7 +300,7 @@ fn compare_grid(sides: &[(usize, usize)], channels: &[(usize, usize)], seed: u64
 
 /// The portable input gradient against central differences, on odd and even sides.
 #[test]
-fn portable_backward_data_matches_finite_differences() {
+fn portable_input_grad_matches_finite_differences() {
     assert_eq!(auto_plan(Kernels::Portable, &ODD).algo, Algo::Gemm);
     gradient_check(Kernels::Portable, ODD);
     gradient_check(Kernels::Portable, EVEN);
@@ -383,7 +383,7 @@ fn asm_matches_reference_with_split_reductions() {
         return;
     }
     // 256 input channels: one chunk per kernel row; 1024: kernel row x 512 channels. Forward
-    // splits over cin, backward-data over cout.
+    // splits over cin, input gradient over cout.
     assert_eq!(chunks(256, 32).len(), 3);
     assert_eq!(chunks(1024, 32).len(), 6);
     compare(2, 5, 256, 32, 1, 201);
@@ -413,7 +413,7 @@ fn reduction_chunks_cover_the_window_once() {
 #[test]
 fn row_plans_cover_every_pixel_once() {
     for nv in [1, 2] {
-        let tiles = catdog::kernels::conv::tiles(nv);
+        let tiles = catdog::kernels::microkernel::tiles(nv);
         for w in 1..=300 {
             let widths = row_tile_widths(w, tiles);
             assert_eq!(widths.iter().sum::<usize>(), w, "w {w} nv {nv}");
@@ -421,7 +421,7 @@ fn row_plans_cover_every_pixel_once() {
         }
     }
     // Wide rows are mostly full 14-pixel tiles; no 1..4-pixel tiles where wider ones fit.
-    let t2 = catdog::kernels::conv::tiles(2);
+    let t2 = catdog::kernels::microkernel::tiles(2);
     assert!(
         row_tile_widths(128, t2)
             .iter()
@@ -455,7 +455,7 @@ fn channel_blocks_cover_every_channel_once() {
 
 #[test]
 #[should_panic(expected = "cin % 16")]
-fn backward_data_refuses_cin_3() {
+fn input_grad_refuses_cin_3() {
     let d = ConvDims {
         h: 2,
         w: 2,
@@ -465,7 +465,7 @@ fn backward_data_refuses_cin_3() {
     let plan = auto_plan(Kernels::Reference, &d);
     let (dy_pad, w) = (vec![0.0; d.out_pad_len()], vec![0.0; d.weight_len()]);
     let mut dx = vec![0.0; 12];
-    (plan.backward_data)(&d, &dy_pad, &w, &mut dx, &mut []);
+    (plan.input_grad)(&d, &dy_pad, &w, &mut dx, &mut []);
 }
 
 /// Conv + pool run band by band (the plan's `forward` over a few rows into a small band buffer,

@@ -255,9 +255,9 @@ fn maxpool_backward_is_gradient_of_forward() {
     }
 }
 
-// ---------------------------------------------------------------- dense
+// ------------------------------------------------------------------- fc
 
-/// One dense layer's kernels on one path, the unsafe calls wrapped: every buffer the tests pass
+/// One fc layer's kernels on one path, the unsafe calls wrapped: every buffer the tests pass
 /// holds what `d` says it must.
 #[derive(Clone, Copy)]
 struct Fc {
@@ -282,11 +282,11 @@ impl Fc {
         // SAFETY: `y` holds `rows x n` floats.
         unsafe { (fns(self.path).fc_forward)(self.d, x, w, b, relu, y.as_mut_ptr(), cols) }
     }
-    fn backward_data(self, dy: &[f32], w: &[f32], dx: &mut [f32], ks: Range<usize>) {
+    fn input_grad(self, dy: &[f32], w: &[f32], dx: &mut [f32], ks: Range<usize>) {
         // SAFETY: `dx` holds `rows x k` floats.
-        unsafe { (fns(self.path).fc_backward_data)(self.d, dy, w, dx.as_mut_ptr(), ks) }
+        unsafe { (fns(self.path).fc_input_grad)(self.d, dy, w, dx.as_mut_ptr(), ks) }
     }
-    fn backward_weights(
+    fn weight_grad(
         self,
         x: &[f32],
         dy: &[f32],
@@ -294,11 +294,11 @@ impl Fc {
         db: &mut [f32],
         cols: Range<usize>,
     ) {
-        (fns(self.path).fc_backward_weights)(self.d, x, dy, dw, db, cols)
+        (fns(self.path).fc_weight_grad)(self.d, x, dy, dw, db, cols)
     }
 }
 
-const DENSE_SIZES: &[(usize, usize, usize)] = &[
+const FC_SIZES: &[(usize, usize, usize)] = &[
     (1, 16, 1),
     (3, 32, 5),
     (5, 48, 7),
@@ -310,10 +310,10 @@ const DENSE_SIZES: &[(usize, usize, usize)] = &[
     (70, 32, 133), // more than one forward block of 64 rows x 128 neurons
 ];
 
-/// `kern`'s dense layer against the reference.
-fn dense_forward_matches_reference(kern: Kernels) {
+/// `kern`'s fc layer against the reference.
+fn fc_forward_matches_reference(kern: Kernels) {
     let mut rng = Rng::new(4);
-    for &(rows, k, n) in DENSE_SIZES {
+    for &(rows, k, n) in FC_SIZES {
         let x = rng.vec(rows * k);
         let w = rng.vec(n * k);
         let b = rng.vec(n);
@@ -344,15 +344,15 @@ fn dense_forward_matches_reference(kern: Kernels) {
 }
 
 #[test]
-fn dense_forward_asm_matches_reference() {
-    if avx512_or_note("dense forward").is_some() {
-        dense_forward_matches_reference(Kernels::Fast);
+fn fc_forward_asm_matches_reference() {
+    if avx512_or_note("fc forward").is_some() {
+        fc_forward_matches_reference(Kernels::Fast);
     }
 }
 
 #[test]
-fn dense_forward_portable_matches_reference() {
-    dense_forward_matches_reference(Kernels::Portable);
+fn fc_forward_portable_matches_reference() {
+    fc_forward_matches_reference(Kernels::Portable);
 }
 
 /// fc1's inference forward on packed weights against the reference (bias, ReLU), on rows that
@@ -360,8 +360,8 @@ fn dense_forward_portable_matches_reference() {
 /// and strides padded or not; its bits depend neither on the rows a call covers (each output
 /// one sum in input order) nor on how the neuron blocks are split between calls (threads).
 #[test]
-fn dense_forward_packed_matches_reference_and_its_bits_do_not_depend_on_the_split() {
-    let Some(mut rng) = avx512_rng("dense forward on packed weights", 21) else {
+fn fc_forward_packed_matches_reference_and_its_bits_do_not_depend_on_the_split() {
+    let Some(mut rng) = avx512_rng("fc forward on packed weights", 21) else {
         return;
     };
     let f = fns(Kernels::Fast)
@@ -386,11 +386,16 @@ fn dense_forward_packed_matches_reference_and_its_bits_do_not_depend_on_the_spli
             let mut y = vec![42.0f32; rows * n];
             // SAFETY: y holds rows x n floats.
             unsafe { f(d, (&x, stride), &wt, &b, y.as_mut_ptr(), 0..n) };
-            let dense: Vec<f32> = (0..rows)
+            let contiguous: Vec<f32> = (0..rows)
                 .flat_map(|r| x[r * stride..r * stride + k].to_vec())
                 .collect();
             let mut yr = vec![0.0f32; rows * n];
-            Fc::new(Kernels::Reference, rows, k, n).forward((&dense, &w, &b), true, 0..n, &mut yr);
+            Fc::new(Kernels::Reference, rows, k, n).forward(
+                (&contiguous, &w, &b),
+                true,
+                0..n,
+                &mut yr,
+            );
             close(&y, &yr, 1e-4 * (k as f32).sqrt());
             assert!(y.iter().all(|&v| v >= 0.0), "ReLU");
             // A thread with no neurons (an empty part of a team) writes nothing.
@@ -416,7 +421,7 @@ fn dense_forward_packed_matches_reference_and_its_bits_do_not_depend_on_the_spli
 
 #[test]
 #[should_panic(expected = "whole blocks of 32")]
-fn dense_forward_packed_refuses_a_split_inside_a_block() {
+fn fc_forward_packed_refuses_a_split_inside_a_block() {
     // The split is checked before anything else: the same refusal on any CPU.
     let (k, n) = (16, 64);
     let (x, w, b) = (vec![1.0f32; k], vec![1.0f32; n * k], vec![0.0f32; n]);
@@ -438,8 +443,8 @@ fn dense_forward_packed_refuses_a_split_inside_a_block() {
 }
 
 #[test]
-fn dense_fused_sgd_gives_the_bits_of_the_separate_passes() {
-    let Some(mut rng) = avx512_rng("dense fused backward + sgd", 11) else {
+fn fc_fused_sgd_gives_the_bits_of_the_separate_passes() {
+    let Some(mut rng) = avx512_rng("fc fused backward + sgd", 11) else {
         return;
     };
     // k a multiple of 64; rows and n also off the 4x4 tile grid.
@@ -459,8 +464,8 @@ fn dense_fused_sgd_gives_the_bits_of_the_separate_passes() {
         let mut dw = vec![0.0f32; n * k];
         let mut db = vec![0.0f32; n];
         let mut w_ref = w.clone();
-        Fc::new(Kernels::Fast, rows, k, n).backward_data(&dy, &w, &mut dx_ref, 0..k);
-        Fc::new(Kernels::Fast, rows, k, n).backward_weights(&x, &dy, &mut dw, &mut db, 0..n);
+        Fc::new(Kernels::Fast, rows, k, n).input_grad(&dy, &w, &mut dx_ref, 0..k);
+        Fc::new(Kernels::Fast, rows, k, n).weight_grad(&x, &dy, &mut dw, &mut db, 0..n);
         (fns(Kernels::Fast).sgd)(&mut w_ref, &dw, scale);
         // Fused, in two disjoint input ranges (as two threads would).
         let mut dx = vec![42.0f32; rows * k];
@@ -493,10 +498,10 @@ fn dense_fused_sgd_gives_the_bits_of_the_separate_passes() {
     }
 }
 
-/// `kern`'s dense layer against the reference.
-fn dense_backward_matches_reference(kern: Kernels) {
+/// `kern`'s fc layer against the reference.
+fn fc_backward_matches_reference(kern: Kernels) {
     let mut rng = Rng::new(5);
-    for &(rows, k, n) in DENSE_SIZES {
+    for &(rows, k, n) in FC_SIZES {
         let x = rng.vec(rows * k);
         let w = rng.vec(n * k);
         let dy = rng.vec(rows * n);
@@ -513,8 +518,8 @@ fn dense_backward_matches_reference(kern: Kernels) {
         ] {
             let mut da = vec![42.0f32; rows * k];
             let mut dr = vec![42.0f32; rows * k];
-            Fc::new(kern, rows, k, n).backward_data(&dy, &w, &mut da, ks.clone());
-            Fc::new(Kernels::Reference, rows, k, n).backward_data(&dy, &w, &mut dr, ks.clone());
+            Fc::new(kern, rows, k, n).input_grad(&dy, &w, &mut da, ks.clone());
+            Fc::new(Kernels::Reference, rows, k, n).input_grad(&dy, &w, &mut dr, ks.clone());
             close(&da, &dr, 1e-4 * (n as f32).sqrt());
             for r in 0..rows {
                 for i in 0..k {
@@ -530,8 +535,8 @@ fn dense_backward_matches_reference(kern: Kernels) {
             let mut wr = vec![42.0f32; m * k + 5];
             let mut ba = vec![42.0f32; m + 3];
             let mut br = vec![42.0f32; m + 3];
-            Fc::new(kern, rows, k, n).backward_weights(&x, &dy, &mut wa, &mut ba, cols.clone());
-            Fc::new(Kernels::Reference, rows, k, n).backward_weights(
+            Fc::new(kern, rows, k, n).weight_grad(&x, &dy, &mut wa, &mut ba, cols.clone());
+            Fc::new(Kernels::Reference, rows, k, n).weight_grad(
                 &x,
                 &dy,
                 &mut wr,
@@ -547,20 +552,20 @@ fn dense_backward_matches_reference(kern: Kernels) {
 }
 
 #[test]
-fn dense_backward_asm_matches_reference() {
-    if avx512_or_note("dense backward").is_some() {
-        dense_backward_matches_reference(Kernels::Fast);
+fn fc_backward_asm_matches_reference() {
+    if avx512_or_note("fc backward").is_some() {
+        fc_backward_matches_reference(Kernels::Fast);
     }
 }
 
 #[test]
-fn dense_backward_portable_matches_reference() {
-    dense_backward_matches_reference(Kernels::Portable);
+fn fc_backward_portable_matches_reference() {
+    fc_backward_matches_reference(Kernels::Portable);
 }
 
 #[test]
-fn dense_gradients_match_finite_differences() {
-    // linear layer, L = sum_r,j g[r][j] * y[r][j]; dL/dx = backward_data(g), dL/dw = backward_weights
+fn fc_gradients_match_finite_differences() {
+    // linear layer, L = sum_r,j g[r][j] * y[r][j]; dL/dx = input_grad(g), dL/dw = weight_grad
     let (rows, k, n) = (3, 32, 5);
     let mut rng = Rng::new(6);
     let x = rng.vec(rows * k);
@@ -574,10 +579,10 @@ fn dense_gradients_match_finite_differences() {
             y.iter().zip(&g).map(|(&y, &g)| y as f64 * g as f64).sum()
         };
         let mut dx = vec![0.0f32; rows * k];
-        Fc::new(path, rows, k, n).backward_data(&g, &w, &mut dx, 0..k);
+        Fc::new(path, rows, k, n).input_grad(&g, &w, &mut dx, 0..k);
         let mut dw = vec![0.0f32; n * k];
         let mut db = vec![0.0f32; n];
-        Fc::new(path, rows, k, n).backward_weights(&x, &g, &mut dw, &mut db, 0..n);
+        Fc::new(path, rows, k, n).weight_grad(&x, &g, &mut dw, &mut db, 0..n);
         let h = 1e-2f32;
         let fd = |f: &dyn Fn(f32) -> f64| (f(h) - f(-h)) / (2.0 * h as f64);
         for i in (0..rows * k).step_by(5) {
@@ -620,7 +625,7 @@ fn dense_gradients_match_finite_differences() {
 }
 
 #[test]
-fn dense_forward_hand_computed() {
+fn fc_forward_hand_computed() {
     // x = [1, 2, 0, ...], w0 = [1, 1, ...] (16), w1 = [-1, ...]; bias [0.5, 0]
     let k = 16;
     let mut x = vec![0.0f32; k];
@@ -876,9 +881,9 @@ fn update_hand_computed() {
 }
 
 #[test]
-fn dense_split_across_threads_matches_one_call() {
+fn fc_split_across_threads_matches_one_call() {
     // the trainer splits fc work by cols / ks ranges; two threads write one buffer at once
-    if avx512_or_note("dense threads").is_none() {
+    if avx512_or_note("fc threads").is_none() {
         return;
     }
     #[derive(Clone, Copy)]
@@ -894,7 +899,7 @@ fn dense_split_across_threads_matches_one_call() {
     let mut y1 = vec![0.0f32; rows * n];
     Fc::new(Kernels::Fast, rows, k, n).forward((&x, &w, &b), true, 0..n, &mut y1);
     let mut dx1 = vec![0.0f32; rows * k];
-    Fc::new(Kernels::Fast, rows, k, n).backward_data(&dy, &w, &mut dx1, 0..k);
+    Fc::new(Kernels::Fast, rows, k, n).input_grad(&dy, &w, &mut dx1, 0..k);
     for parts in [2usize, 3, 5] {
         let mut y2 = vec![0.0f32; rows * n];
         let mut dx2 = vec![0.0f32; rows * k];
@@ -916,18 +921,12 @@ fn dense_split_across_threads_matches_one_call() {
                             py.0,
                             cols,
                         );
-                        (fns(Kernels::Fast).fc_backward_data)(
-                            FcDims { rows, k, n },
-                            dy,
-                            w,
-                            pdx.0,
-                            ks,
-                        );
+                        (fns(Kernels::Fast).fc_input_grad)(FcDims { rows, k, n }, dy, w, pdx.0, ks);
                     }
                 });
             }
         });
         assert_eq!(y1, y2, "forward split in {parts}");
-        assert_eq!(dx1, dx2, "backward_data split in {parts}");
+        assert_eq!(dx1, dx2, "input_grad split in {parts}");
     }
 }

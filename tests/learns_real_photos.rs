@@ -7,7 +7,7 @@ mod common;
 use catdog::config::Hyper;
 use catdog::config::Kernels;
 use catdog::dataset::open_blob;
-use catdog::model::Net;
+use catdog::net::Net;
 use catdog::network::EpochOptions;
 use catdog::network::Network;
 use catdog::parameters;

@@ -5,10 +5,10 @@
 //!
 //! 1. against the plain scalar reference (`catdog::reference`), to a stated tolerance: the
 //!    routine computes the right thing;
-//! 2. bit for bit against a small scalar model, in this file, of the routine's exact arithmetic
+//! 2. bit for bit against a small scalar replica, in this file, of the routine's exact arithmetic
 //!    (its FMA lanes, its reduction tree, its masks, its order of operations): the routine
-//!    computes it the original's way. `models_are_sharp` shows that these models are sharp: a
-//!    model with a wrong mask, a wrong reduction order, a wrong stride or a misplaced FMA gives
+//!    computes it the original's way. `replicas_are_sharp` shows that these replicas are sharp: a
+//!    replica with a wrong mask, a wrong reduction order, a wrong stride or a misplaced FMA gives
 //!    other bits on the same data.
 //!
 //! Then `OriginalNet::loss_and_gradients` against the fast tier's reference path and against
@@ -25,7 +25,7 @@ use catdog::config::{ConvDims, Hyper, PoolDims};
 use catdog::dataset::{Dataset, Synthetic};
 use catdog::layers::fc::FcDims;
 use catdog::layers::pool::OutPlace;
-use catdog::model::Net;
+use catdog::net::Net;
 use catdog::network::Network;
 use catdog::original::activation_functions::{relu, relu_backward, sigmoid};
 use catdog::original::backward::accumulate_db;
@@ -44,7 +44,7 @@ use catdog::{parameters, reference, train};
 mod kernels;
 use kernels::{assert_close, avx512_or_note, avx512_rng, scale, Rng};
 
-// The C library's functions the original calls (the models use the same ones).
+// The C library's functions the original calls (the replicas use the same ones).
 extern "C" {
     fn expf(x: f32) -> f32;
     fn logf(x: f32) -> f32;
@@ -79,7 +79,7 @@ fn assert_bits(got: &[f32], want: &[f32], what: &str) {
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         assert!(
             g.to_bits() == w.to_bits(),
-            "{what}: element {i}: routine {g:e} ({:#010x}) vs model {w:e} ({:#010x})",
+            "{what}: element {i}: routine {g:e} ({:#010x}) vs replica {w:e} ({:#010x})",
             g.to_bits(),
             w.to_bits()
         );
@@ -103,9 +103,9 @@ fn close(got: &[f32], want: &[f32], rel: f32, floor: f32, what: &str) {
     assert_close(what, got, want, |_| rel * s, 0.0);
 }
 
-// ----------------------------------------------------------------- models of the arithmetic
+// ----------------------------------------------------------------- replicas of the arithmetic
 
-/// What a model may get wrong on purpose, to show that the bit-exact comparisons are sharp.
+/// What a replica may get wrong on purpose, to show that the bit-exact comparisons are sharp.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Flaw {
     None,
@@ -145,7 +145,7 @@ fn hsum(a: &[f32; 16], flaw: Flaw) -> f32 {
 }
 
 /// `relu_routine`: `maxss xmm0, +0.0` returns `+0.0` unless `x > 0` (so for `-0.0` and NaN too).
-fn relu_model(x: f32) -> f32 {
+fn relu_replica(x: f32) -> f32 {
     if x > 0.0 {
         x
     } else {
@@ -154,7 +154,7 @@ fn relu_model(x: f32) -> f32 {
 }
 
 /// `sigmoid_routine`: `comiss` + `jb` sends `x < 0` and NaN to the second branch.
-fn sigmoid_model(x: f32) -> f32 {
+fn sigmoid_replica(x: f32) -> f32 {
     // SAFETY: C library calls on plain floats.
     unsafe {
         if x >= 0.0 {
@@ -169,7 +169,7 @@ fn sigmoid_model(x: f32) -> f32 {
 
 /// `compute_loss_routine`: `0 - ((1 - y) * logf((1 - p) + eps) + y * logf(p + eps))`, the
 /// products rounded separately, the second term first in the sum.
-fn loss_model(y: f32, p: f32) -> f32 {
+fn loss_replica(y: f32, p: f32) -> f32 {
     let eps = 1.0e-7f32;
     // SAFETY: C library calls on plain floats.
     unsafe {
@@ -180,7 +180,7 @@ fn loss_model(y: f32, p: f32) -> f32 {
 }
 
 /// `dot_product_routine`: 16 lanes of FMAs in order, the tree, then `+ bias`.
-fn dot_model(x: &[f32], w: &[f32], bias: f32, flaw: Flaw) -> f32 {
+fn dot_replica(x: &[f32], w: &[f32], bias: f32, flaw: Flaw) -> f32 {
     let mut acc = [0.0f32; 16];
     for (xs, ws) in x.chunks_exact(16).zip(w.chunks_exact(16)) {
         for l in 0..16 {
@@ -216,7 +216,7 @@ fn pad_row(n: usize, c: usize, flaw: Flaw) -> usize {
 /// `conv2d_routine`: per output pixel (row-major) and filter, one accumulator of 16 lanes; per
 /// step, rows 0, 1, 2 of the window FMA'd into it (masked lanes load zero); the tree; `+ bias`;
 /// ReLU.
-fn conv_model(
+fn conv_replica(
     w: &[f32],
     x_pad: &[f32],
     n: usize,
@@ -246,7 +246,7 @@ fn conv_model(
                         }
                     }
                 }
-                out[(i * n + j) * f + fi] = relu_model(hsum(&acc, flaw) + bias[fi]);
+                out[(i * n + j) * f + fi] = relu_replica(hsum(&acc, flaw) + bias[fi]);
             }
         }
     }
@@ -259,7 +259,7 @@ fn conv_model(
 /// *unmasked* 16 floats of the gradient rows (the three rows loaded, then added, then stored in
 /// order 0, 1, 2), then `d_b[f] + g`. `d_w` and `d_x_pad` carry [`ROOM`] floats after them.
 #[allow(clippy::too_many_arguments)]
-fn conv_backward_model(
+fn conv_backward_replica(
     w: &[f32],
     x_pad: &[f32],
     d_out: &[f32],
@@ -315,7 +315,7 @@ fn conv_backward_model(
 /// `maxpool_routine` on one lane's window `[a, b, c, d]` (top-left, top-right, bottom-left,
 /// bottom-right): `vmaxps` in that order (`x > y ? x : y`), then the four mask bits (`max >
 /// position`, widened so that only the first maximal position is clear).
-fn pool_window_model(v: [f32; 4]) -> (f32, [bool; 4]) {
+fn pool_window_replica(v: [f32; 4]) -> (f32, [bool; 4]) {
     let vmax = |x: f32, y: f32| if x > y { x } else { y };
     let m = vmax(vmax(vmax(v[0], v[1]), v[2]), v[3]);
     let k: [bool; 4] = std::array::from_fn(|t| m > v[t]);
@@ -326,7 +326,7 @@ fn pool_window_model(v: [f32; 4]) -> (f32, [bool; 4]) {
 
 /// `maxpool_routine` on a whole tensor: output and the four `u16` masks per output pixel and
 /// group of 16 channels. With [`Flaw::WrongStride`], windows read as if rows had one more pixel.
-fn maxpool_model(x: &[f32], n: usize, c: usize, flaw: Flaw) -> (Vec<f32>, Vec<u16>) {
+fn maxpool_replica(x: &[f32], n: usize, c: usize, flaw: Flaw) -> (Vec<f32>, Vec<u16>) {
     let h = n / 2;
     let row = (n + (flaw == Flaw::WrongStride) as usize) * c;
     let mut out = vec![0.0f32; h * h * c];
@@ -339,7 +339,7 @@ fn maxpool_model(x: &[f32], n: usize, c: usize, flaw: Flaw) -> (Vec<f32>, Vec<u1
                     let at = |dy: usize, dx: usize| {
                         x[(2 * i + dy) * row + (2 * j + dx) * c + g * 16 + l]
                     };
-                    let (m, k) = pool_window_model([at(0, 0), at(0, 1), at(1, 0), at(1, 1)]);
+                    let (m, k) = pool_window_replica([at(0, 0), at(0, 1), at(1, 0), at(1, 1)]);
                     out[(i * h + j) * c + g * 16 + l] = m;
                     for t in 0..4 {
                         bits[t] |= (k[t] as u16) << l;
@@ -354,7 +354,7 @@ fn maxpool_model(x: &[f32], n: usize, c: usize, flaw: Flaw) -> (Vec<f32>, Vec<u1
 
 /// `maxpool_backward_routine`: each of the four window positions gets the output gradient where
 /// its mask bit is clear, `+0.0` where it is set.
-fn maxpool_backward_model(d_out: &[f32], masks: &[u16], n: usize, c: usize) -> Vec<f32> {
+fn maxpool_backward_replica(d_out: &[f32], masks: &[u16], n: usize, c: usize) -> Vec<f32> {
     let h = n / 2;
     let mut d_in = vec![0.0f32; n * n * c];
     for i in 0..h {
@@ -443,7 +443,7 @@ impl ConvCase {
 }
 
 #[test]
-fn conv2d_matches_reference_and_model_bits() {
+fn conv2d_matches_reference_and_replica_bits() {
     let Some(mut rng) = avx512_rng("conv2d", 1) else {
         return;
     };
@@ -464,8 +464,8 @@ fn conv2d_matches_reference_and_model_bits() {
         close(&got, &want, 1e-5, 1.0, &what);
         positive += got.iter().filter(|&&v| v > 0.0).count();
         clamped += got.iter().filter(|&&v| v == 0.0).count();
-        let model = conv_model(&k.w, &k.x_pad, k.n, k.c, k.f, &k.bias, Flaw::None);
-        assert_bits(&got, &model, &what);
+        let replica = conv_replica(&k.w, &k.x_pad, k.n, k.c, k.f, &k.bias, Flaw::None);
+        assert_bits(&got, &replica, &what);
     }
     assert!(
         positive > 500 && clamped > 500,
@@ -506,7 +506,7 @@ fn conv_backward_run(k: &ConvCase, d_out: &[f32], init: &[Vec<f32>; 3]) -> [Vec<
 }
 
 #[test]
-fn conv2d_backward_matches_reference_and_model_bits() {
+fn conv2d_backward_matches_reference_and_replica_bits() {
     let Some(mut rng) = avx512_rng("conv2d_backward", 2) else {
         return;
     };
@@ -531,7 +531,7 @@ fn conv2d_backward_matches_reference_and_model_bits() {
         }
         let mut dw_kc = vec![0.0f32; 9 * c * f];
         let mut db = vec![0.0f32; f];
-        reference::conv_wgrad::backward_weights(&d, &k.x_pad, &dy_pad, &mut dw_kc, &mut db);
+        reference::weight_grad::weight_grad(&d, &k.x_pad, &dy_pad, &mut dw_kc, &mut db);
         let dw_ref: Vec<f32> = (0..f * 9 * c)
             .map(|i| {
                 let (fi, kk, ic) = (i / (9 * c), i / c % 9, i % c);
@@ -539,7 +539,7 @@ fn conv2d_backward_matches_reference_and_model_bits() {
             })
             .collect();
         let mut dx = vec![0.0f32; n * n * c];
-        reference::conv::backward_data(&d, &dy_pad, &k.w, &mut dx);
+        reference::conv::input_grad(&d, &dy_pad, &k.w, &mut dx);
         let dx_got: Vec<f32> = (0..n * n * c)
             .map(|i| got[1][((i / c / n + 1) * (n + 2) + i / c % n + 1) * c + i % c])
             .collect();
@@ -553,12 +553,12 @@ fn conv2d_backward_matches_reference_and_model_bits() {
         close(&got[2], &db, 1e-5, 1.0, &format!("{what}: d_b"));
         close(&dx_got, &dx, 1e-5, 1.0, &format!("{what}: d_x interior"));
 
-        // From zero and from random gradients: the model, every float (room included).
+        // From zero and from random gradients: the replica, every float (room included).
         let random = signed_zero_init(&mut rng, lens);
         for init in [zeros, random] {
             let got = conv_backward_run(&k, &d_out, &init);
             let [mut d_w, mut d_x, mut d_b] = init.clone();
-            conv_backward_model(
+            conv_backward_replica(
                 &k.w,
                 &k.x_pad,
                 &d_out,
@@ -631,7 +631,7 @@ fn reference_pool(x: &[f32], n: usize, c: usize) -> (Vec<f32>, Vec<u8>) {
 }
 
 #[test]
-fn maxpool_matches_reference_and_model_bits() {
+fn maxpool_matches_reference_and_replica_bits() {
     let Some(mut rng) = avx512_rng("maxpool", 3) else {
         return;
     };
@@ -657,8 +657,8 @@ fn maxpool_matches_reference_and_model_bits() {
                     assert_eq!(clear[0], code as usize, "{what}: output {o}: argmax");
                 }
             }
-            // The model: output bits and every mask word.
-            let (m_out, m_masks) = maxpool_model(&x, n, c, Flaw::None);
+            // The replica: output bits and every mask word.
+            let (m_out, m_masks) = maxpool_replica(&x, n, c, Flaw::None);
             assert_bits(&out, &m_out, &what);
             assert_eq!(masks, m_masks, "{what}: masks");
         }
@@ -666,7 +666,7 @@ fn maxpool_matches_reference_and_model_bits() {
 }
 
 #[test]
-fn maxpool_backward_matches_reference_and_model_bits() {
+fn maxpool_backward_matches_reference_and_replica_bits() {
     let Some(mut rng) = avx512_rng("maxpool_backward", 4) else {
         return;
     };
@@ -684,7 +684,7 @@ fn maxpool_backward_matches_reference_and_model_bits() {
             // SAFETY: AVX-512 checked above; shapes as documented.
             unsafe { maxpool_backward(&mut got, &d_out, &masks, n, c) };
             written_up_to(&mut got, n * n * c, &what);
-            assert_bits(&got, &maxpool_backward_model(&d_out, &masks, n, c), &what);
+            assert_bits(&got, &maxpool_backward_replica(&d_out, &masks, n, c), &what);
             // The reference routes to its argmax (nothing where the max is <= 0); composed with
             // the ReLU gradient, as the network does, both must give the same (exactly).
             let (_, argmax) = reference_pool(&x, n, c);
@@ -721,7 +721,7 @@ const PAD_CASES: [(usize, usize); 8] = [
 ];
 
 #[test]
-fn padding_in_place_matches_model_bits() {
+fn padding_in_place_matches_replica_bits() {
     let Some(mut rng) = avx512_rng("padding", 5) else {
         return;
     };
@@ -749,10 +749,10 @@ fn padding_in_place_matches_model_bits() {
                 .all(|v| v.to_bits() == sentinel().to_bits()),
             "{what}: temp overrun"
         );
-        let mut model = before.clone();
+        let mut replica = before.clone();
         let whole = padded / 16 * 16;
-        model[..whole].copy_from_slice(&plain[..whole]);
-        assert_bits(&t, &model, &what);
+        replica[..whole].copy_from_slice(&plain[..whole]);
+        assert_bits(&t, &replica, &what);
         assert!(padded % 16 == 0 || c == 3, "cases");
 
         // remove_padding moves the interior back to the front and touches nothing else.
@@ -761,19 +761,19 @@ fn padding_in_place_matches_model_bits() {
         let mut t = before.clone();
         // SAFETY: as above.
         unsafe { remove_padding(&mut t, n, c) };
-        let mut model = before.clone();
+        let mut replica = before.clone();
         for y in 0..n {
             let at = ((y + 1) * (n + 2) + 1) * c;
-            model[y * n * c..][..n * c].copy_from_slice(&before[at..at + n * c]);
+            replica[y * n * c..][..n * c].copy_from_slice(&before[at..at + n * c]);
         }
-        assert_bits(&t, &model, &what);
+        assert_bits(&t, &replica, &what);
     }
 }
 
 // ------------------------------------------------------------------------- dense layers
 
 #[test]
-fn dot_product_matches_reference_and_model_bits() {
+fn dot_product_matches_reference_and_replica_bits() {
     let Some(mut rng) = avx512_rng("dot_product", 6) else {
         return;
     };
@@ -784,7 +784,7 @@ fn dot_product_matches_reference_and_model_bits() {
         let mut want = [0.0f32];
         // SAFETY: one row, one column, `want` holds it.
         unsafe {
-            reference::dense::forward(
+            reference::fc::forward(
                 FcDims {
                     rows: 1,
                     k: len,
@@ -806,14 +806,14 @@ fn dot_product_matches_reference_and_model_bits() {
         );
         assert_bits(
             &[got],
-            &[dot_model(&x, &w, bias, Flaw::None)],
+            &[dot_replica(&x, &w, bias, Flaw::None)],
             &format!("dot_product len {len}"),
         );
     }
 }
 
 #[test]
-fn dense_matches_reference_and_model_bits() {
+fn dense_matches_reference_and_replica_bits() {
     let Some(mut rng) = avx512_rng("dense", 7) else {
         return;
     };
@@ -830,7 +830,7 @@ fn dense_matches_reference_and_model_bits() {
             let relu = act == Activation::Relu;
             // SAFETY: one row of `neurons` outputs, `want` holds it.
             unsafe {
-                reference::dense::forward(
+                reference::fc::forward(
                     FcDims {
                         rows: 1,
                         k: inputs,
@@ -849,24 +849,24 @@ fn dense_matches_reference_and_model_bits() {
                     .for_each(|v| *v = reference::loss::sigmoid1(*v));
             }
             close(&got, &want, 1e-5, 1.0, &what);
-            let model: Vec<f32> = (0..neurons)
+            let replica: Vec<f32> = (0..neurons)
                 .map(|j| {
-                    let z = dot_model(&x, &w[j * inputs..][..inputs], b[j], Flaw::None);
+                    let z = dot_replica(&x, &w[j * inputs..][..inputs], b[j], Flaw::None);
                     if relu {
-                        relu_model(z)
+                        relu_replica(z)
                     } else {
-                        sigmoid_model(z)
+                        sigmoid_replica(z)
                     }
                 })
                 .collect();
-            assert_bits(&got, &model, &what);
+            assert_bits(&got, &replica, &what);
         }
     }
 }
 
 /// `outer_product_add_routine`: per row, FMAs (`a * b + c`, one rounding) over whole blocks of
 /// 16 columns, then `c + b * a` (two roundings) for the remaining columns.
-fn outer_model(a: &[f32], b: &[f32], c: &mut [f32], flaw: Flaw) {
+fn outer_replica(a: &[f32], b: &[f32], c: &mut [f32], flaw: Flaw) {
     let full = b.len() / 16 * 16;
     for (i, &ai) in a.iter().enumerate() {
         for (j, &bj) in b.iter().enumerate() {
@@ -883,7 +883,7 @@ fn outer_model(a: &[f32], b: &[f32], c: &mut [f32], flaw: Flaw) {
 
 /// `matrix_vector_multiply_routine`: whole blocks of 16 outputs by FMAs over `i` from zero, the
 /// remaining outputs by `s + x[i] * W[i][j]` (two roundings) from zero.
-fn matvec_model(x: &[f32], w: &[f32], ylen: usize, flaw: Flaw) -> Vec<f32> {
+fn matvec_replica(x: &[f32], w: &[f32], ylen: usize, flaw: Flaw) -> Vec<f32> {
     let full = ylen / 16 * 16;
     (0..ylen)
         .map(|j| {
@@ -914,7 +914,7 @@ const MATRIX_CASES: [(usize, usize); 8] = [
 ];
 
 #[test]
-fn outer_product_add_matches_reference_and_model_bits() {
+fn outer_product_add_matches_reference_and_replica_bits() {
     let Some(mut rng) = avx512_rng("outer_product_add", 8) else {
         return;
     };
@@ -933,7 +933,7 @@ fn outer_product_add_matches_reference_and_model_bits() {
         // The reference's weight gradient of one sample: `dw[i][j] = a[i] * b[j]`.
         let mut dw = vec![0.0f32; rows * cols];
         let mut db = vec![0.0f32; rows];
-        reference::dense::backward_weights(
+        reference::fc::weight_grad(
             FcDims {
                 rows: 1,
                 k: cols,
@@ -947,14 +947,14 @@ fn outer_product_add_matches_reference_and_model_bits() {
         );
         let want: Vec<f32> = c0.iter().zip(&dw).map(|(c, d)| c + d).collect();
         close(&got[..rows * cols], &want, 1e-5, 1.0, &what);
-        let mut model = c0.clone();
-        outer_model(&a, &b, &mut model, Flaw::None);
-        assert_bits(&got, &model, &what);
+        let mut replica = c0.clone();
+        outer_replica(&a, &b, &mut replica, Flaw::None);
+        assert_bits(&got, &replica, &what);
     }
 }
 
 #[test]
-fn matrix_vector_multiply_matches_reference_and_model_bits() {
+fn matrix_vector_multiply_matches_reference_and_replica_bits() {
     let Some(mut rng) = avx512_rng("matrix_vector_multiply", 9) else {
         return;
     };
@@ -968,7 +968,7 @@ fn matrix_vector_multiply_matches_reference_and_model_bits() {
         let mut want = vec![0.0f32; ylen];
         // SAFETY: one row of `ylen` outputs, `want` holds it.
         unsafe {
-            reference::dense::backward_data(
+            reference::fc::input_grad(
                 FcDims {
                     rows: 1,
                     k: ylen,
@@ -981,7 +981,7 @@ fn matrix_vector_multiply_matches_reference_and_model_bits() {
             )
         };
         close(&got, &want, 1e-5, 1.0, &what);
-        assert_bits(&got, &matvec_model(&x, &w, ylen, Flaw::None), &what);
+        assert_bits(&got, &matvec_replica(&x, &w, ylen, Flaw::None), &what);
     }
 }
 
@@ -1015,15 +1015,15 @@ fn awkward_values(rng: &mut Rng, n: usize) -> Vec<f32> {
 }
 
 #[test]
-fn relu_and_sigmoid_match_reference_and_model_bits() {
+fn relu_and_sigmoid_match_reference_and_replica_bits() {
     let Some(mut rng) = avx512_rng("relu, sigmoid", 10) else {
         return;
     };
     let mut sigmoid_checked = 0;
     for x in awkward_values(&mut rng, 300) {
         let (r, s) = (relu(x), sigmoid(x));
-        assert_bits(&[r], &[relu_model(x)], &format!("relu({x:e})"));
-        assert_bits(&[s], &[sigmoid_model(x)], &format!("sigmoid({x:e})"));
+        assert_bits(&[r], &[relu_replica(x)], &format!("relu({x:e})"));
+        assert_bits(&[s], &[sigmoid_replica(x)], &format!("sigmoid({x:e})"));
         if !x.is_nan() {
             assert!(r == x.max(0.0), "relu({x:e}) = {r:e}");
             let want = reference::loss::sigmoid1(x);
@@ -1038,7 +1038,7 @@ fn relu_and_sigmoid_match_reference_and_model_bits() {
 }
 
 #[test]
-fn relu_backward_matches_reference_and_model_bits() {
+fn relu_backward_matches_reference_and_replica_bits() {
     let Some(mut rng) = avx512_rng("relu_backward", 11) else {
         return;
     };
@@ -1049,12 +1049,12 @@ fn relu_backward_matches_reference_and_model_bits() {
         let dz0 = rng.vec(z.len());
         let mut got = dz0.clone();
         relu_backward(&z, &mut got);
-        let model: Vec<f32> = z
+        let replica: Vec<f32> = z
             .iter()
             .zip(&dz0)
             .map(|(&zi, &d)| if zi > 0.0 { d } else { 0.0 })
             .collect();
-        assert_bits(&got, &model, &format!("relu_backward len {}", z.len()));
+        assert_bits(&got, &replica, &format!("relu_backward len {}", z.len()));
         // The reference (on NaN-free z: it passes a NaN's gradient through, the original not).
         let clean: Vec<f32> = z
             .iter()
@@ -1075,7 +1075,7 @@ fn relu_backward_matches_reference_and_model_bits() {
 }
 
 #[test]
-fn compute_loss_matches_reference_and_model_bits() {
+fn compute_loss_matches_reference_and_replica_bits() {
     let Some(mut rng) = avx512_rng("compute_loss", 12) else {
         return;
     };
@@ -1086,7 +1086,7 @@ fn compute_loss_matches_reference_and_model_bits() {
             let got = compute_loss(y, p);
             assert_bits(
                 &[got],
-                &[loss_model(y, p)],
+                &[loss_replica(y, p)],
                 &format!("compute_loss(y={y}, p={p:e})"),
             );
             let want = reference::loss::bce1(p, y);
@@ -1099,7 +1099,7 @@ fn compute_loss_matches_reference_and_model_bits() {
 }
 
 #[test]
-fn add_to_vector_matches_reference_and_model_bits() {
+fn add_to_vector_matches_reference_and_replica_bits() {
     let Some(mut rng) = avx512_rng("add_to_vector", 13) else {
         return;
     };
@@ -1124,12 +1124,12 @@ fn add_to_vector_matches_reference_and_model_bits() {
             g[n].to_bits() == sentinel().to_bits() && p[n].to_bits() == sentinel().to_bits(),
             "{what}: wrote past"
         );
-        let model: Vec<f32> = p0
+        let replica: Vec<f32> = p0
             .iter()
             .zip(&g0)
             .map(|(&pi, &gi)| pi - (gi * lr) * inv)
             .collect();
-        assert_bits(&p[..n], &model, &what);
+        assert_bits(&p[..n], &replica, &what);
         assert_bits(&g[..n], &vec![0.0; n], &format!("{what}: gradient zeroed"));
         let mut want = p0.clone();
         reference::update::sgd(&mut want, &g0, lr * inv);
@@ -1139,7 +1139,7 @@ fn add_to_vector_matches_reference_and_model_bits() {
 }
 
 #[test]
-fn fill_zero_and_accumulate_db_match_model_bits() {
+fn fill_zero_and_accumulate_db_match_replica_bits() {
     let Some(mut rng) = avx512_rng("fill_zero, accumulate_db", 14) else {
         return;
     };
@@ -1149,9 +1149,9 @@ fn fill_zero_and_accumulate_db_match_model_bits() {
         let mut x = before.clone();
         // SAFETY: AVX-512 checked above; n >= 16.
         unsafe { fill_zero(&mut x[..n]) };
-        let mut model = before.clone();
-        model[..n / 16 * 16].fill(0.0);
-        assert_bits(&x, &model, &format!("fill_zero n={n}"));
+        let mut replica = before.clone();
+        replica[..n / 16 * 16].fill(0.0);
+        assert_bits(&x, &replica, &format!("fill_zero n={n}"));
     }
     for n in [16, 48, 128] {
         // accumulate_db: db + g, elementwise (as the reference's sum in sample order).
@@ -1159,13 +1159,13 @@ fn fill_zero_and_accumulate_db_match_model_bits() {
         let mut db = db0.clone();
         // SAFETY: AVX-512 checked above; equal lengths, a multiple of 16.
         unsafe { accumulate_db(&g, &mut db[..n]) };
-        let model: Vec<f32> = db0[..n]
+        let replica: Vec<f32> = db0[..n]
             .iter()
             .zip(&g)
             .map(|(d, gi)| d + gi)
             .chain([db0[n]])
             .collect();
-        assert_bits(&db, &model, &format!("accumulate_db n={n}"));
+        assert_bits(&db, &replica, &format!("accumulate_db n={n}"));
         let mut want = vec![0.0f32; n];
         let stacked: Vec<f32> = db0[..n].iter().chain(&g).copied().collect();
         reference::update::sum_slots(&stacked, 2, n, &mut want);
@@ -1175,7 +1175,7 @@ fn fill_zero_and_accumulate_db_match_model_bits() {
 
 #[test]
 #[allow(clippy::excessive_precision)] // the original's constant, as it writes it
-fn load_sample_matches_reference_and_model_bits() {
+fn load_sample_matches_reference_and_replica_bits() {
     let Some(mut rng) = avx512_rng("load_sample", 15) else {
         return;
     };
@@ -1193,8 +1193,8 @@ fn load_sample_matches_reference_and_model_bits() {
             unsafe { load_sample(&bytes, count, &label, &mut out[..count], &mut got_label) };
             assert_eq!(got_label, label, "{what}: label");
             written_up_to(&mut out, count, &what);
-            let model: Vec<f32> = bytes[..count].iter().map(|&b| b as f32 * scale).collect();
-            assert_bits(&out, &model, &what);
+            let replica: Vec<f32> = bytes[..count].iter().map(|&b| b as f32 * scale).collect();
+            assert_bits(&out, &replica, &what);
             let mut pad = vec![0.0f32; (h + 2) * (w + 2) * 3];
             reference::load::load_image(h, w, &bytes, &mut pad, false);
             let want: Vec<f32> = (0..count)
@@ -1206,15 +1206,15 @@ fn load_sample_matches_reference_and_model_bits() {
     }
 }
 
-// ------------------------------------------------------------------- the models are sharp
+// ------------------------------------------------------------------- the replicas are sharp
 
-/// Each flaw a model can be given changes bits on the very data the tests above use, so the
+/// Each flaw a replica can be given changes bits on the very data the tests above use, so the
 /// bit-exact comparisons would catch a routine with that flaw (a wrong mask, reduction order,
 /// stride, or a misplaced FMA); and the routines are not bit-equal to the plain reference, so
-/// "bit-exact against the model" says more than "close to the reference".
+/// "bit-exact against the replica" says more than "close to the reference".
 #[test]
-fn models_are_sharp() {
-    let Some(mut rng) = avx512_rng("models_are_sharp", 1) else {
+fn replicas_are_sharp() {
+    let Some(mut rng) = avx512_rng("replicas_are_sharp", 1) else {
         return;
     };
     for case in CONV_CASES {
@@ -1224,7 +1224,7 @@ fn models_are_sharp() {
         }
         let what = format!("conv2d n={} c={} f={}", k.n, k.c, k.f);
         let got = k.forward();
-        let exact = conv_model(&k.w, &k.x_pad, k.n, k.c, k.f, &k.bias, Flaw::None);
+        let exact = conv_replica(&k.w, &k.x_pad, k.n, k.c, k.f, &k.bias, Flaw::None);
         assert_eq!(bit_diffs(&got, &exact), 0, "{what}");
         let mut flaws = vec![
             Flaw::SequentialSum,
@@ -1236,10 +1236,10 @@ fn models_are_sharp() {
             flaws.push(Flaw::WideMask);
         }
         for flaw in flaws {
-            let bad = conv_model(&k.w, &k.x_pad, k.n, k.c, k.f, &k.bias, flaw);
+            let bad = conv_replica(&k.w, &k.x_pad, k.n, k.c, k.f, &k.bias, flaw);
             assert!(
                 bit_diffs(&got, &bad) > 0,
-                "{what}: a model with {flaw:?} would pass"
+                "{what}: a replica with {flaw:?} would pass"
             );
         }
         let mut want = vec![0.0f32; got.len()];
@@ -1256,7 +1256,7 @@ fn models_are_sharp() {
             "{what}: bit-equal to the plain reference"
         );
 
-        // The backward model, with a wrong mask, stride or fused add.
+        // The backward replica, with a wrong mask, stride or fused add.
         let d_out = rng.vec(k.n * k.n * k.f + 1);
         let init = signed_zero_init(
             &mut rng,
@@ -1273,9 +1273,9 @@ fn models_are_sharp() {
         }
         for flaw in flaws {
             let [mut d_w, mut d_x, mut d_b] = init.clone();
-            // A flawed model may reach further: give it room, compare what the routine wrote.
+            // A flawed replica may reach further: give it room, compare what the routine wrote.
             d_x.resize(d_x.len() + 3 * (k.n + 3) * k.c, 0.0);
-            conv_backward_model(
+            conv_backward_replica(
                 &k.w, &k.x_pad, &d_out, k.n, k.c, k.f, &mut d_w, &mut d_x, &mut d_b, flaw,
             );
             let diffs = bit_diffs(&got[0], &d_w)
@@ -1286,7 +1286,7 @@ fn models_are_sharp() {
             } else {
                 assert!(
                     diffs > 0,
-                    "{what} backward: a model with {flaw:?} would pass"
+                    "{what} backward: a replica with {flaw:?} would pass"
                 );
             }
         }
@@ -1298,11 +1298,11 @@ fn models_are_sharp() {
                 let (x, w, b) = (rng.vec(len), rng.vec(len), rng.f());
                 // SAFETY: AVX-512 checked above; equal lengths, a multiple of 16.
                 let got = unsafe { dot_product(&x, &w, b) };
-                got.to_bits() != dot_model(&x, &w, b, flaw).to_bits()
+                got.to_bits() != dot_replica(&x, &w, b, flaw).to_bits()
             });
             assert!(
                 caught,
-                "dot_product len {len}: a model with {flaw:?} would pass"
+                "dot_product len {len}: a replica with {flaw:?} would pass"
             );
         }
     }
@@ -1312,7 +1312,7 @@ fn models_are_sharp() {
         // SAFETY: AVX-512 checked above.
         unsafe { outer_product_add(&a, &b, &mut got) };
         let mut bad = c0.clone();
-        outer_model(&a, &b, &mut bad, Flaw::SwapFma);
+        outer_replica(&a, &b, &mut bad, Flaw::SwapFma);
         assert!(
             bit_diffs(&got, &bad) > 0,
             "outer_product_add {rows}x{cols}: SwapFma would pass"
@@ -1322,7 +1322,7 @@ fn models_are_sharp() {
         // SAFETY: AVX-512 checked above.
         unsafe { matrix_vector_multiply(&a, &w, &mut y) };
         assert!(
-            bit_diffs(&y, &matvec_model(&a, &w, cols, Flaw::SwapFma)) > 0,
+            bit_diffs(&y, &matvec_replica(&a, &w, cols, Flaw::SwapFma)) > 0,
             "matrix_vector_multiply {rows}x{cols}: SwapFma would pass"
         );
     }
@@ -1331,7 +1331,7 @@ fn models_are_sharp() {
         let (out, _) = maxpool_run(&x, n, c);
         let mut roomy = x.clone();
         roomy.resize(x.len() + 2 * n * c, 0.5);
-        let (bad, _) = maxpool_model(&roomy, n, c, Flaw::WrongStride);
+        let (bad, _) = maxpool_replica(&roomy, n, c, Flaw::WrongStride);
         assert!(
             bit_diffs(&out, &bad) > 0,
             "maxpool n={n} c={c}: WrongStride would pass"

@@ -8,7 +8,7 @@ use catdog::config::Hyper;
 use catdog::config::Kernels;
 use catdog::dataset::{Dataset, Synthetic};
 use catdog::layers::dropout;
-use catdog::model::Net;
+use catdog::net::Net;
 use catdog::network::EpochOptions;
 use catdog::testing::{avx512_or_skip, fns};
 use catdog::train;

@@ -8,7 +8,7 @@
 
 use catdog::config::ConvDims;
 
-use catdog::layers::conv::winograd::{self, F2, F4};
+use catdog::layers::conv::winograd::{self, Winograd2, Winograd4};
 use catdog::layers::conv::{Algo, PoolOut};
 use catdog::layers::pool::{forward_asm, OutPlace};
 use catdog::testing::{avx512, avx512_or_skip, plan};
@@ -43,7 +43,7 @@ fn forward64(d: &ConvDims, x_pad: &[f32], w: &[f32], bias: &[f32]) -> Vec<f64> {
 }
 
 /// Input gradient in f64: `dx[y][x][ic] = sum dy_pad[y+ky][x+kx][oc] * w[oc][2-ky][2-kx][ic]`.
-fn backward_data64(d: &ConvDims, dy_pad: &[f32], w: &[f32]) -> Vec<f64> {
+fn input_grad64(d: &ConvDims, dy_pad: &[f32], w: &[f32]) -> Vec<f64> {
     let bd = dims(d.h, d.w, d.cout, d.cin);
     conv64(&bd, dy_pad, |ic, ky, kx, oc| {
         w[((oc * 3 + (2 - ky)) * 3 + (2 - kx)) * d.cin + ic]
@@ -87,7 +87,7 @@ fn conv64(d: &ConvDims, inp: &[f32], f: impl Fn(usize, usize, usize, usize) -> f
 
 /// Weight and bias gradients in f64: `dw_kc[ky][kx][ic][oc] = sum x_pad[y+ky][x+kx][ic] *
 /// dy[y][x][oc]`, `db[oc] = sum dy`.
-fn backward_weights64(d: &ConvDims, x_pad: &[f32], dy_pad: &[f32]) -> (Vec<f64>, Vec<f64>) {
+fn weight_grad64(d: &ConvDims, x_pad: &[f32], dy_pad: &[f32]) -> (Vec<f64>, Vec<f64>) {
     let (h, w, ci, co) = (d.h, d.w, d.cin, d.cout);
     let mut dw = vec![0.0f64; 9 * ci * co];
     let mut db = vec![0.0f64; co];
@@ -141,7 +141,7 @@ fn max_err(got: &[f32], want: &[f64]) -> (f64, f64) {
 const TOL: f64 = 2e-5;
 /// The same for the weight gradient: measured at most 4.6e-6 (conv2, realistic data), 3.8e-6
 /// on the random shapes (F(2x2): 1.2e-6, direct: 2.9e-6 on conv2).
-const TOL_WGRAD: f64 = 1e-5;
+const TOL_WEIGHT_GRAD: f64 = 1e-5;
 
 fn assert_within(got: &[f32], want: &[f64], tol: f64, what: &str) {
     let (abs, rel) = max_err(got, want);
@@ -160,8 +160,8 @@ fn assert_within(got: &[f32], want: &[f64], tol: f64, what: &str) {
 /// F(4x4) forward of the whole layer (buffers misaligned by `shift` floats).
 fn fwd4(d: &ConvDims, x_pad: &[f32], w: &[f32], bias: &[f32], shift: usize) -> Vec<f32> {
     let cin = d.cin;
-    let mut up = vec![0.0; shift + winograd::packed_len::<F4>(cin, d.cout)];
-    winograd::pack::<F4>(
+    let mut up = vec![0.0; shift + winograd::packed_len::<Winograd4>(cin, d.cout)];
+    winograd::pack::<Winograd4>(
         avx512(),
         cin,
         d.cout,
@@ -171,12 +171,12 @@ fn fwd4(d: &ConvDims, x_pad: &[f32], w: &[f32], bias: &[f32], shift: usize) -> V
     run4(d, x_pad, &up[shift..], Some(bias), shift)
 }
 
-/// `winograd::run::<F4>` over all rows with given packed weights, `bias` or the plain transform.
+/// `winograd::run::<Winograd4>` over all rows with given packed weights, `bias` or the plain transform.
 fn run4(d: &ConvDims, inp: &[f32], up: &[f32], bias: Option<&[f32]>, shift: usize) -> Vec<f32> {
     let inp = shifted(inp, shift);
-    let mut scratch = vec![f32::NAN; shift + winograd::scratch_len::<F4>(d)];
+    let mut scratch = vec![f32::NAN; shift + winograd::scratch_len::<Winograd4>(d)];
     let mut out = vec![f32::NAN; shift + d.h * d.w * d.cout];
-    winograd::run::<F4>(
+    winograd::run::<Winograd4>(
         avx512(),
         d,
         &inp[shift..],
@@ -192,8 +192,8 @@ fn run4(d: &ConvDims, inp: &[f32], up: &[f32], bias: Option<&[f32]>, shift: usiz
 /// F(4x4) input gradient (`h x w x cin`), packed as `ConvPlan::pack_backward` packs F(2x2)'s.
 fn bwd4(d: &ConvDims, dy_pad: &[f32], w: &[f32], shift: usize) -> Vec<f32> {
     let cin = d.cin;
-    let mut up = vec![0.0; shift + winograd::packed_len::<F4>(d.cout, cin)];
-    winograd::pack::<F4>(
+    let mut up = vec![0.0; shift + winograd::packed_len::<Winograd4>(d.cout, cin)];
+    winograd::pack::<Winograd4>(
         avx512(),
         d.cout,
         cin,
@@ -205,12 +205,12 @@ fn bwd4(d: &ConvDims, dy_pad: &[f32], w: &[f32], shift: usize) -> Vec<f32> {
 }
 
 /// F(4x4) weight and bias gradients.
-fn wgrad4(d: &ConvDims, x_pad: &[f32], dy_pad: &[f32], shift: usize) -> (Vec<f32>, Vec<f32>) {
+fn weight_grad4(d: &ConvDims, x_pad: &[f32], dy_pad: &[f32], shift: usize) -> (Vec<f32>, Vec<f32>) {
     let (x, dy) = (shifted(x_pad, shift), shifted(dy_pad, shift));
-    let mut scratch = vec![f32::NAN; shift + winograd::wgrad_scratch_len::<F4>(d)];
+    let mut scratch = vec![f32::NAN; shift + winograd::weight_grad_scratch_len::<Winograd4>(d)];
     let mut dw = vec![f32::NAN; shift + d.weight_len()];
     let mut db = vec![f32::NAN; shift + d.cout];
-    winograd::backward_weights::<F4>(
+    winograd::weight_grad::<Winograd4>(
         avx512(),
         d,
         &x[shift..],
@@ -238,16 +238,16 @@ fn bwd_other(a: Algo, d: &ConvDims, dy_pad: &[f32], w: &[f32]) -> Vec<f32> {
     (plan(a, d).pack_backward)(d, w, &mut wp);
     let mut scratch = vec![0.0; plan(a, d).scratch_len];
     let mut dx = vec![f32::NAN; d.h * d.w * d.cin];
-    (plan(a, d).backward_data)(d, dy_pad, &wp, &mut dx, &mut scratch);
+    (plan(a, d).input_grad)(d, dy_pad, &wp, &mut dx, &mut scratch);
     dx
 }
 
 /// The direct or F(2x2) path's weight and bias gradients.
-fn wgrad_other(a: Algo, d: &ConvDims, x_pad: &[f32], dy_pad: &[f32]) -> (Vec<f32>, Vec<f32>) {
+fn weight_grad_other(a: Algo, d: &ConvDims, x_pad: &[f32], dy_pad: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let mut scratch = vec![0.0; plan(a, d).scratch_len];
     let mut dw = vec![f32::NAN; d.weight_len()];
     let mut db = vec![f32::NAN; d.cout];
-    (plan(a, d).backward_weights)(d, x_pad, dy_pad, &mut dw, &mut db, &mut scratch);
+    (plan(a, d).weight_grad)(d, x_pad, dy_pad, &mut dw, &mut db, &mut scratch);
     (dw, db)
 }
 
@@ -259,9 +259,9 @@ fn to64(v: &[f32]) -> Vec<f64> {
 
 #[test]
 fn applies_only_to_whole_4x4_tiles_and_16_channel_groups() {
-    assert!(winograd::applies::<F4>(&dims(4, 4, 16, 16)));
-    assert!(winograd::applies::<F4>(&dims(64, 64, 32, 64)));
-    assert!(winograd::applies::<F4>(&dims(32, 32, 64, 128)));
+    assert!(winograd::applies::<Winograd4>(&dims(4, 4, 16, 16)));
+    assert!(winograd::applies::<Winograd4>(&dims(64, 64, 32, 64)));
+    assert!(winograd::applies::<Winograd4>(&dims(32, 32, 64, 128)));
     for d in [
         dims(2, 4, 16, 16),
         dims(4, 6, 16, 16),
@@ -270,11 +270,11 @@ fn applies_only_to_whole_4x4_tiles_and_16_channel_groups() {
         dims(4, 4, 16, 8),
         dims(0, 4, 16, 16),
     ] {
-        assert!(!winograd::applies::<F4>(&d), "{d:?}");
-        assert_eq!(winograd::scratch_len::<F4>(&d), 0);
-        assert_eq!(winograd::wgrad_scratch_len::<F4>(&d), 0);
+        assert!(!winograd::applies::<Winograd4>(&d), "{d:?}");
+        assert_eq!(winograd::scratch_len::<Winograd4>(&d), 0);
+        assert_eq!(winograd::weight_grad_scratch_len::<Winograd4>(&d), 0);
     }
-    assert_eq!(winograd::packed_len::<F4>(32, 64), 36 * 32 * 64);
+    assert_eq!(winograd::packed_len::<Winograd4>(32, 64), 36 * 32 * 64);
 }
 
 /// Sides multiples of 4 (one tile, one tile row or column, several bands, uneven pieces of a
@@ -310,8 +310,8 @@ fn forward_matches_f64_reference_and_other_paths() {
         let y4 = fwd4(&d, &x, &wts, &bias, k % 3);
         assert_within(&y4, &want, TOL, &format!("forward F(4x4) {d:?}"));
         // The direct and F(2x2) paths agree with F(4x4) to the same bound.
-        for a in [Algo::Direct, Algo::Winograd] {
-            assert!(winograd::applies::<F2>(&d));
+        for a in [Algo::Direct, Algo::Winograd2] {
+            assert!(winograd::applies::<Winograd2>(&d));
             let y = fwd_other(a, &d, &x, &wts, &bias);
             assert_within(
                 &y4,
@@ -333,19 +333,19 @@ fn input_gradient_matches_f64_reference_and_other_paths() {
         let d = dims(h, w, cin, cout);
         let dy = padded(&mut rng, h, w, cout, -1.0, 1.0);
         let wts = rng.fill(d.weight_len(), -1.0, 1.0);
-        let want = backward_data64(&d, &dy, &wts);
+        let want = input_grad64(&d, &dy, &wts);
         let dx4 = bwd4(&d, &dy, &wts, (k + 1) % 3);
         assert_within(&dx4, &want, TOL, &format!("input gradient F(4x4) {d:?}"));
-        for a in [Algo::Direct, Algo::Winograd] {
+        for a in [Algo::Direct, Algo::Winograd2] {
             let dx = bwd_other(a, &d, &dy, &wts);
             assert_within(&dx4, &to64(&dx), TOL, &format!("dx F(4x4) vs {a:?} {d:?}"));
         }
     }
 }
 
-/// Shapes of the weight gradient: one band or several (the band is `F4::WGRAD_BAND_TILES`
+/// Shapes of the weight gradient: one band or several (the band is `Winograd4::WEIGHT_GRAD_BAND_TILES`
 /// tiles of whole tile rows), every slab kernel (64-channel slabs, 16 / 32 / 48 tails).
-const WGRAD_SHAPES: &[(usize, usize, usize, usize)] = &[
+const WEIGHT_GRAD_SHAPES: &[(usize, usize, usize, usize)] = &[
     (4, 4, 16, 16),
     (4, 12, 16, 32),
     (12, 4, 32, 48),
@@ -362,20 +362,20 @@ fn weight_gradient_matches_f64_reference_and_other_paths() {
         return;
     }
     let mut rng = Rng::new(13);
-    for (k, &(h, w, cin, cout)) in WGRAD_SHAPES.iter().enumerate() {
+    for (k, &(h, w, cin, cout)) in WEIGHT_GRAD_SHAPES.iter().enumerate() {
         let d = dims(h, w, cin, cout);
         let x = padded(&mut rng, h, w, cin, -1.0, 1.0);
         let dy = padded(&mut rng, h, w, cout, -1.0, 1.0);
-        let (dw_want, db_want) = backward_weights64(&d, &x, &dy);
-        let (dw4, db4) = wgrad4(&d, &x, &dy, k % 3);
-        assert_within(&dw4, &dw_want, TOL_WGRAD, &format!("dw F(4x4) {d:?}"));
+        let (dw_want, db_want) = weight_grad64(&d, &x, &dy);
+        let (dw4, db4) = weight_grad4(&d, &x, &dy, k % 3);
+        assert_within(&dw4, &dw_want, TOL_WEIGHT_GRAD, &format!("dw F(4x4) {d:?}"));
         assert_within(&db4, &db_want, 1e-6, &format!("db F(4x4) {d:?}"));
-        for a in [Algo::Direct, Algo::Winograd] {
-            let (dw, db) = wgrad_other(a, &d, &x, &dy);
+        for a in [Algo::Direct, Algo::Winograd2] {
+            let (dw, db) = weight_grad_other(a, &d, &x, &dy);
             assert_within(
                 &dw4,
                 &to64(&dw),
-                TOL_WGRAD,
+                TOL_WEIGHT_GRAD,
                 &format!("dw F(4x4) vs {a:?} {d:?}"),
             );
             assert_within(&db4, &to64(&db), 1e-6, &format!("db F(4x4) vs {a:?} {d:?}"));
@@ -393,11 +393,11 @@ fn weight_gradient_overwrites_bit_for_bit() {
     let d = dims(20, 12, 32, 48);
     let x = padded(&mut rng, 20, 12, 32, -1.0, 1.0);
     let dy = padded(&mut rng, 20, 12, 48, -1.0, 1.0);
-    let mut scratch = vec![0.0; winograd::wgrad_scratch_len::<F4>(&d)];
+    let mut scratch = vec![0.0; winograd::weight_grad_scratch_len::<Winograd4>(&d)];
     let (mut dw, mut db) = (vec![0.0; d.weight_len()], vec![0.0; 48]);
-    winograd::backward_weights::<F4>(avx512(), &d, &x, &dy, &mut dw, &mut db, &mut scratch);
+    winograd::weight_grad::<Winograd4>(avx512(), &d, &x, &dy, &mut dw, &mut db, &mut scratch);
     let (first_dw, first_db) = (dw.clone(), db.clone());
-    winograd::backward_weights::<F4>(avx512(), &d, &x, &dy, &mut dw, &mut db, &mut scratch);
+    winograd::weight_grad::<Winograd4>(avx512(), &d, &x, &dy, &mut dw, &mut db, &mut scratch);
     assert_eq!(dw, first_dw);
     assert_eq!(db, first_db);
 }
@@ -423,7 +423,10 @@ fn weight_gradient_reads_only_the_interior_of_dy() {
             }
         }
     }
-    assert_eq!(wgrad4(&d, &x, &dy, 0), wgrad4(&d, &x, &dirty, 0));
+    assert_eq!(
+        weight_grad4(&d, &x, &dy, 0),
+        weight_grad4(&d, &x, &dirty, 0)
+    );
 }
 
 /// Row bands (as the trainer runs conv2 + pool2) give the same bits as the whole layer, and
@@ -440,15 +443,15 @@ fn row_bands_match_whole_layer_bit_for_bit() {
         let wts = rng.fill(d.weight_len(), -1.0, 1.0);
         let bias = rng.fill(cout, -0.5, 0.5);
         let whole = fwd4(&d, &x, &wts, &bias, 0);
-        let mut up = vec![0.0; winograd::packed_len::<F4>(cin, cout)];
-        winograd::pack::<F4>(
+        let mut up = vec![0.0; winograd::packed_len::<Winograd4>(cin, cout)];
+        winograd::pack::<Winograd4>(
             avx512(),
             cin,
             cout,
             |oc, ky, kx, ic| wts[((oc * 3 + ky) * 3 + kx) * cin + ic],
             &mut up,
         );
-        let mut scratch = vec![0.0; winograd::scratch_len::<F4>(&d)];
+        let mut scratch = vec![0.0; winograd::scratch_len::<Winograd4>(&d)];
         let mut y0 = 0;
         for band in [4, 8, 4, 12, 4].iter().cycle() {
             if y0 >= h {
@@ -457,7 +460,7 @@ fn row_bands_match_whole_layer_bit_for_bit() {
             let y1 = (y0 + band).min(h);
             let n = (y1 - y0) * w * cout;
             let mut out = vec![f32::NAN; n + 16];
-            winograd::run::<F4>(
+            winograd::run::<Winograd4>(
                 avx512(),
                 &d,
                 &x,
@@ -483,10 +486,10 @@ fn row_bands_match_whole_layer_bit_for_bit() {
 fn rows_must_be_whole_tiles() {
     let d = dims(8, 8, 16, 16);
     let x = vec![0.0; d.in_pad_len()];
-    let up = vec![0.0; winograd::packed_len::<F4>(16, 16)];
+    let up = vec![0.0; winograd::packed_len::<Winograd4>(16, 16)];
     let mut out = vec![0.0; d.out_len()];
-    let mut scratch = vec![0.0; winograd::scratch_len::<F4>(&d)];
-    winograd::run::<F4>(avx512(), &d, &x, &up, None, &mut out, 2..6, &mut scratch);
+    let mut scratch = vec![0.0; winograd::scratch_len::<Winograd4>(&d)];
+    winograd::run::<Winograd4>(avx512(), &d, &x, &up, None, &mut out, 2..6, &mut scratch);
 }
 
 /// Pooled values and argmax codes of `y` (`h x w x cout`) by the pool kernels
@@ -614,15 +617,15 @@ fn accuracy_on_network_shapes() {
         let bias = rng.fill(d.cout, -0.01, 0.01);
         let dy = padded(&mut rng, d.h, d.w, d.cout, -1e-3, 1e-3);
         let y_want = forward64(&d, &x, &wts, &bias);
-        let dx_want = backward_data64(&d, &dy, &wts);
-        let (dw_want, db_want) = backward_weights64(&d, &x, &dy);
+        let dx_want = input_grad64(&d, &dy, &wts);
+        let (dw_want, db_want) = weight_grad64(&d, &x, &dy);
         let y4 = fwd4(&d, &x, &wts, &bias, 0);
         let dx4 = bwd4(&d, &dy, &wts, 0);
-        let (dw4, db4) = wgrad4(&d, &x, &dy, 0);
-        for a in [Algo::Direct, Algo::Winograd] {
+        let (dw4, db4) = weight_grad4(&d, &x, &dy, 0);
+        for a in [Algo::Direct, Algo::Winograd2] {
             let y = fwd_other(a, &d, &x, &wts, &bias);
             let dx = bwd_other(a, &d, &dy, &wts);
-            let (dw, _) = wgrad_other(a, &d, &x, &dy);
+            let (dw, _) = weight_grad_other(a, &d, &x, &dy);
             for (what, got, want) in [
                 ("forward", &y, &y_want),
                 ("input gradient", &dx, &dx_want),
@@ -635,7 +638,7 @@ fn accuracy_on_network_shapes() {
         for (what, got, want, tol) in [
             ("forward", &y4, &y_want, TOL),
             ("input gradient", &dx4, &dx_want, TOL),
-            ("weight gradient", &dw4, &dw_want, TOL_WGRAD),
+            ("weight gradient", &dw4, &dw_want, TOL_WEIGHT_GRAD),
             ("bias gradient", &db4, &db_want, 1e-6),
         ] {
             let (abs, rel) = max_err(got, want);
@@ -645,8 +648,8 @@ fn accuracy_on_network_shapes() {
     }
 }
 
-/// `winograd::pack::<F4>`'s layout with a given `G` (6x3) in place of the exact one, to run
-/// `winograd::run::<F4>` with a wrong weight transform.
+/// `winograd::pack::<Winograd4>`'s layout with a given `G` (6x3) in place of the exact one, to run
+/// `winograd::run::<Winograd4>` with a wrong weight transform.
 fn pack_with_g(
     g: &[[f64; 3]; 6],
     n_in: usize,
@@ -692,7 +695,7 @@ const G: [[f64; 3]; 6] = [
 /// The tolerances are tight enough to mean something: the same forward with one constant of
 /// `G` written to 4 significant digits (1/6 -> 0.1667, a relative error of 2e-4, or 1/24 ->
 /// 0.04167, 8e-5, in one entry) fails [`TOL`] on the network's conv3, while the exact `G`
-/// through the same test-side packer passes (and matches `winograd::pack::<F4>`).
+/// through the same test-side packer passes (and matches `winograd::pack::<Winograd4>`).
 #[test]
 fn a_wrong_transform_constant_is_caught() {
     if avx512_or_skip("a_wrong_transform_constant_is_caught").is_none() {
@@ -708,8 +711,8 @@ fn a_wrong_transform_constant_is_caught() {
     let want = forward64(&d, &x, &wts, &bias);
     let f = |oc: usize, ky: usize, kx: usize, ic: usize| wts[((oc * 3 + ky) * 3 + kx) * d.cin + ic];
     let exact = pack_with_g(&G, d.cin, d.cout, f);
-    let mut packed = vec![0.0; winograd::packed_len::<F4>(d.cin, d.cout)];
-    winograd::pack::<F4>(avx512(), d.cin, d.cout, f, &mut packed);
+    let mut packed = vec![0.0; winograd::packed_len::<Winograd4>(d.cin, d.cout)];
+    winograd::pack::<Winograd4>(avx512(), d.cin, d.cout, f, &mut packed);
     let (_, rel_pack) = max_err(&exact, &to64(&packed));
     assert!(
         rel_pack < 1e-6,

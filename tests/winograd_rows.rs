@@ -198,8 +198,8 @@ fn a_wrong_transform_constant_is_caught() {
 }
 
 /// The weight gradient straight from the pooled gradient and the argmax codes
-/// (`ConvPlan::backward_weights_pooled`, conv1's backward) gives the bits of the pool's backward
-/// pass then `backward_weights`, on codes 0..4 (4: the window was ReLU-blocked, no gradient),
+/// (`ConvPlan::weight_grad_pooled`, conv1's backward) gives the bits of the pool's backward
+/// pass then `weight_grad`, on codes 0..4 (4: the window was ReLU-blocked, no gradient),
 /// odd and even tile counts, one and several bands, 1 to 3 input channels.
 #[test]
 fn pooled_weight_gradient_gives_the_bits_of_pool_backward_then_weight_gradient() {
@@ -217,9 +217,7 @@ fn pooled_weight_gradient_gives_the_bits_of_pool_backward_then_weight_gradient()
     ] {
         let d = ConvDims { h, w, cin, cout };
         let plan = plan(Algo::WinogradRows, &d);
-        let fused = plan
-            .backward_weights_pooled
-            .expect("a fused weight gradient");
+        let fused = plan.weight_grad_pooled.expect("a fused weight gradient");
         let x = image(&mut rng, &d);
         let p = PoolDims { h, w, c: cout };
         let dpool = rng.fill(p.out_len(), -1.0, 1.0);
@@ -233,7 +231,7 @@ fn pooled_weight_gradient_gives_the_bits_of_pool_backward_then_weight_gradient()
         backward_asm(avx512(), &p, &dpool, &codes, &mut dy_pad);
         let mut scratch = vec![f32::NAN; plan.scratch_len];
         let (mut dw_a, mut db_a) = (vec![f32::NAN; d.weight_len()], vec![f32::NAN; cout]);
-        (plan.backward_weights)(&d, &x, &dy_pad, &mut dw_a, &mut db_a, &mut scratch);
+        (plan.weight_grad)(&d, &x, &dy_pad, &mut dw_a, &mut db_a, &mut scratch);
         let (mut dw_b, mut db_b) = (vec![f32::NAN; d.weight_len()], vec![f32::NAN; cout]);
         fused(&d, &x, &dpool, &codes, &mut dw_b, &mut db_b, &mut scratch);
         assert!(dw_a.iter().all(|v| v.is_finite()) && dw_a.iter().any(|&v| v != 0.0));

@@ -21,7 +21,7 @@ pub fn network(
     }
     match kernels {
         Kernels::Fast | Kernels::Portable | Kernels::Reference => Ok(Box::new(
-            crate::model::Net::new_with(h, kernels, momentum, conv)?,
+            crate::net::Net::new_with(h, kernels, momentum, conv)?,
         )),
         Kernels::Original => {
             if momentum {

@@ -9,10 +9,10 @@
 //! epochs (threads, the update); [`step`] runs one batch's phases through the layers in order;
 //! [`layers`] holds one file per layer (forward and backward side by side, the asm driver and
 //! the table that picks asm or reference once); the `asm!` micro-kernels are in [`kernels`],
-//! their scalar twins in [`reference`](mod@reference). [`model`] is the memory: every tensor
+//! their scalar twins in [`reference`](mod@reference). [`net`] is the memory: every tensor
 //! a named view into a few arenas.
 //!
-//! Module map (original file -> module): `buffer.asm` -> [`arena`], [`model`]; `loader.asm` ->
+//! Module map (original file -> module): `buffer.asm` -> [`arena`], [`net`]; `loader.asm` ->
 //! [`layers::input`]; `convolution.asm` -> [`layers::conv`]; `maxpool.asm` -> [`layers::pool`];
 //! `dense.asm`, `dot_product.asm`, `matrix_ops.asm`, `activation_functions.asm` (ReLU) ->
 //! [`layers::fc`]; `loss.asm` and the sigmoid -> [`layers::loss`]; `update_weights.asm` ->
@@ -28,7 +28,7 @@ pub mod cpu;
 pub mod dataset;
 pub mod kernels;
 pub mod layers;
-pub mod model;
+pub mod net;
 pub mod network;
 #[cfg(target_arch = "x86_64")]
 pub mod original;

@@ -3,7 +3,7 @@
 //! through [`Network`] without knowing which kernels run.
 //!
 //! - [`Kernels::Fast`], [`Kernels::Portable`] and [`Kernels::Reference`]:
-//!   [`crate::model::Net`], our layers on the `asm!` kernels (register-blocked, Winograd,
+//!   [`crate::net::Net`], our layers on the `asm!` kernels (register-blocked, Winograd,
 //!   multi-threaded), on the portable plain-Rust and GEMM kernels, or on the scalar reference.
 //! - [`Kernels::Original`]: `crate::original::OriginalNet`, the assembly original's own
 //!   routines, one sample at a time on one thread, bit for bit.

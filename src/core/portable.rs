@@ -60,8 +60,8 @@ pub static PORTABLE: LayerFns = LayerFns {
     fc_forward,
     fc_forward_packed: None,
     relu_backward: r::activations::relu_backward,
-    fc_backward_data,
-    fc_backward_weights,
+    fc_input_grad,
+    fc_weight_grad,
     fc_backward_fused_sgd: None,
     dropout: r::dropout::apply,
     sigmoid: r::loss::sigmoid,
@@ -72,7 +72,7 @@ pub static PORTABLE: LayerFns = LayerFns {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Dense layers, as GEMMs. x [rows][k], w [n][k], b [n] -> y [rows][n]; dy [rows][n].
+// fc layers, as GEMMs. x [rows][k], w [n][k], b [n] -> y [rows][n]; dy [rows][n].
 
 /// `y[r][j] = act(sum_i x[r][i] * w[j][i] + b[j])` for `j` in `cols`: `Y[:, cols] = X . W^T`.
 ///
@@ -140,7 +140,7 @@ multiversion! {
 ///
 /// # Safety
 /// `dx` is valid for `rows * k` floats; no other thread touches `dx[r][i]` for `i` in `ks`.
-pub unsafe fn fc_backward_data(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, ks: Range<usize>) {
+pub unsafe fn fc_input_grad(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, ks: Range<usize>) {
     let FcDims { rows, k, n } = d;
     assert!(ks.end <= k && dy.len() >= rows * n && w.len() >= n * k);
     if ks.is_empty() || rows == 0 {
@@ -166,7 +166,7 @@ pub unsafe fn fc_backward_data(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, k
 
 /// `dw_rows[j - cols.start][i] = sum_r dy[r][j] * x[r][i]`, `db_rows[j - cols.start] =
 /// sum_r dy[r][j]` (rows in order), overwritten: `dW[cols] = dY[:, cols]^T . X`.
-pub fn fc_backward_weights(
+pub fn fc_weight_grad(
     d: FcDims,
     x: &[f32],
     dy: &[f32],

@@ -16,7 +16,7 @@ pub enum Section {
     Fc1Backward,
     PoolBackward(usize),
     ConvWeightGrad(usize),
-    ConvDataGrad(usize),
+    ConvInputGrad(usize),
     Reduce,
     Update,
     Repack,
@@ -35,7 +35,7 @@ impl Section {
             Section::Fc1Backward => 6,
             Section::PoolBackward(l) => 7 + l,
             Section::ConvWeightGrad(l) => 10 + l,
-            Section::ConvDataGrad(l) => 13 + l,
+            Section::ConvInputGrad(l) => 13 + l,
             Section::Reduce => 16,
             Section::Update => 17,
             Section::Repack => 18,
@@ -59,7 +59,7 @@ impl Section {
             ));
             if l > 0 {
                 v.push((
-                    Section::ConvDataGrad(l),
+                    Section::ConvInputGrad(l),
                     format!("conv{} input grad", l + 1),
                 ));
             }

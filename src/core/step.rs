@@ -43,7 +43,7 @@ use crate::layers::conv::PoolOut;
 use crate::layers::fc::{self, FcDims};
 use crate::layers::pool::OutPlace;
 use crate::layers::FcPackedFn;
-use crate::model::Ctx;
+use crate::net::Ctx;
 use crate::profile::{Clock, Section};
 use crate::team::Team;
 use std::ops::Range;
@@ -211,7 +211,7 @@ pub fn forward_backward(
 
 /// The inference pass over `rows` samples of `data` from `start` (the forward phases 1-3
 /// without the loss; fc1 on its packed weights where the path has them, which the caller has
-/// packed: [`crate::model::Net::pack_fc1_for_inference`]): leaves P(dog) in the batch's `probs`.
+/// packed: [`crate::net::Net::pack_fc1_for_inference`]): leaves P(dog) in the batch's `probs`.
 pub fn forward_only(c: &Ctx, team: &Team, t: usize, data: &dyn Dataset, start: usize, rows: usize) {
     for slot in team.deal(t, rows) {
         conv_blocks_forward(c, slot, t, data.image(start + slot), false, false);
@@ -313,20 +313,20 @@ pub fn conv_blocks_backward(c: &Ctx, slot: usize, t: usize) {
             let (dw, db) = (c.acts.get_mut(dw), c.acts.get_mut(db));
             // conv1 needs no input gradient, so where its plan can unpool inside the weight
             // gradient, the padded output gradient is never made.
-            if let Some(fused) = plan.backward_weights_pooled.filter(|_| l == 0) {
+            if let Some(fused) = plan.weight_grad_pooled.filter(|_| l == 0) {
                 fused(&d, x_pad, dout, codes, dw, db, scratch);
                 clock.lap(Section::ConvWeightGrad(l));
                 continue;
             }
             (k.pool_backward)(&d.pool(), dout, codes, dy_pad);
             clock.lap(Section::PoolBackward(l));
-            (plan.backward_weights)(&d, x_pad, dy_pad, dw, db, scratch);
+            (plan.weight_grad)(&d, x_pad, dy_pad, dw, db, scratch);
             clock.lap(Section::ConvWeightGrad(l));
             if l > 0 {
                 let wpack = c.packed.get(c.packed_bwd[l]);
                 let dx = c.acts.get_mut(thread.dx[l]);
-                (plan.backward_data)(&d, dy_pad, wpack, dx, scratch);
-                clock.lap(Section::ConvDataGrad(l));
+                (plan.input_grad)(&d, dy_pad, wpack, dx, scratch);
+                clock.lap(Section::ConvInputGrad(l));
             }
         }
     }
@@ -424,11 +424,11 @@ pub fn fc1_backward(
                 if !cols.is_empty() {
                     let dw = c.grads.get_mut(c.param_views.fc1_w);
                     let dw_rows = &mut dw[cols.start * d.k..cols.end * d.k];
-                    (k.fc_backward_weights)(d, fc_in, dh1, dw_rows, db_rows, cols);
+                    (k.fc_weight_grad)(d, fc_in, dh1, dw_rows, db_rows, cols);
                 }
                 if !ks.is_empty() {
                     let w = c.params.get(c.param_views.fc1_w);
-                    (k.fc_backward_data)(d, dh1, w, dflat, ks);
+                    (k.fc_input_grad)(d, dh1, w, dflat, ks);
                 }
             }
             Some(scale) => {
@@ -498,10 +498,10 @@ pub fn head_backward(c: &Ctx, rows: usize, labels: &[u8], keep: Option<f32>) -> 
         let h1 = &c.acts.get(c.batch.h1)[..rows * s.fc1];
         let dw2 = c.grads.get_mut(c.param_views.fc2_w);
         let db2 = c.grads.get_mut(c.param_views.fc2_b);
-        (k.fc_backward_weights)(d, h1, dlogits, dw2, db2, 0..1);
+        (k.fc_weight_grad)(d, h1, dlogits, dw2, db2, 0..1);
         let dh1 = &mut c.acts.get_mut(c.batch.dh1)[..rows * s.fc1];
         let w2 = c.params.get(c.param_views.fc2_w);
-        (k.fc_backward_data)(d, dlogits, w2, dh1.as_mut_ptr(), 0..s.fc1);
+        (k.fc_input_grad)(d, dlogits, w2, dh1.as_mut_ptr(), 0..s.fc1);
         if let Some(keep) = keep {
             let bits = &c.masks.get(c.batch.drop_h1)[..rows * s.fc1 / 8];
             (k.dropout)(dh1, bits, keep);
@@ -548,7 +548,7 @@ pub fn store_conv_grads(c: &Ctx) {
     unsafe {
         for l in 0..3 {
             let d = c.shapes.conv[l];
-            crate::layers::conv::unpack_wgrad(
+            crate::layers::conv::unpack_weight_grad(
                 &d,
                 c.acts.get(sum.dw_kc[l]),
                 c.grads.get_mut(c.param_views.conv_w[l]),

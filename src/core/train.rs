@@ -10,7 +10,7 @@ use crate::arena::View;
 use crate::config::Kernels;
 use crate::config::{Hyper, Shapes};
 use crate::dataset::Dataset;
-use crate::model::{Ctx, Net, REPACK_UNITS};
+use crate::net::{Ctx, Net, REPACK_UNITS};
 use crate::network::{EpochOptions, EpochStats, Network};
 use crate::profile::{Clock, Section};
 use crate::step::{self, Augment, Batch};

@@ -4,7 +4,7 @@
 
 use catdog::config::Hyper;
 use catdog::config::Kernels;
-use catdog::model::Net;
+use catdog::net::Net;
 use catdog::parameters;
 
 /// A network for `h` on kernel `path` (with a momentum buffer if `momentum`), its parameters

@@ -33,14 +33,15 @@ pub(crate) use asm;
 
 pub mod activations;
 pub mod conv;
-pub mod conv_wgrad;
-pub mod dense;
 pub mod dropout;
+pub mod fc;
 pub mod load;
 pub mod loss;
+pub mod microkernel;
 pub mod pool;
 pub mod update;
-pub mod winograd;
+pub mod weight_grad;
+pub mod winograd2;
 pub mod winograd4;
 pub mod winograd_rows;
 

@@ -3,7 +3,8 @@
 //! with the 2x2 max-pool fused in, [`output_tile_row_pool_codes`], [`output_tile_row_pool`])
 //! and, for the weight gradient, the adjoints of the output and weight transforms
 //! ([`grad_tile_row`], [`weight_grad_transform`]). The 36 matrix products between them run on
-//! the direct convolution's micro-kernels, see `crate::layers::conv::winograd4`.
+//! the GEMM micro-kernel ([`crate::kernels::microkernel`]), driven by
+//! `crate::layers::conv::winograd`.
 //!
 //! F(4x4, 3x3) computes a 4x4 block of outputs of a 3x3 correlation from a 6x6 block of inputs
 //! with 36 multiplies instead of 144 (F(2x2, 3x3): 16 instead of 36), interpolating at the
@@ -25,7 +26,7 @@
 //! written to a small transit buffer ([`Transit`], 36 vectors, L1-resident), then every *row*
 //! of that (`X^T t[i, :]^T`) into the destination. A 6x6 block is 36 vectors, more than the 32
 //! ZMM registers, so the transit buffer replaces the register-only scheme of the F(2x2)
-//! kernels (`crate::kernels::winograd`); its stores are forwarded to the loads that follow.
+//! kernels (`crate::kernels::winograd2`); its stores are forwarded to the loads that follow.
 //!
 //! The 1-D transforms, with `K4` = 4.0 etc. broadcast in registers (FMAs for the scaled terms):
 //!

@@ -1,4 +1,4 @@
-//! Dense (fully connected) layers, batched over the samples of a batch (the original's
+//! Fully connected (fc) layers, batched over the samples of a batch (the original's
 //! `dense.asm`, `dot_product.asm` and `matrix_ops.asm`).
 //!
 //! Shapes: `x [rows][k]` (one row per sample), `w [n][k]` (the original's `[neuron][input]`),
@@ -7,18 +7,18 @@
 //! take raw pointers and write *only* inside their range, so that several threads may call them
 //! on disjoint ranges of one buffer at the same time.
 //!
-//! The scalar twins are in `crate::reference::dense`.
+//! The scalar twins are in `crate::reference::fc`.
 //!
-//! The asm path tiles the work into 4x4 register blocks (see [`crate::kernels::dense`]); edge
+//! The asm path tiles the work into 4x4 register blocks (see [`crate::kernels::fc`]); edge
 //! tiles repeat a valid row/neuron pointer and send the extra results to a dummy buffer.
 
 use crate::cpu::Avx512;
 
-use crate::kernels::dense::{self as kernel, WeightGradTile};
+use crate::kernels::fc::{self as kernel, WeightGradTile};
 use std::cell::RefCell;
 use std::ops::Range;
 
-/// A dense layer over a batch: `rows` samples, `k` inputs, `n` neurons.
+/// An fc layer over a batch: `rows` samples, `k` inputs, `n` neurons.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FcDims {
     pub rows: usize,
@@ -76,7 +76,7 @@ pub unsafe fn forward_asm(
 fn check(d: FcDims, range_ok: bool) {
     assert!(
         d.k.is_multiple_of(16) && d.rows >= 1 && d.n >= 1 && range_ok,
-        "dense layer {d:?}: k must be a multiple of 16, the range inside the layer"
+        "fc layer {d:?}: k must be a multiple of 16, the range inside the layer"
     );
 }
 
@@ -207,8 +207,8 @@ pub fn pack_inference(k: usize, n: usize, w: &[f32], out: &mut [f32]) {
 const INFER_KC: usize = 2048;
 
 /// Inference forward: `y[r][j] = relu(sum_k x[r][k] * w[j][k] + bias[j])` for every row and
-/// every `j` in `cols`, on the direct convolution's micro-kernels
-/// ([`crate::kernels::conv`]'s contract, samples as "pixels": `in_stride = 4 x_stride`, one
+/// every `j` in `cols`, on the GEMM micro-kernel
+/// ([`crate::kernels::microkernel`]'s contract, samples as "pixels": `in_stride = 4 x_stride`, one
 /// segment of up to `INFER_KC` (2,048) steps; `accumulate` for every chunk after the first; bias and
 /// ReLU in the last chunk's epilogue). Each output is one sequential sum over `k` in one vector
 /// lane, so its bits depend on neither the rows tile it falls in nor `cols` (the number of
@@ -254,7 +254,7 @@ pub unsafe fn forward_packed(
         for (j0, nv) in blocks() {
             let mut r0 = 0;
             for &(px, tile) in plans[nv - 1].iter() {
-                let args = crate::kernels::conv::TileArgs {
+                let args = crate::kernels::microkernel::TileArgs {
                     inp: x.as_ptr().add(r0 * x_stride + k0),
                     in_stride: x_stride * 4,
                     k: kc,
@@ -298,7 +298,7 @@ pub fn relu_backward_asm(_cpu: Avx512, y: &[f32], dy: &mut [f32]) {
 /// # Safety
 /// The CPU has AVX-512 F/BW/DQ/VL (an [`Avx512`] exists).
 /// `dx` is valid for `rows * k` floats; no other thread touches `dx[r][i]` for `i` in `ks`.
-pub unsafe fn backward_data_asm(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, ks: Range<usize>) {
+pub unsafe fn input_grad_asm(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, ks: Range<usize>) {
     check(d, ks.end <= d.k && ks.start.is_multiple_of(16));
     let FcDims { rows, k, n } = d;
     assert!(dy.len() >= rows * n && w.len() >= n * k);
@@ -318,10 +318,10 @@ pub unsafe fn backward_data_asm(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, 
             let dyp = [0, 1, 2, 3].map(|t| dy.as_ptr().add((4 * r + t).min(rows - 1) * n));
             let dxp = tile_rows(dx.add(i), 4 * r, rows, k, dummy);
             if width == 64 {
-                kernel::bwd_data_tile4x4(w.as_ptr().add(i), ldw, dyp, n, &dxp);
+                kernel::input_grad_tile4x4(w.as_ptr().add(i), ldw, dyp, n, &dxp);
             } else {
                 let mask = ((1u32 << width) - 1) & 0xffff;
-                kernel::bwd_data_tile4x1(w.as_ptr().add(i), ldw, dyp, n, &dxp, mask);
+                kernel::input_grad_tile4x1(w.as_ptr().add(i), ldw, dyp, n, &dxp, mask);
             }
         }
         i += width;
@@ -331,7 +331,7 @@ pub unsafe fn backward_data_asm(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, 
 /// Weight and bias gradients for neurons `cols`, *overwritten* and summed over the rows in
 /// order: `dw_rows[(j - cols.start)][i] = sum_r dy[r][j] * x[r][i]`, `db_rows[j - cols.start] =
 /// sum_r dy[r][j]`. `dw_rows` holds `cols.len() * k` floats (contiguous rows of the full `dw`).
-pub fn backward_weights_asm(
+pub fn weight_grad_asm(
     _cpu: Avx512,
     d: FcDims,
     x: &[f32],
@@ -385,8 +385,8 @@ pub fn backward_weights_asm(
 /// fc backward fused with the plain SGD step of the weights, for this thread's inputs `ks`
 /// (`ks.start` and `ks.end` multiples of 64, `k` a multiple of 64; asm path only):
 /// for each block of 64 inputs, first the input gradient `dx[r][i] = sum_j dy[r][j] * w[j][i]`
-/// (as [`backward_data_asm`], from the weights as they were), then for every neuron the weight
-/// gradient of those inputs (as [`backward_weights_asm`]) and at once `w[j][i] -= scale *
+/// (as [`input_grad_asm`], from the weights as they were), then for every neuron the weight
+/// gradient of those inputs (as [`weight_grad_asm`]) and at once `w[j][i] -= scale *
 /// g[j][i]` (as [`crate::update::sgd_asm`]). Same bits as running the three separately; the
 /// weight gradient is never stored, and each block of weights is read from memory once (the
 /// separate passes read the 16 MiB of fc1 weights twice, wrote and re-read the 16 MiB gradient).
@@ -417,7 +417,7 @@ pub unsafe fn backward_fused_sgd(
         for r in 0..rt {
             let dyp = [0, 1, 2, 3].map(|t| dy.as_ptr().add((4 * r + t).min(rows - 1) * n));
             let dxp = tile_rows(dx.add(i), 4 * r, rows, k, dummy);
-            kernel::bwd_data_tile4x4(w.add(i), 4 * k, dyp, n, &dxp);
+            kernel::input_grad_tile4x4(w.add(i), 4 * k, dyp, n, &dxp);
         }
         // Weight gradient of the block and the SGD step, 4 neurons at a time.
         for c in 0..ct {

@@ -1,6 +1,6 @@
 //! The network's layers, one file each, forward and backward side by side with their shapes:
 //! [`input`] (image to floats), [`conv`] (3x3 conv + ReLU), [`pool`] (2x2 max-pool),
-//! [`fc`] (dense + ReLU), [`dropout`], [`loss`] (sigmoid + cross-entropy). The optimizer step is
+//! [`fc`] (fully connected + ReLU), [`dropout`], [`loss`] (sigmoid + cross-entropy). The optimizer step is
 //! [`crate::update`]; the order the layers run in, a batch's phases, is [`crate::step`].
 //!
 //! Each layer has its asm driver here (`*_asm`, loops around the `asm!` kernels of
@@ -54,10 +54,10 @@ pub struct LayerFns {
     pub fc_forward_packed: Option<FcPackedFn>,
     /// [`fc::relu_backward_asm`].
     pub relu_backward: fn(&[f32], &mut [f32]),
-    /// [`fc::backward_data_asm`].
-    pub fc_backward_data: unsafe fn(FcDims, &[f32], &[f32], *mut f32, Range<usize>),
-    /// [`fc::backward_weights_asm`].
-    pub fc_backward_weights: fn(FcDims, &[f32], &[f32], &mut [f32], &mut [f32], Range<usize>),
+    /// [`fc::input_grad_asm`].
+    pub fc_input_grad: unsafe fn(FcDims, &[f32], &[f32], *mut f32, Range<usize>),
+    /// [`fc::weight_grad_asm`].
+    pub fc_weight_grad: fn(FcDims, &[f32], &[f32], &mut [f32], &mut [f32], Range<usize>),
     /// [`fc::backward_fused_sgd`], where the path has it (fc1's input and weight gradients with
     /// the plain SGD step in one sweep; `None`: the reference runs the three separately).
     pub fc_backward_fused_sgd: Option<FusedSgdFn>,
@@ -89,8 +89,8 @@ static ASM: LayerFns = LayerFns {
     fc_forward: fc::forward_asm,
     fc_forward_packed: Some(fc::forward_packed),
     relu_backward: asm_entry!(fc::relu_backward_asm; y, dy),
-    fc_backward_data: fc::backward_data_asm,
-    fc_backward_weights: asm_entry!(fc::backward_weights_asm; d, x, dy, dw, db, cols),
+    fc_input_grad: fc::input_grad_asm,
+    fc_weight_grad: asm_entry!(fc::weight_grad_asm; d, x, dy, dw, db, cols),
     fc_backward_fused_sgd: Some(fc::backward_fused_sgd),
     dropout: asm_entry!(dropout::apply_asm; x, bits, keep),
     sigmoid: asm_entry!(loss::sigmoid_asm; z, p),
@@ -105,11 +105,11 @@ pub static REFERENCE: LayerFns = LayerFns {
     load_image: r::load::load_image,
     pool_forward: r::pool::forward,
     pool_backward: r::pool::backward,
-    fc_forward: r::dense::forward,
+    fc_forward: r::fc::forward,
     fc_forward_packed: None,
     relu_backward: r::activations::relu_backward,
-    fc_backward_data: r::dense::backward_data,
-    fc_backward_weights: r::dense::backward_weights,
+    fc_input_grad: r::fc::input_grad,
+    fc_weight_grad: r::fc::weight_grad,
     fc_backward_fused_sgd: None,
     dropout: r::dropout::apply,
     sigmoid: r::loss::sigmoid,

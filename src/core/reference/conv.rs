@@ -1,4 +1,4 @@
-//! Scalar reference of the 3x3 convolution (forward and backward-data), written for clarity in
+//! Scalar reference of the 3x3 convolution (forward and input gradient), written for clarity in
 //! the original's layouts: HWC activations, weights `[cout][3][3][cin]`. The asm kernels are
 //! tested against these; CPUs without AVX-512 run them.
 
@@ -49,7 +49,7 @@ pub fn forward(
 /// Input gradient: `dx[y][x][ic] = sum_{ky,kx,oc} dy_pad[y+ky][x+kx][oc] * w[oc][2-ky][2-kx][ic]`,
 /// i.e. a "full" correlation of the output gradient with the flipped, transposed weights.
 /// `dy_pad` is `(h+2) x (w+2) x cout` with a zero border, `dx` is `h x w x cin` (overwritten).
-pub fn backward_data(d: &ConvDims, dy_pad: &[f32], w: &[f32], dx: &mut [f32]) {
+pub fn input_grad(d: &ConvDims, dy_pad: &[f32], w: &[f32], dx: &mut [f32]) {
     let (h, wd, cin, cout) = (d.h, d.w, d.cin, d.cout);
     assert!(dy_pad.len() >= d.out_pad_len(), "dy_pad too short");
     assert!(w.len() >= d.weight_len(), "weights too short");

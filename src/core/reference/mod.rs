@@ -3,10 +3,10 @@
 
 pub mod activations;
 pub mod conv;
-pub mod conv_wgrad;
-pub mod dense;
 pub mod dropout;
+pub mod fc;
 pub mod load;
 pub mod loss;
 pub mod pool;
 pub mod update;
+pub mod weight_grad;

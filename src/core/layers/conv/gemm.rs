@@ -131,22 +131,16 @@ pub fn forward(
     }
 }
 
-/// [`super::ConvPlan::backward_data`]: the forward over `dy_pad` with the weights of
+/// [`super::ConvPlan::input_grad`]: the forward over `dy_pad` with the weights of
 /// [`pack_backward`], no bias, no ReLU.
-pub fn backward_data(
-    d: &ConvDims,
-    dy_pad: &[f32],
-    wp: &[f32],
-    dx: &mut [f32],
-    scratch: &mut [f32],
-) {
+pub fn input_grad(d: &ConvDims, dy_pad: &[f32], wp: &[f32], dx: &mut [f32], scratch: &mut [f32]) {
     forward(&d.transposed(), dy_pad, wp, None, dx, 0..d.h, scratch)
 }
 
-/// [`super::ConvPlan::backward_weights`]: `dw_kc [3][3][cin][cout]` and `db [cout]`,
+/// [`super::ConvPlan::weight_grad`]: `dw_kc [3][3][cin][cout]` and `db [cout]`,
 /// overwritten, from `x_pad` and the padded output gradient (interior only is read as data; the
-/// border must be zero, as [`crate::model`] keeps it).
-pub fn backward_weights(
+/// border must be zero, as [`crate::net`] keeps it).
+pub fn weight_grad(
     d: &ConvDims,
     x_pad: &[f32],
     dy_pad: &[f32],
@@ -206,7 +200,7 @@ pub fn backward_weights(
 }
 
 impl ConvPlan {
-    /// The portable plan of layer `d`: [`forward`], [`backward_data`], [`backward_weights`].
+    /// The portable plan of layer `d`: [`forward`], [`input_grad`], [`weight_grad`].
     pub fn portable(d: &ConvDims) -> Self {
         ConvPlan {
             algo: super::Algo::Gemm,
@@ -218,9 +212,9 @@ impl ConvPlan {
             forward,
             forward_pool: None,
             fused_in_training: false,
-            backward_data,
-            backward_weights,
-            backward_weights_pooled: None,
+            input_grad,
+            weight_grad,
+            weight_grad_pooled: None,
         }
     }
 }

@@ -8,7 +8,7 @@
 //! - output `y`: `h x w x cout`, after ReLU;
 //! - padded output gradient `dy_pad`: `(h+2) x (w+2) x cout`, zero border (the interior is the
 //!   gradient with respect to the conv's pre-activation output, ReLU mask already applied);
-//! - weight gradient in "KC" layout `[3][3][cin][cout]` (see [`unpack_wgrad`]).
+//! - weight gradient in "KC" layout `[3][3][cin][cout]` (see [`unpack_weight_grad`]).
 //!
 //! The direct algorithm is a register-blocked convolution (see `asm_notes/convolution.md`): a
 //! micro-kernel computes 1..14 consecutive output pixels of a row x 32 output channels (1..16
@@ -20,7 +20,7 @@
 //! allocate nothing in the training loop.
 //!
 //! ```
-//! use catdog_core::kernels::conv::tiles;
+//! use catdog_core::kernels::microkernel::tiles;
 //! // the widest tiles: 14 pixels x 32 channels, 16 pixels x 16 channels
 //! assert_eq!((tiles(2)[0].pixels, tiles(1)[0].pixels), (14, 16));
 //! assert_eq!(tiles(2).last().unwrap().pixels, 1);
@@ -30,11 +30,12 @@ use crate::cpu::Avx512;
 
 use crate::config::ConvDims;
 use crate::config::Kernels;
-use crate::kernels::conv::{self, PoolTileArgs, PoolTileFn, Tile, TileArgs, TileFn};
+use crate::kernels::conv::{self, PoolTileArgs, PoolTileFn};
+use crate::kernels::microkernel::{self, Tile, TileArgs, TileFn};
 use crate::layers::pool::OutPlace;
 use crate::reference::conv as reference;
 use std::ops::Range;
-use winograd::{TileSize, F2, F4};
+use winograd::{TileSize, Winograd2, Winograd4};
 
 /// `per_thread!(Key => Value, key, build)`: the value `build` makes for `key` (a shape), built
 /// on the calling thread's first call with that key and then reused (`Value` is cheap to
@@ -62,7 +63,7 @@ pub mod gemm;
 pub(crate) mod weight_grad;
 pub mod winograd;
 pub mod winograd_rows;
-pub use weight_grad::unpack_wgrad;
+pub use weight_grad::unpack_weight_grad;
 
 /// How a layer's forward and input-gradient convolutions compute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,7 +73,7 @@ pub enum Algo {
     /// Register-blocked direct convolution (any shape).
     Direct,
     /// Winograd F(2x2, 3x3) (even output sides, channels in 16s): 16/36 of the multiplies.
-    Winograd,
+    Winograd2,
     /// Winograd F(4x4, 3x3) (output sides in 4s, channels in 16s): 36/144 of the multiplies,
     /// at about 10x F(2x2)'s rounding error (`asm_notes/winograd4.md`).
     Winograd4,
@@ -105,14 +106,14 @@ pub enum ConvChoice {
 pub type ForwardFn =
     fn(&ConvDims, &[f32], &[f32], Option<&[f32]>, &mut [f32], Range<usize>, &mut [f32]);
 /// `(d, dy_pad, packed backward weights, dx, scratch)`: the input gradient.
-pub type BackwardDataFn = fn(&ConvDims, &[f32], &[f32], &mut [f32], &mut [f32]);
+pub type InputGradFn = fn(&ConvDims, &[f32], &[f32], &mut [f32], &mut [f32]);
 /// `(d, x_pad, dy_pad, dw_kc, db, scratch)`: weight and bias gradients, overwritten.
-pub type BackwardWeightsFn = fn(&ConvDims, &[f32], &[f32], &mut [f32], &mut [f32], &mut [f32]);
-/// `(d, x_pad, pooled gradient, argmax codes, dw_kc, db, scratch)`: [`BackwardWeightsFn`] from
+pub type WeightGradFn = fn(&ConvDims, &[f32], &[f32], &mut [f32], &mut [f32], &mut [f32]);
+/// `(d, x_pad, pooled gradient, argmax codes, dw_kc, db, scratch)`: [`WeightGradFn`] from
 /// the gradient before the layer's 2x2 max-pool's backward pass and its argmax codes (both
 /// `[h/2][w/2][cout]`), the pool's backward fused in (for a layer whose input gradient is not
 /// needed: the padded output gradient is never made).
-pub type BackwardWeightsPooledFn =
+pub type WeightGradPooledFn =
     fn(&ConvDims, &[f32], &[f32], &[u8], &mut [f32], &mut [f32], &mut [f32]);
 /// `(d, original-layout weights, packed)`.
 pub type PackFn = fn(&ConvDims, &[f32], &mut [f32]);
@@ -177,7 +178,7 @@ const BAND_MIN_BYTES: usize = 1 << 20;
 /// - input gradient: `dy_pad [h+2][w+2][cout]` (zero border; interior = gradient of the
 ///   pre-activation output), weights packed by `pack_backward` -> `dx [h][w][cin]`;
 /// - weight gradient: `x_pad`, `dy_pad` -> `dw_kc [3][3][cin][cout]` ("KC" layout, see
-///   [`unpack_wgrad`]), `db [cout]`.
+///   [`unpack_weight_grad`]), `db [cout]`.
 #[derive(Clone, Copy, Debug)]
 pub struct ConvPlan {
     pub algo: Algo,
@@ -201,11 +202,11 @@ pub struct ConvPlan {
     /// what makes inference faster (figures: benches/HISTORY.md, "Tuning constants in the
     /// code"); `tests/winograd4.rs` keeps both variants bit-exact.
     pub fused_in_training: bool,
-    pub backward_data: BackwardDataFn,
-    pub backward_weights: BackwardWeightsFn,
-    /// `backward_weights` with the pool's backward pass fused in, where the algorithm has it
+    pub input_grad: InputGradFn,
+    pub weight_grad: WeightGradFn,
+    /// `weight_grad` with the pool's backward pass fused in, where the algorithm has it
     /// (F(4,3) along rows); the passes use it for conv1, whose input gradient is not needed.
-    pub backward_weights_pooled: Option<BackwardWeightsPooledFn>,
+    pub weight_grad_pooled: Option<WeightGradPooledFn>,
 }
 
 impl ConvPlan {
@@ -218,15 +219,15 @@ impl ConvPlan {
             packed_len: winograd::packed_len::<T>(d.cin, d.cout),
             scratch_len: winograd::scratch_len::<T>(d)
                 .max(winograd::scratch_len::<T>(&d.transposed()))
-                .max(winograd::wgrad_scratch_len::<T>(d)),
+                .max(winograd::weight_grad_scratch_len::<T>(d)),
             pack_forward: asm_entry!(winograd::pack_forward::<T>; d, w, out),
             pack_backward: asm_entry!(winograd::pack_backward::<T>; d, w, out),
             forward: asm_entry!(winograd::run::<T>; d, x, w, b, y, r, s),
             forward_pool: None,
             fused_in_training: false,
-            backward_data: asm_entry!(winograd::backward_data::<T>; d, dy, w, dx, s),
-            backward_weights: asm_entry!(winograd::backward_weights::<T>; d, x, dy, dw, db, s),
-            backward_weights_pooled: None,
+            input_grad: asm_entry!(winograd::input_grad::<T>; d, dy, w, dx, s),
+            weight_grad: asm_entry!(winograd::weight_grad::<T>; d, x, dy, dw, db, s),
+            weight_grad_pooled: None,
         }
     }
 
@@ -252,17 +253,17 @@ impl ConvPlan {
     /// the input gradient swaps the channel counts, which does not change the test), else F(4,3)
     /// along rows for 1 to 3 input channels, else the direct convolution.
     pub fn fast(cpu: Avx512, d: &ConvDims, choice: ConvChoice) -> Self {
-        use ConvChoice::{Auto, Winograd2};
+        use ConvChoice::Auto;
         let algo = match choice {
-            Auto if winograd::applies::<F4>(d) => Algo::Winograd4,
-            Auto | Winograd2 if winograd::applies::<F2>(d) => Algo::Winograd,
+            Auto if winograd::applies::<Winograd4>(d) => Algo::Winograd4,
+            Auto | ConvChoice::Winograd2 if winograd::applies::<Winograd2>(d) => Algo::Winograd2,
             Auto if winograd_rows::applies(d) => Algo::WinogradRows,
             _ => Algo::Direct,
         };
         Self::with(cpu, algo, d)
     }
 
-    /// A given algorithm (tests and benches run them all on one shape). `Algo::Winograd` needs
+    /// A given algorithm (tests and benches run them all on one shape). `Algo::Winograd2` needs
     /// [`winograd::applies`]`(d)`. The asm algorithms' functions are reachable only this way,
     /// with the token.
     pub fn with(_cpu: Avx512, algo: Algo, d: &ConvDims) -> Self {
@@ -288,9 +289,9 @@ impl ConvPlan {
                 forward: forward_reference,
                 forward_pool: None,
                 fused_in_training: false,
-                backward_data: backward_data_reference,
-                backward_weights: backward_weights_reference,
-                backward_weights_pooled: None,
+                input_grad: input_grad_reference,
+                weight_grad: weight_grad_reference,
+                weight_grad_pooled: None,
             },
             Algo::Direct => ConvPlan {
                 algo,
@@ -303,9 +304,9 @@ impl ConvPlan {
                 forward_pool: fused_pool_applies(d)
                     .then_some(asm_entry!(forward_pool_direct; d, x, w, b, r, s, p)),
                 fused_in_training: true,
-                backward_data: asm_entry!(backward_data_direct; d, dy, w, dx, s),
-                backward_weights: asm_entry!(weight_grad::backward_weights_direct; d, x, dy, dw, db, s),
-                backward_weights_pooled: None,
+                input_grad: asm_entry!(input_grad_direct; d, dy, w, dx, s),
+                weight_grad: asm_entry!(weight_grad::weight_grad_direct; d, x, dy, dw, db, s),
+                weight_grad_pooled: None,
             },
             Algo::WinogradRows => ConvPlan {
                 algo,
@@ -317,17 +318,19 @@ impl ConvPlan {
                 forward: asm_entry!(winograd_rows::forward; d, x, w, b, y, r, s),
                 forward_pool: Some(asm_entry!(winograd_rows::forward_pool; d, x, w, b, r, s, p)),
                 fused_in_training: true,
-                backward_data: asm_entry!(backward_data_direct; d, dy, w, dx, s),
-                backward_weights: asm_entry!(winograd_rows::backward_weights; d, x, dy, dw, db, s),
-                backward_weights_pooled: Some(asm_entry!(
-                    winograd_rows::backward_weights_pooled; d, x, dp, c, dw, db, s
+                input_grad: asm_entry!(input_grad_direct; d, dy, w, dx, s),
+                weight_grad: asm_entry!(winograd_rows::weight_grad; d, x, dy, dw, db, s),
+                weight_grad_pooled: Some(asm_entry!(
+                    winograd_rows::weight_grad_pooled; d, x, dp, c, dw, db, s
                 )),
             },
             Algo::Gemm => Self::portable(d),
-            Algo::Winograd => Self::winograd::<F2>(algo, band, d),
+            Algo::Winograd2 => Self::winograd::<Winograd2>(algo, band, d),
             Algo::Winograd4 => ConvPlan {
-                forward_pool: Some(asm_entry!(winograd::run_pool::<F4>; d, x, w, b, r, s, p)),
-                ..Self::winograd::<F4>(algo, band, d)
+                forward_pool: Some(
+                    asm_entry!(winograd::run_pool::<Winograd4>; d, x, w, b, r, s, p),
+                ),
+                ..Self::winograd::<Winograd4>(algo, band, d)
             },
         }
     }
@@ -342,7 +345,7 @@ pub(crate) type Plan = std::rc::Rc<[(usize, TileFn)]>;
 /// `(n, nv)` is computed once per thread and cached, so the training loop allocates nothing.
 pub(crate) fn tile_plan(n: usize, nv: usize) -> Plan {
     per_thread!((usize, usize) => Plan, (n, nv), {
-        let tiles = conv::tiles(nv);
+        let tiles = microkernel::tiles(nv);
         row_tile_widths(n, tiles)
             .into_iter()
             .map(|px| {
@@ -475,7 +478,7 @@ fn pack_forward_direct(d: &ConvDims, w: &[f32], out: &mut [f32]) {
     pack(d.cin, d.cout, original_forward(d, w), out)
 }
 
-/// Repacks original-layout weights into the direct backward-data kernel's layout (flipped 3x3,
+/// Repacks original-layout weights into the direct input-gradient kernel's layout (flipped 3x3,
 /// in/out channels swapped): the forward layout of the weights `wb[ic][ky][kx][oc] =
 /// w[oc][2-ky][2-kx][ic]`, so that the input gradient is a forward-style convolution of `dy_pad`
 /// (`cout` channels in) producing `cin` channels. Needs `cin.is_multiple_of(16)`.
@@ -527,14 +530,14 @@ fn row_plan<F: Copy>(w: usize, tiles: &[Tile<F>]) -> Vec<(usize, F)> {
 }
 
 /// The tile widths the drivers use for a row of `w` pixels, widest first (they sum to `w`): the
-/// cheapest split under the tiles' measured rates ([`crate::kernels::conv::Tile::rate`]). E.g.
+/// cheapest split under the tiles' measured rates ([`crate::kernels::microkernel::Tile::rate`]). E.g.
 /// conv3's 32-pixel rows with the 32-channel tiles become 14 + 11 + 7 rather than 14 + 14 + 4
 /// (the 4-pixel tile runs at 66% of the 14-pixel one's rate, the 7- and 11-pixel ones at 88% and
 /// 95%):
 ///
 /// ```
 /// use catdog_core::layers::conv::row_tile_widths;
-/// use catdog_core::kernels::conv::tiles;
+/// use catdog_core::kernels::microkernel::tiles;
 /// assert_eq!(row_tile_widths(32, tiles(2)), vec![14, 11, 7]);
 /// let rate = |p: usize| tiles(2).iter().find(|t| t.pixels == p).unwrap().rate;
 /// assert_eq!((rate(14), rate(11), rate(7), rate(4)), (100, 95, 88, 66));
@@ -646,7 +649,7 @@ fn plan_passes(kernel_dims: &ConvDims) -> Vec<Pass> {
     let mut passes = Vec::new();
     for (o0, nv) in channel_block_iter(n_out) {
         let nb = nv * 16;
-        let plan = row_plan(w, conv::tiles(nv));
+        let plan = row_plan(w, microkernel::tiles(nv));
         let chunks = chunks(n_in, nb);
         let mut wat = o0 * 9 * n_in;
         for (ci, ch) in chunks.iter().enumerate() {
@@ -823,7 +826,7 @@ struct PoolPlan {
 
 /// Input gradient, direct: the forward kernels run over `dy_pad` with the flipped, transposed
 /// weights ([`pack_backward_direct`]), no bias, no ReLU.
-fn backward_data_direct(
+fn input_grad_direct(
     cpu: Avx512,
     d: &ConvDims,
     dy_pad: &[f32],
@@ -856,9 +859,9 @@ fn forward_reference(
     reference::forward(d, x_pad, w, bias, y, rows)
 }
 
-/// Input gradient, reference ([`crate::reference::conv::backward_data`]), under the same rule as
+/// Input gradient, reference ([`crate::reference::conv::input_grad`]), under the same rule as
 /// the asm algorithms (`cin % 16 == 0`; conv1's input gradient is never needed).
-fn backward_data_reference(
+fn input_grad_reference(
     d: &ConvDims,
     dy_pad: &[f32],
     w: &[f32],
@@ -870,11 +873,11 @@ fn backward_data_reference(
         "the input gradient needs cin % 16 == 0 (got {})",
         d.cin
     );
-    reference::backward_data(d, dy_pad, w, dx)
+    reference::input_grad(d, dy_pad, w, dx)
 }
 
-/// Weight gradient, reference ([`crate::reference::conv_wgrad::backward_weights`]).
-fn backward_weights_reference(
+/// Weight gradient, reference ([`crate::reference::weight_grad::weight_grad`]).
+fn weight_grad_reference(
     d: &ConvDims,
     x_pad: &[f32],
     dy_pad: &[f32],
@@ -882,5 +885,5 @@ fn backward_weights_reference(
     db: &mut [f32],
     _scratch: &mut [f32],
 ) {
-    crate::reference::conv_wgrad::backward_weights(d, x_pad, dy_pad, dw_kc, db)
+    crate::reference::weight_grad::weight_grad(d, x_pad, dy_pad, dw_kc, db)
 }

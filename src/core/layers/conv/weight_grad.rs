@@ -2,11 +2,11 @@
 //! Layouts as in the parent module's docs.
 //!
 //! Where Winograd applies (conv2, conv3) the asm path runs
-//! [`super::winograd::backward_weights`]; elsewhere (conv1, odd shapes) the direct path below.
+//! [`super::winograd::weight_grad`]; elsewhere (conv1, odd shapes) the direct path below.
 //!
 //! The direct asm path is a GEMM `dw_kc[ky][j][oc] = sum_pixels x_pad[y+ky][x][j] * dy[y][x][oc]`
 //! (`j = kx*cin + ic`) driven tile by tile over the micro-kernels of
-//! [`crate::kernels::conv_wgrad`]. Loop order, outermost first:
+//! [`crate::kernels::weight_grad`]. Loop order, outermost first:
 //!
 //! 1. pixel blocks (`rows x cols` rectangles sized so that their output gradient, restricted to
 //!    one channel slab, is about [`BLOCK_BYTES`]): it stays in L1 while every tile uses it;
@@ -20,11 +20,11 @@
 use crate::cpu::Avx512;
 
 use crate::config::ConvDims;
-use crate::kernels::conv_wgrad::{
-    bias_16, prefetch_l2, wgrad_12x2, wgrad_24x1, wgrad_6x4, wgrad_8x3, wgrad_9x1, wgrad_9x1_bias,
-    wgrad_9x2, wgrad_9x2_bias, BiasCol, Tile,
+use crate::kernels::weight_grad::{
+    bias_16, prefetch_l2, weight_grad_12x2, weight_grad_24x1, weight_grad_6x4, weight_grad_8x3,
+    weight_grad_9x1, weight_grad_9x1_bias, weight_grad_9x2, weight_grad_9x2_bias, BiasCol, Tile,
 };
-use crate::reference::conv_wgrad as reference;
+use crate::reference::weight_grad as reference;
 
 /// Target bytes of output gradient per block and channel slab: e.g. 128 pixels x 64 channels x
 /// 4 bytes = 32 KiB, which stays in the 48 KiB L1 while all `9*cin/R` tiles of the slab stream
@@ -33,9 +33,9 @@ pub const BLOCK_BYTES: usize = 32 << 10;
 
 /// Weight and bias gradients of one sample by the direct GEMM below, *overwritten*:
 /// `dw_kc[ky][kx][ic][oc] = sum_{y,x} x_pad[y+ky][x+kx][ic] * dy[y][x][oc]`, `db[oc] = sum dy`
-/// ([`super::BackwardWeightsFn`]; no scratch). Shapes its kernels do not cover (never produced by
+/// ([`super::WeightGradFn`]; no scratch). Shapes its kernels do not cover (never produced by
 /// `Hyper::shapes`) fall back to the reference.
-pub fn backward_weights_direct(
+pub fn weight_grad_direct(
     cpu: Avx512,
     d: &ConvDims,
     x_pad: &[f32],
@@ -51,12 +51,12 @@ pub fn backward_weights_direct(
         && (d.cin == 3 || (d.cin.is_multiple_of(16) && d.cin >= 16));
     if !asm_shape {
         // A shape the kernels do not cover (never produced by `Hyper::shapes`).
-        return reference::backward_weights(d, x_pad, dy_pad, dw_kc, db);
+        return reference::weight_grad(d, x_pad, dy_pad, dw_kc, db);
     }
     // Pixels per block: the widest slab (64 channels, 32 for cin = 3) fills BLOCK_BYTES.
     let slab = d.cout.min(if d.cin == 3 { 32 } else { 64 });
     let block_pixels = BLOCK_BYTES / (slab * core::mem::size_of::<f32>());
-    backward_weights_asm(cpu, d, x_pad, dy_pad, dw_kc, db, block_pixels);
+    weight_grad_asm(cpu, d, x_pad, dy_pad, dw_kc, db, block_pixels);
 }
 
 /// A micro-kernel and the tile it covers: `r` rows of `j` by `nv` ZMM vectors of channels.
@@ -73,12 +73,12 @@ struct Kernel {
 fn kernel_for(cin: usize, nv: usize) -> Kernel {
     type K = unsafe fn(&Tile);
     let (r, run, with_bias): (usize, K, Option<K>) = match (cin == 3, nv) {
-        (false, 4) => (6, wgrad_6x4, None),
-        (false, 3) => (8, wgrad_8x3, None),
-        (false, 2) => (12, wgrad_12x2, None),
-        (false, 1) => (24, wgrad_24x1, None),
-        (true, 2) => (9, wgrad_9x2, Some(wgrad_9x2_bias)),
-        (true, 1) => (9, wgrad_9x1, Some(wgrad_9x1_bias)),
+        (false, 4) => (6, weight_grad_6x4, None),
+        (false, 3) => (8, weight_grad_8x3, None),
+        (false, 2) => (12, weight_grad_12x2, None),
+        (false, 1) => (24, weight_grad_24x1, None),
+        (true, 2) => (9, weight_grad_9x2, Some(weight_grad_9x2_bias)),
+        (true, 1) => (9, weight_grad_9x1, Some(weight_grad_9x1_bias)),
         _ => unreachable!("no kernel for cin {cin}, {nv} vectors"),
     };
     Kernel {
@@ -97,7 +97,7 @@ fn slab_at(cin: usize, cout: usize, oc0: usize) -> Kernel {
 }
 
 /// The asm path; `block_pixels` is the pixel-block target.
-fn backward_weights_asm(
+fn weight_grad_asm(
     _cpu: Avx512,
     d: &ConvDims,
     x_pad: &[f32],
@@ -193,7 +193,7 @@ fn backward_weights_asm(
 }
 
 /// KC layout `[3][3][cin][cout]` to the original layout `[cout][3][3][cin]`.
-pub fn unpack_wgrad(d: &ConvDims, kc: &[f32], w: &mut [f32]) {
+pub fn unpack_weight_grad(d: &ConvDims, kc: &[f32], w: &mut [f32]) {
     let (cin, cout) = (d.cin, d.cout);
     assert!(kc.len() >= 9 * cin * cout, "kc too short");
     assert!(w.len() >= 9 * cin * cout, "w too short");

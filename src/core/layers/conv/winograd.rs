@@ -1,13 +1,13 @@
 //! Winograd F(m x m, 3x3) for the 3x3 convolutions whose output sides are multiples of `m` and
 //! whose channel counts are multiples of 16 (conv2 and conv3 of the network): forward, input
-//! gradient and, through the adjoint transforms, weight gradient ([`backward_weights`]). The
+//! gradient and, through the adjoint transforms, weight gradient ([`weight_grad`]). The
 //! direct kernels already run near the FMA peak, so doing fewer multiplies is the only way left
 //! to go faster. Two tile sizes share this one driver, each a [`TileSize`] (its transforms are
 //! its own `asm!` kernels; everything else is written once here):
 //!
-//! - [`F2`], F(2x2, 3x3): 4x4 input tiles, 16 positions, 16 instead of 36 multiplies per 2x2
-//!   output block ([`crate::kernels::winograd`]; `asm_notes/winograd.md`);
-//! - [`F4`], F(4x4, 3x3): 6x6 input tiles, 36 positions, 36 instead of 144 multiplies per 4x4
+//! - [`Winograd2`], F(2x2, 3x3): 4x4 input tiles, 16 positions, 16 instead of 36 multiplies per 2x2
+//!   output block ([`crate::kernels::winograd2`]; `asm_notes/winograd2.md`);
+//! - [`Winograd4`], F(4x4, 3x3): 6x6 input tiles, 36 positions, 36 instead of 144 multiplies per 4x4
 //!   block, at the price of larger transforms and more rounding ([`crate::kernels::winograd4`];
 //!   `asm_notes/winograd4.md`). The trainer's default where it applies.
 //!
@@ -35,14 +35,14 @@
 //! the positions of `cin x cout` (F(4x4), conv3: 1.15 MiB):
 //!
 //! ```
-//! use catdog_core::layers::conv::winograd::{scratch_len, wgrad_scratch_len, F2, F4};
+//! use catdog_core::layers::conv::winograd::{scratch_len, weight_grad_scratch_len, Winograd2, Winograd4};
 //! let s = catdog_core::config::Hyper::default().shapes().unwrap();
 //! let most = |f: fn(&catdog_core::config::ConvDims) -> usize| {
 //!     s.conv.iter().map(|d| f(d) * 4).max().unwrap()
 //! };
-//! assert_eq!(most(scratch_len::<F2>), 386 << 10);
-//! assert_eq!(most(scratch_len::<F4>), 446_976);
-//! assert_eq!(most(wgrad_scratch_len::<F4>), 2_071_296);
+//! assert_eq!(most(scratch_len::<Winograd2>), 386 << 10);
+//! assert_eq!(most(scratch_len::<Winograd4>), 446_976);
+//! assert_eq!(most(weight_grad_scratch_len::<Winograd4>), 2_071_296);
 //! ```
 //!
 //! # Accuracy of F(4x4)
@@ -74,13 +74,13 @@ use super::channel_block_iter;
 use super::tile_plan;
 use super::PoolOut;
 use crate::config::ConvDims;
-use crate::kernels::conv::TileArgs;
-use crate::kernels::conv_wgrad as wgrad_kernels;
-use crate::kernels::{winograd as k2, winograd4 as k4};
+use crate::kernels::microkernel::TileArgs;
+use crate::kernels::weight_grad as weight_grad_kernels;
+use crate::kernels::{winograd2 as k2, winograd4 as k4};
 
 /// One Winograd tile size: its output tile side, its measured band sizes, its weight transform
 /// `G` and its `asm!` transforms. The kernels' contracts are those of
-/// [`crate::kernels::winograd`] (F(2x2)) and [`crate::kernels::winograd4`] (F(4x4)), whose
+/// [`crate::kernels::winograd2`] (F(2x2)) and [`crate::kernels::winograd4`] (F(4x4)), whose
 /// 36-vector tiles go through a staging area in L1 ([`TileSize::Transit`]).
 pub trait TileSize {
     /// `m`: the output tile side.
@@ -93,7 +93,7 @@ pub trait TileSize {
     /// most [`SMALL_WEIGHTS`] bytes (see `band_shape`).
     const SMALL_BAND_TILES: usize;
     /// Tiles per band of the weight gradient.
-    const WGRAD_BAND_TILES: usize;
+    const WEIGHT_GRAD_BAND_TILES: usize;
     /// The kernels' staging area (`()` when the tile fits in registers).
     type Transit;
     fn transit() -> Self::Transit;
@@ -157,28 +157,28 @@ pub trait TileSize {
 
 /// Winograd F(2x2, 3x3).
 #[derive(Clone, Copy, Debug)]
-pub struct F2;
+pub struct Winograd2;
 
 /// Winograd F(4x4, 3x3).
 #[derive(Clone, Copy, Debug)]
-pub struct F4;
+pub struct Winograd4;
 
-impl TileSize for F2 {
+impl TileSize for Winograd2 {
     const M: usize = 2;
     /// Measured: 24+ tiles keep the micro-kernels in their fast range (10-14 rows of the
     /// product).
     const BAND_TILES: usize = 24;
     /// Not measured apart: as `BAND_TILES`.
     const SMALL_BAND_TILES: usize = 24;
-    /// Measured (one sample, one thread, `CONV_WGRAD_QUICK=1 cargo bench --bench conv_wgrad`):
+    /// Measured (one sample, one thread, `WEIGHT_GRAD_QUICK=1 cargo bench --bench weight_grad`):
     /// 32, 64 and 128 tiles within noise for conv2; for conv3 128 tiles was slower (its band's
     /// `V` and `dM`, 1.5 MiB, no longer stay in L2 beside `dU`). The slab kernels were within
-    /// noise too (64-channel `wgrad_4x4` slabs against all-`wgrad_8x2`, and against 48-channel
-    /// `wgrad_8x3` slabs with tails). About a quarter of the time is the two transforms, bound
+    /// noise too (64-channel `weight_grad_4x4` slabs against all-`weight_grad_8x2`, and against 48-channel
+    /// `weight_grad_8x3` slabs with tails). About a quarter of the time is the two transforms, bound
     /// by writing `V` and `dM` (16 floats per tile and channel) to L2. Prefetching the next
     /// band's input rows towards L2 (as the direct driver does) gained nothing in the trainer
     /// (3 alternated runs), so there is none.
-    const WGRAD_BAND_TILES: usize = 64;
+    const WEIGHT_GRAD_BAND_TILES: usize = 64;
     type Transit = ();
     fn transit() {}
     /// `[a, (a+b+c)/2, (a-b+c)/2, c]`.
@@ -235,7 +235,7 @@ impl TileSize for F2 {
     }
 }
 
-impl TileSize for F4 {
+impl TileSize for Winograd4 {
     const M: usize = 4;
     /// Conv2 one tile row of 16, conv3 two rows of 8. Band sizes from 8 to 48 tiles measured
     /// within a few percent of each other, 16 best or tied on all four passes
@@ -250,7 +250,7 @@ impl TileSize for F4 {
     /// Conv2 two tile rows, conv3 four. Measured as `BAND_TILES`: 24 and 32 tiles tied; 8 and
     /// 16 were slower on conv3 (`dU`, 1.15 MiB, is re-read and re-written once per band), 48
     /// slower on both.
-    const WGRAD_BAND_TILES: usize = 32;
+    const WEIGHT_GRAD_BAND_TILES: usize = 32;
     type Transit = k4::Transit;
     fn transit() -> k4::Transit {
         k4::Transit::new()
@@ -469,7 +469,7 @@ pub fn pack_backward<T: TileSize>(cpu: Avx512, d: &ConvDims, w: &[f32], out: &mu
 
 /// Input gradient: [`run`] over `dy_pad` with the [`pack_backward`] weights, no bias, no ReLU.
 /// `dx` is `h x w x cin`.
-pub fn backward_data<T: TileSize>(
+pub fn input_grad<T: TileSize>(
     cpu: Avx512,
     d: &ConvDims,
     dy_pad: &[f32],
@@ -548,7 +548,7 @@ pub trait PoolTile: TileSize {
     );
 }
 
-impl PoolTile for F4 {
+impl PoolTile for Winograd4 {
     unsafe fn output_tile_row_pool(
         m: *const f32,
         pos_stride: usize,
@@ -772,8 +772,8 @@ unsafe fn input_tile_row_all<T: TileSize>(
 }
 
 /// Tile rows per band of the weight gradient.
-fn wgrad_band_rows<T: TileSize>(kernel_dims: &ConvDims) -> usize {
-    T::WGRAD_BAND_TILES
+fn weight_grad_band_rows<T: TileSize>(kernel_dims: &ConvDims) -> usize {
+    T::WEIGHT_GRAD_BAND_TILES
         .div_ceil(kernel_dims.w / T::M)
         .clamp(1, kernel_dims.h / T::M)
 }
@@ -784,42 +784,42 @@ fn du_stride(cin: usize, cout: usize) -> usize {
     cin * cout + 16
 }
 
-/// Floats of scratch [`backward_weights`] needs for a layer: a band's `V` and `dM` and the
+/// Floats of scratch [`weight_grad`] needs for a layer: a band's `V` and `dM` and the
 /// accumulated `dU`.
-pub fn wgrad_scratch_len<T: TileSize>(d: &ConvDims) -> usize {
+pub fn weight_grad_scratch_len<T: TileSize>(d: &ConvDims) -> usize {
     if !applies::<T>(d) {
         return 0;
     }
-    let tiles = wgrad_band_rows::<T>(d) * (d.w / T::M);
+    let tiles = weight_grad_band_rows::<T>(d) * (d.w / T::M);
     T::POS * (pos_stride(tiles, d.cin) + pos_stride(tiles, d.cout) + du_stride(d.cin, d.cout))
 }
 
 /// The weight-gradient micro-kernel for a slab starting `rem` channels before the end of
 /// `cout`: `(R, NV, kernel)`; `R` divides every `cin` that is a multiple of 16.
-fn wgrad_slab(rem: usize) -> (usize, usize, unsafe fn(&wgrad_kernels::Tile)) {
+fn weight_grad_slab(rem: usize) -> (usize, usize, unsafe fn(&weight_grad_kernels::Tile)) {
     match rem {
-        64.. => (4, 4, wgrad_kernels::wgrad_4x4),
-        48 => (8, 3, wgrad_kernels::wgrad_8x3),
-        32 => (8, 2, wgrad_kernels::wgrad_8x2),
-        _ => (16, 1, wgrad_kernels::wgrad_16x1),
+        64.. => (4, 4, weight_grad_kernels::weight_grad_4x4),
+        48 => (8, 3, weight_grad_kernels::weight_grad_8x3),
+        32 => (8, 2, weight_grad_kernels::weight_grad_8x2),
+        _ => (16, 1, weight_grad_kernels::weight_grad_16x1),
     }
 }
 
 /// Weight and bias gradients of one sample by Winograd, *overwritten*: same contract as
-/// [`super::ConvPlan::backward_weights`] (`dw_kc[ky][kx][ci][co]`, `db[co]`; `x_pad`
+/// [`super::ConvPlan::weight_grad`] (`dw_kc[ky][kx][ci][co]`, `db[co]`; `x_pad`
 /// `(h+2) x (w+2) x cin`, `dy_pad` `(h+2) x (w+2) x cout`, interior read), for a layer where
-/// [`applies`]; `scratch` at least [`wgrad_scratch_len`] floats.
+/// [`applies`]; `scratch` at least [`weight_grad_scratch_len`] floats.
 ///
 /// The adjoint of the forward `Y = A^T [(G g G^T) ⊙ (B^T d B)] A`: per band of tiles,
 /// 1. `V[pos][t][ci] = B^T d_t B` (`input_tile_row`, as in the forward pass) and
 ///    `dM[pos][t][co] = A dY_t A^T` (`grad_tile_row`, which also sums `db`);
 /// 2. a product `dU[pos] += V[pos]^T dM[pos]` per position (`cin x tiles` by `tiles x cout`) on
-///    the direct weight gradient's micro-kernels ([`crate::kernels::conv_wgrad`]) with tiles as
+///    the direct weight gradient's micro-kernels ([`crate::kernels::weight_grad`]) with tiles as
 ///    "pixels";
 ///
 /// then `dw_kc = G^T dU G` (`weight_grad_transform`). As few multiplies per block and channel
 /// pair as in the forward pass.
-pub fn backward_weights<T: TileSize>(
+pub fn weight_grad<T: TileSize>(
     _cpu: Avx512,
     d: &ConvDims,
     x_pad: &[f32],
@@ -839,12 +839,12 @@ pub fn backward_weights<T: TileSize>(
     assert!(dw_kc.len() >= 9 * cin * cout, "dw_kc too short");
     assert!(db.len() >= cout, "db too short");
     assert!(
-        scratch.len() >= wgrad_scratch_len::<T>(d),
+        scratch.len() >= weight_grad_scratch_len::<T>(d),
         "scratch too short"
     );
     db[..cout].fill(0.0);
     let (tw, wp) = (w / m, w + 2);
-    let band_rows = wgrad_band_rows::<T>(d);
+    let band_rows = weight_grad_band_rows::<T>(d);
     let max_tiles = band_rows * tw;
     let (v, rest) = scratch.split_at_mut(T::POS * pos_stride(max_tiles, cin));
     let (mm, du) = rest.split_at_mut(T::POS * pos_stride(max_tiles, cout));
@@ -877,9 +877,9 @@ pub fn backward_weights<T: TileSize>(
             for pos in 0..T::POS {
                 let mut oc0 = 0;
                 while oc0 < cout {
-                    let (r, nv, run) = wgrad_slab(cout - oc0);
+                    let (r, nv, run) = weight_grad_slab(cout - oc0);
                     for j0 in (0..cin).step_by(r) {
-                        let t = wgrad_kernels::Tile {
+                        let t = weight_grad_kernels::Tile {
                             x: vp.add(pos * vs + j0),
                             dy: mp.add(pos * ms + oc0),
                             c: up.add(pos * us + j0 * cout + oc0),

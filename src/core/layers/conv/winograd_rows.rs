@@ -10,7 +10,7 @@
 //! input channel `c`, 6 transformed inputs times 6 transformed weight vectors instead of 4 x 3,
 //! 13.5 FMAs per pixel and 16 channels instead of 27.
 //!
-//! With F(4x4)'s matrices ([`super::winograd::F4`], `asm_notes/winograd4.md`) applied along x:
+//! With F(4x4)'s matrices ([`super::winograd::Winograd4`], `asm_notes/winograd4.md`) applied along x:
 //!
 //! ```text
 //! D[row][tile][c][p] = (B^T x[row][4 tile .. 4 tile + 5][c])[p]       (6 of 6 padded pixels)
@@ -29,14 +29,14 @@
 //! coefficients up to 5 and 8 meet 6 values, not 36 as in F(4x4)): `tests/winograd_rows.rs`
 //! measures at most 5.2e-7 of the largest output against an f64 reference (conv1: 4.4e-7;
 //! direct: 2.3e-7) and bounds it by 2e-6.
-//! The weight gradient ([`backward_weights`]) is the adjoint, on the same transformed rows:
+//! The weight gradient ([`weight_grad`]) is the adjoint, on the same transformed rows:
 //! 13.5 instead of the direct weight gradient's 27 FMAs per output pixel and 16 channels
 //! ([`crate::kernels::winograd_rows::grad_rows`]). The input gradient stays direct (conv1
 //! needs none).
 
 use crate::cpu::Avx512;
 
-use super::winograd::{TileSize, F4};
+use super::winograd::{TileSize, Winograd4};
 use super::PoolOut;
 use crate::config::ConvDims;
 use crate::kernels::winograd_rows::{self as k, RowTileArgs};
@@ -100,7 +100,7 @@ pub fn pack_forward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
                 let step = o0 * 18 * cin + (ky * cin + c) * 6 * 32;
                 for o in 0..32 {
                     let oc = o0 + o;
-                    let u = F4::g(at(oc, ky, 0, c), at(oc, ky, 1, c), at(oc, ky, 2, c));
+                    let u = Winograd4::g(at(oc, ky, 0, c), at(oc, ky, 1, c), at(oc, ky, 2, c));
                     for (p, v) in u.iter().enumerate() {
                         out[step + p * 32 + o] = *v as f32;
                     }
@@ -230,7 +230,7 @@ fn tiles(
 /// `D` of the padded input rows `band.start .. band.end + 2` into the first rows of `scratch`
 /// (row `r` of the band at `r * d_row` floats), by [`k::input_row`]: whole tile pairs with both
 /// tiles' lanes, an odd last tile with its own. The caller has checked the shapes ([`tiles`],
-/// [`backward_weights`]): `band.end <= h`, `band.len() <= BAND_ROWS`, `x_pad` whole.
+/// [`weight_grad`]): `band.end <= h`, `band.len() <= BAND_ROWS`, `x_pad` whole.
 fn transform_band(
     _cpu: Avx512,
     d: &ConvDims,
@@ -264,10 +264,10 @@ fn transform_band(
     }
 }
 
-/// [`super::ConvPlan::backward_weights`]: the weight and bias gradients of one sample,
+/// [`super::ConvPlan::weight_grad`]: the weight and bias gradients of one sample,
 /// overwritten: `dw_kc[ky][kx][c][o] = sum_{y,x} x_pad[y+ky][x+kx][c] * dy[y][x][o]`, `db[o] =
-/// sum dy`, through the adjoint of F(4,3) along rows (`weight_grad`, [`k::grad_rows`]).
-pub fn backward_weights(
+/// sum dy`, through the adjoint of F(4,3) along rows (`weight_grad_of`, [`k::grad_rows`]).
+pub fn weight_grad(
     cpu: Avx512,
     d: &ConvDims,
     x_pad: &[f32],
@@ -280,15 +280,15 @@ pub fn backward_weights(
         dy_pad.len() >= (d.h + 2) * (d.w + 2) * d.cout,
         "padded output gradient too short"
     );
-    weight_grad(cpu, d, x_pad, Grad::Padded(dy_pad), dw_kc, db, scratch)
+    weight_grad_of(cpu, d, x_pad, Grad::Padded(dy_pad), dw_kc, db, scratch)
 }
 
-/// [`super::ConvPlan::backward_weights_pooled`]: [`backward_weights`] from the gradient before
+/// [`super::ConvPlan::weight_grad_pooled`]: [`weight_grad`] from the gradient before
 /// the 2x2 max-pool's backward pass, `dpool` (`[h/2][w/2][cout]`) and the pool's argmax codes
 /// (`[h/2][w/2][cout]`), unpooled in the kernel ([`k::grad_rows_pooled`]): the bits of
-/// [`crate::layers::pool::backward_asm`] then [`backward_weights`], without the full-size output
+/// [`crate::layers::pool::backward_asm`] then [`weight_grad`], without the full-size output
 /// gradient. For a layer whose input gradient is not needed (conv1).
-pub fn backward_weights_pooled(
+pub fn weight_grad_pooled(
     cpu: Avx512,
     d: &ConvDims,
     x_pad: &[f32],
@@ -301,7 +301,7 @@ pub fn backward_weights_pooled(
     let pooled = d.h / 2 * (d.w / 2) * d.cout;
     assert!(dpool.len() >= pooled, "pooled gradient too short");
     assert!(codes.len() >= pooled, "argmax codes too short");
-    weight_grad(
+    weight_grad_of(
         cpu,
         d,
         x_pad,
@@ -312,7 +312,7 @@ pub fn backward_weights_pooled(
     )
 }
 
-/// Where [`weight_grad`] reads the output gradient: padded (`dy_pad`), or before the pool's
+/// Where [`weight_grad_of`] reads the output gradient: padded (`dy_pad`), or before the pool's
 /// backward pass (pooled gradient, argmax codes).
 enum Grad<'a> {
     Padded(&'a [f32]),
@@ -324,7 +324,7 @@ enum Grad<'a> {
 /// (and, for `ky = 0`, the bias sums), a band per call ([`k::grad_rows`]) or a row per call
 /// ([`k::grad_rows_pooled`]); at the end [`k::weight_row_transform`] turns `dU` into the
 /// weight gradient. The callers have checked the output gradient's length.
-fn weight_grad(
+fn weight_grad_of(
     cpu: Avx512,
     d: &ConvDims,
     x_pad: &[f32],

@@ -2,14 +2,14 @@
 //! reference against hand-computed values and against central differences of a loss built on a
 //! naive forward convolution written here, and the KC -> original layout unpacking.
 //!
-//! Run with `cargo test --release --test conv_wgrad`.
+//! Run with `cargo test --release --test weight_grad`.
 
 use approx::assert_relative_eq;
 use catdog::config::ConvDims;
 use catdog::config::Kernels;
-use catdog::layers::conv::winograd::{self, F2};
-use catdog::layers::conv::{unpack_wgrad, Algo};
-use catdog::reference::conv_wgrad as reference;
+use catdog::layers::conv::winograd::{self, Winograd2};
+use catdog::layers::conv::{unpack_weight_grad, Algo};
+use catdog::reference::weight_grad as reference;
 use catdog::testing::{auto_plan, avx512_or_skip, plan};
 
 #[path = "common/numbers.rs"]
@@ -32,7 +32,7 @@ fn unaligned(v: &[f32]) -> Vec<f32> {
     s
 }
 
-/// Runs the plan's `backward_weights` on `path` with unaligned input slices, output slices that sit one
+/// Runs the plan's `weight_grad` on `path` with unaligned input slices, output slices that sit one
 /// float into a sentinel-filled buffer, and garbage in the outputs beforehand. Checks that
 /// nothing outside the outputs was written, and returns `(dw_kc, db)`.
 fn run(path: Kernels, d: &ConvDims, x_pad: &[f32], dy_pad: &[f32]) -> (Vec<f32>, Vec<f32>) {
@@ -63,7 +63,7 @@ fn run_algo(
     };
     let mut scratch = vec![f32::NAN; plan.scratch_len + 1];
     let (dw_out, db_out) = (&mut dw[1..=nw], &mut db[1..=d.cout]);
-    (plan.backward_weights)(d, &xs[1..], &dys[1..], dw_out, db_out, &mut scratch[1..]);
+    (plan.weight_grad)(d, &xs[1..], &dys[1..], dw_out, db_out, &mut scratch[1..]);
     assert_eq!(dw[0], SENTINEL, "{d:?}: wrote before dw_kc");
     assert_eq!(dw[nw + 1], SENTINEL, "{d:?}: wrote after dw_kc");
     assert_eq!(db[0], SENTINEL, "{d:?}: wrote before db");
@@ -170,9 +170,9 @@ fn asm_overwrites_and_is_deterministic() {
     let mut db = vec![0.0; 48];
     let plan = auto_plan(Kernels::Fast, &d);
     let mut scratch = vec![0.0; plan.scratch_len];
-    (plan.backward_weights)(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
+    (plan.weight_grad)(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
     let (first_dw, first_db) = (dw.clone(), db.clone());
-    (plan.backward_weights)(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
+    (plan.weight_grad)(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
     assert_eq!(dw, first_dw, "a second call must overwrite, bit for bit");
     assert_eq!(db, first_db);
     // The same for Winograd (an even shape), whose dU accumulates across bands in scratch.
@@ -182,10 +182,10 @@ fn asm_overwrites_and_is_deterministic() {
     let (mut dw, mut db) = (vec![0.0; 9 * 32 * 48], vec![0.0; 48]);
     let plan = auto_plan(Kernels::Fast, &d);
     let mut scratch = vec![0.0; plan.scratch_len];
-    assert_eq!(plan.algo, Algo::Winograd);
-    (plan.backward_weights)(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
+    assert_eq!(plan.algo, Algo::Winograd2);
+    (plan.weight_grad)(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
     let (first_dw, first_db) = (dw.clone(), db.clone());
-    (plan.backward_weights)(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
+    (plan.weight_grad)(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
     assert_eq!(
         dw, first_dw,
         "Winograd: a second call must overwrite, bit for bit"
@@ -234,7 +234,7 @@ fn both_algorithms_match_reference() {
     let mut rng = Rng::new(7);
     for &(h, w, cin, cout) in WINOGRAD_SHAPES {
         let d = dims(h, w, cin, cout);
-        assert!(winograd::applies::<F2>(&d), "{d:?}");
+        assert!(winograd::applies::<Winograd2>(&d), "{d:?}");
         let x = padded(&mut rng, h, w, cin);
         let dy = padded(&mut rng, h, w, cout);
         let (dw_ref, db_ref) = run(Kernels::Reference, &d, &x, &dy);
@@ -242,7 +242,7 @@ fn both_algorithms_match_reference() {
         let dya: Vec<f32> = dy.iter().map(|v| v.abs()).collect();
         let (dw_mag, db_mag) = run(Kernels::Reference, &d, &xa, &dya);
         let win_mag = window_magnitude(&d, &dw_mag);
-        for (a, mag) in [(Algo::Direct, &dw_mag), (Algo::Winograd, &win_mag)] {
+        for (a, mag) in [(Algo::Direct, &dw_mag), (Algo::Winograd2, &win_mag)] {
             let (dw, db) = run_algo(Kernels::Fast, Some(a), &d, &x, &dy);
             let what = format!("{a:?}");
             assert_close_tol(&format!("dw {what}"), &d, &dw, &dw_ref, mag, 1e-5);
@@ -324,7 +324,7 @@ fn reference_matches_a_hand_computed_case() {
     ];
     let mut dw = [f32::NAN; 9];
     let mut db = [f32::NAN; 1];
-    reference::backward_weights(&d, &x_pad, &dy_pad, &mut dw, &mut db);
+    reference::weight_grad(&d, &x_pad, &dy_pad, &mut dw, &mut db);
     assert_eq!(dw, [0.0, 0.0, 0.0, 14.0, 31.0, 15.0, 0.0, 0.0, 0.0]);
     assert_eq!(db, [12.0]);
 
@@ -339,13 +339,13 @@ fn reference_matches_a_hand_computed_case() {
     dy_pad[8..10].copy_from_slice(&[5.0, 7.0]);
     let mut dw = [f32::NAN; 36];
     let mut db = [f32::NAN; 2];
-    reference::backward_weights(&d, &x_pad, &dy_pad, &mut dw, &mut db);
+    reference::weight_grad(&d, &x_pad, &dy_pad, &mut dw, &mut db);
     let mut want = [0.0; 36];
     want[16..20].copy_from_slice(&[10.0, 14.0, 15.0, 21.0]); // (ky*3+kx = 4) * cin * cout = 16
     assert_eq!(dw, want);
     assert_eq!(db, [5.0, 7.0]);
     let mut w = [f32::NAN; 36];
-    unpack_wgrad(&d, &dw, &mut w);
+    unpack_weight_grad(&d, &dw, &mut w);
     let mut want_w = [0.0; 36];
     want_w[8..10].copy_from_slice(&[10.0, 15.0]); // oc 0, tap 4: (0*9 + 4) * cin = 8
     want_w[26..28].copy_from_slice(&[14.0, 21.0]); // oc 1, tap 4: (1*9 + 4) * cin = 26
@@ -353,7 +353,7 @@ fn reference_matches_a_hand_computed_case() {
 }
 
 /// KC layout `[3][3][cin][cout]` from the original layout `[cout][3][3][cin]`, written
-/// independently of `unpack_wgrad`.
+/// independently of `unpack_weight_grad`.
 fn pack_kc(d: &ConvDims, w: &[f32]) -> Vec<f32> {
     let mut kc = vec![0.0; w.len()];
     for oc in 0..d.cout {
@@ -370,7 +370,7 @@ fn pack_kc(d: &ConvDims, w: &[f32]) -> Vec<f32> {
 }
 
 #[test]
-fn unpack_wgrad_round_trips() {
+fn unpack_weight_grad_round_trips() {
     let mut rng = Rng::new(5);
     for &(cin, cout) in &[(3, 16), (16, 32), (5, 7)] {
         let d = dims(1, 1, cin, cout);
@@ -378,7 +378,7 @@ fn unpack_wgrad_round_trips() {
         let kc = pack_kc(&d, &w);
         assert_ne!(kc, w, "the two layouts differ for cin {cin}, cout {cout}");
         let mut back = vec![f32::NAN; w.len()];
-        unpack_wgrad(&d, &kc, &mut back);
+        unpack_weight_grad(&d, &kc, &mut back);
         assert_eq!(back, w);
     }
     // One element by its indices: KC (ky 2, kx 1, ic 4, oc 9) -> original (oc 9, 2, 1, ic 4).
@@ -386,7 +386,7 @@ fn unpack_wgrad_round_trips() {
     let mut kc = vec![0.0; 9 * 16 * 32];
     kc[((2 * 3 + 1) * 16 + 4) * 32 + 9] = 1.0;
     let mut w = vec![0.0; kc.len()];
-    unpack_wgrad(&d, &kc, &mut w);
+    unpack_weight_grad(&d, &kc, &mut w);
     assert_eq!(w[((9 * 3 + 2) * 3 + 1) * 16 + 4], 1.0);
     assert_eq!(w.iter().sum::<f32>(), 1.0);
 }
@@ -416,7 +416,7 @@ fn forward_f64(d: &ConvDims, x_pad: &[f32], w: &[f64], b: &[f64]) -> Vec<f64> {
 }
 
 /// `L = sum conv(x, w, b) * r` elementwise; its gradient with respect to the conv output is
-/// `r`, so `backward_weights(dy = r)` must equal central differences of `L` in `w` and `b`.
+/// `r`, so `weight_grad(dy = r)` must equal central differences of `L` in `w` and `b`.
 #[test]
 fn gradients_match_central_differences() {
     let mut rng = Rng::new(6);
@@ -456,13 +456,13 @@ fn gradients_match_central_differences() {
                 runs.push((Kernels::Fast, Some(Algo::Direct)));
             }
             if algo == Algo::Winograd4 {
-                runs.push((Kernels::Fast, Some(Algo::Winograd)));
+                runs.push((Kernels::Fast, Some(Algo::Winograd2)));
             }
         }
         for (path, a) in runs {
             let (dw_kc, db) = run_algo(path, a, &d, &x_pad, &r_pad);
             let mut dw = vec![0.0; dw_kc.len()];
-            unpack_wgrad(&d, &dw_kc, &mut dw);
+            unpack_weight_grad(&d, &dw_kc, &mut dw);
             let mut wp = wts.clone();
             for i in 0..wts.len() {
                 wp[i] = wts[i] + eps;

@@ -1,4 +1,4 @@
-//! Scalar reference of the dense layers: the plain loops of the original's `dense.asm`
+//! Scalar reference of the fc layers: the plain loops of the original's `dense.asm`
 //! (one dot product per neuron), `matrix_vector_multiply` and `outer_product_add`, batched.
 
 use crate::layers::fc::FcDims;
@@ -39,7 +39,7 @@ pub unsafe fn forward(
 ///
 /// # Safety
 /// `dx` is valid for `rows * k` floats.
-pub unsafe fn backward_data(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, ks: Range<usize>) {
+pub unsafe fn input_grad(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, ks: Range<usize>) {
     let FcDims { rows, k, n } = d;
     for r in 0..rows {
         for i in ks.clone() {
@@ -54,7 +54,7 @@ pub unsafe fn backward_data(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, ks: 
 
 /// `dw_rows[j - cols.start][i] = sum_r dy[r][j] * x[r][i]`, `db_rows[j - cols.start] =
 /// sum_r dy[r][j]`, rows summed in order.
-pub fn backward_weights(
+pub fn weight_grad(
     d: FcDims,
     x: &[f32],
     dy: &[f32],

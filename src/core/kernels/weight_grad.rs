@@ -28,30 +28,30 @@
 //! visited as a `rows x cols` rectangle: after `cols` pixels both pointers jump over the padding
 //! to the next row. At the end the tile is stored; before the loop it is either zeroed (first
 //! block of pixels) or loaded from C (later blocks accumulate). The loops over tiles and over
-//! pixel blocks are in `crate::layers::conv::ConvPlan::backward_weights`; nothing here knows the layer.
+//! pixel blocks are in `crate::layers::conv::ConvPlan::weight_grad`; nothing here knows the layer.
 //!
 //! Variants (all keep `R*NV <= 24` accumulators in `zmm0..zmm23`, output-gradient vectors in
 //! `zmm24..zmm27`, broadcast values alternating in `zmm30`/`zmm31`):
 //!
 //! | kernel | R | NV | accumulators | dy | used for |
 //! |---|---|---|---|---|---|
-//! | [`wgrad_6x4`] | 6 | 4 | zmm0..23, row r = zmm(4r..4r+3) | zmm24..27 | cin % 16 == 0, 64 channels |
-//! | [`wgrad_8x3`] | 8 | 3 | zmm0..23, row r = zmm(3r..3r+2) | zmm24..26 | cin % 16 == 0, 48-channel tail |
-//! | [`wgrad_12x2`] | 12 | 2 | zmm0..23, row r = zmm(2r, 2r+1) | zmm24..25 | cin % 16 == 0, 32-channel tail |
-//! | [`wgrad_24x1`] | 24 | 1 | zmm0..23, row r = zmm(r) | zmm24 | cin % 16 == 0, 16-channel tail |
-//! | [`wgrad_9x2`] | 9 | 2 | zmm0..17, row r = zmm(2r, 2r+1) | zmm24..25 | cin == 3 (conv1), 32 channels |
-//! | [`wgrad_9x1`] | 9 | 1 | zmm0..8, row r = zmm(r) | zmm24 | cin == 3, 16-channel tail |
-//! | [`wgrad_9x2_bias`] | 9 | 2 | as `wgrad_9x2`, + bias sums in zmm18, zmm19 | zmm24..25 | cin == 3, kernel row 0 |
-//! | [`wgrad_9x1_bias`] | 9 | 1 | as `wgrad_9x1`, + bias sum in zmm9 | zmm24 | cin == 3, kernel row 0, tail |
-//! | [`wgrad_4x4`] | 4 | 4 | zmm0..15, row r = zmm(4r..4r+3) | zmm24..27 | Winograd products, 64 channels |
-//! | [`wgrad_8x2`] | 8 | 2 | zmm0..15, row r = zmm(2r, 2r+1) | zmm24..25 | Winograd products, 32-channel tail |
-//! | [`wgrad_16x1`] | 16 | 1 | zmm0..15, row r = zmm(r) | zmm24 | Winograd products, 16-channel tail |
+//! | [`weight_grad_6x4`] | 6 | 4 | zmm0..23, row r = zmm(4r..4r+3) | zmm24..27 | cin % 16 == 0, 64 channels |
+//! | [`weight_grad_8x3`] | 8 | 3 | zmm0..23, row r = zmm(3r..3r+2) | zmm24..26 | cin % 16 == 0, 48-channel tail |
+//! | [`weight_grad_12x2`] | 12 | 2 | zmm0..23, row r = zmm(2r, 2r+1) | zmm24..25 | cin % 16 == 0, 32-channel tail |
+//! | [`weight_grad_24x1`] | 24 | 1 | zmm0..23, row r = zmm(r) | zmm24 | cin % 16 == 0, 16-channel tail |
+//! | [`weight_grad_9x2`] | 9 | 2 | zmm0..17, row r = zmm(2r, 2r+1) | zmm24..25 | cin == 3 (conv1), 32 channels |
+//! | [`weight_grad_9x1`] | 9 | 1 | zmm0..8, row r = zmm(r) | zmm24 | cin == 3, 16-channel tail |
+//! | [`weight_grad_9x2_bias`] | 9 | 2 | as `weight_grad_9x2`, + bias sums in zmm18, zmm19 | zmm24..25 | cin == 3, kernel row 0 |
+//! | [`weight_grad_9x1_bias`] | 9 | 1 | as `weight_grad_9x1`, + bias sum in zmm9 | zmm24 | cin == 3, kernel row 0, tail |
+//! | [`weight_grad_4x4`] | 4 | 4 | zmm0..15, row r = zmm(4r..4r+3) | zmm24..27 | Winograd products, 64 channels |
+//! | [`weight_grad_8x2`] | 8 | 2 | zmm0..15, row r = zmm(2r, 2r+1) | zmm24..25 | Winograd products, 32-channel tail |
+//! | [`weight_grad_16x1`] | 16 | 1 | zmm0..15, row r = zmm(r) | zmm24 | Winograd products, 16-channel tail |
 //!
 //! `R` divides the `3*cin` values of a kernel row in every case (`3*cin` is 9, or a multiple of
 //! 48), so there are no `j` tails. The Winograd weight gradient
-//! (`crate::layers::conv::winograd::backward_weights`) runs these kernels with `j` = an input
+//! (`crate::layers::conv::winograd::weight_grad`) runs these kernels with `j` = an input
 //! channel of one of its 16 positions, so `R` must divide `cin` (a multiple of 16): hence the
-//! 4-, 8- and 16-row shapes (the 48-channel tail reuses [`wgrad_8x3`]). The bias gradient is a column sum of `dy`: for conv1 it is
+//! 4-, 8- and 16-row shapes (the 48-channel tail reuses [`weight_grad_8x3`]). The bias gradient is a column sum of `dy`: for conv1 it is
 //! fused into the tile of kernel row 0 (the `_bias` kernels: `NV` extra `vaddps` per pixel on
 //! the `dy` vectors already loaded); for the others it is [`bias_16`], a separate pass that
 //! costs `cout/16` adds per pixel against `9*cin*cout/16` FMAs.
@@ -89,7 +89,7 @@ pub struct Tile {
     /// `false`: C = this block's sum (overwrite). `true`: C += this block's sum.
     pub accumulate: bool,
     /// `db + oc0`, the bias gradient of the tile's channels: used only by the kernels that fuse
-    /// the bias gradient ([`wgrad_9x2_bias`], [`wgrad_9x1_bias`]); the others ignore it.
+    /// the bias gradient ([`weight_grad_9x2_bias`], [`weight_grad_9x1_bias`]); the others ignore it.
     pub db: *mut f32,
 }
 
@@ -166,7 +166,7 @@ macro_rules! store_bias {
 /// One `R x NV` tile kernel from its register table:
 /// `dy: [zmm numbers of the NV output-gradient vectors]`, `col: [their byte offsets]`,
 /// `rows: [(r, broadcast register) => [NV accumulator registers], ...]`.
-macro_rules! wgrad_kernel {
+macro_rules! weight_grad_kernel {
     (
         $(#[$doc:meta])*
         fn $name:ident;
@@ -234,9 +234,9 @@ macro_rules! wgrad_kernel {
     };
 }
 
-/// As [`wgrad_kernel!`], plus `bias: [NV registers]` that sum the output gradient of the tile's
+/// As [`weight_grad_kernel!`], plus `bias: [NV registers]` that sum the output gradient of the tile's
 /// channels over the block (`db`), sharing the `dy` loads of the tile.
-macro_rules! wgrad_kernel_bias {
+macro_rules! weight_grad_kernel_bias {
     (
         $(#[$doc:meta])*
         fn $name:ident;
@@ -310,7 +310,7 @@ macro_rules! wgrad_kernel_bias {
     };
 }
 
-wgrad_kernel! {
+weight_grad_kernel! {
     /// Tile of 6 `j` x 64 channels: the main kernel for `cin % 16 == 0`.
     ///
     /// | register | holds |
@@ -320,7 +320,7 @@ wgrad_kernel! {
     /// | zmm30, zmm31 | broadcast x value (even / odd rows) |
     ///
     /// Per pixel: 4 loads + 6 broadcasts + 24 FMAs (12 cycles at 2 FMAs/cycle).
-    fn wgrad_6x4;
+    fn weight_grad_6x4;
     dy: [24, 25, 26, 27];
     col: [0, 64, 128, 192];
     rows: [
@@ -333,7 +333,7 @@ wgrad_kernel! {
     ];
 }
 
-wgrad_kernel! {
+weight_grad_kernel! {
     /// Tile of 8 `j` x 48 channels (`cin % 16 == 0`, `cout % 64 == 48` tail).
     ///
     /// | register | holds |
@@ -341,7 +341,7 @@ wgrad_kernel! {
     /// | zmm(3r), zmm(3r+1), zmm(3r+2) | C row j0+r (r = 0..7), channels 0-15, 16-31, 32-47 |
     /// | zmm24..26 | dy of the current pixel |
     /// | zmm30, zmm31 | broadcast x value (even / odd rows) |
-    fn wgrad_8x3;
+    fn weight_grad_8x3;
     dy: [24, 25, 26];
     col: [0, 64, 128];
     rows: [
@@ -356,7 +356,7 @@ wgrad_kernel! {
     ];
 }
 
-wgrad_kernel! {
+weight_grad_kernel! {
     /// Tile of 12 `j` x 32 channels (`cin % 16 == 0`, `cout % 64 == 32` tail).
     ///
     /// | register | holds |
@@ -364,7 +364,7 @@ wgrad_kernel! {
     /// | zmm(2r), zmm(2r+1) | C row j0+r (r = 0..11), channels 0-15, 16-31 |
     /// | zmm24, zmm25 | dy of the current pixel |
     /// | zmm30, zmm31 | broadcast x value (even / odd rows) |
-    fn wgrad_12x2;
+    fn weight_grad_12x2;
     dy: [24, 25];
     col: [0, 64];
     rows: [
@@ -383,7 +383,7 @@ wgrad_kernel! {
     ];
 }
 
-wgrad_kernel! {
+weight_grad_kernel! {
     /// Tile of 24 `j` x 16 channels (`cin % 16 == 0`, `cout % 64 == 16` tail).
     ///
     /// | register | holds |
@@ -391,7 +391,7 @@ wgrad_kernel! {
     /// | zmm(r) | C row j0+r (r = 0..23), channels 0-15 |
     /// | zmm24 | dy of the current pixel |
     /// | zmm30, zmm31 | broadcast x value (even / odd rows) |
-    fn wgrad_24x1;
+    fn weight_grad_24x1;
     dy: [24];
     col: [0];
     rows: [
@@ -422,9 +422,9 @@ wgrad_kernel! {
     ];
 }
 
-wgrad_kernel! {
+weight_grad_kernel! {
     /// Tile of 4 `j` x 64 channels: the Winograd weight gradient's main kernel
-    /// (`crate::layers::conv::winograd::backward_weights`), where `j` runs over `cin` input
+    /// (`crate::layers::conv::winograd::weight_grad`), where `j` runs over `cin` input
     /// channels of one transformed position only (a power of two, which 6 does not divide).
     ///
     /// | register | holds |
@@ -434,7 +434,7 @@ wgrad_kernel! {
     /// | zmm30, zmm31 | broadcast x value (even / odd rows) |
     ///
     /// Per pixel: 4 loads + 4 broadcasts + 16 FMAs (8 cycles at 2 FMAs/cycle).
-    fn wgrad_4x4;
+    fn weight_grad_4x4;
     dy: [24, 25, 26, 27];
     col: [0, 64, 128, 192];
     rows: [
@@ -445,7 +445,7 @@ wgrad_kernel! {
     ];
 }
 
-wgrad_kernel! {
+weight_grad_kernel! {
     /// Tile of 8 `j` x 32 channels (Winograd weight gradient, 32-channel slabs / tails).
     ///
     /// | register | holds |
@@ -453,7 +453,7 @@ wgrad_kernel! {
     /// | zmm(2r), zmm(2r+1) | C row j0+r (r = 0..7), channels 0-15, 16-31 |
     /// | zmm24, zmm25 | dy of the current pixel |
     /// | zmm30, zmm31 | broadcast x value (even / odd rows) |
-    fn wgrad_8x2;
+    fn weight_grad_8x2;
     dy: [24, 25];
     col: [0, 64];
     rows: [
@@ -468,7 +468,7 @@ wgrad_kernel! {
     ];
 }
 
-wgrad_kernel! {
+weight_grad_kernel! {
     /// Tile of 16 `j` x 16 channels (Winograd weight gradient, 16-channel tail).
     ///
     /// | register | holds |
@@ -476,7 +476,7 @@ wgrad_kernel! {
     /// | zmm(r) | C row j0+r (r = 0..15), channels 0-15 |
     /// | zmm24 | dy of the current pixel |
     /// | zmm30, zmm31 | broadcast x value (even / odd rows) |
-    fn wgrad_16x1;
+    fn weight_grad_16x1;
     dy: [24];
     col: [0];
     rows: [
@@ -499,7 +499,7 @@ wgrad_kernel! {
     ];
 }
 
-wgrad_kernel! {
+weight_grad_kernel! {
     /// Tile of 9 `j` x 32 channels: a whole kernel row of conv1 (`cin == 3`: 3 pixels x RGB).
     ///
     /// | register | holds |
@@ -509,7 +509,7 @@ wgrad_kernel! {
     /// | zmm30, zmm31 | broadcast x value (even / odd rows) |
     ///
     /// Per pixel: 2 loads + 9 broadcasts + 18 FMAs (9 cycles at 2 FMAs/cycle).
-    fn wgrad_9x2;
+    fn weight_grad_9x2;
     dy: [24, 25];
     col: [0, 64];
     rows: [
@@ -525,7 +525,7 @@ wgrad_kernel! {
     ];
 }
 
-wgrad_kernel! {
+weight_grad_kernel! {
     /// Tile of 9 `j` x 16 channels (`cin == 3`, `cout % 32 == 16` tail).
     ///
     /// | register | holds |
@@ -533,7 +533,7 @@ wgrad_kernel! {
     /// | zmm(r) | C row j = r (r = 0..8), channels 0-15 |
     /// | zmm24 | dy of the current pixel |
     /// | zmm30, zmm31 | broadcast x value (even / odd rows) |
-    fn wgrad_9x1;
+    fn weight_grad_9x1;
     dy: [24];
     col: [0];
     rows: [
@@ -549,8 +549,8 @@ wgrad_kernel! {
     ];
 }
 
-wgrad_kernel_bias! {
-    /// [`wgrad_9x2`] plus the bias gradient of its 32 channels (conv1's first kernel row).
+weight_grad_kernel_bias! {
+    /// [`weight_grad_9x2`] plus the bias gradient of its 32 channels (conv1's first kernel row).
     ///
     /// | register | holds |
     /// |---|---|
@@ -560,7 +560,7 @@ wgrad_kernel_bias! {
     /// | zmm30, zmm31 | broadcast x value (even / odd rows) |
     ///
     /// Per pixel: 2 loads + 2 adds + 9 broadcasts + 18 FMAs.
-    fn wgrad_9x2_bias;
+    fn weight_grad_9x2_bias;
     dy: [24, 25];
     col: [0, 64];
     bias: [18, 19];
@@ -577,8 +577,8 @@ wgrad_kernel_bias! {
     ];
 }
 
-wgrad_kernel_bias! {
-    /// [`wgrad_9x1`] plus the bias gradient of its 16 channels.
+weight_grad_kernel_bias! {
+    /// [`weight_grad_9x1`] plus the bias gradient of its 16 channels.
     ///
     /// | register | holds |
     /// |---|---|
@@ -586,7 +586,7 @@ wgrad_kernel_bias! {
     /// | zmm9 | bias gradient, channels 0-15 |
     /// | zmm24 | dy of the current pixel |
     /// | zmm30, zmm31 | broadcast x value (even / odd rows) |
-    fn wgrad_9x1_bias;
+    fn weight_grad_9x1_bias;
     dy: [24];
     col: [0];
     bias: [9];

@@ -1,7 +1,8 @@
 //! `asm!` kernels of the Winograd F(2x2, 3x3) convolution: the input transform and the output
 //! transform, and for the weight gradient the adjoints of the output and weight transforms
 //! ([`grad_tile_row`], [`weight_grad_transform`]). (The 16 matrix products between them run on
-//! the direct convolution's micro-kernels, see `crate::layers::conv::winograd`.)
+//! the GEMM micro-kernel ([`crate::kernels::microkernel`]), driven by
+//! `crate::layers::conv::winograd`.)
 //!
 //! F(2x2, 3x3) computes a 2x2 block of outputs of a 3x3 correlation from a 4x4 block of inputs
 //! with 16 multiplies instead of 36:

@@ -1,4 +1,5 @@
-//! Dense-layer micro-kernels (the original's `dot_product.asm` and `matrix_ops.asm`, batched).
+//! Fully connected (fc) layer micro-kernels (the original's `dot_product.asm` and
+//! `matrix_ops.asm`, batched).
 //!
 //! Every kernel works on a small register tile and is driven by the loops in [`crate::layers::fc`].
 //! Tiles at the edges (fewer than 4 rows or neurons) are handled by the caller: it repeats a
@@ -199,7 +200,7 @@ pub unsafe fn fwd_reduce_row(
 /// # Safety
 /// AVX-512 present; `n >= 1`; pointers valid as described.
 #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512vl"))]
-pub unsafe fn bwd_data_tile4x4(
+pub unsafe fn input_grad_tile4x4(
     w: *const f32,
     ldw_bytes: usize,
     dy: [*const f32; 4],
@@ -250,15 +251,15 @@ pub unsafe fn bwd_data_tile4x4(
 }
 
 /// Input gradient, 4 rows x one vector of up to 16 inputs (lanes in `mask`): the tail of
-/// [`bwd_data_tile4x4`]. Weight loads and dx stores are masked, so nothing outside the lanes is
+/// [`input_grad_tile4x4`]. Weight loads and dx stores are masked, so nothing outside the lanes is
 /// read or written.
 ///
 /// Registers: zmm0-3 accumulators, zmm16 weights, zmm20-23 broadcast dy, k1 lane mask.
 ///
 /// # Safety
-/// As [`bwd_data_tile4x4`], each `dx[r]` valid for the lanes in `mask`.
+/// As [`input_grad_tile4x4`], each `dx[r]` valid for the lanes in `mask`.
 #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512vl"))]
-pub unsafe fn bwd_data_tile4x1(
+pub unsafe fn input_grad_tile4x1(
     w: *const f32,
     ldw_bytes: usize,
     dy: [*const f32; 4],

@@ -5,7 +5,7 @@
 //! reads as FLOP/s; a summary line per layer and algorithm compares the best timing with the
 //! machine's measured single-core FP32 FMA peak.
 //!
-//! `cargo bench --bench conv_wgrad` (`CONV_WGRAD_QUICK=1` skips criterion, prints the summary)
+//! `cargo bench --bench weight_grad` (`WEIGHT_GRAD_QUICK=1` skips criterion, prints the summary)
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use catdog::arena::Arena;
 use catdog::config::{ConvDims, Hyper};
 use catdog::cpu;
-use catdog::layers::conv::winograd::{self, F2, F4};
+use catdog::layers::conv::winograd::{self, Winograd2, Winograd4};
 use catdog::layers::conv::winograd_rows;
 use catdog::layers::conv::Algo;
 use catdog::testing::{fma_peak_loop, plan, FMA_PEAK_FLOPS_PER_ITER};
@@ -62,10 +62,10 @@ impl Layer {
     /// The algorithms to measure on this layer.
     fn algos(&self) -> Vec<Algo> {
         let mut v = vec![Algo::Direct];
-        if winograd::applies::<F2>(&self.d) {
-            v.push(Algo::Winograd);
+        if winograd::applies::<Winograd2>(&self.d) {
+            v.push(Algo::Winograd2);
         }
-        if winograd::applies::<F4>(&self.d) {
+        if winograd::applies::<Winograd4>(&self.d) {
             v.push(Algo::Winograd4);
         }
         if winograd_rows::applies(&self.d) {
@@ -74,7 +74,7 @@ impl Layer {
         v
     }
     fn run(&mut self, a: Algo) {
-        (plan(a, &self.d).backward_weights)(
+        (plan(a, &self.d).weight_grad)(
             &self.d,
             black_box(self.x.all()),
             black_box(self.dy.all()),
@@ -90,10 +90,10 @@ impl Layer {
 fn scratch_len(d: &ConvDims) -> usize {
     let most = |a| plan(a, d).scratch_len;
     let mut n = most(Algo::Direct).max(1);
-    if winograd::applies::<F2>(d) {
-        n = n.max(most(Algo::Winograd));
+    if winograd::applies::<Winograd2>(d) {
+        n = n.max(most(Algo::Winograd2));
     }
-    if winograd::applies::<F4>(d) {
+    if winograd::applies::<Winograd4>(d) {
         n = n.max(most(Algo::Winograd4));
     }
     if winograd_rows::applies(d) {
@@ -168,7 +168,7 @@ fn layers() -> Vec<Layer> {
 }
 
 fn bench(c: &mut Criterion) {
-    let mut g = c.benchmark_group("conv_wgrad");
+    let mut g = c.benchmark_group("weight_grad");
     for mut l in layers() {
         g.throughput(Throughput::Elements(l.flops()));
         for a in l.algos() {
@@ -220,11 +220,11 @@ criterion_group!(benches, bench);
 
 fn main() {
     if !cpu::has_avx512() {
-        println!("conv_wgrad bench: this CPU lacks AVX-512, nothing to measure");
+        println!("weight_grad bench: this CPU lacks AVX-512, nothing to measure");
         return;
     }
-    // CONV_WGRAD_QUICK=1: only the summary lines (for quick A/B runs while tuning).
-    if std::env::var_os("CONV_WGRAD_QUICK").is_none() {
+    // WEIGHT_GRAD_QUICK=1: only the summary lines (for quick A/B runs while tuning).
+    if std::env::var_os("WEIGHT_GRAD_QUICK").is_none() {
         benches();
         Criterion::default().configure_from_args().final_summary();
     }

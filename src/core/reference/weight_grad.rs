@@ -13,13 +13,7 @@ use crate::config::ConvDims;
 
 /// `dw_kc[ky][kx][ic][oc] = sum_{y<h, x<w} x_pad[y+ky][x+kx][ic] * dy[y][x][oc]` and
 /// `db[oc] = sum_{y,x} dy[y][x][oc]`, both *overwritten*. Works for any `cin`, `cout` >= 1.
-pub fn backward_weights(
-    d: &ConvDims,
-    x_pad: &[f32],
-    dy_pad: &[f32],
-    dw_kc: &mut [f32],
-    db: &mut [f32],
-) {
+pub fn weight_grad(d: &ConvDims, x_pad: &[f32], dy_pad: &[f32], dw_kc: &mut [f32], db: &mut [f32]) {
     let ConvDims { h, w, cin, cout } = *d;
     let wp = w + 2; // padded row length, in pixels
     assert!(x_pad.len() >= d.in_pad_len(), "x_pad too short");

@@ -156,7 +156,7 @@ pub struct Net {
     pub grads: Arena<f32>,
     pub velocity: Arena<f32>,
     pub param_views: ParamViews,
-    /// Conv weights repacked for the kernels: forward and backward-data forms, per layer.
+    /// Conv weights repacked for the kernels: forward and input-gradient forms, per layer.
     pub packed: Arena<f32>,
     pub packed_fwd: [View; 3],
     pub packed_bwd: [View; 3],
