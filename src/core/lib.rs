@@ -21,6 +21,7 @@
 //! picks a tier.
 
 pub mod arena;
+pub mod augment;
 pub mod blob;
 pub mod config;
 pub mod cpu;

@@ -109,7 +109,7 @@ impl std::fmt::Display for Kernels {
 }
 
 /// Why the original tier refuses the improved recipe's parts.
-pub const ORIGINAL_RECIPE_ONLY: &str = "--kernels original runs the original's plain SGD: flips, dropout, momentum and weight decay have no kernels in that tier (use --kernels fast)";
+pub const ORIGINAL_RECIPE_ONLY: &str = "--kernels original runs the original's plain SGD: flips, crops and colour jitter, label smoothing, dropout, momentum and weight decay have no kernels in that tier (use --kernels fast)";
 
 /// A network with parameters, ready to train and predict.
 pub trait Network {

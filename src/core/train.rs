@@ -26,6 +26,10 @@ pub struct EpochOptions {
     pub log_every: usize,
     /// Mirror each sample left-right when [`flip_bit`] says so for this epoch.
     pub flips: bool,
+    /// Random resized crops and colour jitter of each sample ([`crate::augment`]).
+    pub crops: bool,
+    /// Label smoothing epsilon (0: none); the reported loss is the smoothed one.
+    pub label_smoothing: f32,
     /// This epoch's learning rate.
     pub lr: f32,
     /// SGD momentum and L2 weight decay (0 and 0: the original's plain SGD).
@@ -42,6 +46,8 @@ impl EpochOptions {
         Self {
             log_every: 0,
             flips: false,
+            crops: false,
+            label_smoothing: 0.0,
             lr,
             momentum: 0.0,
             weight_decay: 0.0,
@@ -339,8 +345,22 @@ pub fn epoch_order(n: usize, shuffle: bool, seed: u64, epoch: usize) -> Vec<u32>
     order
 }
 
-/// The learning rate of `epoch` (1-based) of `epochs`.
-pub fn epoch_lr(lr: f32, schedule: crate::config::Schedule, epoch: usize, epochs: usize) -> f32 {
+/// The learning rate of `epoch` (1-based) of `epochs`: first `warmup` epochs of linear warm-up
+/// (at most `epochs - 1`; epoch `e` of `n` runs at `lr * e / (n + 1)`, so the ramp's next step
+/// is `lr`), then `schedule` over the remaining epochs as if they were the whole run. A function
+/// of the epoch alone, so a resumed run gets the rates an uninterrupted one would.
+pub fn epoch_lr(
+    lr: f32,
+    schedule: crate::config::Schedule,
+    warmup: usize,
+    epoch: usize,
+    epochs: usize,
+) -> f32 {
+    let n = warmup.min(epochs.saturating_sub(1));
+    if epoch <= n {
+        return (lr as f64 * epoch as f64 / (n + 1) as f64) as f32;
+    }
+    let (epoch, epochs) = (epoch - n, epochs - n);
     match schedule {
         crate::config::Schedule::Constant => lr,
         crate::config::Schedule::Cosine => {
