@@ -110,61 +110,82 @@ fn tap(out: usize, n: usize, start: f32, len: f32) -> (usize, usize, f32) {
     (i, j, s - i as f32)
 }
 
+/// The widest image [`warp_image`] takes (the trainer's limit, `config::Hyper::shapes`).
+pub const MAX_SIDE: usize = 1024;
+
 /// Writes `src` (`h x w x 3`) through `warp` into `dst` (same size): bilinear resampling of the
 /// box (mirrored first with `warp.flip`), then brightness, contrast (about the box's mean grey)
 /// and saturation, rounded to u8. Allocates nothing. With [`Warp::identity`] the bytes are
 /// copied (mirrored) exactly.
 pub fn warp_image(src: &[u8], dst: &mut [u8], h: usize, w: usize, warp: &Warp) {
     assert!(src.len() >= h * w * 3 && dst.len() >= h * w * 3);
+    assert!(h >= 1 && (1..=MAX_SIDE).contains(&w), "image width {w}");
+    // Each output column's two source columns (byte offsets in a row) and weight, once.
+    let mut cols = [(0u32, 0u32, 0.0f32); MAX_SIDE];
+    for (ox, c) in cols[..w].iter_mut().enumerate() {
+        let (mut x0, mut x1, fx) = tap(ox, w, warp.x0, warp.w);
+        if warp.flip {
+            (x0, x1) = (w - 1 - x0, w - 1 - x1);
+        }
+        *c = (3 * x0 as u32, 3 * x1 as u32, fx);
+    }
     let jitter = warp.has_jitter();
-    // Contrast pivots on the mean grey of the source pixels the box touches.
-    let mean = if warp.contrast != 1.0 {
-        let xs = (warp.x0.floor() as usize).min(w - 1)..((warp.x0 + warp.w).ceil() as usize).min(w);
-        let ys = (warp.y0.floor() as usize).min(h - 1)..((warp.y0 + warp.h).ceil() as usize).min(h);
-        let (mut sum, mut n) = (0.0f64, 0usize);
+    // Contrast pivots on the mean grey of the source pixels the box touches (after brightness).
+    let pivot = if warp.contrast != 1.0 {
+        let end = |start: f32, len: f32, n: usize| ((start + len).ceil() as usize).min(n);
+        let mut xs = (warp.x0.floor() as usize).min(w - 1)..end(warp.x0, warp.w, w);
+        if warp.flip {
+            // The box is in mirrored coordinates: pixel x of the mirror is w - 1 - x.
+            xs = w - xs.end..w - xs.start;
+        }
+        let ys = (warp.y0.floor() as usize).min(h - 1)..end(warp.y0, warp.h, h);
+        let n = (xs.len() * ys.len()).max(1) as f64;
+        let mut sum = [0u64; 3];
         for y in ys {
-            for x in xs.clone() {
-                // The box is in mirrored coordinates: pixel x of the mirror is w - 1 - x.
-                let sx = if warp.flip { w - 1 - x } else { x };
-                let p = &src[(y * w + sx) * 3..][..3];
-                sum += grey(p[0] as f32, p[1] as f32, p[2] as f32) as f64;
-                n += 1;
+            for p in src[(y * w + xs.start) * 3..(y * w + xs.end) * 3].chunks_exact(3) {
+                for c in 0..3 {
+                    sum[c] += p[c] as u64;
+                }
             }
         }
-        (sum / n.max(1) as f64) as f32
+        let mean = grey(sum[0] as f32, sum[1] as f32, sum[2] as f32) as f64 / n;
+        mean as f32 * warp.brightness
     } else {
         0.0
     };
-    // After brightness, the mean grey is `mean * brightness`: contrast pivots there.
-    let pivot = mean * warp.brightness;
+    let (b, k, sat) = (warp.brightness, warp.contrast, warp.saturation);
+    // One row at a time, in floats: the two source rows blended, then each pixel from its two
+    // columns of the blend, then the colour factors, then bytes (loops the compiler vectorizes
+    // where the data is contiguous).
+    let n = 3 * w;
+    let (mut blend, mut row) = ([0.0f32; 3 * MAX_SIDE], [0.0f32; 3 * MAX_SIDE]);
     for oy in 0..h {
         let (y0, y1, fy) = tap(oy, h, warp.y0, warp.h);
-        let (r0, r1) = (&src[y0 * w * 3..][..w * 3], &src[y1 * w * 3..][..w * 3]);
-        let out = &mut dst[oy * w * 3..][..w * 3];
-        for ox in 0..w {
-            let (mut x0, mut x1, fx) = tap(ox, w, warp.x0, warp.w);
-            if warp.flip {
-                (x0, x1) = (w - 1 - x0, w - 1 - x1);
+        let (r0, r1) = (&src[y0 * n..][..n], &src[y1 * n..][..n]);
+        for ((t, &p), &q) in blend[..n].iter_mut().zip(r0).zip(r1) {
+            let (p, q) = (p as f32, q as f32);
+            *t = p + fy * (q - p);
+        }
+        for (v, &(a, c, fx)) in row[..n].chunks_exact_mut(3).zip(&cols[..w]) {
+            let (l, r) = (&blend[a as usize..][..3], &blend[c as usize..][..3]);
+            for ch in 0..3 {
+                v[ch] = l[ch] + fx * (r[ch] - l[ch]);
             }
-            let mut v = [0.0f32; 3];
-            for (ch, v) in v.iter_mut().enumerate() {
-                let at = |row: &[u8], x: usize| row[x * 3 + ch] as f32;
-                let top = at(r0, x0) + fx * (at(r0, x1) - at(r0, x0));
-                let bottom = at(r1, x0) + fx * (at(r1, x1) - at(r1, x0));
-                *v = top + fy * (bottom - top);
+        }
+        if jitter {
+            for x in &mut row[..n] {
+                *x = pivot + k * (*x * b - pivot);
             }
-            if jitter {
-                for c in &mut v {
-                    *c = pivot + warp.contrast * (*c * warp.brightness - pivot);
-                }
+            for v in row[..n].chunks_exact_mut(3) {
                 let g = grey(v[0], v[1], v[2]);
-                for c in &mut v {
-                    *c = g + warp.saturation * (*c - g);
+                for x in v {
+                    *x = g + sat * (*x - g);
                 }
             }
-            for (o, c) in out[ox * 3..ox * 3 + 3].iter_mut().zip(v) {
-                *o = (c.clamp(0.0, 255.0) + 0.5) as u8;
-            }
+        }
+        for (o, &x) in dst[oy * n..][..n].iter_mut().zip(&row[..n]) {
+            // In [0.5, 255.5] after the clamp: through i32, the conversion vectorizes.
+            *o = (x.clamp(0.0, 255.0) + 0.5) as i32 as u8;
         }
     }
 }
