@@ -139,12 +139,14 @@ pub fn warp_image(src: &[u8], dst: &mut [u8], h: usize, w: usize, warp: &Warp) {
             xs = w - xs.end..w - xs.start;
         }
         let ys = (warp.y0.floor() as usize).min(h - 1)..end(warp.y0, warp.h, h);
-        let n = (xs.len() * ys.len()).max(1) as f64;
-        let mut sum = [0u64; 3];
-        for y in ys {
+        // Every other row of the box: a pivot, not a measurement, needs no more.
+        let rows = ys.step_by(2);
+        let n = (xs.len() * rows.len()).max(1) as f64;
+        let mut sum = [0u32; 3];
+        for y in rows {
             for p in src[(y * w + xs.start) * 3..(y * w + xs.end) * 3].chunks_exact(3) {
                 for c in 0..3 {
-                    sum[c] += p[c] as u64;
+                    sum[c] += p[c] as u32; // at most 512 x 1024 x 255 < 2^32
                 }
             }
         }
@@ -158,11 +160,14 @@ pub fn warp_image(src: &[u8], dst: &mut [u8], h: usize, w: usize, warp: &Warp) {
     // columns of the blend, then the colour factors, then bytes (loops the compiler vectorizes
     // where the data is contiguous).
     let n = 3 * w;
+    // Only the columns the box reaches are blended.
+    let lo = cols[..w].iter().map(|c| c.0.min(c.1)).min().unwrap_or(0) as usize;
+    let hi = cols[..w].iter().map(|c| c.0.max(c.1)).max().unwrap_or(0) as usize + 3;
     let (mut blend, mut row) = ([0.0f32; 3 * MAX_SIDE], [0.0f32; 3 * MAX_SIDE]);
     for oy in 0..h {
         let (y0, y1, fy) = tap(oy, h, warp.y0, warp.h);
-        let (r0, r1) = (&src[y0 * n..][..n], &src[y1 * n..][..n]);
-        for ((t, &p), &q) in blend[..n].iter_mut().zip(r0).zip(r1) {
+        let (r0, r1) = (&src[y0 * n..][lo..hi], &src[y1 * n..][lo..hi]);
+        for ((t, &p), &q) in blend[lo..hi].iter_mut().zip(r0).zip(r1) {
             let (p, q) = (p as f32, q as f32);
             *t = p + fy * (q - p);
         }
