@@ -24,13 +24,13 @@
 //! | 56 | 8 | `hyper.epochs` |
 //! | 64 | 8 | `hyper.batch` |
 //! | 72 | 4 | `hyper.lr`, `f32` |
-//! | 76 | 4 | reserved, 0 |
+//! | 76 | 4 | `recipe.label_smoothing`, `f32` (reserved and 0 in files before it existed) |
 //! | 80 | 8 | `hyper.seed` |
 //! | 88 | 8 | `hyper.threads` |
 //! | 96 | 1 | `recipe.shuffle` (0/1) |
 //! | 97 | 1 | `recipe.flips` (0/1) |
 //! | 98 | 1 | `recipe.schedule`: 0 = Constant, 1 = Cosine |
-//! | 99 | 1 | reserved, 0 |
+//! | 99 | 1 | `recipe.crops` (0/1; reserved and 0 before) |
 //! | 100 | 4 | `recipe.momentum`, `f32` |
 //! | 104 | 4 | `recipe.weight_decay`, `f32` |
 //! | 108 | 4 | `recipe.dropout`, `f32` |
@@ -39,7 +39,7 @@
 //! | 128 | 8 | P = parameter count (must equal `hyper.shapes()?.param_count()`) |
 //! | 136 | 8 | V = velocity count (0, or P when training with momentum) |
 //! | 144 | 8 | H = history record count |
-//! | 152 | 4 | reserved, 0 |
+//! | 152 | 4 | `recipe.warmup`, `u32` (reserved and 0 before) |
 //! | 156 | 4 | CRC-32 of bytes 0..156 (so a damaged count is reported as damage, not as a size) |
 //! | 160 | 56 H | history records, 56 bytes each (below) |
 //! | . | 4 P | parameters, `f32`, in `parameters.raw` order |
@@ -171,10 +171,20 @@ fn validate(hyper: &Hyper, recipe: &Recipe, params: usize, velocity: usize) -> R
         ("momentum", recipe.momentum),
         ("weight decay", recipe.weight_decay),
         ("dropout", recipe.dropout),
+        ("label smoothing", recipe.label_smoothing),
     ] {
         if !v.is_finite() {
             return Err(format!("recipe {name} {v} is not a finite number"));
         }
+    }
+    if !(0.0..1.0).contains(&recipe.label_smoothing) {
+        return Err(format!(
+            "recipe label smoothing {} is not in [0, 1)",
+            recipe.label_smoothing
+        ));
+    }
+    if recipe.warmup > u32::MAX as usize {
+        return Err(format!("recipe warm-up {} is too long", recipe.warmup));
     }
     Ok(())
 }
@@ -294,13 +304,13 @@ pub fn encode(c: &CheckpointRef) -> Result<Vec<u8>, String> {
     w.u64(hyper.epochs as u64);
     w.u64(hyper.batch as u64);
     w.f32(hyper.lr);
-    w.u32(0);
+    w.f32(recipe.label_smoothing);
     w.u64(hyper.seed);
     w.u64(hyper.threads as u64);
     w.u8(recipe.shuffle as u8);
     w.u8(recipe.flips as u8);
     w.u8(schedule_code(recipe.schedule));
-    w.u8(0);
+    w.u8(recipe.crops as u8);
     w.f32(recipe.momentum);
     w.f32(recipe.weight_decay);
     w.f32(recipe.dropout);
@@ -309,7 +319,7 @@ pub fn encode(c: &CheckpointRef) -> Result<Vec<u8>, String> {
     w.u64(params.len() as u64);
     w.u64(velocity.len() as u64);
     w.u64(c.history.len() as u64);
-    w.u32(0);
+    w.u32(recipe.warmup as u32);
     debug_assert_eq!(w.0.len(), HEADER_LEN - 4);
     w.seal();
     if let Some(run) = c.run {
@@ -471,7 +481,7 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
     let epochs = r.size("epochs")?;
     let batch = r.size("batch size")?;
     let lr = r.f32();
-    let _ = r.u32();
+    let label_smoothing = r.f32();
     let seed = r.u64();
     let threads = r.size("threads")?;
     let hyper = Hyper {
@@ -487,27 +497,32 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
     let shuffle = r.u8();
     let flips = r.u8();
     let sched = r.u8();
-    let _ = r.u8();
-    if shuffle > 1 || flips > 1 {
+    let crops = r.u8();
+    if shuffle > 1 || flips > 1 || crops > 1 {
         return Err(format!(
-            "damaged checkpoint: shuffle/flips flags are {shuffle}/{flips}, expected 0 or 1"
+            "damaged checkpoint: shuffle/flips/crops flags are {shuffle}/{flips}/{crops}, \
+             expected 0 or 1"
         ));
     }
     let schedule = schedule_from(sched)
         .ok_or_else(|| format!("unknown learning-rate schedule code {sched}"))?;
-    let recipe = Recipe {
+    let mut recipe = Recipe {
         shuffle: shuffle == 1,
         flips: flips == 1,
         momentum: r.f32(),
         weight_decay: r.f32(),
         dropout: r.f32(),
         schedule,
+        crops: crops == 1,
+        label_smoothing,
+        warmup: 0, // read below
     };
     let epochs_done = r.size("epochs done")?;
     let rng_state = r.u64();
     let p = r.size("parameter count")?;
     let v = r.size("velocity count")?;
     let h = r.size("history count")?;
+    recipe.warmup = r.u32() as usize;
     r.at = HEADER_LEN; // reserved word and header CRC (checked above)
                        // Sizes before anything is allocated from a stored count.
     let expected = (|| {

@@ -73,10 +73,12 @@ pub fn fit(
         !cfg.set_aside,
     ));
     for epoch in first_epoch..=h.epochs {
-        let lr = epoch_lr(h.lr, r.schedule, epoch, h.epochs);
+        let lr = epoch_lr(h.lr, r.schedule, r.warmup, epoch, h.epochs);
         let opts = EpochOptions {
             log_every: cfg.log_every,
             flips: r.flips,
+            crops: r.crops,
+            label_smoothing: r.label_smoothing,
             lr,
             momentum: r.momentum,
             weight_decay: r.weight_decay,

@@ -49,7 +49,7 @@ fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
     let create = !a.dry_run;
     runs::settle_paths(&mut a, Path::new(runs::RUNS_DIR), create)?;
     let mut h = hyper(&a.arch, 128, a.batch_size)?;
-    h.epochs = a.epochs;
+    h.epochs = a.epochs.unwrap_or(a.recipe.epochs());
     h.lr = a.lr;
     h.seed = a.seed;
     let mut r = recipe(&a)?;
@@ -64,7 +64,8 @@ fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
     let momentum = r.momentum != 0.0 || r.weight_decay != 0.0;
     h.shapes()?; // every hyperparameter is checked before any file is touched
     let kernels = a.arch.kernels()?;
-    if kernels == Kernels::Original && (momentum || r.flips || r.dropout != 0.0) {
+    let extras = r.crops || r.label_smoothing != 0.0;
+    if kernels == Kernels::Original && (momentum || extras || r.flips || r.dropout != 0.0) {
         return Err(network::ORIGINAL_RECIPE_ONLY.into());
     }
     if a.dry_run {

@@ -245,10 +245,12 @@ pub fn resume_settings(
                 requested.epochs, ck.epochs_done, ck.epochs_done
             ));
         }
-        if ck.recipe.schedule == Schedule::Cosine {
+        // The warm-up is cut to fit a short run: a longer run may warm up longer.
+        let warm = |epochs: usize| ck.recipe.warmup.min(epochs.saturating_sub(1));
+        if ck.recipe.schedule == Schedule::Cosine || warm(c.epochs) != warm(requested.epochs) {
             // The learning rates of the epochs done were computed for the old length.
             differ(
-                "--epochs (cosine schedule)",
+                "--epochs (learning-rate schedule)",
                 c.epochs.to_string(),
                 requested.epochs.to_string(),
             );
@@ -282,35 +284,49 @@ pub fn resume_settings(
     let asked = recipe(a)?;
     let all = given(a, "recipe");
     let r0 = &ck.recipe;
-    // Each part: its flag's id, whether it differs, and how a recipe's value reads.
+    // Each part: the ids of the flags that set it, whether it differs, and how a recipe's
+    // value reads.
     type Describe = fn(&Recipe) -> String;
-    let parts: [(&str, bool, Describe); 6] = [
-        ("no_shuffle", r0.shuffle != asked.shuffle, |r| {
+    let parts: [(&[&str], bool, Describe); 9] = [
+        (&["no_shuffle"], r0.shuffle != asked.shuffle, |r| {
             format!("shuffle {}", onoff(r.shuffle))
         }),
-        ("flip", r0.flips != asked.flips, |r| {
+        (&["flip", "augment"], r0.flips != asked.flips, |r| {
             format!("flips {}", onoff(r.flips))
         }),
-        ("momentum", r0.momentum != asked.momentum, |r| {
+        (&["augment"], r0.crops != asked.crops, |r| {
+            format!("crops and colour jitter {}", onoff(r.crops))
+        }),
+        (
+            &["label_smoothing"],
+            r0.label_smoothing != asked.label_smoothing,
+            |r| format!("label smoothing {}", r.label_smoothing),
+        ),
+        (&["warmup"], r0.warmup != asked.warmup, |r| {
+            format!("{} warm-up epochs", r.warmup)
+        }),
+        (&["momentum"], r0.momentum != asked.momentum, |r| {
             format!("momentum {}", r.momentum)
         }),
-        ("weight_decay", r0.weight_decay != asked.weight_decay, |r| {
-            format!("weight decay {}", r.weight_decay)
-        }),
-        ("dropout", r0.dropout != asked.dropout, |r| {
+        (
+            &["weight_decay"],
+            r0.weight_decay != asked.weight_decay,
+            |r| format!("weight decay {}", r.weight_decay),
+        ),
+        (&["dropout"], r0.dropout != asked.dropout, |r| {
             format!("dropout {}", r.dropout)
         }),
-        ("schedule", r0.schedule != asked.schedule, |r| {
+        (&["schedule"], r0.schedule != asked.schedule, |r| {
             format!("{:?} schedule", r.schedule)
         }),
     ];
     let mut recipe_differs = false;
-    for (id, differs, describe) in parts {
-        if differs && (all || given(a, id)) {
-            let flag = if all {
-                "--recipe".to_string()
-            } else {
-                format!("--{}", id.replace('_', "-"))
+    for (ids, differs, describe) in parts {
+        let id = ids.iter().find(|id| given(a, id));
+        if differs && (all || id.is_some()) {
+            let flag = match id {
+                Some(id) => format!("--{}", id.replace('_', "-")),
+                None => "--recipe".to_string(),
             };
             differ(&flag, describe(r0), describe(&asked));
             recipe_differs = true;

@@ -102,6 +102,9 @@ fn round_trip_is_exact_with_and_without_momentum() {
             weight_decay: 1e-5,
             dropout: 0.25,
             schedule: Schedule::Constant,
+            crops: momentum,
+            label_smoothing: if momentum { 0.1 } else { 0.0 },
+            warmup: if momentum { 3 } else { 0 },
         };
         let params = values(n, 1);
         let vel = if momentum { values(n, 2) } else { vec![] };

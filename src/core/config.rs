@@ -220,6 +220,13 @@ pub struct Recipe {
     /// Dropout probability on the inputs of fc1 and fc2 (0 = none).
     pub dropout: f32,
     pub schedule: Schedule,
+    /// A random resized crop and brightness, contrast and saturation jitter of every training
+    /// sample, decided per (epoch, sample) ([`crate::augment`]).
+    pub crops: bool,
+    /// Label smoothing epsilon: the targets are `y (1 - eps) + eps / 2` (0 = none).
+    pub label_smoothing: f32,
+    /// Epochs of linear warm-up before the schedule ([`crate::train::epoch_lr`]; 0 = none).
+    pub warmup: usize,
 }
 
 impl Recipe {
@@ -232,6 +239,9 @@ impl Recipe {
             weight_decay: 0.0,
             dropout: 0.0,
             schedule: Schedule::Constant,
+            crops: false,
+            label_smoothing: 0.0,
+            warmup: 0,
         }
     }
     /// Our improved recipe.
@@ -243,8 +253,16 @@ impl Recipe {
             weight_decay: 5e-4,
             dropout: 0.5,
             schedule: Schedule::Cosine,
+            crops: true,
+            label_smoothing: 0.1,
+            warmup: 2,
         }
     }
+    /// The epochs a run of the faithful recipe takes unless told otherwise (the original's).
+    pub const FAITHFUL_EPOCHS: usize = 10;
+    /// The epochs a run of the improved recipe takes unless told otherwise: its budget, 60
+    /// epochs of 20,000 photos.
+    pub const IMPROVED_EPOCHS: usize = 60;
 }
 
 /// All shapes of the network, derived from [`Hyper`].

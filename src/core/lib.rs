@@ -21,6 +21,7 @@
 //! drive every tier through, and [`builder`] the one place a tier is chosen.
 
 pub mod arena;
+pub mod augment;
 pub mod blob;
 pub mod builder;
 pub mod config;

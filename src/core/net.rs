@@ -111,6 +111,9 @@ pub struct ThreadViews {
     /// Winograd scratch (transformed input and product tiles of one band), the largest any conv
     /// pass needs (`ConvPlan::scratch_len`; empty when no layer runs Winograd).
     pub wino: View,
+    /// An augmented training image, `S x S x 3` (byte arena): [`crate::augment::warp_image`]
+    /// writes it and the input layer reads it right after, in the same slot's turn.
+    pub augmented: View,
 }
 
 /// Batch-level tensors: the fc layers run over the whole batch at once.
@@ -250,6 +253,7 @@ fn carve(h: &Hyper, s: &Shapes, conv: &[ConvPlan; 3], momentum: bool, packs_fc1:
                 a.take(s.conv[2].h * s.conv[2].w * s.conv[2].cin),
             ],
             wino: a.take(wino_len),
+            augmented: m.take(s.image_bytes()),
         })
         .collect();
     let b = h.batch;

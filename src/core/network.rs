@@ -18,6 +18,10 @@ pub struct EpochOptions {
     pub log_every: usize,
     /// Mirror each sample left-right when [`crate::step::flip_bit`] says so for this epoch.
     pub flips: bool,
+    /// Random resized crops and colour jitter of each sample ([`crate::augment`]).
+    pub crops: bool,
+    /// Label smoothing epsilon (0: none); the reported loss is the smoothed one.
+    pub label_smoothing: f32,
     /// This epoch's learning rate.
     pub lr: f32,
     /// SGD momentum and L2 weight decay (0 and 0: the original's plain SGD).
@@ -34,6 +38,8 @@ impl EpochOptions {
         Self {
             log_every: 0,
             flips: false,
+            crops: false,
+            label_smoothing: 0.0,
             lr,
             momentum: 0.0,
             weight_decay: 0.0,
@@ -55,7 +61,7 @@ pub struct EpochStats {
 }
 
 /// Why the original tier refuses the improved recipe's parts.
-pub const ORIGINAL_RECIPE_ONLY: &str = "--kernels original runs the original's plain SGD: flips, dropout, momentum and weight decay have no kernels in that tier (use --kernels fast)";
+pub const ORIGINAL_RECIPE_ONLY: &str = "--kernels original runs the original's plain SGD: flips, crops and colour jitter, label smoothing, dropout, momentum and weight decay have no kernels in that tier (use --kernels fast)";
 
 /// A network with parameters, ready to train and predict.
 pub trait Network {

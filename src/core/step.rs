@@ -53,6 +53,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct Augment {
     /// `Some(epoch)` when flips are on.
     pub flips: Option<usize>,
+    /// `Some(epoch)` when random crops and colour jitter are on ([`crate::augment`]).
+    pub crops: Option<usize>,
+    /// Label smoothing epsilon (0: none).
+    pub smoothing: f32,
     pub dropout: bool,
     pub keep: f32,
     /// (seed, epoch, step): with the slot and layer, the key of a dropout mask.
@@ -63,6 +67,8 @@ impl Augment {
     pub fn none() -> Self {
         Self {
             flips: None,
+            crops: None,
+            smoothing: 0.0,
             dropout: false,
             keep: 1.0,
             key: [0; 3],
@@ -71,6 +77,8 @@ impl Augment {
     pub fn new(opts: &crate::network::EpochOptions, epoch: usize, step: usize) -> Self {
         Self {
             flips: opts.flips.then_some(epoch),
+            crops: opts.crops.then_some(epoch),
+            smoothing: opts.label_smoothing,
             dropout: opts.dropout > 0.0,
             keep: 1.0 - opts.dropout,
             key: [opts.seed, epoch as u64, step as u64],
@@ -120,7 +128,20 @@ pub fn forward_backward(
         let flip = aug
             .flips
             .is_some_and(|epoch| flip_bit(aug.key[0], epoch, i));
-        conv_blocks_forward(c, slot, t, data.image(i), flip, true);
+        match aug.crops {
+            None => conv_blocks_forward(c, slot, t, data.image(i), flip, true),
+            Some(epoch) => {
+                let clock = Clock::start();
+                let (h, w) = (s.conv[0].h, s.conv[0].w);
+                let warp = crate::augment::Warp::draw(aug.key[0], epoch, i, h, w, flip);
+                // SAFETY: the thread's augmented-image buffer is this thread's alone.
+                let img = unsafe { c.masks.get_mut(c.threads[t].augmented) };
+                crate::augment::warp_image(data.image(i), img, h, w, &warp);
+                clock.lap(Section::Load);
+                // The mirror is in the warp.
+                conv_blocks_forward(c, slot, t, img, false, true);
+            }
+        }
         if let Some(key) = aug.dropout_key(slot, 0) {
             // SAFETY: the slot's row of fc_in and of the mask belong to this thread now.
             unsafe {
@@ -158,7 +179,8 @@ pub fn forward_backward(
         }
         let clock = Clock::start();
         head_forward(c, b);
-        let mut l = head_backward(c, b, labels, aug.dropout.then_some(aug.keep)) / b as f32;
+        let keep = aug.dropout.then_some(aug.keep);
+        let mut l = head_backward(c, b, labels, keep, aug.smoothing) / b as f32;
         clock.lap(Section::Head);
         // The clamped log in the loss can hide diverged parameters; the logits cannot.
         // SAFETY: only thread 0 runs in this phase.
@@ -482,7 +504,15 @@ pub fn head_forward(c: &Ctx, rows: usize) {
 /// Needs `logits` and `h1` from the forward pass; writes `probs`, `dlogits`, fc2's gradients,
 /// and `dh1` (with fc1's ReLU mask applied).
 /// With dropout on fc2's input (`keep = Some(k)`), fc1's output gradient also passes the mask.
-pub fn head_backward(c: &Ctx, rows: usize, labels: &[u8], keep: Option<f32>) -> f32 {
+/// With label smoothing `smoothing > 0`, the loss and gradient are against the smoothed targets
+/// ([`smooth_labels`]).
+pub fn head_backward(
+    c: &Ctx,
+    rows: usize,
+    labels: &[u8],
+    keep: Option<f32>,
+    smoothing: f32,
+) -> f32 {
     let (k, s) = (c.fns, c.shapes);
     let d = FcDims {
         rows,
@@ -494,7 +524,10 @@ pub fn head_backward(c: &Ctx, rows: usize, labels: &[u8], keep: Option<f32>) -> 
         let logits = &c.acts.get(c.batch.logits)[..rows];
         let probs = &mut c.acts.get_mut(c.batch.probs)[..rows];
         let dlogits = &mut c.acts.get_mut(c.batch.dlogits)[..rows];
-        let sum = (k.sigmoid_bce)(logits, labels, probs, dlogits);
+        let mut sum = (k.sigmoid_bce)(logits, labels, probs, dlogits);
+        if smoothing > 0.0 {
+            sum = smooth_labels(probs, labels, dlogits, smoothing);
+        }
         let h1 = &c.acts.get(c.batch.h1)[..rows * s.fc1];
         let dw2 = c.grads.get_mut(c.param_views.fc2_w);
         let db2 = c.grads.get_mut(c.param_views.fc2_b);
@@ -509,6 +542,21 @@ pub fn head_backward(c: &Ctx, rows: usize, labels: &[u8], keep: Option<f32>) -> 
         (k.relu_backward)(h1, dh1);
         sum
     }
+}
+
+/// Label smoothing after the loss kernel: with targets `y' = y (1 - eps) + eps / 2`, the
+/// gradient of sigmoid + cross-entropy is `p - y' = (p - y) + eps (y - 1/2)`, so the kernel's
+/// `dlogits` (`p - y`) are corrected in place; returns the summed loss against `y'` (the same
+/// clamped logarithms as the kernel's), which is what training reports.
+pub fn smooth_labels(probs: &[f32], labels: &[u8], dlogits: &mut [f32], eps: f32) -> f32 {
+    let mut sum = 0.0f32;
+    for ((&p, &l), d) in probs.iter().zip(labels).zip(dlogits.iter_mut()) {
+        let y = l as f32;
+        *d += eps * (y - 0.5);
+        let t = y * (1.0 - eps) + 0.5 * eps;
+        sum += -(t * (p + 1e-7).ln() + (1.0 - t) * (1.0 - p + 1e-7).ln());
+    }
+    sum
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -288,8 +288,22 @@ pub fn epoch_order(n: usize, shuffle: bool, seed: u64, epoch: usize) -> Vec<u32>
     order
 }
 
-/// The learning rate of `epoch` (1-based) of `epochs`.
-pub fn epoch_lr(lr: f32, schedule: crate::config::Schedule, epoch: usize, epochs: usize) -> f32 {
+/// The learning rate of `epoch` (1-based) of `epochs`: first `warmup` epochs of linear warm-up
+/// (at most `epochs - 1`; epoch `e` of `n` runs at `lr * e / (n + 1)`, so the ramp's next step
+/// is `lr`), then `schedule` over the remaining epochs as if they were the whole run. A function
+/// of the epoch alone, so a resumed run gets the rates an uninterrupted one would.
+pub fn epoch_lr(
+    lr: f32,
+    schedule: crate::config::Schedule,
+    warmup: usize,
+    epoch: usize,
+    epochs: usize,
+) -> f32 {
+    let n = warmup.min(epochs.saturating_sub(1));
+    if epoch <= n {
+        return (lr as f64 * epoch as f64 / (n + 1) as f64) as f32;
+    }
+    let (epoch, epochs) = (epoch - n, epochs - n);
     match schedule {
         crate::config::Schedule::Constant => lr,
         crate::config::Schedule::Cosine => {

@@ -168,7 +168,7 @@ pub fn cli(data: &[u8]) -> bool {
         Some(Command::Train(a)) => {
             // As `train_cmd` in main.rs.
             if let Ok(mut h) = hyper(&a.arch, 128, a.batch_size) {
-                h.epochs = a.epochs;
+                h.epochs = a.epochs.unwrap_or(a.recipe.epochs());
                 h.lr = a.lr;
                 h.seed = a.seed;
                 let _ = h.shapes();

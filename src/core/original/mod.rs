@@ -42,8 +42,9 @@
 //! save and restore it around the call; inside the routine it plays the original's role.
 //!
 //! What the tier does not do: threads (it runs one sample at a time on one thread, as the
-//! original; `--threads` is ignored), the improved recipe's flips, dropout, momentum and weight
-//! decay (the original has no kernels for them), and CPUs without AVX-512.
+//! original; `--threads` is ignored), the improved recipe's flips, crops and colour jitter, label
+//! smoothing, dropout, momentum and weight decay (the original has no kernels for them; its
+//! warm-up and schedule are only learning rates, so they run), and CPUs without AVX-512.
 
 pub mod activation_functions;
 pub mod backward;

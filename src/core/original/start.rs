@@ -174,7 +174,8 @@ impl Network for OriginalNet {
         opts: &EpochOptions,
         on_step: Option<&(dyn Fn(usize, f32) + Sync)>,
     ) -> Result<EpochStats, String> {
-        if opts.flips || opts.dropout != 0.0 || opts.momentum != 0.0 || opts.weight_decay != 0.0 {
+        let extras = opts.crops || opts.label_smoothing != 0.0 || opts.flips;
+        if extras || opts.dropout != 0.0 || opts.momentum != 0.0 || opts.weight_decay != 0.0 {
             return Err(crate::network::ORIGINAL_RECIPE_ONLY.into());
         }
         let b = self.hyper.batch;
