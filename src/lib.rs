@@ -5,8 +5,8 @@
 #[cfg(target_arch = "x86_64")]
 pub use catdog_core::original;
 pub use catdog_core::{
-    arena, blob, config, cpu, dataset, guard, kernels, layers, model, network, parameters, profile,
-    reference, report, rng, step, team, testing, train, update,
+    arena, blob, config, cpu, dataset, guard, infer, kernels, layers, model, network, parameters,
+    profile, reference, report, rng, split, step, team, testing, train, update,
 };
 pub use catdog_core::{errln, out, outln};
 
