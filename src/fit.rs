@@ -31,6 +31,9 @@ pub struct FitConfig {
     pub resume_flags: String,
     /// With `--save-best`: where the best validation epoch's parameters and checkpoint go.
     pub best: Option<BestFiles>,
+    /// A run resumed into another checkpoint file: its best epoch's files, copied beside the
+    /// new checkpoint before the first one is written (the best record still names them).
+    pub best_from: Option<BestFiles>,
 }
 
 /// The files of the best validation epoch, beside the run's checkpoint.
@@ -224,6 +227,13 @@ pub fn fit(
                         f.display(),
                         to.display()
                     );
+                }
+                if let (Some(from), Some(to)) = (&cfg.best_from, &cfg.best) {
+                    for (a, b) in [(&from.ckpt, &to.ckpt), (&from.raw, &to.raw)] {
+                        let bytes = std::fs::read(a)
+                            .map_err(|e| format!("{}: cannot read: {e}", a.display()))?;
+                        crate::parameters::write_atomic(b, &bytes)?;
+                    }
                 }
             }
             let ck = crate::checkpoint::CheckpointRef {

@@ -245,8 +245,12 @@ fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
         (None, Some(b)) => Some(checkpoint::Validation::Blob(checkpoint::BlobId::of(b))),
         (None, None) => None,
     };
-    // A resumed run keeps its best epoch, unless --force changed what it was chosen on.
-    let kept = resumed.as_ref().and_then(|ck| ck.selection);
+    // A resumed run keeps its best epoch, unless --force changed what it was chosen on (the
+    // validation source, or the seed that draws the split).
+    let kept = resumed
+        .as_ref()
+        .filter(|ck| ck.hyper.seed == h.seed || a.val.is_some())
+        .and_then(|ck| ck.selection);
     let selection = val.map(|val| checkpoint::Selection {
         val,
         save_best: a.save_best,
@@ -280,6 +284,12 @@ fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
         }),
         set_aside: a.resume.as_ref() != Some(&a.checkpoint),
         resume_flags: runs::resume_flags(&a),
+        best_from: match (&a.resume, selection.and_then(|s| s.best)) {
+            (Some(r), Some(_)) if best_files.is_some() && *r != a.checkpoint => {
+                Some(fit::BestFiles::beside(r))
+            }
+            _ => None,
+        },
         best: best_files,
     };
     if !a.no_checkpoint {

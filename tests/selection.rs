@@ -233,6 +233,29 @@ fn a_resumed_run_keeps_its_split_and_its_best_epoch() {
         std::fs::read(dir.join("b.best.raw")).unwrap()
             == std::fs::read(dir.join("a.best.raw")).unwrap()
     );
+    // Resumed into another checkpoint file: the best epoch's files come along.
+    let o = train(
+        &dir,
+        &[
+            "--resume",
+            "b.ckpt",
+            "--checkpoint",
+            "c.ckpt",
+            "--epochs",
+            "5",
+        ],
+    );
+    assert_ok(&o);
+    let cc = checkpoint::load(&dir.join("c.ckpt")).unwrap();
+    let (e, _) = cc.selection.unwrap().best.unwrap();
+    let best = checkpoint::load(&dir.join("c.best.ckpt")).unwrap();
+    assert_eq!(best.epochs_done, e);
+    let raw = std::fs::read(dir.join("c.best.raw")).unwrap();
+    assert_eq!(raw.len(), 4 * best.params.len());
+    assert!(raw
+        .chunks_exact(4)
+        .zip(&best.params)
+        .all(|(c, p)| c == p.to_le_bytes()));
     // Another fraction, or validation on a blob, contradicts the run: refused.
     let o = train(
         &dir,
