@@ -29,7 +29,7 @@ pub fn stratified(labels: &[u8], n: usize, fraction: f64, seed: u64) -> Result<S
             .filter(|&i| labels[i as usize] == class)
             .collect();
         // Its own stream: the split does not move when other uses of the seed change.
-        Rng::new(seed.wrapping_mul(0x9FB2_1C65_1E98_DF25) ^ 0x5E1E_C7 ^ class as u64)
+        Rng::new(seed.wrapping_mul(0x9FB2_1C65_1E98_DF25) ^ 0x005E_1EC7 ^ class as u64)
             .shuffle(&mut idx);
         let k = (fraction * idx.len() as f64).round() as usize;
         val.extend_from_slice(&idx[..k]);
