@@ -60,6 +60,17 @@
 //! and sample count (`u64`), then the same three for the test blob. The file's final CRC
 //! covers it. Version 1 files (no record) are still read; `--resume` refuses
 //! them without `--force`, since their data cannot be checked.
+//!
+//! # Version 3: model selection
+//!
+//! A run with a validation set (`--val-fraction`, `--val`) writes version 3: version 2 with a
+//! [`SELECT_LEN`]-byte selection record after the run record: the validation source (`u32`: 1 =
+//! a fraction of the training data, 2 = a blob), `--save-best` (`u32` 0/1), the fraction
+//! (`f64`, 0 for a blob), the validation blob's header CRC, payload CRC (`u32` each) and count
+//! (`u64`, all 0 for a fraction), then the best validation epoch so far (`u64`, 0 = none) and
+//! its validation accuracy (`f64`). Its history records are [`RECORD_LEN_V3`] bytes: the 56 of
+//! version 1, then the validation accuracy and loss (`f64` each; flag bits 2 and 3 say they
+//! are present).
 
 use crate::config::{Hyper, Recipe, Schedule};
 use crate::guard::write_atomic;
@@ -78,6 +89,30 @@ pub const RECORD_LEN: usize = 56;
 pub const VERSION_RUN: u32 = 2;
 /// Bytes of the run record of version 2.
 pub const RUN_LEN: usize = 40;
+/// The version that carries a [`Selection`] (and validation metrics in its history).
+pub const VERSION_SELECT: u32 = 3;
+/// Bytes of the selection record of version 3.
+pub const SELECT_LEN: usize = 48;
+/// Bytes of one history record in version 3.
+pub const RECORD_LEN_V3: usize = 72;
+
+/// Where a run's validation samples come from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Validation {
+    /// `--val-fraction F`: a stratified split of the training data, seeded by the run's seed.
+    Fraction(f64),
+    /// `--val PATH`: a blob of its own, by checksum.
+    Blob(BlobId),
+}
+
+/// How a run chooses its model: the validation set, whether the best epoch is kept
+/// (`--save-best`), and the best validation epoch so far with its accuracy.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Selection {
+    pub val: Validation,
+    pub save_best: bool,
+    pub best: Option<(usize, f64)>,
+}
 
 /// The checksums that identify a dataset blob (its header+metadata CRC, payload CRC, count).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,6 +168,8 @@ pub struct Checkpoint {
     pub history: Vec<EpochRecord>,
     /// Limit and data of the run (version 2); `None` in a version 1 file.
     pub run: Option<RunRecord>,
+    /// Validation and best epoch (version 3); `None` in older files and runs without one.
+    pub selection: Option<Selection>,
 }
 
 fn schedule_code(s: Schedule) -> u8 {
@@ -208,6 +245,8 @@ pub struct CheckpointRef<'a> {
     pub history: &'a [EpochRecord],
     /// Limit and data of the run: `Some` writes version 2, `None` version 1.
     pub run: Option<&'a RunRecord>,
+    /// Validation and best epoch: `Some` (with a run record) writes version 3.
+    pub selection: Option<&'a Selection>,
 }
 
 impl<'a> CheckpointRef<'a> {
@@ -223,6 +262,7 @@ impl<'a> CheckpointRef<'a> {
             velocity: &[],
             history: &[],
             run: None,
+            selection: None,
         }
     }
 }
@@ -239,6 +279,7 @@ impl Checkpoint {
             velocity: &self.velocity,
             history: &self.history,
             run: self.run.as_ref(),
+            selection: self.selection.as_ref(),
         }
     }
 }
@@ -282,18 +323,26 @@ impl Writer {
 pub fn encode(c: &CheckpointRef) -> Result<Vec<u8>, String> {
     let (hyper, recipe, params, velocity) = (c.hyper, c.recipe, c.params, c.velocity);
     validate(hyper, recipe, params.len(), velocity.len())?;
+    if c.selection.is_some() && c.run.is_none() {
+        return Err("a selection record needs a run record".into());
+    }
     let run_len = if c.run.is_some() { RUN_LEN } else { 0 };
+    let (sel_len, rec_len) = match c.selection {
+        Some(_) => (SELECT_LEN, RECORD_LEN_V3),
+        None => (0, RECORD_LEN),
+    };
     let total = HEADER_LEN
         + run_len
-        + RECORD_LEN * c.history.len()
+        + sel_len
+        + rec_len * c.history.len()
         + 4 * (params.len() + velocity.len())
         + 4;
     let mut w = Writer(Vec::with_capacity(total));
     w.bytes(&MAGIC);
-    w.u32(if c.run.is_some() {
-        VERSION_RUN
-    } else {
-        VERSION
+    w.u32(match (c.run, c.selection) {
+        (_, Some(_)) => VERSION_SELECT,
+        (Some(_), None) => VERSION_RUN,
+        (None, None) => VERSION,
     });
     w.u32(HEADER_LEN as u32);
     w.u64(hyper.image as u64);
@@ -327,6 +376,24 @@ pub fn encode(c: &CheckpointRef) -> Result<Vec<u8>, String> {
         w.blob_id(&run.train);
         w.blob_id(&run.test);
     }
+    if let Some(sel) = c.selection {
+        let none = BlobId {
+            header_crc: 0,
+            payload_crc: 0,
+            count: 0,
+        };
+        let (kind, fraction, blob) = match sel.val {
+            Validation::Fraction(f) => (1, f, none),
+            Validation::Blob(id) => (2, 0.0, id),
+        };
+        w.u32(kind);
+        w.u32(sel.save_best as u32);
+        w.f64(fraction);
+        w.blob_id(&blob);
+        let (epoch, acc) = sel.best.unwrap_or((0, 0.0));
+        w.u64(epoch as u64);
+        w.f64(acc);
+    }
     for r in c.history {
         w.u64(r.epoch as u64);
         w.f64(r.train_loss);
@@ -335,7 +402,15 @@ pub fn encode(c: &CheckpointRef) -> Result<Vec<u8>, String> {
         w.f64(r.samples_per_s);
         w.f64(r.elapsed_s);
         w.f32(r.lr);
-        w.u32(r.test_accuracy.is_some() as u32 | (r.test_loss.is_some() as u32) << 1);
+        let flags = r.test_accuracy.is_some() as u32 | (r.test_loss.is_some() as u32) << 1;
+        if c.selection.is_some() {
+            let val = (r.val_accuracy.is_some() as u32) << 2 | (r.val_loss.is_some() as u32) << 3;
+            w.u32(flags | val);
+            w.f64(r.val_accuracy.unwrap_or(0.0));
+            w.f64(r.val_loss.unwrap_or(0.0));
+        } else {
+            w.u32(flags);
+        }
     }
     for &v in params.iter().chain(velocity) {
         w.f32(v);
@@ -449,12 +524,17 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
     }
     let mut r = Reader { b: bytes, at: 8 };
     let version = r.u32();
-    if version != VERSION && version != VERSION_RUN {
+    if ![VERSION, VERSION_RUN, VERSION_SELECT].contains(&version) {
         return Err(format!(
-            "unsupported checkpoint format version {version} (this build reads versions {VERSION} and {VERSION_RUN})"
+            "unsupported checkpoint format version {version} (this build reads versions {VERSION} to {VERSION_SELECT})"
         ));
     }
-    let run_len = if version == VERSION_RUN { RUN_LEN } else { 0 };
+    let run_len = if version >= VERSION_RUN { RUN_LEN } else { 0 };
+    let (sel_len, rec_len) = if version == VERSION_SELECT {
+        (SELECT_LEN, RECORD_LEN_V3)
+    } else {
+        (0, RECORD_LEN)
+    };
     if bytes.len() < HEADER_LEN {
         return Err(format!(
             "truncated checkpoint: expected at least {HEADER_LEN} bytes of header, found {} bytes",
@@ -527,8 +607,8 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
                        // Sizes before anything is allocated from a stored count.
     let expected = (|| {
         let arrays = p.checked_add(v)?.checked_mul(4)?;
-        let hist = h.checked_mul(RECORD_LEN)?;
-        (HEADER_LEN + run_len)
+        let hist = h.checked_mul(rec_len)?;
+        (HEADER_LEN + run_len + sel_len)
             .checked_add(hist)?
             .checked_add(arrays)?
             .checked_add(4)
@@ -572,6 +652,36 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
             test: r.blob_id(),
         }
     });
+    let selection = if sel_len > 0 {
+        let kind = r.u32();
+        let save_best = r.u32();
+        let fraction = r.f64();
+        let blob = r.blob_id();
+        let best_epoch = r.size("best epoch")?;
+        let best_acc = r.f64();
+        let val = match kind {
+            1 if fraction > 0.0 && fraction < 1.0 => Validation::Fraction(fraction),
+            2 => Validation::Blob(blob),
+            _ => {
+                return Err(format!(
+                "damaged checkpoint: validation source {kind} (fraction {fraction}) is not valid"
+            ))
+            }
+        };
+        if save_best > 1 || best_epoch > epochs_done || !best_acc.is_finite() {
+            return Err(format!(
+                "damaged checkpoint: the best epoch record ({best_epoch}, accuracy {best_acc}, \
+                 flag {save_best}) does not fit a run of {epochs_done} epochs"
+            ));
+        }
+        Some(Selection {
+            val,
+            save_best: save_best == 1,
+            best: (best_epoch > 0).then_some((best_epoch, best_acc)),
+        })
+    } else {
+        None
+    };
     let mut history = Vec::with_capacity(h);
     for _ in 0..h {
         let epoch = r.size("history epoch")?;
@@ -582,7 +692,12 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
         let elapsed_s = r.f64();
         let lr = r.f32();
         let flags = r.u32();
-        if flags > 3 {
+        let (val_acc, val_loss) = if sel_len > 0 {
+            (r.f64(), r.f64())
+        } else {
+            (0.0, 0.0)
+        };
+        if flags > if sel_len > 0 { 15 } else { 3 } {
             return Err(format!("history record flags {flags} are not valid"));
         }
         history.push(EpochRecord {
@@ -593,6 +708,8 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
             samples_per_s,
             elapsed_s,
             lr,
+            val_accuracy: (flags & 4 != 0).then_some(val_acc),
+            val_loss: (flags & 8 != 0).then_some(val_loss),
         });
     }
     let floats = |r: &mut Reader, n: usize| -> Vec<f32> {
@@ -642,6 +759,7 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
         velocity,
         history,
         run,
+        selection,
     })
 }
 

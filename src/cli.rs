@@ -167,9 +167,22 @@ pub struct TrainArgs {
     /// Start from this parameters.raw file (the original's format) instead of He-normal init.
     #[arg(long)]
     pub init: Option<PathBuf>,
-    /// Write the trained parameters here, in the original's parameters.raw format.
+    /// Write the trained parameters here, in the original's parameters.raw format: the last
+    /// epoch's, or with --save-best the best validation epoch's.
     #[arg(long)]
     pub save: Option<PathBuf>,
+    /// Hold out this fraction of the training data as a validation set (stratified by class,
+    /// seeded by --seed), evaluated after every epoch; the epochs train on the rest.
+    #[arg(long, value_name = "F", conflicts_with = "val")]
+    pub val_fraction: Option<f64>,
+    /// A validation blob made by tools/pack, evaluated after every epoch.
+    #[arg(long, value_name = "PATH")]
+    pub val: Option<PathBuf>,
+    /// Keep the best validation epoch (needs --val-fraction or --val): after each epoch whose
+    /// validation accuracy beats every earlier one, write its parameters (best.raw) and
+    /// checkpoint (best.ckpt) beside the checkpoint. Never looks at --test.
+    #[arg(long)]
+    pub save_best: bool,
     /// Visit samples in file order every epoch, as the original does.
     #[arg(long)]
     pub no_shuffle: bool,
@@ -229,10 +242,11 @@ pub struct TrainArgs {
     /// flags given take effect).
     #[arg(long, requires = "resume")]
     pub force: bool,
-    /// Per-epoch loss and accuracy as CSV.
+    /// Per-epoch loss and accuracy as CSV. Default in a run folder: metrics.csv there.
     #[arg(long)]
     pub metrics: Option<PathBuf>,
-    /// Training curves as PNG or SVG (by extension), redrawn after every epoch.
+    /// Training curves as PNG or SVG (by extension), redrawn after every epoch. Default in a
+    /// run folder: curves.png there.
     #[arg(long)]
     pub plot: Option<PathBuf>,
     /// Print the memory plan for the data's image size and exit without training.
@@ -247,8 +261,9 @@ pub struct TrainArgs {
 
 #[derive(Args)]
 pub struct EvalArgs {
-    /// Model: a parameters.raw file or a checkpoint.
-    #[arg(long)]
+    /// Model: a parameters.raw file or a checkpoint; `last`: the newest run's checkpoint;
+    /// `best`: its best validation epoch (--save-best).
+    #[arg(long, value_name = "FILE|last|best")]
     pub params: PathBuf,
     /// Packed blob to evaluate on.
     #[arg(long, default_value = "data/test.bin")]
@@ -259,6 +274,13 @@ pub struct EvalArgs {
     /// How many images the contact sheet shows.
     #[arg(long, default_value_t = 24)]
     pub errors_count: usize,
+    /// Test-time augmentation: P(dog) averaged over each image and its left-right mirror.
+    #[arg(long)]
+    pub tta: bool,
+    /// A reliability diagram (PNG or SVG, by extension): accuracy against confidence in the
+    /// 15 bins of the expected calibration error.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
     /// Samples per forward pass: fc1's weights (16 MiB in the default network) are read once
     /// per batch, so inference runs in larger batches than training.
     #[arg(long, default_value_t = INFER_BATCH)]
@@ -269,12 +291,16 @@ pub struct EvalArgs {
 
 #[derive(Args)]
 pub struct PredictArgs {
-    /// Model: a parameters.raw file or a checkpoint.
-    #[arg(long)]
+    /// Model: a parameters.raw file or a checkpoint; `last`: the newest run's checkpoint;
+    /// `best`: its best validation epoch (--save-best).
+    #[arg(long, value_name = "FILE|last|best")]
     pub params: PathBuf,
     /// Photos (JPEG, PNG, ...), folders of photos, or packed blobs (.bin).
     #[arg(required = true, value_name = "PHOTO|FOLDER|BLOB")]
     pub inputs: Vec<PathBuf>,
+    /// Test-time augmentation: P(dog) averaged over each image and its left-right mirror.
+    #[arg(long)]
+    pub tta: bool,
     /// Samples per forward pass: fc1's weights (16 MiB in the default network) are read once
     /// per batch, so inference runs in larger batches than training.
     #[arg(long, default_value_t = INFER_BATCH)]
@@ -286,8 +312,9 @@ pub struct PredictArgs {
 #[derive(Args)]
 #[command(group(clap::ArgGroup::new("format").required(true).multiple(true).args(["onnx", "safetensors"])))]
 pub struct ExportArgs {
-    /// Model: a parameters.raw file or a checkpoint.
-    #[arg(long)]
+    /// Model: a parameters.raw file or a checkpoint; `last`: the newest run's checkpoint;
+    /// `best`: its best validation epoch (--save-best).
+    #[arg(long, value_name = "FILE|last|best")]
     pub params: PathBuf,
     /// Write an ONNX graph here: input `image` float32 [N, 3, S, S] (RGB, byte / 255), output
     /// `p_dog` float32 [N, 1].

@@ -1,6 +1,8 @@
-//! The training run around the loops of [`crate::train`]: epochs with a progress bar, the test
-//! set evaluated after each, the checkpoint, metrics and plot written after each (the product
-//! side of the original's `_start.asm`).
+//! The training run around the loops of [`crate::train`]: epochs with a progress bar, the
+//! validation and test sets evaluated after each, the best validation epoch kept
+//! (`--save-best`), the checkpoint, metrics and plot written after each (the product side of
+//! the original's `_start.asm`). The best epoch is chosen on the validation set only, never on
+//! the test set.
 
 use crate::dataset::Dataset;
 use crate::network::EpochOptions;
@@ -28,6 +30,47 @@ pub struct FitConfig {
     /// Flags besides `--resume FILE` that a continuing run needs (non-default data paths),
     /// for the line an interrupt prints, e.g. ` --train a.bin --test b.bin`.
     pub resume_flags: String,
+    /// With `--save-best`: where the best validation epoch's parameters and checkpoint go.
+    pub best: Option<BestFiles>,
+    /// A run resumed into another checkpoint file: its best epoch's files, copied beside the
+    /// new checkpoint before the first one is written (the best record still names them).
+    pub best_from: Option<BestFiles>,
+}
+
+/// The files of the best validation epoch, beside the run's checkpoint.
+#[derive(Clone, Debug)]
+pub struct BestFiles {
+    /// Its parameters, in the original's `parameters.raw` format.
+    pub raw: std::path::PathBuf,
+    /// Its checkpoint (the network's shapes included, so `eval --params` needs no flags).
+    pub ckpt: std::path::PathBuf,
+}
+
+impl BestFiles {
+    /// Beside `checkpoint`: `best.raw` and `best.ckpt` for a run folder's `checkpoint.ckpt`,
+    /// else `STEM.best.raw` and `STEM.best.ckpt`.
+    pub fn beside(checkpoint: &std::path::Path) -> Self {
+        let stem = checkpoint
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let base = if checkpoint.file_name() == Some(crate::runs::CHECKPOINT_NAME.as_ref()) {
+            "best".to_string()
+        } else {
+            format!("{stem}.best")
+        };
+        Self {
+            raw: checkpoint.with_file_name(format!("{base}.raw")),
+            ckpt: checkpoint.with_file_name(format!("{base}.ckpt")),
+        }
+    }
+}
+
+/// The data of a run: training samples, the validation set (if any) and the test set.
+pub struct Sets<'a> {
+    pub train: &'a dyn Dataset,
+    pub val: Option<&'a dyn Dataset>,
+    pub test: &'a dyn Dataset,
 }
 
 /// What an interrupt keeps after `epochs_done` epochs of `total`: the checkpoint and the
@@ -49,17 +92,20 @@ fn interrupt_line(cfg: &FitConfig, epochs_done: usize, total: usize, ours: bool)
     }
 }
 
-/// Trains epochs `first_epoch..=net.hyper().epochs`, evaluating on `test` after each, appending
-/// to `history`, and writing the checkpoint, metrics and plot after each epoch. Returns the last
-/// evaluated epoch's [`original_accuracy`] (`None` when no epoch ran).
+/// Trains epochs `first_epoch..=net.hyper().epochs`, evaluating on the validation set (if any)
+/// and the test set after each, appending to `history`, updating the best validation epoch in
+/// `selection` (and with [`FitConfig::best`] writing its files), and writing the checkpoint,
+/// metrics and plot after each epoch. Returns the last evaluated epoch's [`original_accuracy`]
+/// on the test set (`None` when no epoch ran).
 pub fn fit(
     net: &mut dyn Network,
-    train: &dyn Dataset,
-    test: &dyn Dataset,
+    sets: &Sets,
     cfg: &FitConfig,
     first_epoch: usize,
     history: &mut Vec<crate::metrics::EpochRecord>,
+    selection: &mut Option<crate::checkpoint::Selection>,
 ) -> Result<Option<f32>, String> {
+    let (train, test) = (sets.train, sets.test);
     let h = net.hyper().clone();
     let mut last_accuracy = None;
     let r = &cfg.recipe;
@@ -124,9 +170,10 @@ pub fn fit(
             ));
         }
         let probs = net.predict(test);
+        let val_probs = sets.val.map(|v| net.predict(v));
         // The data must still be what the run opened: an epoch on a blob rewritten under the
         // run (another split copied over it, bytes zeroed) must not reach a checkpoint.
-        for d in [train, test] {
+        for d in [train, test].into_iter().chain(sets.val) {
             d.check_unchanged()
                 .map_err(|e| stop_message(e, cfg, history))?;
         }
@@ -139,9 +186,23 @@ pub fn fit(
             samples_per_s: st.samples as f64 / st.seconds,
             elapsed_s: elapsed_before + started.elapsed().as_secs_f64(),
             lr,
+            val_accuracy: None,
+            val_loss: None,
+        };
+        let rec = match (sets.val, &val_probs) {
+            (Some(v), Some(p)) => crate::metrics::EpochRecord {
+                val_accuracy: Some(accuracy(p, v.labels())),
+                val_loss: Some(mean_bce(p, v.labels())),
+                ..rec
+            },
+            _ => rec,
+        };
+        let val_part = match (rec.val_loss, rec.val_accuracy) {
+            (Some(l), Some(a)) => format!(", val loss {l:.4}, val accuracy {a:.4}"),
+            _ => String::new(),
         };
         crate::errln!(
-            "epoch {epoch}/{}: train loss {:.4}, test loss {:.4}, test accuracy {:.4}, {:.1} samples/s, {:.1} s elapsed",
+            "epoch {epoch}/{}: train loss {:.4}{val_part}, test loss {:.4}, test accuracy {:.4}, {:.1} samples/s, {:.1} s elapsed",
             h.epochs,
             rec.train_loss,
             rec.test_loss.unwrap_or(f64::NAN),
@@ -150,15 +211,33 @@ pub fn fit(
             rec.elapsed_s
         )
         .map_err(|e| stop_message(e, cfg, history))?;
+        // Selection looks at the validation set only; a tie keeps the earlier epoch.
+        let mut better = false;
+        if let (Some(sel), Some(acc)) = (selection.as_mut(), rec.val_accuracy) {
+            if sel.best.is_none_or(|(_, b)| acc > b) {
+                sel.best = Some((epoch, acc));
+                better = true;
+            }
+        }
         history.push(rec);
         if let Some(p) = &cfg.checkpoint {
-            if cfg.set_aside && epoch == first_epoch && p.exists() {
-                let to = crate::runs::set_aside(p)?;
-                eprintln!(
-                    "moved the earlier run's checkpoint {} aside to {}",
-                    p.display(),
-                    to.display()
-                );
+            if cfg.set_aside && epoch == first_epoch {
+                let best = cfg.best.iter().flat_map(|b| [&b.ckpt, &b.raw]);
+                for f in std::iter::once(p).chain(best).filter(|f| f.exists()) {
+                    let to = crate::runs::set_aside(f)?;
+                    eprintln!(
+                        "moved the earlier run's {} aside to {}",
+                        f.display(),
+                        to.display()
+                    );
+                }
+                if let (Some(from), Some(to)) = (&cfg.best_from, &cfg.best) {
+                    for (a, b) in [(&from.ckpt, &to.ckpt), (&from.raw, &to.raw)] {
+                        let bytes = std::fs::read(a)
+                            .map_err(|e| format!("{}: cannot read: {e}", a.display()))?;
+                        crate::guard::write_atomic(b, &bytes)?;
+                    }
+                }
             }
             let ck = crate::checkpoint::CheckpointRef {
                 hyper: &h,
@@ -169,7 +248,15 @@ pub fn fit(
                 velocity: net.velocity_values(),
                 history,
                 run: cfg.run.as_ref(),
+                selection: selection.as_ref(),
             };
+            // The best epoch's files before the checkpoint that records them: a kill between
+            // the two leaves a checkpoint naming an earlier best, and the resumed run repeats
+            // this epoch bit for bit and writes them again.
+            if let (true, Some(b)) = (better, &cfg.best) {
+                crate::checkpoint::save(&b.ckpt, &ck)?;
+                crate::parameters::write_raw(&b.raw, net.shapes(), net.params())?;
+            }
             crate::checkpoint::save(p, &ck)?;
             crate::guard::on_interrupt_say(&interrupt_line(cfg, epoch, h.epochs, true));
         }
@@ -186,6 +273,13 @@ pub fn fit(
         }
         if let Some(p) = &cfg.plot {
             crate::plot::write_curves(p, history, "catdog training")?;
+        }
+        if let Some((e, acc)) = selection.and_then(|s| s.best) {
+            let kept = match (&cfg.best, better) {
+                (Some(b), true) => format!("; kept in {}", b.raw.display()),
+                _ => String::new(),
+            };
+            crate::errln!("best so far: epoch {e} (val acc {acc:.4}){kept}")?;
         }
     }
     Ok(last_accuracy)

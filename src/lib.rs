@@ -6,8 +6,8 @@
 #[cfg(target_arch = "x86_64")]
 pub use catdog_core::original;
 pub use catdog_core::{
-    arena, augment, blob, builder, config, cpu, dataset, kernels, layers, net, network, parameters,
-    profile, reference, report, rng, step, team, testing, train, update,
+    arena, augment, blob, builder, config, cpu, dataset, infer, kernels, layers, net, network,
+    parameters, profile, reference, report, rng, split, step, team, testing, train, update,
 };
 pub use catdog_guard as guard;
 pub use catdog_guard::{errln, out, outln};

@@ -36,6 +36,12 @@ struct Training {
     net: Box<dyn Network>,
     train_blob: catdog::blob::Blob,
     test_blob: catdog::blob::Blob,
+    /// `--val PATH`.
+    val_blob: Option<catdog::blob::Blob>,
+    /// `--val-fraction F`: the training and validation samples of `train_blob`.
+    split: Option<catdog::split::Split>,
+    /// The validation set's source and the best epoch so far (`None` without validation).
+    selection: Option<checkpoint::Selection>,
     cfg: FitConfig,
     first_epoch: usize,
     history: Vec<catdog::metrics::EpochRecord>,
@@ -45,6 +51,13 @@ struct Training {
 /// checkpoint when asked), every check on inputs and outputs, the network and its parameters.
 /// `None` for `--dry-run`, which prints the plan and stops.
 fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
+    if let Some(f) = a.val_fraction {
+        if !(f > 0.0 && f < 1.0) {
+            return Err(format!(
+                "--val-fraction {f} is not usable: it must be between 0 and 1 (e.g. 0.1)"
+            ));
+        }
+    }
     fetch_if_no_data(&a)?;
     let create = !a.dry_run;
     runs::settle_paths(&mut a, Path::new(runs::RUNS_DIR), create)?;
@@ -61,6 +74,21 @@ fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
         // The run continues as it was configured: a flag that contradicts it is refused.
         (h, r) = runs::resume_settings(ck, &mut a, &h)?;
     }
+    if a.save_best && a.val_fraction.is_none() && a.val.is_none() {
+        return Err(
+            "--save-best chooses the epoch by its validation accuracy: give \
+                    --val-fraction F (e.g. 0.1) or --val PATH"
+                .into(),
+        );
+    }
+    if a.save_best && a.no_checkpoint {
+        return Err(
+            "--save-best keeps the best epoch beside the run's checkpoint: drop \
+                    --no-checkpoint"
+                .into(),
+        );
+    }
+    let best_files = a.save_best.then(|| fit::BestFiles::beside(&a.checkpoint));
     let momentum = r.momentum != 0.0 || r.weight_decay != 0.0;
     h.shapes()?; // every hyperparameter is checked before any file is touched
     let kernels = a.arch.kernels()?;
@@ -72,6 +100,9 @@ fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
         // The plan is for the data's image size, and missing data is refused as in a real run.
         let train_blob = open_blob(&a.train, "training", true)?;
         open_blob(&a.test, "test", true)?;
+        if let Some(v) = &a.val {
+            open_blob(v, "validation", true)?;
+        }
         if resumed.is_none() {
             h.image = train_blob.dims().0;
         }
@@ -107,6 +138,8 @@ fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
         a.save.as_ref().map(|p| (p, "--save")),
         a.metrics.as_ref().map(|p| (p, "--metrics")),
         a.plot.as_ref().map(|p| (p, "--plot")),
+        best_files.as_ref().map(|b| (&b.raw, "--save-best")),
+        best_files.as_ref().map(|b| (&b.ckpt, "--save-best")),
     ];
     let outputs: Vec<(&Path, &str)> = outputs
         .into_iter()
@@ -117,6 +150,7 @@ fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
         Some((a.train.as_path(), "--train")),
         Some((a.test.as_path(), "--test")),
         a.init.as_deref().map(|p| (p, "--init")),
+        a.val.as_deref().map(|p| (p, "--val")),
     ];
     let inputs: Vec<(&Path, &str)> = inputs.into_iter().flatten().collect();
     guard::check_outputs(&inputs, &outputs)?;
@@ -132,23 +166,17 @@ fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
     let out_paths: Vec<&Path> = outputs.iter().map(|o| o.0).collect();
     guard::clean_stale_beside(&out_paths, "")?;
     if let Some(p) = &a.plot {
-        let ext = p
-            .extension()
-            .and_then(|e| e.to_str())
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        if ext != "png" && ext != "svg" {
-            return Err(format!(
-                "--plot {}: the file name must end in .png or .svg",
-                p.display()
-            ));
-        }
+        check_plot_name(p)?;
     }
     let train_blob = open_blob(&a.train, "training", true)?;
     let test_blob = open_blob(&a.test, "test", true)?;
     catdog::blob::check_pair(&train_blob, &test_blob)?;
+    let val_blob = match &a.val {
+        Some(p) => Some(open_val(p, &train_blob, &test_blob)?),
+        None => None,
+    };
     if let (Some(ck), Some(p)) = (&resumed, &a.resume) {
-        runs::check_resume_data(ck, p, &train_blob, &test_blob, a.force)?;
+        runs::check_resume_data(ck, p, &train_blob, &test_blob, val_blob.as_ref(), a.force)?;
     }
     if resumed.is_none() {
         h.image = train_blob.dims().0;
@@ -192,18 +220,63 @@ fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
     }
     net.repack();
     let n = a.limit.unwrap_or(usize::MAX).min(train_blob.len());
-    if n < h.batch {
+    check_classes(&train_blob, n, &test_blob)?;
+    let split = match a.val_fraction {
+        Some(f) => Some(catdog::split::stratified(
+            train_blob.labels(),
+            n,
+            f,
+            h.seed,
+        )?),
+        None => None,
+    };
+    let n_train = split.as_ref().map_or(n, |s| s.train.len());
+    if n_train < h.batch {
+        let rest = if split.is_some() {
+            " (after --val-fraction)"
+        } else {
+            ""
+        };
         return Err(format!(
-            "{n} training samples are fewer than one batch of {}",
+            "{n_train} training samples{rest} are fewer than one batch of {}",
             h.batch
         ));
     }
-    check_classes(&train_blob, n, &test_blob)?;
+    let val = match (&split, &val_blob) {
+        (Some(_), _) => Some(checkpoint::Validation::Fraction(
+            a.val_fraction.unwrap_or(0.0),
+        )),
+        (None, Some(b)) => Some(checkpoint::Validation::Blob(checkpoint::BlobId::of(b))),
+        (None, None) => None,
+    };
+    // A resumed run keeps its best epoch, unless --force changed what it was chosen on (the
+    // validation source, or the seed that draws the split).
+    let kept = resumed
+        .as_ref()
+        .filter(|ck| ck.hyper.seed == h.seed || a.val.is_some())
+        .and_then(|ck| ck.selection);
+    let selection = val.map(|val| checkpoint::Selection {
+        val,
+        save_best: a.save_best,
+        best: kept
+            .filter(|k| k.val == val && (k.save_best || !a.save_best))
+            .and_then(|k| k.best),
+    });
+    if let Some(s) = &split {
+        errln!(
+            "validation: {} of {n} training samples held out (--val-fraction {}, stratified, \
+             seed {}); training on {}",
+            s.val.len(),
+            a.val_fraction.unwrap_or(0.0),
+            h.seed,
+            s.train.len()
+        )?;
+    }
     let terminal = std::io::stdout().is_terminal();
     let cfg = FitConfig {
         recipe: r,
         log_every: a.log_every.unwrap_or(if terminal { 0 } else { 1 }),
-        n_train: n,
+        n_train,
         checkpoint: (!a.no_checkpoint).then(|| a.checkpoint.clone()),
         metrics: a.metrics.clone(),
         plot: a.plot.clone(),
@@ -215,6 +288,13 @@ fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
         }),
         set_aside: a.resume.as_ref() != Some(&a.checkpoint),
         resume_flags: runs::resume_flags(&a),
+        best_from: match (&a.resume, selection.and_then(|s| s.best)) {
+            (Some(r), Some(_)) if best_files.is_some() && *r != a.checkpoint => {
+                Some(fit::BestFiles::beside(r))
+            }
+            _ => None,
+        },
+        best: best_files,
     };
     if !a.no_checkpoint {
         errln!("checkpoint: {}", a.checkpoint.display())?;
@@ -224,10 +304,44 @@ fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
         net,
         train_blob,
         test_blob,
+        val_blob,
+        split,
+        selection,
         cfg,
         first_epoch,
         history,
     }))
+}
+
+/// The `--val` blob: labeled, the training data's image size, and neither the training nor
+/// the test blob (the model is chosen on data it neither trained nor is tested on).
+fn open_val(
+    p: &Path,
+    train: &catdog::blob::Blob,
+    test: &catdog::blob::Blob,
+) -> Result<catdog::blob::Blob, String> {
+    let v = open_blob(p, "validation", true)?;
+    if v.dims() != train.dims() {
+        return Err(format!(
+            "{} has {:?} images but {} has {:?}: pack both with the same --size",
+            p.display(),
+            v.dims(),
+            train.path().display(),
+            train.dims()
+        ));
+    }
+    let id = checkpoint::BlobId::of(&v);
+    for (what, other) in [("training", train), ("test", test)] {
+        if id == checkpoint::BlobId::of(other) {
+            return Err(format!(
+                "--val {}: this is the {what} data ({}); validate on other samples \
+                 (--val-fraction F holds some out of the training data)",
+                p.display(),
+                other.path().display()
+            ));
+        }
+    }
+    Ok(v)
 }
 
 /// Refuses training samples of one class (the network would learn to answer that class, and
@@ -266,19 +380,105 @@ fn check_classes(
     Ok(())
 }
 
-/// After the last epoch: `--save`, and the original's `Accuracy is:` line (from the last
-/// epoch's test pass, or a fresh one).
+/// After the last epoch: `--save` (the best validation epoch's parameters with
+/// `--save-best`), the run's summary on stderr, and the original's `Accuracy is:` line (from
+/// the last epoch's test pass, or a fresh one).
 fn finish_training(t: &mut Training, last: Option<f32>) -> Result<(), String> {
+    let best = t.selection.and_then(|s| s.best);
     if let Some(p) = &t.a.save {
-        parameters::write_raw(p, t.net.shapes(), t.net.params())?;
-        errln!("saved parameters to {}", p.display())?;
+        match (&t.cfg.best, best) {
+            (Some(b), Some((e, acc))) => {
+                let shapes = t.net.shapes().clone();
+                let mut params = vec![0.0; shapes.param_count()];
+                parameters::read_raw(&b.raw, &shapes, &mut params)?;
+                parameters::write_raw(p, &shapes, &params)?;
+                errln!(
+                    "saved the best epoch's parameters (epoch {e}, val acc {acc:.4}) to {}",
+                    p.display()
+                )?;
+            }
+            _ => {
+                parameters::write_raw(p, t.net.shapes(), t.net.params())?;
+                errln!("saved parameters to {}", p.display())?;
+            }
+        }
     }
+    errln!("{}", summary(t))?;
     let acc = match last {
         Some(acc) => acc,
         None => train::original_accuracy(&t.net.predict(&t.test_blob), t.test_blob.labels()),
     };
     outln!("Accuracy is: {}", train::original_decimal(acc as f64))?;
     Ok(())
+}
+
+/// The block that ends a training run: the best validation epoch, where its parameters and
+/// the last checkpoint are, the metrics and curves, and the commands that use the model.
+fn summary(t: &Training) -> String {
+    let word = |p: &Path| runs::shell_word(&p.to_string_lossy());
+    let h = t.net.hyper();
+    let done = t.history.last().map_or(0, |r| r.epoch);
+    let secs = t.history.last().map_or(0.0, |r| r.elapsed_s);
+    let mut s = format!("run summary: {done} of {} epochs, {secs:.1} s", h.epochs);
+    let best = t.selection.and_then(|s| s.best);
+    match (best, &t.cfg.best) {
+        (Some((e, acc)), Some(b)) => {
+            s += &format!(
+                "\n  best validation epoch: {e} (val accuracy {acc:.4})\n  its parameters: {} \
+                 (checkpoint {})",
+                b.raw.display(),
+                b.ckpt.display()
+            )
+        }
+        (Some((e, acc)), None) => {
+            s += &format!(
+                "\n  best validation epoch: {e} (val accuracy {acc:.4}); not kept (add \
+                 --save-best to keep it)"
+            )
+        }
+        (None, _) => {
+            s += "\n  best validation epoch: none (no validation set: --val-fraction F or --val \
+                  PATH chooses one)"
+        }
+    }
+    if let Some(p) = &t.cfg.checkpoint {
+        s += &format!("\n  last checkpoint: {} (epoch {done})", p.display());
+    }
+    if let Some(p) = &t.a.save {
+        s += &format!("\n  --save: {}", p.display());
+    }
+    for (what, p) in [("metrics", &t.cfg.metrics), ("curves", &t.cfg.plot)] {
+        if let Some(p) = p {
+            s += &format!("\n  {what}: {}", p.display());
+        }
+    }
+    // The model the commands use: the best epoch's checkpoint, else the last one, else --save
+    // (a parameters.raw file, which needs the network's shapes when they are not the default).
+    let model = match (&t.cfg.best, &t.cfg.checkpoint, &t.a.save) {
+        (Some(b), _, _) if best.is_some() => Some(word(&b.ckpt)),
+        (_, Some(c), _) => Some(word(c)),
+        (_, None, Some(p)) => {
+            let d = catdog::config::Hyper::default();
+            let mut m = word(p);
+            if h.widths != d.widths || h.fc1 != d.fc1 {
+                let [a, b, c] = h.widths;
+                m += &format!(" --widths {a},{b},{c} --fc1 {}", h.fc1);
+            }
+            Some(m)
+        }
+        _ => None,
+    };
+    match model {
+        Some(m) => {
+            s += &format!(
+                "\n  evaluate: ./model eval --params {m} --data {}\n  predict:  ./model predict \
+                 --params {m} PHOTO_OR_FOLDER...",
+                word(&t.a.test)
+            );
+        }
+        None => s += "\n  no model was kept (--no-checkpoint and no --save)",
+    }
+    s
 }
 
 /// The first run on a fresh clone: when neither default blob exists, `tools/pack --fetch
@@ -392,7 +592,8 @@ fn load_params(file: &Path, flags: &Hyper, image_is: &str) -> Result<(Hyper, Vec
 }
 
 /// `model export`: the model of `--params` as ONNX and/or safetensors.
-fn export_cmd(a: ExportArgs) -> Result<(), String> {
+fn export_cmd(mut a: ExportArgs) -> Result<(), String> {
+    a.params = runs::resolve_params(&a.params, Path::new(runs::RUNS_DIR))?;
     let outputs: Vec<(&Path, &str)> = [(&a.onnx, "--onnx"), (&a.safetensors, "--safetensors")]
         .into_iter()
         .filter_map(|(p, flag)| p.as_deref().map(|p| (p, flag)))
@@ -409,7 +610,38 @@ fn export_cmd(a: ExportArgs) -> Result<(), String> {
     )
 }
 
-fn eval_cmd(a: EvalArgs) -> Result<(), String> {
+/// Refuses a `--plot` name that is neither `.png` nor `.svg`.
+fn check_plot_name(p: &Path) -> Result<(), String> {
+    let ext = p
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if ext != "png" && ext != "svg" {
+        return Err(format!(
+            "--plot {}: the file name must end in .png or .svg",
+            p.display()
+        ));
+    }
+    Ok(())
+}
+
+/// P(dog) of every sample of `data`: as it is, or with `tta` the mean over each image and its
+/// left-right mirror.
+fn predict_probs(
+    net: &mut dyn Network,
+    data: &dyn catdog::dataset::Dataset,
+    tta: bool,
+) -> Result<Vec<f32>, String> {
+    if tta {
+        catdog::infer::predict_tta(net, data)
+    } else {
+        Ok(net.predict(data))
+    }
+}
+
+fn eval_cmd(mut a: EvalArgs) -> Result<(), String> {
+    a.params = runs::resolve_params(&a.params, Path::new(runs::RUNS_DIR))?;
     if a.errors.is_some() && a.errors_count == 0 {
         return Err(
             "--errors-count 0 would write a contact sheet of no images: give at least 1, \
@@ -425,11 +657,40 @@ fn eval_cmd(a: EvalArgs) -> Result<(), String> {
         guard::check_outputs(&inputs, &[(out.as_path(), "--errors")])?;
         guard::clean_stale_beside(&[out.as_path()], "")?;
     }
+    if let Some(p) = &a.plot {
+        check_plot_name(p)?;
+        let inputs = [
+            (a.data.as_path(), "--data"),
+            (a.params.as_path(), "--params"),
+        ];
+        let mut outputs = vec![(p.as_path(), "--plot")];
+        outputs.extend(a.errors.as_deref().map(|e| (e, "--errors")));
+        guard::check_outputs(&inputs, &outputs)?;
+        guard::clean_stale_beside(&[p.as_path()], "")?;
+    }
     let blob = open_blob(&a.data, "evaluation", true)?;
     let mut net = load_model(&a.params, &a.arch, blob.dims().0, a.batch_size)?;
-    let probs = net.predict(&blob);
+    let probs = predict_probs(net.as_mut(), &blob, a.tta)?;
+    if a.tta {
+        outln!(
+            "test-time augmentation (--tta): P(dog) is the mean over each image and its \
+             left-right mirror"
+        )?;
+    }
     let c = Confusion::new(&probs, blob.labels());
     out!("{}", c.render())?;
+    let cal = catdog::report::Calibration::new(&probs, blob.labels());
+    out!("{}", cal.render())?;
+    if let Some(p) = &a.plot {
+        let title = format!(
+            "reliability of {} on {}{}",
+            a.params.display(),
+            a.data.display(),
+            if a.tta { " (TTA)" } else { "" }
+        );
+        catdog::plot::write_reliability(p, &cal, &title)?;
+        errln!("wrote {}", p.display())?;
+    }
     if let Some(out) = &a.errors {
         // The worst mistakes: wrong side of 0.5, farthest from the true label first.
         let mut wrong: Vec<usize> = (0..blob.len())
@@ -504,7 +765,14 @@ fn clean_stale_predict(tmp_root: &Path) {
     }
 }
 
-fn predict_cmd(a: PredictArgs) -> Result<(), String> {
+fn predict_cmd(mut a: PredictArgs) -> Result<(), String> {
+    a.params = runs::resolve_params(&a.params, Path::new(runs::RUNS_DIR))?;
+    if a.tta {
+        errln!(
+            "test-time augmentation (--tta): P(dog) is the mean over each photo and its \
+             left-right mirror"
+        )?;
+    }
     clean_stale_predict(&std::env::temp_dir());
     let tmp = std::env::temp_dir().join(format!("{PREDICT_TMP}{}", std::process::id()));
     guard::on_interrupt_remove_dir(&tmp);
@@ -563,7 +831,7 @@ fn predict_inputs(a: &PredictArgs, tmp: &Path) -> Result<(), String> {
         };
         let data = open_blob(&path, "prediction", false)?;
         let mut net = load_model(&a.params, &a.arch, data.dims().0, a.batch_size)?;
-        let probs = net.predict(&data);
+        let probs = predict_probs(net.as_mut(), &data, a.tta)?;
         for (i, p) in probs.iter().enumerate() {
             let class = if *p > 0.5 { "dog" } else { "cat" };
             // A closed pipe (e.g. `| head`) stops quietly (exit 141); any other failure is an
@@ -726,8 +994,29 @@ fn main() -> ExitCode {
             let r = prepare_training(a).and_then(|t| match t {
                 None => Ok(()),
                 Some(mut t) => {
-                    let (net, train, test) = (t.net.as_mut(), &t.train_blob, &t.test_blob);
-                    let last = fit::fit(net, train, test, &t.cfg, t.first_epoch, &mut t.history)?;
+                    let split = t.split.as_ref().map(|s| {
+                        let base: &dyn catdog::dataset::Dataset = &t.train_blob;
+                        (
+                            catdog::split::Subset::new(base, s.train.clone()),
+                            catdog::split::Subset::new(base, s.val.clone()),
+                        )
+                    });
+                    let sets = fit::Sets {
+                        train: match &split {
+                            Some((train, _)) => train,
+                            None => &t.train_blob,
+                        },
+                        val: match (&split, &t.val_blob) {
+                            (Some((_, val)), _) => Some(val),
+                            (None, Some(v)) => Some(v),
+                            (None, None) => None,
+                        },
+                        test: &t.test_blob,
+                    };
+                    let (cfg, first) = (&t.cfg, t.first_epoch);
+                    let net = t.net.as_mut();
+                    let last = fit::fit(net, &sets, cfg, first, &mut t.history, &mut t.selection)?;
+                    drop(split);
                     finish_training(&mut t, last)
                 }
             });

@@ -5,8 +5,9 @@
 //! The file is meant for people and spreadsheets, and [`read_csv`] reads it back exactly.
 //!
 //! Format: UTF-8, `\n` line ends, one header line
-//! `epoch,train_loss,test_accuracy,test_loss,samples_per_s,elapsed_s,lr`, then one line per
-//! record. Numbers are written in Rust's shortest round-trip notation (so reading gives back the
+//! `epoch,train_loss,test_accuracy,test_loss,samples_per_s,elapsed_s,lr,val_accuracy,val_loss`,
+//! then one line per record (files of the 7-column format, without the validation columns,
+//! are read too). Numbers are written in Rust's shortest round-trip notation (so reading gives back the
 //! bit-identical value; a diverged loss is written `NaN`, an overflow `inf`). A missing test
 //! measurement (`None`) is an empty cell. `test_accuracy` is whatever fraction the trainer
 //! records (the trainer uses 0..1). With label smoothing, `train_loss` is against the smoothed
@@ -33,13 +34,21 @@ pub struct EpochRecord {
     pub elapsed_s: f64,
     /// Learning rate used during the epoch.
     pub lr: f32,
+    /// Accuracy on the validation set (`--val-fraction`, `--val`), when there is one.
+    pub val_accuracy: Option<f64>,
+    /// Mean loss on the validation set, when there is one.
+    pub val_loss: Option<f64>,
 }
 
 /// The CSV header line (without the line end).
-pub const CSV_HEADER: &str = "epoch,train_loss,test_accuracy,test_loss,samples_per_s,elapsed_s,lr";
+pub const CSV_HEADER: &str =
+    "epoch,train_loss,test_accuracy,test_loss,samples_per_s,elapsed_s,lr,val_accuracy,val_loss";
 
-/// Columns of the CSV file.
-const COLUMNS: usize = 7;
+/// The header of files written before the validation columns (read as well).
+const CSV_HEADER_7: &str = "epoch,train_loss,test_accuracy,test_loss,samples_per_s,elapsed_s,lr";
+
+/// Columns of the CSV file (a row of the 7-column format has no validation cells).
+const COLUMNS: usize = 9;
 
 /// The CSV text for `records` (header included), as [`write_csv`] writes it.
 pub fn to_csv(records: &[EpochRecord]) -> String {
@@ -49,14 +58,16 @@ pub fn to_csv(records: &[EpochRecord]) -> String {
     s.push('\n');
     for r in records {
         s.push_str(&format!(
-            "{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{}\n",
             r.epoch,
             r.train_loss,
             opt(r.test_accuracy),
             opt(r.test_loss),
             r.samples_per_s,
             r.elapsed_s,
-            r.lr
+            r.lr,
+            opt(r.val_accuracy),
+            opt(r.val_loss)
         ));
     }
     s
@@ -91,7 +102,7 @@ pub fn read_csv(path: &Path) -> Result<Vec<EpochRecord>, String> {
 pub fn parse_csv(text: &str) -> Result<Vec<EpochRecord>, String> {
     let mut lines = text.split('\n').enumerate();
     match lines.next() {
-        Some((_, h)) if h.trim_end_matches('\r') == CSV_HEADER => {}
+        Some((_, h)) if [CSV_HEADER, CSV_HEADER_7].contains(&h.trim_end_matches('\r')) => {}
         Some((_, h)) if h.trim().is_empty() => {
             return Err(format!(
                 "line 1: empty, expected the header \"{CSV_HEADER}\""
@@ -113,7 +124,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<EpochRecord>, String> {
             continue;
         }
         let cells: Vec<&str> = line.split(',').collect();
-        if cells.len() != COLUMNS {
+        if cells.len() != COLUMNS && cells.len() != 7 {
             return Err(format!(
                 "line {n}: expected {COLUMNS} comma-separated cells, found {}: \"{}\"",
                 cells.len(),
@@ -153,6 +164,16 @@ pub fn parse_csv(text: &str) -> Result<Vec<EpochRecord>, String> {
             samples_per_s: f(4, "samples_per_s")?,
             elapsed_s: f(5, "elapsed_s")?,
             lr,
+            val_accuracy: if cells.len() > 7 {
+                opt(7, "val_accuracy")?
+            } else {
+                None
+            },
+            val_loss: if cells.len() > 7 {
+                opt(8, "val_loss")?
+            } else {
+                None
+            },
         });
     }
     Ok(out)
@@ -185,6 +206,8 @@ mod tests {
             samples_per_s: 123.456,
             elapsed_s: 7.25 * epoch as f64,
             lr: 0.01,
+            val_accuracy: acc.map(|a| a - 0.01),
+            val_loss: None,
         }
     }
 

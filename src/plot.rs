@@ -1,8 +1,9 @@
 //! Training curves as a picture: PNG (rendered here, no system fonts) or SVG (hand-written).
 //!
 //! [`write_curves`] draws two stacked panels sharing the epoch axis: the top one the training
-//! loss per epoch (and the test loss where it was measured), the bottom one the test accuracy
-//! where it was measured. Each panel has a frame, grid lines, tick labels, a legend; the picture
+//! loss per epoch (and the test and validation losses where they were measured), the bottom one
+//! the test (and validation) accuracy where it was measured. [`write_reliability`] draws
+//! `model eval --plot`'s reliability diagram from the same primitives. Each panel has a frame, grid lines, tick labels, a legend; the picture
 //! has a title. Both formats come from one layout (a list of drawing primitives), so the PNG and
 //! the SVG show the same thing at the same coordinates; output is byte-for-byte deterministic.
 //!
@@ -35,6 +36,8 @@ pub const TRAIN_LOSS_COLOR: [u8; 3] = [31, 119, 180];
 pub const TEST_LOSS_COLOR: [u8; 3] = [255, 127, 14];
 /// Colour of the test-accuracy curve.
 pub const ACCURACY_COLOR: [u8; 3] = [44, 160, 44];
+/// Colour of the validation curves (loss and accuracy).
+pub const VAL_COLOR: [u8; 3] = [148, 103, 189];
 
 const WHITE: [u8; 3] = [255, 255, 255];
 const BLACK: [u8; 3] = [0, 0, 0];
@@ -44,21 +47,41 @@ const NOTE: [u8; 3] = [120, 120, 120];
 /// Writes the training curves of `history` to `path`; the format is chosen by the extension
 /// (`.png` or `.svg`, any case). The file is written atomically.
 pub fn write_curves(path: &Path, history: &[EpochRecord], title: &str) -> Result<(), String> {
+    write_scene(path, &layout(history, title), title)
+}
+
+/// Colour of the reliability diagram's bars.
+pub const RELIABILITY_COLOR: [u8; 3] = [31, 119, 180];
+/// The data area of the reliability diagram: confidence 0..1 across, accuracy 0..1 up.
+pub const RELIABILITY_AREA: Rect = (170, 70, 630, 530);
+
+/// Writes a reliability diagram of `cal` to `path` (`.png` or `.svg`, atomically): one bar per
+/// non-empty bin from its lower to its upper confidence, as high as its accuracy, over the
+/// diagonal of perfect calibration, with the expected calibration error.
+pub fn write_reliability(
+    path: &Path,
+    cal: &crate::report::Calibration,
+    title: &str,
+) -> Result<(), String> {
+    write_scene(path, &reliability_layout(cal, title), title)
+}
+
+/// `scene` as PNG or SVG by `path`'s extension, written atomically.
+fn write_scene(path: &Path, scene: &[Item], title: &str) -> Result<(), String> {
     let ext = path
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
-    let scene = layout(history, title);
     let bytes = match ext.as_str() {
         "png" => {
             let mut c = Canvas::new(PLOT_SIZE.0 as usize, PLOT_SIZE.1 as usize, WHITE);
-            for item in &scene {
+            for item in scene {
                 draw_png(&mut c, item);
             }
             c.encode_png()
                 .map_err(|e| format!("{}: {e}", path.display()))?
         }
-        "svg" => to_svg(&scene, title).into_bytes(),
+        "svg" => to_svg(scene, title).into_bytes(),
         _ => {
             return Err(format!(
                 "{}: cannot tell the picture format: the file name must end in .png or .svg",
@@ -375,6 +398,10 @@ fn layout(history: &[EpochRecord], title: &str) -> Vec<Item> {
             r.test_loss
         }));
     }
+    let val = recs.iter().any(|r| r.val_accuracy.is_some());
+    if recs.iter().any(|r| r.val_loss.is_some()) {
+        loss.push(series("val loss", "val_loss", VAL_COLOR, &|r| r.val_loss));
+    }
     let loss_note = if recs.is_empty() {
         note
     } else {
@@ -388,15 +415,20 @@ fn layout(history: &[EpochRecord], title: &str) -> Vec<Item> {
         default_y: (0.0, 1.0),
     };
     panel(&mut out, xr, &loss);
-    let acc = [series(
+    let mut acc = vec![series(
         "test accuracy",
         "test_accuracy",
         ACCURACY_COLOR,
         &|r| r.test_accuracy,
     )];
+    if val {
+        acc.push(series("val accuracy", "val_accuracy", VAL_COLOR, &|r| {
+            r.val_accuracy
+        }));
+    }
     let acc = Panel {
         area: ACCURACY_AREA,
-        ylabel: "test accuracy",
+        ylabel: if val { "accuracy" } else { "test accuracy" },
         series: &acc,
         note,
         default_y: (0.0, 1.0),
@@ -406,6 +438,74 @@ fn layout(history: &[EpochRecord], title: &str) -> Vec<Item> {
         (ACCURACY_AREA.0 + ACCURACY_AREA.2) as f64 / 2.0,
         h - 28.0,
         "epoch",
+        BLACK,
+        Anchor::Middle,
+    ));
+    out
+}
+
+/// The reliability diagram as drawing primitives.
+fn reliability_layout(cal: &crate::report::Calibration, title: &str) -> Vec<Item> {
+    let (w, h) = (PLOT_SIZE.0 as f64, PLOT_SIZE.1 as f64);
+    let mut out = vec![rect((0.0, 0.0), (w - 1.0, h - 1.0), Some(WHITE), None)];
+    out.push(Item::Text(Label {
+        x: w / 2.0,
+        y: 12.0,
+        text: fit(title, (w as usize - 20) / 16),
+        color: BLACK,
+        scale: 2,
+        anchor: Anchor::Middle,
+    }));
+    let ax = Axes {
+        area: RELIABILITY_AREA,
+        x: (0.0, 1.0),
+        y: (0.0, 1.0),
+    };
+    let (l, t, r, b) = RELIABILITY_AREA;
+    let (l, t, r, b) = (l as f64, t as f64, r as f64, b as f64);
+    for i in 0..=10 {
+        let v = i as f64 / 10.0;
+        let (x, y) = (ax.px(v).round(), ax.py(v).round());
+        out.push(line((l, y), (r, y), GRID));
+        out.push(line((x, t), (x, b), GRID));
+        out.push(line((l - 5.0, y), (l, y), BLACK));
+        out.push(line((x, b), (x, b + 5.0), BLACK));
+        let label = tick_label(v, 0.1, 1.0);
+        out.push(text(l - 8.0, y - 4.0, label.clone(), BLACK, Anchor::End));
+        out.push(text(x, b + 8.0, label, BLACK, Anchor::Middle));
+    }
+    for bin in cal.bins.iter().filter(|bin| bin.count > 0) {
+        let (x0, x1) = (ax.px(bin.lo), ax.px(bin.hi));
+        out.push(rect(
+            (x0, ax.py(bin.accuracy)),
+            (x1, b),
+            Some(RELIABILITY_COLOR),
+            Some(BLACK),
+        ));
+    }
+    out.push(line((l, b), (r, t), NOTE));
+    out.push(rect((l, t), (r, b), None, Some(BLACK)));
+    out.push(text(l, t - 20.0, "accuracy", BLACK, Anchor::Start));
+    let n: usize = cal.bins.iter().map(|bin| bin.count).sum();
+    let note = format!(
+        "ECE {:.4} over {n} samples, {} bins",
+        cal.ece(),
+        cal.bins.len()
+    );
+    out.push(text(r, t - 20.0, note, BLACK, Anchor::End));
+    if n == 0 {
+        out.push(text(
+            (l + r) / 2.0,
+            (t + b) / 2.0 - 4.0,
+            "no labeled samples",
+            NOTE,
+            Anchor::Middle,
+        ));
+    }
+    out.push(text(
+        (l + r) / 2.0,
+        h - 36.0,
+        "confidence: P(predicted class); grey: perfect calibration",
         BLACK,
         Anchor::Middle,
     ));

@@ -14,7 +14,7 @@
 //! cannot go below the epochs already done.
 
 use crate::blob::Blob;
-use crate::checkpoint::{BlobId, Checkpoint};
+use crate::checkpoint::{BlobId, Checkpoint, Validation};
 use crate::cli::{recipe, TrainArgs};
 use crate::config::{Hyper, Recipe, Schedule};
 use std::path::{Path, PathBuf};
@@ -23,6 +23,9 @@ use std::path::{Path, PathBuf};
 pub const RUNS_DIR: &str = "data/runs";
 /// The checkpoint's name inside a run folder.
 pub const CHECKPOINT_NAME: &str = "checkpoint.ckpt";
+/// The metrics and curves a run folder keeps unless `--metrics`/`--plot` say otherwise.
+pub const METRICS_NAME: &str = "metrics.csv";
+pub const CURVES_NAME: &str = "curves.png";
 
 /// Numbered run folders under `runs`, oldest first, with whether each holds anything.
 fn run_dirs(runs: &Path) -> Vec<(u64, PathBuf, bool)> {
@@ -125,6 +128,41 @@ pub fn last_checkpoint(runs: &Path) -> Result<PathBuf, String> {
         })
 }
 
+/// `--params last` and `--params best` of `eval`, `predict` and `export` (unless a file of
+/// that name exists): the checkpoint of the newest run under `runs` that has one, or that
+/// run's best validation epoch (`best.ckpt`, written by `--save-best`). Any other `p` as is.
+pub fn resolve_params(p: &Path, runs: &Path) -> Result<PathBuf, String> {
+    let which = p
+        .to_str()
+        .filter(|w| ["last", "best"].contains(w) && !p.exists());
+    let Some(which) = which else {
+        return Ok(p.to_path_buf());
+    };
+    let last = last_checkpoint(runs).map_err(|_| {
+        format!(
+            "--params {which}: no run under {} has a checkpoint yet; train one with \
+                 ./model train, or give --params FILE",
+            runs.display()
+        )
+    })?;
+    let p = if which == "last" {
+        last
+    } else {
+        let best = crate::fit::BestFiles::beside(&last).ckpt;
+        if !best.is_file() {
+            return Err(format!(
+                "--params best: the newest run ({}) has no {}: it was trained without \
+                 --save-best; use --params last, or give --params FILE",
+                last.parent().unwrap_or(runs).display(),
+                best.file_name().unwrap_or_default().to_string_lossy()
+            ));
+        }
+        best
+    };
+    eprintln!("--params {which}: {}", p.display());
+    Ok(p)
+}
+
 /// Moves an earlier run's file out of the way: `a/checkpoint.ckpt` becomes
 /// `a/checkpoint.1.ckpt` (the first free number). Returns the new name.
 pub fn set_aside(p: &Path) -> Result<PathBuf, String> {
@@ -176,6 +214,16 @@ pub fn settle_paths(a: &mut TrainArgs, runs: &Path, create: bool) -> Result<(), 
             dir.join(CHECKPOINT_NAME)
         }
     };
+    // A run folder keeps its metrics and curves without being asked.
+    let in_run_folder = a.checkpoint_flag.is_none()
+        && !a.no_checkpoint
+        && a.checkpoint.file_name() == Some(CHECKPOINT_NAME.as_ref());
+    if in_run_folder {
+        a.metrics
+            .get_or_insert_with(|| a.checkpoint.with_file_name(METRICS_NAME));
+        a.plot
+            .get_or_insert_with(|| a.checkpoint.with_file_name(CURVES_NAME));
+    }
     Ok(())
 }
 
@@ -201,6 +249,9 @@ pub fn resume_flags(a: &TrainArgs) -> String {
         if p != Path::new(default) {
             s += &format!(" {flag} {}", shell_word(&p.to_string_lossy()));
         }
+    }
+    if let Some(v) = &a.val {
+        s += &format!(" --val {}", shell_word(&v.to_string_lossy()));
     }
     s
 }
@@ -332,6 +383,35 @@ pub fn resume_settings(
             recipe_differs = true;
         }
     }
+    // Model selection: the checkpoint's validation set and --save-best, unless given (a
+    // validation blob cannot be taken from the checkpoint: only its checksums are there).
+    let ck_val = ck.selection.map(|s| s.val);
+    let show = |v: Option<Validation>| match v {
+        None => "no validation set".to_string(),
+        Some(Validation::Fraction(f)) => format!("--val-fraction {f}"),
+        Some(Validation::Blob(id)) => format!("a --val blob ({id})"),
+    };
+    match (a.val_fraction, &a.val, ck_val) {
+        (Some(f), _, v) if v != Some(Validation::Fraction(f)) => {
+            differ("--val-fraction", show(v), format!("--val-fraction {f}"))
+        }
+        (_, Some(p), v) if !matches!(v, Some(Validation::Blob(_))) => {
+            differ("--val", show(v), format!("--val {}", p.display()))
+        }
+        (None, None, Some(Validation::Fraction(f))) => a.val_fraction = Some(f),
+        (None, None, Some(Validation::Blob(id))) => {
+            return Err(format!(
+                "--resume {}: the run validates on a blob ({id}): give it again with --val PATH",
+                a.resume.as_deref().unwrap_or(Path::new("?")).display()
+            ))
+        }
+        _ => {}
+    }
+    let ck_best = ck.selection.is_some_and(|s| s.save_best);
+    if a.save_best && !ck_best {
+        differ("--save-best", "it off".into(), "it on".into());
+    }
+    a.save_best |= ck_best;
     let run = ck.run;
     if let Some(run) = run {
         if given(a, "limit") && a.limit.map(|l| l as u64) != run.limit {
@@ -379,6 +459,7 @@ pub fn check_resume_data(
     ck_path: &Path,
     train: &Blob,
     test: &Blob,
+    val: Option<&Blob>,
     force: bool,
 ) -> Result<(), String> {
     let mut diffs = Vec::new();
@@ -400,6 +481,15 @@ pub fn check_resume_data(
             }
         }
     }
+    if let (Some(blob), Some(Validation::Blob(want))) = (val, ck.selection.map(|s| s.val)) {
+        let have = BlobId::of(blob);
+        if have != want {
+            diffs.push(format!(
+                "validation data {} ({have}) is not the run's ({want})",
+                blob.path().display()
+            ));
+        }
+    }
     if diffs.is_empty() {
         return Ok(());
     }
@@ -410,7 +500,7 @@ pub fn check_resume_data(
         return Ok(());
     }
     Err(format!(
-        "--resume {}: {} (give the run's --train/--test, or add --force to continue on this data)",
+        "--resume {}: {} (give the run's --train/--test/--val, or add --force to continue on this data)",
         ck_path.display(),
         diffs.join("; ")
     ))

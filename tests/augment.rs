@@ -7,11 +7,13 @@ mod common;
 #[path = "common/net.rs"]
 mod net;
 use catdog::augment::{warp_image, Warp};
+use catdog::config::Kernels;
 use catdog::config::{Hyper, Recipe, Schedule};
 use catdog::dataset::Synthetic;
-use catdog::network::{Kernels, Network};
+use catdog::network::EpochOptions;
+use catdog::network::Network;
 use catdog::testing::{avx512_or_skip, fns};
-use catdog::train::{self, epoch_lr, EpochOptions};
+use catdog::train::{self, epoch_lr};
 use common::{assert_ok, assert_refused, final_accuracy, small_run, stderr_of, tmp_with_blobs};
 use net::{central_difference, he_net};
 use std::process::Command;

@@ -32,6 +32,8 @@ fn history() -> Vec<EpochRecord> {
             samples_per_s: 100.0 + e as f64,
             elapsed_s: 12.5 * e as f64,
             lr: 0.01 * e as f32,
+            val_accuracy: None,
+            val_loss: None,
         })
         .collect()
 }
@@ -256,10 +258,10 @@ fn foreign_empty_and_directory_paths_are_refused() {
 fn unsupported_version_is_named() {
     let d = TempDir::new("ck", "version");
     let mut b = save_small(&d.path("a.ck"), false);
-    b[8..12].copy_from_slice(&3u32.to_le_bytes()); // 1 and 2 are read
+    b[8..12].copy_from_slice(&4u32.to_le_bytes()); // 1, 2 and 3 are read
     reseal(&mut b);
     let e = load_err(&d.path("v.ck"), &b);
-    assert!(e.contains("version 3") && e.contains("unsupported"), "{e}");
+    assert!(e.contains("version 4") && e.contains("unsupported"), "{e}");
 }
 
 #[test]
@@ -400,4 +402,67 @@ fn check_compatible_names_every_differing_field() {
     assert!(e.contains("fc1: checkpoint 32, requested 64"), "{e}");
     assert!(e.contains("batch: checkpoint 5, requested 16"), "{e}");
     assert!(!e.contains("image"), "{e}");
+}
+
+#[test]
+fn version_3_round_trips_the_selection_and_validation_history() {
+    use catdog::checkpoint::{BlobId, RunRecord, Selection, Validation, RECORD_LEN_V3, RUN_LEN};
+    let d = TempDir::new("ck", "v3");
+    let h = small_hyper();
+    let n = h.shapes().unwrap().param_count();
+    let (recipe, params) = (Recipe::faithful(true), values(n, 3));
+    let hist: Vec<EpochRecord> = history()
+        .into_iter()
+        .map(|r| EpochRecord {
+            val_accuracy: (r.epoch != 2).then_some(0.25 * r.epoch as f64),
+            val_loss: Some(1.0 / r.epoch as f64),
+            ..r
+        })
+        .collect();
+    let id = |c| BlobId {
+        header_crc: c,
+        payload_crc: c + 1,
+        count: 10,
+    };
+    let run = RunRecord {
+        limit: None,
+        train: id(1),
+        test: id(2),
+    };
+    for val in [Validation::Fraction(0.125), Validation::Blob(id(5))] {
+        let sel = Selection {
+            val,
+            save_best: true,
+            best: Some((3, 0.75)),
+        };
+        let c = CheckpointRef {
+            epochs_done: 4,
+            history: &hist,
+            run: Some(&run),
+            selection: Some(&sel),
+            ..CheckpointRef::new(&h, &recipe, &params)
+        };
+        let p = d.path("v3.ck");
+        checkpoint::save(&p, &c).unwrap();
+        let ck = checkpoint::load(&p).unwrap();
+        assert_eq!((ck.selection, ck.run), (Some(sel), Some(run)));
+        assert_eq!(ck.history, hist);
+        let len = std::fs::metadata(&p).unwrap().len() as usize;
+        let select_len = catdog::checkpoint::SELECT_LEN;
+        assert_eq!(
+            len,
+            HEADER_LEN + RUN_LEN + select_len + RECORD_LEN_V3 * 4 + 4 * n + 4
+        );
+        // A best epoch past the epochs done is damage.
+        let bad = Selection {
+            best: Some((5, 0.5)),
+            ..sel
+        };
+        let b = checkpoint::encode(&CheckpointRef {
+            selection: Some(&bad),
+            ..c
+        })
+        .unwrap();
+        assert!(checkpoint::decode(&b).unwrap_err().contains("best epoch"));
+    }
 }

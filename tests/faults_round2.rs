@@ -437,6 +437,8 @@ fn a_checkpoint_whose_history_disagrees_with_its_epochs_is_refused() {
         samples_per_s: 10.0,
         elapsed_s: 1.0,
         lr: 0.01,
+        val_accuracy: None,
+        val_loss: None,
     }];
     let c = catdog::checkpoint::CheckpointRef {
         epochs_done: 3,

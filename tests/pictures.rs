@@ -79,6 +79,8 @@ fn straight_history() -> Vec<EpochRecord> {
             samples_per_s: 50.0,
             elapsed_s: 10.0 * (k + 1) as f64,
             lr: 0.01,
+            val_accuracy: None,
+            val_loss: None,
         })
         .collect()
 }

@@ -1,6 +1,6 @@
 //! The improved recipe's geometric and photometric augmentation of a training sample: a random
 //! resized crop of the stored image, resampled bilinearly back to the network's image size,
-//! mirrored left-right where [`crate::train::flip_bit`] says so, with brightness, contrast and
+//! mirrored left-right where [`crate::step::flip_bit`] says so, with brightness, contrast and
 //! saturation jitter, all in one pass into a u8 image that the unchanged input layer then loads
 //! (so every kernel set gets the same augmented bytes). Not in the original.
 //!

@@ -90,4 +90,13 @@ pub trait Network {
     ) -> Result<EpochStats, String>;
     /// P(dog) of every sample of `data`.
     fn predict(&mut self, data: &dyn Dataset) -> Vec<f32>;
+    /// P(dog) of every sample of `data` mirrored left-right (for test-time augmentation,
+    /// [`crate::infer::predict_tta`]); `Err` where the kernels have no mirrored pass.
+    fn predict_mirrored(&mut self, data: &dyn Dataset) -> Result<Vec<f32>, String> {
+        let _ = data;
+        Err(format!(
+            "--tta mirrors each image, which the {} kernels cannot: use --kernels fast or portable",
+            self.kernels()
+        ))
+    }
 }

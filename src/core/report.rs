@@ -1,5 +1,5 @@
 //! What `model eval` reports beyond accuracy: the confusion matrix, precision and recall per
-//! class (dog = positive, as P(dog) is the network's output).
+//! class (dog = positive, as P(dog) is the network's output), and the calibration.
 
 use std::fmt::Write;
 
@@ -79,6 +79,99 @@ impl Confusion {
     }
 }
 
+/// How well P(dog) is calibrated: the samples in [`Calibration::BINS`] equal-width bins of
+/// their confidence, P(predicted class) = `max(p, 1 - p)` (predicted dog when `p > 0.5`, as
+/// [`Confusion`] counts), each bin with its mean confidence and its accuracy. Unlabeled samples
+/// are left out.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Calibration {
+    pub bins: Vec<CalibrationBin>,
+}
+
+/// One bin of [`Calibration`]: confidences in `[lo, hi)` (the last bin includes 1).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CalibrationBin {
+    pub lo: f64,
+    pub hi: f64,
+    pub count: usize,
+    /// Mean confidence of the bin's samples (0 when empty).
+    pub confidence: f64,
+    /// Fraction of the bin's samples predicted right (0 when empty).
+    pub accuracy: f64,
+}
+
+impl Calibration {
+    /// Bins of the expected calibration error (as Guo et al. 2017).
+    pub const BINS: usize = 15;
+
+    pub fn new(probs: &[f32], labels: &[u8]) -> Self {
+        let n = Self::BINS;
+        let mut bins: Vec<CalibrationBin> = (0..n)
+            .map(|k| CalibrationBin {
+                lo: k as f64 / n as f64,
+                hi: (k + 1) as f64 / n as f64,
+                ..Default::default()
+            })
+            .collect();
+        for (&p, &l) in probs.iter().zip(labels) {
+            if l > 1 {
+                continue;
+            }
+            let dog = p > 0.5;
+            let conf = if dog { p as f64 } else { 1.0 - p as f64 };
+            let b = &mut bins[((conf * n as f64) as usize).min(n - 1)];
+            b.count += 1;
+            b.confidence += conf;
+            b.accuracy += (dog == (l == 1)) as u8 as f64;
+        }
+        for b in bins.iter_mut().filter(|b| b.count > 0) {
+            b.confidence /= b.count as f64;
+            b.accuracy /= b.count as f64;
+        }
+        Self { bins }
+    }
+
+    /// The expected calibration error: the mean over samples of |accuracy - confidence| of
+    /// their bin (0 when perfectly calibrated, and for no samples).
+    pub fn ece(&self) -> f64 {
+        let total: usize = self.bins.iter().map(|b| b.count).sum();
+        let sum: f64 = self
+            .bins
+            .iter()
+            .map(|b| b.count as f64 * (b.accuracy - b.confidence).abs())
+            .sum();
+        sum / total.max(1) as f64
+    }
+
+    /// The ECE and the non-empty bins, for the terminal.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "calibration: expected calibration error {:.4} ({} equal-width bins of P(predicted \
+             class); 0 is perfect)",
+            self.ece(),
+            Self::BINS
+        );
+        let _ = writeln!(
+            s,
+            "{:>13} {:>8} {:>15} {:>9}",
+            "P(predicted)", "samples", "mean confidence", "accuracy"
+        );
+        for b in self.bins.iter().filter(|b| b.count > 0) {
+            let _ = writeln!(
+                s,
+                "{:>13} {:>8} {:>15.4} {:>9.4}",
+                format!("{:.3}-{:.3}", b.lo, b.hi),
+                b.count,
+                b.confidence,
+                b.accuracy
+            );
+        }
+        s
+    }
+}
+
 fn ratio(a: usize, b: usize) -> f64 {
     if b == 0 {
         0.0
@@ -104,5 +197,24 @@ mod tests {
         assert!((c.precision(0) - 0.5).abs() < 1e-12);
         assert!((c.recall(0) - 0.5).abs() < 1e-12);
         assert!(c.render().contains("true dog        1        2"));
+    }
+
+    #[test]
+    fn expected_calibration_error_of_a_hand_made_example() {
+        // Confidences 0.9 (right), 0.8 (wrong), 0.7 (right), 0.6 (right): one per bin, so the
+        // ECE is the mean of |1 - 0.9|, |0 - 0.8|, |1 - 0.7|, |1 - 0.6| = 1.6 / 4.
+        let c = Calibration::new(&[0.9, 0.8, 0.3, 0.6, 0.5], &[1, 0, 0, 1, 255]);
+        assert_eq!(c.bins.iter().map(|b| b.count).sum::<usize>(), 4);
+        assert!((c.ece() - 0.4).abs() < 1e-6, "{}", c.ece());
+        // Two in one bin (0.95 right, 0.96 wrong): |0.5 - 0.955|.
+        let c = Calibration::new(&[0.95, 0.04], &[1, 1]);
+        assert_eq!(c.bins[14].count, 2);
+        assert!((c.ece() - 0.455).abs() < 1e-6, "{}", c.ece());
+        // P(dog) 0.5 predicts cat with confidence 0.5: bin 7; 1.0 goes to the last bin.
+        let c = Calibration::new(&[0.5, 1.0], &[0, 1]);
+        assert_eq!((c.bins[7].count, c.bins[14].count), (1, 1));
+        assert!((c.ece() - 0.25).abs() < 1e-9, "{}", c.ece());
+        assert!(c.render().contains("expected calibration error 0.2500"));
+        assert_eq!(Calibration::new(&[], &[]).ece(), 0.0);
     }
 }

@@ -231,12 +231,21 @@ pub fn forward_backward(
     loss
 }
 
-/// The inference pass over `rows` samples of `data` from `start` (the forward phases 1-3
-/// without the loss; fc1 on its packed weights where the path has them, which the caller has
-/// packed: [`crate::net::Net::pack_fc1_for_inference`]): leaves P(dog) in the batch's `probs`.
-pub fn forward_only(c: &Ctx, team: &Team, t: usize, data: &dyn Dataset, start: usize, rows: usize) {
+/// The inference pass over `rows` samples of `data` from `start`, each mirrored left-right
+/// when `flip` (the forward phases 1-3 without the loss; fc1 on its packed weights where the
+/// path has them, which the caller has packed:
+/// [`crate::net::Net::pack_fc1_for_inference`]): leaves P(dog) in the batch's `probs`.
+pub fn forward_only(
+    c: &Ctx,
+    team: &Team,
+    t: usize,
+    data: &dyn Dataset,
+    start: usize,
+    rows: usize,
+    flip: bool,
+) {
     for slot in team.deal(t, rows) {
-        conv_blocks_forward(c, slot, t, data.image(start + slot), false, false);
+        conv_blocks_forward(c, slot, t, data.image(start + slot), flip, false);
     }
     team.sync();
     match c.fns.fc_forward_packed {

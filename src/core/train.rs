@@ -130,6 +130,9 @@ impl Network for Net {
     fn predict(&mut self, data: &dyn Dataset) -> Vec<f32> {
         predict(self, data)
     }
+    fn predict_mirrored(&mut self, data: &dyn Dataset) -> Result<Vec<f32>, String> {
+        Ok(crate::infer::predict(self, data, true))
+    }
 
     /// `on_step(step, loss)` is called by thread 0 after every batch (for a progress bar).
     fn run_epoch(
@@ -251,25 +254,7 @@ impl Network for Net {
 
 /// P(dog) for every sample of `data`, in batches of the training batch size.
 pub fn predict(net: &mut Net, data: &dyn Dataset) -> Vec<f32> {
-    let n = data.len();
-    let b = net.hyper.batch;
-    let mut probs = vec![0.0f32; n];
-    let out = Mutex::new(&mut probs);
-    let threads = net.hyper.threads;
-    net.pack_fc1_for_inference();
-    let c: Ctx = net.ctx();
-    Team::run(threads, |team, t| {
-        for start in (0..n).step_by(b) {
-            let rows = b.min(n - start);
-            step::forward_only(&c, team, t, data, start, rows);
-            if t == 0 {
-                // SAFETY: only thread 0 writes probs (in the head phase, which it runs alone).
-                let p = unsafe { c.acts.get(c.batch.probs) };
-                out.lock().unwrap()[start..start + rows].copy_from_slice(&p[..rows]);
-            }
-        }
-    });
-    probs
+    crate::infer::predict(net, data, false)
 }
 
 /// Fraction of labeled samples whose prediction `p > 0.5` matches the label.

@@ -76,6 +76,8 @@ fn main() {
         samples_per_s: 100.0,
         elapsed_s: 1.5,
         lr: 0.01,
+        val_accuracy: None,
+        val_loss: None,
     };
     let ck = dir("checkpoint");
     let (faithful, improved) = (Recipe::faithful(true), Recipe::improved());
