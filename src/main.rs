@@ -682,10 +682,16 @@ fn eval_cmd(mut a: EvalArgs) -> Result<(), String> {
     let cal = catdog::report::Calibration::new(&probs, blob.labels());
     out!("{}", cal.render())?;
     if let Some(p) = &a.plot {
+        let name = |p: &Path| {
+            p.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        };
         let title = format!(
-            "reliability of {} on {}{}",
-            a.params.display(),
-            a.data.display(),
+            "reliability: {} on {}{}",
+            name(&a.params),
+            name(&a.data),
             if a.tta { " (TTA)" } else { "" }
         );
         catdog::plot::write_reliability(p, &cal, &title)?;
