@@ -7,7 +7,8 @@
 use crate::dataset::Dataset;
 use crate::network::EpochOptions;
 use crate::network::Network;
-use crate::train::{accuracy, epoch_lr, epoch_order, mean_bce, original_accuracy};
+use crate::report::{accuracy, mean_bce, original_accuracy};
+use crate::schedule::{epoch_lr, epoch_order};
 use std::time::Instant;
 
 /// Everything [`fit`] needs besides the network and the data.

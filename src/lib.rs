@@ -7,7 +7,8 @@
 pub use catdog_core::original;
 pub use catdog_core::{
     arena, augment, blob, builder, config, cpu, dataset, infer, kernels, layers, net, network,
-    parameters, profile, reference, report, rng, split, step, team, testing, train, update,
+    parameters, profile, reference, report, rng, schedule, split, step, team, testing, train,
+    update,
 };
 pub use catdog_guard as guard;
 pub use catdog_guard::{errln, out, outln};

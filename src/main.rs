@@ -15,9 +15,9 @@ use catdog::network::EpochOptions;
 use catdog::network::{self, Network};
 use catdog::packer_cmd;
 use catdog::parameters;
+use catdog::report;
 use catdog::report::Confusion;
 use catdog::runs;
-use catdog::train;
 use catdog::{errln, out, outln};
 use clap::Parser;
 use std::io::{IsTerminal, Write};
@@ -406,9 +406,9 @@ fn finish_training(t: &mut Training, last: Option<f32>) -> Result<(), String> {
     errln!("{}", summary(t))?;
     let acc = match last {
         Some(acc) => acc,
-        None => train::original_accuracy(&t.net.predict(&t.test_blob), t.test_blob.labels()),
+        None => report::original_accuracy(&t.net.predict(&t.test_blob), t.test_blob.labels()),
     };
-    outln!("Accuracy is: {}", train::original_decimal(acc as f64))?;
+    outln!("Accuracy is: {}", report::original_decimal(acc as f64))?;
     Ok(())
 }
 
@@ -743,7 +743,7 @@ fn eval_cmd(mut a: EvalArgs) -> Result<(), String> {
     }
     outln!(
         "Accuracy is: {}",
-        train::original_decimal(train::original_accuracy(&probs, blob.labels()) as f64)
+        report::original_decimal(report::original_accuracy(&probs, blob.labels()) as f64)
     )?;
     Ok(())
 }

@@ -12,8 +12,10 @@ use catdog::config::{Hyper, Recipe, Schedule};
 use catdog::dataset::Synthetic;
 use catdog::network::EpochOptions;
 use catdog::network::Network;
+use catdog::schedule;
+use catdog::schedule::epoch_lr;
 use catdog::testing::{avx512_or_skip, fns};
-use catdog::train::{self, epoch_lr};
+use catdog::train;
 use common::{assert_ok, assert_refused, final_accuracy, small_run, stderr_of, tmp_with_blobs};
 use net::{central_difference, he_net};
 use std::process::Command;
@@ -157,7 +159,7 @@ fn all_on(seed: u64) -> EpochOptions {
 #[test]
 fn augmented_training_is_deterministic_on_any_thread_count() {
     let data = Synthetic::new(40, 16, 4);
-    let order = train::epoch_order(40, true, 5, 1);
+    let order = schedule::epoch_order(40, true, 5, 1);
     let run = |kernels: Kernels, threads: usize, opts: &EpochOptions| {
         let h = Hyper {
             image: 16,

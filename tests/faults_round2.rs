@@ -628,7 +628,7 @@ fn smaller_misreports_are_mended() {
     assert!(err.contains("over the limit"), "{err}");
     assert!(!err.contains("--max-pixels"), "{err}");
     // A perfect prediction's loss is 0, never -0.0000.
-    let loss = catdog::train::mean_bce(&[1.0, 0.0], &[1, 0]);
+    let loss = catdog::report::mean_bce(&[1.0, 0.0], &[1, 0]);
     assert!(loss >= 0.0, "{loss}");
     assert_eq!(format!("{loss:.4}"), "0.0000");
     // Unicode line and paragraph separators are escaped in printed names.

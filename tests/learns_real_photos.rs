@@ -7,11 +7,13 @@ mod common;
 use catdog::config::Hyper;
 use catdog::config::Kernels;
 use catdog::dataset::open_blob;
+use catdog::infer;
 use catdog::net::Net;
 use catdog::network::EpochOptions;
 use catdog::network::Network;
 use catdog::parameters;
-use catdog::train;
+use catdog::report;
+use catdog::schedule;
 use common::shared_or_skip;
 use std::path::PathBuf;
 use std::process::Command;
@@ -53,11 +55,14 @@ fn learns(kernels: Kernels, epochs: usize, min_accuracy: f64) {
     let shapes = net.shapes.clone();
     parameters::he_init(&shapes, net.params_mut(), h.seed);
     net.repack();
-    let before = train::accuracy(&train::predict(&mut net, &test_blob), test_blob.labels());
+    let before = report::accuracy(
+        &infer::predict(&mut net, &test_blob, false),
+        test_blob.labels(),
+    );
     let opts = EpochOptions::plain(h.lr);
     let mut losses = Vec::new();
     for epoch in 1..=epochs {
-        let order = train::epoch_order(train_blob.len(), true, h.seed, epoch);
+        let order = schedule::epoch_order(train_blob.len(), true, h.seed, epoch);
         let st = net
             .run_epoch(&train_blob, &order, epoch, &opts, None)
             .unwrap();
@@ -67,10 +72,16 @@ fn learns(kernels: Kernels, epochs: usize, min_accuracy: f64) {
             st.samples as f64 / st.seconds
         );
         losses.push(st.mean_loss);
-        let acc = train::accuracy(&train::predict(&mut net, &test_blob), test_blob.labels());
+        let acc = report::accuracy(
+            &infer::predict(&mut net, &test_blob, false),
+            test_blob.labels(),
+        );
         eprintln!("epoch {epoch}: held-out accuracy {acc:.3}");
     }
-    let after = train::accuracy(&train::predict(&mut net, &test_blob), test_blob.labels());
+    let after = report::accuracy(
+        &infer::predict(&mut net, &test_blob, false),
+        test_blob.labels(),
+    );
     eprintln!("{kernels}: held-out accuracy on 1000 real photos: {before:.3} before training, {after:.3} after {epochs} epochs");
     std::fs::remove_dir_all(&out).ok();
     assert!(

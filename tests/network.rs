@@ -4,10 +4,13 @@
 use catdog::config::Hyper;
 use catdog::config::Kernels;
 use catdog::dataset::{Dataset, Synthetic};
+use catdog::infer;
 use catdog::net::Net;
 use catdog::network::EpochOptions;
 use catdog::network::Network;
 use catdog::parameters;
+use catdog::report;
+use catdog::schedule;
 use catdog::testing::avx512_or_skip;
 use catdog::train;
 
@@ -137,7 +140,7 @@ fn fast_and_portable_kernels_follow_reference_losses() {
 #[test]
 fn any_thread_count_gives_the_same_bits() {
     let data = Synthetic::new(40, 16, 4);
-    let order = train::epoch_order(40, true, 5, 1);
+    let order = schedule::epoch_order(40, true, 5, 1);
     let opts = EpochOptions {
         flips: true,
         momentum: 0.9,
@@ -180,7 +183,7 @@ fn inference_bits_do_not_depend_on_batch_or_threads_and_algorithms_agree() {
             let s = n.shapes.clone();
             parameters::he_init(&s, n.params_mut(), 5);
             n.repack();
-            train::predict(&mut n, &data)
+            infer::predict(&mut n, &data, false)
         };
         let base = probs(16, 1);
         for (batch, threads) in [(64, 1), (64, 2), (7, 2), (70, 7)] {
@@ -199,7 +202,7 @@ fn inference_bits_do_not_depend_on_batch_or_threads_and_algorithms_agree() {
         let s = n.shapes.clone();
         parameters::he_init(&s, n.params_mut(), 5);
         n.repack();
-        (n.conv.map(|p| p.algo), train::predict(&mut n, &data))
+        (n.conv.map(|p| p.algo), infer::predict(&mut n, &data, false))
     };
     let (algos, base) = probs(16, 1, ConvChoice::Auto);
     for (batch, threads) in [(64, 1), (64, 2), (7, 2), (70, 7)] {
@@ -246,10 +249,10 @@ fn predict_follows_every_change_of_the_parameters() {
             let mut f = Net::new(&h, path, false).unwrap();
             f.params_mut().copy_from_slice(params);
             f.repack();
-            train::predict(&mut f, &data)
+            infer::predict(&mut f, &data, false)
         };
         let mut n = net(&h, path, 8);
-        let before = train::predict(&mut n, &data);
+        let before = infer::predict(&mut n, &data, false);
         assert!(
             before == fresh(n.params()),
             "{path:?}: a fresh network differs"
@@ -258,7 +261,7 @@ fn predict_follows_every_change_of_the_parameters() {
         for w in &mut n.params_mut()[v.off..v.off + v.len] {
             *w *= -1.5;
         }
-        let changed = train::predict(&mut n, &data);
+        let changed = infer::predict(&mut n, &data, false);
         assert!(
             changed != before,
             "{path:?}: fc1's new weights changed nothing"
@@ -267,10 +270,10 @@ fn predict_follows_every_change_of_the_parameters() {
             changed == fresh(n.params()),
             "{path:?}: stale after params_mut"
         );
-        let order = train::epoch_order(24, false, 1, 1);
+        let order = schedule::epoch_order(24, false, 1, 1);
         n.run_epoch(&data, &order, 1, &EpochOptions::plain(0.05), None)
             .unwrap();
-        let trained = train::predict(&mut n, &data);
+        let trained = infer::predict(&mut n, &data, false);
         assert!(trained != changed, "{path:?}: the epoch changed nothing");
         assert!(
             trained == fresh(n.params()),
@@ -289,13 +292,13 @@ fn learns_synthetic_signal() {
     let train_set = Synthetic::new(256, 16, 1);
     let test_set = Synthetic::new(128, 16, 2);
     let mut n = net(&h, Kernels::default_for_cpu(), 4);
-    let before = train::accuracy(&train::predict(&mut n, &test_set), test_set.labels());
+    let before = report::accuracy(&infer::predict(&mut n, &test_set, false), test_set.labels());
     let opts = EpochOptions::plain(0.02);
     for e in 1..=4 {
-        let order = train::epoch_order(256, true, 1, e);
+        let order = schedule::epoch_order(256, true, 1, e);
         n.run_epoch(&train_set, &order, e, &opts, None).unwrap();
     }
-    let after = train::accuracy(&train::predict(&mut n, &test_set), test_set.labels());
+    let after = report::accuracy(&infer::predict(&mut n, &test_set, false), test_set.labels());
     eprintln!("synthetic accuracy: {before:.3} -> {after:.3}");
     assert!(after >= 0.9, "accuracy {after} after 4 epochs");
 }

@@ -10,6 +10,7 @@ use catdog::dataset::{Dataset, Synthetic};
 use catdog::layers::dropout;
 use catdog::net::Net;
 use catdog::network::EpochOptions;
+use catdog::report;
 use catdog::testing::{avx512_or_skip, fns};
 use catdog::train;
 use common::{assert_ok, final_accuracy, small_run, tmp_with_blobs};
@@ -75,7 +76,7 @@ fn predict_agrees_with_eval_and_names_every_file() {
         right += ((f[2] == "dog") == (blob.labels()[i] == 1)) as usize;
     }
     // eval prints the accuracy as the original does: right / total in f32, truncated.
-    let printed: f64 = train::original_decimal((right as f32 / 40.0) as f64)
+    let printed: f64 = report::original_decimal((right as f32 / 40.0) as f64)
         .parse()
         .unwrap();
     assert!(

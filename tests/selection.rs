@@ -412,7 +412,7 @@ fn tta_is_the_mean_of_the_image_and_its_mirror_on_every_kernel_set() {
         catdog::parameters::he_init(&shapes, net.params_mut(), 3);
         net.repack();
         let plain = net.predict(&data);
-        let flipped = catdog::train::predict(&mut net, &mirrored);
+        let flipped = catdog::infer::predict(&mut net, &mirrored, false);
         assert_ne!(
             bits(&plain),
             bits(&flipped),

@@ -225,7 +225,7 @@ pub struct Recipe {
     pub crops: bool,
     /// Label smoothing epsilon: the targets are `y (1 - eps) + eps / 2` (0 = none).
     pub label_smoothing: f32,
-    /// Epochs of linear warm-up before the schedule ([`crate::train::epoch_lr`]; 0 = none).
+    /// Epochs of linear warm-up before the schedule ([`crate::schedule::epoch_lr`]; 0 = none).
     pub warmup: usize,
 }
 

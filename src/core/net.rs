@@ -165,7 +165,7 @@ pub struct Net {
     pub packed_bwd: [View; 3],
     /// fc1's weights packed for inference ([`crate::layers::fc::pack_inference`]: neuron
     /// blocks of `[flat][32]`), where the path has `fc_forward_packed`; else empty. Packed by
-    /// [`crate::train::predict`] when `fc1_packed_current` is false: set false by
+    /// [`crate::infer::predict`] when `fc1_packed_current` is false: set false by
     /// [`Net::params_mut`] and by every training epoch, so the training loop never packs it.
     pub fc1_packed: View,
     pub fc1_packed_current: bool,
@@ -417,7 +417,7 @@ impl Net {
     }
 
     /// Refreshes the kernels' packed copies of the conv weights (after every update).
-    /// fc1's inference packing is refreshed by the next [`crate::train::predict`].
+    /// fc1's inference packing is refreshed by the next [`crate::infer::predict`].
     pub fn repack(&mut self) {
         let c = self.ctx();
         for l in 0..3 {

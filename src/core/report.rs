@@ -1,7 +1,75 @@
-//! What `model eval` reports beyond accuracy: the confusion matrix, precision and recall per
-//! class (dog = positive, as P(dog) is the network's output), and the calibration.
+//! What a run reports about its predictions: the original's log lines (its per-batch loss line,
+//! its decimal printing, its accuracy), accuracy and mean loss, and what `model eval` adds: the
+//! confusion matrix, precision and recall per class (dog = positive, as P(dog) is the network's
+//! output), and the calibration.
 
+use crate::network::EpochOptions;
 use std::fmt::Write;
+
+/// Prints the original's per-batch line when `opts.log_every` says so: `Epoch: E, Step: S,
+/// Loss: L`, epochs and steps counted from 0 (`epoch` here counts from 1, `step` from 0), the
+/// loss as [`original_decimal`] prints it.
+/// A failed write to stdout is returned as an error (a closed pipe ends the run quietly).
+pub fn log_step(opts: &EpochOptions, epoch: usize, step: usize, loss: f32) -> Result<(), String> {
+    if opts.log_every > 0 && (step + 1).is_multiple_of(opts.log_every) {
+        catdog_guard::outln!(
+            "Epoch: {}, Step: {step}, Loss: {}",
+            epoch - 1,
+            original_decimal(loss as f64)
+        )?;
+    }
+    Ok(())
+}
+
+/// Formats `x` as the original's `print.asm` does: a `-` for a negative value, the integer part,
+/// a point, and the fraction times 1,000,000 *truncated* (not rounded) to an integer, printed as
+/// its six lowest decimal digits.
+///
+/// ```
+/// use catdog_core::report::original_decimal;
+/// assert_eq!(original_decimal(0.6862299), "0.686229");
+/// assert_eq!(original_decimal(0.421875), "0.421875");
+/// assert_eq!(original_decimal(2.5), "2.500000");
+/// assert_eq!(original_decimal(-0.0000019), "-0.000001");
+/// ```
+pub fn original_decimal(x: f64) -> String {
+    let (sign, x) = if x >= 0.0 { ("", x) } else { ("-", 0.0 - x) };
+    let int = x as i64;
+    let frac = ((x - int as f64) * 1_000_000.0) as i64;
+    format!("{sign}{int}.{:06}", frac.rem_euclid(1_000_000))
+}
+
+/// Test accuracy as the original computes it: the count of samples with `(p > 0.5) == label`,
+/// divided by the sample count, in f32.
+pub fn original_accuracy(probs: &[f32], labels: &[u8]) -> f32 {
+    let correct = probs
+        .iter()
+        .zip(labels)
+        .filter(|&(&p, &l)| (p > 0.5) as u8 == l)
+        .count();
+    correct as f32 / probs.len().max(1) as f32
+}
+
+/// Fraction of labeled samples whose prediction `p > 0.5` matches the label.
+pub fn accuracy(probs: &[f32], labels: &[u8]) -> f64 {
+    Confusion::new(probs, labels).accuracy()
+}
+
+/// Mean binary cross-entropy of predictions against labels (labeled samples only), as the
+/// training loss is defined.
+pub fn mean_bce(probs: &[f32], labels: &[u8]) -> f64 {
+    let (mut sum, mut n) = (0.0f64, 0usize);
+    for (&p, &l) in probs.iter().zip(labels) {
+        if l <= 1 {
+            let (p, y) = (p as f64, l as f64);
+            // The 1e-7 that keeps ln finite makes a perfect prediction's loss -1e-7: a loss
+            // is never below 0 ("-0.0000" in the summary line).
+            sum += (-(y * (p + 1e-7).ln() + (1.0 - y) * (1.0 - p + 1e-7).ln())).max(0.0);
+            n += 1;
+        }
+    }
+    sum / n.max(1) as f64
+}
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Confusion {

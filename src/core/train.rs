@@ -1,5 +1,5 @@
-//! The training and evaluation loops (the original's `_start.asm`): epochs of batches, a line
-//! per batch, then the test accuracy.
+//! The training epoch of our kernel sets (the original's `_start.asm` loop): batches in the
+//! order [`crate::schedule`] gives, each one's line ([`crate::report::log_step`]), the update.
 //!
 //! A batch is [`crate::step::forward_backward`] (phases 1-6: the passes), then phase 7 here:
 //! the SGD step over all parameters (all but fc1's weights when phase 4 did theirs; threads
@@ -19,50 +19,6 @@ use crate::update::Momentum;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
-
-/// Prints the original's per-batch line when `opts.log_every` says so: `Epoch: E, Step: S,
-/// Loss: L`, epochs and steps counted from 0 (`epoch` here counts from 1, `step` from 0), the
-/// loss as [`original_decimal`] prints it.
-/// A failed write to stdout is returned as an error (a closed pipe ends the run quietly).
-pub fn log_step(opts: &EpochOptions, epoch: usize, step: usize, loss: f32) -> Result<(), String> {
-    if opts.log_every > 0 && (step + 1).is_multiple_of(opts.log_every) {
-        catdog_guard::outln!(
-            "Epoch: {}, Step: {step}, Loss: {}",
-            epoch - 1,
-            original_decimal(loss as f64)
-        )?;
-    }
-    Ok(())
-}
-
-/// Formats `x` as the original's `print.asm` does: a `-` for a negative value, the integer part,
-/// a point, and the fraction times 1,000,000 *truncated* (not rounded) to an integer, printed as
-/// its six lowest decimal digits.
-///
-/// ```
-/// use catdog_core::train::original_decimal;
-/// assert_eq!(original_decimal(0.6862299), "0.686229");
-/// assert_eq!(original_decimal(0.421875), "0.421875");
-/// assert_eq!(original_decimal(2.5), "2.500000");
-/// assert_eq!(original_decimal(-0.0000019), "-0.000001");
-/// ```
-pub fn original_decimal(x: f64) -> String {
-    let (sign, x) = if x >= 0.0 { ("", x) } else { ("-", 0.0 - x) };
-    let int = x as i64;
-    let frac = ((x - int as f64) * 1_000_000.0) as i64;
-    format!("{sign}{int}.{:06}", frac.rem_euclid(1_000_000))
-}
-
-/// Test accuracy as the original computes it: the count of samples with `(p > 0.5) == label`,
-/// divided by the sample count, in f32.
-pub fn original_accuracy(probs: &[f32], labels: &[u8]) -> f32 {
-    let correct = probs
-        .iter()
-        .zip(labels)
-        .filter(|&(&p, &l)| (p > 0.5) as u8 == l)
-        .count();
-    correct as f32 / probs.len().max(1) as f32
-}
 
 /// The mean loss of the batch `idx` and its summed gradients (left in `net.grads`), without
 /// updating anything. For gradient checks. `aug` switches on the flips and dropout masks that
@@ -128,7 +84,7 @@ impl Network for Net {
         Net::repack(self)
     }
     fn predict(&mut self, data: &dyn Dataset) -> Vec<f32> {
-        predict(self, data)
+        crate::infer::predict(self, data, false)
     }
     fn predict_mirrored(&mut self, data: &dyn Dataset) -> Result<Vec<f32>, String> {
         Ok(crate::infer::predict(self, data, true))
@@ -193,7 +149,7 @@ impl Network for Net {
                         stop.store(true, Ordering::SeqCst);
                     } else {
                         losses.lock().unwrap().push(loss);
-                        if let Err(e) = log_step(opts, epoch, step, loss) {
+                        if let Err(e) = crate::report::log_step(opts, epoch, step, loss) {
                             // Stop every thread at the next barrier, as for a bad loss.
                             *failure.lock().unwrap() = Some(e);
                             stop.store(true, Ordering::SeqCst);
@@ -250,71 +206,4 @@ impl Network for Net {
             losses,
         })
     }
-}
-
-/// P(dog) for every sample of `data`, in batches of the training batch size.
-pub fn predict(net: &mut Net, data: &dyn Dataset) -> Vec<f32> {
-    crate::infer::predict(net, data, false)
-}
-
-/// Fraction of labeled samples whose prediction `p > 0.5` matches the label.
-pub fn accuracy(probs: &[f32], labels: &[u8]) -> f64 {
-    crate::report::Confusion::new(probs, labels).accuracy()
-}
-
-/// The visiting order of an epoch: file order, or a shuffle seeded by (seed, epoch) so that a
-/// resumed run visits exactly what an uninterrupted one would.
-pub fn epoch_order(n: usize, shuffle: bool, seed: u64, epoch: usize) -> Vec<u32> {
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    if shuffle {
-        crate::rng::Rng::new(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ epoch as u64)
-            .shuffle(&mut order);
-    }
-    order
-}
-
-/// The learning rate of `epoch` (1-based) of `epochs`: first `warmup` epochs of linear warm-up
-/// (at most `epochs - 1`; epoch `e` of `n` runs at `lr * e / (n + 1)`, so the ramp's next step
-/// is `lr`), then `schedule` over the remaining epochs as if they were the whole run. A function
-/// of the epoch alone, so a resumed run gets the rates an uninterrupted one would.
-pub fn epoch_lr(
-    lr: f32,
-    schedule: crate::config::Schedule,
-    warmup: usize,
-    epoch: usize,
-    epochs: usize,
-) -> f32 {
-    let n = warmup.min(epochs.saturating_sub(1));
-    if epoch <= n {
-        return (lr as f64 * epoch as f64 / (n + 1) as f64) as f32;
-    }
-    let (epoch, epochs) = (epoch - n, epochs - n);
-    match schedule {
-        crate::config::Schedule::Constant => lr,
-        crate::config::Schedule::Cosine => {
-            let t = if epochs > 1 {
-                (epoch - 1) as f64 / (epochs - 1) as f64
-            } else {
-                0.0
-            };
-            let min = lr as f64 * 0.01;
-            (min + (lr as f64 - min) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())) as f32
-        }
-    }
-}
-
-/// Mean binary cross-entropy of predictions against labels (labeled samples only), as the
-/// training loss is defined.
-pub fn mean_bce(probs: &[f32], labels: &[u8]) -> f64 {
-    let (mut sum, mut n) = (0.0f64, 0usize);
-    for (&p, &l) in probs.iter().zip(labels) {
-        if l <= 1 {
-            let (p, y) = (p as f64, l as f64);
-            // The 1e-7 that keeps ln finite makes a perfect prediction's loss -1e-7: a loss
-            // is never below 0 ("-0.0000" in the summary line).
-            sum += (-(y * (p + 1e-7).ln() + (1.0 - y) * (1.0 - p + 1e-7).ln())).max(0.0);
-            n += 1;
-        }
-    }
-    sum / n.max(1) as f64
 }

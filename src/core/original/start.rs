@@ -209,7 +209,7 @@ impl Network for OriginalNet {
                 ));
             }
             losses.push(mean);
-            crate::train::log_step(opts, epoch, step, mean)?;
+            crate::report::log_step(opts, epoch, step, mean)?;
             if let Some(f) = on_step {
                 f(step + 1, mean);
             }
