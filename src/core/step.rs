@@ -23,7 +23,8 @@
 //!
 //! A training step ([`forward_backward`]) is seven phases:
 //! 1. conv blocks forward, samples handed to whichever thread is free ([`Team::deal`]; each
-//!    sample has its own slot, so which thread runs it does not matter);
+//!    sample has its own slot, so which thread runs it does not matter); with crops on, each
+//!    sample's warp ([`crate::augment`]) first, into the thread's byte buffer, timed as the load;
 //! 2. fc1 forward, neurons split among threads;
 //! 3. fc2, loss, fc2 backward (thread 0; tiny);
 //! 4. fc1 backward: neurons split for the weight gradient, inputs split for the input gradient
