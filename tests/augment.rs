@@ -15,9 +15,8 @@ use catdog::network::Network;
 use catdog::schedule;
 use catdog::schedule::epoch_lr;
 use catdog::testing::{avx512_or_skip, fns};
-use catdog::train;
 use common::{assert_ok, assert_refused, final_accuracy, small_run, stderr_of, tmp_with_blobs};
-use net::{central_difference, he_net};
+use net::{assert_gradients_match_differences, he_net};
 use std::process::Command;
 
 fn model() -> Command {
@@ -219,29 +218,7 @@ fn label_smoothed_gradients_match_finite_differences() {
             ..all_on(9)
         };
         let aug = Some((&opts, 3, 1));
-        train::loss_and_gradients(&mut n, &data, &idx, aug);
-        let grads = n.grads.all()[..n.shapes.param_count()].to_vec();
-        let (mut off, mut good, mut total) = (0, 0, 0);
-        for &len in &n.shapes.param_lens() {
-            for k in 0..len.min(6) {
-                let i = off + k * len / len.min(6);
-                let fd = central_difference(&mut n, i, 1e-3, |n| {
-                    train::loss_and_gradients(n, &data, &idx, aug)
-                });
-                let g = grads[i] as f64 / 3.0;
-                total += 1;
-                if (fd - g).abs() <= 2e-3 + 0.05 * g.abs() {
-                    good += 1;
-                } else {
-                    eprintln!("{path:?} param {i}: fd {fd:.6} vs grad {g:.6}");
-                }
-            }
-            off += len;
-        }
-        assert!(
-            good * 10 >= total * 9,
-            "{path:?}: only {good}/{total} gradients agree"
-        );
+        assert_gradients_match_differences(&mut n, &data, &idx, aug, &format!("{path:?}"));
     }
 }
 

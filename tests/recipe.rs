@@ -14,7 +14,7 @@ use catdog::report;
 use catdog::testing::{avx512_or_skip, fns};
 use catdog::train;
 use common::{assert_ok, final_accuracy, small_run, tmp_with_blobs};
-use net::{central_difference, he_net};
+use net::{assert_gradients_match_differences, he_net};
 use std::process::Command;
 
 fn model() -> Command {
@@ -147,30 +147,7 @@ fn gradients_with_dropout_and_flips_match_finite_differences() {
             ..EpochOptions::plain(0.05)
         };
         let aug = Some((&opts, 3, 1));
-        train::loss_and_gradients(&mut n, &data, &idx, aug);
-        let grads = n.grads.all()[..n.shapes.param_count()].to_vec();
-        let lens = n.shapes.param_lens();
-        let (mut off, mut good, mut total) = (0, 0, 0);
-        for &len in &lens {
-            for k in 0..len.min(6) {
-                let i = off + k * len / len.min(6);
-                let fd = central_difference(&mut n, i, 1e-3, |n| {
-                    train::loss_and_gradients(n, &data, &idx, aug)
-                });
-                let g = grads[i] as f64 / 3.0;
-                total += 1;
-                if (fd - g).abs() <= 2e-3 + 0.05 * g.abs() {
-                    good += 1;
-                } else {
-                    eprintln!("{path:?} param {i}: fd {fd:.6} vs grad {g:.6}");
-                }
-            }
-            off += len;
-        }
-        assert!(
-            good * 10 >= total * 9,
-            "{path:?}: only {good}/{total} gradients agree"
-        );
+        assert_gradients_match_differences(&mut n, &data, &idx, aug, &format!("{path:?}"));
     }
 }
 
