@@ -369,16 +369,8 @@ fn layout(history: &[EpochRecord], title: &str) -> Vec<Item> {
         (Some(a), _) => (a.epoch as f64 - 1.0, a.epoch as f64 + 1.0),
         _ => (0.0, 1.0),
     };
-    let (w, h) = (PLOT_SIZE.0 as f64, PLOT_SIZE.1 as f64);
-    let mut out = vec![rect((0.0, 0.0), (w - 1.0, h - 1.0), Some(WHITE), None)];
-    out.push(Item::Text(Label {
-        x: w / 2.0,
-        y: 12.0,
-        text: fit(title, (w as usize - 20) / 16),
-        color: BLACK,
-        scale: 2,
-        anchor: Anchor::Middle,
-    }));
+    let h = PLOT_SIZE.1 as f64;
+    let mut out = canvas(title);
     let series = |label, id, color, f: &dyn Fn(&EpochRecord) -> Option<f64>| Series {
         label,
         id,
@@ -444,18 +436,26 @@ fn layout(history: &[EpochRecord], title: &str) -> Vec<Item> {
     out
 }
 
+/// A blank white plot with `title` centred at the top: where every plot's items start.
+fn canvas(title: &str) -> Vec<Item> {
+    let (w, h) = (PLOT_SIZE.0 as f64, PLOT_SIZE.1 as f64);
+    vec![
+        rect((0.0, 0.0), (w - 1.0, h - 1.0), Some(WHITE), None),
+        Item::Text(Label {
+            x: w / 2.0,
+            y: 12.0,
+            text: fit(title, (w as usize - 20) / 16),
+            color: BLACK,
+            scale: 2,
+            anchor: Anchor::Middle,
+        }),
+    ]
+}
+
 /// The reliability diagram as drawing primitives.
 fn reliability_layout(cal: &crate::report::Calibration, title: &str) -> Vec<Item> {
-    let (w, h) = (PLOT_SIZE.0 as f64, PLOT_SIZE.1 as f64);
-    let mut out = vec![rect((0.0, 0.0), (w - 1.0, h - 1.0), Some(WHITE), None)];
-    out.push(Item::Text(Label {
-        x: w / 2.0,
-        y: 12.0,
-        text: fit(title, (w as usize - 20) / 16),
-        color: BLACK,
-        scale: 2,
-        anchor: Anchor::Middle,
-    }));
+    let h = PLOT_SIZE.1 as f64;
+    let mut out = canvas(title);
     let ax = Axes {
         area: RELIABILITY_AREA,
         x: (0.0, 1.0),
