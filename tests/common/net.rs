@@ -56,9 +56,8 @@ pub fn assert_gradients_match_differences(
     for &len in &n.shapes.param_lens() {
         for k in 0..len.min(6) {
             let i = off + k * len / len.min(6);
-            let fd = central_difference(n, i, 1e-3, |n| {
-                train::loss_and_gradients(n, data, idx, aug)
-            });
+            let fd =
+                central_difference(n, i, 1e-3, |n| train::loss_and_gradients(n, data, idx, aug));
             let g = grads[i] as f64 / idx.len() as f64;
             total += 1;
             if (fd - g).abs() <= 2e-3 + 0.05 * g.abs() {

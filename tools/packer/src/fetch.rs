@@ -139,13 +139,7 @@ pub fn download(url: &str, dest: &Path, quiet: bool) -> Result<u64, String> {
                 // Nothing left to send: a `.part` that is already the whole archive (killed
                 // just before its rename) is complete.
                 if is_zip(&part) {
-                    fs::rename(&part, dest).map_err(|e| {
-                        format!(
-                            "cannot rename {} to {}: {e}",
-                            part.display(),
-                            dest.display()
-                        )
-                    })?;
+                    rename(&part, dest)?;
                     return Ok(have);
                 }
                 // The partial file is not a prefix the server knows: start again.
@@ -260,13 +254,7 @@ pub fn download(url: &str, dest: &Path, quiet: bool) -> Result<u64, String> {
                 part.display()
             ));
         }
-        fs::rename(&part, dest).map_err(|e| {
-            format!(
-                "cannot rename {} to {}: {e}",
-                part.display(),
-                dest.display()
-            )
-        })?;
+        rename(&part, dest)?;
         return Ok(got);
     }
 }
@@ -487,4 +475,10 @@ mod tests {
         assert_eq!(content_range("bytes 5-9/*"), Some((5, None)));
         assert_eq!(content_range("items 5-9/10"), None);
     }
+}
+
+/// Renames a finished download into place, the error naming both paths.
+fn rename(from: &Path, to: &Path) -> Result<(), String> {
+    fs::rename(from, to)
+        .map_err(|e| format!("cannot rename {} to {}: {e}", from.display(), to.display()))
 }
