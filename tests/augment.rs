@@ -378,50 +378,6 @@ fn the_recipes_own_epochs_and_resume_refusals() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// A run of the improved recipe (crops, jitter, smoothing, warm-up) killed after epoch 2 and
-/// resumed on another thread count ends with the bits of the uninterrupted run.
-#[test]
-fn a_resumed_augmented_run_equals_an_uninterrupted_one() {
-    let dir = tmp_with_blobs("aug-resume", 32, (64, 1), (16, 2));
-    let mut args = small_run(&dir);
-    let full = model()
-        .args(&args)
-        .arg("--checkpoint")
-        .arg(dir.join("a.ckpt"))
-        .arg("--save")
-        .arg(dir.join("a.raw"))
-        .output()
-        .unwrap();
-    assert_ok(&full);
-    let killed = model()
-        .args(&args)
-        .arg("--checkpoint")
-        .arg(dir.join("b.ckpt"))
-        .env("CATDOG_TEST_ABORT_AFTER_EPOCH", "2")
-        .output()
-        .unwrap();
-    assert!(
-        !killed.status.success(),
-        "the test hook should have aborted"
-    );
-    let t = args.iter().position(|a| a == "--threads").unwrap();
-    args[t + 1] = "1".into();
-    let resumed = model()
-        .args(&args)
-        .arg("--resume")
-        .arg(dir.join("b.ckpt"))
-        .arg("--save")
-        .arg(dir.join("b.raw"))
-        .output()
-        .unwrap();
-    assert_ok(&resumed);
-    assert!(stderr_of(&resumed).contains("resuming after epoch 2 of 4"));
-    let a = std::fs::read(dir.join("a.raw")).unwrap();
-    let b = std::fs::read(dir.join("b.raw")).unwrap();
-    assert!(a == b, "the resumed run's parameters differ");
-    std::fs::remove_dir_all(&dir).ok();
-}
-
 /// The original tier runs the warm-up (only learning rates) and refuses crops and label
 /// smoothing, for which it has no kernels.
 #[test]
