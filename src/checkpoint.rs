@@ -30,7 +30,7 @@
 //! | 96 | 1 | `recipe.shuffle` (0/1) |
 //! | 97 | 1 | `recipe.flips` (0/1) |
 //! | 98 | 1 | `recipe.schedule`: 0 = Constant, 1 = Cosine |
-//! | 99 | 1 | `recipe.crops` (0/1; reserved and 0 before) |
+//! | 99 | 1 | `recipe.crops`: 0 = off, else on with the smallest crop `recipe.crop_area` in percent of the image (1 = 35%, as files written before `--crop-area` say it; reserved and 0 before crops) |
 //! | 100 | 4 | `recipe.momentum`, `f32` |
 //! | 104 | 4 | `recipe.weight_decay`, `f32` |
 //! | 108 | 4 | `recipe.dropout`, `f32` |
@@ -72,6 +72,7 @@
 //! version 1, then the validation accuracy and loss (`f64` each; flag bits 2 and 3 say they
 //! are present).
 
+use crate::augment::{CROP_AREA_PCT, MIN_CROP_AREA_PCT};
 use crate::config::{Hyper, Recipe, Schedule};
 use crate::guard::write_atomic;
 use crate::metrics::EpochRecord;
@@ -220,6 +221,12 @@ fn validate(hyper: &Hyper, recipe: &Recipe, params: usize, velocity: usize) -> R
             recipe.label_smoothing
         ));
     }
+    if recipe.crops && !(MIN_CROP_AREA_PCT..=100).contains(&recipe.crop_area) {
+        return Err(format!(
+            "recipe crop area {}% is not in {MIN_CROP_AREA_PCT}-100%",
+            recipe.crop_area
+        ));
+    }
     if recipe.warmup > u32::MAX as usize {
         return Err(format!("recipe warm-up {} is too long", recipe.warmup));
     }
@@ -359,7 +366,7 @@ pub fn encode(c: &CheckpointRef) -> Result<Vec<u8>, String> {
     w.u8(recipe.shuffle as u8);
     w.u8(recipe.flips as u8);
     w.u8(schedule_code(recipe.schedule));
-    w.u8(recipe.crops as u8);
+    w.u8(if recipe.crops { recipe.crop_area } else { 0 });
     w.f32(recipe.momentum);
     w.f32(recipe.weight_decay);
     w.f32(recipe.dropout);
@@ -578,10 +585,10 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
     let flips = r.u8();
     let sched = r.u8();
     let crops = r.u8();
-    if shuffle > 1 || flips > 1 || crops > 1 {
+    if shuffle > 1 || flips > 1 || (2..MIN_CROP_AREA_PCT).contains(&crops) || crops > 100 {
         return Err(format!(
-            "damaged checkpoint: shuffle/flips/crops flags are {shuffle}/{flips}/{crops}, \
-             expected 0 or 1"
+            "damaged checkpoint: shuffle/flips/crops bytes are {shuffle}/{flips}/{crops}, \
+             expected 0 or 1, 0 or 1, and 0, 1 or {MIN_CROP_AREA_PCT}-100"
         ));
     }
     let schedule = schedule_from(sched)
@@ -593,7 +600,11 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
         weight_decay: r.f32(),
         dropout: r.f32(),
         schedule,
-        crops: crops == 1,
+        crops: crops != 0,
+        crop_area: match crops {
+            0 | 1 => CROP_AREA_PCT,
+            pct => pct,
+        },
         label_smoothing,
         warmup: 0, // read below
     };

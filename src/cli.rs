@@ -1,6 +1,7 @@
 //! The command line of `model` (clap), kept in the library so that tests and fuzz targets can
 //! parse and check arguments exactly as the binary does. `main.rs` only dispatches.
 
+use crate::augment::MIN_CROP_AREA_PCT;
 use crate::config::Kernels;
 use crate::config::{Hyper, Recipe, Schedule};
 use clap::builder::TypedValueParser;
@@ -200,10 +201,14 @@ pub struct TrainArgs {
     #[arg(long)]
     pub flip: bool,
     /// Training-time augmentation: `none`, `flips` (left-right mirrors) or `full` (mirrors,
-    /// random resized crops of 35-100% of the area at aspect 3/4 to 4/3, and brightness,
+    /// random resized crops of 35-100% of the area (`--crop-area`) at aspect 3/4 to 4/3, and brightness,
     /// contrast and saturation jitter of +-30%). Evaluation never augments.
     #[arg(long, value_enum)]
     pub augment: Option<AugmentName>,
+    /// With `--augment full`: each random crop covers PCT to 100% of the image's area (an
+    /// integer percentage, 5 to 100).
+    #[arg(long, value_name = "PCT")]
+    pub crop_area: Option<u8>,
     /// Label smoothing: train towards y(1-E) + E/2 instead of 0 and 1 (the training loss
     /// reported is then the smoothed one; the test loss is always plain).
     #[arg(long, value_name = "E")]
@@ -465,6 +470,18 @@ pub fn recipe(a: &TrainArgs) -> Result<Recipe, String> {
         };
     }
     r.flips |= a.flip;
+    if let Some(pct) = a.crop_area {
+        if !(MIN_CROP_AREA_PCT..=100).contains(&pct) {
+            return Err(format!(
+                "--crop-area {pct} is not usable: it must be a percentage from \
+                 {MIN_CROP_AREA_PCT} to 100"
+            ));
+        }
+        if !r.crops {
+            return Err("--crop-area needs crops: --augment full or --recipe improved".into());
+        }
+        r.crop_area = pct;
+    }
     if let Some(e) = a.label_smoothing {
         r.label_smoothing = e;
     }

@@ -125,6 +125,7 @@ pub fn fit(
             log_every: cfg.log_every,
             flips: r.flips,
             crops: r.crops,
+            crop_area: r.crop_area,
             label_smoothing: r.label_smoothing,
             lr,
             momentum: r.momentum,

@@ -338,7 +338,7 @@ pub fn resume_settings(
     // Each part: the ids of the flags that set it, whether it differs, and how a recipe's
     // value reads.
     type Describe = fn(&Recipe) -> String;
-    let parts: [(&[&str], bool, Describe); 9] = [
+    let parts: [(&[&str], bool, Describe); 10] = [
         (&["no_shuffle"], r0.shuffle != asked.shuffle, |r| {
             format!("shuffle {}", onoff(r.shuffle))
         }),
@@ -348,6 +348,11 @@ pub fn resume_settings(
         (&["augment"], r0.crops != asked.crops, |r| {
             format!("crops and colour jitter {}", onoff(r.crops))
         }),
+        (
+            &["crop_area"],
+            r0.crops && asked.crops && r0.crop_area != asked.crop_area,
+            |r| format!("crops of at least {}% of the area", r.crop_area),
+        ),
         (
             &["label_smoothing"],
             r0.label_smoothing != asked.label_smoothing,

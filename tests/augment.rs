@@ -6,7 +6,7 @@
 mod common;
 #[path = "common/net.rs"]
 mod net;
-use catdog::augment::{warp_image, Warp};
+use catdog::augment::{warp_image, Warp, CROP_AREA_PCT};
 use catdog::config::Kernels;
 use catdog::config::{Hyper, Recipe, Schedule};
 use catdog::dataset::Synthetic;
@@ -134,10 +134,24 @@ fn crops_resample_bilinearly_and_the_colour_factors_act_as_named() {
     assert!(out.chunks(3).all(|p| p[0] == p[1] && p[1] == p[2]));
     // The drawn warps are crops of varying size with factors around 1, and the result differs
     // from the stored image.
-    let draws: Vec<Warp> = (0..50).map(|i| Warp::draw(3, 1, i, h, w, false)).collect();
+    let draws: Vec<Warp> = (0..50)
+        .map(|i| Warp::draw(3, 1, i, (h, w), CROP_AREA_PCT, false))
+        .collect();
     assert!(draws.iter().any(|d| d.w < 12.0) && draws.iter().any(|d| d.w > 14.0));
     warp_image(&src, &mut out, h, w, &draws[0]);
     assert_ne!(out, src);
+    // The smallest crop follows `--crop-area`: every box covers at least that share of the
+    // image, and the smallest of many draws comes close to it.
+    let area = |d: &Warp| (d.w * d.h) as f64 / (h * w) as f64;
+    for pct in [CROP_AREA_PCT, 60, 100] {
+        let areas: Vec<f64> = (0..400)
+            .map(|i| area(&Warp::draw(5, 2, i, (h, w), pct, false)))
+            .collect();
+        let lo = f64::from(pct) / 100.0;
+        let min = areas.iter().cloned().fold(f64::INFINITY, f64::min);
+        assert!(min >= lo - 1e-6, "{pct}%: smallest crop {min}");
+        assert!(min < lo + 0.05, "{pct}%: no crop near {lo}: smallest {min}");
+    }
 }
 
 fn all_on(seed: u64) -> EpochOptions {
@@ -324,6 +338,7 @@ fn the_recipes_own_epochs_and_resume_refusals() {
     let c = catdog::checkpoint::load(&ck).unwrap();
     assert_eq!(c.recipe, Recipe::improved());
     assert_eq!((c.recipe.crops, c.recipe.warmup), (true, 2));
+    assert_eq!(c.recipe.crop_area, CROP_AREA_PCT);
     assert_eq!(c.recipe.label_smoothing, 0.1);
     // The warm-up cut to 2 of 3 epochs: lr/3, 2lr/3, lr.
     let lrs: Vec<f64> = c.history.iter().map(|r| r.lr as f64).collect();
@@ -334,6 +349,7 @@ fn the_recipes_own_epochs_and_resume_refusals() {
         ("--augment", "flips", "crops and colour jitter on"),
         ("--label-smoothing", "0.2", "label smoothing 0.1"),
         ("--warmup", "1", "2 warm-up epochs"),
+        ("--crop-area", "60", "crops of at least 35% of the area"),
         ("--epochs", "5", "--epochs (learning-rate schedule)"),
     ] {
         let out = model()
@@ -356,6 +372,8 @@ fn the_recipes_own_epochs_and_resume_refusals() {
         "0.05",
         "--warmup",
         "1",
+        "--crop-area",
+        "70",
     ]));
     let out = model()
         .args(&args)
@@ -370,10 +388,25 @@ fn the_recipes_own_epochs_and_resume_refusals() {
         (r.flips, r.crops, r.label_smoothing, r.warmup),
         (true, true, 0.05, 1)
     );
+    assert_eq!(r.crop_area, 70);
     assert_eq!(r.momentum, 0.0);
     for bad in ["--label-smoothing=1", "--label-smoothing=-0.1"] {
         let out = model().args(&tiny_args(&dir)).arg(bad).output().unwrap();
         assert_refused(&out, &["--label-smoothing"]);
+    }
+    for (bad, says) in [
+        (
+            &["--recipe", "improved", "--crop-area", "4"][..],
+            "from 5 to 100",
+        ),
+        (
+            &["--recipe", "improved", "--crop-area", "101"],
+            "from 5 to 100",
+        ),
+        (&["--augment", "flips", "--crop-area", "50"], "needs crops"),
+    ] {
+        let out = model().args(&tiny_args(&dir)).args(bad).output().unwrap();
+        assert_refused(&out, &["--crop-area", says]);
     }
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -1,6 +1,7 @@
 //! Checkpoints: exact round trips, a clean refusal for every kind of bad file, atomic saves.
 
 mod common;
+use catdog::augment::CROP_AREA_PCT;
 use catdog::checkpoint::{
     self, check_compatible, Checkpoint, CheckpointRef, HEADER_LEN, RECORD_LEN,
 };
@@ -105,6 +106,8 @@ fn round_trip_is_exact_with_and_without_momentum() {
             dropout: 0.25,
             schedule: Schedule::Constant,
             crops: momentum,
+            // Without crops the smallest crop is not stored and reads back as the default.
+            crop_area: if momentum { 72 } else { CROP_AREA_PCT },
             label_smoothing: if momentum { 0.1 } else { 0.0 },
             warmup: if momentum { 3 } else { 0 },
         };
@@ -293,6 +296,21 @@ fn bad_contents_with_valid_checksums_are_refused() {
     reseal(&mut b);
     let e = load_err(&bad, &b);
     assert!(e.contains("schedule"), "{e}");
+    // The crops byte: 1 (files before --crop-area) reads as crops of at least 35%; 2-4 and
+    // above 100 are not percentages a run can have.
+    let mut b = good.clone();
+    b[99] = 1;
+    reseal(&mut b);
+    std::fs::write(&bad, &b).unwrap();
+    let r = checkpoint::load(&bad).unwrap().recipe;
+    assert_eq!((r.crops, r.crop_area), (true, CROP_AREA_PCT));
+    for v in [2, 4, 101, 255] {
+        let mut b = good.clone();
+        b[99] = v;
+        reseal(&mut b);
+        let e = load_err(&bad, &b);
+        assert!(e.contains("crops"), "byte {v}: {e}");
+    }
 }
 
 #[test]

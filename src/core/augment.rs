@@ -12,8 +12,11 @@
 
 use crate::rng::Rng;
 
-/// The crop box covers this fraction of the image's area, uniformly drawn.
-pub const SCALE: (f64, f64) = (0.35, 1.0);
+/// The crop box covers a fraction of the image's area drawn uniformly from `min_area_pct / 100`
+/// to 1; this is the improved recipe's `min_area_pct` (`--crop-area`).
+pub const CROP_AREA_PCT: u8 = 35;
+/// The smallest `--crop-area` taken: below it a crop of a 128-pixel image is a few dozen pixels.
+pub const MIN_CROP_AREA_PCT: u8 = 5;
 /// The crop box's width / height, drawn log-uniformly.
 pub const RATIO: (f64, f64) = (3.0 / 4.0, 4.0 / 3.0);
 /// Brightness, contrast and saturation factors are each uniform in this range.
@@ -55,9 +58,17 @@ impl Warp {
     }
 
     /// The warp of sample `i` in `epoch` of a run seeded `seed`, for an `h x w` image: a box of
-    /// area fraction in [`SCALE`] and aspect ratio in [`RATIO`] at a uniform position (ten tries,
-    /// as torchvision's RandomResizedCrop, then the whole image), and factors in [`JITTER`].
-    pub fn draw(seed: u64, epoch: usize, i: usize, h: usize, w: usize, flip: bool) -> Warp {
+    /// area fraction uniform in `min_area_pct / 100 ..= 1` and aspect ratio in [`RATIO`] at a
+    /// uniform position (ten tries, as torchvision's RandomResizedCrop, then the whole image), and
+    /// factors in [`JITTER`].
+    pub fn draw(
+        seed: u64,
+        epoch: usize,
+        i: usize,
+        (h, w): (usize, usize),
+        min_area_pct: u8,
+        flip: bool,
+    ) -> Warp {
         let mut r = Rng::new(
             seed.wrapping_mul(0x9FB2_1C65_1E98_DF25)
                 ^ (epoch as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
@@ -67,7 +78,8 @@ impl Warp {
         let (hf, wf) = (h as f64, w as f64);
         let mut warp = Warp::identity(h, w, flip);
         for _ in 0..10 {
-            let area = hf * wf * (SCALE.0 + (SCALE.1 - SCALE.0) * r.uniform());
+            let lo = f64::from(min_area_pct) / 100.0;
+            let area = hf * wf * (lo + (1.0 - lo) * r.uniform());
             let (l0, l1) = (RATIO.0.ln(), RATIO.1.ln());
             let ratio = (l0 + (l1 - l0) * r.uniform()).exp();
             let (bw, bh) = ((area * ratio).sqrt(), (area / ratio).sqrt());
@@ -202,7 +214,7 @@ mod tests {
     #[test]
     fn draws_stay_in_range_and_inside_the_image() {
         for i in 0..2000 {
-            let w = Warp::draw(7, 3, i, 32, 48, i % 2 == 0);
+            let w = Warp::draw(7, 3, i, (32, 48), CROP_AREA_PCT, i % 2 == 0);
             assert!(w.x0 >= 0.0 && w.y0 >= 0.0, "{w:?}");
             assert!(w.x0 + w.w <= 48.001 && w.y0 + w.h <= 32.001, "{w:?}");
             let area = (w.w * w.h) as f64 / (32.0 * 48.0);
@@ -212,16 +224,16 @@ mod tests {
             }
         }
         assert_eq!(
-            Warp::draw(1, 2, 3, 64, 64, false),
-            Warp::draw(1, 2, 3, 64, 64, false)
+            Warp::draw(1, 2, 3, (64, 64), CROP_AREA_PCT, false),
+            Warp::draw(1, 2, 3, (64, 64), CROP_AREA_PCT, false)
         );
         assert_ne!(
-            Warp::draw(1, 2, 3, 64, 64, false),
-            Warp::draw(1, 3, 3, 64, 64, false)
+            Warp::draw(1, 2, 3, (64, 64), CROP_AREA_PCT, false),
+            Warp::draw(1, 3, 3, (64, 64), CROP_AREA_PCT, false)
         );
         assert_ne!(
-            Warp::draw(1, 2, 3, 64, 64, false),
-            Warp::draw(1, 2, 4, 64, 64, false)
+            Warp::draw(1, 2, 3, (64, 64), CROP_AREA_PCT, false),
+            Warp::draw(1, 2, 4, (64, 64), CROP_AREA_PCT, false)
         );
     }
 }

@@ -223,6 +223,9 @@ pub struct Recipe {
     /// A random resized crop and brightness, contrast and saturation jitter of every training
     /// sample, decided per (epoch, sample) ([`crate::augment`]).
     pub crops: bool,
+    /// The crop box covers at least this percentage of the image's area
+    /// ([`crate::augment::Warp::draw`]).
+    pub crop_area: u8,
     /// Label smoothing epsilon: the targets are `y (1 - eps) + eps / 2` (0 = none).
     pub label_smoothing: f32,
     /// Epochs of linear warm-up before the schedule ([`crate::schedule::epoch_lr`]; 0 = none).
@@ -240,6 +243,7 @@ impl Recipe {
             dropout: 0.0,
             schedule: Schedule::Constant,
             crops: false,
+            crop_area: crate::augment::CROP_AREA_PCT,
             label_smoothing: 0.0,
             warmup: 0,
         }
@@ -254,6 +258,7 @@ impl Recipe {
             dropout: 0.5,
             schedule: Schedule::Cosine,
             crops: true,
+            crop_area: crate::augment::CROP_AREA_PCT,
             label_smoothing: 0.1,
             warmup: 2,
         }

@@ -20,6 +20,8 @@ pub struct EpochOptions {
     pub flips: bool,
     /// Random resized crops and colour jitter of each sample ([`crate::augment`]).
     pub crops: bool,
+    /// The smallest crop, in percent of the image's area.
+    pub crop_area: u8,
     /// Label smoothing epsilon (0: none); the reported loss is the smoothed one.
     pub label_smoothing: f32,
     /// This epoch's learning rate.
@@ -39,6 +41,7 @@ impl EpochOptions {
             log_every: 0,
             flips: false,
             crops: false,
+            crop_area: crate::augment::CROP_AREA_PCT,
             label_smoothing: 0.0,
             lr,
             momentum: 0.0,

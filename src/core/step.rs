@@ -54,8 +54,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct Augment {
     /// `Some(epoch)` when flips are on.
     pub flips: Option<usize>,
-    /// `Some(epoch)` when random crops and colour jitter are on ([`crate::augment`]).
-    pub crops: Option<usize>,
+    /// `Some((epoch, smallest area in percent))` when random crops and colour jitter are on
+    /// ([`crate::augment`]).
+    pub crops: Option<(usize, u8)>,
     /// Label smoothing epsilon (0: none).
     pub smoothing: f32,
     pub dropout: bool,
@@ -78,7 +79,7 @@ impl Augment {
     pub fn new(opts: &crate::network::EpochOptions, epoch: usize, step: usize) -> Self {
         Self {
             flips: opts.flips.then_some(epoch),
-            crops: opts.crops.then_some(epoch),
+            crops: opts.crops.then_some((epoch, opts.crop_area)),
             smoothing: opts.label_smoothing,
             dropout: opts.dropout > 0.0,
             keep: 1.0 - opts.dropout,
@@ -131,10 +132,10 @@ pub fn forward_backward(
             .is_some_and(|epoch| flip_bit(aug.key[0], epoch, i));
         match aug.crops {
             None => conv_blocks_forward(c, slot, t, data.image(i), flip, true),
-            Some(epoch) => {
+            Some((epoch, area)) => {
                 let clock = Clock::start();
                 let (h, w) = (s.conv[0].h, s.conv[0].w);
-                let warp = crate::augment::Warp::draw(aug.key[0], epoch, i, h, w, flip);
+                let warp = crate::augment::Warp::draw(aug.key[0], epoch, i, (h, w), area, flip);
                 // SAFETY: the thread's augmented-image buffer is this thread's alone.
                 let img = unsafe { c.masks.get_mut(c.threads[t].augmented) };
                 crate::augment::warp_image(data.image(i), img, h, w, &warp);
