@@ -79,27 +79,23 @@ pub use start::OriginalNet;
 /// for that stack, and only with it are their calls into the C library (`logf`, `expf`) aligned.
 macro_rules! call_routine {
     ($routine:path, rbx = $rbx:expr; $($pre:literal),* ; $($operands:tt)*) => {
-        ::core::arch::asm!(
-            $($pre,)*
-            "push rbx",
-            "sub rsp, 8",
-            "mov rbx, {rbx_value}",
-            "call {routine}",
-            "add rsp, 8",
-            "pop rbx",
-            "vzeroupper",
-            routine = sym $routine,
-            rbx_value = in(reg) $rbx,
-            $($operands)*
-            clobber_abi("C"),
+        $crate::original::call_routine!(
+            @call $routine, $rbx, "sub rsp, 8", "add rsp, 8"; $($pre),* ; $($operands)*
         )
     };
     ($routine:path, rbx = $rbx:expr, entry_rsp_16; $($pre:literal),* ; $($operands:tt)*) => {
+        // Empty template lines: no instruction, so `rsp` stays 16-aligned at the `call`.
+        $crate::original::call_routine!(@call $routine, $rbx, "", ""; $($pre),* ; $($operands)*)
+    };
+    (@call $routine:path, $rbx:expr, $align:literal, $unalign:literal;
+     $($pre:literal),* ; $($operands:tt)*) => {
         ::core::arch::asm!(
             $($pre,)*
             "push rbx",
+            $align,
             "mov rbx, {rbx_value}",
             "call {routine}",
+            $unalign,
             "pop rbx",
             "vzeroupper",
             routine = sym $routine,
