@@ -68,33 +68,36 @@ pub fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| s.to_string()).collect()
 }
 
-/// The arguments of a small run of the improved recipe on `dir`'s `train.bin` and `test.bin`:
-/// 4 epochs, batch 8, 2 threads.
-pub fn small_run(dir: &Path) -> Vec<String> {
+/// The words of `flags` (split at white space), as owned arguments.
+pub fn words(flags: &str) -> Vec<String> {
+    flags.split_whitespace().map(String::from).collect()
+}
+
+/// `train` on `dir`'s `train.bin` and `test.bin`, then the words of `flags`.
+pub fn train_on_blobs(dir: &Path, flags: &str) -> Vec<String> {
     let d = dir.display();
-    strings(&[
-        "train",
-        "--train",
-        &format!("{d}/train.bin"),
-        "--test",
-        &format!("{d}/test.bin"),
-        "--widths",
-        "16,32,16",
-        "--fc1",
-        "16",
-        "--batch-size",
-        "8",
-        "--epochs",
-        "4",
-        "--lr",
-        "0.02",
-        "--recipe",
-        "improved",
-        "--threads",
-        "2",
-        "--log-every",
-        "0",
-    ])
+    let (train, test) = (format!("{d}/train.bin"), format!("{d}/test.bin"));
+    let mut a = strings(&["train", "--train", &train, "--test", &test]);
+    a.extend(words(flags));
+    a
+}
+
+/// The arguments of a small run of the improved recipe on `dir`'s `train.bin` and `test.bin`:
+/// `epochs` epochs, batch 8, 2 threads.
+pub fn small_run(dir: &Path, epochs: u32) -> Vec<String> {
+    train_on_blobs(
+        dir,
+        &format!(
+            "--widths 16,32,16 --fc1 16 --batch-size 8 --epochs {epochs} --lr 0.02 \
+             --recipe improved --threads 2 --log-every 0"
+        ),
+    )
+}
+
+/// Sets the value after `flag` in `args` (which must hold `flag`).
+pub fn set_flag(args: &mut [String], flag: &str, value: &str) {
+    let i = args.iter().position(|a| a == flag).expect(flag);
+    args[i + 1] = value.into();
 }
 
 /// A fresh temporary folder (as [`tmp`]) holding `train.bin` and `test.bin`: synthetic blobs of
