@@ -5,8 +5,8 @@
 
 mod common;
 use common::{
-    assert_ok, assert_refused, dev_full, first_line_then_close, have_dev_full, stderr_after_exit,
-    stderr_of, strings, synthetic_blob, tmp, tmp_with_blobs, SMALL_NET,
+    assert_ok, assert_refused, dev_full, first_line_then_close, have_dev_full, mkfifo,
+    stderr_after_exit, stderr_of, strings, synthetic_blob, tmp, tmp_with_blobs, SMALL_NET,
 };
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -143,13 +143,6 @@ fn output_after_exit(child: &mut Child, secs: u64, what: &str) -> Output {
         stdout: Vec::new(),
         stderr: err.into_bytes(),
     }
-}
-
-fn mkfifo(p: &Path) {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
 }
 
 /// A FIFO (or a device) given where a file is read is refused at once, not read forever.

@@ -5,7 +5,10 @@
 
 mod common;
 use catdog::blob::{write_blob, BlobMeta};
-use common::{assert_ok, assert_refused, stderr_of, strings, tmp, tmp_with_blobs, SMALL_NET};
+use common::{
+    assert_fifo_and_links_kept, assert_ok, assert_refused, fifo_and_link, stderr_of, strings, tmp,
+    tmp_with_blobs, SMALL_NET,
+};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -73,37 +76,13 @@ fn spawn_with_checkpoint(dir: &Path, args: Vec<String>, ck: &Path, stdout: Stdio
         .unwrap()
 }
 
-fn mkfifo(p: &Path) {
-    let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(
-        unsafe { libc::mkfifo(c.as_ptr(), 0o644) },
-        0,
-        "mkfifo {p:?}"
-    );
-}
-
-fn is_fifo(p: &Path) -> bool {
-    use std::os::unix::fs::FileTypeExt;
-    std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_fifo())
-}
-
-fn is_symlink(p: &Path) -> bool {
-    std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink())
-}
-
 /// Group 1: a FIFO or a symbolic link given as an output (`--metrics`, `--save`, `--plot`,
 /// `--checkpoint`, `eval --errors`) is refused before any work, exit 2, and stays what it was;
 /// the file a link points to is untouched.
 #[test]
 fn outputs_that_are_not_regular_files_are_refused_before_any_work() {
     let dir = tmp_with_blobs("r2-outputs", 8, (32, 1), (8, 2));
-    let fifo = dir.join("pipe.csv");
-    mkfifo(&fifo);
-    let target = dir.join("precious.raw");
-    std::fs::write(&target, b"keep me").unwrap();
-    let link = dir.join("link.raw");
-    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let [fifo, target, link] = fifo_and_link(&dir, "pipe.csv", "precious.raw", "link.raw");
     let plot_link = dir.join("curves.png");
     std::os::unix::fs::symlink(&target, &plot_link).unwrap();
     let ck = dir.join("run.ckpt");
@@ -140,9 +119,7 @@ fn outputs_that_are_not_regular_files_are_refused_before_any_work() {
         .output()
         .unwrap();
     assert_refused(&o, &["--errors", "symbolic link"]);
-    assert!(is_fifo(&fifo));
-    assert!(is_symlink(&link) && is_symlink(&plot_link));
-    assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
+    assert_fifo_and_links_kept(&fifo, &target, &[&link, &plot_link]);
     // Nothing was moved aside as "the earlier run's checkpoint".
     let names = common::names_in(&dir);
     assert!(
@@ -602,9 +579,7 @@ fn smaller_misreports_are_mended() {
         .arg(dir.join("bomb.png"))
         .output()
         .unwrap();
-    let err = stderr_of(&o);
-    assert!(err.contains("over the limit"), "{err}");
-    assert!(!err.contains("--max-pixels"), "{err}");
+    common::stderr_with(&o, &["over the limit"], &["--max-pixels"]);
     // A perfect prediction's loss is 0, never -0.0000.
     let loss = catdog::report::mean_bce(&[1.0, 0.0], &[1, 0]);
     assert!(loss >= 0.0, "{loss}");
