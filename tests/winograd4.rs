@@ -11,15 +11,11 @@ use catdog::config::ConvDims;
 use catdog::layers::conv::winograd::{self, Winograd2, Winograd4};
 use catdog::layers::conv::{Algo, PoolOut};
 use catdog::layers::pool::{forward_asm, OutPlace};
-use catdog::testing::{avx512, avx512_or_skip, plan};
+use catdog::testing::{avx512, plan};
 
 #[path = "common/numbers.rs"]
 mod numbers;
-use numbers::{padded, Rng};
-
-fn dims(h: usize, w: usize, cin: usize, cout: usize) -> ConvDims {
-    ConvDims { h, w, cin, cout }
-}
+use numbers::{avx512_rng, dims, padded};
 
 /// `v` copied `shift` floats into a new vector: the returned vector's `[shift..]` is `v`,
 /// misaligned by that many floats.
@@ -295,10 +291,9 @@ const SHAPES: &[(usize, usize, usize, usize)] = &[
 
 #[test]
 fn forward_matches_f64_reference_and_other_paths() {
-    if avx512_or_skip("forward_matches_f64_reference_and_other_paths").is_none() {
+    let Some(mut rng) = avx512_rng("forward_matches_f64_reference_and_other_paths", 11) else {
         return;
-    }
-    let mut rng = Rng::new(11);
+    };
     for (k, &(h, w, cin, cout)) in SHAPES.iter().enumerate() {
         let d = dims(h, w, cin, cout);
         let x = padded(&mut rng, h, w, cin, -1.0, 1.0);
@@ -325,10 +320,10 @@ fn forward_matches_f64_reference_and_other_paths() {
 
 #[test]
 fn input_gradient_matches_f64_reference_and_other_paths() {
-    if avx512_or_skip("input_gradient_matches_f64_reference_and_other_paths").is_none() {
+    let Some(mut rng) = avx512_rng("input_gradient_matches_f64_reference_and_other_paths", 12)
+    else {
         return;
-    }
-    let mut rng = Rng::new(12);
+    };
     for (k, &(h, w, cin, cout)) in SHAPES.iter().enumerate() {
         let d = dims(h, w, cin, cout);
         let dy = padded(&mut rng, h, w, cout, -1.0, 1.0);
@@ -358,10 +353,10 @@ const WEIGHT_GRAD_SHAPES: &[(usize, usize, usize, usize)] = &[
 
 #[test]
 fn weight_gradient_matches_f64_reference_and_other_paths() {
-    if avx512_or_skip("weight_gradient_matches_f64_reference_and_other_paths").is_none() {
+    let Some(mut rng) = avx512_rng("weight_gradient_matches_f64_reference_and_other_paths", 13)
+    else {
         return;
-    }
-    let mut rng = Rng::new(13);
+    };
     for (k, &(h, w, cin, cout)) in WEIGHT_GRAD_SHAPES.iter().enumerate() {
         let d = dims(h, w, cin, cout);
         let x = padded(&mut rng, h, w, cin, -1.0, 1.0);
@@ -386,10 +381,9 @@ fn weight_gradient_matches_f64_reference_and_other_paths() {
 /// A second call overwrites (dU accumulates across bands in scratch, dw and db must not).
 #[test]
 fn weight_gradient_overwrites_bit_for_bit() {
-    if avx512_or_skip("weight_gradient_overwrites_bit_for_bit").is_none() {
+    let Some(mut rng) = avx512_rng("weight_gradient_overwrites_bit_for_bit", 14) else {
         return;
-    }
-    let mut rng = Rng::new(14);
+    };
     let d = dims(20, 12, 32, 48);
     let x = padded(&mut rng, 20, 12, 32, -1.0, 1.0);
     let dy = padded(&mut rng, 20, 12, 48, -1.0, 1.0);
@@ -406,10 +400,9 @@ fn weight_gradient_overwrites_bit_for_bit() {
 /// nothing.
 #[test]
 fn weight_gradient_reads_only_the_interior_of_dy() {
-    if avx512_or_skip("weight_gradient_reads_only_the_interior_of_dy").is_none() {
+    let Some(mut rng) = avx512_rng("weight_gradient_reads_only_the_interior_of_dy", 15) else {
         return;
-    }
-    let mut rng = Rng::new(15);
+    };
     let d = dims(8, 12, 16, 32);
     let x = padded(&mut rng, 8, 12, 16, -1.0, 1.0);
     let dy = padded(&mut rng, 8, 12, 32, -1.0, 1.0);
@@ -433,10 +426,9 @@ fn weight_gradient_reads_only_the_interior_of_dy() {
 /// write nothing outside their rows.
 #[test]
 fn row_bands_match_whole_layer_bit_for_bit() {
-    if avx512_or_skip("row_bands_match_whole_layer_bit_for_bit").is_none() {
+    let Some(mut rng) = avx512_rng("row_bands_match_whole_layer_bit_for_bit", 16) else {
         return;
-    }
-    let mut rng = Rng::new(16);
+    };
     for (h, w, cin, cout) in [(16, 12, 32, 64), (24, 64, 16, 32), (12, 8, 64, 48)] {
         let d = dims(h, w, cin, cout);
         let x = padded(&mut rng, h, w, cin, -1.0, 1.0);
@@ -517,10 +509,9 @@ fn bits(v: &[f32]) -> Vec<u32> {
 /// pooled places is written, and without codes no code is.
 #[test]
 fn fused_pool_matches_forward_then_pool_bit_for_bit() {
-    if avx512_or_skip("fused_pool_matches_forward_then_pool_bit_for_bit").is_none() {
+    let Some(mut rng) = avx512_rng("fused_pool_matches_forward_then_pool_bit_for_bit", 29) else {
         return;
-    }
-    let mut rng = Rng::new(29);
+    };
     for (h, w, cin, cout) in [(64, 64, 32, 64), (32, 32, 64, 128), (8, 12, 16, 48)] {
         let d = dims(h, w, cin, cout);
         let plan = plan(Algo::Winograd4, &d);
@@ -605,10 +596,9 @@ fn fused_pool_matches_forward_then_pool_bit_for_bit() {
 /// error of every path against f64 and asserts F(4x4)'s bound.
 #[test]
 fn accuracy_on_network_shapes() {
-    if avx512_or_skip("accuracy_on_network_shapes").is_none() {
+    let Some(mut rng) = avx512_rng("accuracy_on_network_shapes", 17) else {
         return;
-    }
-    let mut rng = Rng::new(17);
+    };
     for d in [dims(64, 64, 32, 64), dims(32, 32, 64, 128)] {
         let mut x = padded(&mut rng, d.h, d.w, d.cin, -0.33, 1.0);
         x.iter_mut().for_each(|v| *v = v.max(0.0));
@@ -698,10 +688,9 @@ const G: [[f64; 3]; 6] = [
 /// through the same test-side packer passes (and matches `winograd::pack::<Winograd4>`).
 #[test]
 fn a_wrong_transform_constant_is_caught() {
-    if avx512_or_skip("a_wrong_transform_constant_is_caught").is_none() {
+    let Some(mut rng) = avx512_rng("a_wrong_transform_constant_is_caught", 18) else {
         return;
-    }
-    let mut rng = Rng::new(18);
+    };
     let d = dims(32, 32, 64, 128);
     let mut x = padded(&mut rng, d.h, d.w, d.cin, -0.33, 1.0);
     x.iter_mut().for_each(|v| *v = v.max(0.0));

@@ -3,6 +3,18 @@
 //! `approx`).
 #![allow(dead_code)]
 
+/// The data generator for a test of asm code, seeded with `seed`; where this CPU lacks AVX-512,
+/// `None` after a note saying that `test` is skipped (a failure under `CATDOG_REQUIRE_AVX512=1`,
+/// which CI sets on AVX-512 machines).
+pub fn avx512_rng(test: &str, seed: u64) -> Option<Rng> {
+    catdog::testing::avx512_or_skip(test).map(|_| Rng::new(seed))
+}
+
+/// The dimensions of a 3x3 convolution: `h` x `w` x `cin` in, `h` x `w` x `cout` out.
+pub fn dims(h: usize, w: usize, cin: usize, cout: usize) -> catdog::config::ConvDims {
+    catdog::config::ConvDims { h, w, cin, cout }
+}
+
 /// xorshift64*: a small deterministic generator, so that a failure reproduces from its seed.
 pub struct Rng(u64);
 
