@@ -15,7 +15,7 @@ use catdog::testing::{avx512, plan};
 
 #[path = "common/numbers.rs"]
 mod numbers;
-use numbers::{avx512_rng, dims, padded};
+use numbers::{avx512_rng, dims, max_err, padded};
 
 /// `v` copied `shift` floats into a new vector: the returned vector's `[shift..]` is `v`,
 /// misaligned by that many floats.
@@ -116,18 +116,7 @@ fn weight_grad64(d: &ConvDims, x_pad: &[f32], dy_pad: &[f32]) -> (Vec<f64>, Vec<
     (dw, db)
 }
 
-// ---- error measures ----------------------------------------------------------------------
-
-/// `(max |got - want|, that over max |want|)`.
-fn max_err(got: &[f32], want: &[f64]) -> (f64, f64) {
-    assert_eq!(got.len(), want.len());
-    let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let err = got
-        .iter()
-        .zip(want)
-        .fold(0.0f64, |m, (&g, &r)| m.max((g as f64 - r).abs()));
-    (err, err / scale.max(f64::MIN_POSITIVE))
-}
+// ---- error bounds ------------------------------------------------------------------------
 
 /// Bound on F(4x4)'s error over the largest value of the result, forward and input gradient.
 /// Measured (`WINO4_VERBOSE=1 cargo test --release --test winograd4 -- --nocapture

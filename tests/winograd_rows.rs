@@ -13,7 +13,7 @@ use catdog::testing::{avx512, plan};
 
 #[path = "common/numbers.rs"]
 mod numbers;
-use numbers::{avx512_rng, dims, Rng};
+use numbers::{avx512_rng, dims, max_err, Rng};
 
 /// Largest error of the tests' tolerance, relative to the largest |value| of the result.
 /// Measured (`accuracy_against_f64`, 2 Dec 2026): at most 5.2e-7 for F(4,3) along rows
@@ -74,17 +74,6 @@ fn run_packed(
         (plan.forward)(d, x, up, Some(b), out, rows, &mut scratch);
     }
     y
-}
-
-/// (largest |error|, that over the largest |value| of `want`).
-fn max_err(got: &[f32], want: &[f64]) -> (f64, f64) {
-    assert_eq!(got.len(), want.len());
-    let big = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let err = got
-        .iter()
-        .zip(want)
-        .fold(0.0f64, |m, (&g, &r)| m.max((g as f64 - r).abs()));
-    (err, err / big)
 }
 
 /// Conv1 of the network (128 x 128 x 3 -> 32) with the trainer's initial weight scale, and

@@ -15,6 +15,18 @@ pub fn dims(h: usize, w: usize, cin: usize, cout: usize) -> catdog::config::Conv
     catdog::config::ConvDims { h, w, cin, cout }
 }
 
+/// `(max |got - want|, that over max |want|)`: the largest error, absolute and relative to the
+/// largest value of the f64 reference `want`.
+pub fn max_err(got: &[f32], want: &[f64]) -> (f64, f64) {
+    assert_eq!(got.len(), want.len());
+    let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let err = got
+        .iter()
+        .zip(want)
+        .fold(0.0f64, |m, (&g, &r)| m.max((g as f64 - r).abs()));
+    (err, err / scale.max(f64::MIN_POSITIVE))
+}
+
 /// xorshift64*: a small deterministic generator, so that a failure reproduces from its seed.
 pub struct Rng(u64);
 
