@@ -298,6 +298,15 @@ impl Fc {
     }
 }
 
+/// Random data of an fc layer of `rows` x `k` inputs and `n` neurons: inputs, weights, biases
+/// and an output gradient, drawn in that order.
+fn fc_data(rng: &mut Rng, rows: usize, k: usize, n: usize) -> [Vec<f32>; 4] {
+    let x = rng.vec(rows * k);
+    let w = rng.vec(n * k);
+    let b = rng.vec(n);
+    [x, w, b, rng.vec(rows * n)]
+}
+
 const FC_SIZES: &[(usize, usize, usize)] = &[
     (1, 16, 1),
     (3, 32, 5),
@@ -567,11 +576,7 @@ fn fc_backward_portable_matches_reference() {
 fn fc_gradients_match_finite_differences() {
     // linear layer, L = sum_r,j g[r][j] * y[r][j]; dL/dx = input_grad(g), dL/dw = weight_grad
     let (rows, k, n) = (3, 32, 5);
-    let mut rng = Rng::new(6);
-    let x = rng.vec(rows * k);
-    let w = rng.vec(n * k);
-    let b = rng.vec(n);
-    let g = rng.vec(rows * n);
+    let [x, w, b, g] = fc_data(&mut Rng::new(6), rows, k, n);
     for &path in paths() {
         let lossf = |x: &[f32], w: &[f32], b: &[f32]| -> f64 {
             let mut y = vec![0.0f32; rows * n];
@@ -876,11 +881,7 @@ fn fc_split_across_threads_matches_one_call() {
     unsafe impl Send for P {}
     unsafe impl Sync for P {}
     let (rows, k, n) = (16, 4096, 130);
-    let mut rng = Rng::new(10);
-    let x = rng.vec(rows * k);
-    let w = rng.vec(n * k);
-    let b = rng.vec(n);
-    let dy = rng.vec(rows * n);
+    let [x, w, b, dy] = fc_data(&mut Rng::new(10), rows, k, n);
     let mut y1 = vec![0.0f32; rows * n];
     Fc::new(Kernels::Fast, rows, k, n).forward((&x, &w, &b), true, 0..n, &mut y1);
     let mut dx1 = vec![0.0f32; rows * k];
