@@ -14,17 +14,11 @@ use catdog::testing::{auto_plan, avx512_or_skip, plan};
 
 #[path = "common/numbers.rs"]
 mod numbers;
-use numbers::{avx512_rng, dims, Rng};
+use numbers::{avx512_rng, dims, x_and_dy, Rng};
 
 /// A padded `(h+2) x (w+2) x c` HWC tensor: interior uniform in [-1, 1), zero border.
 fn padded(rng: &mut Rng, h: usize, w: usize, c: usize) -> Vec<f32> {
     numbers::padded(rng, h, w, c, -1.0, 1.0)
-}
-
-/// A padded input and a padded output gradient for `d`, in `[-1, 1)`.
-fn x_and_dy(rng: &mut Rng, d: &ConvDims) -> (Vec<f32>, Vec<f32>) {
-    let x = padded(rng, d.h, d.w, d.cin);
-    (x, padded(rng, d.h, d.w, d.cout))
 }
 
 /// The reference weight and bias gradients of `x` and `dy`, then those of their absolute values

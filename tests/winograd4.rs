@@ -15,7 +15,15 @@ use catdog::testing::{avx512, plan};
 
 #[path = "common/numbers.rs"]
 mod numbers;
-use numbers::{avx512_rng, dims, max_err, padded};
+use numbers::{avx512_rng, dims, max_err, padded, x_and_dy, Rng};
+
+/// A padded input in `[-1, 1)`, weights in `[-1, 1)` and biases in `[-0.5, 0.5)` for `d`, drawn in
+/// that order.
+fn forward_data(rng: &mut Rng, d: &ConvDims) -> [Vec<f32>; 3] {
+    let x = padded(rng, d.h, d.w, d.cin, -1.0, 1.0);
+    let wts = rng.fill(d.weight_len(), -1.0, 1.0);
+    [x, wts, rng.fill(d.cout, -0.5, 0.5)]
+}
 
 /// `v` copied `shift` floats into a new vector: the returned vector's `[shift..]` is `v`,
 /// misaligned by that many floats.
@@ -285,9 +293,7 @@ fn forward_matches_f64_reference_and_other_paths() {
     };
     for (k, &(h, w, cin, cout)) in SHAPES.iter().enumerate() {
         let d = dims(h, w, cin, cout);
-        let x = padded(&mut rng, h, w, cin, -1.0, 1.0);
-        let wts = rng.fill(d.weight_len(), -1.0, 1.0);
-        let bias = rng.fill(cout, -0.5, 0.5);
+        let [x, wts, bias] = forward_data(&mut rng, &d);
         let want = forward64(&d, &x, &wts, &bias);
         // ReLU exercised: both signs of pre-activation.
         assert!(want.contains(&0.0) && want.iter().any(|&v| v > 0.0));
@@ -348,8 +354,7 @@ fn weight_gradient_matches_f64_reference_and_other_paths() {
     };
     for (k, &(h, w, cin, cout)) in WEIGHT_GRAD_SHAPES.iter().enumerate() {
         let d = dims(h, w, cin, cout);
-        let x = padded(&mut rng, h, w, cin, -1.0, 1.0);
-        let dy = padded(&mut rng, h, w, cout, -1.0, 1.0);
+        let (x, dy) = x_and_dy(&mut rng, &d);
         let (dw_want, db_want) = weight_grad64(&d, &x, &dy);
         let (dw4, db4) = weight_grad4(&d, &x, &dy, k % 3);
         assert_within(&dw4, &dw_want, TOL_WEIGHT_GRAD, &format!("dw F(4x4) {d:?}"));
@@ -374,8 +379,7 @@ fn weight_gradient_overwrites_bit_for_bit() {
         return;
     };
     let d = dims(20, 12, 32, 48);
-    let x = padded(&mut rng, 20, 12, 32, -1.0, 1.0);
-    let dy = padded(&mut rng, 20, 12, 48, -1.0, 1.0);
+    let (x, dy) = x_and_dy(&mut rng, &d);
     let mut scratch = vec![0.0; winograd::weight_grad_scratch_len::<Winograd4>(&d)];
     let (mut dw, mut db) = (vec![0.0; d.weight_len()], vec![0.0; 48]);
     winograd::weight_grad::<Winograd4>(avx512(), &d, &x, &dy, &mut dw, &mut db, &mut scratch);
@@ -393,8 +397,7 @@ fn weight_gradient_reads_only_the_interior_of_dy() {
         return;
     };
     let d = dims(8, 12, 16, 32);
-    let x = padded(&mut rng, 8, 12, 16, -1.0, 1.0);
-    let dy = padded(&mut rng, 8, 12, 32, -1.0, 1.0);
+    let (x, dy) = x_and_dy(&mut rng, &d);
     let mut dirty = dy.clone();
     for y in 0..10 {
         for x in 0..14 {
@@ -420,9 +423,7 @@ fn row_bands_match_whole_layer_bit_for_bit() {
     };
     for (h, w, cin, cout) in [(16, 12, 32, 64), (24, 64, 16, 32), (12, 8, 64, 48)] {
         let d = dims(h, w, cin, cout);
-        let x = padded(&mut rng, h, w, cin, -1.0, 1.0);
-        let wts = rng.fill(d.weight_len(), -1.0, 1.0);
-        let bias = rng.fill(cout, -0.5, 0.5);
+        let [x, wts, bias] = forward_data(&mut rng, &d);
         let whole = fwd4(&d, &x, &wts, &bias, 0);
         let mut up = vec![0.0; winograd::packed_len::<Winograd4>(cin, cout)];
         winograd::pack::<Winograd4>(

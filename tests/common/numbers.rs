@@ -15,6 +15,13 @@ pub fn dims(h: usize, w: usize, cin: usize, cout: usize) -> catdog::config::Conv
     catdog::config::ConvDims { h, w, cin, cout }
 }
 
+/// A padded input and a padded output gradient for the convolution `d`, uniform in `[-1, 1)`
+/// with zero borders, drawn in that order.
+pub fn x_and_dy(rng: &mut Rng, d: &catdog::config::ConvDims) -> (Vec<f32>, Vec<f32>) {
+    let x = padded(rng, d.h, d.w, d.cin, -1.0, 1.0);
+    (x, padded(rng, d.h, d.w, d.cout, -1.0, 1.0))
+}
+
 /// `(max |got - want|, that over max |want|)`: the largest error, absolute and relative to the
 /// largest value of the f64 reference `want`.
 pub fn max_err(got: &[f32], want: &[f64]) -> (f64, f64) {
