@@ -14,10 +14,12 @@ use catdog::testing::{avx512, plan};
 
 #[path = "../tests/common/numbers.rs"]
 mod numbers;
-use numbers::{padded, Rng};
+use numbers::{dims, padded, Rng};
 
-fn dims(h: usize, w: usize, cin: usize, cout: usize) -> ConvDims {
-    ConvDims { h, w, cin, cout }
+/// F(4x4) over all of `d`'s rows: `winograd::run` with input `x`, packed weights `u` and
+/// `bias` (none for an input gradient) into `y`.
+fn run4(d: &ConvDims, x: &[f32], u: &[f32], bias: Option<&[f32]>, y: &mut [f32], s: &mut [f32]) {
+    winograd::run::<Winograd4>(avx512(), d, x, u, bias, y, 0..d.h, s)
 }
 
 /// Median of `reps` timed calls of `f` (after one warm-up call), in microseconds.
@@ -108,31 +110,9 @@ fn speed_f4x4_vs_f2x2() {
                 });
                 best[2][ai] = best[2][ai].min(t);
             }
-            let t = time_us(reps, || {
-                winograd::run::<Winograd4>(
-                    avx512(),
-                    &d,
-                    &x,
-                    &u4f,
-                    Some(&bias),
-                    &mut y,
-                    0..d.h,
-                    &mut scr4,
-                )
-            });
+            let t = time_us(reps, || run4(&d, &x, &u4f, Some(&bias), &mut y, &mut scr4));
             best[0][2] = best[0][2].min(t);
-            let t = time_us(reps, || {
-                winograd::run::<Winograd4>(
-                    avx512(),
-                    &bd,
-                    &dy,
-                    &u4b,
-                    None,
-                    &mut dx,
-                    0..d.h,
-                    &mut scr4,
-                )
-            });
+            let t = time_us(reps, || run4(&bd, &dy, &u4b, None, &mut dx, &mut scr4));
             best[1][2] = best[1][2].min(t);
             let t = time_us(reps, || {
                 winograd::weight_grad::<Winograd4>(

@@ -16,7 +16,7 @@ use catdog::schedule;
 use catdog::schedule::epoch_lr;
 use catdog::testing::{avx512_or_skip, fns};
 use common::{assert_ok, assert_refused, final_accuracy, small_run, stderr_of, tmp_with_blobs};
-use net::{assert_gradients_match_differences, he_net};
+use net::{assert_gradients_match_differences, he_net, tiny_net};
 use std::process::Command;
 
 fn model() -> Command {
@@ -215,15 +215,7 @@ fn augmented_training_is_deterministic_on_any_thread_count() {
 #[test]
 fn label_smoothed_gradients_match_finite_differences() {
     for path in kernel_sets() {
-        let h = Hyper {
-            batch: 3,
-            threads: 1,
-            epochs: 1,
-            lr: 0.05,
-            seed: 3,
-            ..catdog::testing::tiny_hyper()
-        };
-        let mut n = he_net(&h, path, 17, false);
+        let mut n = tiny_net(path);
         let data = Synthetic::new(3, 8, 5);
         let idx = [0u32, 1, 2];
         let opts = EpochOptions {
@@ -290,24 +282,22 @@ fn warmup_then_cosine_gives_the_stated_rates() {
 }
 
 fn tiny_args(dir: &std::path::Path) -> Vec<String> {
-    let d = dir.display();
-    common::strings(&[
-        "train",
-        "--train",
-        &format!("{d}/train.bin"),
-        "--test",
-        &format!("{d}/test.bin"),
-        "--widths",
-        "16,16,16",
-        "--fc1",
-        "16",
-        "--batch-size",
-        "8",
-        "--threads",
-        "2",
-        "--log-every",
-        "0",
-    ])
+    common::train_on_blobs(
+        dir,
+        "--widths 16,16,16 --fc1 16 --batch-size 8 --threads 2 --log-every 0",
+    )
+}
+
+/// Trains with `args` into checkpoint `ck`, which must succeed; the checkpoint.
+fn train_to_checkpoint(args: &[String], ck: &std::path::Path) -> catdog::checkpoint::Checkpoint {
+    let out = model()
+        .args(args)
+        .arg("--checkpoint")
+        .arg(ck)
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    catdog::checkpoint::load(ck).unwrap()
 }
 
 /// `--recipe improved` without `--epochs` runs its own 60, the faithful recipe 10; a checkpoint
@@ -328,14 +318,7 @@ fn the_recipes_own_epochs_and_resume_refusals() {
     let ck = dir.join("a.ckpt");
     let mut args = tiny_args(&dir);
     args.extend(common::strings(&["--recipe", "improved", "--epochs", "3"]));
-    let out = model()
-        .args(&args)
-        .arg("--checkpoint")
-        .arg(&ck)
-        .output()
-        .unwrap();
-    assert_ok(&out);
-    let c = catdog::checkpoint::load(&ck).unwrap();
+    let c = train_to_checkpoint(&args, &ck);
     assert_eq!(c.recipe, Recipe::improved());
     assert_eq!((c.recipe.crops, c.recipe.warmup), (true, 2));
     assert_eq!(c.recipe.crop_area, CROP_AREA_PCT);
@@ -363,26 +346,10 @@ fn the_recipes_own_epochs_and_resume_refusals() {
     }
     // Flags that override single parts of a recipe: the faithful recipe with full augmentation.
     let mut args = tiny_args(&dir);
-    args.extend(common::strings(&[
-        "--epochs",
-        "2",
-        "--augment",
-        "full",
-        "--label-smoothing",
-        "0.05",
-        "--warmup",
-        "1",
-        "--crop-area",
-        "70",
-    ]));
-    let out = model()
-        .args(&args)
-        .arg("--checkpoint")
-        .arg(&ck)
-        .output()
-        .unwrap();
-    assert_ok(&out);
-    let c = catdog::checkpoint::load(&ck).unwrap();
+    args.extend(common::words(
+        "--epochs 2 --augment full --label-smoothing 0.05 --warmup 1 --crop-area 70",
+    ));
+    let c = train_to_checkpoint(&args, &ck);
     let r = &c.recipe;
     assert_eq!(
         (r.flips, r.crops, r.label_smoothing, r.warmup),
@@ -416,23 +383,10 @@ fn the_recipes_own_epochs_and_resume_refusals() {
 #[test]
 fn the_original_tier_runs_the_warmup_and_refuses_the_rest() {
     let dir = tmp_with_blobs("aug-original", 16, (32, 1), (16, 2));
-    let d = dir.display();
-    let args = common::strings(&[
-        "train",
-        "--train",
-        &format!("{d}/train.bin"),
-        "--test",
-        &format!("{d}/test.bin"),
-        "--widths",
-        "16,32,16",
-        "--fc1",
-        "16",
-        "--epochs",
-        "2",
-        "--kernels",
-        "original",
-        "--no-checkpoint",
-    ]);
+    let args = common::train_on_blobs(
+        &dir,
+        "--widths 16,32,16 --fc1 16 --epochs 2 --kernels original --no-checkpoint",
+    );
     for extra in [["--augment", "full"], ["--label-smoothing", "0.1"]] {
         let out = model().args(&args).args(extra).output().unwrap();
         assert_refused(&out, &["--kernels original runs the original's plain SGD"]);
@@ -453,9 +407,7 @@ fn the_original_tier_runs_the_warmup_and_refuses_the_rest() {
 #[test]
 fn the_augmented_recipe_learns_synthetic_images() {
     let dir = tmp_with_blobs("aug-learns", 32, (256, 11), (64, 12));
-    let mut args = small_run(&dir);
-    let e = args.iter().position(|a| a == "--epochs").unwrap();
-    args[e + 1] = "6".into();
+    let mut args = small_run(&dir, 6);
     args.push("--no-checkpoint".into());
     let out = model().args(&args).output().unwrap();
     assert_ok(&out);

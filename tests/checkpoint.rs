@@ -54,21 +54,49 @@ fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
 
+/// Saves a checkpoint of [`small_hyper`] and the improved recipe after `epochs_done` epochs,
+/// with `rng_state`, `params`, `velocity` and `history`.
+fn save_at(
+    path: &Path,
+    (epochs_done, rng_state): (usize, u64),
+    params: &[f32],
+    velocity: &[f32],
+    history: &[EpochRecord],
+) -> Result<(), String> {
+    let (h, recipe) = (small_hyper(), Recipe::improved());
+    let c = CheckpointRef {
+        epochs_done,
+        rng_state,
+        velocity,
+        history,
+        ..CheckpointRef::new(&h, &recipe, params)
+    };
+    checkpoint::save(path, &c)
+}
+
 /// Saves a valid small checkpoint and returns its bytes.
 fn save_small(path: &Path, momentum: bool) -> Vec<u8> {
-    let h = small_hyper();
-    let n = h.shapes().unwrap().param_count();
+    let n = small_hyper().shapes().unwrap().param_count();
     let vel = if momentum { values(n, 9) } else { Vec::new() };
-    let (recipe, params, history) = (Recipe::improved(), values(n, 1), history());
-    let c = CheckpointRef {
-        epochs_done: 4,
-        rng_state: 0x0123_4567_89AB_CDEF,
-        velocity: &vel,
-        history: &history,
-        ..CheckpointRef::new(&h, &recipe, &params)
-    };
-    checkpoint::save(path, &c).unwrap();
+    save_at(
+        path,
+        (4, 0x0123_4567_89AB_CDEF),
+        &values(n, 1),
+        &vel,
+        &history(),
+    )
+    .unwrap();
     std::fs::read(path).unwrap()
+}
+
+/// A temporary folder `tag` holding a [`save_small`] checkpoint without momentum, `NAME`; the
+/// path and the checkpoint as loaded.
+fn small_saved(tag: &str, name: &str) -> (TempDir, std::path::PathBuf, Checkpoint) {
+    let d = TempDir::new("ck", tag);
+    let p = d.path(name);
+    save_small(&p, false);
+    let ck = checkpoint::load(&p).unwrap();
+    (d, p, ck)
 }
 
 /// Recomputes both checksums after a deliberate edit, so that the check under test is the one
@@ -341,27 +369,15 @@ fn count_mismatches_are_refused_without_huge_allocations() {
 
 #[test]
 fn saving_over_an_existing_checkpoint_is_atomic_and_leaves_no_temp_file() {
-    let d = TempDir::new("ck", "atomic");
-    let p = d.path("run.ck");
-    save_small(&p, false);
-    let first = checkpoint::load(&p).unwrap();
-    let h = small_hyper();
-    let n = h.shapes().unwrap().param_count();
+    let (d, p, first) = small_saved("atomic", "run.ck");
+    let n = small_hyper().shapes().unwrap().param_count();
     let params = values(n, 77);
     let mut hist = history();
     hist.push(EpochRecord {
         epoch: 5,
         ..hist[3].clone()
     });
-    let (recipe, vel) = (Recipe::improved(), values(n, 78));
-    let c = CheckpointRef {
-        epochs_done: 5,
-        rng_state: 99,
-        velocity: &vel,
-        history: &hist,
-        ..CheckpointRef::new(&h, &recipe, &params)
-    };
-    checkpoint::save(&p, &c).unwrap();
+    save_at(&p, (5, 99), &params, &values(n, 78), &hist).unwrap();
     let second = checkpoint::load(&p).unwrap();
     assert_eq!(second.epochs_done, 5);
     assert_eq!(second.history.len(), 5);
@@ -374,17 +390,13 @@ fn saving_over_an_existing_checkpoint_is_atomic_and_leaves_no_temp_file() {
     assert_eq!(names, vec!["run.ck".to_string()], "left behind: {names:?}");
     // A save that fails (the directory is gone) leaves no file and says why.
     let gone = d.path("no/such/dir/run.ck");
-    let c = CheckpointRef { velocity: &[], ..c };
-    let e = checkpoint::save(&gone, &c).unwrap_err();
+    let e = save_at(&gone, (5, 99), &params, &[], &hist).unwrap_err();
     assert!(e.contains("cannot write"), "{e}");
 }
 
 #[test]
 fn check_compatible_names_every_differing_field() {
-    let d = TempDir::new("ck", "compat");
-    let p = d.path("a.ck");
-    save_small(&p, false);
-    let ck = checkpoint::load(&p).unwrap();
+    let (_d, _, ck) = small_saved("compat", "a.ck");
     // epochs, lr, seed and threads may change on resume.
     let same = Hyper {
         epochs: 20,

@@ -8,14 +8,14 @@ use catdog::config::ConvDims;
 use catdog::config::Kernels;
 use catdog::layers::conv::winograd::{self, Winograd2};
 use catdog::layers::conv::winograd_rows;
-use catdog::layers::conv::{chunks, row_tile_widths, Algo, ConvPlan, PoolOut};
+use catdog::layers::conv::{chunks, row_tile_widths, Algo, ConvPlan, ForwardPoolFn, PoolOut};
 use catdog::reference::conv as reference;
 use catdog::testing::channel_blocks;
 use catdog::testing::{auto_plan, avx512, avx512_or_skip, fns, plan};
 
 #[path = "common/numbers.rs"]
 mod numbers;
-use numbers::Rng;
+use numbers::{avx512_rng, dims, Rng};
 
 /// A `(h+2) x (w+2) x c` buffer with interior uniform in [-1, 1) and zero border, starting
 /// `shift` floats into the returned vector (so the slice may be misaligned).
@@ -46,12 +46,7 @@ fn packed(plan: &ConvPlan, d: &ConvDims, w: &[f32]) -> (Vec<f32>, Vec<f32>) {
 #[test]
 fn reference_matches_hand_computed_numbers() {
     // One input channel, one filter, a 1x2 image: x = [1, 2], filter rows 1 2 3 / 4 5 6 / 7 8 9.
-    let d = ConvDims {
-        h: 1,
-        w: 2,
-        cin: 1,
-        cout: 1,
-    };
+    let d = dims(1, 2, 1, 1);
     let x_pad = [0., 0., 0., 0., 0., 1., 2., 0., 0., 0., 0., 0.];
     let w = [1., 2., 3., 4., 5., 6., 7., 8., 9.];
     let mut y = [0.0; 2];
@@ -72,12 +67,7 @@ fn reference_matches_hand_computed_numbers() {
 fn reference_matches_naive_formula_with_channels() {
     // 2 input channels, 2 filters, 2x2 image, every weight distinct: compare against the
     // definition written out with explicit bounds checks instead of a padded buffer.
-    let d = ConvDims {
-        h: 2,
-        w: 2,
-        cin: 2,
-        cout: 2,
-    };
+    let d = dims(2, 2, 2, 2);
     let x = |y: i32, xx: i32, c: usize| -> f32 {
         if (0..2).contains(&y) && (0..2).contains(&xx) {
             (y * 4 + xx * 2) as f32 + c as f32 + 1.0
@@ -257,32 +247,37 @@ fn compare_algos(h: usize, w: usize, cin: usize, cout: usize, shift: usize, seed
     }
 }
 
+/// The fused conv + pool `fused` over all of `d`'s rows in bands of `band` rows; `inputs` are
+/// the padded input, the packed weights and the biases.
+fn fused_in_bands(
+    fused: ForwardPoolFn,
+    d: &ConvDims,
+    [x, wp, bias]: [&[f32]; 3],
+    band: usize,
+    scratch: &mut [f32],
+    mut pool: PoolOut,
+) {
+    for y0 in (0..d.h).step_by(band) {
+        let rows = y0..(y0 + band).min(d.h);
+        fused(d, x, wp, bias, rows, scratch, &mut pool);
+    }
+}
+
+/// Odd sides `(h, w)` for [`compare_grid`]: 1 x 1, a single row, primes.
+const ODD_SIDES: [(usize, usize); 6] = [(1, 1), (1, 2), (2, 3), (5, 7), (13, 9), (3, 17)];
+/// Conv1's `(cin, cout)` channel pairs (3 input channels).
+const CONV1_CHANNELS: [(usize, usize); 2] = [(3, 16), (3, 32)];
+/// `(cin, cout)` pairs in whole 16-channel blocks, one to four blocks each side.
+const BLOCK_CHANNELS: [(usize, usize); 5] = [(16, 16), (16, 48), (32, 64), (48, 32), (64, 16)];
+
 /// The portable kernels' implicit GEMM: forward and input gradient against the reference on odd
 /// and even sides, conv1's 3 input channels and channel counts that are not multiples of 16 (the
 /// GEMM has no block constraint), misaligned buffers.
 #[test]
 fn portable_matches_reference_odd_and_even_shapes() {
-    let sides = [
-        (1, 1),
-        (1, 2),
-        (2, 3),
-        (5, 7),
-        (13, 9),
-        (3, 17),
-        (8, 8),
-        (9, 10),
-        (17, 6),
-    ];
-    let channels = [
-        (3, 16),
-        (3, 32),
-        (1, 5),
-        (16, 16),
-        (16, 48),
-        (32, 64),
-        (48, 32),
-        (64, 16),
-    ];
+    let sides = [&ODD_SIDES[..], &[(8, 8), (9, 10), (17, 6)]].concat();
+    // conv1's 3 input channels, then a channel count that is not a multiple of 16.
+    let channels = [&CONV1_CHANNELS[..], &[(1, 5)], &BLOCK_CHANNELS].concat();
     compare_grid(&sides, &channels, 100, false);
 }
 
@@ -312,35 +307,15 @@ fn asm_matches_reference_small_and_odd_shapes() {
         return;
     }
     let sides = [
-        (1, 1),
-        (1, 2),
-        (2, 3),
-        (5, 7),
-        (13, 9),
-        (3, 17),
-        (4, 29),
-        (2, 31),
+        &ODD_SIDES[..],
+        &[(4, 29), (2, 31)],
         // Even sides: Winograd too (one tile, one tile row, tall, several bands).
-        (2, 2),
-        (2, 8),
-        (6, 2),
-        (4, 10),
-        (12, 6),
+        &[(2, 2), (2, 8), (6, 2), (4, 10), (12, 6)],
         // Widths in 4s: F(4,3) along rows too (cin 3, cout 32), odd and even tile counts.
-        (2, 4),
-        (4, 12),
-        (6, 20),
-        (8, 16),
-    ];
-    let channels = [
-        (3, 16),
-        (3, 32),
-        (16, 16),
-        (16, 48),
-        (32, 64),
-        (48, 32),
-        (64, 16),
-    ];
+        &[(2, 4), (4, 12), (6, 20), (8, 16)],
+    ]
+    .concat();
+    let channels = [&CONV1_CHANNELS[..], &BLOCK_CHANNELS].concat();
     compare_grid(&sides, &channels, 1, true);
 }
 
@@ -456,12 +431,7 @@ fn channel_blocks_cover_every_channel_once() {
 #[test]
 #[should_panic(expected = "cin % 16")]
 fn input_grad_refuses_cin_3() {
-    let d = ConvDims {
-        h: 2,
-        w: 2,
-        cin: 3,
-        cout: 16,
-    };
+    let d = dims(2, 2, 3, 16);
     let plan = auto_plan(Kernels::Reference, &d);
     let (dy_pad, w) = (vec![0.0; d.out_pad_len()], vec![0.0; d.weight_len()]);
     let mut dx = vec![0.0; 12];
@@ -476,10 +446,9 @@ fn input_grad_refuses_cin_3() {
 fn banded_conv_and_pool_give_the_bits_of_whole_layers() {
     use catdog::config::PoolDims;
     use catdog::layers::pool::OutPlace;
-    if avx512_or_skip("banded conv + pool").is_none() {
+    let Some(mut rng) = avx512_rng("banded conv + pool", 0x5eed_ba5d) else {
         return;
-    }
-    let mut rng = Rng::new(0x5eed_ba5d);
+    };
     for &(h, w, cin, cout, band) in &[
         (8, 8, 3, 32, 2),
         (6, 10, 16, 48, 2),
@@ -537,16 +506,12 @@ fn banded_conv_and_pool_give_the_bits_of_whole_layers() {
         // The fused conv + pool (F(4x4): the pool in the output transform), in the same bands.
         if let Some(fused) = plan.forward_pool {
             let (mut out_c, mut am_c) = (vec![0.0; out_len], vec![9u8; p.out_len()]);
-            let argmax = Some(&mut am_c[..]);
-            let mut pool = catdog::layers::conv::PoolOut {
+            let pool = PoolOut {
                 out: &mut out_c,
                 place,
-                argmax,
+                argmax: Some(&mut am_c[..]),
             };
-            for y0 in (0..h).step_by(band) {
-                let rows = y0..(y0 + band).min(h);
-                fused(&d, &x, &wp, &bias, rows, &mut scratch, &mut pool);
-            }
+            fused_in_bands(fused, &d, [&x, &wp, &bias], band, &mut scratch, pool);
             let same = out_a.iter().zip(&out_c);
             assert!(
                 same.into_iter().all(|(a, c)| a.to_bits() == c.to_bits()),
@@ -653,16 +618,12 @@ fn fused_conv_pool_gives_the_bits_of_conv_then_pool() {
                     for band in [2, h] {
                         let (mut out_b, mut am_b) =
                             (vec![f32::NAN; out_len], vec![9u8; p.out_len()]);
-                        let argmax = codes.then_some(&mut am_b[..]);
-                        let mut pool = PoolOut {
+                        let pool = PoolOut {
                             out: &mut out_b,
                             place,
-                            argmax,
+                            argmax: codes.then_some(&mut am_b[..]),
                         };
-                        for y0 in (0..h).step_by(band) {
-                            let rows = y0..(y0 + band).min(h);
-                            fused(&d, &x, &wp, &bias, rows, &mut scratch, &mut pool);
-                        }
+                        fused_in_bands(fused, &d, [&x, &wp, &bias], band, &mut scratch, pool);
                         let differ = out_a
                             .iter()
                             .zip(&out_b)

@@ -72,6 +72,11 @@ fn trained() -> &'static PathBuf {
 
 /// Called at the end of each test: the last of the five to finish removes [`trained`]'s folder
 /// (a failed test leaves it, to look at).
+/// [`trained`] and a fresh folder `NAME` for one test's outputs.
+fn trained_and_scratch(name: &str) -> (&'static PathBuf, TempDir) {
+    (trained(), TempDir::new("export", name))
+}
+
 fn done() {
     static FINISHED: AtomicUsize = AtomicUsize::new(0);
     if FINISHED.fetch_add(1, Ordering::SeqCst) + 1 == 5 {
@@ -95,6 +100,36 @@ fn predictions(o: &Output) -> Vec<(String, f64)> {
             (f[0].to_string(), f[1].parse().unwrap())
         })
         .collect()
+}
+
+/// `model predict`'s answers for the photos with parameters `params`.
+fn predict_photos(dir: &Path, params: &str) -> Vec<(String, f64)> {
+    let photos = photos(dir);
+    let mut args = vec!["predict", "--params", params];
+    args.extend(photos.iter().map(String::as_str));
+    predictions(&model(&args))
+}
+
+/// `model export` of `params` (with the flags of `net`) to `NAME.onnx` and `NAME.safetensors` in
+/// `out`, which must succeed; their paths.
+fn export_both(out: &TempDir, name: &str, params: &str, net: &[&str]) -> (PathBuf, PathBuf) {
+    let (onnx, st) = (
+        out.path(&format!("{name}.onnx")),
+        out.path(&format!("{name}.safetensors")),
+    );
+    let (o, t) = (s(&onnx), s(&st));
+    let mut args = vec!["export", "--params", params];
+    args.extend(net);
+    args.extend(["--onnx", &o, "--safetensors", &t]);
+    assert_ok(&model(&args));
+    (onnx, st)
+}
+
+/// The flags a `parameters.raw` of the trained network needs: its image size and [`NET`].
+fn raw_net() -> Vec<&'static str> {
+    let mut net = vec!["--image", "32"];
+    net.extend(NET);
+    net
 }
 
 /// The photos packed at the network's size by the function `predict` packs them with (that of
@@ -142,11 +177,14 @@ fn python_check(onnx: &Path, st: &Path, pixels: &Path, n: usize) -> Vec<(f64, f6
     out
 }
 
-/// Largest difference of ONNX Runtime's and NumPy's P(dog) from `model predict`'s, checked
+/// Largest difference of ONNX Runtime's and NumPy's P(dog) (see [`python_check`] on `files`:
+/// the ONNX file, the safetensors file and the packed pixels) from `model predict`'s, checked
 /// against 1e-5; the probabilities must not all be alike (a network that says the same for every
 /// photo would prove little).
-fn assert_agree(predicted: &[(String, f64)], sources: &[String], theirs: &[(f64, f64)]) {
+fn assert_agree(predicted: &[(String, f64)], sources: &[String], files: [&Path; 3]) {
     assert_eq!(predicted.len(), sources.len());
+    let [onnx, st, pixels] = files;
+    let theirs = &python_check(onnx, st, pixels, sources.len());
     let (mut ort, mut np) = (0.0f64, 0.0f64);
     for (src, (o, n)) in sources.iter().zip(theirs) {
         let (_, p) = predicted.iter().find(|(s, _)| s == src).unwrap();
@@ -172,25 +210,11 @@ fn assert_agree(predicted: &[(String, f64)], sources: &[String], theirs: &[(f64,
 
 #[test]
 fn onnx_runtime_and_numpy_give_predicts_probabilities() {
-    let dir = trained();
-    let out = TempDir::new("export", "ort");
-    let (onnx, st) = (out.path("m.onnx"), out.path("m.safetensors"));
+    let (dir, out) = trained_and_scratch("ort");
     let ckpt = s(&dir.join("m.ckpt"));
-    let o = model(&[
-        "export",
-        "--params",
-        &ckpt,
-        "--onnx",
-        &s(&onnx),
-        "--safetensors",
-        &s(&st),
-    ]);
-    assert_ok(&o);
+    let (onnx, st) = export_both(&out, "m", &ckpt, &[]);
 
-    let mut args = vec!["predict".to_string(), "--params".into(), ckpt.clone()];
-    args.extend(photos(dir));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let predicted = predictions(&model(&args));
+    let predicted = predict_photos(dir, &ckpt);
     let (blob, pixels, sources) = packed_pixels(dir, &out.0);
     // The photos as predict packs them: the same P(dog) from the packed blob.
     let from_blob = predictions(&model(&["predict", "--params", &ckpt, &s(&blob)]));
@@ -203,8 +227,7 @@ fn onnx_runtime_and_numpy_give_predicts_probabilities() {
         "{from_blob:?} vs {predicted:?}"
     );
 
-    let theirs = python_check(&onnx, &st, &pixels, sources.len());
-    assert_agree(&predicted, &sources, &theirs);
+    assert_agree(&predicted, &sources, [&onnx, &st, &pixels]);
     done();
 }
 
@@ -212,8 +235,7 @@ fn onnx_runtime_and_numpy_give_predicts_probabilities() {
 /// its Pillow preprocessing matches the packer's up to resize rounding.
 #[test]
 fn readme_example_classifies_like_predict() {
-    let dir = trained();
-    let out = TempDir::new("export", "readme");
+    let (dir, out) = trained_and_scratch("readme");
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"));
     let readme = readme.unwrap();
     let start = readme
@@ -225,10 +247,7 @@ fn readme_example_classifies_like_predict() {
     let onnx = out.path("m.onnx");
     let ckpt = s(&dir.join("m.ckpt"));
     assert_ok(&model(&["export", "--params", &ckpt, "--onnx", &s(&onnx)]));
-    let mut args = vec!["predict".to_string(), "--params".into(), ckpt.clone()];
-    args.extend(photos(dir));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let predicted = predictions(&model(&args));
+    let predicted = predict_photos(dir, &ckpt);
     let mut worst = 0.0f64;
     for (photo, p) in &predicted {
         let o = Command::new("python3")
@@ -254,55 +273,34 @@ fn readme_example_classifies_like_predict() {
 
 #[test]
 fn original_tier_parameters_export_alike() {
-    let dir = trained();
-    let out = TempDir::new("export", "orig");
-    let (onnx, st) = (out.path("o.onnx"), out.path("o.safetensors"));
+    let (dir, out) = trained_and_scratch("orig");
     let raw = s(&dir.join("orig.raw"));
-    let mut args = vec!["export", "--params", &raw, "--image", "32"];
-    args.extend(NET);
-    let (o_onnx, o_st) = (s(&onnx), s(&st));
-    args.extend(["--onnx", &o_onnx, "--safetensors", &o_st]);
-    assert_ok(&model(&args));
+    let (onnx, st) = export_both(&out, "o", &raw, &raw_net());
     let (blob, pixels, sources) = packed_pixels(dir, &out.0);
     let mut args = vec!["predict", "--params", &raw, "--kernels", "original"];
     args.extend(NET);
     let b = s(&blob);
     args.push(&b);
     let predicted = predictions(&model(&args));
-    let theirs = python_check(&onnx, &st, &pixels, sources.len());
-    assert_agree(&predicted, &sources, &theirs);
+    assert_agree(&predicted, &sources, [&onnx, &st, &pixels]);
     done();
 }
 
 #[test]
 fn safetensors_round_trip_is_bit_for_bit() {
-    let dir = trained();
-    let out = TempDir::new("export", "round");
+    let (dir, out) = trained_and_scratch("round");
     let (ckpt, raw) = (s(&dir.join("m.ckpt")), s(&dir.join("m.raw")));
     let f = |n: &str| s(&out.path(n));
     // The same network from its checkpoint and from parameters.raw: the same files.
-    let o = model(&[
-        "export",
-        "--params",
-        &ckpt,
-        "--onnx",
-        &f("c.onnx"),
-        "--safetensors",
-        &f("c.st"),
-    ]);
-    assert_ok(&o);
-    let mut args = vec!["export", "--params", &raw, "--image", "32"];
-    args.extend(NET);
-    let (r_onnx, r_st) = (f("r.onnx"), f("r.st"));
-    args.extend(["--onnx", &r_onnx, "--safetensors", &r_st]);
-    assert_ok(&model(&args));
+    export_both(&out, "c", &ckpt, &[]);
+    export_both(&out, "r", &raw, &raw_net());
     let read = |n: &str| std::fs::read(out.path(n)).unwrap();
     assert!(
         read("c.onnx") == read("r.onnx"),
         "ONNX from checkpoint and raw differ"
     );
     assert!(
-        read("c.st") == read("r.st"),
+        read("c.safetensors") == read("r.safetensors"),
         "safetensors from checkpoint and raw differ"
     );
 
@@ -310,7 +308,7 @@ fn safetensors_round_trip_is_bit_for_bit() {
     let o = model(&[
         "import",
         "--safetensors",
-        &f("c.st"),
+        &f("c.safetensors"),
         "--save",
         &f("back.raw"),
     ]);
@@ -342,8 +340,7 @@ fn safetensors_round_trip_is_bit_for_bit() {
 
 #[test]
 fn bad_input_is_one_error_line() {
-    let dir = trained();
-    let out = TempDir::new("export", "bad");
+    let (dir, out) = trained_and_scratch("bad");
     let f = |n: &str| s(&out.path(n));
     let (raw, ckpt) = (s(&dir.join("m.raw")), s(&dir.join("m.ckpt")));
 

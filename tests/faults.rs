@@ -5,12 +5,12 @@
 
 mod common;
 use common::{
-    assert_ok, assert_refused, dev_full, first_line_then_close, have_dev_full, stderr_after_exit,
-    stderr_of, strings, synthetic_blob, tmp, tmp_with_blobs, wait_or_kill, SMALL_NET,
+    assert_ok, assert_refused, dev_full, first_line_then_close, have_dev_full, mkfifo,
+    stderr_after_exit, stderr_of, strings, synthetic_blob, tmp, tmp_with_blobs, SMALL_NET,
 };
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 fn model() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_model"));
@@ -41,6 +41,28 @@ fn train_args(dir: &Path) -> Vec<String> {
     args
 }
 
+/// `model` with [`train_args`] and the words of `flags`.
+fn train(dir: &Path, flags: &str) -> Command {
+    let mut c = model();
+    c.args(train_args(dir)).args(common::words(flags));
+    c
+}
+
+/// [`tmp_with_small_blobs`] of 32 samples, where `/dev/full` is here (see [`have_dev_full`]).
+fn blobs_if_dev_full(tag: &str) -> Option<PathBuf> {
+    have_dev_full().then(|| tmp_with_small_blobs(tag, 32))
+}
+
+/// One epoch of [`train`], which must succeed; its checkpoint.
+fn train_one_epoch(dir: &Path) -> PathBuf {
+    assert_ok(
+        &train(dir, "--batch-size 4 --epochs 1 --log-every 0")
+            .output()
+            .unwrap(),
+    );
+    dir.join("run.ckpt")
+}
+
 /// `model train | head -1`: the step lines meet a closed pipe. Every thread count must stop,
 /// quietly, with 141 (what a shell reports for SIGPIPE), instead of a panic in one thread and
 /// the others waiting forever.
@@ -48,9 +70,8 @@ fn train_args(dir: &Path) -> Vec<String> {
 fn train_into_a_closed_pipe_stops_quietly_on_any_thread_count() {
     let dir = tmp_with_small_blobs("faults-pipe", 400);
     for threads in ["1", "2", "3"] {
-        let mut child = model()
-            .args(train_args(&dir))
-            .args(["--batch-size", "1", "--epochs", "50", "--threads", threads])
+        let flags = format!("--batch-size 1 --epochs 50 --threads {threads}");
+        let mut child = train(&dir, &flags)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -68,25 +89,17 @@ fn train_into_a_closed_pipe_stops_quietly_on_any_thread_count() {
 /// last finished epoch is intact.
 #[test]
 fn train_with_a_full_stdout_reports_one_error_and_keeps_the_checkpoint() {
-    if !have_dev_full() {
+    let Some(dir) = blobs_if_dev_full("faults-full") else {
         return;
-    }
-    let dir = tmp_with_small_blobs("faults-full", 32);
+    };
     for threads in ["1", "2"] {
+        let flags = format!("--batch-size 4 --epochs 2 --threads {threads}");
         // Step lines on: the first one fails.
-        let o = model()
-            .args(train_args(&dir))
-            .args(["--batch-size", "4", "--epochs", "2", "--threads", threads])
-            .stdout(dev_full())
-            .output()
-            .unwrap();
+        let o = train(&dir, &flags).stdout(dev_full()).output().unwrap();
         let line = assert_refused(&o, &["standard output", "No space left"]);
         assert!(!line.contains("--lr"), "{line}");
         // Step lines off: two epochs are checkpointed, then `Accuracy is:` fails.
-        let o = model()
-            .args(train_args(&dir))
-            .args(["--batch-size", "4", "--epochs", "2", "--threads", threads])
-            .args(["--log-every", "0"])
+        let o = train(&dir, &(flags + " --log-every 0"))
             .stdout(dev_full())
             .output()
             .unwrap();
@@ -100,49 +113,36 @@ fn train_with_a_full_stdout_reports_one_error_and_keeps_the_checkpoint() {
 /// `eval` and `bench` print through the same checked writes.
 #[test]
 fn eval_and_bench_into_a_full_stdout_report_one_error() {
-    if !have_dev_full() {
+    let Some(dir) = blobs_if_dev_full("faults-full-eval") else {
         return;
-    }
-    let dir = tmp_with_small_blobs("faults-full-eval", 32);
-    let o = model()
-        .args(train_args(&dir))
-        .args(["--batch-size", "4", "--epochs", "1", "--log-every", "0"])
-        .output()
-        .unwrap();
-    assert_ok(&o);
-    let ck = dir.join("run.ckpt");
-    let o = model()
-        .args(["eval", "--params"])
+    };
+    let ck = train_one_epoch(&dir);
+    let test = dir.join("test.bin");
+    let mut eval = model();
+    eval.args(["eval", "--params"])
         .arg(&ck)
         .arg("--data")
-        .arg(dir.join("test.bin"))
-        .stdout(dev_full())
-        .output()
-        .unwrap();
-    assert_refused(&o, &["standard output"]);
-    let o = model()
-        .args(["predict", "--params"])
-        .arg(&ck)
-        .arg(dir.join("test.bin"))
-        .stdout(dev_full())
-        .output()
-        .unwrap();
-    assert_refused(&o, &["standard output"]);
-    let o = model()
-        .args(["bench", "--batches", "1", "--image", "8", "--threads", "1"])
-        .args(SMALL_NET)
-        .stdout(dev_full())
-        .output()
-        .unwrap();
-    assert_refused(&o, &["standard output"]);
+        .arg(&test);
+    let mut predict = model();
+    predict.args(["predict", "--params"]).arg(&ck).arg(&test);
+    let mut bench = model();
+    bench.args(["bench", "--batches", "1", "--image", "8", "--threads", "1"]);
+    bench.args(SMALL_NET);
+    for mut c in [eval, predict, bench] {
+        let o = c.stdout(dev_full()).output().unwrap();
+        assert_refused(&o, &["standard output"]);
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 
-fn mkfifo(p: &Path) {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+/// `child`'s exit status and standard error once it has exited (see [`stderr_after_exit`]).
+fn output_after_exit(child: &mut Child, secs: u64, what: &str) -> Output {
+    let (status, err) = stderr_after_exit(child, secs, what);
+    Output {
+        status,
+        stdout: Vec::new(),
+        stderr: err.into_bytes(),
+    }
 }
 
 /// A FIFO (or a device) given where a file is read is refused at once, not read forever.
@@ -151,52 +151,15 @@ fn fifos_and_devices_are_refused_as_inputs_without_blocking() {
     let dir = tmp_with_small_blobs("faults-fifo", 32);
     let fifo = dir.join("pipe");
     mkfifo(&fifo);
-    let o = model()
-        .args(train_args(&dir))
-        .args(["--batch-size", "4", "--epochs", "1", "--log-every", "0"])
-        .output()
-        .unwrap();
-    assert_ok(&o);
-    let ck = dir.join("run.ckpt");
-    let runs: Vec<(Vec<std::ffi::OsString>, &str)> = vec![
-        (
-            vec![
-                "eval".into(),
-                "--params".into(),
-                ck.clone().into(),
-                "--data".into(),
-                fifo.clone().into(),
-            ],
-            "named pipe",
-        ),
-        (
-            vec![
-                "eval".into(),
-                "--params".into(),
-                fifo.clone().into(),
-                "--data".into(),
-                dir.join("test.bin").into(),
-            ],
-            "named pipe",
-        ),
-        (
-            vec![
-                "predict".into(),
-                "--params".into(),
-                ck.clone().into(),
-                fifo.clone().into(),
-            ],
-            "named pipe",
-        ),
-        (
-            vec![
-                "predict".into(),
-                "--params".into(),
-                ck.clone().into(),
-                "/dev/zero".into(),
-            ],
-            "character device",
-        ),
+    let ck = train_one_epoch(&dir);
+    let (test, zero) = (dir.join("test.bin"), PathBuf::from("/dev/zero"));
+    let (eval, predict) = (Path::new("eval"), Path::new("predict"));
+    let (params, data) = (Path::new("--params"), Path::new("--data"));
+    let runs: [(Vec<&Path>, &str); 4] = [
+        (vec![eval, params, &ck, data, &fifo], "named pipe"),
+        (vec![eval, params, &fifo, data, &test], "named pipe"),
+        (vec![predict, params, &ck, &fifo], "named pipe"),
+        (vec![predict, params, &ck, &zero], "character device"),
     ];
     for (args, want) in runs {
         let mut child = model()
@@ -205,14 +168,7 @@ fn fifos_and_devices_are_refused_as_inputs_without_blocking() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let st = wait_or_kill(&mut child, 30, &format!("{args:?}"));
-        let mut err = String::new();
-        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-        let o = Output {
-            status: st,
-            stdout: Vec::new(),
-            stderr: err.into_bytes(),
-        };
+        let o = output_after_exit(&mut child, 30, &format!("{args:?}"));
         assert_refused(&o, &[want, "regular file"]);
     }
     // The same for the trainer's blobs, --init and --resume.
@@ -229,9 +185,7 @@ fn fifos_and_devices_are_refused_as_inputs_without_blocking() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let st = wait_or_kill(&mut child, 30, flag);
-        let mut err = String::new();
-        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        let (st, err) = stderr_after_exit(&mut child, 30, flag);
         assert_eq!(st.code(), Some(2), "{flag}: {err}");
         assert!(
             err.contains("pipe") || err.contains("regular file"),
@@ -331,17 +285,7 @@ fn stale_temporary_files_of_dead_runs_are_removed_and_reported() {
     for f in [&dead, &dead_metrics, &live, &other] {
         std::fs::write(f, vec![1u8; 1000]).unwrap();
     }
-    let o = model()
-        .args(train_args(&dir))
-        .args([
-            "--batch-size",
-            "4",
-            "--epochs",
-            "1",
-            "--log-every",
-            "0",
-            "--metrics",
-        ])
+    let o = train(&dir, "--batch-size 4 --epochs 1 --log-every 0 --metrics")
         .arg(dir.join("m.csv"))
         .output()
         .unwrap();
@@ -489,11 +433,7 @@ fn train_refuses_a_mismatched_pair() {
             is_test: true,
         }),
     );
-    let o = model()
-        .args(train_args(&dir))
-        .args(["--batch-size", "4", "--epochs", "1"])
-        .output()
-        .unwrap();
+    let o = train(&dir, "--batch-size 4 --epochs 1").output().unwrap();
     assert_refused(&o, &["train.bin", "test.bin", "are not a pair"]);
     assert!(!dir.join("run.ckpt").exists());
     std::fs::remove_dir_all(&dir).ok();
@@ -506,17 +446,8 @@ fn a_blob_truncated_under_a_running_train_gives_one_error_line() {
     let dir = tmp_with_small_blobs("faults-sigbus", 400);
     for threads in ["1", "2"] {
         synthetic_blob(&dir.join("train.bin"), 400, 8, 1);
-        let mut child = model()
-            .args(train_args(&dir))
-            .args([
-                "--batch-size",
-                "1",
-                "--epochs",
-                "1000",
-                "--threads",
-                threads,
-            ])
-            .args(["--no-checkpoint", "--no-shuffle"])
+        let flags = format!("--batch-size 1 --epochs 1000 --threads {threads}");
+        let mut child = train(&dir, &(flags + " --no-checkpoint --no-shuffle"))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -536,15 +467,8 @@ fn a_blob_truncated_under_a_running_train_gives_one_error_line() {
             let mut sink = Vec::new();
             let _ = std::io::Read::read_to_end(&mut out, &mut sink);
         });
-        let st = wait_or_kill(&mut child, 120, "train on a truncated blob");
+        let o = output_after_exit(&mut child, 120, "train on a truncated blob");
         drain.join().unwrap();
-        let mut err = String::new();
-        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-        let o = Output {
-            status: st,
-            stdout: Vec::new(),
-            stderr: err.into_bytes(),
-        };
         assert_refused(&o, &["train.bin", "shrank"]);
     }
     std::fs::remove_dir_all(&dir).ok();

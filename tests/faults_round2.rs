@@ -5,10 +5,13 @@
 
 mod common;
 use catdog::blob::{write_blob, BlobMeta};
-use common::{assert_ok, assert_refused, stderr_of, strings, tmp, tmp_with_blobs, SMALL_NET};
+use common::{
+    assert_fifo_and_links_kept, assert_ok, assert_refused, fifo_and_link, stderr_of, strings, tmp,
+    tmp_with_blobs, SMALL_NET,
+};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 /// `model`, run in `cwd`.
 fn model(cwd: &Path) -> Command {
@@ -42,23 +45,35 @@ fn train_on(dir: &Path, epochs: &str, train: &str, test: &str) -> Vec<String> {
     a
 }
 
-fn mkfifo(p: &Path) {
-    let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(
-        unsafe { libc::mkfifo(c.as_ptr(), 0o644) },
-        0,
-        "mkfifo {p:?}"
-    );
+/// One epoch of [`train_args`] into checkpoint `ck`.
+fn train_one_epoch(dir: &Path, ck: &Path) -> std::process::Output {
+    model(dir)
+        .args(train_args(dir, "1"))
+        .arg("--checkpoint")
+        .arg(ck)
+        .output()
+        .unwrap()
 }
 
-fn is_fifo(p: &Path) -> bool {
-    use std::os::unix::fs::FileTypeExt;
-    std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_fifo())
+/// [`train_on`] `train` and `test` in `dir` for one epoch, without a checkpoint.
+fn train_once_on(dir: &Path, train: &str, test: &str) -> std::process::Output {
+    model(dir)
+        .args(train_on(dir, "1", train, test))
+        .arg("--no-checkpoint")
+        .output()
+        .unwrap()
 }
 
-fn is_symlink(p: &Path) -> bool {
-    std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink())
+/// `model` with `args` and `--checkpoint ck` started, its standard error piped.
+fn spawn_with_checkpoint(dir: &Path, args: Vec<String>, ck: &Path, stdout: Stdio) -> Child {
+    model(dir)
+        .args(args)
+        .arg("--checkpoint")
+        .arg(ck)
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 /// Group 1: a FIFO or a symbolic link given as an output (`--metrics`, `--save`, `--plot`,
@@ -67,12 +82,7 @@ fn is_symlink(p: &Path) -> bool {
 #[test]
 fn outputs_that_are_not_regular_files_are_refused_before_any_work() {
     let dir = tmp_with_blobs("r2-outputs", 8, (32, 1), (8, 2));
-    let fifo = dir.join("pipe.csv");
-    mkfifo(&fifo);
-    let target = dir.join("precious.raw");
-    std::fs::write(&target, b"keep me").unwrap();
-    let link = dir.join("link.raw");
-    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let [fifo, target, link] = fifo_and_link(&dir, "pipe.csv", "precious.raw", "link.raw");
     let plot_link = dir.join("curves.png");
     std::os::unix::fs::symlink(&target, &plot_link).unwrap();
     let ck = dir.join("run.ckpt");
@@ -98,13 +108,7 @@ fn outputs_that_are_not_regular_files_are_refused_before_any_work() {
         assert!(!ck.exists(), "{flag}: a checkpoint was written");
     }
     // eval --errors onto a link.
-    let o = model(&dir)
-        .args(train_args(&dir, "1"))
-        .arg("--checkpoint")
-        .arg(&ck)
-        .output()
-        .unwrap();
-    assert_ok(&o);
+    assert_ok(&train_one_epoch(&dir, &ck));
     let o = model(&dir)
         .args(["eval", "--params"])
         .arg(&ck)
@@ -115,9 +119,7 @@ fn outputs_that_are_not_regular_files_are_refused_before_any_work() {
         .output()
         .unwrap();
     assert_refused(&o, &["--errors", "symbolic link"]);
-    assert!(is_fifo(&fifo));
-    assert!(is_symlink(&link) && is_symlink(&plot_link));
-    assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
+    assert_fifo_and_links_kept(&fifo, &target, &[&link, &plot_link]);
     // Nothing was moved aside as "the earlier run's checkpoint".
     let names = common::names_in(&dir);
     assert!(
@@ -218,13 +220,7 @@ fn crc32(b: &[u8]) -> u32 {
 fn checkpoints_with_non_finite_parameters_are_refused_everywhere() {
     let dir = tmp_with_blobs("r2-nan", 8, (32, 1), (8, 2));
     let good = dir.join("good.ckpt");
-    let o = model(&dir)
-        .args(train_args(&dir, "1"))
-        .arg("--checkpoint")
-        .arg(&good)
-        .output()
-        .unwrap();
-    assert_ok(&o);
+    assert_ok(&train_one_epoch(&dir, &good));
     let mut b = std::fs::read(&good).unwrap();
     let ck = catdog::checkpoint::decode(&b).unwrap();
     let (p, v) = (ck.params.len(), ck.velocity.len());
@@ -281,18 +277,10 @@ fn one_class_blob(p: &Path, n: usize, label: u8) {
 fn one_class_training_data_is_refused_and_a_one_class_test_set_warned() {
     let dir = tmp_with_blobs("r2-oneclass", 8, (32, 1), (8, 2));
     one_class_blob(&dir.join("cats.bin"), 32, 0);
-    let o = model(&dir)
-        .args(train_on(&dir, "1", "cats.bin", "test.bin"))
-        .arg("--no-checkpoint")
-        .output()
-        .unwrap();
+    let o = train_once_on(&dir, "cats.bin", "test.bin");
     assert_refused(&o, &["cats.bin", "no dog"]);
     one_class_blob(&dir.join("dogs.bin"), 8, 1);
-    let o = model(&dir)
-        .args(train_on(&dir, "1", "train.bin", "dogs.bin"))
-        .arg("--no-checkpoint")
-        .output()
-        .unwrap();
+    let o = train_once_on(&dir, "train.bin", "dogs.bin");
     assert_ok(&o);
     let err = stderr_of(&o);
     assert!(
@@ -324,14 +312,7 @@ fn ctrl_c_says_what_was_kept_and_how_to_continue() {
         a.push(dir.join("test.bin").to_str().unwrap().into());
         a
     };
-    let mut ch = model(&dir)
-        .args(args("3"))
-        .arg("--checkpoint")
-        .arg(&ck)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut ch = spawn_with_checkpoint(&dir, args("3"), &ck, Stdio::piped());
     let out = std::io::BufReader::new(ch.stdout.take().unwrap());
     for l in out.lines() {
         if l.unwrap().starts_with("Epoch: 1, Step: 0") {
@@ -393,13 +374,7 @@ fn predict_removes_temporary_blobs_of_killed_runs() {
     let dir = tmp_with_blobs("r2-predict", 8, (32, 1), (8, 2));
     let tmpdir = tmp("r2-predict-tmp");
     let ck = dir.join("c.ckpt");
-    let o = model(&dir)
-        .args(train_args(&dir, "1"))
-        .arg("--checkpoint")
-        .arg(&ck)
-        .output()
-        .unwrap();
-    assert_ok(&o);
+    assert_ok(&train_one_epoch(&dir, &ck));
     let mut gone = Command::new("true").spawn().unwrap();
     let dead = gone.id();
     gone.wait().unwrap();
@@ -461,16 +436,8 @@ fn a_blob_changed_while_training_stops_the_run_before_its_checkpoint() {
         let train = dir.join("train.bin");
         let ck = dir.join("run.ckpt");
         let mut args = train_args(&dir, "4");
-        let b = args.iter().position(|a| a == "--batch-size").unwrap();
-        args[b + 1] = "1".into();
-        let mut ch = model(&dir)
-            .args(args)
-            .arg("--checkpoint")
-            .arg(&ck)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        common::set_flag(&mut args, "--batch-size", "1");
+        let mut ch = spawn_with_checkpoint(&dir, args, &ck, Stdio::null());
         let t = std::time::Instant::now();
         while !ck.exists() {
             assert!(t.elapsed().as_secs() < 60, "no checkpoint after 60 s");
@@ -535,22 +502,10 @@ fn png_header_only(w: u32, h: u32) -> Vec<u8> {
 fn smaller_misreports_are_mended() {
     let dir = tmp_with_blobs("r2-small", 8, (32, 1), (8, 2));
     let ck = dir.join("c.ckpt");
-    assert_ok(
-        &model(&dir)
-            .args(train_args(&dir, "1"))
-            .arg("--checkpoint")
-            .arg(&ck)
-            .output()
-            .unwrap(),
-    );
+    assert_ok(&train_one_epoch(&dir, &ck));
     let ckn = ck.to_str().unwrap();
     // --checkpoint FILE/c.ckpt, FILE a file: not "does not exist".
-    let o = model(&dir)
-        .args(train_args(&dir, "1"))
-        .arg("--checkpoint")
-        .arg(dir.join("train.bin/c.ckpt"))
-        .output()
-        .unwrap();
+    let o = train_one_epoch(&dir, &dir.join("train.bin/c.ckpt"));
     assert_refused(&o, &["train.bin is not a folder"]);
     // An explicit symbolic link loop is not "not found".
     let lp = dir.join("loop.bin");
@@ -624,9 +579,7 @@ fn smaller_misreports_are_mended() {
         .arg(dir.join("bomb.png"))
         .output()
         .unwrap();
-    let err = stderr_of(&o);
-    assert!(err.contains("over the limit"), "{err}");
-    assert!(!err.contains("--max-pixels"), "{err}");
+    common::stderr_with(&o, &["over the limit"], &["--max-pixels"]);
     // A perfect prediction's loss is 0, never -0.0000.
     let loss = catdog::report::mean_bce(&[1.0, 0.0], &[1, 0]);
     assert!(loss >= 0.0, "{loss}");

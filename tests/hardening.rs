@@ -240,17 +240,15 @@ fn oversized_configurations_and_directories_are_refused() {
         "{text}"
     );
     synthetic_blob(&dir.join("big.bin"), 4, 1024, 1);
-    let out = model_out(
-        &[
-            "eval",
-            "--batch-size",
-            "4096",
-            "--params",
-            "/nonexistent.raw",
-            "--data",
-        ],
-        &[&dir.join("big.bin")],
-    );
+    let eval_big = [
+        "eval",
+        "--batch-size",
+        "4096",
+        "--params",
+        "/nonexistent.raw",
+        "--data",
+    ];
+    let out = model_out(&eval_big, &[&dir.join("big.bin")]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("needs") && err.contains("GiB"), "{err}");

@@ -298,6 +298,15 @@ impl Fc {
     }
 }
 
+/// Random data of an fc layer of `rows` x `k` inputs and `n` neurons: inputs, weights, biases
+/// and an output gradient, drawn in that order.
+fn fc_data(rng: &mut Rng, rows: usize, k: usize, n: usize) -> [Vec<f32>; 4] {
+    let x = rng.vec(rows * k);
+    let w = rng.vec(n * k);
+    let b = rng.vec(n);
+    [x, w, b, rng.vec(rows * n)]
+}
+
 const FC_SIZES: &[(usize, usize, usize)] = &[
     (1, 16, 1),
     (3, 32, 5),
@@ -567,11 +576,7 @@ fn fc_backward_portable_matches_reference() {
 fn fc_gradients_match_finite_differences() {
     // linear layer, L = sum_r,j g[r][j] * y[r][j]; dL/dx = input_grad(g), dL/dw = weight_grad
     let (rows, k, n) = (3, 32, 5);
-    let mut rng = Rng::new(6);
-    let x = rng.vec(rows * k);
-    let w = rng.vec(n * k);
-    let b = rng.vec(n);
-    let g = rng.vec(rows * n);
+    let [x, w, b, g] = fc_data(&mut Rng::new(6), rows, k, n);
     for &path in paths() {
         let lossf = |x: &[f32], w: &[f32], b: &[f32]| -> f64 {
             let mut y = vec![0.0f32; rows * n];
@@ -583,43 +588,28 @@ fn fc_gradients_match_finite_differences() {
         let mut dw = vec![0.0f32; n * k];
         let mut db = vec![0.0f32; n];
         Fc::new(path, rows, k, n).weight_grad(&x, &g, &mut dw, &mut db, 0..n);
-        let h = 1e-2f32;
-        let fd = |f: &dyn Fn(f32) -> f64| (f(h) - f(-h)) / (2.0 * h as f64);
-        for i in (0..rows * k).step_by(5) {
-            let d = fd(&|e| {
-                let mut xp = x.clone();
-                xp[i] += e;
-                lossf(&xp, &w, &b)
-            });
-            assert!(
-                (d - dx[i] as f64).abs() < 2e-3,
-                "{path:?} dx[{i}] fd {d} vs {}",
-                dx[i]
-            );
-        }
-        for i in (0..n * k).step_by(7) {
-            let d = fd(&|e| {
-                let mut wp = w.clone();
-                wp[i] += e;
-                lossf(&x, &wp, &b)
-            });
-            assert!(
-                (d - dw[i] as f64).abs() < 2e-3,
-                "{path:?} dw[{i}] fd {d} vs {}",
-                dw[i]
-            );
-        }
-        for j in 0..n {
-            let d = fd(&|e| {
-                let mut bp = b.clone();
-                bp[j] += e;
-                lossf(&x, &w, &bp)
-            });
-            assert!(
-                (d - db[j] as f64).abs() < 2e-3,
-                "{path:?} db[{j}] fd {d} vs {}",
-                db[j]
-            );
+        // Central differences (step 1e-2) of every 5th input, 7th weight and each bias.
+        let checks: [(&str, &[f32], &[f32], usize); 3] =
+            [("dx", &dx, &x, 5), ("dw", &dw, &w, 7), ("db", &db, &b, 1)];
+        for (name, grad, base, step) in checks {
+            let h = 1e-2f32;
+            for i in (0..base.len()).step_by(step) {
+                let at = |e: f32| {
+                    let mut p = base.to_vec();
+                    p[i] += e;
+                    match name {
+                        "dx" => lossf(&p, &w, &b),
+                        "dw" => lossf(&x, &p, &b),
+                        _ => lossf(&x, &w, &p),
+                    }
+                };
+                let d = (at(h) - at(-h)) / (2.0 * h as f64);
+                assert!(
+                    (d - grad[i] as f64).abs() < 2e-3,
+                    "{path:?} {name}[{i}] fd {d} vs {}",
+                    grad[i]
+                );
+            }
         }
     }
 }
@@ -891,11 +881,7 @@ fn fc_split_across_threads_matches_one_call() {
     unsafe impl Send for P {}
     unsafe impl Sync for P {}
     let (rows, k, n) = (16, 4096, 130);
-    let mut rng = Rng::new(10);
-    let x = rng.vec(rows * k);
-    let w = rng.vec(n * k);
-    let b = rng.vec(n);
-    let dy = rng.vec(rows * n);
+    let [x, w, b, dy] = fc_data(&mut Rng::new(10), rows, k, n);
     let mut y1 = vec![0.0f32; rows * n];
     Fc::new(Kernels::Fast, rows, k, n).forward((&x, &w, &b), true, 0..n, &mut y1);
     let mut dx1 = vec![0.0f32; rows * k];

@@ -42,7 +42,7 @@ use catdog::{parameters, reference, train};
 
 #[path = "common/kernels.rs"]
 mod kernels;
-use kernels::{assert_close, avx512_or_note, avx512_rng, scale, Rng};
+use kernels::{assert_close, avx512_or_note, avx512_rng, dims, scale, Rng};
 
 // The C library's functions the original calls (the replicas use the same ones).
 extern "C" {
@@ -391,6 +391,12 @@ const CONV_CASES: [(usize, usize, usize); 10] = [
     (2, 48, 2),
 ];
 
+/// The dimensions of one row of `k` inputs to `n` outputs (the original's dense layers and
+/// matrix routines work on single samples).
+fn one_row(k: usize, n: usize) -> FcDims {
+    FcDims { rows: 1, k, n }
+}
+
 struct ConvCase {
     n: usize,
     c: usize,
@@ -415,12 +421,21 @@ impl ConvCase {
         }
     }
     fn dims(&self) -> ConvDims {
-        ConvDims {
-            h: self.n,
-            w: self.n,
-            cin: self.c,
-            cout: self.f,
-        }
+        dims(self.n, self.n, self.c, self.f)
+    }
+    /// The plain reference's forward of this case.
+    fn reference_forward(&self) -> Vec<f32> {
+        let mut want = vec![0.0f32; self.n * self.n * self.f];
+        let d = self.dims();
+        reference::conv::forward(
+            &d,
+            &self.x_pad,
+            &self.w,
+            Some(&self.bias),
+            &mut want,
+            0..d.h,
+        );
+        want
     }
     fn forward(&self) -> Vec<f32> {
         let len = self.n * self.n * self.f;
@@ -452,15 +467,7 @@ fn conv2d_matches_reference_and_replica_bits() {
         let k = ConvCase::new(&mut rng, case);
         let what = format!("conv2d n={} c={} f={}", k.n, k.c, k.f);
         let got = k.forward();
-        let mut want = vec![0.0f32; got.len()];
-        reference::conv::forward(
-            &k.dims(),
-            &k.x_pad,
-            &k.w,
-            Some(&k.bias),
-            &mut want,
-            0..k.dims().h,
-        );
+        let want = k.reference_forward();
         close(&got, &want, 1e-5, 1.0, &what);
         positive += got.iter().filter(|&&v| v > 0.0).count();
         clamped += got.iter().filter(|&&v| v == 0.0).count();
@@ -785,11 +792,7 @@ fn dot_product_matches_reference_and_replica_bits() {
         // SAFETY: one row, one column, `want` holds it.
         unsafe {
             reference::fc::forward(
-                FcDims {
-                    rows: 1,
-                    k: len,
-                    n: 1,
-                },
+                one_row(len, 1),
                 &x,
                 &w,
                 &[bias],
@@ -831,11 +834,7 @@ fn dense_matches_reference_and_replica_bits() {
             // SAFETY: one row of `neurons` outputs, `want` holds it.
             unsafe {
                 reference::fc::forward(
-                    FcDims {
-                        rows: 1,
-                        k: inputs,
-                        n: neurons,
-                    },
+                    one_row(inputs, neurons),
                     &x,
                     &w,
                     &b,
@@ -933,18 +932,7 @@ fn outer_product_add_matches_reference_and_replica_bits() {
         // The reference's weight gradient of one sample: `dw[i][j] = a[i] * b[j]`.
         let mut dw = vec![0.0f32; rows * cols];
         let mut db = vec![0.0f32; rows];
-        reference::fc::weight_grad(
-            FcDims {
-                rows: 1,
-                k: cols,
-                n: rows,
-            },
-            &b,
-            &a,
-            &mut dw,
-            &mut db,
-            0..rows,
-        );
+        reference::fc::weight_grad(one_row(cols, rows), &b, &a, &mut dw, &mut db, 0..rows);
         let want: Vec<f32> = c0.iter().zip(&dw).map(|(c, d)| c + d).collect();
         close(&got[..rows * cols], &want, 1e-5, 1.0, &what);
         let mut replica = c0.clone();
@@ -968,17 +956,7 @@ fn matrix_vector_multiply_matches_reference_and_replica_bits() {
         let mut want = vec![0.0f32; ylen];
         // SAFETY: one row of `ylen` outputs, `want` holds it.
         unsafe {
-            reference::fc::input_grad(
-                FcDims {
-                    rows: 1,
-                    k: ylen,
-                    n: xlen,
-                },
-                &x,
-                &w,
-                want.as_mut_ptr(),
-                0..ylen,
-            )
+            reference::fc::input_grad(one_row(ylen, xlen), &x, &w, want.as_mut_ptr(), 0..ylen)
         };
         close(&got, &want, 1e-5, 1.0, &what);
         assert_bits(&got, &matvec_replica(&x, &w, ylen, Flaw::None), &what);
@@ -1242,15 +1220,7 @@ fn replicas_are_sharp() {
                 "{what}: a replica with {flaw:?} would pass"
             );
         }
-        let mut want = vec![0.0f32; got.len()];
-        reference::conv::forward(
-            &k.dims(),
-            &k.x_pad,
-            &k.w,
-            Some(&k.bias),
-            &mut want,
-            0..k.dims().h,
-        );
+        let want = k.reference_forward();
         assert!(
             bit_diffs(&got, &want) > 0,
             "{what}: bit-equal to the plain reference"

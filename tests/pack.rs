@@ -11,7 +11,7 @@ use catdog::blob::{Blob, UNLABELED};
 use common::{shared_or_skip, TempDir};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, ChildStderr, Command, Output, Stdio};
 use std::sync::OnceLock;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -88,6 +88,33 @@ fn pack(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Run {
 }
 
 /// The reason printed for `file`, from `skipped PATH: REASON` lines.
+/// `pack` with `args`, paused after listing its inputs (it waits for a line on stdin): the child,
+/// its standard error from there on, and what it wrote there until it paused.
+fn pack_paused(
+    args: &[&dyn AsRef<std::ffi::OsStr>],
+    stdout: Stdio,
+) -> (Child, BufReader<ChildStderr>, String) {
+    let mut child = Command::new(&bins().0)
+        .args(args.iter().map(|a| a.as_ref()))
+        .env("CATDOG_PACK_PAUSE_AFTER_LISTING", "1")
+        .stdin(Stdio::piped())
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(err.read_line(&mut line).unwrap() > 0, "pack never paused");
+        seen += &line;
+        if line.contains("waiting for a line on stdin") {
+            break;
+        }
+    }
+    (child, err, seen)
+}
+
 fn reason(r: &Run, file: &Path) -> String {
     let prefix = format!("skipped {}: ", file.display());
     let lines: Vec<&str> = r.err.lines().filter(|l| l.starts_with(&prefix)).collect();
@@ -186,18 +213,25 @@ fn kaggle_layout_every_format_and_every_bad_input() {
     let out = t.path("out");
     let r = pack(&[&d, &"-o", &out, &"--test", &"4", &"--seed", &"3"]);
     assert_eq!(r.code, 0);
-    assert!(reason(&r, &d.join("cat.50.jpg")).contains("empty file"));
-    assert!(reason(&r, &d.join("cat.51.jpg")).contains("truncated JPEG"));
-    assert!(reason(&r, &d.join("cat.52.jpg")).contains("corrupt JPEG"));
-    assert!(reason(&r, &d.join("dog.51.jpg")).contains("not an image: the file is text"));
-    assert!(reason(&r, &d.join("dog.52.txt")).contains("unknown extension .txt"));
-    assert!(reason(&r, &d.join("dog.53")).contains("unknown extension .53"));
-    assert!(reason(&r, &d.join("README")).contains("no file extension"));
-    assert!(reason(&r, &d.join("Thumbs.db")).contains("unknown extension .db"));
-    assert!(reason(&r, &d.join("img.jpg")).contains("does not start with cat. or dog."));
-    assert!(reason(&r, &d.join("dog.50.png")).contains("decompression bomb"));
-    assert!(reason(&r, &d.join("dog.54.jpg")).contains("broken symbolic link"));
-    assert!(reason(&r, &d.join("cat.53.jpg")).contains("subfolder"));
+    for (file, why) in [
+        ("cat.50.jpg", "empty file"),
+        ("cat.51.jpg", "truncated JPEG"),
+        ("cat.52.jpg", "corrupt JPEG"),
+        ("dog.51.jpg", "not an image: the file is text"),
+        ("dog.52.txt", "unknown extension .txt"),
+        ("dog.53", "unknown extension .53"),
+        ("README", "no file extension"),
+        ("Thumbs.db", "unknown extension .db"),
+        ("img.jpg", "does not start with cat. or dog."),
+        ("dog.50.png", "decompression bomb"),
+        ("dog.54.jpg", "broken symbolic link"),
+        ("cat.53.jpg", "subfolder"),
+    ] {
+        assert!(
+            reason(&r, &d.join(file)).contains(why),
+            "{file}: not {why:?}"
+        );
+    }
     if fifo {
         assert!(reason(&r, &d.join("dog.55.jpg")).contains("not a regular file"));
     }
@@ -442,13 +476,10 @@ fn from_raw_keeps_the_originals_samples_in_file_order() {
     std::fs::write(t.path("train_data.raw"), &data).unwrap();
     std::fs::write(t.path("train_label.raw"), labels).unwrap();
     let out = t.path("orig.bin");
-    let r = pack(&[
-        &"--from-raw",
-        &t.path("train_data.raw"),
-        &t.path("train_label.raw"),
-        &"-o",
-        &out,
-    ]);
+    let from_raw = |data: &str, labels: &str, out: &Path| {
+        pack(&[&"--from-raw", &t.path(data), &t.path(labels), &"-o", &out])
+    };
+    let r = from_raw("train_data.raw", "train_label.raw", &out);
     assert_eq!(r.code, 0);
     let b = Blob::open(&out).unwrap();
     assert_eq!(b.len(), n);
@@ -460,35 +491,25 @@ fn from_raw_keeps_the_originals_samples_in_file_order() {
     }
     // Mismatched files are refused, naming the problem.
     std::fs::write(t.path("short_label.raw"), [0u8, 1]).unwrap();
-    let r = pack(&[
-        &"--from-raw",
-        &t.path("train_data.raw"),
-        &t.path("short_label.raw"),
-        &"-o",
-        &t.path("x.bin"),
-    ]);
-    assert_ne!(r.code, 0);
-    assert!(r.err.contains("5 images") && r.err.contains("2 labels"));
     std::fs::write(t.path("odd.raw"), &data[..il + 5]).unwrap();
-    let r = pack(&[
-        &"--from-raw",
-        &t.path("odd.raw"),
-        &t.path("train_label.raw"),
-        &"-o",
-        &t.path("x.bin"),
-    ]);
-    assert_ne!(r.code, 0);
-    assert!(r.err.contains("not a whole number"));
     std::fs::write(t.path("bad_label.raw"), [0u8, 1, 7, 0, 1]).unwrap();
-    let r = pack(&[
-        &"--from-raw",
-        &t.path("train_data.raw"),
-        &t.path("bad_label.raw"),
-        &"-o",
-        &t.path("x.bin"),
-    ]);
-    assert_ne!(r.code, 0);
-    assert!(r.err.contains("label 7 at index 2"));
+    for (data, labels, says) in [
+        (
+            "train_data.raw",
+            "short_label.raw",
+            &["5 images", "2 labels"][..],
+        ),
+        ("odd.raw", "train_label.raw", &["not a whole number"]),
+        ("train_data.raw", "bad_label.raw", &["label 7 at index 2"]),
+    ] {
+        let r = from_raw(data, labels, &t.path("x.bin"));
+        assert_ne!(r.code, 0);
+        assert!(
+            says.iter().all(|w| r.err.contains(w)),
+            "{data} {labels}: {}",
+            r.err
+        );
+    }
     assert!(!t.path("x.bin").exists());
 }
 
@@ -637,24 +658,7 @@ fn a_file_that_vanishes_mid_run_is_skipped() {
     let t = TempDir::new("pack", "vanish");
     let d = make_split_folder(&t, 4, 4);
     let victim = d.join("cat.2.jpg");
-    let mut child = Command::new(&bins().0)
-        .args([d.as_os_str(), "-o".as_ref(), t.path("o").as_os_str()])
-        .env("CATDOG_PACK_PAUSE_AFTER_LISTING", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(err.read_line(&mut line).unwrap() > 0, "pack never paused");
-        seen += &line;
-        if line.contains("waiting for a line on stdin") {
-            break;
-        }
-    }
+    let (mut child, mut err, mut seen) = pack_paused(&[&d, &"-o", &t.path("o")], Stdio::piped());
     std::fs::remove_file(&victim).unwrap();
     child.stdin.take().unwrap().write_all(b"\n").unwrap();
     let mut rest = String::new();
@@ -675,28 +679,7 @@ fn an_interrupted_run_leaves_the_old_blob_and_no_debris() {
     let out = t.path("o");
     assert_eq!(pack(&[&d, &"-o", &out]).code, 0);
     let before = std::fs::read(out.join("train.bin")).unwrap();
-    let mut child = Command::new(&bins().0)
-        .args([
-            d.as_os_str(),
-            "-o".as_ref(),
-            out.as_os_str(),
-            "--size".as_ref(),
-            "64".as_ref(),
-        ])
-        .env("CATDOG_PACK_PAUSE_AFTER_LISTING", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    loop {
-        let mut line = String::new();
-        assert!(err.read_line(&mut line).unwrap() > 0);
-        if line.contains("waiting") {
-            break;
-        }
-    }
+    let (mut child, _err, _) = pack_paused(&[&d, &"-o", &out, &"--size", &"64"], Stdio::null());
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(std::fs::read(out.join("train.bin")).unwrap(), before);

@@ -4,17 +4,15 @@
 mod common;
 #[path = "common/net.rs"]
 mod net;
-use catdog::config::Hyper;
 use catdog::config::Kernels;
 use catdog::dataset::{Dataset, Synthetic};
 use catdog::layers::dropout;
-use catdog::net::Net;
 use catdog::network::EpochOptions;
 use catdog::report;
 use catdog::testing::{avx512_or_skip, fns};
 use catdog::train;
 use common::{assert_ok, final_accuracy, small_run, tmp_with_blobs};
-use net::{assert_gradients_match_differences, he_net};
+use net::{assert_gradients_match_differences, tiny_net};
 use std::process::Command;
 
 fn model() -> Command {
@@ -26,9 +24,7 @@ fn model() -> Command {
 #[test]
 fn predict_agrees_with_eval_and_names_every_file() {
     let dir = tmp_with_blobs("predict", 16, (64, 3), (40, 4));
-    let mut args = small_run(&dir);
-    let e = args.iter().position(|a| a == "--epochs").unwrap();
-    args[e + 1] = "2".into();
+    let mut args = small_run(&dir, 2);
     args.extend(["--no-checkpoint", "--save"].map(String::from));
     args.push(dir.join("p.raw").display().to_string());
     let out = model().args(&args).output().unwrap();
@@ -112,18 +108,6 @@ fn dropout_kernel_matches_reference_and_keeps_the_asked_fraction() {
         (fns(Kernels::Fast).dropout)(&mut a, &bits, 0.7);
         assert!(a == r, "asm dropout differs from the reference");
     }
-}
-
-fn tiny_net(path: Kernels) -> Net {
-    let h = Hyper {
-        batch: 3,
-        threads: 1,
-        epochs: 1,
-        lr: 0.05,
-        seed: 3,
-        ..catdog::testing::tiny_hyper()
-    };
-    he_net(&h, path, 17, false)
 }
 
 /// With dropout (fixed masks for a given step) and flips on, the gradients still match central

@@ -180,18 +180,22 @@ fn model_with(args: &[String], dir: &Path, files: &[(&str, &str)]) -> Command {
     c
 }
 
+/// The uninterrupted run of `args`, into checkpoint `NAME.ckpt` and parameters `NAME.raw` in
+/// `dir`, which must succeed.
+fn full_run(args: &[String], dir: &Path, name: &str) -> Output {
+    let (ck, raw) = (format!("{name}.ckpt"), format!("{name}.raw"));
+    let full = model_with(args, dir, &[("--checkpoint", &ck), ("--save", &raw)])
+        .output()
+        .unwrap();
+    assert_ok(&full);
+    full
+}
+
 #[test]
 fn a_killed_run_resumes_to_the_same_bits_and_a_damaged_checkpoint_is_refused() {
     let dir = tmp_with_blobs("resume", 32, (96, 1), (32, 2));
-    let args = small_run(&dir);
-    let full = model_with(
-        &args,
-        &dir,
-        &[("--checkpoint", "a.ckpt"), ("--save", "a.raw")],
-    )
-    .output()
-    .unwrap();
-    assert_ok(&full);
+    let args = small_run(&dir, 4);
+    let full = full_run(&args, &dir, "a");
     // The same run, dying right after epoch 2's checkpoint, then resumed.
     let killed = model_with(&args, &dir, &[("--checkpoint", "b.ckpt")])
         .env("CATDOG_TEST_ABORT_AFTER_EPOCH", "2")
@@ -205,8 +209,7 @@ fn a_killed_run_resumes_to_the_same_bits_and_a_damaged_checkpoint_is_refused() {
     assert_eq!(ck.epochs_done, 2);
     // Resumed on another thread count: the bits do not depend on it.
     let mut one_thread = args.clone();
-    let t = one_thread.iter().position(|a| a == "--threads").unwrap();
-    one_thread[t + 1] = "1".into();
+    common::set_flag(&mut one_thread, "--threads", "1");
     let resumed = model_with(
         &one_thread,
         &dir,
@@ -269,18 +272,9 @@ fn a_killed_run_resumes_to_the_same_bits_and_a_damaged_checkpoint_is_refused() {
 #[test]
 fn sigkill_at_any_moment_then_resume_gives_the_same_result() {
     let dir = tmp_with_blobs("sigkill", 32, (1200, 7), (32, 8));
-    let mut args = small_run(&dir);
-    let e = args.iter().position(|a| a == "--epochs").unwrap();
-    args[e + 1] = "6".into();
+    let args = small_run(&dir, 6);
     let metrics = dir.join("m.csv");
-    let full = model_with(
-        &args,
-        &dir,
-        &[("--checkpoint", "full.ckpt"), ("--save", "full.raw")],
-    )
-    .output()
-    .unwrap();
-    assert_ok(&full);
+    full_run(&args, &dir, "full");
     let want = std::fs::read(dir.join("full.raw")).unwrap();
     let started = std::time::Instant::now();
     let _ = model().args(&args).arg("--no-checkpoint").output().unwrap();

@@ -8,21 +8,62 @@ use approx::assert_relative_eq;
 use catdog::config::ConvDims;
 use catdog::config::Kernels;
 use catdog::layers::conv::winograd::{self, Winograd2};
-use catdog::layers::conv::{unpack_weight_grad, Algo};
+use catdog::layers::conv::{unpack_weight_grad, Algo, ConvPlan};
 use catdog::reference::weight_grad as reference;
 use catdog::testing::{auto_plan, avx512_or_skip, plan};
 
 #[path = "common/numbers.rs"]
 mod numbers;
-use numbers::Rng;
-
-fn dims(h: usize, w: usize, cin: usize, cout: usize) -> ConvDims {
-    ConvDims { h, w, cin, cout }
-}
+use numbers::{avx512_rng, dims, x_and_dy, Rng};
 
 /// A padded `(h+2) x (w+2) x c` HWC tensor: interior uniform in [-1, 1), zero border.
 fn padded(rng: &mut Rng, h: usize, w: usize, c: usize) -> Vec<f32> {
     numbers::padded(rng, h, w, c, -1.0, 1.0)
+}
+
+/// The reference weight and bias gradients of `x` and `dy`, then those of their absolute values
+/// (the magnitudes the tolerance scales with): `[dw, db, dw_mag, db_mag]`.
+fn reference_and_magnitude(d: &ConvDims, x: &[f32], dy: &[f32]) -> [Vec<f32>; 4] {
+    let (dw_ref, db_ref) = run(Kernels::Reference, d, x, dy);
+    let xa: Vec<f32> = x.iter().map(|v| v.abs()).collect();
+    let dya: Vec<f32> = dy.iter().map(|v| v.abs()).collect();
+    let (dw_mag, db_mag) = run(Kernels::Reference, d, &xa, &dya);
+    [dw_ref, db_ref, dw_mag, db_mag]
+}
+
+/// A second call of `plan`'s weight gradient overwrites its outputs, bit for bit (`what`
+/// prefixes the message).
+fn assert_overwrites(plan: &ConvPlan, d: &ConvDims, x: &[f32], dy: &[f32], what: &str) {
+    let (mut dw, mut db) = (vec![0.0; 9 * d.cin * d.cout], vec![0.0; d.cout]);
+    let mut scratch = vec![0.0; plan.scratch_len];
+    (plan.weight_grad)(d, x, dy, &mut dw, &mut db, &mut scratch);
+    let (first_dw, first_db) = (dw.clone(), db.clone());
+    (plan.weight_grad)(d, x, dy, &mut dw, &mut db, &mut scratch);
+    assert_eq!(
+        dw, first_dw,
+        "{what}a second call must overwrite, bit for bit"
+    );
+    assert_eq!(db, first_db);
+}
+
+/// Each of `grad` equals the central difference (step `eps`) of `loss` in that element of
+/// `params`, to 1e-4 absolute or relative.
+fn assert_central_differences(
+    grad: &[f32],
+    params: &[f64],
+    eps: f64,
+    loss: impl Fn(&[f64]) -> f64,
+) {
+    let mut p = params.to_vec();
+    for i in 0..params.len() {
+        p[i] = params[i] + eps;
+        let up = loss(&p);
+        p[i] = params[i] - eps;
+        let down = loss(&p);
+        p[i] = params[i];
+        let fd = (up - down) / (2.0 * eps);
+        assert_relative_eq!(grad[i] as f64, fd, epsilon = 1e-4, max_relative = 1e-4);
+    }
 }
 
 /// A copy of `v` starting one float into a fresh allocation: an unaligned slice.
@@ -117,19 +158,14 @@ const SHAPES: &[(usize, usize, usize, usize)] = &[
 
 #[test]
 fn asm_matches_reference() {
-    if avx512_or_skip("asm_matches_reference").is_none() {
+    let Some(mut rng) = avx512_rng("asm_matches_reference", 1) else {
         return;
-    }
-    let mut rng = Rng::new(1);
+    };
     for &(h, w, cin, cout) in SHAPES {
         let d = dims(h, w, cin, cout);
-        let x = padded(&mut rng, h, w, cin);
-        let dy = padded(&mut rng, h, w, cout);
+        let (x, dy) = x_and_dy(&mut rng, &d);
         let (dw_asm, db_asm) = run(Kernels::Fast, &d, &x, &dy);
-        let (dw_ref, db_ref) = run(Kernels::Reference, &d, &x, &dy);
-        let xa: Vec<f32> = x.iter().map(|v| v.abs()).collect();
-        let dya: Vec<f32> = dy.iter().map(|v| v.abs()).collect();
-        let (dw_mag, db_mag) = run(Kernels::Reference, &d, &xa, &dya);
+        let [dw_ref, db_ref, dw_mag, db_mag] = reference_and_magnitude(&d, &x, &dy);
         assert_close("dw", &d, &dw_asm, &dw_ref, &dw_mag);
         assert_close("db", &d, &db_asm, &db_ref, &db_mag);
         // The gradient is not trivially zero: the interior weights see every pixel.
@@ -144,14 +180,10 @@ fn portable_matches_reference() {
     let mut rng = Rng::new(11);
     for &(h, w, cin, cout) in SHAPES {
         let d = dims(h, w, cin, cout);
-        let x = padded(&mut rng, h, w, cin);
-        let dy = padded(&mut rng, h, w, cout);
+        let (x, dy) = x_and_dy(&mut rng, &d);
         assert_eq!(auto_plan(Kernels::Portable, &d).algo, Algo::Gemm);
         let (dw, db) = run(Kernels::Portable, &d, &x, &dy);
-        let (dw_ref, db_ref) = run(Kernels::Reference, &d, &x, &dy);
-        let xa: Vec<f32> = x.iter().map(|v| v.abs()).collect();
-        let dya: Vec<f32> = dy.iter().map(|v| v.abs()).collect();
-        let (dw_mag, db_mag) = run(Kernels::Reference, &d, &xa, &dya);
+        let [dw_ref, db_ref, dw_mag, db_mag] = reference_and_magnitude(&d, &x, &dy);
         assert_close("portable dw", &d, &dw, &dw_ref, &dw_mag);
         assert_close("portable db", &d, &db, &db_ref, &db_mag);
     }
@@ -159,38 +191,18 @@ fn portable_matches_reference() {
 
 #[test]
 fn asm_overwrites_and_is_deterministic() {
-    if avx512_or_skip("asm_overwrites_and_is_deterministic").is_none() {
+    let Some(mut rng) = avx512_rng("asm_overwrites_and_is_deterministic", 2) else {
         return;
-    }
-    let mut rng = Rng::new(2);
+    };
     let d = dims(13, 11, 16, 48);
-    let x = padded(&mut rng, 13, 11, 16);
-    let dy = padded(&mut rng, 13, 11, 48);
-    let mut dw = vec![0.0; 9 * 16 * 48];
-    let mut db = vec![0.0; 48];
-    let plan = auto_plan(Kernels::Fast, &d);
-    let mut scratch = vec![0.0; plan.scratch_len];
-    (plan.weight_grad)(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
-    let (first_dw, first_db) = (dw.clone(), db.clone());
-    (plan.weight_grad)(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
-    assert_eq!(dw, first_dw, "a second call must overwrite, bit for bit");
-    assert_eq!(db, first_db);
+    let (x, dy) = x_and_dy(&mut rng, &d);
+    assert_overwrites(&auto_plan(Kernels::Fast, &d), &d, &x, &dy, "");
     // The same for Winograd (an even shape), whose dU accumulates across bands in scratch.
     let d = dims(12, 6, 32, 48);
-    let x = padded(&mut rng, 12, 6, 32);
-    let dy = padded(&mut rng, 12, 6, 48);
-    let (mut dw, mut db) = (vec![0.0; 9 * 32 * 48], vec![0.0; 48]);
+    let (x, dy) = x_and_dy(&mut rng, &d);
     let plan = auto_plan(Kernels::Fast, &d);
-    let mut scratch = vec![0.0; plan.scratch_len];
     assert_eq!(plan.algo, Algo::Winograd2);
-    (plan.weight_grad)(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
-    let (first_dw, first_db) = (dw.clone(), db.clone());
-    (plan.weight_grad)(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
-    assert_eq!(
-        dw, first_dw,
-        "Winograd: a second call must overwrite, bit for bit"
-    );
-    assert_eq!(db, first_db);
+    assert_overwrites(&plan, &d, &x, &dy, "Winograd: ");
 }
 
 /// Even shapes (whole 2x2 tiles, channels in 16s) where the Winograd weight gradient applies:
@@ -228,19 +240,14 @@ fn window_magnitude(d: &ConvDims, mag: &[f32]) -> Vec<f32> {
 /// [`window_magnitude`] (same tolerance, 1e-5; the bias is a plain sum either way).
 #[test]
 fn both_algorithms_match_reference() {
-    if avx512_or_skip("both_algorithms_match_reference").is_none() {
+    let Some(mut rng) = avx512_rng("both_algorithms_match_reference", 7) else {
         return;
-    }
-    let mut rng = Rng::new(7);
+    };
     for &(h, w, cin, cout) in WINOGRAD_SHAPES {
         let d = dims(h, w, cin, cout);
         assert!(winograd::applies::<Winograd2>(&d), "{d:?}");
-        let x = padded(&mut rng, h, w, cin);
-        let dy = padded(&mut rng, h, w, cout);
-        let (dw_ref, db_ref) = run(Kernels::Reference, &d, &x, &dy);
-        let xa: Vec<f32> = x.iter().map(|v| v.abs()).collect();
-        let dya: Vec<f32> = dy.iter().map(|v| v.abs()).collect();
-        let (dw_mag, db_mag) = run(Kernels::Reference, &d, &xa, &dya);
+        let (x, dy) = x_and_dy(&mut rng, &d);
+        let [dw_ref, db_ref, dw_mag, db_mag] = reference_and_magnitude(&d, &x, &dy);
         let win_mag = window_magnitude(&d, &dw_mag);
         for (a, mag) in [(Algo::Direct, &dw_mag), (Algo::Winograd2, &win_mag)] {
             let (dw, db) = run_algo(Kernels::Fast, Some(a), &d, &x, &dy);
@@ -262,10 +269,9 @@ fn both_algorithms_match_reference() {
 /// must not change the result.
 #[test]
 fn asm_reads_only_the_interior_of_dy() {
-    if avx512_or_skip("asm_reads_only_the_interior_of_dy").is_none() {
+    let Some(mut rng) = avx512_rng("asm_reads_only_the_interior_of_dy", 3) else {
         return;
-    }
-    let mut rng = Rng::new(3);
+    };
     // Odd height: the direct algorithm; even: Winograd.
     for (h, w, cin, cout) in [(5, 6, 16, 32), (4, 6, 16, 32)] {
         interior_only(&mut rng, dims(h, w, cin, cout));
@@ -296,8 +302,7 @@ fn interior_only(rng: &mut Rng, d: ConvDims) {
 fn unsupported_shapes_fall_back_to_the_reference() {
     let mut rng = Rng::new(4);
     let d = dims(4, 3, 5, 16);
-    let x = padded(&mut rng, 4, 3, 5);
-    let dy = padded(&mut rng, 4, 3, 16);
+    let (x, dy) = x_and_dy(&mut rng, &d);
     let (dw_asm, db_asm) = run(Kernels::Fast, &d, &x, &dy);
     let (dw_ref, db_ref) = run(Kernels::Reference, &d, &x, &dy);
     assert_eq!(dw_asm, dw_ref);
@@ -463,26 +468,8 @@ fn gradients_match_central_differences() {
             let (dw_kc, db) = run_algo(path, a, &d, &x_pad, &r_pad);
             let mut dw = vec![0.0; dw_kc.len()];
             unpack_weight_grad(&d, &dw_kc, &mut dw);
-            let mut wp = wts.clone();
-            for i in 0..wts.len() {
-                wp[i] = wts[i] + eps;
-                let up = loss(&wp, &bias);
-                wp[i] = wts[i] - eps;
-                let down = loss(&wp, &bias);
-                wp[i] = wts[i];
-                let fd = (up - down) / (2.0 * eps);
-                assert_relative_eq!(dw[i] as f64, fd, epsilon = 1e-4, max_relative = 1e-4);
-            }
-            let mut bp = bias.clone();
-            for oc in 0..cout {
-                bp[oc] = bias[oc] + eps;
-                let up = loss(&wts, &bp);
-                bp[oc] = bias[oc] - eps;
-                let down = loss(&wts, &bp);
-                bp[oc] = bias[oc];
-                let fd = (up - down) / (2.0 * eps);
-                assert_relative_eq!(db[oc] as f64, fd, epsilon = 1e-4, max_relative = 1e-4);
-            }
+            assert_central_differences(&dw, &wts, eps, |wp| loss(wp, &bias));
+            assert_central_differences(&db, &bias, eps, |bp| loss(&wts, bp));
         }
     }
 }

@@ -11,14 +11,18 @@ use catdog::config::ConvDims;
 use catdog::layers::conv::winograd::{self, Winograd2, Winograd4};
 use catdog::layers::conv::{Algo, PoolOut};
 use catdog::layers::pool::{forward_asm, OutPlace};
-use catdog::testing::{avx512, avx512_or_skip, plan};
+use catdog::testing::{avx512, plan};
 
 #[path = "common/numbers.rs"]
 mod numbers;
-use numbers::{padded, Rng};
+use numbers::{avx512_rng, dims, max_err, padded, x_and_dy, Rng};
 
-fn dims(h: usize, w: usize, cin: usize, cout: usize) -> ConvDims {
-    ConvDims { h, w, cin, cout }
+/// A padded input in `[-1, 1)`, weights in `[-1, 1)` and biases in `[-0.5, 0.5)` for `d`, drawn in
+/// that order.
+fn forward_data(rng: &mut Rng, d: &ConvDims) -> [Vec<f32>; 3] {
+    let x = padded(rng, d.h, d.w, d.cin, -1.0, 1.0);
+    let wts = rng.fill(d.weight_len(), -1.0, 1.0);
+    [x, wts, rng.fill(d.cout, -0.5, 0.5)]
 }
 
 /// `v` copied `shift` floats into a new vector: the returned vector's `[shift..]` is `v`,
@@ -120,18 +124,7 @@ fn weight_grad64(d: &ConvDims, x_pad: &[f32], dy_pad: &[f32]) -> (Vec<f64>, Vec<
     (dw, db)
 }
 
-// ---- error measures ----------------------------------------------------------------------
-
-/// `(max |got - want|, that over max |want|)`.
-fn max_err(got: &[f32], want: &[f64]) -> (f64, f64) {
-    assert_eq!(got.len(), want.len());
-    let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let err = got
-        .iter()
-        .zip(want)
-        .fold(0.0f64, |m, (&g, &r)| m.max((g as f64 - r).abs()));
-    (err, err / scale.max(f64::MIN_POSITIVE))
-}
+// ---- error bounds ------------------------------------------------------------------------
 
 /// Bound on F(4x4)'s error over the largest value of the result, forward and input gradient.
 /// Measured (`WINO4_VERBOSE=1 cargo test --release --test winograd4 -- --nocapture
@@ -295,15 +288,12 @@ const SHAPES: &[(usize, usize, usize, usize)] = &[
 
 #[test]
 fn forward_matches_f64_reference_and_other_paths() {
-    if avx512_or_skip("forward_matches_f64_reference_and_other_paths").is_none() {
+    let Some(mut rng) = avx512_rng("forward_matches_f64_reference_and_other_paths", 11) else {
         return;
-    }
-    let mut rng = Rng::new(11);
+    };
     for (k, &(h, w, cin, cout)) in SHAPES.iter().enumerate() {
         let d = dims(h, w, cin, cout);
-        let x = padded(&mut rng, h, w, cin, -1.0, 1.0);
-        let wts = rng.fill(d.weight_len(), -1.0, 1.0);
-        let bias = rng.fill(cout, -0.5, 0.5);
+        let [x, wts, bias] = forward_data(&mut rng, &d);
         let want = forward64(&d, &x, &wts, &bias);
         // ReLU exercised: both signs of pre-activation.
         assert!(want.contains(&0.0) && want.iter().any(|&v| v > 0.0));
@@ -325,10 +315,10 @@ fn forward_matches_f64_reference_and_other_paths() {
 
 #[test]
 fn input_gradient_matches_f64_reference_and_other_paths() {
-    if avx512_or_skip("input_gradient_matches_f64_reference_and_other_paths").is_none() {
+    let Some(mut rng) = avx512_rng("input_gradient_matches_f64_reference_and_other_paths", 12)
+    else {
         return;
-    }
-    let mut rng = Rng::new(12);
+    };
     for (k, &(h, w, cin, cout)) in SHAPES.iter().enumerate() {
         let d = dims(h, w, cin, cout);
         let dy = padded(&mut rng, h, w, cout, -1.0, 1.0);
@@ -358,14 +348,13 @@ const WEIGHT_GRAD_SHAPES: &[(usize, usize, usize, usize)] = &[
 
 #[test]
 fn weight_gradient_matches_f64_reference_and_other_paths() {
-    if avx512_or_skip("weight_gradient_matches_f64_reference_and_other_paths").is_none() {
+    let Some(mut rng) = avx512_rng("weight_gradient_matches_f64_reference_and_other_paths", 13)
+    else {
         return;
-    }
-    let mut rng = Rng::new(13);
+    };
     for (k, &(h, w, cin, cout)) in WEIGHT_GRAD_SHAPES.iter().enumerate() {
         let d = dims(h, w, cin, cout);
-        let x = padded(&mut rng, h, w, cin, -1.0, 1.0);
-        let dy = padded(&mut rng, h, w, cout, -1.0, 1.0);
+        let (x, dy) = x_and_dy(&mut rng, &d);
         let (dw_want, db_want) = weight_grad64(&d, &x, &dy);
         let (dw4, db4) = weight_grad4(&d, &x, &dy, k % 3);
         assert_within(&dw4, &dw_want, TOL_WEIGHT_GRAD, &format!("dw F(4x4) {d:?}"));
@@ -386,13 +375,11 @@ fn weight_gradient_matches_f64_reference_and_other_paths() {
 /// A second call overwrites (dU accumulates across bands in scratch, dw and db must not).
 #[test]
 fn weight_gradient_overwrites_bit_for_bit() {
-    if avx512_or_skip("weight_gradient_overwrites_bit_for_bit").is_none() {
+    let Some(mut rng) = avx512_rng("weight_gradient_overwrites_bit_for_bit", 14) else {
         return;
-    }
-    let mut rng = Rng::new(14);
+    };
     let d = dims(20, 12, 32, 48);
-    let x = padded(&mut rng, 20, 12, 32, -1.0, 1.0);
-    let dy = padded(&mut rng, 20, 12, 48, -1.0, 1.0);
+    let (x, dy) = x_and_dy(&mut rng, &d);
     let mut scratch = vec![0.0; winograd::weight_grad_scratch_len::<Winograd4>(&d)];
     let (mut dw, mut db) = (vec![0.0; d.weight_len()], vec![0.0; 48]);
     winograd::weight_grad::<Winograd4>(avx512(), &d, &x, &dy, &mut dw, &mut db, &mut scratch);
@@ -406,13 +393,11 @@ fn weight_gradient_overwrites_bit_for_bit() {
 /// nothing.
 #[test]
 fn weight_gradient_reads_only_the_interior_of_dy() {
-    if avx512_or_skip("weight_gradient_reads_only_the_interior_of_dy").is_none() {
+    let Some(mut rng) = avx512_rng("weight_gradient_reads_only_the_interior_of_dy", 15) else {
         return;
-    }
-    let mut rng = Rng::new(15);
+    };
     let d = dims(8, 12, 16, 32);
-    let x = padded(&mut rng, 8, 12, 16, -1.0, 1.0);
-    let dy = padded(&mut rng, 8, 12, 32, -1.0, 1.0);
+    let (x, dy) = x_and_dy(&mut rng, &d);
     let mut dirty = dy.clone();
     for y in 0..10 {
         for x in 0..14 {
@@ -433,15 +418,12 @@ fn weight_gradient_reads_only_the_interior_of_dy() {
 /// write nothing outside their rows.
 #[test]
 fn row_bands_match_whole_layer_bit_for_bit() {
-    if avx512_or_skip("row_bands_match_whole_layer_bit_for_bit").is_none() {
+    let Some(mut rng) = avx512_rng("row_bands_match_whole_layer_bit_for_bit", 16) else {
         return;
-    }
-    let mut rng = Rng::new(16);
+    };
     for (h, w, cin, cout) in [(16, 12, 32, 64), (24, 64, 16, 32), (12, 8, 64, 48)] {
         let d = dims(h, w, cin, cout);
-        let x = padded(&mut rng, h, w, cin, -1.0, 1.0);
-        let wts = rng.fill(d.weight_len(), -1.0, 1.0);
-        let bias = rng.fill(cout, -0.5, 0.5);
+        let [x, wts, bias] = forward_data(&mut rng, &d);
         let whole = fwd4(&d, &x, &wts, &bias, 0);
         let mut up = vec![0.0; winograd::packed_len::<Winograd4>(cin, cout)];
         winograd::pack::<Winograd4>(
@@ -517,10 +499,9 @@ fn bits(v: &[f32]) -> Vec<u32> {
 /// pooled places is written, and without codes no code is.
 #[test]
 fn fused_pool_matches_forward_then_pool_bit_for_bit() {
-    if avx512_or_skip("fused_pool_matches_forward_then_pool_bit_for_bit").is_none() {
+    let Some(mut rng) = avx512_rng("fused_pool_matches_forward_then_pool_bit_for_bit", 29) else {
         return;
-    }
-    let mut rng = Rng::new(29);
+    };
     for (h, w, cin, cout) in [(64, 64, 32, 64), (32, 32, 64, 128), (8, 12, 16, 48)] {
         let d = dims(h, w, cin, cout);
         let plan = plan(Algo::Winograd4, &d);
@@ -605,10 +586,9 @@ fn fused_pool_matches_forward_then_pool_bit_for_bit() {
 /// error of every path against f64 and asserts F(4x4)'s bound.
 #[test]
 fn accuracy_on_network_shapes() {
-    if avx512_or_skip("accuracy_on_network_shapes").is_none() {
+    let Some(mut rng) = avx512_rng("accuracy_on_network_shapes", 17) else {
         return;
-    }
-    let mut rng = Rng::new(17);
+    };
     for d in [dims(64, 64, 32, 64), dims(32, 32, 64, 128)] {
         let mut x = padded(&mut rng, d.h, d.w, d.cin, -0.33, 1.0);
         x.iter_mut().for_each(|v| *v = v.max(0.0));
@@ -698,10 +678,9 @@ const G: [[f64; 3]; 6] = [
 /// through the same test-side packer passes (and matches `winograd::pack::<Winograd4>`).
 #[test]
 fn a_wrong_transform_constant_is_caught() {
-    if avx512_or_skip("a_wrong_transform_constant_is_caught").is_none() {
+    let Some(mut rng) = avx512_rng("a_wrong_transform_constant_is_caught", 18) else {
         return;
-    }
-    let mut rng = Rng::new(18);
+    };
     let d = dims(32, 32, 64, 128);
     let mut x = padded(&mut rng, d.h, d.w, d.cin, -0.33, 1.0);
     x.iter_mut().for_each(|v| *v = v.max(0.0));

@@ -9,11 +9,11 @@
 use catdog::config::ConvDims;
 use catdog::layers::conv::winograd_rows::{self, BAND_ROWS};
 use catdog::layers::conv::{Algo, ConvPlan};
-use catdog::testing::{avx512, avx512_or_skip, plan};
+use catdog::testing::{avx512, plan};
 
 #[path = "common/numbers.rs"]
 mod numbers;
-use numbers::Rng;
+use numbers::{avx512_rng, dims, max_err, Rng};
 
 /// Largest error of the tests' tolerance, relative to the largest |value| of the result.
 /// Measured (`accuracy_against_f64`, 2 Dec 2026): at most 5.2e-7 for F(4,3) along rows
@@ -76,26 +76,14 @@ fn run_packed(
     y
 }
 
-/// (largest |error|, that over the largest |value| of `want`).
-fn max_err(got: &[f32], want: &[f64]) -> (f64, f64) {
-    assert_eq!(got.len(), want.len());
-    let big = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let err = got
-        .iter()
-        .zip(want)
-        .fold(0.0f64, |m, (&g, &r)| m.max((g as f64 - r).abs()));
-    (err, err / big)
-}
-
 /// Conv1 of the network (128 x 128 x 3 -> 32) with the trainer's initial weight scale, and
 /// small shapes with 1 to 3 input channels, tile counts odd and even, one or several 32-channel
 /// blocks: F(4,3) along rows within `TOL` of f64, printed beside the direct kernels' error.
 #[test]
 fn accuracy_against_f64() {
-    if avx512_or_skip("accuracy_against_f64").is_none() {
+    let Some(mut rng) = avx512_rng("accuracy_against_f64", 0x5eed_0001) else {
         return;
-    }
-    let mut rng = Rng::new(0x5eed_0001);
+    };
     for (h, w, cin, cout) in [
         (128, 128, 3, 32),
         (2, 4, 1, 32),
@@ -129,16 +117,10 @@ fn accuracy_against_f64() {
 /// each band transforms the input rows it reads the same way.
 #[test]
 fn bands_give_the_bits_of_the_whole_layer() {
-    if avx512_or_skip("bands_give_the_bits_of_the_whole_layer").is_none() {
+    let Some(mut rng) = avx512_rng("bands_give_the_bits_of_the_whole_layer", 0x5eed_0002) else {
         return;
-    }
-    let mut rng = Rng::new(0x5eed_0002);
-    let d = ConvDims {
-        h: 22,
-        w: 12,
-        cin: 3,
-        cout: 64,
     };
+    let d = dims(22, 12, 3, 64);
     let plan = plan(Algo::WinogradRows, &d);
     assert_eq!(plan.scratch_len, winograd_rows::scratch_len(&d));
     let x = image(&mut rng, &d);
@@ -162,16 +144,10 @@ fn bands_give_the_bits_of_the_whole_layer() {
 /// 1e-4 relative (position 3's, `1/24` of `a`) fail it on conv1.
 #[test]
 fn a_wrong_transform_constant_is_caught() {
-    if avx512_or_skip("a_wrong_transform_constant_is_caught").is_none() {
+    let Some(mut rng) = avx512_rng("a_wrong_transform_constant_is_caught", 0x5eed_0003) else {
         return;
-    }
-    let mut rng = Rng::new(0x5eed_0003);
-    let d = ConvDims {
-        h: 16,
-        w: 16,
-        cin: 3,
-        cout: 32,
     };
+    let d = dims(16, 16, 3, 32);
     let x = image(&mut rng, &d);
     let wts = rng.fill(d.weight_len(), -0.47, 0.47);
     let bias = rng.fill(d.cout, -0.1, 0.1);
@@ -205,10 +181,9 @@ fn a_wrong_transform_constant_is_caught() {
 fn pooled_weight_gradient_gives_the_bits_of_pool_backward_then_weight_gradient() {
     use catdog::config::PoolDims;
     use catdog::layers::pool::backward_asm;
-    if avx512_or_skip("pooled_weight_gradient").is_none() {
+    let Some(mut rng) = avx512_rng("pooled_weight_gradient", 0x5eed_0004) else {
         return;
-    }
-    let mut rng = Rng::new(0x5eed_0004);
+    };
     for (h, w, cin, cout) in [
         (128, 128, 3, 32),
         (6, 12, 3, 32),

@@ -8,7 +8,7 @@ pub use catdog::cpu::Avx512;
 #[path = "numbers.rs"]
 mod numbers;
 #[allow(unused_imports)] // each test crate uses some
-pub use numbers::{assert_close, scale, Rng};
+pub use numbers::{assert_close, avx512_rng, dims, scale, Rng};
 
 /// The kernels whose layers this CPU runs: the scalar reference, the portable kernels, and the
 /// fast kernels where AVX-512 is (a failure without it under `CATDOG_REQUIRE_AVX512=1`).
@@ -24,10 +24,4 @@ pub fn paths() -> &'static [Kernels] {
 /// skipped (a failure under `CATDOG_REQUIRE_AVX512=1`, which CI sets on AVX-512 machines).
 pub fn avx512_or_note(test: &str) -> Option<Avx512> {
     catdog::testing::avx512_or_skip(test)
-}
-
-/// The data generator for a test of asm code, seeded with `seed`; `None`, as
-/// [`avx512_or_note`], on a CPU without AVX-512.
-pub fn avx512_rng(test: &str, seed: u64) -> Option<Rng> {
-    avx512_or_note(test).map(|_| Rng::new(seed))
 }

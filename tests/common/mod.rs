@@ -68,33 +68,36 @@ pub fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| s.to_string()).collect()
 }
 
-/// The arguments of a small run of the improved recipe on `dir`'s `train.bin` and `test.bin`:
-/// 4 epochs, batch 8, 2 threads.
-pub fn small_run(dir: &Path) -> Vec<String> {
+/// The words of `flags` (split at white space), as owned arguments.
+pub fn words(flags: &str) -> Vec<String> {
+    flags.split_whitespace().map(String::from).collect()
+}
+
+/// `train` on `dir`'s `train.bin` and `test.bin`, then the words of `flags`.
+pub fn train_on_blobs(dir: &Path, flags: &str) -> Vec<String> {
     let d = dir.display();
-    strings(&[
-        "train",
-        "--train",
-        &format!("{d}/train.bin"),
-        "--test",
-        &format!("{d}/test.bin"),
-        "--widths",
-        "16,32,16",
-        "--fc1",
-        "16",
-        "--batch-size",
-        "8",
-        "--epochs",
-        "4",
-        "--lr",
-        "0.02",
-        "--recipe",
-        "improved",
-        "--threads",
-        "2",
-        "--log-every",
-        "0",
-    ])
+    let (train, test) = (format!("{d}/train.bin"), format!("{d}/test.bin"));
+    let mut a = strings(&["train", "--train", &train, "--test", &test]);
+    a.extend(words(flags));
+    a
+}
+
+/// The arguments of a small run of the improved recipe on `dir`'s `train.bin` and `test.bin`:
+/// `epochs` epochs, batch 8, 2 threads.
+pub fn small_run(dir: &Path, epochs: u32) -> Vec<String> {
+    train_on_blobs(
+        dir,
+        &format!(
+            "--widths 16,32,16 --fc1 16 --batch-size 8 --epochs {epochs} --lr 0.02 \
+             --recipe improved --threads 2 --log-every 0"
+        ),
+    )
+}
+
+/// Sets the value after `flag` in `args` (which must hold `flag`).
+pub fn set_flag(args: &mut [String], flag: &str, value: &str) {
+    let i = args.iter().position(|a| a == flag).expect(flag);
+    args[i + 1] = value.into();
 }
 
 /// A fresh temporary folder (as [`tmp`]) holding `train.bin` and `test.bin`: synthetic blobs of
@@ -109,6 +112,19 @@ pub fn tmp_with_blobs(tag: &str, size: usize, train: (usize, u64), test: (usize,
 /// What a finished command wrote to standard error.
 pub fn stderr_of(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// What a finished command wrote to standard error, asserted to contain every `want` and none of
+/// `not`.
+pub fn stderr_with(o: &Output, want: &[&str], not: &[&str]) -> String {
+    let err = stderr_of(o);
+    for w in want {
+        assert!(err.contains(w), "expected {w:?} in {err}");
+    }
+    for n in not {
+        assert!(!err.contains(n), "unexpected {n:?} in {err}");
+    }
+    err
 }
 
 /// Asserts that a command succeeded, showing its standard error where it did not.
@@ -179,6 +195,53 @@ pub fn have_dev_full() -> bool {
         eprintln!("note: no /dev/full: skipped");
     }
     here
+}
+
+/// Makes a FIFO (a named pipe) at `p`.
+#[cfg(unix)]
+pub fn mkfifo(p: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(
+        unsafe { libc::mkfifo(c.as_ptr(), 0o600) },
+        0,
+        "mkfifo {p:?}"
+    );
+}
+
+/// Outputs that are not regular files, in `dir`: a FIFO `fifo`, and a symbolic link `link` to
+/// the file `target`, which holds `keep me`; their paths `(fifo, target, link)`.
+#[cfg(unix)]
+pub fn fifo_and_link(dir: &Path, fifo: &str, target: &str, link: &str) -> [PathBuf; 3] {
+    let (fifo, target, link) = (dir.join(fifo), dir.join(target), dir.join(link));
+    mkfifo(&fifo);
+    std::fs::write(&target, b"keep me").unwrap();
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    [fifo, target, link]
+}
+
+/// Asserts that the outputs of [`fifo_and_link`] (and further `links` to `target`) are what they
+/// were: a FIFO, links, and `target` still holding `keep me`.
+#[cfg(unix)]
+pub fn assert_fifo_and_links_kept(fifo: &Path, target: &Path, links: &[&Path]) {
+    assert!(is_fifo(fifo), "{fifo:?} is no longer a FIFO");
+    for l in links {
+        assert!(is_symlink(l), "{l:?} is no longer a symbolic link");
+    }
+    assert_eq!(std::fs::read(target).unwrap(), b"keep me");
+}
+
+/// Whether `p` is a FIFO (not following a link).
+#[cfg(unix)]
+pub fn is_fifo(p: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_fifo())
+}
+
+/// Whether `p` is a symbolic link.
+pub fn is_symlink(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink())
 }
 
 /// `/dev/full` opened for writing, for a child's standard output.

@@ -20,6 +20,20 @@ pub fn he_net(h: &Hyper, path: Kernels, seed: u64, momentum: bool) -> Net {
     n
 }
 
+/// The tiny network of the gradient checks (`augment`, `recipe`) on kernel `path`: batch 3, one
+/// thread, He-initialized from seed 17.
+pub fn tiny_net(path: Kernels) -> Net {
+    let h = Hyper {
+        batch: 3,
+        threads: 1,
+        epochs: 1,
+        lr: 0.05,
+        seed: 3,
+        ..catdog::testing::tiny_hyper()
+    };
+    he_net(&h, path, 17, false)
+}
+
 /// `(L(p + eps) - L(p - eps)) / 2 eps` for parameter `i` of `n`, `L` the batch loss that `loss`
 /// computes; the parameter is restored afterwards.
 pub fn central_difference(

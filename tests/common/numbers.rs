@@ -3,6 +3,37 @@
 //! `approx`).
 #![allow(dead_code)]
 
+/// The data generator for a test of asm code, seeded with `seed`; where this CPU lacks AVX-512,
+/// `None` after a note saying that `test` is skipped (a failure under `CATDOG_REQUIRE_AVX512=1`,
+/// which CI sets on AVX-512 machines).
+pub fn avx512_rng(test: &str, seed: u64) -> Option<Rng> {
+    catdog::testing::avx512_or_skip(test).map(|_| Rng::new(seed))
+}
+
+/// The dimensions of a 3x3 convolution: `h` x `w` x `cin` in, `h` x `w` x `cout` out.
+pub fn dims(h: usize, w: usize, cin: usize, cout: usize) -> catdog::config::ConvDims {
+    catdog::config::ConvDims { h, w, cin, cout }
+}
+
+/// A padded input and a padded output gradient for the convolution `d`, uniform in `[-1, 1)`
+/// with zero borders, drawn in that order.
+pub fn x_and_dy(rng: &mut Rng, d: &catdog::config::ConvDims) -> (Vec<f32>, Vec<f32>) {
+    let x = padded(rng, d.h, d.w, d.cin, -1.0, 1.0);
+    (x, padded(rng, d.h, d.w, d.cout, -1.0, 1.0))
+}
+
+/// `(max |got - want|, that over max |want|)`: the largest error, absolute and relative to the
+/// largest value of the f64 reference `want`.
+pub fn max_err(got: &[f32], want: &[f64]) -> (f64, f64) {
+    assert_eq!(got.len(), want.len());
+    let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let err = got
+        .iter()
+        .zip(want)
+        .fold(0.0f64, |m, (&g, &r)| m.max((g as f64 - r).abs()));
+    (err, err / scale.max(f64::MIN_POSITIVE))
+}
+
 /// xorshift64*: a small deterministic generator, so that a failure reproduces from its seed.
 pub struct Rng(u64);
 

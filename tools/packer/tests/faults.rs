@@ -4,11 +4,12 @@
 #[path = "../../../tests/common/mod.rs"]
 mod common;
 use common::{
-    assert_ok, assert_refused, dev_full, first_line_then_close, have_dev_full, names_in,
-    stderr_after_exit, stderr_of, synthetic_blob, tmp,
+    assert_fifo_and_links_kept, assert_ok, assert_refused, dev_full, fifo_and_link,
+    first_line_then_close, have_dev_full, mkfifo, names_in, stderr_after_exit, stderr_of,
+    synthetic_blob, tmp,
 };
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn pack() -> Command {
@@ -48,12 +49,46 @@ fn photos_at(n: usize, path: impl Fn(bool, usize) -> std::path::PathBuf) {
     testgen(&r);
 }
 
+/// `pack SRC -o OUT FLAGS`.
+fn pack_to(src: &Path, out: &Path, flags: &[&str]) -> Command {
+    let mut c = pack();
+    c.arg(src).arg("-o").arg(out).args(flags);
+    c
+}
+
+/// [`pack_to`], run to its end.
+fn packed(src: &Path, out: &Path, flags: &[&str]) -> Output {
+    pack_to(src, out, flags).output().unwrap()
+}
+
+/// A fresh temporary folder `tag` with `n` photos (see [`photos`]) in its `src`; both paths.
+fn tmp_with_photos(tag: &str, n: usize) -> (PathBuf, PathBuf) {
+    let dir = tmp(tag);
+    let src = dir.join("src");
+    photos(&src, n);
+    (dir, src)
+}
+
+/// A fresh temporary folder `tag` holding a synthetic blob `name` of `n` 8x8 images; both paths.
+fn tmp_with_blob(tag: &str, name: &str, n: usize) -> (PathBuf, PathBuf) {
+    let dir = tmp(tag);
+    let blob = dir.join(name);
+    synthetic_blob(&blob, n, 8, 1);
+    (dir, blob)
+}
+
+/// `pack --from-raw IMAGES LABELS --size 8 -o OUT`.
+fn from_raw(images: &Path, labels: &Path, out: &Path) -> Command {
+    let mut c = pack();
+    c.arg("--from-raw").arg(images).arg(labels);
+    c.args(["--size", "8", "-o"]).arg(out);
+    c
+}
+
 /// `tools/pack inspect --list | head -1`: a quiet stop with 141, not a panic (exit 101).
 #[test]
 fn inspect_list_into_a_closed_pipe_stops_quietly() {
-    let dir = tmp("pack-faults-pipe");
-    let blob = dir.join("big.bin");
-    synthetic_blob(&blob, 6000, 8, 1);
+    let (dir, blob) = tmp_with_blob("pack-faults-pipe", "big.bin", 6000);
     let mut child = pack()
         .args(["inspect", "--list"])
         .arg(&blob)
@@ -74,9 +109,7 @@ fn inspect_into_a_full_stdout_reports_one_error() {
     if !have_dev_full() {
         return;
     }
-    let dir = tmp("pack-faults-full");
-    let blob = dir.join("a.bin");
-    synthetic_blob(&blob, 4, 8, 1);
+    let (dir, blob) = tmp_with_blob("pack-faults-full", "a.bin", 4);
     let o = pack()
         .arg("inspect")
         .arg(&blob)
@@ -91,12 +124,7 @@ fn inspect_into_a_full_stdout_reports_one_error() {
 #[test]
 fn bad_input_exits_2() {
     let dir = tmp("pack-faults-exit");
-    let o = pack()
-        .arg(dir.join("no-such-folder"))
-        .arg("-o")
-        .arg(dir.join("out"))
-        .output()
-        .unwrap();
+    let o = packed(&dir.join("no-such-folder"), &dir.join("out"), &[]);
     assert_refused(&o, &["no-such-folder"]);
     let blob = dir.join("a.bin");
     synthetic_blob(&blob, 4, 8, 1);
@@ -113,28 +141,19 @@ fn bad_input_exits_2() {
 /// decoding, and `--help` says so.
 #[test]
 fn jobs_are_capped_and_help_says_so() {
-    let dir = tmp("pack-faults-jobs");
-    photos(&dir.join("src"), 4);
+    let (dir, src) = tmp_with_photos("pack-faults-jobs", 4);
     for jobs in ["100000", "0", "257"] {
         let t = Instant::now();
-        let o = pack()
-            .arg(dir.join("src"))
-            .args(["-o"])
-            .arg(dir.join("out"))
-            .args(["--jobs", jobs, "--size", "8"])
-            .output()
-            .unwrap();
+        let o = packed(&src, &dir.join("out"), &["--jobs", jobs, "--size", "8"]);
         assert_refused(&o, &["--jobs", jobs, "between 1 and 256"]);
         assert!(t.elapsed() < Duration::from_secs(20));
         assert!(!dir.join("out/unlabeled.bin").exists() && !dir.join("out/train.bin").exists());
     }
-    let o = pack()
-        .arg(dir.join("src"))
-        .arg("-o")
-        .arg(dir.join("out"))
-        .args(["--jobs", "256", "--size", "8", "-q"])
-        .output()
-        .unwrap();
+    let o = packed(
+        &src,
+        &dir.join("out"),
+        &["--jobs", "256", "--size", "8", "-q"],
+    );
     assert_ok(&o);
     let help = String::from_utf8(pack().arg("--help").output().unwrap().stdout).unwrap();
     assert!(help.contains("1 to 256"), "{help}");
@@ -144,21 +163,13 @@ fn jobs_are_capped_and_help_says_so() {
 /// `--from-raw` with a FIFO for the labels (or the images) is refused at once, not read forever.
 #[test]
 fn from_raw_refuses_a_fifo_without_blocking() {
-    use std::os::unix::ffi::OsStrExt;
     let dir = tmp("pack-faults-fifo");
     let data = dir.join("d.raw");
     std::fs::write(&data, vec![7u8; 2 * 8 * 8 * 3]).unwrap();
     let fifo = dir.join("labels.raw");
-    let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    mkfifo(&fifo);
     for (d, l) in [(&data, &fifo), (&fifo, &data)] {
-        let mut child = pack()
-            .arg("--from-raw")
-            .arg(d)
-            .arg(l)
-            .args(["--size", "8", "-o"])
-            .arg(dir.join("o.bin"))
+        let mut child = from_raw(d, l, &dir.join("o.bin"))
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
@@ -173,31 +184,24 @@ fn from_raw_refuses_a_fifo_without_blocking() {
 /// own mapping: a bus error and a 0-byte file); a dump elsewhere is written atomically.
 #[test]
 fn dump_onto_its_own_blob_is_refused_and_dumps_are_atomic() {
-    let dir = tmp("pack-faults-dump");
-    let blob = dir.join("x.bin");
-    synthetic_blob(&blob, 3, 8, 1);
+    let (dir, blob) = tmp_with_blob("pack-faults-dump", "x.bin", 3);
     let before = std::fs::read(&blob).unwrap();
-    let o = pack()
-        .arg("inspect")
-        .arg(&blob)
-        .args(["--dump", "0", "-o"])
-        .arg(&blob)
-        .output()
-        .unwrap();
+    let dump = |i: &str, to: &Path| {
+        let mut c = pack();
+        c.arg("inspect")
+            .arg(&blob)
+            .args(["--dump", i, "-o"])
+            .arg(to);
+        c.output().unwrap()
+    };
+    let o = dump("0", &blob);
     assert_refused(&o, &["-o", "same file as the blob"]);
     assert_eq!(std::fs::read(&blob).unwrap(), before);
     let png = dir.join("s.png");
-    let o = pack()
-        .arg("inspect")
-        .arg(&blob)
-        .args(["--dump", "1", "-o"])
-        .arg(&png)
-        .output()
-        .unwrap();
+    let o = dump("1", &png);
     assert_ok(&o);
     assert_eq!(&std::fs::read(&png).unwrap()[1..4], b"PNG");
-    let names = names_in(&dir);
-    assert_eq!(names.len(), 2, "{names:?}");
+    assert_entries(&dir, 2);
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -205,29 +209,16 @@ fn dump_onto_its_own_blob_is_refused_and_dumps_are_atomic() {
 /// name whose temporary name is too long, `--from-raw` onto its own input.
 #[test]
 fn bad_outputs_are_refused_before_decoding() {
-    let dir = tmp("pack-faults-out");
-    photos(&dir.join("src"), 6);
+    let (dir, src) = tmp_with_photos("pack-faults-out", 6);
     std::fs::create_dir_all(dir.join("out/train.bin")).unwrap();
-    let o = pack()
-        .arg(dir.join("src"))
-        .arg("-o")
-        .arg(dir.join("out"))
-        .args(["--test", "2", "--size", "8"])
-        .output()
-        .unwrap();
+    let o = packed(&src, &dir.join("out"), &["--test", "2", "--size", "8"]);
     assert_refused(&o, &["train.bin", "is a directory"]);
     assert!(
         !String::from_utf8_lossy(&o.stdout).contains("summary"),
         "decoded first"
     );
     let long = dir.join(format!("{}.bin", "b".repeat(245)));
-    let o = pack()
-        .arg(dir.join("src"))
-        .arg("-o")
-        .arg(&long)
-        .args(["--size", "8"])
-        .output()
-        .unwrap();
+    let o = packed(&src, &long, &["--size", "8"]);
     assert_refused(&o, &["too long"]);
     assert!(
         !String::from_utf8_lossy(&o.stdout).contains("summary"),
@@ -236,14 +227,7 @@ fn bad_outputs_are_refused_before_decoding() {
     let raw = dir.join("d.bin");
     std::fs::write(&raw, vec![9u8; 2 * 8 * 8 * 3]).unwrap();
     std::fs::write(dir.join("l.raw"), [0u8, 1]).unwrap();
-    let o = pack()
-        .arg("--from-raw")
-        .arg(&raw)
-        .arg(dir.join("l.raw"))
-        .args(["--size", "8", "-o"])
-        .arg(&raw)
-        .output()
-        .unwrap();
+    let o = from_raw(&raw, &dir.join("l.raw"), &raw).output().unwrap();
     assert_refused(&o, &["same file as the raw image file"]);
     assert_eq!(std::fs::read(&raw).unwrap(), vec![9u8; 2 * 8 * 8 * 3]);
     std::fs::remove_dir_all(&dir).ok();
@@ -270,13 +254,7 @@ fn file_names_are_stored_as_bytes_and_printed_escaped() {
     std::fs::rename(src.join("Dog/c.png"), src.join("Dog/\x1b[31mred.png")).unwrap();
     std::fs::write(src.join("Dog/bad\nskipped forged: x.png"), b"not a png").unwrap();
     let out = dir.join("all.bin");
-    let o = pack()
-        .arg(&src)
-        .arg("-o")
-        .arg(&out)
-        .args(["--size", "8", "-q"])
-        .output()
-        .unwrap();
+    let o = packed(&src, &out, &["--size", "8", "-q"]);
     let err = stderr_of(&o);
     assert!(o.status.success(), "{err}");
     let skipped: Vec<&str> = err.lines().filter(|l| l.starts_with("skipped")).collect();
@@ -333,16 +311,14 @@ fn file_names_are_stored_as_bytes_and_printed_escaped() {
 #[test]
 fn a_split_that_fails_half_way_leaves_the_old_pair_untouched() {
     use std::os::unix::process::CommandExt;
-    let dir = tmp("pack-faults-pair");
-    photos(&dir.join("src"), 10);
+    let (dir, src) = tmp_with_photos("pack-faults-pair", 10);
     let out = dir.join("out");
     let split = |seed: &str| {
-        let mut c = pack();
-        c.arg(dir.join("src"))
-            .arg("-o")
-            .arg(&out)
-            .args(["--test", "8", "--size", "8", "-q", "--seed", seed]);
-        c
+        pack_to(
+            &src,
+            &out,
+            &["--test", "8", "--size", "8", "-q", "--seed", seed],
+        )
     };
     let o = split("1").output().unwrap();
     assert_ok(&o);
@@ -379,8 +355,7 @@ fn a_split_that_fails_half_way_leaves_the_old_pair_untouched() {
     let err = stderr_of(&o);
     assert!(o.status.success(), "{err}");
     assert!(err.contains("left by an interrupted run"), "{err}");
-    let names = names_in(&out);
-    assert_eq!(names.len(), 2, "{names:?}");
+    assert_entries(&out, 2);
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -389,16 +364,13 @@ fn a_split_that_fails_half_way_leaves_the_old_pair_untouched() {
 #[test]
 fn each_half_of_a_split_records_its_sibling() {
     use catdog::blob::{check_pair, Blob};
-    let dir = tmp("pack-faults-sibling");
-    photos(&dir.join("src"), 12);
+    let (dir, src) = tmp_with_photos("pack-faults-sibling", 12);
     for (seed, sub) in [("1", "a"), ("2", "b")] {
-        let o = pack()
-            .arg(dir.join("src"))
-            .arg("-o")
-            .arg(dir.join(sub))
-            .args(["--test", "4", "--size", "8", "-q", "--seed", seed])
-            .output()
-            .unwrap();
+        let o = packed(
+            &src,
+            &dir.join(sub),
+            &["--test", "4", "--size", "8", "-q", "--seed", seed],
+        );
         assert_ok(&o);
     }
     let open = |p: &str| Blob::open(&dir.join(p)).unwrap();
@@ -427,36 +399,25 @@ fn each_half_of_a_split_records_its_sibling() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-fn mkfifo(p: &Path) {
-    let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(
-        unsafe { libc::mkfifo(c.as_ptr(), 0o644) },
-        0,
-        "mkfifo {p:?}"
-    );
+/// Asserts that folder `dir` holds `n` entries (no temporary files left).
+fn assert_entries(dir: &Path, n: usize) {
+    let names = names_in(dir);
+    assert_eq!(names.len(), n, "{names:?}");
 }
 
 /// Issue 23, group 1: a FIFO or a symbolic link given as `-o` (a pack to a file, `pack photos`,
 /// `inspect --dump`) is refused before any decoding, exit 2, and stays as it was.
 #[test]
 fn outputs_that_are_not_regular_files_are_refused() {
-    let dir = tmp("pack-r2-outputs");
-    let src = dir.join("src");
-    photos(&src, 4);
-    let fifo = dir.join("pipe.bin");
-    mkfifo(&fifo);
-    let target = dir.join("precious.bin");
-    std::fs::write(&target, b"keep me").unwrap();
-    let link = dir.join("link.bin");
-    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let (dir, src) = tmp_with_photos("pack-r2-outputs", 4);
+    let [fifo, target, link] = fifo_and_link(&dir, "pipe.bin", "precious.bin", "link.bin");
     for out in [&fifo, &link] {
         let what = if out == &fifo {
             "named pipe"
         } else {
             "symbolic link"
         };
-        let o = pack().arg(&src).arg("-o").arg(out).output().unwrap();
+        let o = packed(&src, &out, &[]);
         assert_refused(&o, &["-o", what]);
         assert!(o.stdout.is_empty(), "decoded before the refusal");
         let o = pack()
@@ -469,7 +430,7 @@ fn outputs_that_are_not_regular_files_are_refused() {
         assert_refused(&o, &["-o", what]);
     }
     let good = dir.join("good.bin");
-    assert_ok(&pack().arg(&src).arg("-o").arg(&good).output().unwrap());
+    assert_ok(&packed(&src, &good, &[]));
     let png_link = dir.join("s.png");
     std::os::unix::fs::symlink(&target, &png_link).unwrap();
     let o = pack()
@@ -479,20 +440,7 @@ fn outputs_that_are_not_regular_files_are_refused() {
         .output()
         .unwrap();
     assert_refused(&o, &["-o", "symbolic link"]);
-    use std::os::unix::fs::FileTypeExt;
-    assert!(std::fs::symlink_metadata(&fifo)
-        .unwrap()
-        .file_type()
-        .is_fifo());
-    assert!(std::fs::symlink_metadata(&link)
-        .unwrap()
-        .file_type()
-        .is_symlink());
-    assert!(std::fs::symlink_metadata(&png_link)
-        .unwrap()
-        .file_type()
-        .is_symlink());
-    assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
+    assert_fifo_and_links_kept(&fifo, &target, &[&link, &png_link]);
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -500,9 +448,7 @@ fn outputs_that_are_not_regular_files_are_refused() {
 /// rounds to 0, `--test` equal to every photo) is refused at pack time; nothing is written.
 #[test]
 fn a_split_that_leaves_a_blob_empty_is_refused() {
-    let dir = tmp("pack-r2-empty-split");
-    let src = dir.join("src");
-    photos(&src, 6);
+    let (dir, src) = tmp_with_photos("pack-r2-empty-split", 6);
     for split in [
         &["--test", "0"][..],
         &["--test-fraction", "0.01"],
@@ -510,13 +456,7 @@ fn a_split_that_leaves_a_blob_empty_is_refused() {
         &["--test-fraction", "1"],
     ] {
         let out = dir.join("out");
-        let o = pack()
-            .arg(&src)
-            .args(split)
-            .arg("-o")
-            .arg(&out)
-            .output()
-            .unwrap();
+        let o = packed(&src, &out, split);
         let want = if split[1] == "6" || split[1] == "1" {
             "none in train.bin"
         } else {
@@ -535,29 +475,17 @@ fn a_split_that_leaves_a_blob_empty_is_refused() {
 /// missing class, and packed with a warning when not.
 #[test]
 fn one_class_photos_are_refused_for_a_split_and_warned_otherwise() {
-    let dir = tmp("pack-r2-one-class");
-    let src = dir.join("src");
-    photos(&src, 6);
+    let (dir, src) = tmp_with_photos("pack-r2-one-class", 6);
     for e in std::fs::read_dir(&src).unwrap().flatten() {
         if e.file_name().to_string_lossy().starts_with("dog.") {
             std::fs::remove_file(e.path()).unwrap();
         }
     }
     let out = dir.join("out");
-    let o = pack()
-        .arg(&src)
-        .args(["--test", "1", "-o"])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = packed(&src, &out, &["--test", "1"]);
     assert_refused(&o, &["no dog photo"]);
     assert!(!out.join("train.bin").exists());
-    let o = pack()
-        .arg(&src)
-        .arg("-o")
-        .arg(dir.join("cats.bin"))
-        .output()
-        .unwrap();
+    let o = packed(&src, &dir.join("cats.bin"), &[]);
     assert_ok(&o);
     let err = stderr_of(&o);
     assert!(
@@ -579,7 +507,7 @@ fn a_link_into_the_other_class_folder_does_not_relabel_photos() {
     });
     std::os::unix::fs::symlink("../Dog", src.join("Cat/aaa-alias")).unwrap();
     let out = dir.join("all.bin");
-    let o = pack().arg(&src).arg("-o").arg(&out).output().unwrap();
+    let o = packed(&src, &out, &[]);
     assert_ok(&o);
     let err = stderr_of(&o);
     assert!(
@@ -597,12 +525,7 @@ fn a_link_into_the_other_class_folder_does_not_relabel_photos() {
     std::fs::create_dir_all(&src2).unwrap();
     std::os::unix::fs::symlink(src.join("Cat"), src2.join("Cat")).unwrap();
     std::os::unix::fs::symlink(src.join("Cat"), src2.join("Dog")).unwrap();
-    let o = pack()
-        .arg(&src2)
-        .arg("-o")
-        .arg(dir.join("twins.bin"))
-        .output()
-        .unwrap();
+    let o = packed(&src2, &dir.join("twins.bin"), &[]);
     assert_refused(&o, &["same folder", "Dog"]);
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -639,9 +562,7 @@ fn unsupported_formats_and_schemes_are_named_as_such() {
         .arg(dir.join("a.jpg"))
         .output()
         .unwrap();
-    let err = stderr_of(&o);
-    assert!(err.contains("unsupported image format AVIF"), "{err}");
-    assert!(!err.contains("corrupt"), "{err}");
+    common::stderr_with(&o, &["unsupported image format AVIF"], &["corrupt"]);
     let o = pack()
         .args(["--fetch", "petimages", "-q", "-o"])
         .arg(dir.join("out"))
