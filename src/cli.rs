@@ -482,21 +482,11 @@ pub fn recipe(a: &TrainArgs) -> Result<Recipe, String> {
         }
         r.crop_area = pct;
     }
-    if let Some(e) = a.label_smoothing {
-        r.label_smoothing = e;
-    }
-    if let Some(n) = a.warmup {
-        r.warmup = n;
-    }
-    if let Some(m) = a.momentum {
-        r.momentum = m;
-    }
-    if let Some(w) = a.weight_decay {
-        r.weight_decay = w;
-    }
-    if let Some(d) = a.dropout {
-        r.dropout = d;
-    }
+    r.label_smoothing = a.label_smoothing.unwrap_or(r.label_smoothing);
+    r.warmup = a.warmup.unwrap_or(r.warmup);
+    r.momentum = a.momentum.unwrap_or(r.momentum);
+    r.weight_decay = a.weight_decay.unwrap_or(r.weight_decay);
+    r.dropout = a.dropout.unwrap_or(r.dropout);
     if let Some(s) = a.schedule {
         r.schedule = match s {
             ScheduleName::Constant => Schedule::Constant,
