@@ -45,25 +45,23 @@ pub fn scratch_len(d: &ConvDims) -> usize {
 /// `[cout][3][3][cin]` -> `W [ky][kx][cin][cout]`.
 pub fn pack_forward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
     let (cin, cout) = (d.cin, d.cout);
-    assert!(w.len() >= d.weight_len() && out.len() >= packed_len(d));
-    for o in 0..cout {
-        for k in 0..9 {
-            for c in 0..cin {
-                out[(k * cin + c) * cout + o] = w[(o * 9 + k) * cin + c];
-            }
-        }
-    }
+    repack(d, w, out, |o, k, c| (k * cin + c) * cout + o)
 }
 
 /// The input gradient's weights, packed as [`pack_forward`] packs a layer with `cin` and `cout`
 /// swapped: `W' [ky][kx][cout][cin] = w[o][2-ky][2-kx][c]`.
 pub fn pack_backward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
     let (cin, cout) = (d.cin, d.cout);
+    repack(d, w, out, |o, k, c| ((8 - k) * cout + o) * cin + c)
+}
+
+/// Copies each weight `w[o][k][c]` (`k = 3*ky + kx`) to `out[at(o, k, c)]`.
+fn repack(d: &ConvDims, w: &[f32], out: &mut [f32], at: impl Fn(usize, usize, usize) -> usize) {
     assert!(w.len() >= d.weight_len() && out.len() >= packed_len(d));
-    for o in 0..cout {
+    for o in 0..d.cout {
         for k in 0..9 {
-            for c in 0..cin {
-                out[((8 - k) * cout + o) * cin + c] = w[(o * 9 + k) * cin + c];
+            for c in 0..d.cin {
+                out[at(o, k, c)] = w[(o * 9 + k) * d.cin + c];
             }
         }
     }
