@@ -8,7 +8,7 @@ use approx::assert_relative_eq;
 use catdog::config::ConvDims;
 use catdog::config::Kernels;
 use catdog::layers::conv::winograd::{self, Winograd2};
-use catdog::layers::conv::{unpack_weight_grad, Algo};
+use catdog::layers::conv::{unpack_weight_grad, Algo, WeightGrads};
 use catdog::reference::weight_grad as reference;
 use catdog::testing::{auto_plan, avx512_or_skip, plan};
 
@@ -63,7 +63,8 @@ fn run_algo(
     };
     let mut scratch = vec![f32::NAN; plan.scratch_len + 1];
     let (dw_out, db_out) = (&mut dw[1..=nw], &mut db[1..=d.cout]);
-    (plan.weight_grad)(d, &xs[1..], &dys[1..], dw_out, db_out, &mut scratch[1..]);
+    let g = WeightGrads::new(&xs[1..], &dys[1..], dw_out, db_out, &mut scratch[1..]);
+    (plan.weight_grad)(d, g);
     assert_eq!(dw[0], SENTINEL, "{d:?}: wrote before dw_kc");
     assert_eq!(dw[nw + 1], SENTINEL, "{d:?}: wrote after dw_kc");
     assert_eq!(db[0], SENTINEL, "{d:?}: wrote before db");
@@ -170,9 +171,11 @@ fn asm_overwrites_and_is_deterministic() {
     let mut db = vec![0.0; 48];
     let plan = auto_plan(Kernels::Fast, &d);
     let mut scratch = vec![0.0; plan.scratch_len];
-    (plan.weight_grad)(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
+    let g = WeightGrads::new(&x, &dy, &mut dw, &mut db, &mut scratch);
+    (plan.weight_grad)(&d, g);
     let (first_dw, first_db) = (dw.clone(), db.clone());
-    (plan.weight_grad)(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
+    let g = WeightGrads::new(&x, &dy, &mut dw, &mut db, &mut scratch);
+    (plan.weight_grad)(&d, g);
     assert_eq!(dw, first_dw, "a second call must overwrite, bit for bit");
     assert_eq!(db, first_db);
     // The same for Winograd (an even shape), whose dU accumulates across bands in scratch.
@@ -183,9 +186,11 @@ fn asm_overwrites_and_is_deterministic() {
     let plan = auto_plan(Kernels::Fast, &d);
     let mut scratch = vec![0.0; plan.scratch_len];
     assert_eq!(plan.algo, Algo::Winograd2);
-    (plan.weight_grad)(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
+    let g = WeightGrads::new(&x, &dy, &mut dw, &mut db, &mut scratch);
+    (plan.weight_grad)(&d, g);
     let (first_dw, first_db) = (dw.clone(), db.clone());
-    (plan.weight_grad)(&d, &x, &dy, &mut dw, &mut db, &mut scratch);
+    let g = WeightGrads::new(&x, &dy, &mut dw, &mut db, &mut scratch);
+    (plan.weight_grad)(&d, g);
     assert_eq!(
         dw, first_dw,
         "Winograd: a second call must overwrite, bit for bit"

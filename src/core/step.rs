@@ -40,7 +40,7 @@
 
 use crate::arena::View;
 use crate::dataset::Dataset;
-use crate::layers::conv::PoolOut;
+use crate::layers::conv::{PoolOut, WeightGrads};
 use crate::layers::fc::{self, FcDims};
 use crate::layers::pool::OutPlace;
 use crate::layers::FcPackedFn;
@@ -353,7 +353,7 @@ pub fn conv_blocks_backward(c: &Ctx, slot: usize, t: usize) {
             }
             (k.pool_backward)(&d.pool(), dout, codes, dy_pad);
             clock.lap(Section::PoolBackward(l));
-            (plan.weight_grad)(&d, x_pad, dy_pad, dw, db, scratch);
+            (plan.weight_grad)(&d, WeightGrads::new(x_pad, dy_pad, dw, db, scratch));
             clock.lap(Section::ConvWeightGrad(l));
             if l > 0 {
                 let wpack = c.packed.get(c.packed_bwd[l]);

@@ -23,7 +23,7 @@
 //! so the result is the same for any band height and thread count (the weight gradient's bands
 //! are fixed by the shape and summed in order).
 
-use super::ConvPlan;
+use super::{ConvPlan, WeightGrads};
 use crate::config::ConvDims;
 use std::ops::Range;
 
@@ -138,14 +138,14 @@ pub fn input_grad(d: &ConvDims, dy_pad: &[f32], wp: &[f32], dx: &mut [f32], scra
 /// [`super::ConvPlan::weight_grad`]: `dw_kc [3][3][cin][cout]` and `db [cout]`,
 /// overwritten, from `x_pad` and the padded output gradient (interior only is read as data; the
 /// border must be zero, as [`crate::net`] keeps it).
-pub fn weight_grad(
-    d: &ConvDims,
-    x_pad: &[f32],
-    dy_pad: &[f32],
-    dw_kc: &mut [f32],
-    db: &mut [f32],
-    _scratch: &mut [f32],
-) {
+pub fn weight_grad(d: &ConvDims, g: WeightGrads) {
+    let WeightGrads {
+        x_pad,
+        dy_pad,
+        dw_kc,
+        db,
+        ..
+    } = g;
     let (h, cin, cout, wp2) = (d.h, d.cin, d.cout, d.w + 2);
     assert!(x_pad.len() >= d.in_pad_len() && dy_pad.len() >= d.out_pad_len());
     assert!(dw_kc.len() >= d.weight_len() && db.len() >= cout);

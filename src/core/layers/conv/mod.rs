@@ -107,8 +107,38 @@ pub type ForwardFn =
     fn(&ConvDims, &[f32], &[f32], Option<&[f32]>, &mut [f32], Range<usize>, &mut [f32]);
 /// `(d, dy_pad, packed backward weights, dx, scratch)`: the input gradient.
 pub type InputGradFn = fn(&ConvDims, &[f32], &[f32], &mut [f32], &mut [f32]);
-/// `(d, x_pad, dy_pad, dw_kc, db, scratch)`: weight and bias gradients, overwritten.
-pub type WeightGradFn = fn(&ConvDims, &[f32], &[f32], &mut [f32], &mut [f32], &mut [f32]);
+/// `(d, buffers)`: weight and bias gradients, overwritten.
+pub type WeightGradFn = fn(&ConvDims, WeightGrads);
+
+/// The buffers of a weight-gradient pass ([`WeightGradFn`]): it reads `x_pad`
+/// `[h+2][w+2][cin]` and the interior of `dy_pad` `[h+2][w+2][cout]`, overwrites `dw_kc`
+/// `[3][3][cin][cout]` and `db` `[cout]`, and works in `scratch` (the plan's `scratch_len`).
+pub struct WeightGrads<'a> {
+    pub x_pad: &'a [f32],
+    pub dy_pad: &'a [f32],
+    pub dw_kc: &'a mut [f32],
+    pub db: &'a mut [f32],
+    pub scratch: &'a mut [f32],
+}
+
+impl<'a> WeightGrads<'a> {
+    /// The buffers in the order of the fields.
+    pub fn new(
+        x_pad: &'a [f32],
+        dy_pad: &'a [f32],
+        dw_kc: &'a mut [f32],
+        db: &'a mut [f32],
+        scratch: &'a mut [f32],
+    ) -> Self {
+        Self {
+            x_pad,
+            dy_pad,
+            dw_kc,
+            db,
+            scratch,
+        }
+    }
+}
 /// `(d, x_pad, pooled gradient, argmax codes, dw_kc, db, scratch)`: [`WeightGradFn`] from
 /// the gradient before the layer's 2x2 max-pool's backward pass and its argmax codes (both
 /// `[h/2][w/2][cout]`), the pool's backward fused in (for a layer whose input gradient is not
@@ -226,7 +256,7 @@ impl ConvPlan {
             forward_pool: None,
             fused_in_training: false,
             input_grad: asm_entry!(winograd::input_grad::<T>; d, dy, w, dx, s),
-            weight_grad: asm_entry!(winograd::weight_grad::<T>; d, x, dy, dw, db, s),
+            weight_grad: asm_entry!(winograd::weight_grad::<T>; d, g),
             weight_grad_pooled: None,
         }
     }
@@ -305,7 +335,7 @@ impl ConvPlan {
                     .then_some(asm_entry!(forward_pool_direct; d, x, w, b, r, s, p)),
                 fused_in_training: true,
                 input_grad: asm_entry!(input_grad_direct; d, dy, w, dx, s),
-                weight_grad: asm_entry!(weight_grad::weight_grad_direct; d, x, dy, dw, db, s),
+                weight_grad: asm_entry!(weight_grad::weight_grad_direct; d, g),
                 weight_grad_pooled: None,
             },
             Algo::WinogradRows => ConvPlan {
@@ -319,7 +349,7 @@ impl ConvPlan {
                 forward_pool: Some(asm_entry!(winograd_rows::forward_pool; d, x, w, b, r, s, p)),
                 fused_in_training: true,
                 input_grad: asm_entry!(input_grad_direct; d, dy, w, dx, s),
-                weight_grad: asm_entry!(winograd_rows::weight_grad; d, x, dy, dw, db, s),
+                weight_grad: asm_entry!(winograd_rows::weight_grad; d, g),
                 weight_grad_pooled: Some(asm_entry!(
                     winograd_rows::weight_grad_pooled; d, x, dp, c, dw, db, s
                 )),
@@ -877,13 +907,6 @@ fn input_grad_reference(
 }
 
 /// Weight gradient, reference ([`crate::reference::weight_grad::weight_grad`]).
-fn weight_grad_reference(
-    d: &ConvDims,
-    x_pad: &[f32],
-    dy_pad: &[f32],
-    dw_kc: &mut [f32],
-    db: &mut [f32],
-    _scratch: &mut [f32],
-) {
-    crate::reference::weight_grad::weight_grad(d, x_pad, dy_pad, dw_kc, db)
+fn weight_grad_reference(d: &ConvDims, g: WeightGrads) {
+    crate::reference::weight_grad::weight_grad(d, g.x_pad, g.dy_pad, g.dw_kc, g.db)
 }

@@ -72,7 +72,7 @@ use crate::cpu::Avx512;
 
 use super::channel_block_iter;
 use super::tile_plan;
-use super::PoolOut;
+use super::{PoolOut, WeightGrads};
 use crate::config::ConvDims;
 use crate::kernels::microkernel::TileArgs;
 use crate::kernels::weight_grad as weight_grad_kernels;
@@ -741,16 +741,15 @@ fn weight_grad_slab(rem: usize) -> (usize, usize, unsafe fn(&weight_grad_kernels
 ///
 /// then `dw_kc = G^T dU G` (`weight_grad_transform`). As few multiplies per block and channel
 /// pair as in the forward pass.
-pub fn weight_grad<T: TileSize>(
-    _cpu: Avx512,
-    d: &ConvDims,
-    x_pad: &[f32],
-    dy_pad: &[f32],
-    dw_kc: &mut [f32],
-    db: &mut [f32],
-    scratch: &mut [f32],
-) {
+pub fn weight_grad<T: TileSize>(_cpu: Avx512, d: &ConvDims, g: WeightGrads) {
     let ConvDims { h, w, cin, cout } = *d;
+    let WeightGrads {
+        x_pad,
+        dy_pad,
+        dw_kc,
+        db,
+        scratch,
+    } = g;
     let m = T::M;
     assert!(
         applies::<T>(d),

@@ -37,7 +37,7 @@
 use crate::cpu::Avx512;
 
 use super::winograd::{TileSize, Winograd4};
-use super::PoolOut;
+use super::{PoolOut, WeightGrads};
 use crate::config::ConvDims;
 use crate::kernels::winograd_rows::{self as k, RowTileArgs};
 use std::ops::Range;
@@ -267,20 +267,13 @@ fn transform_band(
 /// [`super::ConvPlan::weight_grad`]: the weight and bias gradients of one sample,
 /// overwritten: `dw_kc[ky][kx][c][o] = sum_{y,x} x_pad[y+ky][x+kx][c] * dy[y][x][o]`, `db[o] =
 /// sum dy`, through the adjoint of F(4,3) along rows (`weight_grad_of`, [`k::grad_rows`]).
-pub fn weight_grad(
-    cpu: Avx512,
-    d: &ConvDims,
-    x_pad: &[f32],
-    dy_pad: &[f32],
-    dw_kc: &mut [f32],
-    db: &mut [f32],
-    scratch: &mut [f32],
-) {
+pub fn weight_grad(cpu: Avx512, d: &ConvDims, g: WeightGrads) {
     assert!(
-        dy_pad.len() >= (d.h + 2) * (d.w + 2) * d.cout,
+        g.dy_pad.len() >= (d.h + 2) * (d.w + 2) * d.cout,
         "padded output gradient too short"
     );
-    weight_grad_of(cpu, d, x_pad, Grad::Padded(dy_pad), dw_kc, db, scratch)
+    let (x_pad, dy) = (g.x_pad, Grad::Padded(g.dy_pad));
+    weight_grad_of(cpu, d, x_pad, dy, g.dw_kc, g.db, g.scratch)
 }
 
 /// [`super::ConvPlan::weight_grad_pooled`]: [`weight_grad`] from the gradient before
