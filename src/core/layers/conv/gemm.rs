@@ -139,16 +139,9 @@ pub fn input_grad(d: &ConvDims, dy_pad: &[f32], wp: &[f32], dx: &mut [f32], scra
 /// overwritten, from `x_pad` and the padded output gradient (interior only is read as data; the
 /// border must be zero, as [`crate::net`] keeps it).
 pub fn weight_grad(d: &ConvDims, g: WeightGrads) {
-    let WeightGrads {
-        x_pad,
-        dy_pad,
-        dw_kc,
-        db,
-        ..
-    } = g;
+    g.check(d);
+    let (x_pad, dy_pad, dw_kc, db) = (g.x_pad, g.dy_pad, g.dw_kc, g.db);
     let (h, cin, cout, wp2) = (d.h, d.cin, d.cout, d.w + 2);
-    assert!(x_pad.len() >= d.in_pad_len() && dy_pad.len() >= d.out_pad_len());
-    assert!(dw_kc.len() >= d.weight_len() && db.len() >= cout);
     let kc = 3 * cin;
     for r0 in (0..h).step_by(BAND_ROWS) {
         let r1 = (r0 + BAND_ROWS).min(h);

@@ -138,6 +138,15 @@ impl<'a> WeightGrads<'a> {
             scratch,
         }
     }
+
+    /// Panics unless the four data buffers hold what layer `d` reads and writes (the scratch
+    /// is the caller's to check: its size depends on the algorithm).
+    pub fn check(&self, d: &ConvDims) {
+        assert!(self.x_pad.len() >= d.in_pad_len(), "x_pad too short");
+        assert!(self.dy_pad.len() >= d.out_pad_len(), "dy_pad too short");
+        assert!(self.dw_kc.len() >= d.weight_len(), "dw_kc too short");
+        assert!(self.db.len() >= d.cout, "db too short");
+    }
 }
 /// `(d, x_pad, pooled gradient, argmax codes, dw_kc, db, scratch)`: [`WeightGradFn`] from
 /// the gradient before the layer's 2x2 max-pool's backward pass and its argmax codes (both

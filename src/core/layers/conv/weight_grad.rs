@@ -92,18 +92,9 @@ fn slab_at(cin: usize, cout: usize, oc0: usize) -> Kernel {
 /// The asm path (no scratch); `block_pixels` is the pixel-block target.
 fn weight_grad_asm(_cpu: Avx512, d: &ConvDims, g: WeightGrads, block_pixels: usize) {
     let ConvDims { h, w, cin, cout } = *d;
-    let WeightGrads {
-        x_pad,
-        dy_pad,
-        dw_kc,
-        db,
-        ..
-    } = g;
     // Every pointer the kernels form stays inside these four slices (see the loop below).
-    assert!(x_pad.len() >= d.in_pad_len(), "x_pad too short");
-    assert!(dy_pad.len() >= d.out_pad_len(), "dy_pad too short");
-    assert!(dw_kc.len() >= 9 * cin * cout, "dw_kc too short");
-    assert!(db.len() >= cout, "db too short");
+    g.check(d);
+    let (x_pad, dy_pad, dw_kc, db) = (g.x_pad, g.dy_pad, g.dw_kc, g.db);
     let wp = w + 2;
     let jn = 3 * cin; // values of j per kernel row
                       // Block shape: whole rows when a row is short, else part of one row.

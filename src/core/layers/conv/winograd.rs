@@ -743,22 +743,13 @@ fn weight_grad_slab(rem: usize) -> (usize, usize, unsafe fn(&weight_grad_kernels
 /// pair as in the forward pass.
 pub fn weight_grad<T: TileSize>(_cpu: Avx512, d: &ConvDims, g: WeightGrads) {
     let ConvDims { h, w, cin, cout } = *d;
-    let WeightGrads {
-        x_pad,
-        dy_pad,
-        dw_kc,
-        db,
-        scratch,
-    } = g;
     let m = T::M;
     assert!(
         applies::<T>(d),
         "Winograd F({m}x{m}) needs h, w in {m}s and channels in 16s: {d:?}"
     );
-    assert!(x_pad.len() >= d.in_pad_len(), "x_pad too short");
-    assert!(dy_pad.len() >= d.out_pad_len(), "dy_pad too short");
-    assert!(dw_kc.len() >= 9 * cin * cout, "dw_kc too short");
-    assert!(db.len() >= cout, "db too short");
+    g.check(d);
+    let (x_pad, dy_pad, dw_kc, db, scratch) = (g.x_pad, g.dy_pad, g.dw_kc, g.db, g.scratch);
     assert!(
         scratch.len() >= weight_grad_scratch_len::<T>(d),
         "scratch too short"
