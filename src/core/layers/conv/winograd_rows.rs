@@ -126,7 +126,7 @@ pub fn forward(
     let bias = bias.expect("F(4,3) along rows runs only the forward pass (with its bias)");
     assert!(y.len() >= rows.len() * d.w * d.cout, "output too short");
     let (w, c, first, yp) = (d.w, d.cout, rows.start, y.as_mut_ptr());
-    tiles(cpu, d, x_pad, upack, bias, rows, scratch, |yr, t, o0| {
+    tiles(cpu, d, (x_pad, upack, bias), rows, scratch, |yr, t, o0| {
         // SAFETY: `tiles` gives rows yr, yr+1 of `rows` and tiles t < w/4, so pixels
         // (yr - first + r, 4t + i) lie inside `y` (asserted above).
         let out = unsafe { yp.add(((yr - first) * w + 4 * t) * c + o0) };
@@ -151,7 +151,7 @@ pub fn forward_pool(
     pool.check(d);
     let argmax = pool.argmax.as_deref_mut();
     let (op, ap) = (pool.out.as_mut_ptr(), argmax.map(|a| a.as_mut_ptr()));
-    tiles(cpu, d, x_pad, upack, bias, rows, scratch, |yr, t, o0| {
+    tiles(cpu, d, (x_pad, upack, bias), rows, scratch, |yr, t, o0| {
         let (i, j) = (yr / 2, 2 * t);
         // SAFETY: pooled pixels (i, j), (i, j+1) with i < h/2, j+1 < w/2 lie inside `out` at
         // `place` and inside `argmax` (asserted above).
@@ -171,9 +171,7 @@ pub fn forward_pool(
 fn tiles(
     cpu: Avx512,
     d: &ConvDims,
-    x_pad: &[f32],
-    upack: &[f32],
-    bias: &[f32],
+    (x_pad, upack, bias): (&[f32], &[f32], &[f32]),
     rows: Range<usize>,
     scratch: &mut [f32],
     mut place: impl FnMut(usize, usize, usize) -> (*mut f32, usize, *mut u8),
