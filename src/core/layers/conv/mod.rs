@@ -782,18 +782,9 @@ fn forward_pool_direct(
     _scratch: &mut [f32],
     pool: &mut PoolOut,
 ) {
-    let (h, w, n_in, n_out) = (d.h, d.w, d.cin, d.cout);
+    let (w, n_in, n_out) = (d.w, d.cin, d.cout);
     assert!(fused_pool_applies(d), "no fused conv + pool for {d:?}");
-    assert!(
-        rows.end <= h && rows.start.is_multiple_of(2) && rows.end.is_multiple_of(2),
-        "rows {rows:?}: whole pooling windows of {h} rows"
-    );
-    assert!(
-        inp.len() >= (h + 2) * (w + 2) * n_in,
-        "padded input too short"
-    );
-    assert!(wpack.len() >= 9 * n_in * n_out, "packed weights too short");
-    assert!(bias.len() >= n_out, "bias too short");
+    check_row_pairs(d, &rows, (inp, wpack, bias), 9 * n_in * n_out);
     let (wo, place) = (w / 2, pool.place);
     pool.check(d);
     let pp = per_thread!(ConvDims => std::rc::Rc<PoolPlan>, *d, {
@@ -862,6 +853,28 @@ struct PoolPlan {
 // ---------------------------------------------------------------------------------------------
 // The three passes of each algorithm, side by side. Winograd's are in [`winograd`], the direct
 // weight gradient in `weight_grad`.
+
+/// Panics unless `rows` are whole pairs of the layer's `d.h` output rows (whole 2x2 pooling
+/// windows, or the row pairs of F(4,3) along rows) and the padded input `(h+2) x (w+2) x cin`,
+/// the packed weights (`packed` floats) and the bias hold what the rows read.
+fn check_row_pairs(
+    d: &ConvDims,
+    rows: &Range<usize>,
+    (inp, wpack, bias): (&[f32], &[f32], &[f32]),
+    packed: usize,
+) {
+    let h = d.h;
+    assert!(
+        rows.end <= h && rows.start.is_multiple_of(2) && rows.end.is_multiple_of(2),
+        "rows {rows:?}: whole pairs of the {h} output rows"
+    );
+    assert!(
+        inp.len() >= (h + 2) * (d.w + 2) * d.cin,
+        "padded input too short"
+    );
+    assert!(wpack.len() >= packed, "packed weights too short");
+    assert!(bias.len() >= d.cout, "bias too short");
+}
 
 /// Input gradient, direct: the forward kernels run over `dy_pad` with the flipped, transposed
 /// weights ([`pack_backward_direct`]), no bias, no ReLU.

@@ -176,18 +176,9 @@ fn tiles(
     scratch: &mut [f32],
     mut place: impl FnMut(usize, usize, usize) -> (*mut f32, usize, *mut u8),
 ) {
-    let (h, w, cin, cout) = (d.h, d.w, d.cin, d.cout);
+    let (w, cin, cout) = (d.w, d.cin, d.cout);
     assert!(applies(d), "F(4,3) along rows cannot run {d:?}");
-    assert!(
-        rows.end <= h && rows.start.is_multiple_of(2) && rows.end.is_multiple_of(2),
-        "rows {rows:?}: whole pairs of the {h} output rows"
-    );
-    assert!(
-        x_pad.len() >= (h + 2) * (w + 2) * cin,
-        "padded input too short"
-    );
-    assert!(upack.len() >= packed_len(d), "packed weights too short");
-    assert!(bias.len() >= cout, "bias too short");
+    super::check_row_pairs(d, &rows, (x_pad, upack, bias), packed_len(d));
     let dr = d_row(d);
     assert!(scratch.len() >= scratch_len(d), "scratch too short");
     let tw = w / 4;
