@@ -4,7 +4,7 @@
 //! `cargo bench --bench layers`
 
 use catdog::arena::Arena;
-use catdog::augment::{warp_image, Warp};
+use catdog::augment::{warp_image, Warp, CROP_AREA_PCT};
 use catdog::config::Kernels;
 use catdog::config::PoolDims;
 use catdog::cpu::has_avx512;
@@ -199,7 +199,10 @@ fn summary() {
     let mut warped = vec![0u8; img.len()];
     for (name, warp) in [
         ("whole image", Warp::identity(128, 128, false)),
-        ("crop + jitter", Warp::draw(42, 1, 7, 128, 128, true)),
+        (
+            "crop + jitter",
+            Warp::draw(42, 1, 7, (128, 128), CROP_AREA_PCT, true),
+        ),
     ] {
         let s = time(200, || warp_image(&img, &mut warped, 128, 128, &warp));
         println!("augment warp 128x128 {name:<13}: {:8.1} us", s * 1e6);
@@ -259,7 +262,7 @@ fn benches(c: &mut Criterion) {
     g.finish();
 
     let mut warped = vec![0u8; img.len()];
-    let warp = Warp::draw(42, 1, 7, 128, 128, true);
+    let warp = Warp::draw(42, 1, 7, (128, 128), CROP_AREA_PCT, true);
     let mut g = c.benchmark_group("augment_warp_128x128");
     g.bench_function("crop_jitter", |b| {
         b.iter(|| warp_image(black_box(&img), &mut warped, 128, 128, &warp))

@@ -218,7 +218,8 @@ mod tests {
             assert!(w.x0 >= 0.0 && w.y0 >= 0.0, "{w:?}");
             assert!(w.x0 + w.w <= 48.001 && w.y0 + w.h <= 32.001, "{w:?}");
             let area = (w.w * w.h) as f64 / (32.0 * 48.0);
-            assert!((SCALE.0 - 1e-4..=SCALE.1 + 1e-4).contains(&area), "{w:?}");
+            let min = f64::from(CROP_AREA_PCT) / 100.0;
+            assert!((min - 1e-4..=1.0 + 1e-4).contains(&area), "{w:?}");
             for f in [w.brightness, w.contrast, w.saturation] {
                 assert!((0.7..=1.3).contains(&f), "{w:?}");
             }
