@@ -15,7 +15,7 @@ use catdog::config::{ConvDims, Hyper};
 use catdog::cpu;
 use catdog::layers::conv::winograd::{self, Winograd2, Winograd4};
 use catdog::layers::conv::winograd_rows;
-use catdog::layers::conv::Algo;
+use catdog::layers::conv::{Algo, WeightGrads};
 use catdog::testing::{fma_peak_loop, plan, FMA_PEAK_FLOPS_PER_ITER};
 use criterion::{criterion_group, Criterion, Throughput};
 
@@ -74,14 +74,10 @@ impl Layer {
         v
     }
     fn run(&mut self, a: Algo) {
-        (plan(a, &self.d).weight_grad)(
-            &self.d,
-            black_box(self.x.all()),
-            black_box(self.dy.all()),
-            self.dw.all_mut(),
-            self.db.all_mut(),
-            self.scratch.all_mut(),
-        );
+        let (x, dy) = (black_box(self.x.all()), black_box(self.dy.all()));
+        let (dw, db) = (self.dw.all_mut(), self.db.all_mut());
+        let g = WeightGrads::new(x, dy, dw, db, self.scratch.all_mut());
+        (plan(a, &self.d).weight_grad)(&self.d, g);
         black_box(self.dw.all());
     }
 }

@@ -8,7 +8,7 @@
 use catdog::config::ConvDims;
 use catdog::cpu::has_avx512;
 use catdog::layers::conv::winograd::{self, Winograd4};
-use catdog::layers::conv::{Algo, PoolOut};
+use catdog::layers::conv::{Algo, PoolOut, WeightGrads};
 use catdog::layers::pool::{forward_asm, OutPlace};
 use catdog::testing::{avx512, plan};
 
@@ -106,7 +106,8 @@ fn speed_f4x4_vs_f2x2() {
                 });
                 best[1][ai] = best[1][ai].min(t);
                 let t = time_us(reps, || {
-                    (plan(a, &d).weight_grad)(&d, &x, &dy, &mut dw, &mut db, &mut scr2)
+                    let g = WeightGrads::new(&x, &dy, &mut dw, &mut db, &mut scr2);
+                    (plan(a, &d).weight_grad)(&d, g)
                 });
                 best[2][ai] = best[2][ai].min(t);
             }
@@ -115,15 +116,8 @@ fn speed_f4x4_vs_f2x2() {
             let t = time_us(reps, || run4(&bd, &dy, &u4b, None, &mut dx, &mut scr4));
             best[1][2] = best[1][2].min(t);
             let t = time_us(reps, || {
-                winograd::weight_grad::<Winograd4>(
-                    avx512(),
-                    &d,
-                    &x,
-                    &dy,
-                    &mut dw,
-                    &mut db,
-                    &mut scr4,
-                )
+                let g = WeightGrads::new(&x, &dy, &mut dw, &mut db, &mut scr4);
+                winograd::weight_grad::<Winograd4>(avx512(), &d, g)
             });
             best[2][2] = best[2][2].min(t);
         }

@@ -446,14 +446,7 @@ pub fn save(path: &Path, c: &CheckpointRef) -> Result<(), String> {
 
 /// Reads and checks a checkpoint. Every problem is an `Err` naming the file and what is wrong.
 pub fn load(path: &Path) -> Result<Checkpoint, String> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| format!("{}: cannot read checkpoint: {e}", path.display()))?;
-    if meta.is_dir() {
-        return Err(format!(
-            "{}: is a directory, expected a checkpoint file",
-            path.display()
-        ));
-    }
+    let meta = crate::guard::metadata_of(path, "checkpoint file")?;
     if !meta.is_file() {
         // A device or a pipe could be endless.
         return Err(format!(

@@ -454,6 +454,16 @@ pub fn hyper(arch: &ArchArgs, image: usize, batch: usize) -> Result<Hyper, Strin
     })
 }
 
+/// `Err` naming `flag` unless `0 <= v < end`.
+fn fraction(flag: &str, v: f32, end: f32) -> Result<(), String> {
+    if !(0.0..end).contains(&v) {
+        return Err(format!(
+            "{flag} {v} is not usable: it must be in [0, {end})"
+        ));
+    }
+    Ok(())
+}
+
 pub fn recipe(a: &TrainArgs) -> Result<Recipe, String> {
     let mut r = match a.recipe {
         RecipeName::Faithful => Recipe::faithful(!a.no_shuffle),
@@ -482,56 +492,31 @@ pub fn recipe(a: &TrainArgs) -> Result<Recipe, String> {
         }
         r.crop_area = pct;
     }
-    if let Some(e) = a.label_smoothing {
-        r.label_smoothing = e;
-    }
-    if let Some(n) = a.warmup {
-        r.warmup = n;
-    }
-    if let Some(m) = a.momentum {
-        r.momentum = m;
-    }
-    if let Some(w) = a.weight_decay {
-        r.weight_decay = w;
-    }
-    if let Some(d) = a.dropout {
-        r.dropout = d;
-    }
+    r.label_smoothing = a.label_smoothing.unwrap_or(r.label_smoothing);
+    r.warmup = a.warmup.unwrap_or(r.warmup);
+    r.momentum = a.momentum.unwrap_or(r.momentum);
+    r.weight_decay = a.weight_decay.unwrap_or(r.weight_decay);
+    r.dropout = a.dropout.unwrap_or(r.dropout);
     if let Some(s) = a.schedule {
         r.schedule = match s {
             ScheduleName::Constant => Schedule::Constant,
             ScheduleName::Cosine => Schedule::Cosine,
         };
     }
-    if !(0.0..1.0).contains(&r.momentum) {
-        return Err(format!(
-            "--momentum {} is not usable: it must be in [0, 1)",
-            r.momentum
-        ));
-    }
+    fraction("--momentum", r.momentum, 1.0)?;
     if !(r.weight_decay >= 0.0 && r.weight_decay.is_finite()) {
         return Err(format!(
             "--weight-decay {} is not usable: it must be a finite number >= 0",
             r.weight_decay
         ));
     }
-    if !(0.0..1.0).contains(&r.label_smoothing) {
-        return Err(format!(
-            "--label-smoothing {} is not usable: it must be in [0, 1)",
-            r.label_smoothing
-        ));
-    }
+    fraction("--label-smoothing", r.label_smoothing, 1.0)?;
     if r.warmup > 100_000 {
         return Err(format!(
             "--warmup {} is not usable: it must be at most 100000 epochs",
             r.warmup
         ));
     }
-    if !(0.0..0.99).contains(&r.dropout) {
-        return Err(format!(
-            "--dropout {} is not usable: it must be in [0, 0.99)",
-            r.dropout
-        ));
-    }
+    fraction("--dropout", r.dropout, 0.99)?;
     Ok(r)
 }

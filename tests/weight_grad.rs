@@ -8,7 +8,7 @@ use approx::assert_relative_eq;
 use catdog::config::ConvDims;
 use catdog::config::Kernels;
 use catdog::layers::conv::winograd::{self, Winograd2};
-use catdog::layers::conv::{unpack_weight_grad, Algo, ConvPlan};
+use catdog::layers::conv::{unpack_weight_grad, Algo, ConvPlan, WeightGrads};
 use catdog::reference::weight_grad as reference;
 use catdog::testing::{auto_plan, avx512_or_skip, plan};
 
@@ -36,9 +36,9 @@ fn reference_and_magnitude(d: &ConvDims, x: &[f32], dy: &[f32]) -> [Vec<f32>; 4]
 fn assert_overwrites(plan: &ConvPlan, d: &ConvDims, x: &[f32], dy: &[f32], what: &str) {
     let (mut dw, mut db) = (vec![0.0; 9 * d.cin * d.cout], vec![0.0; d.cout]);
     let mut scratch = vec![0.0; plan.scratch_len];
-    (plan.weight_grad)(d, x, dy, &mut dw, &mut db, &mut scratch);
+    (plan.weight_grad)(d, WeightGrads::new(x, dy, &mut dw, &mut db, &mut scratch));
     let (first_dw, first_db) = (dw.clone(), db.clone());
-    (plan.weight_grad)(d, x, dy, &mut dw, &mut db, &mut scratch);
+    (plan.weight_grad)(d, WeightGrads::new(x, dy, &mut dw, &mut db, &mut scratch));
     assert_eq!(
         dw, first_dw,
         "{what}a second call must overwrite, bit for bit"
@@ -104,7 +104,8 @@ fn run_algo(
     };
     let mut scratch = vec![f32::NAN; plan.scratch_len + 1];
     let (dw_out, db_out) = (&mut dw[1..=nw], &mut db[1..=d.cout]);
-    (plan.weight_grad)(d, &xs[1..], &dys[1..], dw_out, db_out, &mut scratch[1..]);
+    let g = WeightGrads::new(&xs[1..], &dys[1..], dw_out, db_out, &mut scratch[1..]);
+    (plan.weight_grad)(d, g);
     assert_eq!(dw[0], SENTINEL, "{d:?}: wrote before dw_kc");
     assert_eq!(dw[nw + 1], SENTINEL, "{d:?}: wrote after dw_kc");
     assert_eq!(db[0], SENTINEL, "{d:?}: wrote before db");

@@ -9,7 +9,7 @@
 use catdog::config::ConvDims;
 
 use catdog::layers::conv::winograd::{self, Winograd2, Winograd4};
-use catdog::layers::conv::{Algo, PoolOut};
+use catdog::layers::conv::{Algo, PoolOut, WeightGrads};
 use catdog::layers::pool::{forward_asm, OutPlace};
 use catdog::testing::{avx512, plan};
 
@@ -203,15 +203,9 @@ fn weight_grad4(d: &ConvDims, x_pad: &[f32], dy_pad: &[f32], shift: usize) -> (V
     let mut scratch = vec![f32::NAN; shift + winograd::weight_grad_scratch_len::<Winograd4>(d)];
     let mut dw = vec![f32::NAN; shift + d.weight_len()];
     let mut db = vec![f32::NAN; shift + d.cout];
-    winograd::weight_grad::<Winograd4>(
-        avx512(),
-        d,
-        &x[shift..],
-        &dy[shift..],
-        &mut dw[shift..],
-        &mut db[shift..],
-        &mut scratch[shift..],
-    );
+    let (x, dy, s) = (&x[shift..], &dy[shift..], &mut scratch[shift..]);
+    let g = WeightGrads::new(x, dy, &mut dw[shift..], &mut db[shift..], s);
+    winograd::weight_grad::<Winograd4>(avx512(), d, g);
     (dw.split_off(shift), db.split_off(shift))
 }
 
@@ -240,7 +234,8 @@ fn weight_grad_other(a: Algo, d: &ConvDims, x_pad: &[f32], dy_pad: &[f32]) -> (V
     let mut scratch = vec![0.0; plan(a, d).scratch_len];
     let mut dw = vec![f32::NAN; d.weight_len()];
     let mut db = vec![f32::NAN; d.cout];
-    (plan(a, d).weight_grad)(d, x_pad, dy_pad, &mut dw, &mut db, &mut scratch);
+    let g = WeightGrads::new(x_pad, dy_pad, &mut dw, &mut db, &mut scratch);
+    (plan(a, d).weight_grad)(d, g);
     (dw, db)
 }
 
@@ -382,9 +377,11 @@ fn weight_gradient_overwrites_bit_for_bit() {
     let (x, dy) = x_and_dy(&mut rng, &d);
     let mut scratch = vec![0.0; winograd::weight_grad_scratch_len::<Winograd4>(&d)];
     let (mut dw, mut db) = (vec![0.0; d.weight_len()], vec![0.0; 48]);
-    winograd::weight_grad::<Winograd4>(avx512(), &d, &x, &dy, &mut dw, &mut db, &mut scratch);
+    let g = WeightGrads::new(&x, &dy, &mut dw, &mut db, &mut scratch);
+    winograd::weight_grad::<Winograd4>(avx512(), &d, g);
     let (first_dw, first_db) = (dw.clone(), db.clone());
-    winograd::weight_grad::<Winograd4>(avx512(), &d, &x, &dy, &mut dw, &mut db, &mut scratch);
+    let g = WeightGrads::new(&x, &dy, &mut dw, &mut db, &mut scratch);
+    winograd::weight_grad::<Winograd4>(avx512(), &d, g);
     assert_eq!(dw, first_dw);
     assert_eq!(db, first_db);
 }

@@ -8,7 +8,7 @@
 
 use catdog::config::ConvDims;
 use catdog::layers::conv::winograd_rows::{self, BAND_ROWS};
-use catdog::layers::conv::{Algo, ConvPlan};
+use catdog::layers::conv::{Algo, ConvPlan, WeightGrads};
 use catdog::testing::{avx512, plan};
 
 #[path = "common/numbers.rs"]
@@ -206,7 +206,8 @@ fn pooled_weight_gradient_gives_the_bits_of_pool_backward_then_weight_gradient()
         backward_asm(avx512(), &p, &dpool, &codes, &mut dy_pad);
         let mut scratch = vec![f32::NAN; plan.scratch_len];
         let (mut dw_a, mut db_a) = (vec![f32::NAN; d.weight_len()], vec![f32::NAN; cout]);
-        (plan.weight_grad)(&d, &x, &dy_pad, &mut dw_a, &mut db_a, &mut scratch);
+        let g = WeightGrads::new(&x, &dy_pad, &mut dw_a, &mut db_a, &mut scratch);
+        (plan.weight_grad)(&d, g);
         let (mut dw_b, mut db_b) = (vec![f32::NAN; d.weight_len()], vec![f32::NAN; cout]);
         fused(&d, &x, &dpool, &codes, &mut dw_b, &mut db_b, &mut scratch);
         assert!(dw_a.iter().all(|v| v.is_finite()) && dw_a.iter().any(|&v| v != 0.0));

@@ -938,6 +938,15 @@ mod tests {
         (meta, imgs)
     }
 
+    /// A fresh folder holding `a.bin`, a blob of three samples, and that file's bytes.
+    fn sample_file(tag: &str) -> (TmpDir, PathBuf, Vec<u8>) {
+        let d = tmpdir(tag);
+        let p = d.join("a.bin");
+        write_sample(&p, 3);
+        let good = std::fs::read(&p).unwrap();
+        (d, p, good)
+    }
+
     fn sample(n: usize) -> (BlobMeta, Vec<Vec<u8>>) {
         let meta = BlobMeta {
             height: 4,
@@ -977,10 +986,7 @@ mod tests {
 
     #[test]
     fn every_truncation_and_bit_flip_is_refused() {
-        let d = tmpdir("flip");
-        let p = d.join("a.bin");
-        write_sample(&p, 3);
-        let good = std::fs::read(&p).unwrap();
+        let (d, _, good) = sample_file("flip");
         let q = d.join("b.bin");
         for len in 0..good.len() {
             std::fs::write(&q, &good[..len]).unwrap();
@@ -1016,10 +1022,7 @@ mod tests {
 
     #[test]
     fn inconsistent_fields_behind_valid_checksums_are_refused() {
-        let d = tmpdir("fields");
-        let p = d.join("a.bin");
-        write_sample(&p, 3);
-        let good = std::fs::read(&p).unwrap();
+        let (d, p, good) = sample_file("fields");
         let b = Blob::open(&p).unwrap();
         let (labels_at, offsets_at) = (b.labels_at, b.offsets_at);
         drop(b);

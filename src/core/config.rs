@@ -320,6 +320,16 @@ impl Shapes {
     }
 }
 
+/// `Err` naming `what` unless `1 <= v <= max`.
+fn usable(what: &str, v: usize, max: usize) -> Result<(), String> {
+    if v == 0 || v > max {
+        return Err(format!(
+            "{what} {v} is not usable: it must be between 1 and {max}"
+        ));
+    }
+    Ok(())
+}
+
 impl Hyper {
     /// Checks every value and derives the shapes, or says what is wrong in one sentence.
     pub fn shapes(&self) -> Result<Shapes, String> {
@@ -347,30 +357,15 @@ impl Hyper {
                 self.fc1
             ));
         }
-        if self.batch == 0 || self.batch > 4096 {
-            return Err(format!(
-                "batch size {} is not usable: it must be between 1 and 4096",
-                self.batch
-            ));
-        }
-        if self.epochs == 0 || self.epochs > 100_000 {
-            return Err(format!(
-                "epochs {} is not usable: it must be between 1 and 100000",
-                self.epochs
-            ));
-        }
+        usable("batch size", self.batch, 4096)?;
+        usable("epochs", self.epochs, 100_000)?;
         if !self.lr.is_finite() || self.lr <= 0.0 {
             return Err(format!(
                 "learning rate {} is not usable: it must be a positive finite number",
                 self.lr
             ));
         }
-        if self.threads == 0 || self.threads > 256 {
-            return Err(format!(
-                "--threads {} is not usable: it must be between 1 and 256",
-                self.threads
-            ));
-        }
+        usable("--threads", self.threads, 256)?;
         let [w1, w2, w3] = self.widths;
         let conv = [
             ConvDims {

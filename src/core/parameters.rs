@@ -50,14 +50,7 @@ pub fn he_init(shapes: &Shapes, params: &mut [f32], seed: u64) {
 /// says what was expected.
 pub fn read_raw(path: &Path, shapes: &Shapes, params: &mut [f32]) -> Result<(), String> {
     let want = shapes.param_count() * 4;
-    let meta = std::fs::metadata(path)
-        .map_err(|e| format!("{}: cannot read parameter file: {e}", path.display()))?;
-    if meta.is_dir() {
-        return Err(format!(
-            "{}: is a directory, expected a parameter file",
-            path.display()
-        ));
-    }
+    let meta = catdog_guard::metadata_of(path, "parameter file")?;
     // A FIFO or device is refused here, without blocking on it.
     let mut file = catdog_guard::open_regular(path, "the parameter file")?;
     if meta.len() != want as u64 {

@@ -40,7 +40,7 @@
 
 use crate::arena::View;
 use crate::dataset::Dataset;
-use crate::layers::conv::PoolOut;
+use crate::layers::conv::{PoolOut, WeightGrads};
 use crate::layers::fc::{self, FcDims};
 use crate::layers::pool::OutPlace;
 use crate::layers::FcPackedFn;
@@ -353,7 +353,7 @@ pub fn conv_blocks_backward(c: &Ctx, slot: usize, t: usize) {
             }
             (k.pool_backward)(&d.pool(), dout, codes, dy_pad);
             clock.lap(Section::PoolBackward(l));
-            (plan.weight_grad)(&d, x_pad, dy_pad, dw, db, scratch);
+            (plan.weight_grad)(&d, WeightGrads::new(x_pad, dy_pad, dw, db, scratch));
             clock.lap(Section::ConvWeightGrad(l));
             if l > 0 {
                 let wpack = c.packed.get(c.packed_bwd[l]);
@@ -411,23 +411,43 @@ fn fc1_forward_packed(c: &Ctx, f: FcPackedFn, rows: usize, cols: Range<usize>) {
     }
 }
 
+/// A dense layer through the kernel set's `fc_forward`: `out = act(input W^T + b)` over the
+/// first `d.rows` rows of `input`, neurons `cols` (ReLU when `relu`); returns `out`.
+///
+/// # Safety
+/// No thread writes `input` or the weights in this phase, nor another thread `out`'s columns
+/// `cols`.
+unsafe fn dense_forward<'c>(
+    c: &Ctx<'c>,
+    d: FcDims,
+    input: View,
+    (w, b): (View, View),
+    relu: bool,
+    out: View,
+    cols: Range<usize>,
+) -> &'c mut [f32] {
+    let (x, out) = (&c.acts.get(input)[..d.rows * d.k], c.acts.get_mut(out));
+    let (w, b) = (c.params.get(w), c.params.get(b));
+    (c.fns.fc_forward)(d, x, w, b, relu, out.as_mut_ptr(), cols);
+    out
+}
+
 /// fc1 over `rows` samples for thread `t`'s share of the neurons: `h1 = relu(fc_in W1^T + b1)`.
 pub fn fc1_forward(c: &Ctx, rows: usize, cols: Range<usize>) {
-    let d = fc1_dims(c, rows);
+    let (d, p) = (fc1_dims(c, rows), &c.param_views);
     // SAFETY: reads fc_in and parameters (not written in this phase); each thread writes only
     // its own columns of h1.
     unsafe {
-        let h1 = c.acts.get_mut(c.batch.h1);
-        (c.fns.fc_forward)(
+        dense_forward(
+            c,
             d,
-            &c.acts.get(c.batch.fc_in)[..rows * d.k],
-            c.params.get(c.param_views.fc1_w),
-            c.params.get(c.param_views.fc1_b),
+            c.batch.fc_in,
+            (p.fc1_w, p.fc1_b),
             true,
-            h1.as_mut_ptr(),
+            c.batch.h1,
             cols,
-        );
-    }
+        )
+    };
 }
 
 /// fc1 backward for this thread's share: the bias gradients of neurons `cols`, and the input
@@ -494,16 +514,16 @@ pub fn head_forward(c: &Ctx, rows: usize) {
         k: s.fc1,
         n: 1,
     };
+    let p = &c.param_views;
     // SAFETY: single thread in this phase.
     unsafe {
-        let logits = c.acts.get_mut(c.batch.logits);
-        (c.fns.fc_forward)(
+        let logits = dense_forward(
+            c,
             d,
-            &c.acts.get(c.batch.h1)[..rows * s.fc1],
-            c.params.get(c.param_views.fc2_w),
-            c.params.get(c.param_views.fc2_b),
+            c.batch.h1,
+            (p.fc2_w, p.fc2_b),
             false,
-            logits.as_mut_ptr(),
+            c.batch.logits,
             0..1,
         );
         let probs = &mut c.acts.get_mut(c.batch.probs)[..rows];

@@ -106,6 +106,20 @@ fn file_kind(ft: std::fs::FileType) -> &'static str {
     }
 }
 
+/// The metadata of `path`, which the caller is about to read as a `what` (such as "parameter
+/// file"): an `Err` naming the file when it cannot be read or is a directory.
+pub fn metadata_of(path: &Path, what: &str) -> Result<std::fs::Metadata, String> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| format!("{}: cannot read {what}: {e}", path.display()))?;
+    if meta.is_dir() {
+        return Err(format!(
+            "{}: is a directory, expected a {what}",
+            path.display()
+        ));
+    }
+    Ok(meta)
+}
+
 /// Opens `path` for reading, refusing anything but a regular file (`what` names the input in
 /// messages). A FIFO is opened without blocking (O_NONBLOCK), so a pipe with no writer is
 /// refused at once instead of waiting forever; a device or socket is refused before a read.

@@ -366,16 +366,25 @@ fn check_pixels(w: u32, h: u32, max_pixels: u64) -> Result<(), String> {
     Ok(())
 }
 
-fn decode_jpeg(bytes: &[u8], max_pixels: u64) -> Result<Rgb, String> {
+/// A strict JPEG decoder of `bytes` (any size the format allows; the callers check the pixel
+/// count) that outputs `out`.
+fn jpeg_decoder(
+    bytes: &[u8],
+    out: zune_jpeg::zune_core::colorspace::ColorSpace,
+) -> zune_jpeg::JpegDecoder<zune_jpeg::zune_core::bytestream::ZCursor<&[u8]>> {
     use zune_jpeg::zune_core::bytestream::ZCursor;
-    use zune_jpeg::zune_core::colorspace::ColorSpace;
     use zune_jpeg::zune_core::options::DecoderOptions;
     let opts = DecoderOptions::default()
         .set_strict_mode(true)
         .set_max_width(u16::MAX as usize)
         .set_max_height(u16::MAX as usize)
-        .jpeg_set_out_colorspace(ColorSpace::RGB);
-    let mut d = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), opts);
+        .jpeg_set_out_colorspace(out);
+    zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), opts)
+}
+
+fn decode_jpeg(bytes: &[u8], max_pixels: u64) -> Result<Rgb, String> {
+    use zune_jpeg::zune_core::colorspace::ColorSpace;
+    let mut d = jpeg_decoder(bytes, ColorSpace::RGB);
     d.decode_headers()
         .map_err(|e| format!("corrupt JPEG header: {e}"))?;
     let info = d.info().ok_or("corrupt JPEG: no frame header")?;
@@ -613,15 +622,8 @@ fn load_jpeg_rgbx(
     max_pixels: u64,
     out: &mut [u8],
 ) -> bool {
-    use zune_jpeg::zune_core::bytestream::ZCursor;
     use zune_jpeg::zune_core::colorspace::ColorSpace;
-    use zune_jpeg::zune_core::options::DecoderOptions;
-    let opts = DecoderOptions::default()
-        .set_strict_mode(true)
-        .set_max_width(u16::MAX as usize)
-        .set_max_height(u16::MAX as usize)
-        .jpeg_set_out_colorspace(ColorSpace::RGBA);
-    let mut d = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), opts);
+    let mut d = jpeg_decoder(bytes, ColorSpace::RGBA);
     if d.decode_headers().is_err()
         || !matches!(
             d.input_colorspace(),

@@ -23,7 +23,7 @@
 //! so the result is the same for any band height and thread count (the weight gradient's bands
 //! are fixed by the shape and summed in order).
 
-use super::ConvPlan;
+use super::{ConvPlan, WeightGrads};
 use crate::config::ConvDims;
 use std::ops::Range;
 
@@ -45,25 +45,23 @@ pub fn scratch_len(d: &ConvDims) -> usize {
 /// `[cout][3][3][cin]` -> `W [ky][kx][cin][cout]`.
 pub fn pack_forward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
     let (cin, cout) = (d.cin, d.cout);
-    assert!(w.len() >= d.weight_len() && out.len() >= packed_len(d));
-    for o in 0..cout {
-        for k in 0..9 {
-            for c in 0..cin {
-                out[(k * cin + c) * cout + o] = w[(o * 9 + k) * cin + c];
-            }
-        }
-    }
+    repack(d, w, out, |o, k, c| (k * cin + c) * cout + o)
 }
 
 /// The input gradient's weights, packed as [`pack_forward`] packs a layer with `cin` and `cout`
 /// swapped: `W' [ky][kx][cout][cin] = w[o][2-ky][2-kx][c]`.
 pub fn pack_backward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
     let (cin, cout) = (d.cin, d.cout);
+    repack(d, w, out, |o, k, c| ((8 - k) * cout + o) * cin + c)
+}
+
+/// Copies each weight `w[o][k][c]` (`k = 3*ky + kx`) to `out[at(o, k, c)]`.
+fn repack(d: &ConvDims, w: &[f32], out: &mut [f32], at: impl Fn(usize, usize, usize) -> usize) {
     assert!(w.len() >= d.weight_len() && out.len() >= packed_len(d));
-    for o in 0..cout {
+    for o in 0..d.cout {
         for k in 0..9 {
-            for c in 0..cin {
-                out[((8 - k) * cout + o) * cin + c] = w[(o * 9 + k) * cin + c];
+            for c in 0..d.cin {
+                out[at(o, k, c)] = w[(o * 9 + k) * d.cin + c];
             }
         }
     }
@@ -140,17 +138,10 @@ pub fn input_grad(d: &ConvDims, dy_pad: &[f32], wp: &[f32], dx: &mut [f32], scra
 /// [`super::ConvPlan::weight_grad`]: `dw_kc [3][3][cin][cout]` and `db [cout]`,
 /// overwritten, from `x_pad` and the padded output gradient (interior only is read as data; the
 /// border must be zero, as [`crate::net`] keeps it).
-pub fn weight_grad(
-    d: &ConvDims,
-    x_pad: &[f32],
-    dy_pad: &[f32],
-    dw_kc: &mut [f32],
-    db: &mut [f32],
-    _scratch: &mut [f32],
-) {
+pub fn weight_grad(d: &ConvDims, g: WeightGrads) {
+    g.check(d);
+    let (x_pad, dy_pad, dw_kc, db) = (g.x_pad, g.dy_pad, g.dw_kc, g.db);
     let (h, cin, cout, wp2) = (d.h, d.cin, d.cout, d.w + 2);
-    assert!(x_pad.len() >= d.in_pad_len() && dy_pad.len() >= d.out_pad_len());
-    assert!(dw_kc.len() >= d.weight_len() && db.len() >= cout);
     let kc = 3 * cin;
     for r0 in (0..h).step_by(BAND_ROWS) {
         let r1 = (r0 + BAND_ROWS).min(h);

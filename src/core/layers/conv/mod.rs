@@ -107,8 +107,47 @@ pub type ForwardFn =
     fn(&ConvDims, &[f32], &[f32], Option<&[f32]>, &mut [f32], Range<usize>, &mut [f32]);
 /// `(d, dy_pad, packed backward weights, dx, scratch)`: the input gradient.
 pub type InputGradFn = fn(&ConvDims, &[f32], &[f32], &mut [f32], &mut [f32]);
-/// `(d, x_pad, dy_pad, dw_kc, db, scratch)`: weight and bias gradients, overwritten.
-pub type WeightGradFn = fn(&ConvDims, &[f32], &[f32], &mut [f32], &mut [f32], &mut [f32]);
+/// `(d, buffers)`: weight and bias gradients, overwritten.
+pub type WeightGradFn = fn(&ConvDims, WeightGrads);
+
+/// The buffers of a weight-gradient pass ([`WeightGradFn`]): it reads `x_pad`
+/// `[h+2][w+2][cin]` and the interior of `dy_pad` `[h+2][w+2][cout]`, overwrites `dw_kc`
+/// `[3][3][cin][cout]` and `db` `[cout]`, and works in `scratch` (the plan's `scratch_len`).
+pub struct WeightGrads<'a> {
+    pub x_pad: &'a [f32],
+    pub dy_pad: &'a [f32],
+    pub dw_kc: &'a mut [f32],
+    pub db: &'a mut [f32],
+    pub scratch: &'a mut [f32],
+}
+
+impl<'a> WeightGrads<'a> {
+    /// The buffers in the order of the fields.
+    pub fn new(
+        x_pad: &'a [f32],
+        dy_pad: &'a [f32],
+        dw_kc: &'a mut [f32],
+        db: &'a mut [f32],
+        scratch: &'a mut [f32],
+    ) -> Self {
+        Self {
+            x_pad,
+            dy_pad,
+            dw_kc,
+            db,
+            scratch,
+        }
+    }
+
+    /// Panics unless the four data buffers hold what layer `d` reads and writes (the scratch
+    /// is the caller's to check: its size depends on the algorithm).
+    pub fn check(&self, d: &ConvDims) {
+        assert!(self.x_pad.len() >= d.in_pad_len(), "x_pad too short");
+        assert!(self.dy_pad.len() >= d.out_pad_len(), "dy_pad too short");
+        assert!(self.dw_kc.len() >= d.weight_len(), "dw_kc too short");
+        assert!(self.db.len() >= d.cout, "db too short");
+    }
+}
 /// `(d, x_pad, pooled gradient, argmax codes, dw_kc, db, scratch)`: [`WeightGradFn`] from
 /// the gradient before the layer's 2x2 max-pool's backward pass and its argmax codes (both
 /// `[h/2][w/2][cout]`), the pool's backward fused in (for a layer whose input gradient is not
@@ -226,7 +265,7 @@ impl ConvPlan {
             forward_pool: None,
             fused_in_training: false,
             input_grad: asm_entry!(winograd::input_grad::<T>; d, dy, w, dx, s),
-            weight_grad: asm_entry!(winograd::weight_grad::<T>; d, x, dy, dw, db, s),
+            weight_grad: asm_entry!(winograd::weight_grad::<T>; d, g),
             weight_grad_pooled: None,
         }
     }
@@ -305,7 +344,7 @@ impl ConvPlan {
                     .then_some(asm_entry!(forward_pool_direct; d, x, w, b, r, s, p)),
                 fused_in_training: true,
                 input_grad: asm_entry!(input_grad_direct; d, dy, w, dx, s),
-                weight_grad: asm_entry!(weight_grad::weight_grad_direct; d, x, dy, dw, db, s),
+                weight_grad: asm_entry!(weight_grad::weight_grad_direct; d, g),
                 weight_grad_pooled: None,
             },
             Algo::WinogradRows => ConvPlan {
@@ -319,7 +358,7 @@ impl ConvPlan {
                 forward_pool: Some(asm_entry!(winograd_rows::forward_pool; d, x, w, b, r, s, p)),
                 fused_in_training: true,
                 input_grad: asm_entry!(input_grad_direct; d, dy, w, dx, s),
-                weight_grad: asm_entry!(winograd_rows::weight_grad; d, x, dy, dw, db, s),
+                weight_grad: asm_entry!(winograd_rows::weight_grad; d, g),
                 weight_grad_pooled: Some(asm_entry!(
                     winograd_rows::weight_grad_pooled; d, x, dp, c, dw, db, s
                 )),
@@ -743,18 +782,9 @@ fn forward_pool_direct(
     _scratch: &mut [f32],
     pool: &mut PoolOut,
 ) {
-    let (h, w, n_in, n_out) = (d.h, d.w, d.cin, d.cout);
+    let (w, n_in, n_out) = (d.w, d.cin, d.cout);
     assert!(fused_pool_applies(d), "no fused conv + pool for {d:?}");
-    assert!(
-        rows.end <= h && rows.start.is_multiple_of(2) && rows.end.is_multiple_of(2),
-        "rows {rows:?}: whole pooling windows of {h} rows"
-    );
-    assert!(
-        inp.len() >= (h + 2) * (w + 2) * n_in,
-        "padded input too short"
-    );
-    assert!(wpack.len() >= 9 * n_in * n_out, "packed weights too short");
-    assert!(bias.len() >= n_out, "bias too short");
+    check_row_pairs(d, &rows, (inp, wpack, bias), 9 * n_in * n_out);
     let (wo, place) = (w / 2, pool.place);
     pool.check(d);
     let pp = per_thread!(ConvDims => std::rc::Rc<PoolPlan>, *d, {
@@ -824,6 +854,28 @@ struct PoolPlan {
 // The three passes of each algorithm, side by side. Winograd's are in [`winograd`], the direct
 // weight gradient in `weight_grad`.
 
+/// Panics unless `rows` are whole pairs of the layer's `d.h` output rows (whole 2x2 pooling
+/// windows, or the row pairs of F(4,3) along rows) and the padded input `(h+2) x (w+2) x cin`,
+/// the packed weights (`packed` floats) and the bias hold what the rows read.
+fn check_row_pairs(
+    d: &ConvDims,
+    rows: &Range<usize>,
+    (inp, wpack, bias): (&[f32], &[f32], &[f32]),
+    packed: usize,
+) {
+    let h = d.h;
+    assert!(
+        rows.end <= h && rows.start.is_multiple_of(2) && rows.end.is_multiple_of(2),
+        "rows {rows:?}: whole pairs of the {h} output rows"
+    );
+    assert!(
+        inp.len() >= (h + 2) * (d.w + 2) * d.cin,
+        "padded input too short"
+    );
+    assert!(wpack.len() >= packed, "packed weights too short");
+    assert!(bias.len() >= d.cout, "bias too short");
+}
+
 /// Input gradient, direct: the forward kernels run over `dy_pad` with the flipped, transposed
 /// weights ([`pack_backward_direct`]), no bias, no ReLU.
 fn input_grad_direct(
@@ -877,13 +929,6 @@ fn input_grad_reference(
 }
 
 /// Weight gradient, reference ([`crate::reference::weight_grad::weight_grad`]).
-fn weight_grad_reference(
-    d: &ConvDims,
-    x_pad: &[f32],
-    dy_pad: &[f32],
-    dw_kc: &mut [f32],
-    db: &mut [f32],
-    _scratch: &mut [f32],
-) {
-    crate::reference::weight_grad::weight_grad(d, x_pad, dy_pad, dw_kc, db)
+fn weight_grad_reference(d: &ConvDims, g: WeightGrads) {
+    crate::reference::weight_grad::weight_grad(d, g.x_pad, g.dy_pad, g.dw_kc, g.db)
 }

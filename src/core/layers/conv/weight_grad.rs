@@ -19,6 +19,7 @@
 
 use crate::cpu::Avx512;
 
+use super::WeightGrads;
 use crate::config::ConvDims;
 use crate::kernels::weight_grad::{
     bias_16, prefetch_l2, weight_grad_12x2, weight_grad_24x1, weight_grad_6x4, weight_grad_8x3,
@@ -35,15 +36,7 @@ pub const BLOCK_BYTES: usize = 32 << 10;
 /// `dw_kc[ky][kx][ic][oc] = sum_{y,x} x_pad[y+ky][x+kx][ic] * dy[y][x][oc]`, `db[oc] = sum dy`
 /// ([`super::WeightGradFn`]; no scratch). Shapes its kernels do not cover (never produced by
 /// `Hyper::shapes`) fall back to the reference.
-pub fn weight_grad_direct(
-    cpu: Avx512,
-    d: &ConvDims,
-    x_pad: &[f32],
-    dy_pad: &[f32],
-    dw_kc: &mut [f32],
-    db: &mut [f32],
-    _scratch: &mut [f32],
-) {
+pub fn weight_grad_direct(cpu: Avx512, d: &ConvDims, g: WeightGrads) {
     let asm_shape = d.h >= 1
         && d.w >= 1
         && d.cout.is_multiple_of(16)
@@ -51,12 +44,12 @@ pub fn weight_grad_direct(
         && (d.cin == 3 || (d.cin.is_multiple_of(16) && d.cin >= 16));
     if !asm_shape {
         // A shape the kernels do not cover (never produced by `Hyper::shapes`).
-        return reference::weight_grad(d, x_pad, dy_pad, dw_kc, db);
+        return reference::weight_grad(d, g.x_pad, g.dy_pad, g.dw_kc, g.db);
     }
     // Pixels per block: the widest slab (64 channels, 32 for cin = 3) fills BLOCK_BYTES.
     let slab = d.cout.min(if d.cin == 3 { 32 } else { 64 });
     let block_pixels = BLOCK_BYTES / (slab * core::mem::size_of::<f32>());
-    weight_grad_asm(cpu, d, x_pad, dy_pad, dw_kc, db, block_pixels);
+    weight_grad_asm(cpu, d, g, block_pixels);
 }
 
 /// A micro-kernel and the tile it covers: `r` rows of `j` by `nv` ZMM vectors of channels.
@@ -96,22 +89,12 @@ fn slab_at(cin: usize, cout: usize, oc0: usize) -> Kernel {
     kernel_for(cin, ((cout - oc0) / 16).min(widest))
 }
 
-/// The asm path; `block_pixels` is the pixel-block target.
-fn weight_grad_asm(
-    _cpu: Avx512,
-    d: &ConvDims,
-    x_pad: &[f32],
-    dy_pad: &[f32],
-    dw_kc: &mut [f32],
-    db: &mut [f32],
-    block_pixels: usize,
-) {
+/// The asm path (no scratch); `block_pixels` is the pixel-block target.
+fn weight_grad_asm(_cpu: Avx512, d: &ConvDims, g: WeightGrads, block_pixels: usize) {
     let ConvDims { h, w, cin, cout } = *d;
     // Every pointer the kernels form stays inside these four slices (see the loop below).
-    assert!(x_pad.len() >= d.in_pad_len(), "x_pad too short");
-    assert!(dy_pad.len() >= d.out_pad_len(), "dy_pad too short");
-    assert!(dw_kc.len() >= 9 * cin * cout, "dw_kc too short");
-    assert!(db.len() >= cout, "db too short");
+    g.check(d);
+    let (x_pad, dy_pad, dw_kc, db) = (g.x_pad, g.dy_pad, g.dw_kc, g.db);
     let wp = w + 2;
     let jn = 3 * cin; // values of j per kernel row
                       // Block shape: whole rows when a row is short, else part of one row.

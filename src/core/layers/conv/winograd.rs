@@ -72,7 +72,7 @@ use crate::cpu::Avx512;
 
 use super::channel_block_iter;
 use super::tile_plan;
-use super::PoolOut;
+use super::{PoolOut, WeightGrads};
 use crate::config::ConvDims;
 use crate::kernels::microkernel::TileArgs;
 use crate::kernels::weight_grad as weight_grad_kernels;
@@ -100,59 +100,42 @@ pub trait TileSize {
     /// `G` applied to three values (a column or a row of a 3x3 filter), in f64: the first
     /// `m+2` entries.
     fn g(a: f64, b: f64, c: f64) -> [f64; 6];
-    /// `input_tile_row`: `V = B^T d B` of `tiles` tiles of 16 channels.
+    /// `input_tile_row`: `V = B^T d B`, from the image to the transformed side.
     ///
     /// # Safety
     /// The kernel's contract.
-    unsafe fn input_tile_row(
-        inp: *const f32,
-        strides: (usize, usize),
-        out: *mut f32,
-        pos_stride: usize,
-        tiles: usize,
-        tr: &mut Self::Transit,
-    );
+    unsafe fn input_tile_row(t: Transform, tr: &mut Self::Transit);
     /// `output_tile_row_relu` (with `bias`) or `output_tile_row_plain` (`bias` null):
-    /// `y = A^T M A` of `tiles` tiles of 16 channels.
+    /// `y = A^T M A`, from the transformed side to the image.
     ///
     /// # Safety
     /// The kernel's contract.
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn output_tile_row(
-        m: *const f32,
-        pos_stride: usize,
-        pix_stride: usize,
-        y: *mut f32,
-        row_stride: usize,
-        tiles: usize,
-        bias: *const f32,
-        tr: &mut Self::Transit,
-    );
-    /// `grad_tile_row`: `dM = A dY A^T` of `tiles` tiles of 16 channels, and their bias sums.
+    unsafe fn output_tile_row(t: Transform, bias: *const f32, tr: &mut Self::Transit);
+    /// `grad_tile_row`: `dM = A dY A^T`, from the image to the transformed side, and the bias
+    /// sums into `db`.
     ///
     /// # Safety
     /// The kernel's contract.
-    unsafe fn grad_tile_row(
-        dy: *const f32,
-        strides: (usize, usize),
-        out: *mut f32,
-        pos_stride: usize,
-        tiles: usize,
-        db: *mut f32,
-        tr: &mut Self::Transit,
-    );
-    /// `weight_grad_transform`: `dw = G^T dU G` for `groups` groups of 16.
+    unsafe fn grad_tile_row(t: Transform, db: *mut f32, tr: &mut Self::Transit);
+    /// `weight_grad_transform`: `dw = G^T dU G`.
     ///
     /// # Safety
     /// The kernel's contract.
-    unsafe fn weight_grad_transform(
-        du: *const f32,
-        pos_stride: usize,
-        dw: *mut f32,
-        tap_stride: usize,
-        groups: usize,
-        tr: &mut Self::Transit,
-    );
+    unsafe fn weight_grad_transform(t: Transform, tr: &mut Self::Transit);
+}
+
+/// One call of a transform kernel: read `src`, write `dst`; strides in bytes, on the image
+/// side pixels `pix` and rows `row` apart, on the transformed side positions `pos` apart;
+/// `tiles` tiles of 16 channels. (The weight transform reads `dU` positions `pos` apart and
+/// writes taps `pix` apart, `tiles` groups of 16.)
+#[derive(Clone, Copy, Debug)]
+pub struct Transform {
+    pub src: *const f32,
+    pub dst: *mut f32,
+    pub pix: usize,
+    pub row: usize,
+    pub pos: usize,
+    pub tiles: usize,
 }
 
 /// Winograd F(2x2, 3x3).
@@ -185,53 +168,22 @@ impl TileSize for Winograd2 {
     fn g(a: f64, b: f64, c: f64) -> [f64; 6] {
         [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c, 0.0, 0.0]
     }
-    unsafe fn input_tile_row(
-        inp: *const f32,
-        (pix, row): (usize, usize),
-        out: *mut f32,
-        pos_stride: usize,
-        tiles: usize,
-        _: &mut (),
-    ) {
-        k2::input_tile_row(inp, pix, row, out, pos_stride, tiles)
+    unsafe fn input_tile_row(t: Transform, _: &mut ()) {
+        k2::input_tile_row(t.src, t.pix, t.row, t.dst, t.pos, t.tiles)
     }
-    unsafe fn output_tile_row(
-        m: *const f32,
-        pos_stride: usize,
-        pix_stride: usize,
-        y: *mut f32,
-        row_stride: usize,
-        tiles: usize,
-        bias: *const f32,
-        _: &mut (),
-    ) {
+    unsafe fn output_tile_row(t: Transform, bias: *const f32, _: &mut ()) {
         let f = if bias.is_null() {
             k2::output_tile_row_plain
         } else {
             k2::output_tile_row_relu
         };
-        f(m, pos_stride, pix_stride, y, row_stride, tiles, bias)
+        f(t.src, t.pos, t.pix, t.dst, t.row, t.tiles, bias)
     }
-    unsafe fn grad_tile_row(
-        dy: *const f32,
-        (pix, row): (usize, usize),
-        out: *mut f32,
-        pos_stride: usize,
-        tiles: usize,
-        db: *mut f32,
-        _: &mut (),
-    ) {
-        k2::grad_tile_row(dy, pix, row, out, pos_stride, tiles, db)
+    unsafe fn grad_tile_row(t: Transform, db: *mut f32, _: &mut ()) {
+        k2::grad_tile_row(t.src, t.pix, t.row, t.dst, t.pos, t.tiles, db)
     }
-    unsafe fn weight_grad_transform(
-        du: *const f32,
-        pos_stride: usize,
-        dw: *mut f32,
-        tap_stride: usize,
-        groups: usize,
-        _: &mut (),
-    ) {
-        k2::weight_grad_transform(du, pos_stride, dw, tap_stride, groups)
+    unsafe fn weight_grad_transform(t: Transform, _: &mut ()) {
+        k2::weight_grad_transform(t.src, t.pos, t.dst, t.pix, t.tiles)
     }
 }
 
@@ -266,53 +218,22 @@ impl TileSize for Winograd4 {
             c,
         ]
     }
-    unsafe fn input_tile_row(
-        inp: *const f32,
-        (pix, row): (usize, usize),
-        out: *mut f32,
-        pos_stride: usize,
-        tiles: usize,
-        tr: &mut k4::Transit,
-    ) {
-        k4::input_tile_row(inp, pix, row, out, pos_stride, tiles, tr)
+    unsafe fn input_tile_row(t: Transform, tr: &mut k4::Transit) {
+        k4::input_tile_row(t.src, t.pix, t.row, t.dst, t.pos, t.tiles, tr)
     }
-    unsafe fn output_tile_row(
-        m: *const f32,
-        pos_stride: usize,
-        pix_stride: usize,
-        y: *mut f32,
-        row_stride: usize,
-        tiles: usize,
-        bias: *const f32,
-        tr: &mut k4::Transit,
-    ) {
+    unsafe fn output_tile_row(t: Transform, bias: *const f32, tr: &mut k4::Transit) {
         let f = if bias.is_null() {
             k4::output_tile_row_plain
         } else {
             k4::output_tile_row_relu
         };
-        f(m, pos_stride, pix_stride, y, row_stride, tiles, bias, tr)
+        f(t.src, t.pos, t.pix, t.dst, t.row, t.tiles, bias, tr)
     }
-    unsafe fn grad_tile_row(
-        dy: *const f32,
-        (pix, row): (usize, usize),
-        out: *mut f32,
-        pos_stride: usize,
-        tiles: usize,
-        db: *mut f32,
-        tr: &mut k4::Transit,
-    ) {
-        k4::grad_tile_row(dy, pix, row, out, pos_stride, tiles, db, tr)
+    unsafe fn grad_tile_row(t: Transform, db: *mut f32, tr: &mut k4::Transit) {
+        k4::grad_tile_row(t.src, t.pix, t.row, t.dst, t.pos, t.tiles, db, tr)
     }
-    unsafe fn weight_grad_transform(
-        du: *const f32,
-        pos_stride: usize,
-        dw: *mut f32,
-        tap_stride: usize,
-        groups: usize,
-        tr: &mut k4::Transit,
-    ) {
-        k4::weight_grad_transform(du, pos_stride, dw, tap_stride, groups, tr)
+    unsafe fn weight_grad_transform(t: Transform, tr: &mut k4::Transit) {
+        k4::weight_grad_transform(t.src, t.pos, t.dst, t.pix, t.tiles, tr)
     }
 }
 
@@ -518,8 +439,15 @@ pub fn run<T: TileSize>(
             let y = op.add(((m * t.ty - first) * w + m * t.tx0) * n_out + t.g);
             // forward: + bias, ReLU; input gradient: neither (a null bias)
             let bias_g = bias.map_or(std::ptr::null(), |b| b.as_ptr().add(t.g));
-            let (ps, row_bytes) = (n_out * 4, w * n_out * 4);
-            T::output_tile_row(t.m, t.pos_stride, ps, y, row_bytes, t.ncols, bias_g, tr);
+            let s = Transform {
+                src: t.m,
+                dst: y,
+                pix: n_out * 4,
+                row: w * n_out * 4,
+                pos: t.pos_stride,
+                tiles: t.ncols,
+            };
+            T::output_tile_row(s, bias_g, tr);
         }
     });
 }
@@ -528,21 +456,15 @@ pub fn run<T: TileSize>(
 /// windows (`m` even), pooled in registers after bias and ReLU.
 pub trait PoolTile: TileSize {
     /// `output_tile_row_pool_codes` (`codes` not null) or `output_tile_row_pool` (null):
-    /// `max(A^T M A + bias, 0)` of `tiles` tiles of 16 channels, 2x2 max-pooled, pooled pixel
-    /// `(i, j)` of tile `t` to `out + i*out_row + (m/2*t + j)*pix_stride` bytes, its codes to
-    /// `codes + i*codes_row + (m/2*t + j)*pix_stride/4`.
+    /// `max(A^T M A + bias, 0)` of `t.tiles` tiles of 16 channels, 2x2 max-pooled, pooled pixel
+    /// `(i, j)` of tile `k` to `t.dst + i*t.row + (m/2*k + j)*t.pix` bytes, its codes to
+    /// `codes + i*codes_row + (m/2*k + j)*t.pix/4`.
     ///
     /// # Safety
     /// The kernel's contract.
-    #[allow(clippy::too_many_arguments)]
     unsafe fn output_tile_row_pool(
-        m: *const f32,
-        pos_stride: usize,
-        pix_stride: usize,
-        out: *mut f32,
-        out_row: usize,
+        t: Transform,
         codes: (*mut u8, usize),
-        tiles: usize,
         bias: *const f32,
         tr: &mut Self::Transit,
     );
@@ -550,28 +472,23 @@ pub trait PoolTile: TileSize {
 
 impl PoolTile for Winograd4 {
     unsafe fn output_tile_row_pool(
-        m: *const f32,
-        pos_stride: usize,
-        pix_stride: usize,
-        out: *mut f32,
-        out_row: usize,
+        t: Transform,
         (codes, codes_row): (*mut u8, usize),
-        tiles: usize,
         bias: *const f32,
         tr: &mut k4::Transit,
     ) {
         let rows = k4::PoolRows {
-            out_row,
+            out_row: t.row,
             codes,
             codes_row,
-            codes_pix: pix_stride / 4,
+            codes_pix: t.pix / 4,
         };
         let f = if codes.is_null() {
             k4::output_tile_row_pool
         } else {
             k4::output_tile_row_pool_codes
         };
-        f(m, pos_stride, pix_stride, out, &rows, tiles, bias, tr)
+        f(t.src, t.pos, t.pix, t.dst, &rows, t.tiles, bias, tr)
     }
 }
 
@@ -611,17 +528,15 @@ pub fn run_pool<T: PoolTile>(
             let (i, j) = (half * t.ty, half * t.tx0);
             let out = op.add(place.off + i * place.row_stride + j * c + t.g);
             let codes = ap.map_or(std::ptr::null_mut(), |a| a.add((i * wo + j) * c + t.g));
-            T::output_tile_row_pool(
-                t.m,
-                t.pos_stride,
-                c * 4,
-                out,
-                place.row_stride * 4,
-                (codes, wo * c),
-                t.ncols,
-                bias.as_ptr().add(t.g),
-                tr,
-            );
+            let s = Transform {
+                src: t.m,
+                dst: out,
+                pix: c * 4,
+                row: place.row_stride * 4,
+                pos: t.pos_stride,
+                tiles: t.ncols,
+            };
+            T::output_tile_row_pool(s, (codes, wo * c), bias.as_ptr().add(t.g), tr);
         }
     });
 }
@@ -766,8 +681,15 @@ unsafe fn input_tile_row_all<T: TileSize>(
 ) {
     let m = T::M;
     for g in (0..n).step_by(16) {
-        let at = inp.add((m * ty * (w + 2) + m * tx0) * n + g);
-        T::input_tile_row(at, (n * 4, (w + 2) * n * 4), v.add(g), vs * 4, ncols, tr);
+        let s = Transform {
+            src: inp.add((m * ty * (w + 2) + m * tx0) * n + g),
+            dst: v.add(g),
+            pix: n * 4,
+            row: (w + 2) * n * 4,
+            pos: vs * 4,
+            tiles: ncols,
+        };
+        T::input_tile_row(s, tr);
     }
 }
 
@@ -819,25 +741,15 @@ fn weight_grad_slab(rem: usize) -> (usize, usize, unsafe fn(&weight_grad_kernels
 ///
 /// then `dw_kc = G^T dU G` (`weight_grad_transform`). As few multiplies per block and channel
 /// pair as in the forward pass.
-pub fn weight_grad<T: TileSize>(
-    _cpu: Avx512,
-    d: &ConvDims,
-    x_pad: &[f32],
-    dy_pad: &[f32],
-    dw_kc: &mut [f32],
-    db: &mut [f32],
-    scratch: &mut [f32],
-) {
+pub fn weight_grad<T: TileSize>(_cpu: Avx512, d: &ConvDims, g: WeightGrads) {
     let ConvDims { h, w, cin, cout } = *d;
     let m = T::M;
     assert!(
         applies::<T>(d),
         "Winograd F({m}x{m}) needs h, w in {m}s and channels in 16s: {d:?}"
     );
-    assert!(x_pad.len() >= d.in_pad_len(), "x_pad too short");
-    assert!(dy_pad.len() >= d.out_pad_len(), "dy_pad too short");
-    assert!(dw_kc.len() >= 9 * cin * cout, "dw_kc too short");
-    assert!(db.len() >= cout, "db too short");
+    g.check(d);
+    let (x_pad, dy_pad, dw_kc, db, scratch) = (g.x_pad, g.dy_pad, g.dw_kc, g.db, g.scratch);
     assert!(
         scratch.len() >= weight_grad_scratch_len::<T>(d),
         "scratch too short"
@@ -864,14 +776,21 @@ pub fn weight_grad<T: TileSize>(
         // <= cout of the band's tiles and write dU[pos][j0..j0+R][oc0..] inside the scratch;
         // db has cout floats. AVX-512 is checked by the caller.
         unsafe {
+            let mut dm = Transform {
+                src: std::ptr::null(),
+                dst: std::ptr::null_mut(),
+                pix: cout * 4,
+                row: wp * cout * 4,
+                pos: ms * 4,
+                tiles: tw,
+            };
             for r in 0..nrows {
                 let v_row = vp.add(r * tw * cin);
                 input_tile_row_all::<T>(xp, (w, cin), (ty + r, 0, tw), v_row, vs, &mut tr);
                 for g in (0..cout).step_by(16) {
-                    let dy_at = dyp.add(((m * (ty + r) + 1) * wp + 1) * cout + g);
-                    let strides = (cout * 4, wp * cout * 4);
-                    let m_at = mp.add(r * tw * cout + g);
-                    T::grad_tile_row(dy_at, strides, m_at, ms * 4, tw, dbp.add(g), &mut tr);
+                    dm.src = dyp.add(((m * (ty + r) + 1) * wp + 1) * cout + g);
+                    dm.dst = mp.add(r * tw * cout + g);
+                    T::grad_tile_row(dm, dbp.add(g), &mut tr);
                 }
             }
             for pos in 0..T::POS {
@@ -904,7 +823,14 @@ pub fn weight_grad<T: TileSize>(
     // SAFETY: dU holds POS positions of cin x cout floats, us apart; dw_kc 9 taps of
     // cin x cout.
     unsafe {
-        let dw = dw_kc.as_mut_ptr();
-        T::weight_grad_transform(up, us * 4, dw, cin * cout * 4, cin * cout / 16, &mut tr)
+        let s = Transform {
+            src: up,
+            dst: dw_kc.as_mut_ptr(),
+            pix: cin * cout * 4,
+            row: 0,
+            pos: us * 4,
+            tiles: cin * cout / 16,
+        };
+        T::weight_grad_transform(s, &mut tr)
     };
 }

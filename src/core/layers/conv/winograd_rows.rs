@@ -37,7 +37,7 @@
 use crate::cpu::Avx512;
 
 use super::winograd::{TileSize, Winograd4};
-use super::PoolOut;
+use super::{PoolOut, WeightGrads};
 use crate::config::ConvDims;
 use crate::kernels::winograd_rows::{self as k, RowTileArgs};
 use std::ops::Range;
@@ -126,7 +126,7 @@ pub fn forward(
     let bias = bias.expect("F(4,3) along rows runs only the forward pass (with its bias)");
     assert!(y.len() >= rows.len() * d.w * d.cout, "output too short");
     let (w, c, first, yp) = (d.w, d.cout, rows.start, y.as_mut_ptr());
-    tiles(cpu, d, x_pad, upack, bias, rows, scratch, |yr, t, o0| {
+    tiles(cpu, d, (x_pad, upack, bias), rows, scratch, |yr, t, o0| {
         // SAFETY: `tiles` gives rows yr, yr+1 of `rows` and tiles t < w/4, so pixels
         // (yr - first + r, 4t + i) lie inside `y` (asserted above).
         let out = unsafe { yp.add(((yr - first) * w + 4 * t) * c + o0) };
@@ -151,7 +151,7 @@ pub fn forward_pool(
     pool.check(d);
     let argmax = pool.argmax.as_deref_mut();
     let (op, ap) = (pool.out.as_mut_ptr(), argmax.map(|a| a.as_mut_ptr()));
-    tiles(cpu, d, x_pad, upack, bias, rows, scratch, |yr, t, o0| {
+    tiles(cpu, d, (x_pad, upack, bias), rows, scratch, |yr, t, o0| {
         let (i, j) = (yr / 2, 2 * t);
         // SAFETY: pooled pixels (i, j), (i, j+1) with i < h/2, j+1 < w/2 lie inside `out` at
         // `place` and inside `argmax` (asserted above).
@@ -171,25 +171,14 @@ pub fn forward_pool(
 fn tiles(
     cpu: Avx512,
     d: &ConvDims,
-    x_pad: &[f32],
-    upack: &[f32],
-    bias: &[f32],
+    (x_pad, upack, bias): (&[f32], &[f32], &[f32]),
     rows: Range<usize>,
     scratch: &mut [f32],
     mut place: impl FnMut(usize, usize, usize) -> (*mut f32, usize, *mut u8),
 ) {
-    let (h, w, cin, cout) = (d.h, d.w, d.cin, d.cout);
+    let (w, cin, cout) = (d.w, d.cin, d.cout);
     assert!(applies(d), "F(4,3) along rows cannot run {d:?}");
-    assert!(
-        rows.end <= h && rows.start.is_multiple_of(2) && rows.end.is_multiple_of(2),
-        "rows {rows:?}: whole pairs of the {h} output rows"
-    );
-    assert!(
-        x_pad.len() >= (h + 2) * (w + 2) * cin,
-        "padded input too short"
-    );
-    assert!(upack.len() >= packed_len(d), "packed weights too short");
-    assert!(bias.len() >= cout, "bias too short");
+    super::check_row_pairs(d, &rows, (x_pad, upack, bias), packed_len(d));
     let dr = d_row(d);
     assert!(scratch.len() >= scratch_len(d), "scratch too short");
     let tw = w / 4;
@@ -267,20 +256,13 @@ fn transform_band(
 /// [`super::ConvPlan::weight_grad`]: the weight and bias gradients of one sample,
 /// overwritten: `dw_kc[ky][kx][c][o] = sum_{y,x} x_pad[y+ky][x+kx][c] * dy[y][x][o]`, `db[o] =
 /// sum dy`, through the adjoint of F(4,3) along rows (`weight_grad_of`, [`k::grad_rows`]).
-pub fn weight_grad(
-    cpu: Avx512,
-    d: &ConvDims,
-    x_pad: &[f32],
-    dy_pad: &[f32],
-    dw_kc: &mut [f32],
-    db: &mut [f32],
-    scratch: &mut [f32],
-) {
+pub fn weight_grad(cpu: Avx512, d: &ConvDims, g: WeightGrads) {
     assert!(
-        dy_pad.len() >= (d.h + 2) * (d.w + 2) * d.cout,
+        g.dy_pad.len() >= (d.h + 2) * (d.w + 2) * d.cout,
         "padded output gradient too short"
     );
-    weight_grad_of(cpu, d, x_pad, Grad::Padded(dy_pad), dw_kc, db, scratch)
+    let (x_pad, dy) = (g.x_pad, Grad::Padded(g.dy_pad));
+    weight_grad_of(cpu, d, x_pad, dy, g.dw_kc, g.db, g.scratch)
 }
 
 /// [`super::ConvPlan::weight_grad_pooled`]: [`weight_grad`] from the gradient before
