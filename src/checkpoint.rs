@@ -72,7 +72,7 @@
 //! version 1, then the validation accuracy and loss (`f64` each; flag bits 2 and 3 say they
 //! are present).
 
-use crate::augment::{CROP_AREA_PCT, MIN_CROP_AREA_PCT};
+use crate::augment::{CROP_AREA_PCT, LEGACY_CROP_AREA_PCT, MIN_CROP_AREA_PCT};
 use crate::config::{Hyper, Recipe, Schedule};
 use crate::guard::write_atomic;
 use crate::metrics::EpochRecord;
@@ -595,7 +595,8 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
         schedule,
         crops: crops != 0,
         crop_area: match crops {
-            0 | 1 => CROP_AREA_PCT,
+            0 => CROP_AREA_PCT, // crops off: the default, never used
+            1 => LEGACY_CROP_AREA_PCT,
             pct => pct,
         },
         label_smoothing,

@@ -116,7 +116,7 @@ pub enum RecipeName {
     /// The original: plain SGD, constant learning rate, no augmentation; 10 epochs.
     Faithful,
     /// Flips, random crops and colour jitter, label smoothing 0.1, momentum 0.9, weight decay
-    /// 5e-4, dropout 0.5, 2 warm-up epochs then a cosine schedule; 60 epochs.
+    /// 5e-4, dropout 0.2, 2 warm-up epochs then a cosine schedule; 60 epochs.
     Improved,
 }
 
@@ -201,7 +201,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub flip: bool,
     /// Training-time augmentation: `none`, `flips` (left-right mirrors) or `full` (mirrors,
-    /// random resized crops of 35-100% of the area (`--crop-area`) at aspect 3/4 to 4/3, and brightness,
+    /// random resized crops of 50-100% of the area (`--crop-area`) at aspect 3/4 to 4/3, and brightness,
     /// contrast and saturation jitter of +-30%). Evaluation never augments.
     #[arg(long, value_enum)]
     pub augment: Option<AugmentName>,

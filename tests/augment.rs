@@ -332,7 +332,7 @@ fn the_recipes_own_epochs_and_resume_refusals() {
         ("--augment", "flips", "crops and colour jitter on"),
         ("--label-smoothing", "0.2", "label smoothing 0.1"),
         ("--warmup", "1", "2 warm-up epochs"),
-        ("--crop-area", "60", "crops of at least 35% of the area"),
+        ("--crop-area", "60", "crops of at least 50% of the area"),
         ("--epochs", "5", "--epochs (learning-rate schedule)"),
     ] {
         let out = model()

@@ -1,7 +1,7 @@
 //! Checkpoints: exact round trips, a clean refusal for every kind of bad file, atomic saves.
 
 mod common;
-use catdog::augment::CROP_AREA_PCT;
+use catdog::augment::{CROP_AREA_PCT, LEGACY_CROP_AREA_PCT};
 use catdog::checkpoint::{
     self, check_compatible, Checkpoint, CheckpointRef, HEADER_LEN, RECORD_LEN,
 };
@@ -331,7 +331,7 @@ fn bad_contents_with_valid_checksums_are_refused() {
     reseal(&mut b);
     std::fs::write(&bad, &b).unwrap();
     let r = checkpoint::load(&bad).unwrap().recipe;
-    assert_eq!((r.crops, r.crop_area), (true, CROP_AREA_PCT));
+    assert_eq!((r.crops, r.crop_area), (true, LEGACY_CROP_AREA_PCT));
     for v in [2, 4, 101, 255] {
         let mut b = good.clone();
         b[99] = v;

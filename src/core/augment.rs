@@ -13,8 +13,11 @@
 use crate::rng::Rng;
 
 /// The crop box covers a fraction of the image's area drawn uniformly from `min_area_pct / 100`
-/// to 1; this is the improved recipe's `min_area_pct` (`--crop-area`).
-pub const CROP_AREA_PCT: u8 = 35;
+/// to 1; this is the improved recipe's `min_area_pct` (`--crop-area`), chosen on validation
+/// (benches/HISTORY.md).
+pub const CROP_AREA_PCT: u8 = 50;
+/// The smallest crop of runs whose checkpoints predate `--crop-area`.
+pub const LEGACY_CROP_AREA_PCT: u8 = 35;
 /// The smallest `--crop-area` taken: below it a crop of a 128-pixel image is a few dozen pixels.
 pub const MIN_CROP_AREA_PCT: u8 = 5;
 /// The crop box's width / height, drawn log-uniformly.

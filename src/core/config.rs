@@ -255,7 +255,7 @@ impl Recipe {
             flips: true,
             momentum: 0.9,
             weight_decay: 5e-4,
-            dropout: 0.5,
+            dropout: 0.2,
             schedule: Schedule::Cosine,
             crops: true,
             crop_area: crate::augment::CROP_AREA_PCT,
