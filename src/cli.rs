@@ -201,8 +201,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub flip: bool,
     /// Training-time augmentation: `none`, `flips` (left-right mirrors) or `full` (mirrors,
-    /// random resized crops of 50-100% of the area (`--crop-area`) at aspect 3/4 to 4/3, and brightness,
-    /// contrast and saturation jitter of +-30%). Evaluation never augments.
+    /// random resized crops of 50-100% of the area (`--crop-area`) at aspect 3/4 to 4/3, and
+    /// brightness, contrast and saturation jitter of +-30%). Evaluation never augments.
     #[arg(long, value_enum)]
     pub augment: Option<AugmentName>,
     /// With `--augment full`: each random crop covers PCT to 100% of the image's area (an

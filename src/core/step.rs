@@ -411,13 +411,13 @@ fn fc1_forward_packed(c: &Ctx, f: FcPackedFn, rows: usize, cols: Range<usize>) {
     }
 }
 
-/// A dense layer through the kernel set's `fc_forward`: `out = act(input W^T + b)` over the
+/// A fully connected layer through the kernel set's `fc_forward`: `out = act(input W^T + b)` over the
 /// first `d.rows` rows of `input`, neurons `cols` (ReLU when `relu`); returns `out`.
 ///
 /// # Safety
 /// No thread writes `input` or the weights in this phase, nor another thread `out`'s columns
 /// `cols`.
-unsafe fn dense_forward<'c>(
+unsafe fn fc_forward_views<'c>(
     c: &Ctx<'c>,
     d: FcDims,
     input: View,
@@ -438,7 +438,7 @@ pub fn fc1_forward(c: &Ctx, rows: usize, cols: Range<usize>) {
     // SAFETY: reads fc_in and parameters (not written in this phase); each thread writes only
     // its own columns of h1.
     unsafe {
-        dense_forward(
+        fc_forward_views(
             c,
             d,
             c.batch.fc_in,
@@ -517,7 +517,7 @@ pub fn head_forward(c: &Ctx, rows: usize) {
     let p = &c.param_views;
     // SAFETY: single thread in this phase.
     unsafe {
-        let logits = dense_forward(
+        let logits = fc_forward_views(
             c,
             d,
             c.batch.h1,
