@@ -57,7 +57,8 @@
 //! The trainer writes version 2: the same header (with version 2), then, between the header and
 //! the history, a [`RUN_LEN`]-byte run record of what else determines the result: `--limit`
 //! (`u64`, `u64::MAX` = none), then the training blob's header CRC and payload CRC (`u32` each)
-//! and sample count (`u64`), then the same three for the test blob. The file's final CRC
+//! and sample count (`u64`), then the same three for the test blob (all zero for a run trained
+//! with `--no-test`). The file's final CRC
 //! covers it. Version 1 files (no record) are still read; `--resume` refuses
 //! them without `--force`, since their data cannot be checked.
 //!
@@ -123,6 +124,13 @@ pub struct BlobId {
     pub count: u64,
 }
 
+/// The stored id of a blob that is not there (a run without a test blob).
+const NO_BLOB: BlobId = BlobId {
+    header_crc: 0,
+    payload_crc: 0,
+    count: 0,
+};
+
 impl BlobId {
     pub fn of(b: &crate::blob::Blob) -> Self {
         Self {
@@ -149,7 +157,8 @@ impl std::fmt::Display for BlobId {
 pub struct RunRecord {
     pub limit: Option<u64>,
     pub train: BlobId,
-    pub test: BlobId,
+    /// `None`: trained with `--no-test` (stored as an all-zero id; a blob is never empty).
+    pub test: Option<BlobId>,
 }
 
 /// A loaded checkpoint.
@@ -381,7 +390,7 @@ pub fn encode(c: &CheckpointRef) -> Result<Vec<u8>, String> {
     if let Some(run) = c.run {
         w.u64(run.limit.unwrap_or(u64::MAX));
         w.blob_id(&run.train);
-        w.blob_id(&run.test);
+        w.blob_id(&run.test.unwrap_or(NO_BLOB));
     }
     if let Some(sel) = c.selection {
         let none = BlobId {
@@ -654,7 +663,7 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
         RunRecord {
             limit: (limit != u64::MAX).then_some(limit),
             train: r.blob_id(),
-            test: r.blob_id(),
+            test: Some(r.blob_id()).filter(|id| *id != NO_BLOB),
         }
     });
     let selection = if sel_len > 0 {

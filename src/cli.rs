@@ -155,6 +155,10 @@ pub struct TrainArgs {
     /// Test blob made by tools/pack.
     #[arg(long, default_value = "data/test.bin")]
     pub test: PathBuf,
+    /// Train without a test blob (e.g. every labelled photo is training or validation data):
+    /// no test pass after each epoch and no final `Accuracy is` line.
+    #[arg(long, conflicts_with = "test")]
+    pub no_test: bool,
     /// Epochs in all (default: the recipe's, faithful 10, improved 60).
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -262,6 +266,13 @@ pub struct TrainArgs {
     /// Ids of the flags given on the command line (filled by [`parse_from`]).
     #[arg(skip)]
     pub given: Vec<String>,
+}
+
+impl TrainArgs {
+    /// The test blob, `None` with `--no-test`.
+    pub fn test_path(&self) -> Option<&std::path::Path> {
+        (!self.no_test).then_some(self.test.as_path())
+    }
 }
 
 #[derive(Args)]

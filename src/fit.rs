@@ -67,11 +67,12 @@ impl BestFiles {
     }
 }
 
-/// The data of a run: training samples, the validation set (if any) and the test set.
+/// The data of a run: training samples, the validation set (if any) and the test set (none
+/// with `--no-test`).
 pub struct Sets<'a> {
     pub train: &'a dyn Dataset,
     pub val: Option<&'a dyn Dataset>,
-    pub test: &'a dyn Dataset,
+    pub test: Option<&'a dyn Dataset>,
 }
 
 /// What an interrupt keeps after `epochs_done` epochs of `total`: the checkpoint and the
@@ -94,10 +95,10 @@ fn interrupt_line(cfg: &FitConfig, epochs_done: usize, total: usize, ours: bool)
 }
 
 /// Trains epochs `first_epoch..=net.hyper().epochs`, evaluating on the validation set (if any)
-/// and the test set after each, appending to `history`, updating the best validation epoch in
+/// and the test set (if any) after each, appending to `history`, updating the best validation epoch in
 /// `selection` (and with [`FitConfig::best`] writing its files), and writing the checkpoint,
 /// metrics and plot after each epoch. Returns the last evaluated epoch's [`original_accuracy`]
-/// on the test set (`None` when no epoch ran).
+/// on the test set (`None` when no epoch ran or there is no test set).
 pub fn fit(
     net: &mut dyn Network,
     sets: &Sets,
@@ -171,20 +172,21 @@ pub fn fit(
                 history,
             ));
         }
-        let probs = net.predict(test);
+        let probs = test.map(|t| net.predict(t));
         let val_probs = sets.val.map(|v| net.predict(v));
         // The data must still be what the run opened: an epoch on a blob rewritten under the
         // run (another split copied over it, bytes zeroed) must not reach a checkpoint.
-        for d in [train, test].into_iter().chain(sets.val) {
+        for d in [Some(train), test, sets.val].into_iter().flatten() {
             d.check_unchanged()
                 .map_err(|e| stop_message(e, cfg, history))?;
         }
-        last_accuracy = Some(original_accuracy(&probs, test.labels()));
+        let tested = test.zip(probs.as_deref()).map(|(t, p)| (t.labels(), p));
+        last_accuracy = tested.map(|(labels, p)| original_accuracy(p, labels));
         let rec = crate::metrics::EpochRecord {
             epoch,
             train_loss: st.mean_loss,
-            test_accuracy: Some(accuracy(&probs, test.labels())),
-            test_loss: Some(mean_bce(&probs, test.labels())),
+            test_accuracy: tested.map(|(labels, p)| accuracy(p, labels)),
+            test_loss: tested.map(|(labels, p)| mean_bce(p, labels)),
             samples_per_s: st.samples as f64 / st.seconds,
             elapsed_s: elapsed_before + started.elapsed().as_secs_f64(),
             lr,
@@ -203,12 +205,14 @@ pub fn fit(
             (Some(l), Some(a)) => format!(", val loss {l:.4}, val accuracy {a:.4}"),
             _ => String::new(),
         };
+        let test_part = match (rec.test_loss, rec.test_accuracy) {
+            (Some(l), Some(a)) => format!(", test loss {l:.4}, test accuracy {a:.4}"),
+            _ => String::new(),
+        };
         crate::errln!(
-            "epoch {epoch}/{}: train loss {:.4}{val_part}, test loss {:.4}, test accuracy {:.4}, {:.1} samples/s, {:.1} s elapsed",
+            "epoch {epoch}/{}: train loss {:.4}{val_part}{test_part}, {:.1} samples/s, {:.1} s elapsed",
             h.epochs,
             rec.train_loss,
-            rec.test_loss.unwrap_or(f64::NAN),
-            rec.test_accuracy.unwrap_or(f64::NAN),
             rec.samples_per_s,
             rec.elapsed_s
         )

@@ -35,7 +35,8 @@ struct Training {
     a: TrainArgs,
     net: Box<dyn Network>,
     train_blob: catdog::blob::Blob,
-    test_blob: catdog::blob::Blob,
+    /// `None` with `--no-test`.
+    test_blob: Option<catdog::blob::Blob>,
     /// `--val PATH`.
     val_blob: Option<catdog::blob::Blob>,
     /// `--val-fraction F`: the training and validation samples of `train_blob`.
@@ -99,7 +100,9 @@ fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
     if a.dry_run {
         // The plan is for the data's image size, and missing data is refused as in a real run.
         let train_blob = open_blob(&a.train, "training", true)?;
-        open_blob(&a.test, "test", true)?;
+        if let Some(t) = a.test_path() {
+            open_blob(t, "test", true)?;
+        }
         if let Some(v) = &a.val {
             open_blob(v, "validation", true)?;
         }
@@ -148,7 +151,7 @@ fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
         .collect();
     let inputs = [
         Some((a.train.as_path(), "--train")),
-        Some((a.test.as_path(), "--test")),
+        a.test_path().map(|p| (p, "--test")),
         a.init.as_deref().map(|p| (p, "--init")),
         a.val.as_deref().map(|p| (p, "--val")),
     ];
@@ -169,14 +172,21 @@ fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
         check_plot_name(p)?;
     }
     let train_blob = open_blob(&a.train, "training", true)?;
-    let test_blob = open_blob(&a.test, "test", true)?;
-    catdog::blob::check_pair(&train_blob, &test_blob)?;
+    let test_blob = match a.test_path() {
+        Some(p) => {
+            let t = open_blob(p, "test", true)?;
+            catdog::blob::check_pair(&train_blob, &t)?;
+            Some(t)
+        }
+        None => None,
+    };
     let val_blob = match &a.val {
-        Some(p) => Some(open_val(p, &train_blob, &test_blob)?),
+        Some(p) => Some(open_val(p, &train_blob, test_blob.as_ref())?),
         None => None,
     };
     if let (Some(ck), Some(p)) = (&resumed, &a.resume) {
-        runs::check_resume_data(ck, p, &train_blob, &test_blob, val_blob.as_ref(), a.force)?;
+        let test = test_blob.as_ref();
+        runs::check_resume_data(ck, p, &train_blob, test, val_blob.as_ref(), a.force)?;
     }
     if resumed.is_none() {
         h.image = train_blob.dims().0;
@@ -190,13 +200,13 @@ fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
             h.image
         ));
     }
-    if test_blob.dims() != train_blob.dims() {
+    if let Some(t) = test_blob.as_ref().filter(|t| t.dims() != train_blob.dims()) {
         return Err(format!(
             "{} has {:?} images but {} has {:?}: pack both with the same --size",
             a.train.display(),
             train_blob.dims(),
             a.test.display(),
-            test_blob.dims()
+            t.dims()
         ));
     }
     let mut net = make_net(&h, &a.arch, momentum)?;
@@ -220,7 +230,7 @@ fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
     }
     net.repack();
     let n = a.limit.unwrap_or(usize::MAX).min(train_blob.len());
-    check_classes(&train_blob, n, &test_blob)?;
+    check_classes(&train_blob, n, test_blob.as_ref())?;
     let split = match a.val_fraction {
         Some(f) => Some(catdog::split::stratified(
             train_blob.labels(),
@@ -284,7 +294,7 @@ fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
         run: Some(checkpoint::RunRecord {
             limit: a.limit.map(|l| l as u64),
             train: checkpoint::BlobId::of(&train_blob),
-            test: checkpoint::BlobId::of(&test_blob),
+            test: test_blob.as_ref().map(checkpoint::BlobId::of),
         }),
         set_aside: a.resume.as_ref() != Some(&a.checkpoint),
         resume_flags: runs::resume_flags(&a),
@@ -318,7 +328,7 @@ fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
 fn open_val(
     p: &Path,
     train: &catdog::blob::Blob,
-    test: &catdog::blob::Blob,
+    test: Option<&catdog::blob::Blob>,
 ) -> Result<catdog::blob::Blob, String> {
     let v = open_blob(p, "validation", true)?;
     if v.dims() != train.dims() {
@@ -331,7 +341,8 @@ fn open_val(
         ));
     }
     let id = checkpoint::BlobId::of(&v);
-    for (what, other) in [("training", train), ("test", test)] {
+    for (what, other) in [("training", Some(train)), ("test", test)] {
+        let Some(other) = other else { continue };
         if id == checkpoint::BlobId::of(other) {
             return Err(format!(
                 "--val {}: this is the {what} data ({}); validate on other samples \
@@ -350,7 +361,7 @@ fn open_val(
 fn check_classes(
     train: &catdog::blob::Blob,
     n: usize,
-    test: &catdog::blob::Blob,
+    test: Option<&catdog::blob::Blob>,
 ) -> Result<(), String> {
     let names = catdog::blob::CLASS_NAMES;
     let has = |b: &catdog::blob::Blob, n: usize, k: usize| b.labels()[..n].contains(&(k as u8));
@@ -369,7 +380,7 @@ fn check_classes(
                  nothing; pack photos of both classes"
             ));
         }
-        if !has(test, test.len(), k) {
+        if let Some(test) = test.filter(|t| !has(t, t.len(), k)) {
             errln!(
                 "warning: {}: the test set holds no {name} (class {k}): its accuracy says \
                  nothing about telling cats from dogs",
@@ -382,7 +393,7 @@ fn check_classes(
 
 /// After the last epoch: `--save` (the best validation epoch's parameters with
 /// `--save-best`), the run's summary on stderr, and the original's `Accuracy is:` line (from
-/// the last epoch's test pass, or a fresh one).
+/// the last epoch's test pass, or a fresh one; none with `--no-test`).
 fn finish_training(t: &mut Training, last: Option<f32>) -> Result<(), String> {
     let best = t.selection.and_then(|s| s.best);
     if let Some(p) = &t.a.save {
@@ -404,9 +415,10 @@ fn finish_training(t: &mut Training, last: Option<f32>) -> Result<(), String> {
         }
     }
     errln!("{}", summary(t))?;
-    let acc = match last {
-        Some(acc) => acc,
-        None => report::original_accuracy(&t.net.predict(&t.test_blob), t.test_blob.labels()),
+    let acc = match (last, &t.test_blob) {
+        (Some(acc), _) => acc,
+        (None, Some(b)) => report::original_accuracy(&t.net.predict(b), b.labels()),
+        (None, None) => return Ok(()),
     };
     outln!("Accuracy is: {}", report::original_decimal(acc as f64))?;
     Ok(())
@@ -470,10 +482,10 @@ fn summary(t: &Training) -> String {
     };
     match model {
         Some(m) => {
+            let data = t.a.test_path().map_or("BLOB".into(), word);
             s += &format!(
-                "\n  evaluate: ./model eval --params {m} --data {}\n  predict:  ./model predict \
-                 --params {m} PHOTO_OR_FOLDER...",
-                word(&t.a.test)
+                "\n  evaluate: ./model eval --params {m} --data {data}\n  predict:  ./model predict \
+                 --params {m} PHOTO_OR_FOLDER..."
             );
         }
         None => s += "\n  no model was kept (--no-checkpoint and no --save)",
@@ -486,7 +498,8 @@ fn summary(t: &Training) -> String {
 /// never decodes an image). A failing packer has printed its own error line.
 fn fetch_if_no_data(a: &TrainArgs) -> Result<(), String> {
     let defaults = a.train == Path::new("data/train.bin") && a.test == Path::new("data/test.bin");
-    if !defaults || a.dry_run || a.resume.is_some() || a.train.exists() || a.test.exists() {
+    let given = a.dry_run || a.resume.is_some() || a.no_test;
+    if !defaults || given || a.train.exists() || a.test.exists() {
         return Ok(());
     }
     errln!(
@@ -1017,7 +1030,10 @@ fn main() -> ExitCode {
                             (None, Some(v)) => Some(v),
                             (None, None) => None,
                         },
-                        test: &t.test_blob,
+                        test: t
+                            .test_blob
+                            .as_ref()
+                            .map(|b| b as &dyn catdog::dataset::Dataset),
                     };
                     let (cfg, first) = (&t.cfg, t.first_epoch);
                     let net = t.net.as_mut();

@@ -407,12 +407,16 @@ fn layout(history: &[EpochRecord], title: &str) -> Vec<Item> {
         default_y: (0.0, 1.0),
     };
     panel(&mut out, xr, &loss);
-    let mut acc = vec![series(
-        "test accuracy",
-        "test_accuracy",
-        ACCURACY_COLOR,
-        &|r| r.test_accuracy,
-    )];
+    let mut acc = Vec::new();
+    // A run without a test set (`--no-test`) draws only its validation accuracy.
+    if !val || recs.iter().any(|r| r.test_accuracy.is_some()) {
+        acc.push(series(
+            "test accuracy",
+            "test_accuracy",
+            ACCURACY_COLOR,
+            &|r| r.test_accuracy,
+        ));
+    }
     if val {
         acc.push(series("val accuracy", "val_accuracy", VAL_COLOR, &|r| {
             r.val_accuracy

@@ -242,13 +242,17 @@ pub fn shell_word(w: &str) -> String {
 /// (the resumed run checks it against the checkpoint's checksums).
 pub fn resume_flags(a: &TrainArgs) -> String {
     let mut s = String::new();
+    let test = a.test_path();
     for (flag, p, default) in [
-        ("--train", &a.train, "data/train.bin"),
-        ("--test", &a.test, "data/test.bin"),
+        ("--train", Some(a.train.as_path()), "data/train.bin"),
+        ("--test", test, "data/test.bin"),
     ] {
-        if p != Path::new(default) {
+        if let Some(p) = p.filter(|p| *p != Path::new(default)) {
             s += &format!(" {flag} {}", shell_word(&p.to_string_lossy()));
         }
+    }
+    if test.is_none() {
+        s += " --no-test";
     }
     if let Some(v) = &a.val {
         s += &format!(" --val {}", shell_word(&v.to_string_lossy()));
@@ -463,7 +467,7 @@ pub fn check_resume_data(
     ck: &Checkpoint,
     ck_path: &Path,
     train: &Blob,
-    test: &Blob,
+    test: Option<&Blob>,
     val: Option<&Blob>,
     force: bool,
 ) -> Result<(), String> {
@@ -475,13 +479,24 @@ pub fn check_resume_data(
                 .to_string(),
         ),
         Some(run) => {
-            for (what, blob, want) in [("training", train, run.train), ("test", test, run.test)] {
-                let have = BlobId::of(blob);
-                if have != want {
-                    diffs.push(format!(
-                        "{what} data {} ({have}) is not the run's ({want})",
+            for (what, blob, want) in [
+                ("training", Some(train), Some(run.train)),
+                ("test", test, run.test),
+            ] {
+                match (blob, want) {
+                    (Some(blob), Some(want)) if BlobId::of(blob) != want => diffs.push(format!(
+                        "{what} data {} ({}) is not the run's ({want})",
+                        blob.path().display(),
+                        BlobId::of(blob)
+                    )),
+                    (Some(blob), None) => diffs.push(format!(
+                        "the run had no {what} data (--no-test) but {} is given",
                         blob.path().display()
-                    ));
+                    )),
+                    (None, Some(want)) => diffs.push(format!(
+                        "the run was tested on {what} data ({want}) but --no-test is given"
+                    )),
+                    _ => {}
                 }
             }
         }

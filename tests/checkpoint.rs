@@ -454,12 +454,16 @@ fn version_3_round_trips_the_selection_and_validation_history() {
         payload_crc: c + 1,
         count: 10,
     };
-    let run = RunRecord {
-        limit: None,
-        train: id(1),
-        test: id(2),
-    };
-    for val in [Validation::Fraction(0.125), Validation::Blob(id(5))] {
+    // The second run was trained with --no-test: no test blob id, stored as zeros.
+    for (test, val) in [
+        (Some(id(2)), Validation::Fraction(0.125)),
+        (None, Validation::Blob(id(5))),
+    ] {
+        let run = RunRecord {
+            limit: None,
+            train: id(1),
+            test,
+        };
         let sel = Selection {
             val,
             save_best: true,

@@ -74,7 +74,7 @@ fn resume_refuses_what_contradicts_the_checkpoint_unless_forced() {
     );
     assert_eq!(
         rec.test,
-        BlobId::of(&Blob::open(&dir.join("test.bin")).unwrap())
+        Some(BlobId::of(&Blob::open(&dir.join("test.bin")).unwrap()))
     );
     assert_eq!((c.hyper.lr, c.epochs_done), (0.02, 2));
     let before = std::fs::read(&ck).unwrap();

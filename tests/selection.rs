@@ -168,6 +168,70 @@ fn save_best_keeps_the_best_validation_epoch_and_save_writes_it() {
 }
 
 #[test]
+fn no_test_trains_on_train_and_validation_data_only() {
+    let dir = tmp_with_blobs("sel-notest", 16, (96, 1), (24, 2));
+    // No test.bin anywhere it could be read from: the run must not look for one.
+    std::fs::rename(dir.join("test.bin"), dir.join("other.bin")).unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["train", "--train", "train.bin", "--batch-size", "8"];
+        args.extend(["--lr", "0.05", "--threads", "1", "--log-every", "0"]);
+        args.extend(["--val-fraction", "0.25", "--save-best"]);
+        args.extend(SMALL_NET);
+        args.extend(extra);
+        model(&dir, &args)
+    };
+    let o = run(&["--no-test", "--epochs", "2", "--checkpoint", "a.ckpt"]);
+    assert_ok(&o);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(!out.contains("Accuracy is"), "{out}");
+    let err = stderr_of(&o);
+    assert!(!err.contains("test"), "no test pass is reported: {err}");
+    assert!(err.contains("val accuracy"), "{err}");
+    assert!(
+        err.contains("evaluate: ./model eval --params a.best.ckpt --data BLOB"),
+        "{err}"
+    );
+    let ck = checkpoint::load(&dir.join("a.ckpt")).unwrap();
+    assert_eq!(ck.run.unwrap().test, None);
+    assert!(ck
+        .history
+        .iter()
+        .all(|r| r.test_accuracy.is_none() && r.test_loss.is_none()));
+    assert!(ck.history.iter().all(|r| r.val_accuracy.is_some()));
+    // A test set is only looked at: the same run with one trains the same bits.
+    let o = run(&[
+        "--test",
+        "other.bin",
+        "--epochs",
+        "2",
+        "--checkpoint",
+        "b.ckpt",
+    ]);
+    assert_ok(&o);
+    let tested = checkpoint::load(&dir.join("b.ckpt")).unwrap();
+    assert_eq!(bits(&tested.params), bits(&ck.params));
+    assert!(tested.history.iter().all(|r| r.test_accuracy.is_some()));
+    // Resuming keeps the run's data: a test blob it never had is refused, --no-test goes on.
+    let o = run(&["--resume", "a.ckpt", "--epochs", "3", "--test", "other.bin"]);
+    assert_refused(&o, &["the run had no test data (--no-test)", "other.bin"]);
+    let o = run(&["--resume", "a.ckpt", "--epochs", "3", "--no-test"]);
+    assert_ok(&o);
+    assert_eq!(
+        checkpoint::load(&dir.join("a.ckpt")).unwrap().epochs_done,
+        3
+    );
+    // ... and a tested run is not resumed without its test blob.
+    let o = run(&["--resume", "b.ckpt", "--epochs", "3", "--no-test"]);
+    assert_refused(
+        &o,
+        &["the run was tested on test data", "--no-test is given"],
+    );
+    let o = run(&["--no-test", "--test", "other.bin"]);
+    assert_refused(&o, &["--no-test", "--test"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn a_resumed_run_keeps_its_split_and_its_best_epoch() {
     let dir = tmp_with_blobs("sel-resume", 16, (80, 3), (16, 4));
     let flags = ["--val-fraction", "0.3", "--save-best", "--checkpoint"];
