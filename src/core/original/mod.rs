@@ -107,5 +107,58 @@ macro_rules! call_routine {
 }
 pub(crate) use call_routine;
 
+/// Declares an original routine: `#[unsafe(naked)] pub unsafe extern "C" fn name()` whose body
+/// is the `naked_asm!` template and operands given, one instruction a line as in the original.
+/// Its documentation is the description given, then a link to the lines of the original it
+/// mirrors, then the safety contract every routine shares, continued by its own.
+///
+/// ```text
+/// routine! {
+///     /// What it computes; its registers.
+///     mirrors "backward.asm" lines 192-205;
+///     safety:
+///     /// What its own contract adds (CPU features, buffer sizes).
+///     fn accumulate_db_routine {
+///         "shr rcx, 4",
+///         ...
+///     }
+/// }
+/// ```
+macro_rules! routine {
+    (
+        $(#[doc = $doc:expr])*
+        mirrors $file:literal lines $first:literal - $last:literal;
+        safety:
+        $(#[doc = $safety:expr])*
+        fn $name:ident { $($body:tt)* }
+    ) => {
+        $(#[doc = $doc])*
+        ///
+        #[doc = concat!(
+            "Mirrors [`", $file, "` lines ", $first, "-", $last, "](",
+            $crate::original::source!(), "/", $file, "#L", $first, "-L", $last, ")."
+        )]
+        ///
+        /// # Safety
+        /// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
+        /// never through its Rust signature: its arguments and results are in the registers named
+        /// above, and the caller must declare every register it writes as clobbered.
+        $(#[doc = $safety])*
+        #[unsafe(naked)]
+        pub unsafe extern "C" fn $name() {
+            ::core::arch::naked_asm!($($body)*)
+        }
+    };
+}
+pub(crate) use routine;
+
+/// The original's files at the pinned commit, as a literal (for `concat!`).
+macro_rules! source {
+    () => {
+        "https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c"
+    };
+}
+pub(crate) use source;
+
 /// A link to lines of a file of the original at the pinned commit (for doc comments and notes).
-pub const SOURCE: &str = "https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c";
+pub const SOURCE: &str = source!();
