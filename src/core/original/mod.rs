@@ -28,11 +28,14 @@
 //! own choosing (`rbx` for a channel count, `r14` for a bias pointer, `k1` for a load mask) and
 //! call each other (`dense` calls `dot_product`, then `relu` or `sigmoid`, which calls the C
 //! library's `expf`). So each computing routine is a naked function (`#[unsafe(naked)]`,
-//! `*_routine`) whose body is the routine, taking its arguments in the original's registers;
-//! routines call each other with `call`, exactly as in the original. The drivers are not naked
-//! functions but plain Rust calling the routines in the original's order: `_start.asm`'s loops
-//! ([`start`]), `forward_pass` and `backward_pass` ([`forward`], [`backward`]) and the sequence
-//! of calls of `update_weights` (`OriginalNet::update_weights` in [`start`]).
+//! `*_routine`, declared by `routine!` below) whose body is the routine, taking its arguments in
+//! the original's registers; routines call each other with `call`, exactly as in the original.
+//! Where the original writes the same lines in two places (`sigmoid`'s two calls of `expf`, the
+//! set-up and step of both max-pool walks), they are one `concat!` macro beside the routines,
+//! used in both, each use with a comment naming its lines and the other's. The drivers are not
+//! naked functions but plain Rust calling the routines in the original's order: `_start.asm`'s
+//! loops ([`start`]), `forward_pass` and `backward_pass` ([`forward`], [`backward`]) and the
+//! sequence of calls of `update_weights` (`OriginalNet::update_weights` in [`start`]).
 //!
 //! The tier keeps the original's file, routine and buffer names on purpose, so the two read side
 //! by side; every numbered local label in a routine carries the original's label and line as a
