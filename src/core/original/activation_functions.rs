@@ -1,7 +1,7 @@
 //! `activation_functions.asm`: scalar ReLU, the two-branch sigmoid that calls the C library's
 //! `expf`, and the ReLU gradient.
 
-use super::call_routine;
+use super::{call_routine, routine};
 
 // The C library's single-precision exponential, as the original links it.
 #[allow(dead_code)]
@@ -12,38 +12,58 @@ extern "C" {
 /// The constant 1.0 the sigmoid reads from memory.
 static ONE: f32 = 1.0;
 
-/// `xmm0 = max(xmm0, +0.0)` by `maxss` (so `-0.0` and NaN both give `+0.0`). Clobbers `xmm1`.
-///
-/// Mirrors [`activation_functions.asm` lines 12-15](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/activation_functions.asm#L12-L15).
-///
-/// # Safety
-/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
-/// never through its Rust signature: its arguments and results are in the registers named
-/// above, and the caller must declare every register it writes as clobbered. SSE only; it
-/// touches no memory and no stack.
-#[unsafe(naked)]
-pub unsafe extern "C" fn relu_routine() {
-    core::arch::naked_asm!("xorps xmm1, xmm1", "maxss xmm0, xmm1", "ret")
+/// `xmm0 = expf(xmm0)`, the integer registers the callers keep live (`rcx rdx rsi rdi r8-r11`)
+/// pushed before and popped after: the lines the original writes in both branches of `sigmoid`
+/// (activation_functions.asm:31-49 and 62-80). The template it stands in names `expf` as an
+/// operand (`expf = sym expf`).
+macro_rules! call_expf {
+    () => {
+        concat!(
+            "push rcx\n",
+            "push rdx\n",
+            "push rsi\n",
+            "push rdi\n",
+            "push r8\n",
+            "push r9\n",
+            "push r10\n",
+            "push r11\n",
+            "call {expf}\n",
+            "pop r11\n",
+            "pop r10\n",
+            "pop r9\n",
+            "pop r8\n",
+            "pop rdi\n",
+            "pop rsi\n",
+            "pop rdx\n",
+            "pop rcx",
+        )
+    };
 }
 
-/// `xmm0 = sigmoid(xmm0)`, in two branches so that `expf` only sees arguments <= 0:
-/// for `x >= 0`, `1 / (expf(0 - x) + 1)`; otherwise (and for NaN), `expf(x) / (1 + expf(x))`.
-/// The caller-saved integer registers the callers use (`rcx rdx rsi rdi r8-r11`) are kept on the
-/// stack around the `expf` call.
-///
-/// Mirrors [`activation_functions.asm` lines 20-85](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/activation_functions.asm#L20-L85).
-///
-/// # Safety
-/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
-/// never through its Rust signature: its arguments and results are in the registers named
-/// above, and the caller must declare every register it writes as clobbered. SSE only. It calls
-/// the C library's `expf`, so the caller must also treat every register the C ABI lets a callee
-/// clobber as clobbered, and `rsp` must be a multiple of 16 on entry (one below the System V
-/// convention, as when `dense_routine` calls it), so that the `call` to `expf` after its eight
-/// pushes is aligned.
-#[unsafe(naked)]
-pub unsafe extern "C" fn sigmoid_routine() {
-    core::arch::naked_asm!(
+routine! {
+    /// `xmm0 = max(xmm0, +0.0)` by `maxss` (so `-0.0` and NaN both give `+0.0`). Clobbers `xmm1`.
+    mirrors "activation_functions.asm" lines 12-15;
+    safety:
+    /// SSE only; it touches no memory and no stack.
+    fn relu_routine {
+        "xorps xmm1, xmm1",
+        "maxss xmm0, xmm1",
+        "ret",
+    }
+}
+
+routine! {
+    /// `xmm0 = sigmoid(xmm0)`, in two branches so that `expf` only sees arguments <= 0: for `x >=
+    /// 0`, `1 / (expf(0 - x) + 1)`; otherwise (and for NaN), `expf(x) / (1 + expf(x))`. The
+    /// caller-saved integer registers the callers use (`rcx rdx rsi rdi r8-r11`) are kept on the
+    /// stack around the `expf` call.
+    mirrors "activation_functions.asm" lines 20-85;
+    safety:
+    /// SSE only. It calls the C library's `expf`, so the caller must also treat every register the
+    /// C ABI lets a callee clobber as clobbered, and `rsp` must be a multiple of 16 on entry (one
+    /// below the System V convention, as when `dense_routine` calls it), so that the `call` to
+    /// `expf` after its eight pushes is aligned.
+    fn sigmoid_routine {
         "xorps xmm1, xmm1",
         "comiss xmm0, xmm1",
         "jb 3f",
@@ -51,23 +71,8 @@ pub unsafe extern "C" fn sigmoid_routine() {
         "xorps xmm1, xmm1",
         "subss xmm1, xmm0",
         "movaps xmm0, xmm1",
-        "push rcx",
-        "push rdx",
-        "push rsi",
-        "push rdi",
-        "push r8",
-        "push r9",
-        "push r10",
-        "push r11",
-        "call {expf}",
-        "pop r11",
-        "pop r10",
-        "pop r9",
-        "pop r8",
-        "pop rdi",
-        "pop rsi",
-        "pop rdx",
-        "pop rcx",
+        // activation_functions.asm:31-49 (the same lines as the other branch, 62-80)
+        call_expf!(),
         "movss xmm1, [rip + {one}]",
         "addss xmm0, xmm1",
         "movss xmm1, [rip + {one}]",
@@ -76,48 +81,27 @@ pub unsafe extern "C" fn sigmoid_routine() {
         "ret",
         // x < 0
         "3:", // .x_negative (activation_functions.asm:60)
-        "push rcx",
-        "push rdx",
-        "push rsi",
-        "push rdi",
-        "push r8",
-        "push r9",
-        "push r10",
-        "push r11",
-        "call {expf}",
-        "pop r11",
-        "pop r10",
-        "pop r9",
-        "pop r8",
-        "pop rdi",
-        "pop rsi",
-        "pop rdx",
-        "pop rcx",
+        // activation_functions.asm:62-80 (the same lines as the other branch, 31-49)
+        call_expf!(),
         "movss xmm1, [rip + {one}]",
         "addss xmm1, xmm0",
         "divss xmm0, xmm1",
         "ret",
         expf = sym expf,
         one = sym ONE,
-    )
+    }
 }
 
-/// In place, `dz[i] = 0` unless `z[i] > 0` (`comiss`, so NaN also zeroes), one float at a time;
-/// `z` is the layer's stored *post*-ReLU output.
-///
-/// Registers: `rdi` z, `rsi` gradient (in place), `rcx` count; uses `rax`, `xmm0-1`.
-///
-/// Mirrors [`activation_functions.asm` lines 92-108](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/activation_functions.asm#L92-L108).
-///
-/// # Safety
-/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
-/// never through its Rust signature: its arguments and results are in the registers named
-/// above, and the caller must declare every register it writes as clobbered. SSE only. `rcx >=
-/// 1` (the loop tests at its end); `rdi` readable and `rsi` readable and writable for `rcx`
-/// floats.
-#[unsafe(naked)]
-pub unsafe extern "C" fn relu_backward_routine() {
-    core::arch::naked_asm!(
+routine! {
+    /// In place, `dz[i] = 0` unless `z[i] > 0` (`comiss`, so NaN also zeroes), one float at a time;
+    /// `z` is the layer's stored *post*-ReLU output.
+    ///
+    /// Registers: `rdi` z, `rsi` gradient (in place), `rcx` count; uses `rax`, `xmm0-1`.
+    mirrors "activation_functions.asm" lines 92-108;
+    safety:
+    /// SSE only. `rcx >= 1` (the loop tests at its end); `rdi` readable and `rsi` readable and
+    /// writable for `rcx` floats.
+    fn relu_backward_routine {
         "xor rax, rax",
         "2:", // .relu_backward_loop (activation_functions.asm:94)
         "movss xmm0, [rdi + rax*4]",
@@ -134,7 +118,7 @@ pub unsafe extern "C" fn relu_backward_routine() {
         "cmp rax, rcx",
         "jl 2b",
         "ret",
-    )
+    }
 }
 
 /// ReLU of one value through [`relu_routine`].

@@ -19,28 +19,22 @@
 
 use super::activation_functions::relu_backward;
 use super::buffer::{with_room, Buffers, ROOM};
-use super::call_routine;
 use super::convolution::conv2d_backward;
 use super::matrix_ops::{matrix_vector_multiply, outer_product_add};
 use super::maxpool::maxpool_backward;
 use super::padding::remove_padding;
+use super::{call_routine, routine};
 use crate::config::Shapes;
 
-/// `db[i] += g[i]` for `rcx` floats (a multiple of 16), 16 at a time.
-///
-/// Registers (as the original): `rdi` g, `rdx` db, `rcx` count; uses `zmm0-1`.
-///
-/// Mirrors [`backward.asm` lines 192-205](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/backward.asm#L192-L205).
-///
-/// # Safety
-/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
-/// never through its Rust signature: its arguments and results are in the registers named
-/// above, and the caller must declare every register it writes as clobbered. AVX-512 F. `rcx` a
-/// nonzero multiple of 16 (a count below 16 would loop about 2^64 times); `rdi` readable and
-/// `rdx` readable and writable for `rcx` floats (no alignment needed).
-#[unsafe(naked)]
-pub unsafe extern "C" fn accumulate_db_routine() {
-    core::arch::naked_asm!(
+routine! {
+    /// `db[i] += g[i]` for `rcx` floats (a multiple of 16), 16 at a time.
+    ///
+    /// Registers (as the original): `rdi` g, `rdx` db, `rcx` count; uses `zmm0-1`.
+    mirrors "backward.asm" lines 192-205;
+    safety:
+    /// AVX-512 F. `rcx` a nonzero multiple of 16 (a count below 16 would loop about 2^64 times);
+    /// `rdi` readable and `rdx` readable and writable for `rcx` floats (no alignment needed).
+    fn accumulate_db_routine {
         "shr rcx, 4",
         "2:", // .db_loop (backward.asm:194)
         "vmovups zmm0, [rdi]",
@@ -52,7 +46,7 @@ pub unsafe extern "C" fn accumulate_db_routine() {
         "dec rcx",
         "jnz 2b",
         "ret",
-    )
+    }
 }
 
 /// `db += g` through [`accumulate_db_routine`] (equal lengths, a multiple of 16).

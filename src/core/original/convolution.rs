@@ -8,40 +8,79 @@
 //! iterations under the full mask. The iteration count is computed as `(12 C) >> 6` and the loop
 //! is a do-while, which is why `C = 3` (count 0) still runs once.
 
-use super::call_routine;
+use super::{call_routine, routine};
 
-/// Forward convolution of one sample, ReLU included: for each output pixel `(i, j)` in row-major
-/// order and each filter `f`, one ZMM accumulator gathers the FMAs of the window (three rows per
-/// 16-float step), is reduced to a scalar by the fixed tree below, gets the bias added and goes
-/// through ReLU, then one float is stored to `out[i][j][f]`.
-///
-/// Reduction tree of the accumulator `a[0..16]`: `b[k] = a[k] + a[k+8]` (8 lanes), `c[k] = b[k] +
-/// b[k+4]` (4 lanes), then two `haddps`: `(c0 + c1) + (c2 + c3)`.
-///
-/// Registers (as the original): `rdi` filters, `rsi` padded input, `rdx` output, `rcx` filter
-/// count, `rbx` channels, `rax` output size (square), `r14` biases, `k1` the load mask. Uses
-/// `r8` (i), `r9` (j), `r10` (bytes of a padded input row), `r11` (16-float steps per filter
-/// row), `r12` (bytes of a filter row), `r13` (filter index), `r15`, `zmm0-6`.
-///
-/// Mirrors [`convolution.asm` lines 19-102](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/convolution.asm#L19-L102).
-///
-/// # Safety
-/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
-/// never through its Rust signature: its arguments and results are in the registers named
-/// above, and the caller must declare every register it writes as clobbered. AVX-512 F and DQ.
-/// `rbx` is 3 (with `k1 = 0x1FF`) or a multiple of 16 (with `k1 = 0xFFFF`), `rax` and `rcx` at
-/// least 1; `rsi` readable for `(rax+2)^2 * rbx` floats, `rdi` for `rcx * 9 * rbx`, `r14` for
-/// `rcx`; `rdx` writable for `rax^2 * rcx` floats. Masked loads do not fault on masked lanes,
-/// so conv1's 9-float rows need no room after them.
-#[unsafe(naked)]
-pub unsafe extern "C" fn conv2d_routine() {
-    core::arch::naked_asm!(
+/// `r10` = the bytes of a padded input row (`(rax + 2) * rbx * 4`), `r12` = the bytes of a
+/// filter row (`rbx * 12`, three pixels): the same lines in both routines (convolution.asm:22-25
+/// and 120-123).
+macro_rules! window_strides {
+    () => {
+        concat!(
+            "lea r10, [rax + 2]\n",
+            "imul r10, rbx\n",
+            "imul r10, r10, 4\n",
+            "imul r12, rbx, 12",
+        )
+    };
+}
+
+/// 16 floats (under the mask `k1`) of each of the window's three input rows into `zmm1-3` and of
+/// the filter's three rows into `zmm4-6`: the same lines in both routines (convolution.asm:34-40
+/// and 142-148).
+macro_rules! load_window_rows {
+    () => {
+        concat!(
+            "vmovdqu32 zmm1 {{k1}}{{z}}, [rsi]\n",
+            "vmovdqu32 zmm2 {{k1}}{{z}}, [rsi + r10]\n",
+            "vmovdqu32 zmm3 {{k1}}{{z}}, [rsi + r10*2]\n",
+            "vmovdqu32 zmm4 {{k1}}{{z}}, [rdi]\n",
+            "vmovdqu32 zmm5 {{k1}}{{z}}, [rdi + r12]\n",
+            "vmovdqu32 zmm6 {{k1}}{{z}}, [rdi + r12*2]",
+        )
+    };
+}
+
+/// The horizontal sum of `zmm0` into the low lane of `xmm0` by the fixed tree `a[k] + a[k+8]`,
+/// `+ [k+4]`, then two `haddps`: the lines the original writes in `conv2d` and in `dot_product`
+/// (convolution.asm:54-59, dot_product.asm:26-31). Uses `zmm1`.
+macro_rules! horizontal_sum {
+    () => {
+        concat!(
+            "vextractf32x8 ymm1, zmm0, 1\n",
+            "vaddps ymm0, ymm0, ymm1\n",
+            "vextractf128 xmm1, ymm0, 1\n",
+            "vaddps xmm0, xmm0, xmm1\n",
+            "haddps xmm0, xmm0\n",
+            "haddps xmm0, xmm0",
+        )
+    };
+}
+pub(crate) use horizontal_sum;
+
+routine! {
+    /// Forward convolution of one sample, ReLU included: for each output pixel `(i, j)` in
+    /// row-major order and each filter `f`, one ZMM accumulator gathers the FMAs of the window
+    /// (three rows per 16-float step), is reduced to a scalar by the fixed tree below, gets the
+    /// bias added and goes through ReLU, then one float is stored to `out[i][j][f]`.
+    ///
+    /// Reduction tree of the accumulator `a[0..16]`: `b[k] = a[k] + a[k+8]` (8 lanes),
+    /// `c[k] = b[k] + b[k+4]` (4 lanes), then two `haddps`: `(c0 + c1) + (c2 + c3)`.
+    ///
+    /// Registers (as the original): `rdi` filters, `rsi` padded input, `rdx` output, `rcx` filter
+    /// count, `rbx` channels, `rax` output size (square), `r14` biases, `k1` the load mask. Uses
+    /// `r8` (i), `r9` (j), `r10` (bytes of a padded input row), `r11` (16-float steps per filter
+    /// row), `r12` (bytes of a filter row), `r13` (filter index), `r15`, `zmm0-6`.
+    mirrors "convolution.asm" lines 19-102;
+    safety:
+    /// AVX-512 F and DQ. `rbx` is 3 (with `k1 = 0x1FF`) or a multiple of 16 (with `k1 = 0xFFFF`),
+    /// `rax` and `rcx` at least 1; `rsi` readable for `(rax+2)^2 * rbx` floats, `rdi` for
+    /// `rcx * 9 * rbx`, `r14` for `rcx`; `rdx` writable for `rax^2 * rcx` floats. Masked loads do
+    /// not fault on masked lanes, so conv1's 9-float rows need no room after them.
+    fn conv2d_routine {
         "xor r8, r8",
         "xor r9, r9",
-        "lea r10, [rax + 2]",
-        "imul r10, rbx",
-        "imul r10, r10, 4",
-        "imul r12, rbx, 12",
+        // convolution.asm:22-25 (the same lines in conv2d_backward, 120-123)
+        window_strides!(),
         "mov r11, r12",
         "shr r11, 6",
         // a new output pixel
@@ -50,12 +89,8 @@ pub unsafe extern "C" fn conv2d_routine() {
         "vxorps zmm0, zmm0, zmm0",
         // 16 floats of each of the three window rows (also the entry of the next filter)
         "3:", // .filter_loop (convolution.asm:33)
-        "vmovdqu32 zmm1 {{k1}}{{z}}, [rsi]",
-        "vmovdqu32 zmm2 {{k1}}{{z}}, [rsi + r10]",
-        "vmovdqu32 zmm3 {{k1}}{{z}}, [rsi + r10*2]",
-        "vmovdqu32 zmm4 {{k1}}{{z}}, [rdi]",
-        "vmovdqu32 zmm5 {{k1}}{{z}}, [rdi + r12]",
-        "vmovdqu32 zmm6 {{k1}}{{z}}, [rdi + r12*2]",
+        // convolution.asm:34-40 (the same lines in conv2d_backward, 142-148)
+        load_window_rows!(),
         "vfmadd231ps zmm0, zmm1, zmm4",
         "vfmadd231ps zmm0, zmm2, zmm5",
         "vfmadd231ps zmm0, zmm3, zmm6",
@@ -65,13 +100,8 @@ pub unsafe extern "C" fn conv2d_routine() {
         "jg 3b",
         "mov r11, r12",
         "shr r11, 6",
-        // horizontal sum of zmm0 into xmm0's low lane
-        "vextractf32x8 ymm1, zmm0, 1",
-        "vaddps ymm0, ymm0, ymm1",
-        "vextractf128 xmm1, ymm0, 1",
-        "vaddps xmm0, xmm0, xmm1",
-        "haddps xmm0, xmm0",
-        "haddps xmm0, xmm0",
+        // convolution.asm:54-59 (the same lines in dot_product, dot_product.asm:26-31)
+        horizontal_sum!(),
         "movss xmm1, [r14 + r13*4]",
         "addss xmm0, xmm1",
         "call {relu}",
@@ -106,44 +136,36 @@ pub unsafe extern "C" fn conv2d_routine() {
         "jne 2b",
         "ret", // .end_of_end (convolution.asm:101)
         relu = sym super::activation_functions::relu_routine,
-    )
+    }
 }
 
-/// Gradients of one sample's convolution: for each output pixel `(i, j)` and filter `f`, with `g
-/// = dout[i][j][f]` broadcast to 16 lanes, each 16-float step of the window adds `x * g` into the
-/// filter's weight gradient and `w * g` into the padded input gradient (a multiply, then a
-/// separate add: not an FMA), by unmasked read-modify-write of 16 floats; then `g` is added to
-/// the filter's bias gradient. The input gradient is zeroed first (by
-/// [`super::update_weights::fill_zero_routine`], which clears whole 16-float blocks only).
-///
-/// With `C = 3` the unmasked 16-float read-modify-writes reach 7 floats past each 9-float row
-/// (adding `0 * g`), so `d_w` and `d_x` need 16 floats of room after them.
-///
-/// Registers (as the original): `rdi` filters, `rsi` padded input, `rdx` output gradient, `rcx`
-/// filter count, `rbx` channels, `rax` output size, `r14` weight gradient, `r8` padded input
-/// gradient, `r9` bias gradient, `k1` the load mask; `i` and `j` live on the stack. Uses `r10-r13`,
-/// `r15`, `zmm0-15`.
-///
-/// Mirrors [`convolution.asm` lines 117-244](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/convolution.asm#L117-L244).
-///
-/// # Safety
-/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
-/// never through its Rust signature: its arguments and results are in the registers named
-/// above, and the caller must declare every register it writes as clobbered. AVX-512 F and DQ.
-/// Shapes and mask as [`conv2d_routine`]; besides, `r14` (`rcx * 9 * rbx` floats) and `r8`
-/// (`(rax+2)^2 * rbx` floats) readable and writable with 16 floats of room after each (the
-/// unmasked read-modify-writes run past a 9-float row), `r9` readable and writable for `rcx`
-/// floats, `rdx` readable for `rax^2 * rcx + 1` floats (the broadcast of the next gradient runs
-/// one past the last); it keeps its row and column counters on the stack.
-#[unsafe(naked)]
-pub unsafe extern "C" fn conv2d_backward_routine() {
-    core::arch::naked_asm!(
+routine! {
+    /// Gradients of one sample's convolution: for each output pixel `(i, j)` and filter `f`, with
+    /// `g = dout[i][j][f]` broadcast to 16 lanes, each 16-float step of the window adds `x * g`
+    /// into the filter's weight gradient and `w * g` into the padded input gradient (a multiply,
+    /// then a separate add: not an FMA), by unmasked read-modify-write of 16 floats; then `g` is
+    /// added to the filter's bias gradient. The input gradient is zeroed first (by
+    /// [`super::update_weights::fill_zero_routine`], which clears whole 16-float blocks only).
+    ///
+    /// With `C = 3` the unmasked 16-float read-modify-writes reach 7 floats past each 9-float row
+    /// (adding `0 * g`), so `d_w` and `d_x` need 16 floats of room after them.
+    ///
+    /// Registers (as the original): `rdi` filters, `rsi` padded input, `rdx` output gradient, `rcx`
+    /// filter count, `rbx` channels, `rax` output size, `r14` weight gradient, `r8` padded input
+    /// gradient, `r9` bias gradient, `k1` the load mask; `i` and `j` live on the stack. Uses
+    /// `r10-r13`, `r15`, `zmm0-15`.
+    mirrors "convolution.asm" lines 117-244;
+    safety:
+    /// AVX-512 F and DQ. Shapes and mask as [`conv2d_routine`]; besides, `r14` (`rcx * 9 * rbx`
+    /// floats) and `r8` (`(rax+2)^2 * rbx` floats) readable and writable with 16 floats of room
+    /// after each (the unmasked read-modify-writes run past a 9-float row), `r9` readable and
+    /// writable for `rcx` floats, `rdx` readable for `rax^2 * rcx + 1` floats (the broadcast of the
+    /// next gradient runs one past the last); it keeps its row and column counters on the stack.
+    fn conv2d_backward_routine {
         "push 0",
         "push 0",
-        "lea r10, [rax + 2]",
-        "imul r10, rbx",
-        "imul r10, r10, 4",
-        "imul r12, rbx, 12",
+        // convolution.asm:120-123 (the same lines in conv2d, 22-25)
+        window_strides!(),
         // clear the padded input gradient
         "push rcx",
         "push rdi",
@@ -161,12 +183,8 @@ pub unsafe extern "C" fn conv2d_backward_routine() {
         "xor r13, r13",
         "vbroadcastss zmm0, [rdx]",
         "3:", // .filter_loop (convolution.asm:141)
-        "vmovdqu32 zmm1 {{k1}}{{z}}, [rsi]",
-        "vmovdqu32 zmm2 {{k1}}{{z}}, [rsi + r10]",
-        "vmovdqu32 zmm3 {{k1}}{{z}}, [rsi + r10*2]",
-        "vmovdqu32 zmm4 {{k1}}{{z}}, [rdi]",
-        "vmovdqu32 zmm5 {{k1}}{{z}}, [rdi + r12]",
-        "vmovdqu32 zmm6 {{k1}}{{z}}, [rdi + r12*2]",
+        // convolution.asm:142-148 (the same lines in conv2d, 34-40)
+        load_window_rows!(),
         // weight gradient += x * g
         "vmulps zmm7, zmm1, zmm0",
         "vmulps zmm8, zmm2, zmm0",
@@ -247,7 +265,7 @@ pub unsafe extern "C" fn conv2d_backward_routine() {
         "pop r15",
         "ret",
         fill_zero = sym super::update_weights::fill_zero_routine,
-    )
+    }
 }
 
 /// The load mask of a convolution with `channels` input channels: 9 lanes for 3 channels

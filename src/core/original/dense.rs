@@ -2,25 +2,21 @@
 //! into one accumulator, the horizontal sum of [`super::convolution::conv2d_routine`], plus the
 //! bias), then ReLU or the sigmoid.
 
-use super::call_routine;
+use super::convolution::horizontal_sum;
+use super::{call_routine, routine};
 
-/// `xmm0 = dot(x, w) + bias` over `rcx` floats (a multiple of 16): FMAs into `zmm0` 16 lanes at a
-/// time in order, then the tree `a[k] + a[k+8]`, `+ [k+4]`, two `haddps`, then `+ [rdx]`.
-///
-/// Registers (as the original): `rdi` x, `rsi` weights row, `rcx` length, `rdx` bias pointer;
-/// uses `rax` (index), `rbx` (16-float steps), `zmm0-2`.
-///
-/// Mirrors [`dot_product.asm` lines 11-42](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/dot_product.asm#L11-L42).
-///
-/// # Safety
-/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
-/// never through its Rust signature: its arguments and results are in the registers named
-/// above, and the caller must declare every register it writes as clobbered. AVX-512 F and DQ.
-/// `rcx` a nonzero multiple of 16; `rdi` and `rsi` readable for `rcx` floats, `rdx` for one. It
-/// overwrites `rbx`, which Rust reserves: save it around the call (`call_routine!` does).
-#[unsafe(naked)]
-pub unsafe extern "C" fn dot_product_routine() {
-    core::arch::naked_asm!(
+routine! {
+    /// `xmm0 = dot(x, w) + bias` over `rcx` floats (a multiple of 16): FMAs into `zmm0` 16 lanes at
+    /// a time in order, then the tree `a[k] + a[k+8]`, `+ [k+4]`, two `haddps`, then `+ [rdx]`.
+    ///
+    /// Registers (as the original): `rdi` x, `rsi` weights row, `rcx` length, `rdx` bias pointer;
+    /// uses `rax` (index), `rbx` (16-float steps), `zmm0-2`.
+    mirrors "dot_product.asm" lines 11-42;
+    safety:
+    /// AVX-512 F and DQ. `rcx` a nonzero multiple of 16; `rdi` and `rsi` readable for `rcx` floats,
+    /// `rdx` for one. It overwrites `rbx`, which Rust reserves: save it around the call
+    /// (`call_routine!` does).
+    fn dot_product_routine {
         "xor rax, rax",
         "vxorps zmm0, zmm0, zmm0",
         "mov rbx, rcx",
@@ -32,38 +28,29 @@ pub unsafe extern "C" fn dot_product_routine() {
         "add rax, 16",
         "dec rbx",
         "jnz 2b",
-        "vextractf32x8 ymm1, zmm0, 1",
-        "vaddps ymm0, ymm0, ymm1",
-        "vextractf128 xmm1, ymm0, 1",
-        "vaddps xmm0, xmm0, xmm1",
-        "haddps xmm0, xmm0",
-        "haddps xmm0, xmm0",
+        // dot_product.asm:26-31 (the same lines in conv2d, convolution.asm:54-59)
+        horizontal_sum!(),
         "movss xmm1, [rdx]", // .add_bias (dot_product.asm:39), never a jump target
         "addss xmm0, xmm1",
         "ret",
-    )
+    }
 }
 
-/// For each of `r9` neurons: `out[n] = act(dot(x, W[n]) + b[n])`, `act` ReLU when `r12 = 0`, the
-/// sigmoid when `r12 = 1`.
-///
-/// Registers (as the original): `rdi` x, `rsi` weights `[neurons][rcx]`, `rdx` biases, `r8`
-/// output, `r9` neuron count, `rcx` input length, `r12` activation flag; uses `r10`, `r11`.
-///
-/// Mirrors [`dense.asm` lines 15-41](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/dense.asm#L15-L41).
-///
-/// # Safety
-/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
-/// never through its Rust signature: its arguments and results are in the registers named
-/// above, and the caller must declare every register it writes as clobbered. AVX-512 F and DQ.
-/// `r9 >= 1`; `rcx` a nonzero multiple of 16; `rdi` readable for `rcx` floats, `rsi` for `r9 *
-/// rcx`, `rdx` for `r9`; `r8` writable for `r9` floats. `r12 = 1` selects the sigmoid, anything
-/// else ReLU. It calls [`super::activation_functions::sigmoid_routine`] and so the C library's
-/// `expf`: the caller must treat every register the C ABI lets a callee clobber, and `rbx`, as
-/// clobbered, and enter it the System V way (`rsp` a multiple of 16 at its `call`).
-#[unsafe(naked)]
-pub unsafe extern "C" fn dense_routine() {
-    core::arch::naked_asm!(
+routine! {
+    /// For each of `r9` neurons: `out[n] = act(dot(x, W[n]) + b[n])`, `act` ReLU when `r12 = 0`,
+    /// the sigmoid when `r12 = 1`.
+    ///
+    /// Registers (as the original): `rdi` x, `rsi` weights `[neurons][rcx]`, `rdx` biases, `r8`
+    /// output, `r9` neuron count, `rcx` input length, `r12` activation flag; uses `r10`, `r11`.
+    mirrors "dense.asm" lines 15-41;
+    safety:
+    /// AVX-512 F and DQ. `r9 >= 1`; `rcx` a nonzero multiple of 16; `rdi` readable for `rcx`
+    /// floats, `rsi` for `r9 * rcx`, `rdx` for `r9`; `r8` writable for `r9` floats. `r12 = 1`
+    /// selects the sigmoid, anything else ReLU. It calls
+    /// [`super::activation_functions::sigmoid_routine`] and so the C library's `expf`: the caller
+    /// must treat every register the C ABI lets a callee clobber, and `rbx`, as clobbered, and
+    /// enter it the System V way (`rsp` a multiple of 16 at its `call`).
+    fn dense_routine {
         "mov r10, r9",
         "imul r11, rcx, 4",
         "2:", // .layer_loop (dense.asm:18)
@@ -85,7 +72,7 @@ pub unsafe extern "C" fn dense_routine() {
         dot_product = sym dot_product_routine,
         relu = sym super::activation_functions::relu_routine,
         sigmoid = sym super::activation_functions::sigmoid_routine,
-    )
+    }
 }
 
 /// The activation after a dense layer's dot products.

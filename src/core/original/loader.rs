@@ -4,29 +4,25 @@
 //! memory-mapped blob instead, and copy one image into a staging buffer with 64 bytes of room
 //! after it, because the routine reads 64 bytes at a time (and uses 16).
 
-use super::call_routine;
+use super::{call_routine, routine};
 
 /// The constant the original scales by: the decimal `0.0039215689`, i.e. `1/255` as f32.
 static ONE_OVER_255: f32 = 0.003_921_568_9;
 
-/// `out[i] = (float) bytes[i] * (1/255)` for `i < r10` (a multiple of 16), 16 at a time: zero-extend
-/// 16 bytes to 16 ints, convert, multiply; then copies the label byte.
-///
-/// Registers: `rsi` the image's bytes, `rdi` its label byte, `r8` output floats, `r9` label
-/// destination, `r10` byte count; uses `rcx`, `zmm0-3`. The original finds the image and label
-/// by index in its static buffers (`rax`) and has the byte count as a constant; the loop is its.
-///
-/// Mirrors [`loader.asm` lines 118-142](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/loader.asm#L118-L142).
-///
-/// # Safety
-/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
-/// never through its Rust signature: its arguments and results are in the registers named
-/// above, and the caller must declare every register it writes as clobbered. AVX-512 F and BW.
-/// `r10` a multiple of 16; `rsi` readable for `r10 + 48` bytes (each step loads 64 bytes and
-/// uses 16), `rdi` for one byte; `r8` writable for `r10` floats, `r9` for one byte.
-#[unsafe(naked)]
-pub unsafe extern "C" fn load_sample_routine() {
-    core::arch::naked_asm!(
+routine! {
+    /// `out[i] = (float) bytes[i] * (1/255)` for `i < r10` (a multiple of 16), 16 at a time:
+    /// zero-extend 16 bytes to 16 ints, convert, multiply; then copies the label byte.
+    ///
+    /// Registers: `rsi` the image's bytes, `rdi` its label byte, `r8` output floats, `r9` label
+    /// destination, `r10` byte count; uses `rcx`, `zmm0-3`. The original finds the image and label
+    /// by index in its static buffers (`rax`) and has the byte count as a constant; the loop is
+    /// its.
+    mirrors "loader.asm" lines 118-142;
+    safety:
+    /// AVX-512 F and BW. `r10` a multiple of 16; `rsi` readable for `r10 + 48` bytes (each step
+    /// loads 64 bytes and uses 16), `rdi` for one byte; `r8` writable for `r10` floats, `r9` for
+    /// one byte.
+    fn load_sample_routine {
         "xor rcx, rcx",
         "2:", // .data_loop (loader.asm:125)
         "cmp rcx, r10",
@@ -44,7 +40,7 @@ pub unsafe extern "C" fn load_sample_routine() {
         "mov [r9], cl",
         "ret",
         one_over_255 = sym ONE_OVER_255,
-    )
+    }
 }
 
 /// Converts `bytes` (HWC u8, a multiple of 16 long, with 48 readable bytes after it) into `out`

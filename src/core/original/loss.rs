@@ -1,6 +1,6 @@
 //! `loss.asm`: binary cross-entropy of one sample, with the C library's `logf`.
 
-use super::call_routine;
+use super::{call_routine, routine};
 
 #[allow(dead_code)]
 extern "C" {
@@ -10,22 +10,17 @@ extern "C" {
 static EPS: f32 = 1.0e-7;
 static ONE: f32 = 1.0;
 
-/// `xmm0 = 0 - ((1 - y) * logf((1 - p) + eps) + y * logf(p + eps))` with `y` in `xmm0` and `p`
-/// in `xmm1`, `eps = 1e-7`; `y` and the first term are kept on the stack across the `logf` calls.
-///
-/// Mirrors [`loss.asm` lines 9-55](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/loss.asm#L9-L55).
-///
-/// # Safety
-/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
-/// never through its Rust signature: its arguments and results are in the registers named
-/// above, and the caller must declare every register it writes as clobbered. SSE only. It calls
-/// the C library's `logf` twice, so the caller must treat every register the C ABI lets a
-/// callee clobber as clobbered, and `rsp` must be a multiple of 16 on entry (as when the
-/// original's `_start` calls it, three pushes deep), so that the `call`s to `logf` after its 32
-/// bytes of stack are aligned.
-#[unsafe(naked)]
-pub unsafe extern "C" fn compute_loss_routine() {
-    core::arch::naked_asm!(
+routine! {
+    /// `xmm0 = 0 - ((1 - y) * logf((1 - p) + eps) + y * logf(p + eps))` with `y` in `xmm0` and `p`
+    /// in `xmm1`, `eps = 1e-7`; `y` and the first term are kept on the stack across the `logf`
+    /// calls.
+    mirrors "loss.asm" lines 9-55;
+    safety:
+    /// SSE only. It calls the C library's `logf` twice, so the caller must treat every register the
+    /// C ABI lets a callee clobber as clobbered, and `rsp` must be a multiple of 16 on entry (as
+    /// when the original's `_start` calls it, three pushes deep), so that the `call`s to `logf`
+    /// after its 32 bytes of stack are aligned.
+    fn compute_loss_routine {
         "movss xmm4, xmm0",
         "movss xmm5, xmm1",
         // y * logf(p + eps)
@@ -63,7 +58,7 @@ pub unsafe extern "C" fn compute_loss_routine() {
         logf = sym logf,
         eps = sym EPS,
         one = sym ONE,
-    )
+    }
 }
 
 /// The loss of prediction `p` for label `y` (0.0 or 1.0) through [`compute_loss_routine`].

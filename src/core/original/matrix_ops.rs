@@ -1,25 +1,19 @@
 //! `matrix_ops.asm`: the two matrix routines of the dense layers' backward pass.
 
-use super::call_routine;
+use super::{call_routine, routine};
 
-/// `C[i][j] += A[i] * B[j]` for `i < r9`, `j < rcx`: per row, 16 columns at a time with one FMA
-/// (fused: one rounding), then the remaining columns one at a time with a multiply and a separate
-/// add (two roundings).
-///
-/// Registers (as the original): `rdi` A, `rsi` B, `rdx` C `[r9][rcx]`, `r9` rows, `rcx` columns;
-/// uses `r8` (i), `r10` (j), `r11`, `r12` (row pointer), `zmm0-2`.
-///
-/// Mirrors [`matrix_ops.asm` lines 14-69](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/matrix_ops.asm#L14-L69).
-///
-/// # Safety
-/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
-/// never through its Rust signature: its arguments and results are in the registers named
-/// above, and the caller must declare every register it writes as clobbered. AVX-512 F. `rdi`
-/// readable for `r9` floats, `rsi` for `rcx`; `rdx` readable and writable for `r9 * rcx`
-/// floats.
-#[unsafe(naked)]
-pub unsafe extern "C" fn outer_product_add_routine() {
-    core::arch::naked_asm!(
+routine! {
+    /// `C[i][j] += A[i] * B[j]` for `i < r9`, `j < rcx`: per row, 16 columns at a time with one FMA
+    /// (fused: one rounding), then the remaining columns one at a time with a multiply and a
+    /// separate add (two roundings).
+    ///
+    /// Registers (as the original): `rdi` A, `rsi` B, `rdx` C `[r9][rcx]`, `r9` rows, `rcx`
+    /// columns; uses `r8` (i), `r10` (j), `r11`, `r12` (row pointer), `zmm0-2`.
+    mirrors "matrix_ops.asm" lines 14-69;
+    safety:
+    /// AVX-512 F. `rdi` readable for `r9` floats, `rsi` for `rcx`; `rdx` readable and writable for
+    /// `r9 * rcx` floats.
+    fn outer_product_add_routine {
         "xor r8, r8",
         "2:", // .outer_loop (matrix_ops.asm:16)
         "cmp r8, r9",
@@ -61,30 +55,25 @@ pub unsafe extern "C" fn outer_product_add_routine() {
         "jmp 2b",
         "7:", // .outer_end (matrix_ops.asm:68)
         "ret",
-    )
+    }
 }
 
-/// `y[j] = sum_i x[i] * W[i][j]` (`W` is `[rcx][r9]`, row-major): 16 outputs at a time, each
-/// accumulated by FMAs over `i` in order from zero; when fewer than 16 outputs remain, the rest
-/// one at a time with a multiply and a separate add per `i`.
-///
-/// Registers (as the original): `rdi` x, `rsi` W, `rdx` y, `rcx` length of x, `r9` length of y;
-/// uses `r8` (j), `r10` (i), `r11`, `r12`, `r13`, `zmm0-2`.
-///
-/// One instruction of the original is left out: its `.tail_end` (lines 154-155) is a lone jump
-/// to `.outer_end`, so the tail loop's exit jumps to `.outer_end` directly; the same path, the
-/// same bits.
-///
-/// Mirrors [`matrix_ops.asm` lines 78-158](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/matrix_ops.asm#L78-L158).
-///
-/// # Safety
-/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
-/// never through its Rust signature: its arguments and results are in the registers named
-/// above, and the caller must declare every register it writes as clobbered. AVX-512 F. `rdi`
-/// readable for `rcx` floats, `rsi` for `rcx * r9`; `rdx` writable for `r9` floats.
-#[unsafe(naked)]
-pub unsafe extern "C" fn matrix_vector_multiply_routine() {
-    core::arch::naked_asm!(
+routine! {
+    /// `y[j] = sum_i x[i] * W[i][j]` (`W` is `[rcx][r9]`, row-major): 16 outputs at a time, each
+    /// accumulated by FMAs over `i` in order from zero; when fewer than 16 outputs remain, the rest
+    /// one at a time with a multiply and a separate add per `i`.
+    ///
+    /// Registers (as the original): `rdi` x, `rsi` W, `rdx` y, `rcx` length of x, `r9` length of y;
+    /// uses `r8` (j), `r10` (i), `r11`, `r12`, `r13`, `zmm0-2`.
+    ///
+    /// One instruction of the original is left out: its `.tail_end` (lines 154-155) is a lone jump
+    /// to `.outer_end`, so the tail loop's exit jumps to `.outer_end` directly; the same path, the
+    /// same bits.
+    mirrors "matrix_ops.asm" lines 78-158;
+    safety:
+    /// AVX-512 F. `rdi` readable for `rcx` floats, `rsi` for `rcx * r9`; `rdx` writable for `r9`
+    /// floats.
+    fn matrix_vector_multiply_routine {
         "xor r8, r8",
         "2:", // .outer_loop (matrix_ops.asm:81)
         "cmp r8, r9",
@@ -140,7 +129,7 @@ pub unsafe extern "C" fn matrix_vector_multiply_routine() {
         "jmp 6b",
         "9:", // .outer_end (matrix_ops.asm:157); .tail_end (matrix_ops.asm:154) is folded into it
         "ret",
-    )
+    }
 }
 
 /// `c[i][j] += a[i] * b[j]` through [`outer_product_add_routine`] (`c` is `[a.len()][b.len()]`).

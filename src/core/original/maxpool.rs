@@ -1,42 +1,75 @@
 //! `maxpool.asm`: 2x2 stride-2 max-pool over an HWC tensor, 16 channels at a time, with the
 //! argmax kept as four 16-bit lane masks per window.
 
-use super::call_routine;
+use super::{call_routine, routine};
 
-/// Pools `rdi x rdi x rcx` (channels a multiple of 16) into `rdi/2 x rdi/2 x rcx`.
-///
-/// For each output pixel and group of 16 channels it loads the window's four positions (top-left,
-/// top-right, bottom-left, bottom-right), takes `vmaxps` in that order, stores the maximum, and
-/// stores four masks `m0..m3` computed with `vcmpps ... 0x0E` (max > position): a *set* bit means
-/// "the gradient does not go here". `m0` is "position 0 is not the max"; `m1..m3` are widened so
-/// that only the first position holding the max (in window order) has a clear bit.
-///
-/// Registers (as the original): `rdx` input, `rsi` output, `rdi` input size, `rcx` channels,
-/// `rbx` masks (four `u16` per window and 16 channels); uses `r8-r13`, `rax`, `zmm0-3`,
-/// `zmm16-19`, `k0-k6`.
-///
-/// Mirrors [`maxpool.asm` lines 8-78](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/maxpool.asm#L8-L78).
-///
-/// # Safety
-/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
-/// never through its Rust signature: its arguments and results are in the registers named
-/// above, and the caller must declare every register it writes as clobbered. AVX-512 F and BW.
-/// `rdi` even and at least 2, `rcx` a nonzero multiple of 16; `rdx` readable for `rdi^2 * rcx`
-/// floats; `rsi` writable for `rdi^2 * rcx / 4` floats and `rbx` for [`mask_len`] `u16`s. It
-/// overwrites `rbx`, which Rust reserves: save it around the call (`call_routine!` does).
-#[unsafe(naked)]
-pub unsafe extern "C" fn maxpool_routine() {
-    core::arch::naked_asm!(
-        "mov r8, rdi",
-        "shr r8, 1",
-        "mov r9, r8",
-        "mov rax, r8",
-        "imul r10, rcx, 4",
-        "mov r11, r10",
-        "imul r11, rdi",
-        "mov r12, r10",
-        "add r12, r11",
-        "mov r13, rcx",
+/// The walk's set-up, the same lines at the start of both routines (maxpool.asm:9-20 and
+/// 89-100): `r8` windows left in the row and `r9` rows of windows left (`rax` keeps the count of
+/// a row), `r10`, `r11` and `r12` the byte offsets of a window's top-right, bottom-left and
+/// bottom-right pixels from its top-left one, `r13` the channels left at this window.
+macro_rules! window_walk_setup {
+    () => {
+        concat!(
+            "mov r8, rdi\n",
+            "shr r8, 1\n",
+            "mov r9, r8\n",
+            "mov rax, r8\n",
+            "imul r10, rcx, 4\n",
+            "mov r11, r10\n",
+            "imul r11, rdi\n",
+            "mov r12, r10\n",
+            "add r12, r11\n",
+            "mov r13, rcx",
+        )
+    };
+}
+
+/// The walk's step, the same lines at the end of both routines (maxpool.asm:60-76 and 125-141):
+/// the next 16 channels; after the last, the next window of the row (skipping the window's
+/// right pixel); after the last, the next row of windows (skipping the windows' bottom row). Each
+/// step jumps back to the routine's `2:` (`.loop`).
+macro_rules! window_walk_next {
+    () => {
+        concat!(
+            "add rsi, 64\n",
+            "add rbx, 8\n",
+            "add rdx, 64\n",
+            "sub r13, 16\n",
+            "jnz 2b\n",
+            "mov r13, rcx\n",
+            "add rdx, r10\n",
+            "dec r8\n",
+            "jnz 2b\n",
+            "mov r8, rax\n",
+            "add rdx, r11\n",
+            "dec r9\n",
+            "jnz 2b",
+        )
+    };
+}
+
+routine! {
+    /// Pools `rdi x rdi x rcx` (channels a multiple of 16) into `rdi/2 x rdi/2 x rcx`.
+    ///
+    /// For each output pixel and group of 16 channels it loads the window's four positions
+    /// (top-left, top-right, bottom-left, bottom-right), takes `vmaxps` in that order, stores the
+    /// maximum, and stores four masks `m0..m3` computed with `vcmpps ... 0x0E` (max > position): a
+    /// *set* bit means "the gradient does not go here". `m0` is "position 0 is not the max";
+    /// `m1..m3` are widened so that only the first position holding the max (in window order) has a
+    /// clear bit.
+    ///
+    /// Registers (as the original): `rdx` input, `rsi` output, `rdi` input size, `rcx` channels,
+    /// `rbx` masks (four `u16` per window and 16 channels); uses `r8-r13`, `rax`, `zmm0-3`,
+    /// `zmm16-19`, `k0-k6`.
+    mirrors "maxpool.asm" lines 8-78;
+    safety:
+    /// AVX-512 F and BW. `rdi` even and at least 2, `rcx` a nonzero multiple of 16; `rdx` readable
+    /// for `rdi^2 * rcx` floats; `rsi` writable for `rdi^2 * rcx / 4` floats and `rbx` for
+    /// [`mask_len`] `u16`s. It overwrites `rbx`, which Rust reserves: save it around the call
+    /// (`call_routine!` does).
+    fn maxpool_routine {
+        // maxpool.asm:9-20 (the same lines in maxpool_backward, 89-100)
+        window_walk_setup!(),
         "2:", // .loop (maxpool.asm:21)
         "vmovdqu32 zmm0, [rdx]",
         "vmovdqu32 zmm1, [rdx + r10]",
@@ -66,53 +99,26 @@ pub unsafe extern "C" fn maxpool_routine() {
         "kmovw [rbx + 2], k1",
         "kmovw [rbx + 4], k2",
         "kmovw [rbx + 6], k3",
-        "add rsi, 64",
-        "add rbx, 8",
-        "add rdx, 64",
-        "sub r13, 16",
-        "jnz 2b",
-        // next window of the row: skip the window's right pixel
-        "mov r13, rcx",
-        "add rdx, r10",
-        "dec r8",
-        "jnz 2b",
-        // next row of windows: skip the windows' bottom row
-        "mov r8, rax",
-        "add rdx, r11",
-        "dec r9",
-        "jnz 2b",
+        // maxpool.asm:60-76 (the same lines in maxpool_backward, 125-141)
+        window_walk_next!(),
         "ret",
-    )
+    }
 }
 
-/// The gradient of [`maxpool_routine`]: each output gradient goes to the one window position
-/// whose mask bit is clear, zero to the three others (all four positions are written).
-///
-/// Registers (as the original): `rdx` input gradient, `rsi` output gradient, `rdi` input size,
-/// `rcx` channels, `rbx` masks; uses `r8-r13`, `rax`, `zmm0-4`, `k1-k4`.
-///
-/// Mirrors [`maxpool.asm` lines 88-143](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/maxpool.asm#L88-L143).
-///
-/// # Safety
-/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
-/// never through its Rust signature: its arguments and results are in the registers named
-/// above, and the caller must declare every register it writes as clobbered. AVX-512 F and BW.
-/// Shapes as [`maxpool_routine`]; `rdx` writable for `rdi^2 * rcx` floats; `rsi` readable for
-/// `rdi^2 * rcx / 4` floats and `rbx` for [`mask_len`] `u16`s. It overwrites `rbx`, which Rust
-/// reserves: save it around the call (`call_routine!` does).
-#[unsafe(naked)]
-pub unsafe extern "C" fn maxpool_backward_routine() {
-    core::arch::naked_asm!(
-        "mov r8, rdi",
-        "shr r8, 1",
-        "mov r9, r8",
-        "mov rax, r8",
-        "imul r10, rcx, 4",
-        "mov r11, r10",
-        "imul r11, rdi",
-        "mov r12, r10",
-        "add r12, r11",
-        "mov r13, rcx",
+routine! {
+    /// The gradient of [`maxpool_routine`]: each output gradient goes to the one window position
+    /// whose mask bit is clear, zero to the three others (all four positions are written).
+    ///
+    /// Registers (as the original): `rdx` input gradient, `rsi` output gradient, `rdi` input size,
+    /// `rcx` channels, `rbx` masks; uses `r8-r13`, `rax`, `zmm0-4`, `k1-k4`.
+    mirrors "maxpool.asm" lines 88-143;
+    safety:
+    /// AVX-512 F and BW. Shapes as [`maxpool_routine`]; `rdx` writable for `rdi^2 * rcx` floats;
+    /// `rsi` readable for `rdi^2 * rcx / 4` floats and `rbx` for [`mask_len`] `u16`s. It overwrites
+    /// `rbx`, which Rust reserves: save it around the call (`call_routine!` does).
+    fn maxpool_backward_routine {
+        // maxpool.asm:89-100 (the same lines in maxpool, 9-20)
+        window_walk_setup!(),
         "2:", // .loop (maxpool.asm:101)
         "kmovw k1, [rbx]",
         "kmovw k2, [rbx + 2]",
@@ -131,21 +137,10 @@ pub unsafe extern "C" fn maxpool_backward_routine() {
         "vmovdqu32 [rdx + r10], zmm2",
         "vmovdqu32 [rdx + r11], zmm3",
         "vmovdqu32 [rdx + r12], zmm4",
-        "add rsi, 64",
-        "add rbx, 8",
-        "add rdx, 64",
-        "sub r13, 16",
-        "jnz 2b",
-        "mov r13, rcx",
-        "add rdx, r10",
-        "dec r8",
-        "jnz 2b",
-        "mov r8, rax",
-        "add rdx, r11",
-        "dec r9",
-        "jnz 2b",
+        // maxpool.asm:125-141 (the same lines in maxpool, 60-76)
+        window_walk_next!(),
         "ret",
-    )
+    }
 }
 
 /// `u16` masks [`maxpool`] writes for a `size x size x channels` input: four per output pixel and

@@ -28,11 +28,14 @@
 //! own choosing (`rbx` for a channel count, `r14` for a bias pointer, `k1` for a load mask) and
 //! call each other (`dense` calls `dot_product`, then `relu` or `sigmoid`, which calls the C
 //! library's `expf`). So each computing routine is a naked function (`#[unsafe(naked)]`,
-//! `*_routine`) whose body is the routine, taking its arguments in the original's registers;
-//! routines call each other with `call`, exactly as in the original. The drivers are not naked
-//! functions but plain Rust calling the routines in the original's order: `_start.asm`'s loops
-//! ([`start`]), `forward_pass` and `backward_pass` ([`forward`], [`backward`]) and the sequence
-//! of calls of `update_weights` (`OriginalNet::update_weights` in [`start`]).
+//! `*_routine`, declared by `routine!` below) whose body is the routine, taking its arguments in
+//! the original's registers; routines call each other with `call`, exactly as in the original.
+//! Where the original writes the same lines in two places (`sigmoid`'s two calls of `expf`, the
+//! set-up and step of both max-pool walks), they are one `concat!` macro beside the routines,
+//! used in both, each use with a comment naming its lines and the other's. The drivers are not
+//! naked functions but plain Rust calling the routines in the original's order: `_start.asm`'s
+//! loops ([`start`]), `forward_pass` and `backward_pass` ([`forward`], [`backward`]) and the
+//! sequence of calls of `update_weights` (`OriginalNet::update_weights` in [`start`]).
 //!
 //! The tier keeps the original's file, routine and buffer names on purpose, so the two read side
 //! by side; every numbered local label in a routine carries the original's label and line as a
@@ -107,5 +110,58 @@ macro_rules! call_routine {
 }
 pub(crate) use call_routine;
 
+/// Declares an original routine: `#[unsafe(naked)] pub unsafe extern "C" fn name()` whose body
+/// is the `naked_asm!` template and operands given, one instruction a line as in the original.
+/// Its documentation is the description given, then a link to the lines of the original it
+/// mirrors, then the safety contract every routine shares, continued by its own.
+///
+/// ```text
+/// routine! {
+///     /// What it computes; its registers.
+///     mirrors "backward.asm" lines 192-205;
+///     safety:
+///     /// What its own contract adds (CPU features, buffer sizes).
+///     fn accumulate_db_routine {
+///         "shr rcx, 4",
+///         ...
+///     }
+/// }
+/// ```
+macro_rules! routine {
+    (
+        $(#[doc = $doc:expr])*
+        mirrors $file:literal lines $first:literal - $last:literal;
+        safety:
+        $(#[doc = $safety:expr])*
+        fn $name:ident { $($body:tt)* }
+    ) => {
+        $(#[doc = $doc])*
+        ///
+        #[doc = concat!(
+            "Mirrors [`", $file, "` lines ", $first, "-", $last, "](",
+            $crate::original::source!(), "/", $file, "#L", $first, "-L", $last, ")."
+        )]
+        ///
+        /// # Safety
+        /// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
+        /// never through its Rust signature: its arguments and results are in the registers named
+        /// above, and the caller must declare every register it writes as clobbered.
+        $(#[doc = $safety])*
+        #[unsafe(naked)]
+        pub unsafe extern "C" fn $name() {
+            ::core::arch::naked_asm!($($body)*)
+        }
+    };
+}
+pub(crate) use routine;
+
+/// The original's files at the pinned commit, as a literal (for `concat!`).
+macro_rules! source {
+    () => {
+        "https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c"
+    };
+}
+pub(crate) use source;
+
 /// A link to lines of a file of the original at the pinned commit (for doc comments and notes).
-pub const SOURCE: &str = "https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c";
+pub const SOURCE: &str = source!();

@@ -1,26 +1,20 @@
 //! `update_weights.asm`: the SGD step of every parameter tensor, each gradient zeroed after use,
 //! and the global `fill_zero`.
 
-use super::call_routine;
+use super::{call_routine, routine};
 
-/// `w[i] -= (g[i] * lr) * inv_batch; g[i] = 0` for `rcx` floats (a multiple of 16: there is no
-/// tail), 16 at a time; `lr` and `inv_batch` are re-broadcast from memory every step.
-///
-/// Registers: `rdi` gradient, `rsi` parameters, `rcx` count, `r10` the address of `[lr,
-/// inv_batch]` (the original reads two constants of its own, `0.01` and `0.0625`); uses
-/// `zmm0-2`.
-///
-/// Mirrors [`update_weights.asm` lines 92-117](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/update_weights.asm#L92-L117).
-///
-/// # Safety
-/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
-/// never through its Rust signature: its arguments and results are in the registers named
-/// above, and the caller must declare every register it writes as clobbered. AVX-512 F. `rcx` a
-/// nonzero multiple of 16; `rdi` and `rsi` readable and writable for `rcx` floats; `r10`
-/// readable for two floats.
-#[unsafe(naked)]
-pub unsafe extern "C" fn add_to_vector_routine() {
-    core::arch::naked_asm!(
+routine! {
+    /// `w[i] -= (g[i] * lr) * inv_batch; g[i] = 0` for `rcx` floats (a multiple of 16: there is no
+    /// tail), 16 at a time; `lr` and `inv_batch` are re-broadcast from memory every step.
+    ///
+    /// Registers: `rdi` gradient, `rsi` parameters, `rcx` count, `r10` the address of `[lr,
+    /// inv_batch]` (the original reads two constants of its own, `0.01` and `0.0625`); uses
+    /// `zmm0-2`.
+    mirrors "update_weights.asm" lines 92-117;
+    safety:
+    /// AVX-512 F. `rcx` a nonzero multiple of 16; `rdi` and `rsi` readable and writable for `rcx`
+    /// floats; `r10` readable for two floats.
+    fn add_to_vector_routine {
         "shr rcx, 4",
         "2:", // .loop (update_weights.asm:94)
         "vmovups zmm1, [rdi]",
@@ -38,26 +32,20 @@ pub unsafe extern "C" fn add_to_vector_routine() {
         "dec rcx",
         "jnz 2b",
         "ret",
-    )
+    }
 }
 
-/// The same step for one scalar (fc2's bias), as `update_weights` does it inline:
-/// `w -= (g * lr) * inv_batch; g = 0`.
-///
-/// Registers: `rdi` gradient, `rsi` parameter, `r10` the address of `[lr, inv_batch]`; uses
-/// `xmm0-1`.
-///
-/// Mirrors [`update_weights.asm` lines 23-33](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/update_weights.asm#L23-L33).
-///
-/// # Safety
-/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
-/// never through its Rust signature: its arguments and results are in the registers named
-/// above, and the caller must declare every register it writes as clobbered. AVX (VEX-encoded
-/// scalar instructions). `rdi` and `rsi` readable and writable for one float; `r10` readable
-/// for two.
-#[unsafe(naked)]
-pub unsafe extern "C" fn update_scalar_routine() {
-    core::arch::naked_asm!(
+routine! {
+    /// The same step for one scalar (fc2's bias), as `update_weights` does it inline:
+    /// `w -= (g * lr) * inv_batch; g = 0`.
+    ///
+    /// Registers: `rdi` gradient, `rsi` parameter, `r10` the address of `[lr, inv_batch]`; uses
+    /// `xmm0-1`.
+    mirrors "update_weights.asm" lines 23-33;
+    safety:
+    /// AVX (VEX-encoded scalar instructions). `rdi` and `rsi` readable and writable for one float;
+    /// `r10` readable for two.
+    fn update_scalar_routine {
         "vmovss xmm0, [rdi]",
         "vmulss xmm0, xmm0, [r10]",
         "vmulss xmm0, xmm0, [r10 + 4]",
@@ -67,23 +55,17 @@ pub unsafe extern "C" fn update_scalar_routine() {
         "vxorps xmm1, xmm1, xmm1",
         "vmovss [rdi], xmm1",
         "ret",
-    )
+    }
 }
 
-/// Zeroes `rcx / 16` whole blocks of 16 floats at `rdi` (a remainder is left as it was). Uses
-/// `zmm1`.
-///
-/// Mirrors [`update_weights.asm` lines 122-132](https://github.com/mohammad-ghaderi/cat-dog-asm-cnn/blob/7f5085c/update_weights.asm#L122-L132).
-///
-/// # Safety
-/// Reach it only with a `call` from `asm!` (as `call_routine!` and the other routines do),
-/// never through its Rust signature: its arguments and results are in the registers named
-/// above, and the caller must declare every register it writes as clobbered. AVX-512 F. `rcx >=
-/// 16` (a count below 16 would loop about 2^64 times); `rdi` writable for `rcx / 16 * 16`
-/// floats.
-#[unsafe(naked)]
-pub unsafe extern "C" fn fill_zero_routine() {
-    core::arch::naked_asm!(
+routine! {
+    /// Zeroes `rcx / 16` whole blocks of 16 floats at `rdi` (a remainder is left as it was). Uses
+    /// `zmm1`.
+    mirrors "update_weights.asm" lines 122-132;
+    safety:
+    /// AVX-512 F. `rcx >= 16` (a count below 16 would loop about 2^64 times); `rdi` writable for
+    /// `rcx / 16 * 16` floats.
+    fn fill_zero_routine {
         "shr rcx, 4",
         "2:", // .loop (update_weights.asm:124)
         "vpxorq zmm1, zmm1, zmm1",
@@ -92,7 +74,7 @@ pub unsafe extern "C" fn fill_zero_routine() {
         "dec rcx",
         "jnz 2b",
         "ret",
-    )
+    }
 }
 
 /// `params -= (grads * lr) * inv_batch`, then `grads = 0`, through [`add_to_vector_routine`]
