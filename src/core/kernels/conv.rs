@@ -30,7 +30,9 @@
 //! The 2 x 6 tile runs 24 FMAs per step (2 weight loads, 12 broadcasts), the 14-pixel tile 28:
 //! per FMA the same loads. conv1's 128-pixel rows are covered by 20 tiles of 6 and 2 of 4.
 
-use crate::kernels::microkernel::{bases, bias_relu, bias_vectors, reduction, tile_asm, Tile, TileArgs};
+use crate::kernels::microkernel::{
+    bases, bias_relu, bias_vectors, reduction, tile_asm, Tile, TileArgs,
+};
 use std::mem::offset_of;
 
 /// What a fused conv + pool micro-kernel reads besides the weights (`#[repr(C)]`; the asm reads

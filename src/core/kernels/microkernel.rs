@@ -186,6 +186,7 @@ macro_rules! bias_vectors {
 pub(crate) use bias_vectors;
 
 /// Template lines of the epilogue of one accumulator: `acc = max(acc + bias, 0)`.
+#[rustfmt::skip]
 macro_rules! bias_relu {
     ($acc:ident, $bias:ident, $zero:ident) => {
         concat!(
