@@ -186,12 +186,27 @@ macro_rules! bias_vectors {
 pub(crate) use bias_vectors;
 
 /// Template lines of the epilogue of one accumulator: `acc = max(acc + bias, 0)`.
-#[rustfmt::skip]
 macro_rules! bias_relu {
     ($acc:ident, $bias:ident, $zero:ident) => {
         concat!(
-            "vaddps ", stringify!($acc), ", ", stringify!($acc), ", ", stringify!($bias), "\n",
-            "vmaxps ", stringify!($acc), ", ", stringify!($acc), ", ", stringify!($zero), "\n",
+            concat!(
+                "vaddps ",
+                stringify!($acc),
+                ", ",
+                stringify!($acc),
+                ", ",
+                stringify!($bias)
+            ),
+            "\n",
+            concat!(
+                "vmaxps ",
+                stringify!($acc),
+                ", ",
+                stringify!($acc),
+                ", ",
+                stringify!($zero)
+            ),
+            "\n",
         )
     };
 }
