@@ -1,6 +1,6 @@
 //! ReLU backward (the original's `relu_backward` in `activation_functions.asm`, vectorised).
 
-use crate::kernels::asm_zmm;
+use crate::kernels::stream_asm;
 
 /// `dy[i] = 0` where `y[i] <= 0`, for `i < len`: compare 16 stored outputs against zero
 /// (`vcmpps` GT into k2), keep dy under that mask, zero the rest.
@@ -11,30 +11,23 @@ use crate::kernels::asm_zmm;
 /// AVX-512 present; both pointers valid for `len` floats.
 #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512vl"))]
 pub unsafe fn relu_backward(y: *const f32, dy: *mut f32, len: usize) {
-    let full = len / 16;
-    let tail = (1u32 << (len % 16)) - 1;
-    asm_zmm!(
-        "kmovw k1, {m:e}",
-        "vpxord zmm2, zmm2, zmm2",
-        "test {nv}, {nv}",
-        "jz 3f",
-        "2:",
-        "vcmpps k2, zmm2, [{y}], 0x11", // 0 < y  (LT_OQ with operands swapped)
-        "vmovups zmm1 {{k2}}{{z}}, [{d}]",
-        "vmovups [{d}], zmm1",
-        "add {y}, 64",
-        "add {d}, 64",
-        "dec {nv}",
-        "jnz 2b",
-        "3:",
-        "vmovups zmm0 {{k1}}{{z}}, [{y}]",
-        "vcmpps k2 {{k1}}, zmm0, zmm2, 0x1e", // y > 0 (GT_OQ), only tail lanes
-        "vmovups zmm1 {{k2}}{{z}}, [{d}]",
-        "vmovups [{d}] {{k1}}, zmm1",
-        ;
-        m = in(reg) tail,
-        nv = inout(reg) full => _,
-        y = inout(reg) y => _,
-        d = inout(reg) dy => _,
+    stream_asm!(
+        len: len,
+        consts: [],
+        pointers: [y = inout(reg) y => _, d = inout(reg) dy => _,],
+        setup: ["vpxord zmm2, zmm2, zmm2"],
+        step: [
+            "vcmpps k2, zmm2, [{y}], 0x11", // 0 < y  (LT_OQ with operands swapped)
+            "vmovups zmm1 {{k2}}{{z}}, [{d}]",
+            "vmovups [{d}], zmm1",
+            "add {y}, 64",
+            "add {d}, 64",
+        ],
+        tail: [
+            "vmovups zmm0 {{k1}}{{z}}, [{y}]",
+            "vcmpps k2 {{k1}}, zmm0, zmm2, 0x1e", // y > 0 (GT_OQ), only tail lanes
+            "vmovups zmm1 {{k2}}{{z}}, [{d}]",
+            "vmovups [{d}] {{k1}}, zmm1",
+        ],
     );
 }

@@ -30,8 +30,9 @@
 //! The 2 x 6 tile runs 24 FMAs per step (2 weight loads, 12 broadcasts), the 14-pixel tile 28:
 //! per FMA the same loads. conv1's 128-pixel rows are covered by 20 tiles of 6 and 2 of 4.
 
-use crate::kernels::asm_zmm;
-use crate::kernels::microkernel::{reduction, Tile, TileArgs};
+use crate::kernels::microkernel::{
+    bases, bias_relu, bias_vectors, reduction, tile_asm, Tile, TileArgs,
+};
 use std::mem::offset_of;
 
 /// What a fused conv + pool micro-kernel reads besides the weights (`#[repr(C)]`; the asm reads
@@ -138,14 +139,19 @@ macro_rules! conv_pool_microkernel {
         /// AVX-512F must be available; every address the contract implies must be valid.
         #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
         pub unsafe fn $name(args: &PoolTileArgs, wp: *const f32) {
-            asm_zmm!(
-                concat!(
+            tile_asm!(
+                bases: [$($b),*],
+                prm: (args, PoolTileArgs, tile),
+                wp: wp,
+                more: [
+                    o_in_row = const offset_of!(PoolTileArgs, in_row),
+                    o_argmax = const offset_of!(PoolTileArgs, argmax),
+                    o_argmax_stride = const offset_of!(PoolTileArgs, argmax_stride),
+                ],
+                template: concat!(
                     $( "vpxord ", stringify!($acc), ", ", stringify!($acc), ", ", stringify!($acc), "\n", )*
                     // Input bases: row 0 from `inp`, b_i = b_(i-1) + 3*s; row 1 from `inp + in_row`.
-                    "mov {b0}, qword ptr [{prm} + {o_inp}]\n",
-                    "mov {s}, qword ptr [{prm} + {o_in_stride}]\n",
-                    "lea {cnt}, [{s} + {s}*2]\n",
-                    $( "lea {", stringify!($bnext), "}, [{", stringify!($bprev), "} + {cnt}]\n", )*
+                    bases!("o_inp", "o_in_stride", chain: [$(($bprev, $bnext)),*]),
                     "mov {", stringify!($row1), "}, qword ptr [{prm} + {o_in_row}]\n",
                     "add {", stringify!($row1), "}, {b0}\n",
                     $( "lea {", stringify!($rnext), "}, [{", stringify!($rprev), "} + {cnt}]\n", )*
@@ -155,12 +161,8 @@ macro_rules! conv_pool_microkernel {
                     ),
                     // Bias and ReLU, as `microkernel!`'s epilogue.
                     "mov {wp}, qword ptr [{prm} + {o_bias}]\n",
-                    $( "vmovups ", stringify!($wr), ", zmmword ptr [{wp} + ", $woff, "]\n", )*
-                    "vpxord ", stringify!($zero), ", ", stringify!($zero), ", ", stringify!($zero), "\n",
-                    $( $(
-                        "vaddps ", stringify!($pacc), ", ", stringify!($pacc), ", ", stringify!($pw), "\n",
-                        "vmaxps ", stringify!($pacc), ", ", stringify!($pacc), ", ", stringify!($zero), "\n",
-                    )* )*
+                    bias_vectors!(wload: [$(($wr, $woff)),*], zero: $zero),
+                    $( $( bias_relu!($pacc, $pw, $zero), )* )*
                     // The pool: `crate::kernels::pool::forward_row`'s instructions per window.
                     "mov {b0}, qword ptr [{prm} + {o_out}]\n",
                     "mov {s}, qword ptr [{prm} + {o_out_stride}]\n",
@@ -171,26 +173,6 @@ macro_rules! conv_pool_microkernel {
                             [$(($tl, $tr, $bl, $br, $ooff, $aoff)),*])),*]
                     ),
                 ),
-                ;
-                b0 = out(reg) _,
-                $( $b = out(reg) _, )*
-                s = out(reg) _,
-                wp = inout(reg) wp => _,
-                cnt = out(reg) _,
-                seg = out(reg) _,
-                skp = out(reg) _,
-                prm = in(reg) args as *const PoolTileArgs,
-                o_inp = const offset_of!(PoolTileArgs, tile.inp),
-                o_in_stride = const offset_of!(PoolTileArgs, tile.in_stride),
-                o_k = const offset_of!(PoolTileArgs, tile.k),
-                o_nseg = const offset_of!(PoolTileArgs, tile.nseg),
-                o_skips = const offset_of!(PoolTileArgs, tile.skips),
-                o_out = const offset_of!(PoolTileArgs, tile.out),
-                o_out_stride = const offset_of!(PoolTileArgs, tile.out_stride),
-                o_bias = const offset_of!(PoolTileArgs, tile.bias),
-                o_in_row = const offset_of!(PoolTileArgs, in_row),
-                o_argmax = const offset_of!(PoolTileArgs, argmax),
-                o_argmax_stride = const offset_of!(PoolTileArgs, argmax_stride),
             );
         }
     };

@@ -187,6 +187,49 @@ pub unsafe fn fwd_reduce_row(
     );
 }
 
+/// `asm_zmm!` for the input-gradient tiles: the loop over the `n` neurons `j` (`{j}` counts
+/// them, `{w}` walks the weight rows, `ldw` bytes apart) that per neuron runs `load` (the weight
+/// row into zmm16..), broadcasts `dy_r[j]` of the 4 rows into zmm20-23, and runs `fma` (into
+/// the accumulators); `setup` runs before the loop (zeroes the accumulators), `store` after it
+/// (`{dx}` the 4 row pointers, `{t}` a scratch register). The operands are the kernel's own
+/// `first`, then `w`, `ldw`, `d0`..`d3`, `n`, `dx`, `j`, `t`.
+macro_rules! input_grad_asm {
+    (
+        first: [$($first:tt)*],
+        args: ($w:expr, $ldw:expr, $dy:expr, $n:expr, $dx:expr),
+        setup: [$($setup:expr),+ $(,)?],
+        load: [$($load:expr),+ $(,)?],
+        fma: [$($fma:expr),+ $(,)?],
+        store: [$($store:expr),+ $(,)?] $(,)?
+    ) => {
+        asm_zmm!(
+            $($setup,)+
+            "xor {j:e}, {j:e}",
+            "2:",
+            $($load,)+
+            "vbroadcastss zmm20, dword ptr [{d0} + 4*{j}]",
+            "vbroadcastss zmm21, dword ptr [{d1} + 4*{j}]",
+            "vbroadcastss zmm22, dword ptr [{d2} + 4*{j}]",
+            "vbroadcastss zmm23, dword ptr [{d3} + 4*{j}]",
+            $($fma,)+
+            "add {w}, {ldw}",
+            "inc {j}",
+            "cmp {j}, {n}",
+            "jne 2b",
+            $($store,)+
+            ;
+            $($first)*
+            w = inout(reg) $w => _,
+            ldw = in(reg) $ldw,
+            d0 = in(reg) $dy[0], d1 = in(reg) $dy[1], d2 = in(reg) $dy[2], d3 = in(reg) $dy[3],
+            n = in(reg) $n,
+            dx = in(reg) $dx.as_ptr(),
+            j = out(reg) _,
+            t = out(reg) _,
+        )
+    };
+}
+
 /// Input gradient, one tile of 4 rows x 64 inputs (4 vectors) over all `n` neurons:
 /// `dx_r[0..64] = sum_j dy_r[j] * w[j*ldw .. +64]`.
 ///
@@ -208,45 +251,33 @@ pub unsafe fn input_grad_tile4x4(
     dx: &[*mut f32; 4],
 ) {
     debug_assert!(n >= 1);
-    asm_zmm!(
-        zero_accumulators_4x4!(),
-        "xor {j:e}, {j:e}",
-        "2:",
-        "vmovups zmm16, [{w}]",
-        "vmovups zmm17, [{w} + 64]",
-        "vmovups zmm18, [{w} + 128]",
-        "vmovups zmm19, [{w} + 192]",
-        "prefetcht1 [{w} + 512]", "prefetcht1 [{w} + 576]",
-        "prefetcht1 [{w} + 640]", "prefetcht1 [{w} + 704]",
-        "vbroadcastss zmm20, dword ptr [{d0} + 4*{j}]",
-        "vbroadcastss zmm21, dword ptr [{d1} + 4*{j}]",
-        "vbroadcastss zmm22, dword ptr [{d2} + 4*{j}]",
-        "vbroadcastss zmm23, dword ptr [{d3} + 4*{j}]",
-        fma_broadcasts_4x4!(),
-        "add {w}, {ldw}",
-        "inc {j}",
-        "cmp {j}, {n}",
-        "jne 2b",
-        "mov {t}, [{dx}]",
-        "vmovups [{t}], zmm0", "vmovups [{t} + 64], zmm1",
-        "vmovups [{t} + 128], zmm2", "vmovups [{t} + 192], zmm3",
-        "mov {t}, [{dx} + 8]",
-        "vmovups [{t}], zmm4", "vmovups [{t} + 64], zmm5",
-        "vmovups [{t} + 128], zmm6", "vmovups [{t} + 192], zmm7",
-        "mov {t}, [{dx} + 16]",
-        "vmovups [{t}], zmm8", "vmovups [{t} + 64], zmm9",
-        "vmovups [{t} + 128], zmm10", "vmovups [{t} + 192], zmm11",
-        "mov {t}, [{dx} + 24]",
-        "vmovups [{t}], zmm12", "vmovups [{t} + 64], zmm13",
-        "vmovups [{t} + 128], zmm14", "vmovups [{t} + 192], zmm15",
-        ;
-        w = inout(reg) w => _,
-        ldw = in(reg) ldw_bytes,
-        d0 = in(reg) dy[0], d1 = in(reg) dy[1], d2 = in(reg) dy[2], d3 = in(reg) dy[3],
-        n = in(reg) n,
-        dx = in(reg) dx.as_ptr(),
-        j = out(reg) _,
-        t = out(reg) _,
+    input_grad_asm!(
+        first: [],
+        args: (w, ldw_bytes, dy, n, dx),
+        setup: [zero_accumulators_4x4!()],
+        load: [
+            "vmovups zmm16, [{w}]",
+            "vmovups zmm17, [{w} + 64]",
+            "vmovups zmm18, [{w} + 128]",
+            "vmovups zmm19, [{w} + 192]",
+            "prefetcht1 [{w} + 512]", "prefetcht1 [{w} + 576]",
+            "prefetcht1 [{w} + 640]", "prefetcht1 [{w} + 704]",
+        ],
+        fma: [fma_broadcasts_4x4!()],
+        store: [
+            "mov {t}, [{dx}]",
+            "vmovups [{t}], zmm0", "vmovups [{t} + 64], zmm1",
+            "vmovups [{t} + 128], zmm2", "vmovups [{t} + 192], zmm3",
+            "mov {t}, [{dx} + 8]",
+            "vmovups [{t}], zmm4", "vmovups [{t} + 64], zmm5",
+            "vmovups [{t} + 128], zmm6", "vmovups [{t} + 192], zmm7",
+            "mov {t}, [{dx} + 16]",
+            "vmovups [{t}], zmm8", "vmovups [{t} + 64], zmm9",
+            "vmovups [{t} + 128], zmm10", "vmovups [{t} + 192], zmm11",
+            "mov {t}, [{dx} + 24]",
+            "vmovups [{t}], zmm12", "vmovups [{t} + 64], zmm13",
+            "vmovups [{t} + 128], zmm14", "vmovups [{t} + 192], zmm15",
+        ],
     );
 }
 
@@ -268,38 +299,27 @@ pub unsafe fn input_grad_tile4x1(
     mask: u32,
 ) {
     debug_assert!(n >= 1);
-    asm_zmm!(
-        "kmovw k1, {m:e}",
-        "vpxord zmm0, zmm0, zmm0",
-        "vmovaps zmm1, zmm0", "vmovaps zmm2, zmm0", "vmovaps zmm3, zmm0",
-        "xor {j:e}, {j:e}",
-        "2:",
-        "vmovups zmm16 {{k1}}{{z}}, [{w}]",
-        "vbroadcastss zmm20, dword ptr [{d0} + 4*{j}]",
-        "vbroadcastss zmm21, dword ptr [{d1} + 4*{j}]",
-        "vbroadcastss zmm22, dword ptr [{d2} + 4*{j}]",
-        "vbroadcastss zmm23, dword ptr [{d3} + 4*{j}]",
-        "vfmadd231ps zmm0, zmm20, zmm16",
-        "vfmadd231ps zmm1, zmm21, zmm16",
-        "vfmadd231ps zmm2, zmm22, zmm16",
-        "vfmadd231ps zmm3, zmm23, zmm16",
-        "add {w}, {ldw}",
-        "inc {j}",
-        "cmp {j}, {n}",
-        "jne 2b",
-        "mov {t}, [{dx}]", "vmovups [{t}] {{k1}}, zmm0",
-        "mov {t}, [{dx} + 8]", "vmovups [{t}] {{k1}}, zmm1",
-        "mov {t}, [{dx} + 16]", "vmovups [{t}] {{k1}}, zmm2",
-        "mov {t}, [{dx} + 24]", "vmovups [{t}] {{k1}}, zmm3",
-        ;
-        m = in(reg) mask,
-        w = inout(reg) w => _,
-        ldw = in(reg) ldw_bytes,
-        d0 = in(reg) dy[0], d1 = in(reg) dy[1], d2 = in(reg) dy[2], d3 = in(reg) dy[3],
-        n = in(reg) n,
-        dx = in(reg) dx.as_ptr(),
-        j = out(reg) _,
-        t = out(reg) _,
+    input_grad_asm!(
+        first: [m = in(reg) mask,],
+        args: (w, ldw_bytes, dy, n, dx),
+        setup: [
+            "kmovw k1, {m:e}",
+            "vpxord zmm0, zmm0, zmm0",
+            "vmovaps zmm1, zmm0", "vmovaps zmm2, zmm0", "vmovaps zmm3, zmm0",
+        ],
+        load: ["vmovups zmm16 {{k1}}{{z}}, [{w}]"],
+        fma: [
+            "vfmadd231ps zmm0, zmm20, zmm16",
+            "vfmadd231ps zmm1, zmm21, zmm16",
+            "vfmadd231ps zmm2, zmm22, zmm16",
+            "vfmadd231ps zmm3, zmm23, zmm16",
+        ],
+        store: [
+            "mov {t}, [{dx}]", "vmovups [{t}] {{k1}}, zmm0",
+            "mov {t}, [{dx} + 8]", "vmovups [{t}] {{k1}}, zmm1",
+            "mov {t}, [{dx} + 16]", "vmovups [{t}] {{k1}}, zmm2",
+            "mov {t}, [{dx} + 24]", "vmovups [{t}] {{k1}}, zmm3",
+        ],
     );
 }
 

@@ -1,7 +1,7 @@
 //! Image loading (the original's `loader.asm` `load_sample`): u8 -> f32 `* (1/255)`, one image
 //! row per call, into the interior of a padded buffer; optionally mirrored left-right.
 
-use crate::kernels::asm_zmm;
+use crate::kernels::{asm_zmm, stream_asm};
 use std::mem::offset_of;
 
 /// Constants of the kernels: the three `vpermi2d` index tables of the flip and 1/255.
@@ -53,35 +53,29 @@ static K: LoadConsts = LoadConsts {
     target_feature(enable = "avx512f,avx512bw,avx512vl")
 )]
 pub unsafe fn row(src: *const u8, dst: *mut f32, len: usize) {
-    let full = len / 16;
-    let tail = (1u32 << (len % 16)) - 1;
-    asm_zmm!(
-        "kmovw k1, {m:e}",
-        "vbroadcastss zmm31, dword ptr [{k} + {o_sc}]",
-        "test {n}, {n}",
-        "jz 3f",
-        "2:",
-        "vpmovzxbd zmm0, xmmword ptr [{s}]",
-        "vcvtdq2ps zmm0, zmm0",
-        "vmulps zmm0, zmm0, zmm31",
-        "vmovups [{d}], zmm0",
-        "add {s}, 16",
-        "add {d}, 64",
-        "dec {n}",
-        "jnz 2b",
-        "3:",
-        "vmovdqu8 xmm1 {{k1}}{{z}}, xmmword ptr [{s}]",
-        "vpmovzxbd zmm0, xmm1",
-        "vcvtdq2ps zmm0, zmm0",
-        "vmulps zmm0, zmm0, zmm31",
-        "vmovups [{d}] {{k1}}, zmm0",
-        ;
-        m = in(reg) tail,
-        k = in(reg) &K as *const LoadConsts,
-        o_sc = const offset_of!(LoadConsts, scale),
-        n = inout(reg) full => _,
-        s = inout(reg) src => _,
-        d = inout(reg) dst => _,
+    stream_asm!(
+        len: len,
+        consts: [
+            k = in(reg) &K as *const LoadConsts,
+            o_sc = const offset_of!(LoadConsts, scale),
+        ],
+        pointers: [s = inout(reg) src => _, d = inout(reg) dst => _,],
+        setup: ["vbroadcastss zmm31, dword ptr [{k} + {o_sc}]"],
+        step: [
+            "vpmovzxbd zmm0, xmmword ptr [{s}]",
+            "vcvtdq2ps zmm0, zmm0",
+            "vmulps zmm0, zmm0, zmm31",
+            "vmovups [{d}], zmm0",
+            "add {s}, 16",
+            "add {d}, 64",
+        ],
+        tail: [
+            "vmovdqu8 xmm1 {{k1}}{{z}}, xmmword ptr [{s}]",
+            "vpmovzxbd zmm0, xmm1",
+            "vcvtdq2ps zmm0, zmm0",
+            "vmulps zmm0, zmm0, zmm31",
+            "vmovups [{d}] {{k1}}, zmm0",
+        ],
     );
 }
 

@@ -173,6 +173,56 @@ macro_rules! consts_operands {
     };
 }
 
+/// `let $steps, $tail`: the steps of 16 samples over `len` samples, and the mask of the last
+/// step (all ones when 16 divides `len`), for [`steps_asm!`]. Statements rather than a function
+/// returning the pair: through a function the compiler orders this scalar prologue differently.
+macro_rules! steps_of {
+    ($len:expr => $steps:ident, $tail:ident) => {
+        let $steps = $len.div_ceil(16);
+        let $tail = if $len.is_multiple_of(16) {
+            0xffff
+        } else {
+            (1u32 << ($len % 16)) - 1
+        };
+    };
+}
+
+/// [`consts_operands!`] for the kernels that run every 16 samples through the same code:
+/// `steps` ([`steps_of!`]) steps of `step` (which advances its own pointers), `k1` all ones but
+/// on the last step, where it is the tail mask; `setup` runs once before, `done` once after.
+/// The operands are `m` (the tail mask), `n` (the steps), then the kernel's `pointers` (and
+/// whatever else it uses), then the constants.
+macro_rules! steps_asm {
+    (
+        steps: ($steps:expr, $tail:expr),
+        pointers: [$($pointers:tt)*],
+        setup: [$($setup:expr),* $(,)?],
+        step: [$($step:expr),+ $(,)?],
+        done: [$($done:expr),+ $(,)?] $(,)?
+    ) => {
+        consts_operands!(
+            $($setup,)*
+            "kxnorw k1, k1, k1",
+            "test {n}, {n}",
+            "jz 9f",
+            "2:",
+            "cmp {n}, 1",
+            "jne 3f",
+            "kmovw k1, {m:e}", // last step: tail mask
+            "3:",
+            $($step,)+
+            "dec {n}",
+            "jnz 2b",
+            "9:",
+            $($done,)+
+            ;
+            m = in(reg) $tail,
+            n = inout(reg) $steps => _,
+            $($pointers)*
+        )
+    };
+}
+
 /// `probs[i] = sigmoid(z[i])`, `dz[i] = probs[i] - y[i]`, and the returned sum of
 /// `-(y ln(p + 1e-7) + (1 - y) ln(1 - p + 1e-7))`, 16 samples per step; the last step runs
 /// under the tail mask (its masked-off lanes are left out of the sum).
@@ -193,72 +243,60 @@ pub unsafe fn sigmoid_bce(
     dz: *mut f32,
     len: usize,
 ) -> f32 {
-    let steps = len.div_ceil(16);
-    let tail = if len.is_multiple_of(16) {
-        0xffff
-    } else {
-        (1u32 << (len % 16)) - 1
-    };
+    steps_of!(len => steps, tail);
     let mut sum = 0.0f32;
-    consts_operands!(
-        "vxorps zmm10, zmm10, zmm10",
-        "kxnorw k1, k1, k1",
-        "test {n}, {n}",
-        "jz 9f",
-        "2:",
-        "cmp {n}, 1",
-        "jne 3f",
-        "kmovw k1, {m:e}", // last step: tail mask
-        "3:",
-        "vmovups zmm0 {{k1}}{{z}}, [{z}]",
-        // labels: masked byte load (fault-suppressing: never reads past the last label)
-        "vmovdqu8 xmm7 {{k1}}{{z}}, xmmword ptr [{y}]",
-        "vpmovzxbd zmm7, xmm7",
-        "vcvtdq2ps zmm7, zmm7",
-        sigmoid_zmm0!(),
-        "vmovups [{p}] {{k1}}, zmm5",
-        "vsubps zmm1, zmm5, zmm7",
-        "vmovups [{dz}] {{k1}}, zmm1",
-        // ln(p + eps)
-        "vaddps zmm1, zmm5, dword ptr [{c} + {o_eps}]{{1to16}}",
-        log_zmm1!(),
-        "vmovaps zmm8, zmm1",
-        // ln(1 - p + eps)
-        "vbroadcastss zmm1, dword ptr [{c} + {o_one}]",
-        "vsubps zmm1, zmm1, zmm5",
-        "vaddps zmm1, zmm1, dword ptr [{c} + {o_eps}]{{1to16}}",
-        log_zmm1!(),
-        // loss = -(y*l1 + (1-y)*l0)
-        "vbroadcastss zmm2, dword ptr [{c} + {o_one}]",
-        "vsubps zmm2, zmm2, zmm7", // 1 - y
-        "vmulps zmm1, zmm1, zmm2",
-        "vfmadd231ps zmm1, zmm7, zmm8",
-        "vsubps zmm10 {{k1}}, zmm10, zmm1",
-        "add {z}, 64",
-        "add {y}, 16",
-        "add {p}, 64",
-        "add {dz}, 64",
-        "dec {n}",
-        "jnz 2b",
-        "9:",
+    steps_asm!(
+        steps: (steps, tail),
+        pointers: [
+            z = inout(reg) z => _,
+            y = inout(reg) y => _,
+            p = inout(reg) p => _,
+            dz = inout(reg) dz => _,
+            s = in(reg) &mut sum as *mut f32,
+        ],
+        setup: ["vxorps zmm10, zmm10, zmm10"],
+        step: [
+            "vmovups zmm0 {{k1}}{{z}}, [{z}]",
+            // labels: masked byte load (fault-suppressing: never reads past the last label)
+            "vmovdqu8 xmm7 {{k1}}{{z}}, xmmword ptr [{y}]",
+            "vpmovzxbd zmm7, xmm7",
+            "vcvtdq2ps zmm7, zmm7",
+            sigmoid_zmm0!(),
+            "vmovups [{p}] {{k1}}, zmm5",
+            "vsubps zmm1, zmm5, zmm7",
+            "vmovups [{dz}] {{k1}}, zmm1",
+            // ln(p + eps)
+            "vaddps zmm1, zmm5, dword ptr [{c} + {o_eps}]{{1to16}}",
+            log_zmm1!(),
+            "vmovaps zmm8, zmm1",
+            // ln(1 - p + eps)
+            "vbroadcastss zmm1, dword ptr [{c} + {o_one}]",
+            "vsubps zmm1, zmm1, zmm5",
+            "vaddps zmm1, zmm1, dword ptr [{c} + {o_eps}]{{1to16}}",
+            log_zmm1!(),
+            // loss = -(y*l1 + (1-y)*l0)
+            "vbroadcastss zmm2, dword ptr [{c} + {o_one}]",
+            "vsubps zmm2, zmm2, zmm7", // 1 - y
+            "vmulps zmm1, zmm1, zmm2",
+            "vfmadd231ps zmm1, zmm7, zmm8",
+            "vsubps zmm10 {{k1}}, zmm10, zmm1",
+            "add {z}, 64",
+            "add {y}, 16",
+            "add {p}, 64",
+            "add {dz}, 64",
+        ],
         // horizontal sum of zmm10 -> xmm10[0]
-        "vextractf64x4 ymm1, zmm10, 1",
-        "vaddps ymm10, ymm10, ymm1",
-        "vextractf128 xmm1, ymm10, 1",
-        "vaddps xmm10, xmm10, xmm1",
-        "vmovhlps xmm1, xmm1, xmm10",
-        "vaddps xmm10, xmm10, xmm1",
-        "vmovshdup xmm1, xmm10",
-        "vaddss xmm10, xmm10, xmm1",
-        "vmovss dword ptr [{s}], xmm10",
-        ;
-        m = in(reg) tail,
-        n = inout(reg) steps => _,
-        z = inout(reg) z => _,
-        y = inout(reg) y => _,
-        p = inout(reg) p => _,
-        dz = inout(reg) dz => _,
-        s = in(reg) &mut sum as *mut f32,
+        done: [
+            "vextractf64x4 ymm1, zmm10, 1",
+            "vaddps ymm10, ymm10, ymm1",
+            "vextractf128 xmm1, ymm10, 1",
+            "vaddps xmm10, xmm10, xmm1",
+            "vmovhlps xmm1, xmm1, xmm10",
+            "vaddps xmm10, xmm10, xmm1",
+            "vmovshdup xmm1, xmm10",
+            "vaddss xmm10, xmm10, xmm1",
+            "vmovss dword ptr [{s}], xmm10",
+        ],
     );
     sum
 }
@@ -272,34 +310,18 @@ pub unsafe fn sigmoid_bce(
     target_feature(enable = "avx512f,avx512vl,avx512dq")
 )]
 pub unsafe fn sigmoid(z: *const f32, p: *mut f32, len: usize) {
-    let steps = len.div_ceil(16);
-    let tail = if len.is_multiple_of(16) {
-        0xffff
-    } else {
-        (1u32 << (len % 16)) - 1
-    };
-    consts_operands!(
-        "kxnorw k1, k1, k1",
-        "test {n}, {n}",
-        "jz 9f",
-        "2:",
-        "cmp {n}, 1",
-        "jne 3f",
-        "kmovw k1, {m:e}",
-        "3:",
-        "vmovups zmm0 {{k1}}{{z}}, [{z}]",
-        sigmoid_zmm0!(),
-        "vmovups [{p}] {{k1}}, zmm5",
-        "add {z}, 64",
-        "add {p}, 64",
-        "dec {n}",
-        "jnz 2b",
-        "9:",
-        "/* not used by sigmoid alone: {o_half} {o_sqh} {o_eps} {o_l0} {o_l1} {o_l2} {o_l3} {o_l4} {o_l5} {o_l6} {o_l7} {o_l8} */",
-        ;
-        m = in(reg) tail,
-        n = inout(reg) steps => _,
-        z = inout(reg) z => _,
-        p = inout(reg) p => _,
+    steps_of!(len => steps, tail);
+    steps_asm!(
+        steps: (steps, tail),
+        pointers: [z = inout(reg) z => _, p = inout(reg) p => _,],
+        setup: [],
+        step: [
+            "vmovups zmm0 {{k1}}{{z}}, [{z}]",
+            sigmoid_zmm0!(),
+            "vmovups [{p}] {{k1}}, zmm5",
+            "add {z}, 64",
+            "add {p}, 64",
+        ],
+        done: ["/* not used by sigmoid alone: {o_half} {o_sqh} {o_eps} {o_l0} {o_l1} {o_l2} {o_l3} {o_l4} {o_l5} {o_l6} {o_l7} {o_l8} */"],
     );
 }

@@ -69,7 +69,6 @@
 //! For the 14 x 2 tile one iteration is 8 weight loads, 56 broadcasts, 112 FMAs, 8 scalar
 //! instructions: 56 cycles at two FMAs per cycle.
 
-use crate::kernels::asm_zmm;
 use std::mem::offset_of;
 
 /// Everything a micro-kernel call reads besides the weights (`#[repr(C)]`: the asm reads each field
@@ -159,6 +158,97 @@ macro_rules! reduction {
 }
 pub(crate) use reduction;
 
+/// Template lines that set the base registers from a pointer field and a stride field of the
+/// arguments (`$ptr`, `$stride`: the names of their offset operands): `b0` = the pointer, `s` =
+/// the stride, `cnt` = `3*s`, then each `bnext = bprev + 3*s` of `chain`.
+macro_rules! bases {
+    ($ptr:literal, $stride:literal, chain: [$(($bprev:ident, $bnext:ident)),*]) => {
+        concat!(
+            "mov {b0}, qword ptr [{prm} + {", $ptr, "}]\n",
+            "mov {s}, qword ptr [{prm} + {", $stride, "}]\n",
+            "lea {cnt}, [{s} + {s}*2]\n",
+            $( "lea {", stringify!($bnext), "}, [{", stringify!($bprev), "} + {cnt}]\n", )*
+        )
+    };
+}
+pub(crate) use bases;
+
+/// Template lines that load the bias vectors (at `{wp}`) into the weight registers of `wload`
+/// and zero the register `zero`, for [`bias_relu`].
+macro_rules! bias_vectors {
+    (wload: [$(($wr:ident, $woff:literal)),*], zero: $zero:ident) => {
+        concat!(
+            $( "vmovups ", stringify!($wr), ", zmmword ptr [{wp} + ", $woff, "]\n", )*
+            "vpxord ", stringify!($zero), ", ", stringify!($zero), ", ", stringify!($zero), "\n",
+        )
+    };
+}
+pub(crate) use bias_vectors;
+
+/// Template lines of the epilogue of one accumulator: `acc = max(acc + bias, 0)`.
+macro_rules! bias_relu {
+    ($acc:ident, $bias:ident, $zero:ident) => {
+        concat!(
+            concat!(
+                "vaddps ",
+                stringify!($acc),
+                ", ",
+                stringify!($acc),
+                ", ",
+                stringify!($bias)
+            ),
+            "\n",
+            concat!(
+                "vmaxps ",
+                stringify!($acc),
+                ", ",
+                stringify!($acc),
+                ", ",
+                stringify!($zero)
+            ),
+            "\n",
+        )
+    };
+}
+pub(crate) use bias_relu;
+
+/// `asm_zmm!` with the operands of the direct-convolution micro-kernels (`microkernel!` and
+/// `crate::kernels::conv`'s fused pool tiles): the base registers `b0` and `bases`, `s`, `wp`
+/// (the weights, in and out), `cnt`, `seg`, `skp`, `prm` (the arguments, a `$ty`) and the byte
+/// offsets of its [`TileArgs`] fields (inside its field `$f` when given), then `more`.
+macro_rules! tile_asm {
+    (
+        bases: [$($b:ident),*],
+        prm: ($args:ident, $ty:ident $(, $f:ident)?),
+        wp: $wp:ident,
+        more: [$($more:tt)*],
+        template: $template:expr $(,)?
+    ) => {
+        $crate::kernels::asm_zmm!(
+            $template,
+            ;
+            b0 = out(reg) _,
+            $( $b = out(reg) _, )*
+            s = out(reg) _,
+            wp = inout(reg) $wp => _,
+            cnt = out(reg) _,
+            seg = out(reg) _,
+            skp = out(reg) _,
+            prm = in(reg) $args as *const $ty,
+            o_inp = const ::std::mem::offset_of!($ty, $($f.)? inp),
+            o_in_stride = const ::std::mem::offset_of!($ty, $($f.)? in_stride),
+            o_k = const ::std::mem::offset_of!($ty, $($f.)? k),
+            o_nseg = const ::std::mem::offset_of!($ty, $($f.)? nseg),
+            o_skips = const ::std::mem::offset_of!($ty, $($f.)? skips),
+            o_out = const ::std::mem::offset_of!($ty, $($f.)? out),
+            o_out_stride = const ::std::mem::offset_of!($ty, $($f.)? out_stride),
+            o_bias = const ::std::mem::offset_of!($ty, $($f.)? bias),
+            $($more)*
+        )
+    };
+}
+pub(crate) use tile_asm;
+
 /// Emits one micro-kernel from its register table (see the module docs for the contract).
 /// `pix` lists, per output pixel: the broadcast register, the input/output address (in terms of
 /// the base registers and `s`), and the (accumulator, weight register, byte offset of the
@@ -180,15 +270,16 @@ macro_rules! microkernel {
         /// AVX-512F must be available; every address the contract implies must be valid.
         #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
         pub unsafe fn $name(args: &TileArgs, wp: *const f32) {
-            asm_zmm!(
-                concat!(
+            tile_asm!(
+                bases: [$($b),*],
+                prm: (args, TileArgs),
+                wp: wp,
+                more: [o_accumulate = const offset_of!(TileArgs, accumulate),],
+                template: concat!(
                     // Prologue: accumulators from `out` (accumulate) or zero.
                     "cmp qword ptr [{prm} + {o_accumulate}], 0\n",
                     "je 6f\n",
-                    "mov {b0}, qword ptr [{prm} + {o_out}]\n",
-                    "mov {s}, qword ptr [{prm} + {o_out_stride}]\n",
-                    "lea {cnt}, [{s} + {s}*2]\n",
-                    $( "lea {", stringify!($bnext), "}, [{", stringify!($bprev), "} + {cnt}]\n", )*
+                    bases!("o_out", "o_out_stride", chain: [$(($bprev, $bnext)),*]),
                     $( $(
                         "vmovups ", stringify!($pacc), ", zmmword ptr [", $addr, " + ", $poff, "]\n",
                     )* )*
@@ -197,27 +288,19 @@ macro_rules! microkernel {
                     $( "vpxord ", stringify!($acc), ", ", stringify!($acc), ", ", stringify!($acc), "\n", )*
                     "7:\n",
                     // Input bases: b_i = b_(i-1) + 3*s.
-                    "mov {b0}, qword ptr [{prm} + {o_inp}]\n",
-                    "mov {s}, qword ptr [{prm} + {o_in_stride}]\n",
-                    "lea {cnt}, [{s} + {s}*2]\n",
-                    $( "lea {", stringify!($bnext), "}, [{", stringify!($bprev), "} + {cnt}]\n", )*
+                    bases!("o_inp", "o_in_stride", chain: [$(($bprev, $bnext)),*]),
                     reduction!(
                         wstep: $wstep, more_bases: [$($b),*], wload: [$(($wr, $woff)),*],
                         pix: [$(($bc, $addr, [$(($pacc, $pw, $poff)),*])),*]
                     ),
                     // Epilogue: the same base scheme over the output pixels.
-                    "mov {b0}, qword ptr [{prm} + {o_out}]\n",
-                    "mov {s}, qword ptr [{prm} + {o_out_stride}]\n",
-                    "lea {cnt}, [{s} + {s}*2]\n",
-                    $( "lea {", stringify!($bnext), "}, [{", stringify!($bprev), "} + {cnt}]\n", )*
+                    bases!("o_out", "o_out_stride", chain: [$(($bprev, $bnext)),*]),
                     "mov {wp}, qword ptr [{prm} + {o_bias}]\n",
                     "test {wp}, {wp}\n",
                     "jz 4f\n",
-                    $( "vmovups ", stringify!($wr), ", zmmword ptr [{wp} + ", $woff, "]\n", )*
-                    "vpxord ", stringify!($zero), ", ", stringify!($zero), ", ", stringify!($zero), "\n",
+                    bias_vectors!(wload: [$(($wr, $woff)),*], zero: $zero),
                     $( $(
-                        "vaddps ", stringify!($pacc), ", ", stringify!($pacc), ", ", stringify!($pw), "\n",
-                        "vmaxps ", stringify!($pacc), ", ", stringify!($pacc), ", ", stringify!($zero), "\n",
+                        bias_relu!($pacc, $pw, $zero),
                         "vmovups zmmword ptr [", $addr, " + ", $poff, "], ", stringify!($pacc), "\n",
                     )* )*
                     "jmp 5f\n",
@@ -227,24 +310,6 @@ macro_rules! microkernel {
                     )* )*
                     "5:\n",
                 ),
-                ;
-                b0 = out(reg) _,
-                $( $b = out(reg) _, )*
-                s = out(reg) _,
-                wp = inout(reg) wp => _,
-                cnt = out(reg) _,
-                seg = out(reg) _,
-                skp = out(reg) _,
-                prm = in(reg) args as *const TileArgs,
-                o_inp = const offset_of!(TileArgs, inp),
-                o_in_stride = const offset_of!(TileArgs, in_stride),
-                o_k = const offset_of!(TileArgs, k),
-                o_nseg = const offset_of!(TileArgs, nseg),
-                o_skips = const offset_of!(TileArgs, skips),
-                o_out = const offset_of!(TileArgs, out),
-                o_out_stride = const offset_of!(TileArgs, out_stride),
-                o_bias = const offset_of!(TileArgs, bias),
-                o_accumulate = const offset_of!(TileArgs, accumulate),
             );
         }
     };

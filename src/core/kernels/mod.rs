@@ -72,3 +72,45 @@ macro_rules! asm_zmm {
     };
 }
 pub(crate) use asm_zmm;
+
+/// The full vectors and the tail mask of a streaming kernel over `len` floats: `len / 16` whole
+/// ZMMs, then the mask of the `len % 16` lanes left (`k1` in [`stream_asm!`]).
+pub(crate) fn split(len: usize) -> (usize, u32) {
+    (len / 16, (1u32 << (len % 16)) - 1)
+}
+
+/// `asm_zmm!` for the streaming kernels, one ZMM of 16 floats per step, then one masked step:
+/// `k1` = the tail mask of `len` ([`split`]); `setup` runs once; `{nv}` full vectors go through
+/// `step`, which advances its own pointers by one vector; then `tail` runs once, under `k1`.
+/// The operands are `m` (the tail mask), the kernel's `consts`, `nv`, then the kernel's
+/// `pointers` (and whatever else it uses).
+macro_rules! stream_asm {
+    (
+        len: $len:expr,
+        consts: [$($consts:tt)*],
+        pointers: [$($pointers:tt)*],
+        setup: [$($setup:expr),* $(,)?],
+        step: [$($step:expr),+ $(,)?],
+        tail: [$($tail:expr),+ $(,)?] $(,)?
+    ) => {{
+        let (full, tail) = $crate::kernels::split($len);
+        $crate::kernels::asm_zmm!(
+            "kmovw k1, {m:e}",
+            $($setup,)*
+            "test {nv}, {nv}",
+            "jz 3f",
+            "2:",
+            $($step,)+
+            "dec {nv}",
+            "jnz 2b",
+            "3:",
+            $($tail,)+
+            ;
+            m = in(reg) tail,
+            $($consts)*
+            nv = inout(reg) full => _,
+            $($pointers)*
+        )
+    }};
+}
+pub(crate) use stream_asm;

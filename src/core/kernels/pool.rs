@@ -6,6 +6,50 @@
 
 use crate::kernels::asm_zmm;
 
+/// `asm_zmm!` for the pool kernels, which all walk one output row the same way: `{bot}` =
+/// `{top} + {rb}` is the bottom row of the windows, `{cs}` the bytes of one pixel (`16*groups`
+/// floats); for each of the `{wo}` windows, `{groups}` steps of 16 channels (`{g}` counts them)
+/// run `step`, which advances its pointers by one group (`{top}` and `{bot}` included), then
+/// `{top}` and `{bot}` skip the right pixel of the window. `setup` runs once, before the walk.
+/// `walk` gives `top`, `rb`, `groups`, `wo`; the operands are those four, then the kernel's own
+/// (`operands`), then the scratch `bot`, `cs`, `g` and the kernel's own (`scratch`).
+macro_rules! window_row_asm {
+    (
+        walk: ($top:expr, $rb:expr, $groups:expr, $wo:expr),
+        operands: [$($own:tt)*],
+        scratch: [$($scratch:tt)*],
+        setup: [$($setup:expr),* $(,)?],
+        step: [$($step:expr),+ $(,)?] $(,)?
+    ) => {
+        asm_zmm!(
+            $($setup,)*
+            "lea {bot}, [{top} + {rb}]",
+            "mov {cs}, {groups}",
+            "shl {cs}, 6", // bytes of one pixel (c floats)
+            "2:",
+            "mov {g}, {groups}",
+            "3:",
+            $($step,)+
+            "dec {g}",
+            "jnz 3b",
+            "add {top}, {cs}", // skip the right pixel of the window
+            "add {bot}, {cs}",
+            "dec {wo}",
+            "jnz 2b",
+            ;
+            top = inout(reg) $top => _,
+            rb = in(reg) $rb,
+            groups = in(reg) $groups,
+            wo = inout(reg) $wo => _,
+            $($own)*
+            bot = out(reg) _,
+            cs = out(reg) _,
+            g = out(reg) _,
+            $($scratch)*
+        )
+    };
+}
+
 /// Pools one output row: input rows `top` and `top + row_bytes` (two HWC rows of `2*wo`
 /// pixels of `c = 16*groups` channels), output `wo` pixels at `out`, argmax bytes at `am`.
 ///
@@ -30,61 +74,45 @@ pub unsafe fn forward_row(
     out: *mut f32,
     am: *mut u8,
 ) {
-    asm_zmm!(
-        "vpxord zmm24, zmm24, zmm24",
-        "mov {t:e}, 1", "vpbroadcastd zmm25, {t:e}",
-        "mov {t:e}, 2", "vpbroadcastd zmm26, {t:e}",
-        "mov {t:e}, 3", "vpbroadcastd zmm27, {t:e}",
-        "mov {t:e}, 4", "vpbroadcastd zmm28, {t:e}",
-        "lea {bot}, [{top} + {rb}]",
-        "mov {cs}, {groups}",
-        "shl {cs}, 6", // bytes of one pixel (c floats)
-        "2:",
-        "mov {g}, {groups}",
-        "3:",
-        "vmovups zmm0, [{top}]",        // top-left
-        "vmovups zmm1, [{top} + {cs}]", // top-right
-        "vmovups zmm2, [{bot}]",        // bottom-left
-        "vmovups zmm3, [{bot} + {cs}]", // bottom-right
-        "vpxord zmm4, zmm4, zmm4",
-        "vcmpps k1, zmm1, zmm0, 0x1e", // tr > m
-        "vmaxps zmm0, zmm0, zmm1",
-        "vmovdqa32 zmm4 {{k1}}, zmm25",
-        "vcmpps k2, zmm2, zmm0, 0x1e", // bl > m
-        "vmaxps zmm0, zmm0, zmm2",
-        "vmovdqa32 zmm4 {{k2}}, zmm26",
-        "vcmpps k3, zmm3, zmm0, 0x1e", // br > m
-        "vmaxps zmm0, zmm0, zmm3",
-        "vmovdqa32 zmm4 {{k3}}, zmm27",
-        "vcmpps k4, zmm0, zmm24, 0x12", // m <= 0
-        "vmovdqa32 zmm4 {{k4}}, zmm28",
-        // The output (the next layer's padded input, in a batch slot last touched a batch ago)
-        // is rarely in cache: ask for ownership of a line 8 ahead, so the stores do not wait
-        // (a prefetch past the end of the buffer never faults).
-        "prefetchw [{out} + 512]",
-        "vmovups [{out}], zmm0",
-        "vpmovdb xmmword ptr [{am}], zmm4",
-        "add {top}, 64",
-        "add {bot}, 64",
-        "add {out}, 64",
-        "add {am}, 16",
-        "dec {g}",
-        "jnz 3b",
-        "add {top}, {cs}", // skip the right pixel of the window
-        "add {bot}, {cs}",
-        "dec {wo}",
-        "jnz 2b",
-        ;
-        top = inout(reg) top => _,
-        rb = in(reg) row_bytes,
-        groups = in(reg) groups,
-        wo = inout(reg) wo => _,
-        out = inout(reg) out => _,
-        am = inout(reg) am => _,
-        bot = out(reg) _,
-        cs = out(reg) _,
-        g = out(reg) _,
-        t = out(reg) _,
+    window_row_asm!(
+        walk: (top, row_bytes, groups, wo),
+        operands: [out = inout(reg) out => _, am = inout(reg) am => _,],
+        scratch: [t = out(reg) _,],
+        setup: [
+            "vpxord zmm24, zmm24, zmm24",
+            "mov {t:e}, 1", "vpbroadcastd zmm25, {t:e}",
+            "mov {t:e}, 2", "vpbroadcastd zmm26, {t:e}",
+            "mov {t:e}, 3", "vpbroadcastd zmm27, {t:e}",
+            "mov {t:e}, 4", "vpbroadcastd zmm28, {t:e}",
+        ],
+        step: [
+            "vmovups zmm0, [{top}]",        // top-left
+            "vmovups zmm1, [{top} + {cs}]", // top-right
+            "vmovups zmm2, [{bot}]",        // bottom-left
+            "vmovups zmm3, [{bot} + {cs}]", // bottom-right
+            "vpxord zmm4, zmm4, zmm4",
+            "vcmpps k1, zmm1, zmm0, 0x1e", // tr > m
+            "vmaxps zmm0, zmm0, zmm1",
+            "vmovdqa32 zmm4 {{k1}}, zmm25",
+            "vcmpps k2, zmm2, zmm0, 0x1e", // bl > m
+            "vmaxps zmm0, zmm0, zmm2",
+            "vmovdqa32 zmm4 {{k2}}, zmm26",
+            "vcmpps k3, zmm3, zmm0, 0x1e", // br > m
+            "vmaxps zmm0, zmm0, zmm3",
+            "vmovdqa32 zmm4 {{k3}}, zmm27",
+            "vcmpps k4, zmm0, zmm24, 0x12", // m <= 0
+            "vmovdqa32 zmm4 {{k4}}, zmm28",
+            // The output (the next layer's padded input, in a batch slot last touched a batch
+            // ago) is rarely in cache: ask for ownership of a line 8 ahead, so the stores do
+            // not wait (a prefetch past the end of the buffer never faults).
+            "prefetchw [{out} + 512]",
+            "vmovups [{out}], zmm0",
+            "vpmovdb xmmword ptr [{am}], zmm4",
+            "add {top}, 64",
+            "add {bot}, 64",
+            "add {out}, 64",
+            "add {am}, 16",
+        ],
     );
 }
 
@@ -98,40 +126,25 @@ pub unsafe fn forward_row(
 /// As [`forward_row`].
 #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
 pub unsafe fn max_row(top: *const f32, row_bytes: usize, groups: usize, wo: usize, out: *mut f32) {
-    asm_zmm!(
-        "lea {bot}, [{top} + {rb}]",
-        "mov {cs}, {groups}",
-        "shl {cs}, 6",
-        "2:",
-        "mov {g}, {groups}",
-        "3:",
-        "vmovups zmm0, [{top}]",
-        "vmovups zmm1, [{top} + {cs}]",
-        "vmovups zmm2, [{bot}]",
-        "vmovups zmm3, [{bot} + {cs}]",
-        "vmaxps zmm0, zmm0, zmm1",
-        "vmaxps zmm0, zmm0, zmm2",
-        "vmaxps zmm0, zmm0, zmm3",
-        "prefetchw [{out} + 512]",
-        "vmovups [{out}], zmm0",
-        "add {top}, 64",
-        "add {bot}, 64",
-        "add {out}, 64",
-        "dec {g}",
-        "jnz 3b",
-        "add {top}, {cs}",
-        "add {bot}, {cs}",
-        "dec {wo}",
-        "jnz 2b",
-        ;
-        top = inout(reg) top => _,
-        rb = in(reg) row_bytes,
-        groups = in(reg) groups,
-        wo = inout(reg) wo => _,
-        out = inout(reg) out => _,
-        bot = out(reg) _,
-        cs = out(reg) _,
-        g = out(reg) _,
+    window_row_asm!(
+        walk: (top, row_bytes, groups, wo),
+        operands: [out = inout(reg) out => _,],
+        scratch: [],
+        setup: [],
+        step: [
+            "vmovups zmm0, [{top}]",
+            "vmovups zmm1, [{top} + {cs}]",
+            "vmovups zmm2, [{bot}]",
+            "vmovups zmm3, [{bot} + {cs}]",
+            "vmaxps zmm0, zmm0, zmm1",
+            "vmaxps zmm0, zmm0, zmm2",
+            "vmaxps zmm0, zmm0, zmm3",
+            "prefetchw [{out} + 512]",
+            "vmovups [{out}], zmm0",
+            "add {top}, 64",
+            "add {bot}, 64",
+            "add {out}, 64",
+        ],
     );
 }
 
@@ -157,50 +170,34 @@ pub unsafe fn backward_row(
     top: *mut f32,
     row_bytes: usize,
 ) {
-    asm_zmm!(
-        "mov {t:e}, 1", "vpbroadcastd zmm25, {t:e}",
-        "mov {t:e}, 2", "vpbroadcastd zmm26, {t:e}",
-        "mov {t:e}, 3", "vpbroadcastd zmm27, {t:e}",
-        "lea {bot}, [{top} + {rb}]",
-        "mov {cs}, {groups}",
-        "shl {cs}, 6",
-        "2:",
-        "mov {g}, {groups}",
-        "3:",
-        "vmovups zmm0, [{dout}]",
-        "vpmovzxbd zmm1, xmmword ptr [{am}]",
-        "vptestnmd k1, zmm1, zmm1", // code == 0
-        "vpcmpeqd k2, zmm1, zmm25",
-        "vpcmpeqd k3, zmm1, zmm26",
-        "vpcmpeqd k4, zmm1, zmm27",
-        "vmovaps zmm2 {{k1}}{{z}}, zmm0",
-        "vmovaps zmm3 {{k2}}{{z}}, zmm0",
-        "vmovaps zmm4 {{k3}}{{z}}, zmm0",
-        "vmovaps zmm5 {{k4}}{{z}}, zmm0",
-        "vmovups [{top}], zmm2",
-        "vmovups [{top} + {cs}], zmm3",
-        "vmovups [{bot}], zmm4",
-        "vmovups [{bot} + {cs}], zmm5",
-        "add {dout}, 64",
-        "add {am}, 16",
-        "add {top}, 64",
-        "add {bot}, 64",
-        "dec {g}",
-        "jnz 3b",
-        "add {top}, {cs}",
-        "add {bot}, {cs}",
-        "dec {wo}",
-        "jnz 2b",
-        ;
-        dout = inout(reg) dout => _,
-        am = inout(reg) am => _,
-        groups = in(reg) groups,
-        wo = inout(reg) wo => _,
-        top = inout(reg) top => _,
-        rb = in(reg) row_bytes,
-        bot = out(reg) _,
-        cs = out(reg) _,
-        g = out(reg) _,
-        t = out(reg) _,
+    window_row_asm!(
+        walk: (top, row_bytes, groups, wo),
+        operands: [dout = inout(reg) dout => _, am = inout(reg) am => _,],
+        scratch: [t = out(reg) _,],
+        setup: [
+            "mov {t:e}, 1", "vpbroadcastd zmm25, {t:e}",
+            "mov {t:e}, 2", "vpbroadcastd zmm26, {t:e}",
+            "mov {t:e}, 3", "vpbroadcastd zmm27, {t:e}",
+        ],
+        step: [
+            "vmovups zmm0, [{dout}]",
+            "vpmovzxbd zmm1, xmmword ptr [{am}]",
+            "vptestnmd k1, zmm1, zmm1", // code == 0
+            "vpcmpeqd k2, zmm1, zmm25",
+            "vpcmpeqd k3, zmm1, zmm26",
+            "vpcmpeqd k4, zmm1, zmm27",
+            "vmovaps zmm2 {{k1}}{{z}}, zmm0",
+            "vmovaps zmm3 {{k2}}{{z}}, zmm0",
+            "vmovaps zmm4 {{k3}}{{z}}, zmm0",
+            "vmovaps zmm5 {{k4}}{{z}}, zmm0",
+            "vmovups [{top}], zmm2",
+            "vmovups [{top} + {cs}], zmm3",
+            "vmovups [{bot}], zmm4",
+            "vmovups [{bot} + {cs}], zmm5",
+            "add {dout}, 64",
+            "add {am}, 16",
+            "add {top}, 64",
+            "add {bot}, 64",
+        ],
     );
 }

@@ -4,11 +4,7 @@
 //! Each takes the element count and computes its tail mask `(1 << (len % 16)) - 1` in the
 //! wrapper; masked loads/stores never touch memory outside `len`.
 
-use crate::kernels::asm_zmm;
-
-fn split(len: usize) -> (usize, u32) {
-    (len / 16, (1u32 << (len % 16)) - 1)
-}
+use crate::kernels::stream_asm;
 
 /// `dst[i] = src[i] + src[stride + i] + ... + src[(slots-1)*stride + i]` for `i < len`, the
 /// slots added in order (deterministic, independent of who filled them).
@@ -21,56 +17,54 @@ fn split(len: usize) -> (usize, u32) {
 #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512vl"))]
 pub unsafe fn sum_slots(src: *const f32, slots: usize, stride: usize, dst: *mut f32, len: usize) {
     debug_assert!(slots >= 1);
-    let (full, tail) = split(len);
-    asm_zmm!(
-        "kmovw k1, {m:e}",
-        "test {nv}, {nv}",
-        "jz 4f",
+    stream_asm!(
+        len: len,
+        consts: [],
+        pointers: [
+            s = inout(reg) src => _,
+            d = inout(reg) dst => _,
+            st = in(reg) stride * 4,
+            slots = in(reg) slots,
+            q = out(reg) _,
+            c = out(reg) _,
+        ],
+        setup: [],
         // full vectors: slot 0, then slots 1.. in order
-        "2:",
-        "vmovups zmm0, [{s}]",
-        "lea {q}, [{s} + {st}]",
-        "mov {c}, {slots}",
-        "dec {c}",
-        "jz 3f",
-        "5:",
-        "vaddps zmm0, zmm0, [{q}]",
-        "add {q}, {st}",
-        "dec {c}",
-        "jnz 5b",
-        "3:",
-        "vmovups [{d}], zmm0",
-        "add {s}, 64",
-        "add {d}, 64",
-        "dec {nv}",
-        "jnz 2b",
+        step: [
+            "vmovups zmm0, [{s}]",
+            "lea {q}, [{s} + {st}]",
+            "mov {c}, {slots}",
+            "dec {c}",
+            "jz 4f",
+            "5:",
+            "vaddps zmm0, zmm0, [{q}]",
+            "add {q}, {st}",
+            "dec {c}",
+            "jnz 5b",
+            "4:",
+            "vmovups [{d}], zmm0",
+            "add {s}, 64",
+            "add {d}, 64",
+        ],
         // masked tail
-        "4:",
-        "kortestw k1, k1",
-        "jz 8f",
-        "vmovups zmm0 {{k1}}{{z}}, [{s}]",
-        "lea {q}, [{s} + {st}]",
-        "mov {c}, {slots}",
-        "dec {c}",
-        "jz 7f",
-        "6:",
-        "vmovups zmm1 {{k1}}{{z}}, [{q}]",
-        "vaddps zmm0, zmm0, zmm1",
-        "add {q}, {st}",
-        "dec {c}",
-        "jnz 6b",
-        "7:",
-        "vmovups [{d}] {{k1}}, zmm0",
-        "8:",
-        ;
-        m = in(reg) tail,
-        nv = inout(reg) full => _,
-        s = inout(reg) src => _,
-        d = inout(reg) dst => _,
-        st = in(reg) stride * 4,
-        slots = in(reg) slots,
-        q = out(reg) _,
-        c = out(reg) _,
+        tail: [
+            "kortestw k1, k1",
+            "jz 8f",
+            "vmovups zmm0 {{k1}}{{z}}, [{s}]",
+            "lea {q}, [{s} + {st}]",
+            "mov {c}, {slots}",
+            "dec {c}",
+            "jz 7f",
+            "6:",
+            "vmovups zmm1 {{k1}}{{z}}, [{q}]",
+            "vaddps zmm0, zmm0, zmm1",
+            "add {q}, {st}",
+            "dec {c}",
+            "jnz 6b",
+            "7:",
+            "vmovups [{d}] {{k1}}, zmm0",
+            "8:",
+        ],
     );
 }
 
@@ -82,31 +76,24 @@ pub unsafe fn sum_slots(src: *const f32, slots: usize, stride: usize, dst: *mut 
 /// AVX-512 present; both pointers valid for `len` floats.
 #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512vl"))]
 pub unsafe fn sgd(p: *mut f32, g: *const f32, len: usize, scale: f32) {
-    let (full, tail) = split(len);
-    asm_zmm!(
-        "kmovw k1, {m:e}",
-        "vbroadcastss zmm2, dword ptr [{sc}]",
-        "test {nv}, {nv}",
-        "jz 3f",
-        "2:",
-        "vmovups zmm0, [{p}]",
-        "vfnmadd231ps zmm0, zmm2, [{g}]",
-        "vmovups [{p}], zmm0",
-        "add {p}, 64",
-        "add {g}, 64",
-        "dec {nv}",
-        "jnz 2b",
-        "3:",
-        "vmovups zmm0 {{k1}}{{z}}, [{p}]",
-        "vmovups zmm1 {{k1}}{{z}}, [{g}]",
-        "vfnmadd231ps zmm0, zmm2, zmm1",
-        "vmovups [{p}] {{k1}}, zmm0",
-        ;
-        m = in(reg) tail,
-        sc = in(reg) &scale as *const f32,
-        nv = inout(reg) full => _,
-        p = inout(reg) p => _,
-        g = inout(reg) g => _,
+    stream_asm!(
+        len: len,
+        consts: [sc = in(reg) &scale as *const f32,],
+        pointers: [p = inout(reg) p => _, g = inout(reg) g => _,],
+        setup: ["vbroadcastss zmm2, dword ptr [{sc}]"],
+        step: [
+            "vmovups zmm0, [{p}]",
+            "vfnmadd231ps zmm0, zmm2, [{g}]",
+            "vmovups [{p}], zmm0",
+            "add {p}, 64",
+            "add {g}, 64",
+        ],
+        tail: [
+            "vmovups zmm0 {{k1}}{{z}}, [{p}]",
+            "vmovups zmm1 {{k1}}{{z}}, [{g}]",
+            "vfnmadd231ps zmm0, zmm2, zmm1",
+            "vmovups [{p}] {{k1}}, zmm0",
+        ],
     );
 }
 
@@ -125,48 +112,42 @@ pub unsafe fn sgd_momentum(
     len: usize,
     coef: [f32; 4], // [scale, weight_decay, momentum, lr]
 ) {
-    let (full, tail) = split(len);
-    asm_zmm!(
-        "kmovw k1, {m:e}",
-        "vbroadcastss zmm4, dword ptr [{c}]",
-        "vbroadcastss zmm5, dword ptr [{c} + 4]",
-        "vbroadcastss zmm6, dword ptr [{c} + 8]",
-        "vbroadcastss zmm7, dword ptr [{c} + 12]",
-        "test {nv}, {nv}",
-        "jz 3f",
-        "2:",
-        "vmovups zmm0, [{p}]",
-        "vmulps zmm3, zmm4, [{g}]",
-        "vfmadd231ps zmm3, zmm5, zmm0",
-        "vmovups zmm2, [{v}]",
-        "vfmadd213ps zmm2, zmm6, zmm3",
-        "vmovups [{v}], zmm2",
-        "vfnmadd231ps zmm0, zmm7, zmm2",
-        "vmovups [{p}], zmm0",
-        "add {p}, 64",
-        "add {g}, 64",
-        "add {v}, 64",
-        "dec {nv}",
-        "jnz 2b",
-        "3:",
-        "kortestw k1, k1",
-        "jz 4f",
-        "vmovups zmm0 {{k1}}{{z}}, [{p}]",
-        "vmovups zmm1 {{k1}}{{z}}, [{g}]",
-        "vmulps zmm3, zmm4, zmm1",
-        "vfmadd231ps zmm3, zmm5, zmm0",
-        "vmovups zmm2 {{k1}}{{z}}, [{v}]",
-        "vfmadd213ps zmm2, zmm6, zmm3",
-        "vmovups [{v}] {{k1}}, zmm2",
-        "vfnmadd231ps zmm0, zmm7, zmm2",
-        "vmovups [{p}] {{k1}}, zmm0",
-        "4:",
-        ;
-        m = in(reg) tail,
-        c = in(reg) coef.as_ptr(),
-        nv = inout(reg) full => _,
-        p = inout(reg) p => _,
-        g = inout(reg) g => _,
-        v = inout(reg) v => _,
+    stream_asm!(
+        len: len,
+        consts: [c = in(reg) coef.as_ptr(),],
+        pointers: [p = inout(reg) p => _, g = inout(reg) g => _, v = inout(reg) v => _,],
+        setup: [
+            "vbroadcastss zmm4, dword ptr [{c}]",
+            "vbroadcastss zmm5, dword ptr [{c} + 4]",
+            "vbroadcastss zmm6, dword ptr [{c} + 8]",
+            "vbroadcastss zmm7, dword ptr [{c} + 12]",
+        ],
+        step: [
+            "vmovups zmm0, [{p}]",
+            "vmulps zmm3, zmm4, [{g}]",
+            "vfmadd231ps zmm3, zmm5, zmm0",
+            "vmovups zmm2, [{v}]",
+            "vfmadd213ps zmm2, zmm6, zmm3",
+            "vmovups [{v}], zmm2",
+            "vfnmadd231ps zmm0, zmm7, zmm2",
+            "vmovups [{p}], zmm0",
+            "add {p}, 64",
+            "add {g}, 64",
+            "add {v}, 64",
+        ],
+        tail: [
+            "kortestw k1, k1",
+            "jz 4f",
+            "vmovups zmm0 {{k1}}{{z}}, [{p}]",
+            "vmovups zmm1 {{k1}}{{z}}, [{g}]",
+            "vmulps zmm3, zmm4, zmm1",
+            "vfmadd231ps zmm3, zmm5, zmm0",
+            "vmovups zmm2 {{k1}}{{z}}, [{v}]",
+            "vfmadd213ps zmm2, zmm6, zmm3",
+            "vmovups [{v}] {{k1}}, zmm2",
+            "vfnmadd231ps zmm0, zmm7, zmm2",
+            "vmovups [{p}] {{k1}}, zmm0",
+            "4:",
+        ],
     );
 }
