@@ -4,7 +4,7 @@
 use approx::assert_relative_eq;
 use catdog::config::Kernels;
 use catdog::config::PoolDims;
-use catdog::layers::fc::{self, FcDims};
+use catdog::layers::fc::{self, FcDims, FcForward, FcWeightGrads};
 use catdog::layers::pool::OutPlace;
 use catdog::update::Momentum;
 use std::ops::Range;
@@ -280,7 +280,9 @@ impl Fc {
         y: &mut [f32],
     ) {
         // SAFETY: `y` holds `rows x n` floats.
-        unsafe { (fns(self.path).fc_forward)(self.d, x, w, b, relu, y.as_mut_ptr(), cols) }
+        unsafe {
+            (fns(self.path).fc_forward)(self.d, FcForward::new(x, w, b, relu, y.as_mut_ptr(), cols))
+        }
     }
     fn input_grad(self, dy: &[f32], w: &[f32], dx: &mut [f32], ks: Range<usize>) {
         // SAFETY: `dx` holds `rows x k` floats.
@@ -294,7 +296,7 @@ impl Fc {
         db: &mut [f32],
         cols: Range<usize>,
     ) {
-        (fns(self.path).fc_weight_grad)(self.d, x, dy, dw, db, cols)
+        (fns(self.path).fc_weight_grad)(self.d, FcWeightGrads::new(x, dy, dw, db, cols))
     }
 }
 
@@ -900,12 +902,7 @@ fn fc_split_across_threads_matches_one_call() {
                     unsafe {
                         (fns(Kernels::Fast).fc_forward)(
                             FcDims { rows, k, n },
-                            x,
-                            w,
-                            b,
-                            true,
-                            py.0,
-                            cols,
+                            FcForward::new(x, w, b, true, py.0, cols),
                         );
                         (fns(Kernels::Fast).fc_input_grad)(FcDims { rows, k, n }, dy, w, pdx.0, ks);
                     }
