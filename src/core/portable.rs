@@ -159,35 +159,35 @@ pub unsafe fn fc_input_grad(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, ks: 
 
 /// The weight and bias gradients ([`FcWeightGrads`]): `dW[cols] = dY[:, cols]^T . X`, the
 /// bias gradients summed over the rows in order.
-pub fn fc_weight_grad(d: FcDims, g: FcWeightGrads) {
+pub fn fc_weight_grad(d: FcDims, mut g: FcWeightGrads) {
     g.check(d);
-    let (FcDims { rows, k, n }, cols) = (d, g.cols);
-    let (x, dy, dw_rows, db_rows) = (g.x, g.dy, g.dw_rows, g.db_rows);
-    if cols.is_empty() {
+    let FcDims { rows, k, n } = d;
+    let (m, c0) = (g.cols.len(), g.cols.start);
+    if m == 0 {
         return;
     }
-    // SAFETY: A = dY[:, cols]^T (cols.len() x rows) and B = X (rows x k) lie inside dy and x,
-    // C = cols.len() x k inside dw_rows (asserted above).
+    // SAFETY: A = dY[:, cols]^T (m x rows) and B = X (rows x k) lie inside dy and x,
+    // C = m x k inside dw_rows (asserted above).
     unsafe {
         matrixmultiply::sgemm(
-            cols.len(),
+            m,
             rows,
             k,
             1.0,
-            dy.as_ptr().add(cols.start),
+            g.dy.as_ptr().add(c0),
             1,
             n as isize,
-            x.as_ptr(),
+            g.x.as_ptr(),
             k as isize,
             1,
             0.0,
-            dw_rows.as_mut_ptr(),
+            g.dw_rows.as_mut_ptr(),
             k as isize,
             1,
         );
     }
-    for (jj, j) in cols.enumerate() {
-        db_rows[jj] = (0..rows).fold(0.0f32, |s, row| s + dy[row * n + j]);
+    for (db, j) in g.db_rows.iter_mut().zip(g.cols) {
+        *db = (0..rows).fold(0.0f32, |s, row| s + g.dy[row * n + j]);
     }
 }
 

@@ -26,39 +26,22 @@ pub struct FcDims {
     pub n: usize,
 }
 
-/// The buffers of a forward pass (`LayerFns::fc_forward`) for neurons `cols`: `y[r][j] =
-/// act(sum_k x[r][k] * w[j][k] + bias[j])` for every row `r` and `j` in `cols`, `act` ReLU when
-/// `relu`, identity otherwise. `y` (`[rows][n]`) is a pointer: threads write disjoint `cols` of
-/// one buffer, and a pass writes only inside its own.
-pub struct FcForward<'a> {
-    pub x: &'a [f32],
-    pub w: &'a [f32],
-    pub bias: &'a [f32],
-    pub relu: bool,
-    pub y: *mut f32,
-    pub cols: Range<usize>,
+buffers! {
+    /// The buffers of a forward pass (`LayerFns::fc_forward`) for neurons `cols`: `y[r][j] =
+    /// act(sum_k x[r][k] * w[j][k] + bias[j])` for every row `r` and `j` in `cols`, `act` ReLU when
+    /// `relu`, identity otherwise. `y` (`[rows][n]`) is a pointer: threads write disjoint `cols` of
+    /// one buffer, and a pass writes only inside its own.
+    pub struct FcForward<'a> {
+        pub x: &'a [f32],
+        pub w: &'a [f32],
+        pub bias: &'a [f32],
+        pub relu: bool,
+        pub y: *mut f32,
+        pub cols: Range<usize>,
+    }
 }
 
-impl<'a> FcForward<'a> {
-    /// The buffers in the order of the fields.
-    pub fn new(
-        x: &'a [f32],
-        w: &'a [f32],
-        bias: &'a [f32],
-        relu: bool,
-        y: *mut f32,
-        cols: Range<usize>,
-    ) -> Self {
-        Self {
-            x,
-            w,
-            bias,
-            relu,
-            y,
-            cols,
-        }
-    }
-
+impl FcForward<'_> {
     /// Panics unless `cols` lie inside layer `d` and `x`, `w` and `bias` hold what it reads.
     pub fn check(&self, d: FcDims) {
         let FcDims { rows, k, n } = d;
@@ -69,36 +52,21 @@ impl<'a> FcForward<'a> {
     }
 }
 
-/// The buffers of a weight-gradient pass (`LayerFns::fc_weight_grad`) for neurons `cols`:
-/// from `x [rows][k]` and `dy [rows][n]`, `dw_rows[j - cols.start][i] = sum_r dy[r][j] *
-/// x[r][i]` and `db_rows[j - cols.start] = sum_r dy[r][j]`, summed over the rows in order and
-/// *overwritten*; `dw_rows` holds `cols.len() * k` floats (contiguous rows of the full `dw`).
-pub struct FcWeightGrads<'a> {
-    pub x: &'a [f32],
-    pub dy: &'a [f32],
-    pub dw_rows: &'a mut [f32],
-    pub db_rows: &'a mut [f32],
-    pub cols: Range<usize>,
+buffers! {
+    /// The buffers of a weight-gradient pass (`LayerFns::fc_weight_grad`) for neurons `cols`:
+    /// from `x [rows][k]` and `dy [rows][n]`, `dw_rows[j - cols.start][i] = sum_r dy[r][j] *
+    /// x[r][i]` and `db_rows[j - cols.start] = sum_r dy[r][j]`, summed over the rows in order and
+    /// *overwritten*; `dw_rows` holds `cols.len() * k` floats (contiguous rows of the full `dw`).
+    pub struct FcWeightGrads<'a> {
+        pub x: &'a [f32],
+        pub dy: &'a [f32],
+        pub dw_rows: &'a mut [f32],
+        pub db_rows: &'a mut [f32],
+        pub cols: Range<usize>,
+    }
 }
 
-impl<'a> FcWeightGrads<'a> {
-    /// The buffers in the order of the fields.
-    pub fn new(
-        x: &'a [f32],
-        dy: &'a [f32],
-        dw_rows: &'a mut [f32],
-        db_rows: &'a mut [f32],
-        cols: Range<usize>,
-    ) -> Self {
-        Self {
-            x,
-            dy,
-            dw_rows,
-            db_rows,
-            cols,
-        }
-    }
-
+impl FcWeightGrads<'_> {
     /// Panics unless `cols` lie inside layer `d` and the buffers hold what it reads and writes.
     pub fn check(&self, d: FcDims) {
         let (FcDims { rows, k, n }, cols) = (d, &self.cols);

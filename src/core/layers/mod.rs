@@ -21,6 +21,26 @@ macro_rules! asm_entry {
     };
 }
 
+/// `buffers! { /// doc  pub struct Name<'a> { pub field: Type, ... } }`: the struct of one pass's
+/// buffers (what a table's function type takes instead of a long argument list) and its `new`,
+/// which takes them in the order of the fields.
+macro_rules! buffers {
+    ($(#[$m:meta])* pub struct $name:ident<$l:lifetime> { $(pub $f:ident: $t:ty,)* }) => {
+        $(#[$m])*
+        pub struct $name<$l> {
+            $(pub $f: $t,)*
+        }
+
+        impl<$l> $name<$l> {
+            /// The buffers in the order of the fields.
+            #[allow(clippy::too_many_arguments)]
+            pub fn new($($f: $t),*) -> Self {
+                Self { $($f),* }
+            }
+        }
+    };
+}
+
 pub mod conv;
 pub mod dropout;
 pub mod fc;

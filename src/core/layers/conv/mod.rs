@@ -107,40 +107,23 @@ pub type InputGradFn = fn(&ConvDims, InputGrads);
 /// `(d, buffers)`: weight and bias gradients, overwritten.
 pub type WeightGradFn = fn(&ConvDims, WeightGrads);
 
-/// The buffers of a forward pass ([`ForwardFn`]): output rows `rows` of
-/// `y = relu(conv(x_pad, w) + bias)` into `y`, which holds just those rows (`rows.len() x w x
-/// cout`, row `r` at `r - rows.start`); with `bias = None` the plain convolution, no ReLU (the
-/// input gradient runs this way). `w` is packed by the plan's `pack_forward`; `scratch` holds
-/// the plan's `scratch_len`.
-pub struct Forward<'a> {
-    pub x_pad: &'a [f32],
-    pub w: &'a [f32],
-    pub bias: Option<&'a [f32]>,
-    pub y: &'a mut [f32],
-    pub rows: Range<usize>,
-    pub scratch: &'a mut [f32],
+buffers! {
+    /// The buffers of a forward pass ([`ForwardFn`]): output rows `rows` of
+    /// `y = relu(conv(x_pad, w) + bias)` into `y`, which holds just those rows (`rows.len() x w x
+    /// cout`, row `r` at `r - rows.start`); with `bias = None` the plain convolution, no ReLU (the
+    /// input gradient runs this way). `w` is packed by the plan's `pack_forward`; `scratch` holds
+    /// the plan's `scratch_len`.
+    pub struct Forward<'a> {
+        pub x_pad: &'a [f32],
+        pub w: &'a [f32],
+        pub bias: Option<&'a [f32]>,
+        pub y: &'a mut [f32],
+        pub rows: Range<usize>,
+        pub scratch: &'a mut [f32],
+    }
 }
 
-impl<'a> Forward<'a> {
-    /// The buffers in the order of the fields.
-    pub fn new(
-        x_pad: &'a [f32],
-        w: &'a [f32],
-        bias: Option<&'a [f32]>,
-        y: &'a mut [f32],
-        rows: Range<usize>,
-        scratch: &'a mut [f32],
-    ) -> Self {
-        Self {
-            x_pad,
-            w,
-            bias,
-            y,
-            rows,
-            scratch,
-        }
-    }
-
+impl Forward<'_> {
     /// Panics unless `rows` end inside layer `d` (as the kernels see it) and the buffers hold
     /// what the rows read and write: the padded input, `packed` floats of weights, the bias and
     /// the output rows (row alignment and scratch are the algorithm's to check).
@@ -160,27 +143,19 @@ impl<'a> Forward<'a> {
     }
 }
 
-/// The buffers of an input-gradient pass ([`InputGradFn`]): the gradient `dx` `[h][w][cin]`
-/// (overwritten) from the padded output gradient `dy_pad` `[h+2][w+2][cout]` and the weights
-/// packed by the plan's `pack_backward`; `scratch` holds the plan's `scratch_len`.
-pub struct InputGrads<'a> {
-    pub dy_pad: &'a [f32],
-    pub w: &'a [f32],
-    pub dx: &'a mut [f32],
-    pub scratch: &'a mut [f32],
+buffers! {
+    /// The buffers of an input-gradient pass ([`InputGradFn`]): the gradient `dx` `[h][w][cin]`
+    /// (overwritten) from the padded output gradient `dy_pad` `[h+2][w+2][cout]` and the weights
+    /// packed by the plan's `pack_backward`; `scratch` holds the plan's `scratch_len`.
+    pub struct InputGrads<'a> {
+        pub dy_pad: &'a [f32],
+        pub w: &'a [f32],
+        pub dx: &'a mut [f32],
+        pub scratch: &'a mut [f32],
+    }
 }
 
-impl<'a> InputGrads<'a> {
-    /// The buffers in the order of the fields.
-    pub fn new(dy_pad: &'a [f32], w: &'a [f32], dx: &'a mut [f32], scratch: &'a mut [f32]) -> Self {
-        Self {
-            dy_pad,
-            w,
-            dx,
-            scratch,
-        }
-    }
-
+impl InputGrads<'_> {
     /// Runs the input gradient of layer `d` as the forward pass `forward` of the transposed
     /// layer (`cout` channels in, `cin` out) over all rows of `dy_pad`, with the flipped,
     /// channel-transposed weights: no bias, no ReLU.
@@ -193,35 +168,20 @@ impl<'a> InputGrads<'a> {
     }
 }
 
-/// The buffers of a weight-gradient pass ([`WeightGradFn`]): it reads `x_pad`
-/// `[h+2][w+2][cin]` and the interior of `dy_pad` `[h+2][w+2][cout]`, overwrites `dw_kc`
-/// `[3][3][cin][cout]` and `db` `[cout]`, and works in `scratch` (the plan's `scratch_len`).
-pub struct WeightGrads<'a> {
-    pub x_pad: &'a [f32],
-    pub dy_pad: &'a [f32],
-    pub dw_kc: &'a mut [f32],
-    pub db: &'a mut [f32],
-    pub scratch: &'a mut [f32],
+buffers! {
+    /// The buffers of a weight-gradient pass ([`WeightGradFn`]): it reads `x_pad`
+    /// `[h+2][w+2][cin]` and the interior of `dy_pad` `[h+2][w+2][cout]`, overwrites `dw_kc`
+    /// `[3][3][cin][cout]` and `db` `[cout]`, and works in `scratch` (the plan's `scratch_len`).
+    pub struct WeightGrads<'a> {
+        pub x_pad: &'a [f32],
+        pub dy_pad: &'a [f32],
+        pub dw_kc: &'a mut [f32],
+        pub db: &'a mut [f32],
+        pub scratch: &'a mut [f32],
+    }
 }
 
-impl<'a> WeightGrads<'a> {
-    /// The buffers in the order of the fields.
-    pub fn new(
-        x_pad: &'a [f32],
-        dy_pad: &'a [f32],
-        dw_kc: &'a mut [f32],
-        db: &'a mut [f32],
-        scratch: &'a mut [f32],
-    ) -> Self {
-        Self {
-            x_pad,
-            dy_pad,
-            dw_kc,
-            db,
-            scratch,
-        }
-    }
-
+impl WeightGrads<'_> {
     /// Panics unless the four data buffers hold what layer `d` reads and writes (the scratch
     /// is the caller's to check: its size depends on the algorithm).
     pub fn check(&self, d: &ConvDims) {
