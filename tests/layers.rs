@@ -321,8 +321,14 @@ const FC_SIZES: &[(usize, usize, usize)] = &[
     (70, 32, 133), // more than one forward block of 64 rows x 128 neurons
 ];
 
+/// The kernels checked against the reference: the portable ones, and the fast ones where this
+/// CPU has AVX-512 ([`paths`]).
+fn checked_paths() -> impl Iterator<Item = Kernels> {
+    paths().iter().copied().filter(|&k| k != Kernels::Reference)
+}
+
 /// `kern`'s fc layer against the reference.
-fn fc_forward_matches_reference(kern: Kernels) {
+fn fc_forward_against_reference(kern: Kernels) {
     let mut rng = Rng::new(4);
     for &(rows, k, n) in FC_SIZES {
         let x = rng.vec(rows * k);
@@ -355,15 +361,10 @@ fn fc_forward_matches_reference(kern: Kernels) {
 }
 
 #[test]
-fn fc_forward_asm_matches_reference() {
-    if avx512_or_note("fc forward").is_some() {
-        fc_forward_matches_reference(Kernels::Fast);
+fn fc_forward_matches_reference() {
+    for kern in checked_paths() {
+        fc_forward_against_reference(kern);
     }
-}
-
-#[test]
-fn fc_forward_portable_matches_reference() {
-    fc_forward_matches_reference(Kernels::Portable);
 }
 
 /// fc1's inference forward on packed weights against the reference (bias, ReLU), on rows that
@@ -510,7 +511,7 @@ fn fc_fused_sgd_gives_the_bits_of_the_separate_passes() {
 }
 
 /// `kern`'s fc layer against the reference.
-fn fc_backward_matches_reference(kern: Kernels) {
+fn fc_backward_against_reference(kern: Kernels) {
     let mut rng = Rng::new(5);
     for &(rows, k, n) in FC_SIZES {
         let x = rng.vec(rows * k);
@@ -563,15 +564,10 @@ fn fc_backward_matches_reference(kern: Kernels) {
 }
 
 #[test]
-fn fc_backward_asm_matches_reference() {
-    if avx512_or_note("fc backward").is_some() {
-        fc_backward_matches_reference(Kernels::Fast);
+fn fc_backward_matches_reference() {
+    for kern in checked_paths() {
+        fc_backward_against_reference(kern);
     }
-}
-
-#[test]
-fn fc_backward_portable_matches_reference() {
-    fc_backward_matches_reference(Kernels::Portable);
 }
 
 #[test]
