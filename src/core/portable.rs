@@ -159,7 +159,7 @@ pub unsafe fn fc_input_grad(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, ks: 
 
 /// The weight and bias gradients ([`FcWeightGrads`]): `dW[cols] = dY[:, cols]^T . X`, the
 /// bias gradients summed over the rows in order.
-pub fn fc_weight_grad(d: FcDims, mut g: FcWeightGrads) {
+pub fn fc_weight_grad(d: FcDims, g: FcWeightGrads) {
     g.check(d);
     let FcDims { rows, k, n } = d;
     let (m, c0) = (g.cols.len(), g.cols.start);
