@@ -16,7 +16,7 @@ use catdog::config::ConvDims;
 use catdog::cpu::has_avx512;
 use catdog::layers::conv::winograd::{self, Winograd2, Winograd4};
 use catdog::layers::conv::winograd_rows;
-use catdog::layers::conv::{Algo, ConvPlan};
+use catdog::layers::conv::{Algo, ConvPlan, Forward, InputGrads};
 use catdog::testing::{fma_peak_gflops, plan};
 use criterion::{criterion_group, Criterion, Throughput};
 use std::hint::black_box;
@@ -104,21 +104,25 @@ impl Case {
     fn forward(&mut self) {
         (self.plan.forward)(
             &self.d,
-            black_box(&self.x_pad),
-            &self.wp,
-            Some(&self.bias),
-            &mut self.y,
-            0..self.d.h,
-            &mut self.scratch,
+            Forward::new(
+                black_box(&self.x_pad),
+                &self.wp,
+                Some(&self.bias),
+                &mut self.y,
+                0..self.d.h,
+                &mut self.scratch,
+            ),
         );
     }
     fn input_grad(&mut self) {
         (self.plan.input_grad)(
             &self.d,
-            black_box(&self.dy_pad),
-            &self.wb,
-            &mut self.dx,
-            &mut self.scratch,
+            InputGrads::new(
+                black_box(&self.dy_pad),
+                &self.wb,
+                &mut self.dx,
+                &mut self.scratch,
+            ),
         );
     }
     fn flops(&self) -> u64 {

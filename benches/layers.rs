@@ -8,7 +8,7 @@ use catdog::augment::{warp_image, Warp, CROP_AREA_PCT};
 use catdog::config::Kernels;
 use catdog::config::PoolDims;
 use catdog::cpu::has_avx512;
-use catdog::layers::fc::FcDims;
+use catdog::layers::fc::{FcDims, FcForward, FcWeightGrads};
 use catdog::layers::pool::OutPlace;
 use catdog::testing::{fma_peak_gflops, fns};
 use criterion::{black_box, criterion_group, Criterion, Throughput};
@@ -83,12 +83,7 @@ impl Fc1 {
         unsafe {
             (fns(Kernels::Fast).fc_forward)(
                 FC1,
-                &self.x,
-                &self.w,
-                &self.b,
-                true,
-                self.y.as_mut_ptr(),
-                0..N,
+                FcForward::new(&self.x, &self.w, &self.b, true, self.y.as_mut_ptr(), 0..N),
             )
         }
     }
@@ -100,11 +95,7 @@ impl Fc1 {
     fn weight_grad(&mut self) {
         (fns(Kernels::Fast).fc_weight_grad)(
             FC1,
-            &self.x,
-            &self.dy,
-            &mut self.dw,
-            &mut self.db,
-            0..N,
+            FcWeightGrads::new(&self.x, &self.dy, &mut self.dw, &mut self.db, 0..N),
         )
     }
 }

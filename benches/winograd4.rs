@@ -8,7 +8,7 @@
 use catdog::config::ConvDims;
 use catdog::cpu::has_avx512;
 use catdog::layers::conv::winograd::{self, Winograd4};
-use catdog::layers::conv::{Algo, PoolOut, WeightGrads};
+use catdog::layers::conv::{Algo, Forward, InputGrads, PoolOut, WeightGrads};
 use catdog::layers::pool::{forward_asm, OutPlace};
 use catdog::testing::{avx512, plan};
 
@@ -19,7 +19,7 @@ use numbers::{dims, padded, Rng};
 /// F(4x4) over all of `d`'s rows: `winograd::run` with input `x`, packed weights `u` and
 /// `bias` (none for an input gradient) into `y`.
 fn run4(d: &ConvDims, x: &[f32], u: &[f32], bias: Option<&[f32]>, y: &mut [f32], s: &mut [f32]) {
-    winograd::run::<Winograd4>(avx512(), d, x, u, bias, y, 0..d.h, s)
+    winograd::run::<Winograd4>(avx512(), d, Forward::new(x, u, bias, y, 0..d.h, s))
 }
 
 /// Median of `reps` timed calls of `f` (after one warm-up call), in microseconds.
@@ -98,11 +98,14 @@ fn speed_f4x4_vs_f2x2() {
             for (ai, a) in [Algo::Direct, Algo::Winograd2].into_iter().enumerate() {
                 let (uf, ub) = if ai == 0 { (&udf, &udb) } else { (&u2f, &u2b) };
                 let t = time_us(reps, || {
-                    (plan(a, &d).forward)(&d, &x, uf, Some(&bias), &mut y, 0..d.h, &mut scr2)
+                    (plan(a, &d).forward)(
+                        &d,
+                        Forward::new(&x, uf, Some(&bias), &mut y, 0..d.h, &mut scr2),
+                    )
                 });
                 best[0][ai] = best[0][ai].min(t);
                 let t = time_us(reps, || {
-                    (plan(a, &d).input_grad)(&d, &dy, ub, &mut dx, &mut scr2)
+                    (plan(a, &d).input_grad)(&d, InputGrads::new(&dy, ub, &mut dx, &mut scr2))
                 });
                 best[1][ai] = best[1][ai].min(t);
                 let t = time_us(reps, || {
@@ -182,7 +185,10 @@ fn speed_fused_pool() {
                             fused(&d, &x, &wp, &bias, rows, &mut scratch, &mut pool);
                         } else {
                             let r = rows.clone();
-                            (plan.forward)(&d, &x, &wp, Some(&bias), &mut y, r, &mut scratch);
+                            (plan.forward)(
+                                &d,
+                                Forward::new(&x, &wp, Some(&bias), &mut y, r, &mut scratch),
+                            );
                             let pooled = rows.start / 2..rows.end / 2;
                             forward_asm(avx512(), &p, &y, &mut out, place, a, pooled);
                         }

@@ -9,6 +9,7 @@ use catdog::config::Kernels;
 use catdog::layers::conv::winograd::{self, Winograd2};
 use catdog::layers::conv::winograd_rows;
 use catdog::layers::conv::{chunks, row_tile_widths, Algo, ConvPlan, ForwardPoolFn, PoolOut};
+use catdog::layers::conv::{Forward, InputGrads};
 use catdog::reference::conv as reference;
 use catdog::testing::channel_blocks;
 use catdog::testing::{auto_plan, avx512, avx512_or_skip, fns, plan};
@@ -118,10 +119,13 @@ fn gradient_check(path: Kernels, d: ConvDims) {
     let (wp, wb) = packed(&plan, &d, &w);
     let mut dx = vec![0.0; d.h * d.w * d.cin];
     let mut scratch = vec![0.0; plan.scratch_len];
-    (plan.input_grad)(&d, &r_pad, &wb, &mut dx, &mut scratch);
+    (plan.input_grad)(&d, InputGrads::new(&r_pad, &wb, &mut dx, &mut scratch));
     let mut y = vec![0.0; d.out_len()];
     let mut loss = |x_pad: &[f32]| -> f64 {
-        (plan.forward)(&d, x_pad, &wp, Some(&bias), &mut y, 0..d.h, &mut scratch);
+        (plan.forward)(
+            &d,
+            Forward::new(x_pad, &wp, Some(&bias), &mut y, 0..d.h, &mut scratch),
+        );
         assert!(y.iter().all(|&v| v > 10.0), "a pre-activation came near 0");
         let mut l = 0.0f64;
         for oy in 0..d.h {
@@ -233,7 +237,10 @@ fn compare_algos(h: usize, w: usize, cin: usize, cout: usize, shift: usize, seed
         (plan.pack_forward)(&d, wts, &mut wp[shift..]);
         let mut y_asm = vec![f32::NAN; shift + d.out_len()];
         let y = &mut y_asm[shift..];
-        (plan.forward)(&d, x_pad, &wp[shift..], Some(bias), y, 0..h, scratch);
+        (plan.forward)(
+            &d,
+            Forward::new(x_pad, &wp[shift..], Some(bias), y, 0..h, scratch),
+        );
         assert_close(&y_asm[shift..], &y_ref, &format!("forward {what}"));
 
         if cin.is_multiple_of(16) {
@@ -241,7 +248,10 @@ fn compare_algos(h: usize, w: usize, cin: usize, cout: usize, shift: usize, seed
             (plan.pack_backward)(&d, wts, &mut wb[shift..]);
             let mut dx_asm = vec![f32::NAN; shift + h * w * cin];
             let dx = &mut dx_asm[shift..];
-            (plan.input_grad)(&d, &dy_pad[shift..], &wb[shift..], dx, scratch);
+            (plan.input_grad)(
+                &d,
+                InputGrads::new(&dy_pad[shift..], &wb[shift..], dx, scratch),
+            );
             assert_close(&dx_asm[shift..], &dx_ref, &format!("input_grad {what}"));
         }
     }
@@ -435,7 +445,7 @@ fn input_grad_refuses_cin_3() {
     let plan = auto_plan(Kernels::Reference, &d);
     let (dy_pad, w) = (vec![0.0; d.out_pad_len()], vec![0.0; d.weight_len()]);
     let mut dx = vec![0.0; 12];
-    (plan.input_grad)(&d, &dy_pad, &w, &mut dx, &mut []);
+    (plan.input_grad)(&d, InputGrads::new(&dy_pad, &w, &mut dx, &mut []));
 }
 
 /// Conv + pool run band by band (the plan's `forward` over a few rows into a small band buffer,
@@ -476,7 +486,10 @@ fn banded_conv_and_pool_give_the_bits_of_whole_layers() {
         // Whole layer, then pool.
         let mut y = vec![0.0; d.out_len()];
         let mut scratch = vec![0.0; plan.scratch_len];
-        (plan.forward)(&d, &x, &wp, Some(&bias), &mut y, 0..h, &mut scratch);
+        (plan.forward)(
+            &d,
+            Forward::new(&x, &wp, Some(&bias), &mut y, 0..h, &mut scratch),
+        );
         let (mut out_a, mut am_a) = (vec![0.0; out_len], vec![9u8; p.out_len()]);
         (fns(Kernels::Fast).pool_forward)(&p, &y, &mut out_a, place, Some(&mut am_a), 0..p.h / 2);
         // Bands through one small buffer.
@@ -484,7 +497,10 @@ fn banded_conv_and_pool_give_the_bits_of_whole_layers() {
         let (mut out_b, mut am_b) = (vec![0.0; out_len], vec![9u8; p.out_len()]);
         for y0 in (0..h).step_by(band) {
             let y1 = (y0 + band).min(h);
-            (plan.forward)(&d, &x, &wp, Some(&bias), &mut yb, y0..y1, &mut scratch);
+            (plan.forward)(
+                &d,
+                Forward::new(&x, &wp, Some(&bias), &mut yb, y0..y1, &mut scratch),
+            );
             catdog::layers::pool::forward_asm(
                 avx512(),
                 &p,
@@ -589,7 +605,10 @@ fn fused_conv_pool_gives_the_bits_of_conv_then_pool() {
             let (wp, _) = packed(&plan, &d, &wts);
             let mut scratch = vec![0.0; plan.scratch_len];
             let mut y = vec![0.0; d.out_len()];
-            (plan.forward)(&d, &x, &wp, Some(&bias), &mut y, 0..h, &mut scratch);
+            (plan.forward)(
+                &d,
+                Forward::new(&x, &wp, Some(&bias), &mut y, 0..h, &mut scratch),
+            );
             let p = PoolDims { h, w, c: cout };
             // Windows whose positive maximum occurs at two or more positions.
             for i in 0..h / 2 {

@@ -4,7 +4,7 @@
 use approx::assert_relative_eq;
 use catdog::config::Kernels;
 use catdog::config::PoolDims;
-use catdog::layers::fc::{self, FcDims};
+use catdog::layers::fc::{self, FcDims, FcForward, FcWeightGrads};
 use catdog::layers::pool::OutPlace;
 use catdog::update::Momentum;
 use std::ops::Range;
@@ -280,7 +280,9 @@ impl Fc {
         y: &mut [f32],
     ) {
         // SAFETY: `y` holds `rows x n` floats.
-        unsafe { (fns(self.path).fc_forward)(self.d, x, w, b, relu, y.as_mut_ptr(), cols) }
+        unsafe {
+            (fns(self.path).fc_forward)(self.d, FcForward::new(x, w, b, relu, y.as_mut_ptr(), cols))
+        }
     }
     fn input_grad(self, dy: &[f32], w: &[f32], dx: &mut [f32], ks: Range<usize>) {
         // SAFETY: `dx` holds `rows x k` floats.
@@ -294,7 +296,7 @@ impl Fc {
         db: &mut [f32],
         cols: Range<usize>,
     ) {
-        (fns(self.path).fc_weight_grad)(self.d, x, dy, dw, db, cols)
+        (fns(self.path).fc_weight_grad)(self.d, FcWeightGrads::new(x, dy, dw, db, cols))
     }
 }
 
@@ -319,8 +321,14 @@ const FC_SIZES: &[(usize, usize, usize)] = &[
     (70, 32, 133), // more than one forward block of 64 rows x 128 neurons
 ];
 
+/// The kernels checked against the reference: the portable ones, and the fast ones where this
+/// CPU has AVX-512 ([`paths`]).
+fn checked_paths() -> impl Iterator<Item = Kernels> {
+    paths().iter().copied().filter(|&k| k != Kernels::Reference)
+}
+
 /// `kern`'s fc layer against the reference.
-fn fc_forward_matches_reference(kern: Kernels) {
+fn fc_forward_against_reference(kern: Kernels) {
     let mut rng = Rng::new(4);
     for &(rows, k, n) in FC_SIZES {
         let x = rng.vec(rows * k);
@@ -353,15 +361,10 @@ fn fc_forward_matches_reference(kern: Kernels) {
 }
 
 #[test]
-fn fc_forward_asm_matches_reference() {
-    if avx512_or_note("fc forward").is_some() {
-        fc_forward_matches_reference(Kernels::Fast);
+fn fc_forward_matches_reference() {
+    for kern in checked_paths() {
+        fc_forward_against_reference(kern);
     }
-}
-
-#[test]
-fn fc_forward_portable_matches_reference() {
-    fc_forward_matches_reference(Kernels::Portable);
 }
 
 /// fc1's inference forward on packed weights against the reference (bias, ReLU), on rows that
@@ -508,7 +511,7 @@ fn fc_fused_sgd_gives_the_bits_of_the_separate_passes() {
 }
 
 /// `kern`'s fc layer against the reference.
-fn fc_backward_matches_reference(kern: Kernels) {
+fn fc_backward_against_reference(kern: Kernels) {
     let mut rng = Rng::new(5);
     for &(rows, k, n) in FC_SIZES {
         let x = rng.vec(rows * k);
@@ -561,15 +564,10 @@ fn fc_backward_matches_reference(kern: Kernels) {
 }
 
 #[test]
-fn fc_backward_asm_matches_reference() {
-    if avx512_or_note("fc backward").is_some() {
-        fc_backward_matches_reference(Kernels::Fast);
+fn fc_backward_matches_reference() {
+    for kern in checked_paths() {
+        fc_backward_against_reference(kern);
     }
-}
-
-#[test]
-fn fc_backward_portable_matches_reference() {
-    fc_backward_matches_reference(Kernels::Portable);
 }
 
 #[test]
@@ -900,12 +898,7 @@ fn fc_split_across_threads_matches_one_call() {
                     unsafe {
                         (fns(Kernels::Fast).fc_forward)(
                             FcDims { rows, k, n },
-                            x,
-                            w,
-                            b,
-                            true,
-                            py.0,
-                            cols,
+                            FcForward::new(x, w, b, true, py.0, cols),
                         );
                         (fns(Kernels::Fast).fc_input_grad)(FcDims { rows, k, n }, dy, w, pdx.0, ks);
                     }

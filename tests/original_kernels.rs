@@ -23,7 +23,7 @@
 use catdog::config::Kernels;
 use catdog::config::{ConvDims, Hyper, PoolDims};
 use catdog::dataset::{Dataset, Synthetic};
-use catdog::layers::fc::FcDims;
+use catdog::layers::fc::{FcDims, FcForward, FcWeightGrads};
 use catdog::layers::pool::OutPlace;
 use catdog::net::Net;
 use catdog::network::Network;
@@ -793,12 +793,7 @@ fn dot_product_matches_reference_and_replica_bits() {
         unsafe {
             reference::fc::forward(
                 one_row(len, 1),
-                &x,
-                &w,
-                &[bias],
-                false,
-                want.as_mut_ptr(),
-                0..1,
+                FcForward::new(&x, &w, &[bias], false, want.as_mut_ptr(), 0..1),
             )
         };
         let magnitude = x.iter().zip(&w).map(|(a, b)| (a * b).abs()).sum::<f32>() + bias.abs();
@@ -835,12 +830,7 @@ fn dense_matches_reference_and_replica_bits() {
             unsafe {
                 reference::fc::forward(
                     one_row(inputs, neurons),
-                    &x,
-                    &w,
-                    &b,
-                    relu,
-                    want.as_mut_ptr(),
-                    0..neurons,
+                    FcForward::new(&x, &w, &b, relu, want.as_mut_ptr(), 0..neurons),
                 )
             };
             if !relu {
@@ -932,7 +922,10 @@ fn outer_product_add_matches_reference_and_replica_bits() {
         // The reference's weight gradient of one sample: `dw[i][j] = a[i] * b[j]`.
         let mut dw = vec![0.0f32; rows * cols];
         let mut db = vec![0.0f32; rows];
-        reference::fc::weight_grad(one_row(cols, rows), &b, &a, &mut dw, &mut db, 0..rows);
+        reference::fc::weight_grad(
+            one_row(cols, rows),
+            FcWeightGrads::new(&b, &a, &mut dw, &mut db, 0..rows),
+        );
         let want: Vec<f32> = c0.iter().zip(&dw).map(|(c, d)| c + d).collect();
         close(&got[..rows * cols], &want, 1e-5, 1.0, &what);
         let mut replica = c0.clone();

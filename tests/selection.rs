@@ -419,41 +419,17 @@ fn bad_selection_values_are_refused_with_exit_2() {
 }
 
 /// `data`'s images mirrored left-right, in memory (what `--tta` must see without copying).
-struct Mirrored {
-    pixels: Vec<u8>,
-    labels: Vec<u8>,
-    bytes: usize,
-}
-
-impl Mirrored {
-    fn of(data: &dyn Dataset, size: usize) -> Self {
-        let bytes = size * size * 3;
-        let mut pixels = Vec::with_capacity(data.len() * bytes);
-        for i in 0..data.len() {
-            for row in data.image(i).chunks_exact(size * 3) {
-                for px in row.chunks_exact(3).rev() {
-                    pixels.extend_from_slice(px);
-                }
+fn mirrored(data: &dyn Dataset, size: usize) -> Synthetic {
+    let bytes = size * size * 3;
+    let mut pixels = Vec::with_capacity(data.len() * bytes);
+    for i in 0..data.len() {
+        for row in data.image(i).chunks_exact(size * 3) {
+            for px in row.chunks_exact(3).rev() {
+                pixels.extend_from_slice(px);
             }
         }
-        Self {
-            pixels,
-            labels: data.labels().to_vec(),
-            bytes,
-        }
     }
-}
-
-impl Dataset for Mirrored {
-    fn len(&self) -> usize {
-        self.labels.len()
-    }
-    fn image(&self, i: usize) -> &[u8] {
-        &self.pixels[i * self.bytes..(i + 1) * self.bytes]
-    }
-    fn labels(&self) -> &[u8] {
-        &self.labels
-    }
+    Synthetic::from_images(pixels, data.labels().to_vec(), bytes)
 }
 
 #[path = "common/kernels.rs"]
@@ -463,7 +439,7 @@ mod kernels;
 fn tta_is_the_mean_of_the_image_and_its_mirror_on_every_kernel_set() {
     use catdog::network::Network;
     let data = Synthetic::new(37, 16, 11);
-    let mirrored = Mirrored::of(&data, 16);
+    let mirrored = mirrored(&data, 16);
     for &k in kernels::paths() {
         let h = catdog::config::Hyper {
             image: 16,
@@ -553,7 +529,7 @@ fn eval_and_predict_with_tta_calibration_and_params_last_or_best() {
     }
     // --tta: the mean of the two passes, each computed on its own, and said so.
     let test = catdog::blob::Blob::open(&dir.join("test.bin")).unwrap();
-    write(&dir.join("mirrored.bin"), &Mirrored::of(&test, 16), 16);
+    write(&dir.join("mirrored.bin"), &mirrored(&test, 16), 16);
     let p = |args: &[&str]| {
         let o = model(&dir, &[&["predict", "--params", "last"][..], args].concat());
         assert_ok(&o);

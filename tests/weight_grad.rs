@@ -31,6 +31,20 @@ fn reference_and_magnitude(d: &ConvDims, x: &[f32], dy: &[f32]) -> [Vec<f32>; 4]
     [dw_ref, db_ref, dw_mag, db_mag]
 }
 
+/// Each shape of `shapes` with its data drawn from `rng` (`[x, dy]`, [`x_and_dy`]) and the
+/// reference's `[dw, db, dw_mag, db_mag]` ([`reference_and_magnitude`]).
+fn with_reference<'r>(
+    rng: &'r mut Rng,
+    shapes: &'r [(usize, usize, usize, usize)],
+) -> impl Iterator<Item = (ConvDims, [Vec<f32>; 2], [Vec<f32>; 4])> + 'r {
+    shapes.iter().map(move |&(h, w, cin, cout)| {
+        let d = dims(h, w, cin, cout);
+        let (x, dy) = x_and_dy(rng, &d);
+        let reference = reference_and_magnitude(&d, &x, &dy);
+        (d, [x, dy], reference)
+    })
+}
+
 /// A second call of `plan`'s weight gradient overwrites its outputs, bit for bit (`what`
 /// prefixes the message).
 fn assert_overwrites(plan: &ConvPlan, d: &ConvDims, x: &[f32], dy: &[f32], what: &str) {
@@ -162,11 +176,8 @@ fn asm_matches_reference() {
     let Some(mut rng) = avx512_rng("asm_matches_reference", 1) else {
         return;
     };
-    for &(h, w, cin, cout) in SHAPES {
-        let d = dims(h, w, cin, cout);
-        let (x, dy) = x_and_dy(&mut rng, &d);
+    for (d, [x, dy], [dw_ref, db_ref, dw_mag, db_mag]) in with_reference(&mut rng, SHAPES) {
         let (dw_asm, db_asm) = run(Kernels::Fast, &d, &x, &dy);
-        let [dw_ref, db_ref, dw_mag, db_mag] = reference_and_magnitude(&d, &x, &dy);
         assert_close("dw", &d, &dw_asm, &dw_ref, &dw_mag);
         assert_close("db", &d, &db_asm, &db_ref, &db_mag);
         // The gradient is not trivially zero: the interior weights see every pixel.
@@ -179,12 +190,9 @@ fn asm_matches_reference() {
 #[test]
 fn portable_matches_reference() {
     let mut rng = Rng::new(11);
-    for &(h, w, cin, cout) in SHAPES {
-        let d = dims(h, w, cin, cout);
-        let (x, dy) = x_and_dy(&mut rng, &d);
+    for (d, [x, dy], [dw_ref, db_ref, dw_mag, db_mag]) in with_reference(&mut rng, SHAPES) {
         assert_eq!(auto_plan(Kernels::Portable, &d).algo, Algo::Gemm);
         let (dw, db) = run(Kernels::Portable, &d, &x, &dy);
-        let [dw_ref, db_ref, dw_mag, db_mag] = reference_and_magnitude(&d, &x, &dy);
         assert_close("portable dw", &d, &dw, &dw_ref, &dw_mag);
         assert_close("portable db", &d, &db, &db_ref, &db_mag);
     }
@@ -244,11 +252,9 @@ fn both_algorithms_match_reference() {
     let Some(mut rng) = avx512_rng("both_algorithms_match_reference", 7) else {
         return;
     };
-    for &(h, w, cin, cout) in WINOGRAD_SHAPES {
-        let d = dims(h, w, cin, cout);
+    for (d, [x, dy], [dw_ref, db_ref, dw_mag, db_mag]) in with_reference(&mut rng, WINOGRAD_SHAPES)
+    {
         assert!(winograd::applies::<Winograd2>(&d), "{d:?}");
-        let (x, dy) = x_and_dy(&mut rng, &d);
-        let [dw_ref, db_ref, dw_mag, db_mag] = reference_and_magnitude(&d, &x, &dy);
         let win_mag = window_magnitude(&d, &dw_mag);
         for (a, mag) in [(Algo::Direct, &dw_mag), (Algo::Winograd2, &win_mag)] {
             let (dw, db) = run_algo(Kernels::Fast, Some(a), &d, &x, &dy);

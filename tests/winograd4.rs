@@ -9,7 +9,7 @@
 use catdog::config::ConvDims;
 
 use catdog::layers::conv::winograd::{self, Winograd2, Winograd4};
-use catdog::layers::conv::{Algo, PoolOut, WeightGrads};
+use catdog::layers::conv::{Algo, Forward, InputGrads, PoolOut, WeightGrads};
 use catdog::layers::pool::{forward_asm, OutPlace};
 use catdog::testing::{avx512, plan};
 
@@ -172,12 +172,14 @@ fn run4(d: &ConvDims, inp: &[f32], up: &[f32], bias: Option<&[f32]>, shift: usiz
     winograd::run::<Winograd4>(
         avx512(),
         d,
-        &inp[shift..],
-        up,
-        bias,
-        &mut out[shift..],
-        0..d.h,
-        &mut scratch[shift..],
+        Forward::new(
+            &inp[shift..],
+            up,
+            bias,
+            &mut out[shift..],
+            0..d.h,
+            &mut scratch[shift..],
+        ),
     );
     out.split_off(shift)
 }
@@ -215,7 +217,10 @@ fn fwd_other(a: Algo, d: &ConvDims, x_pad: &[f32], w: &[f32], bias: &[f32]) -> V
     (plan(a, d).pack_forward)(d, w, &mut wp);
     let mut scratch = vec![0.0; plan(a, d).scratch_len];
     let mut y = vec![f32::NAN; d.out_len()];
-    (plan(a, d).forward)(d, x_pad, &wp, Some(bias), &mut y, 0..d.h, &mut scratch);
+    (plan(a, d).forward)(
+        d,
+        Forward::new(x_pad, &wp, Some(bias), &mut y, 0..d.h, &mut scratch),
+    );
     y
 }
 
@@ -225,7 +230,7 @@ fn bwd_other(a: Algo, d: &ConvDims, dy_pad: &[f32], w: &[f32]) -> Vec<f32> {
     (plan(a, d).pack_backward)(d, w, &mut wp);
     let mut scratch = vec![0.0; plan(a, d).scratch_len];
     let mut dx = vec![f32::NAN; d.h * d.w * d.cin];
-    (plan(a, d).input_grad)(d, dy_pad, &wp, &mut dx, &mut scratch);
+    (plan(a, d).input_grad)(d, InputGrads::new(dy_pad, &wp, &mut dx, &mut scratch));
     dx
 }
 
@@ -442,12 +447,7 @@ fn row_bands_match_whole_layer_bit_for_bit() {
             winograd::run::<Winograd4>(
                 avx512(),
                 &d,
-                &x,
-                &up,
-                Some(&bias),
-                &mut out,
-                y0..y1,
-                &mut scratch,
+                Forward::new(&x, &up, Some(&bias), &mut out, y0..y1, &mut scratch),
             );
             assert_eq!(
                 &out[..n],
@@ -468,7 +468,11 @@ fn rows_must_be_whole_tiles() {
     let up = vec![0.0; winograd::packed_len::<Winograd4>(16, 16)];
     let mut out = vec![0.0; d.out_len()];
     let mut scratch = vec![0.0; winograd::scratch_len::<Winograd4>(&d)];
-    winograd::run::<Winograd4>(avx512(), &d, &x, &up, None, &mut out, 2..6, &mut scratch);
+    winograd::run::<Winograd4>(
+        avx512(),
+        &d,
+        Forward::new(&x, &up, None, &mut out, 2..6, &mut scratch),
+    );
 }
 
 /// Pooled values and argmax codes of `y` (`h x w x cout`) by the pool kernels
@@ -523,7 +527,10 @@ fn fused_pool_matches_forward_then_pool_bit_for_bit() {
         (plan.pack_forward)(&d, &wts, &mut wp);
         let mut scratch = vec![f32::NAN; plan.scratch_len];
         let mut y = vec![f32::NAN; d.out_len()];
-        (plan.forward)(&d, &x, &wp, Some(&bias), &mut y, 0..h, &mut scratch);
+        (plan.forward)(
+            &d,
+            Forward::new(&x, &wp, Some(&bias), &mut y, 0..h, &mut scratch),
+        );
         let p = d.pool();
         let (ho, wo) = (h / 2, w / 2);
         for (name, place, len) in [

@@ -8,7 +8,7 @@
 
 use catdog::config::ConvDims;
 use catdog::layers::conv::winograd_rows::{self, BAND_ROWS};
-use catdog::layers::conv::{Algo, ConvPlan, WeightGrads};
+use catdog::layers::conv::{Algo, ConvPlan, Forward, WeightGrads};
 use catdog::testing::{avx512, plan};
 
 #[path = "common/numbers.rs"]
@@ -71,7 +71,7 @@ fn run_packed(
     for y0 in (0..d.h).step_by(band) {
         let rows = y0..(y0 + band).min(d.h);
         let out = &mut y[y0 * row..rows.end * row];
-        (plan.forward)(d, x, up, Some(b), out, rows, &mut scratch);
+        (plan.forward)(d, Forward::new(x, up, Some(b), out, rows, &mut scratch));
     }
     y
 }

@@ -40,7 +40,8 @@ impl Dataset for Blob {
     }
 }
 
-/// Random images with a learnable signal: dogs are brighter in the red channel.
+/// Images held in memory: random ones with a learnable signal ([`Synthetic::new`]: dogs are
+/// brighter in the red channel), or given ones ([`Synthetic::from_images`]).
 pub struct Synthetic {
     pixels: Vec<u8>,
     labels: Vec<u8>,
@@ -61,6 +62,16 @@ impl Synthetic {
                 *p = noise + if j % 3 == 0 && dog == 1 { 100 } else { 40 };
             }
         }
+        Self::from_images(pixels, labels, image_bytes)
+    }
+
+    /// `labels.len()` images of `image_bytes` each, one after the other in `pixels`.
+    pub fn from_images(pixels: Vec<u8>, labels: Vec<u8>, image_bytes: usize) -> Self {
+        assert_eq!(
+            pixels.len(),
+            labels.len() * image_bytes,
+            "pixels of every image"
+        );
         Self {
             pixels,
             labels,

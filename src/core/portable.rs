@@ -11,7 +11,7 @@
 //! result on any thread count (each output element is computed by one call whatever the split).
 
 use crate::config::PoolDims;
-use crate::layers::fc::FcDims;
+use crate::layers::fc::{FcDims, FcForward, FcWeightGrads};
 use crate::layers::pool::OutPlace;
 use crate::layers::LayerFns;
 use crate::reference as r;
@@ -74,21 +74,14 @@ pub static PORTABLE: LayerFns = LayerFns {
 // ---------------------------------------------------------------------------------------------
 // fc layers, as GEMMs. x [rows][k], w [n][k], b [n] -> y [rows][n]; dy [rows][n].
 
-/// `y[r][j] = act(sum_i x[r][i] * w[j][i] + b[j])` for `j` in `cols`: `Y[:, cols] = X . W^T`.
+/// The forward pass ([`FcForward`]): `Y[:, cols] = X . W^T`, then bias and ReLU.
 ///
 /// # Safety
-/// `y` is valid for `rows * n` floats; no other thread touches `y[r][j]` for `j` in `cols`.
-pub unsafe fn fc_forward(
-    d: FcDims,
-    x: &[f32],
-    w: &[f32],
-    b: &[f32],
-    relu: bool,
-    y: *mut f32,
-    cols: Range<usize>,
-) {
+/// `f.y` is valid for `rows * n` floats; no other thread touches `y[r][j]` for `j` in `f.cols`.
+pub unsafe fn fc_forward(d: FcDims, f: FcForward) {
+    f.check(d);
     let FcDims { rows, k, n } = d;
-    assert!(cols.end <= n && x.len() >= rows * k && w.len() >= n * k && b.len() >= n);
+    let (x, w, b, relu, y, cols) = (f.x, f.w, f.bias, f.relu, f.y, f.cols);
     if cols.is_empty() || rows == 0 {
         return;
     }
@@ -164,44 +157,37 @@ pub unsafe fn fc_input_grad(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, ks: 
     );
 }
 
-/// `dw_rows[j - cols.start][i] = sum_r dy[r][j] * x[r][i]`, `db_rows[j - cols.start] =
-/// sum_r dy[r][j]` (rows in order), overwritten: `dW[cols] = dY[:, cols]^T . X`.
-pub fn fc_weight_grad(
-    d: FcDims,
-    x: &[f32],
-    dy: &[f32],
-    dw_rows: &mut [f32],
-    db_rows: &mut [f32],
-    cols: Range<usize>,
-) {
+/// The weight and bias gradients ([`FcWeightGrads`]): `dW[cols] = dY[:, cols]^T . X`, the
+/// bias gradients summed over the rows in order.
+pub fn fc_weight_grad(d: FcDims, g: FcWeightGrads) {
+    g.check(d);
     let FcDims { rows, k, n } = d;
-    assert!(cols.end <= n && x.len() >= rows * k && dy.len() >= rows * n);
-    assert!(dw_rows.len() >= cols.len() * k && db_rows.len() >= cols.len());
-    if cols.is_empty() {
+    let (m, c0) = (g.cols.len(), g.cols.start);
+    if m == 0 {
         return;
     }
-    // SAFETY: A = dY[:, cols]^T (cols.len() x rows) and B = X (rows x k) lie inside dy and x,
-    // C = cols.len() x k inside dw_rows (asserted above).
+    // SAFETY: A = dY[:, cols]^T (m x rows) and B = X (rows x k) lie inside dy and x,
+    // C = m x k inside dw_rows (asserted above).
     unsafe {
         matrixmultiply::sgemm(
-            cols.len(),
+            m,
             rows,
             k,
             1.0,
-            dy.as_ptr().add(cols.start),
+            g.dy.as_ptr().add(c0),
             1,
             n as isize,
-            x.as_ptr(),
+            g.x.as_ptr(),
             k as isize,
             1,
             0.0,
-            dw_rows.as_mut_ptr(),
+            g.dw_rows.as_mut_ptr(),
             k as isize,
             1,
         );
     }
-    for (jj, j) in cols.enumerate() {
-        db_rows[jj] = (0..rows).fold(0.0f32, |s, row| s + dy[row * n + j]);
+    for (db, j) in g.db_rows.iter_mut().zip(g.cols) {
+        *db = (0..rows).fold(0.0f32, |s, row| s + g.dy[row * n + j]);
     }
 }
 

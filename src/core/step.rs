@@ -40,8 +40,8 @@
 
 use crate::arena::View;
 use crate::dataset::Dataset;
-use crate::layers::conv::{PoolOut, WeightGrads};
-use crate::layers::fc::{self, FcDims};
+use crate::layers::conv::{Forward, InputGrads, PoolOut, WeightGrads};
+use crate::layers::fc::{self, FcDims, FcForward, FcWeightGrads};
 use crate::layers::pool::OutPlace;
 use crate::layers::FcPackedFn;
 use crate::net::Ctx;
@@ -313,7 +313,10 @@ pub fn conv_blocks_forward(c: &Ctx, slot: usize, t: usize, image: &[u8], flip: b
                     continue;
                 }
                 let y_band = &mut c.acts.get_mut(thread.y)[..plan.band * d.w * d.cout];
-                (plan.forward)(&d, x_pad, wpack, Some(bias), y_band, rows.clone(), scratch);
+                (plan.forward)(
+                    &d,
+                    Forward::new(x_pad, wpack, Some(bias), y_band, rows.clone(), scratch),
+                );
                 let (pooled, am) = (rows.start / 2..rows.end / 2, pool.argmax.as_deref_mut());
                 (k.pool_forward)(&p, y_band, pool.out, place, am, pooled);
             }
@@ -358,7 +361,7 @@ pub fn conv_blocks_backward(c: &Ctx, slot: usize, t: usize) {
             if l > 0 {
                 let wpack = c.packed.get(c.packed_bwd[l]);
                 let dx = c.acts.get_mut(thread.dx[l]);
-                (plan.input_grad)(&d, dy_pad, wpack, dx, scratch);
+                (plan.input_grad)(&d, InputGrads::new(dy_pad, wpack, dx, scratch));
                 clock.lap(Section::ConvInputGrad(l));
             }
         }
@@ -428,7 +431,7 @@ unsafe fn fc_forward_views<'c>(
 ) -> &'c mut [f32] {
     let (x, out) = (&c.acts.get(input)[..d.rows * d.k], c.acts.get_mut(out));
     let (w, b) = (c.params.get(w), c.params.get(b));
-    (c.fns.fc_forward)(d, x, w, b, relu, out.as_mut_ptr(), cols);
+    (c.fns.fc_forward)(d, FcForward::new(x, w, b, relu, out.as_mut_ptr(), cols));
     out
 }
 
@@ -477,7 +480,7 @@ pub fn fc1_backward(
                 if !cols.is_empty() {
                     let dw = c.grads.get_mut(c.param_views.fc1_w);
                     let dw_rows = &mut dw[cols.start * d.k..cols.end * d.k];
-                    (k.fc_weight_grad)(d, fc_in, dh1, dw_rows, db_rows, cols);
+                    (k.fc_weight_grad)(d, FcWeightGrads::new(fc_in, dh1, dw_rows, db_rows, cols));
                 }
                 if !ks.is_empty() {
                     let w = c.params.get(c.param_views.fc1_w);
@@ -562,7 +565,7 @@ pub fn head_backward(
         let h1 = &c.acts.get(c.batch.h1)[..rows * s.fc1];
         let dw2 = c.grads.get_mut(c.param_views.fc2_w);
         let db2 = c.grads.get_mut(c.param_views.fc2_b);
-        (k.fc_weight_grad)(d, h1, dlogits, dw2, db2, 0..1);
+        (k.fc_weight_grad)(d, FcWeightGrads::new(h1, dlogits, dw2, db2, 0..1));
         let dh1 = &mut c.acts.get_mut(c.batch.dh1)[..rows * s.fc1];
         let w2 = c.params.get(c.param_views.fc2_w);
         (k.fc_input_grad)(d, dlogits, w2, dh1.as_mut_ptr(), 0..s.fc1);

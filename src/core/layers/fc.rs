@@ -26,6 +26,58 @@ pub struct FcDims {
     pub n: usize,
 }
 
+buffers! {
+    /// The buffers of a forward pass (`LayerFns::fc_forward`) for neurons `cols`: `y[r][j] =
+    /// act(sum_k x[r][k] * w[j][k] + bias[j])` for every row `r` and `j` in `cols`, `act` ReLU when
+    /// `relu`, identity otherwise. `y` (`[rows][n]`) is a pointer: threads write disjoint `cols` of
+    /// one buffer, and a pass writes only inside its own.
+    pub struct FcForward<'a> {
+        pub x: &'a [f32],
+        pub w: &'a [f32],
+        pub bias: &'a [f32],
+        pub relu: bool,
+        pub y: *mut f32,
+        pub cols: Range<usize>,
+    }
+}
+
+impl FcForward<'_> {
+    /// Panics unless `cols` lie inside layer `d` and `x`, `w` and `bias` hold what it reads.
+    pub fn check(&self, d: FcDims) {
+        let FcDims { rows, k, n } = d;
+        assert!(self.cols.end <= n, "neurons {:?} past {n}", self.cols);
+        assert!(self.x.len() >= rows * k, "x too short");
+        assert!(self.w.len() >= n * k, "w too short");
+        assert!(self.bias.len() >= n, "bias too short");
+    }
+}
+
+buffers! {
+    /// The buffers of a weight-gradient pass (`LayerFns::fc_weight_grad`) for neurons `cols`:
+    /// from `x [rows][k]` and `dy [rows][n]`, `dw_rows[j - cols.start][i] = sum_r dy[r][j] *
+    /// x[r][i]` and `db_rows[j - cols.start] = sum_r dy[r][j]`, summed over the rows in order and
+    /// *overwritten*; `dw_rows` holds `cols.len() * k` floats (contiguous rows of the full `dw`).
+    pub struct FcWeightGrads<'a> {
+        pub x: &'a [f32],
+        pub dy: &'a [f32],
+        pub dw_rows: &'a mut [f32],
+        pub db_rows: &'a mut [f32],
+        pub cols: Range<usize>,
+    }
+}
+
+impl FcWeightGrads<'_> {
+    /// Panics unless `cols` lie inside layer `d` and the buffers hold what it reads and writes.
+    pub fn check(&self, d: FcDims) {
+        let (FcDims { rows, k, n }, cols) = (d, &self.cols);
+        assert!(cols.end <= n, "neurons {cols:?} past {n}");
+        assert!(self.x.len() >= rows * k, "x too short");
+        assert!(self.dy.len() >= rows * n, "dy too short");
+        assert!(self.dw_rows.len() >= cols.len() * k, "dw_rows too short");
+        assert!(self.db_rows.len() >= cols.len(), "db_rows too short");
+    }
+}
+
 /// Forward k-chunk: 1024 floats = 4 KiB per row, so the 4 weight rows of a tile (16 KiB) and
 /// the 4 input rows of a row tile (16 KiB) fit L1 together, while all inputs of a chunk
 /// (16 rows: 64 KiB) stay in L2. (Measured: 1024 beat 512, 2048 and 4096 by ~10-15% on fc1;
@@ -40,23 +92,15 @@ thread_local! {
 // ---------------------------------------------------------------------------------------------
 // Forward. x [rows][k], w [n][k], bias [n] -> y [rows][n]
 
-/// `y[r][j] = act(sum_k x[r][k] * w[j][k] + bias[j])` for every row `r` and `j` in `cols`;
-/// `act` is ReLU when `relu`, identity otherwise.
+/// The forward pass ([`FcForward`]).
 ///
 /// # Safety
 /// The CPU has AVX-512 F/BW/DQ/VL (an [`Avx512`] exists).
-/// `y` is valid for `rows * n` floats; no other thread touches `y[r][j]` for `j` in `cols`.
-pub unsafe fn forward_asm(
-    d: FcDims,
-    x: &[f32],
-    w: &[f32],
-    bias: &[f32],
-    relu: bool,
-    y: *mut f32,
-    cols: Range<usize>,
-) {
-    check(d, cols.end <= d.n);
-    assert!(x.len() >= d.rows * d.k && w.len() >= d.n * d.k && bias.len() >= d.n);
+/// `f.y` is valid for `rows * n` floats; no other thread touches `y[r][j]` for `j` in `f.cols`.
+pub unsafe fn forward_asm(d: FcDims, f: FcForward) {
+    check(d, f.cols.end <= d.n);
+    f.check(d);
+    let (x, w, bias, relu, y, cols) = (f.x, f.w, f.bias, f.relu, f.y, f.cols);
     if cols.is_empty() {
         return;
     }
@@ -328,22 +372,12 @@ pub unsafe fn input_grad_asm(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, ks:
     }
 }
 
-/// Weight and bias gradients for neurons `cols`, *overwritten* and summed over the rows in
-/// order: `dw_rows[(j - cols.start)][i] = sum_r dy[r][j] * x[r][i]`, `db_rows[j - cols.start] =
-/// sum_r dy[r][j]`. `dw_rows` holds `cols.len() * k` floats (contiguous rows of the full `dw`).
-pub fn weight_grad_asm(
-    _cpu: Avx512,
-    d: FcDims,
-    x: &[f32],
-    dy: &[f32],
-    dw_rows: &mut [f32],
-    db_rows: &mut [f32],
-    cols: Range<usize>,
-) {
-    check(d, cols.end <= d.n);
-    let FcDims { rows, k, n } = d;
-    assert!(x.len() >= rows * k && dy.len() >= rows * n);
-    assert!(dw_rows.len() >= cols.len() * k && db_rows.len() >= cols.len());
+/// The weight and bias gradients ([`FcWeightGrads`]).
+pub fn weight_grad_asm(_cpu: Avx512, d: FcDims, g: FcWeightGrads) {
+    check(d, g.cols.end <= d.n);
+    g.check(d);
+    let (FcDims { rows, k, n }, cols) = (d, g.cols);
+    let (x, dy, dw_rows, db_rows) = (g.x, g.dy, g.dw_rows, g.db_rows);
     if cols.is_empty() {
         return;
     }

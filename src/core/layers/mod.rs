@@ -21,6 +21,26 @@ macro_rules! asm_entry {
     };
 }
 
+/// `buffers! { /// doc  pub struct Name<'a> { pub field: Type, ... } }`: the struct of one pass's
+/// buffers (what a table's function type takes instead of a long argument list) and its `new`,
+/// which takes them in the order of the fields.
+macro_rules! buffers {
+    ($(#[$m:meta])* pub struct $name:ident<$l:lifetime> { $(pub $f:ident: $t:ty,)* }) => {
+        $(#[$m])*
+        pub struct $name<$l> {
+            $(pub $f: $t,)*
+        }
+
+        impl<$l> $name<$l> {
+            /// The buffers in the order of the fields.
+            #[allow(clippy::too_many_arguments)]
+            pub fn new($($f: $t),*) -> Self {
+                Self { $($f),* }
+            }
+        }
+    };
+}
+
 pub mod conv;
 pub mod dropout;
 pub mod fc;
@@ -47,7 +67,7 @@ pub struct LayerFns {
     /// [`pool::backward_asm`].
     pub pool_backward: fn(&PoolDims, &[f32], &[u8], &mut [f32]),
     /// [`fc::forward_asm`].
-    pub fc_forward: unsafe fn(FcDims, &[f32], &[f32], &[f32], bool, *mut f32, Range<usize>),
+    pub fc_forward: unsafe fn(FcDims, fc::FcForward),
     /// [`fc::forward_packed`], where the path has it: fc1 in inference, on weights packed once
     /// per change of the parameters, from rows [`fc::infer_stride`] apart (`None`: inference
     /// runs `fc_forward` as training does).
@@ -57,7 +77,7 @@ pub struct LayerFns {
     /// [`fc::input_grad_asm`].
     pub fc_input_grad: unsafe fn(FcDims, &[f32], &[f32], *mut f32, Range<usize>),
     /// [`fc::weight_grad_asm`].
-    pub fc_weight_grad: fn(FcDims, &[f32], &[f32], &mut [f32], &mut [f32], Range<usize>),
+    pub fc_weight_grad: fn(FcDims, fc::FcWeightGrads),
     /// [`fc::backward_fused_sgd`], where the path has it (fc1's input and weight gradients with
     /// the plain SGD step in one sweep; `None`: the reference runs the three separately).
     pub fc_backward_fused_sgd: Option<FusedSgdFn>,
@@ -90,7 +110,7 @@ static ASM: LayerFns = LayerFns {
     fc_forward_packed: Some(fc::forward_packed),
     relu_backward: asm_entry!(fc::relu_backward_asm; y, dy),
     fc_input_grad: fc::input_grad_asm,
-    fc_weight_grad: asm_entry!(fc::weight_grad_asm; d, x, dy, dw, db, cols),
+    fc_weight_grad: asm_entry!(fc::weight_grad_asm; d, g),
     fc_backward_fused_sgd: Some(fc::backward_fused_sgd),
     dropout: asm_entry!(dropout::apply_asm; x, bits, keep),
     sigmoid: asm_entry!(loss::sigmoid_asm; z, p),

@@ -1,26 +1,19 @@
 //! Scalar reference of the fc layers: the plain loops of the original's `dense.asm`
 //! (one dot product per neuron), `matrix_vector_multiply` and `outer_product_add`, batched.
 
-use crate::layers::fc::FcDims;
+use crate::layers::fc::{FcDims, FcForward, FcWeightGrads};
 use std::ops::Range;
 
-/// `y[r][j] = act(sum_i x[r][i] * w[j][i] + bias[j])` for `j` in `cols`.
+/// `y[r][j] = act(sum_i x[r][i] * w[j][i] + bias[j])` for `j` in `cols` ([`FcForward`]).
 ///
 /// # Safety
-/// `y` is valid for `rows * n` floats.
-pub unsafe fn forward(
-    d: FcDims,
-    x: &[f32],
-    w: &[f32],
-    bias: &[f32],
-    relu: bool,
-    y: *mut f32,
-    cols: Range<usize>,
-) {
+/// `f.y` is valid for `rows * n` floats.
+pub unsafe fn forward(d: FcDims, f: FcForward) {
     let FcDims { rows, k, n } = d;
+    let (x, w, bias, relu, y) = (f.x, f.w, f.bias, f.relu, f.y);
     for r in 0..rows {
         let xr = &x[r * k..(r + 1) * k];
-        for j in cols.clone() {
+        for j in f.cols.clone() {
             let wj = &w[j * k..(j + 1) * k];
             let mut s = 0.0f32;
             for i in 0..k {
@@ -53,16 +46,10 @@ pub unsafe fn input_grad(d: FcDims, dy: &[f32], w: &[f32], dx: *mut f32, ks: Ran
 }
 
 /// `dw_rows[j - cols.start][i] = sum_r dy[r][j] * x[r][i]`, `db_rows[j - cols.start] =
-/// sum_r dy[r][j]`, rows summed in order.
-pub fn weight_grad(
-    d: FcDims,
-    x: &[f32],
-    dy: &[f32],
-    dw_rows: &mut [f32],
-    db_rows: &mut [f32],
-    cols: Range<usize>,
-) {
-    let FcDims { rows, k, n } = d;
+/// sum_r dy[r][j]`, rows summed in order ([`FcWeightGrads`]).
+pub fn weight_grad(d: FcDims, g: FcWeightGrads) {
+    let (FcDims { rows, k, n }, cols) = (d, g.cols);
+    let (x, dy, dw_rows, db_rows) = (g.x, g.dy, g.dw_rows, g.db_rows);
     for (jj, j) in cols.enumerate() {
         let dwj = &mut dw_rows[jj * k..(jj + 1) * k];
         dwj.fill(0.0);

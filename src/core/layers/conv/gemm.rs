@@ -23,9 +23,8 @@
 //! so the result is the same for any band height and thread count (the weight gradient's bands
 //! are fixed by the shape and summed in order).
 
-use super::{ConvPlan, WeightGrads};
+use super::{ConvPlan, Forward, InputGrads, WeightGrads};
 use crate::config::ConvDims;
-use std::ops::Range;
 
 /// Output rows per GEMM band: small enough that a band's `A` rows, its `Y` and `W` stay in L2,
 /// large enough that `sgemm` amortises packing `W` (see `benches/HISTORY.md`).
@@ -85,21 +84,12 @@ unsafe fn gemm(
     );
 }
 
-/// [`super::ConvPlan::forward`]: output rows `rows` of `relu(conv(x_pad, w) + bias)` into `y`
-/// (which holds just those rows); with `bias = None`, the plain convolution (the input gradient).
-pub fn forward(
-    d: &ConvDims,
-    x_pad: &[f32],
-    wp: &[f32],
-    bias: Option<&[f32]>,
-    y: &mut [f32],
-    rows: Range<usize>,
-    scratch: &mut [f32],
-) {
+/// [`super::ConvPlan::forward`]: output rows `f.rows` of `relu(conv(x_pad, w) + bias)`; with
+/// `f.bias = None`, the plain convolution (the input gradient).
+pub fn forward(d: &ConvDims, f: Forward) {
     let (w, cin, cout, wp2) = (d.w, d.cin, d.cout, d.w + 2);
-    assert!(rows.end <= d.h && x_pad.len() >= d.in_pad_len() && wp.len() >= packed_len(d));
-    assert!(y.len() >= rows.len() * w * cout, "output too short");
-    assert!(bias.is_none_or(|b| b.len() >= cout));
+    f.check(d, packed_len(d));
+    let (x_pad, wp, bias, y, rows, scratch) = (f.x_pad, f.w, f.bias, f.y, f.rows, f.scratch);
     for r0 in rows.clone().step_by(BAND_ROWS) {
         let r1 = (r0 + BAND_ROWS).min(rows.end);
         let m = (r1 - r0) * wp2 - 2;
@@ -131,8 +121,8 @@ pub fn forward(
 
 /// [`super::ConvPlan::input_grad`]: the forward over `dy_pad` with the weights of
 /// [`pack_backward`], no bias, no ReLU.
-pub fn input_grad(d: &ConvDims, dy_pad: &[f32], wp: &[f32], dx: &mut [f32], scratch: &mut [f32]) {
-    forward(&d.transposed(), dy_pad, wp, None, dx, 0..d.h, scratch)
+pub fn input_grad(d: &ConvDims, g: InputGrads) {
+    g.by_forward(d, forward)
 }
 
 /// [`super::ConvPlan::weight_grad`]: `dw_kc [3][3][cin][cout]` and `db [cout]`,

@@ -100,45 +100,88 @@ pub enum ConvChoice {
     Direct,
 }
 
-/// `(d, x_pad, packed weights, bias, y, rows, scratch)`: output rows `rows` of
-/// `y = relu(conv(x_pad, w) + bias)` into `y` (which holds just those rows); with `bias = None`
-/// the plain convolution, no ReLU (the input gradient runs this way).
-pub type ForwardFn =
-    fn(&ConvDims, &[f32], &[f32], Option<&[f32]>, &mut [f32], Range<usize>, &mut [f32]);
-/// `(d, dy_pad, packed backward weights, dx, scratch)`: the input gradient.
-pub type InputGradFn = fn(&ConvDims, &[f32], &[f32], &mut [f32], &mut [f32]);
+/// `(d, buffers)`: output rows of `relu(conv(x_pad, w) + bias)`, or the plain convolution.
+pub type ForwardFn = fn(&ConvDims, Forward);
+/// `(d, buffers)`: the input gradient.
+pub type InputGradFn = fn(&ConvDims, InputGrads);
 /// `(d, buffers)`: weight and bias gradients, overwritten.
 pub type WeightGradFn = fn(&ConvDims, WeightGrads);
 
-/// The buffers of a weight-gradient pass ([`WeightGradFn`]): it reads `x_pad`
-/// `[h+2][w+2][cin]` and the interior of `dy_pad` `[h+2][w+2][cout]`, overwrites `dw_kc`
-/// `[3][3][cin][cout]` and `db` `[cout]`, and works in `scratch` (the plan's `scratch_len`).
-pub struct WeightGrads<'a> {
-    pub x_pad: &'a [f32],
-    pub dy_pad: &'a [f32],
-    pub dw_kc: &'a mut [f32],
-    pub db: &'a mut [f32],
-    pub scratch: &'a mut [f32],
+buffers! {
+    /// The buffers of a forward pass ([`ForwardFn`]): output rows `rows` of
+    /// `y = relu(conv(x_pad, w) + bias)` into `y`, which holds just those rows (`rows.len() x w x
+    /// cout`, row `r` at `r - rows.start`); with `bias = None` the plain convolution, no ReLU (the
+    /// input gradient runs this way). `w` is packed by the plan's `pack_forward`; `scratch` holds
+    /// the plan's `scratch_len`.
+    pub struct Forward<'a> {
+        pub x_pad: &'a [f32],
+        pub w: &'a [f32],
+        pub bias: Option<&'a [f32]>,
+        pub y: &'a mut [f32],
+        pub rows: Range<usize>,
+        pub scratch: &'a mut [f32],
+    }
 }
 
-impl<'a> WeightGrads<'a> {
-    /// The buffers in the order of the fields.
-    pub fn new(
-        x_pad: &'a [f32],
-        dy_pad: &'a [f32],
-        dw_kc: &'a mut [f32],
-        db: &'a mut [f32],
-        scratch: &'a mut [f32],
-    ) -> Self {
-        Self {
-            x_pad,
-            dy_pad,
-            dw_kc,
-            db,
-            scratch,
-        }
+impl Forward<'_> {
+    /// Panics unless `rows` end inside layer `d` (as the kernels see it) and the buffers hold
+    /// what the rows read and write: the padded input, `packed` floats of weights, the bias and
+    /// the output rows (row alignment and scratch are the algorithm's to check).
+    pub fn check(&self, d: &ConvDims, packed: usize) {
+        let (rows, h) = (&self.rows, d.h);
+        assert!(rows.end <= h, "rows {rows:?} past the output height {h}");
+        assert!(self.x_pad.len() >= d.in_pad_len(), "padded input too short");
+        assert!(self.w.len() >= packed, "packed weights too short");
+        assert!(
+            self.bias.is_none_or(|b| b.len() >= d.cout),
+            "bias too short"
+        );
+        assert!(
+            self.y.len() >= rows.len() * d.w * d.cout,
+            "output too short"
+        );
     }
+}
 
+buffers! {
+    /// The buffers of an input-gradient pass ([`InputGradFn`]): the gradient `dx` `[h][w][cin]`
+    /// (overwritten) from the padded output gradient `dy_pad` `[h+2][w+2][cout]` and the weights
+    /// packed by the plan's `pack_backward`; `scratch` holds the plan's `scratch_len`.
+    pub struct InputGrads<'a> {
+        pub dy_pad: &'a [f32],
+        pub w: &'a [f32],
+        pub dx: &'a mut [f32],
+        pub scratch: &'a mut [f32],
+    }
+}
+
+impl InputGrads<'_> {
+    /// Runs the input gradient of layer `d` as the forward pass `forward` of the transposed
+    /// layer (`cout` channels in, `cin` out) over all rows of `dy_pad`, with the flipped,
+    /// channel-transposed weights: no bias, no ReLU.
+    pub fn by_forward(self, d: &ConvDims, forward: impl FnOnce(&ConvDims, Forward)) {
+        let (x_pad, w, y, scratch) = (self.dy_pad, self.w, self.dx, self.scratch);
+        forward(
+            &d.transposed(),
+            Forward::new(x_pad, w, None, y, 0..d.h, scratch),
+        )
+    }
+}
+
+buffers! {
+    /// The buffers of a weight-gradient pass ([`WeightGradFn`]): it reads `x_pad`
+    /// `[h+2][w+2][cin]` and the interior of `dy_pad` `[h+2][w+2][cout]`, overwrites `dw_kc`
+    /// `[3][3][cin][cout]` and `db` `[cout]`, and works in `scratch` (the plan's `scratch_len`).
+    pub struct WeightGrads<'a> {
+        pub x_pad: &'a [f32],
+        pub dy_pad: &'a [f32],
+        pub dw_kc: &'a mut [f32],
+        pub db: &'a mut [f32],
+        pub scratch: &'a mut [f32],
+    }
+}
+
+impl WeightGrads<'_> {
     /// Panics unless the four data buffers hold what layer `d` reads and writes (the scratch
     /// is the caller's to check: its size depends on the algorithm).
     pub fn check(&self, d: &ConvDims) {
@@ -261,10 +304,10 @@ impl ConvPlan {
                 .max(winograd::weight_grad_scratch_len::<T>(d)),
             pack_forward: asm_entry!(winograd::pack_forward::<T>; d, w, out),
             pack_backward: asm_entry!(winograd::pack_backward::<T>; d, w, out),
-            forward: asm_entry!(winograd::run::<T>; d, x, w, b, y, r, s),
+            forward: asm_entry!(winograd::run::<T>; d, f),
             forward_pool: None,
             fused_in_training: false,
-            input_grad: asm_entry!(winograd::input_grad::<T>; d, dy, w, dx, s),
+            input_grad: asm_entry!(winograd::input_grad::<T>; d, g),
             weight_grad: asm_entry!(winograd::weight_grad::<T>; d, g),
             weight_grad_pooled: None,
         }
@@ -325,7 +368,7 @@ impl ConvPlan {
                 scratch_len: 0,
                 pack_forward: pack_copy,
                 pack_backward: pack_copy,
-                forward: forward_reference,
+                forward: |d, f| reference::forward(d, f.x_pad, f.w, f.bias, f.y, f.rows),
                 forward_pool: None,
                 fused_in_training: false,
                 input_grad: input_grad_reference,
@@ -339,11 +382,11 @@ impl ConvPlan {
                 scratch_len: 0,
                 pack_forward: pack_forward_direct,
                 pack_backward: pack_backward_direct,
-                forward: asm_entry!(forward_direct; d, x, w, b, y, r, s),
+                forward: asm_entry!(forward_direct; d, f),
                 forward_pool: fused_pool_applies(d)
                     .then_some(asm_entry!(forward_pool_direct; d, x, w, b, r, s, p)),
                 fused_in_training: true,
-                input_grad: asm_entry!(input_grad_direct; d, dy, w, dx, s),
+                input_grad: asm_entry!(input_grad_direct; d, g),
                 weight_grad: asm_entry!(weight_grad::weight_grad_direct; d, g),
                 weight_grad_pooled: None,
             },
@@ -354,10 +397,10 @@ impl ConvPlan {
                 scratch_len: winograd_rows::scratch_len(d),
                 pack_forward: winograd_rows::pack_forward,
                 pack_backward: pack_backward_direct,
-                forward: asm_entry!(winograd_rows::forward; d, x, w, b, y, r, s),
+                forward: asm_entry!(winograd_rows::forward; d, f),
                 forward_pool: Some(asm_entry!(winograd_rows::forward_pool; d, x, w, b, r, s, p)),
                 fused_in_training: true,
-                input_grad: asm_entry!(input_grad_direct; d, dy, w, dx, s),
+                input_grad: asm_entry!(input_grad_direct; d, g),
                 weight_grad: asm_entry!(winograd_rows::weight_grad; d, g),
                 weight_grad_pooled: Some(asm_entry!(
                     winograd_rows::weight_grad_pooled; d, x, dp, c, dw, db, s
@@ -608,47 +651,23 @@ pub fn row_tile_widths<F>(w: usize, tiles: &[Tile<F>]) -> Vec<usize> {
     widths
 }
 
-/// Forward, direct ([`ForwardFn`]): runs the micro-kernels over output rows `rows` of a layer
+/// Forward, direct ([`ForwardFn`]): runs the micro-kernels over output rows `f.rows` of a layer
 /// as the kernels see it: `kernel_dims.cin` channels read, `kernel_dims.cout` written (for the
-/// input gradient: the layer's `cout` and `cin`). `inp` is `(h+2) x (w+2) x kernel_dims.cin`
-/// (zero border), `out` holds just the rows computed (`rows.len() x w x kernel_dims.cout`, output
-/// row `y` at row `y - rows.start`; `0..h`: the whole `h x w x kernel_dims.cout`), `wpack` in the
-/// [`pack`] layout, `bias` (forward: + bias, ReLU) or `None` (input gradient: neither). Loop
-/// order: output-channel block, reduction chunk (its weights stay in L1), output row, tile.
-fn forward_direct(
-    _cpu: Avx512,
-    kernel_dims: &ConvDims,
-    inp: &[f32],
-    wpack: &[f32],
-    bias: Option<&[f32]>,
-    out: &mut [f32],
-    rows: std::ops::Range<usize>,
-    _scratch: &mut [f32],
-) {
-    let (h, w, n_in, n_out) = (
-        kernel_dims.h,
-        kernel_dims.w,
-        kernel_dims.cin,
-        kernel_dims.cout,
-    );
-    assert!(rows.end <= h, "rows {rows:?} past the output height {h}");
-    assert!(
-        inp.len() >= (h + 2) * (w + 2) * n_in,
-        "padded input too short"
-    );
-    assert!(wpack.len() >= 9 * n_in * n_out, "packed weights too short");
-    assert!(out.len() >= rows.len() * w * n_out, "output too short");
-    if let Some(b) = bias {
-        assert!(b.len() >= n_out, "bias too short");
-    }
+/// input gradient: the layer's `cout` and `cin`). `f.w` is in the [`pack`] layout, `f.bias`
+/// given (forward: + bias, ReLU) or `None` (input gradient: neither). Loop order:
+/// output-channel block, reduction chunk (its weights stay in L1), output row, tile.
+fn forward_direct(_cpu: Avx512, kernel_dims: &ConvDims, f: Forward) {
+    let (w, n_in, n_out) = (kernel_dims.w, kernel_dims.cin, kernel_dims.cout);
+    f.check(kernel_dims, 9 * n_in * n_out);
+    let (bias, rows) = (f.bias, f.rows.clone());
     // The plan depends only on the shape: built on a thread's first call for that shape, then
     // reused, so the training loop allocates nothing here.
     let passes = per_thread!(ConvDims => std::rc::Rc<[Pass]>, *kernel_dims, {
         plan_passes(kernel_dims).into()
     });
-    let (ip, wpp, op) = (inp.as_ptr(), wpack.as_ptr(), out.as_mut_ptr());
+    let (ip, wpp, op) = (f.x_pad.as_ptr(), f.w.as_ptr(), f.y.as_mut_ptr());
     let run_row = |y: usize, ps: &Pass| {
-        for &(x0, f) in &ps.plan {
+        for &(x0, kernel) in &ps.plan {
             // SAFETY: the asserts above bound every address of the tile: input floats
             // up to ((y+2)*(w+2) + x0+P-1 + 2) * n_in + n_in - 1 < (h+2)*(w+2)*n_in,
             // output pixels y*w + x0 + p < h*w, weights of this chunk inside the block
@@ -669,7 +688,7 @@ fn forward_direct(
                     },
                     accumulate: ps.accumulate as usize,
                 };
-                f(&args, wpp.add(ps.wat));
+                kernel(&args, wpp.add(ps.wat));
             }
         }
     };
@@ -878,54 +897,19 @@ fn check_row_pairs(
 
 /// Input gradient, direct: the forward kernels run over `dy_pad` with the flipped, transposed
 /// weights ([`pack_backward_direct`]), no bias, no ReLU.
-fn input_grad_direct(
-    cpu: Avx512,
-    d: &ConvDims,
-    dy_pad: &[f32],
-    wpack: &[f32],
-    dx: &mut [f32],
-    scratch: &mut [f32],
-) {
-    forward_direct(
-        cpu,
-        &d.transposed(),
-        dy_pad,
-        wpack,
-        None,
-        dx,
-        0..d.h,
-        scratch,
-    )
-}
-
-/// Forward, reference ([`crate::reference::conv::forward`]).
-fn forward_reference(
-    d: &ConvDims,
-    x_pad: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    y: &mut [f32],
-    rows: Range<usize>,
-    _scratch: &mut [f32],
-) {
-    reference::forward(d, x_pad, w, bias, y, rows)
+fn input_grad_direct(cpu: Avx512, d: &ConvDims, g: InputGrads) {
+    g.by_forward(d, |t, f| forward_direct(cpu, t, f))
 }
 
 /// Input gradient, reference ([`crate::reference::conv::input_grad`]), under the same rule as
 /// the asm algorithms (`cin % 16 == 0`; conv1's input gradient is never needed).
-fn input_grad_reference(
-    d: &ConvDims,
-    dy_pad: &[f32],
-    w: &[f32],
-    dx: &mut [f32],
-    _scratch: &mut [f32],
-) {
+fn input_grad_reference(d: &ConvDims, g: InputGrads) {
     assert!(
         d.cin.is_multiple_of(16),
         "the input gradient needs cin % 16 == 0 (got {})",
         d.cin
     );
-    reference::input_grad(d, dy_pad, w, dx)
+    reference::input_grad(d, g.dy_pad, g.w, g.dx)
 }
 
 /// Weight gradient, reference ([`crate::reference::weight_grad::weight_grad`]).

@@ -72,7 +72,7 @@ use crate::cpu::Avx512;
 
 use super::channel_block_iter;
 use super::tile_plan;
-use super::{PoolOut, WeightGrads};
+use super::{Forward, InputGrads, PoolOut, WeightGrads};
 use crate::config::ConvDims;
 use crate::kernels::microkernel::TileArgs;
 use crate::kernels::weight_grad as weight_grad_kernels;
@@ -389,49 +389,20 @@ pub fn pack_backward<T: TileSize>(cpu: Avx512, d: &ConvDims, w: &[f32], out: &mu
 }
 
 /// Input gradient: [`run`] over `dy_pad` with the [`pack_backward`] weights, no bias, no ReLU.
-/// `dx` is `h x w x cin`.
-pub fn input_grad<T: TileSize>(
-    cpu: Avx512,
-    d: &ConvDims,
-    dy_pad: &[f32],
-    upack: &[f32],
-    dx: &mut [f32],
-    scratch: &mut [f32],
-) {
-    run::<T>(
-        cpu,
-        &d.transposed(),
-        dy_pad,
-        upack,
-        None,
-        dx,
-        0..d.h,
-        scratch,
-    )
+pub fn input_grad<T: TileSize>(cpu: Avx512, d: &ConvDims, g: InputGrads) {
+    g.by_forward(d, |t, f| run::<T>(cpu, t, f))
 }
 
-/// Output rows `rows` (start and end multiples of `m`, end at most `h`) of a layer as the
-/// kernels see it, like the direct `forward_direct`: `inp` `(h+2) x (w+2) x n_in` with a zero
-/// border, `upack` from [`pack`], `bias` (forward: + bias, ReLU) or `None` (input gradient),
-/// `out` holding just the rows computed (`rows.len() x w x n_out`), `scratch` at least
-/// [`scratch_len`] floats.
-pub fn run<T: TileSize>(
-    cpu: Avx512,
-    kernel_dims: &ConvDims,
-    inp: &[f32],
-    upack: &[f32],
-    bias: Option<&[f32]>,
-    out: &mut [f32],
-    rows: std::ops::Range<usize>,
-    scratch: &mut [f32],
-) {
-    let (w, n_out, m) = (kernel_dims.w, kernel_dims.cout, T::M);
-    assert!(out.len() >= rows.len() * w * n_out, "output too short");
-    if let Some(b) = bias {
-        assert!(b.len() >= n_out, "bias too short");
-    }
+/// Output rows `f.rows` (start and end multiples of `m`, end at most `h`) of a layer as the
+/// kernels see it, like the direct `forward_direct`: `f.w` from [`pack`], `f.bias` given
+/// (forward: + bias, ReLU) or `None` (input gradient), `f.scratch` at least [`scratch_len`]
+/// floats.
+pub fn run<T: TileSize>(cpu: Avx512, kernel_dims: &ConvDims, f: Forward) {
+    let (w, n_in, n_out, m) = (kernel_dims.w, kernel_dims.cin, kernel_dims.cout, T::M);
+    f.check(kernel_dims, packed_len::<T>(n_in, n_out));
+    let (bias, out, rows, scratch) = (f.bias, f.y, f.rows, f.scratch);
     let (op, first) = (out.as_mut_ptr(), rows.start);
-    bands::<T>(cpu, kernel_dims, inp, upack, rows, scratch, |t, tr| {
+    bands::<T>(cpu, kernel_dims, f.x_pad, f.w, rows, scratch, |t, tr| {
         // SAFETY: `bands` gives tile rows of `rows` (first >= rows.start) and tiles inside
         // 0..w/m, so the output rows m*t.ty - rows.start .. +m-1 and columns lie inside `out`
         // (asserted above), and M's tile row as its kernel needs it; bias has n_out floats.

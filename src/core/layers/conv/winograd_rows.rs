@@ -37,7 +37,7 @@
 use crate::cpu::Avx512;
 
 use super::winograd::{TileSize, Winograd4};
-use super::{PoolOut, WeightGrads};
+use super::{Forward, PoolOut, WeightGrads};
 use crate::config::ConvDims;
 use crate::kernels::winograd_rows::{self as k, RowTileArgs};
 use std::ops::Range;
@@ -110,23 +110,17 @@ pub fn pack_forward(d: &ConvDims, w: &[f32], out: &mut [f32]) {
     }
 }
 
-/// [`super::ConvPlan::forward`]: output rows `rows` (even start and end) of
-/// `relu(conv(x_pad, w) + bias)` into `y` (just those rows). This algorithm has no plain
-/// convolution: `bias` must be given (the input gradient runs direct).
-pub fn forward(
-    cpu: Avx512,
-    d: &ConvDims,
-    x_pad: &[f32],
-    upack: &[f32],
-    bias: Option<&[f32]>,
-    y: &mut [f32],
-    rows: Range<usize>,
-    scratch: &mut [f32],
-) {
-    let bias = bias.expect("F(4,3) along rows runs only the forward pass (with its bias)");
-    assert!(y.len() >= rows.len() * d.w * d.cout, "output too short");
+/// [`super::ConvPlan::forward`]: output rows `f.rows` (even start and end) of
+/// `relu(conv(x_pad, w) + bias)`. This algorithm has no plain convolution: `f.bias` must be
+/// given (the input gradient runs direct).
+pub fn forward(cpu: Avx512, d: &ConvDims, f: Forward) {
+    let bias = f
+        .bias
+        .expect("F(4,3) along rows runs only the forward pass (with its bias)");
+    f.check(d, packed_len(d));
+    let (y, rows, scratch) = (f.y, f.rows, f.scratch);
     let (w, c, first, yp) = (d.w, d.cout, rows.start, y.as_mut_ptr());
-    tiles(cpu, d, (x_pad, upack, bias), rows, scratch, |yr, t, o0| {
+    tiles(cpu, d, (f.x_pad, f.w, bias), rows, scratch, |yr, t, o0| {
         // SAFETY: `tiles` gives rows yr, yr+1 of `rows` and tiles t < w/4, so pixels
         // (yr - first + r, 4t + i) lie inside `y` (asserted above).
         let out = unsafe { yp.add(((yr - first) * w + 4 * t) * c + o0) };
