@@ -159,7 +159,10 @@ pub fn fit(
                 b.inc(h.batch as u64);
             }
         };
-        let st = net.run_epoch(train, &order, epoch, &opts, Some(&on_step));
+        let st = net.run_epoch(&crate::network::Epoch {
+            on_step: Some(&on_step),
+            ..crate::network::Epoch::new(train, &order, epoch, &opts)
+        });
         if let Some(b) = &bar {
             b.finish_and_clear();
         }

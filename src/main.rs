@@ -11,8 +11,8 @@ use catdog::dataset::{open_blob, Synthetic};
 use catdog::fit::{self, FitConfig};
 use catdog::guard;
 use catdog::net::Net;
-use catdog::network::EpochOptions;
 use catdog::network::{self, Network};
+use catdog::network::{Epoch, EpochOptions};
 use catdog::packer_cmd;
 use catdog::parameters;
 use catdog::report;
@@ -920,17 +920,17 @@ fn bench_cmd(a: BenchArgs) -> Result<(), String> {
     let opts = EpochOptions::plain(0.01);
     let order: Vec<u32> = (0..n as u32).collect();
     // Warm-up: one batch (page faults, caches, frequency).
-    net.run_epoch(&data, &order[..h.batch], 1, &opts, None)?;
+    net.run_epoch(&Epoch::new(&data, &order[..h.batch], 1, &opts))?;
     // The timed batches, again until --min-seconds have passed.
     let (mut samples, mut seconds) = (0, 0.0);
     while samples == 0 || seconds < a.min_seconds {
-        let st = net.run_epoch(&data, &order[h.batch..], 1, &opts, None)?;
+        let st = net.run_epoch(&Epoch::new(&data, &order[h.batch..], 1, &opts))?;
         (samples, seconds) = (samples + st.samples, seconds + st.seconds);
     }
     let train_rate = samples as f64 / seconds;
     if a.profile {
         catdog::profile::enable(true);
-        let st = net.run_epoch(&data, &order[h.batch..], 1, &opts, None)?;
+        let st = net.run_epoch(&Epoch::new(&data, &order[h.batch..], 1, &opts))?;
         out!("{}", catdog::profile::report(st.steps))?;
         catdog::profile::enable(false);
     }

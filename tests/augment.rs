@@ -10,8 +10,8 @@ use catdog::augment::{warp_image, Warp, CROP_AREA_PCT};
 use catdog::config::Kernels;
 use catdog::config::{Hyper, Recipe, Schedule};
 use catdog::dataset::Synthetic;
-use catdog::network::EpochOptions;
 use catdog::network::Network;
+use catdog::network::{Epoch, EpochOptions};
 use catdog::schedule;
 use catdog::schedule::epoch_lr;
 use catdog::testing::{avx512_or_skip, fns};
@@ -187,7 +187,11 @@ fn augmented_training_is_deterministic_on_any_thread_count() {
         let mut n = he_net(&h, kernels, 8, true);
         let mut losses = Vec::new();
         for e in 1..=2 {
-            losses.push(n.run_epoch(&data, &order, e, opts, None).unwrap().mean_loss);
+            losses.push(
+                n.run_epoch(&Epoch::new(&data, &order, e, opts))
+                    .unwrap()
+                    .mean_loss,
+            );
         }
         (n.params().to_vec(), losses)
     };

@@ -9,8 +9,8 @@ use catdog::config::Kernels;
 use catdog::dataset::open_blob;
 use catdog::infer;
 use catdog::net::Net;
-use catdog::network::EpochOptions;
 use catdog::network::Network;
+use catdog::network::{Epoch, EpochOptions};
 use catdog::parameters;
 use catdog::report;
 use catdog::schedule;
@@ -64,7 +64,7 @@ fn learns(kernels: Kernels, epochs: usize, min_accuracy: f64) {
     for epoch in 1..=epochs {
         let order = schedule::epoch_order(train_blob.len(), true, h.seed, epoch);
         let st = net
-            .run_epoch(&train_blob, &order, epoch, &opts, None)
+            .run_epoch(&Epoch::new(&train_blob, &order, epoch, &opts))
             .unwrap();
         eprintln!(
             "epoch {epoch}: mean train loss {:.4}, {:.1} samples/s",

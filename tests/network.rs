@@ -6,8 +6,8 @@ use catdog::config::Kernels;
 use catdog::dataset::{Dataset, Synthetic};
 use catdog::infer;
 use catdog::net::Net;
-use catdog::network::EpochOptions;
 use catdog::network::Network;
+use catdog::network::{Epoch, EpochOptions};
 use catdog::parameters;
 use catdog::report;
 use catdog::schedule;
@@ -112,7 +112,11 @@ fn fast_and_portable_kernels_follow_reference_losses() {
         let mut n = net(&h, path, 21);
         let mut l = Vec::new();
         for e in 1..=3 {
-            l.extend(n.run_epoch(&data, &order, e, &opts, None).unwrap().losses);
+            l.extend(
+                n.run_epoch(&Epoch::new(&data, &order, e, &opts))
+                    .unwrap()
+                    .losses,
+            );
         }
         losses.push(l);
         finals.push(n.params().to_vec());
@@ -155,7 +159,7 @@ fn any_thread_count_gives_the_same_bits() {
             let h = small(16, 5, threads);
             let mut n = net_with(&h, kernels, 8, true);
             for e in 1..=2 {
-                n.run_epoch(&data, &order, e, &opts, None).unwrap();
+                n.run_epoch(&Epoch::new(&data, &order, e, &opts)).unwrap();
             }
             results.push(n.params().to_vec());
         }
@@ -271,7 +275,7 @@ fn predict_follows_every_change_of_the_parameters() {
             "{path:?}: stale after params_mut"
         );
         let order = schedule::epoch_order(24, false, 1, 1);
-        n.run_epoch(&data, &order, 1, &EpochOptions::plain(0.05), None)
+        n.run_epoch(&Epoch::new(&data, &order, 1, &EpochOptions::plain(0.05)))
             .unwrap();
         let trained = infer::predict(&mut n, &data, false);
         assert!(trained != changed, "{path:?}: the epoch changed nothing");
@@ -296,7 +300,8 @@ fn learns_synthetic_signal() {
     let opts = EpochOptions::plain(0.02);
     for e in 1..=4 {
         let order = schedule::epoch_order(256, true, 1, e);
-        n.run_epoch(&train_set, &order, e, &opts, None).unwrap();
+        n.run_epoch(&Epoch::new(&train_set, &order, e, &opts))
+            .unwrap();
     }
     let after = report::accuracy(&infer::predict(&mut n, &test_set, false), test_set.labels());
     eprintln!("synthetic accuracy: {before:.3} -> {after:.3}");

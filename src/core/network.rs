@@ -11,6 +11,36 @@
 use crate::config::{Hyper, Kernels, Shapes};
 use crate::dataset::Dataset;
 
+/// One epoch's work for [`Network::run_epoch`]: the samples `order` of `data` (whole batches;
+/// a remainder is skipped), as epoch number `epoch` (counting from 1), run as `opts` says;
+/// `on_step(step, loss)`, when given, is called after every batch.
+#[derive(Clone, Copy)]
+pub struct Epoch<'a> {
+    pub data: &'a dyn Dataset,
+    pub order: &'a [u32],
+    pub epoch: usize,
+    pub opts: &'a EpochOptions,
+    pub on_step: Option<&'a (dyn Fn(usize, f32) + Sync)>,
+}
+
+impl<'a> Epoch<'a> {
+    /// An epoch without a step callback.
+    pub fn new(
+        data: &'a dyn Dataset,
+        order: &'a [u32],
+        epoch: usize,
+        opts: &'a EpochOptions,
+    ) -> Self {
+        Self {
+            data,
+            order,
+            epoch,
+            opts,
+            on_step: None,
+        }
+    }
+}
+
 /// How an epoch runs and reports.
 #[derive(Clone, Debug)]
 pub struct EpochOptions {
@@ -81,16 +111,8 @@ pub trait Network {
     fn velocity_values_mut(&mut self) -> &mut [f32];
     /// Call after writing parameters through [`Network::params_mut`].
     fn repack(&mut self);
-    /// One epoch over `order` (whole batches; a remainder is skipped). `epoch` counts from 1.
-    /// `on_step(step, loss)` is called after every batch.
-    fn run_epoch(
-        &mut self,
-        data: &dyn Dataset,
-        order: &[u32],
-        epoch: usize,
-        opts: &EpochOptions,
-        on_step: Option<&(dyn Fn(usize, f32) + Sync)>,
-    ) -> Result<EpochStats, String>;
+    /// One epoch (see [`Epoch`]).
+    fn run_epoch(&mut self, e: &Epoch) -> Result<EpochStats, String>;
     /// P(dog) of every sample of `data`.
     fn predict(&mut self, data: &dyn Dataset) -> Vec<f32>;
     /// P(dog) of every sample of `data` mirrored left-right (for test-time augmentation,

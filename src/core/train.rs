@@ -11,7 +11,7 @@ use crate::config::Kernels;
 use crate::config::{Hyper, Shapes};
 use crate::dataset::Dataset;
 use crate::net::{Ctx, Net, REPACK_UNITS};
-use crate::network::{EpochOptions, EpochStats, Network};
+use crate::network::{Epoch, EpochOptions, EpochStats, Network};
 use crate::profile::{Clock, Section};
 use crate::step::{self, Augment, Batch};
 use crate::team::Team;
@@ -91,14 +91,14 @@ impl Network for Net {
     }
 
     /// `on_step(step, loss)` is called by thread 0 after every batch (for a progress bar).
-    fn run_epoch(
-        &mut self,
-        data: &dyn Dataset,
-        order: &[u32],
-        epoch: usize,
-        opts: &EpochOptions,
-        on_step: Option<&(dyn Fn(usize, f32) + Sync)>,
-    ) -> Result<EpochStats, String> {
+    fn run_epoch(&mut self, e: &Epoch) -> Result<EpochStats, String> {
+        let Epoch {
+            data,
+            order,
+            epoch,
+            opts,
+            on_step,
+        } = *e;
         if (opts.momentum != 0.0 || opts.weight_decay != 0.0) && self.velocity.is_empty() {
             return Err(
                 "momentum or weight decay needs a network built with a velocity buffer".into(),

@@ -20,7 +20,7 @@ use crate::config::{Hyper, Shapes};
 use crate::cpu::Avx512;
 use crate::dataset::Dataset;
 use crate::network::Network;
-use crate::network::{EpochOptions, EpochStats};
+use crate::network::{Epoch, EpochStats};
 use std::time::Instant;
 
 /// The network as the original keeps it: one set of buffers, one sample at a time, one thread.
@@ -166,14 +166,14 @@ impl Network for OriginalNet {
     }
     fn repack(&mut self) {}
 
-    fn run_epoch(
-        &mut self,
-        data: &dyn Dataset,
-        order: &[u32],
-        epoch: usize,
-        opts: &EpochOptions,
-        on_step: Option<&(dyn Fn(usize, f32) + Sync)>,
-    ) -> Result<EpochStats, String> {
+    fn run_epoch(&mut self, e: &Epoch) -> Result<EpochStats, String> {
+        let Epoch {
+            data,
+            order,
+            epoch,
+            opts,
+            on_step,
+        } = *e;
         let extras = opts.crops || opts.label_smoothing != 0.0 || opts.flips;
         if extras || opts.dropout != 0.0 || opts.momentum != 0.0 || opts.weight_decay != 0.0 {
             return Err(crate::network::ORIGINAL_RECIPE_ONLY.into());
