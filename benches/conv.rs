@@ -13,7 +13,6 @@
 //! only the manual cases whose "layer algorithm" name contains `S` (e.g. `conv2 Winograd`).
 
 use catdog::config::ConvDims;
-use catdog::cpu::has_avx512;
 use catdog::layers::conv::winograd::{self, Winograd2, Winograd4};
 use catdog::layers::conv::winograd_rows;
 use catdog::layers::conv::{Algo, ConvPlan, Forward, InputGrads};
@@ -22,6 +21,7 @@ use criterion::{criterion_group, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::Instant;
 
+mod common;
 #[path = "../tests/common/numbers.rs"]
 mod numbers;
 use numbers::Rng;
@@ -210,13 +210,10 @@ fn bench_conv(cr: &mut Criterion) {
 criterion_group!(benches, bench_conv);
 
 fn main() {
-    if !has_avx512() {
-        println!("note: this CPU lacks AVX-512: the asm convolution benchmarks are skipped");
-        return;
-    }
-    manual_report();
-    if std::env::var_os("CONV_BENCH_MANUAL_ONLY").is_none() {
-        benches();
-        Criterion::default().configure_from_args().final_summary();
-    }
+    let criterion = std::env::var_os("CONV_BENCH_MANUAL_ONLY").is_none();
+    common::run(
+        "note: this CPU lacks AVX-512: the asm convolution benchmarks are skipped",
+        manual_report,
+        criterion.then_some(benches as fn()),
+    );
 }

@@ -7,13 +7,13 @@ use catdog::arena::Arena;
 use catdog::augment::{warp_image, Warp, CROP_AREA_PCT};
 use catdog::config::Kernels;
 use catdog::config::PoolDims;
-use catdog::cpu::has_avx512;
 use catdog::layers::fc::{FcDims, FcForward, FcWeightGrads};
 use catdog::layers::pool::OutPlace;
 use catdog::testing::{fma_peak_gflops, fns};
 use criterion::{black_box, criterion_group, Criterion, Throughput};
 use std::time::Instant;
 
+mod common;
 #[path = "../tests/common/numbers.rs"]
 mod numbers;
 use numbers::Rng;
@@ -264,11 +264,9 @@ fn benches(c: &mut Criterion) {
 criterion_group!(layer_benches, benches);
 
 fn main() {
-    if !has_avx512() {
-        println!("note: no AVX-512 on this CPU: the asm kernels cannot be benchmarked here");
-        return;
-    }
-    summary();
-    layer_benches();
-    Criterion::default().configure_from_args().final_summary();
+    common::run(
+        "note: no AVX-512 on this CPU: the asm kernels cannot be benchmarked here",
+        summary,
+        Some(layer_benches),
+    );
 }
