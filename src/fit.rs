@@ -94,9 +94,9 @@ fn interrupt_line(cfg: &FitConfig, epochs_done: usize, total: usize, ours: bool)
     }
 }
 
-/// Trains epochs `first_epoch..=net.hyper().epochs`, evaluating on the validation set (if any)
-/// and the test set (if any) after each, appending to `history`, updating the best validation epoch in
-/// `selection` (and with [`FitConfig::best`] writing its files), and writing the checkpoint,
+/// Trains epochs `first_epoch..=net.hyper().epochs`, evaluating on the validation set and the
+/// test set (each if any) after each, appending to `history`, updating the best validation epoch
+/// in `selection` (and with [`FitConfig::best`] writing its files), and writing the checkpoint,
 /// metrics and plot after each epoch. Returns the last evaluated epoch's [`original_accuracy`]
 /// on the test set (`None` when no epoch ran or there is no test set).
 pub fn fit(

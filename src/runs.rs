@@ -520,7 +520,7 @@ pub fn check_resume_data(
         return Ok(());
     }
     Err(format!(
-        "--resume {}: {} (give the run's --train/--test/--val, or add --force to continue on this data)",
+        "--resume {}: {} (give the run's --train, --test or --no-test, and --val, or add --force to continue on this data)",
         ck_path.display(),
         diffs.join("; ")
     ))
