@@ -416,6 +416,11 @@ pub fn resume_settings(
         }
         _ => {}
     }
+    // A run trained with --no-test goes on without a test blob, unless --test is given (which
+    // `check_resume_data` refuses without --force).
+    if ck.run.is_some_and(|r| r.test.is_none()) && !given(a, "test") {
+        a.no_test = true;
+    }
     let ck_best = ck.selection.is_some_and(|s| s.save_best);
     if a.save_best && !ck_best {
         differ("--save-best", "it off".into(), "it on".into());

@@ -211,15 +211,17 @@ fn no_test_trains_on_train_and_validation_data_only() {
     let tested = checkpoint::load(&dir.join("b.ckpt")).unwrap();
     assert_eq!(bits(&tested.params), bits(&ck.params));
     assert!(tested.history.iter().all(|r| r.test_accuracy.is_some()));
-    // Resuming keeps the run's data: a test blob it never had is refused, --no-test goes on.
-    let o = run(&["--resume", "a.ckpt", "--epochs", "3", "--test", "other.bin"]);
+    // Resuming keeps the run's data: a test blob it never had is refused; without --test the
+    // run goes on without one (--no-test taken from the checkpoint, or given again).
+    let o = run(&["--resume", "a.ckpt", "--epochs", "4", "--test", "other.bin"]);
     assert_refused(&o, &["the run had no test data (--no-test)", "other.bin"]);
-    let o = run(&["--resume", "a.ckpt", "--epochs", "3", "--no-test"]);
+    let o = run(&["--resume", "a.ckpt", "--epochs", "3"]);
     assert_ok(&o);
-    assert_eq!(
-        checkpoint::load(&dir.join("a.ckpt")).unwrap().epochs_done,
-        3
-    );
+    assert!(!stderr_of(&o).contains("test"), "{}", stderr_of(&o));
+    let o = run(&["--resume", "a.ckpt", "--epochs", "4", "--no-test"]);
+    assert_ok(&o);
+    let resumed = checkpoint::load(&dir.join("a.ckpt")).unwrap();
+    assert_eq!((resumed.epochs_done, resumed.run.unwrap().test), (4, None));
     // ... and a tested run is not resumed without its test blob.
     let o = run(&["--resume", "b.ckpt", "--epochs", "3", "--no-test"]);
     assert_refused(
