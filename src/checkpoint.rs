@@ -66,7 +66,8 @@
 //!
 //! A run with a validation set (`--val-fraction`, `--val`) writes version 3: version 2 with a
 //! [`SELECT_LEN`]-byte selection record after the run record: the validation source (`u32`: 1 =
-//! a fraction of the training data, 2 = a blob), `--save-best` (`u32` 0/1), the fraction
+//! a fraction of the training data, 2 = a blob), flags (`u32`: bit 0 `--save-best`, bit 1
+//! `--val-tta`; files written before `--val-tta` have 0 or 1), the fraction
 //! (`f64`, 0 for a blob), the validation blob's header CRC, payload CRC (`u32` each) and count
 //! (`u64`, all 0 for a fraction), then the best validation epoch so far (`u64`, 0 = none) and
 //! its validation accuracy (`f64`). Its history records are [`RECORD_LEN_V3`] bytes: the 56 of
@@ -107,11 +108,13 @@ pub enum Validation {
     Blob(BlobId),
 }
 
-/// How a run chooses its model: the validation set, whether the best epoch is kept
-/// (`--save-best`), and the best validation epoch so far with its accuracy.
+/// How a run chooses its model: the validation set, whether it is evaluated with test-time
+/// augmentation (`--val-tta`), whether the best epoch is kept (`--save-best`), and the best
+/// validation epoch so far with its accuracy.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Selection {
     pub val: Validation,
+    pub tta: bool,
     pub save_best: bool,
     pub best: Option<(usize, f64)>,
 }
@@ -403,7 +406,7 @@ pub fn encode(c: &CheckpointRef) -> Result<Vec<u8>, String> {
             Validation::Blob(id) => (2, 0.0, id),
         };
         w.u32(kind);
-        w.u32(sel.save_best as u32);
+        w.u32(sel.save_best as u32 | (sel.tta as u32) << 1);
         w.f64(fraction);
         w.blob_id(&blob);
         let (epoch, acc) = sel.best.unwrap_or((0, 0.0));
@@ -668,7 +671,7 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
     });
     let selection = if sel_len > 0 {
         let kind = r.u32();
-        let save_best = r.u32();
+        let flags = r.u32();
         let fraction = r.f64();
         let blob = r.blob_id();
         let best_epoch = r.size("best epoch")?;
@@ -682,15 +685,16 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
             ))
             }
         };
-        if save_best > 1 || best_epoch > epochs_done || !best_acc.is_finite() {
+        if flags > 3 || best_epoch > epochs_done || !best_acc.is_finite() {
             return Err(format!(
                 "damaged checkpoint: the best epoch record ({best_epoch}, accuracy {best_acc}, \
-                 flag {save_best}) does not fit a run of {epochs_done} epochs"
+                 flags {flags}) does not fit a run of {epochs_done} epochs"
             ));
         }
         Some(Selection {
             val,
-            save_best: save_best == 1,
+            tta: flags & 2 != 0,
+            save_best: flags & 1 != 0,
             best: (best_epoch > 0).then_some((best_epoch, best_acc)),
         })
     } else {

@@ -188,6 +188,11 @@ pub struct TrainArgs {
     /// checkpoint (best.ckpt) beside the checkpoint. Never looks at --test.
     #[arg(long)]
     pub save_best: bool,
+    /// Evaluate the validation set with test-time augmentation (the mean over each photo and
+    /// its mirror, as `eval --tta`): the logged validation accuracy and loss, and the epoch
+    /// --save-best keeps, are those of the model used with --tta. Needs --val-fraction or --val.
+    #[arg(long)]
+    pub val_tta: bool,
     /// Visit samples in file order every epoch, as the original does.
     #[arg(long)]
     pub no_shuffle: bool,

@@ -176,7 +176,14 @@ pub fn fit(
             ));
         }
         let probs = test.map(|t| net.predict(t));
-        let val_probs = sets.val.map(|v| net.predict(v));
+        let val_tta = selection.is_some_and(|s| s.tta);
+        let val_probs = match sets.val {
+            Some(v) if val_tta => {
+                Some(crate::infer::predict_tta(net, v).map_err(|e| stop_message(e, cfg, history))?)
+            }
+            Some(v) => Some(net.predict(v)),
+            None => None,
+        };
         // The data must still be what the run opened: an epoch on a blob rewritten under the
         // run (another split copied over it, bytes zeroed) must not reach a checkpoint.
         for d in [Some(train), test, sets.val].into_iter().flatten() {
@@ -205,6 +212,9 @@ pub fn fit(
             _ => rec,
         };
         let val_part = match (rec.val_loss, rec.val_accuracy) {
+            (Some(l), Some(a)) if val_tta => {
+                format!(", val loss {l:.4}, val accuracy {a:.4} (TTA)")
+            }
             (Some(l), Some(a)) => format!(", val loss {l:.4}, val accuracy {a:.4}"),
             _ => String::new(),
         };
@@ -288,7 +298,8 @@ pub fn fit(
                 (Some(b), true) => format!("; kept in {}", b.raw.display()),
                 _ => String::new(),
             };
-            crate::errln!("best so far: epoch {e} (val acc {acc:.4}){kept}")?;
+            let tta = if val_tta { " with TTA" } else { "" };
+            crate::errln!("best so far: epoch {e} (val acc {acc:.4}{tta}){kept}")?;
         }
     }
     Ok(last_accuracy)

@@ -82,6 +82,13 @@ fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
                 .into(),
         );
     }
+    if a.val_tta && a.val_fraction.is_none() && a.val.is_none() {
+        return Err(
+            "--val-tta evaluates the validation set with test-time augmentation: give \
+                    --val-fraction F (e.g. 0.1) or --val PATH"
+                .into(),
+        );
+    }
     if a.save_best && a.no_checkpoint {
         return Err(
             "--save-best keeps the best epoch beside the run's checkpoint: drop \
@@ -96,6 +103,13 @@ fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
     let extras = r.crops || r.label_smoothing != 0.0;
     if kernels == Kernels::Original && (momentum || extras || r.flips || r.dropout != 0.0) {
         return Err(network::ORIGINAL_RECIPE_ONLY.into());
+    }
+    if kernels == Kernels::Original && a.val_tta {
+        return Err(
+            "--val-tta mirrors each validation image, which the original kernels cannot: \
+             use --kernels fast or portable"
+                .into(),
+        );
     }
     if a.dry_run {
         // The plan is for the data's image size, and missing data is refused as in a real run.
@@ -267,9 +281,10 @@ fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
         .and_then(|ck| ck.selection);
     let selection = val.map(|val| checkpoint::Selection {
         val,
+        tta: a.val_tta,
         save_best: a.save_best,
         best: kept
-            .filter(|k| k.val == val && (k.save_best || !a.save_best))
+            .filter(|k| k.val == val && k.tta == a.val_tta && (k.save_best || !a.save_best))
             .and_then(|k| k.best),
     });
     if let Some(s) = &split {
@@ -433,18 +448,23 @@ fn summary(t: &Training) -> String {
     let secs = t.history.last().map_or(0.0, |r| r.elapsed_s);
     let mut s = format!("run summary: {done} of {} epochs, {secs:.1} s", h.epochs);
     let best = t.selection.and_then(|s| s.best);
+    // A model chosen on validation with TTA is meant to be used with it.
+    let tta = if t.selection.is_some_and(|s| s.tta) {
+        " --tta"
+    } else {
+        ""
+    };
+    let with = if tta.is_empty() { "" } else { " with TTA" };
     match (best, &t.cfg.best) {
-        (Some((e, acc)), Some(b)) => {
-            s += &format!(
-                "\n  best validation epoch: {e} (val accuracy {acc:.4})\n  its parameters: {} \
+        (Some((e, acc)), Some(b)) => s += &format!(
+            "\n  best validation epoch: {e} (val accuracy {acc:.4}{with})\n  its parameters: {} \
                  (checkpoint {})",
-                b.raw.display(),
-                b.ckpt.display()
-            )
-        }
+            b.raw.display(),
+            b.ckpt.display()
+        ),
         (Some((e, acc)), None) => {
             s += &format!(
-                "\n  best validation epoch: {e} (val accuracy {acc:.4}); not kept (add \
+                "\n  best validation epoch: {e} (val accuracy {acc:.4}{with}); not kept (add \
                  --save-best to keep it)"
             )
         }
@@ -484,8 +504,8 @@ fn summary(t: &Training) -> String {
         Some(m) => {
             let data = t.a.test_path().map_or("BLOB".into(), word);
             s += &format!(
-                "\n  evaluate: ./model eval --params {m} --data {data}\n  predict:  ./model predict \
-                 --params {m} PHOTO_OR_FOLDER..."
+                "\n  evaluate: ./model eval --params {m} --data {data}{tta}\n  predict:  ./model \
+                 predict --params {m}{tta} PHOTO_OR_FOLDER..."
             );
         }
         None => s += "\n  no model was kept (--no-checkpoint and no --save)",

@@ -426,6 +426,13 @@ pub fn resume_settings(
         differ("--save-best", "it off".into(), "it on".into());
     }
     a.save_best |= ck_best;
+    // The epochs chosen so far were chosen on what the validation pass measured: with or
+    // without test-time augmentation, as the run began.
+    let ck_tta = ck.selection.is_some_and(|s| s.tta);
+    if a.val_tta && !ck_tta {
+        differ("--val-tta", "it off".into(), "it on".into());
+    }
+    a.val_tta |= ck_tta;
     let run = ck.run;
     if let Some(run) = run {
         if given(a, "limit") && a.limit.map(|l| l as u64) != run.limit {

@@ -454,10 +454,11 @@ fn version_3_round_trips_the_selection_and_validation_history() {
         payload_crc: c + 1,
         count: 10,
     };
-    // The second run was trained with --no-test: no test blob id, stored as zeros.
-    for (test, val) in [
-        (Some(id(2)), Validation::Fraction(0.125)),
-        (None, Validation::Blob(id(5))),
+    // The second run was trained with --no-test: no test blob id, stored as zeros; it
+    // validates with --val-tta.
+    for (test, val, tta) in [
+        (Some(id(2)), Validation::Fraction(0.125), false),
+        (None, Validation::Blob(id(5)), true),
     ] {
         let run = RunRecord {
             limit: None,
@@ -466,6 +467,7 @@ fn version_3_round_trips_the_selection_and_validation_history() {
         };
         let sel = Selection {
             val,
+            tta,
             save_best: true,
             best: Some((3, 0.75)),
         };

@@ -1,7 +1,7 @@
 //! Choosing the model without the test set: `--val-fraction` holds out a stratified, seeded,
 //! disjoint part of the training data (a view, no copies); `--val PATH` a blob of its own;
 //! `--save-best` keeps the best validation epoch's bits (best.raw, best.ckpt) and `--save`
-//! writes them; a resumed run keeps the split and the best epoch; the run ends with a summary
+//! writes them; `--val-tta` validates (and so chooses) with test-time augmentation; a resumed run keeps the split and the best epoch; the run ends with a summary
 //! and keeps its metrics and curves; `--params last|best` find the newest run's model; bad
 //! values are refused with exit 2.
 
@@ -383,6 +383,94 @@ fn a_validation_blob_is_evaluated_every_epoch() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// P(dog) of every sample of the blob at `data` by the network of checkpoint `ck`, as the
+/// training run's validation pass computes it (its kernels, batch and threads): with `tta` the
+/// mean over each image and its mirror.
+fn val_probs(ck: &checkpoint::Checkpoint, data: &Path, tta: bool) -> (Vec<f32>, Vec<u8>) {
+    use catdog::network::Network;
+    let k = catdog::config::Kernels::resolve(None).unwrap().0;
+    let mut net = catdog::net::Net::new(&ck.hyper, k, false).unwrap();
+    net.params_mut().copy_from_slice(&ck.params);
+    net.repack();
+    let blob = catdog::blob::Blob::open(data).unwrap();
+    let p = if tta {
+        catdog::infer::predict_tta(&mut net, &blob).unwrap()
+    } else {
+        net.predict(&blob)
+    };
+    (p, blob.labels().to_vec())
+}
+
+#[test]
+fn val_tta_records_and_chooses_on_the_mean_over_each_photo_and_its_mirror() {
+    use catdog::report::accuracy;
+    let dir = tmp_with_blobs("sel-valtta", 16, (64, 21), (16, 22));
+    common::synthetic_blob(&dir.join("val.bin"), 40, 16, 23);
+    let run = |name: &str, extra: &[&str]| {
+        let mut a = vec!["--epochs", "4", "--val", "val.bin", "--save-best"];
+        a.extend_from_slice(&["--checkpoint", name]);
+        a.extend_from_slice(extra);
+        let o = train(&dir, &a);
+        assert_ok(&o);
+        (stderr_of(&o), checkpoint::load(&dir.join(name)).unwrap())
+    };
+    let (err, ck) = run("t.ckpt", &["--val-tta"]);
+    let (_, plain) = run("p.ckpt", &[]);
+    // Validation never changes training: the same bits either way.
+    assert_eq!(bits(&ck.params), bits(&plain.params));
+    let sel = ck.selection.unwrap();
+    assert!(sel.tta && !plain.selection.unwrap().tta);
+    // Each run records what its validation pass measured, on the model as it stands.
+    let val = dir.join("val.bin");
+    for (c, tta) in [(&ck, true), (&plain, false)] {
+        let (p, labels) = val_probs(c, &val, tta);
+        let last = c.history.last().unwrap();
+        assert_eq!(last.val_accuracy, Some(accuracy(&p, &labels)), "tta {tta}");
+        assert_eq!(last.val_loss, Some(catdog::report::mean_bce(&p, &labels)));
+    }
+    // The best epoch is chosen on the TTA accuracy, and best.ckpt holds it.
+    let accs: Vec<f64> = ck.history.iter().map(|r| r.val_accuracy.unwrap()).collect();
+    let best = (0..accs.len()).fold(0, |b, i| if accs[i] > accs[b] { i } else { b });
+    let (e, acc) = sel.best.unwrap();
+    assert_eq!((e, acc), (best + 1, accs[best]));
+    let b = checkpoint::load(&dir.join("t.best.ckpt")).unwrap();
+    let (p, labels) = val_probs(&b, &val, true);
+    assert_eq!(accuracy(&p, &labels), acc);
+    for want in [
+        "val accuracy",
+        "(TTA)",
+        &format!("best so far: epoch {e} (val acc {acc:.4} with TTA)"),
+        &format!("best validation epoch: {e} (val accuracy {acc:.4} with TTA)"),
+        "test.bin --tta",
+        "./model predict --params t.best.ckpt --tta",
+    ] {
+        assert!(err.contains(want), "{want:?} in {err}");
+    }
+    // A resume goes on with TTA; turning it on in a run without it is refused.
+    let o = train(
+        &dir,
+        &["--resume", "t.ckpt", "--epochs", "5", "--val", "val.bin"],
+    );
+    assert_ok(&o);
+    assert!(stderr_of(&o).contains("(TTA)"));
+    let ck5 = checkpoint::load(&dir.join("t.ckpt")).unwrap();
+    assert!(ck5.selection.unwrap().tta && ck5.epochs_done == 5);
+    let o = train(
+        &dir,
+        &[
+            "--resume",
+            "p.ckpt",
+            "--epochs",
+            "5",
+            "--val",
+            "val.bin",
+            "--val-tta",
+        ],
+    );
+    assert_refused(&o, &["--val-tta", "it off", "it on"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn bad_selection_values_are_refused_with_exit_2() {
     let dir = tmp_with_blobs("sel-bad", 16, (32, 8), (8, 9));
@@ -405,6 +493,20 @@ fn bad_selection_values_are_refused_with_exit_2() {
         (
             &["--save-best", "--val-fraction", "0.2", "--no-checkpoint"],
             &["--no-checkpoint"],
+        ),
+        (
+            &["--val-tta"],
+            &["--val-tta", "--val-fraction", "--val PATH"],
+        ),
+        (
+            &[
+                "--val-tta",
+                "--val-fraction",
+                "0.2",
+                "--kernels",
+                "original",
+            ],
+            &["--val-tta", "original kernels cannot"],
         ),
     ] {
         let mut a = vec!["--epochs", "1"];
