@@ -456,12 +456,14 @@ fn summary(t: &Training) -> String {
     };
     let with = if tta.is_empty() { "" } else { " with TTA" };
     match (best, &t.cfg.best) {
-        (Some((e, acc)), Some(b)) => s += &format!(
+        (Some((e, acc)), Some(b)) => {
+            s += &format!(
             "\n  best validation epoch: {e} (val accuracy {acc:.4}{with})\n  its parameters: {} \
                  (checkpoint {})",
             b.raw.display(),
             b.ckpt.display()
-        ),
+        )
+        }
         (Some((e, acc)), None) => {
             s += &format!(
                 "\n  best validation epoch: {e} (val accuracy {acc:.4}{with}); not kept (add \

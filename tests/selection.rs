@@ -55,6 +55,15 @@ fn train(dir: &Path, extra: &[&str]) -> Output {
     model(dir, &args)
 }
 
+/// [`train`] resuming checkpoint `ck` (in `dir`) up to `epochs` epochs, with `extra` flags.
+fn resume(dir: &Path, ck: &str, epochs: usize, extra: &[&str]) -> Output {
+    let epochs = epochs.to_string();
+    train(
+        dir,
+        &[&["--resume", ck, "--epochs", &epochs][..], extra].concat(),
+    )
+}
+
 fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
@@ -276,7 +285,7 @@ fn a_resumed_run_keeps_its_split_and_its_best_epoch() {
     let mid = checkpoint::load(&dir.join("b.ckpt")).unwrap();
     assert_eq!(mid.epochs_done, 2);
     let mid_best = mid.selection.unwrap().best.unwrap();
-    let o = train(&dir, &["--resume", "b.ckpt", "--epochs", "4"]);
+    let o = resume(&dir, "b.ckpt", 4, &[]);
     assert_ok(&o);
     let (ca, cb) = (
         checkpoint::load(&dir.join("a.ckpt")).unwrap(),
@@ -300,17 +309,7 @@ fn a_resumed_run_keeps_its_split_and_its_best_epoch() {
             == std::fs::read(dir.join("a.best.raw")).unwrap()
     );
     // Resumed into another checkpoint file: the best epoch's files come along.
-    let o = train(
-        &dir,
-        &[
-            "--resume",
-            "b.ckpt",
-            "--checkpoint",
-            "c.ckpt",
-            "--epochs",
-            "5",
-        ],
-    );
+    let o = resume(&dir, "b.ckpt", 5, &["--checkpoint", "c.ckpt"]);
     assert_ok(&o);
     let cc = checkpoint::load(&dir.join("c.ckpt")).unwrap();
     let (e, _) = cc.selection.unwrap().best.unwrap();
@@ -323,17 +322,7 @@ fn a_resumed_run_keeps_its_split_and_its_best_epoch() {
         .zip(&best.params)
         .all(|(c, p)| c == p.to_le_bytes()));
     // Another fraction, or validation on a blob, contradicts the run: refused.
-    let o = train(
-        &dir,
-        &[
-            "--resume",
-            "b.ckpt",
-            "--epochs",
-            "5",
-            "--val-fraction",
-            "0.2",
-        ],
-    );
+    let o = resume(&dir, "b.ckpt", 5, &["--val-fraction", "0.2"]);
     assert_refused(&o, &["--val-fraction 0.3", "--val-fraction 0.2", "--force"]);
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -368,17 +357,11 @@ fn a_validation_blob_is_evaluated_every_epoch() {
     assert!(ck.history.iter().all(|r| r.val_accuracy.is_some()));
     assert!(dir.join("c.best.raw").is_file() && dir.join("c.best.ckpt").is_file());
     // Resuming needs the blob again, and refuses another one.
-    let o = train(&dir, &["--resume", "c.ckpt", "--epochs", "3"]);
+    let o = resume(&dir, "c.ckpt", 3, &[]);
     assert_refused(&o, &["--val PATH"]);
-    let o = train(
-        &dir,
-        &["--resume", "c.ckpt", "--epochs", "3", "--val", "test.bin"],
-    );
+    let o = resume(&dir, "c.ckpt", 3, &["--val", "test.bin"]);
     assert_refused(&o, &["--val", "test data"]);
-    let o = train(
-        &dir,
-        &["--resume", "c.ckpt", "--epochs", "3", "--val", "val.bin"],
-    );
+    let o = resume(&dir, "c.ckpt", 3, &["--val", "val.bin"]);
     assert_ok(&o);
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -447,26 +430,12 @@ fn val_tta_records_and_chooses_on_the_mean_over_each_photo_and_its_mirror() {
         assert!(err.contains(want), "{want:?} in {err}");
     }
     // A resume goes on with TTA; turning it on in a run without it is refused.
-    let o = train(
-        &dir,
-        &["--resume", "t.ckpt", "--epochs", "5", "--val", "val.bin"],
-    );
+    let o = resume(&dir, "t.ckpt", 5, &["--val", "val.bin"]);
     assert_ok(&o);
     assert!(stderr_of(&o).contains("(TTA)"));
     let ck5 = checkpoint::load(&dir.join("t.ckpt")).unwrap();
     assert!(ck5.selection.unwrap().tta && ck5.epochs_done == 5);
-    let o = train(
-        &dir,
-        &[
-            "--resume",
-            "p.ckpt",
-            "--epochs",
-            "5",
-            "--val",
-            "val.bin",
-            "--val-tta",
-        ],
-    );
+    let o = resume(&dir, "p.ckpt", 5, &["--val", "val.bin", "--val-tta"]);
     assert_refused(&o, &["--val-tta", "it off", "it on"]);
     std::fs::remove_dir_all(&dir).ok();
 }
