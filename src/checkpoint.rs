@@ -119,6 +119,17 @@ pub struct Selection {
     pub best: Option<(usize, f64)>,
 }
 
+impl Selection {
+    /// What follows a validation accuracy in the log: `" with TTA"` under `--val-tta`.
+    pub fn tta_note(&self) -> &'static str {
+        if self.tta {
+            " with TTA"
+        } else {
+            ""
+        }
+    }
+}
+
 /// The checksums that identify a dataset blob (its header+metadata CRC, payload CRC, count).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlobId {

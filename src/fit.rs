@@ -298,8 +298,8 @@ pub fn fit(
                 (Some(b), true) => format!("; kept in {}", b.raw.display()),
                 _ => String::new(),
             };
-            let tta = if val_tta { " with TTA" } else { "" };
-            crate::errln!("best so far: epoch {e} (val acc {acc:.4}{tta}){kept}")?;
+            let with = selection.map_or("", |s| s.tta_note());
+            crate::errln!("best so far: epoch {e} (val acc {acc:.4}{with}){kept}")?;
         }
     }
     Ok(last_accuracy)

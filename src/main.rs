@@ -418,8 +418,9 @@ fn finish_training(t: &mut Training, last: Option<f32>) -> Result<(), String> {
                 let mut params = vec![0.0; shapes.param_count()];
                 parameters::read_raw(&b.raw, &shapes, &mut params)?;
                 parameters::write_raw(p, &shapes, &params)?;
+                let with = t.selection.map_or("", |s| s.tta_note());
                 errln!(
-                    "saved the best epoch's parameters (epoch {e}, val acc {acc:.4}) to {}",
+                    "saved the best epoch's parameters (epoch {e}, val acc {acc:.4}{with}) to {}",
                     p.display()
                 )?;
             }
@@ -449,20 +450,16 @@ fn summary(t: &Training) -> String {
     let mut s = format!("run summary: {done} of {} epochs, {secs:.1} s", h.epochs);
     let best = t.selection.and_then(|s| s.best);
     // A model chosen on validation with TTA is meant to be used with it.
-    let tta = if t.selection.is_some_and(|s| s.tta) {
-        " --tta"
-    } else {
-        ""
-    };
-    let with = if tta.is_empty() { "" } else { " with TTA" };
+    let with = t.selection.map_or("", |s| s.tta_note());
+    let tta = if with.is_empty() { "" } else { " --tta" };
     match (best, &t.cfg.best) {
         (Some((e, acc)), Some(b)) => {
             s += &format!(
-            "\n  best validation epoch: {e} (val accuracy {acc:.4}{with})\n  its parameters: {} \
-                 (checkpoint {})",
-            b.raw.display(),
-            b.ckpt.display()
-        )
+                "\n  best validation epoch: {e} (val accuracy {acc:.4}{with})\n  its parameters: \
+                 {} (checkpoint {})",
+                b.raw.display(),
+                b.ckpt.display()
+            )
         }
         (Some((e, acc)), None) => {
             s += &format!(
