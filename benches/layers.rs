@@ -8,7 +8,7 @@ use catdog::augment::{warp_image, Warp, CROP_AREA_PCT};
 use catdog::config::Kernels;
 use catdog::config::PoolDims;
 use catdog::layers::fc::{FcDims, FcForward, FcWeightGrads};
-use catdog::layers::pool::OutPlace;
+use catdog::layers::pool::{OutPlace, PoolOut};
 use catdog::testing::{fma_peak_gflops, fns};
 use criterion::{black_box, criterion_group, Criterion, Throughput};
 use std::time::Instant;
@@ -155,7 +155,12 @@ fn summary() {
     let mut am = vec![0u8; d.out_len()];
     let place = OutPlace::padded(&d);
     let s = time(200, || {
-        (fns(Kernels::Fast).pool_forward)(&d, &y, &mut out, place, Some(&mut am), 0..d.h / 2)
+        let mut pool = PoolOut {
+            out: &mut out,
+            place,
+            argmax: Some(&mut am),
+        };
+        (fns(Kernels::Fast).pool_forward)(&d, &y, &mut pool, 0..d.h / 2)
     });
     let bytes = (y.len() * 4 + d.out_len() * 5) as f64;
     println!(
@@ -226,14 +231,12 @@ fn benches(c: &mut Criterion) {
     g.throughput(Throughput::Bytes((y.len() * 4 + d.out_len() * 5) as u64));
     g.bench_function("forward", |b| {
         b.iter(|| {
-            (fns(Kernels::Fast).pool_forward)(
-                &d,
-                black_box(&y),
-                &mut out,
+            let mut pool = PoolOut {
+                out: &mut out,
                 place,
-                Some(&mut am),
-                0..d.h / 2,
-            )
+                argmax: Some(&mut am),
+            };
+            (fns(Kernels::Fast).pool_forward)(&d, black_box(&y), &mut pool, 0..d.h / 2)
         })
     });
     g.bench_function("backward", |b| {

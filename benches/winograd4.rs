@@ -175,13 +175,12 @@ fn speed_fused_pool() {
                 let mut run = || {
                     for y0 in (0..d.h).step_by(plan.band) {
                         let rows = y0..(y0 + plan.band).min(d.h);
-                        let a = codes.then_some(&mut am[..]);
+                        let mut pool = PoolOut {
+                            out: &mut out,
+                            place,
+                            argmax: codes.then_some(&mut am[..]),
+                        };
                         if fuse {
-                            let mut pool = PoolOut {
-                                out: &mut out,
-                                place,
-                                argmax: a,
-                            };
                             fused(&d, &x, &wp, &bias, rows, &mut scratch, &mut pool);
                         } else {
                             let r = rows.clone();
@@ -190,7 +189,7 @@ fn speed_fused_pool() {
                                 Forward::new(&x, &wp, Some(&bias), &mut y, r, &mut scratch),
                             );
                             let pooled = rows.start / 2..rows.end / 2;
-                            forward_asm(avx512(), &p, &y, &mut out, place, a, pooled);
+                            forward_asm(avx512(), &p, &y, &mut pool, pooled);
                         }
                     }
                 };

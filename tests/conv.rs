@@ -491,25 +491,27 @@ fn banded_conv_and_pool_give_the_bits_of_whole_layers() {
             Forward::new(&x, &wp, Some(&bias), &mut y, 0..h, &mut scratch),
         );
         let (mut out_a, mut am_a) = (vec![0.0; out_len], vec![9u8; p.out_len()]);
-        (fns(Kernels::Fast).pool_forward)(&p, &y, &mut out_a, place, Some(&mut am_a), 0..p.h / 2);
+        let mut pool = PoolOut {
+            out: &mut out_a,
+            place,
+            argmax: Some(&mut am_a[..]),
+        };
+        (fns(Kernels::Fast).pool_forward)(&p, &y, &mut pool, 0..p.h / 2);
         // Bands through one small buffer.
         let mut yb = vec![f32::NAN; band * w * cout];
         let (mut out_b, mut am_b) = (vec![0.0; out_len], vec![9u8; p.out_len()]);
+        let mut pool = PoolOut {
+            out: &mut out_b,
+            place,
+            argmax: Some(&mut am_b[..]),
+        };
         for y0 in (0..h).step_by(band) {
             let y1 = (y0 + band).min(h);
             (plan.forward)(
                 &d,
                 Forward::new(&x, &wp, Some(&bias), &mut yb, y0..y1, &mut scratch),
             );
-            catdog::layers::pool::forward_asm(
-                avx512(),
-                &p,
-                &yb,
-                &mut out_b,
-                place,
-                Some(&mut am_b),
-                y0 / 2..y1 / 2,
-            );
+            catdog::layers::pool::forward_asm(avx512(), &p, &yb, &mut pool, y0 / 2..y1 / 2);
         }
         assert!(
             out_a
@@ -627,8 +629,12 @@ fn fused_conv_pool_gives_the_bits_of_conv_then_pool() {
                 for codes in [true, false] {
                     let what = format!("{algo:?} {d:?} {place:?} codes {codes}");
                     let (mut out_a, mut am_a) = (vec![f32::NAN; out_len], vec![9u8; p.out_len()]);
-                    let am = codes.then_some(&mut am_a[..]);
-                    forward_asm(avx512(), &p, &y, &mut out_a, place, am, 0..h / 2);
+                    let mut pool = PoolOut {
+                        out: &mut out_a,
+                        place,
+                        argmax: codes.then_some(&mut am_a[..]),
+                    };
+                    forward_asm(avx512(), &p, &y, &mut pool, 0..h / 2);
                     if codes {
                         for &c in &am_a {
                             seen[c as usize] += 1;

@@ -5,7 +5,7 @@ use approx::assert_relative_eq;
 use catdog::config::Kernels;
 use catdog::config::PoolDims;
 use catdog::layers::fc::{self, FcDims, FcForward, FcWeightGrads};
-use catdog::layers::pool::OutPlace;
+use catdog::layers::pool::{OutPlace, PoolOut};
 use catdog::update::Momentum;
 use std::ops::Range;
 
@@ -89,6 +89,19 @@ fn pool_case(rng: &mut Rng, d: PoolDims, ties: bool) -> Vec<f32> {
         .collect()
 }
 
+/// Pools all of `y` on `path`'s kernels into `out` at `place` (codes into `argmax` when given).
+fn pool_forward(
+    path: Kernels,
+    d: &PoolDims,
+    y: &[f32],
+    out: &mut [f32],
+    place: OutPlace,
+    argmax: Option<&mut [u8]>,
+) {
+    let mut pool = PoolOut { out, place, argmax };
+    (fns(path).pool_forward)(d, y, &mut pool, 0..d.h / 2)
+}
+
 #[test]
 fn maxpool_asm_matches_reference() {
     let Some(mut rng) = avx512_rng("maxpool", 2) else {
@@ -113,28 +126,14 @@ fn maxpool_asm_matches_reference() {
                 let olen = (h / 2 + 2) * (w / 2 + 2) * c;
                 let (mut oa, mut or) = (vec![9.0f32; olen], vec![9.0f32; olen]);
                 let (mut aa, mut ar) = (vec![99u8; d.out_len()], vec![99u8; d.out_len()]);
-                (fns(Kernels::Fast).pool_forward)(
-                    &d,
-                    &y,
-                    &mut oa,
-                    place,
-                    Some(&mut aa),
-                    0..d.h / 2,
-                );
-                (fns(Kernels::Reference).pool_forward)(
-                    &d,
-                    &y,
-                    &mut or,
-                    place,
-                    Some(&mut ar),
-                    0..d.h / 2,
-                );
+                pool_forward(Kernels::Fast, &d, &y, &mut oa, place, Some(&mut aa));
+                pool_forward(Kernels::Reference, &d, &y, &mut or, place, Some(&mut ar));
                 assert_eq!(oa, or, "{d:?} ties={ties}");
                 assert_eq!(aa, ar, "{d:?} ties={ties}");
                 // Without argmax (inference): the same maxima, bit for bit, on both paths.
                 for path in [Kernels::Fast, Kernels::Reference] {
                     let mut om = vec![9.0f32; olen];
-                    (fns(path).pool_forward)(&d, &y, &mut om, place, None, 0..d.h / 2);
+                    pool_forward(path, &d, &y, &mut om, place, None);
                     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                     assert_eq!(bits(&om), bits(&oa), "{path:?} {d:?} ties={ties} no argmax");
                 }
@@ -146,13 +145,13 @@ fn maxpool_asm_matches_reference() {
             let argmax = {
                 let mut o = vec![0.0f32; d.out_len()];
                 let mut a = vec![0u8; d.out_len()];
-                (fns(Kernels::Reference).pool_forward)(
+                pool_forward(
+                    Kernels::Reference,
                     &d,
                     &y,
                     &mut o,
                     OutPlace::flat(&d),
                     Some(&mut a),
-                    0..d.h / 2,
                 );
                 a
             };
@@ -198,7 +197,7 @@ fn maxpool_ties_first_wins_and_code_4() {
     for &path in paths() {
         let mut o = vec![0.0f32; 16];
         let mut a = vec![0u8; 16];
-        (fns(path).pool_forward)(&d, &y, &mut o, OutPlace::flat(&d), Some(&mut a), 0..d.h / 2);
+        pool_forward(path, &d, &y, &mut o, OutPlace::flat(&d), Some(&mut a));
         assert_eq!(&a[..6], &want, "{path:?}");
         assert_eq!(&o[..6], &[1.0, 2.0, 0.0, 0.3, -0.5, 0.25], "{path:?}");
         // backward: gradient 1 to the chosen position only
@@ -230,7 +229,7 @@ fn maxpool_backward_is_gradient_of_forward() {
         let lossf = |y: &[f32]| -> f64 {
             let mut o = vec![0.0f32; d.out_len()];
             let mut a = vec![0u8; d.out_len()];
-            (fns(path).pool_forward)(&d, y, &mut o, OutPlace::flat(&d), Some(&mut a), 0..d.h / 2);
+            pool_forward(path, &d, y, &mut o, OutPlace::flat(&d), Some(&mut a));
             o.iter()
                 .zip(&dout)
                 .map(|(&o, &g)| o as f64 * g as f64)
@@ -238,7 +237,7 @@ fn maxpool_backward_is_gradient_of_forward() {
         };
         let mut o = vec![0.0f32; d.out_len()];
         let mut a = vec![0u8; d.out_len()];
-        (fns(path).pool_forward)(&d, &y, &mut o, OutPlace::flat(&d), Some(&mut a), 0..d.h / 2);
+        pool_forward(path, &d, &y, &mut o, OutPlace::flat(&d), Some(&mut a));
         let mut g = vec![0.0f32; (d.h + 2) * (d.w + 2) * d.c];
         (fns(path).pool_backward)(&d, &dout, &a, &mut g);
         let h = 1e-3f32;

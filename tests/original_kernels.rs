@@ -24,7 +24,7 @@ use catdog::config::Kernels;
 use catdog::config::{ConvDims, Hyper, PoolDims};
 use catdog::dataset::{Dataset, Synthetic};
 use catdog::layers::fc::{FcDims, FcForward, FcWeightGrads};
-use catdog::layers::pool::OutPlace;
+use catdog::layers::pool::{OutPlace, PoolOut};
 use catdog::net::Net;
 use catdog::network::Network;
 use catdog::original::activation_functions::{relu, relu_backward, sigmoid};
@@ -632,8 +632,12 @@ fn reference_pool(x: &[f32], n: usize, c: usize) -> (Vec<f32>, Vec<u8>) {
     let d = PoolDims { h: n, w: n, c };
     let mut out = vec![0.0f32; d.out_len()];
     let mut argmax = vec![0u8; d.out_len()];
-    let place = OutPlace::flat(&d);
-    reference::pool::forward(&d, x, &mut out, place, Some(&mut argmax), 0..d.h / 2);
+    let mut pool = PoolOut {
+        out: &mut out,
+        place: OutPlace::flat(&d),
+        argmax: Some(&mut argmax),
+    };
+    reference::pool::forward(&d, x, &mut pool, 0..d.h / 2);
     (out, argmax)
 }
 

@@ -480,7 +480,12 @@ fn rows_must_be_whole_tiles() {
 fn pool_after(d: &ConvDims, y: &[f32], place: OutPlace, out_len: usize) -> (Vec<f32>, Vec<u8>) {
     let (p, mut out) = (d.pool(), vec![-7.0; out_len]);
     let mut am = vec![9; p.out_len()];
-    forward_asm(avx512(), &p, y, &mut out, place, Some(&mut am), 0..d.h / 2);
+    let mut pool = PoolOut {
+        out: &mut out,
+        place,
+        argmax: Some(&mut am),
+    };
+    forward_asm(avx512(), &p, y, &mut pool, 0..d.h / 2);
     (out, am)
 }
 

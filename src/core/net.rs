@@ -8,8 +8,9 @@ use crate::config::{Hyper, Shapes};
 use crate::layers::conv::{ConvChoice, ConvPlan};
 use crate::layers::LayerFns;
 
-/// The ten parameter tensors, contiguous and in `parameters.raw` order.
-#[derive(Clone, Debug)]
+/// The ten parameter tensors (or their gradients), in `parameters.raw` order; the original
+/// tier's buffers (`original::buffer::Views`) use the same views.
+#[derive(Clone, Copy, Debug)]
 pub struct ParamViews {
     /// `[cout][3][3][cin]` each.
     pub conv_w: [View; 3],
@@ -23,15 +24,18 @@ pub struct ParamViews {
     pub fc2_w: View,
     /// `[1]`.
     pub fc2_b: View,
-    /// All of them, in order.
-    pub all: View,
 }
 
 impl ParamViews {
-    fn new(s: &Shapes) -> Self {
-        let mut l = ArenaLayout::new();
-        let lens = s.param_lens();
-        let v: Vec<View> = lens.iter().map(|&n| l.take_packed(n)).collect();
+    /// Carved from `l` in `parameters.raw` order, each with `room` elements after it.
+    pub fn take(l: &mut ArenaLayout, s: &Shapes, room: usize) -> Self {
+        let v = s.param_lens().map(|n| {
+            let view = l.take_packed(n + room);
+            View {
+                off: view.off,
+                len: n,
+            }
+        });
         Self {
             conv_w: [v[0], v[1], v[2]],
             conv_b: [v[3], v[4], v[5]],
@@ -39,11 +43,15 @@ impl ParamViews {
             fc1_b: v[7],
             fc2_w: v[8],
             fc2_b: v[9],
-            all: View {
-                off: 0,
-                len: s.param_count(),
-            },
         }
+    }
+    /// The ten views in `parameters.raw` order.
+    pub fn in_file_order(&self) -> [View; 10] {
+        let [w1, w2, w3] = self.conv_w;
+        let [b1, b2, b3] = self.conv_b;
+        [
+            w1, w2, w3, b1, b2, b3, self.fc1_w, self.fc1_b, self.fc2_w, self.fc2_b,
+        ]
     }
 }
 
@@ -367,7 +375,7 @@ impl Net {
         let np = shapes.param_count().div_ceil(16) * 16;
         Ok(Net {
             hyper: h.clone(),
-            param_views: ParamViews::new(&shapes),
+            param_views: ParamViews::take(&mut ArenaLayout::new(), &shapes, 0),
             params: Arena::zeroed(np)?,
             grads: Arena::zeroed(np)?,
             velocity: Arena::zeroed(if momentum { np } else { 0 })?,
@@ -390,13 +398,13 @@ impl Net {
 
     /// The parameters, in `parameters.raw` order.
     pub fn params(&self) -> &[f32] {
-        self.params.get(self.param_views.all)
+        &self.params.all()[..self.shapes.param_count()]
     }
     /// The parameters to change (marks fc1's inference packing stale).
     pub fn params_mut(&mut self) -> &mut [f32] {
         self.fc1_packed_current = false;
-        let v = self.param_views.all;
-        self.params.get_mut(v)
+        let n = self.shapes.param_count();
+        &mut self.params.all_mut()[..n]
     }
 
     /// The optimizer's velocity (empty without momentum).

@@ -12,7 +12,7 @@
 
 use crate::config::PoolDims;
 use crate::layers::fc::{FcDims, FcForward, FcWeightGrads};
-use crate::layers::pool::OutPlace;
+use crate::layers::pool::{OutPlace, PoolOut};
 use crate::layers::LayerFns;
 use crate::reference as r;
 use crate::update::Momentum;
@@ -196,15 +196,9 @@ pub fn fc_weight_grad(d: FcDims, g: FcWeightGrads) {
 // (1,0), (1,1); code 4 where the maximum is <= 0), a pixel's channels at a time.
 
 /// [`crate::layers::pool::forward_asm`]'s contract.
-pub fn pool_forward(
-    d: &PoolDims,
-    y_band: &[f32],
-    out: &mut [f32],
-    place: OutPlace,
-    argmax: Option<&mut [u8]>,
-    rows: Range<usize>,
-) {
+pub fn pool_forward(d: &PoolDims, y_band: &[f32], pool: &mut PoolOut, rows: Range<usize>) {
     crate::layers::pool::check(d);
+    let (out, place, argmax) = (&mut *pool.out, pool.place, pool.argmax.as_deref_mut());
     let (w, c, wo) = (d.w, d.c, d.w / 2);
     assert!(rows.end <= d.h / 2 && y_band.len() >= 2 * rows.len() * w * c);
     assert!(place.row_stride >= wo * c);

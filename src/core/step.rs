@@ -317,8 +317,7 @@ pub fn conv_blocks_forward(c: &Ctx, slot: usize, t: usize, image: &[u8], flip: b
                     &d,
                     Forward::new(x_pad, wpack, Some(bias), y_band, rows.clone(), scratch),
                 );
-                let (pooled, am) = (rows.start / 2..rows.end / 2, pool.argmax.as_deref_mut());
-                (k.pool_forward)(&p, y_band, pool.out, place, am, pooled);
+                (k.pool_forward)(&p, y_band, &mut pool, rows.start / 2..rows.end / 2);
             }
             clock.lap(Section::ConvForward(l));
         }

@@ -54,7 +54,7 @@ use crate::cpu::Avx512;
 use crate::reference as r;
 use crate::update::{self, Momentum};
 use fc::FcDims;
-use pool::OutPlace;
+use pool::PoolOut;
 use std::ops::Range;
 
 /// One choice of kernels' function for every layer but the convolutions (those are per layer:
@@ -63,7 +63,7 @@ pub struct LayerFns {
     /// [`input::load_asm`]: `(h, w, image, x_pad, flip)`.
     pub load_image: fn(usize, usize, &[u8], &mut [f32], bool),
     /// [`pool::forward_asm`].
-    pub pool_forward: fn(&PoolDims, &[f32], &mut [f32], OutPlace, Option<&mut [u8]>, Range<usize>),
+    pub pool_forward: fn(&PoolDims, &[f32], &mut PoolOut, Range<usize>),
     /// [`pool::backward_asm`].
     pub pool_backward: fn(&PoolDims, &[f32], &[u8], &mut [f32]),
     /// [`fc::forward_asm`].
@@ -104,7 +104,7 @@ pub type FusedSgdFn = unsafe fn(FcDims, (&[f32], &[f32]), *mut f32, f32, *mut f3
 /// The asm drivers: reachable only through [`Avx512::layer_fns`].
 static ASM: LayerFns = LayerFns {
     load_image: asm_entry!(input::load_asm; h, w, src, dst, flip),
-    pool_forward: asm_entry!(pool::forward_asm; d, y, out, place, argmax, rows),
+    pool_forward: asm_entry!(pool::forward_asm; d, y, pool, rows),
     pool_backward: asm_entry!(pool::backward_asm; d, dout, argmax, dy_pad),
     fc_forward: fc::forward_asm,
     fc_forward_packed: Some(fc::forward_packed),

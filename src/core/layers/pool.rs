@@ -9,7 +9,7 @@
 
 use crate::cpu::Avx512;
 
-use crate::config::PoolDims;
+use crate::config::{ConvDims, PoolDims};
 use crate::kernels::pool as kernel;
 
 /// Where pooled values go inside a larger buffer.
@@ -37,6 +37,32 @@ impl OutPlace {
     }
 }
 
+/// Where a pool forward ([`forward_asm`], or a fused conv + ReLU + pool forward,
+/// [`crate::layers::conv::ForwardPoolFn`]) puts the pooled rows: into `out` at `place`, argmax
+/// codes into `argmax` (`[h/2][w/2][c]`) when given; inference gives `None`.
+pub struct PoolOut<'a> {
+    pub out: &'a mut [f32],
+    pub place: OutPlace,
+    pub argmax: Option<&'a mut [u8]>,
+}
+
+impl PoolOut<'_> {
+    /// Asserts that the pooled output of layer `d` (`h/2 x w/2 x cout`) fits: rows at `place`
+    /// that do not overlap, inside `out`; the codes, when given, `h/2 x w/2 x cout` bytes.
+    pub fn check(&self, d: &ConvDims) {
+        let (ho, row, place) = (d.h / 2, d.w / 2 * d.cout, self.place);
+        assert!(place.row_stride >= row, "pooled rows overlap");
+        assert!(
+            ho == 0 || self.out.len() >= place.off + (ho - 1) * place.row_stride + row,
+            "pooled output too short"
+        );
+        assert!(
+            self.argmax.as_ref().is_none_or(|a| a.len() >= ho * row),
+            "argmax too short"
+        );
+    }
+}
+
 pub(crate) fn check(d: &PoolDims) {
     assert!(
         d.h >= 2
@@ -61,16 +87,15 @@ pub fn forward_asm(
     _cpu: Avx512,
     d: &PoolDims,
     y_band: &[f32],
-    out: &mut [f32],
-    place: OutPlace,
-    mut argmax: Option<&mut [u8]>,
+    pool: &mut PoolOut,
     rows: std::ops::Range<usize>,
 ) {
     check(d);
+    let (out, place) = (&mut *pool.out, pool.place);
     let (ho, wo) = (d.h / 2, d.w / 2);
     assert!(rows.end <= ho, "pooled rows {rows:?} past {ho}");
     assert!(y_band.len() >= 2 * rows.len() * d.w * d.c);
-    assert!(argmax.as_ref().is_none_or(|a| a.len() >= d.out_len()));
+    assert!(pool.argmax.as_ref().is_none_or(|a| a.len() >= d.out_len()));
     assert!(place.row_stride >= wo * d.c);
     assert!(out.len() >= place.off + (ho - 1) * place.row_stride + wo * d.c);
     let row = d.w * d.c;
@@ -79,7 +104,7 @@ pub fn forward_asm(
         // SAFETY: bounds checked above; one output row of wo*c values per call.
         unsafe {
             let (top, out) = (y_band.as_ptr().add(top), out.as_mut_ptr().add(at));
-            match argmax.as_deref_mut() {
+            match pool.argmax.as_deref_mut() {
                 Some(a) => {
                     let am = a.as_mut_ptr().add(i * wo * d.c);
                     kernel::forward_row(top, 4 * row, d.c / 16, wo, out, am)

@@ -10,55 +10,10 @@
 
 use crate::arena::{Arena, ArenaLayout, View};
 use crate::config::Shapes;
+use crate::net::ParamViews;
 
 /// Room after a buffer that a routine reads or writes a little past.
 pub const ROOM: usize = 16;
-
-/// The ten parameter tensors (or their gradients), by the original's names.
-#[derive(Clone, Copy, Debug)]
-pub struct Tensors {
-    /// `[cout][3][3][cin]` each.
-    pub conv_w: [View; 3],
-    /// `[cout]` each.
-    pub conv_b: [View; 3],
-    /// `[fc1][flat]`.
-    pub fc1_w: View,
-    /// `[fc1]`.
-    pub fc1_b: View,
-    /// `[fc1]`.
-    pub fc2_w: View,
-    /// `[1]`.
-    pub fc2_b: View,
-}
-
-impl Tensors {
-    /// In `parameters.raw` order, each with `room` elements after it.
-    fn take(l: &mut ArenaLayout, s: &Shapes, room: usize) -> Tensors {
-        let v = s.param_lens().map(|n| {
-            let view = l.take_packed(n + room);
-            View {
-                off: view.off,
-                len: n,
-            }
-        });
-        Tensors {
-            conv_w: [v[0], v[1], v[2]],
-            conv_b: [v[3], v[4], v[5]],
-            fc1_w: v[6],
-            fc1_b: v[7],
-            fc2_w: v[8],
-            fc2_b: v[9],
-        }
-    }
-    /// The ten views in `parameters.raw` order.
-    pub fn in_file_order(&self) -> [View; 10] {
-        let [w1, w2, w3] = self.conv_w;
-        let [b1, b2, b3] = self.conv_b;
-        [
-            w1, w2, w3, b1, b2, b3, self.fc1_w, self.fc1_b, self.fc2_w, self.fc2_b,
-        ]
-    }
-}
 
 /// Where every buffer of the float arena is. Comments give the shapes (S = image size,
 /// `n_l = S >> l` the size of conv layer `l`'s input and output, `w_l` its width).
@@ -69,10 +24,10 @@ impl Tensors {
 #[derive(Clone, Debug)]
 pub struct Views {
     /// The parameters, contiguous in `parameters.raw` order.
-    pub params: Tensors,
+    pub params: ParamViews,
     pub all_params: View,
     /// Their gradients (`d_conv1_w` ... in the original), each with [`ROOM`] after it.
-    pub grads: Tensors,
+    pub grads: ParamViews,
     /// The sample: `S x S x 3`, padded in place to `(S+2)^2 x 3`.
     pub input: View,
     /// Conv outputs after ReLU, `n_l x n_l x w_l`: the original's `conv1_out`, `conv2_out`,
@@ -117,12 +72,12 @@ pub struct Views {
 impl Views {
     pub fn new(s: &Shapes, batch: usize) -> Views {
         let mut l = ArenaLayout::new();
-        let params = Tensors::take(&mut l, s, 0);
+        let params = ParamViews::take(&mut l, s, 0);
         let all_params = View {
             off: 0,
             len: s.param_count(),
         };
-        let grads = Tensors::take(&mut l, s, ROOM);
+        let grads = ParamViews::take(&mut l, s, ROOM);
         let c = s.conv;
         let padded = |n: usize, ch: usize| (n + 2) * (n + 2) * ch;
         let input = l.take(padded(c[0].h, 3) + ROOM);

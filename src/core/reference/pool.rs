@@ -1,22 +1,15 @@
 //! Scalar reference of the 2x2 max-pool and its backward (the original's `maxpool.asm`).
 
 use crate::config::PoolDims;
-use crate::layers::pool::OutPlace;
+use crate::layers::pool::PoolOut;
 
 /// Pools conv rows `2*rows.start .. 2*rows.end`, held in `y_band`, into pooled rows `rows` at
-/// `out[place.off + i*place.row_stride + j*c + ch]`, argmax codes into `argmax` when given
-/// (`crate::layers::pool::forward_asm`'s contract).
-pub fn forward(
-    d: &PoolDims,
-    y_band: &[f32],
-    out: &mut [f32],
-    place: OutPlace,
-    mut argmax: Option<&mut [u8]>,
-    rows: std::ops::Range<usize>,
-) {
+/// `pool.out[place.off + i*place.row_stride + j*c + ch]`, argmax codes into `pool.argmax` when
+/// given (`crate::layers::pool::forward_asm`'s contract).
+pub fn forward(d: &PoolDims, y_band: &[f32], pool: &mut PoolOut, rows: std::ops::Range<usize>) {
     crate::layers::pool::check(d);
     let (w, c) = (d.w, d.c);
-    let (off, row_stride) = (place.off, place.row_stride);
+    let (off, row_stride) = (pool.place.off, pool.place.row_stride);
     let y = |i: usize| &y_band[2 * (i - rows.start) * w * c..];
     for i in rows.clone() {
         for j in 0..d.w / 2 {
@@ -34,8 +27,8 @@ pub fn forward(
                 if m <= 0.0 {
                     code = 4;
                 }
-                out[off + i * row_stride + j * c + ch] = m;
-                if let Some(a) = argmax.as_deref_mut() {
+                pool.out[off + i * row_stride + j * c + ch] = m;
+                if let Some(a) = pool.argmax.as_deref_mut() {
                     a[(i * (d.w / 2) + j) * c + ch] = code;
                 }
             }

@@ -583,9 +583,11 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, String> {
     Ok(buf)
 }
 
-/// What [`load`] keeps from one image to the next on a thread: the resizer, and the buffers of
-/// the JPEG fast path (so that no image pays for fresh memory).
+/// What [`load`] keeps from one image to the next on a thread: the pixel limit that refuses an
+/// image before it is decoded, the resizer, and the buffers of the JPEG fast path (so that no
+/// image pays for fresh memory).
 pub struct Loader {
+    max_pixels: u64,
     resizer: fir::Resizer,
     /// A decoded JPEG, 4 bytes a pixel (R, G, B, 255).
     rgbx: Vec<u8>,
@@ -594,18 +596,14 @@ pub struct Loader {
 }
 
 impl Loader {
-    pub fn new() -> Self {
+    /// Refusing images of more than `max_pixels` pixels.
+    pub fn new(max_pixels: u64) -> Self {
         Loader {
+            max_pixels,
             resizer: fir::Resizer::new(),
             rgbx: Vec::new(),
             small: Vec::new(),
         }
-    }
-}
-
-impl Default for Loader {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -615,13 +613,7 @@ impl Default for Loader {
 /// arithmetic (the colour conversion too), which `tests/pack.rs` checks against the general
 /// path. `false` when the file needs the general path: a colour space other than YCbCr or
 /// grey, an EXIF rotation, or any error (the general path then names it).
-fn load_jpeg_rgbx(
-    l: &mut Loader,
-    bytes: &[u8],
-    r: &Resize,
-    max_pixels: u64,
-    out: &mut [u8],
-) -> bool {
+fn load_jpeg_rgbx(l: &mut Loader, bytes: &[u8], r: &Resize, out: &mut [u8]) -> bool {
     use zune_jpeg::zune_core::colorspace::ColorSpace;
     let mut d = jpeg_decoder(bytes, ColorSpace::RGBA);
     if d.decode_headers().is_err()
@@ -633,7 +625,7 @@ fn load_jpeg_rgbx(
         return false;
     }
     let Some(info) = d.info() else { return false };
-    if check_pixels(info.width as u32, info.height as u32, max_pixels).is_err() {
+    if check_pixels(info.width as u32, info.height as u32, l.max_pixels).is_err() {
         return false;
     }
     let rotated = d
@@ -695,14 +687,8 @@ fn drop_fourth(src: &[u8], out: &mut [u8]) {
 }
 
 /// Reads, decodes and resizes one file into `out`.
-pub fn load(
-    l: &mut Loader,
-    path: &Path,
-    r: &Resize,
-    max_pixels: u64,
-    out: &mut [u8],
-) -> Result<(), String> {
-    load_bytes(l, &read_file(path)?, r, max_pixels, out)
+pub fn load(l: &mut Loader, path: &Path, r: &Resize, out: &mut [u8]) -> Result<(), String> {
+    load_bytes(l, &read_file(path)?, r, out)
 }
 
 /// [`load`] without the JPEG fast path: decoded to 3 bytes a pixel, EXIF orientation applied,
@@ -711,25 +697,18 @@ pub fn load_general(
     l: &mut Loader,
     bytes: &[u8],
     r: &Resize,
-    max_pixels: u64,
     out: &mut [u8],
 ) -> Result<(), String> {
-    let img = decode(bytes, max_pixels)?;
+    let img = decode(bytes, l.max_pixels)?;
     resize_into(&mut l.resizer, img, r, out)
 }
 
 /// [`load`] on a file's bytes, already read (the tests compare it with [`load_general`]).
-pub fn load_bytes(
-    l: &mut Loader,
-    bytes: &[u8],
-    r: &Resize,
-    max_pixels: u64,
-    out: &mut [u8],
-) -> Result<(), String> {
-    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) && load_jpeg_rgbx(l, bytes, r, max_pixels, out) {
+pub fn load_bytes(l: &mut Loader, bytes: &[u8], r: &Resize, out: &mut [u8]) -> Result<(), String> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) && load_jpeg_rgbx(l, bytes, r, out) {
         return Ok(());
     }
-    load_general(l, bytes, r, max_pixels, out)
+    load_general(l, bytes, r, out)
 }
 
 /// SplitMix64: a small, fully specified PRNG, so a seed means the same split on every platform
@@ -959,8 +938,8 @@ mod tests {
     #[test]
     fn jpeg_fast_path_matches_general_path() {
         use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
-        let mut fast = Loader::new();
-        let mut general = Loader::new();
+        let mut fast = Loader::new(DEFAULT_MAX_PIXELS);
+        let mut general = Loader::new(DEFAULT_MAX_PIXELS);
         let mut checked = 0;
         for (k, &(w, h)) in [(333u16, 251u16), (64, 48), (17, 129), (500, 374)]
             .iter()
@@ -1006,14 +985,8 @@ mod tests {
                     };
                     let n = size as usize * size as usize * 3;
                     let (mut a, mut b) = (vec![1u8; n], vec![2u8; n]);
-                    assert!(load_jpeg_rgbx(
-                        &mut fast,
-                        &jpeg,
-                        &r,
-                        DEFAULT_MAX_PIXELS,
-                        &mut a
-                    ));
-                    load_general(&mut general, &jpeg, &r, DEFAULT_MAX_PIXELS, &mut b).unwrap();
+                    assert!(load_jpeg_rgbx(&mut fast, &jpeg, &r, &mut a));
+                    load_general(&mut general, &jpeg, &r, &mut b).unwrap();
                     assert!(
                         a == b,
                         "{w}x{h} {sampling:?} grey {grey} -> {size} {crop} {filter:?}"

@@ -439,11 +439,14 @@ fn pack_folder(a: &PackArgs) -> Result<(), String> {
                 slots
                     .par_chunks_mut(il)
                     .zip(&cands[start..end])
-                    .map_init(Loader::new, |ld, (slot, c)| {
-                        let r = load(ld, &c.path, &resize, max_px, slot);
-                        pb.inc(1);
-                        r
-                    })
+                    .map_init(
+                        || Loader::new(max_px),
+                        |ld, (slot, c)| {
+                            let r = load(ld, &c.path, &resize, slot);
+                            pb.inc(1);
+                            r
+                        },
+                    )
                     .collect()
             });
             for (k, r) in results.into_iter().enumerate() {

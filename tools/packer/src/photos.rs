@@ -35,10 +35,13 @@ pub fn pack(
     let il = r.width as usize * r.height as usize * 3;
     let decoded: Vec<Result<Vec<u8>, String>> = files
         .par_iter()
-        .map_init(Loader::new, |ld, p| {
-            let mut px = vec![0u8; il];
-            load(ld, p, r, max_pixels, &mut px).map(|()| px)
-        })
+        .map_init(
+            || Loader::new(max_pixels),
+            |ld, p| {
+                let mut px = vec![0u8; il];
+                load(ld, p, r, &mut px).map(|()| px)
+            },
+        )
         .collect();
     let mut skipped = Vec::new();
     let mut good = Vec::new();

@@ -32,7 +32,7 @@ use crate::config::ConvDims;
 use crate::config::Kernels;
 use crate::kernels::conv::{self, PoolTileArgs, PoolTileFn};
 use crate::kernels::microkernel::{self, Tile, TileArgs, TileFn};
-use crate::layers::pool::OutPlace;
+pub use crate::layers::pool::PoolOut;
 use crate::reference::conv as reference;
 use std::ops::Range;
 use winograd::{TileSize, Winograd2, Winograd4};
@@ -199,32 +199,6 @@ pub type WeightGradPooledFn =
     fn(&ConvDims, &[f32], &[f32], &[u8], &mut [f32], &mut [f32], &mut [f32]);
 /// `(d, original-layout weights, packed)`.
 pub type PackFn = fn(&ConvDims, &[f32], &mut [f32]);
-
-/// Where a fused conv + ReLU + pool forward ([`ForwardPoolFn`]) puts the pooled band: pooled
-/// rows go to `out` at `place` (as [`crate::layers::pool::forward_asm`] writes them), argmax
-/// codes to `argmax` (`[h/2][w/2][cout]`, same codes) when given; inference gives `None`.
-pub struct PoolOut<'a> {
-    pub out: &'a mut [f32],
-    pub place: OutPlace,
-    pub argmax: Option<&'a mut [u8]>,
-}
-
-impl PoolOut<'_> {
-    /// Asserts that the pooled output of layer `d` (`h/2 x w/2 x cout`) fits: rows at `place`
-    /// that do not overlap, inside `out`; the codes, when given, `h/2 x w/2 x cout` bytes.
-    pub fn check(&self, d: &ConvDims) {
-        let (ho, row, place) = (d.h / 2, d.w / 2 * d.cout, self.place);
-        assert!(place.row_stride >= row, "pooled rows overlap");
-        assert!(
-            ho == 0 || self.out.len() >= place.off + (ho - 1) * place.row_stride + row,
-            "pooled output too short"
-        );
-        assert!(
-            self.argmax.as_ref().is_none_or(|a| a.len() >= ho * row),
-            "argmax too short"
-        );
-    }
-}
 
 /// `(d, x_pad, packed weights, bias, rows, scratch, pool)`: output rows `rows` (whole pooling
 /// windows, and whole tiles of the layer's algorithm) of `relu(conv(x_pad, w) + bias)`,
