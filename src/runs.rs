@@ -339,56 +339,44 @@ pub fn resume_settings(
     let asked = recipe(a)?;
     let all = given(a, "recipe");
     let r0 = &ck.recipe;
-    // Each part: the ids of the flags that set it, whether it differs, and how a recipe's
-    // value reads.
+    // Each part: the ids of the flags that set it, and how a recipe's value reads; the part
+    // differs where the two readings do (shortest round-trip floats: equal values read alike).
+    // Crops' area reads as nothing without crops, where it does not apply.
     type Describe = fn(&Recipe) -> String;
-    let parts: [(&[&str], bool, Describe); 10] = [
-        (&["no_shuffle"], r0.shuffle != asked.shuffle, |r| {
-            format!("shuffle {}", onoff(r.shuffle))
-        }),
-        (&["flip", "augment"], r0.flips != asked.flips, |r| {
+    let parts: [(&[&str], Describe); 10] = [
+        (&["no_shuffle"], |r| format!("shuffle {}", onoff(r.shuffle))),
+        (&["flip", "augment"], |r| {
             format!("flips {}", onoff(r.flips))
         }),
-        (&["augment"], r0.crops != asked.crops, |r| {
+        (&["augment"], |r| {
             format!("crops and colour jitter {}", onoff(r.crops))
         }),
-        (
-            &["crop_area"],
-            r0.crops && asked.crops && r0.crop_area != asked.crop_area,
-            |r| format!("crops of at least {}% of the area", r.crop_area),
-        ),
-        (
-            &["label_smoothing"],
-            r0.label_smoothing != asked.label_smoothing,
-            |r| format!("label smoothing {}", r.label_smoothing),
-        ),
-        (&["warmup"], r0.warmup != asked.warmup, |r| {
-            format!("{} warm-up epochs", r.warmup)
+        (&["crop_area"], |r| match r.crops {
+            true => format!("crops of at least {}% of the area", r.crop_area),
+            false => String::new(),
         }),
-        (&["momentum"], r0.momentum != asked.momentum, |r| {
-            format!("momentum {}", r.momentum)
+        (&["label_smoothing"], |r| {
+            format!("label smoothing {}", r.label_smoothing)
         }),
-        (
-            &["weight_decay"],
-            r0.weight_decay != asked.weight_decay,
-            |r| format!("weight decay {}", r.weight_decay),
-        ),
-        (&["dropout"], r0.dropout != asked.dropout, |r| {
-            format!("dropout {}", r.dropout)
+        (&["warmup"], |r| format!("{} warm-up epochs", r.warmup)),
+        (&["momentum"], |r| format!("momentum {}", r.momentum)),
+        (&["weight_decay"], |r| {
+            format!("weight decay {}", r.weight_decay)
         }),
-        (&["schedule"], r0.schedule != asked.schedule, |r| {
-            format!("{:?} schedule", r.schedule)
-        }),
+        (&["dropout"], |r| format!("dropout {}", r.dropout)),
+        (&["schedule"], |r| format!("{:?} schedule", r.schedule)),
     ];
     let mut recipe_differs = false;
-    for (ids, differs, describe) in parts {
+    for (ids, describe) in parts {
         let id = ids.iter().find(|id| given(a, id));
+        let (was, now) = (describe(r0), describe(&asked));
+        let differs = was != now && !was.is_empty() && !now.is_empty();
         if differs && (all || id.is_some()) {
             let flag = match id {
                 Some(id) => format!("--{}", id.replace('_', "-")),
                 None => "--recipe".to_string(),
             };
-            differ(&flag, describe(r0), describe(&asked));
+            differ(&flag, was, now);
             recipe_differs = true;
         }
     }

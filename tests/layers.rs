@@ -12,7 +12,7 @@ use std::ops::Range;
 #[path = "common/kernels.rs"]
 mod kernels;
 use catdog::testing::fns;
-use kernels::{assert_close, avx512_or_note, avx512_rng, paths, Rng};
+use kernels::{assert_close, avx512_or_note, avx512_rng, avx512_test_rng, paths, Rng};
 
 /// `|a - b| <= eps * (1 + |b|)` elementwise.
 #[track_caller]
@@ -24,9 +24,7 @@ fn close(a: &[f32], b: &[f32], eps: f32) {
 
 #[test]
 fn load_image_asm_matches_reference() {
-    let Some(mut rng) = avx512_rng("load_image", 1) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("load_image", 1);
     for &(h, w) in &[
         (1, 1),
         (2, 5),
@@ -104,9 +102,7 @@ fn pool_forward(
 
 #[test]
 fn maxpool_asm_matches_reference() {
-    let Some(mut rng) = avx512_rng("maxpool", 2) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("maxpool", 2);
     for &(h, w, c) in &[
         (2, 2, 16),
         (4, 6, 32),
@@ -372,9 +368,7 @@ fn fc_forward_matches_reference() {
 /// one sum in input order) nor on how the neuron blocks are split between calls (threads).
 #[test]
 fn fc_forward_packed_matches_reference_and_its_bits_do_not_depend_on_the_split() {
-    let Some(mut rng) = avx512_rng("fc forward on packed weights", 21) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("fc forward on packed weights", 21);
     let f = fns(Kernels::Fast)
         .fc_forward_packed
         .expect("asm path packs fc1");
@@ -455,9 +449,7 @@ fn fc_forward_packed_refuses_a_split_inside_a_block() {
 
 #[test]
 fn fc_fused_sgd_gives_the_bits_of_the_separate_passes() {
-    let Some(mut rng) = avx512_rng("fc fused backward + sgd", 11) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("fc fused backward + sgd", 11);
     // k a multiple of 64; rows and n also off the 4x4 tile grid.
     for &(rows, k, n) in &[
         (16, 256, 8),
@@ -634,9 +626,7 @@ fn fc_forward_hand_computed() {
 
 #[test]
 fn relu_backward_asm_matches_reference() {
-    let Some(mut rng) = avx512_rng("relu_backward", 7) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("relu_backward", 7);
     for n in [1, 15, 16, 17, 33, 100, 4096] {
         let y: Vec<f32> = rng
             .vec(n)
@@ -674,9 +664,7 @@ fn sigmoid_bce_reference_hand_computed() {
 
 #[test]
 fn sigmoid_bce_asm_matches_reference() {
-    let Some(mut rng) = avx512_rng("sigmoid_bce", 8) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("sigmoid_bce", 8);
     for n in [1, 2, 15, 16, 17, 31, 64, 100, 1000] {
         let z: Vec<f32> = (0..n)
             .map(|i| {
@@ -785,9 +773,7 @@ fn sigmoid_bce_dz_is_gradient_of_loss() {
 
 #[test]
 fn update_asm_matches_reference() {
-    let Some(mut rng) = avx512_rng("update", 9) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("update", 9);
     for len in [1, 7, 16, 17, 100, 1000] {
         for slots in [1, 2, 3, 5] {
             let stride = len + 3;

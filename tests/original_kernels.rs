@@ -42,7 +42,7 @@ use catdog::{parameters, reference, train};
 
 #[path = "common/kernels.rs"]
 mod kernels;
-use kernels::{assert_close, avx512_or_note, avx512_rng, dims, scale, Rng};
+use kernels::{assert_close, avx512_or_note, avx512_rng, avx512_test_rng, dims, scale, Rng};
 
 // The C library's functions the original calls (the replicas use the same ones).
 extern "C" {
@@ -459,9 +459,7 @@ impl ConvCase {
 
 #[test]
 fn conv2d_matches_reference_and_replica_bits() {
-    let Some(mut rng) = avx512_rng("conv2d", 1) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("conv2d", 1);
     let (mut positive, mut clamped) = (0, 0);
     for case in CONV_CASES {
         let k = ConvCase::new(&mut rng, case);
@@ -514,9 +512,7 @@ fn conv_backward_run(k: &ConvCase, d_out: &[f32], init: &[Vec<f32>; 3]) -> [Vec<
 
 #[test]
 fn conv2d_backward_matches_reference_and_replica_bits() {
-    let Some(mut rng) = avx512_rng("conv2d_backward", 2) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("conv2d_backward", 2);
     for case in CONV_CASES {
         let k = ConvCase::new(&mut rng, case);
         let (n, c, f) = (k.n, k.c, k.f);
@@ -643,9 +639,7 @@ fn reference_pool(x: &[f32], n: usize, c: usize) -> (Vec<f32>, Vec<u8>) {
 
 #[test]
 fn maxpool_matches_reference_and_replica_bits() {
-    let Some(mut rng) = avx512_rng("maxpool", 3) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("maxpool", 3);
     for (n, c) in POOL_CASES {
         for ties in [false, true] {
             let what = format!("maxpool n={n} c={c} ties={ties}");
@@ -678,9 +672,7 @@ fn maxpool_matches_reference_and_replica_bits() {
 
 #[test]
 fn maxpool_backward_matches_reference_and_replica_bits() {
-    let Some(mut rng) = avx512_rng("maxpool_backward", 4) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("maxpool_backward", 4);
     for (n, c) in POOL_CASES {
         for ties in [false, true] {
             let what = format!("maxpool_backward n={n} c={c} ties={ties}");
@@ -733,9 +725,7 @@ const PAD_CASES: [(usize, usize); 8] = [
 
 #[test]
 fn padding_in_place_matches_replica_bits() {
-    let Some(mut rng) = avx512_rng("padding", 5) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("padding", 5);
     for (n, c) in PAD_CASES {
         let what = format!("add_padding n={n} c={c}");
         let padded = (n + 2) * (n + 2) * c;
@@ -785,9 +775,7 @@ fn padding_in_place_matches_replica_bits() {
 
 #[test]
 fn dot_product_matches_reference_and_replica_bits() {
-    let Some(mut rng) = avx512_rng("dot_product", 6) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("dot_product", 6);
     for len in [16, 48, 432, 1152, 128] {
         let (x, w, bias) = (rng.vec(len), rng.vec(len), rng.f());
         // SAFETY: AVX-512 checked above; equal lengths, a multiple of 16.
@@ -816,9 +804,7 @@ fn dot_product_matches_reference_and_replica_bits() {
 
 #[test]
 fn dense_matches_reference_and_replica_bits() {
-    let Some(mut rng) = avx512_rng("dense", 7) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("dense", 7);
     for (inputs, neurons) in [(16, 5), (48, 37), (128, 16), (64, 1), (32, 7)] {
         for act in [Activation::Relu, Activation::Sigmoid] {
             let what = format!("dense {inputs}->{neurons} {act:?}");
@@ -908,9 +894,7 @@ const MATRIX_CASES: [(usize, usize); 8] = [
 
 #[test]
 fn outer_product_add_matches_reference_and_replica_bits() {
-    let Some(mut rng) = avx512_rng("outer_product_add", 8) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("outer_product_add", 8);
     for (rows, cols) in MATRIX_CASES {
         let what = format!("outer_product_add {rows}x{cols}");
         let (a, b) = (rng.vec(rows), rng.vec(cols));
@@ -940,9 +924,7 @@ fn outer_product_add_matches_reference_and_replica_bits() {
 
 #[test]
 fn matrix_vector_multiply_matches_reference_and_replica_bits() {
-    let Some(mut rng) = avx512_rng("matrix_vector_multiply", 9) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("matrix_vector_multiply", 9);
     for (xlen, ylen) in MATRIX_CASES {
         let what = format!("matrix_vector_multiply {xlen}x{ylen}");
         let (x, w) = (rng.vec(xlen), rng.vec(xlen * ylen));
@@ -991,9 +973,7 @@ fn awkward_values(rng: &mut Rng, n: usize) -> Vec<f32> {
 
 #[test]
 fn relu_and_sigmoid_match_reference_and_replica_bits() {
-    let Some(mut rng) = avx512_rng("relu, sigmoid", 10) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("relu, sigmoid", 10);
     let mut sigmoid_checked = 0;
     for x in awkward_values(&mut rng, 300) {
         let (r, s) = (relu(x), sigmoid(x));
@@ -1014,9 +994,7 @@ fn relu_and_sigmoid_match_reference_and_replica_bits() {
 
 #[test]
 fn relu_backward_matches_reference_and_replica_bits() {
-    let Some(mut rng) = avx512_rng("relu_backward", 11) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("relu_backward", 11);
     for len in [1, 5, 37, 16, 600] {
         let mut z = awkward_values(&mut rng, len);
         z.truncate(len.max(18));
@@ -1051,9 +1029,7 @@ fn relu_backward_matches_reference_and_replica_bits() {
 
 #[test]
 fn compute_loss_matches_reference_and_replica_bits() {
-    let Some(mut rng) = avx512_rng("compute_loss", 12) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("compute_loss", 12);
     let mut ps: Vec<f32> = vec![0.0, 1.0, 0.5, 1e-7, 1.0 - 1e-7, 1e-30, 0.999_999];
     ps.extend((0..400).map(|_| rng.f() * 0.5 + 0.5));
     for p in ps {
@@ -1075,9 +1051,7 @@ fn compute_loss_matches_reference_and_replica_bits() {
 
 #[test]
 fn add_to_vector_matches_reference_and_replica_bits() {
-    let Some(mut rng) = avx512_rng("add_to_vector", 13) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("add_to_vector", 13);
     for (n, lr, batch) in [
         (1, 0.01f32, 16.0f32),
         (16, 0.01, 16.0),
@@ -1115,9 +1089,7 @@ fn add_to_vector_matches_reference_and_replica_bits() {
 
 #[test]
 fn fill_zero_and_accumulate_db_match_replica_bits() {
-    let Some(mut rng) = avx512_rng("fill_zero, accumulate_db", 14) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("fill_zero, accumulate_db", 14);
     for n in [16, 37, 48, 53, 130] {
         // fill_zero: whole blocks of 16 only; the rest, and what follows, as it was.
         let before = rng.vec(n + ROOM);
@@ -1151,9 +1123,7 @@ fn fill_zero_and_accumulate_db_match_replica_bits() {
 #[test]
 #[allow(clippy::excessive_precision)] // the original's constant, as it writes it
 fn load_sample_matches_reference_and_replica_bits() {
-    let Some(mut rng) = avx512_rng("load_sample", 15) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("load_sample", 15);
     let scale = 0.003_921_568_9f32;
     for (h, w) in [(4, 4), (16, 16), (7, 16), (1, 16), (16, 5)] {
         let count = h * w * 3;
@@ -1189,9 +1159,7 @@ fn load_sample_matches_reference_and_replica_bits() {
 /// "bit-exact against the replica" says more than "close to the reference".
 #[test]
 fn replicas_are_sharp() {
-    let Some(mut rng) = avx512_rng("replicas_are_sharp", 1) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("replicas_are_sharp", 1);
     for case in CONV_CASES {
         let k = ConvCase::new(&mut rng, case);
         if k.n * k.n * k.f < 16 {

@@ -14,7 +14,7 @@ use catdog::testing::{auto_plan, avx512_or_skip, plan};
 
 #[path = "common/numbers.rs"]
 mod numbers;
-use numbers::{avx512_rng, dims, x_and_dy, Rng};
+use numbers::{avx512_rng, avx512_test_rng, dims, x_and_dy, Rng};
 
 /// A padded `(h+2) x (w+2) x c` HWC tensor: interior uniform in [-1, 1), zero border.
 fn padded(rng: &mut Rng, h: usize, w: usize, c: usize) -> Vec<f32> {
@@ -173,9 +173,7 @@ const SHAPES: &[(usize, usize, usize, usize)] = &[
 
 #[test]
 fn asm_matches_reference() {
-    let Some(mut rng) = avx512_rng("asm_matches_reference", 1) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("asm_matches_reference", 1);
     for (d, [x, dy], [dw_ref, db_ref, dw_mag, db_mag]) in with_reference(&mut rng, SHAPES) {
         let (dw_asm, db_asm) = run(Kernels::Fast, &d, &x, &dy);
         assert_close("dw", &d, &dw_asm, &dw_ref, &dw_mag);
@@ -200,9 +198,7 @@ fn portable_matches_reference() {
 
 #[test]
 fn asm_overwrites_and_is_deterministic() {
-    let Some(mut rng) = avx512_rng("asm_overwrites_and_is_deterministic", 2) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("asm_overwrites_and_is_deterministic", 2);
     let d = dims(13, 11, 16, 48);
     let (x, dy) = x_and_dy(&mut rng, &d);
     assert_overwrites(&auto_plan(Kernels::Fast, &d), &d, &x, &dy, "");
@@ -249,9 +245,7 @@ fn window_magnitude(d: &ConvDims, mag: &[f32]) -> Vec<f32> {
 /// [`window_magnitude`] (same tolerance, 1e-5; the bias is a plain sum either way).
 #[test]
 fn both_algorithms_match_reference() {
-    let Some(mut rng) = avx512_rng("both_algorithms_match_reference", 7) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("both_algorithms_match_reference", 7);
     for (d, [x, dy], [dw_ref, db_ref, dw_mag, db_mag]) in with_reference(&mut rng, WINOGRAD_SHAPES)
     {
         assert!(winograd::applies::<Winograd2>(&d), "{d:?}");
@@ -276,9 +270,7 @@ fn both_algorithms_match_reference() {
 /// must not change the result.
 #[test]
 fn asm_reads_only_the_interior_of_dy() {
-    let Some(mut rng) = avx512_rng("asm_reads_only_the_interior_of_dy", 3) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("asm_reads_only_the_interior_of_dy", 3);
     // Odd height: the direct algorithm; even: Winograd.
     for (h, w, cin, cout) in [(5, 6, 16, 32), (4, 6, 16, 32)] {
         interior_only(&mut rng, dims(h, w, cin, cout));

@@ -15,7 +15,7 @@ use catdog::testing::{avx512, plan};
 
 #[path = "common/numbers.rs"]
 mod numbers;
-use numbers::{avx512_rng, dims, max_err, padded, x_and_dy, Rng};
+use numbers::{avx512_rng, avx512_test_rng, dims, max_err, padded, x_and_dy, Rng};
 
 /// A padded input in `[-1, 1)`, weights in `[-1, 1)` and biases in `[-0.5, 0.5)` for `d`, drawn in
 /// that order.
@@ -288,9 +288,7 @@ const SHAPES: &[(usize, usize, usize, usize)] = &[
 
 #[test]
 fn forward_matches_f64_reference_and_other_paths() {
-    let Some(mut rng) = avx512_rng("forward_matches_f64_reference_and_other_paths", 11) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("forward_matches_f64_reference_and_other_paths", 11);
     for (k, &(h, w, cin, cout)) in SHAPES.iter().enumerate() {
         let d = dims(h, w, cin, cout);
         let [x, wts, bias] = forward_data(&mut rng, &d);
@@ -315,10 +313,7 @@ fn forward_matches_f64_reference_and_other_paths() {
 
 #[test]
 fn input_gradient_matches_f64_reference_and_other_paths() {
-    let Some(mut rng) = avx512_rng("input_gradient_matches_f64_reference_and_other_paths", 12)
-    else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("input_gradient_matches_f64_reference_and_other_paths", 12);
     for (k, &(h, w, cin, cout)) in SHAPES.iter().enumerate() {
         let d = dims(h, w, cin, cout);
         let dy = padded(&mut rng, h, w, cout, -1.0, 1.0);
@@ -348,10 +343,7 @@ const WEIGHT_GRAD_SHAPES: &[(usize, usize, usize, usize)] = &[
 
 #[test]
 fn weight_gradient_matches_f64_reference_and_other_paths() {
-    let Some(mut rng) = avx512_rng("weight_gradient_matches_f64_reference_and_other_paths", 13)
-    else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("weight_gradient_matches_f64_reference_and_other_paths", 13);
     for (k, &(h, w, cin, cout)) in WEIGHT_GRAD_SHAPES.iter().enumerate() {
         let d = dims(h, w, cin, cout);
         let (x, dy) = x_and_dy(&mut rng, &d);
@@ -375,9 +367,7 @@ fn weight_gradient_matches_f64_reference_and_other_paths() {
 /// A second call overwrites (dU accumulates across bands in scratch, dw and db must not).
 #[test]
 fn weight_gradient_overwrites_bit_for_bit() {
-    let Some(mut rng) = avx512_rng("weight_gradient_overwrites_bit_for_bit", 14) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("weight_gradient_overwrites_bit_for_bit", 14);
     let d = dims(20, 12, 32, 48);
     let (x, dy) = x_and_dy(&mut rng, &d);
     let mut scratch = vec![0.0; winograd::weight_grad_scratch_len::<Winograd4>(&d)];
@@ -395,9 +385,7 @@ fn weight_gradient_overwrites_bit_for_bit() {
 /// nothing.
 #[test]
 fn weight_gradient_reads_only_the_interior_of_dy() {
-    let Some(mut rng) = avx512_rng("weight_gradient_reads_only_the_interior_of_dy", 15) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("weight_gradient_reads_only_the_interior_of_dy", 15);
     let d = dims(8, 12, 16, 32);
     let (x, dy) = x_and_dy(&mut rng, &d);
     let mut dirty = dy.clone();
@@ -420,9 +408,7 @@ fn weight_gradient_reads_only_the_interior_of_dy() {
 /// write nothing outside their rows.
 #[test]
 fn row_bands_match_whole_layer_bit_for_bit() {
-    let Some(mut rng) = avx512_rng("row_bands_match_whole_layer_bit_for_bit", 16) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("row_bands_match_whole_layer_bit_for_bit", 16);
     for (h, w, cin, cout) in [(16, 12, 32, 64), (24, 64, 16, 32), (12, 8, 64, 48)] {
         let d = dims(h, w, cin, cout);
         let [x, wts, bias] = forward_data(&mut rng, &d);
@@ -505,9 +491,7 @@ fn bits(v: &[f32]) -> Vec<u32> {
 /// pooled places is written, and without codes no code is.
 #[test]
 fn fused_pool_matches_forward_then_pool_bit_for_bit() {
-    let Some(mut rng) = avx512_rng("fused_pool_matches_forward_then_pool_bit_for_bit", 29) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("fused_pool_matches_forward_then_pool_bit_for_bit", 29);
     for (h, w, cin, cout) in [(64, 64, 32, 64), (32, 32, 64, 128), (8, 12, 16, 48)] {
         let d = dims(h, w, cin, cout);
         let plan = plan(Algo::Winograd4, &d);
@@ -595,9 +579,7 @@ fn fused_pool_matches_forward_then_pool_bit_for_bit() {
 /// error of every path against f64 and asserts F(4x4)'s bound.
 #[test]
 fn accuracy_on_network_shapes() {
-    let Some(mut rng) = avx512_rng("accuracy_on_network_shapes", 17) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("accuracy_on_network_shapes", 17);
     for d in [dims(64, 64, 32, 64), dims(32, 32, 64, 128)] {
         let mut x = padded(&mut rng, d.h, d.w, d.cin, -0.33, 1.0);
         x.iter_mut().for_each(|v| *v = v.max(0.0));
@@ -687,9 +669,7 @@ const G: [[f64; 3]; 6] = [
 /// through the same test-side packer passes (and matches `winograd::pack::<Winograd4>`).
 #[test]
 fn a_wrong_transform_constant_is_caught() {
-    let Some(mut rng) = avx512_rng("a_wrong_transform_constant_is_caught", 18) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("a_wrong_transform_constant_is_caught", 18);
     let d = dims(32, 32, 64, 128);
     let mut x = padded(&mut rng, d.h, d.w, d.cin, -0.33, 1.0);
     x.iter_mut().for_each(|v| *v = v.max(0.0));

@@ -13,7 +13,7 @@ use catdog::testing::{avx512, plan};
 
 #[path = "common/numbers.rs"]
 mod numbers;
-use numbers::{avx512_rng, dims, max_err, Rng};
+use numbers::{avx512_rng, avx512_test_rng, dims, max_err, Rng};
 
 /// Largest error of the tests' tolerance, relative to the largest |value| of the result.
 /// Measured (`accuracy_against_f64`, 2 Dec 2026): at most 5.2e-7 for F(4,3) along rows
@@ -81,9 +81,7 @@ fn run_packed(
 /// blocks: F(4,3) along rows within `TOL` of f64, printed beside the direct kernels' error.
 #[test]
 fn accuracy_against_f64() {
-    let Some(mut rng) = avx512_rng("accuracy_against_f64", 0x5eed_0001) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("accuracy_against_f64", 0x5eed_0001);
     for (h, w, cin, cout) in [
         (128, 128, 3, 32),
         (2, 4, 1, 32),
@@ -117,9 +115,7 @@ fn accuracy_against_f64() {
 /// each band transforms the input rows it reads the same way.
 #[test]
 fn bands_give_the_bits_of_the_whole_layer() {
-    let Some(mut rng) = avx512_rng("bands_give_the_bits_of_the_whole_layer", 0x5eed_0002) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("bands_give_the_bits_of_the_whole_layer", 0x5eed_0002);
     let d = dims(22, 12, 3, 64);
     let plan = plan(Algo::WinogradRows, &d);
     assert_eq!(plan.scratch_len, winograd_rows::scratch_len(&d));
@@ -144,9 +140,7 @@ fn bands_give_the_bits_of_the_whole_layer() {
 /// 1e-4 relative (position 3's, `1/24` of `a`) fail it on conv1.
 #[test]
 fn a_wrong_transform_constant_is_caught() {
-    let Some(mut rng) = avx512_rng("a_wrong_transform_constant_is_caught", 0x5eed_0003) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("a_wrong_transform_constant_is_caught", 0x5eed_0003);
     let d = dims(16, 16, 3, 32);
     let x = image(&mut rng, &d);
     let wts = rng.fill(d.weight_len(), -0.47, 0.47);
@@ -181,9 +175,7 @@ fn a_wrong_transform_constant_is_caught() {
 fn pooled_weight_gradient_gives_the_bits_of_pool_backward_then_weight_gradient() {
     use catdog::config::PoolDims;
     use catdog::layers::pool::backward_asm;
-    let Some(mut rng) = avx512_rng("pooled_weight_gradient", 0x5eed_0004) else {
-        return;
-    };
+    let mut rng = avx512_test_rng!("pooled_weight_gradient", 0x5eed_0004);
     for (h, w, cin, cout) in [
         (128, 128, 3, 32),
         (6, 12, 3, 32),

@@ -8,7 +8,7 @@ pub use catdog::cpu::Avx512;
 #[path = "numbers.rs"]
 mod numbers;
 #[allow(unused_imports)] // each test crate uses some
-pub use numbers::{assert_close, avx512_rng, dims, scale, Rng};
+pub(crate) use numbers::{assert_close, avx512_rng, avx512_test_rng, dims, scale, Rng};
 
 /// The kernels whose layers this CPU runs: the scalar reference, the portable kernels, and the
 /// fast kernels where AVX-512 is (a failure without it under `CATDOG_REQUIRE_AVX512=1`).

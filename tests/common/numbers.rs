@@ -10,6 +10,21 @@ pub fn avx512_rng(test: &str, seed: u64) -> Option<Rng> {
     catdog::testing::avx512_or_skip(test).map(|_| Rng::new(seed))
 }
 
+/// `let mut rng = avx512_test_rng!(test, seed);`: [`avx512_rng`]'s generator, or a return from
+/// the calling test where it is skipped: the skip written once instead of a `let ... else` in
+/// every test.
+#[allow(unused_macros)] // each test crate uses some
+macro_rules! avx512_test_rng {
+    ($test:expr, $seed:expr) => {
+        match avx512_rng($test, $seed) {
+            Some(rng) => rng,
+            None => return,
+        }
+    };
+}
+#[allow(unused_imports)] // each test crate uses some
+pub(crate) use avx512_test_rng;
+
 /// The dimensions of a 3x3 convolution: `h` x `w` x `cin` in, `h` x `w` x `cout` out.
 pub fn dims(h: usize, w: usize, cin: usize, cout: usize) -> catdog::config::ConvDims {
     catdog::config::ConvDims { h, w, cin, cout }
