@@ -98,8 +98,14 @@ pub const ORIGINAL_RECIPE_ONLY: &str = "--kernels original runs the original's p
 
 /// A network with parameters, ready to train and predict.
 pub trait Network {
-    fn hyper(&self) -> &Hyper;
-    fn shapes(&self) -> &Shapes;
+    /// The hyperparameters it was built with and the shapes they give.
+    fn dims(&self) -> (&Hyper, &Shapes);
+    fn hyper(&self) -> &Hyper {
+        self.dims().0
+    }
+    fn shapes(&self) -> &Shapes {
+        self.dims().1
+    }
     fn kernels(&self) -> Kernels;
     /// One line on what runs (for `bench`).
     fn describe(&self) -> String;

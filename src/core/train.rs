@@ -52,11 +52,8 @@ pub fn loss_and_gradients(
 /// [`step::forward_backward`] -> [`step::conv_blocks_forward`] -> the layer's driver -> the
 /// micro-kernel.
 impl Network for Net {
-    fn hyper(&self) -> &Hyper {
-        &self.hyper
-    }
-    fn shapes(&self) -> &Shapes {
-        &self.shapes
+    fn dims(&self) -> (&Hyper, &Shapes) {
+        (&self.hyper, &self.shapes)
     }
     fn kernels(&self) -> Kernels {
         self.kernels

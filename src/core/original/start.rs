@@ -139,11 +139,8 @@ impl OriginalNet {
 }
 
 impl Network for OriginalNet {
-    fn hyper(&self) -> &Hyper {
-        &self.hyper
-    }
-    fn shapes(&self) -> &Shapes {
-        &self.shapes
+    fn dims(&self) -> (&Hyper, &Shapes) {
+        (&self.hyper, &self.shapes)
     }
     fn kernels(&self) -> Kernels {
         Kernels::Original
@@ -167,13 +164,7 @@ impl Network for OriginalNet {
     fn repack(&mut self) {}
 
     fn run_epoch(&mut self, e: &Epoch) -> Result<EpochStats, String> {
-        let Epoch {
-            data,
-            order,
-            epoch,
-            opts,
-            on_step,
-        } = *e;
+        let (opts, order, epoch) = (e.opts, e.order, e.epoch);
         let extras = opts.crops || opts.label_smoothing != 0.0 || opts.flips;
         if extras || opts.dropout != 0.0 || opts.momentum != 0.0 || opts.weight_decay != 0.0 {
             return Err(crate::network::ORIGINAL_RECIPE_ONLY.into());
@@ -188,7 +179,7 @@ impl Network for OriginalNet {
             // .sample_loop (_start.asm:34): load, forward, loss, backward (gradients add up
             // over the batch).
             for s in 0..b {
-                self.load(data, order[step * b + s] as usize);
+                self.load(e.data, order[step * b + s] as usize);
                 // SAFETY: AVX-512 checked in `new`; buffers sized for these shapes.
                 unsafe { forward_pass(&mut self.buf, &self.shapes) };
                 let loss = compute_loss(self.label as f32, self.buf.f.get(self.buf.v.output)[0]);
@@ -210,7 +201,7 @@ impl Network for OriginalNet {
             }
             losses.push(mean);
             crate::report::log_step(opts, epoch, step, mean)?;
-            if let Some(f) = on_step {
+            if let Some(f) = e.on_step {
                 f(step + 1, mean);
             }
             self.update_weights(opts.lr, 1.0 / b as f32);
