@@ -138,7 +138,8 @@ pub struct BlobId {
     pub count: u64,
 }
 
-/// The stored id of a blob that is not there (a run without a test blob).
+/// The stored id of a blob that is not there (a run without a test blob, a validation
+/// fraction's blob).
 const NO_BLOB: BlobId = BlobId {
     header_crc: 0,
     payload_crc: 0,
@@ -407,13 +408,8 @@ pub fn encode(c: &CheckpointRef) -> Result<Vec<u8>, String> {
         w.blob_id(&run.test.unwrap_or(NO_BLOB));
     }
     if let Some(sel) = c.selection {
-        let none = BlobId {
-            header_crc: 0,
-            payload_crc: 0,
-            count: 0,
-        };
         let (kind, fraction, blob) = match sel.val {
-            Validation::Fraction(f) => (1, f, none),
+            Validation::Fraction(f) => (1, f, NO_BLOB),
             Validation::Blob(id) => (2, 0.0, id),
         };
         w.u32(kind);

@@ -212,10 +212,10 @@ pub fn fit(
             _ => rec,
         };
         let val_part = match (rec.val_loss, rec.val_accuracy) {
-            (Some(l), Some(a)) if val_tta => {
-                format!(", val loss {l:.4}, val accuracy {a:.4} (TTA)")
+            (Some(l), Some(a)) => {
+                let tta = if val_tta { " (TTA)" } else { "" };
+                format!(", val loss {l:.4}, val accuracy {a:.4}{tta}")
             }
-            (Some(l), Some(a)) => format!(", val loss {l:.4}, val accuracy {a:.4}"),
             _ => String::new(),
         };
         let test_part = match (rec.test_loss, rec.test_accuracy) {

@@ -75,19 +75,23 @@ fn prepare_training(mut a: TrainArgs) -> Result<Option<Training>, String> {
         // The run continues as it was configured: a flag that contradicts it is refused.
         (h, r) = runs::resume_settings(ck, &mut a, &h)?;
     }
-    if a.save_best && a.val_fraction.is_none() && a.val.is_none() {
-        return Err(
-            "--save-best chooses the epoch by its validation accuracy: give \
-                    --val-fraction F (e.g. 0.1) or --val PATH"
-                .into(),
-        );
-    }
-    if a.val_tta && a.val_fraction.is_none() && a.val.is_none() {
-        return Err(
-            "--val-tta evaluates the validation set with test-time augmentation: give \
-                    --val-fraction F (e.g. 0.1) or --val PATH"
-                .into(),
-        );
+    for (on, flag, what) in [
+        (
+            a.save_best,
+            "--save-best",
+            "chooses the epoch by its validation accuracy",
+        ),
+        (
+            a.val_tta,
+            "--val-tta",
+            "evaluates the validation set with test-time augmentation",
+        ),
+    ] {
+        if on && a.val_fraction.is_none() && a.val.is_none() {
+            return Err(format!(
+                "{flag} {what}: give --val-fraction F (e.g. 0.1) or --val PATH"
+            ));
+        }
     }
     if a.save_best && a.no_checkpoint {
         return Err(

@@ -409,18 +409,22 @@ pub fn resume_settings(
     if ck.run.is_some_and(|r| r.test.is_none()) && !given(a, "test") {
         a.no_test = true;
     }
-    let ck_best = ck.selection.is_some_and(|s| s.save_best);
-    if a.save_best && !ck_best {
-        differ("--save-best", "it off".into(), "it on".into());
+    // Switches of model selection go on as the run began; one it did not have is a change
+    // (--val-tta: the epochs chosen so far were chosen on what the validation pass measured).
+    let sel = ck.selection;
+    for (flag, on, was) in [
+        (
+            "--save-best",
+            &mut a.save_best,
+            sel.is_some_and(|s| s.save_best),
+        ),
+        ("--val-tta", &mut a.val_tta, sel.is_some_and(|s| s.tta)),
+    ] {
+        if *on && !was {
+            differ(flag, "it off".into(), "it on".into());
+        }
+        *on |= was;
     }
-    a.save_best |= ck_best;
-    // The epochs chosen so far were chosen on what the validation pass measured: with or
-    // without test-time augmentation, as the run began.
-    let ck_tta = ck.selection.is_some_and(|s| s.tta);
-    if a.val_tta && !ck_tta {
-        differ("--val-tta", "it off".into(), "it on".into());
-    }
-    a.val_tta |= ck_tta;
     let run = ck.run;
     if let Some(run) = run {
         if given(a, "limit") && a.limit.map(|l| l as u64) != run.limit {
@@ -483,13 +487,12 @@ pub fn check_resume_data(
                 ("training", Some(train), Some(run.train)),
                 ("test", test, run.test),
             ] {
-                match (blob, want) {
-                    (Some(blob), Some(want)) if BlobId::of(blob) != want => diffs.push(format!(
-                        "{what} data {} ({}) is not the run's ({want})",
-                        blob.path().display(),
-                        BlobId::of(blob)
+                match (blob.map(|b| (b, BlobId::of(b))), want) {
+                    (Some((blob, have)), Some(want)) if have != want => diffs.push(format!(
+                        "{what} data {} ({have}) is not the run's ({want})",
+                        blob.path().display()
                     )),
-                    (Some(blob), None) => diffs.push(format!(
+                    (Some((blob, _)), None) => diffs.push(format!(
                         "the run had no {what} data (--no-test) but {} is given",
                         blob.path().display()
                     )),
